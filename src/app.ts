@@ -1,0 +1,66 @@
+// Builds the Hono app: middleware, error handling, route registration, the OpenAPI document and /docs.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { Scalar } from "@scalar/hono-api-reference";
+import { authenticate } from "./auth/middleware";
+import { renderError, validationHook } from "./lib/errors";
+import { jsonBody } from "./lib/json-body";
+import { requestContext } from "./lib/request-context";
+import { createServices, type AppEnv, type Services } from "./lib/services";
+import { registerCreateWebhook } from "./routes/webhooks_create";
+import { registerDeleteWebhook } from "./routes/webhooks_delete";
+import { registerListSupportedEvents } from "./routes/webhooks_events";
+import { registerGetWebhook } from "./routes/webhooks_get";
+import { registerListWebhooks } from "./routes/webhooks_list";
+import { registerUpdateWebhook } from "./routes/webhooks_update";
+
+export const API_VERSION = "1.0.0";
+
+/** `services` replaces the container built from the bindings (benchmarks and tests pass the real one, e.g. with a fixed clock). */
+export function createApp(makeServices: (env: Env) => Services = createServices) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use("*", requestContext);
+  app.use("*", async (c, next) => {
+    c.set("services", makeServices(c.env));
+    await next();
+  });
+  app.use("/api/*", authenticate);
+  app.use("/api/*", jsonBody());
+
+  // The collection's path ends in "/" (the contract); like FastAPI, the bare path redirects there, keeping method and body.
+  app.all("/api/v1/admin/webhooks", (c) => {
+    const url = new URL(c.req.url);
+    url.pathname += "/";
+    return c.redirect(url.toString(), 307);
+  });
+  // /events before /{webhook_id}: the first matching route answers.
+  registerListSupportedEvents(app);
+  registerListWebhooks(app);
+  registerCreateWebhook(app);
+  registerGetWebhook(app);
+  registerUpdateWebhook(app);
+  registerDeleteWebhook(app);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "ScaiKey access token (RS256/ES256, verified against the JWKS).",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "ScaiKey Webhooks API",
+      version: API_VERSION,
+      description: "Manage webhook endpoints and inspect their deliveries. Every endpoint needs a Bearer JWT.",
+    },
+    security: [{ bearerAuth: [] }],
+  });
+  app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "ScaiKey Webhooks API" }));
+
+  app.notFound((c) => c.json({ detail: "Not Found" }, 404));
+  app.onError(renderError);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

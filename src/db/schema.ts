@@ -1,0 +1,149 @@
+// The one schema module: drizzle tables for D1. `npm run db:generate` turns changes here into migrations/.
+// Timestamps are integer milliseconds since the epoch (sortable, cheap to compare in SQL); the API renders them as ISO 8601.
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const webhookEndpoints = sqliteTable(
+  "webhook_endpoints",
+  {
+    id: text("id").primaryKey(), // wh_…
+    tenantId: text("tenant_id"), // null: a partner-level endpoint
+    partnerId: text("partner_id"),
+    url: text("url").notNull(),
+    description: text("description"),
+    events: text("events", { mode: "json" }).$type<string[]>().notNull(),
+    enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+    disabledAt: integer("disabled_at"),
+    disabledReason: text("disabled_reason"),
+    headers: text("headers", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+    secret: text("secret").notNull(),
+    previousSecret: text("previous_secret"),
+    previousSecretExpiresAt: integer("previous_secret_expires_at"),
+    failureCount: integer("failure_count").notNull().default(0),
+    lastSuccessAt: integer("last_success_at"),
+    lastFailureAt: integer("last_failure_at"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    // Deletes are soft (as elsewhere in ScaiKey): the row keeps its delivery history referable, but no API answers for it.
+    deletedAt: integer("deleted_at"),
+  },
+  (t) => [
+    index("webhook_endpoints_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    index("webhook_endpoints_partner_created_idx").on(t.partnerId, t.createdAt, t.id),
+    index("webhook_endpoints_created_idx").on(t.createdAt, t.id),
+  ],
+);
+
+export const events = sqliteTable(
+  "events",
+  {
+    id: text("id").primaryKey(), // evt_…, the idempotency key of a publish
+    eventType: text("event_type").notNull(),
+    tenantId: text("tenant_id"),
+    partnerId: text("partner_id"),
+    // The canonical JSON body, exactly the bytes every delivery of this event sends.
+    payload: text("payload").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("events_created_idx").on(t.createdAt)],
+);
+
+export const DELIVERY_STATUSES = ["pending", "retrying", "success", "failed", "cancelled"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }), // X-ScaiKey-Webhook-ID
+    webhookId: text("webhook_id")
+      .notNull()
+      .references(() => webhookEndpoints.id),
+    eventId: text("event_id")
+      .notNull()
+      .references(() => events.id),
+    eventType: text("event_type").notNull(),
+    status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
+    attemptCount: integer("attempt_count").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at"),
+    lastAttemptAt: integer("last_attempt_at"),
+    lastStatusCode: integer("last_status_code"),
+    lastError: text("last_error"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    completedAt: integer("completed_at"),
+  },
+  (t) => [
+    // One delivery per endpoint and event: publishing the same event_id twice creates nothing new.
+    uniqueIndex("deliveries_webhook_event_uq").on(t.webhookId, t.eventId),
+    index("deliveries_webhook_id_idx").on(t.webhookId, t.id),
+    index("deliveries_webhook_status_idx").on(t.webhookId, t.status, t.id),
+    index("deliveries_status_next_attempt_idx").on(t.status, t.nextAttemptAt),
+  ],
+);
+
+export const ERROR_CLASSES = [
+  "timeout",
+  "connection_refused",
+  "dns",
+  "tls",
+  "invalid_response",
+  "redirect",
+  "http_4xx",
+  "http_5xx",
+  "network",
+  "blocked_target",
+] as const;
+export type ErrorClass = (typeof ERROR_CLASSES)[number];
+
+export const deliveryAttempts = sqliteTable(
+  "delivery_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    deliveryId: integer("delivery_id")
+      .notNull()
+      .references(() => deliveries.id),
+    webhookId: text("webhook_id").notNull(),
+    attemptNumber: integer("attempt_number").notNull(),
+    startedAt: integer("started_at").notNull(),
+    durationMs: integer("duration_ms").notNull(),
+    success: integer("success", { mode: "boolean" }).notNull(),
+    statusCode: integer("status_code"),
+    errorClass: text("error_class", { enum: ERROR_CLASSES }),
+    errorMessage: text("error_message"),
+    responseExcerpt: text("response_excerpt"),
+  },
+  (t) => [
+    // A redelivered queue message can never record the same attempt twice.
+    uniqueIndex("delivery_attempts_delivery_attempt_uq").on(t.deliveryId, t.attemptNumber),
+    index("delivery_attempts_webhook_started_idx").on(t.webhookId, t.startedAt),
+  ],
+);
+
+// Hourly per-endpoint rollups of delivery attempts, written by the stats cron.
+export const webhookStatsHourly = sqliteTable(
+  "webhook_stats_hourly",
+  {
+    webhookId: text("webhook_id").notNull(),
+    hourStart: integer("hour_start").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    successes: integer("successes").notNull().default(0),
+    failuresTimeout: integer("failures_timeout").notNull().default(0),
+    failuresConnection: integer("failures_connection").notNull().default(0),
+    failures4xx: integer("failures_4xx").notNull().default(0),
+    failures5xx: integer("failures_5xx").notNull().default(0),
+    failuresOther: integer("failures_other").notNull().default(0),
+    deliveriesSucceeded: integer("deliveries_succeeded").notNull().default(0),
+    deliveriesFailed: integer("deliveries_failed").notNull().default(0),
+    latencySumMs: integer("latency_sum_ms").notNull().default(0),
+    latencyMinMs: integer("latency_min_ms"),
+    latencyMaxMs: integer("latency_max_ms"),
+    // Counts per fixed latency bucket (bounds in domain/stats), enough for p50/p95/p99.
+    latencyHistogram: text("latency_histogram", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
+  },
+  (t) => [primaryKey({ columns: [t.webhookId, t.hourStart] })],
+);
+
+export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
+export type DeliveryRow = typeof deliveries.$inferSelect;
+export type DeliveryAttemptRow = typeof deliveryAttempts.$inferSelect;

@@ -1,0 +1,154 @@
+// Webhook signatures: ScaiKey's own header (hex HMAC keyed by the whole secret string) and the Standard Webhooks one.
+const SECRET_PREFIX = "whsec_";
+const encoder = new TextEncoder();
+
+/** A new endpoint secret: `whsec_` + base64 of 32 random bytes (the Standard Webhooks shape, usable by both schemes). */
+export function generateSigningSecret(): string {
+  return SECRET_PREFIX + bytesToBase64(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/**
+ * `X-ScaiKey-Signature`: `t=<ts>,v1=<hex>[,v1=<hex>…]`, one v1 per secret in the order given
+ * (pass [current, previous] while rotating). HMAC-SHA256 over `${timestamp}.${body}` keyed by the
+ * UTF-8 bytes of the whole secret string, `whsec_` included, as ScaiKey's receivers compute it.
+ */
+export async function signScaiKey(secrets: string[], timestamp: number, body: string): Promise<string> {
+  assertSignable(secrets, timestamp);
+  const message = encoder.encode(`${timestamp}.${body}`);
+  const signatures = await Promise.all(
+    secrets.map(async (secret) => bytesToHex(await hmac(await scaiKeyKey(secret), message))),
+  );
+  return [`t=${timestamp}`, ...signatures.map((hex) => `v1=${hex}`)].join(",");
+}
+
+/**
+ * `webhook-signature` per the Standard Webhooks spec: space-separated `v1,<base64>` entries, one per secret,
+ * HMAC-SHA256 over `${msgId}.${timestamp}.${body}` keyed by the base64-decoded bytes after `whsec_`.
+ */
+export async function signStandardWebhooks(
+  secrets: string[],
+  msgId: string,
+  timestamp: number,
+  body: string,
+): Promise<string> {
+  assertSignable(secrets, timestamp);
+  const message = encoder.encode(`${msgId}.${timestamp}.${body}`);
+  const signatures = await Promise.all(
+    secrets.map(async (secret) => bytesToBase64(await hmac(await standardWebhooksKey(secret), message))),
+  );
+  return signatures.map((b64) => `v1,${b64}`).join(" ");
+}
+
+/**
+ * The reference receiver for `X-ScaiKey-Signature`: parses the header the way ScaiKey's receivers do
+ * (split on ",", each part on its first "="), rejects a `t` further than `toleranceSeconds` from now,
+ * and accepts when ANY v1 matches, so it keeps working across a secret rotation.
+ */
+export async function verifyScaiKeySignature(
+  secret: string,
+  header: string,
+  body: string,
+  nowSeconds: number,
+  toleranceSeconds = 300,
+): Promise<boolean> {
+  let timestamp: string | undefined;
+  const candidates: string[] = [];
+  for (const part of header.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) continue;
+    const name = part.slice(0, eq);
+    const value = part.slice(eq + 1);
+    if (name === "t") timestamp = value;
+    else if (name === "v1") candidates.push(value);
+  }
+  if (timestamp === undefined || !/^\d+$/.test(timestamp)) return false;
+  if (Math.abs(nowSeconds - Number(timestamp)) > toleranceSeconds) return false;
+
+  const key = await scaiKeyKey(secret);
+  const message = encoder.encode(`${timestamp}.${body}`);
+  for (const candidate of candidates) {
+    const signature = hexToBytes(candidate);
+    // subtle.verify compares in constant time; a malformed candidate simply doesn't match.
+    if (signature && (await crypto.subtle.verify("HMAC", key, signature, message))) return true;
+  }
+  return false;
+}
+
+function assertSignable(secrets: string[], timestamp: number): void {
+  if (secrets.length === 0) throw new Error("at least one signing secret is required");
+  // Receivers parse `t` as a plain integer: a fraction or exponent would fail every verification.
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0)
+    throw new Error(`signature timestamp must be a non-negative integer (Unix seconds), got ${timestamp}`);
+}
+
+async function hmac(key: CryptoKey, message: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+}
+
+// importKey costs more than the HMAC itself for a small body; deliveries reuse a handful of secrets.
+const KEY_CACHE_LIMIT = 1000;
+const scaiKeyKeys = new Map<string, Promise<CryptoKey>>();
+const standardWebhooksKeys = new Map<string, Promise<CryptoKey>>();
+
+function scaiKeyKey(secret: string): Promise<CryptoKey> {
+  return cachedKey(scaiKeyKeys, secret, () => encoder.encode(secret));
+}
+
+function standardWebhooksKey(secret: string): Promise<CryptoKey> {
+  return cachedKey(standardWebhooksKeys, secret, () => {
+    const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+    const bytes = base64ToBytes(encoded);
+    if (!bytes || bytes.length === 0) throw new Error("signing secret is not `whsec_` followed by base64");
+    return bytes;
+  });
+}
+
+function cachedKey(cache: Map<string, Promise<CryptoKey>>, secret: string, keyBytes: () => Uint8Array) {
+  const hit = cache.get(secret);
+  if (hit) {
+    // Re-insert so the Map's insertion order doubles as least-recently-used order.
+    cache.delete(secret);
+    cache.set(secret, hit);
+    return hit;
+  }
+  const imported = (async () =>
+    crypto.subtle.importKey("raw", keyBytes(), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]))();
+  // A failed import must not stay cached.
+  imported.catch(() => {
+    if (cache.get(secret) === imported) cache.delete(secret);
+  });
+  cache.set(secret, imported);
+  if (cache.size > KEY_CACHE_LIMIT) {
+    const oldest = cache.keys().next();
+    if (!oldest.done) cache.delete(oldest.value);
+  }
+  return imported;
+}
+
+function bytesToHex(bytes: Uint8Array): string {
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+// Lowercase only, like the receivers' string comparison: "ABC…" never matched there either.
+function hexToBytes(hex: string): Uint8Array | null {
+  if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-f]+$/.test(hex)) return null;
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return bytes;
+}
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+function base64ToBytes(text: string): Uint8Array | null {
+  try {
+    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,16 @@
+// Opaque, URL-safe random ids with a type prefix (wh_…, evt_…), like ScaiKey's own nanoid ids.
+const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+export function randomId(prefix: string, length = 20): string {
+  // 62 * 4 = 248 < 256: rejecting bytes >= 248 keeps every character equally likely.
+  const out: string[] = [];
+  while (out.length < length) {
+    for (const b of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (b < 248 && out.length < length) out.push(ALPHABET[b % 62]!);
+    }
+  }
+  return `${prefix}${out.join("")}`;
+}
+
+export const newWebhookId = () => randomId("wh_");
+export const newEventId = () => randomId("evt_");

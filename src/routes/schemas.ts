@@ -1,0 +1,134 @@
+// zod schemas shared by several routes: error bodies, pagination, path ids, the endpoint object.
+// A route's own request/response schemas live in its file.
+import { z } from "@hono/zod-openapi";
+import { isValidSubscription } from "../domain/event-catalog";
+
+export const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
+
+export const ValidationErrorSchema = z
+  .object({
+    detail: z.array(
+      z
+        .object({
+          loc: z.array(z.union([z.string(), z.number()])),
+          msg: z.string(),
+          type: z.string(),
+        })
+        .openapi("ValidationError"),
+    ),
+  })
+  .openapi("HTTPValidationError");
+
+const errorBody = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
+
+/** The error responses every authenticated route can give. */
+export const standardErrors = {
+  401: errorBody("Missing, malformed, expired or wrongly signed token"),
+  403: errorBody("Token lacks the required scope or tenant access"),
+  413: errorBody("Request body too large"),
+  422: { description: "Validation error", content: { "application/json": { schema: ValidationErrorSchema } } },
+} as const;
+export const notFoundError = { 404: errorBody("Not found, or outside the caller's tenants") } as const;
+export const conflictError = (description: string) => ({ 409: errorBody(description) }) as const;
+
+export const jsonContent = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
+  required,
+  content: { "application/json": { schema } },
+});
+
+export const MAX_PER_PAGE = 100;
+export const PageQuery = z.object({
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1).openapi({ example: 1 }),
+  per_page: z.coerce.number().int().min(1).max(MAX_PER_PAGE).default(20).openapi({ example: 20 }),
+});
+
+const ownerId = (prefix: string) =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'")
+    .openapi({ example: `${prefix}_a3f9k2bWqL8Hn5pZ` });
+export const TenantId = ownerId("tnt");
+export const PartnerId = ownerId("prt");
+
+export const WebhookIdParam = z.object({
+  webhook_id: z.string().min(1).max(64).openapi({ param: { name: "webhook_id", in: "path" }, example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
+});
+
+export const EventSubscriptions = z
+  .array(
+    z
+      .string()
+      .max(100)
+      .refine(isValidSubscription, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events; 'group.*' and '*' are allowed)" }),
+  )
+  .min(1)
+  .max(100)
+  .openapi({ example: ["user.created", "group.*"] });
+
+export const WebhookEndpointSchema = z
+  .object({
+    id: z.string().openapi({ example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
+    tenant_id: z.string().nullable(),
+    partner_id: z.string().nullable(),
+    url: z.string().openapi({ example: "https://example.com/webhooks/scaikey" }),
+    description: z.string().nullable(),
+    events: z.array(z.string()),
+    enabled: z.boolean(),
+    status: z.enum(["active", "disabled", "auto_disabled"]),
+    failure_count: z.number().int(),
+    disabled_at: z.string().nullable(),
+    disabled_reason: z.string().nullable(),
+    headers: z.record(z.string(), z.string()),
+    metadata: z.record(z.string(), z.unknown()),
+    last_success_at: z.string().nullable(),
+    last_failure_at: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("WebhookEndpoint");
+
+// Headers we set ourselves, or that would break the request if a caller could override them.
+const RESERVED_HEADER = /^(host|content-length|content-type|content-encoding|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|user-agent|proxy-.*|x-scaikey-.*|webhook-.*|cf-.*|x-forwarded-.*)$/i;
+export const MAX_CUSTOM_HEADERS = 20;
+export const CustomHeaders = z
+  .record(
+    z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "Not a valid HTTP header name")
+      .refine((name) => !RESERVED_HEADER.test(name), { message: "This header is set by the webhook service and cannot be overridden" }),
+    z
+      .string()
+      .max(1024)
+      .refine((v) => !/[\r\n\0]/.test(v), { message: "Header values must not contain CR, LF or NUL" }),
+  )
+  .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, { message: `At most ${MAX_CUSTOM_HEADERS} custom headers` })
+  .openapi({ example: { "X-Partner-Token": "abc123" } });
+
+export const MAX_METADATA_BYTES = 4096;
+export const Metadata = z
+  .record(z.string().max(128), z.unknown())
+  .refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= MAX_METADATA_BYTES, {
+    message: `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes of JSON`,
+  })
+  .openapi({ example: { team: "identity" } });
+
+/** The writable fields of an endpoint: all required ones on create, any subset on update. */
+export const endpointFieldShape = {
+  url: z.string().min(1).max(2048).openapi({ example: "https://example.com/webhooks/scaikey" }),
+  events: EventSubscriptions,
+  description: z.string().max(500).nullable().optional(),
+  enabled: z.boolean().optional(),
+  tenant_id: TenantId.nullable().optional(),
+  partner_id: PartnerId.nullable().optional(),
+  headers: CustomHeaders.optional(),
+  metadata: Metadata.optional(),
+};
