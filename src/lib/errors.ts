@@ -40,7 +40,7 @@ export const invalidField = (loc: (string | number)[], msg: string, type = "valu
 const LOCATION_BY_TARGET: Record<string, string> = { json: "body", query: "query", param: "path", header: "header" };
 
 /** zod issues → FastAPI `detail` entries (`loc` names the exact place, `type` follows pydantic's names). */
-export function zodIssuesToValidationIssues(target: string, error: z.ZodError): ValidationIssue[] {
+export function zodIssuesToValidationIssues(target: string, error: z.ZodError, input: unknown): ValidationIssue[] {
   const root = LOCATION_BY_TARGET[target] ?? target;
   const out: ValidationIssue[] = [];
   for (const issue of error.issues) {
@@ -50,7 +50,7 @@ export function zodIssuesToValidationIssues(target: string, error: z.ZodError): 
         for (const key of issue.keys) out.push({ loc: [...loc, key], msg: "Extra inputs are not permitted", type: "extra_forbidden" });
         break;
       case "invalid_type":
-        if (issue.input === undefined) out.push({ loc, msg: "Field required", type: "missing" });
+        if (valueAt(input, issue.path) === undefined) out.push({ loc, msg: "Field required", type: "missing" });
         else out.push({ loc, msg: issue.message, type: `${issue.expected}_type` });
         break;
       case "too_small":
@@ -72,9 +72,18 @@ export function zodIssuesToValidationIssues(target: string, error: z.ZodError): 
   return out;
 }
 
-/** The OpenAPIHono `defaultHook`: every failed zod validation becomes our 422. */
-export function validationHook(result: { success: boolean; error?: z.ZodError; target: string }) {
-  if (!result.success && result.error) throw unprocessable(zodIssuesToValidationIssues(result.target, result.error));
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** The OpenAPIHono `defaultHook`: every failed zod validation becomes our 422. `data` is the raw input on failure. */
+export function validationHook(result: { success: boolean; error?: z.ZodError; data?: unknown; target: string }) {
+  if (!result.success && result.error) throw unprocessable(zodIssuesToValidationIssues(result.target, result.error, result.data));
 }
 
 /** Renders any thrown error; nothing internal (stack, SQL) ever reaches the client. */
