@@ -65,6 +65,9 @@ export function zodIssuesToValidationIssues(target: string, error: z.ZodError, i
       case "invalid_format":
         out.push({ loc, msg: issue.message, type: issue.format === "url" ? "url_parsing" : "string_pattern_mismatch" });
         break;
+      case "invalid_key": // a record key failed its own schema: report the inner reason
+        out.push({ loc, msg: issue.issues[0]?.message ?? issue.message, type: "value_error" });
+        break;
       default:
         out.push({ loc, msg: issue.message, type: "value_error" });
     }

@@ -61,6 +61,11 @@ describe("POST /api/v1/admin/webhooks/", () => {
     expect(await count()).toBe(before);
   });
 
+  it("explains an invalid header name", async () => {
+    const issue = expectValidationError(await post({ ...valid, headers: { "Bad Header": "1" } }), ["body", "headers", "Bad Header"]);
+    expect(issue.msg).toBe("Not a valid HTTP header name");
+  });
+
   it("reports every problem at once", async () => {
     const res = await post({ url: 1, events: [], extra: true });
     expect(res.body.detail.map((d: { loc: unknown[] }) => d.loc.join("."))).toEqual(
