@@ -6,6 +6,7 @@ CREATE TABLE `deliveries` (
 	`status` text NOT NULL,
 	`attempt_count` integer DEFAULT 0 NOT NULL,
 	`next_attempt_at` integer,
+	`in_queue` integer DEFAULT false NOT NULL,
 	`last_attempt_at` integer,
 	`last_status_code` integer,
 	`last_error` text,

@@ -6,11 +6,17 @@ import { renderError, validationHook } from "./lib/errors";
 import { jsonBody } from "./lib/json-body";
 import { requestContext } from "./lib/request-context";
 import { createServices, type AppEnv, type Services } from "./lib/services";
+import { registerGetDelivery } from "./routes/deliveries_get";
+import { registerListDeliveries } from "./routes/deliveries_list";
+import { registerRetryDelivery } from "./routes/deliveries_retry";
+import { registerPublishEvent } from "./routes/events_publish";
 import { registerCreateWebhook } from "./routes/webhooks_create";
 import { registerDeleteWebhook } from "./routes/webhooks_delete";
 import { registerListSupportedEvents } from "./routes/webhooks_events";
 import { registerGetWebhook } from "./routes/webhooks_get";
 import { registerListWebhooks } from "./routes/webhooks_list";
+import { registerRotateSecret } from "./routes/webhooks_rotate_secret";
+import { registerTestWebhook } from "./routes/webhooks_test";
 import { registerUpdateWebhook } from "./routes/webhooks_update";
 
 export const API_VERSION = "1.0.0";
@@ -40,6 +46,12 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
   registerGetWebhook(app);
   registerUpdateWebhook(app);
   registerDeleteWebhook(app);
+  registerListDeliveries(app);
+  registerGetDelivery(app);
+  registerRetryDelivery(app);
+  registerTestWebhook(app);
+  registerRotateSecret(app);
+  registerPublishEvent(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

@@ -65,7 +65,10 @@ export const deliveries = sqliteTable(
     eventType: text("event_type").notNull(),
     status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
     attemptCount: integer("attempt_count").notNull().default(0),
+    // While pending/retrying: when the next attempt is due, or when an in-flight attempt's lease ends.
     nextAttemptAt: integer("next_attempt_at"),
+    // A queue message is expected to carry this delivery; the cron sweep re-enqueues only when it is overdue.
+    inQueue: integer("in_queue", { mode: "boolean" }).notNull().default(false),
     lastAttemptAt: integer("last_attempt_at"),
     lastStatusCode: integer("last_status_code"),
     lastError: text("last_error"),

@@ -159,3 +159,14 @@ export async function deleteEndpoint(db: Database, id: string, now: number): Pro
     db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id)),
   ]);
 }
+
+/** A new secret; the previous one keeps signing alongside it for `graceSeconds` (0: not at all). */
+export async function rotateSecret(db: Database, endpoint: WebhookEndpointRow, graceSeconds: number, now: number) {
+  const secret = generateSigningSecret();
+  const previousSecretExpiresAt = graceSeconds > 0 ? now + graceSeconds * 1000 : null;
+  await db
+    .update(webhookEndpoints)
+    .set({ secret, previousSecret: previousSecretExpiresAt ? endpoint.secret : null, previousSecretExpiresAt, updatedAt: now })
+    .where(eq(webhookEndpoints.id, endpoint.id));
+  return { secret, previousSecretExpiresAt };
+}

@@ -132,3 +132,43 @@ export const endpointFieldShape = {
   headers: CustomHeaders.optional(),
   metadata: Metadata.optional(),
 };
+
+export const DeliveryIdParams = WebhookIdParam.extend({
+  delivery_id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ param: { name: "delivery_id", in: "path" }, example: 4291 }),
+});
+
+export const DeliverySchema = z
+  .object({
+    id: z.number().int().openapi({ description: "Numeric delivery id, sent as X-ScaiKey-Webhook-ID.", example: 4291 }),
+    webhook_id: z.string(),
+    event_id: z.string(),
+    event_type: z.string(),
+    status: z.enum(["pending", "retrying", "success", "failed", "cancelled"]),
+    attempt_count: z.number().int(),
+    next_attempt_at: z.string().nullable(),
+    last_attempt_at: z.string().nullable(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    completed_at: z.string().nullable(),
+  })
+  .openapi("Delivery");
+
+export const DeliveryAttemptSchema = z
+  .object({
+    attempt: z.number().int(),
+    started_at: z.string(),
+    duration_ms: z.number().int(),
+    success: z.boolean(),
+    status_code: z.number().int().nullable(),
+    error_class: z.string().nullable().openapi({ description: "timeout, connection_refused, dns, tls, invalid_response, redirect, http_4xx, http_5xx, network, blocked_target" }),
+    error: z.string().nullable(),
+    response_body: z.string().nullable().openapi({ description: "First 4 KiB of the receiver's answer." }),
+  })
+  .openapi("DeliveryAttempt");
+
+export const DeliveryDetailSchema = DeliverySchema.extend({
+  payload: z.record(z.string(), z.unknown()).nullable().openapi({ description: "The envelope as sent (null once purged by retention)." }),
+  attempts: z.array(DeliveryAttemptSchema),
+}).openapi("DeliveryDetail");

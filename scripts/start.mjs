@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// `npm start` / `npm run dev`: everything a fresh clone needs before `wrangler dev`, then `wrangler dev` itself.
+//   1. checks the Node version (wrangler 4 needs >= 22.12),
+//   2. creates .dev.vars from .dev.vars.example with a fresh random JWT_SECRET when it is missing,
+//   3. applies the D1 migrations to the local database (no prompt, no network),
+//   4. prints where the API is and how to call it,
+//   5. runs `wrangler dev --port 8787` plus any arguments given after `--` (e.g. `npm start -- --test-scheduled`).
+// Node builtins only: this runs before anything else is known to work.
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const MIN_NODE = [22, 12];
+const DEFAULT_PORT = "8787";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+process.chdir(root);
+
+const say = (line = "") => process.stdout.write(`${line}\n`);
+const fail = (message, code = 1) => {
+  process.stderr.write(`\nnpm start: ${message}\n\n`);
+  process.exit(code);
+};
+
+// 1. Node version: wrangler would otherwise fail later with a less helpful message.
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < MIN_NODE[0] || (major === MIN_NODE[0] && minor < MIN_NODE[1])) {
+  fail(
+    `Node ${MIN_NODE.join(".")} or newer is required (wrangler 4 needs it); this is Node ${process.versions.node} (${process.execPath}).\n` +
+      "  Install Node 22 or 24 (the version in .nvmrc), e.g. `nvm install && nvm use`, or without a version manager:\n" +
+      "    npm i --prefix ~/.node24 node@24 && export PATH=~/.node24/node_modules/.bin:$PATH\n" +
+      "  then run `npm install && npm start` again.",
+  );
+}
+
+// The project's own wrangler, run with this Node: no `npx` install prompt, no other Node picked up from PATH.
+let wranglerBin;
+try {
+  const require = createRequire(join(root, "package.json"));
+  const pkgPath = require.resolve("wrangler/package.json");
+  const bin = JSON.parse(readFileSync(pkgPath, "utf8")).bin;
+  wranglerBin = join(dirname(pkgPath), typeof bin === "string" ? bin : bin.wrangler);
+} catch {
+  fail("wrangler is not installed. Run `npm install` first (then `npm start`).");
+}
+const wrangler = (args, options = {}) => [process.execPath, [wranglerBin, ...args], options];
+
+// 2. Local secrets.
+const devVars = join(root, ".dev.vars");
+const example = join(root, ".dev.vars.example");
+if (!existsSync(devVars)) {
+  if (!existsSync(example)) fail(".dev.vars is missing and there is no .dev.vars.example to create it from.");
+  const secret = randomBytes(32).toString("base64url");
+  let text = readFileSync(example, "utf8");
+  if (/^JWT_SECRET=.*$/m.test(text)) text = text.replace(/^JWT_SECRET=.*$/m, `JWT_SECRET=${secret}`);
+  else text += `${text.endsWith("\n") ? "" : "\n"}JWT_SECRET=${secret}\n`;
+  writeFileSync(devVars, text, { mode: 0o600 });
+  say("Created .dev.vars from .dev.vars.example with a fresh random JWT_SECRET (local only; git ignores it).");
+} else {
+  const secretLine = /^JWT_SECRET=(.*)$/m.exec(readFileSync(devVars, "utf8"));
+  const value = secretLine?.[1]?.trim().replace(/^(["'])(.*)\1$/, "$2");
+  if (!value || value === "change-me")
+    say("Warning: .dev.vars has no JWT_SECRET, or still the change-me placeholder, so `npm run token` will refuse to sign. Delete .dev.vars and run `npm start` to recreate it.");
+}
+
+// 3. Local D1 migrations. Non-interactive: CI=true and no stdin make wrangler skip its confirmation prompt.
+say("Applying D1 migrations to the local database...");
+{
+  const [cmd, args] = wrangler(["d1", "migrations", "apply", "DB", "--local"]);
+  const result = spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, CI: "true" } });
+  if (result.error) fail(`could not run wrangler: ${result.error.message}`);
+  if (result.status !== 0) fail(`applying the local D1 migrations failed (exit ${result.status ?? result.signal}); see wrangler's output above.`, result.status || 1);
+}
+
+// 4. Banner. Honour a --port passed through to wrangler.
+const extraArgs = process.argv.slice(2);
+const portArg = extraArgs.findIndex((a) => a === "--port" || a.startsWith("--port="));
+const port = portArg === -1 ? DEFAULT_PORT : extraArgs[portArg].includes("=") ? extraArgs[portArg].split("=")[1] : extraArgs[portArg + 1];
+const base = `http://localhost:${port}`;
+say(`
+  ScaiKey webhooks, local development
+  API        ${base}   (e.g. ${base}/api/v1/admin/webhooks/)
+  Docs       ${base}/docs   OpenAPI: ${base}/openapi.json
+
+  Get a development token (another terminal):
+    TOKEN=$(npm run -s token -- --role tenant_admin --tenant tnt_demo --scope "admin:read admin:write")
+  List webhooks:
+    curl -s ${base}/api/v1/admin/webhooks/ -H "Authorization: Bearer $TOKEN"
+  (npm run token -- --help for roles, partners and platform tokens)
+`);
+
+// 5. wrangler dev, in the foreground.
+const devArgs = ["dev", ...(portArg === -1 ? ["--port", DEFAULT_PORT] : []), ...extraArgs];
+const [cmd, args] = wrangler(devArgs);
+const child = spawn(cmd, args, { stdio: "inherit" });
+
+// Ctrl-C reaches the whole foreground process group anyway; forwarding covers `kill <pid of npm start>` too.
+const forward = (signal) => {
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+};
+const signals = ["SIGINT", "SIGTERM", "SIGHUP"];
+for (const signal of signals) process.on(signal, forward);
+
+child.on("error", (err) => fail(`could not start wrangler dev: ${err.message}`));
+child.on("exit", (code, signal) => {
+  for (const s of signals) process.off(s, forward);
+  if (signal) process.kill(process.pid, signal);
+  else process.exit(code ?? 1);
+});

@@ -1,0 +1,233 @@
+// One delivery attempt from start to finish: claim the delivery, sign afresh, send, record the outcome.
+// Used by the queue consumer, the test endpoint and (through the queue) manual retries.
+import { and, eq, inArray, lte, or, isNull, sql } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { deliveries, deliveryAttempts, events, webhookEndpoints, type DeliveryStatus, type ErrorClass } from "../db/schema";
+import type { Config } from "../lib/config";
+import { logger } from "../lib/logger";
+import { sendWebhookRequest, type AttemptResult } from "./http-attempt";
+import { computeRetryDelaySeconds } from "./retry-policy";
+import { signScaiKey, signStandardWebhooks } from "./signing";
+import { targetUrlProblem } from "./target-url";
+import { AUTO_DISABLED_REASON } from "./webhook-endpoints";
+
+export interface DeliveryDeps {
+  db: Database;
+  config: Config;
+  now: () => number;
+  fetch: typeof fetch;
+  random?: () => number;
+}
+
+export const USER_AGENT = "ScaiKey-Webhook/1.0";
+/** Retries due within this many seconds ride the queue's own delay; later ones wait in D1 for the cron sweep. */
+export const QUEUE_DELAY_LIMIT_SECONDS = 900;
+/** A queue message may arrive a little before the time recorded in D1. */
+const EARLY_ARRIVAL_TOLERANCE_MS = 5_000;
+/** How long an in-flight attempt holds its delivery before the sweep may assume the worker died. */
+const IN_FLIGHT_MARGIN_MS = 60_000;
+const MAX_RETRY_AFTER_SECONDS = 24 * 3600;
+
+/** An attempt's result as recorded: the HTTP outcome, or `blocked_target` when the URL was refused before sending. */
+export type RecordedResult = Omit<AttemptResult, "errorClass"> & { errorClass: ErrorClass | null };
+
+export type SkipReason = "not_found" | "finished" | "not_due" | "endpoint_unavailable";
+
+export type AttemptOutcome =
+  | { kind: "skipped"; reason: SkipReason }
+  | {
+      kind: "attempted";
+      deliveryId: number;
+      webhookId: string;
+      owner: { tenantId: string | null; partnerId: string | null };
+      attemptNumber: number;
+      result: RecordedResult;
+      status: DeliveryStatus;
+      /** Set when status is `retrying`. */
+      retryInSeconds: number | null;
+      retryVia: "queue" | "cron" | null;
+      autoDisabled: boolean;
+    };
+
+/** The secrets that sign right now: the current one, then the previous one during its grace period. */
+export function signingSecrets(
+  endpoint: { secret: string; previousSecret: string | null; previousSecretExpiresAt: number | null },
+  now: number,
+): string[] {
+  const secrets = [endpoint.secret];
+  if (endpoint.previousSecret && endpoint.previousSecretExpiresAt !== null && now < endpoint.previousSecretExpiresAt)
+    secrets.push(endpoint.previousSecret);
+  return secrets;
+}
+
+export async function buildDeliveryHeaders(opts: {
+  deliveryId: number;
+  eventId: string;
+  eventType: string;
+  body: string;
+  secrets: string[];
+  timestamp: number;
+  customHeaders: Record<string, string>;
+}): Promise<Record<string, string>> {
+  const [scaikey, standard] = await Promise.all([
+    signScaiKey(opts.secrets, opts.timestamp, opts.body),
+    signStandardWebhooks(opts.secrets, opts.eventId, opts.timestamp, opts.body),
+  ]);
+  return {
+    ...opts.customHeaders, // reserved names are refused at write time, so ours below always win
+    "Content-Type": "application/json",
+    "User-Agent": USER_AGENT,
+    "X-ScaiKey-Webhook-ID": String(opts.deliveryId),
+    "X-ScaiKey-Event-ID": opts.eventId,
+    "X-ScaiKey-Event-Type": opts.eventType,
+    "X-ScaiKey-Timestamp": String(opts.timestamp),
+    "X-ScaiKey-Signature": scaikey,
+    "webhook-id": opts.eventId,
+    "webhook-timestamp": String(opts.timestamp),
+    "webhook-signature": standard,
+  };
+}
+
+const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];
+
+/**
+ * Attempts delivery `deliveryId` once if it is due. Safe against duplicate queue messages: the claim is a single
+ * conditional UPDATE, so two workers can never send the same attempt, and a finished delivery is never sent again.
+ * `allowDisabled` lets the test endpoint reach a disabled endpoint.
+ */
+export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, opts: { allowDisabled?: boolean } = {}): Promise<AttemptOutcome> {
+  const { db, config } = deps;
+  const [row] = await db
+    .select({ delivery: deliveries, endpoint: webhookEndpoints, payload: events.payload })
+    .from(deliveries)
+    .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, deliveries.webhookId))
+    .innerJoin(events, eq(events.id, deliveries.eventId))
+    .where(eq(deliveries.id, deliveryId));
+  if (!row) return { kind: "skipped", reason: "not_found" };
+  const { delivery, endpoint, payload } = row;
+  if (!ACTIVE.includes(delivery.status)) return { kind: "skipped", reason: "finished" };
+
+  let now = deps.now();
+  if (endpoint.deletedAt !== null || (!endpoint.enabled && !opts.allowDisabled)) {
+    await db
+      .update(deliveries)
+      .set({ status: "cancelled", nextAttemptAt: null, inQueue: false, completedAt: now, updatedAt: now, lastError: endpoint.deletedAt ? "endpoint deleted" : "endpoint disabled" })
+      .where(and(eq(deliveries.id, deliveryId), inArray(deliveries.status, ACTIVE)));
+    return { kind: "skipped", reason: "endpoint_unavailable" };
+  }
+
+  // Claim: only one worker wins, only when due, and the attempt number is fixed here once and for all.
+  const leaseUntil = now + config.deliveryTimeoutMs + IN_FLIGHT_MARGIN_MS;
+  const [claimed] = await db
+    .update(deliveries)
+    .set({ attemptCount: sql`${deliveries.attemptCount} + 1`, nextAttemptAt: leaseUntil, inQueue: true, lastAttemptAt: now, updatedAt: now })
+    .where(
+      and(
+        eq(deliveries.id, deliveryId),
+        inArray(deliveries.status, ACTIVE),
+        eq(deliveries.attemptCount, delivery.attemptCount),
+        or(isNull(deliveries.nextAttemptAt), lte(deliveries.nextAttemptAt, now + EARLY_ARRIVAL_TOLERANCE_MS)),
+      ),
+    )
+    .returning({ attemptCount: deliveries.attemptCount });
+  if (!claimed) return { kind: "skipped", reason: "not_due" };
+  const attemptNumber = claimed.attemptCount;
+
+  const problem = targetUrlProblem(endpoint.url, { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets });
+  let result: RecordedResult;
+  if (problem) {
+    result = { ok: false, statusCode: null, durationMs: 0, errorClass: "blocked_target", errorMessage: problem, responseExcerpt: null, retryAfterSeconds: null };
+  } else {
+    const headers = await buildDeliveryHeaders({
+      deliveryId,
+      eventId: delivery.eventId,
+      eventType: delivery.eventType,
+      body: payload,
+      secrets: signingSecrets(endpoint, now),
+      timestamp: Math.floor(now / 1000), // signed afresh on every attempt: receivers reject stale timestamps
+      customHeaders: endpoint.headers,
+    });
+    result = await sendWebhookRequest({ url: endpoint.url, headers, body: payload, timeoutMs: config.deliveryTimeoutMs, fetch: deps.fetch, now: deps.now });
+  }
+  const startedAt = now;
+  now = deps.now();
+
+  const retryInSeconds = result.ok
+    ? null
+    : computeRetryDelaySeconds({
+        attemptsMade: attemptNumber,
+        scheduleSeconds: config.retryScheduleSeconds,
+        retryAfterSeconds: result.retryAfterSeconds,
+        random: deps.random ?? Math.random,
+        maxRetryAfterSeconds: MAX_RETRY_AFTER_SECONDS,
+      });
+  const status: DeliveryStatus = result.ok ? "success" : retryInSeconds === null ? "failed" : "retrying";
+  const retryVia = retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
+  const lastError = result.ok ? null : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500);
+
+  const endpointChange =
+    status === "success"
+      ? { failureCount: 0, lastSuccessAt: now }
+      : status === "failed"
+        ? {
+            // Consecutive failed deliveries; at the threshold the endpoint is disabled until PATCHed back on.
+            failureCount: sql`${webhookEndpoints.failureCount} + 1`,
+            lastFailureAt: now,
+            enabled: sql`CASE WHEN ${webhookEndpoints.failureCount} + 1 >= ${config.failureThreshold} THEN 0 ELSE ${webhookEndpoints.enabled} END`,
+            disabledAt: sql`CASE WHEN ${webhookEndpoints.enabled} = 1 AND ${webhookEndpoints.failureCount} + 1 >= ${config.failureThreshold} THEN ${now} ELSE ${webhookEndpoints.disabledAt} END`,
+            disabledReason: sql`CASE WHEN ${webhookEndpoints.enabled} = 1 AND ${webhookEndpoints.failureCount} + 1 >= ${config.failureThreshold} THEN ${AUTO_DISABLED_REASON} ELSE ${webhookEndpoints.disabledReason} END`,
+          }
+        : { lastFailureAt: now };
+
+  const [, , endpointAfter] = await db.batch([
+    db
+      .insert(deliveryAttempts)
+      .values({
+        deliveryId,
+        webhookId: endpoint.id,
+        attemptNumber,
+        startedAt,
+        durationMs: result.durationMs,
+        success: result.ok,
+        statusCode: result.statusCode,
+        errorClass: result.errorClass,
+        errorMessage: result.errorMessage?.slice(0, 500) ?? null,
+        responseExcerpt: result.responseExcerpt,
+      })
+      .onConflictDoNothing(),
+    db
+      .update(deliveries)
+      .set({
+        status,
+        nextAttemptAt: retryInSeconds === null ? null : now + retryInSeconds * 1000,
+        inQueue: retryVia === "queue",
+        lastStatusCode: result.statusCode,
+        lastError,
+        completedAt: status === "retrying" ? null : now,
+        updatedAt: now,
+      })
+      .where(and(eq(deliveries.id, deliveryId), eq(deliveries.attemptCount, attemptNumber))),
+    db
+      .update(webhookEndpoints)
+      .set(endpointChange)
+      .where(eq(webhookEndpoints.id, endpoint.id))
+      .returning({ enabled: webhookEndpoints.enabled, disabledReason: webhookEndpoints.disabledReason }),
+  ]);
+  const autoDisabled = endpoint.enabled && endpointAfter[0]?.enabled === false && endpointAfter[0]?.disabledReason === AUTO_DISABLED_REASON;
+
+  logger.info("delivery attempt", {
+    webhook_id: endpoint.id,
+    delivery_id: deliveryId,
+    event_id: delivery.eventId,
+    attempt: attemptNumber,
+    outcome: status,
+    status_code: result.statusCode,
+    error_class: result.errorClass,
+    duration_ms: result.durationMs,
+    retry_in_s: retryInSeconds,
+  });
+  if (autoDisabled) logger.warn("webhook auto-disabled", { webhook_id: endpoint.id, threshold: config.failureThreshold });
+
+  const owner = { tenantId: endpoint.tenantId, partnerId: endpoint.partnerId };
+  return { kind: "attempted", deliveryId, webhookId: endpoint.id, owner, attemptNumber, result, status, retryInSeconds, retryVia, autoDisabled };
+}

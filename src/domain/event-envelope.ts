@@ -1,0 +1,44 @@
+// The ScaiKey event envelope: what publishers send and what every delivery carries, byte for byte.
+import { z } from "@hono/zod-openapi";
+import { isKnownEventType } from "./event-catalog";
+
+const ownerId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'");
+
+export const EventEnvelopeSchema = z
+  .strictObject({
+    event_id: z
+      .string()
+      .regex(/^evt_[A-Za-z0-9_-]{1,64}$/, "Must be 'evt_' followed by up to 64 letters, digits, '_' or '-'")
+      .optional()
+      .openapi({ description: "Idempotency key; generated when absent. Publishing the same event_id again creates nothing new." }),
+    event_type: z
+      .string()
+      .max(100)
+      .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
+      .openapi({ example: "user.created" }),
+    timestamp: z.iso.datetime({ offset: true }).optional().openapi({ description: "ISO 8601; generated when absent." }),
+    tenant_id: ownerId.nullable().optional().openapi({ example: "tnt_a3f9k2bWqL8Hn5pZ" }),
+    partner_id: ownerId.nullable().optional().openapi({ example: "prt_7Hq2LmX9" }),
+    resource: z.strictObject({ type: z.string().min(1).max(64), id: z.string().min(1).max(128) }).openapi({ example: { type: "user", id: "usr_123" } }),
+    actor: z
+      .strictObject({ id: z.string().max(128).nullable(), type: z.enum(["admin", "user", "scim", "system", "api"]) })
+      .optional()
+      .openapi({ description: "Who caused the event; defaults to the system." }),
+    data: z.record(z.string(), z.unknown()).openapi({ example: { email: "ada@example.com" } }),
+  })
+  .refine((e) => e.tenant_id || e.partner_id, { message: "tenant_id or partner_id is required", path: ["tenant_id"] })
+  .openapi("EventEnvelope");
+
+export type EventEnvelopeInput = z.infer<typeof EventEnvelopeSchema>;
+
+/** The envelope as delivered: every field present, in ScaiKey's shape. */
+export interface EventEnvelope {
+  event_id: string;
+  event_type: string;
+  timestamp: string;
+  resource: { type: string; id: string };
+  actor: { id: string | null; type: string };
+  data: Record<string, unknown>;
+  tenant_id?: string;
+  partner_id?: string;
+}

@@ -1,0 +1,182 @@
+// One outbound delivery attempt: POST, no redirects, a deadline over headers and body, a bounded body excerpt.
+import { parseRetryAfter } from "./retry-policy";
+
+export type ErrorClass =
+  | "timeout"
+  | "connection_refused"
+  | "dns"
+  | "tls"
+  | "invalid_response"
+  | "redirect"
+  | "http_4xx"
+  | "http_5xx"
+  | "network";
+
+export interface AttemptResult {
+  ok: boolean;
+  statusCode: number | null;
+  durationMs: number;
+  errorClass: ErrorClass | null;
+  errorMessage: string | null;
+  responseExcerpt: string | null;
+  retryAfterSeconds: number | null;
+}
+
+const EXCERPT_BYTES = 4096;
+
+/**
+ * POST `body` to `url` once. Success is a 2xx whose body (up to the excerpt) arrives within `timeoutMs`;
+ * a 3xx is a failure (redirects are never followed, so a receiver cannot bounce us to another host).
+ * Never throws for network or HTTP trouble: every outcome is an AttemptResult.
+ */
+export async function sendWebhookRequest(opts: {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+  fetch: typeof fetch;
+  now?: () => number;
+}): Promise<AttemptResult> {
+  const now = opts.now ?? Date.now;
+  const startedAt = now();
+  const elapsed = () => Math.max(0, now() - startedAt);
+  const deadline = startDeadline(opts.timeoutMs);
+  try {
+    let response: Response;
+    try {
+      // Called detached: workerd's global fetch throws "Illegal invocation" when `this` is the options object.
+      const fetchFn = opts.fetch;
+      const request = fetchFn(opts.url, {
+        method: "POST",
+        headers: opts.headers,
+        body: opts.body,
+        redirect: "manual",
+        signal: deadline.signal,
+      });
+      response = await Promise.race([request, deadline.reached]);
+    } catch (error) {
+      const failure = deadline.signal.aborted
+        ? { errorClass: "timeout" as const, errorMessage: `no response within ${opts.timeoutMs} ms` }
+        : classifyFetchError(error, opts.url);
+      return { ok: false, statusCode: null, durationMs: elapsed(), ...failure, responseExcerpt: null, retryAfterSeconds: null };
+    }
+
+    const status = response.status;
+    const { excerpt, error } = await readExcerpt(response, deadline.reached);
+    const durationMs = elapsed();
+    const retryAfterSeconds = isSuccess(status) ? null : parseRetryAfter(response.headers.get("Retry-After"), now());
+    const failure =
+      error === undefined
+        ? classifyStatus(status, response.headers.get("Location"))
+        : deadline.signal.aborted
+          ? { errorClass: "timeout" as const, errorMessage: `response body not received within ${opts.timeoutMs} ms` }
+          : classifyFetchError(error, opts.url);
+    if (failure === null) {
+      return { ok: true, statusCode: status, durationMs, errorClass: null, errorMessage: null, responseExcerpt: excerpt, retryAfterSeconds };
+    }
+    return { ok: false, statusCode: status, durationMs, ...failure, responseExcerpt: excerpt, retryAfterSeconds };
+  } finally {
+    deadline.clear();
+  }
+}
+
+// An abort signal for fetch, plus a promise to race against every await: the deadline then holds
+// even when a fetch implementation or a response stream ignores the signal.
+function startDeadline(timeoutMs: number) {
+  const controller = new AbortController();
+  const reached = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+  });
+  reached.catch(() => {});
+  const timer = setTimeout(() => controller.abort(new DOMException("deadline reached", "TimeoutError")), timeoutMs);
+  return { signal: controller.signal, reached, clear: () => clearTimeout(timer) };
+}
+
+const isSuccess = (status: number) => status >= 200 && status <= 299;
+
+function classifyStatus(status: number, location: string | null): { errorClass: ErrorClass; errorMessage: string } | null {
+  if (isSuccess(status)) return null;
+  if (status >= 300 && status <= 399) {
+    const target = location === null ? "no Location header" : `Location: ${location}`;
+    return { errorClass: "redirect", errorMessage: `HTTP ${status} redirect not followed (${target})` };
+  }
+  if (status >= 400 && status <= 499) return { errorClass: "http_4xx", errorMessage: `HTTP ${status}` };
+  if (status >= 500 && status <= 599) return { errorClass: "http_5xx", errorMessage: `HTTP ${status}` };
+  // workerd hands back 101 and 600..999 as ordinary responses; none of them is an answer to a webhook.
+  return { errorClass: "invalid_response", errorMessage: `unexpected HTTP status ${status}` };
+}
+
+/**
+ * Reads at most EXCERPT_BYTES of the body, then cancels the rest so the connection is released
+ * without downloading it. Decoded as UTF-8, lossily; null when the body is empty.
+ */
+async function readExcerpt(
+  response: Response,
+  deadline: Promise<never>,
+): Promise<{ excerpt: string | null; error?: unknown }> {
+  if (response.body === null) return { excerpt: null };
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder("utf-8");
+  let text = "";
+  let received = 0;
+  let done = false;
+  let error: unknown;
+  try {
+    while (received < EXCERPT_BYTES) {
+      const chunk = await Promise.race([reader.read(), deadline]);
+      if (chunk.done) {
+        done = true;
+        break;
+      }
+      const bytes = chunk.value.subarray(0, EXCERPT_BYTES - received);
+      received += bytes.byteLength;
+      // stream: true holds back a character split by the cut instead of turning it into U+FFFD.
+      text += decoder.decode(bytes, { stream: true });
+    }
+    if (done) text += decoder.decode();
+  } catch (caught) {
+    error = caught ?? new Error("response body failed");
+  }
+  // Not awaited: a stalled or hostile stream must not hold the attempt past its deadline.
+  if (!done) reader.cancel().catch(() => {});
+  const excerpt = received > 0 ? text : null;
+  return error === undefined ? { excerpt } : { excerpt, error };
+}
+
+// What a thrown fetch error says about its cause. Local workerd reports refused, reset and malformed responses
+// alike as `Error: Network connection lost.`, and DNS and TLS failures as `Error: internal error; reference = …`
+// (the real cause only reaches its log), so those stay "network" unless the URL narrows it down.
+// Node/undici put an errno-style `code` on `cause`; the message patterns catch runtimes that spell the cause out.
+const CODE_CLASSES: [RegExp, ErrorClass][] = [
+  [/^ECONNREFUSED$/, "connection_refused"],
+  [/^(ENOTFOUND|EAI_AGAIN|EAI_NONAME)$/, "dns"],
+  [/^(CERT_|ERR_TLS_|ERR_SSL_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT|UNABLE_TO_(GET|VERIFY)_)/, "tls"],
+  [/^(ETIMEDOUT|UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT)$/, "timeout"],
+  [/^(HPE_|UND_ERR_INFO|UND_ERR_RES_CONTENT_LENGTH_MISMATCH)/, "invalid_response"],
+];
+const MESSAGE_CLASSES: [RegExp, ErrorClass][] = [
+  [/connection refused|ECONNREFUSED/i, "connection_refused"],
+  [/lookup address|name or service not known|name resolution|ENOTFOUND|getaddrinfo/i, "dns"],
+  [/\bTLS\b|\bSSL\b|certificate|handshake/i, "tls"],
+  [/parse error|invalid http|malformed/i, "invalid_response"],
+];
+
+function classifyFetchError(error: unknown, url: string): { errorClass: ErrorClass; errorMessage: string } {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const cause = error instanceof Error ? error.cause : undefined;
+  const rawCode = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  const code = typeof rawCode === "string" ? rawCode : null;
+  const causeText = [cause instanceof Error ? cause.message : null, code].filter((part) => part !== null).join(", ");
+  const detail = causeText === "" ? message : `${message} (${causeText})`;
+
+  const byCode = code === null ? undefined : CODE_CLASSES.find(([pattern]) => pattern.test(code));
+  const byMessage = byCode ?? MESSAGE_CLASSES.find(([pattern]) => pattern.test(detail));
+  if (byMessage) return { errorClass: byMessage[1], errorMessage: detail };
+  if (/^Error: internal error; reference = /.test(message)) {
+    // Over plain http there is no TLS, and a failed lookup is the only cause seen to surface this way.
+    return /^http:/i.test(url)
+      ? { errorClass: "dns", errorMessage: `DNS lookup failed (${message})` }
+      : { errorClass: "network", errorMessage: `DNS lookup or TLS handshake failed (${message})` };
+  }
+  return { errorClass: "network", errorMessage: detail };
+}

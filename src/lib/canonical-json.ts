@@ -1,0 +1,122 @@
+// The exact bytes ScaiKey sends: Python's json.dumps(value, separators=(",", ":"), sort_keys=True), ensure_ascii on.
+// Receivers verify signatures over the bytes received, so every character here must match Python's output.
+
+/**
+ * Serialise like Python's `json.dumps(value, separators=(",", ":"), sort_keys=True)`:
+ * keys sorted by code point at every level, no spaces, every character outside printable ASCII escaped
+ * as lowercase `\uXXXX` (astral characters as surrogate pairs), `/` left alone.
+ * JavaScript-only values follow JSON.stringify: `toJSON` is honoured, `undefined`/functions/symbols
+ * are dropped from objects and become `null` in arrays. Integer-valued numbers print as Python ints
+ * (`1e21` → `1000000000000000000000`), other numbers as Python's float repr; bigints print as ints.
+ * Throws on non-finite numbers, cycles, and a top-level value JSON cannot represent.
+ */
+export function canonicalJson(value: unknown): string {
+  const out = serialise(value, "", new Set());
+  if (out === undefined) throw new TypeError(`canonicalJson: cannot serialise a top-level ${typeof value}`);
+  return out;
+}
+
+// `undefined` means "no JSON value here" (omitted from objects, null in arrays), as in JSON.stringify.
+function serialise(value: unknown, key: string, ancestors: Set<object>): string | undefined {
+  if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    value = (value as { toJSON(key: string): unknown }).toJSON(key);
+  }
+  switch (typeof value) {
+    case "string":
+      return quote(value);
+    case "number":
+      return formatNumber(value);
+    case "bigint":
+      return value.toString();
+    case "boolean":
+      return value ? "true" : "false";
+    case "undefined":
+    case "function":
+    case "symbol":
+      return undefined;
+  }
+  if (value === null) return "null";
+
+  const object = value as object;
+  if (ancestors.has(object)) throw new TypeError("canonicalJson: cyclic structure");
+  ancestors.add(object);
+  let out: string;
+  if (Array.isArray(object)) {
+    const items = object.map((item: unknown, index) => serialise(item, String(index), ancestors) ?? "null");
+    out = `[${items.join(",")}]`;
+  } else {
+    const record = object as Record<string, unknown>;
+    const members: string[] = [];
+    for (const name of Object.keys(record).sort(compareCodePoints)) {
+      const member = serialise(record[name], name, ancestors);
+      if (member !== undefined) members.push(`${quote(name)}:${member}`);
+    }
+    out = `{${members.join(",")}}`;
+  }
+  ancestors.delete(object);
+  return out;
+}
+
+// Printable ASCII other than `"` and `\` passes through unescaped; this covers nearly every envelope string.
+const PLAIN_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const SHORT_ESCAPES: Record<number, string> = {
+  0x22: '\\"',
+  0x5c: "\\\\",
+  0x0a: "\\n",
+  0x0d: "\\r",
+  0x09: "\\t",
+  0x08: "\\b",
+  0x0c: "\\f",
+};
+
+function quote(text: string): string {
+  if (PLAIN_ASCII.test(text)) return `"${text}"`;
+  let out = '"';
+  // UTF-16 code units: an astral character becomes its surrogate pair, exactly as Python's ensure_ascii writes it.
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    const short = SHORT_ESCAPES[unit];
+    if (short !== undefined) out += short;
+    else if (unit >= 0x20 && unit <= 0x7e) out += text[i];
+    else out += `\\u${unit.toString(16).padStart(4, "0")}`;
+  }
+  return `${out}"`;
+}
+
+// Python compares str by code point; JavaScript's default sort compares UTF-16 units, which puts
+// astral characters (surrogates, 0xD800…) before U+E000…U+FFFF.
+function compareCodePoints(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length) {
+    const ca = a.codePointAt(i)!;
+    const cb = b.codePointAt(i)!;
+    if (ca !== cb) return ca - cb;
+    i += ca > 0xffff ? 2 : 1;
+  }
+  return a.length - b.length;
+}
+
+function formatNumber(n: number): string {
+  if (!Number.isFinite(n)) throw new RangeError(`canonicalJson: ${n} is not representable in JSON`);
+  if (Number.isInteger(n)) return BigInt(n).toString();
+  return pythonFloatRepr(n);
+}
+
+// Python's float repr: the shortest round-tripping digits (as in JavaScript), written in fixed notation
+// when -4 <= exponent < 16 and otherwise as d.ddde±XX with at least two exponent digits.
+function pythonFloatRepr(n: number): string {
+  const [mantissa = "", exponentText = "0"] = n.toExponential().split("e");
+  const exponent = Number(exponentText);
+  const negative = mantissa.startsWith("-");
+  const digits = mantissa.replace("-", "").replace(".", "");
+  const sign = negative ? "-" : "";
+  if (exponent < -4 || exponent >= 16) {
+    const fraction = digits.length > 1 ? `.${digits.slice(1)}` : "";
+    const expSign = exponent < 0 ? "-" : "+";
+    return `${sign}${digits[0]}${fraction}e${expSign}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  }
+  if (exponent < 0) return `${sign}0.${"0".repeat(-exponent - 1)}${digits}`;
+  const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, "0");
+  const fraction = digits.slice(exponent + 1);
+  return `${sign}${whole}.${fraction || "0"}`;
+}

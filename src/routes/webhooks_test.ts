@@ -1,0 +1,58 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { requireScope } from "../auth/middleware";
+import { visibilityOf } from "../auth/principal";
+import { sendTestEvent } from "../domain/test-event";
+import { getVisibleEndpoint } from "../domain/webhook-endpoints";
+import { afterAttempt } from "../jobs/delivery-consumer";
+import type { AppEnv } from "../lib/services";
+import { jsonContent, notFoundError, standardErrors, WebhookIdParam } from "./schemas";
+
+const TestResultSchema = z
+  .object({
+    success: z.boolean(),
+    delivery_id: z.number().int(),
+    event_id: z.string(),
+    status_code: z.number().int().nullable(),
+    duration_ms: z.number().int(),
+    error: z.string().nullable(),
+    error_class: z.string().nullable(),
+    response_body: z.string().nullable().openapi({ description: "First 4 KiB of the receiver's answer." }),
+    delivery_status: z.string().openapi({ description: "success, or retrying/failed as for any delivery." }),
+  })
+  .openapi("WebhookTestResult");
+
+const route = createRoute({
+  method: "post",
+  path: "/api/v1/admin/webhooks/{webhook_id}/test",
+  operationId: "testWebhook",
+  tags: ["Webhooks"],
+  summary: "Test Webhook",
+  description: "Send a `webhook.test` event to this endpoint alone, now, and answer with the attempt's outcome. It is recorded like any delivery.",
+  middleware: [requireScope("write")],
+  request: { params: WebhookIdParam },
+  responses: { 200: jsonContent(TestResultSchema, "The attempt's outcome"), ...standardErrors, ...notFoundError },
+});
+
+export const registerTestWebhook = (app: OpenAPIHono<AppEnv>) =>
+  app.openapi(route, async (c) => {
+    const { webhook_id } = c.req.valid("param");
+    const services = c.var.services;
+    const endpoint = await getVisibleEndpoint(services.db, webhook_id, visibilityOf(c.var.principal));
+    const { eventId, outcome } = await sendTestEvent(services, endpoint, c.var.principal.subject || null);
+    await afterAttempt(services, outcome);
+    const r = outcome.result;
+    return c.json(
+      {
+        success: r.ok,
+        delivery_id: outcome.deliveryId,
+        event_id: eventId,
+        status_code: r.statusCode,
+        duration_ms: r.durationMs,
+        error: r.errorMessage,
+        error_class: r.errorClass,
+        response_body: r.responseExcerpt,
+        delivery_status: outcome.status,
+      },
+      200,
+    );
+  });

@@ -1,0 +1,81 @@
+// Seeding and inspecting deliveries without going through the queue, for tests that drive attempts one by one.
+import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
+import { createDb } from "../../src/db/client";
+import type { DeliveryDeps } from "../../src/domain/delivery-attempt";
+import { completeEnvelope, storeEvent } from "../../src/domain/publish";
+import { readConfig, type Config } from "../../src/lib/config";
+import type { RecordedRequest } from "./receiver";
+
+export const db = () => createDb(env.DB);
+
+/** Real dependencies with a clock the test moves, and optional config overrides. */
+export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps {
+  return { db: db(), config: { ...readConfig(env), ...config }, now: () => clock.now, fetch: (i, init) => fetch(i, init), random: () => 0.5 };
+}
+
+/** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery id. */
+export async function seedDelivery(webhookId: string, tenantId: string, now = Date.now(), eventType = "user.created"): Promise<number> {
+  const envelope = completeEnvelope(
+    { event_type: eventType, tenant_id: tenantId, resource: { type: "user", id: "usr_1" }, data: { email: "ada@example.com", name: "Ada Lovelace ✓" } },
+    now,
+  );
+  const [id] = await storeEvent(db(), envelope, now, webhookId);
+  if (id === undefined) throw new Error("no delivery created");
+  return id;
+}
+
+export async function deliveryRow(id: number) {
+  return env.DB.prepare("SELECT * FROM deliveries WHERE id = ?").bind(id).first<Record<string, any>>();
+}
+
+export async function attemptRows(id: number) {
+  const { results } = await env.DB.prepare("SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_number").bind(id).all<Record<string, any>>();
+  return results;
+}
+
+async function hmacHex(key: string, message: string): Promise<string> {
+  const k = await crypto.subtle.importKey("raw", new TextEncoder().encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", k, new TextEncoder().encode(message)));
+  return [...sig].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The reference receiver, re-implemented as ScaiKey's receivers do it: split on ",", each part on the first "=",
+ * into a dict (so only the LAST v1 survives), |now - t| <= 300, HMAC keyed by the whole secret string.
+ */
+export async function scaiKeyReceiverAccepts(req: RecordedRequest, secret: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<boolean> {
+  const header = req.headers["x-scaikey-signature"] ?? "";
+  const parts: Record<string, string> = {};
+  for (const part of header.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq > 0) parts[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  const t = Number(parts.t);
+  if (!/^\d+$/.test(parts.t ?? "") || Math.abs(nowSeconds - t) > 300) return false;
+  return (await hmacHex(secret, `${parts.t}.${req.body}`)) === parts.v1;
+}
+
+/** Verification with the real Standard Webhooks library. */
+export function standardWebhooksAccepts(req: RecordedRequest, secret: string): boolean {
+  try {
+    new Webhook(secret).verify(req.body, {
+      "webhook-id": req.headers["webhook-id"] ?? "",
+      "webhook-timestamp": req.headers["webhook-timestamp"] ?? "",
+      "webhook-signature": req.headers["webhook-signature"] ?? "",
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

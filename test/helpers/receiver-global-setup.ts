@@ -1,0 +1,206 @@
+// A real HTTP receiver on 127.0.0.1 for tests that need actual sockets (stalls, resets, junk, huge bodies).
+// Tests run inside workerd and cannot listen, so Vitest starts this in Node (globalSetup) and tests read its
+// base URL with `inject("receiverUrl")`. Raw TCP rather than node:http, so it can misbehave on purpose.
+//
+// Routes (every response closes the connection):
+//   /hook/<key>?plan=…&retry-after=…&delay=…&body=…
+//                              records the request under <key>, then answers per `plan`: comma-separated, one entry
+//                              per successive request to that key, the last repeating (default 200). An entry is a
+//                              status code, or "hang" (never answer) or "close" (hang up without answering).
+//                              `retry-after` is sent as Retry-After, `delay` (ms) waits before answering,
+//                              `body` is the response body (default "ok"), sent `repeat` times.
+//   /hook-log/<key>            JSON array of what <key> received: {method, headers (lowercased), body, received_at (ms)}
+//   /echo                      200, JSON {method, path, headers, body} of the request
+//   /status/<code>?location=…&retry-after=…   that status (even 101 or 600), body "status <code>"
+//   /redirect?id=…             302 to /redirect-target?id=…, which counts its hits
+//   /stall-headers             accepts the request, never answers
+//   /stall-body                200 with Content-Length 100000, sends "hello", then nothing
+//   /huge?id=…                 200 with a 64 MiB body, written as fast as the client reads
+//   /truncated                 200 with Content-Length 100, sends 3 bytes, closes
+//   /garbage                   answers with bytes that are not HTTP, closes
+//   /close                     closes without answering
+//   /stats/<id>                JSON {hugeBytesWritten, hugeCompleted, redirectTargetHits} for that id
+// A TLS ClientHello (https:// to this plain port) gets a plain-text 400, like node:http does.
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    receiverUrl: string;
+  }
+}
+
+// Only the slice of node:net used here: this Workers project has no @types/node.
+interface Socket {
+  on(event: "data", listener: (chunk: Uint8Array) => void): void;
+  on(event: "close" | "drain" | "error", listener: () => void): void;
+  once(event: "drain" | "close", listener: () => void): void;
+  write(data: string | Uint8Array): boolean;
+  end(data?: string): void;
+  destroy(): void;
+  readonly destroyed: boolean;
+}
+interface Server {
+  listen(port: number, host: string, callback: () => void): void;
+  address(): { port: number } | string | null;
+  close(callback: () => void): void;
+}
+interface Net {
+  createServer(listener: (socket: Socket) => void): Server;
+}
+
+interface RecordedRequest {
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+  received_at: number;
+}
+
+interface Stats {
+  hugeBytesWritten: number;
+  hugeCompleted: boolean;
+  redirectTargetHits: number;
+}
+
+const HUGE_BYTES = 64 * 1024 * 1024;
+const decoder = new TextDecoder();
+
+export default async function setup(project: { provide(key: "receiverUrl", value: string): void }) {
+  const net = process.getBuiltinModule("node:net") as Net;
+  const sockets = new Set<Socket>();
+  const stats = new Map<string, Stats>();
+  const hookLogs = new Map<string, RecordedRequest[]>();
+  const statsFor = (id: string) => {
+    let entry = stats.get(id);
+    if (!entry) stats.set(id, (entry = { hugeBytesWritten: 0, hugeCompleted: false, redirectTargetHits: 0 }));
+    return entry;
+  };
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let head: Uint8Array = new Uint8Array(0);
+    let handled = false;
+    socket.on("data", (chunk) => {
+      if (handled) return;
+      head = concat(head, chunk);
+      if (head[0] === 0x16) {
+        handled = true;
+        socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        return;
+      }
+      const text = decoder.decode(head);
+      const headEnd = text.indexOf("\r\n\r\n");
+      if (headEnd < 0) return;
+      const lines = text.slice(0, headEnd).split("\r\n");
+      const headers: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(":");
+        if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const bodyLength = Number(headers["content-length"] ?? "0");
+      const bodyStart = new TextEncoder().encode(text.slice(0, headEnd + 4)).byteLength;
+      if (head.byteLength - bodyStart < bodyLength) return;
+      handled = true;
+      const [method = "", target = "/"] = (lines[0] ?? "").split(" ");
+      const body = decoder.decode(head.subarray(bodyStart, bodyStart + bodyLength));
+      respond(socket, method, new URL(target, "http://receiver.test"), headers, body);
+    });
+  });
+
+  function respond(socket: Socket, method: string, url: URL, headers: Record<string, string>, body: string) {
+    const id = url.searchParams.get("id") ?? "";
+    const reply = (status: string, extraHeaders: string[], payload: string) =>
+      socket.end(
+        [`HTTP/1.1 ${status}`, ...extraHeaders, `Content-Length: ${new TextEncoder().encode(payload).byteLength}`, "Connection: close", "", payload].join(
+          "\r\n",
+        ),
+      );
+    const status = /^\/status\/(\d+)$/.exec(url.pathname);
+    const statsPath = /^\/stats\/(.+)$/.exec(url.pathname);
+    const hook = /^\/hook\/([^/]+)$/.exec(url.pathname);
+    const hookLog = /^\/hook-log\/([^/]+)$/.exec(url.pathname);
+    if (hook) {
+      const key = decodeURIComponent(hook[1] ?? "");
+      const log = hookLogs.get(key) ?? [];
+      hookLogs.set(key, log);
+      log.push({ method, headers, body, received_at: Date.now() });
+      const plan = (url.searchParams.get("plan") ?? "200").split(",");
+      const step = plan[Math.min(log.length, plan.length) - 1] ?? "200";
+      const retryAfter = url.searchParams.get("retry-after");
+      const payload = (url.searchParams.get("body") ?? "ok").repeat(Number(url.searchParams.get("repeat") ?? "1"));
+      const answer = () => {
+        if (step === "hang") return;
+        if (step === "close") return socket.destroy();
+        reply(`${step} Planned`, retryAfter === null ? [] : [`Retry-After: ${retryAfter}`], payload);
+      };
+      setTimeout(answer, Number(url.searchParams.get("delay") ?? "0"));
+    } else if (hookLog) {
+      const log = hookLogs.get(decodeURIComponent(hookLog[1] ?? "")) ?? [];
+      reply("200 OK", ["Content-Type: application/json"], JSON.stringify(log));
+    } else if (url.pathname === "/echo") {
+      reply("200 OK", ["Content-Type: application/json"], JSON.stringify({ method, path: url.pathname, headers, body }));
+    } else if (status) {
+      const extra: string[] = [];
+      const location = url.searchParams.get("location");
+      const retryAfter = url.searchParams.get("retry-after");
+      if (location !== null) extra.push(`Location: ${location}`);
+      if (retryAfter !== null) extra.push(`Retry-After: ${retryAfter}`);
+      reply(`${status[1]} Whatever`, extra, `status ${status[1]}`);
+    } else if (url.pathname === "/redirect") {
+      reply("302 Found", [`Location: /redirect-target?id=${encodeURIComponent(id)}`], "moved");
+    } else if (url.pathname === "/redirect-target") {
+      statsFor(id).redirectTargetHits++;
+      reply("200 OK", [], "redirect followed");
+    } else if (url.pathname === "/stall-headers") {
+      // Say nothing; the client's deadline has to end this.
+    } else if (url.pathname === "/stall-body") {
+      socket.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\nhello");
+    } else if (url.pathname === "/huge") {
+      void sendHuge(socket, statsFor(id));
+    } else if (url.pathname === "/truncated") {
+      socket.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nabc");
+    } else if (url.pathname === "/garbage") {
+      socket.end("THIS IS NOT HTTP\r\n\r\n");
+    } else if (url.pathname === "/close") {
+      socket.destroy();
+    } else if (statsPath) {
+      reply("200 OK", ["Content-Type: application/json"], JSON.stringify(statsFor(decodeURIComponent(statsPath[1] ?? ""))));
+    } else {
+      reply("404 Not Found", [], "no such route");
+    }
+  }
+
+  async function sendHuge(socket: Socket, entry: Stats) {
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${HUGE_BYTES}\r\nConnection: close\r\n\r\n`);
+    const block = new Uint8Array(64 * 1024).fill(0x78);
+    while (entry.hugeBytesWritten < HUGE_BYTES && !socket.destroyed) {
+      entry.hugeBytesWritten += block.byteLength;
+      // Respect backpressure: only as fast as the client reads, so "bytes written" tracks what it took.
+      if (!socket.write(block)) {
+        await new Promise<void>((resolve) => {
+          socket.once("drain", resolve);
+          socket.once("close", resolve);
+        });
+      }
+    }
+    entry.hugeCompleted = entry.hugeBytesWritten >= HUGE_BYTES;
+    socket.end();
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("receiver did not get a TCP port");
+  project.provide("receiverUrl", `http://127.0.0.1:${address.port}`);
+
+  return async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(resolve));
+  };
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a, 0);
+  out.set(b, a.byteLength);
+  return out;
+}

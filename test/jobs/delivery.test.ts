@@ -1,0 +1,525 @@
+// The delivery engine against a real local receiver: sign, send, retry, record, disable, rotate.
+import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createDb } from "../../src/db/client";
+import { attemptDelivery } from "../../src/domain/delivery-attempt";
+import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
+import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
+import worker from "../../src/index";
+import { createServices } from "../../src/lib/services";
+import { api, createWebhook, WEBHOOKS } from "../helpers/api";
+import {
+  attemptRows,
+  deliveryDeps,
+  deliveryRow,
+  scaiKeyReceiverAccepts,
+  seedDelivery,
+  standardWebhooksAccepts,
+  waitFor,
+} from "../helpers/deliveries";
+import { hookUrl, recorded } from "../helpers/receiver";
+import { mintToken, tenantAdmin } from "../helpers/tokens";
+
+const QUEUE = "scaikey-webhook-deliveries";
+const publisher = (tenant: string, partner: string | null = null) =>
+  mintToken({ role: null, tenant, partner, scope: "webhooks:publish" });
+
+async function endpointFor(tenant: string, opts: Parameters<typeof hookUrl>[0] = {}, extra: Record<string, unknown> = {}) {
+  const hook = hookUrl(opts);
+  const token = await tenantAdmin(tenant, "prt_engine");
+  const webhook = await createWebhook(token, { url: hook.url, events: ["*"], ...extra });
+  return { ...webhook, hookKey: hook.key, token };
+}
+
+async function consume(ids: number[], attempts = 1) {
+  const batch = createMessageBatch(
+    QUEUE,
+    ids.map((id, i) => ({ id: `m${id}-${i}-${Math.random()}`, timestamp: new Date(), attempts, body: { delivery_id: id } })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+describe("publish → queue → signed delivery", () => {
+  it("delivers the canonical envelope with both signature schemes, verifiable as receivers do", async () => {
+    const wh = await endpointFor("tnt_e2e", {}, { headers: { "X-Custom": "yes" } });
+    const res = await api("POST", "/api/v1/events", {
+      token: await publisher("tnt_e2e", "prt_engine"),
+      body: {
+        event_type: "user.created",
+        tenant_id: "tnt_e2e",
+        partner_id: "prt_engine",
+        resource: { type: "user", id: "usr_42" },
+        actor: { id: "usr_admin", type: "admin" },
+        data: { name: "Zoë", roles: ["a", "b"], nested: { z: 1, a: 2 } },
+      },
+    });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ deliveries: 1, duplicate: false });
+    expect(res.body.event_id).toMatch(/^evt_/);
+
+    // The real queue consumer picks the message up.
+    const [req] = await waitFor(async () => {
+      const got = await recorded(wh.hookKey);
+      return got.length > 0 && got;
+    });
+    const delivery = await waitFor(async () => {
+      const row = await env.DB.prepare("SELECT * FROM deliveries WHERE webhook_id = ?").bind(wh.id).first<Record<string, any>>();
+      return row?.status === "success" && row;
+    });
+    expect(req!.method).toBe("POST");
+    expect(req!.headers).toMatchObject({
+      "content-type": "application/json",
+      "user-agent": "ScaiKey-Webhook/1.0",
+      "x-scaikey-webhook-id": String(delivery.id),
+      "x-scaikey-event-id": res.body.event_id,
+      "x-scaikey-event-type": "user.created",
+      "x-custom": "yes",
+      "webhook-id": res.body.event_id,
+    });
+    expect(req!.headers["x-scaikey-timestamp"]).toBe(req!.headers["webhook-timestamp"]);
+    expect(req!.headers["x-scaikey-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect(req!.headers["webhook-signature"]).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    // Canonical: keys sorted at every level, compact, non-ASCII escaped (Python's json.dumps(sort_keys=True)).
+    expect(req!.body).toContain('"data":{"name":"Zo\\u00eb","nested":{"a":2,"z":1},"roles":["a","b"]}');
+    expect(req!.body.startsWith('{"actor":{"id":"usr_admin","type":"admin"},"data":')).toBe(true);
+    expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(true);
+    expect(await scaiKeyReceiverAccepts(req!, "whsec_wrong")).toBe(false);
+    expect(await scaiKeyReceiverAccepts({ ...req!, body: req!.body.replace("Zo", "Jo") }, wh.secret)).toBe(false);
+    expect(standardWebhooksAccepts(req!, wh.secret)).toBe(true);
+
+    const detail = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${delivery.id}`, { token: wh.token });
+    expect(detail.status).toBe(200);
+    expect(detail.body).toMatchObject({ id: delivery.id, status: "success", attempt_count: 1, event_type: "user.created" });
+    expect(JSON.stringify(detail.body.payload)).toBe(JSON.stringify(JSON.parse(req!.body)));
+    expect(detail.body.attempts).toHaveLength(1);
+    expect(detail.body.attempts[0]).toMatchObject({ attempt: 1, success: true, status_code: 200, error_class: null });
+  });
+
+  it("signs every attempt afresh with the current timestamp", async () => {
+    const wh = await endpointFor("tnt_fresh", { plan: [500, 200] });
+    const clock = { now: Date.now() - 200_000 };
+    const id = await seedDelivery(wh.id, "tnt_fresh", clock.now);
+    await attemptDelivery(deliveryDeps(clock), id);
+    clock.now += 100_000;
+    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?").bind(clock.now, id).run();
+    await attemptDelivery(deliveryDeps(clock), id);
+    const [first, second] = await recorded(wh.hookKey);
+    expect(Number(second!.headers["x-scaikey-timestamp"]) - Number(first!.headers["x-scaikey-timestamp"])).toBe(100);
+    expect(second!.headers["x-scaikey-signature"]).not.toBe(first!.headers["x-scaikey-signature"]);
+    expect(second!.body).toBe(first!.body);
+    expect(await scaiKeyReceiverAccepts(second!, wh.secret, Math.floor(clock.now / 1000))).toBe(true);
+  });
+});
+
+describe("fan-out", () => {
+  it("reaches exactly the subscribed endpoints in scope", async () => {
+    const partner = "prt_fan";
+    const t = (tenant: string) => tenantAdmin(tenant, partner);
+    const p = await mintToken({ role: "partner_admin", partner });
+    const url = "https://receiver.example.com/hook";
+    const mk = async (token: string, extra: Record<string, unknown>) => (await createWebhook(token, { url, ...extra })).id;
+    const tenantExact = await mk(await t("tnt_fan_a"), { events: ["user.created"] });
+    const tenantGroup = await mk(await t("tnt_fan_a"), { events: ["user.*"] });
+    const tenantAll = await mk(await t("tnt_fan_a"), { events: ["*"] });
+    const tenantOther = await mk(await t("tnt_fan_a"), { events: ["group.*", "user.deleted"] });
+    const tenantDisabled = await mk(await t("tnt_fan_a"), { events: ["*"], enabled: false });
+    const tenantDeleted = await mk(await t("tnt_fan_a"), { events: ["*"] });
+    await api("DELETE", `${WEBHOOKS}/${tenantDeleted}`, { token: await t("tnt_fan_a") });
+    const otherTenant = await mk(await t("tnt_fan_b"), { events: ["*"] });
+    const partnerLevel = await mk(p, { events: ["user.created"] });
+    const otherPartnerLevel = await mk(await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), { events: ["*"] });
+
+    const targets = async (eventId: string) => {
+      const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ?").bind(eventId).all<{ webhook_id: string }>();
+      return results.map((r) => r.webhook_id).sort();
+    };
+    const publisherToken = await mintToken({ role: null, platform: true, scope: "admin:write" });
+    const publish = (body: Record<string, unknown>) =>
+      api("POST", "/api/v1/events", { token: publisherToken, body: { resource: { type: "user", id: "usr_1" }, data: {}, ...body } });
+
+    const tenantEvent = await publish({ event_id: "evt_fan_tenant", event_type: "user.created", tenant_id: "tnt_fan_a", partner_id: partner });
+    expect(tenantEvent.body.deliveries).toBe(4);
+    expect(await targets("evt_fan_tenant")).toEqual([tenantExact, tenantGroup, tenantAll, partnerLevel].sort());
+
+    const partnerEvent = await publish({ event_id: "evt_fan_partner", event_type: "user.created", partner_id: partner });
+    expect(await targets("evt_fan_partner")).toEqual([partnerLevel]);
+
+    const groupEvent = await publish({ event_id: "evt_fan_group", event_type: "group.member_added", tenant_id: "tnt_fan_a", partner_id: partner });
+    expect(await targets("evt_fan_group")).toEqual([tenantAll, tenantOther].sort());
+    for (const never of [tenantDisabled, tenantDeleted, otherTenant, otherPartnerLevel]) {
+      expect(await targets("evt_fan_tenant")).not.toContain(never);
+    }
+    expect(partnerEvent.status).toBe(202);
+    expect(groupEvent.status).toBe(202);
+  });
+
+  it("is idempotent by event_id, even after new endpoints appear", async () => {
+    await createWebhook(await tenantAdmin("tnt_idem"), { url: "https://receiver.example.com/a", events: ["*"] });
+    const token = await publisher("tnt_idem");
+    const body = { event_id: "evt_idem_1", event_type: "user.updated", tenant_id: "tnt_idem", resource: { type: "user", id: "u" }, data: {} };
+    const first = await api("POST", "/api/v1/events", { token, body });
+    expect(first.body).toEqual({ event_id: "evt_idem_1", deliveries: 1, duplicate: false });
+    await createWebhook(await tenantAdmin("tnt_idem"), { url: "https://receiver.example.com/b", events: ["*"] });
+    const second = await api("POST", "/api/v1/events", { token, body });
+    expect(second.status).toBe(202);
+    expect(second.body).toEqual({ event_id: "evt_idem_1", deliveries: 0, duplicate: true });
+    const n = await env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries WHERE event_id = 'evt_idem_1'").first<{ n: number }>();
+    expect(n!.n).toBe(1);
+  });
+
+  it("validates the envelope and the publisher's scope", async () => {
+    const base = { event_type: "user.created", tenant_id: "tnt_pub", resource: { type: "user", id: "u" }, data: {} };
+    const token = await publisher("tnt_pub");
+    const unknown = await api("POST", "/api/v1/events", { token, body: { ...base, event_type: "user.teleported" } });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.detail[0].loc).toEqual(["body", "event_type"]);
+    const noOwner = await api("POST", "/api/v1/events", { token: await mintToken({ role: null, platform: true, scope: "admin:write" }), body: { ...base, tenant_id: undefined } });
+    expect(noOwner.status).toBe(422);
+    expect((await api("POST", "/api/v1/events", { token, body: { ...base, tenant_id: "tnt_someone_else" } })).status).toBe(403);
+    expect((await api("POST", "/api/v1/events", { token: await tenantAdmin("tnt_pub", null, "admin:read"), body: base })).status).toBe(403);
+    expect((await api("POST", "/api/v1/events", { body: base })).status).toBe(401);
+    const badId = await api("POST", "/api/v1/events", { token, body: { ...base, event_id: "not-an-event-id" } });
+    expect(badId.body.detail[0].loc).toEqual(["body", "event_id"]);
+  });
+
+  it("is also available to other Workers through the WebhooksService entrypoint", async () => {
+    const { WebhooksService } = await import("../../src/index");
+    const wh = await createWebhook(await tenantAdmin("tnt_rpc"), { url: "https://receiver.example.com/rpc", events: ["tenant.updated"] });
+    const service = new WebhooksService(createExecutionContext(), env);
+    const result = await service.publish({ event_type: "tenant.updated", tenant_id: "tnt_rpc", resource: { type: "tenant", id: "tnt_rpc" }, data: { status: "SUSPENDED" } });
+    expect(result).toMatchObject({ deliveries: 1, duplicate: false });
+    const row = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ?").bind(result.event_id).first<{ webhook_id: string }>();
+    expect(row!.webhook_id).toBe(wh.id);
+    await expect(service.publish({ event_type: "nope.nope", tenant_id: "t", resource: { type: "x", id: "y" }, data: {} })).rejects.toThrow(/event_type/);
+  });
+});
+
+describe("retries", () => {
+  it("follows the schedule with jitter, then fails for good after the last attempt", async () => {
+    const wh = await endpointFor("tnt_sched", { plan: [500] });
+    const clock = { now: Date.now() };
+    const id = await seedDelivery(wh.id, "tnt_sched", clock.now);
+    const gaps: number[] = [];
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      const outcome = await attemptDelivery(deliveryDeps(clock), id);
+      expect(outcome.kind).toBe("attempted");
+      const row = await deliveryRow(id);
+      if (attempt < 6) {
+        expect(row!.status).toBe("retrying");
+        gaps.push((row!.next_attempt_at - clock.now) / 1000);
+        // A message arriving before the retry is due does nothing.
+        expect((await attemptDelivery(deliveryDeps(clock), id)).kind).toBe("skipped");
+        clock.now = row!.next_attempt_at;
+      } else {
+        expect(row).toMatchObject({ status: "failed", attempt_count: 6, next_attempt_at: null });
+      }
+    }
+    // random() = 0.5 → no jitter; the schedule is 60 s, 5 min, 15 min, 1 h, 2 h.
+    expect(gaps).toEqual([60, 300, 900, 3600, 7200]);
+    expect((await attemptRows(id)).map((a) => [a.attempt_number, a.status_code, a.error_class])).toEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => [n, 500, "http_5xx"]),
+    );
+    expect(await recorded(wh.hookKey)).toHaveLength(6);
+    const endpoint = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
+    expect(endpoint.body.failure_count).toBe(1);
+    expect(endpoint.body.last_failure_at).not.toBeNull();
+  });
+
+  it("applies ±10% jitter", async () => {
+    const wh = await endpointFor("tnt_jitter", { plan: [503] });
+    const clock = { now: Date.now() };
+    for (const [random, expected] of [[0, 54], [0.999999, 66]] as const) {
+      const id = await seedDelivery(wh.id, "tnt_jitter", clock.now++);
+      await attemptDelivery({ ...deliveryDeps(clock), random: () => random }, id);
+      expect(((await deliveryRow(id))!.next_attempt_at - clock.now) / 1000).toBe(expected);
+    }
+  });
+
+  it("honours Retry-After when it asks for longer, within bounds", async () => {
+    const clock = { now: Date.now() };
+    for (const [retryAfter, expected] of [["120", 120], ["5", 60], ["999999", 86400]] as const) {
+      const wh = await endpointFor("tnt_retry_after", { plan: [429], retryAfter });
+      const id = await seedDelivery(wh.id, "tnt_retry_after", clock.now);
+      await attemptDelivery(deliveryDeps(clock), id);
+      expect(((await deliveryRow(id))!.next_attempt_at - clock.now) / 1000).toBe(expected);
+      expect((await attemptRows(id))[0]).toMatchObject({ status_code: 429, error_class: "http_4xx" });
+    }
+  });
+
+  it("short delays ride the queue, long ones wait in D1 for the cron sweep", async () => {
+    const wh = await endpointFor("tnt_via", { plan: [500] });
+    const clock = { now: Date.now() };
+    const id = await seedDelivery(wh.id, "tnt_via", clock.now);
+    expect((await attemptDelivery(deliveryDeps(clock), id)) as { retryVia: string }).toMatchObject({ retryVia: "queue", retryInSeconds: 60 });
+    expect((await deliveryRow(id))!.in_queue).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      clock.now = (await deliveryRow(id))!.next_attempt_at;
+      await attemptDelivery(deliveryDeps(clock), id);
+    }
+    expect((await deliveryRow(id))!).toMatchObject({ status: "retrying", attempt_count: 4, in_queue: 0 });
+  });
+
+  it("records a timeout", async () => {
+    const wh = await endpointFor("tnt_timeout", { delayMs: 3000 });
+    const id = await seedDelivery(wh.id, "tnt_timeout");
+    const outcome = await attemptDelivery(deliveryDeps({ now: Date.now() }, { deliveryTimeoutMs: 300 }), id);
+    expect(outcome).toMatchObject({ status: "retrying", result: { ok: false, errorClass: "timeout", statusCode: null } });
+  });
+
+  it("treats a redirect as a failure and does not follow it", async () => {
+    const wh = await endpointFor("tnt_redirect", { plan: [302] });
+    const id = await seedDelivery(wh.id, "tnt_redirect");
+    const outcome = await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
+    expect(outcome).toMatchObject({ status: "retrying", result: { ok: false, statusCode: 302, errorClass: "redirect" } });
+    expect(await recorded(wh.hookKey)).toHaveLength(1);
+  });
+
+  it("keeps only the first 4 KiB of the response body", async () => {
+    const wh = await endpointFor("tnt_trunc", { body: "é", repeat: 5000 });
+    const id = await seedDelivery(wh.id, "tnt_trunc");
+    await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
+    const [attempt] = await attemptRows(id);
+    expect(new TextEncoder().encode(attempt!.response_excerpt).byteLength).toBeLessThanOrEqual(4096);
+    expect(attempt!.response_excerpt.length).toBeGreaterThan(2000);
+  });
+});
+
+describe("the queue consumer", () => {
+  it("does not send an already-successful delivery again when its message is redelivered", async () => {
+    const wh = await endpointFor("tnt_redeliver");
+    const id = await seedDelivery(wh.id, "tnt_redeliver");
+    const first = await consume([id]);
+    expect(first.explicitAcks).toHaveLength(1);
+    expect((await deliveryRow(id))!.status).toBe("success");
+    const again = await consume([id, id], 2);
+    expect(again.explicitAcks).toHaveLength(2);
+    expect(again.retryMessages).toEqual([]);
+    expect(await recorded(wh.hookKey)).toHaveLength(1);
+    expect(await attemptRows(id)).toHaveLength(1);
+  });
+
+  it("sends a delivery only once when two copies of its message arrive together", async () => {
+    const wh = await endpointFor("tnt_dupe", { delayMs: 200 });
+    const id = await seedDelivery(wh.id, "tnt_dupe");
+    await consume([id, id, id]);
+    expect(await recorded(wh.hookKey)).toHaveLength(1);
+    expect((await deliveryRow(id))!).toMatchObject({ status: "success", attempt_count: 1 });
+  });
+
+  it("retries the message, never drops it, when D1 fails", async () => {
+    const wh = await endpointFor("tnt_d1fail");
+    const id = await seedDelivery(wh.id, "tnt_d1fail");
+    const failingD1 = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "prepare" || prop === "batch" || prop === "exec") return () => { throw new Error("D1_ERROR: database is unavailable"); };
+        return Reflect.get(target, prop);
+      },
+    });
+    const services = { ...createServices(env), db: createDb(failingD1) };
+    const batch = createMessageBatch(QUEUE, [{ id: "m-d1", timestamp: new Date(), attempts: 1, body: { delivery_id: id } }]);
+    const ctx = createExecutionContext();
+    await handleDeliveryBatch(batch, services);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages).toMatchObject([{ msgId: "m-d1" }]);
+    expect((await deliveryRow(id))!.status).toBe("pending");
+    // With D1 back, the redelivered message goes through.
+    await consume([id], 2);
+    expect((await deliveryRow(id))!.status).toBe("success");
+  });
+
+  it("acknowledges and drops a malformed message", async () => {
+    const batch = createMessageBatch(QUEUE, [{ id: "m-bad", timestamp: new Date(), attempts: 1, body: { nope: true } }]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m-bad"]);
+  });
+
+  it("cancels instead of sending when the endpoint was disabled or deleted", async () => {
+    const wh = await endpointFor("tnt_cancel");
+    const id = await seedDelivery(wh.id, "tnt_cancel");
+    await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: false } });
+    await consume([id]);
+    expect((await deliveryRow(id))!).toMatchObject({ status: "cancelled", last_error: "endpoint disabled" });
+    expect(await recorded(wh.hookKey)).toHaveLength(0);
+  });
+
+  it("marks dead-lettered deliveries failed, visibly", async () => {
+    const wh = await endpointFor("tnt_dlq");
+    const id = await seedDelivery(wh.id, "tnt_dlq");
+    const batch = createMessageBatch(`${QUEUE}-dlq`, [{ id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: id } }]);
+    await handleDeadLetterBatch(batch, createServices(env));
+    const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed`, { token: wh.token });
+    expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id]);
+    expect(listed.body.items[0].last_error).toMatch(/dead-lettered/);
+  });
+});
+
+describe("the cron sweep", () => {
+  it("enqueues due retries and orphaned deliveries, leaves the rest, and never enqueues one twice", async () => {
+    const wh = await endpointFor("tnt_sweep");
+    const now = Date.now();
+    const due = await seedDelivery(wh.id, "tnt_sweep", now - 5);
+    const orphan = await seedDelivery(wh.id, "tnt_sweep", now - 4);
+    const notDue = await seedDelivery(wh.id, "tnt_sweep", now - 3);
+    const queuedRecently = await seedDelivery(wh.id, "tnt_sweep", now - 2);
+    const set = (id: number, status: string, next: number, inQueue: number) =>
+      env.DB.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, in_queue = ? WHERE id = ?").bind(status, next, inQueue, id).run();
+    await set(due, "retrying", now - 1000, 0);
+    await set(orphan, "pending", now - 10 * 60_000, 1);
+    await set(notDue, "retrying", now + 3_600_000, 0);
+    await set(queuedRecently, "pending", now - 1000, 1);
+    // Leave only this test's rows eligible.
+    await env.DB.prepare("UPDATE deliveries SET status = 'cancelled' WHERE webhook_id != ? AND status IN ('pending','retrying')").bind(wh.id).run();
+
+    const services = createServices(env);
+    const [a, b] = await Promise.all([sweepDueDeliveries(services), sweepDueDeliveries(services)]);
+    expect(a.enqueued + b.enqueued).toBe(2);
+    expect((await deliveryRow(due))!).toMatchObject({ in_queue: 1 });
+    expect((await deliveryRow(notDue))!).toMatchObject({ in_queue: 0, next_attempt_at: now + 3_600_000 });
+    expect((await sweepDueDeliveries(services)).enqueued).toBe(0);
+
+    // Through the scheduled handler, the real queue then delivers them.
+    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ?, in_queue = 0 WHERE id = ?").bind(now - 1, notDue).run();
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    for (const id of [due, orphan, notDue]) await waitFor(async () => (await deliveryRow(id))!.status === "success");
+  });
+});
+
+describe("endpoint health", () => {
+  it("auto-disables after consecutive failed deliveries, announces it, and a success resets the count", async () => {
+    const wh = await endpointFor("tnt_health", { plan: [500] });
+    const listener = await createWebhook(await tenantAdmin("tnt_health", "prt_engine"), { url: "https://receiver.example.com/ops", events: ["webhook.auto_disabled"] });
+    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
+    const clock = { now: Date.now() };
+    const id = await seedDelivery(wh.id, "tnt_health", clock.now);
+    await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // the last attempt
+    const outcome = await attemptDelivery(deliveryDeps(clock), id);
+    expect(outcome).toMatchObject({ status: "failed", autoDisabled: true });
+    const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
+    expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 10, disabled_reason: "consecutive_failures" });
+    expect(got.body.disabled_at).not.toBeNull();
+
+    // The consumer announces it as a webhook.auto_disabled event to subscribed endpoints.
+    const { afterAttempt } = await import("../../src/jobs/delivery-consumer");
+    await afterAttempt(createServices(env), outcome);
+    const announced = await env.DB.prepare("SELECT d.webhook_id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?").bind(listener.id).first<{ payload: string }>();
+    expect(JSON.parse(announced!.payload)).toMatchObject({ resource: { type: "webhook", id: wh.id }, data: { reason: "consecutive_failures" } });
+
+    // Re-enabled, then one success resets the count.
+    await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true, url: hookUrl().url } });
+    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 4 WHERE id = ?").bind(wh.id).run();
+    const ok = await seedDelivery(wh.id, "tnt_health", clock.now + 1);
+    expect(await attemptDelivery(deliveryDeps(clock), ok)).toMatchObject({ status: "success" });
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).toMatchObject({ failure_count: 0, status: "active" });
+  });
+});
+
+describe("deliveries API", () => {
+  it("lists newest first with a status filter, and 404s deliveries of other webhooks", async () => {
+    const wh = await endpointFor("tnt_dapi", { plan: [200, 500] });
+    const other = await endpointFor("tnt_dapi");
+    const clock = { now: Date.now() };
+    const okId = await seedDelivery(wh.id, "tnt_dapi", clock.now);
+    const failingId = await seedDelivery(wh.id, "tnt_dapi", clock.now + 1);
+    await attemptDelivery(deliveryDeps(clock), okId);
+    await attemptDelivery(deliveryDeps(clock), failingId);
+    const all = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries`, { token: wh.token });
+    expect(all.body).toMatchObject({ total: 2, page: 1, per_page: 20, pages: 1 });
+    expect(all.body.items.map((d: { id: number }) => d.id)).toEqual([failingId, okId]);
+    const retrying = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=retrying`, { token: wh.token });
+    expect(retrying.body.items.map((d: { id: number }) => d.id)).toEqual([failingId]);
+    expect(retrying.body.items[0].next_attempt_at).not.toBeNull();
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=bogus`, { token: wh.token })).status).toBe(422);
+    expect((await api("GET", `${WEBHOOKS}/${other.id}/deliveries/${okId}`, { token: wh.token })).status).toBe(404);
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${okId}`, { token: await tenantAdmin("tnt_stranger") })).status).toBe(404);
+    const bad = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/abc`, { token: wh.token });
+    expect(bad.status).toBe(422);
+    expect(bad.body.detail[0].loc).toEqual(["path", "delivery_id"]);
+  });
+
+  it("retries failed and cancelled deliveries by hand, and answers 409 otherwise", async () => {
+    const wh = await endpointFor("tnt_manual", { plan: [500, 200] });
+    const clock = { now: Date.now() };
+    const id = await seedDelivery(wh.id, "tnt_manual", clock.now);
+    const retry = () => api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: wh.token });
+    await attemptDelivery(deliveryDeps(clock), id);
+    expect((await retry()).status).toBe(409); // retrying: in flight
+    await env.DB.prepare("UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = ?").bind(id).run();
+    const requeued = await retry();
+    expect(requeued.status).toBe(200);
+    expect(requeued.body).toMatchObject({ id, status: "pending" });
+    await waitFor(async () => (await deliveryRow(id))!.status === "success");
+    const done = await retry();
+    expect(done.status).toBe(409);
+    expect(done.body.detail).toBe("Delivery already succeeded");
+    expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/999999/retry`, { token: wh.token })).status).toBe(404);
+    expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: await tenantAdmin("tnt_manual", "prt_engine", "admin:read") })).status).toBe(403);
+  });
+
+  it("sends a test event synchronously and records it", async () => {
+    const wh = await endpointFor("tnt_test", { plan: [200, 500] });
+    const ok = await api("POST", `${WEBHOOKS}/${wh.id}/test`, { token: wh.token });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ success: true, status_code: 200, error: null, delivery_status: "success" });
+    const [req] = await recorded(wh.hookKey);
+    expect(req!.headers["x-scaikey-event-type"]).toBe("webhook.test");
+    expect(JSON.parse(req!.body)).toMatchObject({ event_type: "webhook.test", tenant_id: "tnt_test", resource: { type: "webhook", id: wh.id } });
+    expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(true);
+    const failed = await api("POST", `${WEBHOOKS}/${wh.id}/test`, { token: wh.token });
+    expect(failed.body).toMatchObject({ success: false, status_code: 500, error_class: "http_5xx", response_body: "ok" });
+    const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries`, { token: wh.token });
+    expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([failed.body.delivery_id, ok.body.delivery_id]);
+  });
+});
+
+describe("secret rotation", () => {
+  it("signs with both secrets during the grace period, new first and old last, then only the new", async () => {
+    const wh = await endpointFor("tnt_rotate");
+    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    expect(rotated.body.secret).not.toBe(wh.secret);
+    const graceEnd = Date.parse(rotated.body.previous_secret_expires_at);
+    expect(graceEnd - Date.now()).toBeGreaterThan(86_000_000);
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).not.toHaveProperty("secret");
+
+    const clock = { now: Date.now() };
+    await attemptDelivery(deliveryDeps(clock), await seedDelivery(wh.id, "tnt_rotate", clock.now));
+    const [during] = await recorded(wh.hookKey);
+    const header = during!.headers["x-scaikey-signature"]!;
+    expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/);
+    expect(during!.headers["webhook-signature"]!.split(" ")).toHaveLength(2);
+    // Receivers that keep only the last v1 still hold the old secret: they verify.
+    expect(await scaiKeyReceiverAccepts(during!, wh.secret)).toBe(true);
+    // The first v1 is the new secret's.
+    expect(await scaiKeyReceiverAccepts({ ...during!, headers: { ...during!.headers, "x-scaikey-signature": header.split(",").slice(0, 2).join(",") } }, rotated.body.secret)).toBe(true);
+    expect(standardWebhooksAccepts(during!, wh.secret)).toBe(true);
+    expect(standardWebhooksAccepts(during!, rotated.body.secret)).toBe(true);
+
+    clock.now = graceEnd + 1;
+    await attemptDelivery(deliveryDeps(clock), await seedDelivery(wh.id, "tnt_rotate", clock.now));
+    const after = (await recorded(wh.hookKey))[1]!;
+    expect(after.headers["x-scaikey-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect(await scaiKeyReceiverAccepts(after, rotated.body.secret, Math.floor(clock.now / 1000))).toBe(true);
+  });
+
+  it("expire_previous_in: 0 drops the old secret at once; bad values are 422", async () => {
+    const wh = await endpointFor("tnt_rotate_now");
+    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body: { expire_previous_in: 0 } });
+    expect(rotated.body.previous_secret_expires_at).toBeNull();
+    await attemptDelivery(deliveryDeps({ now: Date.now() }), await seedDelivery(wh.id, "tnt_rotate_now"));
+    const [req] = await recorded(wh.hookKey);
+    expect(req!.headers["x-scaikey-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect(await scaiKeyReceiverAccepts(req!, rotated.body.secret)).toBe(true);
+    expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(false);
+    for (const body of [{ expire_previous_in: -1 }, { expire_previous_in: "soon" }, { expire_previous_in: 1e9 }, { other: 1 }]) {
+      expect((await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body })).status).toBe(422);
+    }
+  });
+});
