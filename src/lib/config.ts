@@ -1,3 +1,5 @@
+import { parseRetrySchedule } from "../domain/retry-policy";
+
 // Typed settings read once from the Worker's bindings ([vars] in wrangler.toml, secrets from .dev.vars / `wrangler secret put`).
 export interface Config {
   jwt: { jwksUrl: string | null; secret: string | null; issuerPrefix: string; audience: string };
@@ -18,14 +20,6 @@ const positiveInt = (name: string, v: string | undefined, fallback: number): num
   return n;
 };
 
-export function parseSchedule(text: string): number[] {
-  const parts = text.split(",").map((s) => s.trim()).filter(Boolean);
-  const schedule = parts.map((s) => Number(s));
-  if (schedule.length === 0 || schedule.some((n) => !Number.isInteger(n) || n <= 0))
-    throw new Error(`RETRY_SCHEDULE must be comma-separated positive integers (seconds), got "${text}"`);
-  return schedule;
-}
-
 const cache = new WeakMap<object, Config>();
 
 export function readConfig(env: Env): Config {
@@ -41,7 +35,7 @@ export function readConfig(env: Env): Config {
     allowInsecureUrls: flag(env.ALLOW_INSECURE_URLS),
     allowPrivateTargets: flag(env.ALLOW_PRIVATE_TARGETS),
     deliveryTimeoutMs: positiveInt("DELIVERY_TIMEOUT_MS", env.DELIVERY_TIMEOUT_MS, 15_000),
-    retryScheduleSeconds: parseSchedule(env.RETRY_SCHEDULE || "60,300,900,3600,7200"),
+    retryScheduleSeconds: parseRetrySchedule(env.RETRY_SCHEDULE || "60,300,900,3600,7200"),
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
   };

@@ -20,11 +20,15 @@
 //   /garbage                   answers with bytes that are not HTTP, closes
 //   /close                     closes without answering
 //   /stats/<id>                JSON {hugeBytesWritten, hugeCompleted, redirectTargetHits} for that id
+//   /jwks                      a JSON Web Key Set (one RS256 and one ES256 key, as ScaiKey publishes); the private
+//                              halves reach tests through inject("jwtSigningKeys")
 // A TLS ClientHello (https:// to this plain port) gets a plain-text 400, like node:http does.
 
 declare module "vitest" {
   export interface ProvidedContext {
     receiverUrl: string;
+    /** JSON: [{ kid, alg, privateJwk }] for the keys /jwks publishes. */
+    jwtSigningKeys: string;
   }
 }
 
@@ -63,7 +67,9 @@ interface Stats {
 const HUGE_BYTES = 64 * 1024 * 1024;
 const decoder = new TextDecoder();
 
-export default async function setup(project: { provide(key: "receiverUrl", value: string): void }) {
+export default async function setup(project: { provide(key: "receiverUrl" | "jwtSigningKeys", value: string): void }) {
+  const signingKeys = await generateSigningKeys();
+  const jwks = JSON.stringify({ keys: signingKeys.map((k) => k.publicJwk) });
   const net = process.getBuiltinModule("node:net") as Net;
   const sockets = new Set<Socket>();
   const stats = new Map<string, Stats>();
@@ -119,7 +125,9 @@ export default async function setup(project: { provide(key: "receiverUrl", value
     const statsPath = /^\/stats\/(.+)$/.exec(url.pathname);
     const hook = /^\/hook\/([^/]+)$/.exec(url.pathname);
     const hookLog = /^\/hook-log\/([^/]+)$/.exec(url.pathname);
-    if (hook) {
+    if (url.pathname === "/jwks") {
+      reply("200 OK", ["Content-Type: application/json"], jwks);
+    } else if (hook) {
       const key = decodeURIComponent(hook[1] ?? "");
       const log = hookLogs.get(key) ?? [];
       hookLogs.set(key, log);
@@ -191,6 +199,7 @@ export default async function setup(project: { provide(key: "receiverUrl", value
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("receiver did not get a TCP port");
   project.provide("receiverUrl", `http://127.0.0.1:${address.port}`);
+  project.provide("jwtSigningKeys", JSON.stringify(signingKeys.map(({ kid, alg, privateJwk }) => ({ kid, alg, privateJwk }))));
 
   return async () => {
     for (const socket of sockets) socket.destroy();
@@ -203,4 +212,20 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a, 0);
   out.set(b, a.byteLength);
   return out;
+}
+
+/** One RSA (RS256) and one P-256 (ES256) key pair, like the keys behind ScaiKey's JWKS endpoint. */
+async function generateSigningKeys() {
+  const specs = [
+    { kid: "test-rs256", alg: "RS256", params: { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" } },
+    { kid: "test-es256", alg: "ES256", params: { name: "ECDSA", namedCurve: "P-256" } },
+  ] as const;
+  return Promise.all(
+    specs.map(async ({ kid, alg, params }) => {
+      const pair = (await crypto.subtle.generateKey(params, true, ["sign", "verify"])) as CryptoKeyPair;
+      const publicJwk = { ...(await crypto.subtle.exportKey("jwk", pair.publicKey)), kid, alg, use: "sig" };
+      const privateJwk = { ...(await crypto.subtle.exportKey("jwk", pair.privateKey)), kid, alg };
+      return { kid, alg, publicJwk, privateJwk };
+    }),
+  );
 }
