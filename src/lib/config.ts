@@ -20,12 +20,8 @@ const positiveInt = (name: string, v: string | undefined, fallback: number): num
   return n;
 };
 
-const cache = new WeakMap<object, Config>();
-
 export function readConfig(env: Env): Config {
-  const cached = cache.get(env);
-  if (cached) return cached;
-  const config: Config = {
+  return {
     jwt: {
       jwksUrl: env.JWT_JWKS_URL || null,
       secret: env.JWT_SECRET || null,
@@ -39,6 +35,4 @@ export function readConfig(env: Env): Config {
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
   };
-  cache.set(env, config);
-  return config;
 }

@@ -16,14 +16,22 @@ export interface Services {
   fetch: typeof fetch;
 }
 
+// One container per bindings object: `env` is stable within an isolate, so requests share the drizzle instance.
+const containers = new WeakMap<Env, Services>();
+
 export function createServices(env: Env): Services {
-  return {
-    db: createDb(env.DB),
-    config: readConfig(env),
-    queue: env.DELIVERY_QUEUE as Queue<DeliveryMessage>,
-    now: () => Date.now(),
-    fetch: (input, init) => fetch(input, init),
-  };
+  let services = containers.get(env);
+  if (!services) {
+    services = {
+      db: createDb(env.DB),
+      config: readConfig(env),
+      queue: env.DELIVERY_QUEUE as Queue<DeliveryMessage>,
+      now: () => Date.now(),
+      fetch: (input, init) => fetch(input, init),
+    };
+    containers.set(env, services);
+  }
+  return services;
 }
 
 export interface AppEnv {
