@@ -5,11 +5,9 @@ import { DELIVERY_STATUSES } from "../db/schema";
 import { listDeliveries, toPublicDelivery } from "../domain/deliveries";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
 import type { AppEnv } from "../lib/services";
-import { DeliverySchema, jsonContent, notFoundError, PageQuery, standardErrors, WebhookIdParam } from "./schemas";
+import { DeliverySchema, jsonContent, notFoundError, pageOf, PageQuery, standardErrors, WebhookIdParam } from "./schemas";
 
-const DeliveryListSchema = z
-  .object({ items: z.array(DeliverySchema), total: z.number().int(), page: z.number().int(), per_page: z.number().int(), pages: z.number().int() })
-  .openapi("DeliveryList");
+const DeliveryListSchema = pageOf(DeliverySchema, "DeliveryList");
 
 const route = createRoute({
   method: "get",

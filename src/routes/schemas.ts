@@ -47,6 +47,18 @@ export const PageQuery = z.object({
   per_page: z.coerce.number().int().min(1).max(MAX_PER_PAGE).default(20).openapi({ example: 20 }),
 });
 
+/** The list envelope every paginated endpoint answers with. */
+export const pageOf = <T extends z.ZodType>(item: T, name: string) =>
+  z
+    .object({
+      items: z.array(item),
+      total: z.number().int(),
+      page: z.number().int(),
+      per_page: z.number().int(),
+      pages: z.number().int(),
+    })
+    .openapi(name);
+
 const ownerId = (prefix: string) =>
   z
     .string()

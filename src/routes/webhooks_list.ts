@@ -1,19 +1,11 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { scopeListFilter, visibilityOf } from "../auth/principal";
 import { listEndpoints, toPublicEndpoint } from "../domain/webhook-endpoints";
 import type { AppEnv } from "../lib/services";
-import { jsonContent, PageQuery, PartnerId, standardErrors, TenantId, WebhookEndpointSchema } from "./schemas";
+import { jsonContent, pageOf, PageQuery, PartnerId, standardErrors, TenantId, WebhookEndpointSchema } from "./schemas";
 
-const WebhookListSchema = z
-  .object({
-    items: z.array(WebhookEndpointSchema),
-    total: z.number().int(),
-    page: z.number().int(),
-    per_page: z.number().int(),
-    pages: z.number().int(),
-  })
-  .openapi("WebhookList");
+const WebhookListSchema = pageOf(WebhookEndpointSchema, "WebhookList");
 
 const route = createRoute({
   method: "get",
