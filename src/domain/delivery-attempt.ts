@@ -1,6 +1,6 @@
 // One delivery attempt from start to finish: claim the delivery, sign afresh, send, record the outcome.
 // Used by the queue consumer, the test endpoint and (through the queue) manual retries.
-import { and, eq, inArray, lte, or, isNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, lte, notExists, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { deliveries, deliveryAttempts, events, webhookEndpoints, type DeliveryStatus, type ErrorClass } from "../db/schema";
 import type { Config } from "../lib/config";
@@ -179,7 +179,19 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
           }
         : { lastFailureAt: now };
 
-  const [, , endpointAfter] = await db.batch([
+  // The request has been sent: losing its record now would mean sending it again, so a transient D1 error is
+  // retried here before the message itself is (the batch is atomic and each statement is guarded, so a retry is safe).
+  const thisAttemptRow = db
+    .select({ one: sql`1` })
+    .from(deliveryAttempts)
+    .where(and(eq(deliveryAttempts.deliveryId, deliveryId), eq(deliveryAttempts.attemptNumber, attemptNumber)));
+  const [endpointAfter] = await withRetries(() => db.batch([
+    db
+      .update(webhookEndpoints)
+      .set(endpointChange)
+      // Runs first and only while this attempt is unrecorded, so a retried batch never counts a failure twice.
+      .where(and(eq(webhookEndpoints.id, endpoint.id), notExists(thisAttemptRow)))
+      .returning({ enabled: webhookEndpoints.enabled, disabledReason: webhookEndpoints.disabledReason }),
     db
       .insert(deliveryAttempts)
       .values({
@@ -207,12 +219,7 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
         updatedAt: now,
       })
       .where(and(eq(deliveries.id, deliveryId), eq(deliveries.attemptCount, attemptNumber))),
-    db
-      .update(webhookEndpoints)
-      .set(endpointChange)
-      .where(eq(webhookEndpoints.id, endpoint.id))
-      .returning({ enabled: webhookEndpoints.enabled, disabledReason: webhookEndpoints.disabledReason }),
-  ]);
+  ]));
   const autoDisabled = endpoint.enabled && endpointAfter[0]?.enabled === false && endpointAfter[0]?.disabledReason === AUTO_DISABLED_REASON;
 
   logger.info("delivery attempt", {
@@ -230,4 +237,18 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
 
   const owner = { tenantId: endpoint.tenantId, partnerId: endpoint.partnerId };
   return { kind: "attempted", deliveryId, webhookId: endpoint.id, owner, attemptNumber, result, status, retryInSeconds, retryVia, autoDisabled };
+}
+
+const RECORD_TRIES = 4;
+
+async function withRetries<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= RECORD_TRIES) throw err;
+      logger.warn("recording an attempt failed; retrying", { attempt, error: String(err) });
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    }
+  }
 }

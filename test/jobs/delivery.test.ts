@@ -331,6 +331,29 @@ describe("the queue consumer", () => {
     expect((await deliveryRow(id))!.status).toBe("success");
   });
 
+  it("retries recording an attempt after a transient D1 error instead of sending again", async () => {
+    const wh = await endpointFor("tnt_d1blip", { plan: [500] });
+    const id = await seedDelivery(wh.id, "tnt_d1blip");
+    await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // last attempt: counts a failure
+    let batchCalls = 0;
+    const blippingD1 = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "batch")
+          return async (statements: D1PreparedStatement[]) => {
+            if (++batchCalls === 1) throw new Error("D1_ERROR: transient");
+            return target.batch(statements);
+          };
+        return Reflect.get(target, prop);
+      },
+    });
+    const outcome = await attemptDelivery({ ...deliveryDeps({ now: Date.now() }), db: createDb(blippingD1) }, id);
+    expect(outcome).toMatchObject({ status: "failed" });
+    expect(batchCalls).toBe(2);
+    expect(await recorded(wh.hookKey)).toHaveLength(1);
+    expect(await attemptRows(id)).toHaveLength(1);
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body.failure_count).toBe(1);
+  });
+
   it("acknowledges and drops a malformed message", async () => {
     const batch = createMessageBatch(QUEUE, [{ id: "m-bad", timestamp: new Date(), attempts: 1, body: { nope: true } }]);
     const ctx = createExecutionContext();
