@@ -14,6 +14,7 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             JWT_SECRET: "test-secret-do-not-use-in-production",
             JWT_JWKS_URL: "",
+            SECRET_ENCRYPTION_KEY: "test-k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             ALLOW_INSECURE_URLS: "true",
             ALLOW_PRIVATE_TARGETS: "true",
           },

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start` / `npm run dev`: everything a fresh clone needs before `wrangler dev`, then `wrangler dev` itself.
 //   1. checks the Node version (wrangler 4 needs >= 22.12),
-//   2. creates .dev.vars from .dev.vars.example with a fresh random JWT_SECRET when it is missing,
+//   2. creates .dev.vars from .dev.vars.example with fresh random JWT_SECRET and SECRET_ENCRYPTION_KEY when missing,
 //   3. applies the D1 migrations to the local database (no prompt, no network),
 //   4. prints where the API is and how to call it,
 //   5. runs `wrangler dev --port 8787` plus any arguments given after `--` (e.g. `npm start -- --test-scheduled`).
@@ -48,22 +48,32 @@ try {
 }
 const wrangler = (args, options = {}) => [process.execPath, [wranglerBin, ...args], options];
 
-// 2. Local secrets.
+// 2. Local secrets: generated here, never committed (git ignores .dev.vars).
 const devVars = join(root, ".dev.vars");
 const example = join(root, ".dev.vars.example");
-if (!existsSync(devVars)) {
-  if (!existsSync(example)) fail(".dev.vars is missing and there is no .dev.vars.example to create it from.");
-  const secret = randomBytes(32).toString("base64url");
-  let text = readFileSync(example, "utf8");
-  if (/^JWT_SECRET=.*$/m.test(text)) text = text.replace(/^JWT_SECRET=.*$/m, `JWT_SECRET=${secret}`);
-  else text += `${text.endsWith("\n") ? "" : "\n"}JWT_SECRET=${secret}\n`;
-  writeFileSync(devVars, text, { mode: 0o600 });
-  say("Created .dev.vars from .dev.vars.example with a fresh random JWT_SECRET (local only; git ignores it).");
-} else {
-  const secretLine = /^JWT_SECRET=(.*)$/m.exec(readFileSync(devVars, "utf8"));
-  const value = secretLine?.[1]?.trim().replace(/^(["'])(.*)\1$/, "$2");
-  if (!value || value === "change-me")
-    say("Warning: .dev.vars has no JWT_SECRET, or still the change-me placeholder, so `npm run token` will refuse to sign. Delete .dev.vars and run `npm start` to recreate it.");
+const generated = {
+  JWT_SECRET: () => randomBytes(32).toString("base64url"),
+  SECRET_ENCRYPTION_KEY: () => `k1:${randomBytes(32).toString("base64")}`,
+};
+/** Sets `name` to a fresh value where it is missing or still the change-me placeholder; returns the new text. */
+function fillSecret(text, name) {
+  const line = new RegExp(`^${name}=(.*)$`, "m");
+  const current = line.exec(text)?.[1]?.trim().replace(/^(["'])(.*)\1$/, "$2");
+  if (current && current !== "change-me") return text;
+  const value = generated[name]();
+  return line.test(text) ? text.replace(line, `${name}=${value}`) : `${text}${text.endsWith("\n") || !text ? "" : "\n"}${name}=${value}\n`;
+}
+{
+  const existed = existsSync(devVars);
+  if (!existed && !existsSync(example)) fail(".dev.vars is missing and there is no .dev.vars.example to create it from.");
+  const before = readFileSync(existed ? devVars : example, "utf8");
+  const after = Object.keys(generated).reduce(fillSecret, before);
+  if (!existed || after !== before) {
+    writeFileSync(devVars, after, { mode: 0o600 });
+    say(existed
+      ? "Added fresh local secrets to .dev.vars where they were missing (JWT_SECRET / SECRET_ENCRYPTION_KEY)."
+      : "Created .dev.vars from .dev.vars.example with a fresh random JWT_SECRET and SECRET_ENCRYPTION_KEY (local only; git ignores it).");
+  }
 }
 
 // 3. Local D1 migrations. Non-interactive: CI=true and no stdin make wrangler skip its confirmation prompt.

@@ -10,12 +10,14 @@ import { registerGetDelivery } from "./routes/deliveries_get";
 import { registerListDeliveries } from "./routes/deliveries_list";
 import { registerRetryDelivery } from "./routes/deliveries_retry";
 import { registerPublishEvent } from "./routes/events_publish";
+import { registerHealth } from "./routes/health";
 import { registerCreateWebhook } from "./routes/webhooks_create";
 import { registerDeleteWebhook } from "./routes/webhooks_delete";
 import { registerListSupportedEvents } from "./routes/webhooks_events";
 import { registerGetWebhook } from "./routes/webhooks_get";
 import { registerListWebhooks } from "./routes/webhooks_list";
 import { registerRotateSecret } from "./routes/webhooks_rotate_secret";
+import { registerGetWebhookStats } from "./routes/webhooks_stats";
 import { registerTestWebhook } from "./routes/webhooks_test";
 import { registerUpdateWebhook } from "./routes/webhooks_update";
 
@@ -51,7 +53,9 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
   registerRetryDelivery(app);
   registerTestWebhook(app);
   registerRotateSecret(app);
+  registerGetWebhookStats(app);
   registerPublishEvent(app);
+  registerHealth(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

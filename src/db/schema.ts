@@ -46,7 +46,11 @@ export const events = sqliteTable(
     payload: text("payload").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("events_created_idx").on(t.createdAt)],
+  (t) => [
+    index("events_created_idx").on(t.createdAt),
+    // Only events whose payload retention has not yet purged (''), so the daily purge never rescans old rows.
+    index("events_unpurged_created_idx").on(t.createdAt).where(sql`payload != ''`),
+  ],
 );
 
 export const DELIVERY_STATUSES = ["pending", "retrying", "success", "failed", "cancelled"] as const;
@@ -82,6 +86,8 @@ export const deliveries = sqliteTable(
     index("deliveries_webhook_id_idx").on(t.webhookId, t.id),
     index("deliveries_webhook_status_idx").on(t.webhookId, t.status, t.id),
     index("deliveries_status_next_attempt_idx").on(t.status, t.nextAttemptAt),
+    // The stats endpoint counts an endpoint's deliveries created in a window, by status, from this index alone.
+    index("deliveries_webhook_created_idx").on(t.webhookId, t.createdAt, t.status),
   ],
 );
 
@@ -120,6 +126,8 @@ export const deliveryAttempts = sqliteTable(
     // A redelivered queue message can never record the same attempt twice.
     uniqueIndex("delivery_attempts_delivery_attempt_uq").on(t.deliveryId, t.attemptNumber),
     index("delivery_attempts_webhook_started_idx").on(t.webhookId, t.startedAt),
+    // Retention deletes the oldest attempts first.
+    index("delivery_attempts_started_idx").on(t.startedAt),
   ],
 );
 
@@ -144,8 +152,15 @@ export const webhookStatsHourly = sqliteTable(
     // Counts per fixed latency bucket (bounds in domain/stats), enough for p50/p95/p99.
     latencyHistogram: text("latency_histogram", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
   },
-  (t) => [primaryKey({ columns: [t.webhookId, t.hourStart] })],
+  (t) => [primaryKey({ columns: [t.webhookId, t.hourStart] }), index("webhook_stats_hourly_hour_idx").on(t.hourStart)],
 );
+
+// Progress markers of cron jobs, e.g. `stats`: the highest delivery_attempts.id already rolled up into webhook_stats_hourly.
+export const jobCursors = sqliteTable("job_cursors", {
+  name: text("name").primaryKey(),
+  value: integer("value").notNull().default(0),
+  updatedAt: integer("updated_at"),
+});
 
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;

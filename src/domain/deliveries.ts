@@ -1,5 +1,5 @@
 // Reading deliveries and their attempts for the admin API.
-import { and, asc, count, desc, eq, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { deliveries, deliveryAttempts, events, type DeliveryAttemptRow, type DeliveryRow, type DeliveryStatus } from "../db/schema";
 import { notFound } from "../lib/errors";
@@ -47,6 +47,12 @@ export async function listDeliveries(db: Database, webhookId: string, status: De
   ]);
   const n = total?.n ?? 0;
   return { rows, total: n, pages: Math.ceil(n / perPage) };
+}
+
+/** Whether the event's payload is still stored (retention empties it after RETENTION_DAYS). */
+export async function hasPayload(db: Database, eventId: string): Promise<boolean> {
+  const [row] = await db.select({ purged: sql<number>`${events.payload} = ''` }).from(events).where(eq(events.id, eventId));
+  return row !== undefined && !row.purged;
 }
 
 /** A delivery of this webhook, or 404 (a delivery id of another webhook is not found here). */

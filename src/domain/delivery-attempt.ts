@@ -4,6 +4,7 @@ import { and, eq, inArray, isNull, lte, notExists, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { deliveries, deliveryAttempts, events, webhookEndpoints, type DeliveryStatus, type ErrorClass } from "../db/schema";
 import type { Config } from "../lib/config";
+import type { SecretBox } from "../lib/secret-box";
 import { logger } from "../lib/logger";
 import { sendWebhookRequest, type AttemptResult } from "./http-attempt";
 import { computeRetryDelaySeconds } from "./retry-policy";
@@ -14,6 +15,7 @@ import { AUTO_DISABLED_REASON } from "./webhook-endpoints";
 export interface DeliveryDeps {
   db: Database;
   config: Config;
+  secretBox: SecretBox;
   now: () => number;
   fetch: typeof fetch;
   random?: () => number;
@@ -24,14 +26,12 @@ export const USER_AGENT = "ScaiKey-Webhook/1.0";
 export const QUEUE_DELAY_LIMIT_SECONDS = 900;
 /** A queue message may arrive a little before the time recorded in D1. */
 const EARLY_ARRIVAL_TOLERANCE_MS = 5_000;
-/** How long an in-flight attempt holds its delivery before the sweep may assume the worker died. */
-const IN_FLIGHT_MARGIN_MS = 60_000;
 const MAX_RETRY_AFTER_SECONDS = 24 * 3600;
 
 /** An attempt's result as recorded: the HTTP outcome, or `blocked_target` when the URL was refused before sending. */
 export type RecordedResult = Omit<AttemptResult, "errorClass"> & { errorClass: ErrorClass | null };
 
-export type SkipReason = "not_found" | "finished" | "not_due" | "endpoint_unavailable";
+export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
 
 export type AttemptOutcome =
   | { kind: "skipped"; reason: SkipReason }
@@ -49,15 +49,16 @@ export type AttemptOutcome =
       autoDisabled: boolean;
     };
 
-/** The secrets that sign right now: the current one, then the previous one during its grace period. */
-export function signingSecrets(
-  endpoint: { secret: string; previousSecret: string | null; previousSecretExpiresAt: number | null },
+/** The secrets that sign right now, opened: the current one, then the previous one during its grace period. */
+export async function signingSecrets(
+  secretBox: SecretBox,
+  endpoint: { id: string; secret: string; previousSecret: string | null; previousSecretExpiresAt: number | null },
   now: number,
-): string[] {
-  const secrets = [endpoint.secret];
+): Promise<string[]> {
+  const sealed = [endpoint.secret];
   if (endpoint.previousSecret && endpoint.previousSecretExpiresAt !== null && now < endpoint.previousSecretExpiresAt)
-    secrets.push(endpoint.previousSecret);
-  return secrets;
+    sealed.push(endpoint.previousSecret);
+  return Promise.all(sealed.map((s) => secretBox.open(s, endpoint.id)));
 }
 
 export async function buildDeliveryHeaders(opts: {
@@ -108,16 +109,25 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
   if (!ACTIVE.includes(delivery.status)) return { kind: "skipped", reason: "finished" };
 
   let now = deps.now();
-  if (endpoint.deletedAt !== null || (!endpoint.enabled && !opts.allowDisabled)) {
+  const unsendable =
+    endpoint.deletedAt !== null
+      ? "endpoint deleted"
+      : !endpoint.enabled && !opts.allowDisabled
+        ? "endpoint disabled"
+        : payload === ""
+          ? "payload purged by retention"
+          : null;
+  if (unsendable) {
     await db
       .update(deliveries)
-      .set({ status: "cancelled", nextAttemptAt: null, inQueue: false, completedAt: now, updatedAt: now, lastError: endpoint.deletedAt ? "endpoint deleted" : "endpoint disabled" })
+      .set({ status: "cancelled", nextAttemptAt: null, inQueue: false, completedAt: now, updatedAt: now, lastError: unsendable })
       .where(and(eq(deliveries.id, deliveryId), inArray(deliveries.status, ACTIVE)));
-    return { kind: "skipped", reason: "endpoint_unavailable" };
+    return { kind: "skipped", reason: "unsendable" };
   }
 
   // Claim: only one worker wins, only when due, and the attempt number is fixed here once and for all.
-  const leaseUntil = now + config.deliveryTimeoutMs + IN_FLIGHT_MARGIN_MS;
+  // An in-flight attempt holds its delivery this long (timeout + margin) before the sweep may assume the worker died.
+  const leaseUntil = now + config.deliveryTimeoutMs + config.inFlightMarginMs;
   const [claimed] = await db
     .update(deliveries)
     .set({ attemptCount: sql`${deliveries.attemptCount} + 1`, nextAttemptAt: leaseUntil, inQueue: true, lastAttemptAt: now, updatedAt: now })
@@ -143,7 +153,7 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
       eventId: delivery.eventId,
       eventType: delivery.eventType,
       body: payload,
-      secrets: signingSecrets(endpoint, now),
+      secrets: await signingSecrets(deps.secretBox, endpoint, now),
       timestamp: Math.floor(now / 1000), // signed afresh on every attempt: receivers reject stale timestamps
       customHeaders: endpoint.headers,
     });
@@ -185,7 +195,7 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
     .select({ one: sql`1` })
     .from(deliveryAttempts)
     .where(and(eq(deliveryAttempts.deliveryId, deliveryId), eq(deliveryAttempts.attemptNumber, attemptNumber)));
-  const [endpointAfter] = await withRetries(() => db.batch([
+  const [endpointAfter] = await withRetries({ delivery_id: deliveryId, attempt: attemptNumber }, () => db.batch([
     db
       .update(webhookEndpoints)
       .set(endpointChange)
@@ -241,14 +251,19 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
 
 const RECORD_TRIES = 4;
 
-async function withRetries<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+async function withRetries<T>(context: { delivery_id: number; attempt: number }, write: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
     try {
       return await write();
     } catch (err) {
-      if (attempt >= RECORD_TRIES) throw err;
-      logger.warn("recording an attempt failed; retrying", { attempt, error: String(err) });
-      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      if (tries >= RECORD_TRIES) {
+        // The at-least-once window: the receiver got this attempt, the record of it is lost, and the delivery is
+        // attempted again once its lease lapses (the sweep re-enqueues it).
+        logger.error("recording an attempt failed for good; it was sent but is not recorded", { ...context, error: String(err) });
+        throw err;
+      }
+      logger.warn("recording an attempt failed; retrying", { ...context, tries, error: String(err) });
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** tries));
     }
   }
 }

@@ -2,6 +2,30 @@
 import { z } from "@hono/zod-openapi";
 import { isKnownEventType } from "./event-catalog";
 
+/** Deeper payloads are refused up front: serialising them (canonical-json.ts recurses) would exhaust the stack. */
+export const MAX_DATA_DEPTH = 32;
+
+/**
+ * Why `data` cannot be delivered as sent, or null: nesting past `maxDepth` (the value itself counts as one level),
+ * or a number JSON cannot carry (1e400 parses to Infinity, which canonicalJson refuses). Iterative on purpose;
+ * shared references (possible over the service binding) are revisited only when reached deeper, so cycles end as
+ * "too deep".
+ */
+export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): string | null {
+  const deepestSeen = new Map<object, number>();
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (false) return "data must not contain numbers outside the range JSON can carry (such as 1e400)";
+    if (current === null || typeof current !== "object") continue;
+    if (depth > maxDepth) return `data must not nest objects or arrays more than ${maxDepth} levels deep`;
+    if ((deepestSeen.get(current) ?? 0) >= depth) continue;
+    deepestSeen.set(current, depth);
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return null;
+}
+
 const ownerId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'");
 
 export const EventEnvelopeSchema = z
@@ -16,7 +40,7 @@ export const EventEnvelopeSchema = z
       .max(100)
       .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
       .openapi({ example: "user.created" }),
-    timestamp: z.iso.datetime({ offset: true }).optional().openapi({ description: "ISO 8601; generated when absent." }),
+    timestamp: z.iso.datetime({ offset: true }).max(64).optional().openapi({ description: "ISO 8601; generated when absent." }),
     tenant_id: ownerId.nullable().optional().openapi({ example: "tnt_a3f9k2bWqL8Hn5pZ" }),
     partner_id: ownerId.nullable().optional().openapi({ example: "prt_7Hq2LmX9" }),
     resource: z.strictObject({ type: z.string().min(1).max(64), id: z.string().min(1).max(128) }).openapi({ example: { type: "user", id: "usr_123" } }),
@@ -24,7 +48,13 @@ export const EventEnvelopeSchema = z
       .strictObject({ id: z.string().max(128).nullable(), type: z.enum(["admin", "user", "scim", "system", "api"]) })
       .optional()
       .openapi({ description: "Who caused the event; defaults to the system." }),
-    data: z.record(z.string(), z.unknown()).openapi({ example: { email: "ada@example.com" } }),
+    data: z
+      .record(z.string(), z.unknown())
+      .superRefine((data, ctx) => {
+        const problem = eventDataProblem(data);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .openapi({ example: { email: "ada@example.com" } }),
   })
   .refine((e) => e.tenant_id || e.partner_id, { message: "tenant_id or partner_id is required", path: ["tenant_id"] })
   .openapi("EventEnvelope");

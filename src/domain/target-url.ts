@@ -1,17 +1,32 @@
-// Which URLs we agree to POST to. Checked when an endpoint is created or updated, and again before every send.
+// Which URLs we agree to POST to (SSRF guard). Checked when an endpoint is created or updated, and again before every send.
+//
+// Every check runs on the URL as WHATWG URL normalises it, which is also what fetch() connects to: `http://2130706433/`,
+// `http://0x7f.1/`, `http://0177.0.0.1/`, `http://127.1/` and fullwidth digits all arrive here as `127.0.0.1`, and
+// `[::ffff:127.0.0.1]` as `[::ffff:7f00:1]`, so no spelling of an address gets past its range check.
+//
+// Limit: a Worker cannot resolve DNS before fetch(), so a public name that resolves to a private address
+// (`127.0.0.1.nip.io`, DNS rebinding) is not caught here. Cloudflare's egress does not reach private networks or
+// the platform's own metadata, and redirects are never followed (http-attempt.ts), which together close that gap.
 export interface TargetPolicy {
   /** http:// allowed (local development only). */
   allowInsecure: boolean;
-  /** loopback and private hosts allowed (local development and tests only). */
+  /** loopback hosts allowed: 127.0.0.0/8, [::1], localhost (local development and tests only). Nothing else private. */
   allowPrivate: boolean;
 }
 
 const MAX_URL_LENGTH = 2048;
-const PRIVATE_HOST_SUFFIXES = [".localhost", ".local", ".internal", ".localdomain", ".home.arpa"];
+
+// Special-use and internal-only DNS suffixes (RFC 6761, 6762, 8375, ICANN's .internal).
+// The last five are not delegated TLDs but common private ones (ICANN name-collision list): refused early and clearly.
+const INTERNAL_SUFFIXES = ["localhost", "local", "internal", "localdomain", "home.arpa", "intranet", "lan", "corp", "home", "private"];
+// Names cloud providers give their instance-metadata services (IPs are covered by the ranges below).
+const METADATA_HOSTS = new Set(["metadata.google.internal", "metadata", "instance-data", "metadata.tencentyun.com"]);
 
 /** Returns why the URL is refused, or null when it is an acceptable delivery target. */
 export function targetUrlProblem(raw: string, policy: TargetPolicy): string | null {
   if (raw.length > MAX_URL_LENGTH) return `URL must be at most ${MAX_URL_LENGTH} characters`;
+  // The URL parser would silently drop these; refuse them so what we store is what we call.
+  if (/[\s\x00-\x1f\x7f]/.test(raw)) return "URL must not contain whitespace or control characters";
   let url: URL;
   try {
     url = new URL(raw);
@@ -22,79 +37,99 @@ export function targetUrlProblem(raw: string, policy: TargetPolicy): string | nu
     return policy.allowInsecure ? "URL scheme must be http or https" : "URL must use https";
   if (url.username || url.password) return "URL must not contain credentials";
   if (url.hash) return "URL must not contain a fragment";
-  if (!policy.allowPrivate && isPrivateHost(url.hostname)) return "URL host is not a public address";
+  return hostProblem(url.hostname, policy.allowPrivate);
+}
+
+/**
+ * Why a (WHATWG-normalised) host is not a public delivery target, or null. `allowLoopback` admits only
+ * 127.0.0.0/8, [::1], `localhost` and `*.localhost`.
+ */
+export function hostProblem(hostname: string, allowLoopback = false): string | null {
+  const host = hostname.toLowerCase();
+  if (host === "") return "URL must have a host";
+  if (host.startsWith("[")) {
+    const address = parseIPv6(host.slice(1, -1));
+    if (address === null) return `URL host ${host} is not a valid IPv6 address`;
+    const range = ipv6Range(address);
+    if (range === null || (allowLoopback && range === "loopback")) return null;
+    return `URL host ${host} is not a public address (${range})`;
+  }
+  const v4 = parseIPv4(host);
+  if (v4 !== null) {
+    const range = ipv4Range(v4);
+    if (range === null || (allowLoopback && range === "loopback")) return null;
+    return `URL host ${host} is not a public address (${range})`;
+  }
+  if (host.endsWith(".")) return "URL host must not end with a dot";
+  if (METADATA_HOSTS.has(host)) return `URL host ${host} is a cloud metadata service`;
+  const isLocalhost = host === "localhost" || host.endsWith(".localhost");
+  if (isLocalhost) return allowLoopback ? null : `URL host ${host} is this machine (localhost)`;
+  const suffix = INTERNAL_SUFFIXES.find((s) => host === s || host.endsWith(`.${s}`));
+  if (suffix) return `URL host ${host} is in the internal-only domain .${suffix}`;
+  if (!host.includes(".")) return `URL host ${host} is a single-label name (use a fully qualified domain name)`;
+  if (host.split(".").some((label) => label === "")) return "URL host has an empty label";
   return null;
 }
 
-/** Host names and IP literals that point inside a network rather than at a public receiver. */
-export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
-  if (host === "localhost" || PRIVATE_HOST_SUFFIXES.some((s) => host.endsWith(s))) return true;
-  if (!host.includes(".") && !host.startsWith("[")) return true; // single-label names resolve on the local network
-  if (host.startsWith("[")) return isPrivateIPv6(host.slice(1, -1));
-  const v4 = parseIPv4(host);
-  return v4 !== null && isPrivateIPv4(v4);
-}
+// ---- IPv4 ------------------------------------------------------------------------------------------------------
 
-/** Parses the spellings WHATWG URL leaves after normalisation (dotted decimal); null when not an IPv4 literal. */
-export function parseIPv4(host: string): number[] | null {
+/** Dotted decimal, the only spelling WHATWG URL leaves after normalisation; null when not an IPv4 literal. */
+export function parseIPv4(host: string): number | null {
   const parts = host.split(".");
   if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p))) return null;
   const octets = parts.map(Number);
-  return octets.every((o) => o <= 255) ? octets : null;
+  if (!octets.every((o) => o <= 255)) return null;
+  return octets.reduce((n, o) => n * 256 + o, 0);
 }
 
-export function isPrivateIPv4([a, b, c]: number[]): boolean {
-  if (a === undefined || b === undefined || c === undefined) return true;
-  return (
-    a === 0 || // "this network"
-    a === 10 ||
-    a === 127 ||
-    (a === 100 && b >= 64 && b <= 127) || // CGNAT
-    (a === 169 && b === 254) || // link-local, cloud metadata
-    (a === 172 && b >= 16 && b <= 31) ||
-    (a === 192 && b === 168) ||
-    (a === 192 && b === 0 && (c === 0 || c === 2)) || // IETF protocol assignments, TEST-NET-1
-    (a === 198 && (b === 18 || b === 19)) || // benchmarking
-    (a === 198 && b === 51 && c === 100) || // TEST-NET-2
-    (a === 203 && b === 0 && c === 113) || // TEST-NET-3
-    a >= 224 // multicast, reserved, broadcast
-  );
+const v4 = (cidr: string, name: string) => {
+  const [address = "", bits = "32"] = cidr.split("/");
+  const prefix = Number(bits);
+  const base = parseIPv4(address)!;
+  const size = 2 ** (32 - prefix);
+  return { from: base, to: base + size - 1, name };
+};
+
+// IANA special-purpose registry (RFC 6890 and successors); more specific entries first. Not globally reachable.
+const IPV4_RANGES = [
+  v4("0.0.0.0/8", '"this network"'),
+  v4("10.0.0.0/8", "private"),
+  v4("100.64.0.0/10", "shared (CGNAT)"),
+  v4("127.0.0.0/8", "loopback"),
+  v4("169.254.169.254/32", "link-local (cloud metadata)"),
+  v4("169.254.0.0/16", "link-local"),
+  v4("172.16.0.0/12", "private"),
+  v4("192.0.0.0/24", "IETF protocol assignment"),
+  v4("192.0.2.0/24", "documentation"),
+  v4("192.88.99.0/24", "6to4 relay anycast"),
+  v4("192.168.0.0/16", "private"),
+  v4("198.18.0.0/15", "benchmarking"),
+  v4("198.51.100.0/24", "documentation"),
+  v4("203.0.113.0/24", "documentation"),
+  v4("224.0.0.0/4", "multicast"),
+  v4("255.255.255.255/32", "broadcast"),
+  v4("240.0.0.0/4", "reserved"),
+];
+
+/** The special-purpose range an IPv4 address (as a 32-bit number) falls in, or null for a public address. */
+export function ipv4Range(address: number): string | null {
+  return IPV4_RANGES.find((r) => address >= r.from && address <= r.to)?.name ?? null;
 }
 
-export function isPrivateIPv6(address: string): boolean {
-  const groups = expandIPv6(address);
-  if (!groups) return true; // unparseable literal: refuse rather than guess
-  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
-  const embeddedV4 = [g6 >> 8, g6 & 0xff, g7 >> 8, g7 & 0xff];
-  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0) {
-    if (g5 === 0xffff || g5 === 0) return g5 === 0 && g6 === 0 ? true : isPrivateIPv4(embeddedV4); // ::, ::1, ::ffff:a.b.c.d, ::a.b.c.d
-  }
-  if (g0 === 0x64 && g1 === 0xff9b) return g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0 ? isPrivateIPv4(embeddedV4) : true; // NAT64
-  if ((g0 & 0xfe00) === 0xfc00) return true; // unique local
-  if ((g0 & 0xffc0) === 0xfe80) return true; // link-local
-  if ((g0 & 0xffc0) === 0xfec0) return true; // site-local (deprecated)
-  if ((g0 & 0xff00) === 0xff00) return true; // multicast
-  if (g0 === 0x2001 && g1 === 0x0db8) return true; // documentation
-  if (g0 === 0x2001 && g1 < 0x0200) return true; // IETF protocol assignments (Teredo, benchmarking, ORCHID)
-  if (g0 === 0x2002) return isPrivateIPv4([g1 >> 8, g1 & 0xff, g2 >> 8, g2 & 0xff]); // 6to4 wraps an IPv4 address
-  if (g0 === 0x100 && g1 === 0 && g2 === 0 && g3 === 0) return true; // discard-only
-  return false;
-}
+// ---- IPv6 ------------------------------------------------------------------------------------------------------
 
-function expandIPv6(address: string): number[] | null {
-  let text = address.toLowerCase();
-  const zone = text.indexOf("%");
-  if (zone >= 0) text = text.slice(0, zone);
-  // A trailing dotted IPv4 part (::ffff:1.2.3.4) becomes two hex groups.
-  const lastColon = text.lastIndexOf(":");
-  const tail = text.slice(lastColon + 1);
+/** Any RFC 4291 text form (with an optional trailing dotted IPv4 part) as a 128-bit number; null when invalid. */
+export function parseIPv6(text: string): bigint | null {
+  let s = text.toLowerCase();
+  const lastColon = s.lastIndexOf(":");
+  if (lastColon < 0) return null;
+  const tail = s.slice(lastColon + 1);
   if (tail.includes(".")) {
-    const v4 = parseIPv4(tail);
-    if (!v4) return null;
-    text = `${text.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
+    const n = parseIPv4(tail);
+    if (n === null) return null;
+    s = `${s.slice(0, lastColon + 1)}${Math.floor(n / 65536).toString(16)}:${(n % 65536).toString(16)}`;
   }
-  const halves = text.split("::");
+  const halves = s.split("::");
   if (halves.length > 2) return null;
   const head = halves[0] ? halves[0].split(":") : [];
   const rest = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
@@ -102,5 +137,48 @@ function expandIPv6(address: string): number[] | null {
   if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
   const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill("0"), ...rest];
   if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
-  return groups.map((g) => parseInt(g, 16));
+  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+const v6 = (cidr: string, name: string) => {
+  const [address = "", bits = "128"] = cidr.split("/");
+  return { base: parseIPv6(address)!, shift: BigInt(128 - Number(bits)), name };
+};
+const inRange = (address: bigint, r: { base: bigint; shift: bigint }) => address >> r.shift === r.base >> r.shift;
+
+// Outside 2000::/3 (global unicast) nothing is a webhook receiver; inside it, these are not either.
+// Transition forms are refused whole: a receiver can be addressed by its IPv4 address itself.
+const IPV6_SPECIAL = [
+  v6("::/128", "unspecified"),
+  v6("::1/128", "loopback"),
+  v6("::ffff:0:0/96", "IPv4-mapped"),
+  v6("::ffff:0:0:0/96", "IPv4-translated"),
+  v6("::/96", "IPv4-compatible"),
+  v6("64:ff9b::/96", "NAT64"),
+  v6("64:ff9b:1::/48", "NAT64 (local-use)"),
+  v6("100::/64", "discard-only"),
+  v6("2001::/32", "Teredo"),
+  v6("2001:2::/48", "benchmarking"),
+  v6("2001:db8::/32", "documentation"),
+  v6("2001::/23", "IETF protocol assignment"),
+  v6("3fff::/20", "documentation"),
+  v6("5f00::/16", "SRv6 SID"),
+  v6("fc00::/7", "unique-local"),
+  v6("fe80::/10", "link-local"),
+  v6("fec0::/10", "site-local"),
+  v6("ff00::/8", "multicast"),
+];
+const GLOBAL_UNICAST = v6("2000::/3", "");
+const SIX_TO_FOUR = v6("2002::/16", "");
+
+/** The special-purpose range an IPv6 address falls in, or null for a public address. */
+export function ipv6Range(address: bigint): string | null {
+  const special = IPV6_SPECIAL.find((r) => inRange(address, r));
+  if (special) return special.name;
+  if (inRange(address, SIX_TO_FOUR)) {
+    // 2002:AABB:CCDD::/48 routes to the IPv4 address AA.BB.CC.DD.
+    const wrapped = ipv4Range(Number((address >> 80n) & 0xffffffffn));
+    return wrapped === null ? null : `6to4 wrapping ${wrapped} IPv4`;
+  }
+  return inRange(address, GLOBAL_UNICAST) ? null : "reserved";
 }

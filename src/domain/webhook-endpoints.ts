@@ -6,6 +6,7 @@ import { deliveries, webhookEndpoints, webhookStatsHourly, type WebhookEndpointR
 import { notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import { toIso } from "../lib/time";
+import type { SecretBox } from "../lib/secret-box";
 import { generateSigningSecret } from "./signing";
 
 export type EndpointStatus = "active" | "disabled" | "auto_disabled";
@@ -51,16 +52,18 @@ export interface EndpointFields {
 
 export async function createEndpoint(
   db: Database,
+  secretBox: SecretBox,
   fields: EndpointFields,
   owner: { tenantId: string | null; partnerId: string | null },
   now: number,
 ): Promise<{ endpoint: WebhookEndpointRow; secret: string }> {
   const secret = generateSigningSecret();
+  const id = newWebhookId();
   const enabled = fields.enabled ?? true;
   const [endpoint] = await db
     .insert(webhookEndpoints)
     .values({
-      id: newWebhookId(),
+      id,
       tenantId: owner.tenantId,
       partnerId: owner.partnerId,
       url: fields.url,
@@ -71,7 +74,7 @@ export async function createEndpoint(
       disabledReason: enabled ? null : "manual",
       headers: fields.headers ?? {},
       metadata: fields.metadata ?? {},
-      secret,
+      secret: await secretBox.seal(secret, id),
       createdAt: now,
       updatedAt: now,
     })
@@ -161,12 +164,13 @@ export async function deleteEndpoint(db: Database, id: string, now: number): Pro
 }
 
 /** A new secret; the previous one keeps signing alongside it for `graceSeconds` (0: not at all). */
-export async function rotateSecret(db: Database, endpoint: WebhookEndpointRow, graceSeconds: number, now: number) {
+export async function rotateSecret(db: Database, secretBox: SecretBox, endpoint: WebhookEndpointRow, graceSeconds: number, now: number) {
   const secret = generateSigningSecret();
   const previousSecretExpiresAt = graceSeconds > 0 ? now + graceSeconds * 1000 : null;
   await db
     .update(webhookEndpoints)
-    .set({ secret, previousSecret: previousSecretExpiresAt ? endpoint.secret : null, previousSecretExpiresAt, updatedAt: now })
+    // The previous secret moves over still sealed, as it was stored.
+    .set({ secret: await secretBox.seal(secret, endpoint.id), previousSecret: previousSecretExpiresAt ? endpoint.secret : null, previousSecretExpiresAt, updatedAt: now })
     .where(eq(webhookEndpoints.id, endpoint.id));
   return { secret, previousSecretExpiresAt };
 }

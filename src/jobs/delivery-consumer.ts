@@ -3,6 +3,7 @@ import { and, eq, inArray } from "drizzle-orm";
 import { deliveries } from "../db/schema";
 import { attemptDelivery, type AttemptOutcome } from "../domain/delivery-attempt";
 import { enqueueDeliveries, publishEvent } from "../domain/publish";
+import { maybeDuplicateMessage } from "../lib/fault-injection";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage, Services } from "../lib/services";
 
@@ -26,6 +27,7 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services
       const outcome = await attemptDelivery(services, message.body.delivery_id);
       await afterAttempt(services, outcome);
       message.ack();
+      if (services.faults) await maybeDuplicateMessage(services.faults, services.queue, message.body); // test:faults only
     } catch (err) {
       // Never dropped: the message comes back, and after the queue's own retries it reaches the dead-letter queue.
       logger.error("delivery processing failed; message will be retried", {

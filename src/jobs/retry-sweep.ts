@@ -5,8 +5,7 @@ import { enqueueDeliveries } from "../domain/publish";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
-/** A delivery whose message should have been consumed this long ago is considered orphaned. */
-export const ORPHAN_GRACE_MS = 5 * 60_000;
+// A delivery whose message should have been consumed config.orphanGraceMs ago (5 min by default) is considered orphaned.
 const ROUND_SIZE = 500;
 const MAX_ROUNDS = 10; // bounded work per run; anything left waits for the next minute
 
@@ -18,11 +17,11 @@ const CLAIM_DUE = `UPDATE deliveries SET in_queue = 1, next_attempt_at = ?1, upd
     ORDER BY next_attempt_at LIMIT ?3)
   RETURNING id`;
 
-export async function sweepDueDeliveries(services: Pick<Services, "db" | "queue" | "now">): Promise<{ enqueued: number }> {
+export async function sweepDueDeliveries(services: Pick<Services, "db" | "queue" | "now" | "config">): Promise<{ enqueued: number }> {
   let enqueued = 0;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const now = services.now();
-    const { results } = await services.db.$client.prepare(CLAIM_DUE).bind(now, now - ORPHAN_GRACE_MS, ROUND_SIZE).all<{ id: number }>();
+    const { results } = await services.db.$client.prepare(CLAIM_DUE).bind(now, now - services.config.orphanGraceMs, ROUND_SIZE).all<{ id: number }>();
     const ids = results.map((r) => r.id);
     if (ids.length > 0) await enqueueDeliveries(services.queue, ids);
     enqueued += ids.length;

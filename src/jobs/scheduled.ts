@@ -1,14 +1,38 @@
 // One scheduled handler: each cron expression in wrangler.toml routes to its job.
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
+import { reencryptSecrets } from "./reencrypt-secrets";
+import { runRetention } from "./retention";
 import { sweepDueDeliveries } from "./retry-sweep";
+import { rollUpStats } from "./stats-rollup";
 
 export const CRON_RETRY_SWEEP = "* * * * *";
+export const CRON_STATS_ROLLUP = "*/5 * * * *";
+export const CRON_RETENTION = "17 3 * * *";
 
 export async function runScheduled(cron: string, services: Services): Promise<void> {
+  const started = Date.now();
+  try {
+    await runJob(cron, services);
+    logger.info("scheduled job", { cron, duration_ms: Date.now() - started });
+  } catch (err) {
+    // Every job is idempotent and resumable: the next run picks up where this one stopped.
+    logger.error("scheduled job failed", { cron, error: String(err) });
+    throw err;
+  }
+}
+
+async function runJob(cron: string, services: Services): Promise<void> {
   switch (cron) {
     case CRON_RETRY_SWEEP:
       await sweepDueDeliveries(services);
+      return;
+    case CRON_STATS_ROLLUP:
+      await rollUpStats(services);
+      return;
+    case CRON_RETENTION:
+      await runRetention(services);
+      await reencryptSecrets(services); // legacy plaintext rows and rows under a retired master key
       return;
     default:
       logger.warn("no job for cron expression", { cron });

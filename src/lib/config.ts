@@ -10,6 +10,18 @@ export interface Config {
   retryScheduleSeconds: number[];
   failureThreshold: number;
   retentionDays: number;
+  /** Days of hourly stats rollups kept (webhook_stats_hourly). */
+  statsRetentionDays: number;
+  /** How long past its lease (or due time) a queued delivery waits before the sweep assumes its message was lost. */
+  orphanGraceMs: number;
+  /** How long an in-flight attempt holds its delivery beyond the delivery timeout. */
+  inFlightMarginMs: number;
+}
+
+/** Optional tuning vars, not in wrangler.toml: the defaults suit production; the fault harness compresses them. */
+interface TuningVars {
+  ORPHAN_GRACE_SECONDS?: string;
+  IN_FLIGHT_MARGIN_SECONDS?: string;
 }
 
 const flag = (v: string | undefined) => v === "true" || v === "1";
@@ -34,5 +46,8 @@ export function readConfig(env: Env): Config {
     retryScheduleSeconds: parseRetrySchedule(env.RETRY_SCHEDULE || "60,300,900,3600,7200"),
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
+    statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 400),
+    orphanGraceMs: positiveInt("ORPHAN_GRACE_SECONDS", (env as Env & TuningVars).ORPHAN_GRACE_SECONDS, 300) * 1000,
+    inFlightMarginMs: positiveInt("IN_FLIGHT_MARGIN_SECONDS", (env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS, 60) * 1000,
   };
 }

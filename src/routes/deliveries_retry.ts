@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { visibilityOf } from "../auth/principal";
-import { getDelivery, toPublicDelivery } from "../domain/deliveries";
+import { getDelivery, hasPayload, toPublicDelivery } from "../domain/deliveries";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
 import { requeueDelivery } from "../jobs/delivery-consumer";
 import { conflict } from "../lib/errors";
@@ -21,7 +21,7 @@ const route = createRoute({
     200: jsonContent(DeliverySchema, "The delivery, queued again"),
     ...standardErrors,
     ...notFoundError,
-    ...conflictError("The delivery already succeeded, is still in flight, or its webhook is disabled"),
+    ...conflictError("The delivery already succeeded, is still in flight, its webhook is disabled, or its payload was purged"),
   },
 });
 
@@ -34,6 +34,7 @@ export const registerRetryDelivery = (app: OpenAPIHono<AppEnv>) =>
     if (delivery.status === "success") throw conflict("Delivery already succeeded");
     if (delivery.status === "pending" || delivery.status === "retrying") throw conflict("Delivery is already scheduled or in flight");
     if (!endpoint.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
+    if (!(await hasPayload(services.db, delivery.eventId))) throw conflict("The event's payload has been purged by retention; it cannot be sent again");
     if (!(await requeueDelivery(services, delivery_id))) throw conflict("Delivery changed state; fetch it again");
     return c.json(toPublicDelivery(await getDelivery(services.db, webhook_id, delivery_id)), 200);
   });

@@ -120,7 +120,9 @@ export const CustomHeaders = z
     z
       .string()
       .max(1024)
-      .refine((v) => !/[\r\n\0]/.test(v), { message: "Header values must not contain CR, LF or NUL" }),
+      // RFC 9110 field values: no control character but HTAB; and nothing that cannot be encoded (a lone surrogate).
+      .refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), { message: "Header values must not contain CR, LF, NUL or other control characters" })
+      .refine((v) => v.isWellFormed(), { message: "Header values must be well-formed Unicode (no lone surrogates)" }),
   )
   .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, { message: `At most ${MAX_CUSTOM_HEADERS} custom headers` })
   .openapi({ example: { "X-Partner-Token": "abc123" } });

@@ -31,12 +31,12 @@ const route = createRoute({
 export const registerCreateWebhook = (app: OpenAPIHono<AppEnv>) =>
   app.openapi(route, async (c) => {
     const body = c.req.valid("json");
-    const { db, config, now } = c.var.services;
+    const { db, config, now, secretBox } = c.var.services;
     const urlProblem = targetUrlProblem(body.url, { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets });
     if (urlProblem) throw invalidField(["body", "url"], urlProblem);
     const owner = resolveNewOwner(visibilityOf(c.var.principal), { tenantId: body.tenant_id, partnerId: body.partner_id });
     if (!owner.tenantId && !owner.partnerId)
       throw invalidField(["body", "tenant_id"], "tenant_id or partner_id is required when the token has neither", "missing");
-    const { endpoint, secret } = await createEndpoint(db, body, owner, now());
+    const { endpoint, secret } = await createEndpoint(db, secretBox, body, owner, now());
     return c.json({ ...toPublicEndpoint(endpoint), secret }, 201);
   });

@@ -46,8 +46,8 @@ export const registerRotateSecret = (app: OpenAPIHono<AppEnv>) =>
   app.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
     const { expire_previous_in } = c.req.valid("json");
-    const { db, now } = c.var.services;
+    const { db, now, secretBox } = c.var.services;
     const endpoint = await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
-    const rotated = await rotateSecret(db, endpoint, expire_previous_in ?? DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS, now());
+    const rotated = await rotateSecret(db, secretBox, endpoint, expire_previous_in ?? DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS, now());
     return c.json({ id: endpoint.id, secret: rotated.secret, previous_secret_expires_at: toIso(rotated.previousSecretExpiresAt) }, 200);
   });

@@ -5,13 +5,21 @@ import { createDb } from "../../src/db/client";
 import type { DeliveryDeps } from "../../src/domain/delivery-attempt";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { readConfig, type Config } from "../../src/lib/config";
+import { createSecretBox } from "../../src/lib/secret-box";
 import type { RecordedRequest } from "./receiver";
 
 export const db = () => createDb(env.DB);
 
 /** Real dependencies with a clock the test moves, and optional config overrides. */
 export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps {
-  return { db: db(), config: { ...readConfig(env), ...config }, now: () => clock.now, fetch: (i, init) => fetch(i, init), random: () => 0.5 };
+  return {
+    db: db(),
+    config: { ...readConfig(env), ...config },
+    secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
+    now: () => clock.now,
+    fetch: (i, init) => fetch(i, init),
+    random: () => 0.5,
+  };
 }
 
 /** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery id. */

@@ -482,6 +482,16 @@ describe("deliveries API", () => {
     expect(done.status).toBe(409);
     expect(done.body.detail).toBe("Delivery already succeeded");
     expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/999999/retry`, { token: wh.token })).status).toBe(404);
+    // A delivery whose payload retention has purged cannot be sent again.
+    const purged = await seedDelivery(wh.id, "tnt_manual", clock.now + 5);
+    await env.DB.prepare("UPDATE deliveries SET status = 'failed' WHERE id = ?").bind(purged).run();
+    await env.DB.prepare("UPDATE events SET payload = '' WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)").bind(purged).run();
+    const gone = await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${purged}/retry`, { token: wh.token });
+    expect(gone.status).toBe(409);
+    expect(gone.body.detail).toMatch(/purged/);
+    await env.DB.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = NULL WHERE id = ?").bind(purged).run();
+    expect(await attemptDelivery(deliveryDeps(clock), purged)).toEqual({ kind: "skipped", reason: "unsendable" });
+    expect((await deliveryRow(purged))!).toMatchObject({ status: "cancelled", last_error: "payload purged by retention" });
     expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: await tenantAdmin("tnt_manual", "prt_engine", "admin:read") })).status).toBe(403);
   });
 

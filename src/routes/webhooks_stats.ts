@@ -1,0 +1,90 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { requireScope } from "../auth/middleware";
+import { visibilityOf } from "../auth/principal";
+import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, STATS_WINDOW_NAMES } from "../domain/stats";
+import { getVisibleEndpoint } from "../domain/webhook-endpoints";
+import type { AppEnv } from "../lib/services";
+import { jsonContent, notFoundError, standardErrors, WebhookIdParam } from "./schemas";
+
+const StatsQuery = z.object({
+  window: z
+    .enum(STATS_WINDOW_NAMES)
+    .default("24h")
+    .openapi({ description: "1h and 24h give an hourly series, 7d and 30d a daily one (UTC).", example: "24h" }),
+});
+
+const ms = (description: string) => z.number().nullable().openapi({ description });
+
+const WebhookStatsSchema = z
+  .object({
+    webhook_id: z.string(),
+    window: z.enum(STATS_WINDOW_NAMES),
+    from: z.string().openapi({ description: "Start of the window: the hour (day for 7d/30d) that contains now minus the window." }),
+    to: z.string().openapi({ description: "End of the window (exclusive): the end of the current hour." }),
+    bucket: z.enum(["hour", "day"]),
+    status: z.enum(["active", "disabled", "auto_disabled"]),
+    deliveries: z
+      .object({
+        total: z.number().int(),
+        success: z.number().int(),
+        failed: z.number().int(),
+        pending: z.number().int(),
+        retrying: z.number().int(),
+        cancelled: z.number().int(),
+      })
+      .openapi({ description: "Deliveries created in the window, by current status." }),
+    attempts: z.number().int().openapi({ description: "Delivery attempts started in the window." }),
+    success_rate: z.number().nullable().openapi({ description: "Successful attempts / attempts (0..1); null without attempts.", example: 0.9871 }),
+    latency: z
+      .object({ avg: ms("Mean attempt duration"), p50: ms("Median"), p95: ms("95th percentile"), p99: ms("99th percentile") })
+      .openapi({
+        description: `Attempt durations in ms (all attempts, failed ones included). Percentiles come from a histogram with bucket bounds ${LATENCY_BUCKET_BOUNDS_MS.join(", ")} ms: exact to the bucket.`,
+      }),
+    failures_by_class: z
+      .object({ timeout: z.number().int(), connection: z.number().int(), "4xx": z.number().int(), "5xx": z.number().int(), other: z.number().int() })
+      .openapi({
+        description:
+          "Failed attempts: connection = connection_refused, dns, tls, network; 4xx includes 429; other = redirect, invalid_response, blocked_target.",
+      }),
+    last_success_at: z.string().nullable(),
+    last_failure_at: z.string().nullable(),
+    failure_count: z.number().int().openapi({ description: "Consecutive failed deliveries now (auto-disable counts these)." }),
+    disabled_at: z.string().nullable(),
+    series: z.array(
+      z
+        .object({
+          start: z.string(),
+          attempts: z.number().int(),
+          successes: z.number().int(),
+          failures: z.number().int(),
+          deliveries_succeeded: z.number().int(),
+          deliveries_failed: z.number().int().openapi({ description: "Deliveries whose last attempt (out of retries) failed in this bucket." }),
+          avg_latency_ms: z.number().nullable(),
+        })
+        .openapi("WebhookStatsPoint"),
+    ),
+  })
+  .openapi("WebhookStats");
+
+const route = createRoute({
+  method: "get",
+  path: "/api/v1/admin/webhooks/{webhook_id}/stats",
+  operationId: "getWebhookStats",
+  tags: ["Webhooks"],
+  summary: "Get Webhook Stats",
+  description:
+    "Delivery health of one webhook over a window: deliveries by status, attempts, success rate, latency percentiles, " +
+    "failures by class and a series for charts. Exact up to the last attempt (rollups plus the attempts not yet rolled up).",
+  middleware: [requireScope("read")],
+  request: { params: WebhookIdParam, query: StatsQuery },
+  responses: { 200: jsonContent(WebhookStatsSchema, "The webhook's stats"), ...standardErrors, ...notFoundError },
+});
+
+export const registerGetWebhookStats = (app: OpenAPIHono<AppEnv>) =>
+  app.openapi(route, async (c) => {
+    const { webhook_id } = c.req.valid("param");
+    const { window } = c.req.valid("query");
+    const { db, now } = c.var.services;
+    const endpoint = await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
+    return c.json(await getEndpointStats(db, endpoint, window, now()), 200);
+  });
