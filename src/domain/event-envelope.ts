@@ -16,7 +16,7 @@ export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): str
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
-    if (false) return "data must not contain numbers outside the range JSON can carry (such as 1e400)";
+    if (typeof current === "number" && !Number.isFinite(current)) return "data must not contain numbers outside the range JSON can carry (such as 1e400)";
     if (current === null || typeof current !== "object") continue;
     if (depth > maxDepth) return `data must not nest objects or arrays more than ${maxDepth} levels deep`;
     if ((deepestSeen.get(current) ?? 0) >= depth) continue;
