@@ -39,15 +39,19 @@ const INSERT_EVENT = `INSERT INTO events (id, event_type, tenant_id, partner_id,
   VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING`;
 
 // One statement whatever the number of endpoints. Scope: a tenant event reaches that tenant's endpoints and its
-// partner's partner-level endpoints; a partner event reaches the partner-level endpoints. Subscriptions match exactly,
-// by `group.*`, or by `*`. The last condition holds only when this call inserted the event, so a repeated publish
-// (or a new endpoint created since) never adds deliveries to an event already fanned out.
+// partner's partner-level endpoints; a partner event reaches the partner-level endpoints. A tenant endpoint that names a
+// partner also needs the event's partner to match: the service has no tenant→partner directory, so this is what stops a
+// partner admin who registered another partner's tenant_id from receiving that tenant's events (tenant events carry
+// their owning partner_id). Subscriptions match exactly, by `group.*`, or by `*`. The last condition holds only when
+// this call inserted the event, so a repeated publish (or a new endpoint created since) never adds deliveries to an
+// event already fanned out.
 const FAN_OUT = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
   SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
   FROM webhook_endpoints w
   WHERE w.enabled = 1 AND w.deleted_at IS NULL
-    AND ((?4 IS NOT NULL AND w.tenant_id = ?4) OR (w.tenant_id IS NULL AND ?5 IS NOT NULL AND w.partner_id = ?5))
+    AND ((?4 IS NOT NULL AND w.tenant_id = ?4 AND (w.partner_id IS NULL OR w.partner_id = ?5))
+      OR (w.tenant_id IS NULL AND ?5 IS NOT NULL AND w.partner_id = ?5))
     AND EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))
     AND EXISTS (SELECT 1 FROM events e WHERE e.id = ?1 AND e.created_at = ?3)
   RETURNING id`;

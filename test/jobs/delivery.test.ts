@@ -131,6 +131,10 @@ describe("fan-out", () => {
     const otherTenant = await mk(await t("tnt_fan_b"), { events: ["*"] });
     const partnerLevel = await mk(p, { events: ["user.created"] });
     const otherPartnerLevel = await mk(await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), { events: ["*"] });
+    // Another partner's admin registering this tenant's id: its endpoint is pinned to its own partner, so it gets nothing.
+    const foreignClaim = await mk(await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), { events: ["*"], tenant_id: "tnt_fan_a" });
+    // A tenant endpoint without a partner (created by a platform admin) receives its tenant's events.
+    const unpinned = await mk(await mintToken({ role: null, platform: true, scope: "admin:write" }), { events: ["user.created"], tenant_id: "tnt_fan_a" });
 
     const targets = async (eventId: string) => {
       const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ?").bind(eventId).all<{ webhook_id: string }>();
@@ -141,15 +145,15 @@ describe("fan-out", () => {
       api("POST", "/api/v1/events", { token: publisherToken, body: { resource: { type: "user", id: "usr_1" }, data: {}, ...body } });
 
     const tenantEvent = await publish({ event_id: "evt_fan_tenant", event_type: "user.created", tenant_id: "tnt_fan_a", partner_id: partner });
-    expect(tenantEvent.body.deliveries).toBe(4);
-    expect(await targets("evt_fan_tenant")).toEqual([tenantExact, tenantGroup, tenantAll, partnerLevel].sort());
+    expect(tenantEvent.body.deliveries).toBe(5);
+    expect(await targets("evt_fan_tenant")).toEqual([tenantExact, tenantGroup, tenantAll, partnerLevel, unpinned].sort());
 
     const partnerEvent = await publish({ event_id: "evt_fan_partner", event_type: "user.created", partner_id: partner });
     expect(await targets("evt_fan_partner")).toEqual([partnerLevel]);
 
     const groupEvent = await publish({ event_id: "evt_fan_group", event_type: "group.member_added", tenant_id: "tnt_fan_a", partner_id: partner });
     expect(await targets("evt_fan_group")).toEqual([tenantAll, tenantOther].sort());
-    for (const never of [tenantDisabled, tenantDeleted, otherTenant, otherPartnerLevel]) {
+    for (const never of [tenantDisabled, tenantDeleted, otherTenant, otherPartnerLevel, foreignClaim]) {
       expect(await targets("evt_fan_tenant")).not.toContain(never);
     }
     expect(partnerEvent.status).toBe(202);
