@@ -119,9 +119,9 @@ export default {
 // ---- command line: verify a request captured by `node scripts/receiver.mjs --dump <dir>` -------------------------------
 type NodeProcess = { argv: string[]; exitCode?: number };
 const nodeProcess = (globalThis as { process?: NodeProcess }).process;
+const meta = import.meta as ImportMeta & { main?: boolean; url?: string };
 const isMain =
-  (import.meta as ImportMeta & { main?: boolean }).main ??
-  (nodeProcess?.argv[1] !== undefined && decodeURIComponent(new URL(import.meta.url).pathname) === nodeProcess.argv[1]);
+  meta.main ?? (nodeProcess?.argv[1] !== undefined && meta.url !== undefined && decodeURIComponent(new URL(meta.url).pathname) === nodeProcess.argv[1]);
 if (isMain && nodeProcess) await main(nodeProcess);
 
 async function main(proc: NodeProcess): Promise<void> {

@@ -102,8 +102,9 @@ say(`
   (npm run token -- --help for roles, partners and platform tokens)
 `);
 
-// 5. wrangler dev, in the foreground.
-const devArgs = ["dev", ...(portArg === -1 ? ["--port", DEFAULT_PORT] : []), ...extraArgs];
+// 5. wrangler dev, in the foreground. `--no-cron` (ours, not wrangler's) turns off the local cron ticker below.
+const noCron = extraArgs.includes("--no-cron");
+const devArgs = ["dev", ...(portArg === -1 ? ["--port", DEFAULT_PORT] : []), ...extraArgs.filter((a) => a !== "--no-cron")];
 const [cmd, args] = wrangler(devArgs);
 const child = spawn(cmd, args, { stdio: "inherit" });
 
@@ -113,6 +114,27 @@ const forward = (signal) => {
 };
 const signals = ["SIGINT", "SIGTERM", "SIGHUP"];
 for (const signal of signals) process.on(signal, forward);
+
+// wrangler dev never fires cron triggers by itself, and a reload drops delayed queue messages; production's cron
+// sweep is what recovers those, so run the crons of wrangler.toml here too, on their schedule (minute resolution).
+const CRONS = [
+  { cron: "* * * * *", every: 1 },
+  { cron: "*/5 * * * *", every: 5 },
+];
+let minute = 0;
+const ticker = noCron
+  ? null
+  : setInterval(() => {
+      minute++;
+      for (const { cron, every } of CRONS) {
+        if (minute % every !== 0) continue;
+        fetch(`http://127.0.0.1:${port}/cdn-cgi/local/scheduled?cron=${encodeURIComponent(cron)}`).catch(() => {
+          // wrangler is (re)starting: the next tick tries again
+        });
+      }
+    }, 60_000);
+ticker?.unref();
+if (ticker) say("  Local cron: the retry sweep runs every minute and the stats rollup every 5 minutes (--no-cron to turn off).\n");
 
 child.on("error", (err) => fail(`could not start wrangler dev: ${err.message}`));
 child.on("exit", (code, signal) => {
