@@ -48,6 +48,15 @@ export function readConfig(env: Env): Config {
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
     statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 400),
     orphanGraceMs: positiveInt("ORPHAN_GRACE_SECONDS", (env as Env & TuningVars).ORPHAN_GRACE_SECONDS, 300) * 1000,
-    inFlightMarginMs: positiveInt("IN_FLIGHT_MARGIN_SECONDS", (env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS, 60) * 1000,
+    inFlightMarginMs: inFlightMarginSeconds((env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS) * 1000,
   };
+}
+
+// The lease must outlast the 5 s by which a queue message may arrive early, with room for recording the attempt,
+// or a duplicate message could claim a delivery whose attempt is still in flight.
+const MIN_IN_FLIGHT_MARGIN_SECONDS = 10;
+function inFlightMarginSeconds(v: string | undefined): number {
+  const n = positiveInt("IN_FLIGHT_MARGIN_SECONDS", v, 60);
+  if (n < MIN_IN_FLIGHT_MARGIN_SECONDS) throw new Error(`IN_FLIGHT_MARGIN_SECONDS must be at least ${MIN_IN_FLIGHT_MARGIN_SECONDS}, got "${v}"`);
+  return n;
 }

@@ -18,6 +18,8 @@ export interface Faults {
   d1ErrorRate: number;
   duplicateRate: number;
   random: () => number;
+  /** Told of every fault injected (tests count them this way; the harness counts the log lines). */
+  onInject?: (fault: "d1_error" | "duplicate_message") => void;
 }
 
 export const INJECTED_D1_ERROR = "D1_ERROR: injected fault";
@@ -59,12 +61,12 @@ const STATEMENT_CALLS = new Set<PropertyKey>(["run", "all", "first", "raw"]);
  * `d1` with calls that fail at `faults.d1ErrorRate`, before they reach the database (so a failed call changed nothing),
  * with D1's own error prefix. `d1` itself when that rate is 0.
  */
-export function withD1Faults(d1: D1Database, faults: Faults | null, onInject?: (op: string) => void): D1Database {
+export function withD1Faults(d1: D1Database, faults: Faults | null): D1Database {
   if (!faults || faults.d1ErrorRate <= 0) return d1;
   const maybeFail = (op: string) => {
     if (faults.random() >= faults.d1ErrorRate) return;
     logger.warn("fault injected", { fault: "d1_error", op });
-    onInject?.(op);
+    faults.onInject?.("d1_error");
     throw new Error(INJECTED_D1_ERROR);
   };
   // batch() must get the real statements back: workerd's D1 reads their internals.
@@ -113,18 +115,13 @@ function bound(target: object, prop: PropertyKey): unknown {
  * After a message was processed and acknowledged: at `faults.duplicateRate`, send a copy of it (0-2 s later), as a
  * queue that delivers at least once may. Never throws: a copy that cannot be sent is simply not a duplicate.
  */
-export async function maybeDuplicateMessage(
-  faults: Faults | null,
-  queue: Queue<DeliveryMessage>,
-  body: DeliveryMessage,
-  onInject?: (deliveryId: number) => void,
-): Promise<void> {
+export async function maybeDuplicateMessage(faults: Faults | null, queue: Queue<DeliveryMessage>, body: DeliveryMessage): Promise<void> {
   if (!faults || faults.duplicateRate <= 0 || faults.random() >= faults.duplicateRate) return;
   const delaySeconds = Math.floor(faults.random() * 3);
   try {
     await queue.send({ delivery_id: body.delivery_id }, { delaySeconds, contentType: "json" });
     logger.warn("fault injected", { fault: "duplicate_message", delivery_id: body.delivery_id, delay_s: delaySeconds });
-    onInject?.(body.delivery_id);
+    faults.onInject?.("duplicate_message");
   } catch (err) {
     logger.warn("fault injection: duplicate not sent", { delivery_id: body.delivery_id, error: String(err) });
   }

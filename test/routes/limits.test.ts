@@ -1,6 +1,5 @@
 // Every size limit answers 413 or 422 with a message that says which limit; nothing is stored past one.
-import { exports } from "cloudflare:workers";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_DATA_DEPTH } from "../../src/domain/event-envelope";
 import { MAX_BODY_BYTES } from "../../src/lib/json-body";

@@ -1,0 +1,249 @@
+// A farm of local webhook receivers (node:http on 127.0.0.1) that misbehave on purpose, and log every request they get:
+// delivery id (X-ScaiKey-Webhook-ID), event id, the attempt's signed timestamp, when it arrived and what it was answered.
+//
+// One server holds every endpoint at /ep/<name>; a "flapping" endpoint gets a server of its own that stops and starts
+// listening (connection refused while down). What a request is answered depends on the endpoint's behaviour and on how
+// many requests that delivery has already brought to this endpoint, so a delivery's story is the same whatever the timing.
+import { createServer } from "node:http";
+
+/** Behaviours: answer(n) gets the 1-based number of this request for its delivery, and a per-request random in [0,1). */
+export const BEHAVIOURS = {
+  healthy: () => ({ kind: "status", status: 200 }),
+  "fail-then-ok": (n) => (n <= 2 ? { kind: "status", status: 500 } : { kind: "status", status: 200 }),
+  "always-500": () => ({ kind: "status", status: 500 }),
+  "rate-limited": (n) => (n <= 2 ? { kind: "status", status: 429, retryAfter: "1" } : { kind: "status", status: 204 }),
+  "reset-then-ok": (n) => (n === 1 ? { kind: "reset" } : { kind: "status", status: 200 }),
+  "hang-then-ok": (n) => (n === 1 ? { kind: "hang" } : { kind: "status", status: 200 }),
+  "slow-ok": () => ({ kind: "slow", chunks: 4, intervalMs: 100 }),
+  "slow-timeout-then-ok": (n) => (n === 1 ? { kind: "slow", chunks: 8, intervalMs: 700 } : { kind: "status", status: 200 }),
+  huge: () => ({ kind: "huge", bytes: 16 * 1024 * 1024 }),
+  "always-redirect": () => ({ kind: "status", status: 302, location: "http://127.0.0.1:9/elsewhere" }),
+  "redirect-then-ok": (n) => (n === 1 ? { kind: "status", status: 307, location: "/elsewhere" } : { kind: "status", status: 200 }),
+  flapping: (n, r) => (r < 0.15 ? { kind: "status", status: 503 } : { kind: "status", status: 200 }),
+  chaos: (n, r) => {
+    if (n >= 5) return { kind: "status", status: 200 }; // settles well within the 6 attempts
+    if (r < 0.55) return { kind: "status", status: 200 };
+    if (r < 0.7) return { kind: "status", status: 500 };
+    if (r < 0.8) return { kind: "status", status: 503, retryAfter: "1" };
+    if (r < 0.9) return { kind: "reset" };
+    if (r < 0.95) return { kind: "status", status: 404 };
+    return { kind: "slow", chunks: 3, intervalMs: 50 };
+  },
+};
+
+const HANG_LIMIT_MS = 10_000; // a hung request is dropped by the receiver after this, long after the sender gave up
+
+/**
+ * Starts the farm. `endpoints`: [{ name, behaviour }]. Returns { urlOf(name), log, stop(), stats() }.
+ * `log` is the array of every request, in arrival order.
+ */
+export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDownMs = 2500, onRequest } = {}) {
+  const log = [];
+  const perDelivery = new Map(); // `${name} ${deliveryId}` -> requests so far
+  const random = mulberry32(seed);
+  const byName = new Map(endpoints.map((e) => [e.name, e]));
+  const servers = [];
+  const sockets = new Set();
+  let stopped = false;
+  const flapCounters = { refusedWindows: 0 };
+
+  const handler = (name) => (req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => answer(name, req, res, Buffer.concat(chunks)));
+    req.on("error", () => {});
+  };
+
+  function answer(name, req, res, body) {
+    const endpoint = byName.get(name);
+    if (!endpoint || req.method !== "POST") {
+      res.writeHead(404, { Connection: "close" }).end("no such endpoint");
+      return;
+    }
+    const deliveryId = Number(req.headers["x-scaikey-webhook-id"]);
+    const key = `${name} ${deliveryId}`;
+    const n = (perDelivery.get(key) ?? 0) + 1;
+    perDelivery.set(key, n);
+    const plan = BEHAVIOURS[endpoint.behaviour](n, random());
+    const entry = {
+      endpoint: name,
+      webhook_id: endpoint.webhookId ?? null,
+      delivery_id: deliveryId,
+      event_id: String(req.headers["x-scaikey-event-id"] ?? ""),
+      ts: Number(req.headers["x-scaikey-timestamp"]),
+      received_at: Date.now(),
+      nth: n,
+      answer: plan.kind === "status" ? String(plan.status) : plan.kind,
+      status: null,
+      sent2xx: false,
+      finished_at: null,
+      body_bytes: body.byteLength,
+    };
+    log.push(entry);
+    onRequest?.(entry);
+    const socket = req.socket;
+    const finish = () => {
+      entry.finished_at = Date.now();
+      if (entry.status >= 200 && entry.status <= 299) entry.sent2xx = true;
+    };
+    switch (plan.kind) {
+      case "status": {
+        entry.status = plan.status;
+        const headers = { "Content-Type": "text/plain", Connection: "close" };
+        if (plan.retryAfter) headers["Retry-After"] = plan.retryAfter;
+        if (plan.location) headers.Location = plan.location;
+        res.on("finish", finish);
+        res.writeHead(plan.status, headers).end(plan.status === 204 ? undefined : `${name}: ${plan.status}`);
+        return;
+      }
+      case "reset":
+        entry.answer = "reset";
+        socket.resetAndDestroy();
+        return;
+      case "hang": {
+        const timer = setTimeout(() => socket.destroy(), HANG_LIMIT_MS);
+        socket.once("close", () => clearTimeout(timer));
+        return;
+      }
+      case "slow": {
+        entry.status = 200;
+        const total = plan.chunks * 16;
+        res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": String(total), Connection: "close" });
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (socket.destroyed) return clearInterval(timer);
+          res.write("x".repeat(16));
+          if (++sent === plan.chunks) {
+            clearInterval(timer);
+            res.on("finish", finish);
+            res.end();
+          }
+        }, plan.intervalMs);
+        socket.once("close", () => {
+          clearInterval(timer);
+          if (entry.finished_at === null) entry.answer = `slow-200 (client left after ${sent}/${plan.chunks} chunks)`;
+        });
+        return;
+      }
+      case "huge": {
+        entry.status = 200;
+        res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": String(plan.bytes), Connection: "close" });
+        const block = Buffer.alloc(64 * 1024, 0x78);
+        let written = 0;
+        // The first block is the answer (the sender reads 4 KiB of a body); the rest goes only as fast as it is read.
+        res.write(block, () => finish());
+        written += block.byteLength;
+        const pump = () => {
+          while (written < plan.bytes && !socket.destroyed) {
+            written += block.byteLength;
+            if (!res.write(block)) return res.once("drain", pump);
+          }
+          if (!socket.destroyed) res.end();
+        };
+        pump();
+        socket.once("close", () => {
+          entry.answer = `huge-200 (${Math.round(written / 1024)} KiB written)`;
+        });
+        return;
+      }
+    }
+  }
+
+  const track = (server) => {
+    server.on("connection", (socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+    });
+    server.requestTimeout = 0;
+    server.keepAliveTimeout = 1000;
+    return server;
+  };
+  const listen = (server, port = 0) =>
+    new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve(server.address().port);
+      });
+    });
+
+  const main = track(createServer((req, res) => {
+    const m = /^\/ep\/([^/?]+)/.exec(req.url ?? "");
+    if (!m) return void res.writeHead(404, { Connection: "close" }).end();
+    handler(decodeURIComponent(m[1]))(req, res);
+  }));
+  servers.push(main);
+  const mainPort = await listen(main);
+  const urls = new Map();
+  const flappers = [];
+  for (const e of endpoints) {
+    if (e.behaviour !== "flapping") {
+      urls.set(e.name, `http://127.0.0.1:${mainPort}/ep/${encodeURIComponent(e.name)}`);
+      continue;
+    }
+    const server = track(createServer(handler(e.name)));
+    const port = await listen(server);
+    servers.push(server);
+    urls.set(e.name, `http://127.0.0.1:${port}/ep/${encodeURIComponent(e.name)}`);
+    flappers.push({ server, port, up: true, name: e.name, handler: handler(e.name) });
+  }
+
+  // Flapping: close the listening socket (new connections are refused), then listen on the same port again.
+  let flapTimer = null;
+  const flap = () => {
+    if (stopped) return;
+    const goingDown = flappers.some((f) => f.up);
+    for (const f of flappers) {
+      if (goingDown) {
+        f.up = false;
+        f.server.close();
+        flapCounters.refusedWindows++;
+      } else {
+        // A fresh server on the same port: the old one may still be finishing its last connections.
+        f.up = true;
+        f.server = track(createServer(f.handler));
+        servers.push(f.server);
+        listen(f.server, f.port).catch((err) => process.stderr.write(`farm: ${f.name} could not listen again: ${err.message}\n`));
+      }
+    }
+    flapTimer = setTimeout(flap, goingDown ? flapDownMs : flapUpMs);
+  };
+  if (flappers.length > 0) flapTimer = setTimeout(flap, flapUpMs);
+
+  return {
+    urlOf: (name) => urls.get(name),
+    setWebhookId: (name, id) => {
+      byName.get(name).webhookId = id;
+    },
+    log,
+    stats: () => ({ ...flapCounters, openSockets: sockets.size }),
+    async stop() {
+      stopped = true;
+      if (flapTimer) clearTimeout(flapTimer);
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise((resolve) => {
+              if (!s.listening) return resolve();
+              s.close(() => resolve());
+              s.closeAllConnections?.();
+            }),
+        ),
+      );
+    },
+  };
+}
+
+/** mulberry32, as src/lib/fault-injection.ts: a seedable PRNG in [0, 1). */
+export function mulberry32(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
