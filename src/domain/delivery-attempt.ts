@@ -2,11 +2,12 @@
 // Used by the queue consumer, the test endpoint and (through the queue) manual retries.
 import { and, eq, inArray, isNull, lte, notExists, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { deliveries, deliveryAttempts, events, webhookEndpoints, type DeliveryStatus, type ErrorClass } from "../db/schema";
+import { deliveries, deliveryAttempts, events, webhookEndpoints, type DeliveryStatus, type ErrorClass, type WebhookEndpointRow } from "../db/schema";
 import type { Config } from "../lib/config";
 import type { SecretBox } from "../lib/secret-box";
 import { logger } from "../lib/logger";
 import { sendWebhookRequest, type AttemptResult } from "./http-attempt";
+import { completeEnvelope, eventStatements } from "./publish";
 import { computeRetryDelaySeconds } from "./retry-policy";
 import { signScaiKey, signStandardWebhooks } from "./signing";
 import { targetUrlProblem } from "./target-url";
@@ -47,6 +48,8 @@ export type AttemptOutcome =
       retryInSeconds: number | null;
       retryVia: "queue" | "cron" | null;
       autoDisabled: boolean;
+      /** Deliveries of the webhook.auto_disabled event stored with this attempt, to enqueue. */
+      announcementDeliveryIds: number[];
     };
 
 /** The secrets that sign right now, opened: the current one, then the previous one during its grace period. */
@@ -195,7 +198,7 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
     .select({ one: sql`1` })
     .from(deliveryAttempts)
     .where(and(eq(deliveryAttempts.deliveryId, deliveryId), eq(deliveryAttempts.attemptNumber, attemptNumber)));
-  const [endpointAfter] = await withRetries({ delivery_id: deliveryId, attempt: attemptNumber }, () => db.batch([
+  const record = [
     db
       .update(webhookEndpoints)
       .set(endpointChange)
@@ -229,8 +232,15 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
         updatedAt: now,
       })
       .where(and(eq(deliveries.id, deliveryId), eq(deliveries.attemptCount, attemptNumber))),
-  ]));
-  const autoDisabled = endpoint.enabled && endpointAfter[0]?.enabled === false && endpointAfter[0]?.disabledReason === AUTO_DISABLED_REASON;
+  ].map((query) => toStatement(db.$client, query));
+  // A final failure may reach the threshold: the webhook.auto_disabled announcement is stored in the same transaction,
+  // gated on the endpoint having been disabled by it, so the disable and its announcement exist together or not at all.
+  const announcement = status === "failed" ? autoDisabledEnvelope(endpoint, config.failureThreshold, now) : null;
+  if (announcement) record.push(...eventStatements(db.$client, announcement, now, { ifAutoDisabled: endpoint.id }));
+  const results = await withRetries({ delivery_id: deliveryId, attempt: attemptNumber }, () => db.$client.batch(record));
+  const endpointAfter = results[0]?.results[0] as { enabled: number; disabled_reason: string | null } | undefined;
+  const autoDisabled = endpoint.enabled && endpointAfter?.enabled === 0 && endpointAfter.disabled_reason === AUTO_DISABLED_REASON;
+  const announcementDeliveryIds = announcement ? ((results[4]?.results ?? []) as { id: number }[]).map((r) => r.id) : [];
 
   logger.info("delivery attempt", {
     webhook_id: endpoint.id,
@@ -246,7 +256,27 @@ export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, op
   if (autoDisabled) logger.warn("webhook auto-disabled", { webhook_id: endpoint.id, threshold: config.failureThreshold });
 
   const owner = { tenantId: endpoint.tenantId, partnerId: endpoint.partnerId };
-  return { kind: "attempted", deliveryId, webhookId: endpoint.id, owner, attemptNumber, result, status, retryInSeconds, retryVia, autoDisabled };
+  return { kind: "attempted", deliveryId, webhookId: endpoint.id, owner, attemptNumber, result, status, retryInSeconds, retryVia, autoDisabled, announcementDeliveryIds };
+}
+
+/** drizzle builds the SQL; D1 runs it, so that raw statements (the announcement's) can share the one batch. */
+function toStatement(d1: D1Database, query: { toSQL(): { sql: string; params: unknown[] } }): D1PreparedStatement {
+  const { sql: text, params } = query.toSQL();
+  return d1.prepare(text).bind(...params);
+}
+
+function autoDisabledEnvelope(endpoint: WebhookEndpointRow, threshold: number, now: number) {
+  return completeEnvelope(
+    {
+      event_type: "webhook.auto_disabled",
+      tenant_id: endpoint.tenantId,
+      partner_id: endpoint.partnerId,
+      resource: { type: "webhook", id: endpoint.id },
+      actor: { id: null, type: "system" },
+      data: { webhook_id: endpoint.id, url: endpoint.url, reason: AUTO_DISABLED_REASON, threshold },
+    },
+    now,
+  );
 }
 
 const RECORD_TRIES = 4;

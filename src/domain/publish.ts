@@ -6,6 +6,7 @@ import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage } from "../lib/services";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
+import { AUTO_DISABLED_REASON } from "./webhook-endpoints";
 
 export interface PublishDeps {
   db: Database;
@@ -35,16 +36,14 @@ export function completeEnvelope(input: EventEnvelopeInput, now: number): EventE
   return envelope;
 }
 
+// `?7` is a condition: 1 normally; the auto-disable announcement passes a test that the endpoint was disabled just now.
 const INSERT_EVENT = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING`;
+  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?7 ON CONFLICT (id) DO NOTHING`;
+const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
+  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
+    WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = '${AUTO_DISABLED_REASON}' AND w.disabled_at = ?6)
+  ON CONFLICT (id) DO NOTHING`;
 
-// One statement whatever the number of endpoints. Scope: a tenant event reaches that tenant's endpoints and its
-// partner's partner-level endpoints; a partner event reaches the partner-level endpoints. A tenant endpoint that names a
-// partner also needs the event's partner to match: the service has no tenant→partner directory, so this is what stops a
-// partner admin who registered another partner's tenant_id from receiving that tenant's events (tenant events carry
-// their owning partner_id). Subscriptions match exactly, by `group.*`, or by `*`. The last condition holds only when
-// this call inserted the event, so a repeated publish (or a new endpoint created since) never adds deliveries to an
-// event already fanned out.
 const FAN_OUT = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
   SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
@@ -63,19 +62,30 @@ const TARGETED = `INSERT OR IGNORE INTO deliveries
   RETURNING id`;
 
 /**
- * Stores the event and its deliveries atomically (one D1 batch), so either both exist or neither does.
- * Returns the new delivery ids; none when the event_id was already stored.
+ * The two statements that store an event and its deliveries: run them in one D1 batch, so both exist or neither does;
+ * the second returns the new delivery ids. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled`
+ * stores the event only if that endpoint was auto-disabled at `now`, i.e. by the batch this rides in.
  */
-export async function storeEvent(db: Database, envelope: EventEnvelope, now: number, onlyWebhookId?: string): Promise<number[]> {
-  const d1 = db.$client;
+export function eventStatements(
+  d1: D1Database,
+  envelope: EventEnvelope,
+  now: number,
+  opts: { onlyWebhookId?: string; ifAutoDisabled?: string } = {},
+): [D1PreparedStatement, D1PreparedStatement] {
   const group = envelope.event_type.slice(0, envelope.event_type.indexOf("."));
-  const insertEvent = d1
-    .prepare(INSERT_EVENT)
-    .bind(envelope.event_id, envelope.event_type, envelope.tenant_id ?? null, envelope.partner_id ?? null, canonicalJson(envelope), now);
-  const insertDeliveries = onlyWebhookId
-    ? d1.prepare(TARGETED).bind(onlyWebhookId, envelope.event_id, envelope.event_type, now)
+  const row = [envelope.event_id, envelope.event_type, envelope.tenant_id ?? null, envelope.partner_id ?? null, canonicalJson(envelope), now];
+  const insertEvent = opts.ifAutoDisabled
+    ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled)
+    : d1.prepare(INSERT_EVENT).bind(...row, 1);
+  const insertDeliveries = opts.onlyWebhookId
+    ? d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)
     : d1.prepare(FAN_OUT).bind(envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`);
-  const [, created] = await d1.batch<{ id: number }>([insertEvent, insertDeliveries]);
+  return [insertEvent, insertDeliveries];
+}
+
+/** Stores the event and its deliveries atomically; returns the new delivery ids (none when the event_id was stored before). */
+export async function storeEvent(db: Database, envelope: EventEnvelope, now: number, onlyWebhookId?: string): Promise<number[]> {
+  const [, created] = await db.$client.batch<{ id: number }>(eventStatements(db.$client, envelope, now, { onlyWebhookId }));
   return (created?.results ?? []).map((r) => r.id);
 }
 

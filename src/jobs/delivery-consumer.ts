@@ -2,7 +2,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { deliveries } from "../db/schema";
 import { attemptDelivery, type AttemptOutcome } from "../domain/delivery-attempt";
-import { enqueueDeliveries, publishEvent } from "../domain/publish";
+import { enqueueDeliveries } from "../domain/publish";
 import { maybeDuplicateMessage } from "../lib/fault-injection";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage, Services } from "../lib/services";
@@ -51,16 +51,8 @@ export async function afterAttempt(services: Services, outcome: AttemptOutcome):
       logger.error("could not enqueue retry; the sweep will", { delivery_id: outcome.deliveryId, error: String(err) });
     }
   }
-  if (outcome.autoDisabled) {
-    await publishEvent(services, {
-      event_type: "webhook.auto_disabled",
-      tenant_id: outcome.owner.tenantId,
-      partner_id: outcome.owner.partnerId,
-      resource: { type: "webhook", id: outcome.webhookId },
-      actor: { id: null, type: "system" },
-      data: { webhook_id: outcome.webhookId, reason: "consecutive_failures", threshold: services.config.failureThreshold },
-    });
-  }
+  // Stored with the attempt that disabled the endpoint; a lost message here is recovered by the sweep.
+  if (outcome.announcementDeliveryIds.length > 0) await enqueueDeliveries(services.queue, outcome.announcementDeliveryIds);
 }
 
 /** Dead-lettered messages exhausted the queue's retries: their deliveries end as `failed`, visibly, never silently. */

@@ -230,6 +230,10 @@ describe("retries", () => {
     const endpoint = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
     expect(endpoint.body.failure_count).toBe(1);
     expect(endpoint.body.last_failure_at).not.toBeNull();
+    // Below the threshold: still enabled, and no webhook.auto_disabled event was stored.
+    expect(endpoint.body.status).toBe("active");
+    const announced = await env.DB.prepare("SELECT COUNT(*) AS n FROM events WHERE event_type = 'webhook.auto_disabled' AND payload LIKE ?").bind(`%${wh.id}%`).first<{ n: number }>();
+    expect(announced!.n).toBe(0);
   });
 
   it("applies ±10% jitter", async () => {
@@ -432,9 +436,8 @@ describe("endpoint health", () => {
     expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 10, disabled_reason: "consecutive_failures" });
     expect(got.body.disabled_at).not.toBeNull();
 
-    // The consumer announces it as a webhook.auto_disabled event to subscribed endpoints.
-    const { afterAttempt } = await import("../../src/jobs/delivery-consumer");
-    await afterAttempt(createServices(env), outcome);
+    // The webhook.auto_disabled event and its deliveries were stored in the same batch as the disable.
+    expect((outcome as { announcementDeliveryIds: number[] }).announcementDeliveryIds).toHaveLength(1);
     const announced = await env.DB.prepare("SELECT d.webhook_id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?").bind(listener.id).first<{ payload: string }>();
     expect(JSON.parse(announced!.payload)).toMatchObject({ resource: { type: "webhook", id: wh.id }, data: { reason: "consecutive_failures" } });
 
