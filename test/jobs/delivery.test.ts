@@ -348,7 +348,7 @@ describe("the queue consumer", () => {
       get(target, prop) {
         if (prop === "batch")
           return async (statements: D1PreparedStatement[]) => {
-            if (++batchCalls === 1) throw new Error("D1_ERROR: transient");
+            if (++batchCalls === 2) throw new Error("D1_ERROR: transient"); // 1: claim, 2: record
             return target.batch(statements);
           };
         return Reflect.get(target, prop);
@@ -356,7 +356,7 @@ describe("the queue consumer", () => {
     });
     const outcome = await attemptDelivery({ ...deliveryDeps({ now: Date.now() }), db: createDb(blippingD1) }, id);
     expect(outcome).toMatchObject({ status: "failed" });
-    expect(batchCalls).toBe(2);
+    expect(batchCalls).toBe(3);
     expect(await recorded(wh.hookKey)).toHaveLength(1);
     expect(await attemptRows(id)).toHaveLength(1);
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body.failure_count).toBe(1);
