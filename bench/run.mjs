@@ -21,7 +21,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { webcrypto } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
@@ -29,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { SignJWT } from "jose";
+import { freePort, mapBounded, stopProcessGroup, wranglerBin } from "../scripts/lib/local-worker.mjs";
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -121,25 +121,7 @@ let stopping = false;
 async function stopAll() {
   if (stopping) return;
   stopping = true;
-  await Promise.all(
-    children.map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {}
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {}
-      }, 5000);
-      await exited;
-      clearTimeout(timer);
-      try {
-        process.kill(-child.pid, "SIGKILL"); // anything of that group still around (workerd)
-      } catch {}
-    }),
-  );
+  await Promise.all(children.map(stopProcessGroup));
   if (workDir && !opts.keep) rmSync(workDir, { recursive: true, force: true });
 }
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"])
@@ -147,24 +129,6 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"])
     note(`${signal}: stopping`);
     stopAll().finally(() => process.exit(130));
   });
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function wranglerBin() {
-  const require = createRequire(join(root, "package.json"));
-  const pkgPath = require.resolve("wrangler/package.json");
-  const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
-  return { bin: join(dirname(pkgPath), typeof pkg.bin === "string" ? pkg.bin : pkg.bin.wrangler), version: pkg.version, dir: dirname(pkgPath) };
-}
 
 function workerdVersion(wranglerDir) {
   // The workerd that wrangler runs (it may have its own copy beside it).
@@ -276,20 +240,6 @@ async function api(base, method, path, body, token = adminToken) {
   }
 }
 
-async function mapBounded(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return results;
-}
-
 const eventFor = (tenant, n) => ({
   event_type: "user.created",
   tenant_id: tenant,
@@ -349,7 +299,7 @@ function combine(rounds) {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const wrangler = wranglerBin();
+const wrangler = wranglerBin(root);
 
 async function main() {
   const machine = {

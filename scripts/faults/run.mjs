@@ -13,7 +13,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { cpSync, createWriteStream, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -21,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startFarm, mulberry32 } from "./farm.mjs";
 import { checkInvariants, checkStats } from "./invariants.mjs";
+import { freePort, mapBounded, stopProcessGroup, wranglerBin } from "../lib/local-worker.mjs";
 
 const USAGE = `Usage: npm run test:faults -- [options]
 
@@ -212,22 +212,7 @@ let cleaningUp = false;
 async function cleanup() {
   if (cleaningUp) return;
   cleaningUp = true;
-  if (workerProcess && workerProcess.exitCode === null && workerProcess.signalCode === null) {
-    const exited = new Promise((r) => workerProcess.once("exit", r));
-    try {
-      process.kill(-workerProcess.pid, "SIGTERM"); // its own process group: wrangler and the workerd it started
-    } catch {}
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-workerProcess.pid, "SIGKILL");
-      } catch {}
-    }, 5000);
-    await exited;
-    clearTimeout(timer);
-    try {
-      process.kill(-workerProcess.pid, "SIGKILL"); // anything of that group still around
-    } catch {}
-  }
+  await stopProcessGroup(workerProcess);
   if (farm) await farm.stop();
   if (workDir && !opts.keep) rmSync(workDir, { recursive: true, force: true });
 }
@@ -236,24 +221,6 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"])
     note(`${signal}: stopping`);
     cleanup().finally(() => process.exit(130));
   });
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function wranglerBin() {
-  const require = createRequire(join(root, "package.json"));
-  const pkgPath = require.resolve("wrangler/package.json");
-  const bin = JSON.parse(readFileSync(pkgPath, "utf8")).bin;
-  return join(dirname(pkgPath), typeof bin === "string" ? bin : bin.wrangler);
-}
 
 function readWranglerVar(name) {
   const m = new RegExp(`^${name}\\s*=\\s*"([^"]*)"`, "m").exec(readFileSync(join(root, "wrangler.toml"), "utf8"));
@@ -387,24 +354,10 @@ async function api(method, path, body, { tries = 12 } = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function mapBounded(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return results;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 
 async function main() {
-  const wrangler = wranglerBin();
+  const wrangler = wranglerBin(root).bin;
   workDir = mkdtempSync(join(tmpdir(), "scaikey-faults-"));
   const persistDir = join(workDir, "state");
   const envFile = join(workDir, "faults.env"); // named, so wrangler reads no .dev.vars: the run depends on nothing local
