@@ -277,11 +277,11 @@ function onWorkerLine(raw) {
     case "delivery attempt":
       workerLog.attemptsLogged++;
       break;
-    case "recording an attempt failed; retrying":
+    case "recording attempts failed; retrying":
       workerLog.recordRetries++;
       break;
-    case "recording an attempt failed for good; it was sent but is not recorded":
-      workerLog.recordLost.add(entry.delivery_id);
+    case "recording attempts failed for good; they were sent but are not recorded":
+      for (const id of entry.delivery_ids ?? []) workerLog.recordLost.add(id);
       break;
     case "delivery processing failed; message will be retried":
       workerLog.processingFailed++;

@@ -89,7 +89,7 @@ export async function storeEvent(db: Database, envelope: EventEnvelope, now: num
   return (created?.results ?? []).map((r) => r.id);
 }
 
-const SEND_BATCH_LIMIT = 100; // Queues' sendBatch accepts at most 100 messages
+export const SEND_BATCH_LIMIT = 100; // Queues' sendBatch accepts at most 100 messages
 
 /**
  * Enqueues deliveries by id. A failure is logged, not thrown: the rows are already `pending` in D1 and the

@@ -1,8 +1,8 @@
-// Queue consumers: the delivery queue (one message per delivery attempt) and its dead-letter queue.
+// Queue consumers: the delivery queue (one message per delivery attempt, handled a batch at a time) and its dead-letter queue.
 import { and, eq, inArray } from "drizzle-orm";
 import { deliveries } from "../db/schema";
-import { attemptDelivery, type AttemptOutcome } from "../domain/delivery-attempt";
-import { enqueueDeliveries } from "../domain/publish";
+import { claimDeliveries, recordAttempts, sendClaimedAttempt, type AttemptOutcome, type Claims, type SentAttempt } from "../domain/delivery-attempt";
+import { enqueueDeliveries, SEND_BATCH_LIMIT } from "../domain/publish";
 import { maybeDuplicateMessage } from "../lib/fault-injection";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage, Services } from "../lib/services";
@@ -16,43 +16,105 @@ const isDeliveryMessage = (body: unknown): body is DeliveryMessage =>
 /** Retry delay for a message whose processing threw (D1 or queue trouble): 5 s, 10 s, 20 s … capped at 5 min. */
 export const infrastructureRetryDelay = (attempts: number) => Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
 
+/** How long a finished attempt may wait to be recorded with others still in flight (one D1 round trip for all). */
+export const RECORD_GATHER_MS = 1_000;
+
+/**
+ * One queue batch: claim every delivery in it at once, send with bounded concurrency, record the attempts in groups
+ * (all of them together when the receivers answer quickly), then ack. A message is acked only once its attempt is
+ * recorded (or it needs none); if D1 fails, it is retried, never dropped.
+ */
 export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  await forEachBounded(batch.messages, CONSUMER_CONCURRENCY, async (message) => {
+  const messagesOf = new Map<number, Message<unknown>[]>();
+  for (const message of batch.messages) {
     if (!isDeliveryMessage(message.body)) {
       logger.error("malformed delivery message dropped", { message_id: message.id });
       message.ack();
-      return;
+      continue;
     }
+    const id = message.body.delivery_id;
+    messagesOf.set(id, [...(messagesOf.get(id) ?? []), message]);
+  }
+  if (messagesOf.size === 0) return;
+
+  const done = async (ids: readonly number[]) => {
+    for (const id of ids)
+      for (const message of messagesOf.get(id) ?? []) {
+        message.ack();
+        if (services.faults) await maybeDuplicateMessage(services.faults, services.queue, { delivery_id: id }); // test:faults only
+      }
+  };
+  const failed = (ids: readonly number[], err: unknown) => {
+    // Never dropped: the message comes back, and after the queue's own retries it reaches the dead-letter queue.
+    logger.error("delivery processing failed; message will be retried", { delivery_ids: ids, error: String(err) });
+    for (const id of ids) for (const message of messagesOf.get(id) ?? []) message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
+  };
+
+  const ids = [...messagesOf.keys()];
+  let claims: Claims;
+  try {
+    claims = await claimDeliveries(services, ids, { sendWaves: Math.ceil(ids.length / CONSUMER_CONCURRENCY) });
+  } catch (err) {
+    failed(ids, err);
+    return;
+  }
+  await done([...claims.skipped.keys()]); // finished, not due (a duplicate message) or cancelled as unsendable
+
+  // Finished attempts wait up to RECORD_GATHER_MS for others, then are recorded together.
+  const unrecorded: SentAttempt[] = [];
+  const recordings: Promise<void>[] = [];
+  let gatherTimer: ReturnType<typeof setTimeout> | undefined;
+  const record = () => {
+    if (gatherTimer !== undefined) clearTimeout(gatherTimer);
+    gatherTimer = undefined;
+    const group = unrecorded.splice(0);
+    if (group.length === 0) return;
+    const groupIds = group.map((s) => s.claim.deliveryId);
+    recordings.push(
+      recordAttempts(services, group).then(
+        async (outcomes) => {
+          await afterAttempts(services, outcomes);
+          await done(groupIds);
+        },
+        (err) => failed(groupIds, err),
+      ),
+    );
+  };
+  await forEachBounded(claims.claimed, CONSUMER_CONCURRENCY, async (claim) => {
     try {
-      const outcome = await attemptDelivery(services, message.body.delivery_id);
-      await afterAttempt(services, outcome);
-      message.ack();
-      if (services.faults) await maybeDuplicateMessage(services.faults, services.queue, message.body); // test:faults only
+      unrecorded.push(await sendClaimedAttempt(services, claim));
+      gatherTimer ??= setTimeout(record, RECORD_GATHER_MS);
     } catch (err) {
-      // Never dropped: the message comes back, and after the queue's own retries it reaches the dead-letter queue.
-      logger.error("delivery processing failed; message will be retried", {
-        delivery_id: message.body.delivery_id,
-        queue_attempts: message.attempts,
-        error: String(err),
-      });
-      message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
+      failed([claim.deliveryId], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
     }
   });
+  record();
+  await Promise.all(recordings);
 }
 
-/** What follows an attempt: a short retry rides a delayed queue message; an auto-disable is announced as an event. */
-export async function afterAttempt(services: Services, outcome: AttemptOutcome): Promise<void> {
-  if (outcome.kind !== "attempted") return;
-  if (outcome.retryVia === "queue" && outcome.retryInSeconds !== null) {
+/**
+ * What follows recorded attempts: short retries ride delayed queue messages (one queue call for all); an auto-disable
+ * is announced as an event.
+ */
+export async function afterAttempts(services: Services, outcomes: readonly AttemptOutcome[]): Promise<void> {
+  const retries: MessageSendRequest<DeliveryMessage>[] = [];
+  const announcements: number[] = [];
+  for (const outcome of outcomes) {
+    if (outcome.kind !== "attempted") continue;
+    if (outcome.retryVia === "queue" && outcome.retryInSeconds !== null)
+      retries.push({ body: { delivery_id: outcome.deliveryId }, delaySeconds: outcome.retryInSeconds, contentType: "json" });
+    announcements.push(...outcome.announcementDeliveryIds);
+  }
+  if (retries.length > 0) {
     try {
-      await services.queue.send({ delivery_id: outcome.deliveryId }, { delaySeconds: outcome.retryInSeconds, contentType: "json" });
+      for (let i = 0; i < retries.length; i += SEND_BATCH_LIMIT) await services.queue.sendBatch(retries.slice(i, i + SEND_BATCH_LIMIT));
     } catch (err) {
-      // The row says when it is due; the sweep re-enqueues it if this message never exists.
-      logger.error("could not enqueue retry; the sweep will", { delivery_id: outcome.deliveryId, error: String(err) });
+      // The rows say when they are due; the sweep re-enqueues any whose message never exists.
+      logger.error("could not enqueue retries; the sweep will", { delivery_ids: retries.map((r) => r.body.delivery_id), error: String(err) });
     }
   }
   // Stored with the attempt that disabled the endpoint; a lost message here is recovered by the sweep.
-  if (outcome.announcementDeliveryIds.length > 0) await enqueueDeliveries(services.queue, outcome.announcementDeliveryIds);
+  if (announcements.length > 0) await enqueueDeliveries(services.queue, announcements);
 }
 
 /** Dead-lettered messages exhausted the queue's retries: their deliveries end as `failed`, visibly, never silently. */

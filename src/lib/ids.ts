@@ -14,3 +14,9 @@ export function randomId(prefix: string, length = 20): string {
 
 export const newWebhookId = () => randomId("wh_");
 export const newEventId = () => randomId("evt_");
+
+/** An id in the same alphabet, derived from `key` (SHA-256): the same key always gives the same id. */
+export async function derivedId(prefix: string, key: string, length = 20): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
+  return `${prefix}${Array.from(digest.subarray(0, length), (b) => ALPHABET[b % 62]).join("")}`;
+}

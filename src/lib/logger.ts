@@ -1,6 +1,6 @@
 // One small structured logger: one JSON line per call, picked up by Workers Logs (`observability` in wrangler.toml).
 // Callers pass identifiers and outcomes only: never secrets, tokens or payload bodies.
-export type LogFields = Record<string, string | number | boolean | null | undefined>;
+export type LogFields = Record<string, string | number | boolean | null | undefined | readonly number[]>;
 
 function write(level: "info" | "warn" | "error", msg: string, fields: LogFields): void {
   const line = JSON.stringify({ level, msg, ...fields });

@@ -3,7 +3,7 @@ import { requireScope } from "../auth/middleware";
 import { visibilityOf } from "../auth/principal";
 import { sendTestEvent } from "../domain/test-event";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
-import { afterAttempt } from "../jobs/delivery-consumer";
+import { afterAttempts } from "../jobs/delivery-consumer";
 import type { AppEnv } from "../lib/services";
 import { jsonContent, notFoundError, standardErrors, WebhookIdParam } from "./schemas";
 
@@ -39,7 +39,7 @@ export const registerTestWebhook = (app: OpenAPIHono<AppEnv>) =>
     const services = c.var.services;
     const endpoint = await getVisibleEndpoint(services.db, webhook_id, visibilityOf(c.var.principal));
     const { eventId, outcome } = await sendTestEvent(services, endpoint, c.var.principal.subject || null);
-    await afterAttempt(services, outcome);
+    await afterAttempts(services, [outcome]);
     const r = outcome.result;
     return c.json(
       {

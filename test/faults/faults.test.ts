@@ -245,7 +245,7 @@ describe("fault injection: nothing lost", () => {
         .map((e) => ({ webhook_id: e.id, event_id: ev.event_id })),
     );
     const lostRecords = new Set(
-      logs.lines.filter((l) => l.msg === "recording an attempt failed for good; it was sent but is not recorded").map((l) => l.delivery_id as number),
+      logs.lines.filter((l) => l.msg === "recording attempts failed for good; they were sent but are not recorded").flatMap((l) => l.delivery_ids as number[]),
     );
 
     const { violations, counts } = checkInvariants({

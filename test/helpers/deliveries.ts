@@ -87,3 +87,39 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * `d1` with a count of its round trips: each batch, and each statement run on its own (run/all/first/raw).
+ * `failBatches` makes batches from that number on (1-based) throw, as an unavailable database would.
+ */
+export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = {}) {
+  const counts = { batches: 0, statements: 0, get roundTrips() { return this.batches + this.statements; } };
+  const real = new WeakMap<object, D1PreparedStatement>(); // batch() needs workerd's own statement objects
+  const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
+    const proxy = new Proxy(statement, {
+      get(target, prop) {
+        if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
+        const value = Reflect.get(target, prop, target);
+        if (typeof value !== "function") return value;
+        if (["run", "all", "first", "raw"].includes(String(prop))) counts.statements++;
+        return value.bind(target);
+      },
+    });
+    real.set(proxy, statement);
+    return proxy;
+  };
+  const proxy = new Proxy(d1, {
+    get(target, prop) {
+      if (prop === "prepare") return (query: string) => wrap(target.prepare(query));
+      if (prop === "batch")
+        return async (statements: D1PreparedStatement[]) => {
+          counts.batches++;
+          if (opts.failBatchesFrom !== undefined && counts.batches >= opts.failBatchesFrom) throw new Error("D1_ERROR: database is unavailable");
+          return target.batch(statements.map((s) => real.get(s) ?? s));
+        };
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { d1: proxy, counts };
+}

@@ -4,13 +4,14 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { attemptDelivery } from "../../src/domain/delivery-attempt";
-import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
+import { handleDeadLetterBatch, handleDeliveryBatch, RECORD_GATHER_MS } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import worker from "../../src/index";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import {
   attemptRows,
+  countingD1,
   deliveryDeps,
   deliveryRow,
   scaiKeyReceiverAccepts,
@@ -386,6 +387,107 @@ describe("the queue consumer", () => {
     const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed`, { token: wh.token });
     expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id]);
     expect(listed.body.items[0].last_error).toMatch(/dead-lettered/);
+  });
+});
+
+describe("a queue batch, handled at once", () => {
+  const services = (d1: D1Database, now?: () => number) => ({ ...createServices(env), db: createDb(d1), ...(now ? { now } : {}) });
+  const batchOf = (ids: number[], attempts = 1) =>
+    createMessageBatch(QUEUE, ids.map((id, i) => ({ id: `b${id}-${i}-${Math.random()}`, timestamp: new Date(), attempts, body: { delivery_id: id } })));
+
+  it("claims every delivery in one D1 round trip and records them all in one more", async () => {
+    const hooks = await Promise.all(["tnt_whole_a", "tnt_whole_b", "tnt_whole_c"].map((t) => endpointFor(t)));
+    const ids: number[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await seedDelivery(hooks[i % 3]!.id, `tnt_whole_${"abc"[i % 3]}`));
+    const { d1, counts } = countingD1(env.DB);
+    const batch = batchOf(ids);
+    await handleDeliveryBatch(batch, services(d1));
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks).toHaveLength(12);
+    expect(counts).toMatchObject({ batches: 2, statements: 0 });
+    for (const wh of hooks) expect(await recorded(wh.hookKey)).toHaveLength(4);
+    for (const id of ids) {
+      expect(await deliveryRow(id)).toMatchObject({ status: "success", attempt_count: 1, in_queue: 0, next_attempt_at: null });
+      expect(await attemptRows(id)).toMatchObject([{ attempt_number: 1, success: 1, status_code: 200 }]);
+    }
+  });
+
+  it("sends only what is due, once, and acknowledges every message", async () => {
+    const wh = await endpointFor("tnt_mixed");
+    const disabled = await endpointFor("tnt_mixed");
+    const [done, later, due, gone] = [
+      await seedDelivery(wh.id, "tnt_mixed"),
+      await seedDelivery(wh.id, "tnt_mixed"),
+      await seedDelivery(wh.id, "tnt_mixed"),
+      await seedDelivery(disabled.id, "tnt_mixed"),
+    ];
+    await consume([done]);
+    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?").bind(Date.now() + 60_000, later).run();
+    await api("PATCH", `${WEBHOOKS}/${disabled.id}`, { token: disabled.token, body: { enabled: false } });
+    const ids = [done!, later!, due!, due!, gone!, due!];
+    const batch = createMessageBatch(QUEUE, [
+      ...ids.map((id, i) => ({ id: `mixed-${i}`, timestamp: new Date(), attempts: 1, body: { delivery_id: id } })),
+      { id: "mixed-bad", timestamp: new Date(), attempts: 1, body: { delivery_id: "nope" } },
+    ]);
+    await handleDeliveryBatch(batch, createServices(env));
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks.sort()).toEqual([...ids.map((_, i) => `mixed-${i}`), "mixed-bad"].sort());
+    expect(result.retryMessages).toEqual([]);
+    expect(await recorded(wh.hookKey)).toHaveLength(2); // `done` earlier, `due` now
+    expect(await deliveryRow(due!)).toMatchObject({ status: "success", attempt_count: 1 });
+    expect(await deliveryRow(later!)).toMatchObject({ status: "pending", attempt_count: 0 });
+    expect(await deliveryRow(gone!)).toMatchObject({ status: "cancelled", last_error: "endpoint disabled" });
+    expect(await recorded(disabled.hookKey)).toEqual([]);
+  });
+
+  it("disables an endpoint once, and announces it once, when two final failures are recorded in the same millisecond", async () => {
+    const wh = await endpointFor("tnt_twice", { plan: [500] });
+    const listener = await createWebhook(await tenantAdmin("tnt_twice", "prt_engine"), { url: "https://receiver.example.com/ops", events: ["webhook.auto_disabled"] });
+    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 8 WHERE id = ?").bind(wh.id).run();
+    const at = Date.now();
+    const ids = [await seedDelivery(wh.id, "tnt_twice", at), await seedDelivery(wh.id, "tnt_twice", at), await seedDelivery(wh.id, "tnt_twice", at)];
+    for (const id of ids) await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // last attempts
+    const batch = batchOf(ids);
+    await handleDeliveryBatch(batch, services(env.DB, () => at)); // one clock reading for all: the same millisecond
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(3);
+    expect(await recorded(wh.hookKey)).toHaveLength(3);
+    const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
+    expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 11 });
+    const { results } = await env.DB.prepare("SELECT e.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?").bind(listener.id).all();
+    expect(results).toHaveLength(1);
+  });
+
+  it("records quick answers without waiting for a slow receiver", async () => {
+    const slow = await endpointFor("tnt_slowpoke", { delayMs: RECORD_GATHER_MS + 1_500 });
+    const quick = await endpointFor("tnt_slowpoke");
+    const slowId = await seedDelivery(slow.id, "tnt_slowpoke");
+    const quickIds = [await seedDelivery(quick.id, "tnt_slowpoke"), await seedDelivery(quick.id, "tnt_slowpoke"), await seedDelivery(quick.id, "tnt_slowpoke")];
+    const { d1, counts } = countingD1(env.DB);
+    const batch = batchOf([slowId, ...quickIds]);
+    await handleDeliveryBatch(batch, services(d1));
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(4);
+    expect(counts.batches).toBe(3); // claim, the quick ones after RECORD_GATHER_MS, the slow one when it answered
+    const order = await env.DB.prepare("SELECT delivery_id FROM delivery_attempts WHERE delivery_id IN (?, ?, ?, ?) ORDER BY id").bind(slowId, ...quickIds).all<{ delivery_id: number }>();
+    expect(order.results.map((r) => r.delivery_id)).toEqual([...quickIds, slowId]);
+  });
+
+  it("retries every message whose attempt could not be recorded, and holds its delivery for all the batch's sends", async () => {
+    const wh = await endpointFor("tnt_unrecorded");
+    const ids: number[] = [];
+    for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, "tnt_unrecorded"));
+    const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
+    const at = Date.now();
+    const batch = batchOf(ids);
+    await handleDeliveryBatch(batch, services(d1, () => at));
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages).toHaveLength(7);
+    expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps the retried messages from sending again
+    const config = createServices(env).config;
+    const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
+    for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
+    await consume(ids, 2);
+    expect(await recorded(wh.hookKey)).toHaveLength(7);
   });
 });
 
