@@ -151,7 +151,8 @@ export async function claimDeliveries(
       .where(
         and(
           listed(deliveries.id),
-          inArray(deliveries.status, ACTIVE),
+          // Unary plus keeps SQLite on the primary key: through the status index it would read every active delivery.
+          inArray(sql`+${deliveries.status}`, ACTIVE),
           or(isNull(deliveries.nextAttemptAt), lte(deliveries.nextAttemptAt, now + EARLY_ARRIVAL_TOLERANCE_MS)),
           sendable,
         ),

@@ -89,11 +89,12 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
 }
 
 /**
- * `d1` with a count of its round trips: each batch, and each statement run on its own (run/all/first/raw).
+ * `d1` with a count of its round trips (each batch, and each statement run on its own: run/all/first/raw) and of the
+ * rows its batches read (D1's own `meta.rows_read`).
  * `failBatches` makes batches from that number on (1-based) throw, as an unavailable database would.
  */
 export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = {}) {
-  const counts = { batches: 0, statements: 0, get roundTrips() { return this.batches + this.statements; } };
+  const counts = { batches: 0, statements: 0, batchRowsRead: 0, get roundTrips() { return this.batches + this.statements; } };
   const real = new WeakMap<object, D1PreparedStatement>(); // batch() needs workerd's own statement objects
   const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
     const proxy = new Proxy(statement, {
@@ -115,7 +116,9 @@ export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = 
         return async (statements: D1PreparedStatement[]) => {
           counts.batches++;
           if (opts.failBatchesFrom !== undefined && counts.batches >= opts.failBatchesFrom) throw new Error("D1_ERROR: database is unavailable");
-          return target.batch(statements.map((s) => real.get(s) ?? s));
+          const results = await target.batch(statements.map((s) => real.get(s) ?? s));
+          for (const r of results) counts.batchRowsRead += r.meta.rows_read ?? 0;
+          return results;
         };
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;

@@ -399,12 +399,21 @@ describe("a queue batch, handled at once", () => {
     const hooks = await Promise.all(["tnt_whole_a", "tnt_whole_b", "tnt_whole_c"].map((t) => endpointFor(t)));
     const ids: number[] = [];
     for (let i = 0; i < 12; i++) ids.push(await seedDelivery(hooks[i % 3]!.id, `tnt_whole_${"abc"[i % 3]}`));
+    // A backlog of 1,000 other deliveries waiting: claiming this batch must not read through them.
+    const backlog = await endpointFor("tnt_whole_backlog");
+    await env.DB.batch([
+      env.DB.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+        INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) SELECT 'evt_backlog_' || i, 'user.created', 'tnt_whole_backlog', NULL, '{}', 0 FROM n`),
+      env.DB.prepare(`INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
+        SELECT ?, id, event_type, 'pending', 0, 0, 1, 0, 0 FROM events WHERE id LIKE 'evt_backlog_%'`).bind(backlog.id),
+    ]);
     const { d1, counts } = countingD1(env.DB);
     const batch = batchOf(ids);
     await handleDeliveryBatch(batch, services(d1));
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.explicitAcks).toHaveLength(12);
     expect(counts).toMatchObject({ batches: 2, statements: 0 });
+    expect(counts.batchRowsRead).toBeLessThan(1_000); // some rows per delivery (≈ 27), never the backlog
     for (const wh of hooks) expect(await recorded(wh.hookKey)).toHaveLength(4);
     for (const id of ids) {
       expect(await deliveryRow(id)).toMatchObject({ status: "success", attempt_count: 1, in_queue: 0, next_attempt_at: null });
