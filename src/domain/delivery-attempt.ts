@@ -251,25 +251,33 @@ const UPDATE_DELIVERIES = `UPDATE deliveries SET
   FROM json_each(?1) AS r
   WHERE deliveries.id = r.value ->> 'delivery_id' AND deliveries.attempt_count = r.value ->> 'attempt_number'`;
 
+// Endpoint health after successes and non-final failures, for many endpoints in one statement: these commute (a success
+// resets the count, a retried failure does not touch it), so only the latest time of each matters. Runs only while the
+// group's attempts are unrecorded (they are recorded together, so one of them stands for all), like endpointUpdate.
+const UPDATE_ENDPOINT_HEALTH = `UPDATE webhook_endpoints SET
+    failure_count = CASE WHEN u.value ->> 'success_at' IS NULL THEN failure_count ELSE 0 END,
+    last_success_at = COALESCE(u.value ->> 'success_at', last_success_at),
+    last_failure_at = COALESCE(u.value ->> 'failure_at', last_failure_at)
+  FROM json_each(?1) AS u
+  WHERE webhook_endpoints.id = u.value ->> 'webhook_id'
+    AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
+      WHERE a.delivery_id = u.value ->> 'delivery_id' AND a.attempt_number = u.value ->> 'attempt_number')`;
+
 /**
- * Records a group of sent attempts in one atomic D1 batch, whatever its size: each endpoint's counters (in order, so
- * consecutive failures and resets add up as they happened), every attempt row, every delivery's new state, and the
- * webhook.auto_disabled announcement of any endpoint a final failure disabled. Retried on transient D1 errors: every
- * statement is guarded, so a retried batch changes nothing twice.
+ * Records a group of sent attempts in one atomic D1 batch, whatever its size: the endpoints' health, every attempt row,
+ * every delivery's new state, and the webhook.auto_disabled announcement of any endpoint a final failure disabled.
+ * An endpoint with a final failure in the group gets one update per attempt, in order, so consecutive failures and
+ * resets add up as they happened; the others share one statement. Retried on transient D1 errors: every statement is
+ * guarded, so a retried batch changes nothing twice.
  */
 export async function recordAttempts(deps: Pick<DeliveryDeps, "db" | "config" | "random">, sent: readonly SentAttempt[]): Promise<AttemptedOutcome[]> {
   const { db, config } = deps;
   const d1 = db.$client;
-  const statements: D1PreparedStatement[] = [];
-  const attemptRows: Record<string, unknown>[] = [];
-  const deliveryChanges: Record<string, unknown>[] = [];
-  const planned = [];
-  for (const { claim, result, startedAt, finishedAt: now } of sent) {
-    const { deliveryId, attemptNumber, endpoint } = claim;
+  const planned = sent.map(({ claim, result, startedAt, finishedAt }) => {
     const retryInSeconds = result.ok
       ? null
       : computeRetryDelaySeconds({
-          attemptsMade: attemptNumber,
+          attemptsMade: claim.attemptNumber,
           scheduleSeconds: config.retryScheduleSeconds,
           retryAfterSeconds: result.retryAfterSeconds,
           random: deps.random ?? Math.random,
@@ -277,46 +285,58 @@ export async function recordAttempts(deps: Pick<DeliveryDeps, "db" | "config" | 
         });
     const status: DeliveryStatus = result.ok ? "success" : retryInSeconds === null ? "failed" : "retrying";
     const retryVia: AttemptedOutcome["retryVia"] = retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
-    const lastError = result.ok ? null : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500);
+    return { claim, result, startedAt, now: finishedAt, status, retryInSeconds, retryVia, announcementAt: null as number | null };
+  });
 
-    statements.push(toStatement(d1, endpointUpdate(db, claim, status, now, config.failureThreshold)));
+  const statements: D1PreparedStatement[] = [];
+  const inSequence = new Set(planned.filter((p) => p.status === "failed").map((p) => p.claim.endpoint.id));
+  const health = new Map<string, { webhook_id: string; delivery_id: number; attempt_number: number; success_at: number | null; failure_at: number | null }>();
+  for (const p of planned) {
+    const id = p.claim.endpoint.id;
+    if (inSequence.has(id)) continue;
+    const h = health.get(id) ?? { webhook_id: id, delivery_id: p.claim.deliveryId, attempt_number: p.claim.attemptNumber, success_at: null, failure_at: null };
+    if (p.status === "success") h.success_at = Math.max(h.success_at ?? 0, p.now);
+    else h.failure_at = Math.max(h.failure_at ?? 0, p.now);
+    health.set(id, h);
+  }
+  if (health.size > 0) statements.push(d1.prepare(UPDATE_ENDPOINT_HEALTH).bind(JSON.stringify([...health.values()])));
+  for (const p of planned) {
+    if (!inSequence.has(p.claim.endpoint.id)) continue;
+    statements.push(toStatement(d1, endpointUpdate(db, p.claim, p.status, p.now, config.failureThreshold)));
     // A final failure may reach the threshold: the announcement rides in the same transaction, stored only if this
     // batch disabled the endpoint, under an id derived from the disable, so it exists once or not at all.
-    let announcementAt: number | null = null;
-    if (status === "failed") {
-      announcementAt = statements.length;
-      statements.push(...eventStatements(d1, await autoDisabledEnvelope(endpoint, config.failureThreshold, now), now, { ifAutoDisabled: endpoint.id }));
+    if (p.status === "failed") {
+      p.announcementAt = statements.length;
+      statements.push(...eventStatements(d1, await autoDisabledEnvelope(p.claim.endpoint, config.failureThreshold, p.now), p.now, { ifAutoDisabled: p.claim.endpoint.id }));
     }
-    attemptRows.push({
-      delivery_id: deliveryId,
-      webhook_id: endpoint.id,
-      attempt_number: attemptNumber,
-      started_at: startedAt,
-      duration_ms: result.durationMs,
-      success: result.ok,
-      status_code: result.statusCode,
-      error_class: result.errorClass,
-      error_message: result.errorMessage?.slice(0, 500) ?? null,
-      response_excerpt: result.responseExcerpt,
-    });
-    deliveryChanges.push({
-      delivery_id: deliveryId,
-      attempt_number: attemptNumber,
-      status,
-      next_attempt_at: retryInSeconds === null ? null : now + retryInSeconds * 1000,
-      in_queue: retryVia === "queue" ? 1 : 0,
-      last_status_code: result.statusCode,
-      last_error: lastError,
-      completed_at: status === "retrying" ? null : now,
-      updated_at: now,
-    });
-    planned.push({ claim, result, status, retryInSeconds, retryVia, announcementAt });
   }
-  // After every endpoint update: those run only while their attempt is unrecorded (see endpointUpdate).
+  // After every endpoint update: those run only while their attempts are unrecorded.
+  const attemptRows = planned.map(({ claim, result, startedAt }) => ({
+    delivery_id: claim.deliveryId,
+    webhook_id: claim.endpoint.id,
+    attempt_number: claim.attemptNumber,
+    started_at: startedAt,
+    duration_ms: result.durationMs,
+    success: result.ok,
+    status_code: result.statusCode,
+    error_class: result.errorClass,
+    error_message: result.errorMessage?.slice(0, 500) ?? null,
+    response_excerpt: result.responseExcerpt,
+  }));
+  const deliveryChanges = planned.map(({ claim, result, now, status, retryInSeconds, retryVia }) => ({
+    delivery_id: claim.deliveryId,
+    attempt_number: claim.attemptNumber,
+    status,
+    next_attempt_at: retryInSeconds === null ? null : now + retryInSeconds * 1000,
+    in_queue: retryVia === "queue" ? 1 : 0,
+    last_status_code: result.statusCode,
+    last_error: result.ok ? null : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
+    completed_at: status === "retrying" ? null : now,
+    updated_at: now,
+  }));
   statements.push(d1.prepare(INSERT_ATTEMPTS).bind(JSON.stringify(attemptRows)), d1.prepare(UPDATE_DELIVERIES).bind(JSON.stringify(deliveryChanges)));
 
-  const context = { delivery_ids: sent.map((s) => s.claim.deliveryId) };
-  const results = await withRetries(context, () => d1.batch(statements));
+  const results = await withRetries({ delivery_ids: sent.map((s) => s.claim.deliveryId) }, () => d1.batch(statements));
 
   return planned.map(({ claim, result, status, retryInSeconds, retryVia, announcementAt }): AttemptedOutcome => {
     const { deliveryId, attemptNumber, endpoint, delivery } = claim;

@@ -3,7 +3,7 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
-import { attemptDelivery } from "../../src/domain/delivery-attempt";
+import { attemptDelivery, claimDeliveries, recordAttempts } from "../../src/domain/delivery-attempt";
 import { handleDeadLetterBatch, handleDeliveryBatch, RECORD_GATHER_MS } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import worker from "../../src/index";
@@ -434,7 +434,7 @@ describe("a queue batch, handled at once", () => {
     await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?").bind(Date.now() + 60_000, later).run();
     await api("PATCH", `${WEBHOOKS}/${disabled.id}`, { token: disabled.token, body: { enabled: false } });
     const ids = [done!, later!, due!, due!, gone!, due!];
-    const batch = createMessageBatch(QUEUE, [
+    const batch = createMessageBatch<unknown>(QUEUE, [
       ...ids.map((id, i) => ({ id: `mixed-${i}`, timestamp: new Date(), attempts: 1, body: { delivery_id: id } })),
       { id: "mixed-bad", timestamp: new Date(), attempts: 1, body: { delivery_id: "nope" } },
     ]);
@@ -464,6 +464,29 @@ describe("a queue batch, handled at once", () => {
     expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 11 });
     const { results } = await env.DB.prepare("SELECT e.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?").bind(listener.id).all();
     expect(results).toHaveLength(1);
+  });
+
+  it("adds up one endpoint's outcomes in a group in the order they happened", async () => {
+    const deps = deliveryDeps({ now: Date.now() });
+    const ok = (at: number) => ({ result: { ok: true, statusCode: 200, durationMs: 3, errorClass: null, errorMessage: null, responseExcerpt: "ok", retryAfterSeconds: null }, startedAt: at, finishedAt: at });
+    const lastFailure = (at: number) => ({ result: { ok: false, statusCode: 500, durationMs: 3, errorClass: "http_5xx" as const, errorMessage: "HTTP 500", responseExcerpt: null, retryAfterSeconds: null }, startedAt: at, finishedAt: at });
+    for (const [order, expected] of [
+      ["success, then a final failure", { failure_count: 1, enabled: true }],
+      ["a final failure, then success", { failure_count: 0, enabled: false }],
+    ] as const) {
+      const wh = await endpointFor(`tnt_order_${order.length}`);
+      await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
+      const ids = [await seedDelivery(wh.id, "tnt_order"), await seedDelivery(wh.id, "tnt_order")];
+      await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id IN (?, ?)").bind(...ids).run(); // last attempts
+      const { claimed } = await claimDeliveries(deps, ids);
+      const t = Date.now();
+      const outcomes = order.startsWith("success")
+        ? [{ claim: claimed[0]!, ...ok(t) }, { claim: claimed[1]!, ...lastFailure(t + 1) }]
+        : [{ claim: claimed[0]!, ...lastFailure(t) }, { claim: claimed[1]!, ...ok(t + 1) }];
+      const recordedOutcomes = await recordAttempts(deps, outcomes);
+      expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body, order).toMatchObject(expected);
+      expect(recordedOutcomes.some((o) => o.autoDisabled), order).toBe(!expected.enabled);
+    }
   });
 
   it("records quick answers without waiting for a slow receiver", async () => {
