@@ -5,17 +5,20 @@
 // Counted per trigger (fetch: API requests and publishes; queue: the delivery consumer), since the last reset:
 //   D1 round trips (one per run/all/first/raw/batch call), statements (a batch counts each of its statements),
 //   rows read / written from D1's own `meta` (raw() and first() hide it, so they go through `DB.query()`, which
-//   returns it; hence the d1_binding_jsrpc flag), milliseconds spent waiting on D1 (summed over concurrent calls);
+//   returns it; hence the d1_binding_jsrpc flag), milliseconds spent waiting on D1 (summed over concurrent calls), D1's
+//   own time per statement (`meta.duration`, by the statement's opening words);
 //   queue calls (send, sendBatch) and messages sent; batches and messages the consumer received; outbound fetches
 //   and the milliseconds they took.
 //   GET /__bench/counters   the counters, as JSON
 //   POST /__bench/reset     zeroes them
 // And two probes for finding where time goes (used by hand with `npm run bench -- --hold 600`):
 //   GET /__bench/d1-probe?n=&concurrency=&kind=select|write   the runtime's own D1 round trip, straight on the binding
-//   GET /__bench/cpu-probe?what=…&n=[&path=]                  our in-isolate work, n times in one request (see cpuProbe)
+//   GET /__bench/cpu-probe?what=…&n=[&path=]                  our in-isolate work, n times in one request (see cpuProbe;
+//                                                             what=sign: one delivery's secret opening and signatures)
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
+import { buildDeliveryHeaders } from "../src/domain/delivery-attempt";
 import { deliveries, events, webhookEndpoints } from "../src/db/schema";
 import worker from "../src/index";
 import { OpenAPIHono } from "@hono/zod-openapi";
@@ -35,6 +38,8 @@ interface Bucket {
   /** Calls whose meta could not be read (should stay 0). */
   d1MetaMissing: number;
   d1Ms: number;
+  /** D1's own time running each statement (`meta.duration`), summed by the statement's opening words. */
+  d1SqlMsByStatement: Record<string, { calls: number; ms: number }>;
   queueSendCalls: number;
   queueSendBatchCalls: number;
   queueMessagesSent: number;
@@ -52,6 +57,7 @@ const newBucket = (): Bucket => ({
   d1RowsWritten: 0,
   d1MetaMissing: 0,
   d1Ms: 0,
+  d1SqlMsByStatement: {},
   queueSendCalls: 0,
   queueSendBatchCalls: 0,
   queueMessagesSent: 0,
@@ -65,7 +71,15 @@ let outbound = { fetches: 0, ms: 0 };
 interface Meta {
   rows_read?: number;
   rows_written?: number;
+  duration?: number;
 }
+// A short, stable name for a statement: its first words, parameters and whitespace squeezed.
+const statementName = (sql: string | undefined) => (sql ?? "?").replace(/\s+/g, " ").trim().slice(0, 72);
+const addSqlTime = (b: Bucket, sql: string | undefined, meta: Meta | undefined) => {
+  const entry = (b.d1SqlMsByStatement[statementName(sql)] ??= { calls: 0, ms: 0 });
+  entry.calls++;
+  entry.ms += meta?.duration ?? 0;
+};
 const addMeta = (b: Bucket, meta: Meta | undefined) => {
   if (!meta || typeof meta.rows_read !== "number") {
     b.d1MetaMissing++;
@@ -96,6 +110,7 @@ function countingD1(d1: D1Database, b: Bucket): D1Database {
     const answer = await (d1 as QueryingD1).query({ queries: [{ sql: s.statement, params: s.params }] });
     const first = answer.results[0];
     addMeta(b, first?.meta);
+    addSqlTime(b, s.statement, first?.meta);
     return { columns: first?.data?.columns ?? [], rows: first?.data?.rows ?? [] };
   };
   const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
@@ -109,6 +124,7 @@ function countingD1(d1: D1Database, b: Bucket): D1Database {
             return timed(async () => {
               const result = await (target[prop] as () => Promise<D1Result>).call(target);
               addMeta(b, result.meta as Meta);
+              addSqlTime(b, (target as Statement).statement, result.meta as Meta);
               return result;
             });
           };
@@ -148,8 +164,12 @@ function countingD1(d1: D1Database, b: Bucket): D1Database {
           b.d1RoundTrips++;
           b.d1Statements += statements.length;
           return timed(async () => {
-            const results = await target.batch(statements.map((s) => unwrapped.get(s) ?? s));
-            for (const r of results) addMeta(b, r.meta as Meta);
+            const real = statements.map((s) => unwrapped.get(s) ?? s);
+            const results = await target.batch(real);
+            results.forEach((r, i) => {
+              addMeta(b, r.meta as Meta);
+              addSqlTime(b, (real[i] as Statement).statement, r.meta as Meta);
+            });
             return results;
           });
         };
@@ -299,6 +319,7 @@ const logApp = new Hono()
   })
   .get("/bare", (c) => c.json({ status: "ok" }, 200));
 let freshApp: ReturnType<typeof createApp> | null = null;
+const PROBE_BODY = JSON.stringify({ event_id: "evt_probe", event_type: "user.created", data: { email: "ada@example.com", n: 1 } });
 async function cpuProbe(request: Request, env: Env, ctx: ExecutionContext, params: URLSearchParams): Promise<Response> {
   const n = Number(params.get("n") ?? "1000");
   const what = params.get("what") ?? "none";
@@ -306,8 +327,20 @@ async function cpuProbe(request: Request, env: Env, ctx: ExecutionContext, param
   const token = bearerToken(request.headers.get("authorization") ?? undefined);
   const path = params.get("path") ?? "/health";
   const authorization = request.headers.get("authorization") ?? "";
+  const sealed = what === "sign" ? await services.secretBox.seal("whsec_probe_probe_probe_probe_probe", "wh_probe") : "";
   for (let i = 0; i < n; i++) {
-    if (what === "app") await (await worker.fetch(new Request(`http://bench${path}`, { headers: { authorization } }), env, ctx)).arrayBuffer();
+    if (what === "sign")
+      // One delivery's signing work: open the sealed secret, sign both schemes.
+      await buildDeliveryHeaders({
+        deliveryId: i,
+        eventId: "evt_probe",
+        eventType: "user.created",
+        body: PROBE_BODY,
+        secrets: [await services.secretBox.open(sealed, "wh_probe")],
+        timestamp: 1_700_000_000,
+        customHeaders: {},
+      });
+    else if (what === "app") await (await worker.fetch(new Request(`http://bench${path}`, { headers: { authorization } }), env, ctx)).arrayBuffer();
     else if (what === "bare") await (await bareApp.fetch(new Request("http://bench/bare"))).arrayBuffer();
     else if (what === "ctx") await (await ctxApp.fetch(new Request("http://bench/bare"), env, ctx)).arrayBuffer();
     else if (what === "openapi") await (await openApiApp.fetch(new Request("http://bench/bare"), env, ctx)).arrayBuffer();

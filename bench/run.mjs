@@ -20,7 +20,7 @@
 // Prints a Markdown table, writes bench/results.json and bench/results.md. Exits 1 if a run fails (not if a target is missed).
 import { spawn, spawnSync } from "node:child_process";
 import { webcrypto } from "node:crypto";
-import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
@@ -38,13 +38,14 @@ Options:
   --rounds <n>        rounds of the autocannon measures, each alternating subject and baseline (default 2)
   --duration <s>      seconds of each autocannon measure (default 6)
   --connections <n>   autocannon connections (default 8)
-  --no-profile        skip sampling a CPU profile of the local D1 database's isolate during the throughput run
-                      (done by default, through workerd's own inspector; skipped with a note when \`ss\` is missing)
+  --no-profile        skip sampling where the CPU goes (per process and workerd's busiest thread, from /proc) during the
+                      throughput run
   --consumer-concurrency <n>  what-if: run the snapshot (and the baseline) with this CONSUMER_CONCURRENCY instead of the
                       one in src/jobs/delivery-consumer.ts (the tree is not touched)
   --quick             a smoke run: 2000 deliveries, 1 round of 3 s (figures not comparable)
   --no-write          do not write bench/results.json / results.md
   --keep              keep the temporary directory (logs, databases) and print its path
+  --render-only       measure nothing: rewrite bench/results.md from bench/results.json (after changing the report)
   --hold <s>          after seeding, keep the Workers up this long (URLs and tokens in <work dir>/hold.json), for
                       poking at them by hand; then measure as usual
   -h, --help          this help
@@ -71,6 +72,7 @@ try {
       hold: { type: "string", default: "0" },
       profile: { type: "boolean", default: true },
       "consumer-concurrency": { type: "string" },
+      "render-only": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     allowNegative: true,
@@ -91,7 +93,8 @@ const intIn = (name, lo, hi) => {
   }
   return n;
 };
-if (opts.quick) Object.assign(opts, { deliveries: "2000", rounds: "1", duration: "3" });
+// --quick fills in what the command line leaves at its default.
+if (opts.quick) for (const [k, v] of Object.entries({ deliveries: "2000", rounds: "1", duration: "3" })) if (!process.argv.includes(`--${k}`)) opts[k] = v;
 const DELIVERY_ENDPOINTS = intIn("endpoints", 1, 200);
 const DELIVERIES = Math.ceil(intIn("deliveries", 100, 100_000) / DELIVERY_ENDPOINTS) * DELIVERY_ENDPOINTS;
 const DELIVERY_EVENTS = DELIVERIES / DELIVERY_ENDPOINTS;
@@ -189,6 +192,7 @@ async function startReceiver(jwks) {
   const base = `http://127.0.0.1:${port}`;
   return {
     base,
+    child,
     stats: async () => (await fetch(`${base}/__stats`)).json(),
     reset: async () => void (await fetch(`${base}/__reset`, { method: "POST" })),
   };
@@ -549,13 +553,31 @@ async function main() {
       queue_batches: per(q.queueBatchesReceived),
       d1_wait_ms: per(q.d1Ms),
     },
+    // One consumer invocation (a queue batch), start to finish, and the part of it spent waiting on D1 (the two round
+    // trips) and on the receiver (summed over concurrent requests).
+    consumer_per_batch: {
+      deliveries: q.queueMessagesReceived / Math.max(1, q.queueBatchesReceived),
+      handler_ms: q.handlerMs / Math.max(1, q.queueBatchesReceived),
+      d1_wait_ms: q.d1Ms / Math.max(1, q.queueBatchesReceived),
+      outbound_ms_summed: costCounters.outbound.ms / Math.max(1, q.queueBatchesReceived),
+    },
     outbound: { fetches_per_delivery: per(costCounters.outbound.fetches), ms_per_fetch: costCounters.outbound.ms / Math.max(1, costCounters.outbound.fetches) },
     // Queues bill per 64 KB operation: each message is written once, and read and deleted (acked) once per delivery to the consumer.
     queue_billed_operations_per_delivery: per(f.queueMessagesSent + q.queueMessagesSent + 2 * q.queueMessagesReceived),
     meta_missing: f.d1MetaMissing + q.d1MetaMissing,
+    // Where the database's own time goes (D1's meta.duration), per delivery, heaviest first.
+    d1_sql_ms_per_delivery: Object.entries({ ...f.d1SqlMsByStatement, ...q.d1SqlMsByStatement })
+      .map(([statement]) => {
+        const both = [f.d1SqlMsByStatement[statement], q.d1SqlMsByStatement[statement]].filter(Boolean);
+        return { statement, calls: both.reduce((n, e) => n + e.calls, 0), ms_per_delivery: per(both.reduce((n, e) => n + e.ms, 0)) };
+      })
+      .sort((a, b) => b.ms_per_delivery - a.ms_per_delivery),
     per_request: perRequest,
   };
   note(`   per delivery: ${(per(f.d1RoundTrips + q.d1RoundTrips)).toFixed(2)} D1 round trips, ${(per(f.d1Statements + q.d1Statements)).toFixed(2)} statements, ${(per(f.d1RowsRead + q.d1RowsRead)).toFixed(1)} rows read, ${(per(f.d1RowsWritten + q.d1RowsWritten)).toFixed(1)} rows written`);
+  const pb = results.cost.consumer_per_batch;
+  note(`   per consumer batch (${pb.deliveries.toFixed(1)} deliveries): ${pb.handler_ms.toFixed(1)} ms, of which D1 ${pb.d1_wait_ms.toFixed(1)} ms; requests ${pb.outbound_ms_summed.toFixed(1)} ms summed`);
+  for (const e of results.cost.d1_sql_ms_per_delivery.slice(0, 6)) note(`     D1 time ${e.ms_per_delivery.toFixed(3)} ms/delivery (${e.calls} calls): ${e.statement}`);
 
   // 2. Delivery throughput: baseline, subject, baseline (the subject bracketed by its ceiling), plus the raw fetch loop.
   note(`2. delivery throughput: ${DELIVERY_EVENTS} events x ${DELIVERY_ENDPOINTS} endpoints = ${DELIVERIES} deliveries`);
@@ -587,7 +609,9 @@ async function main() {
     const publishing = mapBounded(Array.from({ length: DELIVERY_EVENTS }, (_, i) => i), PUBLISH_CONCURRENCY, (i) =>
       api(subject.base, "POST", "/api/v1/events", eventFor(DELIVERY_TENANT, i)),
     ).then(() => (publishedAt = performance.now() - started));
-    const profiling = opts.profile ? sleep(5000).then(() => profileD1(subject, 10_000)) : null;
+    const profiling = opts.profile
+      ? sleep(5000).then(() => cpuDuring([{ name: "subject", pgid: subject.child.pid }, { name: "receiver", pid: receiver.child.pid }, { name: "bench runner", pid: process.pid }], 10_000)).catch((err) => ({ error: String(err) }))
+      : null;
     const series = [];
     let lastNote = Date.now();
     await waitFor("the subject's deliveries", async () => {
@@ -614,7 +638,7 @@ async function main() {
       sustained_per_second: sustained(series, DELIVERIES),
       published_in_s: publishedAt / 1000,
       received_in_s: receivedAt / 1000,
-      d1_profile: profiling ? await profiling.catch((err) => ({ error: String(err) })) : undefined,
+      profile: profiling ? await profiling : undefined,
     };
   };
   const b1 = await queueBaseline();
@@ -642,69 +666,57 @@ async function main() {
 }
 
 /**
- * A CPU profile of the local D1 database (miniflare's D1 Durable Object, isolate `d1:db`) of `worker`, through workerd's
- * own inspector, found among the listening ports of the worker's process group (wrangler's inspector proxy only
- * reaches the Worker's isolate, and holds its one session).
+ * Where the machine's CPU goes while the subject delivers: CPU time of each process taking part (from /proc), and of
+ * workerd's busiest thread, which runs every isolate of the local pipeline (our Worker, miniflare's D1 and queue
+ * Durable Objects) in turn. (Per-isolate V8 profiles cannot split that thread: each isolate's profiler counts the time
+ * spent in the others, and a second inspector session on our Worker makes wrangler's workerd leak sockets.)
  */
-async function profileD1(worker, ms) {
-  const pids = spawnSync("ps", ["-eo", "pid=,pgid=,comm="], { encoding: "utf8" })
-    .stdout.split("\n")
-    .map((l) => l.trim().split(/\s+/))
-    .filter(([, pgid, comm]) => Number(pgid) === worker.child.pid && comm === "workerd")
-    .map(([pid]) => pid);
-  const listening = spawnSync("ss", ["-ltnpH"], { encoding: "utf8" }).stdout ?? "";
-  let endpoint = null;
-  for (const line of listening.split("\n")) {
-    if (!pids.some((pid) => line.includes(`pid=${pid},`))) continue;
-    const port = line.trim().split(/\s+/)[3]?.split(":").pop();
+async function cpuDuring(processes, ms) {
+  const ticksOf = (pid) => {
+    const threads = {};
     try {
-      const targets = await (await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(1000) })).json();
-      if (Array.isArray(targets) && targets.some((t) => t.id === "d1:db")) endpoint = `ws://127.0.0.1:${port}/d1:db`;
-    } catch {}
-    if (endpoint) break;
-  }
-  if (!endpoint) return { error: "workerd's inspector for d1:db not found" };
-  const ws = new WebSocket(endpoint);
-  const pending = new Map();
-  let id = 0;
-  const send = (method, params = {}) =>
-    new Promise((resolveCall) => {
-      pending.set(++id, resolveCall);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  ws.onmessage = (m) => {
-    const data = JSON.parse(m.data);
-    pending.get(data.id)?.(data);
-    pending.delete(data.id);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        threads[tid] = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
+      }
+    } catch {} // exited
+    return threads;
   };
-  await new Promise((resolveOpen, reject) => {
-    ws.onopen = resolveOpen;
-    ws.onerror = () => reject(new Error(`could not connect to ${endpoint}`));
-  });
-  await send("Profiler.enable");
-  await send("Profiler.setSamplingInterval", { interval: 500 });
-  await send("Profiler.start");
+  const members = (group) =>
+    spawnSync("ps", ["-eo", "pid=,pgid=,comm="], { encoding: "utf8" })
+      .stdout.split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([, pgid]) => Number(pgid) === group)
+      .map(([pid, , comm]) => ({ pid, comm }));
+  const tracked = processes.flatMap(({ name, pgid, pid }) => (pgid ? members(pgid).map((m) => ({ name: `${name} ${m.comm === "workerd" ? "workerd" : "wrangler (node)"}`, pid: m.pid })) : [{ name, pid: String(pid) }]));
+  const machineBefore = readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/).slice(1).map(Number);
+  const before = tracked.map((t) => ticksOf(t.pid));
+  const started = performance.now();
   await sleep(ms);
-  const { result } = await send("Profiler.stop");
-  ws.close();
-  const profile = result.profile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map();
-  profile.samples.forEach((nodeId, i) => {
-    const frame = byId.get(nodeId).callFrame;
-    const name = `${frame.functionName || "(anonymous)"}${frame.url ? ` ${frame.url.split("/").pop()}:${frame.lineNumber + 1}` : ""}`;
-    self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  const wallMs = performance.now() - started;
+  const machineAfter = readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/).slice(1).map(Number);
+  const byName = {};
+  let busiestThread = { name: null, ms: 0 };
+  tracked.forEach((t, i) => {
+    const after = ticksOf(t.pid);
+    for (const [tid, ticks] of Object.entries(after)) {
+      const threadMs = (ticks - (before[i][tid] ?? 0)) * 10;
+      byName[t.name] = (byName[t.name] ?? 0) + threadMs;
+      if (t.name.endsWith("workerd") && threadMs > busiestThread.ms) busiestThread = { name: t.name, ms: threadMs };
+    }
   });
-  const total = [...self.values()].reduce((a, b) => a + b, 0);
-  const idle = self.get("(idle)") ?? 0;
+  const [user, nice, system, idle, iowait] = machineAfter.map((v, i) => v - machineBefore[i]);
+  const total = machineAfter.reduce((a, b) => a + b, 0) - machineBefore.reduce((a, b) => a + b, 0);
   return {
-    sampled_s: total / 1e6,
-    busy_share: (total - idle) / total,
-    top_self_ms: [...self]
-      .filter(([name]) => name !== "(idle)")
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 12)
-      .map(([name, us]) => ({ function: name, ms: Math.round(us / 1000) })),
+    sampled_s: wallMs / 1000,
+    cores: cpus().length,
+    machine_busy_share: total > 0 ? (user + nice + system) / total : null,
+    machine_idle_share: total > 0 ? (idle + iowait) / total : null,
+    cores_used_by: Object.entries(byName)
+      .map(([name, cpuMs]) => ({ name, cores: cpuMs / wallMs }))
+      .sort((a, b) => b.cores - a.cores),
+    workerd_busiest_thread: { process: busiestThread.name, cores: busiestThread.ms / wallMs },
   };
 }
 
@@ -749,11 +761,15 @@ export function renderMarkdown(r) {
       `queue consumer that only fetches: ${fmt(d.queue_baseline.per_second)}/s; fetch loop, no queue: ${fmt(d.fetch_loop_baseline.per_second)}/s | ` +
       `${fmt(d.ratio_vs_queue_baseline, 3)} (vs fetch loop ${fmt(d.ratio_vs_fetch_loop, 3)}) | ≥ ${d.target_ratio}: ${yes(d.ratio_vs_queue_baseline >= d.target_ratio)} |`,
   );
-  const prof = d.subject.d1_profile;
+  const prof = d.subject.profile;
   if (prof && !prof.error)
     lines.push(
-      `| 2 | profile of the local D1 database's isolate during the run (${fmt(prof.sampled_s, 1)} s sampled) | busy ${fmt(prof.busy_share * 100)}% of the time; ` +
-        `top: ${prof.top_self_ms.slice(0, 4).map((t) => `${t.function.replace(/\|/g, "/")} ${fmt(t.ms)} ms`).join(", ")} | – | – | – |`,
+      `| 2 | CPU during the run (${fmt(prof.sampled_s, 1)} s sampled, ${prof.cores} cores: ${fmt(prof.machine_busy_share * 100)}% busy) | ` +
+        prof.cores_used_by
+          .filter((p) => p.cores >= 0.01)
+          .map((p) => `${p.name} ${fmt(p.cores, 2)} cores`)
+          .join(", ") +
+        `; workerd's busiest thread (every isolate of the local pipeline) ${fmt(prof.workerd_busiest_thread.cores, 2)} | – | – | – |`,
     );
   const fo = r.fan_out;
   const largest = fo.at(-1);
@@ -785,7 +801,24 @@ export function renderMarkdown(r) {
     lines.push(`| publish to ${fmt(x.endpoints)} endpoint(s) | ${x.d1_round_trips} | ${x.d1_statements} | ${fmt(x.d1_rows_read)} | ${fmt(x.d1_rows_written)} | ${x.queue_calls} | ${fmt(x.queue_messages)} sent |`);
   for (const [name, x] of Object.entries(c.per_request))
     lines.push(`| admin ${name === "get" ? "GET one" : "list"} request | ${fmt(x.d1_round_trips, 2)} | ${fmt(x.d1_statements, 2)} | ${fmt(x.d1_rows_read, 1)} | ${fmt(x.d1_rows_written, 1)} | 0 | – |`);
+  const pb = c.consumer_per_batch;
+  if (pb) {
+    const sqlMs = c.d1_sql_ms_per_delivery.reduce((n, e) => n + e.ms_per_delivery, 0);
+    lines.push("");
+    lines.push(
+      `One consumer invocation (a queue batch of ${fmt(pb.deliveries, 1)} deliveries) takes ${fmt(pb.handler_ms, 1)} ms, of which ${fmt(pb.d1_wait_ms, 1)} ms waiting on D1 ` +
+        `(its two round trips) and ${fmt(pb.outbound_ms_summed, 1)} ms of requests summed over ${r.queue.consumer_concurrency} at a time. ` +
+        `D1's own time running the SQL (\`meta.duration\`) is ${fmt(sqlMs, 3)} ms per delivery.`,
+    );
+  }
   return lines.join("\n");
+}
+
+if (opts["render-only"]) {
+  const markdown = renderMarkdown(JSON.parse(readFileSync(join(root, "bench", "results.json"), "utf8")));
+  writeFileSync(join(root, "bench", "results.md"), `${markdown}\n`);
+  say(markdown);
+  process.exit(0);
 }
 
 let code = 1;
