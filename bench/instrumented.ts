@@ -25,6 +25,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { createApp } from "../src/app";
 import { logger } from "../src/lib/logger";
 import { requestContext } from "../src/lib/request-context";
+import { interceptD1 } from "../src/lib/d1-intercept";
 import { createServices } from "../src/lib/services";
 
 export { WebhooksService } from "../src/index";
@@ -97,7 +98,6 @@ type QueryingD1 = D1Database & { query(request: { queries: { sql: string; params
 type Statement = D1PreparedStatement & { statement: string; params: unknown[] };
 
 function countingD1(d1: D1Database, b: Bucket): D1Database {
-  const unwrapped = new WeakMap<object, D1PreparedStatement>();
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     try {
@@ -113,68 +113,40 @@ function countingD1(d1: D1Database, b: Bucket): D1Database {
     addSqlTime(b, s.statement, first?.meta);
     return { columns: first?.data?.columns ?? [], rows: first?.data?.rows ?? [] };
   };
-  const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
-    const proxy = new Proxy(statement, {
-      get(target, prop) {
-        if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
-        if (prop === "all" || prop === "run")
-          return () => {
-            b.d1RoundTrips++;
-            b.d1Statements++;
-            return timed(async () => {
-              const result = await (target[prop] as () => Promise<D1Result>).call(target);
-              addMeta(b, result.meta as Meta);
-              addSqlTime(b, (target as Statement).statement, result.meta as Meta);
-              return result;
-            });
-          };
-        if (prop === "raw")
-          return (options?: { columnNames?: boolean }) => {
-            b.d1RoundTrips++;
-            b.d1Statements++;
-            return timed(async () => {
-              const { columns, rows } = await rawQuery(target as Statement);
-              return options?.columnNames ? [columns, ...rows] : rows;
-            });
-          };
-        if (prop === "first")
-          return (column?: string) => {
-            b.d1RoundTrips++;
-            b.d1Statements++;
-            return timed(async () => {
-              const { columns, rows } = await rawQuery(target as Statement);
-              const row = rows[0];
-              if (!row) return null;
-              const object = Object.fromEntries(columns.map((name, i) => [name, row[i]]));
-              return column === undefined ? object : object[column];
-            });
-          };
-        const value = Reflect.get(target, prop, target);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    unwrapped.set(proxy, statement);
-    return proxy;
-  };
-  return new Proxy(d1, {
-    get(target, prop) {
-      if (prop === "prepare") return (query: string) => wrap(target.prepare(query));
-      if (prop === "batch")
-        return (statements: D1PreparedStatement[]) => {
-          b.d1RoundTrips++;
-          b.d1Statements += statements.length;
-          return timed(async () => {
-            const real = statements.map((s) => unwrapped.get(s) ?? s);
-            const results = await target.batch(real);
-            results.forEach((r, i) => {
-              addMeta(b, r.meta as Meta);
-              addSqlTime(b, (real[i] as Statement).statement, r.meta as Meta);
-            });
-            return results;
-          });
-        };
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
+  return interceptD1(d1, {
+    statement: (op, statement, args, call) => {
+      b.d1RoundTrips++;
+      b.d1Statements++;
+      return timed(async () => {
+        if (op === "raw") {
+          const { columns, rows } = await rawQuery(statement as Statement);
+          return (args[0] as { columnNames?: boolean } | undefined)?.columnNames ? [columns, ...rows] : rows;
+        }
+        if (op === "first") {
+          const { columns, rows } = await rawQuery(statement as Statement);
+          const row = rows[0];
+          if (!row) return null;
+          const object = Object.fromEntries(columns.map((name, i) => [name, row[i]]));
+          const column = args[0] as string | undefined;
+          return column === undefined ? object : object[column];
+        }
+        const result = (await call()) as D1Result;
+        addMeta(b, result.meta as Meta);
+        addSqlTime(b, (statement as Statement).statement, result.meta as Meta);
+        return result;
+      });
+    },
+    batch: (statements, call) => {
+      b.d1RoundTrips++;
+      b.d1Statements += statements.length;
+      return timed(async () => {
+        const results = await call();
+        results.forEach((r, i) => {
+          addMeta(b, r.meta as Meta);
+          addSqlTime(b, (statements[i] as Statement).statement, r.meta as Meta);
+        });
+        return results;
+      });
     },
   });
 }

@@ -1,6 +1,7 @@
 // Fault injection for the "nothing lost" harness (npm run test:faults, test/faults/): D1 errors and duplicate queue
 // messages, on purpose. Off unless the harness passes FAULT_* vars (never set them in wrangler.toml); when off,
 // createServices keeps the real D1 binding and the consumer's hook is one null check.
+import { interceptD1 } from "./d1-intercept";
 import { logger } from "./logger";
 import type { DeliveryMessage } from "./services";
 
@@ -55,8 +56,6 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-const STATEMENT_CALLS = new Set<PropertyKey>(["run", "all", "first", "raw"]);
-
 /**
  * `d1` with calls that fail at `faults.d1ErrorRate`, before they reach the database (so a failed call changed nothing),
  * with D1's own error prefix. `d1` itself when that rate is 0.
@@ -69,46 +68,20 @@ export function withD1Faults(d1: D1Database, faults: Faults | null): D1Database 
     faults.onInject?.("d1_error");
     throw new Error(INJECTED_D1_ERROR);
   };
-  // batch() must get the real statements back: workerd's D1 reads their internals.
-  const unwrapped = new WeakMap<object, D1PreparedStatement>();
-  const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
-    const proxy = new Proxy(statement, {
-      get(target, prop) {
-        if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
-        if (STATEMENT_CALLS.has(prop)) {
-          const call = Reflect.get(target, prop, target) as (...args: unknown[]) => Promise<unknown>;
-          return async (...args: unknown[]) => {
-            maybeFail(String(prop));
-            return call.apply(target, args);
-          };
-        }
-        return bound(target, prop);
-      },
-    });
-    unwrapped.set(proxy, statement);
-    return proxy;
-  };
-  return new Proxy(d1, {
-    get(target, prop) {
-      if (prop === "prepare") return (query: string) => wrap(target.prepare(query));
-      if (prop === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          maybeFail("batch");
-          return target.batch(statements.map((s) => unwrapped.get(s) ?? s));
-        };
-      if (prop === "exec")
-        return async (query: string) => {
-          maybeFail("exec");
-          return target.exec(query);
-        };
-      return bound(target, prop);
+  return interceptD1(d1, {
+    statement: async (op, _statement, _args, call) => {
+      maybeFail(op);
+      return call();
+    },
+    batch: async (_statements, call) => {
+      maybeFail("batch");
+      return call();
+    },
+    exec: async (_query, call) => {
+      maybeFail("exec");
+      return call();
     },
   });
-}
-
-function bound(target: object, prop: PropertyKey): unknown {
-  const value = Reflect.get(target, prop, target);
-  return typeof value === "function" ? value.bind(target) : value;
 }
 
 /**

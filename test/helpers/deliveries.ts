@@ -2,6 +2,7 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { createDb } from "../../src/db/client";
+import { interceptD1 } from "../../src/lib/d1-intercept";
 import type { DeliveryDeps } from "../../src/domain/delivery-attempt";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { readConfig, type Config } from "../../src/lib/config";
@@ -90,39 +91,23 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
 
 /**
  * `d1` with a count of its round trips (each batch, and each statement run on its own: run/all/first/raw) and of the
- * rows its batches read (D1's own `meta.rows_read`).
- * `failBatches` makes batches from that number on (1-based) throw, as an unavailable database would.
+ * rows its batches read (D1's own `meta.rows_read`). `failBatchesFrom` makes batches from that number on (1-based)
+ * throw, as an unavailable database would.
  */
 export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = {}) {
-  const counts = { batches: 0, statements: 0, batchRowsRead: 0, get roundTrips() { return this.batches + this.statements; } };
-  const real = new WeakMap<object, D1PreparedStatement>(); // batch() needs workerd's own statement objects
-  const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
-    const proxy = new Proxy(statement, {
-      get(target, prop) {
-        if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
-        const value = Reflect.get(target, prop, target);
-        if (typeof value !== "function") return value;
-        if (["run", "all", "first", "raw"].includes(String(prop))) counts.statements++;
-        return value.bind(target);
-      },
-    });
-    real.set(proxy, statement);
-    return proxy;
-  };
-  const proxy = new Proxy(d1, {
-    get(target, prop) {
-      if (prop === "prepare") return (query: string) => wrap(target.prepare(query));
-      if (prop === "batch")
-        return async (statements: D1PreparedStatement[]) => {
-          counts.batches++;
-          if (opts.failBatchesFrom !== undefined && counts.batches >= opts.failBatchesFrom) throw new Error("D1_ERROR: database is unavailable");
-          const results = await target.batch(statements.map((s) => real.get(s) ?? s));
-          for (const r of results) counts.batchRowsRead += r.meta.rows_read ?? 0;
-          return results;
-        };
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
+  const counts = { batches: 0, statements: 0, batchRowsRead: 0 };
+  const counted = interceptD1(d1, {
+    statement: (_op, _statement, _args, call) => {
+      counts.statements++;
+      return call();
+    },
+    batch: async (_statements, call) => {
+      counts.batches++;
+      if (opts.failBatchesFrom !== undefined && counts.batches >= opts.failBatchesFrom) throw new Error("D1_ERROR: database is unavailable");
+      const results = await call();
+      for (const r of results) counts.batchRowsRead += r.meta.rows_read ?? 0;
+      return results;
     },
   });
-  return { d1: proxy, counts };
+  return { d1: counted, counts };
 }

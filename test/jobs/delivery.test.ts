@@ -489,6 +489,20 @@ describe("a queue batch, handled at once", () => {
     }
   });
 
+  it("schedules the batch's short retries with one queue call, each delayed by its own backoff", async () => {
+    const wh = await endpointFor("tnt_batch_retry", { plan: [500] });
+    const ids = [await seedDelivery(wh.id, "tnt_batch_retry"), await seedDelivery(wh.id, "tnt_batch_retry")];
+    const sent: MessageSendRequest<unknown>[][] = [];
+    const queue = { send: async () => { throw new Error("one sendBatch expected"); }, sendBatch: async (m: Iterable<MessageSendRequest<unknown>>) => void sent.push([...m]) };
+    const batch = batchOf(ids);
+    await handleDeliveryBatch(batch, { ...createServices(env), queue: queue as unknown as Queue<{ delivery_id: number }> });
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(2);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.map((m) => (m.body as { delivery_id: number }).delivery_id).sort()).toEqual([...ids].sort());
+    for (const m of sent[0]!) expect(m.delaySeconds).toBeGreaterThanOrEqual(54), expect(m.delaySeconds).toBeLessThanOrEqual(66); // 60 s ± 10 %
+    for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ status: "retrying", in_queue: 1 });
+  });
+
   it("records quick answers without waiting for a slow receiver", async () => {
     const slow = await endpointFor("tnt_slowpoke", { delayMs: RECORD_GATHER_MS + 1_500 });
     const quick = await endpointFor("tnt_slowpoke");
