@@ -16,25 +16,42 @@ export interface Principal {
 
 export type AccessLevel = "read" | "write" | "publish";
 
-// Scopes that grant each level; ScaiKey's admin API uses admin:*, the webhooks:* ones are the narrower grants.
-const SCOPES_FOR: Record<AccessLevel, string[]> = {
-  read: ["admin:read", "admin:write", "webhooks:read", "webhooks:write"],
-  write: ["admin:write", "webhooks:write"],
-  publish: ["webhooks:publish", "admin:write"],
+/** The exact rejection ScaiKey's admin API gives a platform token without admin scopes. */
+export const PLATFORM_SCOPE_REQUIRED = "Platform token requires admin:read or admin:write scope";
+
+// ScaiKey's rule: an admin role, or a platform client_credentials token with admin:read (reads) / admin:write (writes).
+// A token with neither may still hold the narrower webhooks:* grants, which this service defines for publishers and
+// tools acting inside one tenant or partner.
+const PLATFORM_SCOPES: Record<AccessLevel, string[]> = {
+  read: ["admin:read", "admin:write"],
+  write: ["admin:write"],
+  publish: ["admin:write", "webhooks:publish"],
+};
+const NARROW_SCOPES: Record<AccessLevel, string[]> = {
+  read: ["webhooks:read", "webhooks:write"],
+  write: ["webhooks:write"],
+  publish: ["webhooks:publish"],
 };
 
 const hasAny = (p: Principal, scopes: string[]) => scopes.some((s) => p.scopes.has(s));
 
-/** Throws 403 unless the token may perform an operation of this level. */
+/**
+ * Throws 403 unless the token may perform an operation of this level. Role tokens (what ScaiKey's admin console
+ * issues, with ordinary OIDC scopes) are authorised by their role; which tenants they reach is their visibility.
+ */
 export function requireAccess(p: Principal, level: AccessLevel): void {
-  if (level === "publish") {
-    if (p.scopes.has("webhooks:publish")) return;
-    if (p.scopes.has("admin:write") && (p.platformToken || p.role !== null)) return;
-    throw forbidden("Token requires webhooks:publish scope (or admin:write on a platform token)");
+  if (p.role !== null) return;
+  if (p.platformToken) {
+    if (hasAny(p, PLATFORM_SCOPES[level])) return;
+    if (level === "read" || !hasAny(p, PLATFORM_SCOPES.read)) throw forbidden(PLATFORM_SCOPE_REQUIRED);
+    throw forbidden(level === "write" ? "Platform token requires admin:write scope for this operation" : "Platform token requires admin:write or webhooks:publish scope to publish");
   }
-  if (!p.role && !p.platformToken) throw forbidden("Admin role or platform token required");
-  if (!hasAny(p, SCOPES_FOR.read)) throw forbidden("Platform token requires admin:read or admin:write scope");
-  if (level === "write" && !hasAny(p, SCOPES_FOR.write)) throw forbidden("Token requires admin:write scope for this operation");
+  if (hasAny(p, NARROW_SCOPES[level])) return;
+  throw forbidden(
+    level === "publish"
+      ? "Token requires an admin role, or the webhooks:publish scope"
+      : `Token requires an admin role, a platform token with admin:${level}, or the webhooks:${level} scope`,
+  );
 }
 
 export type Visibility =
@@ -43,9 +60,11 @@ export type Visibility =
   | { kind: "tenant"; tenantId: string; partnerId: string | null };
 
 export function visibilityOf(p: Principal): Visibility {
-  if (p.role === "super_admin" || p.platformToken) return { kind: "all" };
+  if (p.role === "super_admin" || (p.role === null && p.platformToken)) return { kind: "all" };
   if (p.role === "partner_admin" && p.partnerId) return { kind: "partner", partnerId: p.partnerId };
   if (p.tenantId) return { kind: "tenant", tenantId: p.tenantId, partnerId: p.partnerId };
+  // A partner-level token without a role (webhooks:* grants) reaches that partner's tenants.
+  if (p.role === null && p.partnerId) return { kind: "partner", partnerId: p.partnerId };
   throw forbidden("Token carries no tenant_id or partner_id to scope its access");
 }
 
