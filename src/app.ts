@@ -11,6 +11,7 @@ import { registerListDeliveries } from "./routes/deliveries_list";
 import { registerRetryDelivery } from "./routes/deliveries_retry";
 import { registerPublishEvent } from "./routes/events_publish";
 import { registerHealth } from "./routes/health";
+import { registerAssignTenantPartner } from "./routes/tenants_assign_partner";
 import { registerCreateWebhook } from "./routes/webhooks_create";
 import { registerDeleteWebhook } from "./routes/webhooks_delete";
 import { registerListSupportedEvents } from "./routes/webhooks_events";
@@ -54,6 +55,7 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
   registerTestWebhook(app);
   registerRotateSecret(app);
   registerGetWebhookStats(app);
+  registerAssignTenantPartner(app);
   registerPublishEvent(app);
   registerHealth(app);
 

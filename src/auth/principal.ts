@@ -1,5 +1,7 @@
 // Who is calling, what they may do, and which tenants they can see.
-import { forbidden } from "../lib/errors";
+import type { EventEnvelopeInput } from "../domain/event-envelope";
+import type { TenantDirectory } from "../domain/tenant-directory";
+import { forbidden, invalidField } from "../lib/errors";
 
 export const ADMIN_ROLES = ["super_admin", "partner_admin", "tenant_admin"] as const;
 export type AdminRole = (typeof ADMIN_ROLES)[number];
@@ -68,13 +70,22 @@ export function visibilityOf(p: Principal): Visibility {
   throw forbidden("Token carries no tenant_id or partner_id to scope its access");
 }
 
-/** Whether a resource owned by (tenantId, partnerId) is visible; callers answer 404 when it is not. */
-export function canSee(v: Visibility, owner: { tenantId: string | null; partnerId: string | null }): boolean {
+export interface Owner {
+  tenantId: string | null;
+  partnerId: string | null;
+}
+
+/**
+ * Whether a resource owned by `owner` is visible; callers answer 404 when it is not. A partner sees its partner-level
+ * endpoints and the endpoints of the tenants the directory assigns to it (`directoryPartnerId`: the partner the
+ * directory gives the owner's tenant), never a tenant endpoint that merely carries its partner_id.
+ */
+export function canSee(v: Visibility, owner: Owner, directoryPartnerId: string | null): boolean {
   switch (v.kind) {
     case "all":
       return true;
     case "partner":
-      return owner.partnerId === v.partnerId;
+      return owner.partnerId === v.partnerId && (owner.tenantId === null || directoryPartnerId === v.partnerId);
     case "tenant":
       return owner.tenantId === v.tenantId;
   }
@@ -102,26 +113,87 @@ export function scopeListFilter(v: Visibility, requested: OwnerFilter): OwnerFil
   }
 }
 
-/**
- * The owner of a new endpoint: defaults from the token, and a caller can only create inside its own scope.
- * Returns null fields where the endpoint is partner-level (no tenant).
- */
-export function resolveNewOwner(
-  v: Visibility,
-  requested: { tenantId?: string | null; partnerId?: string | null },
-): { tenantId: string | null; partnerId: string | null } {
-  switch (v.kind) {
-    case "all":
-      return { tenantId: requested.tenantId ?? null, partnerId: requested.partnerId ?? null };
-    case "partner":
-      if (requested.partnerId && requested.partnerId !== v.partnerId)
-        throw forbidden("Not allowed to create webhooks for another partner");
-      return { tenantId: requested.tenantId ?? null, partnerId: v.partnerId };
-    case "tenant":
-      if (requested.tenantId && requested.tenantId !== v.tenantId)
-        throw forbidden("Not allowed to create webhooks for another tenant");
-      if (requested.partnerId && requested.partnerId !== v.partnerId)
-        throw forbidden("Not allowed to create webhooks for another partner");
-      return { tenantId: v.tenantId, partnerId: v.partnerId };
-  }
+/** Super admins and platform tokens: what they publish or state about a tenant's partner, the directory records. */
+export const isTrustedPublisher = (p: Principal) => p.role === "super_admin" || (p.role === null && p.platformToken);
+
+/** Only the platform sets the directory directly. */
+export function assertMaySetDirectory(p: Principal): void {
+  if (!isTrustedPublisher(p)) throw forbidden("Only a super admin or a platform token may assign tenants to partners");
 }
+
+/** A token carrying both tenant_id and partner_id is ScaiKey's signed statement of that tenant's partner: record it. */
+export async function learnFromToken(p: Principal, directory: TenantDirectory): Promise<void> {
+  if (!p.tenantId || !p.partnerId) return;
+  if ((await directory.partnerOf(p.tenantId)) !== p.partnerId) await directory.assign(p.tenantId, p.partnerId, "token");
+}
+
+/**
+ * The owner of a new (or moved) endpoint. A tenant endpoint's partner is always the directory's; a partner admin may
+ * only name tenants the directory assigns to its partner (an unknown tenant is refused, not assumed); a tenant admin
+ * only its own tenant. A trusted caller naming a tenant's partner where the directory knows none teaches it.
+ */
+export async function resolveNewOwner(
+  p: Principal,
+  requested: { tenantId?: string | null; partnerId?: string | null },
+  directory: TenantDirectory,
+): Promise<Owner> {
+  const v = visibilityOf(p);
+  await learnFromToken(p, directory);
+  const tenantId = v.kind === "tenant" ? v.tenantId : (requested.tenantId ?? null);
+  if (v.kind === "tenant" && requested.tenantId && requested.tenantId !== v.tenantId) throw forbidden("Not allowed to create webhooks for another tenant");
+  if (v.kind === "partner" && requested.partnerId && requested.partnerId !== v.partnerId)
+    throw forbidden("Not allowed to create webhooks for another partner");
+  if (tenantId === null) return { tenantId: null, partnerId: v.kind === "partner" ? v.partnerId : (requested.partnerId ?? null) };
+
+  const known = await directory.partnerOf(tenantId);
+  if (v.kind === "partner" && known !== v.partnerId) throw forbidden(`Not allowed to create webhooks for tenant ${tenantId}: it is not one of your partner's tenants`);
+  if (requested.partnerId && requested.partnerId !== known) {
+    if (v.kind !== "all") throw forbidden("Not allowed to create webhooks for another partner");
+    if (known !== null)
+      throw invalidField(["body", "partner_id"], `Tenant ${tenantId} belongs to another partner; move it with PUT /api/v1/admin/webhooks/tenants/${tenantId}/partner`);
+    await directory.assign(tenantId, requested.partnerId, "admin");
+    return { tenantId, partnerId: requested.partnerId };
+  }
+  return { tenantId, partnerId: known };
+}
+
+/** The event as it will be published, and whether its tenant → partner pair is to be recorded in the directory. */
+export interface AuthorizedEvent {
+  event: EventEnvelopeInput;
+  learnTenantPartner: boolean;
+}
+
+/**
+ * Who may publish for whom. Trusted publishers (super admin, platform token, the service binding: `principal` null)
+ * publish anywhere, and a tenant event naming its partner teaches the directory. Everyone else publishes only inside
+ * its own tenant or its partner's tenants per the directory. A tenant event always carries the directory's partner.
+ */
+export async function authorizePublish(p: Principal | null, event: EventEnvelopeInput, directory: TenantDirectory): Promise<AuthorizedEvent> {
+  const tenantId = event.tenant_id ?? null;
+  if (p === null || isTrustedPublisher(p)) {
+    if (p) await learnFromToken(p, directory);
+    if (tenantId && event.partner_id) return { event, learnTenantPartner: true };
+    if (tenantId) return { event: withPartner(event, await directory.partnerOf(tenantId)), learnTenantPartner: false };
+    return { event, learnTenantPartner: false };
+  }
+  const v = visibilityOf(p);
+  await learnFromToken(p, directory);
+  if (v.kind === "tenant") {
+    if (tenantId !== v.tenantId) throw forbidden("Not allowed to publish events for another tenant");
+    const known = await directory.partnerOf(tenantId);
+    if (event.partner_id && event.partner_id !== known) throw forbidden("Not allowed to publish events for another partner");
+    return { event: withPartner(event, known), learnTenantPartner: false };
+  }
+  if (v.kind === "partner") {
+    if (event.partner_id && event.partner_id !== v.partnerId) throw forbidden("Not allowed to publish events for another partner");
+    if (tenantId && (await directory.partnerOf(tenantId)) !== v.partnerId)
+      throw forbidden(`Not allowed to publish events for tenant ${tenantId}: it is not one of your partner's tenants`);
+    return { event: withPartner(event, v.partnerId), learnTenantPartner: false };
+  }
+  return { event, learnTenantPartner: false };
+}
+
+const withPartner = (event: EventEnvelopeInput, partnerId: string | null): EventEnvelopeInput => {
+  const { partner_id: _named, ...rest } = event;
+  return partnerId ? { ...rest, partner_id: partnerId } : rest;
+};

@@ -1,6 +1,6 @@
 // The ScaiKey event envelope: what publishers send and what every delivery carries, byte for byte.
 import { z } from "@hono/zod-openapi";
-import { isKnownEventType } from "./event-catalog";
+import { isKnownEventType, isServiceEventType } from "./event-catalog";
 
 /** Deeper payloads are refused up front: serialising them (canonical-json.ts recurses) would exhaust the stack. */
 export const MAX_DATA_DEPTH = 32;
@@ -26,7 +26,8 @@ export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): str
   return null;
 }
 
-const ownerId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'");
+export const OwnerIdSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'");
+const ownerId = OwnerIdSchema;
 
 export const EventEnvelopeSchema = z
   .strictObject({
@@ -39,6 +40,10 @@ export const EventEnvelopeSchema = z
       .string()
       .max(100)
       .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
+      // The service's own announcements: a publisher sending one would forge them.
+      .superRefine((type, ctx) => {
+        if (isServiceEventType(type)) ctx.addIssue({ code: "custom", message: `${type} is sent only by the webhook service itself` });
+      })
       .openapi({ example: "user.created" }),
     timestamp: z.iso.datetime({ offset: true }).max(64).optional().openapi({ description: "ISO 8601; generated when absent." }),
     tenant_id: ownerId.nullable().optional().openapi({ example: "tnt_a3f9k2bWqL8Hn5pZ" }),

@@ -1,11 +1,11 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
-import { visibilityOf, type Principal } from "../auth/principal";
-import { EventEnvelopeSchema, type EventEnvelopeInput } from "../domain/event-envelope";
+import { authorizePublish } from "../auth/principal";
+import { EventEnvelopeSchema } from "../domain/event-envelope";
 import { publishEvent } from "../domain/publish";
-import { forbidden } from "../lib/errors";
+import { tenantDirectory } from "../domain/tenant-directory";
 import type { AppEnv } from "../lib/services";
-import { jsonBody, jsonContent, standardErrors } from "./schemas";
+import { conflictError, jsonBody, jsonContent, standardErrors } from "./schemas";
 
 const PublishResultSchema = z
   .object({
@@ -23,26 +23,22 @@ const route = createRoute({
   summary: "Publish Event",
   description:
     "Publish a platform event; it is delivered to every enabled endpoint subscribed to its type in its tenant/partner. " +
-    "Idempotent by `event_id`. Needs `webhooks:publish` (or `admin:write` on a platform or admin token).",
+    "Idempotent by `event_id` per tenant (or partner, for partner-level events); an `event_id` another owner used is a 409. " +
+    "A tenant event reaches the tenant's endpoints and its partner's (per the tenant directory). " +
+    "Callers: admin role tokens within their tenants, platform tokens with `admin:write` or `webhooks:publish`, tokens with `webhooks:publish` within their tenant. " +
+    "`webhook.test` and `webhook.auto_disabled` are sent only by the service itself.",
   middleware: [requireScope("publish")],
   request: { body: jsonBody(EventEnvelopeSchema) },
-  responses: { 202: jsonContent(PublishResultSchema, "Accepted for delivery"), ...standardErrors },
+  responses: {
+    202: jsonContent(PublishResultSchema, "Accepted for delivery"),
+    ...standardErrors,
+    ...conflictError("The event_id was already used by another tenant or partner"),
+  },
 });
-
-/** A tenant- or partner-scoped token publishes only inside its own scope. */
-function assertMayPublishFor(principal: Principal, event: EventEnvelopeInput): void {
-  const visibility = visibilityOf(principal);
-  if (visibility.kind === "tenant" && event.tenant_id !== visibility.tenantId)
-    throw forbidden("Not allowed to publish events for another tenant");
-  if (visibility.kind === "tenant" && event.partner_id && event.partner_id !== visibility.partnerId)
-    throw forbidden("Not allowed to publish events for another partner");
-  if (visibility.kind === "partner" && event.partner_id !== visibility.partnerId)
-    throw forbidden("Not allowed to publish events for another partner");
-}
 
 export const registerPublishEvent = (app: OpenAPIHono<AppEnv>) =>
   app.openapi(route, async (c) => {
-    const event = c.req.valid("json");
-    assertMayPublishFor(c.var.principal, event);
-    return c.json(await publishEvent(c.var.services, event), 202);
+    const { services } = c.var;
+    const { event, learnTenantPartner } = await authorizePublish(c.var.principal, c.req.valid("json"), tenantDirectory(services.db, services.now));
+    return c.json(await publishEvent(services, event, { learnTenantPartner }), 202);
   });

@@ -1,7 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
-import { resolveNewOwner, visibilityOf } from "../auth/principal";
+import { resolveNewOwner } from "../auth/principal";
 import { targetUrlProblem } from "../domain/target-url";
+import { tenantDirectory } from "../domain/tenant-directory";
 import { createEndpoint, toPublicEndpoint } from "../domain/webhook-endpoints";
 import { invalidField } from "../lib/errors";
 import type { AppEnv } from "../lib/services";
@@ -34,7 +35,7 @@ export const registerCreateWebhook = (app: OpenAPIHono<AppEnv>) =>
     const { db, config, now, secretBox } = c.var.services;
     const urlProblem = targetUrlProblem(body.url, { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets });
     if (urlProblem) throw invalidField(["body", "url"], urlProblem);
-    const owner = resolveNewOwner(visibilityOf(c.var.principal), { tenantId: body.tenant_id, partnerId: body.partner_id });
+    const owner = await resolveNewOwner(c.var.principal, { tenantId: body.tenant_id, partnerId: body.partner_id }, tenantDirectory(db, now));
     if (!owner.tenantId && !owner.partnerId)
       throw invalidField(["body", "tenant_id"], "tenant_id or partner_id is required when the token has neither", "missing");
     const { endpoint, secret } = await createEndpoint(db, secretBox, body, owner, now());

@@ -1,9 +1,10 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
-import { canSee, resolveNewOwner, visibilityOf } from "../auth/principal";
+import { resolveNewOwner, visibilityOf } from "../auth/principal";
 import { targetUrlProblem } from "../domain/target-url";
+import { tenantDirectory } from "../domain/tenant-directory";
 import { getVisibleEndpoint, toPublicEndpoint, updateEndpoint } from "../domain/webhook-endpoints";
-import { forbidden, invalidField } from "../lib/errors";
+import { invalidField } from "../lib/errors";
 import type { AppEnv } from "../lib/services";
 import { endpointFieldShape, jsonBody, jsonContent, notFoundError, standardErrors, WebhookEndpointSchema, WebhookIdParam } from "./schemas";
 
@@ -36,12 +37,11 @@ export const registerUpdateWebhook = (app: OpenAPIHono<AppEnv>) =>
     }
     let owner: { tenantId: string | null; partnerId: string | null } | undefined;
     if (body.tenant_id !== undefined || body.partner_id !== undefined) {
-      owner = resolveNewOwner(visibility, {
-        tenantId: body.tenant_id === undefined ? existing.tenantId : body.tenant_id,
-        partnerId: body.partner_id === undefined ? existing.partnerId : body.partner_id,
-      });
+      const tenantId = body.tenant_id === undefined ? existing.tenantId : body.tenant_id;
+      // A tenant endpoint's partner is the directory's, so only a change of tenant (or a partner-level endpoint) carries one over.
+      const partnerId = body.partner_id !== undefined ? body.partner_id : tenantId === null ? existing.partnerId : undefined;
+      owner = await resolveNewOwner(c.var.principal, { tenantId, partnerId }, tenantDirectory(db, now));
       if (!owner.tenantId && !owner.partnerId) throw invalidField(["body", "tenant_id"], "An endpoint needs a tenant_id or a partner_id");
-      if (!canSee(visibility, owner)) throw forbidden("Not allowed to move a webhook outside your tenants");
     }
     const row = await updateEndpoint(db, existing, { ...body, tenantId: owner?.tenantId, partnerId: owner?.partnerId }, now());
     return c.json(toPublicEndpoint(row), 200);

@@ -1,0 +1,43 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
+import { requireScope } from "../auth/middleware";
+import { assertMaySetDirectory } from "../auth/principal";
+import { tenantDirectory } from "../domain/tenant-directory";
+import type { AppEnv } from "../lib/services";
+import { jsonBody, jsonContent, PartnerId, standardErrors, TenantId } from "./schemas";
+
+const AssignTenantPartnerBody = z.strictObject({ partner_id: PartnerId }).openapi("AssignTenantPartner");
+
+const TenantAssignmentSchema = z
+  .object({
+    tenant_id: z.string().openapi({ example: "tnt_a3f9k2bWqL8Hn5pZ" }),
+    partner_id: z.string().openapi({ example: "prt_7Hq2LmX9" }),
+    moved_webhooks: z.number().int().openapi({ description: "The tenant's webhooks whose partner_id changed with this call." }),
+  })
+  .openapi("TenantAssignment");
+
+const route = createRoute({
+  method: "put",
+  path: "/api/v1/admin/webhooks/tenants/{tenant_id}/partner",
+  operationId: "assignTenantPartner",
+  tags: ["Tenants"],
+  summary: "Assign Tenant Partner",
+  description:
+    "Record which partner owns a tenant in the tenant directory, moving the tenant's webhooks along. " +
+    "The directory also learns this from events published by super admins, platform tokens and the service binding. " +
+    "Only a super admin or a platform token with `admin:write` may call this.",
+  middleware: [requireScope("write"), createMiddleware<AppEnv>(async (c, next) => (assertMaySetDirectory(c.var.principal), next()))],
+  request: {
+    params: z.object({ tenant_id: TenantId.openapi({ param: { name: "tenant_id", in: "path" } }) }),
+    body: jsonBody(AssignTenantPartnerBody),
+  },
+  responses: { 200: jsonContent(TenantAssignmentSchema, "The tenant's partner, as now recorded"), ...standardErrors },
+});
+
+export const registerAssignTenantPartner = (app: OpenAPIHono<AppEnv>) =>
+  app.openapi(route, async (c) => {
+    const { tenant_id } = c.req.valid("param");
+    const { partner_id } = c.req.valid("json");
+    const { db, now } = c.var.services;
+    return c.json(await tenantDirectory(db, now).assign(tenant_id, partner_id, "admin"), 200);
+  });
