@@ -4,6 +4,7 @@ import { authorizePublish } from "../auth/principal";
 import { EventEnvelopeSchema } from "../domain/event-envelope";
 import { publishEvent } from "../domain/publish";
 import { tenantDirectory } from "../domain/tenant-directory";
+import { exactEventData } from "../lib/lossless-json";
 import type { AppEnv } from "../lib/services";
 import { conflictError, jsonBody, jsonContent, standardErrors } from "./schemas";
 
@@ -26,8 +27,10 @@ const route = createRoute({
     "Idempotent by `event_id` per tenant (or partner, for partner-level events); an `event_id` another owner used is a 409. " +
     "A tenant event reaches the tenant's endpoints and its partner's (per the tenant directory). " +
     "Callers: admin role tokens within their tenants, platform tokens with `admin:write` or `webhooks:publish`, tokens with `webhooks:publish` within their tenant. " +
-    "`webhook.test` and `webhook.auto_disabled` are sent only by the service itself.",
-  middleware: [requireScope("publish")],
+    "`webhook.test` and `webhook.auto_disabled` are sent only by the service itself. " +
+    "Numbers in `data` are delivered exactly as Python's `json` reads and writes them: integers of any size unchanged, " +
+    "other numbers as floats (`1.0` stays `1.0`, `1e21` becomes `1e+21`).",
+  middleware: [requireScope("publish"), exactEventData()],
   request: { body: jsonBody(EventEnvelopeSchema) },
   responses: {
     202: jsonContent(PublishResultSchema, "Accepted for delivery"),
