@@ -50,7 +50,7 @@ const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenan
 // directory (tenant_partners), never a partner the envelope merely names. Tenant endpoints carry the directory's
 // partner (tenant-directory.ts keeps them in step), so `IS` also skips a row left behind by a forged owner.
 // A partner-level event (no tenant) reaches that partner's partner-level endpoints.
-const FAN_OUT = `INSERT OR IGNORE INTO deliveries
+export const FAN_OUT_SQL = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
   SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
   FROM webhook_endpoints w
@@ -86,7 +86,7 @@ export function eventStatements(
     : d1.prepare(INSERT_EVENT).bind(...row, 1);
   const insertDeliveries = opts.onlyWebhookId
     ? d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)
-    : d1.prepare(FAN_OUT).bind(envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`);
+    : d1.prepare(FAN_OUT_SQL).bind(envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`);
   return [insertEvent, insertDeliveries];
 }
 
