@@ -48,14 +48,15 @@ const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenan
 
 // A tenant event reaches the tenant's endpoints and the partner-level endpoints of the tenant's partner per the
 // directory (tenant_partners), never a partner the envelope merely names. Tenant endpoints carry the directory's
-// partner (tenant-directory.ts keeps them in step), so `IS` also skips a row left behind by a forged owner.
+// partner (tenant-directory.ts keeps them in step), so `IS` also skips a row left behind by a forged owner; its unary
+// plus keeps SQLite on the tenant index there (partner_id IS NULL would otherwise match every unassigned webhook).
 // A partner-level event (no tenant) reaches that partner's partner-level endpoints.
 export const FAN_OUT_SQL = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
   SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
   FROM webhook_endpoints w
   WHERE w.enabled = 1 AND w.deleted_at IS NULL
-    AND ((?4 IS NOT NULL AND w.tenant_id = ?4 AND w.partner_id IS (SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?4))
+    AND ((?4 IS NOT NULL AND w.tenant_id = ?4 AND +w.partner_id IS (SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?4))
       OR (w.tenant_id IS NULL
         AND w.partner_id = CASE WHEN ?4 IS NULL THEN ?5 ELSE (SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?4) END))
     AND EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))

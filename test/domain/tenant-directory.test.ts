@@ -15,6 +15,9 @@ describe("query plans", () => {
   it("fan-out reads webhooks through the tenant and partner indexes", async () => {
     const details = await plan(FAN_OUT_SQL.replace(/RETURNING id$/, "").replace(/^INSERT OR IGNORE INTO deliveries[\s\S]*?SELECT/, "SELECT"), "evt_x", "user.created", 0, "tnt_plan", null, "user.*");
     expect(scansWebhooks(details), details.join("\n")).toBe(false);
+    // The tenant's own webhooks by the tenant index, its partner's partner-level ones by the partner index.
+    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_tenant_created_idx (tenant_id=?)");
+    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_partner_created_idx (partner_id=?)");
   });
 
   it("a partner's list uses the partner index and the directory's key", async () => {
