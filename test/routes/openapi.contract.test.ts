@@ -19,6 +19,10 @@ const CONTRACT: [string, string, string, Record<string, string>, string[]][] = [
   ["get", `${W}/{webhook_id}/stats`, "200", { webhook_id: "string" }, []],
   ["post", `${W}/{webhook_id}/test`, "200", { webhook_id: "string" }, []],
 ];
+// Operations this service adds under the same prefix, beyond the contract.
+const EXTENSIONS: [string, string, string, Record<string, string>, string[]][] = [
+  ["put", `${W}/tenants/{tenant_id}/partner`, "200", { tenant_id: "string" }, []],
+];
 
 describe("OpenAPI document", async () => {
   const doc = (await api("GET", "/openapi.json")).body;
@@ -28,14 +32,14 @@ describe("OpenAPI document", async () => {
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
   });
 
-  it("has exactly the 12 admin operations of the contract", () => {
+  it("has exactly the 12 admin operations of the contract, and the service's extensions", () => {
     const admin = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
       .filter(([path]) => path.startsWith(W))
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-    expect(admin.sort()).toEqual(CONTRACT.map(([m, p]) => `${m.toUpperCase()} ${p}`).sort());
+    expect(admin.sort()).toEqual([...CONTRACT, ...EXTENSIONS].map(([m, p]) => `${m.toUpperCase()} ${p}`).sort());
   });
 
-  it.each(CONTRACT)("%s %s: success %s, its parameters, and the 422 body", (method, path, success, pathParams, query) => {
+  it.each([...CONTRACT, ...EXTENSIONS])("%s %s: success %s, its parameters, and the 422 body", (method, path, success, pathParams, query) => {
     const op = doc.paths[path][method];
     expect(op.responses[success]).toBeDefined();
     expect(op.responses["422"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/HTTPValidationError" });
