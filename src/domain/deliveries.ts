@@ -4,7 +4,7 @@ import type { Database } from "../db/client";
 import { deliveries, deliveryAttempts, events, type DeliveryAttemptRow, type DeliveryRow, type DeliveryStatus } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { toIso } from "../lib/time";
-import type { Page } from "./webhook-endpoints";
+import type { Page } from "./webhooks";
 
 export function toPublicDelivery(row: DeliveryRow) {
   return {

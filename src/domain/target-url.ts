@@ -7,11 +7,18 @@
 // Limit: a Worker cannot resolve DNS before fetch(), so a public name that resolves to a private address
 // (`127.0.0.1.nip.io`, DNS rebinding) is not caught here. Cloudflare's egress does not reach private networks or
 // the platform's own metadata, and redirects are never followed (http-attempt.ts), which together close that gap.
+import type { Config } from "../lib/config";
+
 export interface TargetPolicy {
   /** http:// allowed (local development only). */
   allowInsecure: boolean;
   /** loopback hosts allowed: 127.0.0.0/8, [::1], localhost (local development and tests only). Nothing else private. */
   allowPrivate: boolean;
+}
+
+/** The policy the deployment's config sets (ALLOW_INSECURE_URLS, ALLOW_PRIVATE_TARGETS). */
+export function targetPolicyOf(config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets">): TargetPolicy {
+  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets };
 }
 
 const MAX_URL_LENGTH = 2048;

@@ -61,7 +61,7 @@ describe("GET /health", () => {
 
   it("is in the OpenAPI document, without security", async () => {
     const doc = await api("GET", "/openapi.json");
-    expect(doc.body.paths["/health"].get).toMatchObject({ operationId: "health", security: [] });
+    expect(doc.body.paths["/health"].get).toMatchObject({ operationId: "getHealth", security: [] });
   });
 });
 

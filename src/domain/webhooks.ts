@@ -1,24 +1,23 @@
-// Webhook endpoints: create, read, update, soft-delete. Plain functions over the database; no HTTP here.
+// Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
 import { and, count, desc, eq, inArray, isNull, type SQL } from "drizzle-orm";
-import { canSee, type OwnerFilter, type Visibility } from "../auth/principal";
+import { canSee, type OwnerFilter, type Visibility } from "../auth/policy";
 import type { Database } from "../db/client";
-import { deliveries, webhookEndpoints, webhookStatsHourly, type WebhookEndpointRow } from "../db/schema";
+import { deliveries, webhookEndpoints, webhookStatsHourly, type WebhookEndpointRow, type WebhookStatus } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import { toIso } from "../lib/time";
 import type { SecretBox } from "../lib/secret-box";
 import { generateSigningSecret } from "./signing";
 
-export type EndpointStatus = "active" | "disabled" | "auto_disabled";
 export const AUTO_DISABLED_REASON = "consecutive_failures";
 
-export function endpointStatus(row: Pick<WebhookEndpointRow, "enabled" | "disabledReason">): EndpointStatus {
+export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disabledReason">): WebhookStatus {
   if (row.enabled) return "active";
   return row.disabledReason === AUTO_DISABLED_REASON ? "auto_disabled" : "disabled";
 }
 
-/** The API's view of an endpoint: never the secret. */
-export function toPublicEndpoint(row: WebhookEndpointRow) {
+/** The API's view of a webhook: never the secret. */
+export function toPublicWebhook(row: WebhookEndpointRow) {
   return {
     id: row.id,
     tenant_id: row.tenantId,
@@ -27,7 +26,7 @@ export function toPublicEndpoint(row: WebhookEndpointRow) {
     description: row.description,
     events: row.events,
     enabled: row.enabled,
-    status: endpointStatus(row),
+    status: webhookStatus(row),
     failure_count: row.failureCount,
     disabled_at: toIso(row.disabledAt),
     disabled_reason: row.disabledReason,
@@ -39,9 +38,9 @@ export function toPublicEndpoint(row: WebhookEndpointRow) {
     updated_at: toIso(row.updatedAt)!,
   };
 }
-export type PublicEndpoint = ReturnType<typeof toPublicEndpoint>;
+export type PublicWebhook = ReturnType<typeof toPublicWebhook>;
 
-export interface EndpointFields {
+export interface WebhookFields {
   url: string;
   events: string[];
   description?: string | null;
@@ -50,17 +49,17 @@ export interface EndpointFields {
   metadata?: Record<string, unknown>;
 }
 
-export async function createEndpoint(
+export async function createWebhook(
   db: Database,
   secretBox: SecretBox,
-  fields: EndpointFields,
+  fields: WebhookFields,
   owner: { tenantId: string | null; partnerId: string | null },
   now: number,
-): Promise<{ endpoint: WebhookEndpointRow; secret: string }> {
+): Promise<{ webhook: WebhookEndpointRow; secret: string }> {
   const secret = generateSigningSecret();
   const id = newWebhookId();
   const enabled = fields.enabled ?? true;
-  const [endpoint] = await db
+  const [webhook] = await db
     .insert(webhookEndpoints)
     .values({
       id,
@@ -79,13 +78,13 @@ export async function createEndpoint(
       updatedAt: now,
     })
     .returning();
-  return { endpoint: endpoint!, secret };
+  return { webhook: webhook!, secret };
 }
 
 const dedupe = (values: string[]) => [...new Set(values)];
 
-/** The endpoint if it exists and the caller can see it; otherwise 404, the same answer for both. */
-export async function getVisibleEndpoint(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
+/** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
+export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
   const row = await db.query.webhookEndpoints.findFirst({
     where: and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)),
   });
@@ -98,7 +97,7 @@ export interface Page {
   perPage: number;
 }
 
-export async function listEndpoints(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
+export async function listWebhooks(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
   const conditions: SQL[] = [isNull(webhookEndpoints.deletedAt)];
   if (filter.tenantId) conditions.push(eq(webhookEndpoints.tenantId, filter.tenantId));
   if (filter.partnerId) conditions.push(eq(webhookEndpoints.partnerId, filter.partnerId));
@@ -117,15 +116,15 @@ export async function listEndpoints(db: Database, filter: OwnerFilter, { page, p
   return { rows, total: totalCount, pages: Math.ceil(totalCount / perPage) };
 }
 
-export interface EndpointChanges extends Partial<EndpointFields> {
+export interface WebhookChanges extends Partial<WebhookFields> {
   tenantId?: string | null;
   partnerId?: string | null;
 }
 
-export async function updateEndpoint(
+export async function updateWebhook(
   db: Database,
   existing: WebhookEndpointRow,
-  changes: EndpointChanges,
+  changes: WebhookChanges,
   now: number,
 ): Promise<WebhookEndpointRow> {
   const set: Partial<typeof webhookEndpoints.$inferInsert> = { updatedAt: now };
@@ -151,8 +150,8 @@ export async function updateEndpoint(
   return row;
 }
 
-/** Soft-deletes the endpoint, cancels what it had not yet been sent, and drops its stats, in one atomic batch. */
-export async function deleteEndpoint(db: Database, id: string, now: number): Promise<void> {
+/** Soft-deletes the webhook, cancels what it had not yet been sent, and drops its stats, in one atomic batch. */
+export async function deleteWebhook(db: Database, id: string, now: number): Promise<void> {
   await db.batch([
     db.update(webhookEndpoints).set({ deletedAt: now, enabled: false, updatedAt: now }).where(eq(webhookEndpoints.id, id)),
     db
@@ -164,13 +163,13 @@ export async function deleteEndpoint(db: Database, id: string, now: number): Pro
 }
 
 /** A new secret; the previous one keeps signing alongside it for `graceSeconds` (0: not at all). */
-export async function rotateSecret(db: Database, secretBox: SecretBox, endpoint: WebhookEndpointRow, graceSeconds: number, now: number) {
+export async function rotateWebhookSecret(db: Database, secretBox: SecretBox, webhook: WebhookEndpointRow, graceSeconds: number, now: number) {
   const secret = generateSigningSecret();
   const previousSecretExpiresAt = graceSeconds > 0 ? now + graceSeconds * 1000 : null;
   await db
     .update(webhookEndpoints)
     // The previous secret moves over still sealed, as it was stored.
-    .set({ secret: await secretBox.seal(secret, endpoint.id), previousSecret: previousSecretExpiresAt ? endpoint.secret : null, previousSecretExpiresAt, updatedAt: now })
-    .where(eq(webhookEndpoints.id, endpoint.id));
+    .set({ secret: await secretBox.seal(secret, webhook.id), previousSecret: previousSecretExpiresAt ? webhook.secret : null, previousSecretExpiresAt, updatedAt: now })
+    .where(eq(webhookEndpoints.id, webhook.id));
   return { secret, previousSecretExpiresAt };
 }

@@ -1,73 +1,9 @@
-// zod schemas shared by several routes: error bodies, pagination, path ids, the endpoint object.
-// A route's own request/response schemas live in its file.
+// The webhooks resource's zod schemas shared by several of its operations: path ids, the webhook and delivery objects,
+// the writable fields. Enums come from src/db/schema.ts; an operation's own request/response schemas live in its file.
 import { z } from "@hono/zod-openapi";
-import { isValidSubscription } from "../domain/event-catalog";
-
-export const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
-
-export const ValidationErrorSchema = z
-  .object({
-    detail: z.array(
-      z
-        .object({
-          loc: z.array(z.union([z.string(), z.number()])),
-          msg: z.string(),
-          type: z.string(),
-        })
-        .openapi("ValidationError"),
-    ),
-  })
-  .openapi("HTTPValidationError");
-
-const errorBody = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
-
-/** The error responses every authenticated route can give. */
-export const standardErrors = {
-  401: errorBody("Missing, malformed, expired or wrongly signed token"),
-  403: errorBody("Token lacks the required scope or tenant access"),
-  413: errorBody("Request body too large"),
-  422: { description: "Validation error", content: { "application/json": { schema: ValidationErrorSchema } } },
-} as const;
-export const notFoundError = { 404: errorBody("Not found, or outside the caller's tenants") } as const;
-export const conflictError = (description: string) => ({ 409: errorBody(description) }) as const;
-
-export const jsonContent = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
-export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
-  required,
-  content: { "application/json": { schema } },
-});
-
-export const MAX_PER_PAGE = 100;
-export const PageQuery = z.object({
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1).openapi({ example: 1 }),
-  per_page: z.coerce.number().int().min(1).max(MAX_PER_PAGE).default(20).openapi({ example: 20 }),
-});
-
-/** The list envelope every paginated endpoint answers with. */
-export const pageOf = <T extends z.ZodType>(item: T, name: string) =>
-  z
-    .object({
-      items: z.array(item),
-      total: z.number().int(),
-      page: z.number().int(),
-      per_page: z.number().int(),
-      pages: z.number().int(),
-    })
-    .openapi(name);
-
-const ownerId = (prefix: string) =>
-  z
-    .string()
-    .min(1)
-    .max(64)
-    .regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'")
-    .openapi({ example: `${prefix}_a3f9k2bWqL8Hn5pZ` });
-export const TenantId = ownerId("tnt");
-export const PartnerId = ownerId("prt");
+import { DELIVERY_STATUSES, ERROR_CLASSES, WEBHOOK_STATUSES } from "../../db/schema";
+import { isValidSubscription } from "../../domain/event-catalog";
+import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
 
 export const WebhookIdParam = z.object({
   webhook_id: z.string().min(1).max(64).openapi({ param: { name: "webhook_id", in: "path" }, example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
@@ -84,7 +20,7 @@ export const EventSubscriptions = z
   .max(100)
   .openapi({ example: ["user.created", "group.*"] });
 
-export const WebhookEndpointSchema = z
+export const WebhookSchema = z
   .object({
     id: z.string().openapi({ example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
     tenant_id: z.string().nullable(),
@@ -93,7 +29,7 @@ export const WebhookEndpointSchema = z
     description: z.string().nullable(),
     events: z.array(z.string()),
     enabled: z.boolean(),
-    status: z.enum(["active", "disabled", "auto_disabled"]),
+    status: z.enum(WEBHOOK_STATUSES),
     failure_count: z.number().int(),
     disabled_at: z.string().nullable(),
     disabled_reason: z.string().nullable(),
@@ -135,14 +71,14 @@ export const Metadata = z
   })
   .openapi({ example: { team: "identity" } });
 
-/** The writable fields of an endpoint: all required ones on create, any subset on update. */
-export const endpointFieldShape = {
+/** The writable fields of a webhook: all required ones on create, any subset on update. */
+export const webhookFieldShape = {
   url: z.string().min(1).max(2048).openapi({ example: "https://example.com/webhooks/scaikey" }),
   events: EventSubscriptions,
   description: z.string().max(500).nullable().optional(),
   enabled: z.boolean().optional(),
-  tenant_id: TenantId.nullable().optional(),
-  partner_id: PartnerId.nullable().optional(),
+  tenant_id: TenantIdSchema.nullable().optional(),
+  partner_id: PartnerIdSchema.nullable().optional(),
   headers: CustomHeaders.optional(),
   metadata: Metadata.optional(),
 };
@@ -157,7 +93,7 @@ export const DeliverySchema = z
     webhook_id: z.string(),
     event_id: z.string(),
     event_type: z.string(),
-    status: z.enum(["pending", "retrying", "success", "failed", "cancelled"]),
+    status: z.enum(DELIVERY_STATUSES),
     attempt_count: z.number().int(),
     next_attempt_at: z.string().nullable(),
     last_attempt_at: z.string().nullable(),
@@ -176,7 +112,7 @@ export const DeliveryAttemptSchema = z
     duration_ms: z.number().int(),
     success: z.boolean(),
     status_code: z.number().int().nullable(),
-    error_class: z.string().nullable().openapi({ description: "timeout, connection_refused, dns, tls, invalid_response, redirect, http_4xx, http_5xx, network, blocked_target" }),
+    error_class: z.enum(ERROR_CLASSES).nullable(),
     error: z.string().nullable(),
     response_body: z.string().nullable().openapi({ description: "First 4 KiB of the receiver's answer." }),
   })
@@ -186,3 +122,7 @@ export const DeliveryDetailSchema = DeliverySchema.extend({
   payload: z.record(z.string(), z.unknown()).nullable().openapi({ description: "The envelope as sent (null once purged by retention)." }),
   attempts: z.array(DeliveryAttemptSchema),
 }).openapi("DeliveryDetail");
+
+export type WebhookResponse = z.infer<typeof WebhookSchema>;
+export type DeliveryResponse = z.infer<typeof DeliverySchema>;
+export type DeliveryDetailResponse = z.infer<typeof DeliveryDetailSchema>;

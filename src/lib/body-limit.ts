@@ -1,5 +1,5 @@
-// Parses JSON request bodies before route validation, so that a wrong content type, malformed JSON or an
-// oversized body answers with our 422/413 shapes (hono's validator would answer 400/415).
+// Reads JSON request bodies before route validation, within a size limit, so that a wrong content type, malformed
+// JSON or an oversized body answers with our 422/413 shapes (hono's validator would answer 400/415).
 import type { MiddlewareHandler } from "hono";
 import { invalidField, payloadTooLarge } from "./errors";
 
@@ -7,7 +7,7 @@ export const MAX_BODY_BYTES = 256 * 1024;
 // The whole header, as @hono/zod-openapi's media-type gate checks it: anything that gate would answer 415 gets our 422.
 const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 
-export function jsonBody(maxBytes = MAX_BODY_BYTES): MiddlewareHandler {
+export function bodyLimit(maxBytes = MAX_BODY_BYTES): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.method !== "POST" && c.req.method !== "PATCH" && c.req.method !== "PUT") return next();
     const declared = Number(c.req.header("content-length") ?? "NaN");

@@ -1,26 +1,26 @@
-// The test endpoint's event: a `webhook.test` for one endpoint alone, attempted synchronously.
+// The `webhook.test` event of POST …/{webhook_id}/test: sent to one webhook alone, attempted synchronously.
 import type { WebhookEndpointRow } from "../db/schema";
 import { attemptDelivery, type AttemptOutcome, type DeliveryDeps } from "./delivery-attempt";
 import { completeEnvelope, storeEvent } from "./publish";
 
-export async function sendTestEvent(
+export async function sendWebhookTestEvent(
   deps: DeliveryDeps,
-  endpoint: WebhookEndpointRow,
+  webhook: WebhookEndpointRow,
   actorId: string | null,
 ): Promise<{ eventId: string; outcome: Extract<AttemptOutcome, { kind: "attempted" }> }> {
   const now = deps.now();
   const envelope = completeEnvelope(
     {
       event_type: "webhook.test",
-      tenant_id: endpoint.tenantId,
-      partner_id: endpoint.partnerId,
-      resource: { type: "webhook", id: endpoint.id },
+      tenant_id: webhook.tenantId,
+      partner_id: webhook.partnerId,
+      resource: { type: "webhook", id: webhook.id },
       actor: { id: actorId, type: "admin" },
-      data: { webhook_id: endpoint.id, message: "This is a test event from ScaiKey webhooks." },
+      data: { webhook_id: webhook.id, message: "This is a test event from ScaiKey webhooks." },
     },
     now,
   );
-  const [deliveryId] = await storeEvent(deps.db, envelope, now, endpoint.id);
+  const [deliveryId] = await storeEvent(deps.db, envelope, now, webhook.id);
   if (deliveryId === undefined) throw new Error("test delivery was not created");
   const outcome = await attemptDelivery(deps, deliveryId, { allowDisabled: true });
   if (outcome.kind !== "attempted") throw new Error(`test delivery was not attempted: ${outcome.reason}`);

@@ -1,8 +1,8 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { requireScope } from "../auth/middleware";
-import { EVENT_TYPES } from "../domain/event-catalog";
-import type { AppEnv } from "../lib/services";
-import { jsonContent, standardErrors } from "./schemas";
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireScope } from "../../auth/middleware";
+import { EVENT_TYPES } from "../../domain/event-catalog";
+import type { Router } from "../create-router";
+import { jsonContent, standardErrors } from "../shared-schemas";
 
 const EventTypeSchema = z
   .object({
@@ -13,6 +13,7 @@ const EventTypeSchema = z
   .openapi("EventType");
 
 const EventCatalogSchema = z.object({ events: z.array(EventTypeSchema), total: z.number().int() }).openapi("EventCatalog");
+export type ListSupportedEventsResponse = z.infer<typeof EventCatalogSchema>;
 
 const route = createRoute({
   method: "get",
@@ -25,5 +26,5 @@ const route = createRoute({
   responses: { 200: jsonContent(EventCatalogSchema, "The event type catalog"), ...standardErrors },
 });
 
-export const registerListSupportedEvents = (app: OpenAPIHono<AppEnv>) =>
-  app.openapi(route, (c) => c.json({ events: [...EVENT_TYPES], total: EVENT_TYPES.length }, 200));
+export const registerListSupportedEvents = (router: Router) =>
+  router.openapi(route, (c) => c.json({ events: [...EVENT_TYPES], total: EVENT_TYPES.length }, 200));

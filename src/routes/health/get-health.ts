@@ -1,18 +1,19 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import type { Database } from "../db/client";
-import { logger } from "../lib/logger";
-import type { AppEnv } from "../lib/services";
-import { jsonContent } from "./schemas";
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Database } from "../../db/client";
+import { logger } from "../../lib/logger";
+import type { Router } from "../create-router";
+import { jsonContent } from "../shared-schemas";
 
 /** An uptime monitor wants an answer, not a hung request: D1 slower than this counts as down. */
 export const HEALTH_D1_TIMEOUT_MS = 2000;
 
 const HealthSchema = z.object({ status: z.enum(["ok", "error"]), d1: z.enum(["ok", "error"]) }).openapi("Health");
+export type GetHealthResponse = z.infer<typeof HealthSchema>;
 
 const route = createRoute({
   method: "get",
   path: "/health",
-  operationId: "health",
+  operationId: "getHealth",
   tags: ["Operations"],
   summary: "Health",
   description: "For uptime monitors: checks that D1 answers. No token needed.",
@@ -39,8 +40,8 @@ async function d1Answers(db: Database): Promise<boolean> {
   }
 }
 
-export const registerHealth = (app: OpenAPIHono<AppEnv>) =>
-  app.openapi(route, async (c) => {
+export const registerGetHealth = (router: Router) =>
+  router.openapi(route, async (c) => {
     c.header("Cache-Control", "no-store");
     return (await d1Answers(c.var.services.db))
       ? c.json({ status: "ok" as const, d1: "ok" as const }, 200)

@@ -1,10 +1,11 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { requireScope } from "../auth/middleware";
-import { visibilityOf } from "../auth/principal";
-import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, STATS_WINDOW_NAMES } from "../domain/stats";
-import { getVisibleEndpoint } from "../domain/webhook-endpoints";
-import type { AppEnv } from "../lib/services";
-import { jsonContent, notFoundError, standardErrors, WebhookIdParam } from "./schemas";
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireScope } from "../../auth/middleware";
+import { DELIVERY_STATUSES, ERROR_CLASSES, WEBHOOK_STATUSES, type DeliveryStatus } from "../../db/schema";
+import { FAILURE_FAMILIES, FAILURE_FAMILY_OF, getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, STATS_WINDOW_NAMES, type FailureFamily } from "../../domain/stats";
+import type { Router } from "../create-router";
+import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
+import { requireVisibleWebhook } from "./guards";
+import { WebhookIdParam } from "./schemas";
 
 const StatsQuery = z.object({
   window: z
@@ -14,6 +15,9 @@ const StatsQuery = z.object({
 });
 
 const ms = (description: string) => z.number().nullable().openapi({ description });
+const countsBy = <K extends string>(keys: readonly K[]) =>
+  z.object(Object.fromEntries(keys.map((k) => [k, z.number().int()])) as Record<K, z.ZodNumber>);
+const classesIn = (family: FailureFamily) => ERROR_CLASSES.filter((c) => FAILURE_FAMILY_OF[c] === family).join(", ");
 
 const WebhookStatsSchema = z
   .object({
@@ -22,16 +26,9 @@ const WebhookStatsSchema = z
     from: z.string().openapi({ description: "Start of the window: the hour (day for 7d/30d) that contains now minus the window." }),
     to: z.string().openapi({ description: "End of the window (exclusive): the end of the current hour." }),
     bucket: z.enum(["hour", "day"]),
-    status: z.enum(["active", "disabled", "auto_disabled"]),
-    deliveries: z
-      .object({
-        total: z.number().int(),
-        success: z.number().int(),
-        failed: z.number().int(),
-        pending: z.number().int(),
-        retrying: z.number().int(),
-        cancelled: z.number().int(),
-      })
+    status: z.enum(WEBHOOK_STATUSES),
+    deliveries: countsBy<DeliveryStatus>(DELIVERY_STATUSES)
+      .extend({ total: z.number().int() })
       .openapi({ description: "Deliveries created in the window, by current status." }),
     attempts: z.number().int().openapi({ description: "Delivery attempts started in the window." }),
     success_rate: z.number().nullable().openapi({ description: "Successful attempts / attempts (0..1); null without attempts.", example: 0.9871 }),
@@ -40,12 +37,9 @@ const WebhookStatsSchema = z
       .openapi({
         description: `Attempt durations in ms (all attempts, failed ones included). Percentiles come from a histogram with bucket bounds ${LATENCY_BUCKET_BOUNDS_MS.join(", ")} ms: exact to the bucket.`,
       }),
-    failures_by_class: z
-      .object({ timeout: z.number().int(), connection: z.number().int(), "4xx": z.number().int(), "5xx": z.number().int(), other: z.number().int() })
-      .openapi({
-        description:
-          "Failed attempts: connection = connection_refused, dns, tls, network; 4xx includes 429; other = redirect, invalid_response, blocked_target.",
-      }),
+    failures_by_class: countsBy<FailureFamily>(FAILURE_FAMILIES).openapi({
+      description: `Failed attempts: connection = ${classesIn("connection")}; 4xx includes 429; other = ${classesIn("other")}.`,
+    }),
     last_success_at: z.string().nullable(),
     last_failure_at: z.string().nullable(),
     failure_count: z.number().int().openapi({ description: "Consecutive failed deliveries now (auto-disable counts these)." }),
@@ -65,6 +59,7 @@ const WebhookStatsSchema = z
     ),
   })
   .openapi("WebhookStats");
+export type GetWebhookStatsResponse = z.infer<typeof WebhookStatsSchema>;
 
 const route = createRoute({
   method: "get",
@@ -80,11 +75,11 @@ const route = createRoute({
   responses: { 200: jsonContent(WebhookStatsSchema, "The webhook's stats"), ...standardErrors, ...notFoundError },
 });
 
-export const registerGetWebhookStats = (app: OpenAPIHono<AppEnv>) =>
-  app.openapi(route, async (c) => {
+export const registerGetWebhookStats = (router: Router) =>
+  router.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
     const { window } = c.req.valid("query");
     const { db, now } = c.var.services;
-    const endpoint = await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
-    return c.json(await getEndpointStats(db, endpoint, window, now()), 200);
+    const webhook = await requireVisibleWebhook(c, webhook_id);
+    return c.json(await getEndpointStats(db, webhook, window, now()), 200);
   });

@@ -1,10 +1,11 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { requireScope } from "../auth/middleware";
-import { visibilityOf } from "../auth/principal";
-import { getVisibleEndpoint, rotateSecret } from "../domain/webhook-endpoints";
-import { toIso } from "../lib/time";
-import type { AppEnv } from "../lib/services";
-import { jsonBody, jsonContent, notFoundError, standardErrors, WebhookIdParam } from "./schemas";
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireScope } from "../../auth/middleware";
+import { rotateWebhookSecret } from "../../domain/webhooks";
+import { toIso } from "../../lib/time";
+import type { Router } from "../create-router";
+import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
+import { requireVisibleWebhook } from "./guards";
+import { WebhookIdParam } from "./schemas";
 
 export const DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS = 24 * 3600;
 
@@ -27,6 +28,7 @@ const RotatedSecretSchema = z
     previous_secret_expires_at: z.string().nullable().openapi({ description: "Until when deliveries also carry the previous secret's signature." }),
   })
   .openapi("RotatedSecret");
+export type RotateWebhookSecretResponse = z.infer<typeof RotatedSecretSchema>;
 
 const route = createRoute({
   method: "post",
@@ -42,12 +44,13 @@ const route = createRoute({
   responses: { 200: jsonContent(RotatedSecretSchema, "The new secret"), ...standardErrors, ...notFoundError },
 });
 
-export const registerRotateSecret = (app: OpenAPIHono<AppEnv>) =>
-  app.openapi(route, async (c) => {
+export const registerRotateWebhookSecret = (router: Router) =>
+  router.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
     const { expire_previous_in } = c.req.valid("json");
     const { db, now, secretBox } = c.var.services;
-    const endpoint = await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
-    const rotated = await rotateSecret(db, secretBox, endpoint, expire_previous_in ?? DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS, now());
-    return c.json({ id: endpoint.id, secret: rotated.secret, previous_secret_expires_at: toIso(rotated.previousSecretExpiresAt) }, 200);
+    const webhook = await requireVisibleWebhook(c, webhook_id);
+    const grace = expire_previous_in ?? DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS;
+    const rotated = await rotateWebhookSecret(db, secretBox, webhook, grace, now());
+    return c.json({ id: webhook.id, secret: rotated.secret, previous_secret_expires_at: toIso(rotated.previousSecretExpiresAt) }, 200);
   });
