@@ -10,7 +10,7 @@ import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
 import { webhooksRouter } from "./routes/webhooks";
 
-export const API_VERSION = "1.0.0";
+const API_VERSION = "1.0.0";
 
 /** `services` replaces the container built from the bindings (benchmarks and tests pass the real one, e.g. with a fixed clock). */
 export function createApp(makeServices: (env: Env) => Services = createServices) {

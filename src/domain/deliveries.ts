@@ -24,7 +24,7 @@ export function toPublicDelivery(row: DeliveryRow) {
   };
 }
 
-export function toPublicAttempt(row: DeliveryAttemptRow) {
+function toPublicAttempt(row: DeliveryAttemptRow) {
   return {
     attempt: row.attemptNumber,
     started_at: toIso(row.startedAt)!,

@@ -51,7 +51,7 @@ export function targetUrlProblem(raw: string, policy: TargetPolicy): string | nu
  * Why a (WHATWG-normalised) host is not a public delivery target, or null. `allowLoopback` admits only
  * 127.0.0.0/8, [::1], `localhost` and `*.localhost`.
  */
-export function hostProblem(hostname: string, allowLoopback = false): string | null {
+function hostProblem(hostname: string, allowLoopback = false): string | null {
   const host = hostname.toLowerCase();
   if (host === "") return "URL must have a host";
   if (host.startsWith("[")) {
@@ -81,7 +81,7 @@ export function hostProblem(hostname: string, allowLoopback = false): string | n
 // ---- IPv4 ------------------------------------------------------------------------------------------------------
 
 /** Dotted decimal, the only spelling WHATWG URL leaves after normalisation; null when not an IPv4 literal. */
-export function parseIPv4(host: string): number | null {
+function parseIPv4(host: string): number | null {
   const parts = host.split(".");
   if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p))) return null;
   const octets = parts.map(Number);
@@ -119,7 +119,7 @@ const IPV4_RANGES = [
 ];
 
 /** The special-purpose range an IPv4 address (as a 32-bit number) falls in, or null for a public address. */
-export function ipv4Range(address: number): string | null {
+function ipv4Range(address: number): string | null {
   return IPV4_RANGES.find((r) => address >= r.from && address <= r.to)?.name ?? null;
 }
 

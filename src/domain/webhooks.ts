@@ -38,9 +38,8 @@ export function toPublicWebhook(row: WebhookEndpointRow) {
     updated_at: toIso(row.updatedAt)!,
   };
 }
-export type PublicWebhook = ReturnType<typeof toPublicWebhook>;
 
-export interface WebhookFields {
+interface WebhookFields {
   url: string;
   events: string[];
   description?: string | null;
@@ -116,7 +115,7 @@ export async function listWebhooks(db: Database, filter: OwnerFilter, { page, pe
   return { rows, total: totalCount, pages: Math.ceil(totalCount / perPage) };
 }
 
-export interface WebhookChanges extends Partial<WebhookFields> {
+interface WebhookChanges extends Partial<WebhookFields> {
   tenantId?: string | null;
   partnerId?: string | null;
 }

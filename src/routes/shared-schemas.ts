@@ -2,9 +2,9 @@
 // A resource's own schemas live in its folder (webhooks/schemas.ts); an operation's own ones in its file.
 import { z } from "@hono/zod-openapi";
 
-export const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
+const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
 
-export const ValidationErrorSchema = z
+const ValidationErrorSchema = z
   .object({
     detail: z.array(
       z
@@ -44,7 +44,7 @@ export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
   content: { "application/json": { schema } },
 });
 
-export const MAX_PER_PAGE = 100;
+const MAX_PER_PAGE = 100;
 export const PageQuery = z.object({
   page: z.coerce.number().int().min(1).max(1_000_000).default(1).openapi({ example: 1 }),
   per_page: z.coerce.number().int().min(1).max(MAX_PER_PAGE).default(20).openapi({ example: 20 }),

@@ -5,7 +5,7 @@ import type { Router } from "../create-router";
 import { jsonContent } from "../shared-schemas";
 
 /** An uptime monitor wants an answer, not a hung request: D1 slower than this counts as down. */
-export const HEALTH_D1_TIMEOUT_MS = 2000;
+const HEALTH_D1_TIMEOUT_MS = 2000;
 
 const HealthSchema = z.object({ status: z.enum(["ok", "error"]), d1: z.enum(["ok", "error"]) }).openapi("Health");
 export type GetHealthResponse = z.infer<typeof HealthSchema>;

@@ -7,7 +7,7 @@ import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-
 import { requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
-export const DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS = 24 * 3600;
+const DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS = 24 * 3600;
 
 const RotateSecretBody = z
   .strictObject({

@@ -9,7 +9,7 @@ export const WebhookIdParam = z.object({
   webhook_id: z.string().min(1).max(64).openapi({ param: { name: "webhook_id", in: "path" }, example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
 });
 
-export const EventSubscriptions = z
+const EventSubscriptions = z
   .array(
     z
       .string()
@@ -44,8 +44,8 @@ export const WebhookSchema = z
 
 // Headers we set ourselves, or that would break the request if a caller could override them.
 const RESERVED_HEADER = /^(host|content-length|content-type|content-encoding|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|user-agent|proxy-.*|x-scaikey-.*|webhook-.*|cf-.*|x-forwarded-.*)$/i;
-export const MAX_CUSTOM_HEADERS = 20;
-export const CustomHeaders = z
+const MAX_CUSTOM_HEADERS = 20;
+const CustomHeaders = z
   .record(
     z
       .string()
@@ -63,8 +63,8 @@ export const CustomHeaders = z
   .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, { message: `At most ${MAX_CUSTOM_HEADERS} custom headers` })
   .openapi({ example: { "X-Partner-Token": "abc123" } });
 
-export const MAX_METADATA_BYTES = 4096;
-export const Metadata = z
+const MAX_METADATA_BYTES = 4096;
+const Metadata = z
   .record(z.string().max(128), z.unknown())
   .refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= MAX_METADATA_BYTES, {
     message: `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes of JSON`,
@@ -105,7 +105,7 @@ export const DeliverySchema = z
   })
   .openapi("Delivery");
 
-export const DeliveryAttemptSchema = z
+const DeliveryAttemptSchema = z
   .object({
     attempt: z.number().int(),
     started_at: z.string(),
