@@ -24,7 +24,7 @@ export default defineConfig(async () => {
     test: {
       // A real HTTP receiver on 127.0.0.1, started in Node; tests read its URL with inject("receiverUrl").
       globalSetup: ["./test/helpers/receiver-global-setup.ts"],
-      setupFiles: ["./test/setup.ts"],
+      setupFiles: ["./test/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
     },
   };

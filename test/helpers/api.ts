@@ -1,5 +1,7 @@
 // Calls the Worker under test through its real fetch handler.
 import { exports } from "cloudflare:workers";
+import { hookUrl } from "./receiver";
+import { tenantAdmin } from "./tokens";
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -40,4 +42,12 @@ export async function createWebhook(token: string, overrides: Record<string, unk
   });
   if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body as { id: string; secret: string; tenant_id: string | null; partner_id: string | null } & Record<string, any>;
+}
+
+/** A webhook of `tenant` (partner prt_engine) subscribed to everything, pointing at a fresh URL of the local receiver. */
+export async function webhookAtReceiver(tenant: string, opts: Parameters<typeof hookUrl>[0] = {}, extra: Record<string, unknown> = {}) {
+  const hook = hookUrl(opts);
+  const token = await tenantAdmin(tenant, "prt_engine");
+  const webhook = await createWebhook(token, { url: hook.url, events: ["*"], ...extra });
+  return { ...webhook, hookKey: hook.key, token };
 }

@@ -2,8 +2,8 @@
 import { env } from "cloudflare:workers";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../helpers/tokens";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 interface Call {
   name: string;

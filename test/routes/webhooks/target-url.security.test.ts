@@ -2,13 +2,13 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app";
-import { attemptDelivery } from "../../src/domain/delivery-attempt";
-import { createServices } from "../../src/lib/services";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { attemptRows, deliveryDeps, deliveryRow, seedDelivery } from "../helpers/deliveries";
-import { hookUrl, recorded } from "../helpers/receiver";
-import { tenantAdmin } from "../helpers/tokens";
+import { createApp } from "../../../src/app";
+import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { createServices } from "../../../src/lib/services";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { attemptRows, deliveryDeps, deliveryRow, seedDelivery } from "../../helpers/deliveries";
+import { hookUrl, recorded } from "../../helpers/receiver";
+import { tenantAdmin } from "../../helpers/tokens";
 
 // The Worker under test runs with the development switches on (vitest.config.ts); this app runs the same routes
 // with the production policy: https only, no private targets.

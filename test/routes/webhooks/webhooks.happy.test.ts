@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { partnerAdmin, superAdmin, tenantAdmin } from "../helpers/tokens";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { partnerAdmin, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 describe("webhook endpoints: success paths", () => {
   it("creates an endpoint and shows its secret exactly once", async () => {

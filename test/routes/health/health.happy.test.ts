@@ -2,14 +2,14 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createApp } from "../../src/app";
-import { createDb } from "../../src/db/client";
-import { attemptDelivery } from "../../src/domain/delivery-attempt";
-import { createServices } from "../../src/lib/services";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { deliveryDeps, seedDelivery } from "../helpers/deliveries";
-import { hookUrl } from "../helpers/receiver";
-import { tenantAdmin } from "../helpers/tokens";
+import { createApp } from "../../../src/app";
+import { createDb } from "../../../src/db/client";
+import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { createServices } from "../../../src/lib/services";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { deliveryDeps, seedDelivery } from "../../helpers/deliveries";
+import { hookUrl } from "../../helpers/receiver";
+import { tenantAdmin } from "../../helpers/tokens";
 
 /** The app with a D1 binding replaced by `d1`, called like the Worker's fetch handler. */
 async function callWithD1(d1: D1Database, path: string) {

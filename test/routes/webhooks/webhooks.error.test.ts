@@ -1,8 +1,8 @@
 // Bad input: every validation failure is a FastAPI-style 422 naming the exact place; nothing is stored.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { tenantAdmin } from "../helpers/tokens";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { tenantAdmin } from "../../helpers/tokens";
 
 let token: string;
 let webhookId: string;

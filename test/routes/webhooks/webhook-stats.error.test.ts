@@ -1,7 +1,7 @@
 // GET /api/v1/admin/webhooks/{webhook_id}/stats: who may read it, what is not found, what is invalid.
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../helpers/tokens";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 let owner: string;
 let webhookId: string;

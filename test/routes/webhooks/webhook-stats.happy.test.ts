@@ -2,14 +2,14 @@
 // that are partly rolled up and partly not.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { attemptDelivery } from "../../src/domain/delivery-attempt";
-import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, readStatsCursor } from "../../src/domain/stats";
-import { rollUpStats } from "../../src/jobs/stats-rollup";
-import { createServices } from "../../src/lib/services";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { db, deliveryDeps, seedDelivery } from "../helpers/deliveries";
-import { hookUrl } from "../helpers/receiver";
-import { tenantAdmin } from "../helpers/tokens";
+import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, readStatsCursor } from "../../../src/domain/stats";
+import { rollUpStats } from "../../../src/jobs/stats-rollup";
+import { createServices } from "../../../src/lib/services";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { db, deliveryDeps, seedDelivery } from "../../helpers/deliveries";
+import { hookUrl } from "../../helpers/receiver";
+import { tenantAdmin } from "../../helpers/tokens";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -4,10 +4,10 @@
 // failed delivery of it), so destructive cells (delete, retry, rotate) never depend on one another.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { seedDelivery } from "../helpers/deliveries";
-import { hookUrl } from "../helpers/receiver";
-import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../helpers/tokens";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { seedDelivery } from "../../helpers/deliveries";
+import { hookUrl } from "../../helpers/receiver";
+import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const OWNER_TENANT = "tnt_mx_owner";
 const OWNER_PARTNER = "prt_mx_owner";
