@@ -290,7 +290,7 @@ describe("the queue consumer", () => {
     await handleDeadLetterBatch(batch, createServices(env));
     const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed`, { token: wh.token });
     expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id]);
-    expect(listed.body.items[0].last_error).toMatch(/dead-lettered/);
+    expect(listed.body.items[0]!.last_error).toMatch(/dead-lettered/);
   });
 });
 

@@ -12,7 +12,7 @@ describe("secret rotation", () => {
     expect(rotated.status).toBe(200);
     expect(rotated.body.secret).toMatch(/^whsec_/);
     expect(rotated.body.secret).not.toBe(wh.secret);
-    const graceEnd = Date.parse(rotated.body.previous_secret_expires_at);
+    const graceEnd = Date.parse(rotated.body.previous_secret_expires_at!);
     expect(graceEnd - Date.now()).toBeGreaterThan(86_000_000);
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).not.toHaveProperty("secret");
 

@@ -21,7 +21,7 @@ describe("deliveries API", () => {
     expect(all.body.items.map((d: { id: number }) => d.id)).toEqual([failingId, okId]);
     const retrying = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=retrying`, { token: wh.token });
     expect(retrying.body.items.map((d: { id: number }) => d.id)).toEqual([failingId]);
-    expect(retrying.body.items[0].next_attempt_at).not.toBeNull();
+    expect(retrying.body.items[0]!.next_attempt_at).not.toBeNull();
     expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=bogus`, { token: wh.token })).status).toBe(422);
     expect((await api("GET", `${WEBHOOKS}/${other.id}/deliveries/${okId}`, { token: wh.token })).status).toBe(404);
     expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${okId}`, { token: await tenantAdmin("tnt_stranger") })).status).toBe(404);

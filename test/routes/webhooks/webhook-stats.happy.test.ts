@@ -205,12 +205,12 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
         for (const p of ["p50", "p95", "p99"] as const) {
           const exact = expected.percentiles[p];
           // Within the histogram bucket of the exact value, and within the observed range.
-          expect(bucketOf(body.latency[p]), `${label} ${p}: got ${body.latency[p]}, exact ${exact}`).toBe(bucketOf(exact));
+          expect(bucketOf(body.latency[p]!), `${label} ${p}: got ${body.latency[p]}, exact ${exact}`).toBe(bucketOf(exact));
           expect(body.latency[p]).toBeGreaterThanOrEqual(expected.min!);
           expect(body.latency[p]).toBeLessThanOrEqual(expected.max!);
         }
-        expect(body.latency.p50).toBeLessThanOrEqual(body.latency.p95);
-        expect(body.latency.p95).toBeLessThanOrEqual(body.latency.p99);
+        expect(body.latency.p50).toBeLessThanOrEqual(body.latency.p95!);
+        expect(body.latency.p95).toBeLessThanOrEqual(body.latency.p99!);
       }
       expect(body, label).toMatchObject({
         status: "auto_disabled",
@@ -267,7 +267,7 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
       failure_count: 0,
     });
     expect(live.body.last_success_at).not.toBeNull();
-    expect(live.body.latency.p99).toBeGreaterThanOrEqual(live.body.latency.p50);
+    expect(live.body.latency.p99).toBeGreaterThanOrEqual(live.body.latency.p50!);
     expect(live.body.series.reduce((s: number, p: { attempts: number }) => s + p.attempts, 0)).toBe(2);
 
     expect((await rollUp()).attempts).toBeGreaterThanOrEqual(2);

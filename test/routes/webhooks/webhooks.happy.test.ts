@@ -87,7 +87,7 @@ describe("webhook endpoints: success paths", () => {
     const byPartner = await api("GET", `${WEBHOOKS}/?partner_id=prt_filter`, { token: admin });
     expect(byPartner.body.total).toBe(2);
     const byTenant = await api("GET", `${WEBHOOKS}/?tenant_id=tnt_fc`, { token: admin });
-    expect(byTenant.body.items.map((w: { tenant_id: string }) => w.tenant_id)).toEqual(["tnt_fc"]);
+    expect(byTenant.body.items.map((w) => w.tenant_id)).toEqual(["tnt_fc"]);
     const partner = await api("GET", `${WEBHOOKS}/?tenant_id=tnt_fb`, { token: await partnerAdmin("prt_filter") });
     expect(partner.body.total).toBe(1);
   });
