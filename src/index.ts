@@ -1,8 +1,9 @@
 // The Worker's entry: one handler per trigger, each delegating to its module.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { createApp } from "./app";
-import { authorizePublish } from "./auth/principal";
-import { EventEnvelopeSchema, OwnerIdSchema } from "./domain/event-envelope";
+import { authorizePublish } from "./auth/policy";
+import { EventEnvelopeSchema } from "./domain/event-envelope";
+import { PartnerIdSchema, TenantIdSchema } from "./domain/owner-id";
 import { tenantDirectory, type Assignment } from "./domain/tenant-directory";
 import { publishEvent, type PublishResult } from "./domain/publish";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "./jobs/delivery-consumer";
@@ -47,8 +48,8 @@ export class WebhooksService extends WorkerEntrypoint<Env> {
 
   /** Records that `tenantId` belongs to `partnerId`, moving the tenant's webhooks along. */
   async assignTenantPartner(tenantId: unknown, partnerId: unknown): Promise<Assignment> {
-    for (const [name, value] of [["tenant_id", tenantId], ["partner_id", partnerId]] as const) {
-      const parsed = OwnerIdSchema.safeParse(value);
+    for (const [name, schema, value] of [["tenant_id", TenantIdSchema, tenantId], ["partner_id", PartnerIdSchema, partnerId]] as const) {
+      const parsed = schema.safeParse(value);
       if (!parsed.success) throw new TypeError(`Invalid ${name}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
     }
     const services = createServices(this.env);

@@ -117,7 +117,7 @@ export function wronglyTypedClaim(payload: JWTPayload): string | null {
 
 const optionalString = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : null);
 
-export function principalFromClaims(payload: JWTPayload): Principal {
+function principalFromClaims(payload: JWTPayload): Principal {
   const role = optionalString(payload.role);
   return {
     subject: optionalString(payload.sub) ?? "",

@@ -4,11 +4,11 @@ import type { Database } from "../db/client";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
-import type { DeliveryMessage } from "../lib/services";
 import { conflict } from "../lib/errors";
+import type { DeliveryMessage } from "../lib/services";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
 import { assignmentStatements } from "./tenant-directory";
-import { AUTO_DISABLED_REASON } from "./webhook-endpoints";
+import { AUTO_DISABLED_REASON } from "./webhooks";
 
 export interface PublishDeps {
   db: Database;

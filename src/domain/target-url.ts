@@ -6,6 +6,7 @@
 //
 // A name is also resolved (over DNS-over-HTTPS, target-dns.ts) and refused when any answer is not public; that check
 // is async and lives in checkTargetUrl below. Redirects are never followed (http-attempt.ts).
+import type { Config } from "../lib/config";
 import { resolveHost, type DnsDeps } from "./target-dns";
 
 export interface TargetPolicy {
@@ -15,6 +16,16 @@ export interface TargetPolicy {
   allowPrivate: boolean;
   /** Ports allowed besides 443 (and 80 when insecure URLs are allowed), e.g. [8443] (ALLOWED_TARGET_PORTS). */
   allowedPorts?: readonly number[];
+}
+
+/** The policy the deployment's config sets (ALLOW_INSECURE_URLS, ALLOW_PRIVATE_TARGETS, ALLOWED_TARGET_PORTS). */
+export function targetPolicyOf(config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets" | "allowedTargetPorts">): TargetPolicy {
+  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets, allowedPorts: config.allowedTargetPorts };
+}
+
+/** How target hosts are resolved, from the service container. */
+export function dnsDepsOf(services: { config: Pick<Config, "dnsResolverUrl">; fetch: typeof fetch; now: () => number }): DnsDeps {
+  return { fetch: services.fetch, resolverUrl: services.config.dnsResolverUrl, now: services.now };
 }
 
 const MAX_URL_LENGTH = 2048;
@@ -102,7 +113,7 @@ export function isResolvableName(hostname: string): boolean {
  * Why a (WHATWG-normalised) host is not a public delivery target, or null. `allowLoopback` admits only
  * 127.0.0.0/8, [::1], `localhost` and `*.localhost`.
  */
-export function hostProblem(hostname: string, allowLoopback = false): string | null {
+function hostProblem(hostname: string, allowLoopback = false): string | null {
   const host = hostname.toLowerCase();
   if (host === "") return "URL must have a host";
   if (host.startsWith("[")) {
@@ -166,7 +177,7 @@ export function answerRange(address: string): string | null {
 // ---- IPv4 ------------------------------------------------------------------------------------------------------
 
 /** Dotted decimal, the only spelling WHATWG URL leaves after normalisation; null when not an IPv4 literal. */
-export function parseIPv4(host: string): number | null {
+function parseIPv4(host: string): number | null {
   const parts = host.split(".");
   if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p))) return null;
   const octets = parts.map(Number);
@@ -204,7 +215,7 @@ const IPV4_RANGES = [
 ];
 
 /** The special-purpose range an IPv4 address (as a 32-bit number) falls in, or null for a public address. */
-export function ipv4Range(address: number): string | null {
+function ipv4Range(address: number): string | null {
   return IPV4_RANGES.find((r) => address >= r.from && address <= r.to)?.name ?? null;
 }
 
