@@ -1,6 +1,8 @@
 // The test endpoint's event: a `webhook.test` for one endpoint alone, attempted synchronously.
 import type { WebhookEndpointRow } from "../db/schema";
-import { attemptDelivery, type AttemptOutcome, type DeliveryDeps } from "./delivery-attempt";
+import { attemptDelivery } from "./delivery/attempt";
+import type { DeliveryDeps } from "./delivery/deps";
+import type { AttemptOutcome } from "./delivery/record";
 import { completeEnvelope, storeEvent } from "./publish";
 
 export async function sendTestEvent(

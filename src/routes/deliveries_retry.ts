@@ -3,7 +3,7 @@ import { requireScope } from "../auth/middleware";
 import { visibilityOf } from "../auth/principal";
 import { getDelivery, hasPayload, toPublicDelivery } from "../domain/deliveries";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
-import { requeueDelivery } from "../jobs/delivery-consumer";
+import { requeueDelivery } from "../domain/delivery/requeue";
 import { conflict } from "../lib/errors";
 import type { AppEnv } from "../lib/services";
 import { conflictError, DeliveryIdParams, DeliverySchema, jsonContent, notFoundError, standardErrors } from "./schemas";

@@ -3,7 +3,7 @@ import { requireScope } from "../auth/middleware";
 import { visibilityOf } from "../auth/principal";
 import { sendTestEvent } from "../domain/test-event";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
-import { afterAttempts } from "../jobs/delivery-consumer";
+import { afterAttempts } from "../domain/delivery/requeue";
 import type { AppEnv } from "../lib/services";
 import { jsonContent, notFoundError, standardErrors, WebhookIdParam } from "./schemas";
 

@@ -2,7 +2,7 @@
 // that are partly rolled up and partly not.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { attemptDelivery } from "../../src/domain/delivery-attempt";
+import { attemptDelivery } from "../../src/domain/delivery/attempt";
 import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, readStatsCursor } from "../../src/domain/stats";
 import { rollUpStats } from "../../src/jobs/stats-rollup";
 import { createServices } from "../../src/lib/services";
