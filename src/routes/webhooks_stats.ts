@@ -1,7 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { visibilityOf } from "../auth/principal";
-import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, STATS_WINDOW_NAMES } from "../domain/stats";
+import { LATENCY_BUCKET_BOUNDS_MS } from "../domain/stats/histogram";
+import { readEndpointStats, STATS_WINDOW_NAMES, toPublicStats } from "../domain/stats/read-model";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
 import type { AppEnv } from "../lib/services";
 import { jsonContent, notFoundError, standardErrors, WebhookIdParam } from "./schemas";
@@ -86,5 +87,6 @@ export const registerGetWebhookStats = (app: OpenAPIHono<AppEnv>) =>
     const { window } = c.req.valid("query");
     const { db, now } = c.var.services;
     const endpoint = await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
-    return c.json(await getEndpointStats(db, endpoint, window, now()), 200);
+    const rows = await readEndpointStats(db, endpoint.id, window, now());
+    return c.json(toPublicStats(endpoint, rows), 200);
   });
