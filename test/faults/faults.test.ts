@@ -2,8 +2,8 @@
 // The pipeline is driven by hand on a fake clock: events published with publishEvent, messages consumed one at a time by
 // handleDeliveryBatch from an in-memory queue (retries and dead-lettering as Queues does them), the retry sweep every
 // minute. D1 fails at a fixed rate from a seeded PRNG and processed messages come back as duplicates (the fault
-// harness's wrappers, test/helpers/faults.ts); the receivers are the real local test receiver. Then the "nothing lost" invariants, shared with the full
-// run (scripts/faults/invariants.mjs), are checked against what the receiver logged.
+// harness's wrappers, test/helpers/faults.ts); the receivers are the real local test receiver. Then the "nothing lost"
+// invariants, shared with the full run (scripts/faults/invariants.mjs), are checked against what the receiver logged.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
