@@ -6,7 +6,7 @@ import { EventEnvelopeSchema } from "./domain/event-envelope";
 import { PartnerIdSchema, TenantIdSchema } from "./domain/owner-id";
 import { tenantDirectory, type Assignment } from "./domain/tenant-directory";
 import { publishEvent, type PublishResult } from "./domain/publish";
-import { handleDeadLetterBatch, handleDeliveryBatch } from "./jobs/delivery-consumer";
+import { handleQueueBatch } from "./jobs/delivery-consumer";
 import { runScheduled } from "./jobs/scheduled";
 import { zodIssuesToValidationIssues } from "./lib/errors";
 import { createServices } from "./lib/services";
@@ -17,9 +17,7 @@ export default {
   fetch: app.fetch,
 
   async queue(batch, env, _ctx) {
-    const services = createServices(env);
-    if (batch.queue.endsWith("-dlq")) await handleDeadLetterBatch(batch, services);
-    else await handleDeliveryBatch(batch, services);
+    await handleQueueBatch(batch, createServices(env));
   },
 
   async scheduled(controller, env, ctx) {

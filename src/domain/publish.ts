@@ -5,7 +5,7 @@ import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
 import { conflict } from "../lib/errors";
-import type { DeliveryMessage } from "../lib/services";
+import type { DeliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
 import { assignmentStatements } from "./tenant-directory";
 import { AUTO_DISABLED_REASON } from "./webhooks";
