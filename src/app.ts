@@ -6,6 +6,7 @@ import { renderError, validationHook } from "./lib/errors";
 import { jsonBody } from "./lib/json-body";
 import { requestContext } from "./lib/request-context";
 import { createServices, type AppEnv, type Services } from "./lib/services";
+import { documentSlashRedirects, pathEdges } from "./routes/path-edges";
 import { registerGetDelivery } from "./routes/deliveries_get";
 import { registerListDeliveries } from "./routes/deliveries_list";
 import { registerRetryDelivery } from "./routes/deliveries_retry";
@@ -23,6 +24,19 @@ import { registerUpdateWebhook } from "./routes/webhooks_update";
 
 export const API_VERSION = "1.0.0";
 
+const OPENAPI_DOCUMENT = {
+  openapi: "3.1.0",
+  info: {
+    title: "ScaiKey Webhooks API",
+    version: API_VERSION,
+    description: "Manage webhook endpoints and inspect their deliveries. Every endpoint needs a Bearer JWT.",
+    license: { name: "Proprietary" },
+  },
+  // Relative: the paths carry their full prefix, so the document works on whatever origin serves it.
+  servers: [{ url: "/", description: "The origin serving this document" }],
+  security: [{ bearerAuth: [] }],
+};
+
 /** `services` replaces the container built from the bindings (benchmarks and tests pass the real one, e.g. with a fixed clock). */
 export function createApp(makeServices: (env: Env) => Services = createServices) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -32,15 +46,11 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
     c.set("services", makeServices(c.env));
     await next();
   });
+  // 405 for a method the path lacks, 307 across a trailing slash (the collection's path ends in "/"): before auth.
+  app.use("/api/*", pathEdges(app, "/api/"));
   app.use("/api/*", authenticate);
   app.use("/api/*", jsonBody());
 
-  // The collection's path ends in "/" (the contract); like FastAPI, the bare path redirects there, keeping method and body.
-  app.all("/api/v1/admin/webhooks", (c) => {
-    const url = new URL(c.req.url);
-    url.pathname += "/";
-    return c.redirect(url.toString(), 307);
-  });
   // /events before /{webhook_id}: the first matching route answers.
   registerListSupportedEvents(app);
   registerListWebhooks(app);
@@ -63,15 +73,7 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
     bearerFormat: "JWT",
     description: "ScaiKey access token (RS256/ES256, verified against the JWKS).",
   });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "ScaiKey Webhooks API",
-      version: API_VERSION,
-      description: "Manage webhook endpoints and inspect their deliveries. Every endpoint needs a Bearer JWT.",
-    },
-    security: [{ bearerAuth: [] }],
-  });
+  app.get("/openapi.json", (c) => c.json(documentSlashRedirects(app.getOpenAPI31Document(OPENAPI_DOCUMENT), "/api/")));
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "ScaiKey Webhooks API" }));
 
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
