@@ -18,7 +18,6 @@ const OPENAPI_DOCUMENT = {
     title: "ScaiKey Webhooks API",
     version: API_VERSION,
     description: "Manage webhook endpoints and inspect their deliveries. Every endpoint needs a Bearer JWT.",
-    license: { name: "Proprietary" },
   },
   // Relative: the paths carry their full prefix, so the document holds on whatever origin serves it.
   servers: [{ url: "/", description: "The origin serving this document" }],
