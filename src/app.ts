@@ -20,6 +20,8 @@ import { registerRotateSecret } from "./routes/webhooks_rotate_secret";
 import { registerGetWebhookStats } from "./routes/webhooks_stats";
 import { registerTestWebhook } from "./routes/webhooks_test";
 import { registerUpdateWebhook } from "./routes/webhooks_update";
+import { registerCreatePortalSession } from "./routes/webhooks/create-portal-session";
+import { portalRouter } from "./portal/router";
 
 export const API_VERSION = "1.0.0";
 
@@ -43,6 +45,7 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
   });
   // /events before /{webhook_id}: the first matching route answers.
   registerListSupportedEvents(app);
+  registerCreatePortalSession(app);
   registerListWebhooks(app);
   registerCreateWebhook(app);
   registerGetWebhook(app);
@@ -72,6 +75,9 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
     },
     security: [{ bearerAuth: [] }],
   });
+  // The delivery portal: its own session cookie instead of a bearer token (src/portal).
+  app.get("/portal/", (c) => c.redirect("/portal", 301));
+  app.route("/portal", portalRouter);
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "ScaiKey Webhooks API" }));
 
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));

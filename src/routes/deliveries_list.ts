@@ -27,6 +27,6 @@ export const registerListDeliveries = (app: OpenAPIHono<AppEnv>) =>
     const { page, per_page, status } = c.req.valid("query");
     const { db } = c.var.services;
     await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
-    const { rows, total, pages } = await listDeliveries(db, webhook_id, status, { page, perPage: per_page });
+    const { rows, total, pages } = await listDeliveries(db, webhook_id, { status }, { page, perPage: per_page });
     return c.json({ items: rows.map(toPublicDelivery), total, page, per_page, pages }, 200);
   });

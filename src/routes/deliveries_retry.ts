@@ -1,10 +1,9 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { visibilityOf } from "../auth/principal";
-import { getDelivery, hasPayload, toPublicDelivery } from "../domain/deliveries";
+import { toPublicDelivery } from "../domain/deliveries";
+import { retryDeliveryNow } from "../domain/manual-retry";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
-import { requeueDelivery } from "../jobs/delivery-consumer";
-import { conflict } from "../lib/errors";
 import type { AppEnv } from "../lib/services";
 import { conflictError, DeliveryIdParams, DeliverySchema, jsonContent, notFoundError, standardErrors } from "./schemas";
 
@@ -30,11 +29,5 @@ export const registerRetryDelivery = (app: OpenAPIHono<AppEnv>) =>
     const { webhook_id, delivery_id } = c.req.valid("param");
     const services = c.var.services;
     const endpoint = await getVisibleEndpoint(services.db, webhook_id, visibilityOf(c.var.principal));
-    const delivery = await getDelivery(services.db, webhook_id, delivery_id);
-    if (delivery.status === "success") throw conflict("Delivery already succeeded");
-    if (delivery.status === "pending" || delivery.status === "retrying") throw conflict("Delivery is already scheduled or in flight");
-    if (!endpoint.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
-    if (!(await hasPayload(services.db, delivery.eventId))) throw conflict("The event's payload has been purged by retention; it cannot be sent again");
-    if (!(await requeueDelivery(services, delivery_id))) throw conflict("Delivery changed state; fetch it again");
-    return c.json(toPublicDelivery(await getDelivery(services.db, webhook_id, delivery_id)), 200);
+    return c.json(toPublicDelivery(await retryDeliveryNow(services, endpoint, delivery_id)), 200);
   });
