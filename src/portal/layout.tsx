@@ -19,7 +19,6 @@ export const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: 
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <meta name="referrer" content="no-referrer" />
       <title>{`${title} · Webhooks`}</title>
       <link rel="stylesheet" href={p("/assets/portal.css")} />
       <script nonce={nonce} src={p("/assets/portal.js")} defer></script>

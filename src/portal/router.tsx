@@ -52,7 +52,8 @@ portalRouter.use("*", async (c, next) => {
   );
   c.header("X-Content-Type-Options", "nosniff");
   c.header("X-Frame-Options", "DENY");
-  c.header("Referrer-Policy", "no-referrer");
+  // same-origin, not no-referrer: with no-referrer, browsers send "Origin: null" on form posts.
+  if (!c.res.headers.has("Referrer-Policy")) c.header("Referrer-Policy", "same-origin");
   c.header("Cross-Origin-Opener-Policy", "same-origin");
   if (!c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
 });
@@ -83,6 +84,7 @@ portalRouter.get("/link/:token", async (c) => {
     maxAge: Math.floor(PORTAL_SESSION_TTL_MS / 1000),
   });
   c.header("Refresh", `0; url=${p("")}`);
+  c.header("Referrer-Policy", "no-referrer"); // the token is in this page's URL
   return renderPage(c, "Signing in", <SigningIn nonce={c.var.nonce} />);
 });
 
@@ -100,8 +102,11 @@ portalRouter.use("*", async (c, next) => {
   c.set("portal", { session, principal: portalPrincipal(session), csrf: await csrfTokenFor(token) });
   if (c.req.method === "POST") {
     // SameSite=Strict keeps other sites' forms from carrying the cookie; the token and the Origin check make it explicit.
+    // Behind a proxy (wrangler dev, a custom domain) the URL the Worker sees may differ from the browser's: the Host header is what the browser addressed.
     const origin = c.req.header("origin");
-    if (origin && origin !== new URL(c.req.url).origin) return forbiddenPage(c, "This form came from another site.");
+    const hosts = [new URL(c.req.url).host, c.req.header("host")];
+    // "null" carries no information (some privacy settings send it); the token below still decides.
+    if (origin && origin !== "null" && !hosts.includes(URL.parse(origin)?.host)) return forbiddenPage(c, "This form came from another site.");
     const body = await c.req.parseBody({ all: true });
     const submitted = body._csrf;
     if (!(await isValidCsrfToken(token, typeof submitted === "string" ? submitted : undefined)))
