@@ -12,6 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { printPortalLinkWhenReady } from "./portal-link.mjs";
 
 const MIN_NODE = [22, 12];
 const DEFAULT_PORT = "8787";
@@ -135,6 +136,9 @@ const ticker = noCron
     }, 60_000);
 ticker?.unref();
 if (ticker) say("  Local cron: the retry sweep runs every minute and the stats rollup every 5 minutes (--no-cron to turn off).\n");
+
+// ---- Delivery portal: a ready link for the demo tenant once wrangler dev answers (scripts/portal-link.mjs). ----
+printPortalLinkWhenReady(base, say);
 
 child.on("error", (err) => fail(`could not start wrangler dev: ${err.message}`));
 child.on("exit", (code, signal) => {

@@ -35,11 +35,13 @@ h2{font-size:1.1rem;margin:0 0 .75rem}
 .kpis{display:grid;gap:.75rem;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));margin-bottom:1.25rem}
 .kpi{background:var(--panel);border:1px solid var(--line);border-radius:var(--radius);padding:.75rem 1rem}
 .kpi b{display:block;font-size:1.35rem}
+.kpi b time,.kpi b .muted{font-size:1rem;font-weight:600}
 .kpi span{color:var(--muted);font-size:.8rem}
 .muted{color:var(--muted)}
 .small{font-size:.85rem}
 .mono,code,pre{font-family:var(--mono);font-size:.85rem}
 .url{font-family:var(--mono);font-size:.875rem;overflow-wrap:anywhere}
+h1.url{font-size:1.25rem;margin-bottom:.35rem}
 pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:.75rem;overflow:auto;max-height:28rem;margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse}
 th,td{text-align:left;padding:.6rem .5rem;border-bottom:1px solid var(--line);vertical-align:middle}
