@@ -97,6 +97,13 @@ describe("magic links", () => {
     expect(left.results.map((r) => r.link_hash)).toEqual([await hashPortalToken(tokenOf(live))]);
   });
 
+  it("link and session lookups use their unique indexes", async () => {
+    for (const [column, index] of [["link_hash", "portal_sessions_link_hash_uq"], ["session_hash", "portal_sessions_session_hash_uq"]]) {
+      const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN SELECT * FROM portal_sessions WHERE ${column} = 'x' AND expires_at > 1`).all();
+      expect(JSON.stringify(plan.results)).toContain(index);
+    }
+  });
+
   it("the retention purge walks the expires_at index", async () => {
     const plan = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT id FROM portal_sessions WHERE expires_at < 1 ORDER BY expires_at LIMIT 500").all();
     expect(JSON.stringify(plan.results)).toContain("portal_sessions_expires_idx");
@@ -250,6 +257,15 @@ describe("screens through the domain", () => {
     expect(detail.html).toContain("Attempt 1");
     expect(detail.html).toContain("HTTP 500");
     expect(detail.html).toContain("&quot;event_type&quot;: &quot;webhook.test&quot;");
+  });
+
+  it("a filtered delivery list stays on the webhook's index, newest first", async () => {
+    const plan = await env.DB.prepare(
+      "EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE webhook_id = 'wh_x' AND event_type = 'user.created' AND last_status_code = 500 AND created_at >= 1 ORDER BY id DESC LIMIT 20",
+    ).all();
+    const text = JSON.stringify(plan.results);
+    expect(text).toMatch(/USING (COVERING )?INDEX deliveries_webhook_/);
+    expect(text).not.toContain("SCAN deliveries");
   });
 
   it("stats and the event catalog render", async () => {

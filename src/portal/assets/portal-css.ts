@@ -111,5 +111,5 @@ figure.card{margin:0 0 1.25rem}
 .center{max-width:34rem;margin:4rem auto;text-align:center}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:720px){.hide-sm{display:none}.bar{gap:.6rem}nav.main{order:3;flex-basis:100%}main{padding:1rem .85rem 3rem}
-th,td{padding:.5rem .35rem}h1{font-size:1.3rem}.card{padding:.9rem}}
+th,td{padding:.5rem .3rem}h1{font-size:1.3rem}h1.url{font-size:1.05rem}td code{font-size:.78rem}.card{padding:.9rem}}
 `;

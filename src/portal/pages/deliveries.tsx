@@ -114,7 +114,7 @@ export const DeliveryList: FC<{
                       Attempts
                     </th>
                     <th scope="col" class="num">
-                      Code
+                      HTTP
                     </th>
                     <th scope="col" class="hide-sm">
                       Created
