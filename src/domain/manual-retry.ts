@@ -6,12 +6,12 @@ import type { Services } from "../lib/services";
 import { getDelivery, hasPayload } from "./deliveries";
 
 /** Queues the delivery for one more attempt now, or throws 404/409 saying why it cannot be. */
-export async function retryDeliveryNow(services: Services, endpoint: WebhookEndpointRow, deliveryId: number) {
-  const delivery = await getDelivery(services.db, endpoint.id, deliveryId);
+export async function retryDeliveryNow(services: Services, webhook: WebhookEndpointRow, deliveryId: number) {
+  const delivery = await getDelivery(services.db, webhook.id, deliveryId);
   if (delivery.status === "success") throw conflict("Delivery already succeeded");
   if (delivery.status === "pending" || delivery.status === "retrying") throw conflict("Delivery is already scheduled or in flight");
-  if (!endpoint.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
+  if (!webhook.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
   if (!(await hasPayload(services.db, delivery.eventId))) throw conflict("The event's payload has been purged by retention; it cannot be sent again");
   if (!(await requeueDelivery(services, deliveryId))) throw conflict("Delivery changed state; fetch it again");
-  return getDelivery(services.db, endpoint.id, deliveryId);
+  return getDelivery(services.db, webhook.id, deliveryId);
 }

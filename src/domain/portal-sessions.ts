@@ -4,7 +4,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Principal } from "../auth/principal";
 import type { Database } from "../db/client";
 import { portalSessions, type PortalSessionRow } from "../db/schema";
-import { randomId } from "../lib/ids";
+import { newPortalSessionId } from "../lib/ids";
 
 export const PORTAL_LINK_MIN_SECONDS = 60;
 export const PORTAL_LINK_MAX_SECONDS = 86_400;
@@ -40,7 +40,7 @@ export async function issuePortalLink(
   now: number,
 ): Promise<{ id: string; token: string; expiresAt: number }> {
   const token = newPortalToken();
-  const id = randomId("ps_");
+  const id = newPortalSessionId();
   const expiresAt = now + expiresInSeconds * 1000;
   await db.insert(portalSessions).values({
     id,

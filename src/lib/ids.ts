@@ -1,7 +1,7 @@
 // Opaque, URL-safe random ids with a type prefix (wh_…, evt_…), like ScaiKey's own nanoid ids.
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-export function randomId(prefix: string, length = 20): string {
+function randomId(prefix: string, length = 20): string {
   // 62 * 4 = 248 < 256: rejecting bytes >= 248 keeps every character equally likely.
   const out: string[] = [];
   while (out.length < length) {
@@ -14,6 +14,7 @@ export function randomId(prefix: string, length = 20): string {
 
 export const newWebhookId = () => randomId("wh_");
 export const newEventId = () => randomId("evt_");
+export const newPortalSessionId = () => randomId("ps_");
 
 /** An id in the same alphabet, derived from `key` (SHA-256): the same key always gives the same id. */
 export async function derivedId(prefix: string, key: string, length = 20): Promise<string> {

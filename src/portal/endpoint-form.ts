@@ -1,10 +1,12 @@
 // The endpoint form: the submitted fields, validated by the API's own schema (endpointFieldShape) and URL policy,
 // with each problem attached to its field for the page to show.
 import { z } from "@hono/zod-openapi";
-import { targetUrlProblem } from "../domain/target-url";
-import type { EndpointFields } from "../domain/webhook-endpoints";
+import { targetPolicyOf, targetUrlProblem } from "../domain/target-url";
+import type { createWebhook } from "../domain/webhooks";
 import type { Config } from "../lib/config";
-import { endpointFieldShape } from "../routes/schemas";
+import { webhookFieldShape as endpointFieldShape } from "../routes/webhooks/schemas";
+
+type EndpointFields = Parameters<typeof createWebhook>[2];
 
 export interface EndpointFormValues {
   url: string;
@@ -77,7 +79,7 @@ export function validateEndpointForm(
       else errors[field] ??= issue.path.length > 1 ? `${String(issue.path[1])}: ${issue.message}` : issue.message;
     }
   }
-  const urlProblem = values.url ? targetUrlProblem(values.url, { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets }) : null;
+  const urlProblem = values.url ? targetUrlProblem(values.url, targetPolicyOf(config)) : null;
   if (urlProblem) errors.url ??= urlProblem;
   if (!result.success || Object.keys(errors).length > 0) return { ok: false, errors };
   return { ok: true, fields: result.data };

@@ -1,6 +1,8 @@
 // Example payloads for the event catalog screen: each one is a real envelope built by completeEnvelope (what receivers get),
 // with illustrative `data` for its resource type.
-import { EVENT_TYPES, type EventTypeInfo } from "../domain/event-catalog";
+import { EVENT_TYPES } from "../domain/event-catalog";
+
+type EventTypeInfo = (typeof EVENT_TYPES)[number];
 import type { EventEnvelope } from "../domain/event-envelope";
 import { completeEnvelope } from "../domain/publish";
 

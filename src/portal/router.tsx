@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { requireAccess, resolveNewOwner, scopeListFilter, visibilityOf } from "../auth/principal";
+import { requireAccess, resolveNewOwner, scopeListFilter, visibilityOf } from "../auth/policy";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
 import { getDeliveryDetail, listDeliveries, type DeliveryFilter } from "../domain/deliveries";
 import { isKnownEventType } from "../domain/event-catalog";
@@ -19,8 +19,8 @@ import {
   redeemPortalLink,
 } from "../domain/portal-sessions";
 import { getEndpointStats, STATS_WINDOW_NAMES, type StatsWindow } from "../domain/stats";
-import { sendTestEvent } from "../domain/test-event";
-import { createEndpoint, deleteEndpoint, getVisibleEndpoint, listEndpoints, rotateSecret, updateEndpoint } from "../domain/webhook-endpoints";
+import { sendWebhookTestEvent } from "../domain/webhook-test-event";
+import { createWebhook, deleteWebhook, getVisibleWebhook, listWebhooks, rotateWebhookSecret, updateWebhook } from "../domain/webhooks";
 import { afterAttempts } from "../jobs/delivery-consumer";
 import { ApiError } from "../lib/errors";
 import { logger } from "../lib/logger";
@@ -137,7 +137,7 @@ const idParam = (c: PortalContext) => c.req.param("id") ?? "";
 const visibleEndpoint = (c: PortalContext, level: "read" | "write") => {
   const v = view(c);
   requireAccess(v.principal, level);
-  return getVisibleEndpoint(services(c).db, idParam(c), visibilityOf(v.principal));
+  return getVisibleWebhook(services(c).db, idParam(c), visibilityOf(v.principal));
 };
 const NOTICES: Record<string, string> = {
   updated: "Changes saved.",
@@ -160,7 +160,7 @@ portalRouter.get("/", async (c) => {
   requireAccess(v.principal, "read");
   const { db, now } = services(c);
   const page = Math.max(1, Math.min(1_000_000, Number.parseInt(c.req.query("page") ?? "1", 10) || 1));
-  const { rows, total, pages } = await listEndpoints(db, scopeListFilter(visibilityOf(v.principal), {}), { page, perPage: PER_PAGE });
+  const { rows, total, pages } = await listWebhooks(db, scopeListFilter(visibilityOf(v.principal), {}), { page, perPage: PER_PAGE });
   const at = now();
   const withStats = await Promise.all(rows.map(async (row) => ({ row, stats: await getEndpointStats(db, row, "24h", at) })));
   const notice = noticeOf(c);
@@ -194,7 +194,7 @@ portalRouter.post("/webhooks", async (c) => {
   if (!checked.ok) return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={checked.errors} />, 422);
   // The owner is the session's tenant (or partner), by the same rule as the API's create.
   const owner = resolveNewOwner(visibilityOf(v.principal), {});
-  const { endpoint, secret } = await createEndpoint(db, secretBox, checked.fields, owner, now());
+  const { webhook: endpoint, secret } = await createWebhook(db, secretBox, checked.fields, owner, now());
   const stats = await getEndpointStats(db, endpoint, "24h", now());
   return renderPage(c, endpoint.url, <EndpointOverview view={v} row={endpoint} stats={stats} notice={<SecretBox title="Endpoint created. Here is its signing secret" secret={secret} />} />, 201);
 });
@@ -217,14 +217,14 @@ portalRouter.post("/webhooks/:id/edit", async (c) => {
   const values = readEndpointForm(await form(c));
   const checked = validateEndpointForm(values, config);
   if (!checked.ok) return renderPage(c, "Edit endpoint", <EndpointForm view={view(c)} existing={row} values={values} errors={checked.errors} />, 422);
-  await updateEndpoint(db, row, checked.fields, now());
+  await updateWebhook(db, row, checked.fields, now());
   return c.redirect(`${webhookPath(row.id)}?done=updated`, 303);
 });
 
 portalRouter.post("/webhooks/:id/enabled", async (c) => {
   const row = await visibleEndpoint(c, "write");
   const enabled = (await form(c)).enabled === "true";
-  await updateEndpoint(services(c).db, row, { enabled }, services(c).now());
+  await updateWebhook(services(c).db, row, { enabled }, services(c).now());
   return c.redirect(`${webhookPath(row.id)}?done=${enabled ? "enabled" : "disabled"}`, 303);
 });
 
@@ -235,7 +235,7 @@ portalRouter.get("/webhooks/:id/delete", async (c) => {
 
 portalRouter.post("/webhooks/:id/delete", async (c) => {
   const row = await visibleEndpoint(c, "write");
-  await deleteEndpoint(services(c).db, row.id, services(c).now());
+  await deleteWebhook(services(c).db, row.id, services(c).now());
   return c.redirect(`${p("")}?done=deleted`, 303);
 });
 
@@ -249,7 +249,7 @@ portalRouter.post("/webhooks/:id/rotate", async (c) => {
   const grace = Number((await form(c)).grace);
   const graceSeconds = GRACE_CHOICES.some(([s]) => s === grace) ? grace : 86_400;
   const { db, secretBox, now } = services(c);
-  const rotated = await rotateSecret(db, secretBox, row, graceSeconds, now());
+  const rotated = await rotateWebhookSecret(db, secretBox, row, graceSeconds, now());
   const stats = await getEndpointStats(db, row, "24h", now());
   const title = graceSeconds > 0 ? "Secret rotated. The previous one keeps signing until the grace period ends" : "Secret rotated. The previous one no longer signs";
   return renderPage(c, row.url, <EndpointOverview view={view(c)} row={row} stats={stats} notice={<SecretBox title={title} secret={rotated.secret} />} />);
@@ -258,10 +258,10 @@ portalRouter.post("/webhooks/:id/rotate", async (c) => {
 portalRouter.post("/webhooks/:id/test", async (c) => {
   const row = await visibleEndpoint(c, "write");
   const svc = services(c);
-  const { outcome } = await sendTestEvent(svc, row, view(c).principal.subject);
+  const { outcome } = await sendWebhookTestEvent(svc, row, view(c).principal.subject);
   await afterAttempts(svc, [outcome]);
   const r = outcome.result;
-  const fresh = await getVisibleEndpoint(svc.db, row.id, visibilityOf(view(c).principal));
+  const fresh = await getVisibleWebhook(svc.db, row.id, visibilityOf(view(c).principal));
   const stats = await getEndpointStats(svc.db, fresh, "24h", svc.now());
   const result = { success: r.ok, statusCode: r.statusCode, durationMs: r.durationMs, error: r.errorMessage, errorClass: r.errorClass, responseExcerpt: r.responseExcerpt, deliveryId: outcome.deliveryId };
   return renderPage(c, row.url, <EndpointOverview view={view(c)} row={fresh} stats={stats} notice={<TestResult row={fresh} outcome={result} />} />);

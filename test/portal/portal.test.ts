@@ -204,7 +204,7 @@ describe("screens through the domain", () => {
     const secret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(created.html)![1]!;
     const list = await api("GET", `${WEBHOOKS}/`, { token });
     expect(list.body.items).toHaveLength(1);
-    const hook = list.body.items[0];
+    const hook = list.body.items[0]!;
     expect(hook).toMatchObject({ url, description: "Billing sync", events: ["user.created", "group.*"], headers: { "X-Team": "billing" }, tenant_id: "tnt_flow" });
     expect((await visitor.open(`/portal/webhooks/${hook.id}`)).html).not.toContain(secret);
 

@@ -2,7 +2,7 @@
 import type { Child, FC } from "hono/jsx";
 import type { WebhookEndpointRow } from "../../db/schema";
 import type { EndpointStats } from "../../domain/stats";
-import { endpointStatus } from "../../domain/webhook-endpoints";
+import { webhookStatus as endpointStatus } from "../../domain/webhooks";
 import { Sparkline } from "../charts";
 import type { PortalView } from "../context";
 import { headersToText, type EndpointFormValues, type FieldErrors } from "../endpoint-form";

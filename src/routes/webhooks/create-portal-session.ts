@@ -1,22 +1,23 @@
 // POST /api/v1/admin/webhooks/portal-sessions: a single-use magic link into the delivery portal for one tenant or partner.
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { resolveNewOwner, visibilityOf } from "../../auth/principal";
+import { resolveNewOwner, visibilityOf } from "../../auth/policy";
 import {
   issuePortalLink,
   PORTAL_LINK_DEFAULT_SECONDS,
   PORTAL_LINK_MAX_SECONDS,
   PORTAL_LINK_MIN_SECONDS,
 } from "../../domain/portal-sessions";
-import { invalidField } from "../../lib/errors";
-import type { AppEnv } from "../../lib/services";
+import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
 import { toIso } from "../../lib/time";
-import { jsonBody, jsonContent, PartnerId, standardErrors, TenantId } from "../schemas";
+import type { Router } from "../create-router";
+import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
+import { requireOwner } from "./guards";
 
 const CreatePortalSessionBody = z
   .strictObject({
-    tenant_id: TenantId.optional().openapi({ description: "Tenant the portal shows; defaults to the token's." }),
-    partner_id: PartnerId.optional().openapi({ description: "Partner the portal shows (all its webhooks) when no tenant_id is given." }),
+    tenant_id: TenantIdSchema.optional().openapi({ description: "Tenant the portal shows; defaults to the token's." }),
+    partner_id: PartnerIdSchema.optional().openapi({ description: "Partner the portal shows (all its webhooks) when no tenant_id is given." }),
     read_only: z.boolean().optional().openapi({ description: "The session may look but not change anything (default false)." }),
     expires_in: z
       .number()
@@ -49,14 +50,13 @@ const route = createRoute({
   responses: { 201: jsonContent(PortalSessionSchema, "The link"), ...standardErrors },
 });
 
-export const registerCreatePortalSession = (app: OpenAPIHono<AppEnv>) =>
-  app.openapi(route, async (c) => {
+export const registerCreatePortalSession = (router: Router) =>
+  router.openapi(route, async (c) => {
     const body = c.req.valid("json") ?? {}; // no body at all: every field takes its default
     const { db, now } = c.var.services;
     const principal = c.var.principal;
     const owner = resolveNewOwner(visibilityOf(principal), { tenantId: body.tenant_id, partnerId: body.partner_id });
-    if (!owner.tenantId && !owner.partnerId)
-      throw invalidField(["body", "tenant_id"], "tenant_id or partner_id is required when the token has neither", "missing");
+    requireOwner(owner);
     const grant = { ...owner, readOnly: body.read_only ?? false };
     const link = await issuePortalLink(db, grant, principal.subject, body.expires_in ?? PORTAL_LINK_DEFAULT_SECONDS, now());
     const url = new URL(`/portal/link/${link.token}`, c.req.url).toString();
