@@ -1,6 +1,6 @@
-// SVG charts rendered on the server from the stats read model (getEndpointStats): no chart library, no client script.
+// SVG charts rendered on the server from the stats read model (readEndpointStats): no chart library, no client script.
 import type { FC } from "hono/jsx";
-import type { EndpointStats } from "../domain/stats";
+import type { EndpointStats } from "./stats";
 
 type Point = EndpointStats["series"][number];
 

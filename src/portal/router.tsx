@@ -8,7 +8,8 @@ import { requireAccess, resolveNewOwner, scopeListFilter, visibilityOf } from ".
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
 import { getDeliveryDetail, listDeliveries, type DeliveryFilter } from "../domain/deliveries";
 import { isKnownEventType } from "../domain/event-catalog";
-import { retryDeliveryNow } from "../domain/manual-retry";
+import { retryDeliveryNow } from "../domain/delivery/manual-retry";
+import { afterAttempts } from "../domain/delivery/requeue";
 import {
   csrfTokenFor,
   endPortalSession,
@@ -18,10 +19,9 @@ import {
   PORTAL_SESSION_TTL_MS,
   redeemPortalLink,
 } from "../domain/portal-sessions";
-import { getEndpointStats, STATS_WINDOW_NAMES, type StatsWindow } from "../domain/stats";
+import { STATS_WINDOW_NAMES, type StatsWindow } from "../domain/stats/read-model";
 import { sendWebhookTestEvent } from "../domain/webhook-test-event";
 import { createWebhook, deleteWebhook, getVisibleWebhook, listWebhooks, rotateWebhookSecret, updateWebhook } from "../domain/webhooks";
-import { afterAttempts } from "../jobs/delivery-consumer";
 import { ApiError } from "../lib/errors";
 import { logger } from "../lib/logger";
 import { PORTAL_CSS } from "./assets/portal-css";
@@ -33,6 +33,7 @@ import { DeliveryList, DeliveryPage, SINCE_CHOICES, type DeliveryFilterForm } fr
 import { DeleteConfirm, EndpointForm, EndpointList, EndpointOverview, formValuesOf, GRACE_CHOICES, RotateForm, TestResult } from "./pages/endpoints";
 import { EventCatalog, Message, SigningIn } from "./pages/messages";
 import { StatsPage } from "./pages/stats";
+import { endpointStats } from "./stats";
 
 const PER_PAGE = 20;
 const MAX_FORM_BYTES = 64 * 1024;
@@ -162,7 +163,7 @@ portalRouter.get("/", async (c) => {
   const page = Math.max(1, Math.min(1_000_000, Number.parseInt(c.req.query("page") ?? "1", 10) || 1));
   const { rows, total, pages } = await listWebhooks(db, scopeListFilter(visibilityOf(v.principal), {}), { page, perPage: PER_PAGE });
   const at = now();
-  const withStats = await Promise.all(rows.map(async (row) => ({ row, stats: await getEndpointStats(db, row, "24h", at) })));
+  const withStats = await Promise.all(rows.map(async (row) => ({ row, stats: await endpointStats(db, row, "24h", at) })));
   const notice = noticeOf(c);
   return renderPage(
     c,
@@ -195,13 +196,13 @@ portalRouter.post("/webhooks", async (c) => {
   // The owner is the session's tenant (or partner), by the same rule as the API's create.
   const owner = resolveNewOwner(visibilityOf(v.principal), {});
   const { webhook: endpoint, secret } = await createWebhook(db, secretBox, checked.fields, owner, now());
-  const stats = await getEndpointStats(db, endpoint, "24h", now());
+  const stats = await endpointStats(db, endpoint, "24h", now());
   return renderPage(c, endpoint.url, <EndpointOverview view={v} row={endpoint} stats={stats} notice={<SecretBox title="Endpoint created. Here is its signing secret" secret={secret} />} />, 201);
 });
 
 portalRouter.get("/webhooks/:id", async (c) => {
   const row = await visibleEndpoint(c, "read");
-  const stats = await getEndpointStats(services(c).db, row, "24h", services(c).now());
+  const stats = await endpointStats(services(c).db, row, "24h", services(c).now());
   const notice = noticeOf(c);
   return renderPage(c, row.url, <EndpointOverview view={view(c)} row={row} stats={stats} notice={notice && <div class="notice ok" role="status">{notice}</div>} />);
 });
@@ -250,7 +251,7 @@ portalRouter.post("/webhooks/:id/rotate", async (c) => {
   const graceSeconds = GRACE_CHOICES.some(([s]) => s === grace) ? grace : 86_400;
   const { db, secretBox, now } = services(c);
   const rotated = await rotateWebhookSecret(db, secretBox, row, graceSeconds, now());
-  const stats = await getEndpointStats(db, row, "24h", now());
+  const stats = await endpointStats(db, row, "24h", now());
   const title = graceSeconds > 0 ? "Secret rotated. The previous one keeps signing until the grace period ends" : "Secret rotated. The previous one no longer signs";
   return renderPage(c, row.url, <EndpointOverview view={view(c)} row={row} stats={stats} notice={<SecretBox title={title} secret={rotated.secret} />} />);
 });
@@ -262,7 +263,7 @@ portalRouter.post("/webhooks/:id/test", async (c) => {
   await afterAttempts(svc, [outcome]);
   const r = outcome.result;
   const fresh = await getVisibleWebhook(svc.db, row.id, visibilityOf(view(c).principal));
-  const stats = await getEndpointStats(svc.db, fresh, "24h", svc.now());
+  const stats = await endpointStats(svc.db, fresh, "24h", svc.now());
   const result = { success: r.ok, statusCode: r.statusCode, durationMs: r.durationMs, error: r.errorMessage, errorClass: r.errorClass, responseExcerpt: r.responseExcerpt, deliveryId: outcome.deliveryId };
   return renderPage(c, row.url, <EndpointOverview view={view(c)} row={fresh} stats={stats} notice={<TestResult row={fresh} outcome={result} />} />);
 });
@@ -323,7 +324,7 @@ portalRouter.get("/webhooks/:id/stats", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const asked = c.req.query("window") ?? "24h";
   const window: StatsWindow = (STATS_WINDOW_NAMES as string[]).includes(asked) ? (asked as StatsWindow) : "24h";
-  const stats = await getEndpointStats(services(c).db, row, window, services(c).now());
+  const stats = await endpointStats(services(c).db, row, window, services(c).now());
   return renderPage(c, "Stats", <StatsPage view={view(c)} row={row} stats={stats} />);
 });
 

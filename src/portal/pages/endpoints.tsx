@@ -1,7 +1,7 @@
 // Endpoint screens: the list, the create/edit form, an endpoint's overview, delete confirmation and secret rotation.
 import type { Child, FC } from "hono/jsx";
 import type { WebhookEndpointRow } from "../../db/schema";
-import type { EndpointStats } from "../../domain/stats";
+import type { EndpointStats } from "../stats";
 import { webhookStatus as endpointStatus } from "../../domain/webhooks";
 import { Sparkline } from "../charts";
 import type { PortalView } from "../context";

@@ -1,7 +1,8 @@
 // Stats of one endpoint over a window, as server-rendered charts.
 import type { FC } from "hono/jsx";
 import type { WebhookEndpointRow } from "../../db/schema";
-import { STATS_WINDOW_NAMES, type EndpointStats } from "../../domain/stats";
+import { STATS_WINDOW_NAMES } from "../../domain/stats/read-model";
+import type { EndpointStats } from "../stats";
 import { AttemptsChart, LatencyChart } from "../charts";
 import type { PortalView } from "../context";
 import { percent, webhookPath } from "../layout";

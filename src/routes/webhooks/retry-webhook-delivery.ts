@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { toPublicDelivery } from "../../domain/deliveries";
-import { retryDeliveryNow } from "../../domain/manual-retry";
+import { retryDeliveryNow } from "../../domain/delivery/manual-retry";
 import type { Router } from "../create-router";
 import { conflictError, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
