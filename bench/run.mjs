@@ -28,7 +28,10 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { SignJWT } from "jose";
-import { freePort, mapBounded, stopProcessGroup, wranglerBin } from "../scripts/lib/local-worker.mjs";
+import { mapBounded } from "../scripts/lib/bounded-map.mjs";
+import { freePort } from "../scripts/lib/port.mjs";
+import { stopProcessGroup } from "../scripts/lib/process.mjs";
+import { wranglerBin } from "../scripts/lib/wrangler.mjs";
 
 const USAGE = `Usage: npm run bench -- [options]
 

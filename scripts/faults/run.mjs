@@ -20,7 +20,10 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startFarm, mulberry32 } from "./farm.mjs";
 import { checkInvariants, checkStats } from "./invariants.mjs";
-import { freePort, mapBounded, stopProcessGroup, wranglerBin } from "../lib/local-worker.mjs";
+import { mapBounded } from "../lib/bounded-map.mjs";
+import { freePort } from "../lib/port.mjs";
+import { stopProcessGroup } from "../lib/process.mjs";
+import { wranglerBin } from "../lib/wrangler.mjs";
 
 const USAGE = `Usage: npm run test:faults -- [options]
 
