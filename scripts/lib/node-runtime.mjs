@@ -54,7 +54,7 @@ export function ensureNode24(log = (line) => process.stderr.write(`${line}\n`)) 
   mkdirSync(staging, { recursive: true });
   const [npm, npmArgs] = npmCommand();
   const result = spawnSync(npm, [...npmArgs, "install", "--prefix", staging, "--no-audit", "--no-fund", "--no-save", "--loglevel=error", NODE_PACKAGE], {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "ignore", "inherit"], // npm's summary is noise here; its errors still show
     // The install must not inherit this project's npm settings (e.g. npm_config_prefix from `npm run`).
     env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
   });
