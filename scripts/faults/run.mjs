@@ -3,7 +3,7 @@
 //
 //   1. starts the Worker under `wrangler dev` on a fresh migrated D1 (127.0.0.1, a free port; worker.mjs) with a
 //      compressed retry schedule, short orphan grace, and faults injected inside the Worker: D1 errors
-//      (FAULT_D1_ERROR_RATE) and duplicate queue messages (FAULT_DUPLICATE_RATE);
+//      (FAULT_D1_ERROR_RATE) and duplicate queue messages (FAULT_DUPLICATE_RATE), see worker.ts and inject.ts;
 //   2. starts a farm of misbehaving local receivers (farm.mjs) and registers one endpoint per receiver (scenario.mjs);
 //   3. publishes events through POST /api/v1/events, calling the retry-sweep cron (/__scheduled) every few seconds;
 //   4. waits until every delivery is success or failed (or the time bound), then checks, against the receivers' own logs

@@ -1,18 +1,18 @@
-// The Worker under test for the fault run: bundled once from a snapshot of the tree, run as is by `wrangler dev
-// --no-bundle` on a fresh migrated D1, with the fault vars, its log fed line by line to a tally (worker-log.mjs).
+// The Worker under test for the fault run: worker.ts (src/index with faults around its bindings), bundled once from a
+// snapshot of the tree, run as is by `wrangler dev --no-bundle` on a fresh migrated D1 with the fault vars, its log fed
+// line by line to a tally (worker-log.mjs).
 import { spawn } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../lib/port.mjs";
 import { quietChildEnv, stopProcessGroup, waitHttpReady } from "../lib/process.mjs";
 import { applyLocalMigrations, bundleWorker, snapshotTree, wranglerBin } from "../lib/wrangler.mjs";
 import { createWorkerLog } from "./worker-log.mjs";
 
-// The entry of the bundle under test: the Worker with the faults wrapped around its bindings (faults/worker.ts, where the
-// tree has it; else src/index, which reads the FAULT_* vars itself), plus GET /__scheduled?cron=… (what `wrangler dev
-// --test-scheduled` adds when it bundles; this bundle is run as is).
-const scheduledEntry = (workerModule) => `import worker from "${workerModule}";
-export * from "${workerModule}";
+// The entry of the bundle under test: the Worker with the faults wrapped around its bindings (worker.ts, inject.ts), plus
+// GET /__scheduled?cron=… (what `wrangler dev --test-scheduled` adds when it bundles; this bundle is run as is).
+const SCHEDULED_ENTRY = `import worker from "./scripts/faults/worker";
+export * from "./scripts/faults/worker";
 export default {
   ...worker,
   async fetch(request, env, ctx) {
@@ -43,8 +43,7 @@ export async function startFaultWorker({ root, workDir, vars, note }) {
   // to the working tree or node_modules during the run cannot make it reload, which would kill attempts in flight
   // (not the fault under test).
   const app = snapshotTree(root, join(workDir, "app"), ["src", "scripts", "migrations", "package.json", "tsconfig.json"]);
-  const workerModule = existsSync(join(app, "scripts/faults/worker.ts")) ? "./scripts/faults/worker" : "./src/index";
-  writeFileSync(join(app, "faults-entry.ts"), scheduledEntry(workerModule));
+  writeFileSync(join(app, "faults-entry.ts"), SCHEDULED_ENTRY);
   const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
   writeFileSync(join(app, "wrangler.bundle.toml"), toml.replace(/^main\s*=.*$/m, 'main = "faults-entry.ts"'));
   writeFileSync(join(app, "wrangler.toml"), toml.replace(/^main\s*=.*$/m, 'main = "bundle/faults-entry.js"'));
