@@ -13,7 +13,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { freePort, stopProcessGroup, wranglerBin } from "../../scripts/lib/local-worker.mjs";
+import { freePort } from "../../scripts/lib/port.mjs";
+import { stopProcessGroup } from "../../scripts/lib/process.mjs";
+import { wranglerBin } from "../../scripts/lib/wrangler.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
