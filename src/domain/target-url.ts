@@ -19,8 +19,10 @@ export interface TargetPolicy {
 }
 
 /** The policy the deployment's config sets (ALLOW_INSECURE_URLS, ALLOW_PRIVATE_TARGETS, ALLOWED_TARGET_PORTS). */
-export function targetPolicyOf(config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets" | "allowedTargetPorts">): TargetPolicy {
-  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets, allowedPorts: config.allowedTargetPorts };
+export function targetPolicyOf(
+  config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets"> & Partial<Pick<Config, "allowedTargetPorts">>,
+): TargetPolicy {
+  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets, allowedPorts: config.allowedTargetPorts ?? [] };
 }
 
 /** How target hosts are resolved, from the service container. */
