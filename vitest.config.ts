@@ -5,7 +5,8 @@ export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
     plugins: [
-      cloudflareTest({
+      // A function, so bindings can use what the global setup provides (the DoH stub's port).
+      cloudflareTest(({ inject }) => ({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
           // Needed only here: lets tests call exports.default.queue()/scheduled().
@@ -17,9 +18,10 @@ export default defineConfig(async () => {
             SECRET_ENCRYPTION_KEY: "test-k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             ALLOW_INSECURE_URLS: "true",
             ALLOW_PRIVATE_TARGETS: "true",
+            DNS_RESOLVER_URL: inject("dohUrl"),
           },
         },
-      }),
+      })),
     ],
     test: {
       // A real HTTP receiver on 127.0.0.1, started in Node; tests read its URL with inject("receiverUrl").

@@ -16,7 +16,8 @@ Options:
   --role <role>       super_admin (default), partner_admin, tenant_admin, or none (no role claim)
   --tenant <id>       tenant_id claim, e.g. tnt_demo (also names the issuer: <JWT_ISSUER>tenants/<id>)
   --partner <id>      partner_id claim, e.g. prt_demo
-  --scope "<scopes>"  space-separated scopes (default "admin:read admin:write");
+  --scope "<scopes>"  space-separated scopes (default "openid profile email", as ScaiKey's admin console issues
+                      them: a role needs no admin:* scope; platform tokens need admin:read / admin:write);
                       narrower grants: webhooks:read, webhooks:write, webhooks:publish
   --platform          a platform client_credentials token (platform_token: true, token_type: client_credentials)
   --sub <id>          subject (default usr_dev)
@@ -24,7 +25,7 @@ Options:
   -h, --help          this help
 
 Examples:
-  TOKEN=$(npm run -s token -- --role tenant_admin --tenant tnt_demo --scope "admin:read admin:write")
+  TOKEN=$(npm run -s token -- --role tenant_admin --tenant tnt_demo --partner prt_demo)
   TOKEN=$(npm run -s token -- --role partner_admin --partner prt_demo)
   TOKEN=$(npm run -s token -- --role none --platform --scope "admin:read")
   curl -s http://localhost:8787/api/v1/admin/webhooks/ -H "Authorization: Bearer $TOKEN"
@@ -43,7 +44,7 @@ const opts = parseCli({
     role: { type: "string", default: "super_admin" },
     tenant: { type: "string" },
     partner: { type: "string" },
-    scope: { type: "string", default: "admin:read admin:write" },
+    scope: { type: "string", default: "openid profile email" },
     platform: { type: "boolean", default: false },
     sub: { type: "string", default: "usr_dev" },
     ttl: { type: "string", default: "3600" },

@@ -1,7 +1,10 @@
 // The Worker's entry: one handler per trigger, each delegating to its module.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { createApp } from "./app";
+import { authorizePublish } from "./auth/policy";
 import { EventEnvelopeSchema } from "./domain/event-envelope";
+import { PartnerIdSchema, TenantIdSchema } from "./domain/owner-id";
+import { tenantDirectory, type Assignment } from "./domain/tenant-directory";
 import { publishEvent, type PublishResult } from "./domain/publish";
 import { handleQueueBatch } from "./jobs/delivery-consumer";
 import { runScheduled } from "./jobs/scheduled";
@@ -26,7 +29,8 @@ export default {
  * Publishing for other Workers of the platform, over a service binding (no HTTP, no token):
  *   [[services]] binding = "WEBHOOKS", service = "scaikey-webhooks", entrypoint = "WebhooksService"
  *   await env.WEBHOOKS.publish({ event_type: "user.created", tenant_id, partner_id, resource, actor, data })
- * Same validation and the same publishEvent as POST /api/v1/events.
+ * Same validation and the same publishEvent as POST /api/v1/events. The binding is a trusted publisher: a tenant
+ * event naming its partner teaches the tenant directory, and assignTenantPartner sets it directly.
  */
 export class WebhooksService extends WorkerEntrypoint<Env> {
   async publish(envelope: unknown): Promise<PublishResult> {
@@ -35,6 +39,18 @@ export class WebhooksService extends WorkerEntrypoint<Env> {
       const issues = zodIssuesToValidationIssues("json", parsed.error, envelope);
       throw new TypeError(`Invalid event envelope: ${issues.map((i) => `${i.loc.slice(1).join(".")}: ${i.msg}`).join("; ")}`);
     }
-    return publishEvent(createServices(this.env), parsed.data);
+    const services = createServices(this.env);
+    const { event, learnTenantPartner } = await authorizePublish(null, parsed.data, tenantDirectory(services.db, services.now));
+    return publishEvent(services, event, { learnTenantPartner });
+  }
+
+  /** Records that `tenantId` belongs to `partnerId`, moving the tenant's webhooks along. */
+  async assignTenantPartner(tenantId: unknown, partnerId: unknown): Promise<Assignment> {
+    for (const [name, schema, value] of [["tenant_id", TenantIdSchema, tenantId], ["partner_id", PartnerIdSchema, partnerId]] as const) {
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) throw new TypeError(`Invalid ${name}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    }
+    const services = createServices(this.env);
+    return tenantDirectory(services.db, services.now).assign(tenantId as string, partnerId as string, "service");
   }
 }

@@ -80,8 +80,39 @@ export async function verifyAccessToken(token: string, config: Config["jwt"]): P
     if (err instanceof Error && err.message === "no JWT key configured") throw err;
     throw unauthorized(describeJoseError(err));
   }
+  const wrongType = wronglyTypedClaim(payload);
+  if (wrongType) throw unauthorized(`Invalid token claim: ${wrongType}`);
   if (!issuerMatches(payload.iss, config.issuerPrefix)) throw unauthorized("Invalid token issuer");
   return principalFromClaims(payload);
+}
+
+// The type each claim we read must have when present. A signed token is still untrusted input: a number where a
+// string belongs is a bad token (401), never a crash.
+const CLAIM_TYPES: Record<string, "string" | "boolean" | "number"> = {
+  iss: "string",
+  sub: "string",
+  scope: "string",
+  role: "string",
+  tenant_id: "string",
+  partner_id: "string",
+  client_id: "string",
+  token_type: "string",
+  app_scope: "string",
+  platform_token: "boolean",
+  exp: "number",
+  iat: "number",
+  nbf: "number",
+};
+
+/** The first claim present with the wrong type (`aud` may be a string or an array of strings), or null. */
+export function wronglyTypedClaim(payload: JWTPayload): string | null {
+  for (const [claim, type] of Object.entries(CLAIM_TYPES)) {
+    const value = payload[claim];
+    if (value !== undefined && typeof value !== type) return claim;
+  }
+  const aud = payload.aud;
+  if (aud !== undefined && typeof aud !== "string" && !(Array.isArray(aud) && aud.every((a) => typeof a === "string"))) return "aud";
+  return null;
 }
 
 const optionalString = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : null);

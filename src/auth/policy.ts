@@ -1,30 +1,49 @@
 // Every "may this caller…" rule: the access level of an operation, which tenants a caller sees, which owners it may
-// give a webhook, and for whom it may publish. Callers answer 404 for what a caller cannot see, 403 for what it may not do.
+// give a webhook, for whom it may publish, and who may set the tenant directory. Callers answer 404 for what a caller
+// cannot see, 403 for what it may not do.
 import type { EventEnvelopeInput } from "../domain/event-envelope";
-import { forbidden } from "../lib/errors";
+import type { TenantDirectory } from "../domain/tenant-directory";
+import { forbidden, invalidField } from "../lib/errors";
 import type { Principal } from "./principal";
 
 export type AccessLevel = "read" | "write" | "publish";
 
-// Scopes that grant each level; ScaiKey's admin API uses admin:*, the webhooks:* ones are the narrower grants.
-const SCOPES_FOR: Record<AccessLevel, string[]> = {
-  read: ["admin:read", "admin:write", "webhooks:read", "webhooks:write"],
-  write: ["admin:write", "webhooks:write"],
-  publish: ["webhooks:publish", "admin:write"],
+/** The exact rejection ScaiKey's admin API gives a platform token without admin scopes. */
+export const PLATFORM_SCOPE_REQUIRED = "Platform token requires admin:read or admin:write scope";
+
+// ScaiKey's rule: an admin role, or a platform client_credentials token with admin:read (reads) / admin:write (writes).
+// A token with neither may still hold the narrower webhooks:* grants, which this service defines for publishers and
+// tools acting inside one tenant or partner.
+const PLATFORM_SCOPES: Record<AccessLevel, string[]> = {
+  read: ["admin:read", "admin:write"],
+  write: ["admin:write"],
+  publish: ["admin:write", "webhooks:publish"],
+};
+const NARROW_SCOPES: Record<AccessLevel, string[]> = {
+  read: ["webhooks:read", "webhooks:write"],
+  write: ["webhooks:write"],
+  publish: ["webhooks:publish"],
 };
 
 const hasAny = (p: Principal, scopes: string[]) => scopes.some((s) => p.scopes.has(s));
 
-/** Throws 403 unless the token may perform an operation of this level. */
+/**
+ * Throws 403 unless the token may perform an operation of this level. Role tokens (what ScaiKey's admin console
+ * issues, with ordinary OIDC scopes) are authorised by their role; which tenants they reach is their visibility.
+ */
 export function requireAccess(p: Principal, level: AccessLevel): void {
-  if (level === "publish") {
-    if (p.scopes.has("webhooks:publish")) return;
-    if (p.scopes.has("admin:write") && (p.platformToken || p.role !== null)) return;
-    throw forbidden("Token requires webhooks:publish scope (or admin:write on a platform token)");
+  if (p.role !== null) return;
+  if (p.platformToken) {
+    if (hasAny(p, PLATFORM_SCOPES[level])) return;
+    if (level === "read" || !hasAny(p, PLATFORM_SCOPES.read)) throw forbidden(PLATFORM_SCOPE_REQUIRED);
+    throw forbidden(level === "write" ? "Platform token requires admin:write scope for this operation" : "Platform token requires admin:write or webhooks:publish scope to publish");
   }
-  if (!p.role && !p.platformToken) throw forbidden("Admin role or platform token required");
-  if (!hasAny(p, SCOPES_FOR.read)) throw forbidden("Platform token requires admin:read or admin:write scope");
-  if (level === "write" && !hasAny(p, SCOPES_FOR.write)) throw forbidden("Token requires admin:write scope for this operation");
+  if (hasAny(p, NARROW_SCOPES[level])) return;
+  throw forbidden(
+    level === "publish"
+      ? "Token requires an admin role, or the webhooks:publish scope"
+      : `Token requires an admin role, a platform token with admin:${level}, or the webhooks:${level} scope`,
+  );
 }
 
 export type Visibility =
@@ -33,19 +52,30 @@ export type Visibility =
   | { kind: "tenant"; tenantId: string; partnerId: string | null };
 
 export function visibilityOf(p: Principal): Visibility {
-  if (p.role === "super_admin" || p.platformToken) return { kind: "all" };
+  if (p.role === "super_admin" || (p.role === null && p.platformToken)) return { kind: "all" };
   if (p.role === "partner_admin" && p.partnerId) return { kind: "partner", partnerId: p.partnerId };
   if (p.tenantId) return { kind: "tenant", tenantId: p.tenantId, partnerId: p.partnerId };
+  // A partner-level token without a role (webhooks:* grants) reaches that partner's tenants.
+  if (p.role === null && p.partnerId) return { kind: "partner", partnerId: p.partnerId };
   throw forbidden("Token carries no tenant_id or partner_id to scope its access");
 }
 
-/** Whether a resource owned by (tenantId, partnerId) is visible; callers answer 404 when it is not. */
-export function canSee(v: Visibility, owner: { tenantId: string | null; partnerId: string | null }): boolean {
+export interface Owner {
+  tenantId: string | null;
+  partnerId: string | null;
+}
+
+/**
+ * Whether a resource owned by `owner` is visible; callers answer 404 when it is not. A partner sees its partner-level
+ * endpoints and the endpoints of the tenants the directory assigns to it (`directoryPartnerId`: the partner the
+ * directory gives the owner's tenant), never a tenant endpoint that merely carries its partner_id.
+ */
+export function canSee(v: Visibility, owner: Owner, directoryPartnerId: string | null): boolean {
   switch (v.kind) {
     case "all":
       return true;
     case "partner":
-      return owner.partnerId === v.partnerId;
+      return owner.partnerId === v.partnerId && (owner.tenantId === null || directoryPartnerId === v.partnerId);
     case "tenant":
       return owner.tenantId === v.tenantId;
   }
@@ -73,37 +103,87 @@ export function scopeListFilter(v: Visibility, requested: OwnerFilter): OwnerFil
   }
 }
 
-/**
- * The owner of a new endpoint: defaults from the token, and a caller can only create inside its own scope.
- * Returns null fields where the endpoint is partner-level (no tenant).
- */
-export function resolveNewOwner(
-  v: Visibility,
-  requested: { tenantId?: string | null; partnerId?: string | null },
-): { tenantId: string | null; partnerId: string | null } {
-  switch (v.kind) {
-    case "all":
-      return { tenantId: requested.tenantId ?? null, partnerId: requested.partnerId ?? null };
-    case "partner":
-      if (requested.partnerId && requested.partnerId !== v.partnerId)
-        throw forbidden("Not allowed to create webhooks for another partner");
-      return { tenantId: requested.tenantId ?? null, partnerId: v.partnerId };
-    case "tenant":
-      if (requested.tenantId && requested.tenantId !== v.tenantId)
-        throw forbidden("Not allowed to create webhooks for another tenant");
-      if (requested.partnerId && requested.partnerId !== v.partnerId)
-        throw forbidden("Not allowed to create webhooks for another partner");
-      return { tenantId: v.tenantId, partnerId: v.partnerId };
-  }
+/** Super admins and platform tokens: what they publish or state about a tenant's partner, the directory records. */
+export const isTrustedPublisher = (p: Principal) => p.role === "super_admin" || (p.role === null && p.platformToken);
+
+/** Only the platform sets the directory directly. */
+export function assertMaySetDirectory(p: Principal): void {
+  if (!isTrustedPublisher(p)) throw forbidden("Only a super admin or a platform token may assign tenants to partners");
 }
 
-/** A tenant- or partner-scoped token publishes only inside its own scope. */
-export function assertMayPublishFor(principal: Principal, event: Pick<EventEnvelopeInput, "tenant_id" | "partner_id">): void {
-  const visibility = visibilityOf(principal);
-  if (visibility.kind === "tenant" && event.tenant_id !== visibility.tenantId)
-    throw forbidden("Not allowed to publish events for another tenant");
-  if (visibility.kind === "tenant" && event.partner_id && event.partner_id !== visibility.partnerId)
-    throw forbidden("Not allowed to publish events for another partner");
-  if (visibility.kind === "partner" && event.partner_id !== visibility.partnerId)
-    throw forbidden("Not allowed to publish events for another partner");
+/** A token carrying both tenant_id and partner_id is ScaiKey's signed statement of that tenant's partner: record it. */
+export async function learnFromToken(p: Principal, directory: TenantDirectory): Promise<void> {
+  if (!p.tenantId || !p.partnerId) return;
+  if ((await directory.partnerOf(p.tenantId)) !== p.partnerId) await directory.assign(p.tenantId, p.partnerId, "token");
 }
+
+/**
+ * The owner of a new (or moved) endpoint. A tenant endpoint's partner is always the directory's; a partner admin may
+ * only name tenants the directory assigns to its partner (an unknown tenant is refused, not assumed); a tenant admin
+ * only its own tenant. A trusted caller naming a tenant's partner where the directory knows none teaches it.
+ */
+export async function resolveNewOwner(
+  p: Principal,
+  requested: { tenantId?: string | null; partnerId?: string | null },
+  directory: TenantDirectory,
+): Promise<Owner> {
+  const v = visibilityOf(p);
+  await learnFromToken(p, directory);
+  const tenantId = v.kind === "tenant" ? v.tenantId : (requested.tenantId ?? null);
+  if (v.kind === "tenant" && requested.tenantId && requested.tenantId !== v.tenantId) throw forbidden("Not allowed to create webhooks for another tenant");
+  if (v.kind === "partner" && requested.partnerId && requested.partnerId !== v.partnerId)
+    throw forbidden("Not allowed to create webhooks for another partner");
+  if (tenantId === null) return { tenantId: null, partnerId: v.kind === "partner" ? v.partnerId : (requested.partnerId ?? null) };
+
+  const known = await directory.partnerOf(tenantId);
+  if (v.kind === "partner" && known !== v.partnerId) throw forbidden(`Not allowed to create webhooks for tenant ${tenantId}: it is not one of your partner's tenants`);
+  if (requested.partnerId && requested.partnerId !== known) {
+    if (v.kind !== "all") throw forbidden("Not allowed to create webhooks for another partner");
+    if (known !== null)
+      throw invalidField(["body", "partner_id"], `Tenant ${tenantId} belongs to another partner; move it with PUT /api/v1/admin/webhooks/tenants/${tenantId}/partner`);
+    await directory.assign(tenantId, requested.partnerId, "admin");
+    return { tenantId, partnerId: requested.partnerId };
+  }
+  return { tenantId, partnerId: known };
+}
+
+/** The event as it will be published, and whether its tenant → partner pair is to be recorded in the directory. */
+export interface AuthorizedEvent {
+  event: EventEnvelopeInput;
+  learnTenantPartner: boolean;
+}
+
+/**
+ * Who may publish for whom. Trusted publishers (super admin, platform token, the service binding: `principal` null)
+ * publish anywhere, and a tenant event naming its partner teaches the directory. Everyone else publishes only inside
+ * its own tenant or its partner's tenants per the directory. A tenant event always carries the directory's partner.
+ */
+export async function authorizePublish(p: Principal | null, event: EventEnvelopeInput, directory: TenantDirectory): Promise<AuthorizedEvent> {
+  const tenantId = event.tenant_id ?? null;
+  if (p === null || isTrustedPublisher(p)) {
+    if (p) await learnFromToken(p, directory);
+    if (tenantId && event.partner_id) return { event, learnTenantPartner: true };
+    if (tenantId) return { event: withPartner(event, await directory.partnerOf(tenantId)), learnTenantPartner: false };
+    return { event, learnTenantPartner: false };
+  }
+  const v = visibilityOf(p);
+  await learnFromToken(p, directory);
+  if (v.kind === "tenant") {
+    if (tenantId !== v.tenantId) throw forbidden("Not allowed to publish events for another tenant");
+    const known = await directory.partnerOf(tenantId);
+    if (event.partner_id && event.partner_id !== known) throw forbidden("Not allowed to publish events for another partner");
+    return { event: withPartner(event, known), learnTenantPartner: false };
+  }
+  if (v.kind === "partner") {
+    if (event.partner_id && event.partner_id !== v.partnerId) throw forbidden("Not allowed to publish events for another partner");
+    if (tenantId && (await directory.partnerOf(tenantId)) !== v.partnerId)
+      throw forbidden(`Not allowed to publish events for tenant ${tenantId}: it is not one of your partner's tenants`);
+    return { event: withPartner(event, v.partnerId), learnTenantPartner: false };
+  }
+  return { event, learnTenantPartner: false };
+}
+
+const withPartner = (event: EventEnvelopeInput, partnerId: string | null): EventEnvelopeInput => {
+  const { partner_id: _named, ...rest } = event;
+  return partnerId ? { ...rest, partner_id: partnerId } : rest;
+};

@@ -57,6 +57,19 @@ export const events = sqliteTable(
   ],
 );
 
+export const DIRECTORY_SOURCES = ["event", "token", "admin", "service"] as const;
+export type DirectorySource = (typeof DIRECTORY_SOURCES)[number];
+
+// Which partner owns each tenant, as ScaiKey states it: in events from trusted publishers (`event`), in tokens that
+// carry both claims (`token`), or set directly by the platform (`admin` over the API, `service` over the binding).
+// Partner visibility and fan-out to partner endpoints follow this table; webhook_endpoints.partner_id mirrors it.
+export const tenantPartners = sqliteTable("tenant_partners", {
+  tenantId: text("tenant_id").primaryKey(),
+  partnerId: text("partner_id").notNull(),
+  source: text("source", { enum: DIRECTORY_SOURCES }).notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
 export const DELIVERY_STATUSES = ["pending", "retrying", "success", "failed", "cancelled"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 

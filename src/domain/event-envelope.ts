@@ -1,7 +1,7 @@
 // The ScaiKey event envelope: what publishers send and what every delivery carries, byte for byte.
 import { z } from "@hono/zod-openapi";
 import { isLosslessNumber } from "lossless-json";
-import { isKnownEventType } from "./event-catalog";
+import { isKnownEventType, isServiceEventType } from "./event-catalog";
 import { PartnerIdSchema, TenantIdSchema } from "./owner-id";
 
 /** Deeper payloads are refused up front: serialising them (canonical-json.ts recurses) would exhaust the stack. */
@@ -40,6 +40,10 @@ export const EventEnvelopeSchema = z
       .string()
       .max(100)
       .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
+      // The service's own announcements: a publisher sending one would forge them.
+      .superRefine((type, ctx) => {
+        if (isServiceEventType(type)) ctx.addIssue({ code: "custom", message: `${type} is sent only by the webhook service itself` });
+      })
       .openapi({ example: "user.created" }),
     timestamp: z.iso.datetime({ offset: true }).max(64).optional().openapi({ description: "ISO 8601; generated when absent." }),
     tenant_id: TenantIdSchema.nullable().optional(),

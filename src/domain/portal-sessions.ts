@@ -92,15 +92,17 @@ export async function endPortalSession(db: Database, sessionId: string, now: num
 }
 
 /**
- * The principal a session acts as: an admin of its tenant (or partner) with webhooks scopes, so every portal action runs
- * through the same requireAccess / visibilityOf / canSee rules as an API call with such a token.
+ * The principal a session acts as: a token without a role holding the webhooks:* grants of its tenant (or partner), so
+ * every portal action runs through the same requireAccess / visibilityOf / canSee rules as an API call with such a
+ * token (a role would authorise writes whatever the scopes). A tenant session names no partner: the tenant directory
+ * says whose tenant it is, and a session is not ScaiKey's statement of it.
  */
 export function portalPrincipal(session: PortalSessionRow): Principal {
   return {
     subject: `portal:${session.id}`,
-    role: session.tenantId ? "tenant_admin" : "partner_admin",
+    role: null,
     tenantId: session.tenantId,
-    partnerId: session.partnerId,
+    partnerId: session.tenantId ? null : session.partnerId,
     scopes: new Set(session.readOnly ? ["webhooks:read"] : ["webhooks:read", "webhooks:write"]),
     platformToken: false,
   };

@@ -4,8 +4,10 @@ import type { Database } from "../db/client";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
+import { conflict } from "../lib/errors";
 import type { DeliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
+import { assignmentStatements } from "./tenant-directory";
 import { AUTO_DISABLED_REASON } from "./webhooks";
 
 export interface PublishDeps {
@@ -44,13 +46,19 @@ const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenan
     WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = '${AUTO_DISABLED_REASON}' AND w.disabled_at = ?6)
   ON CONFLICT (id) DO NOTHING`;
 
-const FAN_OUT = `INSERT OR IGNORE INTO deliveries
+// A tenant event reaches the tenant's endpoints and the partner-level endpoints of the tenant's partner per the
+// directory (tenant_partners), never a partner the envelope merely names. Tenant endpoints carry the directory's
+// partner (tenant-directory.ts keeps them in step), so `IS` also skips a row left behind by a forged owner; its unary
+// plus keeps SQLite on the tenant index there (partner_id IS NULL would otherwise match every unassigned webhook).
+// A partner-level event (no tenant) reaches that partner's partner-level endpoints.
+export const FAN_OUT_SQL = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
   SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
   FROM webhook_endpoints w
   WHERE w.enabled = 1 AND w.deleted_at IS NULL
-    AND ((?4 IS NOT NULL AND w.tenant_id = ?4 AND (w.partner_id IS NULL OR w.partner_id = ?5))
-      OR (w.tenant_id IS NULL AND ?5 IS NOT NULL AND w.partner_id = ?5))
+    AND ((?4 IS NOT NULL AND w.tenant_id = ?4 AND +w.partner_id IS (SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?4))
+      OR (w.tenant_id IS NULL
+        AND w.partner_id = CASE WHEN ?4 IS NULL THEN ?5 ELSE (SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?4) END))
     AND EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))
     AND EXISTS (SELECT 1 FROM events e WHERE e.id = ?1 AND e.created_at = ?3)
   RETURNING id`;
@@ -79,14 +87,21 @@ export function eventStatements(
     : d1.prepare(INSERT_EVENT).bind(...row, 1);
   const insertDeliveries = opts.onlyWebhookId
     ? d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)
-    : d1.prepare(FAN_OUT).bind(envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`);
+    : d1.prepare(FAN_OUT_SQL).bind(envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`);
   return [insertEvent, insertDeliveries];
 }
 
-/** Stores the event and its deliveries atomically; returns the new delivery ids (none when the event_id was stored before). */
-export async function storeEvent(db: Database, envelope: EventEnvelope, now: number, onlyWebhookId?: string): Promise<number[]> {
-  const [, created] = await db.$client.batch<{ id: number }>(eventStatements(db.$client, envelope, now, { onlyWebhookId }));
-  return (created?.results ?? []).map((r) => r.id);
+/**
+ * Stores the event and its deliveries atomically; returns the new delivery ids (none when the event_id was stored
+ * before). `learnTenantPartner` records the envelope's tenant → partner pair in the directory first, in the same batch.
+ */
+export async function storeEvent(db: Database, envelope: EventEnvelope, now: number, onlyWebhookId?: string, learnTenantPartner = false): Promise<number[]> {
+  const learn =
+    learnTenantPartner && envelope.tenant_id && envelope.partner_id
+      ? assignmentStatements(db.$client, envelope.tenant_id, envelope.partner_id, "event", now)
+      : [];
+  const results = await db.$client.batch<{ id: number }>([...learn, ...eventStatements(db.$client, envelope, now, { onlyWebhookId })]);
+  return (results.at(-1)?.results ?? []).map((r) => r.id);
 }
 
 export const SEND_BATCH_LIMIT = 100; // Queues' sendBatch accepts at most 100 messages
@@ -107,14 +122,29 @@ export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, ids: numb
   }
 }
 
-export async function publishEvent(deps: PublishDeps, input: EventEnvelopeInput): Promise<PublishResult> {
+/** Who an event belongs to, for idempotency: its tenant, or its partner for a partner-level event. */
+const ownerKey = (tenantId: string | null | undefined, partnerId: string | null | undefined) => (tenantId ? `tenant:${tenantId}` : `partner:${partnerId}`);
+
+export const EVENT_ID_IN_USE = "event_id is already in use; publish this event under another event_id";
+
+/**
+ * Publishes an event authorised by the caller (auth/principal.ts authorizePublish). Idempotent by event_id per owner:
+ * the same owner publishing an id again is a duplicate; an id another owner used is a 409 that names nobody.
+ */
+export async function publishEvent(deps: PublishDeps, input: EventEnvelopeInput, opts: { learnTenantPartner?: boolean } = {}): Promise<PublishResult> {
   const now = deps.now();
   const envelope = completeEnvelope(input, now);
-  const ids = await storeEvent(deps.db, envelope, now);
+  const ids = await storeEvent(deps.db, envelope, now, undefined, opts.learnTenantPartner);
   if (ids.length === 0) {
-    const existing = await deps.db.$client.prepare("SELECT created_at FROM events WHERE id = ?").bind(envelope.event_id).first<{ created_at: number }>();
+    const existing = await deps.db.$client
+      .prepare("SELECT created_at, tenant_id, partner_id FROM events WHERE id = ?")
+      .bind(envelope.event_id)
+      .first<{ created_at: number; tenant_id: string | null; partner_id: string | null }>();
     // Stored by an earlier call: nothing new. (No subscribers at all is not a duplicate.)
-    if (existing && existing.created_at !== now) return { event_id: envelope.event_id, deliveries: 0, duplicate: true };
+    if (existing && existing.created_at !== now) {
+      if (ownerKey(existing.tenant_id, existing.partner_id) !== ownerKey(envelope.tenant_id, envelope.partner_id)) throw conflict(EVENT_ID_IN_USE);
+      return { event_id: envelope.event_id, deliveries: 0, duplicate: true };
+    }
     return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
   }
   await enqueueDeliveries(deps.queue, ids);

@@ -4,28 +4,60 @@
 // `http://0x7f.1/`, `http://0177.0.0.1/`, `http://127.1/` and fullwidth digits all arrive here as `127.0.0.1`, and
 // `[::ffff:127.0.0.1]` as `[::ffff:7f00:1]`, so no spelling of an address gets past its range check.
 //
-// Limit: a Worker cannot resolve DNS before fetch(), so a public name that resolves to a private address
-// (`127.0.0.1.nip.io`, DNS rebinding) is not caught here. Cloudflare's egress does not reach private networks or
-// the platform's own metadata, and redirects are never followed (http-attempt.ts), which together close that gap.
+// A name is also resolved (over DNS-over-HTTPS, target-dns.ts) and refused when any answer is not public; that check
+// is async and lives in checkTargetUrl below. Redirects are never followed (http-attempt.ts).
 import type { Config } from "../lib/config";
+import { resolveHost, type DnsDeps } from "./target-dns";
 
 export interface TargetPolicy {
   /** http:// allowed (local development only). */
   allowInsecure: boolean;
   /** loopback hosts allowed: 127.0.0.0/8, [::1], localhost (local development and tests only). Nothing else private. */
   allowPrivate: boolean;
+  /** Ports allowed besides 443 (and 80 when insecure URLs are allowed), e.g. [8443] (ALLOWED_TARGET_PORTS). */
+  allowedPorts?: readonly number[];
 }
 
-/** The policy the deployment's config sets (ALLOW_INSECURE_URLS, ALLOW_PRIVATE_TARGETS). */
-export function targetPolicyOf(config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets">): TargetPolicy {
-  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets };
+/** The policy the deployment's config sets (ALLOW_INSECURE_URLS, ALLOW_PRIVATE_TARGETS, ALLOWED_TARGET_PORTS). */
+export function targetPolicyOf(
+  config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets"> & Partial<Pick<Config, "allowedTargetPorts">>,
+): TargetPolicy {
+  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets, allowedPorts: config.allowedTargetPorts ?? [] };
+}
+
+/** How target hosts are resolved, from the service container. */
+export function dnsDepsOf(services: { config: Pick<Config, "dnsResolverUrl">; fetch: typeof fetch; now: () => number }): DnsDeps {
+  return { fetch: services.fetch, resolverUrl: services.config.dnsResolverUrl, now: services.now };
 }
 
 const MAX_URL_LENGTH = 2048;
 
 // Special-use and internal-only DNS suffixes (RFC 6761, 6762, 8375, ICANN's .internal).
 // The last five are not delegated TLDs but common private ones (ICANN name-collision list): refused early and clearly.
-const INTERNAL_SUFFIXES = ["localhost", "local", "internal", "localdomain", "home.arpa", "intranet", "lan", "corp", "home", "private"];
+// RFC 6761 also reserves .test, .invalid and .example; .onion (RFC 7686) and .alt (RFC 9476) never resolve in public DNS;
+// .arpa is infrastructure. .svc and .consul are the service-discovery domains of Kubernetes and Consul.
+const INTERNAL_SUFFIXES = [
+  "localhost",
+  "local",
+  "internal",
+  "localdomain",
+  "home.arpa",
+  "arpa",
+  "intranet",
+  "lan",
+  "corp",
+  "home",
+  "private",
+  "test",
+  "invalid",
+  "example",
+  "onion",
+  "alt",
+  "svc",
+  "consul",
+];
+const MAX_LABEL_LENGTH = 63;
+const MAX_HOST_LENGTH = 253;
 // Names cloud providers give their instance-metadata services (IPs are covered by the ranges below).
 const METADATA_HOSTS = new Set(["metadata.google.internal", "metadata", "instance-data", "metadata.tencentyun.com"]);
 
@@ -44,7 +76,39 @@ export function targetUrlProblem(raw: string, policy: TargetPolicy): string | nu
     return policy.allowInsecure ? "URL scheme must be http or https" : "URL must use https";
   if (url.username || url.password) return "URL must not contain credentials";
   if (url.hash) return "URL must not contain a fragment";
-  return hostProblem(url.hostname, policy.allowPrivate);
+  return hostProblem(url.hostname, policy.allowPrivate) ?? portProblem(url, policy);
+}
+
+/**
+ * Receivers listen on 443 (80 for plain http, in development); any other port is refused unless listed in the
+ * policy, so an endpoint cannot aim at SSH, SMTP, Redis, a Docker or kubelet API on a public host. Loopback targets in
+ * development (ALLOW_PRIVATE_TARGETS) may use any port: local receivers listen wherever they like.
+ */
+function portProblem(url: URL, policy: TargetPolicy): string | null {
+  if (url.port === "") return null; // the scheme's default, 443 or 80
+  const port = Number(url.port);
+  if (policy.allowedPorts?.includes(port)) return null;
+  if (policy.allowPrivate && isLoopbackHost(url.hostname)) return null;
+  const allowed = ["443", ...(policy.allowInsecure ? ["80"] : []), ...(policy.allowedPorts ?? []).map(String)];
+  return `URL port ${port} is not allowed (allowed: ${allowed.join(", ")})`;
+}
+
+/** Whether a WHATWG-normalised host is a loopback address or a localhost name. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  if (host === "localhost" || host.endsWith(".localhost")) return true;
+  if (host.startsWith("[")) {
+    const address = parseIPv6(host.slice(1, -1));
+    return address !== null && ipv6Range(address) === "loopback";
+  }
+  const address = parseIPv4(host);
+  return address !== null && ipv4Range(address) === "loopback";
+}
+
+/** A host that is a name to resolve (not an address literal, not localhost). */
+export function isResolvableName(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return !host.startsWith("[") && parseIPv4(host) === null && !isLoopbackHost(host);
 }
 
 /**
@@ -75,7 +139,41 @@ function hostProblem(hostname: string, allowLoopback = false): string | null {
   if (suffix) return `URL host ${host} is in the internal-only domain .${suffix}`;
   if (!host.includes(".")) return `URL host ${host} is a single-label name (use a fully qualified domain name)`;
   if (host.split(".").some((label) => label === "")) return "URL host has an empty label";
+  if (host.length > MAX_HOST_LENGTH) return `URL host must be at most ${MAX_HOST_LENGTH} characters`;
+  if (host.split(".").some((label) => label.length > MAX_LABEL_LENGTH)) return `URL host labels must be at most ${MAX_LABEL_LENGTH} characters`;
   return null;
+}
+
+export type TargetVerdict = { ok: true } | { ok: false; kind: "refused" | "unavailable"; reason: string };
+
+/**
+ * The whole target policy: the URL itself (targetUrlProblem), then, for a name, every address it resolves to must be
+ * public (loopback too when the policy allows private targets). `unavailable` means the resolver could not answer:
+ * nothing is known about the target, so it is neither accepted nor blamed on the caller.
+ */
+export async function checkTargetUrl(raw: string, policy: TargetPolicy, dns: DnsDeps): Promise<TargetVerdict> {
+  const problem = targetUrlProblem(raw, policy);
+  if (problem) return { ok: false, kind: "refused", reason: problem };
+  const host = new URL(raw).hostname.toLowerCase();
+  if (!isResolvableName(host)) return { ok: true };
+  const resolution = await resolveHost(host, dns);
+  if (resolution.kind === "unavailable") return { ok: false, kind: "unavailable", reason: `URL host ${host} could not be resolved right now (${resolution.reason})` };
+  if (resolution.kind === "nxdomain") return { ok: false, kind: "refused", reason: `URL host ${host} does not resolve` };
+  for (const address of resolution.addresses) {
+    const range = answerRange(address);
+    if (range === null || (policy.allowPrivate && range === "loopback")) continue;
+    return { ok: false, kind: "refused", reason: `URL host ${host} resolves to ${address}, which is not a public address (${range})` };
+  }
+  return { ok: true };
+}
+
+/** The special-purpose range an address from a DNS answer falls in, or null for a public address. */
+export function answerRange(address: string): string | null {
+  const v4 = parseIPv4(address);
+  if (v4 !== null) return ipv4Range(v4);
+  const v6 = parseIPv6(address);
+  if (v6 !== null) return ipv6Range(v6);
+  return "not an IP address";
 }
 
 // ---- IPv4 ------------------------------------------------------------------------------------------------------

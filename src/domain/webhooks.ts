@@ -1,5 +1,5 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
-import { and, count, desc, eq, inArray, isNull, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, inArray, isNull, or, sql, type SQL } from "drizzle-orm";
 import { canSee, type OwnerFilter, type Visibility } from "../auth/policy";
 import type { Database } from "../db/client";
 import { deliveries, webhookEndpoints, webhookStatsHourly, type WebhookEndpointRow, type WebhookStatus } from "../db/schema";
@@ -84,11 +84,29 @@ const dedupe = (values: string[]) => [...new Set(values)];
 
 /** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
 export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
-  const row = await db.query.webhookEndpoints.findFirst({
-    where: and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)),
-  });
-  if (!row || !canSee(visibility, row)) throw notFound("Webhook not found");
-  return row;
+  const found = await db
+    .select({
+      row: webhookEndpoints,
+      // The directory's partner for the endpoint's tenant: what partner visibility goes by.
+      directoryPartnerId: sql<string | null>`(SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id")`,
+    })
+    .from(webhookEndpoints)
+    .where(and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)))
+    .get();
+  if (!found || !canSee(visibility, found.row, found.directoryPartnerId)) throw notFound("Webhook not found");
+  return found.row;
+}
+
+/** Webhooks of a partner: its partner-level ones, and those of the tenants the directory assigns to it. */
+function ofPartner(partnerId: string): SQL {
+  return and(
+    eq(webhookEndpoints.partnerId, partnerId),
+    or(
+      isNull(webhookEndpoints.tenantId),
+      // Qualified by hand: both tables have a tenant_id column, and drizzle leaves a single-table query's columns bare.
+      sql`EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id" AND d.partner_id = ${partnerId})`,
+    ),
+  )!;
 }
 
 export interface Page {
@@ -99,7 +117,7 @@ export interface Page {
 export async function listWebhooks(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
   const conditions: SQL[] = [isNull(webhookEndpoints.deletedAt)];
   if (filter.tenantId) conditions.push(eq(webhookEndpoints.tenantId, filter.tenantId));
-  if (filter.partnerId) conditions.push(eq(webhookEndpoints.partnerId, filter.partnerId));
+  if (filter.partnerId) conditions.push(ofPartner(filter.partnerId));
   const where = and(...conditions);
   const [rows, [total]] = await db.batch([
     db

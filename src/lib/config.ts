@@ -5,6 +5,10 @@ export interface Config {
   jwt: { jwksUrl: string | null; secret: string | null; issuerPrefix: string; audience: string };
   allowInsecureUrls: boolean;
   allowPrivateTargets: boolean;
+  /** Target ports allowed besides 443 (and 80 with insecure URLs). */
+  allowedTargetPorts: number[];
+  /** DNS-over-HTTPS JSON endpoint that resolves target hosts. */
+  dnsResolverUrl: string;
   deliveryTimeoutMs: number;
   /** Seconds to wait before attempts 2..N; N = length + 1. */
   retryScheduleSeconds: number[];
@@ -42,6 +46,8 @@ export function readConfig(env: Env): Config {
     },
     allowInsecureUrls: flag(env.ALLOW_INSECURE_URLS),
     allowPrivateTargets: flag(env.ALLOW_PRIVATE_TARGETS),
+    allowedTargetPorts: parsePorts(env.ALLOWED_TARGET_PORTS),
+    dnsResolverUrl: httpUrl("DNS_RESOLVER_URL", env.DNS_RESOLVER_URL || DEFAULT_DNS_RESOLVER_URL),
     deliveryTimeoutMs: positiveInt("DELIVERY_TIMEOUT_MS", env.DELIVERY_TIMEOUT_MS, 15_000),
     retryScheduleSeconds: parseRetrySchedule(env.RETRY_SCHEDULE || "60,300,900,3600,7200"),
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
@@ -59,4 +65,26 @@ function inFlightMarginSeconds(v: string | undefined): number {
   const n = positiveInt("IN_FLIGHT_MARGIN_SECONDS", v, 60);
   if (n < MIN_IN_FLIGHT_MARGIN_SECONDS) throw new Error(`IN_FLIGHT_MARGIN_SECONDS must be at least ${MIN_IN_FLIGHT_MARGIN_SECONDS}, got "${v}"`);
   return n;
+}
+
+export const DEFAULT_DNS_RESOLVER_URL = "https://cloudflare-dns.com/dns-query";
+
+function parsePorts(v: string | undefined): number[] {
+  if (!v?.trim()) return [];
+  return v.split(",").map((part) => {
+    const port = Number(part.trim());
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`ALLOWED_TARGET_PORTS must be a comma-separated list of ports 1-65535, got "${v}"`);
+    return port;
+  });
+}
+
+function httpUrl(name: string, v: string): string {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new Error(`${name} must be an http(s) URL, got "${v}"`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`${name} must be an http(s) URL, got "${v}"`);
+  return url.toString();
 }

@@ -31,6 +31,7 @@ export const forbidden = (detail: string) => new ApiError(403, detail);
 export const notFound = (detail: string) => new ApiError(404, detail);
 export const conflict = (detail: string) => new ApiError(409, detail);
 export const payloadTooLarge = (detail: string) => new ApiError(413, detail);
+export const serviceUnavailable = (detail: string) => new ApiError(503, detail, { "Retry-After": "5" });
 export const unprocessable = (issues: ValidationIssue[]) => new ApiError(422, issues);
 /** A 422 for one field, e.g. `invalidField(["body", "tenant_id"], "...")`. */
 export const invalidField = (loc: (string | number)[], msg: string, type = "value_error") =>

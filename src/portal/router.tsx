@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { requireAccess, resolveNewOwner, scopeListFilter, visibilityOf } from "../auth/policy";
+import { tenantDirectory } from "../domain/tenant-directory";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
 import { getDeliveryDetail, listDeliveries, type DeliveryFilter } from "../domain/deliveries";
 import { isKnownEventType } from "../domain/event-catalog";
@@ -194,7 +195,7 @@ portalRouter.post("/webhooks", async (c) => {
   const checked = validateEndpointForm(values, config);
   if (!checked.ok) return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={checked.errors} />, 422);
   // The owner is the session's tenant (or partner), by the same rule as the API's create.
-  const owner = resolveNewOwner(visibilityOf(v.principal), {});
+  const owner = await resolveNewOwner(v.principal, {}, tenantDirectory(db, now));
   const { webhook: endpoint, secret } = await createWebhook(db, secretBox, checked.fields, owner, now());
   const stats = await endpointStats(db, endpoint, "24h", now());
   return renderPage(c, endpoint.url, <EndpointOverview view={v} row={endpoint} stats={stats} notice={<SecretBox title="Endpoint created. Here is its signing secret" secret={secret} />} />, 201);

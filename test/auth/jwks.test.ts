@@ -62,8 +62,9 @@ describe("JWKS-verified tokens", () => {
     expect(await call(forged)).toEqual({ status: 401, body: { detail: "Invalid token signature" } });
   });
 
-  it("still applies scopes to JWKS tokens", async () => {
-    expect((await call(await sign("RS256", { scope: "openid" }))).status).toBe(403);
+  it("still applies scopes to JWKS platform tokens, and authorises role tokens by their role", async () => {
+    expect((await call(await sign("RS256", { role: undefined, platform_token: true, scope: "openid" }))).status).toBe(403);
+    expect((await call(await sign("RS256", { scope: "openid profile email" }))).status).toBe(200);
   });
 });
 

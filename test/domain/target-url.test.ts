@@ -137,11 +137,10 @@ describe("targetUrlProblem accepts public targets", () => {
   it.each([
     "https://example.com/webhooks/scaikey",
     "https://EXAMPLE.com/Path?x=1&y=2",
-    "https://hooks.example.com:8443/path",
-    "https://example.com:65535/",
+    "https://hooks.example.com:443/path",
     "https://a.b.c.d.example.co.uk/deep/path",
     "https://8.8.8.8/hook",
-    "https://1.1.1.1:4443/",
+    "https://1.1.1.1:443/",
     "https://11.0.0.1/",
     "https://172.32.0.1/", // just past 172.16.0.0/12
     "https://100.128.0.1/", // just past 100.64.0.0/10
@@ -149,7 +148,7 @@ describe("targetUrlProblem accepts public targets", () => {
     "https://192.169.0.1/",
     "https://223.255.255.254/",
     "https://[2606:4700:4700::1111]/hook",
-    "https://[2001:4860:4860::8888]:8443/",
+    "https://[2001:4860:4860::8888]/",
     "https://[2002:808:808::1]/", // 6to4 wrapping a public IPv4
     "https://[2001:200::1]/", // first address past the IETF /23
     "https://bücher.de/hook", // IDN, normalised to punycode
@@ -163,6 +162,15 @@ describe("targetUrlProblem accepts public targets", () => {
   ])("%s", (url) => {
     expect(targetUrlProblem(url, STRICT)).toBeNull();
   });
+
+  it.each(["https://hooks.example.com:8443/path", "https://example.com:65535/", "https://1.1.1.1:4443/", "https://[2001:4860:4860::8888]:8443/"])(
+    "%s only with its port on the allow-list",
+    (url) => {
+      const port = Number(new URL(url).port);
+      expect(targetUrlProblem(url, STRICT)).toBe(`URL port ${port} is not allowed (allowed: 443)`);
+      expect(targetUrlProblem(url, { ...STRICT, allowedPorts: [port] })).toBeNull();
+    },
+  );
 });
 
 describe("policy switches", () => {

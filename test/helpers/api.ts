@@ -3,6 +3,7 @@
 import { exports } from "cloudflare:workers";
 import type { PublishEventResponse } from "../../src/routes/events/publish-event";
 import type { GetHealthResponse } from "../../src/routes/health/get-health";
+import type { AssignTenantPartnerResponse } from "../../src/routes/webhooks/assign-tenant-partner";
 import type { CreateWebhookResponse } from "../../src/routes/webhooks/create-webhook";
 import type { GetWebhookResponse } from "../../src/routes/webhooks/get-webhook";
 import type { GetWebhookDeliveryResponse } from "../../src/routes/webhooks/get-webhook-delivery";
@@ -40,6 +41,7 @@ export type SuccessBodyOf<M extends string, P extends string> =
     : P extends "/api/v1/events" ? PublishEventResponse
     : any
   : M extends "PATCH" ? (P extends `${W}/${string}` ? UpdateWebhookResponse : any)
+  : M extends "PUT" ? (P extends `${W}/tenants/${string}/partner` ? AssignTenantPartnerResponse : any)
   : any;
 
 /** An error answer's `detail`: a message, or FastAPI's list of validation issues. */

@@ -23,12 +23,15 @@
 //   /jwks                      a JSON Web Key Set (one RS256 and one ES256 key, as ScaiKey publishes); the private
 //                              halves reach tests through inject("jwtSigningKeys")
 // A TLS ClientHello (https:// to this plain port) gets a plain-text 400, like node:http does.
+import { startDohStub } from "./doh-stub";
 
 declare module "vitest" {
   export interface ProvidedContext {
     receiverUrl: string;
     /** JSON: [{ kid, alg, privateJwk }] for the keys /jwks publishes. */
     jwtSigningKeys: string;
+    /** The DNS-over-HTTPS stub's query URL (test/helpers/doh-stub.ts), the Worker's DNS_RESOLVER_URL in tests. */
+    dohUrl: string;
   }
 }
 
@@ -67,7 +70,9 @@ interface Stats {
 const HUGE_BYTES = 64 * 1024 * 1024;
 const decoder = new TextDecoder();
 
-export default async function setup(project: { provide(key: "receiverUrl" | "jwtSigningKeys", value: string): void }) {
+export default async function setup(project: { provide(key: "receiverUrl" | "jwtSigningKeys" | "dohUrl", value: string): void }) {
+  const doh = await startDohStub();
+  project.provide("dohUrl", doh.url);
   const signingKeys = await generateSigningKeys();
   const jwks = JSON.stringify({ keys: signingKeys.map((k) => k.publicJwk) });
   const net = process.getBuiltinModule("node:net") as Net;
@@ -202,6 +207,7 @@ export default async function setup(project: { provide(key: "receiverUrl" | "jwt
   project.provide("jwtSigningKeys", JSON.stringify(signingKeys.map(({ kid, alg, privateJwk }) => ({ kid, alg, privateJwk }))));
 
   return async () => {
+    await doh.stop();
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((resolve) => server.close(resolve));
   };

@@ -480,7 +480,8 @@ describe("endpoint health", () => {
   it("auto-disables after consecutive failed deliveries, announces it, and a success resets the count", async () => {
     const wh = await webhookAtReceiver("tnt_health", { plan: [500] });
     const listener = await createWebhook(await tenantAdmin("tnt_health", "prt_engine"), { url: "https://receiver.example.com/ops", events: ["webhook.auto_disabled"] });
-    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
+    // A query-string secret in the failing webhook's URL must not reach the other subscribers.
+    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9, url = url || '&token=SUPERSECRET123' WHERE id = ?").bind(wh.id).run();
     const clock = { now: Date.now() };
     const id = await seedDelivery(wh.id, "tnt_health", clock.now);
     await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // the last attempt
@@ -494,6 +495,8 @@ describe("endpoint health", () => {
     expect((outcome as { announcementDeliveryIds: number[] }).announcementDeliveryIds).toHaveLength(1);
     const announced = await env.DB.prepare("SELECT d.webhook_id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?").bind(listener.id).first<{ payload: string }>();
     expect(JSON.parse(announced!.payload)).toMatchObject({ resource: { type: "webhook", id: wh.id }, data: { reason: "consecutive_failures" } });
+    expect(JSON.parse(announced!.payload).data).toEqual({ webhook_id: wh.id, reason: "consecutive_failures", threshold: 10 });
+    expect(announced!.payload).not.toContain("SUPERSECRET123");
 
     // Re-enabled, then one success resets the count.
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true, url: hookUrl().url } });

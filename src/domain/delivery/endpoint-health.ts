@@ -120,7 +120,8 @@ async function autoDisabledEnvelope(endpoint: WebhookEndpointRow, threshold: num
       partner_id: endpoint.partnerId,
       resource: { type: "webhook", id: endpoint.id },
       actor: { id: null, type: "system" },
-      data: { webhook_id: endpoint.id, url: endpoint.url, reason: AUTO_DISABLED_REASON, threshold },
+      // Never the URL: it can carry secrets (a token in the query), and this reaches every other subscriber of the tenant.
+      data: { webhook_id: endpoint.id, reason: AUTO_DISABLED_REASON, threshold },
     },
     now,
   );

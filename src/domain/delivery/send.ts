@@ -1,13 +1,16 @@
-// Sending one claimed attempt: the target URL checked again (policy may have changed since it was stored), the request
-// prepared, the call made. HTTP trouble is a result, never an exception.
+// Sending one claimed attempt: the target URL checked again (policy may have changed since it was stored, and where its
+// name points may have changed since), the request prepared, the call made. HTTP trouble is a result, never an exception.
 import type { ErrorClass } from "../../db/schema";
 import { sendWebhookRequest, type AttemptResult } from "../http-attempt";
-import { targetPolicyOf, targetUrlProblem } from "../target-url";
+import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "../target-url";
 import type { ClaimedAttempt } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { prepareDeliveryRequest } from "./request";
 
-/** An attempt's result as recorded: the HTTP outcome, or `blocked_target` when the URL was refused before sending. */
+/**
+ * An attempt's result as recorded: the HTTP outcome, `blocked_target` when the URL was refused before sending, or `dns`
+ * when the resolver could not say where the host points (retried like any failure).
+ */
 export type RecordedResult = Omit<AttemptResult, "errorClass"> & { errorClass: ErrorClass | null };
 
 /** A claimed attempt after its request: what happened, and when it started and ended. */
@@ -23,10 +26,11 @@ export async function sendClaimedAttempt(deps: Pick<DeliveryDeps, "config" | "se
   const { config } = deps;
   const { endpoint, delivery, payload } = claim;
   const startedAt = deps.now();
-  const problem = targetUrlProblem(endpoint.url, targetPolicyOf(config));
+  const verdict = await checkTargetUrl(endpoint.url, targetPolicyOf(config), dnsDepsOf(deps));
   let result: RecordedResult;
-  if (problem) {
-    result = { ok: false, statusCode: null, durationMs: 0, errorClass: "blocked_target", errorMessage: problem, responseExcerpt: null, retryAfterSeconds: null };
+  if (!verdict.ok) {
+    const errorClass = verdict.kind === "unavailable" ? "dns" : "blocked_target";
+    result = { ok: false, statusCode: null, durationMs: deps.now() - startedAt, errorClass, errorMessage: verdict.reason, responseExcerpt: null, retryAfterSeconds: null };
   } else {
     const request = await prepareDeliveryRequest(
       deps.secretBox,

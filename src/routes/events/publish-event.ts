@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { assertMayPublishFor } from "../../auth/policy";
+import { authorizePublish } from "../../auth/policy";
 import { EventEnvelopeSchema } from "../../domain/event-envelope";
 import { publishEvent } from "../../domain/publish";
+import { tenantDirectory } from "../../domain/tenant-directory";
 import { exactEventData } from "../../lib/lossless-json";
 import type { Router } from "../create-router";
-import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
+import { conflictError, jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 
 const PublishResultSchema = z
   .object({
@@ -24,17 +25,24 @@ const route = createRoute({
   summary: "Publish Event",
   description:
     "Publish a platform event; it is delivered to every enabled endpoint subscribed to its type in its tenant/partner. " +
-    "Idempotent by `event_id`. Needs `webhooks:publish` (or `admin:write` on a platform or admin token). " +
+    "Idempotent by `event_id` per tenant (or partner, for partner-level events); an `event_id` another owner used is a 409. " +
+    "A tenant event reaches the tenant's endpoints and its partner's (per the tenant directory). " +
+    "Callers: admin role tokens within their tenants, platform tokens with `admin:write` or `webhooks:publish`, tokens with `webhooks:publish` within their tenant. " +
+    "`webhook.test` and `webhook.auto_disabled` are sent only by the service itself. " +
     "Numbers in `data` are delivered exactly as Python's `json` reads and writes them: integers of any size unchanged, " +
     "other numbers as floats (`1.0` stays `1.0`, `1e21` becomes `1e+21`).",
   middleware: [requireScope("publish"), exactEventData()],
   request: { body: jsonBody(EventEnvelopeSchema) },
-  responses: { 202: jsonContent(PublishResultSchema, "Accepted for delivery"), ...standardErrors },
+  responses: {
+    202: jsonContent(PublishResultSchema, "Accepted for delivery"),
+    ...standardErrors,
+    ...conflictError("The event_id was already used by another tenant or partner"),
+  },
 });
 
 export const registerPublishEvent = (router: Router) =>
   router.openapi(route, async (c) => {
-    const event = c.req.valid("json");
-    assertMayPublishFor(c.var.principal, event);
-    return c.json(await publishEvent(c.var.services, event), 202);
+    const { services } = c.var;
+    const { event, learnTenantPartner } = await authorizePublish(c.var.principal, c.req.valid("json"), tenantDirectory(services.db, services.now));
+    return c.json(await publishEvent(services, event, { learnTenantPartner }), 202);
   });

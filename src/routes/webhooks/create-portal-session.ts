@@ -1,7 +1,8 @@
 // POST /api/v1/admin/webhooks/portal-sessions: a single-use magic link into the delivery portal for one tenant or partner.
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { resolveNewOwner, visibilityOf } from "../../auth/policy";
+import { resolveNewOwner } from "../../auth/policy";
+import { tenantDirectory } from "../../domain/tenant-directory";
 import {
   issuePortalLink,
   PORTAL_LINK_DEFAULT_SECONDS,
@@ -55,7 +56,7 @@ export const registerCreatePortalSession = (router: Router) =>
     const body = c.req.valid("json") ?? {}; // no body at all: every field takes its default
     const { db, now } = c.var.services;
     const principal = c.var.principal;
-    const owner = resolveNewOwner(visibilityOf(principal), { tenantId: body.tenant_id, partnerId: body.partner_id });
+    const owner = await resolveNewOwner(principal, { tenantId: body.tenant_id, partnerId: body.partner_id }, tenantDirectory(db, now));
     requireOwner(owner);
     const grant = { ...owner, readOnly: body.read_only ?? false };
     const link = await issuePortalLink(db, grant, principal.subject, body.expires_in ?? PORTAL_LINK_DEFAULT_SECONDS, now());

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { resolveNewOwner, visibilityOf } from "../../auth/policy";
+import { resolveNewOwner } from "../../auth/policy";
+import { tenantDirectory } from "../../domain/tenant-directory";
 import { createWebhook, toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
@@ -33,8 +34,8 @@ export const registerCreateWebhook = (router: Router) =>
   router.openapi(route, async (c) => {
     const body = c.req.valid("json");
     const { db, now, secretBox } = c.var.services;
-    requireAcceptableTargetUrl(c, body.url);
-    const owner = resolveNewOwner(visibilityOf(c.var.principal), { tenantId: body.tenant_id, partnerId: body.partner_id });
+    await requireAcceptableTargetUrl(c, body.url);
+    const owner = await resolveNewOwner(c.var.principal, { tenantId: body.tenant_id, partnerId: body.partner_id }, tenantDirectory(db, now));
     requireOwner(owner);
     const { webhook, secret } = await createWebhook(db, secretBox, body, owner, now());
     return c.json({ ...toPublicWebhook(webhook), secret }, 201);

@@ -2,9 +2,9 @@
 import type { Context } from "hono";
 import { visibilityOf } from "../../auth/policy";
 import type { WebhookEndpointRow } from "../../db/schema";
-import { targetPolicyOf, targetUrlProblem } from "../../domain/target-url";
+import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "../../domain/target-url";
 import { getVisibleWebhook } from "../../domain/webhooks";
-import { invalidField } from "../../lib/errors";
+import { invalidField, serviceUnavailable } from "../../lib/errors";
 import type { AppEnv } from "../../lib/services";
 
 /** The webhook `id` if the caller can see it; otherwise 404 (the same answer for "absent" and "not yours"). */
@@ -12,10 +12,16 @@ export function requireVisibleWebhook(c: Context<AppEnv>, id: string): Promise<W
   return getVisibleWebhook(c.var.services.db, id, visibilityOf(c.var.principal));
 }
 
-/** A 422 on `body.url` unless the deployment's target policy accepts it. */
-export function requireAcceptableTargetUrl(c: Context<AppEnv>, url: string): void {
-  const problem = targetUrlProblem(url, targetPolicyOf(c.var.services.config));
-  if (problem) throw invalidField(["body", "url"], problem);
+/**
+ * A 422 on `body.url` unless the deployment's target policy accepts it, where its host resolves to included; a 503 when
+ * the resolver cannot answer (nothing is known about the target yet, and it is not the caller's mistake).
+ */
+export async function requireAcceptableTargetUrl(c: Context<AppEnv>, url: string): Promise<void> {
+  const { services } = c.var;
+  const verdict = await checkTargetUrl(url, targetPolicyOf(services.config), dnsDepsOf(services));
+  if (verdict.ok) return;
+  if (verdict.kind === "unavailable") throw serviceUnavailable(verdict.reason);
+  throw invalidField(["body", "url"], verdict.reason);
 }
 
 /** A webhook belongs to a tenant, a partner, or both: never to no one. */

@@ -1,5 +1,6 @@
 // The webhooks resource: every operation under /api/v1/admin/webhooks, in matching order.
 import { createRouter } from "../create-router";
+import { registerAssignTenantPartner } from "./assign-tenant-partner";
 import { registerCreatePortalSession } from "./create-portal-session";
 import { registerCreateWebhook } from "./create-webhook";
 import { registerDeleteWebhook } from "./delete-webhook";
@@ -29,3 +30,4 @@ registerRetryWebhookDelivery(webhooksRouter);
 registerSendWebhookTestEvent(webhooksRouter);
 registerRotateWebhookSecret(webhooksRouter);
 registerGetWebhookStats(webhooksRouter);
+registerAssignTenantPartner(webhooksRouter);

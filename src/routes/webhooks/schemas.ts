@@ -45,6 +45,10 @@ export const WebhookSchema = z
 // Headers we set ourselves, or that would break the request if a caller could override them.
 const RESERVED_HEADER = /^(host|content-length|content-type|content-encoding|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|user-agent|proxy-.*|x-scaikey-.*|webhook-.*|cf-.*|x-forwarded-.*)$/i;
 const MAX_CUSTOM_HEADERS = 20;
+// Receivers commonly refuse a header section over 8 KiB (431); ours add about 600 bytes to what is configured here.
+const MAX_CUSTOM_HEADER_BYTES = 8192;
+const headerBytes = (h: Record<string, string>) =>
+  Object.entries(h).reduce((n, [name, value]) => n + name.length + new TextEncoder().encode(value).byteLength + 4, 0);
 const CustomHeaders = z
   .record(
     z
@@ -61,6 +65,9 @@ const CustomHeaders = z
       .refine((v) => v.isWellFormed(), { message: "Header values must be well-formed Unicode (no lone surrogates)" }),
   )
   .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, { message: `At most ${MAX_CUSTOM_HEADERS} custom headers` })
+  .refine((h) => headerBytes(h) <= MAX_CUSTOM_HEADER_BYTES, {
+    message: `Custom headers must add up to at most ${MAX_CUSTOM_HEADER_BYTES} bytes (names, values and ': ' and CRLF per header)`,
+  })
   .openapi({ example: { "X-Partner-Token": "abc123" } });
 
 const MAX_METADATA_BYTES = 4096;

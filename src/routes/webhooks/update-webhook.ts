@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { canSee, resolveNewOwner, visibilityOf } from "../../auth/policy";
+import { resolveNewOwner } from "../../auth/policy";
+import { tenantDirectory } from "../../domain/tenant-directory";
 import { toPublicWebhook, updateWebhook } from "../../domain/webhooks";
-import { forbidden } from "../../lib/errors";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireAcceptableTargetUrl, requireOwner, requireVisibleWebhook } from "./guards";
@@ -32,16 +32,14 @@ export const registerUpdateWebhook = (router: Router) =>
     const body = c.req.valid("json");
     const { db, now } = c.var.services;
     const existing = await requireVisibleWebhook(c, webhook_id);
-    if (body.url !== undefined) requireAcceptableTargetUrl(c, body.url);
+    if (body.url !== undefined) await requireAcceptableTargetUrl(c, body.url);
     let owner: { tenantId: string | null; partnerId: string | null } | undefined;
     if (body.tenant_id !== undefined || body.partner_id !== undefined) {
-      const visibility = visibilityOf(c.var.principal);
-      owner = resolveNewOwner(visibility, {
-        tenantId: body.tenant_id === undefined ? existing.tenantId : body.tenant_id,
-        partnerId: body.partner_id === undefined ? existing.partnerId : body.partner_id,
-      });
+      const tenantId = body.tenant_id === undefined ? existing.tenantId : body.tenant_id;
+      // A tenant webhook's partner is the directory's, so only a partner-level webhook carries its partner over.
+      const partnerId = body.partner_id !== undefined ? body.partner_id : tenantId === null ? existing.partnerId : undefined;
+      owner = await resolveNewOwner(c.var.principal, { tenantId, partnerId }, tenantDirectory(db, now));
       requireOwner(owner);
-      if (!canSee(visibility, owner)) throw forbidden("Not allowed to move a webhook outside your tenants");
     }
     const row = await updateWebhook(db, existing, { ...body, tenantId: owner?.tenantId, partnerId: owner?.partnerId }, now());
     return c.json(toPublicWebhook(row), 200);

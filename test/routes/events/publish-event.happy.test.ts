@@ -23,8 +23,9 @@ describe("fan-out", () => {
     const otherTenant = await mk(await t("tnt_fan_b"), { events: ["*"] });
     const partnerLevel = await mk(p, { events: ["user.created"] });
     const otherPartnerLevel = await mk(await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), { events: ["*"] });
-    // Another partner's admin registering this tenant's id: its endpoint is pinned to its own partner, so it gets nothing.
-    const foreignClaim = await mk(await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), { events: ["*"], tenant_id: "tnt_fan_a" });
+    // Another partner's admin cannot register this tenant's id: the directory (learned from the tenant admins' tokens) says whose it is.
+    const foreignClaim = await api("POST", `${WEBHOOKS}/`, { token: await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), body: { url, events: ["*"], tenant_id: "tnt_fan_a" } });
+    expect(foreignClaim.status).toBe(403);
     // A tenant endpoint without a partner (created by a platform admin) receives its tenant's events.
     const unpinned = await mk(await mintToken({ role: null, platform: true, scope: "admin:write" }), { events: ["user.created"], tenant_id: "tnt_fan_a" });
 
@@ -45,7 +46,7 @@ describe("fan-out", () => {
 
     const groupEvent = await publish({ event_id: "evt_fan_group", event_type: "group.member_added", tenant_id: "tnt_fan_a", partner_id: partner });
     expect(await targets("evt_fan_group")).toEqual([tenantAll, tenantOther].sort());
-    for (const never of [tenantDisabled, tenantDeleted, otherTenant, otherPartnerLevel, foreignClaim]) {
+    for (const never of [tenantDisabled, tenantDeleted, otherTenant, otherPartnerLevel]) {
       expect(await targets("evt_fan_tenant")).not.toContain(never);
     }
     expect(partnerEvent.status).toBe(202);

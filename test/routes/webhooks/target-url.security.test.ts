@@ -33,6 +33,7 @@ async function production(method: string, path: string, token: string, body?: un
 }
 
 const notPublic = (host: string, range: string) => `URL host ${host} is not a public address (${range})`;
+const resolvesTo = (host: string, address: string, range: string) => `URL host ${host} resolves to ${address}, which is not a public address (${range})`;
 
 // [url, reason under the production policy]
 const REFUSED_IN_PRODUCTION: [string, string][] = [
@@ -57,6 +58,20 @@ const REFUSED_IN_PRODUCTION: [string, string][] = [
   ["https://printer.local/", "URL host printer.local is in the internal-only domain .local"],
   ["https://receiver.example.com./", "URL host must not end with a dot"],
   ["https://receiver/", "URL host receiver is a single-label name (use a fully qualified domain name)"],
+  ["https://receiver.example.com:22/", "URL port 22 is not allowed (allowed: 443)"],
+  ["https://receiver.example.com:6379/", "URL port 6379 is not allowed (allowed: 443)"],
+  ["https://receiver.example.com:0/", "URL port 0 is not allowed (allowed: 443)"],
+  ["https://kubernetes.default.svc/", "URL host kubernetes.default.svc is in the internal-only domain .svc"],
+  ["https://vault.service.consul/", "URL host vault.service.consul is in the internal-only domain .consul"],
+  ["https://hooks.test/", "URL host hooks.test is in the internal-only domain .test"],
+  ["https://hooks.invalid/", "URL host hooks.invalid is in the internal-only domain .invalid"],
+  ["https://hooks.example/", "URL host hooks.example is in the internal-only domain .example"],
+  ["https://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/", "URL host duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion is in the internal-only domain .onion"],
+  [`https://${"a".repeat(64)}.example.com/`, "URL host labels must be at most 63 characters"],
+  ["https://127.0.0.1.nip.io/", resolvesTo("127.0.0.1.nip.io", "127.0.0.1", "loopback")],
+  ["https://169.254.169.254.nip.io/latest/meta-data/", resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)")],
+  ["https://localtest.me/", resolvesTo("localtest.me", "127.0.0.1", "loopback")],
+  ["https://gone.nx.example.net/", "URL host gone.nx.example.net does not resolve"],
 ];
 
 // The development switches admit loopback only; these stay refused even there.
@@ -68,6 +83,9 @@ const REFUSED_EVEN_IN_DEVELOPMENT: [string, string][] = [
   ["http://[::ffff:7f00:1]/", notPublic("[::ffff:7f00:1]", "IPv4-mapped")],
   ["http://metadata/", "URL host metadata is a cloud metadata service"],
   ["ftp://receiver.example.com/", "URL scheme must be http or https"],
+  ["http://169.254.169.254.nip.io/", resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)")],
+  ["http://hooks.10.0.0.7.nip.io/", resolvesTo("hooks.10.0.0.7.nip.io", "10.0.0.7", "private")],
+  ["http://receiver.example.com:6379/", "URL port 6379 is not allowed (allowed: 443, 80)"],
 ];
 
 const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
@@ -82,7 +100,7 @@ beforeAll(async () => {
 
 describe("production policy", () => {
   it("accepts a public https target", async () => {
-    const res = await production("POST", `${WEBHOOKS}/`, token, { url: "https://receiver.example.com:8443/hook", events: ["*"] });
+    const res = await production("POST", `${WEBHOOKS}/`, token, { url: "https://receiver.example.com/hook", events: ["*"] });
     expect(res.status).toBe(201);
   });
 
@@ -100,6 +118,18 @@ describe("production policy", () => {
     expect(res.status).toBe(422);
     expect(res.body).toEqual(urlError(reason));
     expect((await api("GET", `${WEBHOOKS}/${webhookId}`, { token })).body).toEqual(before.body);
+  });
+});
+
+describe("DNS resolver trouble", () => {
+  it("answers 503 on create and update when the resolver cannot answer, and stores nothing", async () => {
+    const before = await count();
+    const created = await production("POST", `${WEBHOOKS}/`, token, { url: "https://x.servfail.example.net/", events: ["*"] });
+    expect(created.status).toBe(503);
+    expect(created.body.detail).toMatch(/^URL host x\.servfail\.example\.net could not be resolved right now/);
+    expect(await count()).toBe(before);
+    const patched = await production("PATCH", `${WEBHOOKS}/${webhookId}`, token, { url: "https://x.servfail.example.net/" });
+    expect(patched.status).toBe(503);
   });
 });
 
@@ -134,6 +164,26 @@ describe("send time", () => {
     expect(attempt!.error_message).toBe(notPublic("127.0.0.1", "loopback"));
     expect((await deliveryRow(id))!.last_error).toBe(`blocked_target: ${notPublic("127.0.0.1", "loopback")}`);
     expect(await recorded(hook.key)).toEqual([]);
+  });
+
+  it("refuses a name that resolves to a private address at send time", async () => {
+    const wh = await createWebhook(token, { url: "https://receiver.example.com/hook" });
+    // Re-pointed after creation (DNS rebinding): the stored name now answers with the metadata address.
+    await env.DB.prepare("UPDATE webhook_endpoints SET url = 'https://169.254.169.254.nip.io/hook' WHERE id = ?").bind(wh.id).run();
+    const id = await seedDelivery(wh.id, "tnt_ssrf");
+    await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
+    expect((await attemptRows(id))[0]).toMatchObject({
+      error_class: "blocked_target",
+      error_message: resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)"),
+    });
+  });
+
+  it("fails the attempt as dns, to be retried, when the resolver cannot answer at send time", async () => {
+    const wh = await createWebhook(token, { url: "https://receiver.example.com/hook" });
+    await env.DB.prepare("UPDATE webhook_endpoints SET url = 'https://y.servfail.example.net/hook' WHERE id = ?").bind(wh.id).run();
+    const id = await seedDelivery(wh.id, "tnt_ssrf");
+    expect(await attemptDelivery(deliveryDeps({ now: Date.now() }), id)).toMatchObject({ status: "retrying" });
+    expect((await attemptRows(id))[0]).toMatchObject({ error_class: "dns" });
   });
 
   it("refuses plain http at send time when insecure URLs are off", async () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
 import { deliveryDeps, deliveryRow, seedDelivery, waitFor } from "../../helpers/deliveries";
-import { tenantAdmin } from "../../helpers/tokens";
+import { platformToken, tenantAdmin } from "../../helpers/tokens";
 
 describe("deliveries API", () => {
   it("lists newest first with a status filter, and 404s deliveries of other webhooks", async () => {
@@ -56,6 +56,6 @@ describe("deliveries API", () => {
     await env.DB.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = NULL WHERE id = ?").bind(purged).run();
     expect(await attemptDelivery(deliveryDeps(clock), purged)).toEqual({ kind: "skipped", reason: "unsendable" });
     expect((await deliveryRow(purged))!).toMatchObject({ status: "cancelled", last_error: "payload purged by retention" });
-    expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: await tenantAdmin("tnt_manual", "prt_engine", "admin:read") })).status).toBe(403);
+    expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: await platformToken("admin:read") })).status).toBe(403);
   });
 });

@@ -5,6 +5,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
+const assignTenant = async (tenant: string, partner: string) =>
+  expect((await api("PUT", `${WEBHOOKS}/tenants/${tenant}/partner`, { token: await superAdmin(), body: { partner_id: partner } })).status).toBe(200);
+
 interface Call {
   name: string;
   method: string;
@@ -69,10 +72,16 @@ describe.each(CALLS)("$name", (call) => {
     expect(res.status).toBe(401);
   });
 
-  it("answers 403 to a token with no admin scope", async () => {
-    const res = await send(await mintToken({ role: "tenant_admin", tenant: "tnt_owner", scope: "openid profile" }));
+  it("answers 403 to a platform token with no admin scope", async () => {
+    const res = await send(await platformToken("openid profile"));
     expect(res.status).toBe(403);
     expect(res.body).toEqual({ detail: "Platform token requires admin:read or admin:write scope" });
+  });
+
+  it("authorises an admin-console token by its role, whatever its scopes", async () => {
+    const res = await send(await mintToken({ role: "tenant_admin", tenant: "tnt_owner", scope: "openid profile email" }));
+    expect(res.status).toBeLessThan(300);
+    if (call.method === "DELETE") webhookId = (await createWebhook(await tenantAdmin("tnt_owner", "prt_owner"))).id;
   });
 
   it("answers 403 to a platform token without admin scope, and to a scoped token with neither role nor platform_token", async () => {
@@ -80,8 +89,8 @@ describe.each(CALLS)("$name", (call) => {
     expect((await send(await mintToken({ role: null, tenant: "tnt_owner", scope: "admin:write" }))).status).toBe(403);
   });
 
-  it(`${call.write ? "refuses" : "allows"} a read-only token`, async () => {
-    const res = await send(await tenantAdmin("tnt_owner", "prt_owner", "admin:read"));
+  it(`${call.write ? "refuses" : "allows"} a read-only platform token`, async () => {
+    const res = await send(await platformToken("admin:read"));
     if (call.write) {
       expect(res.status).toBe(403);
       expect(res.body.detail).toMatch(/admin:write/);
@@ -90,7 +99,7 @@ describe.each(CALLS)("$name", (call) => {
 
   it("accepts the narrower webhooks:* scopes", async () => {
     const scope = call.write ? "webhooks:write" : "webhooks:read";
-    const res = await send(await tenantAdmin("tnt_owner", "prt_owner", scope));
+    const res = await send(await mintToken({ role: null, tenant: "tnt_owner", scope }));
     expect(res.status).toBeLessThan(300);
     if (call.method === "DELETE") webhookId = (await createWebhook(await tenantAdmin("tnt_owner", "prt_owner"))).id;
   });
@@ -169,12 +178,14 @@ describe("creating for someone else", () => {
     expect(own.body).toMatchObject({ tenant_id: "tnt_cr", partner_id: "prt_cr" });
   });
 
-  it("lets a partner admin create for a tenant of its partner, not for another partner", async () => {
+  it("lets a partner admin create for a tenant the directory gives its partner, not for another partner or an unknown tenant", async () => {
+    await assignTenant("tnt_cr2", "prt_cr2");
     const token = await partnerAdmin("prt_cr2");
     const body = { url: "https://x.example.com/", events: ["*"] };
     const created = await api("POST", `${WEBHOOKS}/`, { token, body: { ...body, tenant_id: "tnt_cr2" } });
     expect(created.body).toMatchObject({ tenant_id: "tnt_cr2", partner_id: "prt_cr2" });
     expect((await api("POST", `${WEBHOOKS}/`, { token, body: { ...body, partner_id: "prt_other" } })).status).toBe(403);
+    expect((await api("POST", `${WEBHOOKS}/`, { token, body: { ...body, tenant_id: "tnt_cr2_unknown" } })).status).toBe(403);
   });
 
   it("requires a super admin without tenant claims to name the owner", async () => {
@@ -187,6 +198,8 @@ describe("creating for someone else", () => {
   });
 
   it("refuses to move an endpoint outside the caller's tenants", async () => {
+    await assignTenant("tnt_mv", "prt_mv");
+    await assignTenant("tnt_mv2", "prt_mv");
     const token = await partnerAdmin("prt_mv");
     const created = await createWebhook(token, { tenant_id: "tnt_mv" });
     const res = await api("PATCH", `${WEBHOOKS}/${created.id}`, { token, body: { partner_id: "prt_elsewhere" } });
