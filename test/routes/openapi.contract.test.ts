@@ -1,5 +1,5 @@
 // The OpenAPI document against the contract existing clients rely on (shared/seeds/webhooks-api-reference.md):
-// every path, method, parameter and success status of the 12 admin endpoints, plus the 422 body.
+// every path, method, parameter and success status of the 14 admin endpoints, plus the 422 body.
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
 
@@ -12,12 +12,20 @@ const CONTRACT: [string, string, string, Record<string, string>, string[]][] = [
   ["delete", `${W}/{webhook_id}`, "204", { webhook_id: "string" }, []],
   ["get", `${W}/{webhook_id}`, "200", { webhook_id: "string" }, []],
   ["patch", `${W}/{webhook_id}`, "200", { webhook_id: "string" }, []],
-  ["get", `${W}/{webhook_id}/deliveries`, "200", { webhook_id: "string" }, ["page", "per_page", "status"]],
+  [
+    "get",
+    `${W}/{webhook_id}/deliveries`,
+    "200",
+    { webhook_id: "string" },
+    ["page", "per_page", "status", "event_type", "event_id", "since", "until", "status_code", "error_class"],
+  ],
   ["get", `${W}/{webhook_id}/deliveries/{delivery_id}`, "200", { webhook_id: "string", delivery_id: "integer" }, []],
   ["post", `${W}/{webhook_id}/deliveries/{delivery_id}/retry`, "200", { webhook_id: "string", delivery_id: "integer" }, []],
   ["post", `${W}/{webhook_id}/rotate-secret`, "200", { webhook_id: "string" }, []],
   ["get", `${W}/{webhook_id}/stats`, "200", { webhook_id: "string" }, []],
   ["post", `${W}/{webhook_id}/test`, "200", { webhook_id: "string" }, []],
+  ["post", `${W}/{webhook_id}/recover`, "202", { webhook_id: "string" }, []],
+  ["post", `${W}/{webhook_id}/replay`, "202", { webhook_id: "string" }, []],
 ];
 
 describe("OpenAPI document", async () => {
@@ -28,7 +36,7 @@ describe("OpenAPI document", async () => {
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
   });
 
-  it("has exactly the 12 admin operations of the contract", () => {
+  it("has exactly the 14 admin operations of the contract", () => {
     const admin = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
       .filter(([path]) => path.startsWith(W))
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
@@ -50,6 +58,17 @@ describe("OpenAPI document", async () => {
       expect(p, `${name} in query`).toBeDefined();
       expect(p!.required ?? false).toBe(false);
     }
+  });
+
+  it("answers recover and replay with the recovery result, and takes their window as the body", () => {
+    for (const operation of ["recover", "replay"]) {
+      const op = doc.paths[`${W}/{webhook_id}/${operation}`].post;
+      expect(op.responses["202"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/RecoveryResult" });
+      expect(op.responses["409"]).toBeDefined();
+      expect(op.requestBody.required).toBe(true);
+    }
+    expect(doc.components.schemas.RecoveryResult.required.sort()).toEqual(["deliveries", "since", "until", "webhook_id"]);
+    expect(doc.components.schemas.ReplayEvents.required).toEqual(["since"]);
   });
 
   it("describes the FastAPI validation error shape", () => {
