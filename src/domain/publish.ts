@@ -1,12 +1,12 @@
 // Publishing: store the event once, fan it out to every subscribed endpoint in one statement, enqueue by reference.
 // The HTTP route (POST /api/v1/events) and the service binding (WebhooksService.publish) both call publishEvent.
 import type { Database } from "../db/client";
+import type { AutoDisableReason } from "../db/schema";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage } from "../lib/services";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
-import { AUTO_DISABLED_REASON } from "./webhook-endpoints";
 
 export interface PublishDeps {
   db: Database;
@@ -36,24 +36,37 @@ export function completeEnvelope(input: EventEnvelopeInput, now: number): EventE
   return envelope;
 }
 
+/**
+ * The fan-out's scope rule, as SQL: whether endpoint `w` receives an event owned by `tenant` and `partner` (SQL
+ * expressions). Replay applies the same rule, so it sends exactly what fan-out would have.
+ */
+export const endpointReceivesOwner = (w: string, tenant: string, partner: string) =>
+  `((${tenant} IS NOT NULL AND ${w}.tenant_id = ${tenant} AND (${w}.partner_id IS NULL OR ${w}.partner_id = ${partner}))
+    OR (${w}.tenant_id IS NULL AND ${partner} IS NOT NULL AND ${w}.partner_id = ${partner}))`;
+/** Whether endpoint `w` subscribes to event type ?2 (`?6` is its `group.*`). */
+const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))`;
+/** Types that go to one endpoint only (the test event), never through fan-out, and so are never replayed. */
+export const TARGETED_EVENT_TYPES: readonly string[] = ["webhook.test"];
+
 // `?7` is a condition: 1 normally; the auto-disable announcement passes a test that the endpoint was disabled just now.
 const INSERT_EVENT = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
   SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?7 ON CONFLICT (id) DO NOTHING`;
 const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
   SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
-    WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = '${AUTO_DISABLED_REASON}' AND w.disabled_at = ?6)
+    WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = ?8 AND w.disabled_at = ?6)
   ON CONFLICT (id) DO NOTHING`;
 
+// Both run only if the event was stored by this call (its created_at is this call's).
+const STORED_NOW = `EXISTS (SELECT 1 FROM events e WHERE e.id = ?1 AND e.created_at = ?3)`;
 const FAN_OUT = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
   SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
   FROM webhook_endpoints w
-  WHERE w.enabled = 1 AND w.deleted_at IS NULL
-    AND ((?4 IS NOT NULL AND w.tenant_id = ?4 AND (w.partner_id IS NULL OR w.partner_id = ?5))
-      OR (w.tenant_id IS NULL AND ?5 IS NOT NULL AND w.partner_id = ?5))
-    AND EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))
-    AND EXISTS (SELECT 1 FROM events e WHERE e.id = ?1 AND e.created_at = ?3)
+  WHERE w.enabled = 1 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED} AND ${STORED_NOW}
   RETURNING id`;
+// What a disabled endpoint misses, counted as fan-out passes it by (missed_events_since_disabled, without a scan).
+const COUNT_MISSED = `UPDATE webhook_endpoints AS w SET missed_events = missed_events + 1
+  WHERE w.enabled = 0 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED} AND ${STORED_NOW}`;
 
 const TARGETED = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
@@ -62,25 +75,25 @@ const TARGETED = `INSERT OR IGNORE INTO deliveries
   RETURNING id`;
 
 /**
- * The two statements that store an event and its deliveries: run them in one D1 batch, so both exist or neither does;
- * the second returns the new delivery ids. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled`
- * stores the event only if that endpoint was auto-disabled at `now`, i.e. by the batch this rides in.
+ * The statements that store an event and its deliveries: run them in one D1 batch, so all exist or none does; the
+ * second returns the new delivery ids, a third (fan-out only) counts the event as missed by disabled endpoints.
+ * `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that endpoint was
+ * auto-disabled for that reason at `now`, i.e. by the batch this rides in.
  */
 export function eventStatements(
   d1: D1Database,
   envelope: EventEnvelope,
   now: number,
-  opts: { onlyWebhookId?: string; ifAutoDisabled?: string } = {},
-): [D1PreparedStatement, D1PreparedStatement] {
+  opts: { onlyWebhookId?: string; ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason } } = {},
+): D1PreparedStatement[] {
   const group = envelope.event_type.slice(0, envelope.event_type.indexOf("."));
   const row = [envelope.event_id, envelope.event_type, envelope.tenant_id ?? null, envelope.partner_id ?? null, canonicalJson(envelope), now];
   const insertEvent = opts.ifAutoDisabled
-    ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled)
+    ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled.webhookId, opts.ifAutoDisabled.reason)
     : d1.prepare(INSERT_EVENT).bind(...row, 1);
-  const insertDeliveries = opts.onlyWebhookId
-    ? d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)
-    : d1.prepare(FAN_OUT).bind(envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`);
-  return [insertEvent, insertDeliveries];
+  if (opts.onlyWebhookId) return [insertEvent, d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)];
+  const fanOut = [envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`];
+  return [insertEvent, d1.prepare(FAN_OUT).bind(...fanOut), d1.prepare(COUNT_MISSED).bind(...fanOut)];
 }
 
 /** Stores the event and its deliveries atomically; returns the new delivery ids (none when the event_id was stored before). */

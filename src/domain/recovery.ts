@@ -6,7 +6,7 @@
 // replayed event has its delivery (one per event and endpoint, by unique index). Recover touches only deliveries that
 // ended before the request, so one that fails again after being recovered is not picked up twice.
 import type { Database } from "../db/client";
-import type { WebhookEndpointRow } from "../db/schema";
+import type { RecoveryKind, WebhookEndpointRow } from "../db/schema";
 import { invalidField } from "../lib/errors";
 import { logger } from "../lib/logger";
 import { toIso } from "../lib/time";
@@ -14,9 +14,6 @@ import { CANCELLED_ENDPOINT_DISABLED } from "./delivery/claim";
 import type { DeliveryMessage } from "./delivery/message";
 import { EVENT_TYPES, isKnownEventType, subscriptionMatches } from "./event-catalog";
 import { endpointReceivesOwner, enqueueDeliveries, TARGETED_EVENT_TYPES } from "./publish";
-
-export const RECOVERY_KINDS = ["recover", "replay"] as const;
-export type RecoveryKind = (typeof RECOVERY_KINDS)[number];
 
 /** Rows per chunk: one short D1 statement each. */
 export const RECOVERY_CHUNK_ROWS = 500;
@@ -28,7 +25,6 @@ export interface RecoveryDeps {
   db: Database;
   queue: Queue<DeliveryMessage>;
   now: () => number;
-  retentionDays: number;
 }
 
 export interface RecoveryWindow {

@@ -37,6 +37,6 @@ export const registerRecoverWebhookDeliveries = (router: Router) =>
     const webhook = await requireVisibleWebhook(c, webhook_id);
     const window = recoveryWindow(since, until, services.now(), services.config.retentionDays);
     requireEnabledWebhook(webhook);
-    const result = await recoverDeliveries({ ...services, retentionDays: services.config.retentionDays }, webhook, window);
+    const result = await recoverDeliveries(services, webhook, window);
     return c.json(result, 202);
   });

@@ -49,6 +49,6 @@ export const registerReplayWebhookEvents = (router: Router) =>
     const window = recoveryWindow(since, until, services.now(), services.config.retentionDays);
     const eventTypes = replayEventTypes(webhook, event_types);
     requireEnabledWebhook(webhook);
-    const result = await replayEvents({ ...services, retentionDays: services.config.retentionDays }, webhook, window, eventTypes);
+    const result = await replayEvents(services, webhook, window, eventTypes);
     return c.json(result, 202);
   });
