@@ -4,7 +4,7 @@ import type { Database } from "../db/client";
 import { deliveries, deliveryAttempts, events, type DeliveryAttemptRow, type DeliveryRow, type DeliveryStatus } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { toIso } from "../lib/time";
-import type { Page } from "./webhook-endpoints";
+import type { Page } from "./webhooks";
 
 export function toPublicDelivery(row: DeliveryRow) {
   return {
@@ -24,7 +24,7 @@ export function toPublicDelivery(row: DeliveryRow) {
   };
 }
 
-export function toPublicAttempt(row: DeliveryAttemptRow) {
+function toPublicAttempt(row: DeliveryAttemptRow) {
   return {
     attempt: row.attemptNumber,
     started_at: toIso(row.startedAt)!,

@@ -1,23 +1,26 @@
 // The ScaiKey event envelope: what publishers send and what every delivery carries, byte for byte.
 import { z } from "@hono/zod-openapi";
+import { isLosslessNumber } from "lossless-json";
 import { isKnownEventType } from "./event-catalog";
+import { PartnerIdSchema, TenantIdSchema } from "./owner-id";
 
 /** Deeper payloads are refused up front: serialising them (canonical-json.ts recurses) would exhaust the stack. */
 export const MAX_DATA_DEPTH = 32;
 
 /**
  * Why `data` cannot be delivered as sent, or null: nesting past `maxDepth` (the value itself counts as one level),
- * or a number JSON cannot carry (1e400 parses to Infinity, which canonicalJson refuses). Iterative on purpose;
+ * or a number JSON cannot carry (1e400 parses to Infinity, which canonicalJson refuses). An exact number
+ * (LosslessNumber, see src/lib/lossless-json.ts) is a value, not a level. Iterative on purpose;
  * shared references (possible over the service binding) are revisited only when reached deeper, so cycles end as
  * "too deep".
  */
-export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): string | null {
+function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): string | null {
   const deepestSeen = new Map<object, number>();
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
     if (typeof current === "number" && !Number.isFinite(current)) return "data must not contain numbers outside the range JSON can carry (such as 1e400)";
-    if (current === null || typeof current !== "object") continue;
+    if (current === null || typeof current !== "object" || isLosslessNumber(current)) continue;
     if (depth > maxDepth) return `data must not nest objects or arrays more than ${maxDepth} levels deep`;
     if ((deepestSeen.get(current) ?? 0) >= depth) continue;
     deepestSeen.set(current, depth);
@@ -25,8 +28,6 @@ export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): str
   }
   return null;
 }
-
-const ownerId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'");
 
 export const EventEnvelopeSchema = z
   .strictObject({
@@ -41,8 +42,8 @@ export const EventEnvelopeSchema = z
       .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
       .openapi({ example: "user.created" }),
     timestamp: z.iso.datetime({ offset: true }).max(64).optional().openapi({ description: "ISO 8601; generated when absent." }),
-    tenant_id: ownerId.nullable().optional().openapi({ example: "tnt_a3f9k2bWqL8Hn5pZ" }),
-    partner_id: ownerId.nullable().optional().openapi({ example: "prt_7Hq2LmX9" }),
+    tenant_id: TenantIdSchema.nullable().optional(),
+    partner_id: PartnerIdSchema.nullable().optional(),
     resource: z.strictObject({ type: z.string().min(1).max(64), id: z.string().min(1).max(128) }).openapi({ example: { type: "user", id: "usr_123" } }),
     actor: z
       .strictObject({ id: z.string().max(128).nullable(), type: z.enum(["admin", "user", "scim", "system", "api"]) })
