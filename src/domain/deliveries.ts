@@ -1,7 +1,15 @@
 // Reading deliveries and their attempts for the admin API.
-import { and, asc, count, desc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { deliveries, deliveryAttempts, events, type DeliveryAttemptRow, type DeliveryRow, type DeliveryStatus } from "../db/schema";
+import {
+  deliveries,
+  deliveryAttempts,
+  events,
+  type DeliveryAttemptRow,
+  type DeliveryRow,
+  type DeliveryStatus,
+  type ErrorClass,
+} from "../db/schema";
 import { notFound } from "../lib/errors";
 import { toIso } from "../lib/time";
 import type { Page } from "./webhooks";
@@ -37,16 +45,43 @@ function toPublicAttempt(row: DeliveryAttemptRow) {
   };
 }
 
-export async function listDeliveries(db: Database, webhookId: string, status: DeliveryStatus | undefined, { page, perPage }: Page) {
+/** What the deliveries list can be narrowed by; `statusCode` and `errorClass` are the last attempt's. */
+export interface DeliveryFilters {
+  status?: DeliveryStatus;
+  eventType?: string;
+  eventId?: string;
+  /** created_at >= since */
+  since?: number;
+  /** created_at < until */
+  until?: number;
+  statusCode?: number;
+  errorClass?: ErrorClass;
+}
+
+/**
+ * The page and the count of an endpoint's deliveries matching `filters`. Every filter has an index led by webhook_id
+ * (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads.
+ */
+export function deliveryListQueries(db: Database, webhookId: string, filters: DeliveryFilters, { page, perPage }: Page) {
   const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
-  if (status) conditions.push(eq(deliveries.status, status));
+  if (filters.status !== undefined) conditions.push(eq(deliveries.status, filters.status));
+  if (filters.eventType !== undefined) conditions.push(eq(deliveries.eventType, filters.eventType));
+  if (filters.eventId !== undefined) conditions.push(eq(deliveries.eventId, filters.eventId));
+  if (filters.since !== undefined) conditions.push(gte(deliveries.createdAt, filters.since));
+  if (filters.until !== undefined) conditions.push(lt(deliveries.createdAt, filters.until));
+  if (filters.statusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filters.statusCode));
+  if (filters.errorClass !== undefined) conditions.push(eq(deliveries.lastErrorClass, filters.errorClass));
   const where = and(...conditions);
-  const [rows, [total]] = await db.batch([
+  return [
     db.select().from(deliveries).where(where).orderBy(desc(deliveries.id)).limit(perPage).offset((page - 1) * perPage),
     db.select({ n: count() }).from(deliveries).where(where),
-  ]);
+  ] as const;
+}
+
+export async function listDeliveries(db: Database, webhookId: string, filters: DeliveryFilters, page: Page) {
+  const [rows, [total]] = await db.batch(deliveryListQueries(db, webhookId, filters, page));
   const n = total?.n ?? 0;
-  return { rows, total: n, pages: Math.ceil(n / perPage) };
+  return { rows, total: n, pages: Math.ceil(n / page.perPage) };
 }
 
 /** Whether the event's payload is still stored (retention empties it after RETENTION_DAYS). */

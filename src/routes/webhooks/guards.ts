@@ -4,12 +4,17 @@ import { visibilityOf } from "../../auth/policy";
 import type { WebhookEndpointRow } from "../../db/schema";
 import { targetPolicyOf, targetUrlProblem } from "../../domain/target-url";
 import { getVisibleWebhook } from "../../domain/webhooks";
-import { invalidField } from "../../lib/errors";
+import { conflict, invalidField } from "../../lib/errors";
 import type { AppEnv } from "../../lib/services";
 
 /** The webhook `id` if the caller can see it; otherwise 404 (the same answer for "absent" and "not yours"). */
 export function requireVisibleWebhook(c: Context<AppEnv>, id: string): Promise<WebhookEndpointRow> {
   return getVisibleWebhook(c.var.services.db, id, visibilityOf(c.var.principal));
+}
+
+/** A 409 unless the webhook is enabled: nothing is sent to a disabled one, so nothing is queued for it either. */
+export function requireEnabledWebhook(webhook: Pick<WebhookEndpointRow, "enabled">): void {
+  if (!webhook.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
 }
 
 /** A 422 on `body.url` unless the deployment's target policy accepts it. */

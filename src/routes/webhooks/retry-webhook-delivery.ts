@@ -5,7 +5,7 @@ import { requeueDelivery } from "../../jobs/delivery-consumer";
 import { conflict } from "../../lib/errors";
 import type { Router } from "../create-router";
 import { conflictError, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { requireEnabledWebhook, requireVisibleWebhook } from "./guards";
 import { DeliveryIdParams, DeliverySchema } from "./schemas";
 
 export type { DeliveryResponse as RetryWebhookDeliveryResponse } from "./schemas";
@@ -35,7 +35,7 @@ export const registerRetryWebhookDelivery = (router: Router) =>
     const delivery = await getDelivery(services.db, webhook_id, delivery_id);
     if (delivery.status === "success") throw conflict("Delivery already succeeded");
     if (delivery.status === "pending" || delivery.status === "retrying") throw conflict("Delivery is already scheduled or in flight");
-    if (!webhook.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
+    requireEnabledWebhook(webhook);
     if (!(await hasPayload(services.db, delivery.eventId))) throw conflict("The event's payload has been purged by retention; it cannot be sent again");
     if (!(await requeueDelivery(services, delivery_id))) throw conflict("Delivery changed state; fetch it again");
     return c.json(toPublicDelivery(await getDelivery(services.db, webhook_id, delivery_id)), 200);
