@@ -5,7 +5,7 @@ import type { AutoDisableReason } from "../db/schema";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
-import type { DeliveryMessage } from "../lib/services";
+import type { DeliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
 
 export interface PublishDeps {

@@ -1,6 +1,6 @@
 // The daily retention cron: purge delivery attempts and event payloads older than RETENTION_DAYS, and hourly stats
 // older than STATS_RETENTION_DAYS, in bounded chunks. Attempts not yet rolled up are never purged, so the stats stay whole.
-import { DAY_MS, STATS_CURSOR } from "../domain/stats";
+import { DAY_MS, STATS_CURSOR } from "../domain/stats/aggregate";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 

@@ -1,6 +1,6 @@
 // The stats cron (every 5 minutes): roll new delivery attempts up into webhook_stats_hourly, in bounded batches.
-// Incremental (from the `stats` cursor), idempotent and safe to run concurrently (see rollUpTo in domain/stats).
-import { nextRollupChunk, rollUpTo } from "../domain/stats";
+// Incremental (from the `stats` cursor), idempotent and safe to run concurrently (see rollUpTo in domain/stats/rollup).
+import { nextRollupChunk, rollUpTo } from "../domain/stats/rollup";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 

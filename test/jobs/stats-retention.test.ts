@@ -3,13 +3,13 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { readStatsCursor } from "../../src/domain/stats";
 import worker from "../../src/index";
 import { runRetention } from "../../src/jobs/retention";
 import { rollUpStats } from "../../src/jobs/stats-rollup";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { db, seedDelivery } from "../helpers/deliveries";
+import { readStatsCursor } from "../helpers/stats";
 import { tenantAdmin } from "../helpers/tokens";
 
 const DAY = 24 * 3_600_000;
