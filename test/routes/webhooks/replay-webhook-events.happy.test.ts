@@ -1,6 +1,6 @@
 // POST …/{webhook_id}/replay against the local receiver: what a disabled endpoint missed comes back, once, signed.
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
 import { scaiKeyReceiverAccepts, standardWebhooksAccepts, waitFor } from "../../helpers/deliveries";
 import { recorded } from "../../helpers/receiver";
@@ -24,6 +24,8 @@ async function settled(hookKey: string, expected: number) {
   await new Promise((r) => setTimeout(r, 1_500)); // room for a duplicate to show up
   return recorded(hookKey);
 }
+
+vi.setConfig({ testTimeout: 30_000 }); // each check waits for the receiver to stay quiet
 
 describe("replay", () => {
   it("sends a re-enabled endpoint exactly the events it missed, once each, signed; a second replay sends nothing", async () => {
