@@ -2,7 +2,7 @@
 // prepared, the call made. HTTP trouble is a result, never an exception.
 import type { ErrorClass } from "../../db/schema";
 import { sendWebhookRequest, type AttemptResult } from "../http-attempt";
-import { targetUrlProblem } from "../target-url";
+import { targetPolicyOf, targetUrlProblem } from "../target-url";
 import type { ClaimedAttempt } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { prepareDeliveryRequest } from "./request";
@@ -23,7 +23,7 @@ export async function sendClaimedAttempt(deps: Pick<DeliveryDeps, "config" | "se
   const { config } = deps;
   const { endpoint, delivery, payload } = claim;
   const startedAt = deps.now();
-  const problem = targetUrlProblem(endpoint.url, { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets });
+  const problem = targetUrlProblem(endpoint.url, targetPolicyOf(config));
   let result: RecordedResult;
   if (problem) {
     result = { ok: false, statusCode: null, durationMs: 0, errorClass: "blocked_target", errorMessage: problem, responseExcerpt: null, retryAfterSeconds: null };
