@@ -4,12 +4,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { LATENCY_BUCKET_BOUNDS_MS } from "../../../src/domain/stats/histogram";
+import { endpointStats, readStatsCursor } from "../../helpers/stats";
 import { rollUpStats } from "../../../src/jobs/stats-rollup";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { db, deliveryDeps, seedDelivery } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
-import { endpointStats, readStatsCursor } from "../../helpers/stats";
 import { tenantAdmin } from "../../helpers/tokens";
 
 const HOUR = 3_600_000;
