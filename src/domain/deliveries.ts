@@ -45,32 +45,31 @@ function toPublicAttempt(row: DeliveryAttemptRow) {
   };
 }
 
-/** What the deliveries list can be narrowed by; `statusCode` and `errorClass` are the last attempt's. */
-export interface DeliveryFilters {
+/** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive; `lastStatusCode`
+ * and `lastErrorClass` are the last attempt's. */
+export interface DeliveryFilter {
   status?: DeliveryStatus;
   eventType?: string;
   eventId?: string;
-  /** created_at >= since */
-  since?: number;
-  /** created_at < until */
-  until?: number;
-  statusCode?: number;
-  errorClass?: ErrorClass;
+  lastStatusCode?: number;
+  lastErrorClass?: ErrorClass;
+  createdFrom?: number;
+  createdBefore?: number;
 }
 
 /**
- * The page and the count of an endpoint's deliveries matching `filters`. Every filter has an index led by webhook_id
+ * The page and the count of a webhook's deliveries matching `filter`. Every filter has an index led by webhook_id
  * (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads.
  */
-export function deliveryListQueries(db: Database, webhookId: string, filters: DeliveryFilters, { page, perPage }: Page) {
+export function deliveryListQueries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
   const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
-  if (filters.status !== undefined) conditions.push(eq(deliveries.status, filters.status));
-  if (filters.eventType !== undefined) conditions.push(eq(deliveries.eventType, filters.eventType));
-  if (filters.eventId !== undefined) conditions.push(eq(deliveries.eventId, filters.eventId));
-  if (filters.since !== undefined) conditions.push(gte(deliveries.createdAt, filters.since));
-  if (filters.until !== undefined) conditions.push(lt(deliveries.createdAt, filters.until));
-  if (filters.statusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filters.statusCode));
-  if (filters.errorClass !== undefined) conditions.push(eq(deliveries.lastErrorClass, filters.errorClass));
+  if (filter.status !== undefined) conditions.push(eq(deliveries.status, filter.status));
+  if (filter.eventType !== undefined) conditions.push(eq(deliveries.eventType, filter.eventType));
+  if (filter.eventId !== undefined) conditions.push(eq(deliveries.eventId, filter.eventId));
+  if (filter.lastStatusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filter.lastStatusCode));
+  if (filter.lastErrorClass !== undefined) conditions.push(eq(deliveries.lastErrorClass, filter.lastErrorClass));
+  if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
+  if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
   const where = and(...conditions);
   return [
     db.select().from(deliveries).where(where).orderBy(desc(deliveries.id)).limit(perPage).offset((page - 1) * perPage),
@@ -78,8 +77,8 @@ export function deliveryListQueries(db: Database, webhookId: string, filters: De
   ] as const;
 }
 
-export async function listDeliveries(db: Database, webhookId: string, filters: DeliveryFilters, page: Page) {
-  const [rows, [total]] = await db.batch(deliveryListQueries(db, webhookId, filters, page));
+export async function listDeliveries(db: Database, webhookId: string, filter: DeliveryFilter, page: Page) {
+  const [rows, [total]] = await db.batch(deliveryListQueries(db, webhookId, filter, page));
   const n = total?.n ?? 0;
   return { rows, total: n, pages: Math.ceil(n / page.perPage) };
 }

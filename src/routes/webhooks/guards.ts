@@ -4,6 +4,7 @@ import { visibilityOf } from "../../auth/policy";
 import type { WebhookEndpointRow } from "../../db/schema";
 import { targetPolicyOf, targetUrlProblem } from "../../domain/target-url";
 import { getVisibleWebhook } from "../../domain/webhooks";
+import { WEBHOOK_DISABLED } from "../../domain/delivery/manual-retry";
 import { conflict, invalidField } from "../../lib/errors";
 import type { AppEnv } from "../../lib/services";
 
@@ -14,7 +15,7 @@ export function requireVisibleWebhook(c: Context<AppEnv>, id: string): Promise<W
 
 /** A 409 unless the webhook is enabled: nothing is sent to a disabled one, so nothing is queued for it either. */
 export function requireEnabledWebhook(webhook: Pick<WebhookEndpointRow, "enabled">): void {
-  if (!webhook.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
+  if (!webhook.enabled) throw conflict(WEBHOOK_DISABLED);
 }
 
 /** A 422 on `body.url` unless the deployment's target policy accepts it. */

@@ -50,15 +50,15 @@ export const registerListWebhookDeliveries = (router: Router) =>
     const { webhook_id } = c.req.valid("param");
     const { page, per_page, status, event_type, event_id, since, until, status_code, error_class } = c.req.valid("query");
     await requireVisibleWebhook(c, webhook_id);
-    const filters = {
+    const filter = {
       status,
       eventType: event_type,
       eventId: event_id,
-      since: since === undefined ? undefined : Date.parse(since),
-      until: until === undefined ? undefined : Date.parse(until),
-      statusCode: status_code,
-      errorClass: error_class,
+      createdFrom: since === undefined ? undefined : Date.parse(since),
+      createdBefore: until === undefined ? undefined : Date.parse(until),
+      lastStatusCode: status_code,
+      lastErrorClass: error_class,
     };
-    const { rows, total, pages } = await listDeliveries(c.var.services.db, webhook_id, filters, { page, perPage: per_page });
+    const { rows, total, pages } = await listDeliveries(c.var.services.db, webhook_id, filter, { page, perPage: per_page });
     return c.json({ items: rows.map(toPublicDelivery), total, page, per_page, pages }, 200);
   });

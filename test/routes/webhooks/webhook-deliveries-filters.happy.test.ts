@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../../src/db/schema";
-import { deliveryListQueries, type DeliveryFilters } from "../../../src/domain/deliveries";
+import { deliveryListQueries, type DeliveryFilter } from "../../../src/domain/deliveries";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { db } from "../../helpers/deliveries";
 import { tenantAdmin } from "../../helpers/tokens";
@@ -164,17 +164,17 @@ describe("deliveries list filters", () => {
   });
 
   it("reads through an index of this webhook's deliveries, whatever the filters", async () => {
-    const combos: DeliveryFilters[] = [
+    const combos: DeliveryFilter[] = [
       {},
       { status: "failed" },
       { eventType: "user.created" },
       { eventId: "evt_filters_1" },
-      { since: BASE, until: BASE + 60_000 },
-      { since: BASE },
-      { until: BASE },
-      { statusCode: 500 },
-      { errorClass: "timeout" },
-      { eventType: "user.created", statusCode: 500, errorClass: "timeout", status: "failed", since: BASE, until: BASE + 1 },
+      { createdFrom: BASE, createdBefore: BASE + 60_000 },
+      { createdFrom: BASE },
+      { createdBefore: BASE },
+      { lastStatusCode: 500 },
+      { lastErrorClass: "timeout" },
+      { eventType: "user.created", lastStatusCode: 500, lastErrorClass: "timeout", status: "failed", createdFrom: BASE, createdBefore: BASE + 1 },
     ];
     for (const filters of combos) {
       for (const query of deliveryListQueries(db(), webhookId, filters, { page: 2, perPage: 20 })) {
