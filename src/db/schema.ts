@@ -27,6 +27,8 @@ export const webhookEndpoints = sqliteTable(
     failureCount: integer("failure_count").notNull().default(0),
     lastSuccessAt: integer("last_success_at"),
     lastFailureAt: integer("last_failure_at"),
+    // Events the endpoint would have received since it was disabled (fan-out counts them; disabling starts again at 0).
+    missedEvents: integer("missed_events").notNull().default(0),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     // Deletes are soft (as elsewhere in ScaiKey): the row keeps its delivery history referable, but no API answers for it.
@@ -38,6 +40,11 @@ export const webhookEndpoints = sqliteTable(
     index("webhook_endpoints_created_idx").on(t.createdAt, t.id),
   ],
 );
+
+/** Why a webhook is disabled: by an admin, or by the service (status `auto_disabled`) after consecutive failed
+ * deliveries or a 410 Gone. */
+export const AUTO_DISABLE_REASONS = ["consecutive_failures", "gone"] as const;
+export type AutoDisableReason = (typeof AUTO_DISABLE_REASONS)[number];
 
 export const events = sqliteTable(
   "events",
@@ -54,6 +61,9 @@ export const events = sqliteTable(
     index("events_created_idx").on(t.createdAt),
     // Only events whose payload retention has not yet purged (''), so the daily purge never rescans old rows.
     index("events_unpurged_created_idx").on(t.createdAt).where(sql`payload != ''`),
+    // A replay walks the events of one tenant (or, for a partner-level endpoint, one partner) in its window.
+    index("events_tenant_created_idx").on(t.tenantId, t.createdAt).where(sql`tenant_id IS NOT NULL`),
+    index("events_partner_created_idx").on(t.partnerId, t.createdAt).where(sql`partner_id IS NOT NULL`),
   ],
 );
 
@@ -69,6 +79,20 @@ export const tenantPartners = sqliteTable("tenant_partners", {
   source: text("source", { enum: DIRECTORY_SOURCES }).notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+export const ERROR_CLASSES = [
+  "timeout",
+  "connection_refused",
+  "dns",
+  "tls",
+  "invalid_response",
+  "redirect",
+  "http_4xx",
+  "http_5xx",
+  "network",
+  "blocked_target",
+] as const;
+export type ErrorClass = (typeof ERROR_CLASSES)[number];
 
 export const DELIVERY_STATUSES = ["pending", "retrying", "success", "failed", "cancelled"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -91,7 +115,9 @@ export const deliveries = sqliteTable(
     // A queue message is expected to carry this delivery; the cron sweep re-enqueues only when it is overdue.
     inQueue: integer("in_queue", { mode: "boolean" }).notNull().default(false),
     lastAttemptAt: integer("last_attempt_at"),
+    // The last attempt's status code and error class (null after a success), kept here for the list's filters.
     lastStatusCode: integer("last_status_code"),
+    lastErrorClass: text("last_error_class", { enum: ERROR_CLASSES }),
     lastError: text("last_error"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
@@ -103,24 +129,15 @@ export const deliveries = sqliteTable(
     index("deliveries_webhook_id_idx").on(t.webhookId, t.id),
     index("deliveries_webhook_status_idx").on(t.webhookId, t.status, t.id),
     index("deliveries_status_next_attempt_idx").on(t.status, t.nextAttemptAt),
-    // The stats endpoint counts an endpoint's deliveries created in a window, by status, from this index alone.
+    // The stats endpoint counts an endpoint's deliveries created in a window, by status, from this index alone; the
+    // list's since/until filters and recover walk it too.
     index("deliveries_webhook_created_idx").on(t.webhookId, t.createdAt, t.status),
+    // The list's filters: an endpoint's deliveries by event type, by the last status code, by the last error class.
+    index("deliveries_webhook_event_type_idx").on(t.webhookId, t.eventType, t.id),
+    index("deliveries_webhook_status_code_idx").on(t.webhookId, t.lastStatusCode, t.id),
+    index("deliveries_webhook_error_class_idx").on(t.webhookId, t.lastErrorClass, t.id).where(sql`last_error_class IS NOT NULL`),
   ],
 );
-
-export const ERROR_CLASSES = [
-  "timeout",
-  "connection_refused",
-  "dns",
-  "tls",
-  "invalid_response",
-  "redirect",
-  "http_4xx",
-  "http_5xx",
-  "network",
-  "blocked_target",
-] as const;
-export type ErrorClass = (typeof ERROR_CLASSES)[number];
 
 export const deliveryAttempts = sqliteTable(
   "delivery_attempts",
@@ -170,6 +187,28 @@ export const webhookStatsHourly = sqliteTable(
     latencyHistogram: text("latency_histogram", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
   },
   (t) => [primaryKey({ columns: [t.webhookId, t.hourStart] }), index("webhook_stats_hourly_hour_idx").on(t.hourStart)],
+);
+
+export const RECOVERY_KINDS = ["recover", "replay"] as const;
+export type RecoveryKind = (typeof RECOVERY_KINDS)[number];
+
+// Recoveries and replays of one endpoint over a window of created_at: the request does the first chunk, the cron the
+// rest from `cursor` (the created_at reached). Open while finished_at is null.
+export const webhookRecoveries = sqliteTable(
+  "webhook_recoveries",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    webhookId: text("webhook_id").notNull(),
+    kind: text("kind", { enum: RECOVERY_KINDS }).notNull(),
+    since: integer("since").notNull(),
+    until: integer("until").notNull(),
+    // replay: the event types it covers (JSON array)
+    eventTypes: text("event_types"),
+    cursor: integer("cursor").notNull(),
+    requestedAt: integer("requested_at").notNull(),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [index("webhook_recoveries_open_idx").on(t.id).where(sql`finished_at IS NULL`)],
 );
 
 // Progress markers of cron jobs, e.g. `stats`: the highest delivery_attempts.id already rolled up into webhook_stats_hourly.

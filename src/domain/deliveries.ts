@@ -1,7 +1,15 @@
 // Reading deliveries and their attempts for the admin API.
 import { and, asc, count, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { deliveries, deliveryAttempts, events, type DeliveryAttemptRow, type DeliveryRow, type DeliveryStatus } from "../db/schema";
+import {
+  deliveries,
+  deliveryAttempts,
+  events,
+  type DeliveryAttemptRow,
+  type DeliveryRow,
+  type DeliveryStatus,
+  type ErrorClass,
+} from "../db/schema";
 import { notFound } from "../lib/errors";
 import { toIso } from "../lib/time";
 import type { Page } from "./webhooks";
@@ -37,29 +45,42 @@ function toPublicAttempt(row: DeliveryAttemptRow) {
   };
 }
 
-/** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive. */
+/** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive; `lastStatusCode`
+ * and `lastErrorClass` are the last attempt's. */
 export interface DeliveryFilter {
   status?: DeliveryStatus;
   eventType?: string;
+  eventId?: string;
   lastStatusCode?: number;
+  lastErrorClass?: ErrorClass;
   createdFrom?: number;
   createdBefore?: number;
 }
 
-export async function listDeliveries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
+/**
+ * The page and the count of a webhook's deliveries matching `filter`. Every filter has an index led by webhook_id
+ * (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads.
+ */
+export function deliveryListQueries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
   const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
-  if (filter.status) conditions.push(eq(deliveries.status, filter.status));
-  if (filter.eventType) conditions.push(eq(deliveries.eventType, filter.eventType));
+  if (filter.status !== undefined) conditions.push(eq(deliveries.status, filter.status));
+  if (filter.eventType !== undefined) conditions.push(eq(deliveries.eventType, filter.eventType));
+  if (filter.eventId !== undefined) conditions.push(eq(deliveries.eventId, filter.eventId));
   if (filter.lastStatusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filter.lastStatusCode));
+  if (filter.lastErrorClass !== undefined) conditions.push(eq(deliveries.lastErrorClass, filter.lastErrorClass));
   if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
   if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
   const where = and(...conditions);
-  const [rows, [total]] = await db.batch([
+  return [
     db.select().from(deliveries).where(where).orderBy(desc(deliveries.id)).limit(perPage).offset((page - 1) * perPage),
     db.select({ n: count() }).from(deliveries).where(where),
-  ]);
+  ] as const;
+}
+
+export async function listDeliveries(db: Database, webhookId: string, filter: DeliveryFilter, page: Page) {
+  const [rows, [total]] = await db.batch(deliveryListQueries(db, webhookId, filter, page));
   const n = total?.n ?? 0;
-  return { rows, total: n, pages: Math.ceil(n / perPage) };
+  return { rows, total: n, pages: Math.ceil(n / page.perPage) };
 }
 
 /** Whether the event's payload is still stored (retention empties it after RETENTION_DAYS). */

@@ -80,3 +80,9 @@ export function isValidSubscription(pattern: string): boolean {
   if (pattern.endsWith(".*")) return KNOWN_GROUPS.has(pattern.slice(0, -2));
   return KNOWN_TYPES.has(pattern);
 }
+
+/** Whether subscription `patterns` cover `eventType` (the rule fan-out applies in SQL, for replay's choice of types). */
+export function subscriptionMatches(patterns: readonly string[], eventType: string): boolean {
+  const group = eventType.slice(0, eventType.indexOf("."));
+  return patterns.some((p) => p === "*" || p === eventType || p === `${group}.*`);
+}

@@ -1,6 +1,7 @@
 // Publishing: store the event once, fan it out to every subscribed endpoint in one statement, enqueue by reference.
 // The HTTP route (POST /api/v1/events) and the service binding (WebhooksService.publish) both call publishEvent.
 import type { Database } from "../db/client";
+import type { AutoDisableReason } from "../db/schema";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
@@ -8,7 +9,6 @@ import { conflict } from "../lib/errors";
 import type { DeliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
 import { assignmentStatements } from "./tenant-directory";
-import { AUTO_DISABLED_REASON } from "./webhooks";
 
 export interface PublishDeps {
   db: Database;
@@ -38,30 +38,45 @@ export function completeEnvelope(input: EventEnvelopeInput, now: number): EventE
   return envelope;
 }
 
-// `?7` is a condition: 1 normally; the auto-disable announcement passes a test that the endpoint was disabled just now.
-const INSERT_EVENT = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
-  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?7 ON CONFLICT (id) DO NOTHING`;
-const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
-  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
-    WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = '${AUTO_DISABLED_REASON}' AND w.disabled_at = ?6)
-  ON CONFLICT (id) DO NOTHING`;
-
 // A tenant event reaches the tenant's endpoints and the partner-level endpoints of the tenant's partner per the
 // directory (tenant_partners), never a partner the envelope merely names. Tenant endpoints carry the directory's
 // partner (tenant-directory.ts keeps them in step), so `IS` also skips a row left behind by a forged owner; its unary
 // plus keeps SQLite on the tenant index there (partner_id IS NULL would otherwise match every unassigned webhook).
 // A partner-level event (no tenant) reaches that partner's partner-level endpoints.
+/**
+ * The fan-out's scope rule, as SQL: whether endpoint `w` receives an event owned by `tenant` and `partner` (SQL
+ * expressions). Replay applies the same rule, so it sends exactly what fan-out would have.
+ */
+export const endpointReceivesOwner = (w: string, tenant: string, partner: string) => {
+  const directoryPartner = `(SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ${tenant})`;
+  return `((${tenant} IS NOT NULL AND ${w}.tenant_id = ${tenant} AND +${w}.partner_id IS ${directoryPartner})
+    OR (${w}.tenant_id IS NULL
+      AND ${w}.partner_id = CASE WHEN ${tenant} IS NULL THEN ${partner} ELSE ${directoryPartner} END))`;
+};
+/** Whether endpoint `w` subscribes to event type ?2 (`?6` is its `group.*`). */
+const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))`;
+/** Types that go to one endpoint only (the test event), never through fan-out, and so are never replayed. */
+export const TARGETED_EVENT_TYPES: readonly string[] = ["webhook.test"];
+
+// `?7` is a condition: 1 normally; the auto-disable announcement passes a test that the endpoint was disabled just now.
+const INSERT_EVENT = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
+  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?7 ON CONFLICT (id) DO NOTHING`;
+const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
+  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
+    WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = ?8 AND w.disabled_at = ?6)
+  ON CONFLICT (id) DO NOTHING`;
+
+// Both run only if the event was stored by this call (its created_at is this call's).
+const STORED_NOW = `EXISTS (SELECT 1 FROM events e WHERE e.id = ?1 AND e.created_at = ?3)`;
 export const FAN_OUT_SQL = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
   SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
   FROM webhook_endpoints w
-  WHERE w.enabled = 1 AND w.deleted_at IS NULL
-    AND ((?4 IS NOT NULL AND w.tenant_id = ?4 AND +w.partner_id IS (SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?4))
-      OR (w.tenant_id IS NULL
-        AND w.partner_id = CASE WHEN ?4 IS NULL THEN ?5 ELSE (SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?4) END))
-    AND EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))
-    AND EXISTS (SELECT 1 FROM events e WHERE e.id = ?1 AND e.created_at = ?3)
+  WHERE w.enabled = 1 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED} AND ${STORED_NOW}
   RETURNING id`;
+// What a disabled endpoint misses, counted as fan-out passes it by (missed_events_since_disabled, without a scan).
+const COUNT_MISSED = `UPDATE webhook_endpoints AS w SET missed_events = missed_events + 1
+  WHERE w.enabled = 0 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED} AND ${STORED_NOW}`;
 
 const TARGETED = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
@@ -70,25 +85,25 @@ const TARGETED = `INSERT OR IGNORE INTO deliveries
   RETURNING id`;
 
 /**
- * The two statements that store an event and its deliveries: run them in one D1 batch, so both exist or neither does;
- * the second returns the new delivery ids. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled`
- * stores the event only if that endpoint was auto-disabled at `now`, i.e. by the batch this rides in.
+ * The statements that store an event and its deliveries: run them in one D1 batch, so all exist or none does; the
+ * second returns the new delivery ids, a third (fan-out only) counts the event as missed by disabled endpoints.
+ * `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that endpoint was
+ * auto-disabled for that reason at `now`, i.e. by the batch this rides in.
  */
 export function eventStatements(
   d1: D1Database,
   envelope: EventEnvelope,
   now: number,
-  opts: { onlyWebhookId?: string; ifAutoDisabled?: string } = {},
-): [D1PreparedStatement, D1PreparedStatement] {
+  opts: { onlyWebhookId?: string; ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason } } = {},
+): D1PreparedStatement[] {
   const group = envelope.event_type.slice(0, envelope.event_type.indexOf("."));
   const row = [envelope.event_id, envelope.event_type, envelope.tenant_id ?? null, envelope.partner_id ?? null, canonicalJson(envelope), now];
   const insertEvent = opts.ifAutoDisabled
-    ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled)
+    ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled.webhookId, opts.ifAutoDisabled.reason)
     : d1.prepare(INSERT_EVENT).bind(...row, 1);
-  const insertDeliveries = opts.onlyWebhookId
-    ? d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)
-    : d1.prepare(FAN_OUT_SQL).bind(envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`);
-  return [insertEvent, insertDeliveries];
+  if (opts.onlyWebhookId) return [insertEvent, d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)];
+  const fanOut = [envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`];
+  return [insertEvent, d1.prepare(FAN_OUT_SQL).bind(...fanOut), d1.prepare(COUNT_MISSED).bind(...fanOut)];
 }
 
 /**
@@ -101,7 +116,8 @@ export async function storeEvent(db: Database, envelope: EventEnvelope, now: num
       ? assignmentStatements(db.$client, envelope.tenant_id, envelope.partner_id, "event", now)
       : [];
   const results = await db.$client.batch<{ id: number }>([...learn, ...eventStatements(db.$client, envelope, now, { onlyWebhookId })]);
-  return (results.at(-1)?.results ?? []).map((r) => r.id);
+  // The second of the event's statements creates the deliveries (a third, after it, counts what disabled ones miss).
+  return (results[learn.length + 1]?.results ?? []).map((r) => r.id);
 }
 
 export const SEND_BATCH_LIMIT = 100; // Queues' sendBatch accepts at most 100 messages

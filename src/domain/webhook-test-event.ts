@@ -24,7 +24,7 @@ export async function sendWebhookTestEvent(
   );
   const [deliveryId] = await storeEvent(deps.db, envelope, now, webhook.id);
   if (deliveryId === undefined) throw new Error("test delivery was not created");
-  const outcome = await attemptDelivery(deps, deliveryId, { allowDisabled: true });
+  const outcome = await attemptDelivery(deps, deliveryId, { allowDisabled: true, goneDisables: false });
   if (outcome.kind !== "attempted") throw new Error(`test delivery was not attempted: ${outcome.reason}`);
   return { eventId: envelope.event_id, outcome };
 }

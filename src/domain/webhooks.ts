@@ -2,19 +2,27 @@
 import { and, count, desc, eq, inArray, isNull, or, sql, type SQL } from "drizzle-orm";
 import { canSee, type OwnerFilter, type Visibility } from "../auth/policy";
 import type { Database } from "../db/client";
-import { deliveries, webhookEndpoints, webhookStatsHourly, type WebhookEndpointRow, type WebhookStatus } from "../db/schema";
+import {
+  AUTO_DISABLE_REASONS,
+  deliveries,
+  webhookEndpoints,
+  webhookStatsHourly,
+  type WebhookEndpointRow,
+  type WebhookStatus,
+} from "../db/schema";
 import { notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import { toIso } from "../lib/time";
 import type { SecretBox } from "../lib/secret-box";
 import { generateSigningSecret } from "./signing";
 
-export const AUTO_DISABLED_REASON = "consecutive_failures";
-
 export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disabledReason">): WebhookStatus {
   if (row.enabled) return "active";
-  return row.disabledReason === AUTO_DISABLED_REASON ? "auto_disabled" : "disabled";
+  return (AUTO_DISABLE_REASONS as readonly (string | null)[]).includes(row.disabledReason) ? "auto_disabled" : "disabled";
 }
+
+/** Events published since the webhook was disabled that it would otherwise have received; 0 while enabled. */
+export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) => (row.enabled ? 0 : row.missedEvents);
 
 /** The API's view of a webhook: never the secret. */
 export function toPublicWebhook(row: WebhookEndpointRow) {
@@ -34,6 +42,7 @@ export function toPublicWebhook(row: WebhookEndpointRow) {
     metadata: row.metadata,
     last_success_at: toIso(row.lastSuccessAt),
     last_failure_at: toIso(row.lastFailureAt),
+    missed_events_since_disabled: missedEventsSinceDisabled(row),
     created_at: toIso(row.createdAt)!,
     updated_at: toIso(row.updatedAt)!,
   };
@@ -156,7 +165,7 @@ export async function updateWebhook(
     // Re-enabling starts the failure count afresh (ScaiLabs policy: PATCH {"enabled": true}).
     Object.assign(set, { enabled: true, failureCount: 0, disabledAt: null, disabledReason: null });
   } else if (changes.enabled === false && existing.enabled) {
-    Object.assign(set, { enabled: false, disabledAt: now, disabledReason: "manual" });
+    Object.assign(set, { enabled: false, disabledAt: now, disabledReason: "manual", missedEvents: 0 });
   }
   const [row] = await db
     .update(webhookEndpoints)

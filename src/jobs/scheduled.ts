@@ -1,4 +1,5 @@
 // One scheduled handler: each cron expression in wrangler.toml routes to its job.
+import { continueRecoveries } from "../domain/recovery";
 import { purgeExpiredPortalSessions } from "../domain/portal-sessions";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
@@ -27,6 +28,7 @@ async function runJob(cron: string, services: Services): Promise<void> {
   switch (cron) {
     case CRON_RETRY_SWEEP:
       await sweepDueDeliveries(services);
+      await continueRecoveries(services); // large recovers and replays, a chunk at a time
       return;
     case CRON_STATS_ROLLUP:
       await rollUpStats(services);

@@ -11,6 +11,8 @@ import type { GetWebhookStatsResponse } from "../../src/routes/webhooks/get-webh
 import type { ListSupportedEventsResponse } from "../../src/routes/webhooks/list-supported-events";
 import type { ListWebhookDeliveriesResponse } from "../../src/routes/webhooks/list-webhook-deliveries";
 import type { ListWebhooksResponse } from "../../src/routes/webhooks/list-webhooks";
+import type { RecoverWebhookDeliveriesResponse } from "../../src/routes/webhooks/recover-webhook-deliveries";
+import type { ReplayWebhookEventsResponse } from "../../src/routes/webhooks/replay-webhook-events";
 import type { RetryWebhookDeliveryResponse } from "../../src/routes/webhooks/retry-webhook-delivery";
 import type { RotateWebhookSecretResponse } from "../../src/routes/webhooks/rotate-webhook-secret";
 import type { SendWebhookTestEventResponse } from "../../src/routes/webhooks/send-webhook-test-event";
@@ -38,6 +40,8 @@ export type SuccessBodyOf<M extends string, P extends string> =
     : P extends `${W}/${string}/deliveries/${string}/retry` ? RetryWebhookDeliveryResponse
     : P extends `${W}/${string}/test` ? SendWebhookTestEventResponse
     : P extends `${W}/${string}/rotate-secret` ? RotateWebhookSecretResponse
+    : P extends `${W}/${string}/recover` ? RecoverWebhookDeliveriesResponse
+    : P extends `${W}/${string}/replay` ? ReplayWebhookEventsResponse
     : P extends "/api/v1/events" ? PublishEventResponse
     : any
   : M extends "PATCH" ? (P extends `${W}/${string}` ? UpdateWebhookResponse : any)

@@ -1,5 +1,5 @@
 // The OpenAPI document against the contract existing clients rely on (shared/seeds/webhooks-api-reference.md):
-// every path, method, parameter and success status of the 12 admin endpoints, plus the 422 body; and, for every
+// every path, method, parameter and success status of the 14 admin endpoints, plus the 422 body; and, for every
 // operation, the errors it can really give (checked against the running routes where they can be provoked).
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
@@ -14,7 +14,13 @@ const CONTRACT: [string, string, string, Record<string, string>, string[]][] = [
   ["delete", `${W}/{webhook_id}`, "204", { webhook_id: "string" }, []],
   ["get", `${W}/{webhook_id}`, "200", { webhook_id: "string" }, []],
   ["patch", `${W}/{webhook_id}`, "200", { webhook_id: "string" }, []],
-  ["get", `${W}/{webhook_id}/deliveries`, "200", { webhook_id: "string" }, ["page", "per_page", "status"]],
+  [
+    "get",
+    `${W}/{webhook_id}/deliveries`,
+    "200",
+    { webhook_id: "string" },
+    ["page", "per_page", "status", "event_type", "event_id", "since", "until", "status_code", "error_class"],
+  ],
   ["get", `${W}/{webhook_id}/deliveries/{delivery_id}`, "200", { webhook_id: "string", delivery_id: "integer" }, []],
   ["post", `${W}/{webhook_id}/deliveries/{delivery_id}/retry`, "200", { webhook_id: "string", delivery_id: "integer" }, []],
   ["post", `${W}/{webhook_id}/rotate-secret`, "200", { webhook_id: "string" }, []],
@@ -24,6 +30,8 @@ const CONTRACT: [string, string, string, Record<string, string>, string[]][] = [
 // Operations this service adds under the same prefix, beyond the 12 of the reference.
 const EXTENSIONS: [string, string, string, Record<string, string>, string[]][] = [
   // Links into the delivery portal.
+  ["post", `${W}/{webhook_id}/recover`, "202", { webhook_id: "string" }, []],
+  ["post", `${W}/{webhook_id}/replay`, "202", { webhook_id: "string" }, []],
   ["post", `${W}/portal-sessions`, "201", {}, []],
   // The tenant directory.
   ["put", `${W}/tenants/{tenant_id}/partner`, "200", { tenant_id: "string" }, []],
@@ -37,7 +45,7 @@ describe("OpenAPI document", async () => {
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
   });
 
-  it("has exactly the 12 admin operations of the contract, and the service's extensions (portal sessions, tenant directory)", () => {
+  it("has exactly the 12 admin operations of the contract, and the service's extensions (portal sessions, tenant directory, recover, replay)", () => {
     const admin = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
       .filter(([path]) => path.startsWith(W) && path !== W) // W itself only redirects (below)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
@@ -62,6 +70,17 @@ describe("OpenAPI document", async () => {
       expect(p, `${name} in query`).toBeDefined();
       expect(p!.required ?? false).toBe(false);
     }
+  });
+
+  it("answers recover and replay with the recovery result, and takes their window as the body", () => {
+    for (const operation of ["recover", "replay"]) {
+      const op = doc.paths[`${W}/{webhook_id}/${operation}`].post;
+      expect(op.responses["202"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/RecoveryResult" });
+      expect(op.responses["409"]).toBeDefined();
+      expect(op.requestBody.required).toBe(true);
+    }
+    expect(doc.components.schemas.RecoveryResult.required.sort()).toEqual(["deliveries", "since", "until", "webhook_id"]);
+    expect(doc.components.schemas.ReplayEvents.required).toEqual(["since"]);
   });
 
   it("describes the FastAPI validation error shape", () => {
@@ -99,7 +118,7 @@ describe("the errors each operation documents", async () => {
   const ops = await operations();
 
   it("covers every operation, including ones added later", () => {
-    expect(ops.length).toBeGreaterThanOrEqual(CONTRACT.length + 2); // the 12, publishing, health
+    expect(ops.length).toBeGreaterThanOrEqual(CONTRACT.length + 2); // the 14, publishing, health
   });
 
   it.each(ops)("%s: 413 exactly when it takes a body, 422 exactly when a parameter or the body can fail", (_, op) => {

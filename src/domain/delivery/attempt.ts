@@ -11,14 +11,18 @@ import { sendClaimedAttempt, type SentAttempt } from "./send";
 export const RECORD_GATHER_MS = 1_000;
 
 /**
- * Attempts delivery `deliveryId` once if it is due: claim, send, record. `allowDisabled` lets the test endpoint reach
- * a disabled endpoint.
+ * Attempts delivery `deliveryId` once if it is due: claim, send, record. For the test event, `allowDisabled` reaches a
+ * disabled endpoint and `goneDisables: false` reports a 410 without disabling (the caller is watching).
  */
-export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, opts: { allowDisabled?: boolean } = {}): Promise<AttemptOutcome> {
+export async function attemptDelivery(
+  deps: DeliveryDeps,
+  deliveryId: number,
+  opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
+): Promise<AttemptOutcome> {
   const { claimed, skipped } = await claimDeliveries(deps, [deliveryId], opts);
   const [claim] = claimed;
   if (!claim) return { kind: "skipped", reason: skipped.get(deliveryId) ?? "not_found" };
-  const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)]);
+  const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)], opts);
   return outcome!;
 }
 

@@ -12,6 +12,9 @@ const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];
 
 export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
 
+/** The `last_error` of a delivery cancelled because its endpoint was disabled: recover puts these back in the queue. */
+export const CANCELLED_ENDPOINT_DISABLED = "endpoint disabled";
+
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
 export interface ClaimedAttempt {
   deliveryId: number;
@@ -98,7 +101,7 @@ export async function claimDeliveries(
       endpoint.deletedAt !== null
         ? "endpoint deleted"
         : !endpoint.enabled && !opts.allowDisabled
-          ? "endpoint disabled"
+          ? CANCELLED_ENDPOINT_DISABLED
           : payload === ""
             ? "payload purged by retention"
             : null;

@@ -2,16 +2,17 @@
 // webhook.auto_disabled announcement, as statements that ride in the batch recording the attempts.
 import { and, eq, notExists, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { deliveryAttempts, webhookEndpoints, type DeliveryStatus, type WebhookEndpointRow } from "../../db/schema";
+import { deliveryAttempts, webhookEndpoints, type AutoDisableReason, type DeliveryStatus, type WebhookEndpointRow } from "../../db/schema";
 import { derivedId } from "../../lib/ids";
 import { completeEnvelope, eventStatements } from "../publish";
-import { AUTO_DISABLED_REASON } from "../webhooks";
 import type { ClaimedAttempt } from "./claim";
 
 /** One attempt of the group being recorded, as endpoint health sees it. */
 export interface HealthInput {
   claim: ClaimedAttempt;
   status: DeliveryStatus;
+  /** The receiver answered 410 Gone: the endpoint is disabled at once (status is then `failed`). */
+  gone: boolean;
   /** When the attempt finished. */
   now: number;
 }
@@ -56,12 +57,14 @@ export async function endpointHealthStatements(db: Database, attempts: readonly 
   if (health.size > 0) statements.push(d1.prepare(UPDATE_ENDPOINT_HEALTH).bind(JSON.stringify([...health.values()])));
   for (const [i, p] of attempts.entries()) {
     if (!inSequence.has(p.claim.endpoint.id)) continue;
-    statements.push(toStatement(d1, endpointUpdate(db, p.claim, p.status, p.now, threshold)));
-    // A final failure may reach the threshold: the announcement rides in the same transaction, stored only if this
-    // batch disabled the endpoint, under an id derived from the disable, so it exists once or not at all.
+    statements.push(toStatement(d1, endpointUpdate(db, p, threshold)));
+    // A final failure may reach the threshold (a 410 always disables): the announcement rides in the same transaction,
+    // stored only if this batch disabled the endpoint, under an id derived from the disable, so it exists once or not at all.
     if (p.status === "failed") {
+      const reason: AutoDisableReason = p.gone ? "gone" : "consecutive_failures";
       announcementAt[i] = statements.length;
-      statements.push(...eventStatements(d1, await autoDisabledEnvelope(p.claim.endpoint, threshold, p.now), p.now, { ifAutoDisabled: p.claim.endpoint.id }));
+      const envelope = await autoDisabledEnvelope(p.claim.endpoint, reason, threshold, p.now);
+      statements.push(...eventStatements(d1, envelope, p.now, { ifAutoDisabled: { webhookId: p.claim.endpoint.id, reason } }));
     }
   }
   return { statements, announcementAt };
@@ -78,19 +81,22 @@ export function announcementOf(results: readonly D1Result[], at: number | null):
  * An endpoint's counters after one attempt. Runs only while that attempt is unrecorded (its row is inserted later in
  * the same batch), so a retried batch never counts a failure twice.
  */
-function endpointUpdate(db: Database, claim: ClaimedAttempt, status: DeliveryStatus, now: number, threshold: number) {
-  const reachesThreshold = sql`${webhookEndpoints.failureCount} + 1 >= ${threshold}`;
+function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput, threshold: number) {
+  // Consecutive failed deliveries disable at the threshold, a 410 at once; the endpoint stays off until PATCHed back on.
+  const disables = gone ? sql`1` : sql`${webhookEndpoints.failureCount} + 1 >= ${threshold}`;
+  const disablesNow = sql`${webhookEndpoints.enabled} = 1 AND ${disables}`;
+  const reason: AutoDisableReason = gone ? "gone" : "consecutive_failures";
   const change =
     status === "success"
       ? { failureCount: 0, lastSuccessAt: now }
       : status === "failed"
         ? {
-            // Consecutive failed deliveries; at the threshold the endpoint is disabled until PATCHed back on.
             failureCount: sql`${webhookEndpoints.failureCount} + 1`,
             lastFailureAt: now,
-            enabled: sql`CASE WHEN ${reachesThreshold} THEN 0 ELSE ${webhookEndpoints.enabled} END`,
-            disabledAt: sql`CASE WHEN ${webhookEndpoints.enabled} = 1 AND ${reachesThreshold} THEN ${now} ELSE ${webhookEndpoints.disabledAt} END`,
-            disabledReason: sql`CASE WHEN ${webhookEndpoints.enabled} = 1 AND ${reachesThreshold} THEN ${AUTO_DISABLED_REASON} ELSE ${webhookEndpoints.disabledReason} END`,
+            enabled: sql`CASE WHEN ${disables} THEN 0 ELSE ${webhookEndpoints.enabled} END`,
+            disabledAt: sql`CASE WHEN ${disablesNow} THEN ${now} ELSE ${webhookEndpoints.disabledAt} END`,
+            disabledReason: sql`CASE WHEN ${disablesNow} THEN ${reason} ELSE ${webhookEndpoints.disabledReason} END`,
+            missedEvents: sql`CASE WHEN ${disablesNow} THEN 0 ELSE ${webhookEndpoints.missedEvents} END`,
           }
         : { lastFailureAt: now };
   const thisAttemptRow = db
@@ -111,7 +117,7 @@ function toStatement(d1: D1Database, query: { toSQL(): { sql: string; params: un
 
 /** The announcement of a disable at `now`: its event_id is derived from the endpoint and that instant, so two attempts
  * recorded in the same millisecond cannot announce one disable twice. */
-async function autoDisabledEnvelope(endpoint: WebhookEndpointRow, threshold: number, now: number) {
+async function autoDisabledEnvelope(endpoint: WebhookEndpointRow, reason: AutoDisableReason, threshold: number, now: number) {
   return completeEnvelope(
     {
       event_id: await derivedId("evt_", `webhook.auto_disabled:${endpoint.id}:${now}`),
@@ -121,7 +127,10 @@ async function autoDisabledEnvelope(endpoint: WebhookEndpointRow, threshold: num
       resource: { type: "webhook", id: endpoint.id },
       actor: { id: null, type: "system" },
       // Never the URL: it can carry secrets (a token in the query), and this reaches every other subscriber of the tenant.
-      data: { webhook_id: endpoint.id, reason: AUTO_DISABLED_REASON, threshold },
+      data:
+        reason === "gone"
+          ? { webhook_id: endpoint.id, reason, status_code: 410 }
+          : { webhook_id: endpoint.id, reason, threshold },
     },
     now,
   );

@@ -43,7 +43,8 @@ const INSERT_ATTEMPTS = `INSERT INTO delivery_attempts
 // Guarded by the attempt number: a delivery claimed again since (its lease lapsed) is not overwritten by an old attempt.
 const UPDATE_DELIVERIES = `UPDATE deliveries SET
     status = r.value ->> 'status', next_attempt_at = r.value ->> 'next_attempt_at', in_queue = r.value ->> 'in_queue',
-    last_status_code = r.value ->> 'last_status_code', last_error = r.value ->> 'last_error',
+    last_status_code = r.value ->> 'last_status_code', last_error_class = r.value ->> 'last_error_class',
+    last_error = r.value ->> 'last_error',
     completed_at = r.value ->> 'completed_at', updated_at = r.value ->> 'updated_at'
   FROM json_each(?1) AS r
   WHERE deliveries.id = r.value ->> 'delivery_id' AND deliveries.attempt_count = r.value ->> 'attempt_number'`;
@@ -52,23 +53,30 @@ const UPDATE_DELIVERIES = `UPDATE deliveries SET
  * Records a group of sent attempts in one atomic D1 batch, whatever its size: the endpoints' health (endpoint-health.ts),
  * every attempt row, every delivery's new state, and the webhook.auto_disabled announcement of any endpoint a final
  * failure disabled. Retried on transient D1 errors: every statement is guarded, so a retried batch changes nothing twice.
+ * A 410 Gone ends its delivery at once and disables the endpoint, unless `goneDisables` is false (the test event).
  */
-export async function recordAttempts(deps: Pick<DeliveryDeps, "db" | "config" | "random">, sent: readonly SentAttempt[]): Promise<AttemptedOutcome[]> {
+export async function recordAttempts(
+  deps: Pick<DeliveryDeps, "db" | "config" | "random">,
+  sent: readonly SentAttempt[],
+  opts: { goneDisables?: boolean } = {},
+): Promise<AttemptedOutcome[]> {
   const { db, config } = deps;
   const d1 = db.$client;
   const planned = sent.map(({ claim, result, startedAt, finishedAt }) => {
-    const retryInSeconds = result.ok
-      ? null
-      : computeRetryDelaySeconds({
-          attemptsMade: claim.attemptNumber,
-          scheduleSeconds: config.retryScheduleSeconds,
-          retryAfterSeconds: result.retryAfterSeconds,
-          random: deps.random ?? Math.random,
-          maxRetryAfterSeconds: MAX_RETRY_AFTER_SECONDS,
-        });
+    const gone = !result.ok && result.statusCode === 410 && (opts.goneDisables ?? true);
+    const retryInSeconds =
+      result.ok || gone
+        ? null
+        : computeRetryDelaySeconds({
+            attemptsMade: claim.attemptNumber,
+            scheduleSeconds: config.retryScheduleSeconds,
+            retryAfterSeconds: result.retryAfterSeconds,
+            random: deps.random ?? Math.random,
+            maxRetryAfterSeconds: MAX_RETRY_AFTER_SECONDS,
+          });
     const status: DeliveryStatus = result.ok ? "success" : retryInSeconds === null ? "failed" : "retrying";
     const retryVia: AttemptedOutcome["retryVia"] = retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
-    return { claim, result, startedAt, now: finishedAt, status, retryInSeconds, retryVia };
+    return { claim, result, startedAt, now: finishedAt, status, gone, retryInSeconds, retryVia };
   });
 
   // Endpoint health first: each of its updates runs only while its attempt is unrecorded (its row comes after).
@@ -93,6 +101,7 @@ export async function recordAttempts(deps: Pick<DeliveryDeps, "db" | "config" | 
     next_attempt_at: retryInSeconds === null ? null : now + retryInSeconds * 1000,
     in_queue: retryVia === "queue" ? 1 : 0,
     last_status_code: result.statusCode,
+    last_error_class: result.ok ? null : result.errorClass,
     last_error: result.ok ? null : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
     completed_at: status === "retrying" ? null : now,
     updated_at: now,
@@ -101,7 +110,7 @@ export async function recordAttempts(deps: Pick<DeliveryDeps, "db" | "config" | 
 
   const results = await withRetries({ delivery_ids: sent.map((s) => s.claim.deliveryId) }, () => d1.batch(statements));
 
-  return planned.map(({ claim, result, status, retryInSeconds, retryVia }, i): AttemptedOutcome => {
+  return planned.map(({ claim, result, status, gone, retryInSeconds, retryVia }, i): AttemptedOutcome => {
     const { deliveryId, attemptNumber, endpoint, delivery } = claim;
     const { autoDisabled, announcementDeliveryIds } = announcementOf(results, health.announcementAt[i] ?? null);
     logger.info("delivery attempt", {
@@ -115,7 +124,7 @@ export async function recordAttempts(deps: Pick<DeliveryDeps, "db" | "config" | 
       duration_ms: result.durationMs,
       retry_in_s: retryInSeconds,
     });
-    if (autoDisabled) logger.warn("webhook auto-disabled", { webhook_id: endpoint.id, threshold: config.failureThreshold });
+    if (autoDisabled) logger.warn("webhook auto-disabled", { webhook_id: endpoint.id, reason: gone ? "gone" : "consecutive_failures", threshold: config.failureThreshold });
     const owner = { tenantId: endpoint.tenantId, partnerId: endpoint.partnerId };
     return { kind: "attempted", deliveryId, webhookId: endpoint.id, owner, attemptNumber, result, status, retryInSeconds, retryVia, autoDisabled, announcementDeliveryIds };
   });

@@ -3,7 +3,7 @@
 import type { Database } from "../../db/client";
 import type { WebhookEndpointRow } from "../../db/schema";
 import { toIso } from "../../lib/time";
-import { webhookStatus } from "../webhooks";
+import { missedEventsSinceDisabled, webhookStatus } from "../webhooks";
 import { CURSOR_VALUE, DAY_MS, HOUR_MS, HOUR_OF_ATTEMPT, SELECT_AGGREGATES, STAT_COLUMNS } from "./aggregate";
 import { LATENCY_BUCKET_COUNT, percentileFromHistogram, type FailureFamily } from "./histogram";
 
@@ -154,6 +154,7 @@ export function toPublicStats(endpoint: WebhookEndpointRow, { window, bounds, ho
     last_failure_at: toIso(endpoint.lastFailureAt),
     failure_count: endpoint.failureCount,
     disabled_at: toIso(endpoint.disabledAt),
+    missed_events_since_disabled: missedEventsSinceDisabled(endpoint),
     series: series.map((p) => ({
       start: toIso(p.start)!,
       attempts: p.attempts,

@@ -45,6 +45,10 @@ const WebhookStatsSchema = z
     last_failure_at: z.string().nullable(),
     failure_count: z.number().int().openapi({ description: "Consecutive failed deliveries now (auto-disable counts these)." }),
     disabled_at: z.string().nullable(),
+    missed_events_since_disabled: z
+      .number()
+      .int()
+      .openapi({ description: "Events published since the webhook was disabled that it would have received (0 while enabled)." }),
     series: z.array(
       z
         .object({

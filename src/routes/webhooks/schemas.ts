@@ -37,6 +37,10 @@ export const WebhookSchema = z
     metadata: z.record(z.string(), z.unknown()),
     last_success_at: z.string().nullable(),
     last_failure_at: z.string().nullable(),
+    missed_events_since_disabled: z
+      .number()
+      .int()
+      .openapi({ description: "Events published since the webhook was disabled that it would have received (0 while enabled): what a replay would send." }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -129,6 +133,24 @@ export const DeliveryDetailSchema = DeliverySchema.extend({
   payload: z.record(z.string(), z.unknown()).nullable().openapi({ description: "The envelope as sent (null once purged by retention)." }),
   attempts: z.array(DeliveryAttemptSchema),
 }).openapi("DeliveryDetail");
+
+const isoDateTime = (description: string) =>
+  z.iso.datetime({ offset: true }).openapi({ description, example: "2026-11-24T01:05:00Z" });
+
+/** The window of a recover or replay: deliveries (recover) or events (replay) created in [since, until). */
+export const recoveryWindowFields = {
+  since: isoDateTime("Start of the window (ISO 8601, inclusive); not before the retention horizon (now minus RETENTION_DAYS)."),
+  until: isoDateTime("End of the window (ISO 8601, exclusive); default now, and a later time counts as now.").optional(),
+};
+
+export const RecoveryResultSchema = z
+  .object({
+    webhook_id: z.string().openapi({ example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
+    since: z.string().openapi({ example: "2026-11-24T01:05:00.000Z" }),
+    until: z.string().openapi({ example: "2026-11-25T01:05:02.311Z" }),
+    deliveries: z.number().int().openapi({ description: "Deliveries queued again (recover) or created (replay).", example: 37 }),
+  })
+  .openapi("RecoveryResult");
 
 export type WebhookResponse = z.infer<typeof WebhookSchema>;
 export type DeliveryResponse = z.infer<typeof DeliverySchema>;

@@ -1,0 +1,87 @@
+// recover and replay: what they refuse, and how (422 with the field, 409 while disabled, 404 for an unknown webhook).
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { readConfig } from "../../../src/lib/config";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { tenantAdmin } from "../../helpers/tokens";
+
+const DAY_MS = 24 * 3_600_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+const OPERATIONS = ["recover", "replay"] as const;
+
+async function webhook(extra: Record<string, unknown> = {}) {
+  const token = await tenantAdmin(`tnt_rerr${crypto.randomUUID().slice(0, 8)}`);
+  const wh = await createWebhook(token, { events: ["user.*"], ...extra });
+  return { ...wh, token };
+}
+
+describe.each(OPERATIONS)("POST …/{webhook_id}/%s refuses", (operation) => {
+  const call = async (body: unknown, wh?: { id: string; token: string }) => {
+    const target = wh ?? (await webhook());
+    return api("POST", `${WEBHOOKS}/${target.id}/${operation}`, { token: target.token, body });
+  };
+  const oneIssue = (res: Awaited<ReturnType<typeof call>>) => {
+    expect(res.status, JSON.stringify(res.body)).toBe(422);
+    expect(res.body.detail).toHaveLength(1);
+    return res.body.detail[0];
+  };
+
+  it("malformed dates and a missing since", async () => {
+    for (const since of ["yesterday", "2026-13-01T00:00:00Z", "1732780800", ""]) expect(oneIssue(await call({ since })).loc).toEqual(["body", "since"]);
+    expect(oneIssue(await call({ since: iso(Date.now() - 1000), until: "soon" })).loc).toEqual(["body", "until"]);
+    expect(oneIssue(await call({}))).toMatchObject({ loc: ["body", "since"], type: "missing" });
+    expect(oneIssue(await call({ since: iso(Date.now() - 1000), extra: 1 }))).toMatchObject({ loc: ["body", "extra"], type: "extra_forbidden" });
+  });
+
+  it("a window that starts before the retention horizon", async () => {
+    const retentionDays = readConfig(env).retentionDays;
+    const issue = oneIssue(await call({ since: iso(Date.now() - (retentionDays + 1) * DAY_MS) }));
+    expect(issue.loc).toEqual(["body", "since"]);
+    expect(issue.msg).toMatch(/retention horizon/);
+    expect((await call({ since: iso(Date.now() - (retentionDays - 1) * DAY_MS) })).status).toBe(202);
+  });
+
+  it("until not after since", async () => {
+    const since = Date.now() - 60_000;
+    for (const until of [since, since - 1]) {
+      const issue = oneIssue(await call({ since: iso(since), until: iso(until) }));
+      expect(issue).toMatchObject({ loc: ["body", "until"], msg: "until must be after since" });
+    }
+    expect(oneIssue(await call({ since: iso(Date.now() + 60_000) })).loc).toEqual(["body", "since"]);
+  });
+
+  it("a disabled webhook, with the retry endpoint's message", async () => {
+    const wh = await webhook({ enabled: false });
+    const res = await call({ since: iso(Date.now() - 1000) }, wh);
+    expect(res.status).toBe(409);
+    expect(res.body).toEqual({ detail: "Webhook is disabled: enable it (PATCH enabled=true) before retrying" });
+  });
+
+  it("an unknown webhook", async () => {
+    const token = await tenantAdmin("tnt_rerr");
+    const res = await api("POST", `${WEBHOOKS}/wh_doesnotexist/${operation}`, { token, body: { since: iso(Date.now() - 1000) } });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("replay refuses event types", () => {
+  it("outside the catalog, outside the subscription, or never fanned out", async () => {
+    const wh = await webhook(); // user.*
+    const since = iso(Date.now() - 1000);
+    const cases: [unknown, (string | number)[], RegExp][] = [
+      [["user.exploded"], ["body", "event_types", 0], /Unknown event type/],
+      [["user.created", "group.created"], ["body", "event_types", 1], /not subscribed/],
+      [["webhook.test"], ["body", "event_types", 0], /never replayed/],
+    ];
+    for (const [eventTypes, loc, msg] of cases) {
+      const res = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since, event_types: eventTypes } });
+      expect(res.status).toBe(422);
+      expect(res.body.detail[0].loc).toEqual(loc);
+      expect(res.body.detail[0].msg).toMatch(msg);
+    }
+    const empty = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since, event_types: [] } });
+    expect(empty.body.detail[0].loc).toEqual(["body", "event_types"]);
+    const ok = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since, event_types: ["user.created"] } });
+    expect(ok.status).toBe(202);
+  });
+});
