@@ -117,8 +117,6 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
 
 // ---- Reading back ----
 
-const ARCHIVE_TOTALS = `SELECT coalesce(sum(succeeded), 0) AS success, coalesce(sum(failed), 0) AS failed, coalesce(sum(cancelled), 0) AS cancelled
-  FROM delivery_archives WHERE webhook_id = ?1`;
 /** The objects holding rows `offset`.. of the endpoint's archive (newest first, counting only `status` when given). */
 const OBJECTS_FROM = `SELECT * FROM (
     SELECT object_key, first_id, last_id, sum(n) OVER (ORDER BY last_id DESC) AS through, n
@@ -128,10 +126,6 @@ const OBJECTS_FROM = `SELECT * FROM (
   WHERE through > ?3 AND n > 0 ORDER BY last_id DESC LIMIT ?4`;
 const OBJECT_OF = `SELECT object_key FROM delivery_archives WHERE webhook_id = ?1 AND last_id >= ?2 AND first_id <= ?2 ORDER BY last_id LIMIT 1`;
 
-/** How many of the endpoint's deliveries the archive holds, by status (archived deliveries are all finished). */
-export function archiveTotalsStatement(d1: D1Database, webhookId: string): D1PreparedStatement {
-  return d1.prepare(ARCHIVE_TOTALS).bind(webhookId);
-}
 export type ArchiveTotals = { success: number; failed: number; cancelled: number };
 export const archivedCount = (totals: ArchiveTotals, status: DeliveryStatus | undefined) =>
   status === undefined ? totals.success + totals.failed + totals.cancelled : status in totals ? totals[status as keyof ArchiveTotals] : 0;

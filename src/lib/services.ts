@@ -18,6 +18,8 @@ export interface Services {
   fetch: typeof fetch;
   /** Seals and opens signing secrets at rest (SECRET_ENCRYPTION_KEY). */
   secretBox: SecretBox;
+  /** Where finished deliveries older than the hot window go (R2); null: they stay in D1 until retention. */
+  archive: R2Bucket | null;
   /** Injected faults (test:faults harness only); null everywhere else. */
   faults: Faults | null;
 }
@@ -36,6 +38,7 @@ export function createServices(env: Env): Services {
       now: () => Date.now(),
       fetch: (input, init) => fetch(input, init),
       secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
+      archive: (env as Env & { ARCHIVE?: R2Bucket }).ARCHIVE ?? null,
       faults,
     };
     containers.set(env, services);

@@ -21,7 +21,7 @@ const route = createRoute({
 export const registerGetDelivery = (app: OpenAPIHono<AppEnv>) =>
   app.openapi(route, async (c) => {
     const { webhook_id, delivery_id } = c.req.valid("param");
-    const { db } = c.var.services;
-    await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
-    return c.json(await getDeliveryDetail(db, webhook_id, delivery_id), 200);
+    const services = c.var.services;
+    await getVisibleEndpoint(services.db, webhook_id, visibilityOf(c.var.principal));
+    return c.json(await getDeliveryDetail(services, webhook_id, delivery_id), 200);
   });

@@ -2,7 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { requireScope } from "../auth/middleware";
 import { visibilityOf } from "../auth/principal";
 import { DELIVERY_STATUSES } from "../db/schema";
-import { listDeliveries, toPublicDelivery } from "../domain/deliveries";
+import { listDeliveries } from "../domain/deliveries";
 import { getVisibleEndpoint } from "../domain/webhook-endpoints";
 import type { AppEnv } from "../lib/services";
 import { DeliverySchema, jsonContent, notFoundError, pageOf, PageQuery, standardErrors, WebhookIdParam } from "./schemas";
@@ -25,8 +25,8 @@ export const registerListDeliveries = (app: OpenAPIHono<AppEnv>) =>
   app.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
     const { page, per_page, status } = c.req.valid("query");
-    const { db } = c.var.services;
-    await getVisibleEndpoint(db, webhook_id, visibilityOf(c.var.principal));
-    const { rows, total, pages } = await listDeliveries(db, webhook_id, status, { page, perPage: per_page });
-    return c.json({ items: rows.map(toPublicDelivery), total, page, per_page, pages }, 200);
+    const services = c.var.services;
+    await getVisibleEndpoint(services.db, webhook_id, visibilityOf(c.var.principal));
+    const { items, total, pages } = await listDeliveries(services, webhook_id, status, { page, perPage: per_page });
+    return c.json({ items, total, page, per_page, pages }, 200);
   });

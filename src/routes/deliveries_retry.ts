@@ -30,7 +30,7 @@ export const registerRetryDelivery = (app: OpenAPIHono<AppEnv>) =>
     const { webhook_id, delivery_id } = c.req.valid("param");
     const services = c.var.services;
     const endpoint = await getVisibleEndpoint(services.db, webhook_id, visibilityOf(c.var.principal));
-    const delivery = await getDelivery(services.db, webhook_id, delivery_id);
+    const delivery = await getDelivery(services.db, webhook_id, delivery_id, services);
     if (delivery.status === "success") throw conflict("Delivery already succeeded");
     if (delivery.status === "pending" || delivery.status === "retrying") throw conflict("Delivery is already scheduled or in flight");
     if (!endpoint.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");

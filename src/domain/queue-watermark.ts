@@ -1,0 +1,28 @@
+// The queue's watermark: the latest send time of any message the delivery consumer has received. A delivery whose
+// message became deliverable well before the watermark, yet was never claimed, lost its message; one that became
+// deliverable after it may simply be waiting behind a backlog. The sweep sends a probe message every run, so the
+// watermark moves on an idle queue too, and lags exactly as much as the queue does.
+export const WATERMARK_CURSOR = "queue_watermark";
+
+/** The body of a probe: no delivery, only its send time (the queue's own message.timestamp is what counts). */
+export interface WatermarkProbe {
+  watermark_probe: number;
+}
+
+export const watermarkProbe = (now: number): WatermarkProbe => ({ watermark_probe: now });
+
+export const isWatermarkProbe = (body: unknown): body is WatermarkProbe =>
+  typeof body === "object" && body !== null && Number.isSafeInteger((body as WatermarkProbe).watermark_probe);
+
+// Only forward: batches finish out of order.
+const ADVANCE = `INSERT INTO job_cursors (name, value, updated_at) VALUES ('${WATERMARK_CURSOR}', ?1, ?2)
+  ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at WHERE job_cursors.value < excluded.value`;
+
+/** Moves the watermark to the latest send time among `messages` (a statement to ride in a batch the consumer runs anyway). */
+export function advanceWatermark(d1: D1Database, messages: readonly { timestamp: Date }[], now: number): D1PreparedStatement | null {
+  if (messages.length === 0) return null;
+  const latest = Math.max(...messages.map((m) => m.timestamp.getTime()));
+  return d1.prepare(ADVANCE).bind(latest, now);
+}
+
+export const WATERMARK_VALUE = `coalesce((SELECT value FROM job_cursors WHERE name = '${WATERMARK_CURSOR}'), 0)`;
