@@ -47,6 +47,7 @@ function payloadOf(eventId, eventType, tenantId, createdAt, bytes) {
  */
 export function seedHistory(db, opts) {
   const { deliveries: total, days, now, webhooks: webhookCount = 300, seed = 1 } = opts;
+  const urlOf = opts.urlOf ?? ((t, i) => `https://receiver-${t}-${i}.example.com/webhooks/scaikey`);
   const { payloadBytes, fanOut, attemptsPerDelivery } = { ...TYPICAL, ...opts.typical };
   const activeMs = (opts.activeMinutes ?? 0) * 60_000;
   const prng = createPrng(seed);
@@ -60,21 +61,21 @@ export function seedHistory(db, opts) {
     const ids = [];
     for (let i = 0; i < fanOut; i++) {
       const id = idOf(prng, "wh_");
-      insertWebhook.run(id, tenantId, `https://receiver-${t}-${i}.example.com/webhooks/scaikey`, `v1:${"s".repeat(80)}`, now - days * DAY_MS, now - days * DAY_MS);
+      // A secret in the clear is what rows written before encryption hold: the Worker reads it as is.
+      const secret = `whsec_${Buffer.from(Array.from({ length: 32 }, () => Math.floor(prng() * 256))).toString("base64")}`;
+      insertWebhook.run(id, tenantId, urlOf(t, i), secret, now - days * DAY_MS, now - days * DAY_MS);
       ids.push(id);
     }
     endpointsOf.push({ tenantId, ids });
   }
   db.exec("COMMIT");
 
-  const deliveryCols = columnsOf(db, "deliveries");
   const insertEvent = db.prepare(`INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) VALUES (?, ?, ?, NULL, ?, ?)`);
   const insertDelivery = db.prepare(`INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
       in_queue, last_attempt_at, last_status_code, last_error, created_at, updated_at, completed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const insertAttempt = db.prepare(`INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success,
       status_code, error_class, error_message, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  void deliveryCols;
 
   const events = Math.ceil(total / fanOut);
   const start = now - days * DAY_MS;
@@ -130,4 +131,27 @@ export function storageByObject(db) {
       FROM dbstat s LEFT JOIN sqlite_schema m ON m.name = s.name GROUP BY s.name ORDER BY bytes DESC`)
     .all()
     .map((r) => ({ name: r.name, table: r.tbl, type: r.type ?? "table", bytes: r.bytes, payload: r.payload }));
+}
+
+/**
+ * `count` deliveries of one endpoint waiting in the queue: pending, in_queue, deliverable since `deliverableAt` (one
+ * event each). Whether the sweep takes them for lost depends on the queue watermark, set with setCursor.
+ */
+export function seedQueuedDeliveries(db, { webhookId, tenantId, count, deliverableAt, seed = 2 }) {
+  const prng = createPrng(seed);
+  const insertEvent = db.prepare(`INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) VALUES (?, ?, ?, NULL, ?, ?)`);
+  const insertDelivery = db.prepare(`INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
+      in_queue, created_at, updated_at) VALUES (?, ?, 'user.created', 'pending', 0, ?, 1, ?, ?)`);
+  db.exec("BEGIN");
+  for (let i = 0; i < count; i++) {
+    const eventId = idOf(prng, "evt_");
+    insertEvent.run(eventId, "user.created", tenantId, payloadOf(eventId, "user.created", tenantId, deliverableAt, TYPICAL.payloadBytes), deliverableAt);
+    insertDelivery.run(webhookId, eventId, deliverableAt, deliverableAt, deliverableAt);
+  }
+  db.exec("COMMIT");
+}
+
+export function setCursor(db, name, value, now) {
+  db.prepare(`INSERT INTO job_cursors (name, value, updated_at) VALUES (?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`).run(name, value, now);
 }

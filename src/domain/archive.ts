@@ -45,6 +45,8 @@ const MOVE_CURSOR = `INSERT INTO job_cursors (name, value, updated_at) VALUES ('
 export interface ArchiveStepResult {
   /** Deliveries this step moved to the archive. */
   archived: number;
+  /** Their attempts, moved with them. */
+  attempts: number;
   objects: number;
   /** Why the step stopped short of its row limit: nothing older than the hot window, an active delivery, the rollup, an hour's end. */
   stoppedAt: "young" | "active" | "rollup" | "hour" | "limit" | "empty";
@@ -64,7 +66,7 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
   const cursors = await d1.prepare(`SELECT ${cursorValue(ARCHIVE_CURSOR)} AS archive, ${cursorValue(STATS_CURSOR)} AS stats`).first<{ archive: number; stats: number }>();
   const { archive: cursor, stats: statsCursor } = cursors ?? { archive: 0, stats: 0 };
   const { results: rows } = await d1.prepare(NEXT_DELIVERIES).bind(cursor, maxRows).all<RawDelivery & { payload: string }>();
-  if (rows.length === 0) return { archived: 0, objects: 0, stoppedAt: "empty" };
+  if (rows.length === 0) return { archived: 0, attempts: 0, objects: 0, stoppedAt: "empty" };
   const { results: attemptRows } = await d1.prepare(ATTEMPTS_OF).bind(JSON.stringify(rows.map((r) => r.id))).all<RawAttempt>();
   const attemptsOf = new Map<number, RawAttempt[]>();
   for (const a of attemptRows) attemptsOf.set(a.delivery_id, [...(attemptsOf.get(a.delivery_id) ?? []), a]);
@@ -85,7 +87,7 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
     }
     taken.push(row);
   }
-  if (taken.length === 0) return { archived: 0, objects: 0, stoppedAt };
+  if (taken.length === 0) return { archived: 0, attempts: 0, objects: 0, stoppedAt };
 
   const byWebhook = new Map<string, (RawDelivery & { payload: string })[]>();
   for (const row of taken) byWebhook.set(row.webhook_id, [...(byWebhook.get(row.webhook_id) ?? []), row]);
@@ -103,7 +105,7 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
   );
   const lastId = taken[taken.length - 1]!.id;
   const ids = JSON.stringify(taken.map((r) => r.id));
-  const [inserted] = await d1.batch([
+  const [inserted, attemptsDeleted] = await d1.batch([
     d1.prepare(INSERT_INDEX).bind(JSON.stringify(index), cursor),
     d1.prepare(DELETE_ATTEMPTS).bind(ids, cursor),
     d1.prepare(DELETE_DELIVERIES).bind(JSON.stringify(taken.map((r) => ({ id: r.id, updated_at: r.updated_at }))), cursor),
@@ -111,8 +113,8 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
     d1.prepare(MOVE_CURSOR).bind(lastId, cursor, deps.now),
   ]);
   // Another step moved the cursor first: what this one wrote to R2 is the same objects, or unreferenced ones.
-  if ((inserted?.meta.changes ?? 0) === 0) return { archived: 0, objects: 0, stoppedAt };
-  return { archived: taken.length, objects: index.length, stoppedAt };
+  if ((inserted?.meta.changes ?? 0) === 0) return { archived: 0, attempts: 0, objects: 0, stoppedAt };
+  return { archived: taken.length, attempts: attemptsDeleted?.meta.changes ?? 0, objects: index.length, stoppedAt };
 }
 
 // ---- Reading back ----

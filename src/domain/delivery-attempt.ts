@@ -10,6 +10,7 @@ import type { SecretBox } from "../lib/secret-box";
 import { logger } from "../lib/logger";
 import { sendWebhookRequest, type AttemptResult } from "./http-attempt";
 import { completeEnvelope, eventStatements } from "./publish";
+import { advanceWatermark } from "./queue-watermark";
 import { computeRetryDelaySeconds } from "./retry-policy";
 import { signScaiKey, signStandardWebhooks } from "./signing";
 import { targetUrlProblem } from "./target-url";
@@ -132,7 +133,7 @@ export const claimLeaseMs = (config: Config, sendWaves: number) => Math.max(1, s
 export async function claimDeliveries(
   deps: Pick<DeliveryDeps, "db" | "config" | "now">,
   ids: readonly number[],
-  opts: { allowDisabled?: boolean; sendWaves?: number } = {},
+  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null } = {},
 ): Promise<Claims> {
   const { db, config } = deps;
   const unique = [...new Set(ids)];
@@ -162,6 +163,8 @@ export async function claimDeliveries(
     db.select().from(deliveries).where(listed(deliveries.id)),
     db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
     db.select({ id: events.id, payload: events.payload }).from(events).where(sql`${events.id} IN ${ofListed("event_id")}`),
+    // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
+    ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),
   ]);
   const attemptNumbers = new Map(claimedRows.map((r) => [r.id, r.attemptCount]));
   const deliveriesById = new Map(deliveryRows.map((d) => [d.id, d]));

@@ -2,6 +2,9 @@
 // message became deliverable well before the watermark, yet was never claimed, lost its message; one that became
 // deliverable after it may simply be waiting behind a backlog. The sweep sends a probe message every run, so the
 // watermark moves on an idle queue too, and lags exactly as much as the queue does.
+import { sql } from "drizzle-orm";
+import type { Database } from "../db/client";
+
 export const WATERMARK_CURSOR = "queue_watermark";
 
 /** The body of a probe: no delivery, only its send time (the queue's own message.timestamp is what counts). */
@@ -14,15 +17,13 @@ export const watermarkProbe = (now: number): WatermarkProbe => ({ watermark_prob
 export const isWatermarkProbe = (body: unknown): body is WatermarkProbe =>
   typeof body === "object" && body !== null && Number.isSafeInteger((body as WatermarkProbe).watermark_probe);
 
-// Only forward: batches finish out of order.
-const ADVANCE = `INSERT INTO job_cursors (name, value, updated_at) VALUES ('${WATERMARK_CURSOR}', ?1, ?2)
-  ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at WHERE job_cursors.value < excluded.value`;
+/** The latest send time among a batch's messages. */
+export const latestSentAt = (messages: readonly { timestamp: Date }[]): number | null =>
+  messages.length === 0 ? null : Math.max(...messages.map((m) => m.timestamp.getTime()));
 
-/** Moves the watermark to the latest send time among `messages` (a statement to ride in a batch the consumer runs anyway). */
-export function advanceWatermark(d1: D1Database, messages: readonly { timestamp: Date }[], now: number): D1PreparedStatement | null {
-  if (messages.length === 0) return null;
-  const latest = Math.max(...messages.map((m) => m.timestamp.getTime()));
-  return d1.prepare(ADVANCE).bind(latest, now);
-}
+/** Moves the watermark to `sentAt` (only forward: batches finish out of order); a query to ride in a batch run anyway. */
+export const advanceWatermark = (db: Database, sentAt: number, now: number) =>
+  db.run(sql`INSERT INTO job_cursors (name, value, updated_at) VALUES (${WATERMARK_CURSOR}, ${sentAt}, ${now})
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at WHERE job_cursors.value < excluded.value`);
 
 export const WATERMARK_VALUE = `coalesce((SELECT value FROM job_cursors WHERE name = '${WATERMARK_CURSOR}'), 0)`;

@@ -3,6 +3,7 @@ import { and, eq, inArray } from "drizzle-orm";
 import { deliveries } from "../db/schema";
 import { claimDeliveries, recordAttempts, sendClaimedAttempt, type AttemptOutcome, type Claims, type SentAttempt } from "../domain/delivery-attempt";
 import { enqueueDeliveries, SEND_BATCH_LIMIT } from "../domain/publish";
+import { advanceWatermark, isWatermarkProbe, latestSentAt } from "../domain/queue-watermark";
 import { maybeDuplicateMessage } from "../lib/fault-injection";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage, Services } from "../lib/services";
@@ -26,7 +27,12 @@ export const RECORD_GATHER_MS = 1_000;
  */
 export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
   const messagesOf = new Map<number, Message<unknown>[]>();
+  const watermarkSentAt = latestSentAt(batch.messages);
   for (const message of batch.messages) {
+    if (isWatermarkProbe(message.body)) {
+      message.ack(); // its send time counts, below
+      continue;
+    }
     if (!isDeliveryMessage(message.body)) {
       logger.error("malformed delivery message dropped", { message_id: message.id });
       message.ack();
@@ -35,7 +41,10 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services
     const id = message.body.delivery_id;
     messagesOf.set(id, [...(messagesOf.get(id) ?? []), message]);
   }
-  if (messagesOf.size === 0) return;
+  if (messagesOf.size === 0) {
+    if (watermarkSentAt !== null) await advanceWatermark(services.db, watermarkSentAt, services.now());
+    return;
+  }
 
   const done = async (ids: readonly number[]) => {
     for (const id of ids)
@@ -53,7 +62,7 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services
   const ids = [...messagesOf.keys()];
   let claims: Claims;
   try {
-    claims = await claimDeliveries(services, ids, { sendWaves: Math.ceil(ids.length / CONSUMER_CONCURRENCY) });
+    claims = await claimDeliveries(services, ids, { sendWaves: Math.ceil(ids.length / CONSUMER_CONCURRENCY), watermarkSentAt });
   } catch (err) {
     failed(ids, err);
     return;

@@ -44,6 +44,7 @@ export interface RetentionResult {
   eventsDeleted: number;
   statsDeleted: number;
   deliveriesArchived: number;
+  attemptsArchived: number;
   archiveObjectsWritten: number;
   /** False when the time box ended the run with work left. */
   complete: boolean;
@@ -67,6 +68,7 @@ export async function runRetention(
     eventsDeleted: 0,
     statsDeleted: 0,
     deliveriesArchived: 0,
+    attemptsArchived: 0,
     archiveObjectsWritten: 0,
     complete: false,
     durationMs: 0,
@@ -132,6 +134,7 @@ export async function runRetention(
         if (!archive) return false;
         const step = await archiveStep({ db: services.db, archive, now }, now - services.config.archiveAfterHours * HOUR_MS, opts.archiveStepRows ?? ARCHIVE_STEP_ROWS);
         result.deliveriesArchived += step.archived;
+        result.attemptsArchived += step.attempts;
         result.archiveObjectsWritten += step.objects;
         return step.archived > 0 && (step.stoppedAt === "limit" || step.stoppedAt === "hour");
       }),
@@ -148,6 +151,7 @@ export async function runRetention(
     events_deleted: result.eventsDeleted,
     stats_deleted: result.statsDeleted,
     deliveries_archived: result.deliveriesArchived,
+    attempts_archived: result.attemptsArchived,
     archive_objects_written: result.archiveObjectsWritten,
     complete,
     duration_ms: result.durationMs,
