@@ -14,7 +14,7 @@
 //      the list again, and a page deep in the archive.
 // Writes bench/volume.json. Exits 1 if a run fails (not if a target is missed).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -142,7 +142,9 @@ async function startWorker(stateDir) {
   children.add(child);
   const logs = [];
   let partial = "";
+  const logFile = openSync(join(workDir, `wrangler-${port}.log`), "a");
   const onData = (chunk) => {
+    writeSync(logFile, chunk);
     partial += chunk.toString();
     const lines = partial.split("\n");
     partial = lines.pop();

@@ -4,6 +4,7 @@
 // watermark moves on an idle queue too, and lags exactly as much as the queue does.
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
+import { jobCursors } from "../db/schema";
 
 export const WATERMARK_CURSOR = "queue_watermark";
 
@@ -23,7 +24,13 @@ export const latestSentAt = (messages: readonly { timestamp: Date }[]): number |
 
 /** Moves the watermark to `sentAt` (only forward: batches finish out of order); a query to ride in a batch run anyway. */
 export const advanceWatermark = (db: Database, sentAt: number, now: number) =>
-  db.run(sql`INSERT INTO job_cursors (name, value, updated_at) VALUES (${WATERMARK_CURSOR}, ${sentAt}, ${now})
-    ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at WHERE job_cursors.value < excluded.value`);
+  db
+    .insert(jobCursors)
+    .values({ name: WATERMARK_CURSOR, value: sentAt, updatedAt: now })
+    .onConflictDoUpdate({
+      target: jobCursors.name,
+      set: { value: sql`excluded.value`, updatedAt: sql`excluded.updated_at` },
+      setWhere: sql`${jobCursors.value} < excluded.value`,
+    });
 
 export const WATERMARK_VALUE = `coalesce((SELECT value FROM job_cursors WHERE name = '${WATERMARK_CURSOR}'), 0)`;
