@@ -42,7 +42,9 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services
     messagesOf.set(id, [...(messagesOf.get(id) ?? []), message]);
   }
   if (messagesOf.size === 0) {
-    if (watermarkSentAt !== null) await advanceWatermark(services.db, watermarkSentAt, services.now());
+    // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
+    if (watermarkSentAt !== null)
+      await advanceWatermark(services.db, watermarkSentAt, services.now()).catch((err) => logger.warn("queue watermark not moved", { error: String(err) }));
     return;
   }
 
