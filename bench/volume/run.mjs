@@ -14,7 +14,7 @@
 //      the list again, and a page deep in the archive.
 // Writes bench/volume.json. Exits 1 if a run fails (not if a target is missed).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { cpSync, mkdtempSync, openSync, realpathSync, symlinkSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -76,6 +76,11 @@ const AUDIENCE = "scaikey-webhooks";
 const CRON = { sweep: "* * * * *", rollup: "*/5 * * * *", retention: "*/3 * * * *" };
 
 const workDir = mkdtempSync(join(tmpdir(), "scaikey-volume-"));
+// wrangler dev runs a snapshot of the sources, so edits to the tree during a run cannot make it reload the Worker.
+const app = join(workDir, "app");
+for (const entry of ["src", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "worker-configuration.d.ts"])
+  cpSync(join(root, entry), join(app, entry), { recursive: true });
+symlinkSync(realpathSync(join(root, "node_modules")), join(app, "node_modules"));
 const children = new Set();
 const wrangler = wranglerBin(root);
 
@@ -83,7 +88,7 @@ const wrangler = wranglerBin(root);
 
 function measureStorage(sample) {
   const file = join(workDir, "storage-model.sqlite");
-  const db = openDatabase(file, join(root, "migrations"));
+  const db = openDatabase(file, join(app, "migrations"));
   const now = Date.now();
   seedHistory(db, { deliveries: sample, days: 1, now, webhooks: 300 });
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -112,7 +117,7 @@ const round = (x, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 
 function migrate(stateDir) {
   const result = spawnSync(process.execPath, [wrangler.bin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], {
-    cwd: root,
+    cwd: app,
     env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
     encoding: "utf8",
   });
@@ -138,7 +143,7 @@ async function startWorker(stateDir) {
   };
   const args = [wrangler.bin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", stateDir,
     "--test-scheduled", "--show-interactive-dev-session=false", "--env-file", envFile, ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])];
-  const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
+  const child = spawn(process.execPath, args, { cwd: app, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
   children.add(child);
   const logs = [];
   let partial = "";
