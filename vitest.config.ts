@@ -23,7 +23,8 @@ export default defineConfig(async () => {
     ],
     test: {
       // A real HTTP receiver on 127.0.0.1, started in Node; tests read its URL with inject("receiverUrl").
-      globalSetup: ["./test/helpers/receiver-global-setup.ts"],
+      // Random published bodies with python3's json.dumps of each: inject("pythonJsonCases").
+      globalSetup: ["./test/helpers/receiver-global-setup.ts", "./test/helpers/python-json-global-setup.ts"],
       setupFiles: ["./test/setup.ts"],
       include: ["test/**/*.test.ts"],
     },

@@ -108,6 +108,8 @@ export default {
     // Or, with the Standard Webhooks headers instead:
     //   verifyStandardWebhooks(new TextDecoder().decode(raw), Object.fromEntries(request.headers), env.SCAIKEY_WEBHOOK_SECRET);
 
+    // Numbers in `data` arrive exactly as published; JSON.parse rounds integers past 2^53 (read the body with a
+    // lossless JSON parser, such as the lossless-json package, where such ids matter).
     const event = JSON.parse(new TextDecoder().decode(raw)) as { event_id: string; event_type: string; data: unknown };
     // Delivery is at-least-once: skip an event_id (= X-ScaiKey-Event-ID) you have already handled, and answer 2xx
     // quickly (queue slow work), also for event types you ignore; anything else is retried.

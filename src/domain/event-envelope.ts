@@ -1,5 +1,6 @@
 // The ScaiKey event envelope: what publishers send and what every delivery carries, byte for byte.
 import { z } from "@hono/zod-openapi";
+import { isLosslessNumber } from "lossless-json";
 import { isKnownEventType } from "./event-catalog";
 
 /** Deeper payloads are refused up front: serialising them (canonical-json.ts recurses) would exhaust the stack. */
@@ -7,7 +8,8 @@ export const MAX_DATA_DEPTH = 32;
 
 /**
  * Why `data` cannot be delivered as sent, or null: nesting past `maxDepth` (the value itself counts as one level),
- * or a number JSON cannot carry (1e400 parses to Infinity, which canonicalJson refuses). Iterative on purpose;
+ * or a number JSON cannot carry (1e400 parses to Infinity, which canonicalJson refuses). An exact number
+ * (LosslessNumber, see src/lib/lossless-json.ts) is a value, not a level. Iterative on purpose;
  * shared references (possible over the service binding) are revisited only when reached deeper, so cycles end as
  * "too deep".
  */
@@ -17,7 +19,7 @@ export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): str
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
     if (typeof current === "number" && !Number.isFinite(current)) return "data must not contain numbers outside the range JSON can carry (such as 1e400)";
-    if (current === null || typeof current !== "object") continue;
+    if (current === null || typeof current !== "object" || isLosslessNumber(current)) continue;
     if (depth > maxDepth) return `data must not nest objects or arrays more than ${maxDepth} levels deep`;
     if ((deepestSeen.get(current) ?? 0) >= depth) continue;
     deepestSeen.set(current, depth);

@@ -1,5 +1,6 @@
 // The exact bytes ScaiKey sends: Python's json.dumps(value, separators=(",", ":"), sort_keys=True), ensure_ascii on.
 // Receivers verify signatures over the bytes received, so every character here must match Python's output.
+import { isInteger, isLosslessNumber } from "lossless-json";
 
 /**
  * Serialise like Python's `json.dumps(value, separators=(",", ":"), sort_keys=True)`:
@@ -8,6 +9,8 @@
  * JavaScript-only values follow JSON.stringify: `toJSON` is honoured, `undefined`/functions/symbols
  * are dropped from objects and become `null` in arrays. Integer-valued numbers print as Python ints
  * (`1e21` → `1000000000000000000000`), other numbers as Python's float repr; bigints print as ints.
+ * A LosslessNumber (published event data, see lossless-json.ts) prints as Python prints what json.loads makes of
+ * its text: an int literal exactly, anything else as a float (`1.0` → `1.0`, `1e21` → `1e+21`, `-0.0` → `-0.0`).
  * Throws on non-finite numbers, cycles, and a top-level value JSON cannot represent.
  */
 export function canonicalJson(value: unknown): string {
@@ -18,6 +21,7 @@ export function canonicalJson(value: unknown): string {
 
 // `undefined` means "no JSON value here" (omitted from objects, null in arrays), as in JSON.stringify.
 function serialise(value: unknown, key: string, ancestors: Set<object>): string | undefined {
+  if (isLosslessNumber(value)) return formatNumberLiteral(value.value);
   if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
     value = (value as { toJSON(key: string): unknown }).toJSON(key);
   }
@@ -102,14 +106,22 @@ function formatNumber(n: number): string {
   return pythonFloatRepr(n);
 }
 
+// JSON's int grammar already is Python's int repr (no leading zeros, no "+"), except that -0 is the int 0.
+function formatNumberLiteral(text: string): string {
+  if (isInteger(text)) return text === "-0" ? "0" : text;
+  const n = Number(text);
+  if (!Number.isFinite(n)) throw new RangeError(`canonicalJson: ${text} is not representable in JSON`);
+  return pythonFloatRepr(n);
+}
+
 // Python's float repr: the shortest round-tripping digits (as in JavaScript), written in fixed notation
-// when -4 <= exponent < 16 and otherwise as d.ddde±XX with at least two exponent digits.
+// when -4 <= exponent < 16 and otherwise as d.ddde±XX with at least two exponent digits; integral values
+// keep a ".0" and -0.0 its sign.
 function pythonFloatRepr(n: number): string {
-  const [mantissa = "", exponentText = "0"] = n.toExponential().split("e");
+  const [mantissa = "", exponentText = "0"] = Math.abs(n).toExponential().split("e");
   const exponent = Number(exponentText);
-  const negative = mantissa.startsWith("-");
-  const digits = mantissa.replace("-", "").replace(".", "");
-  const sign = negative ? "-" : "";
+  const digits = mantissa.replace(".", "");
+  const sign = n < 0 || Object.is(n, -0) ? "-" : "";
   if (exponent < -4 || exponent >= 16) {
     const fraction = digits.length > 1 ? `.${digits.slice(1)}` : "";
     const expSign = exponent < 0 ? "-" : "+";

@@ -4,6 +4,7 @@ import { visibilityOf, type Principal } from "../auth/principal";
 import { EventEnvelopeSchema, type EventEnvelopeInput } from "../domain/event-envelope";
 import { publishEvent } from "../domain/publish";
 import { forbidden } from "../lib/errors";
+import { exactEventData } from "../lib/lossless-json";
 import type { AppEnv } from "../lib/services";
 import { jsonBody, jsonContent, standardErrors } from "./schemas";
 
@@ -23,8 +24,10 @@ const route = createRoute({
   summary: "Publish Event",
   description:
     "Publish a platform event; it is delivered to every enabled endpoint subscribed to its type in its tenant/partner. " +
-    "Idempotent by `event_id`. Needs `webhooks:publish` (or `admin:write` on a platform or admin token).",
-  middleware: [requireScope("publish")],
+    "Idempotent by `event_id`. Needs `webhooks:publish` (or `admin:write` on a platform or admin token). " +
+    "Numbers in `data` are delivered exactly as Python's `json` reads and writes them: integers of any size unchanged, " +
+    "other numbers as floats (`1.0` stays `1.0`, `1e21` becomes `1e+21`).",
+  middleware: [requireScope("publish"), exactEventData()],
   request: { body: jsonBody(EventEnvelopeSchema) },
   responses: { 202: jsonContent(PublishResultSchema, "Accepted for delivery"), ...standardErrors },
 });

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalJson } from "../../src/lib/canonical-json";
+import { parseJsonExactly } from "../../src/lib/lossless-json";
 
 // Every expected string below was printed by CPython 3.11:
 //   json.dumps(value, separators=(",", ":"), sort_keys=True)
@@ -73,6 +74,22 @@ describe("canonicalJson matches Python's json.dumps(sort_keys=True, compact sepa
     for (const [input, expected] of PYTHON_RANDOM_GOLDENS) {
       expect(canonicalJson(JSON.parse(input))).toBe(expected);
     }
+  });
+});
+
+describe("canonicalJson on JSON read with exact numbers (parseJsonExactly)", () => {
+  // Expected strings printed by CPython 3.11: json.dumps(json.loads(text), separators=(",", ":"), sort_keys=True)
+  it.each([
+    ['{"f":1.0,"big":12345678901234567890,"e":1e21,"neg0":-0.0}', '{"big":12345678901234567890,"e":1e+21,"f":1.0,"neg0":-0.0}'],
+    ["[1E2,1e-7,1.5e300,1e16,1e15,0e0,-0,0.0,-1e-400,5e-324]", "[100.0,1e-07,1.5e+300,1e+16,1000000000000000.0,0.0,0,0.0,-0.0,5e-324]"],
+    ["[0.1000000000000000055511151231257827,9007199254740993,9007199254740993.0,-18446744073709551616]", "[0.1,9007199254740993,9007199254740992.0,-18446744073709551616]"],
+    ['{"k":1,"k":2.0}', '{"k":2.0}'],
+  ])("%s", (text, expected) => {
+    expect(canonicalJson(parseJsonExactly(text))).toBe(expected);
+  });
+
+  it("takes only the parser's own numbers as exact: published look-alikes stay objects", () => {
+    expect(canonicalJson(parseJsonExactly('{"isLosslessNumber":true,"value":"1"}'))).toBe('{"isLosslessNumber":true,"value":"1"}');
   });
 });
 
