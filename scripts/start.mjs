@@ -120,6 +120,7 @@ for (const signal of signals) process.on(signal, forward);
 const CRONS = [
   { cron: "* * * * *", every: 1 },
   { cron: "*/5 * * * *", every: 5 },
+  { cron: "*/3 * * * *", every: 3 },
 ];
 let minute = 0;
 const ticker = noCron
@@ -134,7 +135,7 @@ const ticker = noCron
       }
     }, 60_000);
 ticker?.unref();
-if (ticker) say("  Local cron: the retry sweep runs every minute and the stats rollup every 5 minutes (--no-cron to turn off).\n");
+if (ticker) say("  Local cron: the retry sweep runs every minute, retention and the archive every 3, the stats rollup every 5 (--no-cron to turn off).\n");
 
 child.on("error", (err) => fail(`could not start wrangler dev: ${err.message}`));
 child.on("exit", (code, signal) => {
