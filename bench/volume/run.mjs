@@ -5,7 +5,8 @@
 //      1.2 attempts) into a SQLite file with the project's migrations and measures bytes per delivery per table and
 //      index (dbstat), for a delivery in D1 (hot) and for what stays of it once archived (its event's row, until
 //      retention). From these: the deliveries/day whose 30 days fit in one 10 GB D1 database.
-//   2. The list on an empty database: `wrangler dev` with only the endpoints, p50 of GET …/deliveries.
+//   2. An empty database: `wrangler dev` with only the endpoints, for the list's p50 without history (timed alternately
+//      with the full one below, so both see the same load).
 //   3. A history of --deliveries (default 1,000,000) deliveries with attempts and events over --days (40) days, written
 //      straight into wrangler dev's local D1 file, plus deliveries waiting in the queue behind a backlog. Then:
 //      the list's p50 with that history; the sweep cron while the consumer is an hour behind (duplicates it sends), and
@@ -94,8 +95,11 @@ function measureStorage(sample) {
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   const DELIVERY_TABLES = ["deliveries", "delivery_attempts", "events"];
   const hot = storageByObject(db).filter((o) => DELIVERY_TABLES.includes(o.table));
-  // What the archive leaves in D1: the event rows (payload released), no deliveries, no attempts.
-  db.exec("DELETE FROM delivery_attempts; DELETE FROM deliveries; UPDATE events SET payload = ''; VACUUM;");
+  // Without the payloads (what sharding the rows alone would have to hold), then what the archive leaves in D1: the
+  // event rows (payload released), no deliveries, no attempts.
+  db.exec("UPDATE events SET payload = ''; VACUUM;");
+  const withoutPayload = storageByObject(db).filter((o) => DELIVERY_TABLES.includes(o.table));
+  db.exec("DELETE FROM delivery_attempts; DELETE FROM deliveries; VACUUM;");
   const cold = storageByObject(db).filter((o) => o.table === "events");
   db.close();
   rmSync(file, { force: true });
@@ -106,6 +110,7 @@ function measureStorage(sample) {
     typical_event: TYPICAL,
     hot_bytes_per_delivery: round(sum(hot), 1),
     hot_by_object: perDelivery(hot),
+    hot_bytes_per_delivery_without_payload: round(sum(withoutPayload), 1),
     archived_bytes_per_delivery_in_d1: round(sum(cold), 1),
     archived_by_object: perDelivery(cold),
   };
@@ -222,6 +227,25 @@ async function latency(url, auth, n = 150) {
   return { p50_ms: round(times[Math.floor(n / 2)], 2), p90_ms: round(times[Math.floor(n * 0.9)], 2), total: body.total, items: body.items?.length };
 }
 
+/** p50 and p90 of two URLs, requested alternately (so both see the same load on a shared machine). */
+async function latencyPair(urlA, urlB, auth, n = 150) {
+  const times = [[], []];
+  const bodies = [];
+  for (let i = 0; i < n + 10; i++) {
+    for (const [k, url] of [urlA, urlB].entries()) {
+      const started = performance.now();
+      const response = await fetch(url, { headers: { authorization: `Bearer ${auth}` } });
+      bodies[k] = await response.json();
+      if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${JSON.stringify(bodies[k])}`);
+      if (i >= 10) times[k].push(performance.now() - started);
+    }
+  }
+  return times.map((t, k) => {
+    t.sort((a, b) => a - b);
+    return { p50_ms: round(t[Math.floor(n / 2)], 2), p90_ms: round(t[Math.floor(n * 0.9)], 2), total: bodies[k].total, items: bodies[k].items?.length };
+  });
+}
+
 /** A receiver that answers 200 at once and counts what it got. */
 function startReceiver() {
   let received = 0;
@@ -254,19 +278,16 @@ async function main() {
   const auth = await token();
   const now = Date.now();
 
-  // 2. Empty database: the endpoints only.
+  // 2. Empty database: the endpoints only. It stays up until the full one is, so both lists are timed side by side.
   const emptyState = join(workDir, "empty-state");
-  let empty;
+  let emptyWorker;
+  let emptyWebhook;
   {
     const db = openDatabase(migrate(emptyState));
-    const seeded = seedHistory(db, { deliveries: 0, days: DAYS, now, webhooks: WEBHOOKS, urlOf: () => receiver.url });
+    emptyWebhook = seedHistory(db, { deliveries: 0, days: DAYS, now, webhooks: WEBHOOKS, urlOf: () => receiver.url }).webhooks[0];
     db.exec("PRAGMA journal_mode = DELETE");
     db.close();
-    const worker = await startWorker(emptyState);
-    const emptyList = await latency(`${worker.base}/api/v1/admin/webhooks/${seeded.webhooks[0]}/deliveries?per_page=20`, auth);
-    await stopWorker(worker);
-    note(`empty database: list p50 ${emptyList.p50_ms} ms`);
-    empty = emptyList;
+    emptyWorker = await startWorker(emptyState);
   }
 
   // 3. The history.
@@ -286,7 +307,9 @@ async function main() {
   }
   const worker = await startWorker(fullState);
   const listUrl = `${worker.base}/api/v1/admin/webhooks/${seeded.webhooks[0]}/deliveries?per_page=20`;
-  const fullList = await latency(listUrl, auth);
+  const [empty, fullList] = await latencyPair(`${emptyWorker.base}/api/v1/admin/webhooks/${emptyWebhook}/deliveries?per_page=20`, listUrl, auth);
+  await stopWorker(emptyWorker);
+  note(`empty database: list p50 ${empty.p50_ms} ms`);
   const fullGet = await latency(`${worker.base}/api/v1/admin/webhooks/${seeded.webhooks[0]}`, auth);
   note(`history in D1: list p50 ${fullList.p50_ms} ms (total ${fullList.total}), get webhook p50 ${fullGet.p50_ms} ms`);
 
