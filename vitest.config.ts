@@ -25,7 +25,7 @@ export default defineConfig(async () => {
       // A real HTTP receiver on 127.0.0.1, started in Node; tests read its URL with inject("receiverUrl").
       // Random published bodies with python3's json.dumps of each: inject("pythonJsonCases").
       globalSetup: ["./test/helpers/receiver-global-setup.ts", "./test/helpers/python-json-global-setup.ts"],
-      setupFiles: ["./test/setup.ts"],
+      setupFiles: ["./test/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
     },
   };

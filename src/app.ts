@@ -1,31 +1,20 @@
-// Builds the Hono app: middleware, error handling, route registration, the OpenAPI document and /docs.
-import { OpenAPIHono } from "@hono/zod-openapi";
+// Builds the Hono app: middleware, error handling, the resource routers, the OpenAPI document and /docs.
 import { Scalar } from "@scalar/hono-api-reference";
 import { authenticate } from "./auth/middleware";
-import { renderError, validationHook } from "./lib/errors";
-import { jsonBody } from "./lib/json-body";
+import { bodyLimit } from "./lib/body-limit";
+import { renderError } from "./lib/errors";
 import { requestContext } from "./lib/request-context";
-import { createServices, type AppEnv, type Services } from "./lib/services";
-import { registerGetDelivery } from "./routes/deliveries_get";
-import { registerListDeliveries } from "./routes/deliveries_list";
-import { registerRetryDelivery } from "./routes/deliveries_retry";
-import { registerPublishEvent } from "./routes/events_publish";
-import { registerHealth } from "./routes/health";
-import { registerCreateWebhook } from "./routes/webhooks_create";
-import { registerDeleteWebhook } from "./routes/webhooks_delete";
-import { registerListSupportedEvents } from "./routes/webhooks_events";
-import { registerGetWebhook } from "./routes/webhooks_get";
-import { registerListWebhooks } from "./routes/webhooks_list";
-import { registerRotateSecret } from "./routes/webhooks_rotate_secret";
-import { registerGetWebhookStats } from "./routes/webhooks_stats";
-import { registerTestWebhook } from "./routes/webhooks_test";
-import { registerUpdateWebhook } from "./routes/webhooks_update";
+import { createServices, type Services } from "./lib/services";
+import { createRouter } from "./routes/create-router";
+import { eventsRouter } from "./routes/events";
+import { healthRouter } from "./routes/health";
+import { webhooksRouter } from "./routes/webhooks";
 
-export const API_VERSION = "1.0.0";
+const API_VERSION = "1.0.0";
 
 /** `services` replaces the container built from the bindings (benchmarks and tests pass the real one, e.g. with a fixed clock). */
 export function createApp(makeServices: (env: Env) => Services = createServices) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = createRouter();
 
   app.use("*", requestContext);
   app.use("*", async (c, next) => {
@@ -33,7 +22,7 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
     await next();
   });
   app.use("/api/*", authenticate);
-  app.use("/api/*", jsonBody());
+  app.use("/api/*", bodyLimit());
 
   // The collection's path ends in "/" (the contract); like FastAPI, the bare path redirects there, keeping method and body.
   app.all("/api/v1/admin/webhooks", (c) => {
@@ -41,21 +30,10 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
     url.pathname += "/";
     return c.redirect(url.toString(), 307);
   });
-  // /events before /{webhook_id}: the first matching route answers.
-  registerListSupportedEvents(app);
-  registerListWebhooks(app);
-  registerCreateWebhook(app);
-  registerGetWebhook(app);
-  registerUpdateWebhook(app);
-  registerDeleteWebhook(app);
-  registerListDeliveries(app);
-  registerGetDelivery(app);
-  registerRetryDelivery(app);
-  registerTestWebhook(app);
-  registerRotateSecret(app);
-  registerGetWebhookStats(app);
-  registerPublishEvent(app);
-  registerHealth(app);
+  // Each router's routes carry their full paths, so a route is found by its URL alone.
+  app.route("/", webhooksRouter);
+  app.route("/", eventsRouter);
+  app.route("/", healthRouter);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",

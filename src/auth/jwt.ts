@@ -86,7 +86,7 @@ export async function verifyAccessToken(token: string, config: Config["jwt"]): P
 
 const optionalString = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : null);
 
-export function principalFromClaims(payload: JWTPayload): Principal {
+function principalFromClaims(payload: JWTPayload): Principal {
   const role = optionalString(payload.role);
   return {
     subject: optionalString(payload.sub) ?? "",

@@ -3,6 +3,10 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
+/** A webhook's status as the API shows it, derived from `enabled` and `disabled_reason` (not stored). */
+export const WEBHOOK_STATUSES = ["active", "disabled", "auto_disabled"] as const;
+export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];
+
 export const webhookEndpoints = sqliteTable(
   "webhook_endpoints",
   {

@@ -5,7 +5,7 @@ import { deliveries, deliveryArchives, deliveryAttempts, events, type DeliveryAt
 import { conflict, notFound } from "../lib/errors";
 import { toIso } from "../lib/time";
 import { archivedCount, readArchivedDelivery, readArchivedPage, type ArchivedDelivery } from "./archive";
-import type { Page } from "./webhook-endpoints";
+import type { Page } from "./webhooks";
 
 export function toPublicDelivery(row: DeliveryRow) {
   return {

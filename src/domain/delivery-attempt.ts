@@ -14,7 +14,7 @@ import { advanceWatermark } from "./queue-watermark";
 import { computeRetryDelaySeconds } from "./retry-policy";
 import { signScaiKey, signStandardWebhooks } from "./signing";
 import { targetUrlProblem } from "./target-url";
-import { AUTO_DISABLED_REASON } from "./webhook-endpoints";
+import { AUTO_DISABLED_REASON } from "./webhooks";
 
 export interface DeliveryDeps {
   db: Database;

@@ -1,5 +1,5 @@
 // The catalog of event types this service delivers: the one place to add a type.
-export interface EventTypeInfo {
+interface EventTypeInfo {
   type: string;
   group: string;
   description: string;
@@ -75,9 +75,4 @@ export function isValidSubscription(pattern: string): boolean {
   if (pattern === "*") return true;
   if (pattern.endsWith(".*")) return KNOWN_GROUPS.has(pattern.slice(0, -2));
   return KNOWN_TYPES.has(pattern);
-}
-
-export function subscriptionMatches(patterns: readonly string[], eventType: string): boolean {
-  const group = eventType.slice(0, eventType.indexOf("."));
-  return patterns.some((p) => p === "*" || p === eventType || p === `${group}.*`);
 }

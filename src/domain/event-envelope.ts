@@ -2,6 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { isLosslessNumber } from "lossless-json";
 import { isKnownEventType } from "./event-catalog";
+import { PartnerIdSchema, TenantIdSchema } from "./owner-id";
 
 /** Deeper payloads are refused up front: serialising them (canonical-json.ts recurses) would exhaust the stack. */
 export const MAX_DATA_DEPTH = 32;
@@ -13,7 +14,7 @@ export const MAX_DATA_DEPTH = 32;
  * shared references (possible over the service binding) are revisited only when reached deeper, so cycles end as
  * "too deep".
  */
-export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): string | null {
+function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): string | null {
   const deepestSeen = new Map<object, number>();
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
@@ -28,8 +29,6 @@ export function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): str
   return null;
 }
 
-const ownerId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "Must contain only letters, digits, '_' and '-'");
-
 export const EventEnvelopeSchema = z
   .strictObject({
     event_id: z
@@ -43,8 +42,8 @@ export const EventEnvelopeSchema = z
       .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
       .openapi({ example: "user.created" }),
     timestamp: z.iso.datetime({ offset: true }).max(64).optional().openapi({ description: "ISO 8601; generated when absent." }),
-    tenant_id: ownerId.nullable().optional().openapi({ example: "tnt_a3f9k2bWqL8Hn5pZ" }),
-    partner_id: ownerId.nullable().optional().openapi({ example: "prt_7Hq2LmX9" }),
+    tenant_id: TenantIdSchema.nullable().optional(),
+    partner_id: PartnerIdSchema.nullable().optional(),
     resource: z.strictObject({ type: z.string().min(1).max(64), id: z.string().min(1).max(128) }).openapi({ example: { type: "user", id: "usr_123" } }),
     actor: z
       .strictObject({ id: z.string().max(128).nullable(), type: z.enum(["admin", "user", "scim", "system", "api"]) })

@@ -1,16 +1,6 @@
 // One outbound delivery attempt: POST, no redirects, a deadline over headers and body, a bounded body excerpt.
+import type { ErrorClass } from "../db/schema";
 import { parseRetryAfter } from "./retry-policy";
-
-export type ErrorClass =
-  | "timeout"
-  | "connection_refused"
-  | "dns"
-  | "tls"
-  | "invalid_response"
-  | "redirect"
-  | "http_4xx"
-  | "http_5xx"
-  | "network";
 
 export interface AttemptResult {
   ok: boolean;

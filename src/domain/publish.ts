@@ -6,7 +6,7 @@ import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage } from "../lib/services";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
-import { AUTO_DISABLED_REASON } from "./webhook-endpoints";
+import { AUTO_DISABLED_REASON } from "./webhooks";
 
 export interface PublishDeps {
   db: Database;

@@ -39,41 +39,6 @@ export async function signStandardWebhooks(
   return signatures.map((b64) => `v1,${b64}`).join(" ");
 }
 
-/**
- * The reference receiver for `X-ScaiKey-Signature`: parses the header the way ScaiKey's receivers do
- * (split on ",", each part on its first "="), rejects a `t` further than `toleranceSeconds` from now,
- * and accepts when ANY v1 matches, so it keeps working across a secret rotation.
- */
-export async function verifyScaiKeySignature(
-  secret: string,
-  header: string,
-  body: string,
-  nowSeconds: number,
-  toleranceSeconds = 300,
-): Promise<boolean> {
-  let timestamp: string | undefined;
-  const candidates: string[] = [];
-  for (const part of header.split(",")) {
-    const eq = part.indexOf("=");
-    if (eq < 0) continue;
-    const name = part.slice(0, eq);
-    const value = part.slice(eq + 1);
-    if (name === "t") timestamp = value;
-    else if (name === "v1") candidates.push(value);
-  }
-  if (timestamp === undefined || !/^\d+$/.test(timestamp)) return false;
-  if (Math.abs(nowSeconds - Number(timestamp)) > toleranceSeconds) return false;
-
-  const key = await scaiKeyKey(secret);
-  const message = encoder.encode(`${timestamp}.${body}`);
-  for (const candidate of candidates) {
-    const signature = hexToBytes(candidate);
-    // subtle.verify compares in constant time; a malformed candidate simply doesn't match.
-    if (signature && (await crypto.subtle.verify("HMAC", key, signature, message))) return true;
-  }
-  return false;
-}
-
 function assertSignable(secrets: string[], timestamp: number): void {
   if (secrets.length === 0) throw new Error("at least one signing secret is required");
   // Receivers parse `t` as a plain integer: a fraction or exponent would fail every verification.
@@ -112,7 +77,7 @@ function cachedKey(cache: Map<string, Promise<CryptoKey>>, secret: string, keyBy
     return hit;
   }
   const imported = (async () =>
-    crypto.subtle.importKey("raw", keyBytes(), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]))();
+    crypto.subtle.importKey("raw", keyBytes(), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]))();
   // A failed import must not stay cached.
   imported.catch(() => {
     if (cache.get(secret) === imported) cache.delete(secret);
@@ -129,14 +94,6 @@ function bytesToHex(bytes: Uint8Array): string {
   let hex = "";
   for (const b of bytes) hex += b.toString(16).padStart(2, "0");
   return hex;
-}
-
-// Lowercase only, like the receivers' string comparison: "ABC…" never matched there either.
-function hexToBytes(hex: string): Uint8Array | null {
-  if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-f]+$/.test(hex)) return null;
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return bytes;
 }
 
 function bytesToBase64(bytes: Uint8Array): string {

@@ -9,7 +9,7 @@
 import type { Database } from "../db/client";
 import type { ErrorClass, WebhookEndpointRow } from "../db/schema";
 import { toIso } from "../lib/time";
-import { endpointStatus } from "./webhook-endpoints";
+import { webhookStatus as endpointStatus } from "./webhooks";
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;

@@ -7,11 +7,18 @@
 // Limit: a Worker cannot resolve DNS before fetch(), so a public name that resolves to a private address
 // (`127.0.0.1.nip.io`, DNS rebinding) is not caught here. Cloudflare's egress does not reach private networks or
 // the platform's own metadata, and redirects are never followed (http-attempt.ts), which together close that gap.
+import type { Config } from "../lib/config";
+
 export interface TargetPolicy {
   /** http:// allowed (local development only). */
   allowInsecure: boolean;
   /** loopback hosts allowed: 127.0.0.0/8, [::1], localhost (local development and tests only). Nothing else private. */
   allowPrivate: boolean;
+}
+
+/** The policy the deployment's config sets (ALLOW_INSECURE_URLS, ALLOW_PRIVATE_TARGETS). */
+export function targetPolicyOf(config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets">): TargetPolicy {
+  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets };
 }
 
 const MAX_URL_LENGTH = 2048;
@@ -44,7 +51,7 @@ export function targetUrlProblem(raw: string, policy: TargetPolicy): string | nu
  * Why a (WHATWG-normalised) host is not a public delivery target, or null. `allowLoopback` admits only
  * 127.0.0.0/8, [::1], `localhost` and `*.localhost`.
  */
-export function hostProblem(hostname: string, allowLoopback = false): string | null {
+function hostProblem(hostname: string, allowLoopback = false): string | null {
   const host = hostname.toLowerCase();
   if (host === "") return "URL must have a host";
   if (host.startsWith("[")) {
@@ -74,7 +81,7 @@ export function hostProblem(hostname: string, allowLoopback = false): string | n
 // ---- IPv4 ------------------------------------------------------------------------------------------------------
 
 /** Dotted decimal, the only spelling WHATWG URL leaves after normalisation; null when not an IPv4 literal. */
-export function parseIPv4(host: string): number | null {
+function parseIPv4(host: string): number | null {
   const parts = host.split(".");
   if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p))) return null;
   const octets = parts.map(Number);
@@ -112,7 +119,7 @@ const IPV4_RANGES = [
 ];
 
 /** The special-purpose range an IPv4 address (as a 32-bit number) falls in, or null for a public address. */
-export function ipv4Range(address: number): string | null {
+function ipv4Range(address: number): string | null {
   return IPV4_RANGES.find((r) => address >= r.from && address <= r.to)?.name ?? null;
 }
 

@@ -1,7 +1,7 @@
 // Opaque, URL-safe random ids with a type prefix (wh_…, evt_…), like ScaiKey's own nanoid ids.
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-export function randomId(prefix: string, length = 20): string {
+function randomId(prefix: string, length = 20): string {
   // 62 * 4 = 248 < 256: rejecting bytes >= 248 keeps every character equally likely.
   const out: string[] = [];
   while (out.length < length) {

@@ -28,7 +28,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 /**
  * Route middleware for the publish endpoint: the body's `data`, read with exact numbers, is what validation sees
  * and what gets stored. The rest of the envelope is read as everywhere else, so its error messages stay the same.
- * Runs after jsonBody (src/lib/json-body.ts), which has checked that the body is JSON and cached its text.
+ * Runs after bodyLimit (src/lib/body-limit.ts), which has checked that the body is JSON and cached its text.
  */
 export function exactEventData(): MiddlewareHandler {
   return async (c, next) => {

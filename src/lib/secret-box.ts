@@ -52,7 +52,7 @@ const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 /** Encrypts `plaintext` for the row `boundTo` (the endpoint id is the AES-GCM additional data: a value copied to another row fails to decrypt). */
-export async function encryptSecret(keyring: Keyring, plaintext: string, boundTo: string): Promise<string> {
+async function encryptSecret(keyring: Keyring, plaintext: string, boundTo: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const ciphertext = new Uint8Array(
     await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(boundTo) }, keyring.active.key, encoder.encode(plaintext)),
@@ -60,9 +60,9 @@ export async function encryptSecret(keyring: Keyring, plaintext: string, boundTo
   return `${PREFIX}${keyring.active.id}:${toBase64(iv)}:${toBase64(ciphertext)}`;
 }
 
-export const isEncrypted = (stored: string) => stored.startsWith(PREFIX);
+const isEncrypted = (stored: string) => stored.startsWith(PREFIX);
 
-export async function decryptSecret(keyring: Keyring | null, stored: string, boundTo: string): Promise<string> {
+async function decryptSecret(keyring: Keyring | null, stored: string, boundTo: string): Promise<string> {
   if (!isEncrypted(stored)) return stored; // written before encryption: rewritten by reencryptSecrets
   const [keyId = "", iv = "", ciphertext = ""] = stored.slice(PREFIX.length).split(":");
   const key = keyring?.byId.get(keyId);

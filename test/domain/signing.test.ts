@@ -1,11 +1,7 @@
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  generateSigningSecret,
-  signScaiKey,
-  signStandardWebhooks,
-  verifyScaiKeySignature,
-} from "../../src/domain/signing";
+import { generateSigningSecret, signScaiKey, signStandardWebhooks } from "../../src/domain/signing";
+import { verifyScaiKeySignature } from "../helpers/verify-scaikey-signature";
 
 const SECRET_A = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECRET_B = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // base64 of bytes 0..31

@@ -228,7 +228,7 @@ describe("fault injection: nothing lost", () => {
         const list = await api("GET", `${WEBHOOKS}/${e.id}/deliveries?per_page=100&page=${page}`, { token });
         for (const d of list.body.items) {
           const detail = await api("GET", `${WEBHOOKS}/${e.id}/deliveries/${d.id}`, { token });
-          deliveries.push({ ...d, attempts: detail.body.attempts.map((a: { started_at: string }) => ({ ...a, started_at: Date.parse(a.started_at) })) });
+          deliveries.push({ ...d, attempts: detail.body.attempts.map((a) => ({ ...a, started_at: Date.parse(a.started_at) })) });
         }
         if (page >= list.body.pages) break;
       }

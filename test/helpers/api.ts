@@ -1,5 +1,49 @@
-// Calls the Worker under test through its real fetch handler.
+// Calls the Worker under test through its real fetch handler. A response's body is typed by the operation its method
+// and path name (the routes' exported response types), plus the `detail` of an error answer.
 import { exports } from "cloudflare:workers";
+import type { PublishEventResponse } from "../../src/routes/events/publish-event";
+import type { GetHealthResponse } from "../../src/routes/health/get-health";
+import type { CreateWebhookResponse } from "../../src/routes/webhooks/create-webhook";
+import type { GetWebhookResponse } from "../../src/routes/webhooks/get-webhook";
+import type { GetWebhookDeliveryResponse } from "../../src/routes/webhooks/get-webhook-delivery";
+import type { GetWebhookStatsResponse } from "../../src/routes/webhooks/get-webhook-stats";
+import type { ListSupportedEventsResponse } from "../../src/routes/webhooks/list-supported-events";
+import type { ListWebhookDeliveriesResponse } from "../../src/routes/webhooks/list-webhook-deliveries";
+import type { ListWebhooksResponse } from "../../src/routes/webhooks/list-webhooks";
+import type { RetryWebhookDeliveryResponse } from "../../src/routes/webhooks/retry-webhook-delivery";
+import type { RotateWebhookSecretResponse } from "../../src/routes/webhooks/rotate-webhook-secret";
+import type { SendWebhookTestEventResponse } from "../../src/routes/webhooks/send-webhook-test-event";
+import type { UpdateWebhookResponse } from "../../src/routes/webhooks/update-webhook";
+import { hookUrl } from "./receiver";
+import { tenantAdmin } from "./tokens";
+
+export const WEBHOOKS = "/api/v1/admin/webhooks";
+type W = typeof WEBHOOKS;
+type Query = "" | `?${string}`;
+
+/** The success body of the operation `method path` names; `any` where they name none (or are not literal). */
+export type SuccessBodyOf<M extends string, P extends string> =
+  M extends "GET" ?
+    P extends `${W}/${Query}` ? ListWebhooksResponse
+    : P extends `${W}/events` ? ListSupportedEventsResponse
+    : P extends `${W}/${string}/deliveries/${string}` ? GetWebhookDeliveryResponse
+    : P extends `${W}/${string}/deliveries${Query}` ? ListWebhookDeliveriesResponse
+    : P extends `${W}/${string}/stats${string}` ? GetWebhookStatsResponse
+    : P extends `${W}/${string}` ? GetWebhookResponse
+    : P extends "/health" ? GetHealthResponse
+    : any
+  : M extends "POST" ?
+    P extends `${W}/` ? CreateWebhookResponse
+    : P extends `${W}/${string}/deliveries/${string}/retry` ? RetryWebhookDeliveryResponse
+    : P extends `${W}/${string}/test` ? SendWebhookTestEventResponse
+    : P extends `${W}/${string}/rotate-secret` ? RotateWebhookSecretResponse
+    : P extends "/api/v1/events" ? PublishEventResponse
+    : any
+  : M extends "PATCH" ? (P extends `${W}/${string}` ? UpdateWebhookResponse : any)
+  : any;
+
+/** An error answer's `detail`: a message, or FastAPI's list of validation issues. */
+type ErrorDetail = { detail?: any };
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -7,11 +51,11 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-export async function api<T = any>(
-  method: string,
-  path: string,
+export async function api<M extends string, P extends string>(
+  method: M,
+  path: P,
   opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
-): Promise<ApiResponse<T>> {
+): Promise<ApiResponse<SuccessBodyOf<M, P> & ErrorDetail>> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: string | undefined = opts.rawBody;
@@ -27,17 +71,23 @@ export async function api<T = any>(
   } catch {
     // not JSON: keep the text
   }
-  return { status: res.status, headers: res.headers, body: parsed as T };
+  return { status: res.status, headers: res.headers, body: parsed as SuccessBodyOf<M, P> & ErrorDetail };
 }
 
-export const WEBHOOKS = "/api/v1/admin/webhooks";
-
-/** Creates an endpoint as `token` and returns the created body (with its secret). */
-export async function createWebhook(token: string, overrides: Record<string, unknown> = {}) {
+/** Creates a webhook as `token` and returns the created body (with its secret). */
+export async function createWebhook(token: string, overrides: Record<string, unknown> = {}): Promise<CreateWebhookResponse> {
   const res = await api("POST", `${WEBHOOKS}/`, {
     token,
     body: { url: "https://receiver.example.com/hook", events: ["user.created"], ...overrides },
   });
   if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body as { id: string; secret: string; tenant_id: string | null; partner_id: string | null } & Record<string, any>;
+  return res.body;
+}
+
+/** A webhook of `tenant` (partner prt_engine) subscribed to everything, pointing at a fresh URL of the local receiver. */
+export async function webhookAtReceiver(tenant: string, opts: Parameters<typeof hookUrl>[0] = {}, extra: Record<string, unknown> = {}) {
+  const hook = hookUrl(opts);
+  const token = await tenantAdmin(tenant, "prt_engine");
+  const webhook = await createWebhook(token, { url: hook.url, events: ["*"], ...extra });
+  return { ...webhook, hookKey: hook.key, token };
 }

@@ -39,3 +39,6 @@ export const platformToken = (scope = "admin:read admin:write") => mintToken({ r
 export const partnerAdmin = (partner: string, scope = "admin:read admin:write") => mintToken({ role: "partner_admin", partner, scope });
 export const tenantAdmin = (tenant: string, partner: string | null = null, scope = "admin:read admin:write") =>
   mintToken({ role: "tenant_admin", tenant, partner, scope });
+/** A publisher's token: no admin role, only webhooks:publish, scoped to a tenant (and partner). */
+export const publisher = (tenant: string, partner: string | null = null) =>
+  mintToken({ role: null, tenant, partner, scope: "webhooks:publish" });

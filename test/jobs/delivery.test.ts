@@ -1,4 +1,4 @@
-// The delivery engine against a real local receiver: sign, send, retry, record, disable, rotate.
+// The delivery engine against a real local receiver: sign, send, retry, record, disable.
 import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -8,7 +8,7 @@ import { handleDeadLetterBatch, handleDeliveryBatch, RECORD_GATHER_MS } from "..
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import worker from "../../src/index";
 import { createServices } from "../../src/lib/services";
-import { api, createWebhook, WEBHOOKS } from "../helpers/api";
+import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import {
   attemptRows,
   countingD1,
@@ -20,18 +20,9 @@ import {
   waitFor,
 } from "../helpers/deliveries";
 import { hookUrl, recorded } from "../helpers/receiver";
-import { mintToken, tenantAdmin } from "../helpers/tokens";
+import { publisher, tenantAdmin } from "../helpers/tokens";
 
 const QUEUE = "scaikey-webhook-deliveries";
-const publisher = (tenant: string, partner: string | null = null) =>
-  mintToken({ role: null, tenant, partner, scope: "webhooks:publish" });
-
-async function endpointFor(tenant: string, opts: Parameters<typeof hookUrl>[0] = {}, extra: Record<string, unknown> = {}) {
-  const hook = hookUrl(opts);
-  const token = await tenantAdmin(tenant, "prt_engine");
-  const webhook = await createWebhook(token, { url: hook.url, events: ["*"], ...extra });
-  return { ...webhook, hookKey: hook.key, token };
-}
 
 async function consume(ids: number[], attempts = 1) {
   const batch = createMessageBatch(
@@ -45,7 +36,7 @@ async function consume(ids: number[], attempts = 1) {
 
 describe("publish → queue → signed delivery", () => {
   it("delivers the canonical envelope with both signature schemes, verifiable as receivers do", async () => {
-    const wh = await endpointFor("tnt_e2e", {}, { headers: { "X-Custom": "yes" } });
+    const wh = await webhookAtReceiver("tnt_e2e", {}, { headers: { "X-Custom": "yes" } });
     const res = await api("POST", "/api/v1/events", {
       token: await publisher("tnt_e2e", "prt_engine"),
       body: {
@@ -100,7 +91,7 @@ describe("publish → queue → signed delivery", () => {
   });
 
   it("signs every attempt afresh with the current timestamp", async () => {
-    const wh = await endpointFor("tnt_fresh", { plan: [500, 200] });
+    const wh = await webhookAtReceiver("tnt_fresh", { plan: [500, 200] });
     const clock = { now: Date.now() - 200_000 };
     const id = await seedDelivery(wh.id, "tnt_fresh", clock.now);
     await attemptDelivery(deliveryDeps(clock), id);
@@ -115,96 +106,9 @@ describe("publish → queue → signed delivery", () => {
   });
 });
 
-describe("fan-out", () => {
-  it("reaches exactly the subscribed endpoints in scope", async () => {
-    const partner = "prt_fan";
-    const t = (tenant: string) => tenantAdmin(tenant, partner);
-    const p = await mintToken({ role: "partner_admin", partner });
-    const url = "https://receiver.example.com/hook";
-    const mk = async (token: string, extra: Record<string, unknown>) => (await createWebhook(token, { url, ...extra })).id;
-    const tenantExact = await mk(await t("tnt_fan_a"), { events: ["user.created"] });
-    const tenantGroup = await mk(await t("tnt_fan_a"), { events: ["user.*"] });
-    const tenantAll = await mk(await t("tnt_fan_a"), { events: ["*"] });
-    const tenantOther = await mk(await t("tnt_fan_a"), { events: ["group.*", "user.deleted"] });
-    const tenantDisabled = await mk(await t("tnt_fan_a"), { events: ["*"], enabled: false });
-    const tenantDeleted = await mk(await t("tnt_fan_a"), { events: ["*"] });
-    await api("DELETE", `${WEBHOOKS}/${tenantDeleted}`, { token: await t("tnt_fan_a") });
-    const otherTenant = await mk(await t("tnt_fan_b"), { events: ["*"] });
-    const partnerLevel = await mk(p, { events: ["user.created"] });
-    const otherPartnerLevel = await mk(await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), { events: ["*"] });
-    // Another partner's admin registering this tenant's id: its endpoint is pinned to its own partner, so it gets nothing.
-    const foreignClaim = await mk(await mintToken({ role: "partner_admin", partner: "prt_fan_other" }), { events: ["*"], tenant_id: "tnt_fan_a" });
-    // A tenant endpoint without a partner (created by a platform admin) receives its tenant's events.
-    const unpinned = await mk(await mintToken({ role: null, platform: true, scope: "admin:write" }), { events: ["user.created"], tenant_id: "tnt_fan_a" });
-
-    const targets = async (eventId: string) => {
-      const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ?").bind(eventId).all<{ webhook_id: string }>();
-      return results.map((r) => r.webhook_id).sort();
-    };
-    const publisherToken = await mintToken({ role: null, platform: true, scope: "admin:write" });
-    const publish = (body: Record<string, unknown>) =>
-      api("POST", "/api/v1/events", { token: publisherToken, body: { resource: { type: "user", id: "usr_1" }, data: {}, ...body } });
-
-    const tenantEvent = await publish({ event_id: "evt_fan_tenant", event_type: "user.created", tenant_id: "tnt_fan_a", partner_id: partner });
-    expect(tenantEvent.body.deliveries).toBe(5);
-    expect(await targets("evt_fan_tenant")).toEqual([tenantExact, tenantGroup, tenantAll, partnerLevel, unpinned].sort());
-
-    const partnerEvent = await publish({ event_id: "evt_fan_partner", event_type: "user.created", partner_id: partner });
-    expect(await targets("evt_fan_partner")).toEqual([partnerLevel]);
-
-    const groupEvent = await publish({ event_id: "evt_fan_group", event_type: "group.member_added", tenant_id: "tnt_fan_a", partner_id: partner });
-    expect(await targets("evt_fan_group")).toEqual([tenantAll, tenantOther].sort());
-    for (const never of [tenantDisabled, tenantDeleted, otherTenant, otherPartnerLevel, foreignClaim]) {
-      expect(await targets("evt_fan_tenant")).not.toContain(never);
-    }
-    expect(partnerEvent.status).toBe(202);
-    expect(groupEvent.status).toBe(202);
-  });
-
-  it("is idempotent by event_id, even after new endpoints appear", async () => {
-    await createWebhook(await tenantAdmin("tnt_idem"), { url: "https://receiver.example.com/a", events: ["*"] });
-    const token = await publisher("tnt_idem");
-    const body = { event_id: "evt_idem_1", event_type: "user.updated", tenant_id: "tnt_idem", resource: { type: "user", id: "u" }, data: {} };
-    const first = await api("POST", "/api/v1/events", { token, body });
-    expect(first.body).toEqual({ event_id: "evt_idem_1", deliveries: 1, duplicate: false });
-    await createWebhook(await tenantAdmin("tnt_idem"), { url: "https://receiver.example.com/b", events: ["*"] });
-    const second = await api("POST", "/api/v1/events", { token, body });
-    expect(second.status).toBe(202);
-    expect(second.body).toEqual({ event_id: "evt_idem_1", deliveries: 0, duplicate: true });
-    const n = await env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries WHERE event_id = 'evt_idem_1'").first<{ n: number }>();
-    expect(n!.n).toBe(1);
-  });
-
-  it("validates the envelope and the publisher's scope", async () => {
-    const base = { event_type: "user.created", tenant_id: "tnt_pub", resource: { type: "user", id: "u" }, data: {} };
-    const token = await publisher("tnt_pub");
-    const unknown = await api("POST", "/api/v1/events", { token, body: { ...base, event_type: "user.teleported" } });
-    expect(unknown.status).toBe(422);
-    expect(unknown.body.detail[0].loc).toEqual(["body", "event_type"]);
-    const noOwner = await api("POST", "/api/v1/events", { token: await mintToken({ role: null, platform: true, scope: "admin:write" }), body: { ...base, tenant_id: undefined } });
-    expect(noOwner.status).toBe(422);
-    expect((await api("POST", "/api/v1/events", { token, body: { ...base, tenant_id: "tnt_someone_else" } })).status).toBe(403);
-    expect((await api("POST", "/api/v1/events", { token: await tenantAdmin("tnt_pub", null, "admin:read"), body: base })).status).toBe(403);
-    expect((await api("POST", "/api/v1/events", { body: base })).status).toBe(401);
-    const badId = await api("POST", "/api/v1/events", { token, body: { ...base, event_id: "not-an-event-id" } });
-    expect(badId.body.detail[0].loc).toEqual(["body", "event_id"]);
-  });
-
-  it("is also available to other Workers through the WebhooksService entrypoint", async () => {
-    const { WebhooksService } = await import("../../src/index");
-    const wh = await createWebhook(await tenantAdmin("tnt_rpc"), { url: "https://receiver.example.com/rpc", events: ["tenant.updated"] });
-    const service = new WebhooksService(createExecutionContext(), env);
-    const result = await service.publish({ event_type: "tenant.updated", tenant_id: "tnt_rpc", resource: { type: "tenant", id: "tnt_rpc" }, data: { status: "SUSPENDED" } });
-    expect(result).toMatchObject({ deliveries: 1, duplicate: false });
-    const row = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ?").bind(result.event_id).first<{ webhook_id: string }>();
-    expect(row!.webhook_id).toBe(wh.id);
-    await expect(service.publish({ event_type: "nope.nope", tenant_id: "t", resource: { type: "x", id: "y" }, data: {} })).rejects.toThrow(/event_type/);
-  });
-});
-
 describe("retries", () => {
   it("follows the schedule with jitter, then fails for good after the last attempt", async () => {
-    const wh = await endpointFor("tnt_sched", { plan: [500] });
+    const wh = await webhookAtReceiver("tnt_sched", { plan: [500] });
     const clock = { now: Date.now() };
     const id = await seedDelivery(wh.id, "tnt_sched", clock.now);
     const gaps: number[] = [];
@@ -238,7 +142,7 @@ describe("retries", () => {
   });
 
   it("applies ±10% jitter", async () => {
-    const wh = await endpointFor("tnt_jitter", { plan: [503] });
+    const wh = await webhookAtReceiver("tnt_jitter", { plan: [503] });
     const clock = { now: Date.now() };
     for (const [random, expected] of [[0, 54], [0.999999, 66]] as const) {
       const id = await seedDelivery(wh.id, "tnt_jitter", clock.now++);
@@ -250,7 +154,7 @@ describe("retries", () => {
   it("honours Retry-After when it asks for longer, within bounds", async () => {
     const clock = { now: Date.now() };
     for (const [retryAfter, expected] of [["120", 120], ["5", 60], ["999999", 86400]] as const) {
-      const wh = await endpointFor("tnt_retry_after", { plan: [429], retryAfter });
+      const wh = await webhookAtReceiver("tnt_retry_after", { plan: [429], retryAfter });
       const id = await seedDelivery(wh.id, "tnt_retry_after", clock.now);
       await attemptDelivery(deliveryDeps(clock), id);
       expect(((await deliveryRow(id))!.next_attempt_at - clock.now) / 1000).toBe(expected);
@@ -259,7 +163,7 @@ describe("retries", () => {
   });
 
   it("short delays ride the queue, long ones wait in D1 for the cron sweep", async () => {
-    const wh = await endpointFor("tnt_via", { plan: [500] });
+    const wh = await webhookAtReceiver("tnt_via", { plan: [500] });
     const clock = { now: Date.now() };
     const id = await seedDelivery(wh.id, "tnt_via", clock.now);
     expect((await attemptDelivery(deliveryDeps(clock), id)) as { retryVia: string }).toMatchObject({ retryVia: "queue", retryInSeconds: 60 });
@@ -272,14 +176,14 @@ describe("retries", () => {
   });
 
   it("records a timeout", async () => {
-    const wh = await endpointFor("tnt_timeout", { delayMs: 3000 });
+    const wh = await webhookAtReceiver("tnt_timeout", { delayMs: 3000 });
     const id = await seedDelivery(wh.id, "tnt_timeout");
     const outcome = await attemptDelivery(deliveryDeps({ now: Date.now() }, { deliveryTimeoutMs: 300 }), id);
     expect(outcome).toMatchObject({ status: "retrying", result: { ok: false, errorClass: "timeout", statusCode: null } });
   });
 
   it("treats a redirect as a failure and does not follow it", async () => {
-    const wh = await endpointFor("tnt_redirect", { plan: [302] });
+    const wh = await webhookAtReceiver("tnt_redirect", { plan: [302] });
     const id = await seedDelivery(wh.id, "tnt_redirect");
     const outcome = await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
     expect(outcome).toMatchObject({ status: "retrying", result: { ok: false, statusCode: 302, errorClass: "redirect" } });
@@ -287,7 +191,7 @@ describe("retries", () => {
   });
 
   it("keeps only the first 4 KiB of the response body", async () => {
-    const wh = await endpointFor("tnt_trunc", { body: "é", repeat: 5000 });
+    const wh = await webhookAtReceiver("tnt_trunc", { body: "é", repeat: 5000 });
     const id = await seedDelivery(wh.id, "tnt_trunc");
     await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
     const [attempt] = await attemptRows(id);
@@ -298,7 +202,7 @@ describe("retries", () => {
 
 describe("the queue consumer", () => {
   it("does not send an already-successful delivery again when its message is redelivered", async () => {
-    const wh = await endpointFor("tnt_redeliver");
+    const wh = await webhookAtReceiver("tnt_redeliver");
     const id = await seedDelivery(wh.id, "tnt_redeliver");
     const first = await consume([id]);
     expect(first.explicitAcks).toHaveLength(1);
@@ -311,7 +215,7 @@ describe("the queue consumer", () => {
   });
 
   it("sends a delivery only once when two copies of its message arrive together", async () => {
-    const wh = await endpointFor("tnt_dupe", { delayMs: 200 });
+    const wh = await webhookAtReceiver("tnt_dupe", { delayMs: 200 });
     const id = await seedDelivery(wh.id, "tnt_dupe");
     await consume([id, id, id]);
     expect(await recorded(wh.hookKey)).toHaveLength(1);
@@ -319,7 +223,7 @@ describe("the queue consumer", () => {
   });
 
   it("retries the message, never drops it, when D1 fails", async () => {
-    const wh = await endpointFor("tnt_d1fail");
+    const wh = await webhookAtReceiver("tnt_d1fail");
     const id = await seedDelivery(wh.id, "tnt_d1fail");
     const failingD1 = new Proxy(env.DB, {
       get(target, prop) {
@@ -341,7 +245,7 @@ describe("the queue consumer", () => {
   });
 
   it("retries recording an attempt after a transient D1 error instead of sending again", async () => {
-    const wh = await endpointFor("tnt_d1blip", { plan: [500] });
+    const wh = await webhookAtReceiver("tnt_d1blip", { plan: [500] });
     const id = await seedDelivery(wh.id, "tnt_d1blip");
     await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // last attempt: counts a failure
     let batchCalls = 0;
@@ -371,7 +275,7 @@ describe("the queue consumer", () => {
   });
 
   it("cancels instead of sending when the endpoint was disabled or deleted", async () => {
-    const wh = await endpointFor("tnt_cancel");
+    const wh = await webhookAtReceiver("tnt_cancel");
     const id = await seedDelivery(wh.id, "tnt_cancel");
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: false } });
     await consume([id]);
@@ -380,13 +284,13 @@ describe("the queue consumer", () => {
   });
 
   it("marks dead-lettered deliveries failed, visibly", async () => {
-    const wh = await endpointFor("tnt_dlq");
+    const wh = await webhookAtReceiver("tnt_dlq");
     const id = await seedDelivery(wh.id, "tnt_dlq");
     const batch = createMessageBatch(`${QUEUE}-dlq`, [{ id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: id } }]);
     await handleDeadLetterBatch(batch, createServices(env));
     const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed`, { token: wh.token });
     expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id]);
-    expect(listed.body.items[0].last_error).toMatch(/dead-lettered/);
+    expect(listed.body.items[0]!.last_error).toMatch(/dead-lettered/);
   });
 });
 
@@ -396,11 +300,11 @@ describe("a queue batch, handled at once", () => {
     createMessageBatch(QUEUE, ids.map((id, i) => ({ id: `b${id}-${i}-${Math.random()}`, timestamp: new Date(), attempts, body: { delivery_id: id } })));
 
   it("claims every delivery in one D1 round trip and records them all in one more", async () => {
-    const hooks = await Promise.all(["tnt_whole_a", "tnt_whole_b", "tnt_whole_c"].map((t) => endpointFor(t)));
+    const hooks = await Promise.all(["tnt_whole_a", "tnt_whole_b", "tnt_whole_c"].map((t) => webhookAtReceiver(t)));
     const ids: number[] = [];
     for (let i = 0; i < 12; i++) ids.push(await seedDelivery(hooks[i % 3]!.id, `tnt_whole_${"abc"[i % 3]}`));
     // A backlog of 1,000 other deliveries waiting: claiming this batch must not read through them.
-    const backlog = await endpointFor("tnt_whole_backlog");
+    const backlog = await webhookAtReceiver("tnt_whole_backlog");
     await env.DB.batch([
       env.DB.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
         INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) SELECT 'evt_backlog_' || i, 'user.created', 'tnt_whole_backlog', NULL, '{}', 0 FROM n`),
@@ -422,8 +326,8 @@ describe("a queue batch, handled at once", () => {
   });
 
   it("sends only what is due, once, and acknowledges every message", async () => {
-    const wh = await endpointFor("tnt_mixed");
-    const disabled = await endpointFor("tnt_mixed");
+    const wh = await webhookAtReceiver("tnt_mixed");
+    const disabled = await webhookAtReceiver("tnt_mixed");
     const [done, later, due, gone] = [
       await seedDelivery(wh.id, "tnt_mixed"),
       await seedDelivery(wh.id, "tnt_mixed"),
@@ -450,7 +354,7 @@ describe("a queue batch, handled at once", () => {
   });
 
   it("disables an endpoint once, and announces it once, when two final failures are recorded in the same millisecond", async () => {
-    const wh = await endpointFor("tnt_twice", { plan: [500] });
+    const wh = await webhookAtReceiver("tnt_twice", { plan: [500] });
     const listener = await createWebhook(await tenantAdmin("tnt_twice", "prt_engine"), { url: "https://receiver.example.com/ops", events: ["webhook.auto_disabled"] });
     await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 8 WHERE id = ?").bind(wh.id).run();
     const at = Date.now();
@@ -474,7 +378,7 @@ describe("a queue batch, handled at once", () => {
       ["success, then a final failure", { failure_count: 1, enabled: true }],
       ["a final failure, then success", { failure_count: 0, enabled: false }],
     ] as const) {
-      const wh = await endpointFor(`tnt_order_${order.length}`);
+      const wh = await webhookAtReceiver(`tnt_order_${order.length}`);
       await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
       const ids = [await seedDelivery(wh.id, "tnt_order"), await seedDelivery(wh.id, "tnt_order")];
       await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id IN (?, ?)").bind(...ids).run(); // last attempts
@@ -490,7 +394,7 @@ describe("a queue batch, handled at once", () => {
   });
 
   it("schedules the batch's short retries with one queue call, each delayed by its own backoff", async () => {
-    const wh = await endpointFor("tnt_batch_retry", { plan: [500] });
+    const wh = await webhookAtReceiver("tnt_batch_retry", { plan: [500] });
     const ids = [await seedDelivery(wh.id, "tnt_batch_retry"), await seedDelivery(wh.id, "tnt_batch_retry")];
     const sent: MessageSendRequest<unknown>[][] = [];
     const queue = { send: async () => { throw new Error("one sendBatch expected"); }, sendBatch: async (m: Iterable<MessageSendRequest<unknown>>) => void sent.push([...m]) };
@@ -504,8 +408,8 @@ describe("a queue batch, handled at once", () => {
   });
 
   it("records quick answers without waiting for a slow receiver", async () => {
-    const slow = await endpointFor("tnt_slowpoke", { delayMs: RECORD_GATHER_MS + 1_500 });
-    const quick = await endpointFor("tnt_slowpoke");
+    const slow = await webhookAtReceiver("tnt_slowpoke", { delayMs: RECORD_GATHER_MS + 1_500 });
+    const quick = await webhookAtReceiver("tnt_slowpoke");
     const slowId = await seedDelivery(slow.id, "tnt_slowpoke");
     const quickIds = [await seedDelivery(quick.id, "tnt_slowpoke"), await seedDelivery(quick.id, "tnt_slowpoke"), await seedDelivery(quick.id, "tnt_slowpoke")];
     const { d1, counts } = countingD1(env.DB);
@@ -518,7 +422,7 @@ describe("a queue batch, handled at once", () => {
   });
 
   it("retries every message whose attempt could not be recorded, and holds its delivery for all the batch's sends", async () => {
-    const wh = await endpointFor("tnt_unrecorded");
+    const wh = await webhookAtReceiver("tnt_unrecorded");
     const ids: number[] = [];
     for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, "tnt_unrecorded"));
     const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
@@ -539,7 +443,7 @@ describe("a queue batch, handled at once", () => {
 
 describe("the cron sweep", () => {
   it("enqueues due retries and orphaned deliveries, leaves the rest, and never enqueues one twice", async () => {
-    const wh = await endpointFor("tnt_sweep");
+    const wh = await webhookAtReceiver("tnt_sweep");
     const now = Date.now();
     const due = await seedDelivery(wh.id, "tnt_sweep", now - 5);
     const orphan = await seedDelivery(wh.id, "tnt_sweep", now - 4);
@@ -574,7 +478,7 @@ describe("the cron sweep", () => {
 
 describe("endpoint health", () => {
   it("auto-disables after consecutive failed deliveries, announces it, and a success resets the count", async () => {
-    const wh = await endpointFor("tnt_health", { plan: [500] });
+    const wh = await webhookAtReceiver("tnt_health", { plan: [500] });
     const listener = await createWebhook(await tenantAdmin("tnt_health", "prt_engine"), { url: "https://receiver.example.com/ops", events: ["webhook.auto_disabled"] });
     await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
     const clock = { now: Date.now() };
@@ -597,119 +501,5 @@ describe("endpoint health", () => {
     const ok = await seedDelivery(wh.id, "tnt_health", clock.now + 1);
     expect(await attemptDelivery(deliveryDeps(clock), ok)).toMatchObject({ status: "success" });
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).toMatchObject({ failure_count: 0, status: "active" });
-  });
-});
-
-describe("deliveries API", () => {
-  it("lists newest first with a status filter, and 404s deliveries of other webhooks", async () => {
-    const wh = await endpointFor("tnt_dapi", { plan: [200, 500] });
-    const other = await endpointFor("tnt_dapi");
-    const clock = { now: Date.now() };
-    const okId = await seedDelivery(wh.id, "tnt_dapi", clock.now);
-    const failingId = await seedDelivery(wh.id, "tnt_dapi", clock.now + 1);
-    await attemptDelivery(deliveryDeps(clock), okId);
-    await attemptDelivery(deliveryDeps(clock), failingId);
-    const all = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries`, { token: wh.token });
-    expect(all.body).toMatchObject({ total: 2, page: 1, per_page: 20, pages: 1 });
-    expect(all.body.items.map((d: { id: number }) => d.id)).toEqual([failingId, okId]);
-    const retrying = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=retrying`, { token: wh.token });
-    expect(retrying.body.items.map((d: { id: number }) => d.id)).toEqual([failingId]);
-    expect(retrying.body.items[0].next_attempt_at).not.toBeNull();
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=bogus`, { token: wh.token })).status).toBe(422);
-    expect((await api("GET", `${WEBHOOKS}/${other.id}/deliveries/${okId}`, { token: wh.token })).status).toBe(404);
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${okId}`, { token: await tenantAdmin("tnt_stranger") })).status).toBe(404);
-    const bad = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/abc`, { token: wh.token });
-    expect(bad.status).toBe(422);
-    expect(bad.body.detail[0].loc).toEqual(["path", "delivery_id"]);
-  });
-
-  it("retries failed and cancelled deliveries by hand, and answers 409 otherwise", async () => {
-    const wh = await endpointFor("tnt_manual", { plan: [500, 200] });
-    const clock = { now: Date.now() };
-    const id = await seedDelivery(wh.id, "tnt_manual", clock.now);
-    const retry = () => api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: wh.token });
-    await attemptDelivery(deliveryDeps(clock), id);
-    expect((await retry()).status).toBe(409); // retrying: in flight
-    await env.DB.prepare("UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = ?").bind(id).run();
-    const requeued = await retry();
-    expect(requeued.status).toBe(200);
-    expect(requeued.body).toMatchObject({ id, status: "pending" });
-    await waitFor(async () => (await deliveryRow(id))!.status === "success");
-    const done = await retry();
-    expect(done.status).toBe(409);
-    expect(done.body.detail).toBe("Delivery already succeeded");
-    expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/999999/retry`, { token: wh.token })).status).toBe(404);
-    // A delivery whose payload retention has purged cannot be sent again.
-    const purged = await seedDelivery(wh.id, "tnt_manual", clock.now + 5);
-    await env.DB.prepare("UPDATE deliveries SET status = 'failed' WHERE id = ?").bind(purged).run();
-    await env.DB.prepare("UPDATE events SET payload = '' WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)").bind(purged).run();
-    const gone = await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${purged}/retry`, { token: wh.token });
-    expect(gone.status).toBe(409);
-    expect(gone.body.detail).toMatch(/purged/);
-    await env.DB.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = NULL WHERE id = ?").bind(purged).run();
-    expect(await attemptDelivery(deliveryDeps(clock), purged)).toEqual({ kind: "skipped", reason: "unsendable" });
-    expect((await deliveryRow(purged))!).toMatchObject({ status: "cancelled", last_error: "payload purged by retention" });
-    expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: await tenantAdmin("tnt_manual", "prt_engine", "admin:read") })).status).toBe(403);
-  });
-
-  it("sends a test event synchronously and records it", async () => {
-    const wh = await endpointFor("tnt_test", { plan: [200, 500] });
-    const ok = await api("POST", `${WEBHOOKS}/${wh.id}/test`, { token: wh.token });
-    expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ success: true, status_code: 200, error: null, delivery_status: "success" });
-    const [req] = await recorded(wh.hookKey);
-    expect(req!.headers["x-scaikey-event-type"]).toBe("webhook.test");
-    expect(JSON.parse(req!.body)).toMatchObject({ event_type: "webhook.test", tenant_id: "tnt_test", resource: { type: "webhook", id: wh.id } });
-    expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(true);
-    const failed = await api("POST", `${WEBHOOKS}/${wh.id}/test`, { token: wh.token });
-    expect(failed.body).toMatchObject({ success: false, status_code: 500, error_class: "http_5xx", response_body: "ok" });
-    const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries`, { token: wh.token });
-    expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([failed.body.delivery_id, ok.body.delivery_id]);
-  });
-});
-
-describe("secret rotation", () => {
-  it("signs with both secrets during the grace period, new first and old last, then only the new", async () => {
-    const wh = await endpointFor("tnt_rotate");
-    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token });
-    expect(rotated.status).toBe(200);
-    expect(rotated.body.secret).toMatch(/^whsec_/);
-    expect(rotated.body.secret).not.toBe(wh.secret);
-    const graceEnd = Date.parse(rotated.body.previous_secret_expires_at);
-    expect(graceEnd - Date.now()).toBeGreaterThan(86_000_000);
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).not.toHaveProperty("secret");
-
-    const clock = { now: Date.now() };
-    await attemptDelivery(deliveryDeps(clock), await seedDelivery(wh.id, "tnt_rotate", clock.now));
-    const [during] = await recorded(wh.hookKey);
-    const header = during!.headers["x-scaikey-signature"]!;
-    expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/);
-    expect(during!.headers["webhook-signature"]!.split(" ")).toHaveLength(2);
-    // Receivers that keep only the last v1 still hold the old secret: they verify.
-    expect(await scaiKeyReceiverAccepts(during!, wh.secret)).toBe(true);
-    // The first v1 is the new secret's.
-    expect(await scaiKeyReceiverAccepts({ ...during!, headers: { ...during!.headers, "x-scaikey-signature": header.split(",").slice(0, 2).join(",") } }, rotated.body.secret)).toBe(true);
-    expect(standardWebhooksAccepts(during!, wh.secret)).toBe(true);
-    expect(standardWebhooksAccepts(during!, rotated.body.secret)).toBe(true);
-
-    clock.now = graceEnd + 1;
-    await attemptDelivery(deliveryDeps(clock), await seedDelivery(wh.id, "tnt_rotate", clock.now));
-    const after = (await recorded(wh.hookKey))[1]!;
-    expect(after.headers["x-scaikey-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
-    expect(await scaiKeyReceiverAccepts(after, rotated.body.secret, Math.floor(clock.now / 1000))).toBe(true);
-  });
-
-  it("expire_previous_in: 0 drops the old secret at once; bad values are 422", async () => {
-    const wh = await endpointFor("tnt_rotate_now");
-    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body: { expire_previous_in: 0 } });
-    expect(rotated.body.previous_secret_expires_at).toBeNull();
-    await attemptDelivery(deliveryDeps({ now: Date.now() }), await seedDelivery(wh.id, "tnt_rotate_now"));
-    const [req] = await recorded(wh.hookKey);
-    expect(req!.headers["x-scaikey-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
-    expect(await scaiKeyReceiverAccepts(req!, rotated.body.secret)).toBe(true);
-    expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(false);
-    for (const body of [{ expire_previous_in: -1 }, { expire_previous_in: "soon" }, { expire_previous_in: 1e9 }, { other: 1 }]) {
-      expect((await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body })).status).toBe(422);
-    }
   });
 });

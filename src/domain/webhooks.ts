@@ -1,0 +1,174 @@
+// Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
+import { and, count, desc, eq, inArray, isNull, type SQL } from "drizzle-orm";
+import { canSee, type OwnerFilter, type Visibility } from "../auth/policy";
+import type { Database } from "../db/client";
+import { deliveries, webhookEndpoints, webhookStatsHourly, type WebhookEndpointRow, type WebhookStatus } from "../db/schema";
+import { notFound } from "../lib/errors";
+import { newWebhookId } from "../lib/ids";
+import { toIso } from "../lib/time";
+import type { SecretBox } from "../lib/secret-box";
+import { generateSigningSecret } from "./signing";
+
+export const AUTO_DISABLED_REASON = "consecutive_failures";
+
+export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disabledReason">): WebhookStatus {
+  if (row.enabled) return "active";
+  return row.disabledReason === AUTO_DISABLED_REASON ? "auto_disabled" : "disabled";
+}
+
+/** The API's view of a webhook: never the secret. */
+export function toPublicWebhook(row: WebhookEndpointRow) {
+  return {
+    id: row.id,
+    tenant_id: row.tenantId,
+    partner_id: row.partnerId,
+    url: row.url,
+    description: row.description,
+    events: row.events,
+    enabled: row.enabled,
+    status: webhookStatus(row),
+    failure_count: row.failureCount,
+    disabled_at: toIso(row.disabledAt),
+    disabled_reason: row.disabledReason,
+    headers: row.headers,
+    metadata: row.metadata,
+    last_success_at: toIso(row.lastSuccessAt),
+    last_failure_at: toIso(row.lastFailureAt),
+    created_at: toIso(row.createdAt)!,
+    updated_at: toIso(row.updatedAt)!,
+  };
+}
+
+interface WebhookFields {
+  url: string;
+  events: string[];
+  description?: string | null;
+  enabled?: boolean;
+  headers?: Record<string, string>;
+  metadata?: Record<string, unknown>;
+}
+
+export async function createWebhook(
+  db: Database,
+  secretBox: SecretBox,
+  fields: WebhookFields,
+  owner: { tenantId: string | null; partnerId: string | null },
+  now: number,
+): Promise<{ webhook: WebhookEndpointRow; secret: string }> {
+  const secret = generateSigningSecret();
+  const id = newWebhookId();
+  const enabled = fields.enabled ?? true;
+  const [webhook] = await db
+    .insert(webhookEndpoints)
+    .values({
+      id,
+      tenantId: owner.tenantId,
+      partnerId: owner.partnerId,
+      url: fields.url,
+      description: fields.description ?? null,
+      events: dedupe(fields.events),
+      enabled,
+      disabledAt: enabled ? null : now,
+      disabledReason: enabled ? null : "manual",
+      headers: fields.headers ?? {},
+      metadata: fields.metadata ?? {},
+      secret: await secretBox.seal(secret, id),
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning();
+  return { webhook: webhook!, secret };
+}
+
+const dedupe = (values: string[]) => [...new Set(values)];
+
+/** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
+export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
+  const row = await db.query.webhookEndpoints.findFirst({
+    where: and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)),
+  });
+  if (!row || !canSee(visibility, row)) throw notFound("Webhook not found");
+  return row;
+}
+
+export interface Page {
+  page: number;
+  perPage: number;
+}
+
+export async function listWebhooks(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
+  const conditions: SQL[] = [isNull(webhookEndpoints.deletedAt)];
+  if (filter.tenantId) conditions.push(eq(webhookEndpoints.tenantId, filter.tenantId));
+  if (filter.partnerId) conditions.push(eq(webhookEndpoints.partnerId, filter.partnerId));
+  const where = and(...conditions);
+  const [rows, [total]] = await db.batch([
+    db
+      .select()
+      .from(webhookEndpoints)
+      .where(where)
+      .orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id))
+      .limit(perPage)
+      .offset((page - 1) * perPage),
+    db.select({ n: count() }).from(webhookEndpoints).where(where),
+  ]);
+  const totalCount = total?.n ?? 0;
+  return { rows, total: totalCount, pages: Math.ceil(totalCount / perPage) };
+}
+
+interface WebhookChanges extends Partial<WebhookFields> {
+  tenantId?: string | null;
+  partnerId?: string | null;
+}
+
+export async function updateWebhook(
+  db: Database,
+  existing: WebhookEndpointRow,
+  changes: WebhookChanges,
+  now: number,
+): Promise<WebhookEndpointRow> {
+  const set: Partial<typeof webhookEndpoints.$inferInsert> = { updatedAt: now };
+  if (changes.url !== undefined) set.url = changes.url;
+  if (changes.events !== undefined) set.events = dedupe(changes.events);
+  if (changes.description !== undefined) set.description = changes.description;
+  if (changes.headers !== undefined) set.headers = changes.headers;
+  if (changes.metadata !== undefined) set.metadata = changes.metadata;
+  if (changes.tenantId !== undefined) set.tenantId = changes.tenantId;
+  if (changes.partnerId !== undefined) set.partnerId = changes.partnerId;
+  if (changes.enabled === true && !existing.enabled) {
+    // Re-enabling starts the failure count afresh (ScaiLabs policy: PATCH {"enabled": true}).
+    Object.assign(set, { enabled: true, failureCount: 0, disabledAt: null, disabledReason: null });
+  } else if (changes.enabled === false && existing.enabled) {
+    Object.assign(set, { enabled: false, disabledAt: now, disabledReason: "manual" });
+  }
+  const [row] = await db
+    .update(webhookEndpoints)
+    .set(set)
+    .where(and(eq(webhookEndpoints.id, existing.id), isNull(webhookEndpoints.deletedAt)))
+    .returning();
+  if (!row) throw notFound("Webhook not found");
+  return row;
+}
+
+/** Soft-deletes the webhook, cancels what it had not yet been sent, and drops its stats, in one atomic batch. */
+export async function deleteWebhook(db: Database, id: string, now: number): Promise<void> {
+  await db.batch([
+    db.update(webhookEndpoints).set({ deletedAt: now, enabled: false, updatedAt: now }).where(eq(webhookEndpoints.id, id)),
+    db
+      .update(deliveries)
+      .set({ status: "cancelled", nextAttemptAt: null, completedAt: now, updatedAt: now, lastError: "endpoint deleted" })
+      .where(and(eq(deliveries.webhookId, id), inArray(deliveries.status, ["pending", "retrying"]))),
+    db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id)),
+  ]);
+}
+
+/** A new secret; the previous one keeps signing alongside it for `graceSeconds` (0: not at all). */
+export async function rotateWebhookSecret(db: Database, secretBox: SecretBox, webhook: WebhookEndpointRow, graceSeconds: number, now: number) {
+  const secret = generateSigningSecret();
+  const previousSecretExpiresAt = graceSeconds > 0 ? now + graceSeconds * 1000 : null;
+  await db
+    .update(webhookEndpoints)
+    // The previous secret moves over still sealed, as it was stored.
+    .set({ secret: await secretBox.seal(secret, webhook.id), previousSecret: previousSecretExpiresAt ? webhook.secret : null, previousSecretExpiresAt, updatedAt: now })
+    .where(eq(webhookEndpoints.id, webhook.id));
+  return { secret, previousSecretExpiresAt };
+}

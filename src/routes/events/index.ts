@@ -1,0 +1,6 @@
+// The events resource: what platform services publish.
+import { createRouter } from "../create-router";
+import { registerPublishEvent } from "./publish-event";
+
+export const eventsRouter = createRouter();
+registerPublishEvent(eventsRouter);

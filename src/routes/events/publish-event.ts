@@ -1,0 +1,40 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireScope } from "../../auth/middleware";
+import { assertMayPublishFor } from "../../auth/policy";
+import { EventEnvelopeSchema } from "../../domain/event-envelope";
+import { publishEvent } from "../../domain/publish";
+import { exactEventData } from "../../lib/lossless-json";
+import type { Router } from "../create-router";
+import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
+
+const PublishResultSchema = z
+  .object({
+    event_id: z.string().openapi({ example: "evt_a3f9k2bWqL8Hn5pZ" }),
+    deliveries: z.number().int().openapi({ description: "Deliveries created by this call (0 for a repeated event_id)." }),
+    duplicate: z.boolean().openapi({ description: "True when this event_id had been published before." }),
+  })
+  .openapi("PublishResult");
+export type PublishEventResponse = z.infer<typeof PublishResultSchema>;
+
+const route = createRoute({
+  method: "post",
+  path: "/api/v1/events",
+  operationId: "publishEvent",
+  tags: ["Events"],
+  summary: "Publish Event",
+  description:
+    "Publish a platform event; it is delivered to every enabled endpoint subscribed to its type in its tenant/partner. " +
+    "Idempotent by `event_id`. Needs `webhooks:publish` (or `admin:write` on a platform or admin token). " +
+    "Numbers in `data` are delivered exactly as Python's `json` reads and writes them: integers of any size unchanged, " +
+    "other numbers as floats (`1.0` stays `1.0`, `1e21` becomes `1e+21`).",
+  middleware: [requireScope("publish"), exactEventData()],
+  request: { body: jsonBody(EventEnvelopeSchema) },
+  responses: { 202: jsonContent(PublishResultSchema, "Accepted for delivery"), ...standardErrors },
+});
+
+export const registerPublishEvent = (router: Router) =>
+  router.openapi(route, async (c) => {
+    const event = c.req.valid("json");
+    assertMayPublishFor(c.var.principal, event);
+    return c.json(await publishEvent(c.var.services, event), 202);
+  });

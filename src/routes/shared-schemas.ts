@@ -1,0 +1,63 @@
+// zod schemas and OpenAPI helpers every resource shares: error bodies, JSON request/response content, pagination.
+// A resource's own schemas live in its folder (webhooks/schemas.ts); an operation's own ones in its file.
+import { z } from "@hono/zod-openapi";
+
+const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
+
+const ValidationErrorSchema = z
+  .object({
+    detail: z.array(
+      z
+        .object({
+          loc: z.array(z.union([z.string(), z.number()])),
+          msg: z.string(),
+          type: z.string(),
+        })
+        .openapi("ValidationError"),
+    ),
+  })
+  .openapi("HTTPValidationError");
+
+export type ErrorResponse = z.infer<typeof ErrorSchema>;
+export type ValidationErrorResponse = z.infer<typeof ValidationErrorSchema>;
+
+const errorBody = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
+
+/** The error responses every authenticated route can give. */
+export const standardErrors = {
+  401: errorBody("Missing, malformed, expired or wrongly signed token"),
+  403: errorBody("Token lacks the required scope or tenant access"),
+  413: errorBody("Request body too large"),
+  422: { description: "Validation error", content: { "application/json": { schema: ValidationErrorSchema } } },
+} as const;
+export const notFoundError = { 404: errorBody("Not found, or outside the caller's tenants") } as const;
+export const conflictError = (description: string) => ({ 409: errorBody(description) }) as const;
+
+export const jsonContent = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+/** A route's JSON request body (parsed and size-checked beforehand by the bodyLimit middleware). */
+export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
+  required,
+  content: { "application/json": { schema } },
+});
+
+const MAX_PER_PAGE = 100;
+export const PageQuery = z.object({
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1).openapi({ example: 1 }),
+  per_page: z.coerce.number().int().min(1).max(MAX_PER_PAGE).default(20).openapi({ example: 20 }),
+});
+
+/** The list envelope every paginated endpoint answers with. */
+export const pageOf = <T extends z.ZodType>(item: T, name: string) =>
+  z
+    .object({
+      items: z.array(item),
+      total: z.number().int(),
+      page: z.number().int(),
+      per_page: z.number().int(),
+      pages: z.number().int(),
+    })
+    .openapi(name);

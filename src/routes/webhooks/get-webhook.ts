@@ -1,0 +1,27 @@
+import { createRoute } from "@hono/zod-openapi";
+import { requireScope } from "../../auth/middleware";
+import { toPublicWebhook } from "../../domain/webhooks";
+import type { Router } from "../create-router";
+import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
+import { requireVisibleWebhook } from "./guards";
+import { WebhookIdParam, WebhookSchema } from "./schemas";
+
+export type { WebhookResponse as GetWebhookResponse } from "./schemas";
+
+const route = createRoute({
+  method: "get",
+  path: "/api/v1/admin/webhooks/{webhook_id}",
+  operationId: "getWebhook",
+  tags: ["Webhooks"],
+  summary: "Get Webhook",
+  description: "Get a webhook by ID (never its secret).",
+  middleware: [requireScope("read")],
+  request: { params: WebhookIdParam },
+  responses: { 200: jsonContent(WebhookSchema, "The endpoint"), ...standardErrors, ...notFoundError },
+});
+
+export const registerGetWebhook = (router: Router) =>
+  router.openapi(route, async (c) => {
+    const { webhook_id } = c.req.valid("param");
+    return c.json(toPublicWebhook(await requireVisibleWebhook(c, webhook_id)), 200);
+  });

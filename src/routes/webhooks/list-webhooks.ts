@@ -1,0 +1,36 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireScope } from "../../auth/middleware";
+import { scopeListFilter, visibilityOf } from "../../auth/policy";
+import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
+import { listWebhooks, toPublicWebhook } from "../../domain/webhooks";
+import type { Router } from "../create-router";
+import { jsonContent, pageOf, PageQuery, standardErrors } from "../shared-schemas";
+import { WebhookSchema } from "./schemas";
+
+const WebhookListSchema = pageOf(WebhookSchema, "WebhookList");
+export type ListWebhooksResponse = z.infer<typeof WebhookListSchema>;
+
+const route = createRoute({
+  method: "get",
+  path: "/api/v1/admin/webhooks/",
+  operationId: "listWebhooks",
+  tags: ["Webhooks"],
+  summary: "List Webhooks",
+  description: "List webhook endpoints visible to the caller, newest first.",
+  middleware: [requireScope("read")],
+  request: {
+    query: PageQuery.extend({
+      tenant_id: TenantIdSchema.optional(),
+      partner_id: PartnerIdSchema.optional().openapi({ description: "Filter by partner (all tenants in partner)" }),
+    }),
+  },
+  responses: { 200: jsonContent(WebhookListSchema, "A page of webhook endpoints"), ...standardErrors },
+});
+
+export const registerListWebhooks = (router: Router) =>
+  router.openapi(route, async (c) => {
+    const { page, per_page, tenant_id, partner_id } = c.req.valid("query");
+    const filter = scopeListFilter(visibilityOf(c.var.principal), { tenantId: tenant_id, partnerId: partner_id });
+    const { rows, total, pages } = await listWebhooks(c.var.services.db, filter, { page, perPage: per_page });
+    return c.json({ items: rows.map(toPublicWebhook), total, page, per_page, pages }, 200);
+  });

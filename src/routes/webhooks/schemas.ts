@@ -1,0 +1,128 @@
+// The webhooks resource's zod schemas shared by several of its operations: path ids, the webhook and delivery objects,
+// the writable fields. Enums come from src/db/schema.ts; an operation's own request/response schemas live in its file.
+import { z } from "@hono/zod-openapi";
+import { DELIVERY_STATUSES, ERROR_CLASSES, WEBHOOK_STATUSES } from "../../db/schema";
+import { isValidSubscription } from "../../domain/event-catalog";
+import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
+
+export const WebhookIdParam = z.object({
+  webhook_id: z.string().min(1).max(64).openapi({ param: { name: "webhook_id", in: "path" }, example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
+});
+
+const EventSubscriptions = z
+  .array(
+    z
+      .string()
+      .max(100)
+      .refine(isValidSubscription, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events; 'group.*' and '*' are allowed)" }),
+  )
+  .min(1)
+  .max(100)
+  .openapi({ example: ["user.created", "group.*"] });
+
+export const WebhookSchema = z
+  .object({
+    id: z.string().openapi({ example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
+    tenant_id: z.string().nullable(),
+    partner_id: z.string().nullable(),
+    url: z.string().openapi({ example: "https://example.com/webhooks/scaikey" }),
+    description: z.string().nullable(),
+    events: z.array(z.string()),
+    enabled: z.boolean(),
+    status: z.enum(WEBHOOK_STATUSES),
+    failure_count: z.number().int(),
+    disabled_at: z.string().nullable(),
+    disabled_reason: z.string().nullable(),
+    headers: z.record(z.string(), z.string()),
+    metadata: z.record(z.string(), z.unknown()),
+    last_success_at: z.string().nullable(),
+    last_failure_at: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("WebhookEndpoint");
+
+// Headers we set ourselves, or that would break the request if a caller could override them.
+const RESERVED_HEADER = /^(host|content-length|content-type|content-encoding|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|user-agent|proxy-.*|x-scaikey-.*|webhook-.*|cf-.*|x-forwarded-.*)$/i;
+const MAX_CUSTOM_HEADERS = 20;
+const CustomHeaders = z
+  .record(
+    z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "Not a valid HTTP header name")
+      .refine((name) => !RESERVED_HEADER.test(name), { message: "This header is set by the webhook service and cannot be overridden" }),
+    z
+      .string()
+      .max(1024)
+      // RFC 9110 field values: no control character but HTAB; and nothing that cannot be encoded (a lone surrogate).
+      .refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), { message: "Header values must not contain CR, LF, NUL or other control characters" })
+      .refine((v) => v.isWellFormed(), { message: "Header values must be well-formed Unicode (no lone surrogates)" }),
+  )
+  .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, { message: `At most ${MAX_CUSTOM_HEADERS} custom headers` })
+  .openapi({ example: { "X-Partner-Token": "abc123" } });
+
+const MAX_METADATA_BYTES = 4096;
+const Metadata = z
+  .record(z.string().max(128), z.unknown())
+  .refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= MAX_METADATA_BYTES, {
+    message: `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes of JSON`,
+  })
+  .openapi({ example: { team: "identity" } });
+
+/** The writable fields of a webhook: all required ones on create, any subset on update. */
+export const webhookFieldShape = {
+  url: z.string().min(1).max(2048).openapi({ example: "https://example.com/webhooks/scaikey" }),
+  events: EventSubscriptions,
+  description: z.string().max(500).nullable().optional(),
+  enabled: z.boolean().optional(),
+  tenant_id: TenantIdSchema.nullable().optional(),
+  partner_id: PartnerIdSchema.nullable().optional(),
+  headers: CustomHeaders.optional(),
+  metadata: Metadata.optional(),
+};
+
+export const DeliveryIdParams = WebhookIdParam.extend({
+  delivery_id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ param: { name: "delivery_id", in: "path" }, example: 4291 }),
+});
+
+export const DeliverySchema = z
+  .object({
+    id: z.number().int().openapi({ description: "Numeric delivery id, sent as X-ScaiKey-Webhook-ID.", example: 4291 }),
+    webhook_id: z.string(),
+    event_id: z.string(),
+    event_type: z.string(),
+    status: z.enum(DELIVERY_STATUSES),
+    attempt_count: z.number().int(),
+    next_attempt_at: z.string().nullable(),
+    last_attempt_at: z.string().nullable(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    completed_at: z.string().nullable(),
+  })
+  .openapi("Delivery");
+
+const DeliveryAttemptSchema = z
+  .object({
+    attempt: z.number().int(),
+    started_at: z.string(),
+    duration_ms: z.number().int(),
+    success: z.boolean(),
+    status_code: z.number().int().nullable(),
+    error_class: z.enum(ERROR_CLASSES).nullable(),
+    error: z.string().nullable(),
+    response_body: z.string().nullable().openapi({ description: "First 4 KiB of the receiver's answer." }),
+  })
+  .openapi("DeliveryAttempt");
+
+export const DeliveryDetailSchema = DeliverySchema.extend({
+  payload: z.record(z.string(), z.unknown()).nullable().openapi({ description: "The envelope as sent (null once purged by retention)." }),
+  attempts: z.array(DeliveryAttemptSchema),
+}).openapi("DeliveryDetail");
+
+export type WebhookResponse = z.infer<typeof WebhookSchema>;
+export type DeliveryResponse = z.infer<typeof DeliverySchema>;
+export type DeliveryDetailResponse = z.infer<typeof DeliveryDetailSchema>;

@@ -1,0 +1,147 @@
+// The SSRF guard at the API (create and update answer 422 at ["body","url"]) and again at send time.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../../src/app";
+import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { createServices } from "../../../src/lib/services";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { attemptRows, deliveryDeps, deliveryRow, seedDelivery } from "../../helpers/deliveries";
+import { hookUrl, recorded } from "../../helpers/receiver";
+import { tenantAdmin } from "../../helpers/tokens";
+
+// The Worker under test runs with the development switches on (vitest.config.ts); this app runs the same routes
+// with the production policy: https only, no private targets.
+const productionApp = createApp((e) => {
+  const services = createServices(e);
+  return { ...services, config: { ...services.config, allowInsecureUrls: false, allowPrivateTargets: false } };
+});
+
+async function production(method: string, path: string, token: string, body?: unknown) {
+  const ctx = createExecutionContext();
+  const res = await productionApp.fetch(
+    new Request(`https://webhooks.test${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+    env,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+const notPublic = (host: string, range: string) => `URL host ${host} is not a public address (${range})`;
+
+// [url, reason under the production policy]
+const REFUSED_IN_PRODUCTION: [string, string][] = [
+  ["http://receiver.example.com/hook", "URL must use https"],
+  ["https://user:pass@receiver.example.com/", "URL must not contain credentials"],
+  ["https://127.0.0.1/", notPublic("127.0.0.1", "loopback")],
+  ["https://2130706433/", notPublic("127.0.0.1", "loopback")],
+  ["https://0x7f.1/", notPublic("127.0.0.1", "loopback")],
+  ["https://0177.0.0.1/", notPublic("127.0.0.1", "loopback")],
+  ["https://127.1/", notPublic("127.0.0.1", "loopback")],
+  ["https://10.1.2.3/", notPublic("10.1.2.3", "private")],
+  ["https://169.254.169.254/latest/meta-data/", notPublic("169.254.169.254", "link-local (cloud metadata)")],
+  ["https://100.64.1.1/", notPublic("100.64.1.1", "shared (CGNAT)")],
+  ["https://[::1]/", notPublic("[::1]", "loopback")],
+  ["https://[::ffff:127.0.0.1]/", notPublic("[::ffff:7f00:1]", "IPv4-mapped")],
+  ["https://[64:ff9b::a9fe:a9fe]/", notPublic("[64:ff9b::a9fe:a9fe]", "NAT64")],
+  ["https://[fd00::1]/", notPublic("[fd00::1]", "unique-local")],
+  ["https://localhost/", "URL host localhost is this machine (localhost)"],
+  ["https://app.localhost/", "URL host app.localhost is this machine (localhost)"],
+  ["https://metadata.google.internal/", "URL host metadata.google.internal is a cloud metadata service"],
+  ["https://db.internal/", "URL host db.internal is in the internal-only domain .internal"],
+  ["https://printer.local/", "URL host printer.local is in the internal-only domain .local"],
+  ["https://receiver.example.com./", "URL host must not end with a dot"],
+  ["https://receiver/", "URL host receiver is a single-label name (use a fully qualified domain name)"],
+];
+
+// The development switches admit loopback only; these stay refused even there.
+const REFUSED_EVEN_IN_DEVELOPMENT: [string, string][] = [
+  ["http://10.0.0.1/", notPublic("10.0.0.1", "private")],
+  ["http://169.254.169.254/latest/meta-data/", notPublic("169.254.169.254", "link-local (cloud metadata)")],
+  ["http://0251.0376.0251.0376/", notPublic("169.254.169.254", "link-local (cloud metadata)")],
+  ["http://192.168.0.1/", notPublic("192.168.0.1", "private")],
+  ["http://[::ffff:7f00:1]/", notPublic("[::ffff:7f00:1]", "IPv4-mapped")],
+  ["http://metadata/", "URL host metadata is a cloud metadata service"],
+  ["ftp://receiver.example.com/", "URL scheme must be http or https"],
+];
+
+const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
+const urlError = (msg: string) => ({ detail: [{ loc: ["body", "url"], msg, type: "value_error" }] });
+
+let token: string;
+let webhookId: string;
+beforeAll(async () => {
+  token = await tenantAdmin("tnt_ssrf", "prt_ssrf");
+  webhookId = (await createWebhook(token)).id;
+});
+
+describe("production policy", () => {
+  it("accepts a public https target", async () => {
+    const res = await production("POST", `${WEBHOOKS}/`, token, { url: "https://receiver.example.com:8443/hook", events: ["*"] });
+    expect(res.status).toBe(201);
+  });
+
+  it.each(REFUSED_IN_PRODUCTION)("POST refuses %s with 422 and stores nothing", async (url, reason) => {
+    const before = await count();
+    const res = await production("POST", `${WEBHOOKS}/`, token, { url, events: ["*"] });
+    expect(res.status).toBe(422);
+    expect(res.body).toEqual(urlError(reason));
+    expect(await count()).toBe(before);
+  });
+
+  it.each(REFUSED_IN_PRODUCTION)("PATCH refuses %s with 422 and changes nothing", async (url, reason) => {
+    const before = await api("GET", `${WEBHOOKS}/${webhookId}`, { token });
+    const res = await production("PATCH", `${WEBHOOKS}/${webhookId}`, token, { url, description: "changed" });
+    expect(res.status).toBe(422);
+    expect(res.body).toEqual(urlError(reason));
+    expect((await api("GET", `${WEBHOOKS}/${webhookId}`, { token })).body).toEqual(before.body);
+  });
+});
+
+describe("development policy (the Worker under test)", () => {
+  it("accepts the local receiver on 127.0.0.1", async () => {
+    const res = await api("POST", `${WEBHOOKS}/`, { token, body: { url: hookUrl().url, events: ["*"] } });
+    expect(res.status).toBe(201);
+  });
+
+  it.each(REFUSED_EVEN_IN_DEVELOPMENT)("POST and PATCH refuse %s", async (url, reason) => {
+    const before = await count();
+    const created = await api("POST", `${WEBHOOKS}/`, { token, body: { url, events: ["*"] } });
+    expect(created.status).toBe(422);
+    expect(created.body).toEqual(urlError(reason));
+    expect(await count()).toBe(before);
+    const patched = await api("PATCH", `${WEBHOOKS}/${webhookId}`, { token, body: { url } });
+    expect(patched.status).toBe(422);
+    expect(patched.body).toEqual(urlError(reason));
+  });
+});
+
+describe("send time", () => {
+  it("refuses to send to a target the current policy forbids, without touching the network", async () => {
+    // Stored while private targets were allowed; the production policy applies when the attempt runs.
+    const hook = hookUrl();
+    const wh = await createWebhook(token, { url: hook.url });
+    const id = await seedDelivery(wh.id, "tnt_ssrf");
+    const outcome = await attemptDelivery(deliveryDeps({ now: Date.now() }, { allowPrivateTargets: false }), id);
+    expect(outcome).toMatchObject({ kind: "attempted", status: "retrying" });
+    const [attempt] = await attemptRows(id);
+    expect(attempt).toMatchObject({ error_class: "blocked_target", status_code: null });
+    expect(attempt!.error_message).toBe(notPublic("127.0.0.1", "loopback"));
+    expect((await deliveryRow(id))!.last_error).toBe(`blocked_target: ${notPublic("127.0.0.1", "loopback")}`);
+    expect(await recorded(hook.key)).toEqual([]);
+  });
+
+  it("refuses plain http at send time when insecure URLs are off", async () => {
+    const hook = hookUrl();
+    const wh = await createWebhook(token, { url: hook.url });
+    const id = await seedDelivery(wh.id, "tnt_ssrf");
+    await attemptDelivery(deliveryDeps({ now: Date.now() }, { allowInsecureUrls: false }), id);
+    expect((await attemptRows(id))[0]).toMatchObject({ error_class: "blocked_target", error_message: "URL must use https" });
+    expect(await recorded(hook.key)).toEqual([]);
+  });
+});

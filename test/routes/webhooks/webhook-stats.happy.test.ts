@@ -1,0 +1,285 @@
+// GET /api/v1/admin/webhooks/{id}/stats against counts computed straight from the rows, over randomised histories
+// that are partly rolled up and partly not.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, readStatsCursor } from "../../../src/domain/stats";
+import { rollUpStats } from "../../../src/jobs/stats-rollup";
+import { createServices } from "../../../src/lib/services";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { db, deliveryDeps, seedDelivery } from "../../helpers/deliveries";
+import { hookUrl } from "../../helpers/receiver";
+import { tenantAdmin } from "../../helpers/tokens";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const WINDOWS = { "1h": [HOUR, HOUR], "24h": [DAY, HOUR], "7d": [7 * DAY, DAY], "30d": [30 * DAY, DAY] } as const;
+const ERROR_CLASSES = ["timeout", "connection_refused", "dns", "tls", "invalid_response", "redirect", "http_4xx", "http_5xx", "network", "blocked_target", null];
+// Written out again here, independently of src/domain/stats.ts.
+const FAMILY: Record<string, string> = {
+  timeout: "timeout",
+  connection_refused: "connection",
+  dns: "connection",
+  tls: "connection",
+  network: "connection",
+  http_4xx: "4xx",
+  http_5xx: "5xx",
+};
+const rollUp = () => rollUpStats(createServices(env));
+
+/** Deterministic PRNG (mulberry32), so a failing seed can be replayed. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
+}
+
+/** A latency: mostly fast, a long tail, some timeouts around 15 s and a few beyond the last bucket bound. */
+function latency(r: ReturnType<typeof prng>): number {
+  const u = r.next();
+  if (u < 0.6) return r.int(0, 300);
+  if (u < 0.85) return r.int(300, 3000);
+  if (u < 0.97) return r.int(3000, 16_000);
+  return r.int(16_000, 45_000);
+}
+
+/**
+ * Seeds `count` deliveries of `webhookId` with 0..5 attempts each, created at random times over the last 32 days
+ * (so some fall outside every window), with random outcomes, error classes and latencies.
+ */
+async function seedHistory(r: ReturnType<typeof prng>, webhookId: string, tenant: string, count: number, now: number, edges: number[] = []) {
+  const eventStatements = [];
+  const deliveries: { eventId: string; createdAt: number; status: string; attempts: { at: number; ms: number; ok: boolean; cls: string | null }[] }[] = [];
+  for (let i = 0; i < count + edges.length; i++) {
+    const createdAt = i < count ? now - r.int(1_000, 32 * DAY) : edges[i - count]!;
+    const n = i < count ? r.pick([0, 1, 1, 1, 2, 3, 6]) : 1;
+    const succeeded = n > 0 && r.next() < 0.55;
+    const attempts = [];
+    let at = createdAt;
+    for (let k = 1; k <= n; k++) {
+      const ok = succeeded && k === n;
+      attempts.push({ at, ms: latency(r), ok, cls: ok ? null : r.pick(ERROR_CLASSES) });
+      at = Math.min(now - 1, at + r.int(0, 3 * HOUR)); // retries may cross into later hours (and days)
+    }
+    const status = n === 0 ? r.pick(["pending", "cancelled"]) : succeeded ? "success" : r.pick(["failed", "failed", "retrying", "cancelled", "pending"]);
+    const eventId = `evt_${webhookId}_${i}_${r.int(0, 1e9)}`;
+    eventStatements.push(
+      env.DB.prepare("INSERT INTO events (id, event_type, tenant_id, payload, created_at) VALUES (?, 'user.created', ?, '{}', ?)").bind(eventId, tenant, createdAt),
+    );
+    deliveries.push({ eventId, createdAt, status, attempts });
+  }
+  await env.DB.batch(eventStatements);
+  const inserted = await env.DB.batch<{ id: number }>(
+    deliveries.map((d) =>
+      env.DB.prepare(
+        `INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, created_at, updated_at)
+         VALUES (?, ?, 'user.created', ?, ?, ?, ?) RETURNING id`,
+      ).bind(webhookId, d.eventId, d.status, d.attempts.length, d.createdAt, d.createdAt),
+    ),
+  );
+  const attemptStatements = deliveries.flatMap((d, i) =>
+    d.attempts.map((a, k) =>
+      env.DB.prepare(
+        `INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success, error_class)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).bind(inserted[i]!.results[0]!.id, webhookId, k + 1, a.at, a.ms, a.ok ? 1 : 0, a.cls),
+    ),
+  );
+  if (attemptStatements.length > 0) await env.DB.batch(attemptStatements);
+}
+
+const bucketOf = (ms: number) => {
+  const i = LATENCY_BUCKET_BOUNDS_MS.findIndex((bound) => ms < bound);
+  return i === -1 ? LATENCY_BUCKET_BOUNDS_MS.length : i;
+};
+const round = (x: number, decimals: number) => Math.round(x * 10 ** decimals) / 10 ** decimals;
+
+/** What the endpoint should answer, computed from delivery_attempts and deliveries directly. */
+async function expectedStats(webhookId: string, from: number, until: number, bucketMs: number) {
+  const { results: attempts } = await env.DB.prepare(
+    `SELECT a.*, d.status AS delivery_status, d.attempt_count FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+     WHERE a.webhook_id = ? AND a.started_at >= ? AND a.started_at < ?`,
+  )
+    .bind(webhookId, from, until)
+    .all<Record<string, any>>();
+  const { results: deliveries } = await env.DB.prepare("SELECT status FROM deliveries WHERE webhook_id = ? AND created_at >= ? AND created_at < ?")
+    .bind(webhookId, from, until)
+    .all<{ status: string }>();
+
+  const byStatus = { total: deliveries.length, success: 0, failed: 0, pending: 0, retrying: 0, cancelled: 0 } as Record<string, number>;
+  for (const d of deliveries) byStatus[d.status]!++;
+  const failures = { timeout: 0, connection: 0, "4xx": 0, "5xx": 0, other: 0 } as Record<string, number>;
+  for (const a of attempts) if (!a.success) failures[FAMILY[a.error_class] ?? "other"]!++;
+  const successes = attempts.filter((a) => a.success).length;
+  const sorted = attempts.map((a) => a.duration_ms as number).sort((x, y) => x - y);
+  const exactPercentile = (pct: number) => sorted[Math.max(1, Math.ceil((pct * sorted.length) / 100)) - 1]!;
+  const series = [];
+  for (let start = from; start < until; start += bucketMs) {
+    const inBucket = attempts.filter((a) => a.started_at >= start && a.started_at < start + bucketMs);
+    const ok = inBucket.filter((a) => a.success).length;
+    series.push({
+      start: new Date(start).toISOString(),
+      attempts: inBucket.length,
+      successes: ok,
+      failures: inBucket.length - ok,
+      deliveries_succeeded: ok,
+      deliveries_failed: inBucket.filter((a) => !a.success && a.delivery_status === "failed" && a.attempt_number === a.attempt_count).length,
+      avg_latency_ms: inBucket.length ? round(inBucket.reduce((s, a) => s + a.duration_ms, 0) / inBucket.length, 1) : null,
+    });
+  }
+  return {
+    deliveries: byStatus,
+    attempts: attempts.length,
+    success_rate: attempts.length ? round(successes / attempts.length, 4) : null,
+    avg: attempts.length ? round(sorted.reduce((s, x) => s + x, 0) / sorted.length, 1) : null,
+    percentiles: attempts.length ? { p50: exactPercentile(50), p95: exactPercentile(95), p99: exactPercentile(99) } : null,
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    failures,
+    series,
+  };
+}
+
+describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
+  it.each([1, 2, 3])("matches counts computed from the rows over a randomised history (%#)", async (run) => {
+    const seed = (Date.now() ^ (run * 0x9e3779b9)) >>> 0;
+    const r = prng(seed);
+    const tenant = `tnt_stats_${run}`;
+    const token = await tenantAdmin(tenant);
+    const wh = await createWebhook(token, { events: ["*"] });
+    const now = Date.now();
+    const lastSuccess = now - 60_000;
+    const disabledAt = now - 30_000;
+    await env.DB.prepare(
+      "UPDATE webhook_endpoints SET last_success_at = ?, last_failure_at = ?, failure_count = 10, enabled = 0, disabled_at = ?, disabled_reason = 'consecutive_failures' WHERE id = ?",
+    )
+      .bind(lastSuccess, disabledAt, disabledAt, wh.id)
+      .run();
+
+    // Attempts (and deliveries) on the first and last millisecond of hours, days and windows.
+    const edges = Object.values(WINDOWS).flatMap(([durationMs, bucketMs]) => {
+      const from = Math.floor((now - durationMs) / bucketMs) * bucketMs;
+      return [from - 1, from, from + bucketMs - 1, from + bucketMs, Math.floor(now / bucketMs) * bucketMs - 1, Math.floor(now / bucketMs) * bucketMs];
+    });
+    // Part rolled up, part not: the second part lands in the same hours as the first.
+    await seedHistory(r, wh.id, tenant, 120, now, edges.filter((_, i) => i % 2 === 0));
+    await rollUp();
+    const cursor = await readStatsCursor(db());
+    await seedHistory(r, wh.id, tenant, 80, now, edges.filter((_, i) => i % 2 === 1));
+    const split = await env.DB.prepare("SELECT sum(id <= ?2) AS rolled, sum(id > ?2) AS live FROM delivery_attempts WHERE webhook_id = ?1")
+      .bind(wh.id, cursor)
+      .first<{ rolled: number; live: number }>();
+    expect(split!.rolled, `seed ${seed}`).toBeGreaterThan(50);
+    expect(split!.live, `seed ${seed}`).toBeGreaterThan(50);
+
+    for (const [window, [durationMs, bucketMs]] of Object.entries(WINDOWS)) {
+      const res = await api("GET", `${WEBHOOKS}/${wh.id}/stats${window === "24h" ? "" : `?window=${window}`}`, { token });
+      const label = `seed ${seed}, window ${window}`;
+      expect(res.status, label).toBe(200);
+      const body = res.body;
+      const from = Date.parse(body.from);
+      const until = Date.parse(body.to);
+      // The window: from the bucket holding now - duration to the end of the current hour.
+      expect(until % HOUR, label).toBe(0);
+      expect(until - HOUR, label).toBeLessThanOrEqual(Date.now());
+      expect(until, label).toBeGreaterThan(now);
+      expect(from, label).toBe(Math.floor((until - HOUR - durationMs) / bucketMs) * bucketMs);
+      expect(body, label).toMatchObject({ webhook_id: wh.id, window, bucket: bucketMs === HOUR ? "hour" : "day" });
+
+      const expected = await expectedStats(wh.id, from, until, bucketMs);
+      expect(body.deliveries, label).toEqual(expected.deliveries);
+      expect(body.attempts, label).toBe(expected.attempts);
+      expect(body.success_rate, label).toBe(expected.success_rate);
+      expect(body.failures_by_class, label).toEqual(expected.failures);
+      expect(body.series, label).toEqual(expected.series);
+      expect(body.latency.avg, label).toBe(expected.avg);
+      if (expected.percentiles === null) {
+        expect(body.latency, label).toEqual({ avg: null, p50: null, p95: null, p99: null });
+      } else {
+        for (const p of ["p50", "p95", "p99"] as const) {
+          const exact = expected.percentiles[p];
+          // Within the histogram bucket of the exact value, and within the observed range.
+          expect(bucketOf(body.latency[p]!), `${label} ${p}: got ${body.latency[p]}, exact ${exact}`).toBe(bucketOf(exact));
+          expect(body.latency[p]).toBeGreaterThanOrEqual(expected.min!);
+          expect(body.latency[p]).toBeLessThanOrEqual(expected.max!);
+        }
+        expect(body.latency.p50).toBeLessThanOrEqual(body.latency.p95!);
+        expect(body.latency.p95).toBeLessThanOrEqual(body.latency.p99!);
+      }
+      expect(body, label).toMatchObject({
+        status: "auto_disabled",
+        failure_count: 10,
+        last_success_at: new Date(lastSuccess).toISOString(),
+        last_failure_at: new Date(disabledAt).toISOString(),
+        disabled_at: new Date(disabledAt).toISOString(),
+      });
+    }
+
+    // Rolling up the rest changes no figure.
+    const endpoint = (await db().query.webhookEndpoints.findFirst({ where: (w, { eq }) => eq(w.id, wh.id) }))!;
+    const before = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => getEndpointStats(db(), endpoint, w, now)));
+    await rollUp();
+    expect(await readStatsCursor(db())).toBeGreaterThan(cursor);
+    const after = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => getEndpointStats(db(), endpoint, w, now)));
+    expect(after, `seed ${seed}`).toEqual(before);
+  });
+
+  it("is exact right after a delivery, before any rollup, and the same after it", async () => {
+    const tenant = "tnt_stats_live";
+    const token = await tenantAdmin(tenant);
+    const wh = await createWebhook(token, { url: hookUrl({ plan: [503, 200] }).url, events: ["*"] });
+    const empty = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
+    expect(empty.status).toBe(200);
+    expect(empty.body).toMatchObject({
+      deliveries: { total: 0, success: 0, failed: 0, pending: 0, retrying: 0, cancelled: 0 },
+      attempts: 0,
+      success_rate: null,
+      latency: { avg: null, p50: null, p95: null, p99: null },
+      failures_by_class: { timeout: 0, connection: 0, "4xx": 0, "5xx": 0, other: 0 },
+      last_success_at: null,
+      last_failure_at: null,
+      failure_count: 0,
+      disabled_at: null,
+      status: "active",
+    });
+    expect(empty.body.series).toHaveLength(2);
+    expect(empty.body.series.every((p: { attempts: number; avg_latency_ms: unknown }) => p.attempts === 0 && p.avg_latency_ms === null)).toBe(true);
+
+    await rollUp();
+    const clock = { now: Date.now() };
+    const id = await seedDelivery(wh.id, tenant, clock.now);
+    await attemptDelivery(deliveryDeps(clock), id); // 503
+    clock.now += 61_000;
+    await attemptDelivery(deliveryDeps(clock), id); // 200
+
+    const live = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
+    expect(live.body).toMatchObject({
+      deliveries: { total: 1, success: 1, failed: 0, pending: 0, retrying: 0, cancelled: 0 },
+      attempts: 2,
+      success_rate: 0.5,
+      failures_by_class: { timeout: 0, connection: 0, "4xx": 0, "5xx": 1, other: 0 },
+      failure_count: 0,
+    });
+    expect(live.body.last_success_at).not.toBeNull();
+    expect(live.body.latency.p99).toBeGreaterThanOrEqual(live.body.latency.p50!);
+    expect(live.body.series.reduce((s: number, p: { attempts: number }) => s + p.attempts, 0)).toBe(2);
+
+    expect((await rollUp()).attempts).toBeGreaterThanOrEqual(2);
+    const rolled = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
+    if (rolled.body.to === live.body.to) expect(rolled.body).toEqual(live.body); // (unless the hour turned in between)
+  });
+
+  it("is documented in the OpenAPI document", async () => {
+    const doc = await api("GET", "/openapi.json");
+    const op = doc.body.paths["/api/v1/admin/webhooks/{webhook_id}/stats"].get;
+    expect(op.operationId).toBe("getWebhookStats");
+    expect(op.parameters.find((p: { name: string }) => p.name === "window").schema).toMatchObject({ enum: ["1h", "24h", "7d", "30d"], default: "24h" });
+    expect(doc.body.components.schemas.WebhookStats).toBeDefined();
+  });
+});
