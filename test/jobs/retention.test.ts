@@ -176,6 +176,8 @@ describe("the archive", () => {
     const recent = await seedOld(wh.id, tenant, now - HOUR, 2);
     await rollUpStats(services(now));
     const before = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${old[1]}`, { token: wh.token });
+    const statsBefore = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=7d`, { token: wh.token });
+    expect(statsBefore.body.deliveries).toMatchObject({ total: 9, success: 6, failed: 3 });
     const listBefore = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?per_page=4`, { token: wh.token });
 
     const result = await runRetention(services(now));
@@ -192,6 +194,8 @@ describe("the archive", () => {
     const after = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${old[1]}`, { token: wh.token });
     expect(after.status).toBe(200);
     expect(after.body).toEqual(before.body);
+    // The stats count archived deliveries too.
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=7d`, { token: wh.token })).body).toEqual(statsBefore.body);
     const listAfter = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?per_page=4`, { token: wh.token });
     expect(listAfter.body).toEqual(listBefore.body);
     expect(listAfter.body.total).toBe(9);
