@@ -18,7 +18,7 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
-import { buildDeliveryHeaders } from "../src/domain/delivery-attempt";
+import { buildDeliveryHeaders } from "../src/domain/delivery/request";
 import { deliveries, events, webhookEndpoints } from "../src/db/schema";
 import worker from "../src/index";
 import { OpenAPIHono } from "@hono/zod-openapi";

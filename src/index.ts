@@ -3,7 +3,7 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import { createApp } from "./app";
 import { EventEnvelopeSchema } from "./domain/event-envelope";
 import { publishEvent, type PublishResult } from "./domain/publish";
-import { handleDeadLetterBatch, handleDeliveryBatch } from "./jobs/delivery-consumer";
+import { handleQueueBatch } from "./jobs/delivery-consumer";
 import { runScheduled } from "./jobs/scheduled";
 import { zodIssuesToValidationIssues } from "./lib/errors";
 import { createServices } from "./lib/services";
@@ -14,9 +14,7 @@ export default {
   fetch: app.fetch,
 
   async queue(batch, env, _ctx) {
-    const services = createServices(env);
-    if (batch.queue.endsWith("-dlq")) await handleDeadLetterBatch(batch, services);
-    else await handleDeliveryBatch(batch, services);
+    await handleQueueBatch(batch, createServices(env));
   },
 
   async scheduled(controller, env, ctx) {

@@ -236,7 +236,7 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
   };
 }
 
-/** mulberry32, as src/lib/fault-injection.ts: a seedable PRNG in [0, 1). */
+/** mulberry32, as scripts/faults/inject.ts: a seedable PRNG in [0, 1). */
 export function mulberry32(seed) {
   let state = seed >>> 0;
   return () => {

@@ -21,7 +21,7 @@ const TERMINAL = new Set(["success", "failed"]);
 const UNREACHED_CLASSES = new Set(["network", "connection_refused", "dns"]);
 const BORDERLINE_MS = 250;
 const JITTER = 0.1; // src/domain/retry-policy.ts
-const EARLY_MS = 5000; // src/domain/delivery-attempt.ts: a queue message may arrive this much before its time // a 2xx completed this close to the deadline may legitimately have been a timeout
+const EARLY_MS = 5000; // src/domain/delivery/claim.ts: a queue message may arrive this much before its time // a 2xx completed this close to the deadline may legitimately have been a timeout
 
 /** Whether a recorded attempt tells the same story as the request its receiver logged. */
 function consistent(r, a, timeoutMs) {

@@ -3,7 +3,7 @@
 //
 //   1. applies the D1 migrations to a fresh temporary directory and starts `wrangler dev` on it (127.0.0.1, a free port)
 //      with a compressed retry schedule, short orphan grace, and faults injected inside the Worker: D1 errors
-//      (FAULT_D1_ERROR_RATE) and duplicate queue messages (FAULT_DUPLICATE_RATE), see src/lib/fault-injection.ts;
+//      (FAULT_D1_ERROR_RATE) and duplicate queue messages (FAULT_DUPLICATE_RATE), see worker.ts and inject.ts;
 //   2. starts a farm of misbehaving local receivers (farm.mjs) and registers one endpoint per receiver through the admin API;
 //   3. publishes events through POST /api/v1/events, calling the retry-sweep cron (/__scheduled) every few seconds;
 //   4. waits until every delivery is success or failed (or the time bound), then checks, against the receivers' own logs
@@ -41,8 +41,8 @@ Options:
 
 // The entry of the bundle under test: the Worker, plus GET /__scheduled?cron=… (what `wrangler dev --test-scheduled` adds
 // when it bundles; this bundle is run as is).
-const SCHEDULED_ENTRY = `import worker from "./src/index";
-export * from "./src/index";
+const SCHEDULED_ENTRY = `import worker from "./scripts/faults/worker";
+export * from "./scripts/faults/worker";
 export default {
   ...worker,
   async fetch(request, env, ctx) {
@@ -374,7 +374,7 @@ async function main() {
   // (not the fault under test). The bundle's entry adds what --test-scheduled would: GET /__scheduled?cron=… runs the
   // scheduled handler.
   const app = join(workDir, "app");
-  for (const entry of ["src", "migrations", "package.json", "tsconfig.json"]) cpSync(join(root, entry), join(app, entry), { recursive: true });
+  for (const entry of ["src", "scripts/faults", "migrations", "package.json", "tsconfig.json"]) cpSync(join(root, entry), join(app, entry), { recursive: true });
   symlinkSync(join(root, "node_modules"), join(app, "node_modules"), "dir");
   writeFileSync(join(app, "faults-entry.ts"), SCHEDULED_ENTRY);
   const toml = readFileSync(join(root, "wrangler.toml"), "utf8");

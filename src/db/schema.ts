@@ -152,7 +152,7 @@ export const webhookStatsHourly = sqliteTable(
     latencySumMs: integer("latency_sum_ms").notNull().default(0),
     latencyMinMs: integer("latency_min_ms"),
     latencyMaxMs: integer("latency_max_ms"),
-    // Counts per fixed latency bucket (bounds in domain/stats), enough for p50/p95/p99.
+    // Counts per fixed latency bucket (bounds in domain/stats/histogram), enough for p50/p95/p99.
     latencyHistogram: text("latency_histogram", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
   },
   (t) => [primaryKey({ columns: [t.webhookId, t.hourStart] }), index("webhook_stats_hourly_hour_idx").on(t.hourStart)],

@@ -6,7 +6,7 @@ import type { Database } from "../db/client";
 import type { DeliveryArchiveRow, DeliveryAttemptRow, DeliveryRow, DeliveryStatus } from "../db/schema";
 import { toIso } from "../lib/time";
 import { toPublicAttempt, toPublicDelivery } from "./deliveries";
-import { HOUR_MS, STATS_CURSOR } from "./stats";
+import { HOUR_MS, STATS_CURSOR } from "./stats/aggregate";
 
 export const ARCHIVE_CURSOR = "archive";
 const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];

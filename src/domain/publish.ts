@@ -4,7 +4,7 @@ import type { Database } from "../db/client";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
-import type { DeliveryMessage } from "../lib/services";
+import type { DeliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
 import { AUTO_DISABLED_REASON } from "./webhooks";
 

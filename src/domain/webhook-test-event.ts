@@ -1,6 +1,8 @@
 // The `webhook.test` event of POST …/{webhook_id}/test: sent to one webhook alone, attempted synchronously.
 import type { WebhookEndpointRow } from "../db/schema";
-import { attemptDelivery, type AttemptOutcome, type DeliveryDeps } from "./delivery-attempt";
+import { attemptDelivery } from "./delivery/attempt";
+import type { DeliveryDeps } from "./delivery/deps";
+import type { AttemptOutcome } from "./delivery/record";
 import { completeEnvelope, storeEvent } from "./publish";
 
 export async function sendWebhookTestEvent(

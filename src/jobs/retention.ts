@@ -5,7 +5,7 @@
 // The stats stay whole: nothing leaves D1 before the rollup has counted its attempts. A delivery still pending or
 // retrying is never deleted or archived, nor is the event it sends.
 import { archiveStep, deleteExpiredArchives } from "../domain/archive";
-import { DAY_MS, HOUR_MS, STATS_CURSOR } from "../domain/stats";
+import { DAY_MS, HOUR_MS, STATS_CURSOR } from "../domain/stats/aggregate";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 

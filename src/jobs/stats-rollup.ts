@@ -1,7 +1,7 @@
 // The stats cron (every 5 minutes): roll new delivery attempts up into webhook_stats_hourly, in batches that grow while
 // D1 answers quickly, within a time box.
-// Incremental (from the `stats` cursor), idempotent and safe to run concurrently (see rollUpTo in domain/stats).
-import { nextRollupChunk, rollUpTo } from "../domain/stats";
+// Incremental (from the `stats` cursor), idempotent and safe to run concurrently (see rollUpTo in domain/stats/rollup).
+import { nextRollupChunk, rollUpTo } from "../domain/stats/rollup";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 

@@ -1,9 +1,9 @@
 // Fault injection, small and deterministic, inside workerd (the full run against wrangler dev is `npm run test:faults`).
 // The pipeline is driven by hand on a fake clock: events published with publishEvent, messages consumed one at a time by
 // handleDeliveryBatch from an in-memory queue (retries and dead-lettering as Queues does them), the retry sweep every
-// minute. D1 fails at a fixed rate from a seeded PRNG (src/lib/fault-injection.ts) and processed messages come back as
-// duplicates; the receivers are the real local test receiver. Then the "nothing lost" invariants, shared with the full
-// run (scripts/faults/invariants.mjs), are checked against what the receiver logged.
+// minute. D1 fails at a fixed rate from a seeded PRNG and processed messages come back as duplicates (the fault
+// harness's wrappers, test/helpers/faults.ts); the receivers are the real local test receiver. Then the "nothing lost"
+// invariants, shared with the full run (scripts/faults/invariants.mjs), are checked against what the receiver logged.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -13,9 +13,10 @@ import { publishEvent } from "../../src/domain/publish";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { rollUpStats } from "../../src/jobs/stats-rollup";
-import { seededRandom, withD1Faults, type Faults } from "../../src/lib/fault-injection";
-import { createServices, type DeliveryMessage, type Services } from "../../src/lib/services";
+import type { DeliveryMessage } from "../../src/domain/delivery/message";
+import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
+import { seededRandom, withD1Faults, withDuplicateMessages, type Faults } from "../helpers/faults";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
@@ -120,7 +121,6 @@ describe("fault injection: nothing lost", () => {
       queue,
       now: () => clock.now,
       config: { ...real.config, deliveryTimeoutMs: TIMEOUT_MS, failureThreshold: 1_000_000 },
-      faults,
     },
     { random: () => 0.5 },
   );
@@ -201,7 +201,9 @@ describe("fault injection: nothing lost", () => {
     async function consume(m: Queued) {
       stats.messages++;
       const batch = createMessageBatch(QUEUE, [{ id: `m${m.seq}`, timestamp: new Date(clock.now), attempts: m.attempts, body: m.body }]);
-      await handleDeliveryBatch(batch, services);
+      const duplicating = withDuplicateMessages(batch, faults, queue);
+      await handleDeliveryBatch(duplicating.batch, services);
+      await duplicating.sent();
       const result = await getQueueResult(batch, createExecutionContext());
       for (const retry of result.retryMessages) {
         stats.queueRetries++;

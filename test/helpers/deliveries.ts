@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { createDb } from "../../src/db/client";
 import { interceptD1 } from "../../src/lib/d1-intercept";
-import type { DeliveryDeps } from "../../src/domain/delivery-attempt";
+import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { readConfig, type Config } from "../../src/lib/config";
 import { createSecretBox } from "../../src/lib/secret-box";

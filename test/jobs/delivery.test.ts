@@ -3,8 +3,10 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
-import { attemptDelivery, claimDeliveries, recordAttempts } from "../../src/domain/delivery-attempt";
-import { handleDeadLetterBatch, handleDeliveryBatch, RECORD_GATHER_MS } from "../../src/jobs/delivery-consumer";
+import { attemptDelivery, RECORD_GATHER_MS } from "../../src/domain/delivery/attempt";
+import { claimDeliveries } from "../../src/domain/delivery/claim";
+import { recordAttempts } from "../../src/domain/delivery/record";
+import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import worker from "../../src/index";
 import { createServices } from "../../src/lib/services";

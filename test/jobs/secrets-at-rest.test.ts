@@ -2,7 +2,7 @@
 // key rotates without downtime.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { attemptDelivery } from "../../src/domain/delivery-attempt";
+import { attemptDelivery } from "../../src/domain/delivery/attempt";
 import { reencryptSecrets } from "../../src/jobs/reencrypt-secrets";
 import { createSecretBox, generateMasterKeyEntry } from "../../src/lib/secret-box";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";

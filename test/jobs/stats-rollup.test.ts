@@ -2,12 +2,13 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { readStatsCursor, rollUpTo } from "../../src/domain/stats";
+import { rollUpTo } from "../../src/domain/stats/rollup";
 import worker from "../../src/index";
 import { rollUpStats, ROLLUP_FIRST_BATCH } from "../../src/jobs/stats-rollup";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { db, seedDelivery } from "../helpers/deliveries";
+import { readStatsCursor } from "../helpers/stats";
 import { tenantAdmin } from "../helpers/tokens";
 
 const HOUR = 3_600_000;

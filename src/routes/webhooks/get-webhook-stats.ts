@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { DELIVERY_STATUSES, ERROR_CLASSES, WEBHOOK_STATUSES, type DeliveryStatus } from "../../db/schema";
-import { FAILURE_FAMILIES, FAILURE_FAMILY_OF, getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, STATS_WINDOW_NAMES, type FailureFamily } from "../../domain/stats";
+import { FAILURE_FAMILIES, FAILURE_FAMILY_OF, LATENCY_BUCKET_BOUNDS_MS, type FailureFamily } from "../../domain/stats/histogram";
+import { readEndpointStats, STATS_WINDOW_NAMES, toPublicStats } from "../../domain/stats/read-model";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
@@ -81,5 +82,6 @@ export const registerGetWebhookStats = (router: Router) =>
     const { window } = c.req.valid("query");
     const { db, now } = c.var.services;
     const webhook = await requireVisibleWebhook(c, webhook_id);
-    return c.json(await getEndpointStats(db, webhook, window, now()), 200);
+    const rows = await readEndpointStats(db, webhook.id, window, now());
+    return c.json(toPublicStats(webhook, rows), 200);
   });

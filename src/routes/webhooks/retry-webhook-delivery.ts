@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { getDelivery, hasPayload, toPublicDelivery } from "../../domain/deliveries";
-import { requeueDelivery } from "../../jobs/delivery-consumer";
+import { requeueDelivery } from "../../domain/delivery/requeue";
 import { conflict } from "../../lib/errors";
 import type { Router } from "../create-router";
 import { conflictError, jsonContent, notFoundError, standardErrors } from "../shared-schemas";

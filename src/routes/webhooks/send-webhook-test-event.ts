@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { ERROR_CLASSES } from "../../db/schema";
 import { sendWebhookTestEvent } from "../../domain/webhook-test-event";
-import { afterAttempts } from "../../jobs/delivery-consumer";
+import { afterAttempts } from "../../domain/delivery/requeue";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";

@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../../src/app";
 import { createDb } from "../../../src/db/client";
-import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { deliveryDeps, seedDelivery } from "../../helpers/deliveries";

@@ -1,6 +1,6 @@
 // POST /api/v1/admin/webhooks/{webhook_id}/rotate-secret: both signatures during the grace period, then only the new.
 import { describe, expect, it } from "vitest";
-import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
 import { deliveryDeps, scaiKeyReceiverAccepts, seedDelivery, standardWebhooksAccepts } from "../../helpers/deliveries";
 import { recorded } from "../../helpers/receiver";

@@ -3,7 +3,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../../src/app";
-import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { attemptRows, deliveryDeps, deliveryRow, seedDelivery } from "../../helpers/deliveries";

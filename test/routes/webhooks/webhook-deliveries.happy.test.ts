@@ -2,7 +2,7 @@
 // attempted against the local receiver.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { attemptDelivery } from "../../../src/domain/delivery-attempt";
+import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
 import { deliveryDeps, deliveryRow, seedDelivery, waitFor } from "../../helpers/deliveries";
 import { tenantAdmin } from "../../helpers/tokens";

@@ -2,8 +2,9 @@
 // that are partly rolled up and partly not.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { attemptDelivery } from "../../../src/domain/delivery-attempt";
-import { getEndpointStats, LATENCY_BUCKET_BOUNDS_MS, readStatsCursor } from "../../../src/domain/stats";
+import { attemptDelivery } from "../../../src/domain/delivery/attempt";
+import { LATENCY_BUCKET_BOUNDS_MS } from "../../../src/domain/stats/histogram";
+import { endpointStats, readStatsCursor } from "../../helpers/stats";
 import { rollUpStats } from "../../../src/jobs/stats-rollup";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
@@ -15,7 +16,7 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const WINDOWS = { "1h": [HOUR, HOUR], "24h": [DAY, HOUR], "7d": [7 * DAY, DAY], "30d": [30 * DAY, DAY] } as const;
 const ERROR_CLASSES = ["timeout", "connection_refused", "dns", "tls", "invalid_response", "redirect", "http_4xx", "http_5xx", "network", "blocked_target", null];
-// Written out again here, independently of src/domain/stats.ts.
+// Written out again here, independently of src/domain/stats/.
 const FAMILY: Record<string, string> = {
   timeout: "timeout",
   connection_refused: "connection",
@@ -223,10 +224,10 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
 
     // Rolling up the rest changes no figure.
     const endpoint = (await db().query.webhookEndpoints.findFirst({ where: (w, { eq }) => eq(w.id, wh.id) }))!;
-    const before = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => getEndpointStats(db(), endpoint, w, now)));
+    const before = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)));
     await rollUp();
     expect(await readStatsCursor(db())).toBeGreaterThan(cursor);
-    const after = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => getEndpointStats(db(), endpoint, w, now)));
+    const after = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)));
     expect(after, `seed ${seed}`).toEqual(before);
   });
 

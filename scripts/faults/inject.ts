@@ -1,9 +1,9 @@
-// Fault injection for the "nothing lost" harness (npm run test:faults, test/faults/): D1 errors and duplicate queue
-// messages, on purpose. Off unless the harness passes FAULT_* vars (never set them in wrangler.toml); when off,
-// createServices keeps the real D1 binding and the consumer's hook is one null check.
-import { interceptD1 } from "./d1-intercept";
-import { logger } from "./logger";
-import type { DeliveryMessage } from "./services";
+// Fault injection for the "nothing lost" runs (npm run test:faults through worker.ts, test/faults/ through
+// test/helpers/faults.ts): D1 errors and duplicate queue messages, on purpose, wrapped around the Worker's bindings
+// from outside src/, so none of it ships in the production bundle.
+import { isDeliveryMessage, type DeliveryMessage } from "../../src/domain/delivery/message";
+import { interceptD1 } from "../../src/lib/d1-intercept";
+import { logger } from "../../src/lib/logger";
 
 /** Vars the harness passes (`wrangler dev --var FAULT_D1_ERROR_RATE:0.05 …`); absent in every real environment. */
 export interface FaultVars {
@@ -32,9 +32,8 @@ const rate = (name: string, value: string | undefined): number => {
   return n;
 };
 
-/** The faults the vars ask for, or null (the normal case) when they ask for none. */
-export function readFaults(env: Env): Faults | null {
-  const vars: FaultVars = env as Env & FaultVars; // not declared in wrangler.toml on purpose
+/** The faults the vars ask for, or null when they ask for none. */
+export function readFaults(vars: FaultVars): Faults | null {
   const d1ErrorRate = rate("FAULT_D1_ERROR_RATE", vars.FAULT_D1_ERROR_RATE);
   const duplicateRate = rate("FAULT_DUPLICATE_RATE", vars.FAULT_DUPLICATE_RATE);
   if (d1ErrorRate === 0 && duplicateRate === 0) return null;
@@ -85,17 +84,51 @@ export function withD1Faults(d1: D1Database, faults: Faults | null): D1Database 
 }
 
 /**
- * After a message was processed and acknowledged: at `faults.duplicateRate`, send a copy of it (0-2 s later), as a
- * queue that delivers at least once may. Never throws: a copy that cannot be sent is simply not a duplicate.
+ * `batch` with messages that, once acknowledged, come back at `faults.duplicateRate` as a copy sent to `queue` (0-2 s
+ * later), as a queue that delivers at least once may. Await `sent()` after the handler: a copy that cannot be sent is
+ * simply not a duplicate. The batch given to the handler forwards every ack and retry to the real one.
  */
-export async function maybeDuplicateMessage(faults: Faults | null, queue: Queue<DeliveryMessage>, body: DeliveryMessage): Promise<void> {
-  if (!faults || faults.duplicateRate <= 0 || faults.random() >= faults.duplicateRate) return;
-  const delaySeconds = Math.floor(faults.random() * 3);
-  try {
-    await queue.send({ delivery_id: body.delivery_id }, { delaySeconds, contentType: "json" });
-    logger.warn("fault injected", { fault: "duplicate_message", delivery_id: body.delivery_id, delay_s: delaySeconds });
-    faults.onInject?.("duplicate_message");
-  } catch (err) {
-    logger.warn("fault injection: duplicate not sent", { delivery_id: body.delivery_id, error: String(err) });
-  }
+export function withDuplicateMessages(
+  batch: MessageBatch<unknown>,
+  faults: Faults | null,
+  queue: Queue<DeliveryMessage>,
+): { batch: MessageBatch<unknown>; sent: () => Promise<void> } {
+  if (!faults || faults.duplicateRate <= 0) return { batch, sent: async () => {} };
+  const sends: Promise<void>[] = [];
+  const duplicate = (body: DeliveryMessage) => {
+    if (faults.random() >= faults.duplicateRate) return;
+    const delaySeconds = Math.floor(faults.random() * 3);
+    sends.push(
+      queue.send({ delivery_id: body.delivery_id }, { delaySeconds, contentType: "json" }).then(
+        () => {
+          logger.warn("fault injected", { fault: "duplicate_message", delivery_id: body.delivery_id, delay_s: delaySeconds });
+          faults.onInject?.("duplicate_message");
+        },
+        (err) => logger.warn("fault injection: duplicate not sent", { delivery_id: body.delivery_id, error: String(err) }),
+      ),
+    );
+  };
+  const messages = batch.messages.map(
+    (message) =>
+      new Proxy(message, {
+        get(target, prop) {
+          if (prop === "ack")
+            return () => {
+              target.ack();
+              if (isDeliveryMessage(target.body)) duplicate(target.body);
+            };
+          const value = Reflect.get(target, prop, target);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      }),
+  );
+  const wrapped = new Proxy(batch, {
+    get(target, prop) {
+      if (prop === "messages") return messages;
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { batch: wrapped, sent: async () => void (await Promise.all(sends)) };
 }
+

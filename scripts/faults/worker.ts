@@ -1,0 +1,36 @@
+// The Worker as `npm run test:faults` runs it: src/index's handlers with faults wrapped around their bindings (never
+// deployed). FAULT_* vars (see inject.ts) turn them on: D1 calls fail before they reach the database, and processed
+// delivery messages come back as duplicates. Without those vars it is the Worker unchanged.
+import worker from "../../src/index";
+import type { DeliveryMessage } from "../../src/domain/delivery/message";
+import { DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
+import { readFaults, withD1Faults, withDuplicateMessages, type Faults, type FaultVars } from "./inject";
+
+export * from "../../src/index";
+
+// One wrapped env per original env, so the service container (cached per env object) is built once, and one PRNG.
+const wrapped = new WeakMap<Env, { env: Env; faults: Faults | null }>();
+
+function withFaults(env: Env): { env: Env; faults: Faults | null } {
+  let entry = wrapped.get(env);
+  if (!entry) {
+    const faults = readFaults(env as Env & FaultVars); // not declared in wrangler.toml on purpose
+    entry = { env: faults ? { ...env, DB: withD1Faults(env.DB, faults) } : env, faults };
+    wrapped.set(env, entry);
+  }
+  return entry;
+}
+
+export default {
+  fetch: (request, env, ctx) => worker.fetch(request, withFaults(env).env, ctx),
+
+  async queue(batch, env, ctx) {
+    const { env: faulty, faults } = withFaults(env);
+    if (batch.queue !== DELIVERY_QUEUE) return worker.queue(batch, faulty, ctx);
+    const duplicating = withDuplicateMessages(batch, faults, env.DELIVERY_QUEUE as Queue<DeliveryMessage>);
+    await worker.queue(duplicating.batch, faulty, ctx);
+    await duplicating.sent();
+  },
+
+  scheduled: (controller, env, ctx) => worker.scheduled(controller, withFaults(env).env, ctx),
+} satisfies ExportedHandler<Env, unknown>;

@@ -1,0 +1,108 @@
+// The stages put together: claim (claim.ts) → send (send.ts) → record (record.ts) → requeue (requeue.ts).
+// attemptDelivery does one delivery (the test event); attemptDeliveries a group (the queue consumer's batch), claiming
+// and recording in one D1 round trip each.
+import { claimDeliveries, type Claims } from "./claim";
+import type { DeliveryDeps } from "./deps";
+import { recordAttempts, type AttemptOutcome } from "./record";
+import { afterAttempts, type RequeueDeps } from "./requeue";
+import { sendClaimedAttempt, type SentAttempt } from "./send";
+
+/** How long a finished attempt may wait to be recorded with others still in flight (one D1 round trip for all). */
+export const RECORD_GATHER_MS = 1_000;
+
+/**
+ * Attempts delivery `deliveryId` once if it is due: claim, send, record. `allowDisabled` lets the test endpoint reach
+ * a disabled endpoint.
+ */
+export async function attemptDelivery(deps: DeliveryDeps, deliveryId: number, opts: { allowDisabled?: boolean } = {}): Promise<AttemptOutcome> {
+  const { claimed, skipped } = await claimDeliveries(deps, [deliveryId], opts);
+  const [claim] = claimed;
+  if (!claim) return { kind: "skipped", reason: skipped.get(deliveryId) ?? "not_found" };
+  const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)]);
+  return outcome!;
+}
+
+/** How a group's deliveries end, told as they do (a caller acks or retries their queue messages). */
+export interface GroupProgress {
+  /** Nothing more to do for these: attempted and recorded (retries enqueued), finished, not due, or cancelled. */
+  settled(ids: readonly number[]): void;
+  /** Processing these failed (D1 or queue trouble, a secret that cannot be opened): they must be attempted again. */
+  failed(ids: readonly number[], err: unknown): void;
+}
+
+/**
+ * Attempts every due delivery among `ids`: claims them all at once, sends `concurrency` at a time, records the attempts
+ * in groups (all of them together when the receivers answer quickly), then enqueues their retries. Every id ends
+ * either settled or failed.
+ */
+export async function attemptDeliveries(
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue">,
+  ids: readonly number[],
+  concurrency: number,
+  progress: GroupProgress,
+  opts: { watermarkSentAt?: number | null } = {},
+): Promise<void> {
+  let claims: Claims;
+  try {
+    claims = await claimDeliveries(deps, ids, { sendWaves: Math.ceil(ids.length / concurrency), watermarkSentAt: opts.watermarkSentAt });
+  } catch (err) {
+    progress.failed(ids, err);
+    return;
+  }
+  progress.settled([...claims.skipped.keys()]); // finished, not due (a duplicate message) or cancelled as unsendable
+
+  const recorder = gatherRecordings(deps, progress);
+  await forEachBounded(claims.claimed, concurrency, async (claim) => {
+    try {
+      recorder.add(await sendClaimedAttempt(deps, claim));
+    } catch (err) {
+      progress.failed([claim.deliveryId], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
+    }
+  });
+  await recorder.flush();
+}
+
+/** Sent attempts wait up to RECORD_GATHER_MS for others, then are recorded together. */
+function gatherRecordings(deps: DeliveryDeps & Pick<RequeueDeps, "queue">, progress: GroupProgress) {
+  const unrecorded: SentAttempt[] = [];
+  const recordings: Promise<void>[] = [];
+  let gatherTimer: ReturnType<typeof setTimeout> | undefined;
+  const recordGathered = () => {
+    if (gatherTimer !== undefined) clearTimeout(gatherTimer);
+    gatherTimer = undefined;
+    const group = unrecorded.splice(0);
+    if (group.length > 0) recordings.push(recordGroup(deps, group, progress));
+  };
+  return {
+    add(sent: SentAttempt) {
+      unrecorded.push(sent);
+      gatherTimer ??= setTimeout(recordGathered, RECORD_GATHER_MS);
+    },
+    /** Records what is left and waits for every recording. */
+    async flush() {
+      recordGathered();
+      await Promise.all(recordings);
+    },
+  };
+}
+
+async function recordGroup(deps: DeliveryDeps & Pick<RequeueDeps, "queue">, group: SentAttempt[], progress: GroupProgress): Promise<void> {
+  const ids = group.map((s) => s.claim.deliveryId);
+  let outcomes: AttemptOutcome[];
+  try {
+    outcomes = await recordAttempts(deps, group);
+  } catch (err) {
+    progress.failed(ids, err);
+    return;
+  }
+  await afterAttempts(deps, outcomes);
+  progress.settled(ids);
+}
+
+async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,121 @@
+// Claiming deliveries: one conditional UPDATE decides which worker attempts which delivery, and fixes the attempt
+// number, so duplicate messages and concurrent workers never send one attempt twice.
+import { advanceWatermark } from "../queue-watermark";
+import { and, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
+import { deliveries, events, webhookEndpoints, type DeliveryRow, type DeliveryStatus, type WebhookEndpointRow } from "../../db/schema";
+import type { Config } from "../../lib/config";
+import type { DeliveryDeps } from "./deps";
+
+/** A queue message may arrive a little before the time recorded in D1. */
+const EARLY_ARRIVAL_TOLERANCE_MS = 5_000;
+
+const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];
+
+export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
+
+/** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
+export interface ClaimedAttempt {
+  deliveryId: number;
+  attemptNumber: number;
+  delivery: DeliveryRow;
+  endpoint: WebhookEndpointRow;
+  payload: string;
+}
+
+export interface Claims {
+  claimed: ClaimedAttempt[];
+  skipped: Map<number, SkipReason>;
+}
+
+/** How long a claim holds its delivery: every wave of sends before it may take the full timeout, then recording. */
+export const claimLeaseMs = (config: Config, sendWaves: number) => Math.max(1, sendWaves) * config.deliveryTimeoutMs + config.inFlightMarginMs;
+
+/**
+ * Claims every due and sendable delivery among `ids` in one D1 round trip: one conditional UPDATE claims them (so of
+ * two workers, or two duplicate messages, only one wins each delivery, and a finished delivery is never claimed again)
+ * and fixes their attempt numbers; three reads in the same batch fetch what to send. `sendWaves` is how many rounds of
+ * sends the caller needs for them (ids / its concurrency), so the lease outlasts the last one. Deliveries that can
+ * never be sent (endpoint deleted or disabled, payload purged) are cancelled here.
+ */
+export async function claimDeliveries(
+  deps: Pick<DeliveryDeps, "db" | "config" | "now">,
+  ids: readonly number[],
+  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null } = {},
+): Promise<Claims> {
+  const { db, config } = deps;
+  const unique = [...new Set(ids)];
+  const idList = JSON.stringify(unique);
+  const now = deps.now();
+  const leaseUntil = now + claimLeaseMs(config, opts.sendWaves ?? 1);
+  const listed = (column: typeof deliveries.id) => sql`${column} IN (SELECT value FROM json_each(${idList}))`;
+  const sendable = sql`EXISTS (SELECT 1 FROM webhook_endpoints w JOIN events e ON e.id = ${deliveries.eventId}
+    WHERE w.id = ${deliveries.webhookId} AND w.deleted_at IS NULL AND (w.enabled = 1 OR ${opts.allowDisabled ? 1 : 0} = 1)
+      AND e.payload != '')`;
+  const ofListed = (column: "webhook_id" | "event_id") => sql`(SELECT ${sql.raw(column)} FROM deliveries WHERE id IN (SELECT value FROM json_each(${idList})))`;
+  const [claimedRows, deliveryRows, endpointRows, eventRows] = await db.batch([
+    db
+      .update(deliveries)
+      .set({ attemptCount: sql`${deliveries.attemptCount} + 1`, nextAttemptAt: leaseUntil, inQueue: true, lastAttemptAt: now, updatedAt: now })
+      .where(
+        and(
+          listed(deliveries.id),
+          // Unary plus keeps SQLite on the primary key: through the status index it would read every active delivery.
+          inArray(sql`+${deliveries.status}`, ACTIVE),
+          or(isNull(deliveries.nextAttemptAt), lte(deliveries.nextAttemptAt, now + EARLY_ARRIVAL_TOLERANCE_MS)),
+          sendable,
+        ),
+      )
+      .returning({ id: deliveries.id, attemptCount: deliveries.attemptCount }),
+    // Three plain reads rather than one join: in a D1 batch, drizzle maps rows by column name, which a join repeats.
+    db.select().from(deliveries).where(listed(deliveries.id)),
+    db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
+    db.select({ id: events.id, payload: events.payload }).from(events).where(sql`${events.id} IN ${ofListed("event_id")}`),
+    // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
+    ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),
+  ]);
+  const attemptNumbers = new Map(claimedRows.map((r) => [r.id, r.attemptCount]));
+  const deliveriesById = new Map(deliveryRows.map((d) => [d.id, d]));
+  const endpointsById = new Map(endpointRows.map((e) => [e.id, e]));
+  const payloads = new Map(eventRows.map((e) => [e.id, e.payload]));
+
+  const claims: Claims = { claimed: [], skipped: new Map() };
+  const cancel: { id: number; reason: string }[] = [];
+  for (const deliveryId of unique) {
+    const delivery = deliveriesById.get(deliveryId);
+    const endpoint = delivery && endpointsById.get(delivery.webhookId);
+    const payload = delivery && payloads.get(delivery.eventId);
+    if (!delivery || !endpoint || payload === undefined) {
+      claims.skipped.set(deliveryId, "not_found");
+      continue;
+    }
+    const attemptNumber = attemptNumbers.get(deliveryId);
+    if (attemptNumber !== undefined) {
+      claims.claimed.push({ deliveryId, attemptNumber, delivery, endpoint, payload });
+      continue;
+    }
+    if (!ACTIVE.includes(delivery.status)) {
+      claims.skipped.set(deliveryId, "finished");
+      continue;
+    }
+    const unsendable =
+      endpoint.deletedAt !== null
+        ? "endpoint deleted"
+        : !endpoint.enabled && !opts.allowDisabled
+          ? "endpoint disabled"
+          : payload === ""
+            ? "payload purged by retention"
+            : null;
+    if (unsendable) cancel.push({ id: deliveryId, reason: unsendable });
+    claims.skipped.set(deliveryId, unsendable ? "unsendable" : "not_due");
+  }
+  if (cancel.length > 0) {
+    const [first, ...rest] = cancel.map(({ id, reason }) =>
+      db
+        .update(deliveries)
+        .set({ status: "cancelled", nextAttemptAt: null, inQueue: false, completedAt: now, updatedAt: now, lastError: reason })
+        .where(and(eq(deliveries.id, id), inArray(deliveries.status, ACTIVE))),
+    );
+    await db.batch([first!, ...rest]);
+  }
+  return claims;
+}

@@ -1,0 +1,14 @@
+// What the delivery stages need from the outside world, passed in (the queue consumer passes its Services).
+import type { Database } from "../../db/client";
+import type { Config } from "../../lib/config";
+import type { SecretBox } from "../../lib/secret-box";
+
+export interface DeliveryDeps {
+  db: Database;
+  config: Config;
+  secretBox: SecretBox;
+  now: () => number;
+  fetch: typeof fetch;
+  /** Retry jitter; Math.random when absent. */
+  random?: () => number;
+}

@@ -1,0 +1,127 @@
+// Endpoint health (outpost's internal/alert): consecutive failed deliveries, the auto-disable at the threshold, and the
+// webhook.auto_disabled announcement, as statements that ride in the batch recording the attempts.
+import { and, eq, notExists, sql } from "drizzle-orm";
+import type { Database } from "../../db/client";
+import { deliveryAttempts, webhookEndpoints, type DeliveryStatus, type WebhookEndpointRow } from "../../db/schema";
+import { derivedId } from "../../lib/ids";
+import { completeEnvelope, eventStatements } from "../publish";
+import { AUTO_DISABLED_REASON } from "../webhooks";
+import type { ClaimedAttempt } from "./claim";
+
+/** One attempt of the group being recorded, as endpoint health sees it. */
+export interface HealthInput {
+  claim: ClaimedAttempt;
+  status: DeliveryStatus;
+  /** When the attempt finished. */
+  now: number;
+}
+
+export interface HealthStatements {
+  statements: D1PreparedStatement[];
+  /** Per input: the index in `statements` of its announcement (a final failure), or null. */
+  announcementAt: (number | null)[];
+}
+
+// Endpoint health after successes and non-final failures, for many endpoints in one statement: these commute (a success
+// resets the count, a retried failure does not touch it), so only the latest time of each matters. Runs only while the
+// group's attempts are unrecorded (they are recorded together, so one of them stands for all), like endpointUpdate.
+const UPDATE_ENDPOINT_HEALTH = `UPDATE webhook_endpoints SET
+    failure_count = CASE WHEN u.value ->> 'success_at' IS NULL THEN failure_count ELSE 0 END,
+    last_success_at = COALESCE(u.value ->> 'success_at', last_success_at),
+    last_failure_at = COALESCE(u.value ->> 'failure_at', last_failure_at)
+  FROM json_each(?1) AS u
+  WHERE webhook_endpoints.id = u.value ->> 'webhook_id'
+    AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
+      WHERE a.delivery_id = u.value ->> 'delivery_id' AND a.attempt_number = u.value ->> 'attempt_number')`;
+
+/**
+ * The endpoint-health statements of a group of attempts, to run before the group's attempt rows are inserted (each
+ * update runs only while its attempt is unrecorded). An endpoint with a final failure in the group gets one update per
+ * attempt, in order, so consecutive failures and resets add up as they happened; the others share one statement.
+ */
+export async function endpointHealthStatements(db: Database, attempts: readonly HealthInput[], threshold: number): Promise<HealthStatements> {
+  const d1 = db.$client;
+  const statements: D1PreparedStatement[] = [];
+  const announcementAt: (number | null)[] = attempts.map(() => null);
+  const inSequence = new Set(attempts.filter((p) => p.status === "failed").map((p) => p.claim.endpoint.id));
+  const health = new Map<string, { webhook_id: string; delivery_id: number; attempt_number: number; success_at: number | null; failure_at: number | null }>();
+  for (const p of attempts) {
+    const id = p.claim.endpoint.id;
+    if (inSequence.has(id)) continue;
+    const h = health.get(id) ?? { webhook_id: id, delivery_id: p.claim.deliveryId, attempt_number: p.claim.attemptNumber, success_at: null, failure_at: null };
+    if (p.status === "success") h.success_at = Math.max(h.success_at ?? 0, p.now);
+    else h.failure_at = Math.max(h.failure_at ?? 0, p.now);
+    health.set(id, h);
+  }
+  if (health.size > 0) statements.push(d1.prepare(UPDATE_ENDPOINT_HEALTH).bind(JSON.stringify([...health.values()])));
+  for (const [i, p] of attempts.entries()) {
+    if (!inSequence.has(p.claim.endpoint.id)) continue;
+    statements.push(toStatement(d1, endpointUpdate(db, p.claim, p.status, p.now, threshold)));
+    // A final failure may reach the threshold: the announcement rides in the same transaction, stored only if this
+    // batch disabled the endpoint, under an id derived from the disable, so it exists once or not at all.
+    if (p.status === "failed") {
+      announcementAt[i] = statements.length;
+      statements.push(...eventStatements(d1, await autoDisabledEnvelope(p.claim.endpoint, threshold, p.now), p.now, { ifAutoDisabled: p.claim.endpoint.id }));
+    }
+  }
+  return { statements, announcementAt };
+}
+
+/** From the batch's results: whether the announcement at `at` was stored (this batch disabled the endpoint), and its deliveries. */
+export function announcementOf(results: readonly D1Result[], at: number | null): { autoDisabled: boolean; announcementDeliveryIds: number[] } {
+  const autoDisabled = at !== null && (results[at]?.meta.changes ?? 0) > 0;
+  const announcementDeliveryIds = autoDisabled ? ((results[at! + 1]?.results ?? []) as { id: number }[]).map((r) => r.id) : [];
+  return { autoDisabled, announcementDeliveryIds };
+}
+
+/**
+ * An endpoint's counters after one attempt. Runs only while that attempt is unrecorded (its row is inserted later in
+ * the same batch), so a retried batch never counts a failure twice.
+ */
+function endpointUpdate(db: Database, claim: ClaimedAttempt, status: DeliveryStatus, now: number, threshold: number) {
+  const reachesThreshold = sql`${webhookEndpoints.failureCount} + 1 >= ${threshold}`;
+  const change =
+    status === "success"
+      ? { failureCount: 0, lastSuccessAt: now }
+      : status === "failed"
+        ? {
+            // Consecutive failed deliveries; at the threshold the endpoint is disabled until PATCHed back on.
+            failureCount: sql`${webhookEndpoints.failureCount} + 1`,
+            lastFailureAt: now,
+            enabled: sql`CASE WHEN ${reachesThreshold} THEN 0 ELSE ${webhookEndpoints.enabled} END`,
+            disabledAt: sql`CASE WHEN ${webhookEndpoints.enabled} = 1 AND ${reachesThreshold} THEN ${now} ELSE ${webhookEndpoints.disabledAt} END`,
+            disabledReason: sql`CASE WHEN ${webhookEndpoints.enabled} = 1 AND ${reachesThreshold} THEN ${AUTO_DISABLED_REASON} ELSE ${webhookEndpoints.disabledReason} END`,
+          }
+        : { lastFailureAt: now };
+  const thisAttemptRow = db
+    .select({ one: sql`1` })
+    .from(deliveryAttempts)
+    .where(and(eq(deliveryAttempts.deliveryId, claim.deliveryId), eq(deliveryAttempts.attemptNumber, claim.attemptNumber)));
+  return db
+    .update(webhookEndpoints)
+    .set(change)
+    .where(and(eq(webhookEndpoints.id, claim.endpoint.id), notExists(thisAttemptRow)));
+}
+
+/** drizzle builds the SQL; D1 runs it, so that raw statements (the announcement's) can share the one batch. */
+function toStatement(d1: D1Database, query: { toSQL(): { sql: string; params: unknown[] } }): D1PreparedStatement {
+  const { sql: text, params } = query.toSQL();
+  return d1.prepare(text).bind(...params);
+}
+
+/** The announcement of a disable at `now`: its event_id is derived from the endpoint and that instant, so two attempts
+ * recorded in the same millisecond cannot announce one disable twice. */
+async function autoDisabledEnvelope(endpoint: WebhookEndpointRow, threshold: number, now: number) {
+  return completeEnvelope(
+    {
+      event_id: await derivedId("evt_", `webhook.auto_disabled:${endpoint.id}:${now}`),
+      event_type: "webhook.auto_disabled",
+      tenant_id: endpoint.tenantId,
+      partner_id: endpoint.partnerId,
+      resource: { type: "webhook", id: endpoint.id },
+      actor: { id: null, type: "system" },
+      data: { webhook_id: endpoint.id, url: endpoint.url, reason: AUTO_DISABLED_REASON, threshold },
+    },
+    now,
+  );
+}

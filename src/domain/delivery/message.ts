@@ -1,0 +1,9 @@
+// What travels on the delivery queue.
+
+/** A queue message: deliveries travel by reference, the row in D1 holds everything else. */
+export interface DeliveryMessage {
+  delivery_id: number;
+}
+
+export const isDeliveryMessage = (body: unknown): body is DeliveryMessage =>
+  typeof body === "object" && body !== null && Number.isSafeInteger((body as DeliveryMessage).delivery_id);
