@@ -56,7 +56,7 @@ export async function sweepDueDeliveries(
   }
   // The probe moves the watermark once the consumer reaches it: at once on an idle queue, later behind a backlog.
   try {
-    await (services.queue as unknown as Queue<unknown>).send(watermarkProbe(services.now()), { contentType: "json" });
+    await services.queue.send(watermarkProbe(services.now()), { contentType: "json" });
   } catch (err) {
     logger.error("could not send the queue watermark probe", { error: String(err) });
   }
