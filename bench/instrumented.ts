@@ -1,6 +1,6 @@
 // The project's Worker with counters around its bindings, for the benchmark's cost figures only (never deployed).
-// `npm run bench` runs it with the project's wrangler.toml (`wrangler dev bench/instrumented.ts
-// --compatibility-flags d1_binding_jsrpc`), next to the real Worker, which is the one the timings come from.
+// `npm run bench` runs it under Miniflare with the options of the project's wrangler.toml plus the
+// d1_binding_jsrpc compatibility flag, next to the real Worker, which is the one the timings come from.
 //
 // Counted per trigger (fetch: API requests and publishes; queue: the delivery consumer), since the last reset:
 //   D1 round trips (one per run/all/first/raw/batch call), statements (a batch counts each of its statements),

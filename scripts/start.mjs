@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm start` / `npm run dev`: everything a fresh clone needs before `wrangler dev`, then `wrangler dev` itself.
-//   1. checks the Node version (wrangler 4 needs >= 22.12),
+//   1. makes sure it runs on Node >= 22.12 (wrangler 4's minimum), installing Node 24 once when needed (lib/node-runtime.mjs),
 //   2. creates .dev.vars from .dev.vars.example with fresh random JWT_SECRET and SECRET_ENCRYPTION_KEY when missing,
 //   3. applies the D1 migrations to the local database (no prompt, no network),
 //   4. prints where the API is and how to call it,
@@ -9,11 +9,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureRecentNode } from "./lib/node-runtime.mjs";
+import { wranglerBin } from "./lib/wrangler.mjs";
 
-const MIN_NODE = [22, 12];
 const DEFAULT_PORT = "8787";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -25,28 +25,17 @@ const fail = (message, code = 1) => {
   process.exit(code);
 };
 
-// 1. Node version: wrangler would otherwise fail later with a less helpful message.
-const [major, minor] = process.versions.node.split(".").map(Number);
-if (major < MIN_NODE[0] || (major === MIN_NODE[0] && minor < MIN_NODE[1])) {
-  fail(
-    `Node ${MIN_NODE.join(".")} or newer is required (wrangler 4 needs it); this is Node ${process.versions.node} (${process.execPath}).\n` +
-      "  Install Node 22 or 24 (the version in .nvmrc), e.g. `nvm install && nvm use`, or without a version manager:\n" +
-      "    npm i --prefix ~/.node24 node@24 && export PATH=~/.node24/node_modules/.bin:$PATH\n" +
-      "  then run `npm install && npm start` again.",
-  );
-}
+// 1. Node version: on an older Node this re-runs the script under Node 24 and never returns.
+await ensureRecentNode("npm start");
 
 // The project's own wrangler, run with this Node: no `npx` install prompt, no other Node picked up from PATH.
-let wranglerBin;
+let wranglerEntry;
 try {
-  const require = createRequire(join(root, "package.json"));
-  const pkgPath = require.resolve("wrangler/package.json");
-  const bin = JSON.parse(readFileSync(pkgPath, "utf8")).bin;
-  wranglerBin = join(dirname(pkgPath), typeof bin === "string" ? bin : bin.wrangler);
+  wranglerEntry = wranglerBin(root).bin;
 } catch {
   fail("wrangler is not installed. Run `npm install` first (then `npm start`).");
 }
-const wrangler = (args, options = {}) => [process.execPath, [wranglerBin, ...args], options];
+const wrangler = (args, options = {}) => [process.execPath, [wranglerEntry, ...args], options];
 
 // 2. Local secrets: generated here, never committed (git ignores .dev.vars).
 const devVars = join(root, ".dev.vars");

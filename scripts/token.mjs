@@ -5,9 +5,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCli, usageError } from "./lib/cli.mjs";
 
-const ROLES = ["super_admin", "partner_admin", "tenant_admin"];
+const ROLES = ["super_admin", "partner_admin", "tenant_admin"]; // as lib/token.mjs; repeated so --help works without jose
 const USAGE = `Usage: npm run -s token -- [options]
 
 Prints a development JWT (HS256, JWT_SECRET from .dev.vars) for the local Worker.
@@ -36,32 +36,22 @@ const fail = (message, code = 1) => {
   process.exit(code);
 };
 
-let opts;
-try {
-  ({ values: opts } = parseArgs({
-    options: {
-      role: { type: "string", default: "super_admin" },
-      tenant: { type: "string" },
-      partner: { type: "string" },
-      scope: { type: "string", default: "admin:read admin:write" },
-      platform: { type: "boolean", default: false },
-      sub: { type: "string", default: "usr_dev" },
-      ttl: { type: "string", default: "3600" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    allowPositionals: false,
-  }));
-} catch (err) {
-  process.stderr.write(`${USAGE}\n`);
-  fail(err.message, 2);
-}
-if (opts.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
-if (opts.role !== "none" && !ROLES.includes(opts.role)) fail(`--role must be one of ${[...ROLES, "none"].join(", ")}; got "${opts.role}"`, 2);
+const opts = parseCli({
+  usage: USAGE,
+  name: "npm run token",
+  options: {
+    role: { type: "string", default: "super_admin" },
+    tenant: { type: "string" },
+    partner: { type: "string" },
+    scope: { type: "string", default: "admin:read admin:write" },
+    platform: { type: "boolean", default: false },
+    sub: { type: "string", default: "usr_dev" },
+    ttl: { type: "string", default: "3600" },
+  },
+});
+if (opts.role !== "none" && !ROLES.includes(opts.role)) usageError(`npm run token: --role must be one of ${[...ROLES, "none"].join(", ")}; got "${opts.role}"`);
 const ttl = Number(opts.ttl);
-if (!Number.isInteger(ttl) || ttl <= 0) fail(`--ttl must be a positive whole number of seconds; got "${opts.ttl}"`, 2);
+if (!Number.isInteger(ttl) || ttl <= 0) usageError(`npm run token: --ttl must be a positive whole number of seconds; got "${opts.ttl}"`);
 
 /** KEY=VALUE lines of a dotenv-style file (what wrangler reads from .dev.vars); quotes around a value are removed. */
 function readDotenv(text) {
@@ -104,28 +94,24 @@ if (!secret || secret === "change-me")
 if (setting("JWT_JWKS_URL"))
   process.stderr.write("npm run token: warning: JWT_JWKS_URL is set, so the Worker verifies against that JWKS and rejects these HS256 tokens.\n");
 
-let SignJWT;
+let mintToken;
 try {
-  ({ SignJWT } = await import("jose"));
+  ({ mintToken } = await import("./lib/token.mjs"));
 } catch {
   fail("the jose package is not installed. Run `npm install` first.");
 }
 
-const claims = { scope: opts.scope };
-if (opts.role !== "none") claims.role = opts.role;
-if (opts.tenant) claims.tenant_id = opts.tenant;
-if (opts.partner) claims.partner_id = opts.partner;
-if (opts.platform) {
-  claims.platform_token = true;
-  claims.token_type = "client_credentials";
-}
-
-const issuerPrefix = setting("JWT_ISSUER");
-const audience = setting("JWT_AUDIENCE");
-const now = Math.floor(Date.now() / 1000);
-const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(opts.sub).setIssuedAt(now).setExpirationTime(now + ttl);
-// The Worker accepts any issuer under the JWT_ISSUER prefix, as ScaiKey issues one per tenant.
-if (issuerPrefix) jwt.setIssuer(`${issuerPrefix.endsWith("/") ? issuerPrefix : `${issuerPrefix}/`}tenants/${opts.tenant || "platform"}`);
-if (audience) jwt.setAudience(audience);
-
-process.stdout.write(`${await jwt.sign(new TextEncoder().encode(secret))}\n`);
+const token = await mintToken({
+  key: secret,
+  role: opts.role === "none" ? null : opts.role,
+  tenant: opts.tenant,
+  partner: opts.partner,
+  scope: opts.scope,
+  platform: opts.platform,
+  subject: opts.sub,
+  expiration: Math.floor(Date.now() / 1000) + ttl,
+  // The Worker accepts any issuer under the JWT_ISSUER prefix, as ScaiKey issues one per tenant.
+  issuerPrefix: setting("JWT_ISSUER") || undefined,
+  audience: setting("JWT_AUDIENCE") || undefined,
+});
+process.stdout.write(`${token}\n`);

@@ -1,5 +1,5 @@
 // The benchmark's baseline Worker: the same runtime doing none of our work, so each figure of ours has a ceiling to be
-// compared with. Run only by `npm run bench` (bench/run.mjs), under wrangler dev, next to the real Worker.
+// compared with. Run only by `npm run bench` (bench/run.mjs), under Miniflare and under wrangler dev, beside the real Worker.
 //   GET  /bare         a bare Hono route returning constant JSON (the admin API's ceiling)
 //   POST /bare         parses a JSON body and answers 202 with constant JSON (the publish route's ceiling)
 //   POST /enqueue?n=   sends n messages to this Worker's own queue (batched by 100, like a publish to n endpoints);

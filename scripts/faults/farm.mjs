@@ -5,6 +5,7 @@
 // listening (connection refused while down). What a request is answered depends on the endpoint's behaviour and on how
 // many requests that delivery has already brought to this endpoint, so a delivery's story is the same whatever the timing.
 import { createServer } from "node:http";
+import { mulberry32 } from "../lib/prng.mjs";
 
 /** Behaviours: answer(n) gets the 1-based number of this request for its delivery, and a per-request random in [0,1). */
 export const BEHAVIOURS = {
@@ -233,17 +234,5 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
         ),
       );
     },
-  };
-}
-
-/** mulberry32, as scripts/faults/inject.ts: a seedable PRNG in [0, 1). */
-export function mulberry32(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

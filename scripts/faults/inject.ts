@@ -4,6 +4,7 @@
 import { isDeliveryMessage, type DeliveryMessage } from "../../src/domain/delivery/message";
 import { interceptD1 } from "../../src/lib/d1-intercept";
 import { logger } from "../../src/lib/logger";
+import { mulberry32 } from "../lib/prng.mjs";
 
 /** Vars the harness passes (`wrangler dev --var FAULT_D1_ERROR_RATE:0.05 …`); absent in every real environment. */
 export interface FaultVars {
@@ -43,17 +44,8 @@ export function readFaults(vars: FaultVars): Faults | null {
   return { d1ErrorRate, duplicateRate, random };
 }
 
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The harnesses' seedable PRNG (mulberry32, scripts/lib/prng.mjs), uniform in [0, 1). */
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /**
  * `d1` with calls that fail at `faults.d1ErrorRate`, before they reach the database (so a failed call changed nothing),

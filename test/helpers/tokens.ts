@@ -1,6 +1,7 @@
-// Development-style tokens for tests: HS256 with the test JWT_SECRET, ScaiKey's claim names.
+// Development-style tokens for tests: HS256 with the test JWT_SECRET, ScaiKey's claim names. The minting itself is the
+// project's one copy, scripts/lib/token.mjs (jose only, so it runs here inside workerd too).
 import { env } from "cloudflare:workers";
-import { SignJWT } from "jose";
+import { issuerFor, mintToken as mint } from "../../scripts/lib/token.mjs";
 
 export interface TokenOptions {
   role?: "super_admin" | "partner_admin" | "tenant_admin" | null;
@@ -15,23 +16,19 @@ export interface TokenOptions {
   subject?: string;
 }
 
-export async function mintToken(opts: TokenOptions = {}): Promise<string> {
-  const claims: Record<string, unknown> = { scope: opts.scope ?? "admin:read admin:write" };
-  if (opts.role !== null) claims.role = opts.role ?? "super_admin";
-  if (opts.tenant) claims.tenant_id = opts.tenant;
-  if (opts.partner) claims.partner_id = opts.partner;
-  if (opts.platform) {
-    claims.platform_token = true;
-    claims.token_type = "client_credentials";
-  }
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(opts.subject ?? "usr_test")
-    .setIssuer(opts.issuer ?? `${env.JWT_ISSUER}tenants/${opts.tenant ?? "platform"}`)
-    .setAudience(opts.audience ?? env.JWT_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(opts.expiresIn ?? "1h")
-    .sign(new TextEncoder().encode(opts.secret ?? env.JWT_SECRET));
+export function mintToken(opts: TokenOptions = {}): Promise<string> {
+  return mint({
+    key: opts.secret ?? env.JWT_SECRET,
+    role: opts.role === undefined ? "super_admin" : opts.role,
+    tenant: opts.tenant,
+    partner: opts.partner,
+    scope: opts.scope,
+    platform: opts.platform,
+    subject: opts.subject ?? "usr_test",
+    issuer: opts.issuer ?? issuerFor(env.JWT_ISSUER, opts.tenant),
+    audience: opts.audience ?? env.JWT_AUDIENCE,
+    expiration: opts.expiresIn ?? "1h",
+  });
 }
 
 export const superAdmin = () => mintToken({ role: "super_admin" });

@@ -1,0 +1,135 @@
+// bench/results.md from bench/results.json: the summary table (Miniflare column, with the wrangler dev ratios beside
+// it), the wrangler dev figures, CPU per unit of work, and the cost detail.
+
+const fmt = (x, digits = 0) =>
+  x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const yes = (ok) => (ok ? "**met**" : "**not met**");
+const lat = (x) => `${fmt(x.rps)} req/s, p50 ${fmt(x.p50)} ms, p99 ${fmt(x.p99)} ms`;
+const ms = (x) => (x === null || x === undefined ? "–" : `${fmt(x, 2)} ms`);
+
+function header(r) {
+  const m = r.machine;
+  return [
+    `Machine: ${m.cpus} CPUs (${m.cpu_model}), Node ${m.node}, workerd ${m.workerd.replace(/^workerd /, "")} (wrangler ${m.wrangler}); ` +
+      `load average ${m.load_average_at_start.join(" ")} at start, ${r.load_average_at_end.join(" ")} at end; ${r.finished_at.slice(0, 16).replace("T", " ")} UTC, ${r.duration_s} s.`,
+    `Settings: autocannon ${r.settings.connections} connections, ${r.settings.rounds} round(s) of ${r.settings.duration_s} s per target, alternating with the baseline; ` +
+      `queue max_batch_size ${r.queue.max_batch_size}, max_batch_timeout ${r.queue.max_batch_timeout} s, consumer concurrency ${r.queue.consumer_concurrency}.`,
+    `Columns: **Miniflare** = ${r.columns.miniflare}. **wrangler dev** = ${r.columns.wrangler_dev}. Both columns measure the same subject, baseline and receiver in the same run.`,
+  ];
+}
+
+function summary(r) {
+  const a = r.admin_api;
+  const d = r.delivery;
+  const p = r.publish_latency;
+  const c = r.cost;
+  const ps = c.publish_side_per_delivery;
+  const cs = c.consumer_side_per_delivery;
+  const fo = r.fan_out;
+  const largest = fo.at(-1);
+  const flat = fo.every((x) => x.d1_round_trips === fo[0].d1_round_trips);
+  const lines = [
+    "| # | Measure | Ours (Miniflare) | Baseline, same runtime (Miniflare) | Ratio: Miniflare | Ratio: wrangler dev | Target (on Miniflare) |",
+    "|---|---|---|---|---|---|---|",
+    `| 1 | Admin API \`GET /api/v1/admin/webhooks/{id}\`, RS256 JWT | ${lat(a.get)} | bare Hono route: ${lat(a.bare)} | ${fmt(a.get.ratio, 2)} | ${fmt(a.get.ratio_wrangler_dev, 2)} | ≥ ${a.target_ratio}: ${yes(a.get.ratio >= a.target_ratio)} |`,
+    `| 1 | Admin API \`GET /api/v1/admin/webhooks/\` (list, 20 of 25) | ${lat(a.list)} | bare Hono route (same) | ${fmt(a.list.ratio, 2)} | ${fmt(a.list.ratio_wrangler_dev, 2)} | ≥ ${a.target_ratio}: ${yes(a.list.ratio >= a.target_ratio)} |`,
+    `| 1 | split: \`GET …/webhooks/events\` (token check + framework, no D1) / \`GET /health\` (one D1 call, no token) | ${fmt(a.events_no_d1.rps)} / ${fmt(a.health_no_token.rps)} req/s | bare Hono route (same) | ${fmt(a.events_no_d1.ratio, 2)} / ${fmt(a.health_no_token.ratio, 2)} | ${fmt(a.wrangler_dev.events_no_d1.ratio, 2)} / ${fmt(a.wrangler_dev.health_no_token.ratio, 2)} | – |`,
+    `| 2 | Delivery throughput: published → 2xx received → recorded as success in D1 (${fmt(d.subject.deliveries)} deliveries) | ` +
+      `${fmt(d.subject.per_second)}/s (${fmt(d.subject.seconds, 1)} s; steady ${fmt(d.subject.sustained_per_second)}/s) | ` +
+      `queue consumer that only fetches: ${fmt(d.queue_baseline.per_second)}/s; fetch loop, no queue: ${fmt(d.fetch_loop_baseline.per_second)}/s | ` +
+      `${fmt(d.ratio_vs_queue_baseline, 3)} (vs fetch loop ${fmt(d.ratio_vs_fetch_loop, 3)}) | ${fmt(d.ratio_vs_queue_baseline_wrangler_dev, 3)} (vs fetch loop ${fmt(d.ratio_vs_fetch_loop_wrangler_dev, 3)}) | ≥ ${d.target_ratio}: ${yes(d.ratio_vs_queue_baseline >= d.target_ratio)} |`,
+  ];
+  const prof = d.subject.profile;
+  if (prof && !prof.error)
+    lines.push(
+      `| 2 | CPU during the run (${fmt(prof.sampled_s, 1)} s sampled, ${prof.cores} cores: ${fmt(prof.machine_busy_share * 100)}% busy) | ` +
+        prof.cores_used_by.filter((x) => x.cores >= 0.01).map((x) => `${x.name} ${fmt(x.cores, 2)} cores`).join(", ") +
+        `; workerd's busiest thread (every isolate of the local pipeline) ${fmt(prof.workerd_busiest_thread.cores, 2)} | – | – | – | – |`,
+    );
+  lines.push(
+    `| 3 | Fan-out: publish one event to ${fo.map((x) => fmt(x.endpoints)).join(" / ")} endpoints (median of 5) | ` +
+      `${fo.map((x) => `${fmt(x.publish_ms_median)} ms`).join(" / ")}; D1 round trips ${fo.map((x) => x.d1_round_trips).join(" / ")}, ` +
+      `statements ${fo.map((x) => x.d1_statements).join(" / ")}, queue calls ${fo.map((x) => x.queue_calls).join(" / ")} | – | – | – | ` +
+      `round trips sub-linear: ${yes(flat)}; 1,000 in < 1 s: ${yes(largest.publish_ms_median < 1000)} |`,
+    `| 4 | Publish \`POST /api/v1/events\` under load (1 delivery each) | ${lat(p.publish)} | bare JSON POST: ${lat(p.bare_post)} | ${fmt(p.publish.ratio, 2)} | ${fmt(p.ratio_wrangler_dev, 2)} | – |`,
+    `| 5 | Cost per successful delivery (publish + consumer) | CPU: ${ms(r.cpu_ms_per_delivery)} (publish side ${ms(r.cpu_ms_per_delivery_publish_side)}, consumer side ${ms(r.cpu_ms_per_delivery_consumer_side)}); ` +
+      `D1: ${fmt(ps.d1_round_trips + cs.d1_round_trips, 2)} round trips, ${fmt(ps.d1_statements + cs.d1_statements, 2)} statements, ` +
+      `${fmt(ps.d1_rows_read + cs.d1_rows_read, 1)} rows read, ${fmt(ps.d1_rows_written + cs.d1_rows_written, 1)} rows written; ` +
+      `queue: ${fmt(ps.queue_calls + cs.queue_calls, 2)} calls, ${fmt(c.queue_billed_operations_per_delivery, 0)} billed operations | ` +
+      `CPU: ${ms(r.cpu_ms_per_baseline_delivery)} per delivery (queue consumer that only fetches) | – | – | – |`,
+    `| 5 | Cost per admin request (GET one / list) | CPU: ${ms(r.cpu.miniflare.per_admin_get)} / ${ms(r.cpu.miniflare.per_admin_list)}; ` +
+      `D1: ${fmt(c.per_request.get.d1_round_trips, 2)} / ${fmt(c.per_request.list.d1_round_trips, 2)} round trips, ${fmt(c.per_request.get.d1_rows_read, 1)} / ${fmt(c.per_request.list.d1_rows_read, 1)} rows read | ` +
+      `CPU: ${ms(r.cpu_ms_per_baseline_request)} per bare route request | – | – | – |`,
+  );
+  return lines;
+}
+
+function wranglerDevDetail(r) {
+  const a = r.admin_api.wrangler_dev;
+  const d = r.delivery.wrangler_dev;
+  const p = r.publish_latency.wrangler_dev;
+  return [
+    "The wrangler dev column (same run):",
+    "",
+    "| Measure | Ours (wrangler dev) | Baseline (wrangler dev) | Ratio |",
+    "|---|---|---|---|",
+    `| Admin GET one | ${lat(a.get)} | ${lat(a.bare)} | ${fmt(a.get.ratio, 2)} |`,
+    `| Admin list | ${lat(a.list)} | (same) | ${fmt(a.list.ratio, 2)} |`,
+    `| Delivery throughput | ${fmt(d.subject.per_second)}/s (steady ${fmt(d.subject.sustained_per_second)}/s) | queue: ${fmt(d.queue_baseline.per_second)}/s; fetch loop: ${fmt(d.fetch_loop_baseline.per_second)}/s | ${fmt(d.ratio_vs_queue_baseline, 3)} |`,
+    `| Publish under load | ${lat(p.publish)} | ${lat(p.bare_post)} | ${fmt(p.publish.ratio, 2)} |`,
+  ];
+}
+
+function cpuTable(r) {
+  const m = r.cpu.miniflare;
+  const w = r.cpu.wrangler_dev;
+  return [
+    "CPU per unit of work: workerd's CPU time (all its threads, from /proc) divided by the work done. workerd also runs the local D1 and " +
+      "queue simulation on the same thread, so these are upper bounds of what our Worker alone is billed.",
+    "",
+    "| CPU ms per … | Miniflare | wrangler dev |",
+    "|---|---|---|",
+    `| admin GET one request | ${ms(m.per_admin_get)} | ${ms(w.per_admin_get)} |`,
+    `| admin list request | ${ms(m.per_admin_list)} | ${ms(w.per_admin_list)} |`,
+    `| publish request (1 delivery; its delivery runs meanwhile) | ${ms(m.per_publish_request)} | ${ms(w.per_publish_request)} |`,
+    `| delivery, publish + consumer | ${ms(m.per_delivery)} | ${ms(w.per_delivery)} |`,
+    `| delivery, publish side (copy without a consumer) | ${ms(m.per_delivery_publish_side)} | – |`,
+    `| delivery, consumer side (the difference) | ${ms(m.per_delivery_consumer_side)} | – |`,
+    `| baseline: bare route request | ${ms(m.baseline_per_bare_get)} | ${ms(w.baseline_per_bare_get)} |`,
+    `| baseline: bare JSON POST | ${ms(m.baseline_per_bare_post)} | ${ms(w.baseline_per_bare_post)} |`,
+    `| baseline: delivery by the queue consumer that only fetches | ${ms(m.baseline_per_delivery)} | ${ms(w.baseline_per_delivery)} |`,
+  ];
+}
+
+function costDetail(r) {
+  const c = r.cost;
+  const ps = c.publish_side_per_delivery;
+  const cs = c.consumer_side_per_delivery;
+  const lines = [
+    "Cost detail (instrumented copy of the Worker, D1's own `meta.rows_read` / `rows_written`):",
+    "",
+    "| Per … | D1 round trips | D1 statements | rows read | rows written | queue calls | queue messages |",
+    "|---|---|---|---|---|---|---|",
+    `| delivery, publish side | ${fmt(ps.d1_round_trips, 2)} | ${fmt(ps.d1_statements, 2)} | ${fmt(ps.d1_rows_read, 2)} | ${fmt(ps.d1_rows_written, 2)} | ${fmt(ps.queue_calls, 2)} | ${fmt(ps.queue_messages_sent, 2)} sent |`,
+    `| delivery, consumer side | ${fmt(cs.d1_round_trips, 2)} | ${fmt(cs.d1_statements, 2)} | ${fmt(cs.d1_rows_read, 2)} | ${fmt(cs.d1_rows_written, 2)} | ${fmt(cs.queue_calls, 2)} | ${fmt(cs.queue_messages_received, 2)} received |`,
+  ];
+  for (const x of r.fan_out)
+    lines.push(`| publish to ${fmt(x.endpoints)} endpoint(s) | ${x.d1_round_trips} | ${x.d1_statements} | ${fmt(x.d1_rows_read)} | ${fmt(x.d1_rows_written)} | ${x.queue_calls} | ${fmt(x.queue_messages)} sent |`);
+  for (const [name, x] of Object.entries(c.per_request))
+    lines.push(`| admin ${name === "get" ? "GET one" : "list"} request | ${fmt(x.d1_round_trips, 2)} | ${fmt(x.d1_statements, 2)} | ${fmt(x.d1_rows_read, 1)} | ${fmt(x.d1_rows_written, 1)} | 0 | – |`);
+  const pb = c.consumer_per_batch;
+  if (pb) {
+    const sqlMs = c.d1_sql_ms_per_delivery.reduce((n, e) => n + e.ms_per_delivery, 0);
+    lines.push(
+      "",
+      `One consumer invocation (a queue batch of ${fmt(pb.deliveries, 1)} deliveries) takes ${fmt(pb.handler_ms, 1)} ms, of which ${fmt(pb.d1_wait_ms, 1)} ms waiting on D1 ` +
+        `and ${fmt(pb.outbound_ms_summed, 1)} ms of requests summed over ${r.queue.consumer_concurrency} at a time. ` +
+        `D1's own time running the SQL (\`meta.duration\`) is ${fmt(sqlMs, 3)} ms per delivery.`,
+    );
+  }
+  return lines;
+}
+
+export function renderMarkdown(r) {
+  return [...header(r), "", ...summary(r), "", ...cpuTable(r), "", ...wranglerDevDetail(r), "", ...costDetail(r)].join("\n");
+}

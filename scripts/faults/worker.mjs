@@ -1,0 +1,89 @@
+// The Worker under test for the fault run: worker.ts (src/index with faults around its bindings), bundled once from a
+// snapshot of the tree, run as is by `wrangler dev --no-bundle` on a fresh migrated D1 with the fault vars, its log fed
+// line by line to a tally (worker-log.mjs).
+import { spawn } from "node:child_process";
+import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort } from "../lib/port.mjs";
+import { quietChildEnv, stopProcessGroup, waitHttpReady } from "../lib/process.mjs";
+import { applyLocalMigrations, bundleWorker, snapshotTree, wranglerBin } from "../lib/wrangler.mjs";
+import { createWorkerLog } from "./worker-log.mjs";
+
+// The entry of the bundle under test: the Worker with the faults wrapped around its bindings (worker.ts, inject.ts), plus
+// GET /__scheduled?cron=… (what `wrangler dev --test-scheduled` adds when it bundles; this bundle is run as is).
+const SCHEDULED_ENTRY = `import worker from "./scripts/faults/worker";
+export * from "./scripts/faults/worker";
+export default {
+  ...worker,
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (url.pathname !== "/__scheduled") return worker.fetch(request, env, ctx);
+    await worker.scheduled({ cron: url.searchParams.get("cron") ?? "", scheduledTime: Date.now(), noRetry() {} }, env, ctx);
+    return new Response("Ran scheduled event");
+  },
+};
+`;
+
+/** A [vars] string of the project's wrangler.toml, or "". */
+export function readWranglerVar(root, name) {
+  const m = new RegExp(`^${name}\\s*=\\s*"([^"]*)"`, "m").exec(readFileSync(join(root, "wrangler.toml"), "utf8"));
+  return m ? m[1] : "";
+}
+
+/**
+ * Bundles and starts the Worker in `workDir` with `vars`; resolves once its API answers.
+ * Returns { baseUrl, child, tally, logPath, exited() }: `child` is the wrangler process (its own process group).
+ */
+export async function startFaultWorker({ root, workDir, vars, note }) {
+  const wrangler = wranglerBin(root);
+  const persistDir = join(workDir, "state");
+  const envFile = join(workDir, "faults.env"); // named, so wrangler reads no .dev.vars: the run depends on nothing local
+  writeFileSync(envFile, "# vars come from --var\n");
+  // The Worker is bundled once, from a copy of the tree, and wrangler dev runs that bundle as is (--no-bundle): edits
+  // to the working tree or node_modules during the run cannot make it reload, which would kill attempts in flight
+  // (not the fault under test).
+  const app = snapshotTree(root, join(workDir, "app"), ["src", "scripts", "migrations", "package.json", "tsconfig.json"]);
+  writeFileSync(join(app, "faults-entry.ts"), SCHEDULED_ENTRY);
+  const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+  writeFileSync(join(app, "wrangler.bundle.toml"), toml.replace(/^main\s*=.*$/m, 'main = "faults-entry.ts"'));
+  writeFileSync(join(app, "wrangler.toml"), toml.replace(/^main\s*=.*$/m, 'main = "bundle/faults-entry.js"'));
+  bundleWorker(wrangler, { cwd: app, config: "wrangler.bundle.toml", outdir: "bundle" });
+  applyLocalMigrations(wrangler, { cwd: app, persistTo: persistDir });
+
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const args = [
+    wrangler.bin, "dev",
+    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
+    "--no-bundle", "--persist-to", persistDir, "--env-file", envFile, "--show-interactive-dev-session=false",
+    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+  ];
+  const logPath = join(workDir, "worker.log");
+  const logFile = createWriteStream(logPath);
+  const { tally, onLine } = createWorkerLog();
+  const child = spawn(process.execPath, args, { cwd: app, env: quietChildEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  for (const stream of [child.stdout, child.stderr]) {
+    let pending = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      logFile.write(chunk);
+      pending += chunk;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) onLine(line);
+    });
+  }
+  let stopping = false;
+  child.once("exit", (code, signal) => {
+    if (!stopping) note(`wrangler dev exited early (${code ?? signal}); see ${logPath}`);
+  });
+  try {
+    await waitHttpReady(`${baseUrl}/openapi.json`, { child, timeoutMs: 90_000, what: "wrangler dev", logPath });
+  } catch (err) {
+    stopping = true;
+    await stopProcessGroup(child);
+    throw new Error(`${err.message}\n${readFileSync(logPath, "utf8").slice(-3000)}`);
+  }
+  return { baseUrl, child, tally, logPath, stopping: () => (stopping = true) };
+}
