@@ -22,7 +22,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
-import { freePort, stopProcessGroup, wranglerBin } from "../../scripts/lib/local-worker.mjs";
+import { freePort } from "../../scripts/lib/port.mjs";
+import { stopProcessGroup } from "../../scripts/lib/process.mjs";
+import { wranglerBin } from "../../scripts/lib/wrangler.mjs";
 import { HOUR_MS, openDatabase, seedHistory, seedQueuedDeliveries, setCursor, storageByObject, TYPICAL } from "./seed.mjs";
 
 const USAGE = `Usage: npm run bench:volume -- [options]
