@@ -1,5 +1,5 @@
 // Reading deliveries and their attempts for the admin API.
-import { and, asc, count, desc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { deliveries, deliveryArchives, deliveryAttempts, events, type DeliveryAttemptRow, type DeliveryRow, type DeliveryStatus } from "../db/schema";
 import { conflict, notFound } from "../lib/errors";
@@ -38,6 +38,15 @@ export function toPublicAttempt(row: DeliveryAttemptRow) {
   };
 }
 
+/** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive. */
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  eventType?: string;
+  lastStatusCode?: number;
+  createdFrom?: number;
+  createdBefore?: number;
+}
+
 /** Where deliveries are read from: D1 for recent ones, the archive (if bound) for the rest. */
 export interface DeliveryStore {
   db: Database;
@@ -46,12 +55,19 @@ export interface DeliveryStore {
 
 /**
  * A page of the endpoint's deliveries, newest first: D1 holds the newest (every id above the archive's), the archive the
- * older ones, so a page is D1's rows, then the archive's from where D1's end.
+ * older ones, so a page is D1's rows, then the archive's from where D1's end. The archive is indexed by status only:
+ * a filter on anything else searches D1 (the last ARCHIVE_AFTER_HOURS).
  */
-export async function listDeliveries(store: DeliveryStore, webhookId: string, status: DeliveryStatus | undefined, { page, perPage }: Page) {
-  const { db, archive } = store;
+export async function listDeliveryHistory(store: DeliveryStore, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
+  const { db } = store;
+  const status = filter.status;
+  const archive = Object.entries(filter).every(([k, v]) => k === "status" || v === undefined) ? store.archive : null;
   const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
-  if (status) conditions.push(eq(deliveries.status, status));
+  if (filter.status) conditions.push(eq(deliveries.status, filter.status));
+  if (filter.eventType) conditions.push(eq(deliveries.eventType, filter.eventType));
+  if (filter.lastStatusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filter.lastStatusCode));
+  if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
+  if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
   const where = and(...conditions);
   const offset = (page - 1) * perPage;
   const [rows, [hot], archived] = await db.batch([
@@ -68,6 +84,23 @@ export async function listDeliveries(store: DeliveryStore, webhookId: string, st
   }
   const n = hotTotal + archivedTotal;
   return { items, total: n, pages: Math.ceil(n / perPage) };
+}
+
+/** A page of the endpoint's deliveries in D1, newest first (the portal's list). */
+export async function listDeliveries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
+  const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
+  if (filter.status) conditions.push(eq(deliveries.status, filter.status));
+  if (filter.eventType) conditions.push(eq(deliveries.eventType, filter.eventType));
+  if (filter.lastStatusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filter.lastStatusCode));
+  if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
+  if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
+  const where = and(...conditions);
+  const [rows, [total]] = await db.batch([
+    db.select().from(deliveries).where(where).orderBy(desc(deliveries.id)).limit(perPage).offset((page - 1) * perPage),
+    db.select({ n: count() }).from(deliveries).where(where),
+  ]);
+  const n = total?.n ?? 0;
+  return { rows, total: n, pages: Math.ceil(n / perPage) };
 }
 
 const archiveTotalsColumns = {

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { DELIVERY_STATUSES } from "../../db/schema";
-import { listDeliveries } from "../../domain/deliveries";
+import { listDeliveryHistory } from "../../domain/deliveries";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, pageOf, PageQuery, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
@@ -27,6 +27,6 @@ export const registerListWebhookDeliveries = (router: Router) =>
     const { webhook_id } = c.req.valid("param");
     const { page, per_page, status } = c.req.valid("query");
     await requireVisibleWebhook(c, webhook_id);
-    const { items, total, pages } = await listDeliveries(c.var.services, webhook_id, status, { page, perPage: per_page });
+    const { items, total, pages } = await listDeliveryHistory(c.var.services, webhook_id, { status }, { page, perPage: per_page });
     return c.json({ items, total, page, per_page, pages }, 200);
   });
