@@ -110,6 +110,7 @@ for (const signal of signals) process.on(signal, forward);
 const CRONS = [
   { cron: "* * * * *", every: 1 },
   { cron: "*/5 * * * *", every: 5 },
+  { cron: "*/3 * * * *", every: 3 },
 ];
 let minute = 0;
 const ticker = noCron
@@ -124,7 +125,7 @@ const ticker = noCron
       }
     }, 60_000);
 ticker?.unref();
-if (ticker) say("  Local cron: the retry sweep runs every minute and the stats rollup every 5 minutes (--no-cron to turn off).\n");
+if (ticker) say("  Local cron: the retry sweep runs every minute, retention and the archive every 3, the stats rollup every 5 (--no-cron to turn off).\n");
 
 // ---- Delivery portal: a ready link for the demo tenant once wrangler dev answers (scripts/portal-link.mjs). ----
 printPortalLinkWhenReady(base, say);

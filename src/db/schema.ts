@@ -58,9 +58,8 @@ export const events = sqliteTable(
     createdAt: integer("created_at").notNull(),
   },
   (t) => [
+    // Retention deletes the oldest events first.
     index("events_created_idx").on(t.createdAt),
-    // Only events whose payload retention has not yet purged (''), so the daily purge never rescans old rows.
-    index("events_unpurged_created_idx").on(t.createdAt).where(sql`payload != ''`),
     // A replay walks the events of one tenant (or, for a partner-level endpoint, one partner) in its window.
     index("events_tenant_created_idx").on(t.tenantId, t.createdAt).where(sql`tenant_id IS NOT NULL`),
     index("events_partner_created_idx").on(t.partnerId, t.createdAt).where(sql`partner_id IS NOT NULL`),
@@ -124,11 +123,13 @@ export const deliveries = sqliteTable(
     completedAt: integer("completed_at"),
   },
   (t) => [
-    // One delivery per endpoint and event: publishing the same event_id twice creates nothing new.
-    uniqueIndex("deliveries_webhook_event_uq").on(t.webhookId, t.eventId),
+    // One delivery per event and endpoint: publishing the same event_id twice creates nothing new. Event first, so the
+    // archive and retention find an event's remaining deliveries through it.
+    uniqueIndex("deliveries_event_webhook_uq").on(t.eventId, t.webhookId),
     index("deliveries_webhook_id_idx").on(t.webhookId, t.id),
     index("deliveries_webhook_status_idx").on(t.webhookId, t.status, t.id),
-    index("deliveries_status_next_attempt_idx").on(t.status, t.nextAttemptAt),
+    // The sweep's due and overdue deliveries: only active ones are indexed, a few rows whatever the history.
+    index("deliveries_active_next_attempt_idx").on(t.nextAttemptAt).where(sql`status IN ('pending', 'retrying')`),
     // The stats endpoint counts an endpoint's deliveries created in a window, by status, from this index alone; the
     // list's since/until filters and recover walk it too.
     index("deliveries_webhook_created_idx").on(t.webhookId, t.createdAt, t.status),
@@ -158,10 +159,8 @@ export const deliveryAttempts = sqliteTable(
   },
   (t) => [
     // A redelivered queue message can never record the same attempt twice.
+    // Also how the archive and retention find a delivery's attempts; the rollup and live stats walk the primary key.
     uniqueIndex("delivery_attempts_delivery_attempt_uq").on(t.deliveryId, t.attemptNumber),
-    index("delivery_attempts_webhook_started_idx").on(t.webhookId, t.startedAt),
-    // Retention deletes the oldest attempts first.
-    index("delivery_attempts_started_idx").on(t.startedAt),
   ],
 );
 
@@ -211,7 +210,31 @@ export const webhookRecoveries = sqliteTable(
   (t) => [index("webhook_recoveries_open_idx").on(t.id).where(sql`finished_at IS NULL`)],
 );
 
-// Progress markers of cron jobs, e.g. `stats`: the highest delivery_attempts.id already rolled up into webhook_stats_hourly.
+
+// Deliveries moved out of D1 into the ARCHIVE bucket (R2): one NDJSON object per endpoint and hour (split when the hour
+// holds more than one archive step), one row here per object. The deliveries API reads D1 first, then these.
+export const deliveryArchives = sqliteTable(
+  "delivery_archives",
+  {
+    webhookId: text("webhook_id").notNull(),
+    // Delivery ids first_id..last_id of this endpoint are in the object (all of them, newest last).
+    firstId: integer("first_id").notNull(),
+    lastId: integer("last_id").notNull(),
+    // The hour their deliveries were created in: retention deletes whole objects by it.
+    hourStart: integer("hour_start").notNull(),
+    objectKey: text("object_key").notNull(),
+    // Archived deliveries are finished: these three add up to the object's line count.
+    succeeded: integer("succeeded").notNull(),
+    failed: integer("failed").notNull(),
+    cancelled: integer("cancelled").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.webhookId, t.lastId] }), index("delivery_archives_hour_idx").on(t.hourStart)],
+);
+
+// Progress markers of cron jobs: `stats`, the highest delivery_attempts.id rolled up into webhook_stats_hourly; `archive`,
+// the highest deliveries.id moved to the archive (or passed over, when no ARCHIVE bucket is bound); `retention`, the
+// highest deliveries.id retention has passed; `queue_watermark`, the latest send time of a queue message the consumer
+// has received (what tells a message still waiting in the queue from a lost one).
 export const jobCursors = sqliteTable("job_cursors", {
   name: text("name").primaryKey(),
   value: integer("value").notNull().default(0),
@@ -221,6 +244,7 @@ export const jobCursors = sqliteTable("job_cursors", {
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type DeliveryAttemptRow = typeof deliveryAttempts.$inferSelect;
+export type DeliveryArchiveRow = typeof deliveryArchives.$inferSelect;
 
 // Tenant-admin portal sessions. A row is born as a single-use magic link and becomes a cookie session when opened.
 // Only SHA-256 hashes of the link and session tokens are stored; retention deletes rows past expires_at.

@@ -3,6 +3,7 @@ import { and, asc, count, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import {
   deliveries,
+  deliveryArchives,
   deliveryAttempts,
   events,
   type DeliveryAttemptRow,
@@ -10,8 +11,9 @@ import {
   type DeliveryStatus,
   type ErrorClass,
 } from "../db/schema";
-import { notFound } from "../lib/errors";
+import { conflict, notFound } from "../lib/errors";
 import { toIso } from "../lib/time";
+import { archivedCount, readArchivedDelivery, readArchivedPage, type ArchivedDelivery } from "./archive";
 import type { Page } from "./webhooks";
 
 export function toPublicDelivery(row: DeliveryRow) {
@@ -32,7 +34,7 @@ export function toPublicDelivery(row: DeliveryRow) {
   };
 }
 
-function toPublicAttempt(row: DeliveryAttemptRow) {
+export function toPublicAttempt(row: DeliveryAttemptRow) {
   return {
     attempt: row.attemptNumber,
     started_at: toIso(row.startedAt)!,
@@ -57,9 +59,40 @@ export interface DeliveryFilter {
   createdBefore?: number;
 }
 
+/** Where deliveries are read from: D1 for recent ones, the archive (if bound) for the rest. */
+export interface DeliveryStore {
+  db: Database;
+  archive: R2Bucket | null;
+}
+
 /**
- * The page and the count of a webhook's deliveries matching `filter`. Every filter has an index led by webhook_id
- * (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads.
+ * A page of the endpoint's deliveries, newest first: D1 holds the newest (every id above the archive's), the archive the
+ * older ones, so a page is D1's rows, then the archive's from where D1's end. The archive is indexed by status only:
+ * a filter on anything else searches D1 (the last ARCHIVE_AFTER_HOURS).
+ */
+export async function listDeliveryHistory(store: DeliveryStore, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
+  const { db } = store;
+  const status = filter.status;
+  const archive = Object.entries(filter).every(([k, v]) => k === "status" || v === undefined) ? store.archive : null;
+  const offset = (page - 1) * perPage;
+  const [rows, [hot], archived] = await db.batch([
+    ...deliveryListQueries(db, webhookId, filter, { page, perPage }),
+    db.select(archiveTotalsColumns).from(deliveryArchives).where(eq(deliveryArchives.webhookId, webhookId)),
+  ]);
+  const hotTotal = hot?.n ?? 0;
+  const items: (ReturnType<typeof toPublicDelivery> | ArchivedDelivery)[] = rows.map(toPublicDelivery);
+  const archivedTotal = archive && archived[0] ? archivedCount(archived[0], status) : 0;
+  if (archive && items.length < perPage && archivedTotal > 0) {
+    const fromArchive = await readArchivedPage({ db, archive }, webhookId, status, Math.max(0, offset - hotTotal), perPage - items.length);
+    items.push(...fromArchive.map(({ payload: _payload, attempts: _attempts, ...delivery }) => delivery));
+  }
+  const n = hotTotal + archivedTotal;
+  return { items, total: n, pages: Math.ceil(n / perPage) };
+}
+
+/**
+ * The page and the count of a webhook's deliveries in D1 matching `filter`. Every filter has an index led by
+ * webhook_id (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads.
  */
 export function deliveryListQueries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
   const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
@@ -77,11 +110,18 @@ export function deliveryListQueries(db: Database, webhookId: string, filter: Del
   ] as const;
 }
 
+/** A page of the endpoint's deliveries in D1, newest first (the portal's list). */
 export async function listDeliveries(db: Database, webhookId: string, filter: DeliveryFilter, page: Page) {
   const [rows, [total]] = await db.batch(deliveryListQueries(db, webhookId, filter, page));
   const n = total?.n ?? 0;
   return { rows, total: n, pages: Math.ceil(n / page.perPage) };
 }
+
+const archiveTotalsColumns = {
+  success: sql<number>`coalesce(sum(${deliveryArchives.succeeded}), 0)`,
+  failed: sql<number>`coalesce(sum(${deliveryArchives.failed}), 0)`,
+  cancelled: sql<number>`coalesce(sum(${deliveryArchives.cancelled}), 0)`,
+};
 
 /** Whether the event's payload is still stored (retention empties it after RETENTION_DAYS). */
 export async function hasPayload(db: Database, eventId: string): Promise<boolean> {
@@ -89,14 +129,21 @@ export async function hasPayload(db: Database, eventId: string): Promise<boolean
   return row !== undefined && !row.purged;
 }
 
-/** A delivery of this webhook, or 404 (a delivery id of another webhook is not found here). */
-export async function getDelivery(db: Database, webhookId: string, deliveryId: number): Promise<DeliveryRow> {
+/**
+ * A delivery of this webhook in D1, or 404 (a delivery id of another webhook is not found here). With `store`, an
+ * archived delivery is a 409: it is history, no longer something to act on.
+ */
+export async function getDelivery(db: Database, webhookId: string, deliveryId: number, store?: DeliveryStore): Promise<DeliveryRow> {
   const row = await db.query.deliveries.findFirst({ where: and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId)) });
-  if (!row) throw notFound("Delivery not found");
-  return row;
+  if (row) return row;
+  if (store?.archive && (await readArchivedDelivery({ db, archive: store.archive }, webhookId, deliveryId)))
+    throw conflict("The delivery is archived (older than the hot window); it cannot be retried");
+  throw notFound("Delivery not found");
 }
 
-export async function getDeliveryDetail(db: Database, webhookId: string, deliveryId: number) {
+/** A delivery of this webhook with its payload and attempts, from D1 or else the archive; or 404. */
+export async function getDeliveryDetail(store: DeliveryStore, webhookId: string, deliveryId: number) {
+  const { db, archive } = store;
   const [[row], attempts] = await db.batch([
     db
       .select({ delivery: deliveries, payload: events.payload })
@@ -105,7 +152,11 @@ export async function getDeliveryDetail(db: Database, webhookId: string, deliver
       .where(and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId))),
     db.select().from(deliveryAttempts).where(eq(deliveryAttempts.deliveryId, deliveryId)).orderBy(asc(deliveryAttempts.attemptNumber)),
   ]);
-  if (!row) throw notFound("Delivery not found");
+  if (!row) {
+    const archived = archive ? await readArchivedDelivery({ db, archive }, webhookId, deliveryId) : null;
+    if (!archived) throw notFound("Delivery not found");
+    return archived;
+  }
   return {
     ...toPublicDelivery(row.delivery),
     // Payloads older than the retention period are purged; the delivery record stays.

@@ -4,6 +4,7 @@ import { and, inArray } from "drizzle-orm";
 import { deliveries } from "../db/schema";
 import { attemptDeliveries } from "../domain/delivery/attempt";
 import { isDeliveryMessage } from "../domain/delivery/message";
+import { advanceWatermark, isWatermarkProbe, latestSentAt } from "../domain/queue-watermark";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
@@ -34,18 +35,32 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, services: S
  * is recorded (or it needs none); if D1 fails, it is retried, never dropped.
  */
 export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
+  // Every message received moves the queue watermark (domain/queue-watermark), probes included.
+  const watermarkSentAt = latestSentAt(batch.messages);
   const messagesOf = messagesByDelivery(batch);
-  if (messagesOf.size === 0) return;
-  await attemptDeliveries(services, [...messagesOf.keys()], CONSUMER_CONCURRENCY, {
-    settled: (ids) => ackMessages(messagesOf, ids),
-    failed: (ids, err) => retryMessages(messagesOf, ids, err),
-  });
+  if (messagesOf.size === 0) {
+    // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
+    if (watermarkSentAt !== null)
+      await advanceWatermark(services.db, watermarkSentAt, services.now()).catch((err) => logger.warn("queue watermark not moved", { error: String(err) }));
+    return;
+  }
+  await attemptDeliveries(
+    services,
+    [...messagesOf.keys()],
+    CONSUMER_CONCURRENCY,
+    { settled: (ids) => ackMessages(messagesOf, ids), failed: (ids, err) => retryMessages(messagesOf, ids, err) },
+    { watermarkSentAt },
+  );
 }
 
 /** The batch's messages by delivery (duplicate messages of one delivery share it); malformed ones are acked and dropped. */
 function messagesByDelivery(batch: MessageBatch<unknown>): Map<number, Message<unknown>[]> {
   const messagesOf = new Map<number, Message<unknown>[]>();
   for (const message of batch.messages) {
+    if (isWatermarkProbe(message.body)) {
+      message.ack();
+      continue;
+    }
     if (!isDeliveryMessage(message.body)) {
       logger.error("malformed delivery message dropped", { message_id: message.id });
       message.ack();

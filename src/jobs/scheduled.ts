@@ -10,7 +10,8 @@ import { rollUpStats } from "./stats-rollup";
 
 export const CRON_RETRY_SWEEP = "* * * * *";
 export const CRON_STATS_ROLLUP = "*/5 * * * *";
-export const CRON_RETENTION = "17 3 * * *";
+export const CRON_RETENTION = "*/3 * * * *";
+export const CRON_DAILY = "17 3 * * *";
 
 export async function runScheduled(cron: string, services: Services): Promise<void> {
   const started = Date.now();
@@ -35,6 +36,8 @@ async function runJob(cron: string, services: Services): Promise<void> {
       return;
     case CRON_RETENTION:
       await runRetention(services);
+      return;
+    case CRON_DAILY:
       await reencryptSecrets(services); // legacy plaintext rows and rows under a retired master key
       await purgeExpiredPortalSessions(services.db, services.now());
       return;

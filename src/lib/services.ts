@@ -1,18 +1,20 @@
 // The service container handlers and jobs receive: everything with a side effect, in one place, built from the bindings.
 import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
-import type { DeliveryMessage } from "../domain/delivery/message";
+import type { QueueMessage } from "../domain/delivery/message";
 import { readConfig, type Config } from "./config";
 import { createSecretBox, type SecretBox } from "./secret-box";
 
 export interface Services {
   db: Database;
   config: Config;
-  queue: Queue<DeliveryMessage>;
+  queue: Queue<QueueMessage>;
   now: () => number;
   fetch: typeof fetch;
   /** Seals and opens signing secrets at rest (SECRET_ENCRYPTION_KEY). */
   secretBox: SecretBox;
+  /** Where finished deliveries older than the hot window go (R2); null: they stay in D1 until retention. */
+  archive: R2Bucket | null;
 }
 
 // One container per bindings object: `env` is stable within an isolate, so requests share the drizzle instance.
@@ -24,10 +26,11 @@ export function createServices(env: Env): Services {
     services = {
       db: createDb(env.DB),
       config: readConfig(env),
-      queue: env.DELIVERY_QUEUE as Queue<DeliveryMessage>,
+      queue: env.DELIVERY_QUEUE as Queue<QueueMessage>,
       now: () => Date.now(),
       fetch: (input, init) => fetch(input, init),
       secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
+      archive: (env as Env & { ARCHIVE?: R2Bucket }).ARCHIVE ?? null,
     };
     containers.set(env, services);
   }

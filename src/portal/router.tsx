@@ -310,7 +310,7 @@ const deliveryIdParam = (c: PortalContext) => {
 
 portalRouter.get("/webhooks/:id/deliveries/:deliveryId", async (c) => {
   const row = await visibleEndpoint(c, "read");
-  const detail = await getDeliveryDetail(services(c).db, row.id, deliveryIdParam(c));
+  const detail = await getDeliveryDetail(services(c), row.id, deliveryIdParam(c));
   return renderPage(c, `Delivery #${detail.id}`, <DeliveryPage view={view(c)} row={row} detail={detail} notice={noticeOf(c)} />);
 });
 

@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { rollUpTo } from "../../src/domain/stats/rollup";
 import worker from "../../src/index";
-import { rollUpStats, ROLLUP_BATCH_SIZE, ROLLUP_MAX_BATCHES } from "../../src/jobs/stats-rollup";
+import { rollUpStats, ROLLUP_FIRST_BATCH } from "../../src/jobs/stats-rollup";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { db, seedDelivery } from "../helpers/deliveries";
@@ -156,7 +156,7 @@ describe("stats rollup", () => {
       await seedAttempts(wh.id, "tnt_idem_roll", i % 3 ? "success" : "retrying", [{ at: h + i, ms: 10 * i, ok: i % 3 !== 0, cls: "timeout" }]);
     }
     const attemptsBefore = await readStatsCursor(db());
-    const [a, b] = await Promise.all([rollUp({ batchSize: 7 }), rollUp({ batchSize: 7 })]);
+    const [a, b] = await Promise.all([rollUp({ firstBatch: 7, maxBatch: 7 }), rollUp({ firstBatch: 7, maxBatch: 7 })]);
     const cursor = await maxAttemptId();
     expect(a.caughtUp && b.caughtUp).toBe(true);
     expect(a.attempts + b.attempts).toBe(cursor - attemptsBefore);
@@ -187,7 +187,7 @@ describe("stats rollup", () => {
     expect(await readStatsCursor(db())).toBe(end);
   });
 
-  it("is bounded per run: at most batchSize × maxBatches attempts, the rest next time", async () => {
+  it("is time-boxed: a run stops at its budget, the next one continues from the cursor", async () => {
     const wh = await endpoint("tnt_bound");
     await rollUp();
     const start = await readStatsCursor(db());
@@ -196,19 +196,17 @@ describe("stats rollup", () => {
     const ids = (await env.DB.prepare("SELECT id FROM delivery_attempts WHERE id > ? ORDER BY id").bind(start).all<{ id: number }>()).results.map((r) => r.id);
     expect(ids).toHaveLength(25);
 
-    const first = await rollUp({ batchSize: 10, maxBatches: 2 });
-    expect(first).toEqual({ attempts: 20, batches: 2, cursor: ids[19], caughtUp: false });
-    expect((await statsRows(wh.id))[0]!.attempts).toBe(20);
-    const second = await rollUp({ batchSize: 10, maxBatches: 2 });
-    expect(second).toEqual({ attempts: 5, batches: 1, cursor: ids[24], caughtUp: true });
+    expect(await rollUp({ budgetMs: 0 })).toEqual({ attempts: 0, batches: 0, cursor: start, caughtUp: false });
+    expect(await statsRows(wh.id)).toHaveLength(0);
+    expect(await rollUp({ firstBatch: 10 })).toEqual({ attempts: 25, batches: 2, cursor: ids[24], caughtUp: true });
     expect((await statsRows(wh.id))[0]!.attempts).toBe(25);
   });
 
-  it("is bounded with the defaults too", async () => {
+  it("adapts its batches: they grow while D1 answers quickly, up to the maximum", async () => {
     const wh = await endpoint("tnt_bound_default");
     await rollUp();
     const start = await readStatsCursor(db());
-    const bound = ROLLUP_BATCH_SIZE * ROLLUP_MAX_BATCHES;
+    const total = ROLLUP_FIRST_BATCH * 7 + 123; // 1 + 2 + 4 first batches, then the rest
     const deliveryId = await seedDelivery(wh.id, "tnt_bound_default");
     const h = Math.floor(Date.now() / HOUR) * HOUR;
     await env.DB.prepare(
@@ -216,14 +214,16 @@ describe("stats rollup", () => {
        INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success)
        SELECT ?1, ?2, i, ?3 + i, i % 100, 1 FROM n`,
     )
-      .bind(deliveryId, wh.id, h, bound + 123)
+      .bind(deliveryId, wh.id, h, total)
       .run();
-    const first = await rollUp();
-    expect(first).toMatchObject({ attempts: bound, batches: ROLLUP_MAX_BATCHES, caughtUp: false });
-    expect(first.cursor - start).toBe(bound); // ids are consecutive here
-    expect(await rollUp()).toMatchObject({ attempts: 123, caughtUp: true });
+    const run = await rollUp({ maxBatch: ROLLUP_FIRST_BATCH * 4 });
+    expect(run).toMatchObject({ attempts: total, caughtUp: true });
+    expect(run.cursor - start).toBe(total); // ids are consecutive here
+    // A fixed batch would take 8; growing ones (1, 2, 4, 4 thousand) take 4, or more if D1 was slow.
+    expect(run.batches).toBeGreaterThanOrEqual(4);
+    expect(run.batches).toBeLessThan(8);
     const rows = await statsRows(wh.id);
-    expect(rows.reduce((s, r) => s + r.attempts, 0)).toBe(bound + 123);
+    expect(rows.reduce((s, r) => s + r.attempts, 0)).toBe(total);
   });
 
   it("deleting an endpoint removes its stats, and a later rollup does not bring them back", async () => {

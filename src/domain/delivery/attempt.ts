@@ -44,10 +44,11 @@ export async function attemptDeliveries(
   ids: readonly number[],
   concurrency: number,
   progress: GroupProgress,
+  opts: { watermarkSentAt?: number | null } = {},
 ): Promise<void> {
   let claims: Claims;
   try {
-    claims = await claimDeliveries(deps, ids, { sendWaves: Math.ceil(ids.length / concurrency) });
+    claims = await claimDeliveries(deps, ids, { sendWaves: Math.ceil(ids.length / concurrency), watermarkSentAt: opts.watermarkSentAt });
   } catch (err) {
     progress.failed(ids, err);
     return;

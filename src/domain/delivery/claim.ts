@@ -1,5 +1,6 @@
 // Claiming deliveries: one conditional UPDATE decides which worker attempts which delivery, and fixes the attempt
 // number, so duplicate messages and concurrent workers never send one attempt twice.
+import { advanceWatermark } from "../queue-watermark";
 import { and, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import { deliveries, events, webhookEndpoints, type DeliveryRow, type DeliveryStatus, type WebhookEndpointRow } from "../../db/schema";
 import type { Config } from "../../lib/config";
@@ -42,7 +43,7 @@ export const claimLeaseMs = (config: Config, sendWaves: number) => Math.max(1, s
 export async function claimDeliveries(
   deps: Pick<DeliveryDeps, "db" | "config" | "now">,
   ids: readonly number[],
-  opts: { allowDisabled?: boolean; sendWaves?: number } = {},
+  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null } = {},
 ): Promise<Claims> {
   const { db, config } = deps;
   const unique = [...new Set(ids)];
@@ -72,6 +73,8 @@ export async function claimDeliveries(
     db.select().from(deliveries).where(listed(deliveries.id)),
     db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
     db.select({ id: events.id, payload: events.payload }).from(events).where(sql`${events.id} IN ${ofListed("event_id")}`),
+    // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
+    ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),
   ]);
   const attemptNumbers = new Map(claimedRows.map((r) => [r.id, r.attemptCount]));
   const deliveriesById = new Map(deliveryRows.map((d) => [d.id, d]));

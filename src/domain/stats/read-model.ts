@@ -58,8 +58,15 @@ const LIVE_HOURS = `SELECT ${HOUR_OF_ATTEMPT} AS hour_start,
   JOIN deliveries d ON d.id = a.delivery_id
   WHERE a.id > ${CURSOR_VALUE} AND +a.webhook_id = ?1 AND +a.started_at >= ?2 AND +a.started_at < ?3
   GROUP BY hour_start`;
-const DELIVERIES_BY_STATUS = `SELECT status, count(*) AS n FROM deliveries
-  WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status`;
+// Deliveries in D1, plus those in the archive: its objects hold one hour of creation each, and windows start on the hour.
+const archivedIn = (column: string) =>
+  `SELECT coalesce(sum(${column}), 0) FROM delivery_archives WHERE webhook_id = ?1 AND hour_start >= ?2 AND hour_start < ?3`;
+const DELIVERIES_BY_STATUS = `SELECT status, sum(n) AS n FROM (
+    SELECT status, count(*) AS n FROM deliveries WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status
+    UNION ALL SELECT 'success', (${archivedIn("succeeded")})
+    UNION ALL SELECT 'failed', (${archivedIn("failed")})
+    UNION ALL SELECT 'cancelled', (${archivedIn("cancelled")}))
+  GROUP BY status`;
 
 const round = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;
 

@@ -24,5 +24,5 @@ export const registerGetWebhookDelivery = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id, delivery_id } = c.req.valid("param");
     await requireVisibleWebhook(c, webhook_id);
-    return c.json(await getDeliveryDetail(c.var.services.db, webhook_id, delivery_id), 200);
+    return c.json(await getDeliveryDetail(c.var.services, webhook_id, delivery_id), 200);
   });

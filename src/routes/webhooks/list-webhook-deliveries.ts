@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../db/schema";
 import { isKnownEventType } from "../../domain/event-catalog";
-import { listDeliveries, toPublicDelivery } from "../../domain/deliveries";
+import { listDeliveryHistory } from "../../domain/deliveries";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, pageOf, PageQuery, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
@@ -59,6 +59,6 @@ export const registerListWebhookDeliveries = (router: Router) =>
       lastStatusCode: status_code,
       lastErrorClass: error_class,
     };
-    const { rows, total, pages } = await listDeliveries(c.var.services.db, webhook_id, filter, { page, perPage: per_page });
-    return c.json({ items: rows.map(toPublicDelivery), total, page, per_page, pages }, 200);
+    const { items, total, pages } = await listDeliveryHistory(c.var.services, webhook_id, filter, { page, perPage: per_page });
+    return c.json({ items, total, page, per_page, pages }, 200);
   });
