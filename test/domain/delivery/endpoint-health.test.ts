@@ -28,7 +28,8 @@ describe("410 Gone", () => {
     const announcement = await waitFor(async () => (await recorded(observer.hookKey))[0]);
     const body = JSON.parse(announcement.body);
     expect(body).toMatchObject({ event_type: "webhook.auto_disabled", tenant_id: tenant, resource: { type: "webhook", id: gone.id } });
-    expect(body.data).toMatchObject({ webhook_id: gone.id, url: gone.url, reason: "gone" });
+    expect(body.data).toMatchObject({ webhook_id: gone.id, reason: "gone", status_code: 410 });
+    expect(body.data).not.toHaveProperty("url"); // a URL can carry secrets; the announcement reaches other subscribers
 
     const after = await api("GET", `${WEBHOOKS}/${gone.id}`, { token: gone.token });
     expect(after.body).toMatchObject({ enabled: false, status: "auto_disabled", disabled_reason: "gone", missed_events_since_disabled: 0 });

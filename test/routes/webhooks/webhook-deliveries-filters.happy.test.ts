@@ -181,7 +181,7 @@ describe("deliveries list filters", () => {
         const { sql, params } = query.toSQL();
         const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
         const plan = results.map((r) => r.detail).join("\n");
-        expect(plan, `${JSON.stringify(filters)}\n${plan}`).toMatch(/SEARCH deliveries USING (COVERING )?INDEX \w+ \(webhook_id=\?/);
+        expect(plan, `${JSON.stringify(filters)}\n${plan}`).toMatch(/SEARCH deliveries USING (COVERING )?INDEX \w+ \((event_id=\? AND )?webhook_id=\?/);
         expect(plan).not.toMatch(/SCAN deliveries/);
       }
     }
