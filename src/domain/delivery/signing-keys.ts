@@ -1,7 +1,7 @@
 // The signing keys of an endpoint's sealed secret, cached per isolate: opening the secret (AES-GCM) and importing its two
 // HMAC keys cost more than signing a small body, and an isolate's deliveries reuse a handful of secrets.
-// Entries are keyed by a SHA-256 of the row id and the sealed value, so a plaintext secret is never a map key, and a
-// rotated secret (a new sealed value) can never meet the keys of the old one. One cache per SecretBox: keys are only
+// Entries are keyed by the row id and the sealed value (a SHA-256 of them for a value stored before encryption), so a
+// plaintext secret is never a map key, and a rotated secret (a new sealed value) never meets the keys of the old one. One cache per SecretBox: keys are only
 // ever served to the box (the master keys) that opened them.
 import type { SecretBox } from "../../lib/secret-box";
 import { importScaiKeyKey, importStandardWebhooksKey } from "../signing";
@@ -20,8 +20,12 @@ const cacheOf = (secretBox: SecretBox) => {
   return cache;
 };
 const encoder = new TextEncoder();
+const SEALED_PREFIX = "enc:";
 
 async function cacheKey(sealed: string, boundTo: string): Promise<string> {
+  // A value sealed under a master key is ciphertext (random IV and GCM tag included): it keys its entry as it is,
+  // with no digest to compute. Only a value stored before encryption, which is the secret itself, is hashed.
+  if (sealed.startsWith(SEALED_PREFIX)) return `${boundTo}\n${sealed}`;
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(`${boundTo}\n${sealed}`)));
   return String.fromCharCode(...digest);
 }
