@@ -12,11 +12,14 @@ const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];
 
 export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
 
+/** What an attempt reads of its delivery row (only these columns cross from D1). */
+export type ClaimedDelivery = Pick<DeliveryRow, "id" | "webhookId" | "eventId" | "eventType" | "status">;
+
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
 export interface ClaimedAttempt {
   deliveryId: number;
   attemptNumber: number;
-  delivery: DeliveryRow;
+  delivery: ClaimedDelivery;
   endpoint: WebhookEndpointRow;
   payload: string;
 }
@@ -66,7 +69,10 @@ export async function claimDeliveries(
       )
       .returning({ id: deliveries.id, attemptCount: deliveries.attemptCount }),
     // Three plain reads rather than one join: in a D1 batch, drizzle maps rows by column name, which a join repeats.
-    db.select().from(deliveries).where(listed(deliveries.id)),
+    db
+      .select({ id: deliveries.id, webhookId: deliveries.webhookId, eventId: deliveries.eventId, eventType: deliveries.eventType, status: deliveries.status })
+      .from(deliveries)
+      .where(listed(deliveries.id)),
     db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
     db.select({ id: events.id, payload: events.payload }).from(events).where(sql`${events.id} IN ${ofListed("event_id")}`),
   ]);
