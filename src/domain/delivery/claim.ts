@@ -15,12 +15,18 @@ export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
 /** What an attempt reads of its delivery row (only these columns cross from D1). */
 export type ClaimedDelivery = Pick<DeliveryRow, "id" | "webhookId" | "eventId" | "eventType" | "status">;
 
+/** What an attempt reads of its endpoint row: where to send, the secrets that sign, who owns it, whether it may send. */
+export type ClaimedEndpoint = Pick<
+  WebhookEndpointRow,
+  "id" | "url" | "secret" | "previousSecret" | "previousSecretExpiresAt" | "headers" | "enabled" | "deletedAt" | "tenantId" | "partnerId"
+>;
+
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
 export interface ClaimedAttempt {
   deliveryId: number;
   attemptNumber: number;
   delivery: ClaimedDelivery;
-  endpoint: WebhookEndpointRow;
+  endpoint: ClaimedEndpoint;
   payload: string;
 }
 
@@ -73,7 +79,21 @@ export async function claimDeliveries(
       .select({ id: deliveries.id, webhookId: deliveries.webhookId, eventId: deliveries.eventId, eventType: deliveries.eventType, status: deliveries.status })
       .from(deliveries)
       .where(listed(deliveries.id)),
-    db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
+    db
+      .select({
+        id: webhookEndpoints.id,
+        url: webhookEndpoints.url,
+        secret: webhookEndpoints.secret,
+        previousSecret: webhookEndpoints.previousSecret,
+        previousSecretExpiresAt: webhookEndpoints.previousSecretExpiresAt,
+        headers: webhookEndpoints.headers,
+        enabled: webhookEndpoints.enabled,
+        deletedAt: webhookEndpoints.deletedAt,
+        tenantId: webhookEndpoints.tenantId,
+        partnerId: webhookEndpoints.partnerId,
+      })
+      .from(webhookEndpoints)
+      .where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
     db.select({ id: events.id, payload: events.payload }).from(events).where(sql`${events.id} IN ${ofListed("event_id")}`),
   ]);
   const attemptNumbers = new Map(claimedRows.map((r) => [r.id, r.attemptCount]));

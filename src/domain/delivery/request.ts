@@ -1,7 +1,7 @@
 // Preparing a delivery's request: the signing secrets in force, the headers (both signature schemes), the body.
 // Signed afresh on every attempt: receivers reject stale timestamps.
-import type { WebhookEndpointRow } from "../../db/schema";
 import type { SecretBox } from "../../lib/secret-box";
+import type { ClaimedEndpoint } from "./claim";
 import { signScaiKeyWithKeys, signStandardWebhooksWithKeys } from "../signing";
 import { signingKeysOf, type SigningKeys } from "./signing-keys";
 
@@ -56,7 +56,7 @@ export interface DeliveryRequest {
 /** The request of one attempt at `now`: the endpoint's URL, the payload as stored, headers signed with the secrets in force. */
 export async function prepareDeliveryRequest(
   secretBox: SecretBox,
-  attempt: { deliveryId: number; eventId: string; eventType: string; payload: string; endpoint: WebhookEndpointRow },
+  attempt: { deliveryId: number; eventId: string; eventType: string; payload: string; endpoint: ClaimedEndpoint },
   now: number,
 ): Promise<DeliveryRequest> {
   const { endpoint, payload } = attempt;
