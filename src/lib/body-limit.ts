@@ -1,5 +1,6 @@
-// Reads JSON request bodies before route validation, within a size limit, so that a wrong content type, malformed
-// JSON or an oversized body answers with our 422/413 shapes (hono's validator would answer 400/415).
+// Reads a route's JSON request body before its validation, within a size limit, so that a wrong content type, malformed
+// JSON, an oversized or a missing body answers with our 422/413 shapes (hono's validator would answer 400/415).
+// createRouter puts it after the route's own middleware: the caller is authorised before its body is looked at.
 import type { MiddlewareHandler } from "hono";
 import { invalidField, payloadTooLarge } from "./errors";
 
@@ -7,9 +8,17 @@ export const MAX_BODY_BYTES = 256 * 1024;
 // The whole header, as @hono/zod-openapi's media-type gate checks it: anything that gate would answer 415 gets our 422.
 const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 
-export function bodyLimit(maxBytes = MAX_BODY_BYTES): MiddlewareHandler {
+const bodyReaders = new WeakSet<MiddlewareHandler>();
+/** Marks route middleware that reads the body: createRouter runs bodyLimit just before it, after the route's guards. */
+export function readingBody(middleware: MiddlewareHandler): MiddlewareHandler {
+  bodyReaders.add(middleware);
+  return middleware;
+}
+export const readsBody = (middleware: MiddlewareHandler) => bodyReaders.has(middleware);
+
+/** `required`: whether the operation needs a body; a missing one (empty, or JSON `null`) is then FastAPI's one issue. */
+export function bodyLimit({ required, maxBytes = MAX_BODY_BYTES }: { required: boolean; maxBytes?: number }): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method !== "POST" && c.req.method !== "PATCH" && c.req.method !== "PUT") return next();
     const declared = Number(c.req.header("content-length") ?? "NaN");
     if (declared > maxBytes) throw payloadTooLarge(`Request body must be at most ${maxBytes} bytes`);
     const raw = await readAtMost(c.req.raw.body, maxBytes);
@@ -20,9 +29,10 @@ export function bodyLimit(maxBytes = MAX_BODY_BYTES): MiddlewareHandler {
     } catch {
       throw invalidField(["body"], "Request body is not valid UTF-8", "json_invalid");
     }
-    const blank = text.trim() === "";
-    if (blank) {
-      text = "{}"; // an absent body validates as an empty object: required fields are then reported one by one
+    const absent = text.trim() === "" || text.trim() === "null";
+    if (absent) {
+      if (required) throw invalidField(["body"], "Field required", "missing");
+      text = "{}"; // an optional body left out validates as an empty object
     } else {
       if (!JSON_CONTENT_TYPE.test(c.req.header("content-type") ?? ""))
         throw invalidField(["body"], "Content-Type must be application/json", "model_attributes_type");
@@ -34,11 +44,11 @@ export function bodyLimit(maxBytes = MAX_BODY_BYTES): MiddlewareHandler {
       }
     }
     // hono's json() reads this cache, so route validation sees exactly what was checked here; the media-type gate of
-    // @hono/zod-openapi reads arrayBuffer to ask whether there was a body, so a blank one counts as none there too.
+    // @hono/zod-openapi reads arrayBuffer to ask whether there was a body, so an absent one counts as none there too.
     // (the cache holds promises at run time; its declared type says otherwise)
     const cache = c.req.bodyCache as Record<string, unknown>;
     cache.text = Promise.resolve(text);
-    cache.arrayBuffer = Promise.resolve(blank ? new ArrayBuffer(0) : raw.slice().buffer);
+    cache.arrayBuffer = Promise.resolve(absent ? new ArrayBuffer(0) : raw.slice().buffer);
     return next();
   };
 }

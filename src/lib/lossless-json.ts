@@ -3,6 +3,7 @@
 // keeps both. So event data is read with lossless-json, and canonicalJson writes it back as Python would.
 import type { MiddlewareHandler } from "hono";
 import { isInteger, LosslessNumber, parse } from "lossless-json";
+import { readingBody } from "./body-limit";
 import { invalidField } from "./errors";
 
 /**
@@ -31,7 +32,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  * Runs after bodyLimit (src/lib/body-limit.ts), which has checked that the body is JSON and cached its text.
  */
 export function exactEventData(): MiddlewareHandler {
-  return async (c, next) => {
+  return readingBody(async (c, next) => {
     const text = await c.req.text();
     const body: unknown = JSON.parse(text);
     if (isRecord(body) && isRecord(body.data)) {
@@ -48,5 +49,5 @@ export function exactEventData(): MiddlewareHandler {
     // hono's json validator reads c.req.json(), which parses the cached text again with JSON.parse.
     c.req.json = <T>() => Promise.resolve(body as T);
     return next();
-  };
+  });
 }

@@ -9,7 +9,7 @@ const ValidationErrorSchema = z
     detail: z.array(
       z
         .object({
-          loc: z.array(z.union([z.string(), z.number()])),
+          loc: z.array(z.union([z.string(), z.number().int()])),
           msg: z.string(),
           type: z.string(),
         })
@@ -23,12 +23,25 @@ export type ValidationErrorResponse = z.infer<typeof ValidationErrorSchema>;
 
 const errorBody = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 
-/** The error responses every authenticated route can give. */
+/** The error responses of a route that needs a token. */
 export const standardErrors = {
-  401: errorBody("Missing, malformed, expired or wrongly signed token"),
+  401: {
+    ...errorBody("Missing, malformed, expired or wrongly signed token"),
+    headers: {
+      "WWW-Authenticate": {
+        description: 'The Bearer challenge: `Bearer realm="scaikey-webhooks", error="invalid_token"`',
+        schema: { type: "string" as const },
+      },
+    },
+  },
   403: errorBody("Token lacks the required scope or tenant access"),
-  413: errorBody("Request body too large"),
+} as const;
+
+/** The responses createRouter adds to an operation where its inputs make them possible (see withInputResponses). */
+export const inputErrors = {
+  413: errorBody("Request body larger than 256 KiB"),
   422: { description: "Validation error", content: { "application/json": { schema: ValidationErrorSchema } } },
+  500: errorBody("Unexpected failure; the body carries no detail of it (`Internal Server Error`)"),
 } as const;
 export const notFoundError = { 404: errorBody("Not found, or outside the caller's tenants") } as const;
 export const conflictError = (description: string) => ({ 409: errorBody(description) }) as const;
@@ -38,7 +51,7 @@ export const jsonContent = <T extends z.ZodType>(schema: T, description: string)
   content: { "application/json": { schema } },
 });
 
-/** A route's JSON request body (parsed and size-checked beforehand by the bodyLimit middleware). */
+/** A route's JSON request body (read, size-checked and parsed by the bodyLimit middleware createRouter adds). */
 export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
   required,
   content: { "application/json": { schema } },

@@ -1,7 +1,9 @@
 // The OpenAPI document against the contract existing clients rely on (shared/seeds/webhooks-api-reference.md):
-// every path, method, parameter and success status of the 12 admin endpoints, plus the 422 body.
+// every path, method, parameter and success status of the 12 admin endpoints, plus the 422 body; and, for every
+// operation, the errors it can really give (checked against the running routes where they can be provoked).
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
+import { superAdmin } from "../helpers/tokens";
 
 const W = "/api/v1/admin/webhooks";
 // [method, path, success status, path params (with type), query params]
@@ -30,7 +32,7 @@ describe("OpenAPI document", async () => {
 
   it("has exactly the 12 admin operations of the contract", () => {
     const admin = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
-      .filter(([path]) => path.startsWith(W))
+      .filter(([path]) => path.startsWith(W) && path !== W) // W itself only redirects (below)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     expect(admin.sort()).toEqual(CONTRACT.map(([m, p]) => `${m.toUpperCase()} ${p}`).sort());
   });
@@ -38,7 +40,10 @@ describe("OpenAPI document", async () => {
   it.each(CONTRACT)("%s %s: success %s, its parameters, and the 422 body", (method, path, success, pathParams, query) => {
     const op = doc.paths[path][method];
     expect(op.responses[success]).toBeDefined();
-    expect(op.responses["422"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/HTTPValidationError" });
+    // The reference lists 422 everywhere (FastAPI counts its `authorization` header as a parameter); here it is listed
+    // only where input can fail (below), and then with the FastAPI body.
+    if (op.responses["422"])
+      expect(op.responses["422"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/HTTPValidationError" });
     const params = (op.parameters ?? []) as { name: string; in: string; required?: boolean; schema: { type?: string } }[];
     for (const [name, type] of Object.entries(pathParams)) {
       const p = params.find((x) => x.in === "path" && x.name === name);
@@ -56,5 +61,61 @@ describe("OpenAPI document", async () => {
     const { HTTPValidationError, ValidationError } = doc.components.schemas;
     expect(HTTPValidationError.properties.detail.items).toEqual({ $ref: "#/components/schemas/ValidationError" });
     expect(ValidationError.required.sort()).toEqual(["loc", "msg", "type"]);
+    expect(ValidationError.properties.loc).toEqual({ type: "array", items: { anyOf: [{ type: "string" }, { type: "integer" }] } });
+  });
+
+  it("names the server: the origin serving the document", () => {
+    expect(doc.servers).toEqual([{ url: "/", description: expect.any(String) }]);
+  });
+
+  it("documents the collection path without its trailing slash as a 307 for each of the collection's methods", () => {
+    const bare = doc.paths[W];
+    expect(Object.keys(bare).sort()).toEqual(Object.keys(doc.paths[`${W}/`]).sort());
+    for (const op of Object.values(bare) as any[]) {
+      expect(Object.keys(op.responses)).toEqual(["307"]);
+      expect(op.responses["307"].headers.Location.schema).toEqual({ type: "string" });
+      expect(op.security).toEqual([]);
+    }
+  });
+});
+
+// Every operation of the document, bare redirects aside: [METHOD path, operation].
+type Operation = { operationId: string; security?: unknown[]; requestBody?: unknown; parameters?: unknown[]; responses: Record<string, any> };
+const operations = async () => {
+  const doc = (await api("GET", "/openapi.json")).body;
+  return Object.entries(doc.paths as Record<string, Record<string, Operation>>)
+    .filter(([path]) => path !== W)
+    .flatMap(([path, item]) => Object.entries(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as const));
+};
+
+describe("the errors each operation documents", async () => {
+  const ops = await operations();
+
+  it("covers every operation, including ones added later", () => {
+    expect(ops.length).toBeGreaterThanOrEqual(CONTRACT.length + 2); // the 12, publishing, health
+  });
+
+  it.each(ops)("%s: 413 exactly when it takes a body, 422 exactly when a parameter or the body can fail", (_, op) => {
+    expect("413" in op.responses).toBe(op.requestBody !== undefined);
+    expect("422" in op.responses).toBe(op.requestBody !== undefined || (op.parameters ?? []).length > 0);
+  });
+
+  it.each(ops)("%s: answers an oversized body with 413 exactly when it documents 413", async (name, op) => {
+    const [method, path] = name.split(" ") as [string, string];
+    const concrete = path.replace("{webhook_id}", "wh_contract").replace("{delivery_id}", "1");
+    const res = await api(method, concrete, {
+      token: await superAdmin(),
+      rawBody: method === "GET" ? undefined : `{}${" ".repeat(300 * 1024)}`, // fetch refuses a GET with a body
+      headers: { "content-type": "application/json" },
+    });
+    expect(res.status === 413, `${res.status} ${JSON.stringify(res.body)}`).toBe("413" in op.responses);
+  });
+
+  it.each(ops)("%s: 500 documented", (_, op) => {
+    expect(op.responses["500"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Error" });
+  });
+
+  it.each(ops.filter(([, op]) => op.security === undefined))("%s: 401 documents WWW-Authenticate", (_, op) => {
+    expect(op.responses["401"].headers["WWW-Authenticate"]).toMatchObject({ schema: { type: "string" } });
   });
 });
