@@ -42,7 +42,7 @@ async function perRequest(base, path, token) {
   const get = async () => {
     const res = await fetch(base + path, { headers });
     await res.arrayBuffer();
-    if (res.status >= 400) throw new Error(`GET ${path}: ${res.status}`);
+    if (res.status >= 500 || (res.status >= 400 && res.status !== 404)) throw new Error(`GET ${path}: ${res.status}`);
   };
   for (let i = 0; i < 20; i++) await get(); // warm: JWKS fetched, isolate compiled
   const before = cpuMs(pid);

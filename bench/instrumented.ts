@@ -20,6 +20,7 @@ import { Hono } from "hono";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
 import { buildDeliveryHeaders } from "../src/domain/delivery/request";
 import { signingKeysOf } from "../src/domain/delivery/signing-keys";
+import { generateSigningSecret } from "../src/domain/signing";
 import { deliveries, events, webhookEndpoints } from "../src/db/schema";
 import worker from "../src/index";
 import { OpenAPIHono } from "@hono/zod-openapi";
@@ -300,7 +301,7 @@ async function cpuProbe(request: Request, env: Env, ctx: ExecutionContext, param
   const token = bearerToken(request.headers.get("authorization") ?? undefined);
   const path = params.get("path") ?? "/health";
   const authorization = request.headers.get("authorization") ?? "";
-  const sealed = what === "sign" ? await services.secretBox.seal("whsec_probe_probe_probe_probe_probe", "wh_probe") : "";
+  const sealed = what === "sign" ? await services.secretBox.seal(generateSigningSecret(), "wh_probe") : "";
   for (let i = 0; i < n; i++) {
     if (what === "sign")
       // One delivery's signing work: the sealed secret's keys (opened and imported once per isolate), both schemes.
