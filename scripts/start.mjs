@@ -13,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureRecentNode } from "./lib/node-runtime.mjs";
 import { wranglerBin } from "./lib/wrangler.mjs";
+import { printPortalLinkWhenReady } from "./portal-link.mjs";
 
 const DEFAULT_PORT = "8787";
 
@@ -124,6 +125,9 @@ const ticker = noCron
     }, 60_000);
 ticker?.unref();
 if (ticker) say("  Local cron: the retry sweep runs every minute and the stats rollup every 5 minutes (--no-cron to turn off).\n");
+
+// ---- Delivery portal: a ready link for the demo tenant once wrangler dev answers (scripts/portal-link.mjs). ----
+printPortalLinkWhenReady(base, say);
 
 child.on("error", (err) => fail(`could not start wrangler dev: ${err.message}`));
 child.on("exit", (code, signal) => {

@@ -9,6 +9,7 @@ import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
 import { documentSlashRedirects, pathEdges } from "./routes/path-edges";
 import { webhooksRouter } from "./routes/webhooks";
+import { portalRouter } from "./portal/router";
 
 const API_VERSION = "1.0.0";
 
@@ -50,6 +51,9 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
     description: "ScaiKey access token (RS256/ES256, verified against the JWKS).",
   });
   app.get("/openapi.json", (c) => c.json(documentSlashRedirects(app.getOpenAPI31Document(OPENAPI_DOCUMENT), "/api/")));
+  // The delivery portal: its own session cookie instead of a bearer token (src/portal).
+  app.get("/portal/", (c) => c.redirect("/portal", 301));
+  app.route("/portal", portalRouter);
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "ScaiKey Webhooks API" }));
 
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));

@@ -169,3 +169,29 @@ export const jobCursors = sqliteTable("job_cursors", {
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type DeliveryAttemptRow = typeof deliveryAttempts.$inferSelect;
+
+// Tenant-admin portal sessions. A row is born as a single-use magic link and becomes a cookie session when opened.
+// Only SHA-256 hashes of the link and session tokens are stored; retention deletes rows past expires_at.
+export const portalSessions = sqliteTable(
+  "portal_sessions",
+  {
+    id: text("id").primaryKey(), // ps_…
+    linkHash: text("link_hash").notNull(),
+    sessionHash: text("session_hash"), // set when the link is opened
+    tenantId: text("tenant_id"),
+    partnerId: text("partner_id"),
+    readOnly: integer("read_only", { mode: "boolean" }).notNull().default(false),
+    createdBy: text("created_by").notNull(), // subject of the token that issued the link
+    createdAt: integer("created_at").notNull(),
+    linkExpiresAt: integer("link_expires_at").notNull(),
+    redeemedAt: integer("redeemed_at"),
+    // The link's expiry until it is opened, then the session's.
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("portal_sessions_link_hash_uq").on(t.linkHash),
+    uniqueIndex("portal_sessions_session_hash_uq").on(t.sessionHash),
+    index("portal_sessions_expires_idx").on(t.expiresAt),
+  ],
+);
+export type PortalSessionRow = typeof portalSessions.$inferSelect;

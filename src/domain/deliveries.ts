@@ -1,5 +1,5 @@
 // Reading deliveries and their attempts for the admin API.
-import { and, asc, count, desc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { deliveries, deliveryAttempts, events, type DeliveryAttemptRow, type DeliveryRow, type DeliveryStatus } from "../db/schema";
 import { notFound } from "../lib/errors";
@@ -37,9 +37,22 @@ function toPublicAttempt(row: DeliveryAttemptRow) {
   };
 }
 
-export async function listDeliveries(db: Database, webhookId: string, status: DeliveryStatus | undefined, { page, perPage }: Page) {
+/** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive. */
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  eventType?: string;
+  lastStatusCode?: number;
+  createdFrom?: number;
+  createdBefore?: number;
+}
+
+export async function listDeliveries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
   const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
-  if (status) conditions.push(eq(deliveries.status, status));
+  if (filter.status) conditions.push(eq(deliveries.status, filter.status));
+  if (filter.eventType) conditions.push(eq(deliveries.eventType, filter.eventType));
+  if (filter.lastStatusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filter.lastStatusCode));
+  if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
+  if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
   const where = and(...conditions);
   const [rows, [total]] = await db.batch([
     db.select().from(deliveries).where(where).orderBy(desc(deliveries.id)).limit(perPage).offset((page - 1) * perPage),

@@ -1,4 +1,5 @@
 // One scheduled handler: each cron expression in wrangler.toml routes to its job.
+import { purgeExpiredPortalSessions } from "../domain/portal-sessions";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 import { reencryptSecrets } from "./reencrypt-secrets";
@@ -33,6 +34,7 @@ async function runJob(cron: string, services: Services): Promise<void> {
     case CRON_RETENTION:
       await runRetention(services);
       await reencryptSecrets(services); // legacy plaintext rows and rows under a retired master key
+      await purgeExpiredPortalSessions(services.db, services.now());
       return;
     default:
       logger.warn("no job for cron expression", { cron });

@@ -14,6 +14,7 @@ function randomId(prefix: string, length = 20): string {
 
 export const newWebhookId = () => randomId("wh_");
 export const newEventId = () => randomId("evt_");
+export const newPortalSessionId = () => randomId("ps_");
 
 /** An id in the same alphabet, derived from `key` (SHA-256): the same key always gives the same id. */
 export async function derivedId(prefix: string, key: string, length = 20): Promise<string> {

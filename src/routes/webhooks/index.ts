@@ -1,5 +1,6 @@
 // The webhooks resource: every operation under /api/v1/admin/webhooks, in matching order.
 import { createRouter } from "../create-router";
+import { registerCreatePortalSession } from "./create-portal-session";
 import { registerCreateWebhook } from "./create-webhook";
 import { registerDeleteWebhook } from "./delete-webhook";
 import { registerGetWebhook } from "./get-webhook";
@@ -16,6 +17,7 @@ import { registerUpdateWebhook } from "./update-webhook";
 export const webhooksRouter = createRouter();
 // /events before /{webhook_id}: the first matching route answers.
 registerListSupportedEvents(webhooksRouter);
+registerCreatePortalSession(webhooksRouter);
 registerListWebhooks(webhooksRouter);
 registerCreateWebhook(webhooksRouter);
 registerGetWebhook(webhooksRouter);

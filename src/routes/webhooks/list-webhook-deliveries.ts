@@ -27,6 +27,6 @@ export const registerListWebhookDeliveries = (router: Router) =>
     const { webhook_id } = c.req.valid("param");
     const { page, per_page, status } = c.req.valid("query");
     await requireVisibleWebhook(c, webhook_id);
-    const { rows, total, pages } = await listDeliveries(c.var.services.db, webhook_id, status, { page, perPage: per_page });
+    const { rows, total, pages } = await listDeliveries(c.var.services.db, webhook_id, { status }, { page, perPage: per_page });
     return c.json({ items: rows.map(toPublicDelivery), total, page, per_page, pages }, 200);
   });

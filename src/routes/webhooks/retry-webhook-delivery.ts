@@ -1,8 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { getDelivery, hasPayload, toPublicDelivery } from "../../domain/deliveries";
-import { requeueDelivery } from "../../domain/delivery/requeue";
-import { conflict } from "../../lib/errors";
+import { toPublicDelivery } from "../../domain/deliveries";
+import { retryDeliveryNow } from "../../domain/delivery/manual-retry";
 import type { Router } from "../create-router";
 import { conflictError, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
@@ -32,11 +31,5 @@ export const registerRetryWebhookDelivery = (router: Router) =>
     const { webhook_id, delivery_id } = c.req.valid("param");
     const services = c.var.services;
     const webhook = await requireVisibleWebhook(c, webhook_id);
-    const delivery = await getDelivery(services.db, webhook_id, delivery_id);
-    if (delivery.status === "success") throw conflict("Delivery already succeeded");
-    if (delivery.status === "pending" || delivery.status === "retrying") throw conflict("Delivery is already scheduled or in flight");
-    if (!webhook.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
-    if (!(await hasPayload(services.db, delivery.eventId))) throw conflict("The event's payload has been purged by retention; it cannot be sent again");
-    if (!(await requeueDelivery(services, delivery_id))) throw conflict("Delivery changed state; fetch it again");
-    return c.json(toPublicDelivery(await getDelivery(services.db, webhook_id, delivery_id)), 200);
+    return c.json(toPublicDelivery(await retryDeliveryNow(services, webhook, delivery_id)), 200);
   });

@@ -1,0 +1,16 @@
+// A manual retry of one delivery (the API's retry route and the portal's retry button): the rules, then the requeue.
+import type { WebhookEndpointRow } from "../../db/schema";
+import { conflict } from "../../lib/errors";
+import { getDelivery, hasPayload } from "../deliveries";
+import { requeueDelivery, type RequeueDeps } from "./requeue";
+
+/** Queues the delivery for one more attempt now, or throws 404/409 saying why it cannot be. */
+export async function retryDeliveryNow(services: RequeueDeps, webhook: WebhookEndpointRow, deliveryId: number) {
+  const delivery = await getDelivery(services.db, webhook.id, deliveryId);
+  if (delivery.status === "success") throw conflict("Delivery already succeeded");
+  if (delivery.status === "pending" || delivery.status === "retrying") throw conflict("Delivery is already scheduled or in flight");
+  if (!webhook.enabled) throw conflict("Webhook is disabled: enable it (PATCH enabled=true) before retrying");
+  if (!(await hasPayload(services.db, delivery.eventId))) throw conflict("The event's payload has been purged by retention; it cannot be sent again");
+  if (!(await requeueDelivery(services, deliveryId))) throw conflict("Delivery changed state; fetch it again");
+  return getDelivery(services.db, webhook.id, deliveryId);
+}

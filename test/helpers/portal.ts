@@ -1,0 +1,51 @@
+// A portal visitor for route tests: opens a magic link and then carries the session cookie and CSRF token like a browser.
+import { exports } from "cloudflare:workers";
+import { api, WEBHOOKS } from "./api";
+
+export interface PortalPage {
+  status: number;
+  headers: Headers;
+  html: string;
+}
+
+export async function issueLink(token: string, body: Record<string, unknown> = {}): Promise<string> {
+  const res = await api("POST", `${WEBHOOKS}/portal-sessions`, { token, body });
+  if (res.status !== 201) throw new Error(`portal-sessions failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.url as string;
+}
+
+export class PortalVisitor {
+  cookie = "";
+
+  async open(url: string, init: { method?: string; form?: Record<string, string | string[]>; headers?: Record<string, string> } = {}): Promise<PortalPage> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.cookie) headers.cookie = this.cookie;
+    let body: string | undefined;
+    if (init.form) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(init.form)) for (const one of Array.isArray(v) ? v : [v]) params.append(k, one);
+      body = params.toString();
+      headers["content-type"] = "application/x-www-form-urlencoded";
+    }
+    const target = url.startsWith("http") ? url : `https://webhooks.test${url}`;
+    const res = await exports.default.fetch(new Request(target, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" }));
+    const setCookie = res.headers.get("set-cookie");
+    if (setCookie) this.cookie = setCookie.split(";")[0]!;
+    return { status: res.status, headers: res.headers, html: await res.text() };
+  }
+
+  /** The CSRF token of the current session, read from any page's hidden field. */
+  async csrf(): Promise<string> {
+    const page = await this.open("/portal/events");
+    const m = /name="_csrf" value="([^"]+)"/.exec(page.html);
+    if (!m) throw new Error(`no CSRF token on the page (status ${page.status})`);
+    return m[1]!;
+  }
+
+  static async signIn(token: string, body: Record<string, unknown> = {}): Promise<PortalVisitor> {
+    const visitor = new PortalVisitor();
+    const res = await visitor.open(await issueLink(token, body));
+    if (res.status !== 200 || !visitor.cookie) throw new Error(`sign-in failed: ${res.status}`);
+    return visitor;
+  }
+}
