@@ -107,6 +107,8 @@ async function readExcerpt(
   if (response.body === null) return { excerpt: null };
   const reader = response.body.getReader();
   const decoder = new TextDecoder("utf-8");
+  // A body whose declared length has arrived is complete: no further read to learn that it ended.
+  const declared = declaredLength(response);
   let text = "";
   let received = 0;
   let done = false;
@@ -115,15 +117,17 @@ async function readExcerpt(
     while (received < EXCERPT_BYTES) {
       const chunk = await Promise.race([reader.read(), deadline]);
       if (chunk.done) {
+        text += decoder.decode();
         done = true;
         break;
       }
       const bytes = chunk.value.subarray(0, EXCERPT_BYTES - received);
       received += bytes.byteLength;
+      if (received === declared && bytes.byteLength === chunk.value.byteLength) done = true;
       // stream: true holds back a character split by the cut instead of turning it into U+FFFD.
-      text += decoder.decode(bytes, { stream: true });
+      text += decoder.decode(bytes, { stream: !done });
+      if (done) break;
     }
-    if (done) text += decoder.decode();
   } catch (caught) {
     error = caught ?? new Error("response body failed");
   }
@@ -169,4 +173,12 @@ function classifyFetchError(error: unknown, url: string): { errorClass: ErrorCla
       : { errorClass: "network", errorMessage: `DNS lookup or TLS handshake failed (${message})` };
   }
   return { errorClass: "network", errorMessage: detail };
+}
+
+/** The body's length as the response declares it, when that is the length we read (not a compressed one). */
+function declaredLength(response: Response): number | null {
+  const encoding = response.headers.get("Content-Encoding");
+  if (encoding !== null && encoding.toLowerCase() !== "identity") return null;
+  const length = Number(response.headers.get("Content-Length") ?? "");
+  return Number.isSafeInteger(length) && length > 0 ? length : null;
 }

@@ -14,10 +14,14 @@ export function generateSigningSecret(): string {
  */
 export async function signScaiKey(secrets: string[], timestamp: number, body: string): Promise<string> {
   assertSignable(secrets, timestamp);
+  return signScaiKeyWithKeys(await Promise.all(secrets.map(scaiKeyKey)), timestamp, body);
+}
+
+/** signScaiKey with the secrets' keys already imported (importScaiKeyKey), in the same order. */
+export async function signScaiKeyWithKeys(keys: CryptoKey[], timestamp: number, body: string): Promise<string> {
+  assertSignable(keys, timestamp);
   const message = encoder.encode(`${timestamp}.${body}`);
-  const signatures = await Promise.all(
-    secrets.map(async (secret) => bytesToHex(await hmac(await scaiKeyKey(secret), message))),
-  );
+  const signatures = await Promise.all(keys.map(async (key) => bytesToHex(await hmac(key, message))));
   return [`t=${timestamp}`, ...signatures.map((hex) => `v1=${hex}`)].join(",");
 }
 
@@ -32,14 +36,18 @@ export async function signStandardWebhooks(
   body: string,
 ): Promise<string> {
   assertSignable(secrets, timestamp);
+  return signStandardWebhooksWithKeys(await Promise.all(secrets.map(standardWebhooksKey)), msgId, timestamp, body);
+}
+
+/** signStandardWebhooks with the secrets' keys already imported (importStandardWebhooksKey), in the same order. */
+export async function signStandardWebhooksWithKeys(keys: CryptoKey[], msgId: string, timestamp: number, body: string): Promise<string> {
+  assertSignable(keys, timestamp);
   const message = encoder.encode(`${msgId}.${timestamp}.${body}`);
-  const signatures = await Promise.all(
-    secrets.map(async (secret) => bytesToBase64(await hmac(await standardWebhooksKey(secret), message))),
-  );
+  const signatures = await Promise.all(keys.map(async (key) => bytesToBase64(await hmac(key, message))));
   return signatures.map((b64) => `v1,${b64}`).join(" ");
 }
 
-function assertSignable(secrets: string[], timestamp: number): void {
+function assertSignable(secrets: readonly unknown[], timestamp: number): void {
   if (secrets.length === 0) throw new Error("at least one signing secret is required");
   // Receivers parse `t` as a plain integer: a fraction or exponent would fail every verification.
   if (!Number.isSafeInteger(timestamp) || timestamp < 0)
@@ -56,19 +64,29 @@ const scaiKeyKeys = new Map<string, Promise<CryptoKey>>();
 const standardWebhooksKeys = new Map<string, Promise<CryptoKey>>();
 
 function scaiKeyKey(secret: string): Promise<CryptoKey> {
-  return cachedKey(scaiKeyKeys, secret, () => encoder.encode(secret));
+  return cachedKey(scaiKeyKeys, secret, importScaiKeyKey);
 }
 
 function standardWebhooksKey(secret: string): Promise<CryptoKey> {
-  return cachedKey(standardWebhooksKeys, secret, () => {
-    const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
-    const bytes = base64ToBytes(encoded);
-    if (!bytes || bytes.length === 0) throw new Error("signing secret is not `whsec_` followed by base64");
-    return bytes;
-  });
+  return cachedKey(standardWebhooksKeys, secret, importStandardWebhooksKey);
 }
 
-function cachedKey(cache: Map<string, Promise<CryptoKey>>, secret: string, keyBytes: () => Uint8Array) {
+/** The HMAC key of `X-ScaiKey-Signature`: the UTF-8 bytes of the whole secret string. */
+export function importScaiKeyKey(secret: string): Promise<CryptoKey> {
+  return importHmacKey(encoder.encode(secret));
+}
+
+/** The HMAC key of `webhook-signature`: the base64-decoded bytes after `whsec_`. */
+export async function importStandardWebhooksKey(secret: string): Promise<CryptoKey> {
+  const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  const bytes = base64ToBytes(encoded);
+  if (!bytes || bytes.length === 0) throw new Error("signing secret is not `whsec_` followed by base64");
+  return importHmacKey(bytes);
+}
+
+const importHmacKey = (bytes: Uint8Array) => crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+
+function cachedKey(cache: Map<string, Promise<CryptoKey>>, secret: string, importKey: (secret: string) => Promise<CryptoKey>) {
   const hit = cache.get(secret);
   if (hit) {
     // Re-insert so the Map's insertion order doubles as least-recently-used order.
@@ -76,8 +94,7 @@ function cachedKey(cache: Map<string, Promise<CryptoKey>>, secret: string, keyBy
     cache.set(secret, hit);
     return hit;
   }
-  const imported = (async () =>
-    crypto.subtle.importKey("raw", keyBytes(), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]))();
+  const imported = (async () => importKey(secret))();
   // A failed import must not stay cached.
   imported.catch(() => {
     if (cache.get(secret) === imported) cache.delete(secret);

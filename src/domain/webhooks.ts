@@ -14,6 +14,7 @@ import { notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import { toIso } from "../lib/time";
 import type { SecretBox } from "../lib/secret-box";
+import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
 
 export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disabledReason">): WebhookStatus {
@@ -197,5 +198,7 @@ export async function rotateWebhookSecret(db: Database, secretBox: SecretBox, we
     // The previous secret moves over still sealed, as it was stored.
     .set({ secret: await secretBox.seal(secret, webhook.id), previousSecret: previousSecretExpiresAt ? webhook.secret : null, previousSecretExpiresAt, updatedAt: now })
     .where(eq(webhookEndpoints.id, webhook.id));
+  // The secrets that stop signing leave this isolate's key cache (others age out: their sealed values are never read again).
+  await forgetSigningKeys(secretBox, [webhook.previousSecret, previousSecretExpiresAt ? null : webhook.secret], webhook.id);
   return { secret, previousSecretExpiresAt };
 }

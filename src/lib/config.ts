@@ -1,4 +1,5 @@
 import { parseRetrySchedule } from "../domain/retry-policy";
+import { LOG_LEVELS, type LogLevel } from "./logger";
 
 // Typed settings read once from the Worker's bindings ([vars] in wrangler.toml, secrets from .dev.vars / `wrangler secret put`).
 export interface Config {
@@ -22,6 +23,8 @@ export interface Config {
   orphanGraceMs: number;
   /** How long an in-flight attempt holds its delivery beyond the delivery timeout. */
   inFlightMarginMs: number;
+  /** Lowest level of log line written; the line per delivery attempt is written at any level. */
+  logLevel: LogLevel;
 }
 
 /** Optional tuning vars, not in wrangler.toml: the defaults suit production; the fault harness compresses them. */
@@ -59,6 +62,7 @@ export function readConfig(env: Env): Config {
     statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 400),
     orphanGraceMs: positiveInt("ORPHAN_GRACE_SECONDS", (env as Env & TuningVars).ORPHAN_GRACE_SECONDS, 300) * 1000,
     inFlightMarginMs: inFlightMarginSeconds((env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS) * 1000,
+    logLevel: logLevel(env.LOG_LEVEL),
   };
 }
 
@@ -91,4 +95,11 @@ function httpUrl(name: string, v: string): string {
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`${name} must be an http(s) URL, got "${v}"`);
   return url.toString();
+}
+
+function logLevel(v: string | undefined): LogLevel {
+  if (v === undefined || v === "") return "info";
+  const level = LOG_LEVELS.find((l) => l === v.toLowerCase());
+  if (!level) throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${v}"`);
+  return level;
 }

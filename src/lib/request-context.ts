@@ -1,6 +1,6 @@
-// Request id and one access-log line per request.
+// Request id and one access-log line per request (at info: LOG_LEVEL=warn turns the access log off).
 import { createMiddleware } from "hono/factory";
-import { logger } from "./logger";
+import { logger, logs } from "./logger";
 import type { AppEnv } from "./services";
 
 const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -12,6 +12,7 @@ export const requestContext = createMiddleware<AppEnv>(async (c, next) => {
   const started = performance.now();
   await next();
   c.header("X-Request-ID", requestId);
+  if (!logs("info")) return;
   logger.info("request", {
     request_id: requestId,
     method: c.req.method,

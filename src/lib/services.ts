@@ -3,6 +3,7 @@ import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
 import type { QueueMessage } from "../domain/delivery/message";
 import { readConfig, type Config } from "./config";
+import { configureLogger } from "./logger";
 import { createSecretBox, type SecretBox } from "./secret-box";
 
 export interface Services {
@@ -23,9 +24,11 @@ const containers = new WeakMap<Env, Services>();
 export function createServices(env: Env): Services {
   let services = containers.get(env);
   if (!services) {
+    const config = readConfig(env);
+    configureLogger(config.logLevel);
     services = {
       db: createDb(env.DB),
-      config: readConfig(env),
+      config,
       queue: env.DELIVERY_QUEUE as Queue<QueueMessage>,
       now: () => Date.now(),
       fetch: (input, init) => fetch(input, init),

@@ -160,6 +160,21 @@ describe("sendWebhookRequest: the response excerpt", () => {
     expect(result.responseExcerpt).toBe("a".repeat(4095));
   });
 
+  it("ends a body at its declared length, a character split across chunks included, without waiting for the stream to close", async () => {
+    const bytes = encoder.encode("zoë"); // ë is 2 bytes, split between the two chunks
+    const chunks = [bytes.subarray(0, 3), bytes.subarray(3)];
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next) controller.enqueue(next);
+        else return new Promise<void>(() => {}); // the declared bytes arrived; the stream itself never says it ended
+      },
+    });
+    const headers = { "Content-Length": String(bytes.byteLength) };
+    const result = await send(fakeFetch(() => new Response(stream, { headers })).fetch, { timeoutMs: 500 });
+    expect(result).toMatchObject({ ok: true, statusCode: 200, errorClass: null, responseExcerpt: "zoë" });
+  });
+
   it("decodes UTF-8 and replaces invalid bytes rather than failing", async () => {
     const bytes = new Uint8Array([...encoder.encode("zoë "), 0xff, 0xfe, ...encoder.encode(" ok")]);
     const result = await send(fakeFetch(() => new Response(bytes)).fetch);

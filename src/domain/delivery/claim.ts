@@ -16,12 +16,21 @@ export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
 /** The `last_error` of a delivery cancelled because its endpoint was disabled: recover puts these back in the queue. */
 export const CANCELLED_ENDPOINT_DISABLED = "endpoint disabled";
 
+/** What an attempt reads of its delivery row (only these columns cross from D1). */
+export type ClaimedDelivery = Pick<DeliveryRow, "id" | "webhookId" | "eventId" | "eventType" | "status">;
+
+/** What an attempt reads of its endpoint row: where to send, the secrets that sign, who owns it, whether it may send. */
+export type ClaimedEndpoint = Pick<
+  WebhookEndpointRow,
+  "id" | "url" | "secret" | "previousSecret" | "previousSecretExpiresAt" | "headers" | "enabled" | "deletedAt" | "tenantId" | "partnerId"
+>;
+
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
 export interface ClaimedAttempt {
   deliveryId: number;
   attemptNumber: number;
-  delivery: DeliveryRow;
-  endpoint: WebhookEndpointRow;
+  delivery: ClaimedDelivery;
+  endpoint: ClaimedEndpoint;
   payload: string;
 }
 
@@ -70,8 +79,25 @@ export async function claimDeliveries(
       )
       .returning({ id: deliveries.id, attemptCount: deliveries.attemptCount }),
     // Three plain reads rather than one join: in a D1 batch, drizzle maps rows by column name, which a join repeats.
-    db.select().from(deliveries).where(listed(deliveries.id)),
-    db.select().from(webhookEndpoints).where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
+    db
+      .select({ id: deliveries.id, webhookId: deliveries.webhookId, eventId: deliveries.eventId, eventType: deliveries.eventType, status: deliveries.status })
+      .from(deliveries)
+      .where(listed(deliveries.id)),
+    db
+      .select({
+        id: webhookEndpoints.id,
+        url: webhookEndpoints.url,
+        secret: webhookEndpoints.secret,
+        previousSecret: webhookEndpoints.previousSecret,
+        previousSecretExpiresAt: webhookEndpoints.previousSecretExpiresAt,
+        headers: webhookEndpoints.headers,
+        enabled: webhookEndpoints.enabled,
+        deletedAt: webhookEndpoints.deletedAt,
+        tenantId: webhookEndpoints.tenantId,
+        partnerId: webhookEndpoints.partnerId,
+      })
+      .from(webhookEndpoints)
+      .where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
     db.select({ id: events.id, payload: events.payload }).from(events).where(sql`${events.id} IN ${ofListed("event_id")}`),
     // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
     ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),

@@ -117,7 +117,12 @@ function toStatement(d1: D1Database, query: { toSQL(): { sql: string; params: un
 
 /** The announcement of a disable at `now`: its event_id is derived from the endpoint and that instant, so two attempts
  * recorded in the same millisecond cannot announce one disable twice. */
-async function autoDisabledEnvelope(endpoint: WebhookEndpointRow, reason: AutoDisableReason, threshold: number, now: number) {
+async function autoDisabledEnvelope(
+  endpoint: Pick<WebhookEndpointRow, "id" | "url" | "tenantId" | "partnerId">,
+  reason: AutoDisableReason,
+  threshold: number,
+  now: number,
+) {
   return completeEnvelope(
     {
       event_id: await derivedId("evt_", `webhook.auto_disabled:${endpoint.id}:${now}`),

@@ -113,7 +113,7 @@ export async function recordAttempts(
   return planned.map(({ claim, result, status, gone, retryInSeconds, retryVia }, i): AttemptedOutcome => {
     const { deliveryId, attemptNumber, endpoint, delivery } = claim;
     const { autoDisabled, announcementDeliveryIds } = announcementOf(results, health.announcementAt[i] ?? null);
-    logger.info("delivery attempt", {
+    logger.record("delivery attempt", {
       webhook_id: endpoint.id,
       delivery_id: deliveryId,
       event_id: delivery.eventId,

@@ -1,21 +1,22 @@
 // Preparing a delivery's request: the signing secrets in force, the headers (both signature schemes), the body.
 // Signed afresh on every attempt: receivers reject stale timestamps.
-import type { WebhookEndpointRow } from "../../db/schema";
 import type { SecretBox } from "../../lib/secret-box";
-import { signScaiKey, signStandardWebhooks } from "../signing";
+import type { ClaimedEndpoint } from "./claim";
+import { signScaiKeyWithKeys, signStandardWebhooksWithKeys } from "../signing";
+import { signingKeysOf, type SigningKeys } from "./signing-keys";
 
 export const USER_AGENT = "ScaiKey-Webhook/1.0";
 
-/** The secrets that sign right now, opened: the current one, then the previous one during its grace period. */
-export async function signingSecrets(
+/** The keys of the secrets that sign right now: the current one, then the previous one during its grace period. */
+export async function signingKeys(
   secretBox: SecretBox,
   endpoint: { id: string; secret: string; previousSecret: string | null; previousSecretExpiresAt: number | null },
   now: number,
-): Promise<string[]> {
+): Promise<SigningKeys[]> {
   const sealed = [endpoint.secret];
   if (endpoint.previousSecret && endpoint.previousSecretExpiresAt !== null && now < endpoint.previousSecretExpiresAt)
     sealed.push(endpoint.previousSecret);
-  return Promise.all(sealed.map((s) => secretBox.open(s, endpoint.id)));
+  return Promise.all(sealed.map((s) => signingKeysOf(secretBox, s, endpoint.id)));
 }
 
 export async function buildDeliveryHeaders(opts: {
@@ -23,13 +24,13 @@ export async function buildDeliveryHeaders(opts: {
   eventId: string;
   eventType: string;
   body: string;
-  secrets: string[];
+  keys: SigningKeys[];
   timestamp: number;
   customHeaders: Record<string, string>;
 }): Promise<Record<string, string>> {
   const [scaikey, standard] = await Promise.all([
-    signScaiKey(opts.secrets, opts.timestamp, opts.body),
-    signStandardWebhooks(opts.secrets, opts.eventId, opts.timestamp, opts.body),
+    signScaiKeyWithKeys(opts.keys.map((k) => k.scaiKey), opts.timestamp, opts.body),
+    signStandardWebhooksWithKeys(opts.keys.map((k) => k.standardWebhooks), opts.eventId, opts.timestamp, opts.body),
   ]);
   return {
     ...opts.customHeaders, // reserved names are refused at write time, so ours below always win
@@ -55,7 +56,7 @@ export interface DeliveryRequest {
 /** The request of one attempt at `now`: the endpoint's URL, the payload as stored, headers signed with the secrets in force. */
 export async function prepareDeliveryRequest(
   secretBox: SecretBox,
-  attempt: { deliveryId: number; eventId: string; eventType: string; payload: string; endpoint: WebhookEndpointRow },
+  attempt: { deliveryId: number; eventId: string; eventType: string; payload: string; endpoint: ClaimedEndpoint },
   now: number,
 ): Promise<DeliveryRequest> {
   const { endpoint, payload } = attempt;
@@ -64,7 +65,7 @@ export async function prepareDeliveryRequest(
     eventId: attempt.eventId,
     eventType: attempt.eventType,
     body: payload,
-    secrets: await signingSecrets(secretBox, endpoint, now),
+    keys: await signingKeys(secretBox, endpoint, now),
     timestamp: Math.floor(now / 1000),
     customHeaders: endpoint.headers,
   });
