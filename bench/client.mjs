@@ -13,7 +13,10 @@ export async function api(base, method, path, body, token) {
   for (let attempt = 1; ; attempt++) {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
     });
@@ -36,10 +39,20 @@ export const eventFor = (tenant, n) => ({
 });
 
 async function createEndpoints(base, token, tenant, count, urlOf) {
-  return mapBounded(Array.from({ length: count }, (_, i) => i), 8, async (i) => {
-    const created = await api(base, "POST", "/api/v1/admin/webhooks/", { url: urlOf(i), events: ["user.created"], tenant_id: tenant, description: `bench ${tenant} #${i}` }, token);
-    return created.id;
-  });
+  return mapBounded(
+    Array.from({ length: count }, (_, i) => i),
+    8,
+    async (i) => {
+      const created = await api(
+        base,
+        "POST",
+        "/api/v1/admin/webhooks/",
+        { url: urlOf(i), events: ["user.created"], tenant_id: tenant, description: `bench ${tenant} #${i}` },
+        token,
+      );
+      return created.id;
+    },
+  );
 }
 
 /**
@@ -58,7 +71,13 @@ export async function seedEndpoints(worker, { token, receiverBase, tag, delivery
 
 /** Successful deliveries recorded in D1, summed over endpoints (through the admin API). */
 export async function recordedSuccesses(base, token, ids) {
-  const totals = await mapBounded(ids, 4, async (id) => (await api(base, "GET", `/api/v1/admin/webhooks/${id}/deliveries?status=success&per_page=1`, undefined, token)).total);
+  const totals = await mapBounded(
+    ids,
+    4,
+    async (id) =>
+      (await api(base, "GET", `/api/v1/admin/webhooks/${id}/deliveries?status=success&per_page=1`, undefined, token))
+        .total,
+  );
   return totals.reduce((a, b) => a + b, 0);
 }
 
@@ -77,8 +96,17 @@ export async function waitFor(what, check, { timeoutMs = 300_000, everyMs = 250 
 export async function cannon(name, options) {
   const result = await autocannon(options);
   const bad = result.errors + result.timeouts + result.non2xx;
-  if (bad > 0) throw new Error(`${name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx of ${result.requests.total}`);
-  return { requests: result.requests.total, seconds: result.duration, rps: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99 };
+  if (bad > 0)
+    throw new Error(
+      `${name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx of ${result.requests.total}`,
+    );
+  return {
+    requests: result.requests.total,
+    seconds: result.duration,
+    rps: result.requests.total / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  };
 }
 
 /**

@@ -9,10 +9,16 @@ import { parseArgs } from "node:util";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { requests: { type: "string", default: "300" }, concurrency: { type: "string", default: "4" }, rounds: { type: "string", default: "3" } },
+  options: {
+    requests: { type: "string", default: "300" },
+    concurrency: { type: "string", default: "4" },
+    rounds: { type: "string", default: "3" },
+  },
 });
 if (positionals.length !== 1) {
-  console.error("usage: node bench/cpu-per-request.mjs <work dir>/hold.json [--requests n] [--concurrency n] [--rounds n]");
+  console.error(
+    "usage: node bench/cpu-per-request.mjs <work dir>/hold.json [--requests n] [--concurrency n] [--rounds n]",
+  );
   process.exit(2);
 }
 const hold = JSON.parse(readFileSync(positionals[0], "utf8"));
@@ -47,9 +53,11 @@ async function perRequest(base, path, token) {
   for (let i = 0; i < 20; i++) await get(); // warm: JWKS fetched, isolate compiled
   const before = cpuMs(pid);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next++ < requests) await get();
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < requests) await get();
+    }),
+  );
   return (cpuMs(pid) - before) / requests;
 }
 
@@ -71,13 +79,18 @@ const targets = [
   ["admin GET one", hold.subject, `/api/v1/admin/webhooks/${hold.data.admin[0]}`, admin],
   ["admin list", hold.subject, "/api/v1/admin/webhooks/", admin],
 ];
-const figures = Object.fromEntries([...targets.map(([name]) => name), "D1 round trip on the binding"].map((n) => [n, []]));
+const figures = Object.fromEntries(
+  [...targets.map(([name]) => name), "D1 round trip on the binding"].map((n) => [n, []]),
+);
 for (let round = 0; round < rounds; round++) {
-  for (const [name, base, path, token] of targets) figures[name].push(await perRequest(base, path, token === null ? undefined : token));
+  for (const [name, base, path, token] of targets)
+    figures[name].push(await perRequest(base, path, token === null ? undefined : token));
   figures["D1 round trip on the binding"].push(await perD1RoundTrip());
 }
 const bare = figures[targets[0][0]];
-console.log(`CPU ms per request (${rounds} rounds of ${requests}, ${concurrency} at a time); ratio = bare / this, round by round`);
+console.log(
+  `CPU ms per request (${rounds} rounds of ${requests}, ${concurrency} at a time); ratio = bare / this, round by round`,
+);
 for (const [name, ms] of Object.entries(figures)) {
   const ratios = name.startsWith("D1") ? "" : `  ratio ${ms.map((m, i) => (bare[i] / m).toFixed(2)).join(" / ")}`;
   console.log(`${name.padEnd(46)} ${ms.map((m) => m.toFixed(2)).join(" / ")} ms${ratios}`);

@@ -3,8 +3,9 @@
 //
 // workerd runs every isolate of a local Worker on one thread: ours, and Miniflare's D1 and queue Durable Objects (with
 // SQLite). Its CPU is therefore an upper bound of what our Worker alone would be billed.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+
 import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { sleep } from "../scripts/lib/cli.mjs";
 
@@ -51,7 +52,9 @@ export function workerdCpuMeter(worker) {
   return {
     start() {
       if (!supported) return;
-      pids = groupMembers(worker.child.pid).filter((m) => m.comm === "workerd").map((m) => m.pid);
+      pids = groupMembers(worker.child.pid)
+        .filter((m) => m.comm === "workerd")
+        .map((m) => m.pid);
       before = snapshot();
     },
     stop() {
@@ -85,7 +88,12 @@ export async function withWorkerdCpu(worker, fn) {
  */
 export async function cpuDuring(processes, ms) {
   const tracked = processes.flatMap(({ name, pgid, pid }) =>
-    pgid ? groupMembers(pgid).map((m) => ({ name: `${name} ${m.comm === "workerd" ? "workerd" : "host (node)"}`, pid: m.pid })) : [{ name, pid: String(pid) }],
+    pgid
+      ? groupMembers(pgid).map((m) => ({
+          name: `${name} ${m.comm === "workerd" ? "workerd" : "host (node)"}`,
+          pid: m.pid,
+        }))
+      : [{ name, pid: String(pid) }],
   );
   const machine = () => readFileSync("/proc/stat", "utf8").split("\n")[0].split(/\s+/).slice(1).map(Number);
   const machineBefore = machine();

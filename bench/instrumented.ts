@@ -15,19 +15,20 @@
 //   GET /__bench/d1-probe?n=&concurrency=&kind=select|write   the runtime's own D1 round trip, straight on the binding
 //   GET /__bench/cpu-probe?what=…&n=[&path=]                  our in-isolate work, n times in one request (see cpuProbe;
 //                                                             what=sign: one delivery's secret opening and signatures)
+
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
+import { createApp } from "../src/app";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
+import { deliveries, events, webhookEndpoints } from "../src/db/schema";
 import { buildDeliveryHeaders } from "../src/domain/delivery/request";
 import { signingKeysOf } from "../src/domain/delivery/signing-keys";
 import { generateSigningSecret } from "../src/domain/signing";
-import { deliveries, events, webhookEndpoints } from "../src/db/schema";
 import worker from "../src/index";
-import { OpenAPIHono } from "@hono/zod-openapi";
-import { createApp } from "../src/app";
+import { interceptD1 } from "../src/lib/d1-intercept";
 import { logger } from "../src/lib/logger";
 import { requestContext } from "../src/lib/request-context";
-import { interceptD1 } from "../src/lib/d1-intercept";
 import { createServices } from "../src/lib/services";
 
 export { WebhooksService } from "../src/index";
@@ -96,7 +97,9 @@ const addMeta = (b: Bucket, meta: Meta | undefined) => {
 interface RawQueryResult {
   results: { meta: Meta; data?: { columns?: string[]; rows?: unknown[][] } }[];
 }
-type QueryingD1 = D1Database & { query(request: { queries: { sql: string; params: unknown[] }[] }): Promise<RawQueryResult> };
+type QueryingD1 = D1Database & {
+  query(request: { queries: { sql: string; params: unknown[] }[] }): Promise<RawQueryResult>;
+};
 type Statement = D1PreparedStatement & { statement: string; params: unknown[] };
 
 function countingD1(d1: D1Database, b: Bucket): D1Database {
@@ -241,7 +244,11 @@ function instrumentedEnv(env: Env, kind: Kind): Env {
           return true;
         },
       });
-      return { ...env, DB: countingD1(env.DB, live), DELIVERY_QUEUE: countingQueue(env.DELIVERY_QUEUE, live) as Env["DELIVERY_QUEUE"] };
+      return {
+        ...env,
+        DB: countingD1(env.DB, live),
+        DELIVERY_QUEUE: countingQueue(env.DELIVERY_QUEUE, live) as Env["DELIVERY_QUEUE"],
+      };
     };
     pair = { fetch: make("fetch"), queue: make("queue") };
     wrappedEnvs.set(env, pair);
@@ -273,7 +280,14 @@ async function d1Probe(db: D1Database, params: URLSearchParams): Promise<Respons
     }),
   );
   const ms = Date.now() - started;
-  return Response.json({ n, concurrency, kind: write ? "write" : "select", ms, per_call_ms: ms / n, calls_per_s: Math.round((n / ms) * 1000) });
+  return Response.json({
+    n,
+    concurrency,
+    kind: write ? "write" : "select",
+    ms,
+    per_call_ms: ms / n,
+    calls_per_s: Math.round((n / ms) * 1000),
+  });
 }
 
 /**
@@ -289,11 +303,21 @@ const openApiApp = new OpenAPIHono().get("/bare", (c) => c.json({ status: "ok" }
 const logApp = new Hono()
   .use("*", async (c, next) => {
     await next();
-    logger.info("request", { request_id: crypto.randomUUID(), method: c.req.method, route: c.req.routePath, status: c.res.status, duration_ms: 1 });
+    logger.info("request", {
+      request_id: crypto.randomUUID(),
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      duration_ms: 1,
+    });
   })
   .get("/bare", (c) => c.json({ status: "ok" }, 200));
 let freshApp: ReturnType<typeof createApp> | null = null;
-const PROBE_BODY = JSON.stringify({ event_id: "evt_probe", event_type: "user.created", data: { email: "ada@example.com", n: 1 } });
+const PROBE_BODY = JSON.stringify({
+  event_id: "evt_probe",
+  event_type: "user.created",
+  data: { email: "ada@example.com", n: 1 },
+});
 async function cpuProbe(request: Request, env: Env, ctx: ExecutionContext, params: URLSearchParams): Promise<Response> {
   const n = Number(params.get("n") ?? "1000");
   const what = params.get("what") ?? "none";
@@ -314,14 +338,32 @@ async function cpuProbe(request: Request, env: Env, ctx: ExecutionContext, param
         timestamp: 1_700_000_000,
         customHeaders: {},
       });
-    else if (what === "app") await (await worker.fetch(new Request(`http://bench${path}`, { headers: { authorization } }), env, ctx)).arrayBuffer();
+    else if (what === "app")
+      await (
+        await worker.fetch(new Request(`http://bench${path}`, { headers: { authorization } }), env, ctx)
+      ).arrayBuffer();
     else if (what === "bare") await (await bareApp.fetch(new Request("http://bench/bare"))).arrayBuffer();
     else if (what === "ctx") await (await ctxApp.fetch(new Request("http://bench/bare"), env, ctx)).arrayBuffer();
-    else if (what === "openapi") await (await openApiApp.fetch(new Request("http://bench/bare"), env, ctx)).arrayBuffer();
+    else if (what === "openapi")
+      await (await openApiApp.fetch(new Request("http://bench/bare"), env, ctx)).arrayBuffer();
     else if (what === "logapp") await (await logApp.fetch(new Request("http://bench/bare"), env, ctx)).arrayBuffer();
-    else if (what === "fresh") await (await (freshApp ??= createApp()).fetch(new Request(`http://bench${path}`, { headers: { authorization } }), env, ctx)).arrayBuffer();
+    else if (what === "fresh")
+      await (
+        await (freshApp ??= createApp()).fetch(
+          new Request(`http://bench${path}`, { headers: { authorization } }),
+          env,
+          ctx,
+        )
+      ).arrayBuffer();
     else if (what === "jwt") await verifyAccessToken(token, services.config.jwt);
-    else if (what === "log") logger.info("request", { request_id: crypto.randomUUID(), method: "GET", route: "/api/v1/admin/webhooks/:webhook_id", status: 200, duration_ms: 3 });
+    else if (what === "log")
+      logger.info("request", {
+        request_id: crypto.randomUUID(),
+        method: "GET",
+        route: "/api/v1/admin/webhooks/:webhook_id",
+        status: 200,
+        duration_ms: 3,
+      });
     else if (what === "sql")
       services.db
         .select({ delivery: deliveries, endpoint: webhookEndpoints, payload: events.payload })

@@ -2,7 +2,9 @@
 // it), the wrangler dev figures, CPU per unit of work, and the cost detail.
 
 const fmt = (x, digits = 0) =>
-  x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  x === null || x === undefined || Number.isNaN(x)
+    ? "–"
+    : Number(x).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const yes = (ok) => (ok ? "**met**" : "**not met**");
 const lat = (x) => `${fmt(x.rps)} req/s, p50 ${fmt(x.p50)} ms, p99 ${fmt(x.p99)} ms`;
 const ms = (x) => (x === null || x === undefined ? "–" : `${fmt(x, 2)} ms`);
@@ -43,7 +45,10 @@ function summary(r) {
   if (prof && !prof.error)
     lines.push(
       `| 2 | CPU during the run (${fmt(prof.sampled_s, 1)} s sampled, ${prof.cores} cores: ${fmt(prof.machine_busy_share * 100)}% busy) | ` +
-        prof.cores_used_by.filter((x) => x.cores >= 0.01).map((x) => `${x.name} ${fmt(x.cores, 2)} cores`).join(", ") +
+        prof.cores_used_by
+          .filter((x) => x.cores >= 0.01)
+          .map((x) => `${x.name} ${fmt(x.cores, 2)} cores`)
+          .join(", ") +
         `; workerd's busiest thread (every isolate of the local pipeline) ${fmt(prof.workerd_busiest_thread.cores, 2)} | – | – | – | – |`,
     );
   lines.push(
@@ -114,9 +119,13 @@ function costDetail(r) {
     `| delivery, consumer side | ${fmt(cs.d1_round_trips, 2)} | ${fmt(cs.d1_statements, 2)} | ${fmt(cs.d1_rows_read, 2)} | ${fmt(cs.d1_rows_written, 2)} | ${fmt(cs.queue_calls, 2)} | ${fmt(cs.queue_messages_received, 2)} received |`,
   ];
   for (const x of r.fan_out)
-    lines.push(`| publish to ${fmt(x.endpoints)} endpoint(s) | ${x.d1_round_trips} | ${x.d1_statements} | ${fmt(x.d1_rows_read)} | ${fmt(x.d1_rows_written)} | ${x.queue_calls} | ${fmt(x.queue_messages)} sent |`);
+    lines.push(
+      `| publish to ${fmt(x.endpoints)} endpoint(s) | ${x.d1_round_trips} | ${x.d1_statements} | ${fmt(x.d1_rows_read)} | ${fmt(x.d1_rows_written)} | ${x.queue_calls} | ${fmt(x.queue_messages)} sent |`,
+    );
   for (const [name, x] of Object.entries(c.per_request))
-    lines.push(`| admin ${name === "get" ? "GET one" : "list"} request | ${fmt(x.d1_round_trips, 2)} | ${fmt(x.d1_statements, 2)} | ${fmt(x.d1_rows_read, 1)} | ${fmt(x.d1_rows_written, 1)} | 0 | – |`);
+    lines.push(
+      `| admin ${name === "get" ? "GET one" : "list"} request | ${fmt(x.d1_round_trips, 2)} | ${fmt(x.d1_statements, 2)} | ${fmt(x.d1_rows_read, 1)} | ${fmt(x.d1_rows_written, 1)} | 0 | – |`,
+    );
   const pb = c.consumer_per_batch;
   if (pb) {
     const sqlMs = c.d1_sql_ms_per_delivery.reduce((n, e) => n + e.ms_per_delivery, 0);
@@ -131,5 +140,7 @@ function costDetail(r) {
 }
 
 export function renderMarkdown(r) {
-  return [...header(r), "", ...summary(r), "", ...cpuTable(r), "", ...wranglerDevDetail(r), "", ...costDetail(r)].join("\n");
+  return [...header(r), "", ...summary(r), "", ...cpuTable(r), "", ...wranglerDevDetail(r), "", ...costDetail(r)].join(
+    "\n",
+  );
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { spawn, spawnSync } from "node:child_process";
 // `npm run bench -- [options]`: the project's performance, measured locally against the same runtime's own ceiling,
 // in two columns: the Workers run by Miniflare's own API (workerd with no inspector: what production pays; the targets
 // are judged here) and by `wrangler dev` (what a developer sees: wrangler's inspector session and dev middleware on).
@@ -21,14 +22,19 @@
 import { webcrypto } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { spawn, spawnSync } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { intOption, parseCli, progressNote, sleep } from "../scripts/lib/cli.mjs";
 import { ensureRecentNode } from "../scripts/lib/node-runtime.mjs";
 import { onStopSignals, stopProcessGroup } from "../scripts/lib/process.mjs";
 import { mintToken } from "../scripts/lib/token.mjs";
-import { applyLocalMigrations, bundleWorker, snapshotTree, workerdVersion, wranglerBin } from "../scripts/lib/wrangler.mjs";
+import {
+  applyLocalMigrations,
+  bundleWorker,
+  snapshotTree,
+  workerdVersion,
+  wranglerBin,
+} from "../scripts/lib/wrangler.mjs";
 import { seedEndpoints, tagCounter } from "./client.mjs";
 import { measureAdminApi } from "./measure/admin-api.mjs";
 import { measureCost } from "./measure/cost.mjs";
@@ -92,14 +98,21 @@ function readOptions() {
     },
   });
   // --quick fills in what the command line leaves at its default.
-  if (opts.quick) for (const [k, v] of Object.entries({ deliveries: "2000", rounds: "1", duration: "3" })) if (!process.argv.includes(`--${k}`)) opts[k] = v;
+  if (opts.quick)
+    for (const [k, v] of Object.entries({ deliveries: "2000", rounds: "1", duration: "3" }))
+      if (!process.argv.includes(`--${k}`)) opts[k] = v;
   const endpoints = intOption(opts, "endpoints", 1, 200);
   const deliveries = Math.ceil(intOption(opts, "deliveries", 100, 100_000) / endpoints) * endpoints;
   return {
     load: { endpoints, deliveries, events: deliveries / endpoints, publishConcurrency: PUBLISH_CONCURRENCY },
-    settings: { rounds: intOption(opts, "rounds", 1, 10), duration: intOption(opts, "duration", 1, 60), connections: intOption(opts, "connections", 1, 100) },
+    settings: {
+      rounds: intOption(opts, "rounds", 1, 10),
+      duration: intOption(opts, "duration", 1, 60),
+      connections: intOption(opts, "connections", 1, 100),
+    },
     hold: intOption(opts, "hold", 0, 3600),
-    consumerConcurrency: opts["consumer-concurrency"] === undefined ? null : intOption(opts, "consumer-concurrency", 1, 100),
+    consumerConcurrency:
+      opts["consumer-concurrency"] === undefined ? null : intOption(opts, "consumer-concurrency", 1, 100),
     profile: opts.profile,
     write: opts.write,
     keep: opts.keep,
@@ -125,7 +138,15 @@ function machineInfo(wrangler) {
 
 /** The snapshot every Worker is built from, with the what-if concurrency applied; checks the baseline's batching. */
 function prepareSnapshot(workDir, options) {
-  const app = snapshotTree(root, join(workDir, "app"), ["src", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "bench/instrumented.ts", "bench/baseline"]);
+  const app = snapshotTree(root, join(workDir, "app"), [
+    "src",
+    "migrations",
+    "wrangler.toml",
+    "package.json",
+    "tsconfig.json",
+    "bench/instrumented.ts",
+    "bench/baseline",
+  ]);
   const consumerFile = readdirSync(join(app, "src"), { recursive: true })
     .filter((f) => f.endsWith(".ts"))
     .map((f) => join(app, "src", f))
@@ -134,28 +155,62 @@ function prepareSnapshot(workDir, options) {
   if (!concurrency) throw new Error("could not find `export const CONSUMER_CONCURRENCY = n;` in src/");
   if (options.consumerConcurrency !== null) {
     concurrency = String(options.consumerConcurrency);
-    writeFileSync(consumerFile, readFileSync(consumerFile, "utf8").replace(CONSUMER_CONCURRENCY_LINE, `export const CONSUMER_CONCURRENCY = ${concurrency};`));
+    writeFileSync(
+      consumerFile,
+      readFileSync(consumerFile, "utf8").replace(
+        CONSUMER_CONCURRENCY_LINE,
+        `export const CONSUMER_CONCURRENCY = ${concurrency};`,
+      ),
+    );
     note(`what-if: CONSUMER_CONCURRENCY = ${concurrency} in the snapshot`);
   }
   const queueSettings = (text, queue) => {
-    const block = new RegExp(`\\[\\[queues\\.consumers\\]\\]\\s*\\nqueue = "${queue}"([\\s\\S]*?)(?=\\n\\[|$)`).exec(text)?.[1] ?? "";
-    return { max_batch_size: Number(/max_batch_size = (\d+)/.exec(block)?.[1]), max_batch_timeout: Number(/max_batch_timeout = (\d+)/.exec(block)?.[1]) };
+    const block =
+      new RegExp(`\\[\\[queues\\.consumers\\]\\]\\s*\\nqueue = "${queue}"([\\s\\S]*?)(?=\\n\\[|$)`).exec(text)?.[1] ??
+      "";
+    return {
+      max_batch_size: Number(/max_batch_size = (\d+)/.exec(block)?.[1]),
+      max_batch_timeout: Number(/max_batch_timeout = (\d+)/.exec(block)?.[1]),
+    };
   };
   const ours = queueSettings(readFileSync(join(app, "wrangler.toml"), "utf8"), "scaikey-webhook-deliveries");
-  const theirs = queueSettings(readFileSync(join(app, "bench/baseline/wrangler.toml"), "utf8"), "scaikey-bench-baseline");
+  const theirs = queueSettings(
+    readFileSync(join(app, "bench/baseline/wrangler.toml"), "utf8"),
+    "scaikey-bench-baseline",
+  );
   if (ours.max_batch_size !== theirs.max_batch_size || ours.max_batch_timeout !== theirs.max_batch_timeout)
-    throw new Error(`bench/baseline/wrangler.toml's consumer (${JSON.stringify(theirs)}) no longer matches wrangler.toml's (${JSON.stringify(ours)})`);
+    throw new Error(
+      `bench/baseline/wrangler.toml's consumer (${JSON.stringify(theirs)}) no longer matches wrangler.toml's (${JSON.stringify(ours)})`,
+    );
   return { app, queue: { ...ours, consumer_concurrency: Number(concurrency) } };
 }
 
 /** RS256 tokens signed by the key whose public half the receiver serves as the JWKS, as ScaiKey does. */
 async function makeTokens() {
-  const pair = await webcrypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"]);
-  const publicJwk = { ...(await webcrypto.subtle.exportKey("jwk", pair.publicKey)), kid: "bench-rs256", alg: "RS256", use: "sig" };
+  const pair = await webcrypto.subtle.generateKey(
+    { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+    true,
+    ["sign", "verify"],
+  );
+  const publicJwk = {
+    ...(await webcrypto.subtle.exportKey("jwk", pair.publicKey)),
+    kid: "bench-rs256",
+    alg: "RS256",
+    use: "sig",
+  };
   delete publicJwk.key_ops;
   delete publicJwk.ext;
   const sign = (principal) =>
-    mintToken({ key: pair.privateKey, alg: "RS256", kid: "bench-rs256", subject: "usr_bench", issuerPrefix: ISSUER, audience: AUDIENCE, expiration: "3h", ...principal });
+    mintToken({
+      key: pair.privateKey,
+      alg: "RS256",
+      kid: "bench-rs256",
+      subject: "usr_bench",
+      issuerPrefix: ISSUER,
+      audience: AUDIENCE,
+      expiration: "3h",
+      ...principal,
+    });
   return {
     jwks: { keys: [publicJwk] },
     admin: await sign({ role: "super_admin", scope: "admin:read admin:write" }),
@@ -187,14 +242,42 @@ async function startReceiver(jwks, children) {
 /** The measures both columns take: admin API, publish latency, delivery throughput, each with workerd's CPU. */
 async function measureColumn(column, ctx) {
   const { subject, baseline, data, tag } = column;
-  note(`${column.label}: 1. admin API: ${ctx.settings.rounds} round(s) x 5 targets x ${ctx.settings.duration} s, ${ctx.settings.connections} connections`);
-  const admin = await measureAdminApi({ subject, baseline, data, tenantToken: ctx.tokens.tenant, settings: ctx.settings, note });
+  note(
+    `${column.label}: 1. admin API: ${ctx.settings.rounds} round(s) x 5 targets x ${ctx.settings.duration} s, ${ctx.settings.connections} connections`,
+  );
+  const admin = await measureAdminApi({
+    subject,
+    baseline,
+    data,
+    tenantToken: ctx.tokens.tenant,
+    settings: ctx.settings,
+    note,
+  });
   note(`${column.label}: 4. publish latency: ${ctx.settings.rounds} round(s) x ${ctx.settings.duration} s`);
-  const publish = await measurePublishLatency({ subject, baseline, adminToken: ctx.tokens.admin, settings: ctx.settings, tagCount: ctx.tagCount, tag });
-  note(`   bare POST ${publish.bare_post.rps.toFixed(0)} req/s, publish ${publish.publish.rps.toFixed(0)} req/s (p50 ${publish.publish.p50} ms, p99 ${publish.publish.p99} ms)`);
-  note(`${column.label}: 2. delivery throughput: ${ctx.load.events} events x ${ctx.load.endpoints} endpoints = ${ctx.load.deliveries} deliveries`);
+  const publish = await measurePublishLatency({
+    subject,
+    baseline,
+    adminToken: ctx.tokens.admin,
+    settings: ctx.settings,
+    tagCount: ctx.tagCount,
+    tag,
+  });
+  note(
+    `   bare POST ${publish.bare_post.rps.toFixed(0)} req/s, publish ${publish.publish.rps.toFixed(0)} req/s (p50 ${publish.publish.p50} ms, p99 ${publish.publish.p99} ms)`,
+  );
+  note(
+    `${column.label}: 2. delivery throughput: ${ctx.load.events} events x ${ctx.load.endpoints} endpoints = ${ctx.load.deliveries} deliveries`,
+  );
   const delivery = await measureDelivery({
-    subject, baseline, receiver: ctx.receiver, data, adminToken: ctx.tokens.admin, tag, tagCount: ctx.tagCount, profile: ctx.profile, note,
+    subject,
+    baseline,
+    receiver: ctx.receiver,
+    data,
+    adminToken: ctx.tokens.admin,
+    tag,
+    tagCount: ctx.tagCount,
+    profile: ctx.profile,
+    note,
     load: { ...ctx.load, concurrency: ctx.queue.consumer_concurrency },
   });
   return { admin, publish, delivery };
@@ -206,11 +289,31 @@ async function wranglerDevColumn(ctx) {
   applyLocalMigrations(ctx.wrangler, { cwd: ctx.app, persistTo: persist("wd-subject") });
   const common = { wrangler: ctx.wrangler, appDir: ctx.app, workDir: ctx.workDir, children: ctx.children };
   const [subject, baseline] = await Promise.all([
-    startWranglerDevWorker({ ...common, name: "wd-subject", persistTo: persist("wd-subject"), vars: ctx.subjectVars, envFile: ctx.envFile, readyPath: "/health" }),
-    startWranglerDevWorker({ ...common, name: "wd-baseline", args: ["-c", "bench/baseline/wrangler.toml"], persistTo: persist("wd-baseline"), vars: ctx.baselineVars, readyPath: "/bare" }),
+    startWranglerDevWorker({
+      ...common,
+      name: "wd-subject",
+      persistTo: persist("wd-subject"),
+      vars: ctx.subjectVars,
+      envFile: ctx.envFile,
+      readyPath: "/health",
+    }),
+    startWranglerDevWorker({
+      ...common,
+      name: "wd-baseline",
+      args: ["-c", "bench/baseline/wrangler.toml"],
+      persistTo: persist("wd-baseline"),
+      vars: ctx.baselineVars,
+      readyPath: "/bare",
+    }),
   ]);
   note(`wrangler dev: subject ${subject.base}, baseline ${baseline.base}`);
-  const data = await seedEndpoints(subject, { token: ctx.tokens.admin, receiverBase: ctx.receiver.base, tag: "w", deliveryEndpoints: ctx.load.endpoints, fanOutSizes: [] });
+  const data = await seedEndpoints(subject, {
+    token: ctx.tokens.admin,
+    receiverBase: ctx.receiver.base,
+    tag: "w",
+    deliveryEndpoints: ctx.load.endpoints,
+    fanOutSizes: [],
+  });
   const measured = await measureColumn({ label: "wrangler dev", subject, baseline, data, tag: "w" }, ctx);
   await Promise.all([stopProcessGroup(subject.child), stopProcessGroup(baseline.child)]);
   return measured;
@@ -229,23 +332,74 @@ async function miniflareColumn(ctx) {
     instrumented: bundle("instrumented", "bench/instrumented.ts", "wrangler.toml"),
     baseline: bundle("baseline", undefined, "bench/baseline/wrangler.toml"),
   };
-  for (const name of ["mf-subject", "mf-publish-only", "mf-instrumented"]) applyLocalMigrations(ctx.wrangler, { cwd: ctx.app, persistTo: persist(name) });
+  for (const name of ["mf-subject", "mf-publish-only", "mf-instrumented"])
+    applyLocalMigrations(ctx.wrangler, { cwd: ctx.app, persistTo: persist(name) });
   const common = { appDir: ctx.app, workDir: ctx.workDir, children: ctx.children, envFile: ctx.envFile };
   const ours = { ...common, config: "wrangler.toml", vars: ctx.subjectVars };
   const [subject, baseline, publishOnly, inst] = await Promise.all([
     startMiniflareWorker({ ...ours, name: "mf-subject", bundle: bundles.subject, persistTo: persist("mf-subject") }),
-    startMiniflareWorker({ ...common, name: "mf-baseline", config: "bench/baseline/wrangler.toml", bundle: bundles.baseline, persistTo: persist("mf-baseline"), vars: ctx.baselineVars }),
-    startMiniflareWorker({ ...ours, name: "mf-publish-only", bundle: bundles.subject, persistTo: persist("mf-publish-only"), noQueueConsumers: true }),
-    startMiniflareWorker({ ...ours, name: "mf-instrumented", bundle: bundles.instrumented, persistTo: persist("mf-instrumented"), extraCompatibilityFlags: ["d1_binding_jsrpc"] }),
+    startMiniflareWorker({
+      ...common,
+      name: "mf-baseline",
+      config: "bench/baseline/wrangler.toml",
+      bundle: bundles.baseline,
+      persistTo: persist("mf-baseline"),
+      vars: ctx.baselineVars,
+    }),
+    startMiniflareWorker({
+      ...ours,
+      name: "mf-publish-only",
+      bundle: bundles.subject,
+      persistTo: persist("mf-publish-only"),
+      noQueueConsumers: true,
+    }),
+    startMiniflareWorker({
+      ...ours,
+      name: "mf-instrumented",
+      bundle: bundles.instrumented,
+      persistTo: persist("mf-instrumented"),
+      extraCompatibilityFlags: ["d1_binding_jsrpc"],
+    }),
   ]);
-  note(`Miniflare: subject ${subject.base}, baseline ${baseline.base}, publish-only ${publishOnly.base}, instrumented ${inst.base}`);
+  note(
+    `Miniflare: subject ${subject.base}, baseline ${baseline.base}, publish-only ${publishOnly.base}, instrumented ${inst.base}`,
+  );
   const seed = (worker, tag, fanOutSizes) =>
-    seedEndpoints(worker, { token: ctx.tokens.admin, receiverBase: ctx.receiver.base, tag, deliveryEndpoints: ctx.load.endpoints, fanOutSizes });
-  const [data, instData, publishOnlyData] = await Promise.all([seed(subject, "m", FAN_OUT_SIZES), seed(inst, "i", FAN_OUT_SIZES), seed(publishOnly, "p", [])]);
-  note(`endpoints created: ${Object.values(data.fan).reduce((a, f) => a + f.length, 26 + ctx.load.endpoints)} in the subject and the instrumented copy`);
+    seedEndpoints(worker, {
+      token: ctx.tokens.admin,
+      receiverBase: ctx.receiver.base,
+      tag,
+      deliveryEndpoints: ctx.load.endpoints,
+      fanOutSizes,
+    });
+  const [data, instData, publishOnlyData] = await Promise.all([
+    seed(subject, "m", FAN_OUT_SIZES),
+    seed(inst, "i", FAN_OUT_SIZES),
+    seed(publishOnly, "p", []),
+  ]);
+  note(
+    `endpoints created: ${Object.values(data.fan).reduce((a, f) => a + f.length, 26 + ctx.load.endpoints)} in the subject and the instrumented copy`,
+  );
   if (ctx.hold > 0) {
     const file = join(ctx.workDir, "hold.json");
-    writeFileSync(file, JSON.stringify({ subject: subject.base, instrumented: inst.base, baseline: baseline.base, publishOnly: publishOnly.base, receiver: ctx.receiver.base, tokens: ctx.tokens, data, instData, publishOnlyData }, null, 2));
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          subject: subject.base,
+          instrumented: inst.base,
+          baseline: baseline.base,
+          publishOnly: publishOnly.base,
+          receiver: ctx.receiver.base,
+          tokens: ctx.tokens,
+          data,
+          instData,
+          publishOnlyData,
+        },
+        null,
+        2,
+      ),
+    );
     note(`holding for ${ctx.hold} s; see ${file}`);
     await sleep(ctx.hold * 1000);
   }
@@ -253,10 +407,23 @@ async function miniflareColumn(ctx) {
   note(`Miniflare: publish side alone: ${ctx.load.events} events to the copy without a queue consumer`);
   const publishSide = await measurePublishSideCpu({ publishOnly, adminToken: ctx.tokens.admin, load: ctx.load });
   note(`3. fan-out to ${FAN_OUT_SIZES.join(", ")} endpoints`);
-  const fanOut = await measureFanOut({ subject, subjectTag: "m", instrumented: inst, adminToken: ctx.tokens.admin, tagCount: ctx.tagCount, note });
+  const fanOut = await measureFanOut({
+    subject,
+    subjectTag: "m",
+    instrumented: inst,
+    adminToken: ctx.tokens.admin,
+    tagCount: ctx.tagCount,
+    note,
+  });
   const cost = await measureCost({
-    inst, instData, adminToken: ctx.tokens.admin, tenantToken: ctx.tokens.tenant,
-    deliveryEndpoints: ctx.load.endpoints, publishConcurrency: ctx.load.publishConcurrency, tagCount: ctx.tagCount, note,
+    inst,
+    instData,
+    adminToken: ctx.tokens.admin,
+    tenantToken: ctx.tokens.tenant,
+    deliveryEndpoints: ctx.load.endpoints,
+    publishConcurrency: ctx.load.publishConcurrency,
+    tagCount: ctx.tagCount,
+    note,
   });
   await Promise.all([subject, baseline, publishOnly, inst].map((w) => stopProcessGroup(w.child)));
   return { ...measured, publishSide, fanOut, cost };
@@ -264,7 +431,8 @@ async function miniflareColumn(ctx) {
 
 /** CPU per unit of work of one column, from its measures. */
 function cpuFigures({ admin, publish, delivery }, publishSide) {
-  const mean = (...xs) => (xs.some((x) => x === null || x === undefined) ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+  const mean = (...xs) =>
+    xs.some((x) => x === null || x === undefined) ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
   const total = delivery.subject.cpu_ms_per_delivery;
   return {
     per_admin_get: admin.get.cpu_ms_per_request,
@@ -273,7 +441,10 @@ function cpuFigures({ admin, publish, delivery }, publishSide) {
     per_publish_request: publish.publish.cpu_ms_per_request,
     per_delivery: total,
     per_delivery_publish_side: publishSide?.cpu_ms_per_delivery ?? null,
-    per_delivery_consumer_side: publishSide && total !== null && publishSide.cpu_ms_per_delivery !== null ? total - publishSide.cpu_ms_per_delivery : null,
+    per_delivery_consumer_side:
+      publishSide && total !== null && publishSide.cpu_ms_per_delivery !== null
+        ? total - publishSide.cpu_ms_per_delivery
+        : null,
     baseline_per_bare_get: admin.bare.cpu_ms_per_request,
     baseline_per_bare_post: publish.bare_post.cpu_ms_per_request,
     baseline_per_delivery: delivery.queue_baseline.cpu_ms_per_delivery,
@@ -283,7 +454,9 @@ function cpuFigures({ admin, publish, delivery }, publishSide) {
 async function main(options, state) {
   const wrangler = wranglerBin(root);
   const machine = machineInfo(wrangler);
-  note(`machine: ${machine.cpus} CPUs, ${machine.cpu_model}; node ${machine.node}; ${machine.workerd} (wrangler ${machine.wrangler}); load ${machine.load_average_at_start.join(" ")}`);
+  note(
+    `machine: ${machine.cpus} CPUs, ${machine.cpu_model}; node ${machine.node}; ${machine.workerd} (wrangler ${machine.wrangler}); load ${machine.load_average_at_start.join(" ")}`,
+  );
   const workDir = (state.workDir = mkdtempSync(join(tmpdir(), "scaikey-bench-")));
   note(`work dir ${workDir}`);
   const { app, queue } = prepareSnapshot(workDir, options);
@@ -295,7 +468,13 @@ async function main(options, state) {
   writeFileSync(envFile, "# vars come from the runner\n");
   const ctx = {
     ...options,
-    wrangler, app, workDir, envFile, queue, tokens, receiver,
+    wrangler,
+    app,
+    workDir,
+    envFile,
+    queue,
+    tokens,
+    receiver,
     children: state.children,
     tagCount: tagCounter(receiver),
     subjectVars: {
@@ -316,9 +495,14 @@ async function main(options, state) {
   return {
     machine,
     queue,
-    settings: { rounds: options.settings.rounds, duration_s: options.settings.duration, connections: options.settings.connections },
+    settings: {
+      rounds: options.settings.rounds,
+      duration_s: options.settings.duration,
+      connections: options.settings.connections,
+    },
     columns: {
-      miniflare: "Miniflare's own API (new Miniflare with the options wrangler derives from wrangler.toml): workerd, no inspector; the targets are judged here",
+      miniflare:
+        "Miniflare's own API (new Miniflare with the options wrangler derives from wrangler.toml): workerd, no inspector; the targets are judged here",
       wrangler_dev: "wrangler dev: the same workerd with wrangler's inspector session and dev middleware",
     },
     // What Workers bills: workerd's CPU (all threads, from /proc) per unit of work, Miniflare column. workerd also runs

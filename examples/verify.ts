@@ -50,7 +50,10 @@ export async function verifyScaiKeySignature(
   if (t === undefined || !/^\d+$/.test(t)) return { ok: false, reason: "no valid t= in the header" };
   const timestamp = Number(t);
   if (Math.abs(nowSeconds - timestamp) > toleranceSeconds)
-    return { ok: false, reason: `timestamp ${timestamp} is outside the ${toleranceSeconds} s tolerance (now ${nowSeconds})` };
+    return {
+      ok: false,
+      reason: `timestamp ${timestamp} is outside the ${toleranceSeconds} s tolerance (now ${nowSeconds})`,
+    };
   if (candidates.length === 0) return { ok: false, reason: "no v1= in the header" };
 
   // The signed message: "<t>." followed by the exact body bytes.
@@ -62,11 +65,14 @@ export async function verifyScaiKeySignature(
 
   const secretList = typeof secrets === "string" ? [secrets] : secrets;
   for (const [secretIndex, secret] of secretList.entries()) {
-    const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "verify",
+    ]);
     for (const [v1Index, candidate] of candidates.entries()) {
       const signature = hexToBytes(candidate);
       // subtle.verify compares in constant time.
-      if (signature && (await crypto.subtle.verify("HMAC", key, signature, message))) return { ok: true, timestamp, secretIndex, v1Index };
+      if (signature && (await crypto.subtle.verify("HMAC", key, signature, message)))
+        return { ok: true, timestamp, secretIndex, v1Index };
     }
   }
   return { ok: false, reason: `none of the ${candidates.length} v1 signature(s) matches` };
@@ -84,7 +90,11 @@ function hexToBytes(hex: string): Uint8Array | null {
  * `whsec_`; any matching `v1,<base64>` entry; 5 minute tolerance). Returns the parsed payload; throws
  * WebhookVerificationError when no secret verifies. The package takes the body as a string (or a Node Buffer).
  */
-export function verifyStandardWebhooks(rawBody: string, headers: Record<string, string>, secrets: string | readonly string[]): unknown {
+export function verifyStandardWebhooks(
+  rawBody: string,
+  headers: Record<string, string>,
+  secrets: string | readonly string[],
+): unknown {
   let lastError: unknown = new Error("no secret given");
   for (const secret of typeof secrets === "string" ? [secrets] : secrets) {
     try {
@@ -103,7 +113,11 @@ export function verifyStandardWebhooks(rawBody: string, headers: Record<string, 
 export default {
   async fetch(request: Request, env: { SCAIKEY_WEBHOOK_SECRET: string }): Promise<Response> {
     const raw = new Uint8Array(await request.arrayBuffer()); // the exact bytes, read once
-    const check = await verifyScaiKeySignature(raw, request.headers.get("X-ScaiKey-Signature"), env.SCAIKEY_WEBHOOK_SECRET);
+    const check = await verifyScaiKeySignature(
+      raw,
+      request.headers.get("X-ScaiKey-Signature"),
+      env.SCAIKEY_WEBHOOK_SECRET,
+    );
     if (!check.ok) return new Response(`invalid signature: ${check.reason}\n`, { status: 401 });
     // Or, with the Standard Webhooks headers instead:
     //   verifyStandardWebhooks(new TextDecoder().decode(raw), Object.fromEntries(request.headers), env.SCAIKEY_WEBHOOK_SECRET);
@@ -123,7 +137,10 @@ type NodeProcess = { argv: string[]; exitCode?: number };
 const nodeProcess = (globalThis as { process?: NodeProcess }).process;
 const meta = import.meta as ImportMeta & { main?: boolean; url?: string };
 const isMain =
-  meta.main ?? (nodeProcess?.argv[1] !== undefined && meta.url !== undefined && decodeURIComponent(new URL(meta.url).pathname) === nodeProcess.argv[1]);
+  meta.main ??
+  (nodeProcess?.argv[1] !== undefined &&
+    meta.url !== undefined &&
+    decodeURIComponent(new URL(meta.url).pathname) === nodeProcess.argv[1]);
 if (isMain && nodeProcess) await main(nodeProcess);
 
 async function main(proc: NodeProcess): Promise<void> {
@@ -132,16 +149,25 @@ async function main(proc: NodeProcess): Promise<void> {
   const nowSeconds = nowAt >= 0 ? Number(args.splice(nowAt, 2)[1]) : undefined;
   const [file, ...secrets] = args;
   if (!file || secrets.length === 0 || (nowSeconds !== undefined && !Number.isInteger(nowSeconds))) {
-    console.error("usage: node --experimental-strip-types examples/verify.ts <dump-file> <secret> [<secret>…] [--now <unix seconds>]");
+    console.error(
+      "usage: node --experimental-strip-types examples/verify.ts <dump-file> <secret> [<secret>…] [--now <unix seconds>]",
+    );
     proc.exitCode = 2;
     return;
   }
   const { readFileSync } = await import("node:fs");
   const { headers, body } = parseDump(new Uint8Array(readFileSync(file)));
-  console.log(`delivery ${headers["x-scaikey-webhook-id"]}  event ${headers["x-scaikey-event-id"]} (${headers["x-scaikey-event-type"]})`);
+  console.log(
+    `delivery ${headers["x-scaikey-webhook-id"]}  event ${headers["x-scaikey-event-id"]} (${headers["x-scaikey-event-type"]})`,
+  );
   console.log(`X-ScaiKey-Signature: ${headers["x-scaikey-signature"]}`);
 
-  const scaikey = await verifyScaiKeySignature(body, headers["x-scaikey-signature"], secrets, nowSeconds === undefined ? {} : { nowSeconds });
+  const scaikey = await verifyScaiKeySignature(
+    body,
+    headers["x-scaikey-signature"],
+    secrets,
+    nowSeconds === undefined ? {} : { nowSeconds },
+  );
   console.log(
     scaikey.ok
       ? `ScaiKey signature:   ok (v1 #${scaikey.v1Index + 1} matched secret #${scaikey.secretIndex + 1})`
@@ -150,7 +176,9 @@ async function main(proc: NodeProcess): Promise<void> {
 
   let standardOk = true;
   if (nowSeconds !== undefined) {
-    console.log("Standard Webhooks:   skipped (the standardwebhooks package checks against the real clock; drop --now)");
+    console.log(
+      "Standard Webhooks:   skipped (the standardwebhooks package checks against the real clock; drop --now)",
+    );
   } else {
     try {
       verifyStandardWebhooks(new TextDecoder().decode(body), headers, secrets);

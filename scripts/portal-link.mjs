@@ -12,7 +12,19 @@ export const DEMO_TENANT = "tnt_demo";
 
 /** A portal link for `tenant` from the Worker at `base`; throws with the API's answer when it refuses. */
 export async function issuePortalLink(base, { tenant = DEMO_TENANT, readOnly = false, expiresIn = 3600 } = {}) {
-  const minted = spawnSync(process.execPath, [join(root, "scripts/token.mjs"), "--role", "tenant_admin", "--tenant", tenant, "--scope", "admin:read admin:write"], { encoding: "utf8" });
+  const minted = spawnSync(
+    process.execPath,
+    [
+      join(root, "scripts/token.mjs"),
+      "--role",
+      "tenant_admin",
+      "--tenant",
+      tenant,
+      "--scope",
+      "admin:read admin:write",
+    ],
+    { encoding: "utf8" },
+  );
   if (minted.status !== 0) throw new Error(`could not mint a token: ${minted.stderr.trim()}`);
   const res = await fetch(`${base}/api/v1/admin/webhooks/portal-sessions`, {
     method: "POST",
@@ -30,7 +42,9 @@ export async function printPortalLinkWhenReady(base, say) {
   while (Date.now() < until) {
     try {
       const { url, expires_at } = await issuePortalLink(base);
-      say(`\n  Portal     ${url}\n             (tenant ${DEMO_TENANT}, single use, until ${expires_at}; another: npm run -s portal-link)\n`);
+      say(
+        `\n  Portal     ${url}\n             (tenant ${DEMO_TENANT}, single use, until ${expires_at}; another: npm run -s portal-link)\n`,
+      );
       return;
     } catch (err) {
       if (!(err instanceof TypeError)) {
@@ -52,10 +66,16 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     },
   });
   try {
-    const { url } = await issuePortalLink(`http://localhost:${values.port}`, { tenant: values.tenant, readOnly: values["read-only"], expiresIn: Number(values["expires-in"]) });
+    const { url } = await issuePortalLink(`http://localhost:${values.port}`, {
+      tenant: values.tenant,
+      readOnly: values["read-only"],
+      expiresIn: Number(values["expires-in"]),
+    });
     process.stdout.write(`${url}\n`);
   } catch (err) {
-    process.stderr.write(`npm run portal-link: ${err.message}${err instanceof TypeError ? " (is `npm start` running?)" : ""}\n`);
+    process.stderr.write(
+      `npm run portal-link: ${err.message}${err instanceof TypeError ? " (is `npm start` running?)" : ""}\n`,
+    );
     process.exit(1);
   }
 }

@@ -61,12 +61,19 @@ const die = (message) => {
   process.exit(2);
 };
 const wholeNumber = (name, text, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) => {
-  if (!/^\d+$/.test(text ?? "") || Number(text) < min || Number(text) > max) die(`${name} must be a whole number in ${min}..${max}; got "${text}"`);
+  if (!/^\d+$/.test(text ?? "") || Number(text) < min || Number(text) > max)
+    die(`${name} must be a whole number in ${min}..${max}; got "${text}"`);
   return Number(text);
 };
 
-const secrets = opts.secret?.length ? opts.secret : process.env.SCAIKEY_WEBHOOK_SECRET ? [process.env.SCAIKEY_WEBHOOK_SECRET] : [];
-for (const s of secrets) if (!s.startsWith("whsec_")) process.stderr.write(`receiver: warning: secret "${s.slice(0, 10)}…" does not start with whsec_\n`);
+const secrets = opts.secret?.length
+  ? opts.secret
+  : process.env.SCAIKEY_WEBHOOK_SECRET
+    ? [process.env.SCAIKEY_WEBHOOK_SECRET]
+    : [];
+for (const s of secrets)
+  if (!s.startsWith("whsec_"))
+    process.stderr.write(`receiver: warning: secret "${s.slice(0, 10)}…" does not start with whsec_\n`);
 const port = wholeNumber("--port", opts.port ?? process.env.PORT ?? "9999", { max: 65535 });
 let failuresLeft = wholeNumber("--fail", opts.fail);
 const failStatus = wholeNumber("--status", opts.status, { min: 100, max: 599 });
@@ -92,14 +99,16 @@ function verifyScaiKey(header, rawBody, nowSeconds) {
     else if (name === "v1") candidates.push(value);
   }
   if (t === undefined || !/^\d+$/.test(t)) return "no valid t= in the signature header";
-  if (Math.abs(nowSeconds - Number(t)) > tolerance) return `timestamp ${t} is ${nowSeconds - Number(t)} s away from now (tolerance ${tolerance} s)`;
+  if (Math.abs(nowSeconds - Number(t)) > tolerance)
+    return `timestamp ${t} is ${nowSeconds - Number(t)} s away from now (tolerance ${tolerance} s)`;
   if (candidates.length === 0) return "no v1= in the signature header";
   for (const secret of secrets) {
     // The key is the secret string itself (whsec_ included), as UTF-8 bytes; the message is "<t>." + the raw body bytes.
     const expected = createHmac("sha256", Buffer.from(secret, "utf8")).update(`${t}.`).update(rawBody).digest();
     for (const [i, candidate] of candidates.entries()) {
       const given = /^[0-9a-f]{64}$/.test(candidate) ? Buffer.from(candidate, "hex") : null;
-      if (given && timingSafeEqual(given, expected)) return candidates.length > 1 ? `ok (v1 ${i + 1} of ${candidates.length})` : "ok";
+      if (given && timingSafeEqual(given, expected))
+        return candidates.length > 1 ? `ok (v1 ${i + 1} of ${candidates.length})` : "ok";
     }
   }
   return `no v1 matches (${candidates.length} given)`;
@@ -112,7 +121,10 @@ function verifyStandard(headers, rawBody, nowSeconds) {
   const sig = headers["webhook-signature"];
   if (!id || !ts || !sig) return "missing";
   if (!/^\d+$/.test(ts) || Math.abs(nowSeconds - Number(ts)) > tolerance) return "stale";
-  const given = sig.split(" ").filter((e) => e.startsWith("v1,")).map((e) => Buffer.from(e.slice(3), "base64"));
+  const given = sig
+    .split(" ")
+    .filter((e) => e.startsWith("v1,"))
+    .map((e) => Buffer.from(e.slice(3), "base64"));
   for (const secret of secrets) {
     const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
     const expected = createHmac("sha256", key).update(`${id}.${ts}.`).update(rawBody).digest();
@@ -143,7 +155,10 @@ const server = createServer((req, res) => {
 
     let dumped = "";
     if (dumpDir) {
-      const file = join(dumpDir, `${String(n).padStart(3, "0")}-delivery-${String(deliveryId).replace(/[^\w-]/g, "_")}.http`);
+      const file = join(
+        dumpDir,
+        `${String(n).padStart(3, "0")}-delivery-${String(deliveryId).replace(/[^\w-]/g, "_")}.http`,
+      );
       const head = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
       for (let i = 0; i < req.rawHeaders.length; i += 2) head.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
       writeFileSync(file, Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`, "latin1"), rawBody]));
@@ -186,7 +201,9 @@ const server = createServer((req, res) => {
   });
 });
 
-server.on("error", (err) => die(err.code === "EADDRINUSE" ? `${opts.host}:${port} is already in use (--port to pick another)` : err.message));
+server.on("error", (err) =>
+  die(err.code === "EADDRINUSE" ? `${opts.host}:${port} is already in use (--port to pick another)` : err.message),
+);
 server.listen(port, opts.host, () => {
   const url = `http://${opts.host}:${port}/hook`;
   process.stdout.write(

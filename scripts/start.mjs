@@ -48,21 +48,29 @@ const generated = {
 /** Sets `name` to a fresh value where it is missing or still the change-me placeholder; returns the new text. */
 function fillSecret(text, name) {
   const line = new RegExp(`^${name}=(.*)$`, "m");
-  const current = line.exec(text)?.[1]?.trim().replace(/^(["'])(.*)\1$/, "$2");
+  const current = line
+    .exec(text)?.[1]
+    ?.trim()
+    .replace(/^(["'])(.*)\1$/, "$2");
   if (current && current !== "change-me") return text;
   const value = generated[name]();
-  return line.test(text) ? text.replace(line, `${name}=${value}`) : `${text}${text.endsWith("\n") || !text ? "" : "\n"}${name}=${value}\n`;
+  return line.test(text)
+    ? text.replace(line, `${name}=${value}`)
+    : `${text}${text.endsWith("\n") || !text ? "" : "\n"}${name}=${value}\n`;
 }
 {
   const existed = existsSync(devVars);
-  if (!existed && !existsSync(example)) fail(".dev.vars is missing and there is no .dev.vars.example to create it from.");
+  if (!existed && !existsSync(example))
+    fail(".dev.vars is missing and there is no .dev.vars.example to create it from.");
   const before = readFileSync(existed ? devVars : example, "utf8");
   const after = Object.keys(generated).reduce(fillSecret, before);
   if (!existed || after !== before) {
     writeFileSync(devVars, after, { mode: 0o600 });
-    say(existed
-      ? "Added fresh local secrets to .dev.vars where they were missing (JWT_SECRET / SECRET_ENCRYPTION_KEY)."
-      : "Created .dev.vars from .dev.vars.example with a fresh random JWT_SECRET and SECRET_ENCRYPTION_KEY (local only; git ignores it).");
+    say(
+      existed
+        ? "Added fresh local secrets to .dev.vars where they were missing (JWT_SECRET / SECRET_ENCRYPTION_KEY)."
+        : "Created .dev.vars from .dev.vars.example with a fresh random JWT_SECRET and SECRET_ENCRYPTION_KEY (local only; git ignores it).",
+    );
   }
 }
 
@@ -72,13 +80,22 @@ say("Applying D1 migrations to the local database...");
   const [cmd, args] = wrangler(["d1", "migrations", "apply", "DB", "--local"]);
   const result = spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, CI: "true" } });
   if (result.error) fail(`could not run wrangler: ${result.error.message}`);
-  if (result.status !== 0) fail(`applying the local D1 migrations failed (exit ${result.status ?? result.signal}); see wrangler's output above.`, result.status || 1);
+  if (result.status !== 0)
+    fail(
+      `applying the local D1 migrations failed (exit ${result.status ?? result.signal}); see wrangler's output above.`,
+      result.status || 1,
+    );
 }
 
 // 4. Banner. Honour a --port passed through to wrangler.
 const extraArgs = process.argv.slice(2);
 const portArg = extraArgs.findIndex((a) => a === "--port" || a.startsWith("--port="));
-const port = portArg === -1 ? DEFAULT_PORT : extraArgs[portArg].includes("=") ? extraArgs[portArg].split("=")[1] : extraArgs[portArg + 1];
+const port =
+  portArg === -1
+    ? DEFAULT_PORT
+    : extraArgs[portArg].includes("=")
+      ? extraArgs[portArg].split("=")[1]
+      : extraArgs[portArg + 1];
 const base = `http://localhost:${port}`;
 say(`
   ScaiKey webhooks, local development
@@ -94,7 +111,11 @@ say(`
 
 // 5. wrangler dev, in the foreground. `--no-cron` (ours, not wrangler's) turns off the local cron ticker below.
 const noCron = extraArgs.includes("--no-cron");
-const devArgs = ["dev", ...(portArg === -1 ? ["--port", DEFAULT_PORT] : []), ...extraArgs.filter((a) => a !== "--no-cron")];
+const devArgs = [
+  "dev",
+  ...(portArg === -1 ? ["--port", DEFAULT_PORT] : []),
+  ...extraArgs.filter((a) => a !== "--no-cron"),
+];
 const [cmd, args] = wrangler(devArgs);
 const child = spawn(cmd, args, { stdio: "inherit" });
 
@@ -125,7 +146,10 @@ const ticker = noCron
       }
     }, 60_000);
 ticker?.unref();
-if (ticker) say("  Local cron: the retry sweep runs every minute, retention and the archive every 3, the stats rollup every 5 (--no-cron to turn off).\n");
+if (ticker)
+  say(
+    "  Local cron: the retry sweep runs every minute, retention and the archive every 3, the stats rollup every 5 (--no-cron to turn off).\n",
+  );
 
 // ---- Delivery portal: a ready link for the demo tenant once wrangler dev answers (scripts/portal-link.mjs). ----
 printPortalLinkWhenReady(base, say);

@@ -50,9 +50,11 @@ const opts = parseCli({
     ttl: { type: "string", default: "3600" },
   },
 });
-if (opts.role !== "none" && !ROLES.includes(opts.role)) usageError(`npm run token: --role must be one of ${[...ROLES, "none"].join(", ")}; got "${opts.role}"`);
+if (opts.role !== "none" && !ROLES.includes(opts.role))
+  usageError(`npm run token: --role must be one of ${[...ROLES, "none"].join(", ")}; got "${opts.role}"`);
 const ttl = Number(opts.ttl);
-if (!Number.isInteger(ttl) || ttl <= 0) usageError(`npm run token: --ttl must be a positive whole number of seconds; got "${opts.ttl}"`);
+if (!Number.isInteger(ttl) || ttl <= 0)
+  usageError(`npm run token: --ttl must be a positive whole number of seconds; got "${opts.ttl}"`);
 
 /** KEY=VALUE lines of a dotenv-style file (what wrangler reads from .dev.vars); quotes around a value are removed. */
 function readDotenv(text) {
@@ -83,7 +85,8 @@ function readWranglerVars(text) {
 }
 
 const devVarsPath = join(root, ".dev.vars");
-if (!existsSync(devVarsPath)) fail(".dev.vars is missing. Run `npm start` once: it creates .dev.vars with a random JWT_SECRET.");
+if (!existsSync(devVarsPath))
+  fail(".dev.vars is missing. Run `npm start` once: it creates .dev.vars with a random JWT_SECRET.");
 const devVars = readDotenv(readFileSync(devVarsPath, "utf8"));
 const wranglerVars = readWranglerVars(readFileSync(join(root, "wrangler.toml"), "utf8"));
 // wrangler dev lets .dev.vars override [vars], so the Worker sees the same precedence.
@@ -91,9 +94,13 @@ const setting = (name) => devVars[name] ?? wranglerVars[name] ?? "";
 
 const secret = devVars.JWT_SECRET;
 if (!secret || secret === "change-me")
-  fail(".dev.vars has no usable JWT_SECRET. Delete .dev.vars and run `npm start` once to recreate it with a random secret.");
+  fail(
+    ".dev.vars has no usable JWT_SECRET. Delete .dev.vars and run `npm start` once to recreate it with a random secret.",
+  );
 if (setting("JWT_JWKS_URL"))
-  process.stderr.write("npm run token: warning: JWT_JWKS_URL is set, so the Worker verifies against that JWKS and rejects these HS256 tokens.\n");
+  process.stderr.write(
+    "npm run token: warning: JWT_JWKS_URL is set, so the Worker verifies against that JWKS and rejects these HS256 tokens.\n",
+  );
 
 let mintToken;
 try {

@@ -4,12 +4,12 @@ import { authenticate } from "./auth/middleware";
 import { renderError } from "./lib/errors";
 import { requestContext } from "./lib/request-context";
 import { createServices, type Services } from "./lib/services";
+import { portalRouter } from "./portal/router";
 import { createRouter } from "./routes/create-router";
 import { eventsRouter } from "./routes/events";
 import { healthRouter } from "./routes/health";
 import { documentSlashRedirects, pathEdges } from "./routes/path-edges";
 import { webhooksRouter } from "./routes/webhooks";
-import { portalRouter } from "./portal/router";
 
 const API_VERSION = "1.0.0";
 

@@ -4,8 +4,8 @@ import { createApp } from "./app";
 import { authorizePublish } from "./auth/policy";
 import { EventEnvelopeSchema } from "./domain/event-envelope";
 import { PartnerIdSchema, TenantIdSchema } from "./domain/owner-id";
-import { tenantDirectory, type Assignment } from "./domain/tenant-directory";
-import { publishEvent, type PublishResult } from "./domain/publish";
+import { type PublishResult, publishEvent } from "./domain/publish";
+import { type Assignment, tenantDirectory } from "./domain/tenant-directory";
 import { handleQueueBatch } from "./jobs/delivery-consumer";
 import { runScheduled } from "./jobs/scheduled";
 import { zodIssuesToValidationIssues } from "./lib/errors";
@@ -37,16 +37,25 @@ export class WebhooksService extends WorkerEntrypoint<Env> {
     const parsed = EventEnvelopeSchema.safeParse(envelope);
     if (!parsed.success) {
       const issues = zodIssuesToValidationIssues("json", parsed.error, envelope);
-      throw new TypeError(`Invalid event envelope: ${issues.map((i) => `${i.loc.slice(1).join(".")}: ${i.msg}`).join("; ")}`);
+      throw new TypeError(
+        `Invalid event envelope: ${issues.map((i) => `${i.loc.slice(1).join(".")}: ${i.msg}`).join("; ")}`,
+      );
     }
     const services = createServices(this.env);
-    const { event, learnTenantPartner } = await authorizePublish(null, parsed.data, tenantDirectory(services.db, services.now));
+    const { event, learnTenantPartner } = await authorizePublish(
+      null,
+      parsed.data,
+      tenantDirectory(services.db, services.now),
+    );
     return publishEvent(services, event, { learnTenantPartner });
   }
 
   /** Records that `tenantId` belongs to `partnerId`, moving the tenant's webhooks along. */
   async assignTenantPartner(tenantId: unknown, partnerId: unknown): Promise<Assignment> {
-    for (const [name, schema, value] of [["tenant_id", TenantIdSchema, tenantId], ["partner_id", PartnerIdSchema, partnerId]] as const) {
+    for (const [name, schema, value] of [
+      ["tenant_id", TenantIdSchema, tenantId],
+      ["partner_id", PartnerIdSchema, partnerId],
+    ] as const) {
       const parsed = schema.safeParse(value);
       if (!parsed.success) throw new TypeError(`Invalid ${name}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
     }

@@ -65,7 +65,9 @@ app.post("/enqueue", async (c) => {
   const n = Number(c.req.query("n") ?? "1");
   for (let i = 0; i < n; i += 100) {
     const count = Math.min(100, n - i);
-    await c.env.QUEUE.sendBatch(Array.from({ length: count }, (_, j) => ({ body: { n: i + j }, contentType: "json" as const })));
+    await c.env.QUEUE.sendBatch(
+      Array.from({ length: count }, (_, j) => ({ body: { n: i + j }, contentType: "json" as const })),
+    );
   }
   return c.json({ enqueued: n }, 202);
 });

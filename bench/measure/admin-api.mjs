@@ -21,11 +21,14 @@ export async function measureAdminApi({ subject, baseline, data, tenantToken, se
   for (const name of Object.keys(targets)) await run(name, 1); // warm-up
   const rounds = { bare: [], get: [], list: [], events: [], health: [] };
   for (let round = 0; round < settings.rounds; round++) {
-    const order = round % 2 === 0 ? ["bare", "get", "list", "events", "health"] : ["health", "events", "list", "get", "bare"];
+    const order =
+      round % 2 === 0 ? ["bare", "get", "list", "events", "health"] : ["health", "events", "list", "get", "bare"];
     for (const name of order) rounds[name].push(await run(name, settings.duration));
   }
   const r = Object.fromEntries(Object.entries(rounds).map(([k, v]) => [k, combine(v)]));
-  note(`   bare ${r.bare.rps.toFixed(0)} req/s, get ${r.get.rps.toFixed(0)}, list ${r.list.rps.toFixed(0)}, events ${r.events.rps.toFixed(0)}, health ${r.health.rps.toFixed(0)}`);
+  note(
+    `   bare ${r.bare.rps.toFixed(0)} req/s, get ${r.get.rps.toFixed(0)}, list ${r.list.rps.toFixed(0)}, events ${r.events.rps.toFixed(0)}, health ${r.health.rps.toFixed(0)}`,
+  );
   return {
     bare: r.bare,
     get: { ...r.get, ratio: r.get.rps / r.bare.rps },

@@ -32,16 +32,30 @@ async function queueBaseline({ baseline, load, tagCount }) {
   const meter = workerdCpuMeter(baseline);
   meter.start();
   const started = performance.now();
-  await mapBounded(Array.from({ length: load.events }, (_, i) => i), load.publishConcurrency, () => api(baseline.base, "POST", `/enqueue?n=${load.endpoints}`));
+  await mapBounded(
+    Array.from({ length: load.events }, (_, i) => i),
+    load.publishConcurrency,
+    () => api(baseline.base, "POST", `/enqueue?n=${load.endpoints}`),
+  );
   const series = [];
-  await waitFor("the baseline consumer", async () => {
-    const got = (await tagCount("baseline")) - before;
-    series.push([performance.now() - started, got]);
-    return got >= load.deliveries;
-  }, { timeoutMs: 600_000, everyMs: 100 });
+  await waitFor(
+    "the baseline consumer",
+    async () => {
+      const got = (await tagCount("baseline")) - before;
+      series.push([performance.now() - started, got]);
+      return got >= load.deliveries;
+    },
+    { timeoutMs: 600_000, everyMs: 100 },
+  );
   const seconds = (performance.now() - started) / 1000;
   const cpu = meter.stop();
-  return { deliveries: load.deliveries, seconds, per_second: load.deliveries / seconds, sustained_per_second: sustained(series, load.deliveries), cpu_ms_per_delivery: perUnit(cpu, load.deliveries) };
+  return {
+    deliveries: load.deliveries,
+    seconds,
+    per_second: load.deliveries / seconds,
+    sustained_per_second: sustained(series, load.deliveries),
+    cpu_ms_per_delivery: perUnit(cpu, load.deliveries),
+  };
 }
 
 /** Ours: publish every event (to `endpoints` endpoints each), until all are received and recorded as success. */
@@ -52,31 +66,50 @@ async function subjectRun({ subject, receiver, data, adminToken, load, tagCount,
   meter.start();
   const started = performance.now();
   let publishedAt = 0;
-  const publishing = mapBounded(Array.from({ length: load.events }, (_, i) => i), load.publishConcurrency, (i) =>
-    api(subject.base, "POST", "/api/v1/events", eventFor(DELIVERY_TENANT, i), adminToken),
+  const publishing = mapBounded(
+    Array.from({ length: load.events }, (_, i) => i),
+    load.publishConcurrency,
+    (i) => api(subject.base, "POST", "/api/v1/events", eventFor(DELIVERY_TENANT, i), adminToken),
   ).then(() => (publishedAt = performance.now() - started));
   const profiling = profile
     ? sleep(5000)
-        .then(() => cpuDuring([{ name: "subject", pgid: subject.child.pid }, { name: "receiver", pid: receiver.child.pid }, { name: "bench runner", pid: process.pid }], 10_000))
+        .then(() =>
+          cpuDuring(
+            [
+              { name: "subject", pgid: subject.child.pid },
+              { name: "receiver", pid: receiver.child.pid },
+              { name: "bench runner", pid: process.pid },
+            ],
+            10_000,
+          ),
+        )
         .catch((err) => ({ error: String(err) }))
     : null;
   const series = [];
   let lastNote = Date.now();
-  await waitFor("the subject's deliveries", async () => {
-    const got = (await tagCount(`${tag}-delivery`)) - before;
-    series.push([performance.now() - started, got]);
-    if (Date.now() - lastNote > 15_000) {
-      lastNote = Date.now();
-      note(`   ${got}/${load.deliveries} received`);
-    }
-    return got >= load.deliveries;
-  }, { timeoutMs: 900_000, everyMs: 250 });
+  await waitFor(
+    "the subject's deliveries",
+    async () => {
+      const got = (await tagCount(`${tag}-delivery`)) - before;
+      series.push([performance.now() - started, got]);
+      if (Date.now() - lastNote > 15_000) {
+        lastNote = Date.now();
+        note(`   ${got}/${load.deliveries} received`);
+      }
+      return got >= load.deliveries;
+    },
+    { timeoutMs: 900_000, everyMs: 250 },
+  );
   const receivedAt = performance.now() - started;
   await publishing;
-  await waitFor("the subject's deliveries to be recorded", async () => (await recordedSuccesses(subject.base, adminToken, data.delivery)) - recordedBefore >= load.deliveries, {
-    timeoutMs: 120_000,
-    everyMs: 200,
-  });
+  await waitFor(
+    "the subject's deliveries to be recorded",
+    async () => (await recordedSuccesses(subject.base, adminToken, data.delivery)) - recordedBefore >= load.deliveries,
+    {
+      timeoutMs: 120_000,
+      everyMs: 200,
+    },
+  );
   const seconds = (performance.now() - started) / 1000;
   const cpu = meter.stop(); // includes the read-backs of the recorded check: a few admin requests
   return {
@@ -97,7 +130,9 @@ export async function measureDelivery(ctx) {
   const l1 = await fetchLoop(ctx);
   note(`   baseline: ${b1.per_second.toFixed(0)}/s (queue), ${l1.per_second.toFixed(0)}/s (fetch loop)`);
   const s1 = await subjectRun(ctx);
-  note(`   subject: ${s1.per_second.toFixed(0)}/s (${s1.seconds.toFixed(0)} s), ${s1.cpu_ms_per_delivery?.toFixed(2)} CPU ms per delivery`);
+  note(
+    `   subject: ${s1.per_second.toFixed(0)}/s (${s1.seconds.toFixed(0)} s), ${s1.cpu_ms_per_delivery?.toFixed(2)} CPU ms per delivery`,
+  );
   const b2 = await queueBaseline(ctx);
   const l2 = await fetchLoop(ctx);
   note(`   baseline: ${b2.per_second.toFixed(0)}/s (queue), ${l2.per_second.toFixed(0)}/s (fetch loop)`);
@@ -106,7 +141,11 @@ export async function measureDelivery(ctx) {
   const loopPerSecond = mean(l1.per_second, l2.per_second);
   return {
     subject: s1,
-    queue_baseline: { runs: [b1, b2], per_second: queuePerSecond, cpu_ms_per_delivery: mean(b1.cpu_ms_per_delivery, b2.cpu_ms_per_delivery) },
+    queue_baseline: {
+      runs: [b1, b2],
+      per_second: queuePerSecond,
+      cpu_ms_per_delivery: mean(b1.cpu_ms_per_delivery, b2.cpu_ms_per_delivery),
+    },
     fetch_loop_baseline: { runs: [l1, l2], per_second: loopPerSecond },
     ratio_vs_queue_baseline: s1.per_second / queuePerSecond,
     ratio_vs_fetch_loop: s1.per_second / loopPerSecond,
@@ -124,10 +163,18 @@ export async function measurePublishSideCpu({ publishOnly, adminToken, load }) {
   const meter = workerdCpuMeter(publishOnly);
   meter.start();
   const started = performance.now();
-  await mapBounded(Array.from({ length: load.events }, (_, i) => i), load.publishConcurrency, (i) =>
-    api(publishOnly.base, "POST", "/api/v1/events", eventFor(DELIVERY_TENANT, i), adminToken),
+  await mapBounded(
+    Array.from({ length: load.events }, (_, i) => i),
+    load.publishConcurrency,
+    (i) => api(publishOnly.base, "POST", "/api/v1/events", eventFor(DELIVERY_TENANT, i), adminToken),
   );
   const seconds = (performance.now() - started) / 1000;
   const cpu = meter.stop();
-  return { events: load.events, deliveries: load.deliveries, seconds, cpu_ms_per_delivery: perUnit(cpu, load.deliveries), cpu_ms_per_event: perUnit(cpu, load.events) };
+  return {
+    events: load.events,
+    deliveries: load.deliveries,
+    seconds,
+    cpu_ms_per_delivery: perUnit(cpu, load.deliveries),
+    cpu_ms_per_event: perUnit(cpu, load.events),
+  };
 }

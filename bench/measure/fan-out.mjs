@@ -14,13 +14,19 @@ export async function measureFanOut({ subject, subjectTag, instrumented, adminTo
       const answer = await api(subject.base, "POST", "/api/v1/events", eventFor(fanOutTenant(n), k), adminToken);
       times.push(performance.now() - started);
       if (answer.deliveries !== n) throw new Error(`fan-out ${n}: publish created ${answer.deliveries} deliveries`);
-      await waitFor(`fan-out ${n} deliveries`, async () => (await tagCount(`${subjectTag}-fan${n}`)) >= before + n, { timeoutMs: 120_000 });
+      await waitFor(`fan-out ${n} deliveries`, async () => (await tagCount(`${subjectTag}-fan${n}`)) >= before + n, {
+        timeoutMs: 120_000,
+      });
     }
     await api(instrumented.base, "POST", "/__bench/reset");
     const instBefore = await tagCount(`i-fan${n}`);
     await api(instrumented.base, "POST", "/api/v1/events", eventFor(fanOutTenant(n), 0), adminToken);
     const counters = (await api(instrumented.base, "GET", "/__bench/counters")).fetch;
-    await waitFor(`fan-out ${n} deliveries (instrumented)`, async () => (await tagCount(`i-fan${n}`)) >= instBefore + n, { timeoutMs: 120_000 });
+    await waitFor(
+      `fan-out ${n} deliveries (instrumented)`,
+      async () => (await tagCount(`i-fan${n}`)) >= instBefore + n,
+      { timeoutMs: 120_000 },
+    );
     const sorted = [...times].sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)];
     results.push({
@@ -34,7 +40,9 @@ export async function measureFanOut({ subject, subjectTag, instrumented, adminTo
       queue_calls: counters.queueSendCalls + counters.queueSendBatchCalls,
       queue_messages: counters.queueMessagesSent,
     });
-    note(`   ${n}: ${median.toFixed(0)} ms median; ${counters.d1RoundTrips} D1 round trips, ${counters.d1Statements} statements, ${counters.queueSendBatchCalls} sendBatch calls`);
+    note(
+      `   ${n}: ${median.toFixed(0)} ms median; ${counters.d1RoundTrips} D1 round trips, ${counters.d1Statements} statements, ${counters.queueSendBatchCalls} sendBatch calls`,
+    );
   }
   return results;
 }

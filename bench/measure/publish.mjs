@@ -6,7 +6,13 @@ import { withWorkerdCpu } from "../cpu.mjs";
 export async function measurePublishLatency({ subject, baseline, adminToken, settings, tagCount, tag }) {
   const body = JSON.stringify(eventFor(PUBLISH_TENANT, 0));
   const targets = {
-    bare: { worker: baseline, url: `${baseline.base}/bare`, method: "POST", body, headers: { "content-type": "application/json" } },
+    bare: {
+      worker: baseline,
+      url: `${baseline.base}/bare`,
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    },
     publish: {
       worker: subject,
       url: `${subject.base}/api/v1/events`,
@@ -21,11 +27,17 @@ export async function measurePublishLatency({ subject, baseline, adminToken, set
   for (let round = 0; round < settings.rounds; round++) {
     for (const name of round % 2 === 0 ? ["bare", "publish"] : ["publish", "bare"]) {
       const { worker, ...target } = targets[name];
-      const r = await withWorkerdCpu(worker, () => cannon(name, { connections: settings.connections, duration: settings.duration, ...target }));
+      const r = await withWorkerdCpu(worker, () =>
+        cannon(name, { connections: settings.connections, duration: settings.duration, ...target }),
+      );
       rounds[name].push(r);
       if (name === "publish") {
         published += r.requests;
-        await waitFor("the publish rounds' deliveries", async () => (await tagCount(`${tag}-publish`)) - before >= published, { timeoutMs: 600_000, everyMs: 500 });
+        await waitFor(
+          "the publish rounds' deliveries",
+          async () => (await tagCount(`${tag}-publish`)) - before >= published,
+          { timeoutMs: 600_000, everyMs: 500 },
+        );
       }
     }
   }

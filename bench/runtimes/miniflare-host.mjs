@@ -12,9 +12,13 @@ const spec = JSON.parse(process.argv[2]);
 const require = createRequire(join(spec.appDir, "package.json"));
 const wrangler = require("wrangler");
 // The miniflare wrangler itself runs (it may carry its own copy, with its own workerd).
-const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = createRequire(require.resolve("wrangler/package.json"))("miniflare");
+const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = createRequire(require.resolve("wrangler/package.json"))(
+  "miniflare",
+);
 
-const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(join(spec.appDir, spec.config), undefined, { envFiles: [spec.envFile] });
+const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(join(spec.appDir, spec.config), undefined, {
+  envFiles: [spec.envFile],
+});
 const worker = {
   ...workerOptions,
   name: "worker",
@@ -29,14 +33,16 @@ delete worker.modulesRules; // for discovering modules, which a single bundle do
 if (spec.noQueueConsumers) delete worker.queueConsumers;
 
 // The options in the shape wrangler hands them over (Miniflare 4's), converted as wrangler itself does.
-const mf = new Miniflare(convertV4MiniflareOptions({
-  host: "127.0.0.1",
-  port: spec.port,
-  // wrangler's --persist-to layout (<dir>/v3), so `wrangler d1 migrations apply --persist-to` prepared this database.
-  resourcePersistencePath: join(spec.persistTo, "v3"),
-  log: new Log(LogLevel.WARN),
-  workers: [worker],
-}));
+const mf = new Miniflare(
+  convertV4MiniflareOptions({
+    host: "127.0.0.1",
+    port: spec.port,
+    // wrangler's --persist-to layout (<dir>/v3), so `wrangler d1 migrations apply --persist-to` prepared this database.
+    resourcePersistencePath: join(spec.persistTo, "v3"),
+    log: new Log(LogLevel.WARN),
+    workers: [worker],
+  }),
+);
 
 const url = await mf.ready;
 writeFileSync(spec.readyFile, JSON.stringify({ url: url.origin }));

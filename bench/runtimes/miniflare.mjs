@@ -12,16 +12,40 @@ const HOST = join(dirname(fileURLToPath(import.meta.url)), "miniflare-host.mjs")
  * Runs `bundle` (built from `config`, relative to `appDir`) with the given vars; resolves once it serves.
  * Returns { name, runtime, child, base, log }; `child` is pushed onto `children` at once, for the final stop.
  */
-export async function startMiniflareWorker({ name, appDir, workDir, config, bundle, persistTo, vars = {}, envFile, extraCompatibilityFlags = [], noQueueConsumers = false, children }) {
+export async function startMiniflareWorker({
+  name,
+  appDir,
+  workDir,
+  config,
+  bundle,
+  persistTo,
+  vars = {},
+  envFile,
+  extraCompatibilityFlags = [],
+  noQueueConsumers = false,
+  children,
+}) {
   const port = await freePort();
   const readyFile = join(workDir, `${name}.ready.json`);
   const log = join(workDir, `${name}.log`);
-  const spec = { appDir, config, bundle, persistTo, port, vars, envFile, extraCompatibilityFlags, noQueueConsumers, readyFile };
+  const spec = {
+    appDir,
+    config,
+    bundle,
+    persistTo,
+    port,
+    vars,
+    envFile,
+    extraCompatibilityFlags,
+    noQueueConsumers,
+    readyFile,
+  };
   const child = spawnLogged(process.execPath, [HOST, JSON.stringify(spec)], { cwd: appDir, logPath: log });
   children.push(child);
   const by = Date.now() + 120_000;
   while (!existsSync(readyFile)) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} (Miniflare) exited before it was ready:\n${readFileSync(log, "utf8").slice(-3000)}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${name} (Miniflare) exited before it was ready:\n${readFileSync(log, "utf8").slice(-3000)}`);
     if (Date.now() > by) throw new Error(`${name} (Miniflare) did not become ready within 120 s; see ${log}`);
     await sleep(200);
   }

@@ -8,14 +8,33 @@ import { spawnLogged, waitHttpReady } from "../../scripts/lib/process.mjs";
  * `wrangler dev [args…]` in `appDir` on a free port, with `vars` as --var; resolves once GET `readyPath` answers 2xx.
  * Returns { name, runtime, child, base, log }; `child` is pushed onto `children` at once, for the final stop.
  */
-export async function startWranglerDevWorker({ name, wrangler, appDir, workDir, args = [], persistTo, vars = {}, envFile, readyPath, children }) {
+export async function startWranglerDevWorker({
+  name,
+  wrangler,
+  appDir,
+  workDir,
+  args = [],
+  persistTo,
+  vars = {},
+  envFile,
+  readyPath,
+  children,
+}) {
   const port = await freePort();
   const inspector = await freePort();
   const log = join(workDir, `${name}.log`);
   const devArgs = [
-    "dev", ...args,
-    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--show-interactive-dev-session=false",
-    "--persist-to", persistTo,
+    "dev",
+    ...args,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspector),
+    "--show-interactive-dev-session=false",
+    "--persist-to",
+    persistTo,
     ...(envFile ? ["--env-file", envFile] : []),
     ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];

@@ -15,7 +15,18 @@
 //      the list again, and a page deep in the archive.
 // Writes bench/volume.json. Exits 1 if a run fails (not if a target is missed).
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, openSync, realpathSync, symlinkSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  cpSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -25,7 +36,15 @@ import { SignJWT } from "jose";
 import { freePort } from "../../scripts/lib/port.mjs";
 import { stopProcessGroup } from "../../scripts/lib/process.mjs";
 import { wranglerBin } from "../../scripts/lib/wrangler.mjs";
-import { HOUR_MS, openDatabase, seedHistory, seedQueuedDeliveries, setCursor, storageByObject, TYPICAL } from "./seed.mjs";
+import {
+  HOUR_MS,
+  openDatabase,
+  seedHistory,
+  seedQueuedDeliveries,
+  setCursor,
+  storageByObject,
+  TYPICAL,
+} from "./seed.mjs";
 
 const USAGE = `Usage: npm run bench:volume -- [options]
 
@@ -71,22 +90,39 @@ const QUEUED = Number(opts.queued);
 /** Cloudflare's D1 limit, in bytes (10 GB, decimal). */
 const D1_LIMIT_BYTES = 10e9;
 const TARGET_PER_DAY = 1_000_000;
-const RETENTION_DAYS = Number(/RETENTION_DAYS = "(\d+)"/.exec(readFileSync(join(root, "wrangler.toml"), "utf8"))?.[1] ?? 30);
+const RETENTION_DAYS = Number(
+  /RETENTION_DAYS = "(\d+)"/.exec(readFileSync(join(root, "wrangler.toml"), "utf8"))?.[1] ?? 30,
+);
 const ARCHIVE_AFTER_HOURS = 48;
 const JWT_SECRET = "volume-bench-secret";
 const ISSUER = "https://auth.scaikey.local/";
 const AUDIENCE = "scaikey-webhooks";
 /** The time boxes of src/jobs (RETENTION_BUDGET_MS, ROLLUP_BUDGET_MS), read from the sources. */
 const JOB_BUDGET_MS = {
-  retention: Number(/RETENTION_BUDGET_MS = ([\d_]+)/.exec(readFileSync(join(root, "src/jobs/retention.ts"), "utf8"))[1].replaceAll("_", "")),
-  rollup: Number(/ROLLUP_BUDGET_MS = ([\d_]+)/.exec(readFileSync(join(root, "src/jobs/stats-rollup.ts"), "utf8"))[1].replaceAll("_", "")),
+  retention: Number(
+    /RETENTION_BUDGET_MS = ([\d_]+)/
+      .exec(readFileSync(join(root, "src/jobs/retention.ts"), "utf8"))[1]
+      .replaceAll("_", ""),
+  ),
+  rollup: Number(
+    /ROLLUP_BUDGET_MS = ([\d_]+)/
+      .exec(readFileSync(join(root, "src/jobs/stats-rollup.ts"), "utf8"))[1]
+      .replaceAll("_", ""),
+  ),
 };
 const CRON = { sweep: "* * * * *", rollup: "*/5 * * * *", retention: "*/3 * * * *" };
 
 const workDir = mkdtempSync(join(tmpdir(), "scaikey-volume-"));
 // wrangler dev runs a snapshot of the sources, so edits to the tree during a run cannot make it reload the Worker.
 const app = join(workDir, "app");
-for (const entry of ["src", "migrations", "wrangler.toml", "package.json", "tsconfig.json", "worker-configuration.d.ts"])
+for (const entry of [
+  "src",
+  "migrations",
+  "wrangler.toml",
+  "package.json",
+  "tsconfig.json",
+  "worker-configuration.d.ts",
+])
   cpSync(join(root, entry), join(app, entry), { recursive: true });
 symlinkSync(realpathSync(join(root, "node_modules")), join(app, "node_modules"));
 const children = new Set();
@@ -128,11 +164,15 @@ const round = (x, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 // ---- Local Worker ----
 
 function migrate(stateDir) {
-  const result = spawnSync(process.execPath, [wrangler.bin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], {
-    cwd: app,
-    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
-    encoding: "utf8",
-  });
+  const result = spawnSync(
+    process.execPath,
+    [wrangler.bin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir],
+    {
+      cwd: app,
+      env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+      encoding: "utf8",
+    },
+  );
   if (result.status !== 0) throw new Error(`applying migrations failed:\n${result.stdout}\n${result.stderr}`);
   const dir = join(stateDir, "v3", "d1", "miniflare-D1DatabaseObject");
   const file = readdirSync(dir).find((f) => f.endsWith(".sqlite"));
@@ -153,9 +193,29 @@ async function startWorker(stateDir) {
     ALLOW_PRIVATE_TARGETS: "true",
     SECRET_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 7).toString("base64")}`,
   };
-  const args = [wrangler.bin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", stateDir,
-    "--test-scheduled", "--show-interactive-dev-session=false", "--env-file", envFile, ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])];
-  const child = spawn(process.execPath, args, { cwd: app, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" } });
+  const args = [
+    wrangler.bin,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspector),
+    "--persist-to",
+    stateDir,
+    "--test-scheduled",
+    "--show-interactive-dev-session=false",
+    "--env-file",
+    envFile,
+    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: app,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+  });
   children.add(child);
   const logs = [];
   let partial = "";
@@ -166,7 +226,7 @@ async function startWorker(stateDir) {
     const lines = partial.split("\n");
     partial = lines.pop();
     for (const line of lines) {
-      const start = line.indexOf("{\"level\"");
+      const start = line.indexOf('{"level"');
       if (start === -1) continue;
       try {
         logs.push(JSON.parse(line.slice(start)));
@@ -231,7 +291,12 @@ async function latency(url, auth, n = 150) {
     if (i >= 10) times.push(performance.now() - started);
   }
   times.sort((a, b) => a - b);
-  return { p50_ms: round(times[Math.floor(n / 2)], 2), p90_ms: round(times[Math.floor(n * 0.9)], 2), total: body.total, items: body.items?.length };
+  return {
+    p50_ms: round(times[Math.floor(n / 2)], 2),
+    p90_ms: round(times[Math.floor(n * 0.9)], 2),
+    total: body.total,
+    items: body.items?.length,
+  };
 }
 
 /** p50 and p90 of two URLs, requested alternately (so both see the same load on a shared machine). */
@@ -249,7 +314,12 @@ async function latencyPair(urlA, urlB, auth, n = 150) {
   }
   return times.map((t, k) => {
     t.sort((a, b) => a - b);
-    return { p50_ms: round(t[Math.floor(n / 2)], 2), p90_ms: round(t[Math.floor(n * 0.9)], 2), total: bodies[k].total, items: bodies[k].items?.length };
+    return {
+      p50_ms: round(t[Math.floor(n / 2)], 2),
+      p90_ms: round(t[Math.floor(n * 0.9)], 2),
+      total: bodies[k].total,
+      items: bodies[k].items?.length,
+    };
   });
 }
 
@@ -263,7 +333,11 @@ function startReceiver() {
       res.writeHead(200, { "content-type": "application/json" }).end('{"received":true}');
     });
   });
-  return new Promise((r) => server.listen(0, "127.0.0.1", () => r({ server, url: `http://127.0.0.1:${server.address().port}/hook`, received: () => received })));
+  return new Promise((r) =>
+    server.listen(0, "127.0.0.1", () =>
+      r({ server, url: `http://127.0.0.1:${server.address().port}/hook`, received: () => received }),
+    ),
+  );
 }
 
 // ---- The run ----
@@ -279,7 +353,9 @@ async function main() {
     d1_only: Math.floor(D1_LIMIT_BYTES / (RETENTION_DAYS * hot)),
     with_archive: Math.floor(D1_LIMIT_BYTES / (daysHot * hot + (RETENTION_DAYS - daysHot) * cold)),
   };
-  note(`  ${hot} B/delivery in D1, ${cold} B once archived; ${RETENTION_DAYS} days fit ${capacity.d1_only}/day in D1 alone, ${capacity.with_archive}/day with the archive`);
+  note(
+    `  ${hot} B/delivery in D1, ${cold} B once archived; ${RETENTION_DAYS} days fit ${capacity.d1_only}/day in D1 alone, ${capacity.with_archive}/day with the archive`,
+  );
 
   const receiver = await startReceiver();
   const auth = await token();
@@ -291,7 +367,8 @@ async function main() {
   let emptyWebhook;
   {
     const db = openDatabase(migrate(emptyState));
-    emptyWebhook = seedHistory(db, { deliveries: 0, days: DAYS, now, webhooks: WEBHOOKS, urlOf: () => receiver.url }).webhooks[0];
+    emptyWebhook = seedHistory(db, { deliveries: 0, days: DAYS, now, webhooks: WEBHOOKS, urlOf: () => receiver.url })
+      .webhooks[0];
     db.exec("PRAGMA journal_mode = DELETE");
     db.close();
     emptyWorker = await startWorker(emptyState);
@@ -306,15 +383,26 @@ async function main() {
     const started = Date.now();
     seeded = seedHistory(db, { deliveries: N, days: DAYS, now, webhooks: WEBHOOKS, urlOf: () => receiver.url });
     // Waiting in the queue since 30 minutes; the consumer has received nothing sent in the last hour: a backlog.
-    seedQueuedDeliveries(db, { webhookId: seeded.webhooks[1], tenantId: "ten_00000000", count: QUEUED, deliverableAt: now - 30 * 60_000 });
+    seedQueuedDeliveries(db, {
+      webhookId: seeded.webhooks[1],
+      tenantId: "ten_00000000",
+      count: QUEUED,
+      deliverableAt: now - 30 * 60_000,
+    });
     setCursor(db, "queue_watermark", now - HOUR_MS, now);
     db.exec("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE");
     db.close();
-    note(`seeded ${seeded.deliveries} deliveries, ${seeded.attempts} attempts, ${seeded.events} events over ${DAYS} days in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    note(
+      `seeded ${seeded.deliveries} deliveries, ${seeded.attempts} attempts, ${seeded.events} events over ${DAYS} days in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
   }
   const worker = await startWorker(fullState);
   const listUrl = `${worker.base}/api/v1/admin/webhooks/${seeded.webhooks[0]}/deliveries?per_page=20`;
-  const [empty, fullList] = await latencyPair(`${emptyWorker.base}/api/v1/admin/webhooks/${emptyWebhook}/deliveries?per_page=20`, listUrl, auth);
+  const [empty, fullList] = await latencyPair(
+    `${emptyWorker.base}/api/v1/admin/webhooks/${emptyWebhook}/deliveries?per_page=20`,
+    listUrl,
+    auth,
+  );
   await stopWorker(emptyWorker);
   note(`empty database: list p50 ${empty.p50_ms} ms`);
   const fullGet = await latency(`${worker.base}/api/v1/admin/webhooks/${seeded.webhooks[0]}`, auth);
@@ -329,7 +417,9 @@ async function main() {
   let lostSent = 0;
   for (let i = 0; i < 10 && lostSent === 0; i++) {
     await sleep(1500);
-    lostSent = (await runCron(worker, CRON.sweep)).lines.filter((l) => l.msg === "retry sweep").reduce((n, l) => n + (l.lost ?? l.enqueued), 0);
+    lostSent = (await runCron(worker, CRON.sweep)).lines
+      .filter((l) => l.msg === "retry sweep")
+      .reduce((n, l) => n + (l.lost ?? l.enqueued), 0);
   }
   const deliveredBy = Date.now() + 60_000;
   while (receiver.received() < lostSent && Date.now() < deliveredBy) await sleep(250);
@@ -348,7 +438,16 @@ async function main() {
   note(`rollup: ${rolled} attempts in ${rollupMs} ms`);
 
   // Retention and the archive, until done or out of budget.
-  const totals = { archive_objects_deleted: 0, deliveries_deleted: 0, attempts_deleted: 0, events_deleted: 0, stats_deleted: 0, deliveries_archived: 0, attempts_archived: 0, archive_objects_written: 0 };
+  const totals = {
+    archive_objects_deleted: 0,
+    deliveries_deleted: 0,
+    attempts_deleted: 0,
+    events_deleted: 0,
+    stats_deleted: 0,
+    deliveries_archived: 0,
+    attempts_archived: 0,
+    archive_objects_written: 0,
+  };
   let retentionMs = 0;
   let runs = 0;
   let complete = false;
@@ -366,14 +465,21 @@ async function main() {
   const afterList = await latency(listUrl, auth);
   const deepPage = Math.max(1, Math.floor(afterList.total / 20 / 2));
   const deepList = await latency(`${listUrl}&page=${deepPage}`, auth, 40);
-  note(`after retention and archive: list p50 ${afterList.p50_ms} ms (total ${afterList.total}); page ${deepPage} (archive) p50 ${deepList.p50_ms} ms`);
+  note(
+    `after retention and archive: list p50 ${afterList.p50_ms} ms (total ${afterList.total}); page ${deepPage} (archive) p50 ${deepList.p50_ms} ms`,
+  );
   await stopWorker(worker);
   receiver.server.close();
 
-  const d1RowsRemoved = totals.deliveries_deleted + totals.attempts_deleted + totals.events_deleted + totals.deliveries_archived + totals.attempts_archived;
+  const d1RowsRemoved =
+    totals.deliveries_deleted +
+    totals.attempts_deleted +
+    totals.events_deleted +
+    totals.deliveries_archived +
+    totals.attempts_archived;
   const perDay = (x) => (x * 10 * TARGET_PER_DAY) / 86_400;
   // A job runs for at most its time box once per cron interval: what it sustains is its rate times that duty cycle.
-  const sustained = (rate, budgetMs, everyMinutes) => round((rate * Math.min(1, budgetMs / (everyMinutes * 60_000))), 0);
+  const sustained = (rate, budgetMs, everyMinutes) => round(rate * Math.min(1, budgetMs / (everyMinutes * 60_000)), 0);
   const retentionRate = d1RowsRemoved / (retentionMs / 1000);
   const archiveRate = totals.deliveries_archived / (retentionMs / 1000);
   const rollupRate = rolled / (rollupMs / 1000);
@@ -403,13 +509,28 @@ async function main() {
       rollup_attempts_per_second: round(perDay(TYPICAL.attemptsPerDelivery), 0),
     },
     storage,
-    history: { deliveries: seeded.deliveries, attempts: seeded.attempts, events: seeded.events, days: DAYS, webhooks: WEBHOOKS, queued_for_sweep: QUEUED },
-    latency_ms: { list_empty: empty, list_full_in_d1: fullList, get_webhook_full: fullGet, list_after_archive: afterList, list_deep_page_in_archive: { page: deepPage, ...deepList } },
+    history: {
+      deliveries: seeded.deliveries,
+      attempts: seeded.attempts,
+      events: seeded.events,
+      days: DAYS,
+      webhooks: WEBHOOKS,
+      queued_for_sweep: QUEUED,
+    },
+    latency_ms: {
+      list_empty: empty,
+      list_full_in_d1: fullList,
+      get_webhook_full: fullGet,
+      list_after_archive: afterList,
+      list_deep_page_in_archive: { page: deepPage, ...deepList },
+    },
     rollup: { attempts: rolled, ms: rollupMs },
     retention: { ...totals, runs, ms: retentionMs, complete, budget_s: Number(opts["budget-s"]) },
   };
   if (!opts["no-write"]) writeFileSync(join(root, "bench", "volume.json"), `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`${JSON.stringify(Object.fromEntries(Object.entries(result).filter(([, v]) => typeof v !== "object")), null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify(Object.fromEntries(Object.entries(result).filter(([, v]) => typeof v !== "object")), null, 2)}\n`,
+  );
 }
 
 const cleanup = async () => {

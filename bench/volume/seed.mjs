@@ -17,7 +17,9 @@ export function openDatabase(file, migrationsDir) {
   const db = new DatabaseSync(file);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;");
   if (migrationsDir) {
-    for (const name of readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort()) {
+    for (const name of readdirSync(migrationsDir)
+      .filter((f) => f.endsWith(".sql"))
+      .sort()) {
       for (const statement of readFileSync(join(migrationsDir, name), "utf8").split("--> statement-breakpoint")) {
         if (statement.trim()) db.exec(statement);
       }
@@ -26,11 +28,25 @@ export function openDatabase(file, migrationsDir) {
   return db;
 }
 
-export const columnsOf = (db, table) => new Set(db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all().map((r) => r.name));
+export const columnsOf = (db, table) =>
+  new Set(
+    db
+      .prepare(`SELECT name FROM pragma_table_info('${table}')`)
+      .all()
+      .map((r) => r.name),
+  );
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const idOf = (prng, prefix, length = 20) => prefix + Array.from({ length }, () => ALPHABET[Math.floor(prng() * 62)]).join("");
-const EVENT_TYPES = ["user.created", "user.updated", "user.login", "session.revoked", "group.member_added", "application.updated"];
+const idOf = (prng, prefix, length = 20) =>
+  prefix + Array.from({ length }, () => ALPHABET[Math.floor(prng() * 62)]).join("");
+const EVENT_TYPES = [
+  "user.created",
+  "user.updated",
+  "user.login",
+  "session.revoked",
+  "group.member_added",
+  "application.updated",
+];
 
 /** A canonical-JSON envelope of exactly `bytes` bytes (ASCII), shaped like ScaiKey's. */
 function payloadOf(eventId, eventType, tenantId, createdAt, bytes) {
@@ -53,7 +69,8 @@ export function seedHistory(db, opts) {
   const prng = createPrng(seed);
   const tenants = Math.ceil(webhookCount / fanOut);
   const endpointsOf = [];
-  const insertWebhook = db.prepare(`INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at, updated_at)
+  const insertWebhook =
+    db.prepare(`INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at, updated_at)
     VALUES (?, ?, ?, '["*"]', ?, ?, ?)`);
   db.exec("BEGIN");
   for (let t = 0; t < tenants; t++) {
@@ -70,11 +87,15 @@ export function seedHistory(db, opts) {
   }
   db.exec("COMMIT");
 
-  const insertEvent = db.prepare(`INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) VALUES (?, ?, ?, NULL, ?, ?)`);
-  const insertDelivery = db.prepare(`INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
+  const insertEvent = db.prepare(
+    `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) VALUES (?, ?, ?, NULL, ?, ?)`,
+  );
+  const insertDelivery =
+    db.prepare(`INSERT INTO deliveries (id, webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
       in_queue, last_attempt_at, last_status_code, last_error, created_at, updated_at, completed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const insertAttempt = db.prepare(`INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success,
+  const insertAttempt =
+    db.prepare(`INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success,
       status_code, error_class, error_message, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
 
   const events = Math.ceil(total / fanOut);
@@ -92,25 +113,83 @@ export function seedHistory(db, opts) {
     const tenant = endpointsOf[Math.floor(prng() * endpointsOf.length)];
     const eventId = idOf(prng, "evt_");
     const eventType = EVENT_TYPES[e % EVENT_TYPES.length];
-    insertEvent.run(eventId, eventType, tenant.tenantId, payloadOf(eventId, eventType, tenant.tenantId, createdAt, payloadBytes), createdAt);
+    insertEvent.run(
+      eventId,
+      eventType,
+      tenant.tenantId,
+      payloadOf(eventId, eventType, tenant.tenantId, createdAt, payloadBytes),
+      createdAt,
+    );
     const active = now - createdAt < activeMs;
     for (const webhookId of tenant.ids) {
       if (written >= total) break;
       const id = deliveryId++;
       if (active) {
-        insertDelivery.run(id, webhookId, eventId, eventType, "pending", 0, createdAt, 1, null, null, null, createdAt, createdAt, null);
+        insertDelivery.run(
+          id,
+          webhookId,
+          eventId,
+          eventType,
+          "pending",
+          0,
+          createdAt,
+          1,
+          null,
+          null,
+          null,
+          createdAt,
+          createdAt,
+          null,
+        );
         pending++;
       } else {
         const retried = prng() < retriedShare;
         const first = { t: createdAt + 5, duration: 200 + Math.floor(prng() * 800) };
         const last = { t: retried ? first.t + 60_000 : first.t, duration: 20 + Math.floor(prng() * 300) };
         const doneAt = last.t + last.duration;
-        insertDelivery.run(id, webhookId, eventId, eventType, "success", retried ? 2 : 1, null, 0, last.t, 200, null, createdAt, doneAt, doneAt);
+        insertDelivery.run(
+          id,
+          webhookId,
+          eventId,
+          eventType,
+          "success",
+          retried ? 2 : 1,
+          null,
+          0,
+          last.t,
+          200,
+          null,
+          createdAt,
+          doneAt,
+          doneAt,
+        );
         if (retried) {
-          insertAttempt.run(id, webhookId, 1, first.t, first.duration, 0, 503, "http_5xx", "HTTP 503", "<html><body><h1>503 Service Unavailable</h1></body></html>");
+          insertAttempt.run(
+            id,
+            webhookId,
+            1,
+            first.t,
+            first.duration,
+            0,
+            503,
+            "http_5xx",
+            "HTTP 503",
+            "<html><body><h1>503 Service Unavailable</h1></body></html>",
+          );
           attempts++;
         }
-        insertAttempt.run(id, webhookId, retried ? 2 : 1, last.t, last.duration, 1, 200, null, null, '{"received":true}');
+        insertAttempt.run(
+          id,
+          webhookId,
+          retried ? 2 : 1,
+          last.t,
+          last.duration,
+          1,
+          200,
+          null,
+          null,
+          '{"received":true}',
+        );
         attempts++;
       }
       written++;
@@ -121,7 +200,14 @@ export function seedHistory(db, opts) {
     }
   }
   db.exec("COMMIT");
-  return { webhooks: endpointsOf.flatMap((t) => t.ids), events, deliveries: written, attempts, pending, firstDeliveryId: deliveryId - written };
+  return {
+    webhooks: endpointsOf.flatMap((t) => t.ids),
+    events,
+    deliveries: written,
+    attempts,
+    pending,
+    firstDeliveryId: deliveryId - written,
+  };
 }
 
 /** Bytes per table and index (dbstat), largest first. */
@@ -139,13 +225,22 @@ export function storageByObject(db) {
  */
 export function seedQueuedDeliveries(db, { webhookId, tenantId, count, deliverableAt, seed = 2 }) {
   const prng = createPrng(seed);
-  const insertEvent = db.prepare(`INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) VALUES (?, ?, ?, NULL, ?, ?)`);
-  const insertDelivery = db.prepare(`INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
+  const insertEvent = db.prepare(
+    `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) VALUES (?, ?, ?, NULL, ?, ?)`,
+  );
+  const insertDelivery =
+    db.prepare(`INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at,
       in_queue, created_at, updated_at) VALUES (?, ?, 'user.created', 'pending', 0, ?, 1, ?, ?)`);
   db.exec("BEGIN");
   for (let i = 0; i < count; i++) {
     const eventId = idOf(prng, "evt_");
-    insertEvent.run(eventId, "user.created", tenantId, payloadOf(eventId, "user.created", tenantId, deliverableAt, TYPICAL.payloadBytes), deliverableAt);
+    insertEvent.run(
+      eventId,
+      "user.created",
+      tenantId,
+      payloadOf(eventId, "user.created", tenantId, deliverableAt, TYPICAL.payloadBytes),
+      deliverableAt,
+    );
     insertDelivery.run(webhookId, eventId, deliverableAt, deliverableAt, deliverableAt);
   }
   db.exec("COMMIT");

@@ -14,7 +14,10 @@ export function createAdminClient(baseUrl, token) {
       try {
         res = await fetch(`${baseUrl}${path}`, {
           method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(30_000),
         });
@@ -58,7 +61,9 @@ export function createAdminClient(baseUrl, token) {
   /** Runs the scheduled handler for `expr` through the harness entry's GET /__scheduled. */
   async function cron(expr) {
     try {
-      const res = await fetch(`${baseUrl}/__scheduled?cron=${encodeURIComponent(expr).replaceAll("%20", "+")}`, { signal: AbortSignal.timeout(30_000) });
+      const res = await fetch(`${baseUrl}/__scheduled?cron=${encodeURIComponent(expr).replaceAll("%20", "+")}`, {
+        signal: AbortSignal.timeout(30_000),
+      });
       await res.text();
       cronRuns[res.ok ? "ok" : "failed"]++;
     } catch {

@@ -16,11 +16,13 @@ export const BEHAVIOURS = {
   "reset-then-ok": (n) => (n === 1 ? { kind: "reset" } : { kind: "status", status: 200 }),
   "hang-then-ok": (n) => (n === 1 ? { kind: "hang" } : { kind: "status", status: 200 }),
   "slow-ok": () => ({ kind: "slow", chunks: 4, intervalMs: 100 }),
-  "slow-timeout-then-ok": (n) => (n === 1 ? { kind: "slow", chunks: 8, intervalMs: 700 } : { kind: "status", status: 200 }),
+  "slow-timeout-then-ok": (n) =>
+    n === 1 ? { kind: "slow", chunks: 8, intervalMs: 700 } : { kind: "status", status: 200 },
   huge: () => ({ kind: "huge", bytes: 16 * 1024 * 1024 }),
   "always-redirect": () => ({ kind: "status", status: 302, location: "http://127.0.0.1:9/elsewhere" }),
-  "redirect-then-ok": (n) => (n === 1 ? { kind: "status", status: 307, location: "/elsewhere" } : { kind: "status", status: 200 }),
-  flapping: (n, r) => (r < 0.15 ? { kind: "status", status: 503 } : { kind: "status", status: 200 }),
+  "redirect-then-ok": (n) =>
+    n === 1 ? { kind: "status", status: 307, location: "/elsewhere" } : { kind: "status", status: 200 },
+  flapping: (_n, r) => (r < 0.15 ? { kind: "status", status: 503 } : { kind: "status", status: 200 }),
   chaos: (n, r) => {
     if (n >= 5) return { kind: "status", status: 200 }; // settles well within the 6 attempts
     if (r < 0.55) return { kind: "status", status: 200 };
@@ -128,7 +130,11 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
       }
       case "huge": {
         entry.status = 200;
-        res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": String(plan.bytes), Connection: "close" });
+        res.writeHead(200, {
+          "Content-Type": "application/octet-stream",
+          "Content-Length": String(plan.bytes),
+          Connection: "close",
+        });
         const block = Buffer.alloc(64 * 1024, 0x78);
         let written = 0;
         // The first block is the answer (the sender reads 4 KiB of a body); the rest goes only as fast as it is read.
@@ -169,11 +175,13 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
       });
     });
 
-  const main = track(createServer((req, res) => {
-    const m = /^\/ep\/([^/?]+)/.exec(req.url ?? "");
-    if (!m) return void res.writeHead(404, { Connection: "close" }).end();
-    handler(decodeURIComponent(m[1]))(req, res);
-  }));
+  const main = track(
+    createServer((req, res) => {
+      const m = /^\/ep\/([^/?]+)/.exec(req.url ?? "");
+      if (!m) return void res.writeHead(404, { Connection: "close" }).end();
+      handler(decodeURIComponent(m[1]))(req, res);
+    }),
+  );
   servers.push(main);
   const mainPort = await listen(main);
   const urls = new Map();
@@ -205,7 +213,9 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
         f.up = true;
         f.server = track(createServer(f.handler));
         servers.push(f.server);
-        listen(f.server, f.port).catch((err) => process.stderr.write(`farm: ${f.name} could not listen again: ${err.message}\n`));
+        listen(f.server, f.port).catch((err) =>
+          process.stderr.write(`farm: ${f.name} could not listen again: ${err.message}\n`),
+        );
       }
     }
     flapTimer = setTimeout(flap, goingDown ? flapDownMs : flapUpMs);

@@ -1,7 +1,7 @@
 // Fault injection for the "nothing lost" runs (npm run test:faults through worker.ts, test/faults/ through
 // test/helpers/faults.ts): D1 errors and duplicate queue messages, on purpose, wrapped around the Worker's bindings
 // from outside src/, so none of it ships in the production bundle.
-import { isDeliveryMessage, type DeliveryMessage } from "../../src/domain/delivery/message";
+import { type DeliveryMessage, isDeliveryMessage } from "../../src/domain/delivery/message";
 import { interceptD1 } from "../../src/lib/d1-intercept";
 import { logger } from "../../src/lib/logger";
 import { mulberry32 } from "../lib/prng.mjs";
@@ -40,7 +40,11 @@ export function readFaults(vars: FaultVars): Faults | null {
   if (d1ErrorRate === 0 && duplicateRate === 0) return null;
   const seed = vars.FAULT_SEED ? Number(vars.FAULT_SEED) : Number.NaN;
   const random = Number.isInteger(seed) ? seededRandom(seed) : Math.random;
-  logger.warn("fault injection is ON", { d1_error_rate: d1ErrorRate, duplicate_rate: duplicateRate, seed: Number.isInteger(seed) ? seed : null });
+  logger.warn("fault injection is ON", {
+    d1_error_rate: d1ErrorRate,
+    duplicate_rate: duplicateRate,
+    seed: Number.isInteger(seed) ? seed : null,
+  });
   return { d1ErrorRate, duplicateRate, random };
 }
 
@@ -93,10 +97,15 @@ export function withDuplicateMessages(
     sends.push(
       queue.send({ delivery_id: body.delivery_id }, { delaySeconds, contentType: "json" }).then(
         () => {
-          logger.warn("fault injected", { fault: "duplicate_message", delivery_id: body.delivery_id, delay_s: delaySeconds });
+          logger.warn("fault injected", {
+            fault: "duplicate_message",
+            delivery_id: body.delivery_id,
+            delay_s: delaySeconds,
+          });
           faults.onInject?.("duplicate_message");
         },
-        (err) => logger.warn("fault injection: duplicate not sent", { delivery_id: body.delivery_id, error: String(err) }),
+        (err) =>
+          logger.warn("fault injection: duplicate not sent", { delivery_id: body.delivery_id, error: String(err) }),
       ),
     );
   };
@@ -123,4 +132,3 @@ export function withDuplicateMessages(
   });
   return { batch: wrapped, sent: async () => void (await Promise.all(sends)) };
 }
-

@@ -25,7 +25,10 @@ const EARLY_MS = 5000; // src/domain/delivery/claim.ts: a queue message may arri
 
 /** Whether a recorded attempt tells the same story as the request its receiver logged. */
 function consistent(r, a, timeoutMs) {
-  if (r.sent2xx) return a.success || (a.error_class === "timeout" && (r.finished_at ?? 0) - a.started_at > timeoutMs - BORDERLINE_MS);
+  if (r.sent2xx)
+    return (
+      a.success || (a.error_class === "timeout" && (r.finished_at ?? 0) - a.started_at > timeoutMs - BORDERLINE_MS)
+    );
   if (a.success) return false; // the receiver sent no complete 2xx
   if (r.answer === "hang") return a.error_class === "timeout";
   if (r.answer === "reset") return a.error_class === "network" || a.error_class === "invalid_response";
@@ -77,7 +80,8 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     requestsByDelivery.set(r.delivery_id, list);
   }
   const known = new Set(deliveries.map((d) => d.id));
-  for (const id of requestsByDelivery.keys()) if (!known.has(id)) say(`receiver got delivery ${id}, which the API does not list`);
+  for (const id of requestsByDelivery.keys())
+    if (!known.has(id)) say(`receiver got delivery ${id}, which the API does not list`);
 
   for (const d of deliveries) {
     const where = `delivery ${d.id} (endpoint ${d.webhook_id}, event ${d.event_id})`;
@@ -107,7 +111,9 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     const successes = attempts.filter((a) => a.success);
     if (d.status === "success") {
       if (successes.length !== 1 || attempts.at(-1)?.success !== true)
-        say(`success: ${where} has ${successes.length} successful attempts, last ${JSON.stringify(attempts.at(-1) ?? null)}`);
+        say(
+          `success: ${where} has ${successes.length} successful attempts, last ${JSON.stringify(attempts.at(-1) ?? null)}`,
+        );
     } else {
       if (successes.length > 0) say(`failed: ${where} has a successful attempt`);
       if (!deadLettered && d.attempt_count !== opts.maxAttempts)
@@ -120,9 +126,15 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
       for (let i = 1; i < attempts.length; i++) {
         const [prev, cur] = [attempts[i - 1], attempts[i]];
         if (cur.attempt !== prev.attempt + 1) continue;
-        const earliest = prev.started_at + (prev.duration_ms ?? 0) + (opts.scheduleSeconds[prev.attempt - 1] ?? 0) * 1000 * (1 - JITTER) - EARLY_MS;
+        const earliest =
+          prev.started_at +
+          (prev.duration_ms ?? 0) +
+          (opts.scheduleSeconds[prev.attempt - 1] ?? 0) * 1000 * (1 - JITTER) -
+          EARLY_MS;
         if (cur.started_at < earliest)
-          say(`too early: attempt ${cur.attempt} of ${where} started ${((earliest - cur.started_at) / 1000).toFixed(1)} s before its retry was due`);
+          say(
+            `too early: attempt ${cur.attempt} of ${where} started ${((earliest - cur.started_at) / 1000).toFixed(1)} s before its retry was due`,
+          );
       }
     }
 
@@ -132,17 +144,24 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     let successRequest = null;
     const unreached = (i) => {
       if (UNREACHED_CLASSES.has(attempts[i].error_class ?? "")) counts.attempts_unreached++;
-      else say(`missing request: attempt ${attempts[i].attempt} of ${where} (${attempts[i].error_class}) never reached its receiver`);
+      else
+        say(
+          `missing request: attempt ${attempts[i].attempt} of ${where} (${attempts[i].error_class}) never reached its receiver`,
+        );
     };
     for (const r of got) {
       // Two attempts can share a second (a duplicate message may claim a retry up to 5 s early): among the attempts
       // with this timestamp, take the first that tells the same story as the receiver, else the first.
       const candidates = [];
-      for (let i = next; i < attempts.length; i++) if (Math.floor(attempts[i].started_at / 1000) === r.ts) candidates.push(i);
+      for (let i = next; i < attempts.length; i++)
+        if (Math.floor(attempts[i].started_at / 1000) === r.ts) candidates.push(i);
       const match = candidates.find((i) => consistent(r, attempts[i], opts.timeoutMs)) ?? candidates[0] ?? -1;
       if (match === -1) {
         counts.unrecorded_requests++;
-        if (!inWindow) say(`unrecorded: ${where} was sent at ${new Date(r.received_at).toISOString()} (answered ${r.answer}) but no attempt records it`);
+        if (!inWindow)
+          say(
+            `unrecorded: ${where} was sent at ${new Date(r.received_at).toISOString()} (answered ${r.answer}) but no attempt records it`,
+          );
         continue;
       }
       for (let i = next; i < match; i++) unreached(i);
@@ -151,9 +170,14 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
       if (r.sent2xx && !a.success) {
         const finishedBy = (r.finished_at ?? r.received_at) - a.started_at;
         if (a.error_class === "timeout" && finishedBy > opts.timeoutMs - BORDERLINE_MS) counts.borderline_timeouts++;
-        else say(`2xx not recorded: attempt ${a.attempt} of ${where} got ${r.status} (${r.answer}) but was recorded ${a.error_class} ${a.status_code}`);
+        else
+          say(
+            `2xx not recorded: attempt ${a.attempt} of ${where} got ${r.status} (${r.answer}) but was recorded ${a.error_class} ${a.status_code}`,
+          );
       } else if (!consistent(r, a, opts.timeoutMs)) {
-        say(`mismatch: attempt ${a.attempt} of ${where} recorded ${a.success ? "success" : a.error_class} ${a.status_code}, the receiver answered ${r.answer}`);
+        say(
+          `mismatch: attempt ${a.attempt} of ${where} recorded ${a.success ? "success" : a.error_class} ${a.status_code}, the receiver answered ${r.answer}`,
+        );
       }
       if (a.success) successRequest = r;
     }
@@ -164,7 +188,8 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     if (firstOk) {
       const after = got.slice(got.indexOf(firstOk) + 1);
       counts.sends_after_success += after.length;
-      if (after.length > 0 && !inWindow) say(`sent again after success: ${where} got ${after.length} more request(s) after its 2xx`);
+      if (after.length > 0 && !inWindow)
+        say(`sent again after success: ${where} got ${after.length} more request(s) after its 2xx`);
     }
   }
 
@@ -193,7 +218,15 @@ export function checkStats(stats, deliveries) {
   const problems = [];
   const byStatus = { total: deliveries.length, success: 0, failed: 0, pending: 0, retrying: 0, cancelled: 0 };
   const families = { timeout: 0, connection: 0, "4xx": 0, "5xx": 0, other: 0 };
-  const familyOf = { timeout: "timeout", connection_refused: "connection", dns: "connection", tls: "connection", network: "connection", http_4xx: "4xx", http_5xx: "5xx" };
+  const familyOf = {
+    timeout: "timeout",
+    connection_refused: "connection",
+    dns: "connection",
+    tls: "connection",
+    network: "connection",
+    http_4xx: "4xx",
+    http_5xx: "5xx",
+  };
   let attempts = 0;
   let successes = 0;
   for (const d of deliveries) {
@@ -208,7 +241,8 @@ export function checkStats(stats, deliveries) {
     if (stats.deliveries?.[k] !== v) problems.push(`deliveries.${k}: stats ${stats.deliveries?.[k]}, deliveries ${v}`);
   if (stats.attempts !== attempts) problems.push(`attempts: stats ${stats.attempts}, recorded ${attempts}`);
   for (const [k, v] of Object.entries(families))
-    if (stats.failures_by_class?.[k] !== v) problems.push(`failures_by_class.${k}: stats ${stats.failures_by_class?.[k]}, recorded ${v}`);
+    if (stats.failures_by_class?.[k] !== v)
+      problems.push(`failures_by_class.${k}: stats ${stats.failures_by_class?.[k]}, recorded ${v}`);
   if (Array.isArray(stats.series)) {
     const sum = (field) => stats.series.reduce((n, p) => n + (p[field] ?? 0), 0);
     if (sum("attempts") !== attempts) problems.push(`series attempts: ${sum("attempts")}, recorded ${attempts}`);
@@ -216,8 +250,11 @@ export function checkStats(stats, deliveries) {
     if (sum("deliveries_succeeded") !== byStatus.success)
       problems.push(`series deliveries_succeeded: ${sum("deliveries_succeeded")}, deliveries ${byStatus.success}`);
     // A delivery ends as failed in the series at its last attempt; a dead-lettered one has no such attempt.
-    const endedFailed = deliveries.filter((d) => d.status === "failed" && d.attempts.some((a) => a.attempt === d.attempt_count && !a.success)).length;
-    if (sum("deliveries_failed") !== endedFailed) problems.push(`series deliveries_failed: ${sum("deliveries_failed")}, deliveries ${endedFailed}`);
+    const endedFailed = deliveries.filter(
+      (d) => d.status === "failed" && d.attempts.some((a) => a.attempt === d.attempt_count && !a.success),
+    ).length;
+    if (sum("deliveries_failed") !== endedFailed)
+      problems.push(`series deliveries_failed: ${sum("deliveries_failed")}, deliveries ${endedFailed}`);
   }
   return problems;
 }

@@ -151,7 +151,13 @@ async function publishEvents(client, events, { concurrency, deadline }) {
   });
   const publishedInMs = Date.now() - startedAt;
   note(`${published} events published in ${(publishedInMs / 1000).toFixed(0)} s (${deliveriesCreated} deliveries)`);
-  return { startedAt, published, publishedInMs, deliveriesCreated, publishRetries: client.stats.retried5xx - retriedBefore };
+  return {
+    startedAt,
+    published,
+    publishedInMs,
+    deliveriesCreated,
+    publishRetries: client.stats.retried5xx - retriedBefore,
+  };
 }
 
 /**
@@ -166,12 +172,15 @@ async function waitSettled(client, endpoints, farm, deadline) {
     const counts = await mapBounded(unsettled, 2, async (e) => {
       let n = 0;
       for (const status of ["pending", "retrying"])
-        n += (await client.api("GET", `/api/v1/admin/webhooks/${e.id}/deliveries?status=${status}&per_page=1`)).body.total;
+        n += (await client.api("GET", `/api/v1/admin/webhooks/${e.id}/deliveries?status=${status}&per_page=1`)).body
+          .total;
       return n;
     });
     open = counts.reduce((a, b) => a + b, 0);
     unsettled = unsettled.filter((_, i) => counts[i] > 0);
-    note(`${open} deliveries pending or retrying at ${unsettled.length} endpoints; receivers got ${farm.log.length} requests`);
+    note(
+      `${open} deliveries pending or retrying at ${unsettled.length} endpoints; receivers got ${farm.log.length} requests`,
+    );
     if (open === 0) return { settledAt: Date.now(), open };
     await sleep(POLL_EVERY_MS);
   }
@@ -223,12 +232,16 @@ function checkRun({ deliveries, requests, expected, tally, client, options }) {
   if (!tally.faultsOn && (options.d1ErrorRate > 0 || options.duplicateRate > 0))
     violations.push("the Worker never reported fault injection ON: were the FAULT_* vars passed?");
   if (client.cronRuns.ok === 0)
-    violations.push(`the cron trigger (/__scheduled) never answered 200 (${client.cronRuns.failed} failures): the retry sweep did not run`);
+    violations.push(
+      `the cron trigger (/__scheduled) never answered 200 (${client.cronRuns.failed} failures): the retry sweep did not run`,
+    );
   // Every recorded attempt is logged right after it is recorded, so the two agree unless the Worker was stopped in
   // between (a reload) — the run must not reload, so that is reported as a violation too.
   if (tally.reloads > 0) violations.push(`wrangler dev reloaded the Worker ${tally.reloads} time(s) during the run`);
   if (tally.attemptsLogged !== counts.attempts_recorded)
-    violations.push(`the Worker logged ${tally.attemptsLogged} recorded attempts, the API lists ${counts.attempts_recorded}`);
+    violations.push(
+      `the Worker logged ${tally.attemptsLogged} recorded attempts, the API lists ${counts.attempts_recorded}`,
+    );
   return { violations, counts };
 }
 
@@ -243,7 +256,10 @@ async function checkStatsEndpoint(client, endpoints, deliveries, violations) {
   let mismatches = 0;
   await mapBounded(endpoints, 4, async (e) => {
     const res = await client.api("GET", `/api/v1/admin/webhooks/${e.id}/stats?window=24h`);
-    const problems = checkStats(res.body, deliveries.filter((d) => d.webhook_id === e.id));
+    const problems = checkStats(
+      res.body,
+      deliveries.filter((d) => d.webhook_id === e.id),
+    );
     checked++;
     if (problems.length > 0) {
       mismatches++;
@@ -262,7 +278,9 @@ async function main(options, resources) {
   });
   const { endpoints, events } = scenario;
   const workDir = (resources.workDir = mkdtempSync(join(tmpdir(), "scaikey-faults-")));
-  say(`fault-injection run: seed ${options.seed}, ${events.length} events, ${endpoints.length} endpoints (${options.tenants} tenants, ${scenario.partners.length} partners)`);
+  say(
+    `fault-injection run: seed ${options.seed}, ${events.length} events, ${endpoints.length} endpoints (${options.tenants} tenants, ${scenario.partners.length} partners)`,
+  );
   note(`work dir ${workDir}`);
 
   const jwt = {
@@ -273,7 +291,13 @@ async function main(options, resources) {
   const farm = (resources.farm = await startFarm(endpoints, { seed: options.seed }));
   const worker = (resources.worker = await startFaultWorker({ root, workDir, vars: workerVars(options, jwt), note }));
   note(`worker ready on ${worker.baseUrl}`);
-  const token = await mintToken({ key: jwt.secret, subject: "usr_faults", issuerPrefix: jwt.issuer, audience: jwt.audience, expiration: "3h" });
+  const token = await mintToken({
+    key: jwt.secret,
+    subject: "usr_faults",
+    issuerPrefix: jwt.issuer,
+    audience: jwt.audience,
+    expiration: "3h",
+  });
   const client = createAdminClient(worker.baseUrl, token);
 
   await registerEndpoints(client, farm, endpoints);
@@ -281,13 +305,19 @@ async function main(options, resources) {
   const crons = startCronLoop(client);
   const deadline = Date.now() + options.timeoutMs;
   const run = await publishEvents(client, events, { concurrency: options.publishConcurrency, deadline });
-  const expected = events.filter((e) => e.accepted).flatMap((ev) => scenario.targetsOf(ev).map((e) => ({ webhook_id: e.id, event_id: ev.event_id })));
+  const expected = events
+    .filter((e) => e.accepted)
+    .flatMap((ev) => scenario.targetsOf(ev).map((e) => ({ webhook_id: e.id, event_id: ev.event_id })));
 
   const { settledAt, open } = await waitSettled(client, endpoints, farm, deadline);
   await waitReceiversQuiet(farm, deadline);
   await crons.stop();
   await client.cron("*/5 * * * *"); // a last rollup: the stats then come from rollups plus an empty tail
-  note(settledAt ? `settled after ${((settledAt - run.startedAt) / 1000).toFixed(0)} s; reading back every delivery` : `NOT settled within the time bound (${open} open)`);
+  note(
+    settledAt
+      ? `settled after ${((settledAt - run.startedAt) / 1000).toFixed(0)} s; reading back every delivery`
+      : `NOT settled within the time bound (${open} open)`,
+  );
 
   const deliveries = await readBackDeliveries(client, endpoints);
   const requests = farm.log.map((r) => ({ ...r }));

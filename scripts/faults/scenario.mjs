@@ -42,24 +42,40 @@ const TENANT_ENDPOINTS = [
 const PARTNER_ENDPOINTS = [["healthy", ["session.*"]]];
 const PARTNERS = ["prt_faults_a", "prt_faults_b"];
 
-const subscribed = (patterns, type) => patterns.some((p) => p === "*" || p === type || p === `${type.slice(0, type.indexOf("."))}.*`);
+const subscribed = (patterns, type) =>
+  patterns.some((p) => p === "*" || p === type || p === `${type.slice(0, type.indexOf("."))}.*`);
 
 /**
  * The scenario for `tenantCount` tenants and `eventCount` events drawn with `random`:
  * { partners, tenants, endpoints: [{ name, behaviour, events, tenant_id, partner_id }], events, targetsOf(event) }.
  */
 export function buildScenario({ tenantCount, eventCount, random, runId }) {
-  const tenants = Array.from({ length: tenantCount }, (_, i) => ({ id: `tnt_faults_${i}`, partner: PARTNERS[i % PARTNERS.length] }));
+  const tenants = Array.from({ length: tenantCount }, (_, i) => ({
+    id: `tnt_faults_${i}`,
+    partner: PARTNERS[i % PARTNERS.length],
+  }));
   const endpoints = [];
   for (const [i, t] of tenants.entries()) {
     for (const [behaviour, events, flags] of TENANT_ENDPOINTS) {
       if (flags?.onlyEvenTenants && i % 2 === 1) continue;
-      endpoints.push({ name: `${t.id}-${endpoints.length}-${behaviour}`, behaviour, events, tenant_id: t.id, partner_id: t.partner });
+      endpoints.push({
+        name: `${t.id}-${endpoints.length}-${behaviour}`,
+        behaviour,
+        events,
+        tenant_id: t.id,
+        partner_id: t.partner,
+      });
     }
   }
   for (const p of PARTNERS)
     for (const [behaviour, events] of PARTNER_ENDPOINTS)
-      endpoints.push({ name: `${p}-${endpoints.length}-${behaviour}`, behaviour, events, tenant_id: null, partner_id: p });
+      endpoints.push({
+        name: `${p}-${endpoints.length}-${behaviour}`,
+        behaviour,
+        events,
+        tenant_id: null,
+        partner_id: p,
+      });
 
   const pickType = () => {
     let r = random();
@@ -85,7 +101,9 @@ export function buildScenario({ tenantCount, eventCount, random, runId }) {
     endpoints.filter(
       (e) =>
         subscribed(e.events, event.event_type) &&
-        (e.tenant_id ? e.tenant_id === event.tenant_id && (!e.partner_id || e.partner_id === event.partner_id) : e.partner_id === event.partner_id),
+        (e.tenant_id
+          ? e.tenant_id === event.tenant_id && (!e.partner_id || e.partner_id === event.partner_id)
+          : e.partner_id === event.partner_id),
     );
 
   return { partners: PARTNERS, tenants, endpoints, events, targetsOf };

@@ -42,7 +42,13 @@ export async function startFaultWorker({ root, workDir, vars, note }) {
   // The Worker is bundled once, from a copy of the tree, and wrangler dev runs that bundle as is (--no-bundle): edits
   // to the working tree or node_modules during the run cannot make it reload, which would kill attempts in flight
   // (not the fault under test).
-  const app = snapshotTree(root, join(workDir, "app"), ["src", "scripts", "migrations", "package.json", "tsconfig.json"]);
+  const app = snapshotTree(root, join(workDir, "app"), [
+    "src",
+    "scripts",
+    "migrations",
+    "package.json",
+    "tsconfig.json",
+  ]);
   writeFileSync(join(app, "faults-entry.ts"), SCHEDULED_ENTRY);
   const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
   writeFileSync(join(app, "wrangler.bundle.toml"), toml.replace(/^main\s*=.*$/m, 'main = "faults-entry.ts"'));
@@ -54,15 +60,31 @@ export async function startFaultWorker({ root, workDir, vars, note }) {
   const inspectorPort = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const args = [
-    wrangler.bin, "dev",
-    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
-    "--no-bundle", "--persist-to", persistDir, "--env-file", envFile, "--show-interactive-dev-session=false",
+    wrangler.bin,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--no-bundle",
+    "--persist-to",
+    persistDir,
+    "--env-file",
+    envFile,
+    "--show-interactive-dev-session=false",
     ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];
   const logPath = join(workDir, "worker.log");
   const logFile = createWriteStream(logPath);
   const { tally, onLine } = createWorkerLog();
-  const child = spawn(process.execPath, args, { cwd: app, env: quietChildEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, {
+    cwd: app,
+    env: quietChildEnv(),
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   for (const stream of [child.stdout, child.stderr]) {
     let pending = "";
     stream.setEncoding("utf8");

@@ -1,10 +1,11 @@
 // The Worker as `npm run test:faults` runs it: src/index's handlers with faults wrapped around their bindings (never
 // deployed). FAULT_* vars (see inject.ts) turn them on: D1 calls fail before they reach the database, and processed
 // delivery messages come back as duplicates. Without those vars it is the Worker unchanged.
-import worker from "../../src/index";
+
 import type { DeliveryMessage } from "../../src/domain/delivery/message";
+import worker from "../../src/index";
 import { DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
-import { readFaults, withD1Faults, withDuplicateMessages, type Faults, type FaultVars } from "./inject";
+import { type Faults, type FaultVars, readFaults, withD1Faults, withDuplicateMessages } from "./inject";
 
 export * from "../../src/index";
 

@@ -42,7 +42,8 @@ export function intOption(values, name, lo, hi) {
 /** Option `name` of `values` as a number in [lo, hi], or exits 2. */
 export function numberOption(values, name, lo, hi) {
   const n = Number(values[name]);
-  if (values[name] === undefined || values[name] === "" || !(n >= lo && n <= hi)) usageError(`--${name} must be a number from ${lo} to ${hi}`);
+  if (values[name] === undefined || values[name] === "" || !(n >= lo && n <= hi))
+    usageError(`--${name} must be a number from ${lo} to ${hi}`);
   return n;
 }
 

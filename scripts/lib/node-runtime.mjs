@@ -48,16 +48,32 @@ export function ensureNode24(log = (line) => process.stderr.write(`${line}\n`)) 
   const bin = binOf(dir);
   const cached = existsSync(bin) ? versionOf(bin) : null;
   if (cached && isRecentNode(cached)) return bin;
-  log(`node-runtime: installing ${NODE_PACKAGE} from the npm registry into ${dir} (once; wrangler needs Node >= ${MIN_NODE.join(".")})`);
+  log(
+    `node-runtime: installing ${NODE_PACKAGE} from the npm registry into ${dir} (once; wrangler needs Node >= ${MIN_NODE.join(".")})`,
+  );
   const staging = `${dir}.installing-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   const [npm, npmArgs] = npmCommand();
-  const result = spawnSync(npm, [...npmArgs, "install", "--prefix", staging, "--no-audit", "--no-fund", "--no-save", "--loglevel=error", NODE_PACKAGE], {
-    stdio: ["ignore", "ignore", "inherit"], // npm's summary is noise here; its errors still show
-    // The install must not inherit this project's npm settings (e.g. npm_config_prefix from `npm run`).
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
-  });
+  const result = spawnSync(
+    npm,
+    [
+      ...npmArgs,
+      "install",
+      "--prefix",
+      staging,
+      "--no-audit",
+      "--no-fund",
+      "--no-save",
+      "--loglevel=error",
+      NODE_PACKAGE,
+    ],
+    {
+      stdio: ["ignore", "ignore", "inherit"], // npm's summary is noise here; its errors still show
+      // The install must not inherit this project's npm settings (e.g. npm_config_prefix from `npm run`).
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
+    },
+  );
   const installed = binOf(staging);
   const version = result.status === 0 && existsSync(installed) ? versionOf(installed) : null;
   if (!version || !isRecentNode(version)) {
@@ -85,7 +101,9 @@ export async function ensureRecentNode(scriptName = "this script") {
     process.stderr.write(`\n${scriptName}: ${err.message}\n\n`);
     process.exit(1);
   }
-  process.stderr.write(`${scriptName}: Node ${process.versions.node} is older than ${MIN_NODE.join(".")}; running under ${versionOf(bin)} (${bin})\n`);
+  process.stderr.write(
+    `${scriptName}: Node ${process.versions.node} is older than ${MIN_NODE.join(".")}; running under ${versionOf(bin)} (${bin})\n`,
+  );
   const child = spawn(bin, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: "inherit",
     env: { ...process.env, PATH: `${dirname(bin)}${delimiter}${process.env.PATH ?? ""}` },

@@ -4,7 +4,14 @@ import { spawn } from "node:child_process";
 import { openSync } from "node:fs";
 
 /** Environment for wrangler and workerd children: no prompts, no telemetry, no colours in the logs. */
-export const quietChildEnv = (extra = {}) => ({ ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0", ...extra });
+export const quietChildEnv = (extra = {}) => ({
+  ...process.env,
+  CI: "true",
+  WRANGLER_SEND_METRICS: "false",
+  NO_COLOR: "1",
+  FORCE_COLOR: "0",
+  ...extra,
+});
 
 /** Spawns `command args` detached (its own process group), stdout and stderr appended to `logPath`. */
 export function spawnLogged(command, args, { cwd, env = quietChildEnv(), logPath, stdin = "ignore" }) {
@@ -53,7 +60,8 @@ export async function waitHttpReady(url, { child, timeoutMs = 120_000, what = ur
       await res.arrayBuffer();
       if (res.ok) return;
     } catch {}
-    if (Date.now() > by) throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s${logPath ? `; see ${logPath}` : ""}`);
+    if (Date.now() > by)
+      throw new Error(`${what} did not become ready within ${timeoutMs / 1000} s${logPath ? `; see ${logPath}` : ""}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }

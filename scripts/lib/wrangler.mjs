@@ -11,7 +11,11 @@ export function wranglerBin(root) {
   const require = createRequire(join(root, "package.json"));
   const pkgPath = require.resolve("wrangler/package.json");
   const pkg = JSON.parse(readFileSync(pkgPath, "utf8"));
-  return { bin: join(dirname(pkgPath), typeof pkg.bin === "string" ? pkg.bin : pkg.bin.wrangler), version: pkg.version, dir: dirname(pkgPath) };
+  return {
+    bin: join(dirname(pkgPath), typeof pkg.bin === "string" ? pkg.bin : pkg.bin.wrangler),
+    version: pkg.version,
+    dir: dirname(pkgPath),
+  };
 }
 
 /** `workerd --version` of the workerd wrangler runs (it may have its own copy beside it). */
@@ -44,10 +48,16 @@ export function snapshotTree(root, dir, entries) {
 
 /** Bundles the Worker of `config` (optionally with another `entry`) into `outdir` as wrangler deploy would. */
 export function bundleWorker(wrangler, { cwd, config = "wrangler.toml", entry, outdir }) {
-  runWrangler(wrangler, ["deploy", ...(entry ? [entry] : []), "--dry-run", "-c", config, "--outdir", outdir], { cwd, what: `bundling ${entry ?? config}` });
+  runWrangler(wrangler, ["deploy", ...(entry ? [entry] : []), "--dry-run", "-c", config, "--outdir", outdir], {
+    cwd,
+    what: `bundling ${entry ?? config}`,
+  });
 }
 
 /** Applies the D1 migrations of `cwd`'s wrangler.toml to a local database kept in `persistTo`. */
 export function applyLocalMigrations(wrangler, { cwd, persistTo }) {
-  runWrangler(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { cwd, what: "applying the D1 migrations" });
+  runWrangler(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+    cwd,
+    what: "applying the D1 migrations",
+  });
 }

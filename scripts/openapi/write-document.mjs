@@ -14,7 +14,13 @@ process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false"; // no Request.cf from the n
 const worker = await unstable_startWorker({
   config: resolve(root, "wrangler.toml"),
   envFiles: [], // the document must not depend on a developer's .dev.vars
-  dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false, persist: false, logLevel: "error" },
+  dev: {
+    server: { hostname: "127.0.0.1", port: 0 },
+    inspector: false,
+    watch: false,
+    persist: false,
+    logLevel: "error",
+  },
 });
 try {
   await worker.ready;

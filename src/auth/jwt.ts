@@ -1,5 +1,5 @@
 // Bearer JWT verification with jose, in ScaiKey's access-token format.
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { Config } from "../lib/config";
 import { unauthorized } from "../lib/errors";
 import { ADMIN_ROLES, type AdminRole, type Principal } from "./principal";
@@ -51,7 +51,8 @@ function describeJoseError(err: unknown): string {
     return `Invalid token claim: ${err.claim}`;
   }
   if (err instanceof errors.JWSSignatureVerificationFailed) return "Invalid token signature";
-  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) return "Token algorithm not allowed";
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported)
+    return "Token algorithm not allowed";
   if (err instanceof errors.JWKSNoMatchingKey) return "Token signing key not recognised";
   return "Malformed token";
 }
@@ -111,7 +112,8 @@ export function wronglyTypedClaim(payload: JWTPayload): string | null {
     if (value !== undefined && typeof value !== type) return claim;
   }
   const aud = payload.aud;
-  if (aud !== undefined && typeof aud !== "string" && !(Array.isArray(aud) && aud.every((a) => typeof a === "string"))) return "aud";
+  if (aud !== undefined && typeof aud !== "string" && !(Array.isArray(aud) && aud.every((a) => typeof a === "string")))
+    return "aud";
   return null;
 }
 

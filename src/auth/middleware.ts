@@ -3,7 +3,7 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../lib/services";
 import { bearerToken, verifyAccessToken } from "./jwt";
-import { requireAccess, type AccessLevel } from "./policy";
+import { type AccessLevel, requireAccess } from "./policy";
 
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const token = bearerToken(c.req.header("authorization"));

@@ -36,7 +36,11 @@ export function requireAccess(p: Principal, level: AccessLevel): void {
   if (p.platformToken) {
     if (hasAny(p, PLATFORM_SCOPES[level])) return;
     if (level === "read" || !hasAny(p, PLATFORM_SCOPES.read)) throw forbidden(PLATFORM_SCOPE_REQUIRED);
-    throw forbidden(level === "write" ? "Platform token requires admin:write scope for this operation" : "Platform token requires admin:write or webhooks:publish scope to publish");
+    throw forbidden(
+      level === "write"
+        ? "Platform token requires admin:write scope for this operation"
+        : "Platform token requires admin:write or webhooks:publish scope to publish",
+    );
   }
   if (hasAny(p, NARROW_SCOPES[level])) return;
   throw forbidden(
@@ -96,7 +100,8 @@ export function scopeListFilter(v: Visibility, requested: OwnerFilter): OwnerFil
         throw forbidden("Not allowed to list webhooks of another partner");
       return { tenantId: requested.tenantId, partnerId: v.partnerId };
     case "tenant":
-      if (requested.tenantId && requested.tenantId !== v.tenantId) throw forbidden("Not allowed to list webhooks of another tenant");
+      if (requested.tenantId && requested.tenantId !== v.tenantId)
+        throw forbidden("Not allowed to list webhooks of another tenant");
       if (requested.partnerId && requested.partnerId !== v.partnerId)
         throw forbidden("Not allowed to list webhooks of another partner");
       return { tenantId: v.tenantId, partnerId: requested.partnerId };
@@ -130,17 +135,23 @@ export async function resolveNewOwner(
   const v = visibilityOf(p);
   await learnFromToken(p, directory);
   const tenantId = v.kind === "tenant" ? v.tenantId : (requested.tenantId ?? null);
-  if (v.kind === "tenant" && requested.tenantId && requested.tenantId !== v.tenantId) throw forbidden("Not allowed to create webhooks for another tenant");
+  if (v.kind === "tenant" && requested.tenantId && requested.tenantId !== v.tenantId)
+    throw forbidden("Not allowed to create webhooks for another tenant");
   if (v.kind === "partner" && requested.partnerId && requested.partnerId !== v.partnerId)
     throw forbidden("Not allowed to create webhooks for another partner");
-  if (tenantId === null) return { tenantId: null, partnerId: v.kind === "partner" ? v.partnerId : (requested.partnerId ?? null) };
+  if (tenantId === null)
+    return { tenantId: null, partnerId: v.kind === "partner" ? v.partnerId : (requested.partnerId ?? null) };
 
   const known = await directory.partnerOf(tenantId);
-  if (v.kind === "partner" && known !== v.partnerId) throw forbidden(`Not allowed to create webhooks for tenant ${tenantId}: it is not one of your partner's tenants`);
+  if (v.kind === "partner" && known !== v.partnerId)
+    throw forbidden(`Not allowed to create webhooks for tenant ${tenantId}: it is not one of your partner's tenants`);
   if (requested.partnerId && requested.partnerId !== known) {
     if (v.kind !== "all") throw forbidden("Not allowed to create webhooks for another partner");
     if (known !== null)
-      throw invalidField(["body", "partner_id"], `Tenant ${tenantId} belongs to another partner; move it with PUT /api/v1/admin/webhooks/tenants/${tenantId}/partner`);
+      throw invalidField(
+        ["body", "partner_id"],
+        `Tenant ${tenantId} belongs to another partner; move it with PUT /api/v1/admin/webhooks/tenants/${tenantId}/partner`,
+      );
     await directory.assign(tenantId, requested.partnerId, "admin");
     return { tenantId, partnerId: requested.partnerId };
   }
@@ -158,7 +169,11 @@ export interface AuthorizedEvent {
  * publish anywhere, and a tenant event naming its partner teaches the directory. Everyone else publishes only inside
  * its own tenant or its partner's tenants per the directory. A tenant event always carries the directory's partner.
  */
-export async function authorizePublish(p: Principal | null, event: EventEnvelopeInput, directory: TenantDirectory): Promise<AuthorizedEvent> {
+export async function authorizePublish(
+  p: Principal | null,
+  event: EventEnvelopeInput,
+  directory: TenantDirectory,
+): Promise<AuthorizedEvent> {
   const tenantId = event.tenant_id ?? null;
   if (p === null || isTrustedPublisher(p)) {
     if (p) await learnFromToken(p, directory);
@@ -171,11 +186,13 @@ export async function authorizePublish(p: Principal | null, event: EventEnvelope
   if (v.kind === "tenant") {
     if (tenantId !== v.tenantId) throw forbidden("Not allowed to publish events for another tenant");
     const known = await directory.partnerOf(tenantId);
-    if (event.partner_id && event.partner_id !== known) throw forbidden("Not allowed to publish events for another partner");
+    if (event.partner_id && event.partner_id !== known)
+      throw forbidden("Not allowed to publish events for another partner");
     return { event: withPartner(event, known), learnTenantPartner: false };
   }
   if (v.kind === "partner") {
-    if (event.partner_id && event.partner_id !== v.partnerId) throw forbidden("Not allowed to publish events for another partner");
+    if (event.partner_id && event.partner_id !== v.partnerId)
+      throw forbidden("Not allowed to publish events for another partner");
     if (tenantId && (await directory.partnerOf(tenantId)) !== v.partnerId)
       throw forbidden(`Not allowed to publish events for tenant ${tenantId}: it is not one of your partner's tenants`);
     return { event: withPartner(event, v.partnerId), learnTenantPartner: false };

@@ -136,7 +136,9 @@ export const deliveries = sqliteTable(
     // The list's filters: an endpoint's deliveries by event type, by the last status code, by the last error class.
     index("deliveries_webhook_event_type_idx").on(t.webhookId, t.eventType, t.id),
     index("deliveries_webhook_status_code_idx").on(t.webhookId, t.lastStatusCode, t.id),
-    index("deliveries_webhook_error_class_idx").on(t.webhookId, t.lastErrorClass, t.id).where(sql`last_error_class IS NOT NULL`),
+    index("deliveries_webhook_error_class_idx")
+      .on(t.webhookId, t.lastErrorClass, t.id)
+      .where(sql`last_error_class IS NOT NULL`),
   ],
 );
 
@@ -209,7 +211,6 @@ export const webhookRecoveries = sqliteTable(
   },
   (t) => [index("webhook_recoveries_open_idx").on(t.id).where(sql`finished_at IS NULL`)],
 );
-
 
 // Deliveries moved out of D1 into the ARCHIVE bucket (R2): one NDJSON object per endpoint and hour (split when the hour
 // holds more than one archive step), one row here per object. The deliveries API reads D1 first, then these.

@@ -61,13 +61,25 @@ const objectKey = (webhookId: string, hourStart: number, firstId: number, lastId
  * Stops at the first delivery still active (the archive keeps id order, so the deliveries API can read D1 then R2) and
  * at attempts the stats rollup has not counted yet (the rollup reads D1).
  */
-export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: number }, cutoff: number, maxRows: number): Promise<ArchiveStepResult> {
+export async function archiveStep(
+  deps: { db: Database; archive: R2Bucket; now: number },
+  cutoff: number,
+  maxRows: number,
+): Promise<ArchiveStepResult> {
   const d1 = deps.db.$client;
-  const cursors = await d1.prepare(`SELECT ${cursorValue(ARCHIVE_CURSOR)} AS archive, ${cursorValue(STATS_CURSOR)} AS stats`).first<{ archive: number; stats: number }>();
+  const cursors = await d1
+    .prepare(`SELECT ${cursorValue(ARCHIVE_CURSOR)} AS archive, ${cursorValue(STATS_CURSOR)} AS stats`)
+    .first<{ archive: number; stats: number }>();
   const { archive: cursor, stats: statsCursor } = cursors ?? { archive: 0, stats: 0 };
-  const { results: rows } = await d1.prepare(NEXT_DELIVERIES).bind(cursor, maxRows).all<RawDelivery & { payload: string }>();
+  const { results: rows } = await d1
+    .prepare(NEXT_DELIVERIES)
+    .bind(cursor, maxRows)
+    .all<RawDelivery & { payload: string }>();
   if (rows.length === 0) return { archived: 0, attempts: 0, objects: 0, stoppedAt: "empty" };
-  const { results: attemptRows } = await d1.prepare(ATTEMPTS_OF).bind(JSON.stringify(rows.map((r) => r.id))).all<RawAttempt>();
+  const { results: attemptRows } = await d1
+    .prepare(ATTEMPTS_OF)
+    .bind(JSON.stringify(rows.map((r) => r.id)))
+    .all<RawAttempt>();
   const attemptsOf = new Map<number, RawAttempt[]>();
   for (const a of attemptRows) attemptsOf.set(a.delivery_id, [...(attemptsOf.get(a.delivery_id) ?? []), a]);
 
@@ -76,11 +88,15 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
   let stoppedAt: ArchiveStepResult["stoppedAt"] = rows.length < maxRows ? "young" : "limit";
   for (const row of rows) {
     const reason =
-      row.created_at >= cutoff ? "young"
-      : ACTIVE.includes(row.status) ? "active"
-      : (attemptsOf.get(row.id) ?? []).some((a) => a.id > statsCursor) ? "rollup"
-      : hourOf(row.created_at) !== hour ? "hour"
-      : null;
+      row.created_at >= cutoff
+        ? "young"
+        : ACTIVE.includes(row.status)
+          ? "active"
+          : (attemptsOf.get(row.id) ?? []).some((a) => a.id > statsCursor)
+            ? "rollup"
+            : hourOf(row.created_at) !== hour
+              ? "hour"
+              : null;
     if (reason) {
       stoppedAt = reason;
       break;
@@ -100,7 +116,16 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
       const lines = list.map((row) => JSON.stringify(toArchivedDelivery(row, attemptsOf.get(row.id) ?? [])));
       await deps.archive.put(key, `${lines.join("\n")}\n`, { httpMetadata: { contentType: "application/x-ndjson" } });
       const count = (status: DeliveryStatus) => list.filter((r) => r.status === status).length;
-      index.push({ webhook_id: webhookId, first_id: firstId, last_id: lastId, hour_start: hour, object_key: key, succeeded: count("success"), failed: count("failed"), cancelled: count("cancelled") });
+      index.push({
+        webhook_id: webhookId,
+        first_id: firstId,
+        last_id: lastId,
+        hour_start: hour,
+        object_key: key,
+        succeeded: count("success"),
+        failed: count("failed"),
+        cancelled: count("cancelled"),
+      });
     }),
   );
   const lastId = taken[taken.length - 1]!.id;
@@ -108,7 +133,9 @@ export async function archiveStep(deps: { db: Database; archive: R2Bucket; now: 
   const [inserted, attemptsDeleted] = await d1.batch([
     d1.prepare(INSERT_INDEX).bind(JSON.stringify(index), cursor),
     d1.prepare(DELETE_ATTEMPTS).bind(ids, cursor),
-    d1.prepare(DELETE_DELIVERIES).bind(JSON.stringify(taken.map((r) => ({ id: r.id, updated_at: r.updated_at }))), cursor),
+    d1
+      .prepare(DELETE_DELIVERIES)
+      .bind(JSON.stringify(taken.map((r) => ({ id: r.id, updated_at: r.updated_at }))), cursor),
     d1.prepare(RELEASE_PAYLOADS).bind(JSON.stringify([...new Set(taken.map((r) => r.event_id))]), cursor),
     d1.prepare(MOVE_CURSOR).bind(lastId, cursor, deps.now),
   ]);
@@ -130,7 +157,11 @@ const OBJECT_OF = `SELECT object_key FROM delivery_archives WHERE webhook_id = ?
 
 export type ArchiveTotals = { success: number; failed: number; cancelled: number };
 export const archivedCount = (totals: ArchiveTotals, status: DeliveryStatus | undefined) =>
-  status === undefined ? totals.success + totals.failed + totals.cancelled : status in totals ? totals[status as keyof ArchiveTotals] : 0;
+  status === undefined
+    ? totals.success + totals.failed + totals.cancelled
+    : status in totals
+      ? totals[status as keyof ArchiveTotals]
+      : 0;
 
 /** Archived deliveries `offset`..`offset + limit` of the endpoint, newest first. */
 export async function readArchivedPage(
@@ -142,7 +173,10 @@ export async function readArchivedPage(
 ): Promise<ArchivedDelivery[]> {
   const d1 = deps.db.$client;
   // A page spans few objects: ask for enough of them to cover `limit` rows even if every object held one.
-  const { results } = await d1.prepare(OBJECTS_FROM).bind(webhookId, status ?? null, offset, limit).all<{ object_key: string; through: number; n: number }>();
+  const { results } = await d1
+    .prepare(OBJECTS_FROM)
+    .bind(webhookId, status ?? null, offset, limit)
+    .all<{ object_key: string; through: number; n: number }>();
   const out: ArchivedDelivery[] = [];
   for (const object of results) {
     let rows = await readObject(deps.archive, object.object_key);
@@ -156,7 +190,11 @@ export async function readArchivedPage(
 }
 
 /** One archived delivery of the endpoint, or null. */
-export async function readArchivedDelivery(deps: { db: Database; archive: R2Bucket }, webhookId: string, deliveryId: number): Promise<ArchivedDelivery | null> {
+export async function readArchivedDelivery(
+  deps: { db: Database; archive: R2Bucket },
+  webhookId: string,
+  deliveryId: number,
+): Promise<ArchivedDelivery | null> {
   const row = await deps.db.$client.prepare(OBJECT_OF).bind(webhookId, deliveryId).first<{ object_key: string }>();
   if (!row) return null;
   return (await readObject(deps.archive, row.object_key)).find((d) => d.id === deliveryId) ?? null;
@@ -181,19 +219,31 @@ const DELETE_INDEX_ROWS = `DELETE FROM delivery_archives WHERE (webhook_id, last
 export const R2_DELETE_LIMIT = 1000;
 
 /** Deletes up to `limit` archive objects of hours before `cutoff`, objects first, then their index rows. */
-export async function deleteExpiredArchives(deps: { db: Database; archive: R2Bucket }, cutoff: number, limit: number): Promise<number> {
+export async function deleteExpiredArchives(
+  deps: { db: Database; archive: R2Bucket },
+  cutoff: number,
+  limit: number,
+): Promise<number> {
   const d1 = deps.db.$client;
-  const { results } = await d1.prepare(EXPIRED).bind(cutoff, Math.min(limit, R2_DELETE_LIMIT)).all<{ webhook_id: string; last_id: number; object_key: string }>();
+  const { results } = await d1
+    .prepare(EXPIRED)
+    .bind(cutoff, Math.min(limit, R2_DELETE_LIMIT))
+    .all<{ webhook_id: string; last_id: number; object_key: string }>();
   if (results.length === 0) return 0;
   await deps.archive.delete(results.map((r) => r.object_key));
-  await d1.prepare(DELETE_INDEX_ROWS).bind(JSON.stringify(results.map(({ webhook_id, last_id }) => ({ webhook_id, last_id })))).run();
+  await d1
+    .prepare(DELETE_INDEX_ROWS)
+    .bind(JSON.stringify(results.map(({ webhook_id, last_id }) => ({ webhook_id, last_id }))))
+    .run();
   return results.length;
 }
 
 // ---- Row shapes as SQLite returns them (raw statements, snake_case) ----
 
 type IndexRow = { [K in keyof DeliveryArchiveRow as SnakeCase<K & string>]: DeliveryArchiveRow[K] };
-type SnakeCase<S extends string> = S extends `${infer H}${infer T}` ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${SnakeCase<T>}` : S;
+type SnakeCase<S extends string> = S extends `${infer H}${infer T}`
+  ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${SnakeCase<T>}`
+  : S;
 
 interface RawDelivery {
   id: number;

@@ -1,19 +1,19 @@
 // Reading deliveries and their attempts for the admin API.
-import { and, asc, count, desc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, lt, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import {
-  deliveries,
-  deliveryArchives,
-  deliveryAttempts,
-  events,
   type DeliveryAttemptRow,
   type DeliveryRow,
   type DeliveryStatus,
+  deliveries,
+  deliveryArchives,
+  deliveryAttempts,
   type ErrorClass,
+  events,
 } from "../db/schema";
 import { conflict, notFound } from "../lib/errors";
 import { toIso } from "../lib/time";
-import { archivedCount, readArchivedDelivery, readArchivedPage, type ArchivedDelivery } from "./archive";
+import { type ArchivedDelivery, archivedCount, readArchivedDelivery, readArchivedPage } from "./archive";
 import type { Page } from "./webhooks";
 
 export function toPublicDelivery(row: DeliveryRow) {
@@ -70,7 +70,12 @@ export interface DeliveryStore {
  * older ones, so a page is D1's rows, then the archive's from where D1's end. The archive is indexed by status only:
  * a filter on anything else searches D1 (the last ARCHIVE_AFTER_HOURS).
  */
-export async function listDeliveryHistory(store: DeliveryStore, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
+export async function listDeliveryHistory(
+  store: DeliveryStore,
+  webhookId: string,
+  filter: DeliveryFilter,
+  { page, perPage }: Page,
+) {
   const { db } = store;
   const status = filter.status;
   const archive = Object.entries(filter).every(([k, v]) => k === "status" || v === undefined) ? store.archive : null;
@@ -83,7 +88,13 @@ export async function listDeliveryHistory(store: DeliveryStore, webhookId: strin
   const items: (ReturnType<typeof toPublicDelivery> | ArchivedDelivery)[] = rows.map(toPublicDelivery);
   const archivedTotal = archive && archived[0] ? archivedCount(archived[0], status) : 0;
   if (archive && items.length < perPage && archivedTotal > 0) {
-    const fromArchive = await readArchivedPage({ db, archive }, webhookId, status, Math.max(0, offset - hotTotal), perPage - items.length);
+    const fromArchive = await readArchivedPage(
+      { db, archive },
+      webhookId,
+      status,
+      Math.max(0, offset - hotTotal),
+      perPage - items.length,
+    );
     items.push(...fromArchive.map(({ payload: _payload, attempts: _attempts, ...delivery }) => delivery));
   }
   const n = hotTotal + archivedTotal;
@@ -105,7 +116,13 @@ export function deliveryListQueries(db: Database, webhookId: string, filter: Del
   if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
   const where = and(...conditions);
   return [
-    db.select().from(deliveries).where(where).orderBy(desc(deliveries.id)).limit(perPage).offset((page - 1) * perPage),
+    db
+      .select()
+      .from(deliveries)
+      .where(where)
+      .orderBy(desc(deliveries.id))
+      .limit(perPage)
+      .offset((page - 1) * perPage),
     db.select({ n: count() }).from(deliveries).where(where),
   ] as const;
 }
@@ -125,7 +142,10 @@ const archiveTotalsColumns = {
 
 /** Whether the event's payload is still stored (retention empties it after RETENTION_DAYS). */
 export async function hasPayload(db: Database, eventId: string): Promise<boolean> {
-  const [row] = await db.select({ purged: sql<number>`${events.payload} = ''` }).from(events).where(eq(events.id, eventId));
+  const [row] = await db
+    .select({ purged: sql<number>`${events.payload} = ''` })
+    .from(events)
+    .where(eq(events.id, eventId));
   return row !== undefined && !row.purged;
 }
 
@@ -133,8 +153,15 @@ export async function hasPayload(db: Database, eventId: string): Promise<boolean
  * A delivery of this webhook in D1, or 404 (a delivery id of another webhook is not found here). With `store`, an
  * archived delivery is a 409: it is history, no longer something to act on.
  */
-export async function getDelivery(db: Database, webhookId: string, deliveryId: number, store?: DeliveryStore): Promise<DeliveryRow> {
-  const row = await db.query.deliveries.findFirst({ where: and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId)) });
+export async function getDelivery(
+  db: Database,
+  webhookId: string,
+  deliveryId: number,
+  store?: DeliveryStore,
+): Promise<DeliveryRow> {
+  const row = await db.query.deliveries.findFirst({
+    where: and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId)),
+  });
   if (row) return row;
   if (store?.archive && (await readArchivedDelivery({ db, archive: store.archive }, webhookId, deliveryId)))
     throw conflict("The delivery is archived (older than the hot window); it cannot be retried");
@@ -150,7 +177,11 @@ export async function getDeliveryDetail(store: DeliveryStore, webhookId: string,
       .from(deliveries)
       .innerJoin(events, eq(events.id, deliveries.eventId))
       .where(and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId))),
-    db.select().from(deliveryAttempts).where(eq(deliveryAttempts.deliveryId, deliveryId)).orderBy(asc(deliveryAttempts.attemptNumber)),
+    db
+      .select()
+      .from(deliveryAttempts)
+      .where(eq(deliveryAttempts.deliveryId, deliveryId))
+      .orderBy(asc(deliveryAttempts.attemptNumber)),
   ]);
   if (!row) {
     const archived = archive ? await readArchivedDelivery({ db, archive }, webhookId, deliveryId) : null;

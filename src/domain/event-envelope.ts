@@ -19,7 +19,8 @@ function eventDataProblem(value: unknown, maxDepth = MAX_DATA_DEPTH): string | n
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
-    if (typeof current === "number" && !Number.isFinite(current)) return "data must not contain numbers outside the range JSON can carry (such as 1e400)";
+    if (typeof current === "number" && !Number.isFinite(current))
+      return "data must not contain numbers outside the range JSON can carry (such as 1e400)";
     if (current === null || typeof current !== "object" || isLosslessNumber(current)) continue;
     if (depth > maxDepth) return `data must not nest objects or arrays more than ${maxDepth} levels deep`;
     if ((deepestSeen.get(current) ?? 0) >= depth) continue;
@@ -35,20 +36,29 @@ export const EventEnvelopeSchema = z
       .string()
       .regex(/^evt_[A-Za-z0-9_-]{1,64}$/, "Must be 'evt_' followed by up to 64 letters, digits, '_' or '-'")
       .optional()
-      .openapi({ description: "Idempotency key; generated when absent. Publishing the same event_id again creates nothing new." }),
+      .openapi({
+        description: "Idempotency key; generated when absent. Publishing the same event_id again creates nothing new.",
+      }),
     event_type: z
       .string()
       .max(100)
       .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
       // The service's own announcements: a publisher sending one would forge them.
       .superRefine((type, ctx) => {
-        if (isServiceEventType(type)) ctx.addIssue({ code: "custom", message: `${type} is sent only by the webhook service itself` });
+        if (isServiceEventType(type))
+          ctx.addIssue({ code: "custom", message: `${type} is sent only by the webhook service itself` });
       })
       .openapi({ example: "user.created" }),
-    timestamp: z.iso.datetime({ offset: true }).max(64).optional().openapi({ description: "ISO 8601; generated when absent." }),
+    timestamp: z.iso
+      .datetime({ offset: true })
+      .max(64)
+      .optional()
+      .openapi({ description: "ISO 8601; generated when absent." }),
     tenant_id: TenantIdSchema.nullable().optional(),
     partner_id: PartnerIdSchema.nullable().optional(),
-    resource: z.strictObject({ type: z.string().min(1).max(64), id: z.string().min(1).max(128) }).openapi({ example: { type: "user", id: "usr_123" } }),
+    resource: z
+      .strictObject({ type: z.string().min(1).max(64), id: z.string().min(1).max(128) })
+      .openapi({ example: { type: "user", id: "usr_123" } }),
     actor: z
       .strictObject({ id: z.string().max(128).nullable(), type: z.enum(["admin", "user", "scim", "system", "api"]) })
       .optional()

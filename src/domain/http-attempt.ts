@@ -48,7 +48,14 @@ export async function sendWebhookRequest(opts: {
       const failure = deadline.signal.aborted
         ? { errorClass: "timeout" as const, errorMessage: `no response within ${opts.timeoutMs} ms` }
         : classifyFetchError(error, opts.url);
-      return { ok: false, statusCode: null, durationMs: elapsed(), ...failure, responseExcerpt: null, retryAfterSeconds: null };
+      return {
+        ok: false,
+        statusCode: null,
+        durationMs: elapsed(),
+        ...failure,
+        responseExcerpt: null,
+        retryAfterSeconds: null,
+      };
     }
 
     const status = response.status;
@@ -62,7 +69,15 @@ export async function sendWebhookRequest(opts: {
           ? { errorClass: "timeout" as const, errorMessage: `response body not received within ${opts.timeoutMs} ms` }
           : classifyFetchError(error, opts.url);
     if (failure === null) {
-      return { ok: true, statusCode: status, durationMs, errorClass: null, errorMessage: null, responseExcerpt: excerpt, retryAfterSeconds };
+      return {
+        ok: true,
+        statusCode: status,
+        durationMs,
+        errorClass: null,
+        errorMessage: null,
+        responseExcerpt: excerpt,
+        retryAfterSeconds,
+      };
     }
     return { ok: false, statusCode: status, durationMs, ...failure, responseExcerpt: excerpt, retryAfterSeconds };
   } finally {
@@ -84,7 +99,10 @@ function startDeadline(timeoutMs: number) {
 
 const isSuccess = (status: number) => status >= 200 && status <= 299;
 
-function classifyStatus(status: number, location: string | null): { errorClass: ErrorClass; errorMessage: string } | null {
+function classifyStatus(
+  status: number,
+  location: string | null,
+): { errorClass: ErrorClass; errorMessage: string } | null {
   if (isSuccess(status)) return null;
   if (status >= 300 && status <= 399) {
     const target = location === null ? "no Location header" : `Location: ${location}`;

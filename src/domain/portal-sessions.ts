@@ -3,7 +3,7 @@
 import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Principal } from "../auth/principal";
 import type { Database } from "../db/client";
-import { portalSessions, type PortalSessionRow } from "../db/schema";
+import { type PortalSessionRow, portalSessions } from "../db/schema";
 import { newPortalSessionId } from "../lib/ids";
 
 export const PORTAL_LINK_MIN_SECONDS = 60;
@@ -14,7 +14,11 @@ export const PORTAL_SESSION_TTL_MS = 12 * 3_600_000;
 /** Rows deleted per retention chunk. */
 export const PORTAL_RETENTION_CHUNK = 500;
 
-const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const base64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 
 export function newPortalToken(): string {
   return base64url(crypto.getRandomValues(new Uint8Array(32)));
@@ -70,7 +74,13 @@ export async function redeemPortalLink(db: Database, linkToken: string, now: num
   const [session] = await db
     .update(portalSessions)
     .set({ sessionHash: await hashPortalToken(sessionToken), redeemedAt: now, expiresAt: now + PORTAL_SESSION_TTL_MS })
-    .where(and(eq(portalSessions.linkHash, linkHash), isNull(portalSessions.redeemedAt), gt(portalSessions.linkExpiresAt, now)))
+    .where(
+      and(
+        eq(portalSessions.linkHash, linkHash),
+        isNull(portalSessions.redeemedAt),
+        gt(portalSessions.linkExpiresAt, now),
+      ),
+    )
     .returning();
   if (session) return { ok: true, sessionToken, session };
   const row = await db.query.portalSessions.findFirst({ where: eq(portalSessions.linkHash, linkHash) });
@@ -79,7 +89,11 @@ export async function redeemPortalLink(db: Database, linkToken: string, now: num
 }
 
 /** The live session of a cookie's token, or null (unknown, expired or ended). */
-export async function findPortalSession(db: Database, sessionToken: string, now: number): Promise<PortalSessionRow | null> {
+export async function findPortalSession(
+  db: Database,
+  sessionToken: string,
+  now: number,
+): Promise<PortalSessionRow | null> {
   if (!sessionToken) return null;
   const row = await db.query.portalSessions.findFirst({
     where: and(eq(portalSessions.sessionHash, await hashPortalToken(sessionToken)), gt(portalSessions.expiresAt, now)),

@@ -3,9 +3,9 @@
 import type { Database } from "../db/client";
 import type { AutoDisableReason } from "../db/schema";
 import { canonicalJson } from "../lib/canonical-json";
+import { conflict } from "../lib/errors";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
-import { conflict } from "../lib/errors";
 import type { DeliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
 import { assignmentStatements } from "./tenant-directory";
@@ -97,12 +97,27 @@ export function eventStatements(
   opts: { onlyWebhookId?: string; ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason } } = {},
 ): D1PreparedStatement[] {
   const group = envelope.event_type.slice(0, envelope.event_type.indexOf("."));
-  const row = [envelope.event_id, envelope.event_type, envelope.tenant_id ?? null, envelope.partner_id ?? null, canonicalJson(envelope), now];
+  const row = [
+    envelope.event_id,
+    envelope.event_type,
+    envelope.tenant_id ?? null,
+    envelope.partner_id ?? null,
+    canonicalJson(envelope),
+    now,
+  ];
   const insertEvent = opts.ifAutoDisabled
     ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled.webhookId, opts.ifAutoDisabled.reason)
     : d1.prepare(INSERT_EVENT).bind(...row, 1);
-  if (opts.onlyWebhookId) return [insertEvent, d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)];
-  const fanOut = [envelope.event_id, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`];
+  if (opts.onlyWebhookId)
+    return [insertEvent, d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)];
+  const fanOut = [
+    envelope.event_id,
+    envelope.event_type,
+    now,
+    envelope.tenant_id ?? null,
+    envelope.partner_id ?? null,
+    `${group}.*`,
+  ];
   return [insertEvent, d1.prepare(FAN_OUT_SQL).bind(...fanOut), d1.prepare(COUNT_MISSED).bind(...fanOut)];
 }
 
@@ -110,12 +125,21 @@ export function eventStatements(
  * Stores the event and its deliveries atomically; returns the new delivery ids (none when the event_id was stored
  * before). `learnTenantPartner` records the envelope's tenant → partner pair in the directory first, in the same batch.
  */
-export async function storeEvent(db: Database, envelope: EventEnvelope, now: number, onlyWebhookId?: string, learnTenantPartner = false): Promise<number[]> {
+export async function storeEvent(
+  db: Database,
+  envelope: EventEnvelope,
+  now: number,
+  onlyWebhookId?: string,
+  learnTenantPartner = false,
+): Promise<number[]> {
   const learn =
     learnTenantPartner && envelope.tenant_id && envelope.partner_id
       ? assignmentStatements(db.$client, envelope.tenant_id, envelope.partner_id, "event", now)
       : [];
-  const results = await db.$client.batch<{ id: number }>([...learn, ...eventStatements(db.$client, envelope, now, { onlyWebhookId })]);
+  const results = await db.$client.batch<{ id: number }>([
+    ...learn,
+    ...eventStatements(db.$client, envelope, now, { onlyWebhookId }),
+  ]);
   // The second of the event's statements creates the deliveries (a third, after it, counts what disabled ones miss).
   return (results[learn.length + 1]?.results ?? []).map((r) => r.id);
 }
@@ -129,17 +153,23 @@ export const SEND_BATCH_LIMIT = 100; // Queues' sendBatch accepts at most 100 me
 export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, ids: number[]): Promise<boolean> {
   try {
     for (let i = 0; i < ids.length; i += SEND_BATCH_LIMIT) {
-      await queue.sendBatch(ids.slice(i, i + SEND_BATCH_LIMIT).map((id) => ({ body: { delivery_id: id }, contentType: "json" as const })));
+      await queue.sendBatch(
+        ids.slice(i, i + SEND_BATCH_LIMIT).map((id) => ({ body: { delivery_id: id }, contentType: "json" as const })),
+      );
     }
     return true;
   } catch (err) {
-    logger.error("enqueue failed; the retry sweep will pick these deliveries up", { count: ids.length, error: String(err) });
+    logger.error("enqueue failed; the retry sweep will pick these deliveries up", {
+      count: ids.length,
+      error: String(err),
+    });
     return false;
   }
 }
 
 /** Who an event belongs to, for idempotency: its tenant, or its partner for a partner-level event. */
-const ownerKey = (tenantId: string | null | undefined, partnerId: string | null | undefined) => (tenantId ? `tenant:${tenantId}` : `partner:${partnerId}`);
+const ownerKey = (tenantId: string | null | undefined, partnerId: string | null | undefined) =>
+  tenantId ? `tenant:${tenantId}` : `partner:${partnerId}`;
 
 export const EVENT_ID_IN_USE = "event_id is already in use; publish this event under another event_id";
 
@@ -147,7 +177,11 @@ export const EVENT_ID_IN_USE = "event_id is already in use; publish this event u
  * Publishes an event authorised by the caller (auth/principal.ts authorizePublish). Idempotent by event_id per owner:
  * the same owner publishing an id again is a duplicate; an id another owner used is a 409 that names nobody.
  */
-export async function publishEvent(deps: PublishDeps, input: EventEnvelopeInput, opts: { learnTenantPartner?: boolean } = {}): Promise<PublishResult> {
+export async function publishEvent(
+  deps: PublishDeps,
+  input: EventEnvelopeInput,
+  opts: { learnTenantPartner?: boolean } = {},
+): Promise<PublishResult> {
   const now = deps.now();
   const envelope = completeEnvelope(input, now);
   const ids = await storeEvent(deps.db, envelope, now, undefined, opts.learnTenantPartner);
@@ -158,12 +192,17 @@ export async function publishEvent(deps: PublishDeps, input: EventEnvelopeInput,
       .first<{ created_at: number; tenant_id: string | null; partner_id: string | null }>();
     // Stored by an earlier call: nothing new. (No subscribers at all is not a duplicate.)
     if (existing && existing.created_at !== now) {
-      if (ownerKey(existing.tenant_id, existing.partner_id) !== ownerKey(envelope.tenant_id, envelope.partner_id)) throw conflict(EVENT_ID_IN_USE);
+      if (ownerKey(existing.tenant_id, existing.partner_id) !== ownerKey(envelope.tenant_id, envelope.partner_id))
+        throw conflict(EVENT_ID_IN_USE);
       return { event_id: envelope.event_id, deliveries: 0, duplicate: true };
     }
     return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
   }
   await enqueueDeliveries(deps.queue, ids);
-  logger.info("event published", { event_id: envelope.event_id, event_type: envelope.event_type, deliveries: ids.length });
+  logger.info("event published", {
+    event_id: envelope.event_id,
+    event_type: envelope.event_type,
+    deliveries: ids.length,
+  });
   return { event_id: envelope.event_id, deliveries: ids.length, duplicate: false };
 }

@@ -44,13 +44,22 @@ export interface RecoveryResult {
  * The window of a recover or replay: `until` defaults to now and is capped there (what is published later reaches an
  * enabled endpoint by fan-out); `since` may not precede the retention horizon, and `until` must follow `since`.
  */
-export function recoveryWindow(sinceIso: string, untilIso: string | undefined, now: number, retentionDays: number): RecoveryWindow {
+export function recoveryWindow(
+  sinceIso: string,
+  untilIso: string | undefined,
+  now: number,
+  retentionDays: number,
+): RecoveryWindow {
   const since = Date.parse(sinceIso);
   const until = Math.min(untilIso === undefined ? now : Date.parse(untilIso), now);
   const horizon = now - retentionDays * DAY_MS;
   if (since < horizon)
-    throw invalidField(["body", "since"], `since is before the retention horizon: nothing older than ${toIso(horizon)} (RETENTION_DAYS = ${retentionDays}) is kept`);
-  if (untilIso !== undefined && Date.parse(untilIso) <= since) throw invalidField(["body", "until"], "until must be after since");
+    throw invalidField(
+      ["body", "since"],
+      `since is before the retention horizon: nothing older than ${toIso(horizon)} (RETENTION_DAYS = ${retentionDays}) is kept`,
+    );
+  if (untilIso !== undefined && Date.parse(untilIso) <= since)
+    throw invalidField(["body", "until"], "until must be after since");
   if (until <= since) throw invalidField(["body", "since"], "since must be in the past");
   return { since, until };
 }
@@ -60,14 +69,22 @@ export function recoveryWindow(sinceIso: string, untilIso: string | undefined, n
  * otherwise), or by default every type the endpoint subscribes to. Targeted types (the test event) never fan out, so
  * they are never replayed.
  */
-export function replayEventTypes(webhook: Pick<WebhookEndpointRow, "events">, requested: readonly string[] | undefined): string[] {
+export function replayEventTypes(
+  webhook: Pick<WebhookEndpointRow, "events">,
+  requested: readonly string[] | undefined,
+): string[] {
   if (requested === undefined)
-    return EVENT_TYPES.map((e) => e.type).filter((t) => !TARGETED_EVENT_TYPES.includes(t) && subscriptionMatches(webhook.events, t));
+    return EVENT_TYPES.map((e) => e.type).filter(
+      (t) => !TARGETED_EVENT_TYPES.includes(t) && subscriptionMatches(webhook.events, t),
+    );
   requested.forEach((type, i) => {
     const loc = ["body", "event_types", i];
-    if (!isKnownEventType(type)) throw invalidField(loc, `Unknown event type '${type}' (see GET /api/v1/admin/webhooks/events)`);
-    if (TARGETED_EVENT_TYPES.includes(type)) throw invalidField(loc, `'${type}' goes to one endpoint only and is never replayed`);
-    if (!subscriptionMatches(webhook.events, type)) throw invalidField(loc, `The webhook is not subscribed to '${type}'`);
+    if (!isKnownEventType(type))
+      throw invalidField(loc, `Unknown event type '${type}' (see GET /api/v1/admin/webhooks/events)`);
+    if (TARGETED_EVENT_TYPES.includes(type))
+      throw invalidField(loc, `'${type}' goes to one endpoint only and is never replayed`);
+    if (!subscriptionMatches(webhook.events, type))
+      throw invalidField(loc, `The webhook is not subscribed to '${type}'`);
   });
   return [...new Set(requested)];
 }
@@ -95,10 +112,12 @@ const replayable = (owned: string) => `SELECT e.id, e.event_type, e.created_at F
     AND e.event_type IN (SELECT value FROM json_each(?4)) AND e.payload != ''
     AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = ?1 AND ${endpointReceivesOwner("w", "e.tenant_id", "e.partner_id")})
     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = ?1 AND d.event_id = e.id)`;
-const ownedBy = (webhook: Pick<WebhookEndpointRow, "tenantId">) => (webhook.tenantId !== null ? "e.tenant_id = ?5" : "e.partner_id = ?5");
+const ownedBy = (webhook: Pick<WebhookEndpointRow, "tenantId">) =>
+  webhook.tenantId !== null ? "e.tenant_id = ?5" : "e.partner_id = ?5";
 const ownerOf = (webhook: Pick<WebhookEndpointRow, "tenantId" | "partnerId">) => webhook.tenantId ?? webhook.partnerId;
 const countReplayable = (webhook: WebhookEndpointRow) => `SELECT count(*) AS n FROM (${replayable(ownedBy(webhook))})`;
-const nextReplayable = (webhook: WebhookEndpointRow) => `${replayable(ownedBy(webhook))} ORDER BY e.created_at LIMIT ?6`;
+const nextReplayable = (webhook: WebhookEndpointRow) =>
+  `${replayable(ownedBy(webhook))} ORDER BY e.created_at LIMIT ?6`;
 // INSERT OR IGNORE: a delivery fan-out or another chunk created meanwhile stays the only one.
 const INSERT_REPLAYED = `INSERT OR IGNORE INTO deliveries
     (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
@@ -124,7 +143,12 @@ interface RecoveryJob {
 }
 
 /** Queues the endpoint's failed deliveries of the window again; answers how many. The webhook must be enabled. */
-export function recoverDeliveries(deps: RecoveryDeps, webhook: WebhookEndpointRow, window: RecoveryWindow, opts: { chunkRows?: number } = {}) {
+export function recoverDeliveries(
+  deps: RecoveryDeps,
+  webhook: WebhookEndpointRow,
+  window: RecoveryWindow,
+  opts: { chunkRows?: number } = {},
+) {
   return start(deps, webhook, "recover", window, null, opts.chunkRows ?? RECOVERY_CHUNK_ROWS);
 }
 
@@ -172,12 +196,23 @@ async function start(
   };
   if (n === 0) await d1.prepare(MOVE_JOB).bind(job.id, job.cursor, requestedAt).run();
   else await runChunk(deps, webhook, job, chunkRows);
-  logger.info(`webhook ${kind}`, { webhook_id: webhook.id, job_id: job.id, since: toIso(window.since), until: toIso(window.until), deliveries: n });
+  logger.info(`webhook ${kind}`, {
+    webhook_id: webhook.id,
+    job_id: job.id,
+    since: toIso(window.since),
+    until: toIso(window.until),
+    deliveries: n,
+  });
   return { webhook_id: webhook.id, since: toIso(window.since)!, until: toIso(window.until)!, deliveries: n };
 }
 
 /** One chunk of a job: queue (or create and queue) up to `chunkRows` deliveries, move the cursor; true when done. */
-async function runChunk(deps: RecoveryDeps, webhook: WebhookEndpointRow, job: RecoveryJob, chunkRows: number): Promise<boolean> {
+async function runChunk(
+  deps: RecoveryDeps,
+  webhook: WebhookEndpointRow,
+  job: RecoveryJob,
+  chunkRows: number,
+): Promise<boolean> {
   const d1 = deps.db.$client;
   const now = deps.now();
   let ids: number[];
@@ -200,12 +235,18 @@ async function runChunk(deps: RecoveryDeps, webhook: WebhookEndpointRow, job: Re
     cursor = Math.max(job.cursor, ...events.map((e) => e.created_at));
     ids = [];
     if (events.length > 0) {
-      const { results } = await d1.prepare(INSERT_REPLAYED).bind(job.webhook_id, now, JSON.stringify(events)).all<{ id: number }>();
+      const { results } = await d1
+        .prepare(INSERT_REPLAYED)
+        .bind(job.webhook_id, now, JSON.stringify(events))
+        .all<{ id: number }>();
       ids = results.map((r) => r.id);
     }
   }
   const done = rows < chunkRows;
-  await d1.prepare(MOVE_JOB).bind(job.id, cursor, done ? now : null).run();
+  await d1
+    .prepare(MOVE_JOB)
+    .bind(job.id, cursor, done ? now : null)
+    .run();
   job.cursor = cursor;
   // Queued after the rows say so: a lost message is found by the retry sweep like any other.
   if (ids.length > 0) await enqueueDeliveries(deps.queue, ids);
@@ -228,9 +269,12 @@ export async function continueRecoveries(
   let open = jobs.length;
   for (const job of jobs) {
     const webhook = await deps.db.query.webhookEndpoints.findFirst({ where: (w, { eq }) => eq(w.id, job.webhook_id) });
-    if (!webhook || !webhook.enabled || webhook.deletedAt !== null) {
+    if (!webhook?.enabled || webhook.deletedAt !== null) {
       await d1.prepare(MOVE_JOB).bind(job.id, job.cursor, deps.now()).run();
-      logger.warn("recovery stopped: its webhook is disabled or deleted", { job_id: job.id, webhook_id: job.webhook_id });
+      logger.warn("recovery stopped: its webhook is disabled or deleted", {
+        job_id: job.id,
+        webhook_id: job.webhook_id,
+      });
       open--;
       continue;
     }

@@ -40,7 +40,12 @@ export async function signStandardWebhooks(
 }
 
 /** signStandardWebhooks with the secrets' keys already imported (importStandardWebhooksKey), in the same order. */
-export async function signStandardWebhooksWithKeys(keys: CryptoKey[], msgId: string, timestamp: number, body: string): Promise<string> {
+export async function signStandardWebhooksWithKeys(
+  keys: CryptoKey[],
+  msgId: string,
+  timestamp: number,
+  body: string,
+): Promise<string> {
   assertSignable(keys, timestamp);
   const message = encoder.encode(`${msgId}.${timestamp}.${body}`);
   const signatures = await Promise.all(keys.map(async (key) => bytesToBase64(await hmac(key, message))));
@@ -84,9 +89,14 @@ export async function importStandardWebhooksKey(secret: string): Promise<CryptoK
   return importHmacKey(bytes);
 }
 
-const importHmacKey = (bytes: Uint8Array) => crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+const importHmacKey = (bytes: Uint8Array) =>
+  crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
 
-function cachedKey(cache: Map<string, Promise<CryptoKey>>, secret: string, importKey: (secret: string) => Promise<CryptoKey>) {
+function cachedKey(
+  cache: Map<string, Promise<CryptoKey>>,
+  secret: string,
+  importKey: (secret: string) => Promise<CryptoKey>,
+) {
   const hit = cache.get(secret);
   if (hit) {
     // Re-insert so the Map's insertion order doubles as least-recently-used order.

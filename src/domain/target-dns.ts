@@ -39,7 +39,10 @@ async function query(host: string, type: "A" | "AAAA", deps: DnsDeps) {
   url.searchParams.set("name", host);
   url.searchParams.set("type", type);
   const fetchFn = deps.fetch;
-  const res = await fetchFn(url.toString(), { headers: { accept: "application/dns-json" }, signal: AbortSignal.timeout(RESOLVE_TIMEOUT_MS) });
+  const res = await fetchFn(url.toString(), {
+    headers: { accept: "application/dns-json" },
+    signal: AbortSignal.timeout(RESOLVE_TIMEOUT_MS),
+  });
   if (!res.ok) throw new Error(`resolver answered HTTP ${res.status}`);
   const body = (await res.json()) as { Status?: unknown; Answer?: unknown };
   if (typeof body.Status !== "number") throw new Error("resolver answer has no Status");
@@ -52,7 +55,7 @@ export async function resolveHost(host: string, deps: DnsDeps): Promise<Resoluti
   const cached = cache.get(host);
   if (cached && cached.expiresAt > now) return cached.resolution;
 
-  let results;
+  let results: Awaited<ReturnType<typeof query>>[];
   try {
     results = await Promise.all(RECORD_TYPES.map(({ type }) => query(host, type, deps)));
   } catch (err) {

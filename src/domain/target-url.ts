@@ -7,7 +7,7 @@
 // A name is also resolved (over DNS-over-HTTPS, target-dns.ts) and refused when any answer is not public; that check
 // is async and lives in checkTargetUrl below. Redirects are never followed (http-attempt.ts).
 import type { Config } from "../lib/config";
-import { resolveHost, type DnsDeps } from "./target-dns";
+import { type DnsDeps, resolveHost } from "./target-dns";
 
 export interface TargetPolicy {
   /** http:// allowed (local development only). */
@@ -22,11 +22,19 @@ export interface TargetPolicy {
 export function targetPolicyOf(
   config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets"> & Partial<Pick<Config, "allowedTargetPorts">>,
 ): TargetPolicy {
-  return { allowInsecure: config.allowInsecureUrls, allowPrivate: config.allowPrivateTargets, allowedPorts: config.allowedTargetPorts ?? [] };
+  return {
+    allowInsecure: config.allowInsecureUrls,
+    allowPrivate: config.allowPrivateTargets,
+    allowedPorts: config.allowedTargetPorts ?? [],
+  };
 }
 
 /** How target hosts are resolved, from the service container. */
-export function dnsDepsOf(services: { config: Pick<Config, "dnsResolverUrl">; fetch: typeof fetch; now: () => number }): DnsDeps {
+export function dnsDepsOf(services: {
+  config: Pick<Config, "dnsResolverUrl">;
+  fetch: typeof fetch;
+  now: () => number;
+}): DnsDeps {
   return { fetch: services.fetch, resolverUrl: services.config.dnsResolverUrl, now: services.now };
 }
 
@@ -140,7 +148,8 @@ function hostProblem(hostname: string, allowLoopback = false): string | null {
   if (!host.includes(".")) return `URL host ${host} is a single-label name (use a fully qualified domain name)`;
   if (host.split(".").some((label) => label === "")) return "URL host has an empty label";
   if (host.length > MAX_HOST_LENGTH) return `URL host must be at most ${MAX_HOST_LENGTH} characters`;
-  if (host.split(".").some((label) => label.length > MAX_LABEL_LENGTH)) return `URL host labels must be at most ${MAX_LABEL_LENGTH} characters`;
+  if (host.split(".").some((label) => label.length > MAX_LABEL_LENGTH))
+    return `URL host labels must be at most ${MAX_LABEL_LENGTH} characters`;
   return null;
 }
 
@@ -157,12 +166,22 @@ export async function checkTargetUrl(raw: string, policy: TargetPolicy, dns: Dns
   const host = new URL(raw).hostname.toLowerCase();
   if (!isResolvableName(host)) return { ok: true };
   const resolution = await resolveHost(host, dns);
-  if (resolution.kind === "unavailable") return { ok: false, kind: "unavailable", reason: `URL host ${host} could not be resolved right now (${resolution.reason})` };
-  if (resolution.kind === "nxdomain") return { ok: false, kind: "refused", reason: `URL host ${host} does not resolve` };
+  if (resolution.kind === "unavailable")
+    return {
+      ok: false,
+      kind: "unavailable",
+      reason: `URL host ${host} could not be resolved right now (${resolution.reason})`,
+    };
+  if (resolution.kind === "nxdomain")
+    return { ok: false, kind: "refused", reason: `URL host ${host} does not resolve` };
   for (const address of resolution.addresses) {
     const range = answerRange(address);
     if (range === null || (policy.allowPrivate && range === "loopback")) continue;
-    return { ok: false, kind: "refused", reason: `URL host ${host} resolves to ${address}, which is not a public address (${range})` };
+    return {
+      ok: false,
+      kind: "refused",
+      reason: `URL host ${host} resolves to ${address}, which is not a public address (${range})`,
+    };
   }
   return { ok: true };
 }

@@ -3,7 +3,7 @@
 // endpoint, and an assignment moves the tenant's endpoints in the same atomic batch.
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { tenantPartners, type DirectorySource } from "../db/schema";
+import { type DirectorySource, tenantPartners } from "../db/schema";
 
 export interface TenantDirectory {
   /** The partner the directory assigns `tenantId` to, or null when it does not know the tenant. */
@@ -28,8 +28,17 @@ const MOVE_ENDPOINTS = `UPDATE webhook_endpoints SET partner_id = ?2, updated_at
   WHERE tenant_id = ?1 AND partner_id IS NOT ?2`;
 
 /** The two statements of an assignment, for callers that add them to a larger batch (publishing an event). */
-export function assignmentStatements(d1: D1Database, tenantId: string, partnerId: string, source: DirectorySource, now: number): D1PreparedStatement[] {
-  return [d1.prepare(UPSERT).bind(tenantId, partnerId, source, now), d1.prepare(MOVE_ENDPOINTS).bind(tenantId, partnerId, now)];
+export function assignmentStatements(
+  d1: D1Database,
+  tenantId: string,
+  partnerId: string,
+  source: DirectorySource,
+  now: number,
+): D1PreparedStatement[] {
+  return [
+    d1.prepare(UPSERT).bind(tenantId, partnerId, source, now),
+    d1.prepare(MOVE_ENDPOINTS).bind(tenantId, partnerId, now),
+  ];
 }
 
 export function tenantDirectory(db: Database, now: () => number): TenantDirectory {
@@ -38,7 +47,11 @@ export function tenantDirectory(db: Database, now: () => number): TenantDirector
   return {
     async partnerOf(tenantId) {
       if (known.has(tenantId)) return known.get(tenantId)!;
-      const row = await db.select({ partnerId: tenantPartners.partnerId }).from(tenantPartners).where(eq(tenantPartners.tenantId, tenantId)).get();
+      const row = await db
+        .select({ partnerId: tenantPartners.partnerId })
+        .from(tenantPartners)
+        .where(eq(tenantPartners.tenantId, tenantId))
+        .get();
       known.set(tenantId, row?.partnerId ?? null);
       return row?.partnerId ?? null;
     },

@@ -1,29 +1,32 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
-import { and, count, desc, eq, inArray, isNull, or, sql, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
 import { canSee, type OwnerFilter, type Visibility } from "../auth/policy";
 import type { Database } from "../db/client";
 import {
   AUTO_DISABLE_REASONS,
   deliveries,
-  webhookEndpoints,
-  webhookStatsHourly,
   type WebhookEndpointRow,
   type WebhookStatus,
+  webhookEndpoints,
+  webhookStatsHourly,
 } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
-import { toIso } from "../lib/time";
 import type { SecretBox } from "../lib/secret-box";
+import { toIso } from "../lib/time";
 import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
 
 export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disabledReason">): WebhookStatus {
   if (row.enabled) return "active";
-  return (AUTO_DISABLE_REASONS as readonly (string | null)[]).includes(row.disabledReason) ? "auto_disabled" : "disabled";
+  return (AUTO_DISABLE_REASONS as readonly (string | null)[]).includes(row.disabledReason)
+    ? "auto_disabled"
+    : "disabled";
 }
 
 /** Events published since the webhook was disabled that it would otherwise have received; 0 while enabled. */
-export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) => (row.enabled ? 0 : row.missedEvents);
+export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) =>
+  row.enabled ? 0 : row.missedEvents;
 
 /** The API's view of a webhook: never the secret. */
 export function toPublicWebhook(row: WebhookEndpointRow) {
@@ -98,7 +101,9 @@ export async function getVisibleWebhook(db: Database, id: string, visibility: Vi
     .select({
       row: webhookEndpoints,
       // The directory's partner for the endpoint's tenant: what partner visibility goes by.
-      directoryPartnerId: sql<string | null>`(SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id")`,
+      directoryPartnerId: sql<
+        string | null
+      >`(SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id")`,
     })
     .from(webhookEndpoints)
     .where(and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)))
@@ -180,25 +185,49 @@ export async function updateWebhook(
 /** Soft-deletes the webhook, cancels what it had not yet been sent, and drops its stats, in one atomic batch. */
 export async function deleteWebhook(db: Database, id: string, now: number): Promise<void> {
   await db.batch([
-    db.update(webhookEndpoints).set({ deletedAt: now, enabled: false, updatedAt: now }).where(eq(webhookEndpoints.id, id)),
+    db
+      .update(webhookEndpoints)
+      .set({ deletedAt: now, enabled: false, updatedAt: now })
+      .where(eq(webhookEndpoints.id, id)),
     db
       .update(deliveries)
-      .set({ status: "cancelled", nextAttemptAt: null, completedAt: now, updatedAt: now, lastError: "endpoint deleted" })
+      .set({
+        status: "cancelled",
+        nextAttemptAt: null,
+        completedAt: now,
+        updatedAt: now,
+        lastError: "endpoint deleted",
+      })
       .where(and(eq(deliveries.webhookId, id), inArray(deliveries.status, ["pending", "retrying"]))),
     db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id)),
   ]);
 }
 
 /** A new secret; the previous one keeps signing alongside it for `graceSeconds` (0: not at all). */
-export async function rotateWebhookSecret(db: Database, secretBox: SecretBox, webhook: WebhookEndpointRow, graceSeconds: number, now: number) {
+export async function rotateWebhookSecret(
+  db: Database,
+  secretBox: SecretBox,
+  webhook: WebhookEndpointRow,
+  graceSeconds: number,
+  now: number,
+) {
   const secret = generateSigningSecret();
   const previousSecretExpiresAt = graceSeconds > 0 ? now + graceSeconds * 1000 : null;
   await db
     .update(webhookEndpoints)
     // The previous secret moves over still sealed, as it was stored.
-    .set({ secret: await secretBox.seal(secret, webhook.id), previousSecret: previousSecretExpiresAt ? webhook.secret : null, previousSecretExpiresAt, updatedAt: now })
+    .set({
+      secret: await secretBox.seal(secret, webhook.id),
+      previousSecret: previousSecretExpiresAt ? webhook.secret : null,
+      previousSecretExpiresAt,
+      updatedAt: now,
+    })
     .where(eq(webhookEndpoints.id, webhook.id));
   // The secrets that stop signing leave this isolate's key cache (others age out: their sealed values are never read again).
-  await forgetSigningKeys(secretBox, [webhook.previousSecret, previousSecretExpiresAt ? null : webhook.secret], webhook.id);
+  await forgetSigningKeys(
+    secretBox,
+    [webhook.previousSecret, previousSecretExpiresAt ? null : webhook.secret],
+    webhook.id,
+  );
   return { secret, previousSecretExpiresAt };
 }

@@ -41,7 +41,9 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services
   if (messagesOf.size === 0) {
     // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
     if (watermarkSentAt !== null)
-      await advanceWatermark(services.db, watermarkSentAt, services.now()).catch((err) => logger.warn("queue watermark not moved", { error: String(err) }));
+      await advanceWatermark(services.db, watermarkSentAt, services.now()).catch((err) =>
+        logger.warn("queue watermark not moved", { error: String(err) }),
+      );
     return;
   }
   await attemptDeliveries(
@@ -79,17 +81,29 @@ function ackMessages(messagesOf: Map<number, Message<unknown>[]>, ids: readonly 
 function retryMessages(messagesOf: Map<number, Message<unknown>[]>, ids: readonly number[], err: unknown): void {
   // Never dropped: the message comes back, and after the queue's own retries it reaches the dead-letter queue.
   logger.error("delivery processing failed; message will be retried", { delivery_ids: ids, error: String(err) });
-  for (const id of ids) for (const message of messagesOf.get(id) ?? []) message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
+  for (const id of ids)
+    for (const message of messagesOf.get(id) ?? [])
+      message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
 }
 
 /** Dead-lettered messages exhausted the queue's retries: their deliveries end as `failed`, visibly, never silently. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  const ids = batch.messages.map((m) => m.body).filter(isDeliveryMessage).map((b) => b.delivery_id);
+  const ids = batch.messages
+    .map((m) => m.body)
+    .filter(isDeliveryMessage)
+    .map((b) => b.delivery_id);
   if (ids.length > 0) {
     const now = services.now();
     await services.db
       .update(deliveries)
-      .set({ status: "failed", nextAttemptAt: null, inQueue: false, completedAt: now, updatedAt: now, lastError: "dead-lettered: the delivery queue could not process this message" })
+      .set({
+        status: "failed",
+        nextAttemptAt: null,
+        inQueue: false,
+        completedAt: now,
+        updatedAt: now,
+        lastError: "dead-lettered: the delivery queue could not process this message",
+      })
       .where(and(inArray(deliveries.id, ids), inArray(deliveries.status, ["pending", "retrying"])));
     logger.error("deliveries dead-lettered", { count: ids.length });
   }

@@ -12,15 +12,27 @@ export async function reencryptSecrets(services: Pick<Services, "db" | "secretBo
   const { db, secretBox } = services;
   const current = `${await secretBox.activePrefix()}%`;
   const rows = await db
-    .select({ id: webhookEndpoints.id, secret: webhookEndpoints.secret, previousSecret: webhookEndpoints.previousSecret })
+    .select({
+      id: webhookEndpoints.id,
+      secret: webhookEndpoints.secret,
+      previousSecret: webhookEndpoints.previousSecret,
+    })
     .from(webhookEndpoints)
     .where(or(not(like(webhookEndpoints.secret, current)), not(like(webhookEndpoints.previousSecret, current))))
     .limit(ROWS_PER_RUN);
   if (rows.length === 0) return { rewritten: 0 };
   const reseal = async (stored: string | null, id: string) =>
-    stored === null || stored.startsWith(current.slice(0, -1)) ? stored : secretBox.seal(await secretBox.open(stored, id), id);
+    stored === null || stored.startsWith(current.slice(0, -1))
+      ? stored
+      : secretBox.seal(await secretBox.open(stored, id), id);
   // Seal first, then build the statements: a drizzle query is a thenable, so it must not be returned from an async fn.
-  const resealed = await Promise.all(rows.map(async (row) => ({ row, secret: (await reseal(row.secret, row.id))!, previousSecret: await reseal(row.previousSecret, row.id) })));
+  const resealed = await Promise.all(
+    rows.map(async (row) => ({
+      row,
+      secret: (await reseal(row.secret, row.id))!,
+      previousSecret: await reseal(row.previousSecret, row.id),
+    })),
+  );
   const updates = resealed.map(({ row, secret, previousSecret }) =>
     db
       .update(webhookEndpoints)
@@ -29,7 +41,9 @@ export async function reencryptSecrets(services: Pick<Services, "db" | "secretBo
         and(
           eq(webhookEndpoints.id, row.id),
           eq(webhookEndpoints.secret, row.secret),
-          row.previousSecret === null ? isNull(webhookEndpoints.previousSecret) : eq(webhookEndpoints.previousSecret, row.previousSecret),
+          row.previousSecret === null
+            ? isNull(webhookEndpoints.previousSecret)
+            : eq(webhookEndpoints.previousSecret, row.previousSecret),
         ),
       ),
   );

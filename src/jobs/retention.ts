@@ -102,11 +102,20 @@ export async function runRetention(
           .prepare(`SELECT ${cursorValue(RETENTION_CURSOR)} AS retention, ${cursorValue(STATS_CURSOR)} AS stats`)
           .first<{ retention: number; stats: number }>();
         const cursor = cursors?.retention ?? 0;
-        const { results } = await d1.prepare(NEXT_EXPIRED).bind(cursor, chunkRows).all<{ id: number; status: string; created_at: number; last_attempt_id: number | null }>();
+        const { results } = await d1
+          .prepare(NEXT_EXPIRED)
+          .bind(cursor, chunkRows)
+          .all<{ id: number; status: string; created_at: number; last_attempt_id: number | null }>();
         const passed: number[] = [];
         // Stops at the first delivery still young, still active, or with attempts the rollup has not counted.
         for (const row of results) {
-          if (row.created_at >= cutoff || row.status === "pending" || row.status === "retrying" || (row.last_attempt_id ?? 0) > (cursors?.stats ?? 0)) break;
+          if (
+            row.created_at >= cutoff ||
+            row.status === "pending" ||
+            row.status === "retrying" ||
+            (row.last_attempt_id ?? 0) > (cursors?.stats ?? 0)
+          )
+            break;
           passed.push(row.id);
         }
         if (passed.length === 0) return false;
@@ -128,7 +137,10 @@ export async function runRetention(
       }),
     () =>
       untilDone(async () => {
-        const { meta } = await d1.prepare(DELETE_STATS).bind(now - services.config.statsRetentionDays * DAY_MS, chunkRows).run();
+        const { meta } = await d1
+          .prepare(DELETE_STATS)
+          .bind(now - services.config.statsRetentionDays * DAY_MS, chunkRows)
+          .run();
         result.statsDeleted += meta.changes;
         return meta.changes === chunkRows;
       }),
@@ -136,7 +148,11 @@ export async function runRetention(
     () =>
       untilDone(async () => {
         if (!archive) return false;
-        const step = await archiveStep({ db: services.db, archive, now }, now - services.config.archiveAfterHours * HOUR_MS, opts.archiveStepRows ?? ARCHIVE_STEP_ROWS);
+        const step = await archiveStep(
+          { db: services.db, archive, now },
+          now - services.config.archiveAfterHours * HOUR_MS,
+          opts.archiveStepRows ?? ARCHIVE_STEP_ROWS,
+        );
         result.deliveriesArchived += step.archived;
         result.attemptsArchived += step.attempts;
         result.archiveObjectsWritten += step.objects;
@@ -160,6 +176,9 @@ export async function runRetention(
     complete,
     duration_ms: result.durationMs,
   });
-  if (!complete) logger.warn("retention used its time box with work left; the next run continues", { budget_ms: opts.budgetMs ?? RETENTION_BUDGET_MS });
+  if (!complete)
+    logger.warn("retention used its time box with work left; the next run continues", {
+      budget_ms: opts.budgetMs ?? RETENTION_BUDGET_MS,
+    });
   return result;
 }

@@ -61,6 +61,10 @@ export async function sweepDueDeliveries(
     logger.error("could not send the queue watermark probe", { error: String(err) });
   }
   if (enqueued > 0) logger.info("retry sweep", { enqueued, lost: lostIds.length });
-  if (lostIds.length > 0) logger.warn("re-enqueued deliveries whose queue message was lost", { delivery_ids: lostIds.slice(0, 50), count: lostIds.length });
+  if (lostIds.length > 0)
+    logger.warn("re-enqueued deliveries whose queue message was lost", {
+      delivery_ids: lostIds.slice(0, 50),
+      count: lostIds.length,
+    });
   return { enqueued, lost: lostIds.length };
 }

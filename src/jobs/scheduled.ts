@@ -1,6 +1,7 @@
 // One scheduled handler: each cron expression in wrangler.toml routes to its job.
-import { continueRecoveries } from "../domain/recovery";
+
 import { purgeExpiredPortalSessions } from "../domain/portal-sessions";
+import { continueRecoveries } from "../domain/recovery";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 import { reencryptSecrets } from "./reencrypt-secrets";

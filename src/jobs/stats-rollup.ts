@@ -38,11 +38,24 @@ export async function rollUpStats(
     attempts += await rollUpTo(services.db, chunk.upTo, services.now());
     batches++;
     const took = Date.now() - started;
-    batchSize = took < ROLLUP_TARGET_BATCH_MS / 2 ? Math.min(maxBatch, batchSize * 2) : took > ROLLUP_TARGET_BATCH_MS ? Math.max(100, Math.floor(batchSize / 2)) : batchSize;
+    batchSize =
+      took < ROLLUP_TARGET_BATCH_MS / 2
+        ? Math.min(maxBatch, batchSize * 2)
+        : took > ROLLUP_TARGET_BATCH_MS
+          ? Math.max(100, Math.floor(batchSize / 2))
+          : batchSize;
     chunk = await nextRollupChunk(services.db, batchSize);
   }
   const result = { attempts, batches, cursor: chunk.cursor, caughtUp: chunk.upTo === null };
-  if (batches > 0) logger.info("stats rollup", { attempts, batches, cursor: result.cursor, caught_up: result.caughtUp, last_batch_size: batchSize });
-  if (!result.caughtUp) logger.warn("stats rollup used its time box with attempts left; the next run continues", { cursor: result.cursor });
+  if (batches > 0)
+    logger.info("stats rollup", {
+      attempts,
+      batches,
+      cursor: result.cursor,
+      caught_up: result.caughtUp,
+      last_batch_size: batchSize,
+    });
+  if (!result.caughtUp)
+    logger.warn("stats rollup used its time box with attempts left; the next run continues", { cursor: result.cursor });
   return result;
 }

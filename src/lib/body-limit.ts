@@ -17,7 +17,13 @@ export function readingBody(middleware: MiddlewareHandler): MiddlewareHandler {
 export const readsBody = (middleware: MiddlewareHandler) => bodyReaders.has(middleware);
 
 /** `required`: whether the operation needs a body; a missing one (empty, or JSON `null`) is then FastAPI's one issue. */
-export function bodyLimit({ required, maxBytes = MAX_BODY_BYTES }: { required: boolean; maxBytes?: number }): MiddlewareHandler {
+export function bodyLimit({
+  required,
+  maxBytes = MAX_BODY_BYTES,
+}: {
+  required: boolean;
+  maxBytes?: number;
+}): MiddlewareHandler {
   return async (c, next) => {
     const declared = Number(c.req.header("content-length") ?? "NaN");
     if (declared > maxBytes) throw payloadTooLarge(`Request body must be at most ${maxBytes} bytes`);

@@ -71,7 +71,8 @@ export function readConfig(env: Env): Config {
 const MIN_IN_FLIGHT_MARGIN_SECONDS = 10;
 function inFlightMarginSeconds(v: string | undefined): number {
   const n = positiveInt("IN_FLIGHT_MARGIN_SECONDS", v, 60);
-  if (n < MIN_IN_FLIGHT_MARGIN_SECONDS) throw new Error(`IN_FLIGHT_MARGIN_SECONDS must be at least ${MIN_IN_FLIGHT_MARGIN_SECONDS}, got "${v}"`);
+  if (n < MIN_IN_FLIGHT_MARGIN_SECONDS)
+    throw new Error(`IN_FLIGHT_MARGIN_SECONDS must be at least ${MIN_IN_FLIGHT_MARGIN_SECONDS}, got "${v}"`);
   return n;
 }
 
@@ -81,7 +82,8 @@ function parsePorts(v: string | undefined): number[] {
   if (!v?.trim()) return [];
   return v.split(",").map((part) => {
     const port = Number(part.trim());
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`ALLOWED_TARGET_PORTS must be a comma-separated list of ports 1-65535, got "${v}"`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new Error(`ALLOWED_TARGET_PORTS must be a comma-separated list of ports 1-65535, got "${v}"`);
     return port;
   });
 }
@@ -93,7 +95,8 @@ function httpUrl(name: string, v: string): string {
   } catch {
     throw new Error(`${name} must be an http(s) URL, got "${v}"`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`${name} must be an http(s) URL, got "${v}"`);
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new Error(`${name} must be an http(s) URL, got "${v}"`);
   return url.toString();
 }
 

@@ -5,7 +5,12 @@ export type StatementCall = "run" | "all" | "first" | "raw";
 
 export interface D1Interceptor {
   /** Around one statement run on its own; `call` runs it as the caller asked (with `args`). */
-  statement?(op: StatementCall, statement: D1PreparedStatement, args: unknown[], call: () => Promise<unknown>): Promise<unknown>;
+  statement?(
+    op: StatementCall,
+    statement: D1PreparedStatement,
+    args: unknown[],
+    call: () => Promise<unknown>,
+  ): Promise<unknown>;
   /** Around a batch; `statements` are the real ones, in order. */
   batch?(statements: D1PreparedStatement[], call: () => Promise<D1Result[]>): Promise<D1Result[]>;
   exec?(query: string, call: () => Promise<D1ExecResult>): Promise<D1ExecResult>;
@@ -21,7 +26,8 @@ export function interceptD1(d1: D1Database, hooks: D1Interceptor): D1Database {
         if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
         if (STATEMENT_CALLS.has(prop) && hooks.statement) {
           const method = Reflect.get(target, prop, target) as (...args: unknown[]) => Promise<unknown>;
-          return (...args: unknown[]) => hooks.statement!(prop as StatementCall, target, args, () => method.apply(target, args));
+          return (...args: unknown[]) =>
+            hooks.statement!(prop as StatementCall, target, args, () => method.apply(target, args));
         }
         return bound(target, prop);
       },

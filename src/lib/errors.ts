@@ -48,7 +48,8 @@ export function zodIssuesToValidationIssues(target: string, error: z.ZodError, i
     const loc = [root, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))];
     switch (issue.code) {
       case "unrecognized_keys":
-        for (const key of issue.keys) out.push({ loc: [...loc, key], msg: "Extra inputs are not permitted", type: "extra_forbidden" });
+        for (const key of issue.keys)
+          out.push({ loc: [...loc, key], msg: "Extra inputs are not permitted", type: "extra_forbidden" });
         break;
       case "invalid_type":
         if (valueAt(input, issue.path) === undefined) out.push({ loc, msg: "Field required", type: "missing" });
@@ -87,7 +88,8 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
 
 /** The OpenAPIHono `defaultHook`: every failed zod validation becomes our 422. `data` is the raw input on failure. */
 export function validationHook(result: { success: boolean; error?: z.ZodError; data?: unknown; target: string }) {
-  if (!result.success && result.error) throw unprocessable(zodIssuesToValidationIssues(result.target, result.error, result.data));
+  if (!result.success && result.error)
+    throw unprocessable(zodIssuesToValidationIssues(result.target, result.error, result.data));
 }
 
 /** Renders any thrown error; nothing internal (stack, SQL) ever reaches the client. */

@@ -19,21 +19,26 @@ const decoder = new TextDecoder();
  * e.g. `k2:…,k1:…` during a rotation. Throws a clear error on anything else.
  */
 export async function parseKeyring(text: string): Promise<Keyring> {
-  const entries = text.split(",").map((e) => e.trim()).filter(Boolean);
+  const entries = text
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (entries.length === 0) throw new Error("SECRET_ENCRYPTION_KEY is empty");
   const byId = new Map<string, CryptoKey>();
   let active: Keyring["active"] | undefined;
   for (const entry of entries) {
     const colon = entry.indexOf(":");
     const id = entry.slice(0, colon);
-    if (colon < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new Error("SECRET_ENCRYPTION_KEY entries must look like <id>:<base64 key>");
+    if (colon < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(id))
+      throw new Error("SECRET_ENCRYPTION_KEY entries must look like <id>:<base64 key>");
     let raw: Uint8Array;
     try {
       raw = Uint8Array.from(atob(entry.slice(colon + 1)), (c) => c.charCodeAt(0));
     } catch {
       throw new Error(`SECRET_ENCRYPTION_KEY key "${id}" is not valid base64`);
     }
-    if (raw.byteLength !== 32) throw new Error(`SECRET_ENCRYPTION_KEY key "${id}" must be 32 bytes (AES-256), got ${raw.byteLength}`);
+    if (raw.byteLength !== 32)
+      throw new Error(`SECRET_ENCRYPTION_KEY key "${id}" must be 32 bytes (AES-256), got ${raw.byteLength}`);
     if (byId.has(id)) throw new Error(`SECRET_ENCRYPTION_KEY lists key "${id}" twice`);
     const key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
     byId.set(id, key);
@@ -55,7 +60,11 @@ const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCo
 async function encryptSecret(keyring: Keyring, plaintext: string, boundTo: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const ciphertext = new Uint8Array(
-    await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(boundTo) }, keyring.active.key, encoder.encode(plaintext)),
+    await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: encoder.encode(boundTo) },
+      keyring.active.key,
+      encoder.encode(plaintext),
+    ),
   );
   return `${PREFIX}${keyring.active.id}:${toBase64(iv)}:${toBase64(ciphertext)}`;
 }
@@ -66,8 +75,13 @@ async function decryptSecret(keyring: Keyring | null, stored: string, boundTo: s
   if (!isEncrypted(stored)) return stored; // written before encryption: rewritten by reencryptSecrets
   const [keyId = "", iv = "", ciphertext = ""] = stored.slice(PREFIX.length).split(":");
   const key = keyring?.byId.get(keyId);
-  if (!key) throw new Error(`signing secret is encrypted under key "${keyId}", which SECRET_ENCRYPTION_KEY does not list`);
-  const plaintext = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64(iv), additionalData: encoder.encode(boundTo) }, key, fromBase64(ciphertext));
+  if (!key)
+    throw new Error(`signing secret is encrypted under key "${keyId}", which SECRET_ENCRYPTION_KEY does not list`);
+  const plaintext = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: fromBase64(iv), additionalData: encoder.encode(boundTo) },
+    key,
+    fromBase64(ciphertext),
+  );
   return decoder.decode(plaintext);
 }
 
@@ -83,7 +97,8 @@ export interface SecretBox {
 export function createSecretBox(keyText: string | undefined): SecretBox {
   let keyring: Promise<Keyring> | undefined;
   const ring = () => {
-    if (!keyText) throw new Error("SECRET_ENCRYPTION_KEY is not configured: signing secrets are never stored in the clear");
+    if (!keyText)
+      throw new Error("SECRET_ENCRYPTION_KEY is not configured: signing secrets are never stored in the clear");
     return (keyring ??= parseKeyring(keyText));
   };
   return {

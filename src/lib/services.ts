@@ -2,7 +2,7 @@
 import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
 import type { QueueMessage } from "../domain/delivery/message";
-import { readConfig, type Config } from "./config";
+import { type Config, readConfig } from "./config";
 import { configureLogger } from "./logger";
 import { createSecretBox, type SecretBox } from "./secret-box";
 

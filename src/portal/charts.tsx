@@ -12,7 +12,9 @@ export const Sparkline: FC<{ series: Point[]; label: string }> = ({ series, labe
   const step = series.length > 1 ? w / (series.length - 1) : w;
   const y = (v: number) => (h - 2 - (v / max) * (h - 4)).toFixed(1);
   const line = series.map((s, i) => `${(i * step).toFixed(1)},${y(s.attempts)}`).join(" ");
-  const failed = series.map((s, i) => (s.failures > 0 ? <circle cx={(i * step).toFixed(1)} cy={y(s.attempts)} r="2" class="dot-bad" /> : null));
+  const failed = series.map((s, i) =>
+    s.failures > 0 ? <circle cx={(i * step).toFixed(1)} cy={y(s.attempts)} r="2" class="dot-bad" /> : null,
+  );
   return (
     <svg class="spark" width={w} height={h} viewBox={`0 0 ${w} ${h}`} role="img" aria-label={label}>
       <polyline points={line} fill="none" stroke="currentColor" stroke-width="1.5" stroke-linejoin="round" />
@@ -32,9 +34,15 @@ function niceMax(v: number): number {
   return 10 * mag;
 }
 
-const bucketLabel = (iso: string, bucket: "hour" | "day") => (bucket === "hour" ? `${iso.slice(11, 16)}` : iso.slice(5, 10));
+const bucketLabel = (iso: string, bucket: "hour" | "day") =>
+  bucket === "hour" ? `${iso.slice(11, 16)}` : iso.slice(5, 10);
 
-const Axes: FC<{ max: number; unit: string; series: Point[]; bucket: "hour" | "day" }> = ({ max, unit, series, bucket }) => {
+const Axes: FC<{ max: number; unit: string; series: Point[]; bucket: "hour" | "day" }> = ({
+  max,
+  unit,
+  series,
+  bucket,
+}) => {
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const ticks = [0, 0.5, 1].map((f) => ({ v: max * f, y: PAD.top + plotH - f * plotH }));
@@ -84,8 +92,24 @@ export const AttemptsChart: FC<{ stats: EndpointStats }> = ({ stats }) => {
           return (
             <g>
               <title>{`${s.start}: ${s.successes} succeeded, ${s.failures} failed`}</title>
-              {okH > 0 && <rect class="bar-ok" x={x.toFixed(1)} y={(base - okH).toFixed(1)} width={barW.toFixed(1)} height={okH.toFixed(1)} />}
-              {badH > 0 && <rect class="bar-bad" x={x.toFixed(1)} y={(base - okH - badH).toFixed(1)} width={barW.toFixed(1)} height={badH.toFixed(1)} />}
+              {okH > 0 && (
+                <rect
+                  class="bar-ok"
+                  x={x.toFixed(1)}
+                  y={(base - okH).toFixed(1)}
+                  width={barW.toFixed(1)}
+                  height={okH.toFixed(1)}
+                />
+              )}
+              {badH > 0 && (
+                <rect
+                  class="bar-bad"
+                  x={x.toFixed(1)}
+                  y={(base - okH - badH).toFixed(1)}
+                  width={barW.toFixed(1)}
+                  height={badH.toFixed(1)}
+                />
+              )}
             </g>
           );
         })}
@@ -111,11 +135,20 @@ export const LatencyChart: FC<{ stats: EndpointStats }> = ({ stats }) => {
   const plotH = H - PAD.top - PAD.bottom;
   const slot = plotW / Math.max(1, series.length);
   const y = (v: number) => PAD.top + plotH - (v / max) * plotH;
-  const points = values.flatMap((v, i) => (v === null ? [] : [`${(PAD.left + slot * i + slot / 2).toFixed(1)},${y(v).toFixed(1)}`]));
+  const points = values.flatMap((v, i) =>
+    v === null ? [] : [`${(PAD.left + slot * i + slot / 2).toFixed(1)},${y(v).toFixed(1)}`],
+  );
   const ref = (v: number | null, cls: string, name: string) =>
     v === null ? null : (
       <>
-        <line class={cls} x1={PAD.left} x2={W - PAD.right} y1={y(v).toFixed(1)} y2={y(v).toFixed(1)} stroke-dasharray="5 4" />
+        <line
+          class={cls}
+          x1={PAD.left}
+          x2={W - PAD.right}
+          y1={y(v).toFixed(1)}
+          y2={y(v).toFixed(1)}
+          stroke-dasharray="5 4"
+        />
         <text x={W - PAD.right - 4} y={(y(v) - 4).toFixed(1)} text-anchor="end">{`${name} ${v} ms`}</text>
       </>
     );

@@ -27,8 +27,10 @@ const EndpointFormSchema = z.strictObject({
 });
 
 type FormBody = Record<string, string | File | (string | File)[]>;
-const str = (v: FormBody[string] | undefined) => (typeof v === "string" ? v : Array.isArray(v) && typeof v[0] === "string" ? v[0] : "");
-const all = (v: FormBody[string] | undefined) => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === "string"));
+const str = (v: FormBody[string] | undefined) =>
+  typeof v === "string" ? v : Array.isArray(v) && typeof v[0] === "string" ? v[0] : "";
+const all = (v: FormBody[string] | undefined) =>
+  v === undefined ? [] : (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === "string");
 
 export function readEndpointForm(body: FormBody): EndpointFormValues {
   return {

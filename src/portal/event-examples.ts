@@ -3,6 +3,7 @@
 import { EVENT_TYPES } from "../domain/event-catalog";
 
 type EventTypeInfo = (typeof EVENT_TYPES)[number];
+
 import type { EventEnvelope } from "../domain/event-envelope";
 import { completeEnvelope } from "../domain/publish";
 
@@ -20,7 +21,10 @@ const EXAMPLE_DATA: Record<string, Record<string, unknown>> = {
 
 const EXAMPLE_TIME = Date.UTC(2026, 0, 15, 9, 30);
 
-export function exampleEnvelope(info: EventTypeInfo, owner: { tenantId: string | null; partnerId: string | null }): EventEnvelope {
+export function exampleEnvelope(
+  info: EventTypeInfo,
+  owner: { tenantId: string | null; partnerId: string | null },
+): EventEnvelope {
   const data = EXAMPLE_DATA[info.group] ?? {};
   return completeEnvelope(
     {

@@ -8,13 +8,27 @@ export const p = (path = "") => `${PORTAL_BASE}${path}`;
 export const webhookPath = (id: string, rest = "") => p(`/webhooks/${encodeURIComponent(id)}${rest}`);
 
 const Logo = () => (
-  <svg width="22" height="22" viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round">
+  <svg
+    width="22"
+    height="22"
+    viewBox="0 0 24 24"
+    aria-hidden="true"
+    fill="none"
+    stroke="currentColor"
+    stroke-width="2.2"
+    stroke-linecap="round"
+  >
     <path d="M4 12a8 8 0 0 1 14-5.3M20 12a8 8 0 0 1-14 5.3" />
     <path d="M18 3v4h-4M6 21v-4h4" />
   </svg>
 );
 
-export const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: PortalView | null }>> = ({ title, nonce, view, children }) => (
+export const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: PortalView | null }>> = ({
+  title,
+  nonce,
+  view,
+  children,
+}) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -67,8 +81,17 @@ export const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: 
 );
 
 /** Renders a full page (doctype, security headers are set by the middleware). */
-export async function renderPage(c: PortalContext, title: string, body: Child, status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 410 | 422 | 500 = 200) {
-  const page = <Layout title={title} nonce={c.var.nonce} view={c.var.portal}>{body}</Layout>;
+export async function renderPage(
+  c: PortalContext,
+  title: string,
+  body: Child,
+  status: 200 | 201 | 400 | 401 | 403 | 404 | 409 | 410 | 422 | 500 = 200,
+) {
+  const page = (
+    <Layout title={title} nonce={c.var.nonce} view={c.var.portal}>
+      {body}
+    </Layout>
+  );
   return c.html(`<!doctype html>${await page.toString()}`, status);
 }
 
@@ -119,7 +142,13 @@ export const Empty: FC<PropsWithChildren<{ title: string }>> = ({ title, childre
   </div>
 );
 
-export const Pager: FC<{ page: number; pages: number; total: number; href: (page: number) => string; noun: string }> = ({ page, pages, total, href, noun }) => (
+export const Pager: FC<{
+  page: number;
+  pages: number;
+  total: number;
+  href: (page: number) => string;
+  noun: string;
+}> = ({ page, pages, total, href, noun }) => (
   <nav class="pager" aria-label="Pagination">
     <span class="muted small">
       {total} {noun}

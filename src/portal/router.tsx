@@ -5,33 +5,49 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { requireAccess, resolveNewOwner, scopeListFilter, visibilityOf } from "../auth/policy";
-import { tenantDirectory } from "../domain/tenant-directory";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
-import { getDeliveryDetail, listDeliveries, type DeliveryFilter } from "../domain/deliveries";
-import { isKnownEventType } from "../domain/event-catalog";
+import { type DeliveryFilter, getDeliveryDetail, listDeliveries } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
 import { afterAttempts } from "../domain/delivery/requeue";
+import { isKnownEventType } from "../domain/event-catalog";
 import {
   csrfTokenFor,
   endPortalSession,
   findPortalSession,
   isValidCsrfToken,
-  portalPrincipal,
   PORTAL_SESSION_TTL_MS,
+  portalPrincipal,
   redeemPortalLink,
 } from "../domain/portal-sessions";
 import { STATS_WINDOW_NAMES, type StatsWindow } from "../domain/stats/read-model";
+import { tenantDirectory } from "../domain/tenant-directory";
 import { sendWebhookTestEvent } from "../domain/webhook-test-event";
-import { createWebhook, deleteWebhook, getVisibleWebhook, listWebhooks, rotateWebhookSecret, updateWebhook } from "../domain/webhooks";
+import {
+  createWebhook,
+  deleteWebhook,
+  getVisibleWebhook,
+  listWebhooks,
+  rotateWebhookSecret,
+  updateWebhook,
+} from "../domain/webhooks";
 import { ApiError } from "../lib/errors";
 import { logger } from "../lib/logger";
 import { PORTAL_CSS } from "./assets/portal-css";
 import { PORTAL_JS } from "./assets/portal-js";
-import { SESSION_COOKIE, type PortalContext, type PortalEnv, type PortalView } from "./context";
-import { readEndpointForm, validateEndpointForm, type EndpointFormValues } from "./endpoint-form";
+import { type PortalContext, type PortalEnv, type PortalView, SESSION_COOKIE } from "./context";
+import { type EndpointFormValues, readEndpointForm, validateEndpointForm } from "./endpoint-form";
 import { p, renderPage, SecretBox, webhookPath } from "./layout";
-import { DeliveryList, DeliveryPage, SINCE_CHOICES, type DeliveryFilterForm } from "./pages/deliveries";
-import { DeleteConfirm, EndpointForm, EndpointList, EndpointOverview, formValuesOf, GRACE_CHOICES, RotateForm, TestResult } from "./pages/endpoints";
+import { type DeliveryFilterForm, DeliveryList, DeliveryPage, SINCE_CHOICES } from "./pages/deliveries";
+import {
+  DeleteConfirm,
+  EndpointForm,
+  EndpointList,
+  EndpointOverview,
+  formValuesOf,
+  GRACE_CHOICES,
+  RotateForm,
+  TestResult,
+} from "./pages/endpoints";
 import { EventCatalog, Message, SigningIn } from "./pages/messages";
 import { StatsPage } from "./pages/stats";
 import { endpointStats } from "./stats";
@@ -74,7 +90,10 @@ portalRouter.get("/link/:token", async (c) => {
     const text: [string, string] = {
       used: ["This link was already used", "Portal links work once. Ask your administrator for a new link."],
       expired: ["This link has expired", "Portal links are short-lived. Ask your administrator for a new link."],
-      unknown: ["This link is not valid", "Check that you copied the whole link, or ask your administrator for a new one."],
+      unknown: [
+        "This link is not valid",
+        "Check that you copied the whole link, or ask your administrator for a new one.",
+      ],
     }[result.reason] as [string, string];
     return renderPage(c, text[0], <Message title={text[0]} text={text[1]} />, result.reason === "unknown" ? 404 : 410);
   }
@@ -99,7 +118,15 @@ portalRouter.use("*", async (c, next) => {
   const session = token ? await findPortalSession(db, token, now()) : null;
   if (!session) {
     if (token) deleteCookie(c, SESSION_COOKIE, { path: "/", secure: true });
-    return renderPage(c, "Session ended", <Message title="Your session has ended" text="Open the portal again from your administration console to get a new link." />, 401);
+    return renderPage(
+      c,
+      "Session ended",
+      <Message
+        title="Your session has ended"
+        text="Open the portal again from your administration console to get a new link."
+      />,
+      401,
+    );
   }
   c.set("portal", { session, principal: portalPrincipal(session), csrf: await csrfTokenFor(token) });
   if (c.req.method === "POST") {
@@ -108,7 +135,8 @@ portalRouter.use("*", async (c, next) => {
     const origin = c.req.header("origin");
     const hosts = [new URL(c.req.url).host, c.req.header("host")];
     // "null" carries no information (some privacy settings send it); the token below still decides.
-    if (origin && origin !== "null" && !hosts.includes(URL.parse(origin)?.host)) return forbiddenPage(c, "This form came from another site.");
+    if (origin && origin !== "null" && !hosts.includes(URL.parse(origin)?.host))
+      return forbiddenPage(c, "This form came from another site.");
     const body = await c.req.parseBody({ all: true });
     const submitted = body._csrf;
     if (!(await isValidCsrfToken(token, typeof submitted === "string" ? submitted : undefined)))
@@ -117,20 +145,35 @@ portalRouter.use("*", async (c, next) => {
   await next();
 });
 
-const view = (c: PortalContext, section: PortalView["section"] = "endpoints"): PortalView => ({ ...c.var.portal!, section });
-const forbiddenPage = (c: PortalContext, text: string) => renderPage(c, "Not allowed", <Message title="Not allowed" text={text} home />, 403);
+const view = (c: PortalContext, section: PortalView["section"] = "endpoints"): PortalView => ({
+  ...c.var.portal!,
+  section,
+});
+const forbiddenPage = (c: PortalContext, text: string) =>
+  renderPage(c, "Not allowed", <Message title="Not allowed" text={text} home />, 403);
 
 // Domain errors become pages with the same status the API would answer.
 portalRouter.onError((err, c) => {
   if (err instanceof ApiError) {
     const status = err.status as 403 | 404 | 409 | 422;
     const detail = typeof err.detail === "string" ? err.detail : err.detail.map((i) => i.msg).join("; ");
-    const title = { 403: "Not allowed", 404: "Not found", 409: "Not possible right now", 422: "Invalid request" }[status as number] ?? "Request failed";
-    const text = status === 403 && c.var.portal?.session.readOnly ? "This is a read-only session: it can look but not change anything." : detail;
+    const title =
+      { 403: "Not allowed", 404: "Not found", 409: "Not possible right now", 422: "Invalid request" }[
+        status as number
+      ] ?? "Request failed";
+    const text =
+      status === 403 && c.var.portal?.session.readOnly
+        ? "This is a read-only session: it can look but not change anything."
+        : detail;
     return renderPage(c, title, <Message title={title} text={text} home />, status);
   }
   logger.error("portal error", { error: String(err?.stack ?? err) });
-  return renderPage(c, "Something went wrong", <Message title="Something went wrong" text="The page could not be shown. Try again in a moment." home />, 500);
+  return renderPage(
+    c,
+    "Something went wrong",
+    <Message title="Something went wrong" text="The page could not be shown. Try again in a moment." home />,
+    500,
+  );
 });
 
 const services = (c: PortalContext) => c.var.services;
@@ -154,7 +197,11 @@ portalRouter.post("/logout", async (c) => {
   await endPortalSession(services(c).db, view(c).session.id, services(c).now());
   deleteCookie(c, SESSION_COOKIE, { path: "/", secure: true });
   c.set("portal", null);
-  return renderPage(c, "Signed out", <Message title="You are signed out" text="Open the portal again from your administration console." />);
+  return renderPage(
+    c,
+    "Signed out",
+    <Message title="You are signed out" text="Open the portal again from your administration console." />,
+  );
 });
 
 portalRouter.get("/", async (c) => {
@@ -162,9 +209,14 @@ portalRouter.get("/", async (c) => {
   requireAccess(v.principal, "read");
   const { db, now } = services(c);
   const page = Math.max(1, Math.min(1_000_000, Number.parseInt(c.req.query("page") ?? "1", 10) || 1));
-  const { rows, total, pages } = await listWebhooks(db, scopeListFilter(visibilityOf(v.principal), {}), { page, perPage: PER_PAGE });
+  const { rows, total, pages } = await listWebhooks(db, scopeListFilter(visibilityOf(v.principal), {}), {
+    page,
+    perPage: PER_PAGE,
+  });
   const at = now();
-  const withStats = await Promise.all(rows.map(async (row) => ({ row, stats: await endpointStats(db, row, "24h", at) })));
+  const withStats = await Promise.all(
+    rows.map(async (row) => ({ row, stats: await endpointStats(db, row, "24h", at) })),
+  );
   const notice = noticeOf(c);
   return renderPage(
     c,
@@ -193,24 +245,54 @@ portalRouter.post("/webhooks", async (c) => {
   const { db, config, now, secretBox } = services(c);
   const values = readEndpointForm(await form(c));
   const checked = validateEndpointForm(values, config);
-  if (!checked.ok) return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={checked.errors} />, 422);
+  if (!checked.ok)
+    return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={checked.errors} />, 422);
   // The owner is the session's tenant (or partner), by the same rule as the API's create.
   const owner = await resolveNewOwner(v.principal, {}, tenantDirectory(db, now));
   const { webhook: endpoint, secret } = await createWebhook(db, secretBox, checked.fields, owner, now());
   const stats = await endpointStats(db, endpoint, "24h", now());
-  return renderPage(c, endpoint.url, <EndpointOverview view={v} row={endpoint} stats={stats} notice={<SecretBox title="Endpoint created. Here is its signing secret" secret={secret} />} />, 201);
+  return renderPage(
+    c,
+    endpoint.url,
+    <EndpointOverview
+      view={v}
+      row={endpoint}
+      stats={stats}
+      notice={<SecretBox title="Endpoint created. Here is its signing secret" secret={secret} />}
+    />,
+    201,
+  );
 });
 
 portalRouter.get("/webhooks/:id", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const stats = await endpointStats(services(c).db, row, "24h", services(c).now());
   const notice = noticeOf(c);
-  return renderPage(c, row.url, <EndpointOverview view={view(c)} row={row} stats={stats} notice={notice && <div class="notice ok" role="status">{notice}</div>} />);
+  return renderPage(
+    c,
+    row.url,
+    <EndpointOverview
+      view={view(c)}
+      row={row}
+      stats={stats}
+      notice={
+        notice && (
+          <div class="notice ok" role="status">
+            {notice}
+          </div>
+        )
+      }
+    />,
+  );
 });
 
 portalRouter.get("/webhooks/:id/edit", async (c) => {
   const row = await visibleEndpoint(c, "write");
-  return renderPage(c, "Edit endpoint", <EndpointForm view={view(c)} existing={row} values={formValuesOf(row)} errors={{}} />);
+  return renderPage(
+    c,
+    "Edit endpoint",
+    <EndpointForm view={view(c)} existing={row} values={formValuesOf(row)} errors={{}} />,
+  );
 });
 
 portalRouter.post("/webhooks/:id/edit", async (c) => {
@@ -218,7 +300,13 @@ portalRouter.post("/webhooks/:id/edit", async (c) => {
   const { db, config, now } = services(c);
   const values = readEndpointForm(await form(c));
   const checked = validateEndpointForm(values, config);
-  if (!checked.ok) return renderPage(c, "Edit endpoint", <EndpointForm view={view(c)} existing={row} values={values} errors={checked.errors} />, 422);
+  if (!checked.ok)
+    return renderPage(
+      c,
+      "Edit endpoint",
+      <EndpointForm view={view(c)} existing={row} values={values} errors={checked.errors} />,
+      422,
+    );
   await updateWebhook(db, row, checked.fields, now());
   return c.redirect(`${webhookPath(row.id)}?done=updated`, 303);
 });
@@ -253,8 +341,20 @@ portalRouter.post("/webhooks/:id/rotate", async (c) => {
   const { db, secretBox, now } = services(c);
   const rotated = await rotateWebhookSecret(db, secretBox, row, graceSeconds, now());
   const stats = await endpointStats(db, row, "24h", now());
-  const title = graceSeconds > 0 ? "Secret rotated. The previous one keeps signing until the grace period ends" : "Secret rotated. The previous one no longer signs";
-  return renderPage(c, row.url, <EndpointOverview view={view(c)} row={row} stats={stats} notice={<SecretBox title={title} secret={rotated.secret} />} />);
+  const title =
+    graceSeconds > 0
+      ? "Secret rotated. The previous one keeps signing until the grace period ends"
+      : "Secret rotated. The previous one no longer signs";
+  return renderPage(
+    c,
+    row.url,
+    <EndpointOverview
+      view={view(c)}
+      row={row}
+      stats={stats}
+      notice={<SecretBox title={title} secret={rotated.secret} />}
+    />,
+  );
 });
 
 portalRouter.post("/webhooks/:id/test", async (c) => {
@@ -265,18 +365,36 @@ portalRouter.post("/webhooks/:id/test", async (c) => {
   const r = outcome.result;
   const fresh = await getVisibleWebhook(svc.db, row.id, visibilityOf(view(c).principal));
   const stats = await endpointStats(svc.db, fresh, "24h", svc.now());
-  const result = { success: r.ok, statusCode: r.statusCode, durationMs: r.durationMs, error: r.errorMessage, errorClass: r.errorClass, responseExcerpt: r.responseExcerpt, deliveryId: outcome.deliveryId };
-  return renderPage(c, row.url, <EndpointOverview view={view(c)} row={fresh} stats={stats} notice={<TestResult row={fresh} outcome={result} />} />);
+  const result = {
+    success: r.ok,
+    statusCode: r.statusCode,
+    durationMs: r.durationMs,
+    error: r.errorMessage,
+    errorClass: r.errorClass,
+    responseExcerpt: r.responseExcerpt,
+    deliveryId: outcome.deliveryId,
+  };
+  return renderPage(
+    c,
+    row.url,
+    <EndpointOverview view={view(c)} row={fresh} stats={stats} notice={<TestResult row={fresh} outcome={result} />} />,
+  );
 });
 
 portalRouter.get("/webhooks/:id/deliveries", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const q = c.req.query();
-  const filterForm: DeliveryFilterForm = { status: q.status ?? "", eventType: q.event_type ?? "", statusCode: q.status_code ?? "", since: q.since ?? "" };
+  const filterForm: DeliveryFilterForm = {
+    status: q.status ?? "",
+    eventType: q.event_type ?? "",
+    statusCode: q.status_code ?? "",
+    since: q.since ?? "",
+  };
   const filter: DeliveryFilter = {};
   let filterError: string | null = null;
   if (filterForm.status) {
-    if ((DELIVERY_STATUSES as readonly string[]).includes(filterForm.status)) filter.status = filterForm.status as DeliveryStatus;
+    if ((DELIVERY_STATUSES as readonly string[]).includes(filterForm.status))
+      filter.status = filterForm.status as DeliveryStatus;
     else filterError = "Unknown status: showing all statuses.";
   }
   if (filterForm.eventType) {
@@ -298,7 +416,16 @@ portalRouter.get("/webhooks/:id/deliveries", async (c) => {
   return renderPage(
     c,
     "Deliveries",
-    <DeliveryList view={view(c)} row={row} filter={filterForm} filterError={filterError} items={rows} page={page} pages={pages} total={total} />,
+    <DeliveryList
+      view={view(c)}
+      row={row}
+      filter={filterForm}
+      filterError={filterError}
+      items={rows}
+      page={page}
+      pages={pages}
+      total={total}
+    />,
   );
 });
 
@@ -311,7 +438,11 @@ const deliveryIdParam = (c: PortalContext) => {
 portalRouter.get("/webhooks/:id/deliveries/:deliveryId", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const detail = await getDeliveryDetail(services(c), row.id, deliveryIdParam(c));
-  return renderPage(c, `Delivery #${detail.id}`, <DeliveryPage view={view(c)} row={row} detail={detail} notice={noticeOf(c)} />);
+  return renderPage(
+    c,
+    `Delivery #${detail.id}`,
+    <DeliveryPage view={view(c)} row={row} detail={detail} notice={noticeOf(c)} />,
+  );
 });
 
 portalRouter.post("/webhooks/:id/deliveries/:deliveryId/retry", async (c) => {
@@ -338,5 +469,6 @@ portalRouter.get("/events", (c) => {
   return renderPage(c, "Event catalog", <EventCatalog view={view(c, "events")} />);
 });
 
-portalRouter.all("*", (c) => renderPage(c, "Not found", <Message title="Not found" text="There is no page at this address." home />, 404));
-
+portalRouter.all("*", (c) =>
+  renderPage(c, "Not found", <Message title="Not found" text="There is no page at this address." home />, 404),
+);

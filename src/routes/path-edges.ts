@@ -89,7 +89,12 @@ export function documentSlashRedirects(document: OpenAPIDocument, prefix: string
         responses: {
           307: {
             description: `Temporary redirect to \`${path}\``,
-            headers: { Location: { description: "The path with its trailing slash, and the request's query", schema: { type: "string" } } },
+            headers: {
+              Location: {
+                description: "The path with its trailing slash, and the request's query",
+                schema: { type: "string" },
+              },
+            },
           },
         },
       };

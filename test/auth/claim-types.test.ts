@@ -5,7 +5,12 @@ import { describe, expect, it } from "vitest";
 import { api, WEBHOOKS } from "../helpers/api";
 
 async function signed(claims: Record<string, unknown>) {
-  return new SignJWT({ role: "super_admin", scope: "openid profile email", iss: `${env.JWT_ISSUER}tenants/platform`, ...claims })
+  return new SignJWT({
+    role: "super_admin",
+    scope: "openid profile email",
+    iss: `${env.JWT_ISSUER}tenants/platform`,
+    ...claims,
+  })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setAudience(env.JWT_AUDIENCE)
     .setIssuedAt()

@@ -1,7 +1,7 @@
 // Production-style tokens: RS256/ES256 verified against a JWKS served by a real local server, through the real app.
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { importJWK, SignJWT, type JWK } from "jose";
+import { importJWK, type JWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { createApp } from "../../src/app";
 import { issuerMatches } from "../../src/auth/jwt";
@@ -13,7 +13,13 @@ const jwksUrl = `${inject("receiverUrl")}/jwks`;
 const ISSUER = "https://auth.scaikey.local/";
 
 // The app as production configures it: JWT_JWKS_URL set (so HS256 is never accepted).
-const app = createApp((e) => ({ ...createServices(e), config: { ...readConfig(e), jwt: { jwksUrl, secret: e.JWT_SECRET, issuerPrefix: ISSUER, audience: "scaikey-webhooks" } } }));
+const app = createApp((e) => ({
+  ...createServices(e),
+  config: {
+    ...readConfig(e),
+    jwt: { jwksUrl, secret: e.JWT_SECRET, issuerPrefix: ISSUER, audience: "scaikey-webhooks" },
+  },
+}));
 
 async function sign(alg: string, claims: Record<string, unknown> = {}, kid?: string) {
   const key = keys.find((k) => k.alg === alg)!;
@@ -28,7 +34,11 @@ async function sign(alg: string, claims: Record<string, unknown> = {}, kid?: str
 }
 
 const call = async (token: string) => {
-  const res = await app.fetch(new Request("https://webhooks.test/api/v1/admin/webhooks/", { headers: { authorization: `Bearer ${token}` } }), env, createExecutionContext());
+  const res = await app.fetch(
+    new Request("https://webhooks.test/api/v1/admin/webhooks/", { headers: { authorization: `Bearer ${token}` } }),
+    env,
+    createExecutionContext(),
+  );
   return { status: res.status, body: (await res.json()) as { detail?: string } };
 };
 
@@ -52,7 +62,10 @@ describe("JWKS-verified tokens", () => {
   });
 
   it("refuses a token signed by a key outside the set under a known kid", async () => {
-    const { privateKey } = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]) as CryptoKeyPair;
+    const { privateKey } = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
     const forged = await new SignJWT({ role: "super_admin", scope: "admin:read" })
       .setProtectedHeader({ alg: "ES256", kid: "test-es256" })
       .setIssuer(`${ISSUER}x`)
@@ -63,7 +76,9 @@ describe("JWKS-verified tokens", () => {
   });
 
   it("still applies scopes to JWKS platform tokens, and authorises role tokens by their role", async () => {
-    expect((await call(await sign("RS256", { role: undefined, platform_token: true, scope: "openid" }))).status).toBe(403);
+    expect((await call(await sign("RS256", { role: undefined, platform_token: true, scope: "openid" }))).status).toBe(
+      403,
+    );
     expect((await call(await sign("RS256", { scope: "openid profile email" }))).status).toBe(200);
   });
 });

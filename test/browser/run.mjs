@@ -7,7 +7,7 @@
 // Screenshots (desktop and phone width) go to docs/portal/. Exit code 0 only when every check passed.
 import { spawn, spawnSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -56,14 +56,22 @@ const receiver = createServer((req, res) => {
 const b64url = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 function mintToken(secret, claims) {
   const now = Math.floor(Date.now() / 1000);
-  const payload = { iss: `https://auth.scaikey.local/tenants/${claims.tenant_id ?? "platform"}`, aud: "scaikey-webhooks", sub: "usr_browser", iat: now, exp: now + 3600, ...claims };
+  const payload = {
+    iss: `https://auth.scaikey.local/tenants/${claims.tenant_id ?? "platform"}`,
+    aud: "scaikey-webhooks",
+    sub: "usr_browser",
+    iat: now,
+    exp: now + 3600,
+    ...claims,
+  };
   const head = `${b64url({ alg: "HS256", typ: "JWT" })}.${b64url(payload)}`;
   return `${head}.${createHmac("sha256", secret).update(head).digest("base64url")}`;
 }
 
 async function main() {
   const { chromium } = await import("playwright-core");
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   const workDir = mkdtempSync(join(tmpdir(), "portal-browser-"));
   const persistDir = join(workDir, "state");
   const envFile = join(workDir, "browser.env");
@@ -86,15 +94,38 @@ async function main() {
   };
   const { bin } = wranglerBin(root);
   const childEnv = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-  const apply = spawnSync(process.execPath, [bin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], { cwd: root, env: childEnv, encoding: "utf8" });
+  const apply = spawnSync(
+    process.execPath,
+    [bin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir],
+    { cwd: root, env: childEnv, encoding: "utf8" },
+  );
   if (apply.status !== 0) throw new Error(`applying migrations failed:\n${apply.stdout}\n${apply.stderr}`);
 
   const port = await freePort();
   const inspectorPort = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const args = [bin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", persistDir,
-    "--env-file", envFile, "--show-interactive-dev-session=false", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])];
-  const worker = spawn(process.execPath, args, { cwd: root, env: childEnv, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const args = [
+    bin,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    persistDir,
+    "--env-file",
+    envFile,
+    "--show-interactive-dev-session=false",
+    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+  ];
+  const worker = spawn(process.execPath, args, {
+    cwd: root,
+    env: childEnv,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const workerLog = createWriteStream(join(workDir, "worker.log"));
   worker.stdout.pipe(workerLog);
   worker.stderr.pipe(workerLog);
@@ -111,9 +142,17 @@ async function main() {
     }
     log(`Worker on ${base}, receiver on ${receiverUrl}`);
 
-    const admin = mintToken(jwtSecret, { role: "tenant_admin", tenant_id: TENANT, scope: "admin:read admin:write webhooks:publish" });
+    const admin = mintToken(jwtSecret, {
+      role: "tenant_admin",
+      tenant_id: TENANT,
+      scope: "admin:read admin:write webhooks:publish",
+    });
     const apiCall = async (method, path, body, token = admin) => {
-      const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : null };
     };
@@ -123,13 +162,22 @@ async function main() {
       return res.body;
     };
     const publish = (data, type = "user.created") =>
-      apiCall("POST", "/api/v1/events", { event_type: type, tenant_id: TENANT, resource: { type: "user", id: "usr_1" }, data });
+      apiCall("POST", "/api/v1/events", {
+        event_type: type,
+        tenant_id: TENANT,
+        resource: { type: "user", id: "usr_1" },
+        data,
+      });
 
     // Issued first so that it has expired, for real, by the end of the run.
     const expiring = await issueLink({ expires_in: 60 });
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: "Europe/Amsterdam", locale: "en-GB" });
+    const desktop = await browser.newContext({
+      viewport: { width: 1280, height: 800 },
+      timezoneId: "Europe/Amsterdam",
+      locale: "en-GB",
+    });
     const page = await desktop.newPage();
     const foreign = [];
     const dialogs = [];
@@ -156,7 +204,11 @@ async function main() {
     check("the link lands on /portal, without the token in the URL", page.url() === `${base}/portal`);
     const cookies = await desktop.cookies();
     const session = cookies.find((c) => c.name === "__Host-scaikey-portal");
-    check("session cookie is HttpOnly, Secure, SameSite=Strict", session && session.httpOnly && session.secure && session.sameSite === "Strict", JSON.stringify(session));
+    check(
+      "session cookie is HttpOnly, Secure, SameSite=Strict",
+      session?.httpOnly && session.secure && session.sameSite === "Strict",
+      JSON.stringify(session),
+    );
     await page.getByRole("heading", { name: "No endpoints yet" }).waitFor();
     check("empty state on a fresh tenant", true);
     // The first page's transfer: its HTML, stylesheet and script (nothing else loads), gzipped.
@@ -165,7 +217,10 @@ async function main() {
     for (const path of ["/portal", "/portal/assets/portal.css", "/portal/assets/portal.js"]) {
       firstPageBytes += gzipSync(Buffer.from(await (await fetch(`${base}${path}`, asUser)).arrayBuffer())).length;
     }
-    check(`first page is ${firstPageBytes} bytes gzipped (≤ ${FIRST_PAGE_BUDGET})`, firstPageBytes > 0 && firstPageBytes <= FIRST_PAGE_BUDGET);
+    check(
+      `first page is ${firstPageBytes} bytes gzipped (≤ ${FIRST_PAGE_BUDGET})`,
+      firstPageBytes > 0 && firstPageBytes <= FIRST_PAGE_BUDGET,
+    );
     await shot("endpoints-empty");
 
     log("Create an endpoint");
@@ -182,13 +237,19 @@ async function main() {
     const secret1 = (await page.locator("#secret-value").textContent()).trim();
     check("the secret is shown once, on create", /^whsec_/.test(secret1), secret1);
     await shot("endpoint-created");
-    const webhookPath = new URL(await page.getByRole("link", { name: "Deliveries" }).getAttribute("href"), base).pathname.replace(/\/deliveries$/, "");
+    const webhookPath = new URL(
+      await page.getByRole("link", { name: "Deliveries" }).getAttribute("href"),
+      base,
+    ).pathname.replace(/\/deliveries$/, "");
     const webhookId = webhookPath.split("/").pop();
     await page.goto(`${base}${webhookPath}`);
     check("the secret is not shown again", !(await page.content()).includes(secret1));
 
     log("Publish an event and see its delivery");
-    const pub = await publish({ email: "ada@example.com", note: `<img src=x onerror="window.__xss='payload'"><script>window.__xss='payload'</script>` });
+    const pub = await publish({
+      email: "ada@example.com",
+      note: `<img src=x onerror="window.__xss='payload'"><script>window.__xss='payload'</script>`,
+    });
     check("publish accepted", pub.status === 202 || pub.status === 201 || pub.status === 200, JSON.stringify(pub));
     const waitForStatus = async (path, label, timeoutMs = 30_000) => {
       const until = Date.now() + timeoutMs;
@@ -204,19 +265,34 @@ async function main() {
     await page.locator("tbody a").first().click();
     await page.getByRole("heading", { name: /Delivery #/ }).waitFor();
     check("its attempt is listed with HTTP 200", (await page.getByText("HTTP 200").count()) >= 1);
-    check("the payload is pretty-printed, HTML as text", (await page.locator("pre").filter({ hasText: `"note": "<img src=x onerror=` }).count()) === 1);
-    check("the receiver got the event", received.some((r) => r.body.includes("ada@example.com")));
+    check(
+      "the payload is pretty-printed, HTML as text",
+      (await page.locator("pre").filter({ hasText: `"note": "<img src=x onerror=` }).count()) === 1,
+    );
+    check(
+      "the receiver got the event",
+      received.some((r) => r.body.includes("ada@example.com")),
+    );
     await shot("delivery");
 
     log("Receiver fails: retries, then a retry by hand");
     failing = true;
     await publish({ email: "grace@example.com" });
-    check("the retry is visible (status Retrying)", await waitForStatus(`${webhookPath}/deliveries?status=retrying`, "Retrying"));
-    check("the delivery fails for good after its retries", await waitForStatus(`${webhookPath}/deliveries?status=failed`, "Failed", 45_000));
+    check(
+      "the retry is visible (status Retrying)",
+      await waitForStatus(`${webhookPath}/deliveries?status=retrying`, "Retrying"),
+    );
+    check(
+      "the delivery fails for good after its retries",
+      await waitForStatus(`${webhookPath}/deliveries?status=failed`, "Failed", 45_000),
+    );
     await page.locator("tbody a").first().click();
     const attempts = await page.locator("article.attempt").count();
     check(`three attempts are listed (${attempts})`, attempts === 3);
-    check("the receiver's hostile body shows as text", (await page.locator("pre").filter({ hasText: HOSTILE_BODY }).count()) >= 1);
+    check(
+      "the receiver's hostile body shows as text",
+      (await page.locator("pre").filter({ hasText: HOSTILE_BODY }).count()) >= 1,
+    );
     check("no injected script ran", (await xssRan()) === null);
     await shot("delivery-failed");
     failing = false;
@@ -230,7 +306,10 @@ async function main() {
     await page.goto(`${base}${webhookPath}/deliveries`);
     await page.getByLabel("Status code").fill("500");
     await page.getByRole("button", { name: "Filter" }).click();
-    check("status code 500: nothing (the retried delivery's last code is 200)", (await page.getByText("No deliveries match these filters").count()) === 1);
+    check(
+      "status code 500: nothing (the retried delivery's last code is 200)",
+      (await page.getByText("No deliveries match these filters").count()) === 1,
+    );
     await page.goto(`${base}${webhookPath}/deliveries?event_type=user.created&since=1h`);
     check("event type + time filter lists both deliveries", (await page.locator("tbody tr").count()) === 2);
 
@@ -238,7 +317,10 @@ async function main() {
     await page.goto(`${base}${webhookPath}`);
     await page.getByRole("button", { name: "Send test event" }).click();
     await page.locator("#test-result").waitFor();
-    check("test event outcome shown", (await page.locator("#test-result").textContent()).includes("Test event delivered"));
+    check(
+      "test event outcome shown",
+      (await page.locator("#test-result").textContent()).includes("Test event delivered"),
+    );
     await page.getByRole("link", { name: "Rotate secret…" }).click();
     await page.getByLabel("Keep the old secret for 1 hour").check();
     await page.getByRole("button", { name: "Rotate secret" }).click();
@@ -259,23 +341,54 @@ async function main() {
     await page.getByRole("link", { name: "Event catalog" }).click();
     await page.waitForURL(`${base}/portal/events`);
     await page.locator("summary", { hasText: "user.created" }).click();
-    check("catalog shows an example payload", (await page.locator("pre").filter({ hasText: '"event_type": "user.created"' }).count()) === 1);
+    check(
+      "catalog shows an example payload",
+      (await page.locator("pre").filter({ hasText: '"event_type": "user.created"' }).count()) === 1,
+    );
     await shot("events");
-    await apiCall("POST", "/api/v1/admin/webhooks/", { url: "https://warehouse.example.com/ingest/scaikey", description: "Data warehouse export", events: ["user.*", "group.*"], enabled: false });
+    await apiCall("POST", "/api/v1/admin/webhooks/", {
+      url: "https://warehouse.example.com/ingest/scaikey",
+      description: "Data warehouse export",
+      events: ["user.*", "group.*"],
+      enabled: false,
+    });
     await page.goto(`${base}/portal`);
-    check("the list shows status, success rate and a sparkline", (await page.locator("svg.spark").count()) === 2 && (await page.locator(".badge", { hasText: "Disabled" }).count()) === 1 && (await page.locator("td.num b").allTextContents()).some((t) => /^\d+(\.\d)?%$/.test(t)));
+    check(
+      "the list shows status, success rate and a sparkline",
+      (await page.locator("svg.spark").count()) === 2 &&
+        (await page.locator(".badge", { hasText: "Disabled" }).count()) === 1 &&
+        (await page.locator("td.num b").allTextContents()).some((t) => /^\d+(\.\d)?%$/.test(t)),
+    );
     await shot("endpoints");
     await page.goto(`${base}${webhookPath}`);
     const time = page.locator("main time").first();
-    check("times in the viewer's zone, UTC on hover", time && (await time.getAttribute("title") ?? "").startsWith("UTC: ") && !(await time.textContent()).includes("UTC"));
+    check(
+      "times in the viewer's zone, UTC on hover",
+      time &&
+        ((await time.getAttribute("title")) ?? "").startsWith("UTC: ") &&
+        !(await time.textContent()).includes("UTC"),
+    );
 
     log("Phone width");
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, timezoneId: "America/New_York" });
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      timezoneId: "America/New_York",
+    });
     await phone.addCookies([{ ...session, sameSite: "Strict" }]);
     const phonePage = await phone.newPage();
-    for (const [name, path] of [["endpoints", "/portal"], ["endpoint", webhookPath], ["deliveries", `${webhookPath}/deliveries`], ["stats", `${webhookPath}/stats`]]) {
+    for (const [name, path] of [
+      ["endpoints", "/portal"],
+      ["endpoint", webhookPath],
+      ["deliveries", `${webhookPath}/deliveries`],
+      ["stats", `${webhookPath}/stats`],
+    ]) {
       await phonePage.goto(`${base}${path}`);
-      const overflow = await phonePage.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await phonePage.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
       check(`${name} fits a phone's width (overflow ${overflow}px)`, overflow <= 0);
       await phonePage.screenshot({ path: join(SHOTS, `${name}-phone.png`), fullPage: true });
     }
@@ -288,7 +401,13 @@ async function main() {
         await page.keyboard.press("Tab");
         const focused = await page.evaluate(() => {
           const el = document.activeElement;
-          return { tag: el?.tagName, text: (el?.textContent ?? "").trim(), label: el?.getAttribute("aria-label") ?? el?.id ?? "", type: el?.getAttribute("type"), value: el?.getAttribute("value") };
+          return {
+            tag: el?.tagName,
+            text: (el?.textContent ?? "").trim(),
+            label: el?.getAttribute("aria-label") ?? el?.id ?? "",
+            type: el?.getAttribute("type"),
+            value: el?.getAttribute("value"),
+          };
         });
         if (predicate(focused)) return focused;
       }
@@ -314,18 +433,44 @@ async function main() {
 
     log("Security");
     const hostile = `<img src=x onerror="window.__xss='description'"><script>window.__xss='description'</script>`;
-    const hostileHook = await apiCall("POST", "/api/v1/admin/webhooks/", { url: `${receiverUrl}?q=<script>x</script>`, description: hostile, events: ["*"], headers: { "X-Note": hostile } });
-    for (const path of ["/portal", `/portal/webhooks/${hostileHook.body.id}`, `/portal/webhooks/${hostileHook.body.id}/edit`]) {
+    const hostileHook = await apiCall("POST", "/api/v1/admin/webhooks/", {
+      url: `${receiverUrl}?q=<script>x</script>`,
+      description: hostile,
+      events: ["*"],
+      headers: { "X-Note": hostile },
+    });
+    for (const path of [
+      "/portal",
+      `/portal/webhooks/${hostileHook.body.id}`,
+      `/portal/webhooks/${hostileHook.body.id}/edit`,
+    ]) {
       await page.goto(`${base}${path}`);
-      const asText = path.endsWith("/edit") ? (await page.getByLabel("Description").inputValue()) === hostile : (await page.getByText(hostile).count()) >= 1;
+      const asText = path.endsWith("/edit")
+        ? (await page.getByLabel("Description").inputValue()) === hostile
+        : (await page.getByText(hostile).count()) >= 1;
       const elements = await page.locator("main img, main script").count();
-      check(`${path.replace(hostileHook.body.id, "{id}")}: a hostile description shows as text, no element made of it`, asText && elements === 0);
+      check(
+        `${path.replace(hostileHook.body.id, "{id}")}: a hostile description shows as text, no element made of it`,
+        asText && elements === 0,
+      );
     }
     const reused = await page.goto(link.url);
-    check("a reused link: 410 and a clear page", reused.status() === 410 && (await page.getByRole("heading", { name: "This link was already used" }).count()) === 1);
-    const other = await apiCall("POST", "/api/v1/admin/webhooks/", { url: `${receiverUrl}/other`, events: ["*"] }, mintToken(jwtSecret, { role: "tenant_admin", tenant_id: "tnt_other", scope: "admin:read admin:write" }));
+    check(
+      "a reused link: 410 and a clear page",
+      reused.status() === 410 &&
+        (await page.getByRole("heading", { name: "This link was already used" }).count()) === 1,
+    );
+    const other = await apiCall(
+      "POST",
+      "/api/v1/admin/webhooks/",
+      { url: `${receiverUrl}/other`, events: ["*"] },
+      mintToken(jwtSecret, { role: "tenant_admin", tenant_id: "tnt_other", scope: "admin:read admin:write" }),
+    );
     const otherPage = await page.goto(`${base}/portal/webhooks/${other.body.id}`);
-    check("another tenant's webhook id: 404", otherPage.status() === 404 && (await page.getByRole("heading", { name: "Not found" }).count()) === 1);
+    check(
+      "another tenant's webhook id: 404",
+      otherPage.status() === 404 && (await page.getByRole("heading", { name: "Not found" }).count()) === 1,
+    );
     await page.goto(`${base}/portal/webhooks/${other.body.id}/deliveries`);
     check("…and its deliveries: 404", (await page.getByRole("heading", { name: "Not found" }).count()) === 1);
 
@@ -333,7 +478,11 @@ async function main() {
     const roPage = await readOnly.newPage();
     await roPage.goto((await issueLink({ read_only: true })).url);
     await roPage.waitForURL(`${base}/portal`);
-    check("read-only: no write buttons", (await roPage.getByText("Read-only").count()) === 1 && (await roPage.getByRole("link", { name: "+ Add endpoint" }).count()) === 0);
+    check(
+      "read-only: no write buttons",
+      (await roPage.getByText("Read-only").count()) === 1 &&
+        (await roPage.getByRole("link", { name: "+ Add endpoint" }).count()) === 0,
+    );
     const roNew = await roPage.goto(`${base}/portal/webhooks/new`);
     check("read-only: the create form is a 403", roNew.status() === 403);
     await roPage.goto(`${base}${webhookPath}`);
@@ -355,7 +504,11 @@ async function main() {
     const expiredContext = await browser.newContext();
     const expiredPage = await expiredContext.newPage();
     const expired = await expiredPage.goto(expiring.url);
-    check("an expired link: 410 and a clear page", expired.status() === 410 && (await expiredPage.getByRole("heading", { name: "This link has expired" }).count()) === 1);
+    check(
+      "an expired link: 410 and a clear page",
+      expired.status() === 410 &&
+        (await expiredPage.getByRole("heading", { name: "This link has expired" }).count()) === 1,
+    );
     await expiredPage.screenshot({ path: join(SHOTS, "link-expired-desktop.png") });
     const noSession = await expiredPage.goto(`${base}/portal`);
     check("without a session: 401 page", noSession.status() === 401);
@@ -366,9 +519,18 @@ async function main() {
     check("no CSP violation", cspErrors.length === 0, cspErrors.join(" | "));
     check("window.__xss never set", (await xssRan()) === null);
   } catch (err) {
-    for (const ctx of browser?.contexts() ?? []) for (const pg of ctx.pages()) {
-      log(`  page at failure: ${pg.url()}\n${(await pg.locator("main").innerText().catch(() => "")).slice(0, 1500)}`);
-    }
+    for (const ctx of browser?.contexts() ?? [])
+      for (const pg of ctx.pages()) {
+        log(
+          `  page at failure: ${pg.url()}\n${(
+            // biome-ignore lint/performance/useDomNodeTextContent: Playwright's locator.innerText (the rendered text)
+            await pg
+              .locator("main")
+              .innerText()
+              .catch(() => "")
+          ).slice(0, 1500)}`,
+        );
+      }
     throw err;
   } finally {
     await browser?.close().catch(() => {});

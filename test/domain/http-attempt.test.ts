@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from "vitest";
-import { sendWebhookRequest, type AttemptResult } from "../../src/domain/http-attempt";
+import { type AttemptResult, sendWebhookRequest } from "../../src/domain/http-attempt";
 
 const BODY = '{"event_id":"evt_1","event_type":"webhook.test"}';
 const HEADERS = {
@@ -27,7 +27,14 @@ function fakeFetch(answer: (call: RecordedCall) => Response | Promise<Response>)
 }
 
 function send(fetch: typeof globalThis.fetch, overrides: Partial<Parameters<typeof sendWebhookRequest>[0]> = {}) {
-  return sendWebhookRequest({ url: "https://receiver.example/hook", headers: HEADERS, body: BODY, timeoutMs: 2000, fetch, ...overrides });
+  return sendWebhookRequest({
+    url: "https://receiver.example/hook",
+    headers: HEADERS,
+    body: BODY,
+    timeoutMs: 2000,
+    fetch,
+    ...overrides,
+  });
 }
 
 /** A body that produces `chunkBytes` of `fill` forever, counting pulls and noticing cancellation. */
@@ -95,39 +102,68 @@ describe("sendWebhookRequest: request and response handling (injected fetch)", (
     for (const status of [200, 201, 202, 204, 299]) {
       const body = status === 204 ? null : "";
       const result = await send(fakeFetch(() => new Response(body, { status })).fetch);
-      expect(result, String(status)).toMatchObject({ ok: true, statusCode: status, errorClass: null, responseExcerpt: null });
+      expect(result, String(status)).toMatchObject({
+        ok: true,
+        statusCode: status,
+        errorClass: null,
+        responseExcerpt: null,
+      });
     }
   });
 
   it("classifies 4xx and 5xx, keeping the body excerpt", async () => {
     const notFound = await send(fakeFetch(() => new Response("no such hook", { status: 404 })).fetch);
-    expect(notFound).toMatchObject({ ok: false, statusCode: 404, errorClass: "http_4xx", errorMessage: "HTTP 404", responseExcerpt: "no such hook" });
+    expect(notFound).toMatchObject({
+      ok: false,
+      statusCode: 404,
+      errorClass: "http_4xx",
+      errorMessage: "HTTP 404",
+      responseExcerpt: "no such hook",
+    });
     const broken = await send(fakeFetch(() => new Response("boom", { status: 500 })).fetch);
-    expect(broken).toMatchObject({ ok: false, statusCode: 500, errorClass: "http_5xx", errorMessage: "HTTP 500", responseExcerpt: "boom" });
+    expect(broken).toMatchObject({
+      ok: false,
+      statusCode: 500,
+      errorClass: "http_5xx",
+      errorMessage: "HTTP 500",
+      responseExcerpt: "boom",
+    });
   });
 
   it("reports a 3xx as a redirect failure and does not follow it", async () => {
-    const { fetch, calls } = fakeFetch(() => new Response(null, { status: 302, headers: { Location: "https://elsewhere.example/" } }));
+    const { fetch, calls } = fakeFetch(
+      () => new Response(null, { status: 302, headers: { Location: "https://elsewhere.example/" } }),
+    );
     const result = await send(fetch);
     expect(calls).toHaveLength(1);
     expect(result).toMatchObject({ ok: false, statusCode: 302, errorClass: "redirect", responseExcerpt: null });
     expect(result.errorMessage).toContain("Location: https://elsewhere.example/");
     const bare = await send(fakeFetch(() => new Response(null, { status: 307 })).fetch);
-    expect(bare).toMatchObject({ errorClass: "redirect", errorMessage: "HTTP 307 redirect not followed (no Location header)" });
+    expect(bare).toMatchObject({
+      errorClass: "redirect",
+      errorMessage: "HTTP 307 redirect not followed (no Location header)",
+    });
   });
 
   it("passes Retry-After on failures, as seconds or as a date relative to the clock", async () => {
     const now = Date.UTC(2026, 10, 23, 12, 0, 0);
-    const seconds = await send(fakeFetch(() => new Response("slow down", { status: 429, headers: { "Retry-After": "120" } })).fetch);
+    const seconds = await send(
+      fakeFetch(() => new Response("slow down", { status: 429, headers: { "Retry-After": "120" } })).fetch,
+    );
     expect(seconds).toMatchObject({ errorClass: "http_4xx", statusCode: 429, retryAfterSeconds: 120 });
     const date = await send(
-      fakeFetch(() => new Response(null, { status: 503, headers: { "Retry-After": "Mon, 23 Nov 2026 12:05:00 GMT" } })).fetch,
+      fakeFetch(() => new Response(null, { status: 503, headers: { "Retry-After": "Mon, 23 Nov 2026 12:05:00 GMT" } }))
+        .fetch,
       { now: () => now },
     );
     expect(date).toMatchObject({ errorClass: "http_5xx", retryAfterSeconds: 300 });
-    const garbage = await send(fakeFetch(() => new Response(null, { status: 503, headers: { "Retry-After": "soon" } })).fetch);
+    const garbage = await send(
+      fakeFetch(() => new Response(null, { status: 503, headers: { "Retry-After": "soon" } })).fetch,
+    );
     expect(garbage.retryAfterSeconds).toBeNull();
-    const onSuccess = await send(fakeFetch(() => new Response(null, { status: 200, headers: { "Retry-After": "120" } })).fetch);
+    const onSuccess = await send(
+      fakeFetch(() => new Response(null, { status: 200, headers: { "Retry-After": "120" } })).fetch,
+    );
     expect(onSuccess.retryAfterSeconds).toBeNull();
   });
 
@@ -233,41 +269,103 @@ describe("sendWebhookRequest: thrown errors", () => {
   it.each<[string, unknown, string, AttemptResult["errorClass"]]>([
     // What workerd throws (see the real-fetch tests below).
     ["workerd: refused, reset or malformed", new Error("Network connection lost."), "http://127.0.0.1:1/", "network"],
-    ["workerd: failed lookup over http", new Error("internal error; reference = abc123"), "http://gone.invalid/", "dns"],
-    ["workerd: failed lookup or TLS over https", new Error("internal error; reference = abc123"), "https://gone.invalid/", "network"],
+    [
+      "workerd: failed lookup over http",
+      new Error("internal error; reference = abc123"),
+      "http://gone.invalid/",
+      "dns",
+    ],
+    [
+      "workerd: failed lookup or TLS over https",
+      new Error("internal error; reference = abc123"),
+      "https://gone.invalid/",
+      "network",
+    ],
     // Messages that spell the cause out (workerd's own log lines, other runtimes).
-    ["refused in the message", new Error("connect(): Connection refused (os error 111)"), "https://x.example/", "connection_refused"],
-    ["lookup in the message", new Error("failed to lookup address information: Name or service not known"), "https://x.example/", "dns"],
+    [
+      "refused in the message",
+      new Error("connect(): Connection refused (os error 111)"),
+      "https://x.example/",
+      "connection_refused",
+    ],
+    [
+      "lookup in the message",
+      new Error("failed to lookup address information: Name or service not known"),
+      "https://x.example/",
+      "dns",
+    ],
     ["TLS in the message", new Error("TLS handshake failed: invalid peer certificate"), "https://x.example/", "tls"],
     // Node/undici: TypeError("fetch failed") with an errno-style code on cause.
-    ["undici ECONNREFUSED", new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) }), "https://x.example/", "connection_refused"],
+    [
+      "undici ECONNREFUSED",
+      new TypeError("fetch failed", {
+        cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
+      }),
+      "https://x.example/",
+      "connection_refused",
+    ],
     ["undici ENOTFOUND", new TypeError("fetch failed", { cause: { code: "ENOTFOUND" } }), "https://x.example/", "dns"],
-    ["undici expired certificate", new TypeError("fetch failed", { cause: { code: "CERT_HAS_EXPIRED" } }), "https://x.example/", "tls"],
-    ["undici self-signed", new TypeError("fetch failed", { cause: { code: "DEPTH_ZERO_SELF_SIGNED_CERT" } }), "https://x.example/", "tls"],
-    ["undici parser", new TypeError("fetch failed", { cause: { code: "HPE_INVALID_CONSTANT" } }), "https://x.example/", "invalid_response"],
-    ["undici connect timeout", new TypeError("fetch failed", { cause: { code: "UND_ERR_CONNECT_TIMEOUT" } }), "https://x.example/", "timeout"],
+    [
+      "undici expired certificate",
+      new TypeError("fetch failed", { cause: { code: "CERT_HAS_EXPIRED" } }),
+      "https://x.example/",
+      "tls",
+    ],
+    [
+      "undici self-signed",
+      new TypeError("fetch failed", { cause: { code: "DEPTH_ZERO_SELF_SIGNED_CERT" } }),
+      "https://x.example/",
+      "tls",
+    ],
+    [
+      "undici parser",
+      new TypeError("fetch failed", { cause: { code: "HPE_INVALID_CONSTANT" } }),
+      "https://x.example/",
+      "invalid_response",
+    ],
+    [
+      "undici connect timeout",
+      new TypeError("fetch failed", { cause: { code: "UND_ERR_CONNECT_TIMEOUT" } }),
+      "https://x.example/",
+      "timeout",
+    ],
     ["undici reset", new TypeError("fetch failed", { cause: { code: "ECONNRESET" } }), "https://x.example/", "network"],
     // Anything else.
     ["unsupported scheme", new TypeError("Fetch API cannot load: ftp://x/"), "ftp://x/", "network"],
     ["a thrown string", "boom", "https://x.example/", "network"],
   ])("%s → %s", async (_label, error, url, expected) => {
     const result = await send(throwing(error), { url });
-    expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: expected, responseExcerpt: null, retryAfterSeconds: null });
+    expect(result).toMatchObject({
+      ok: false,
+      statusCode: null,
+      errorClass: expected,
+      responseExcerpt: null,
+      retryAfterSeconds: null,
+    });
     expect(result.errorMessage).toEqual(expect.any(String));
   });
 
   it("keeps the cause and its code in the message", async () => {
-    const error = new TypeError("fetch failed", { cause: Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }) });
+    const error = new TypeError("fetch failed", {
+      cause: Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
+    });
     expect((await send(throwing(error))).errorMessage).toBe("TypeError: fetch failed (read ECONNRESET, ECONNRESET)");
     const bare = new TypeError("fetch failed", { cause: { code: "ENOTFOUND" } });
-    expect(await send(throwing(bare))).toMatchObject({ errorClass: "dns", errorMessage: "TypeError: fetch failed (ENOTFOUND)" });
+    expect(await send(throwing(bare))).toMatchObject({
+      errorClass: "dns",
+      errorMessage: "TypeError: fetch failed (ENOTFOUND)",
+    });
   });
 
   it("never throws, even when fetch throws synchronously", async () => {
     const fetch: typeof globalThis.fetch = () => {
       throw new TypeError("Invalid URL");
     };
-    await expect(send(fetch, { url: "not a url" })).resolves.toMatchObject({ ok: false, errorClass: "network", errorMessage: "TypeError: Invalid URL" });
+    await expect(send(fetch, { url: "not a url" })).resolves.toMatchObject({
+      ok: false,
+      errorClass: "network",
+      errorMessage: "TypeError: Invalid URL",
+    });
   });
 
   it("fails a 2xx whose body breaks off, keeping the status", async () => {
@@ -289,7 +387,12 @@ describe("sendWebhookRequest: thrown errors", () => {
 describe("sendWebhookRequest with workerd's real fetch (no server needed)", () => {
   it("closed port: workerd says only 'Network connection lost.', so the class is network", async () => {
     const result = await send(fetch, { url: "http://127.0.0.1:1/" });
-    expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "network", errorMessage: "Error: Network connection lost." });
+    expect(result).toMatchObject({
+      ok: false,
+      statusCode: null,
+      errorClass: "network",
+      errorMessage: "Error: Network connection lost.",
+    });
   });
 
   it("unresolvable host over http: workerd's opaque 'internal error' is the failed lookup", async () => {
@@ -301,101 +404,142 @@ describe("sendWebhookRequest with workerd's real fetch (no server needed)", () =
   it("unresolvable host over https: indistinguishable from a TLS failure, so network", async () => {
     const result = await send(fetch, { url: "https://does-not-exist.invalid/" });
     expect(result).toMatchObject({ ok: false, errorClass: "network" });
-    expect(result.errorMessage).toMatch(/^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/);
+    expect(result.errorMessage).toMatch(
+      /^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/,
+    );
   });
 });
 
 // Needs the receiver from test/helpers/receiver-global-setup.ts (vitest.config.ts `test.globalSetup`).
 const receiverUrl = inject("receiverUrl") as string | undefined;
 
-describe.skipIf(receiverUrl === undefined)("sendWebhookRequest with workerd's real fetch against a local receiver", () => {
-  const at = (path: string) => `${receiverUrl}${path}`;
-  const stats = async (id: string) =>
-    (await (await fetch(at(`/stats/${id}`))).json()) as { hugeBytesWritten: number; hugeCompleted: boolean; redirectTargetHits: number };
+describe.skipIf(receiverUrl === undefined)(
+  "sendWebhookRequest with workerd's real fetch against a local receiver",
+  () => {
+    const at = (path: string) => `${receiverUrl}${path}`;
+    const stats = async (id: string) =>
+      (await (await fetch(at(`/stats/${id}`))).json()) as {
+        hugeBytesWritten: number;
+        hugeCompleted: boolean;
+        redirectTargetHits: number;
+      };
 
-  it("puts exactly our method, headers and body on the wire", async () => {
-    const result = await send(fetch, { url: at("/echo") });
-    expect(result).toMatchObject({ ok: true, statusCode: 200, errorClass: null });
-    const echoed = JSON.parse(result.responseExcerpt ?? "null") as { method: string; headers: Record<string, string>; body: string };
-    expect(echoed.method).toBe("POST");
-    expect(echoed.body).toBe(BODY);
-    expect(echoed.headers).toMatchObject({
-      "content-type": "application/json",
-      "user-agent": "ScaiKey-Webhook/1.0",
-      "x-scaikey-event-id": "evt_1",
-      "x-scaikey-signature": "t=1747584000,v1=00",
+    it("puts exactly our method, headers and body on the wire", async () => {
+      const result = await send(fetch, { url: at("/echo") });
+      expect(result).toMatchObject({ ok: true, statusCode: 200, errorClass: null });
+      const echoed = JSON.parse(result.responseExcerpt ?? "null") as {
+        method: string;
+        headers: Record<string, string>;
+        body: string;
+      };
+      expect(echoed.method).toBe("POST");
+      expect(echoed.body).toBe(BODY);
+      expect(echoed.headers).toMatchObject({
+        "content-type": "application/json",
+        "user-agent": "ScaiKey-Webhook/1.0",
+        "x-scaikey-event-id": "evt_1",
+        "x-scaikey-signature": "t=1747584000,v1=00",
+      });
     });
-  });
 
-  it("maps real statuses, with Retry-After", async () => {
-    expect(await send(fetch, { url: at("/status/429?retry-after=120") })).toMatchObject({ ok: false, statusCode: 429, errorClass: "http_4xx", retryAfterSeconds: 120, responseExcerpt: "status 429" });
-    expect(await send(fetch, { url: at("/status/503") })).toMatchObject({ statusCode: 503, errorClass: "http_5xx" });
-    expect(await send(fetch, { url: at("/status/202") })).toMatchObject({ ok: true, statusCode: 202 });
-  });
+    it("maps real statuses, with Retry-After", async () => {
+      expect(await send(fetch, { url: at("/status/429?retry-after=120") })).toMatchObject({
+        ok: false,
+        statusCode: 429,
+        errorClass: "http_4xx",
+        retryAfterSeconds: 120,
+        responseExcerpt: "status 429",
+      });
+      expect(await send(fetch, { url: at("/status/503") })).toMatchObject({ statusCode: 503, errorClass: "http_5xx" });
+      expect(await send(fetch, { url: at("/status/202") })).toMatchObject({ ok: true, statusCode: 202 });
+    });
 
-  it("does not follow a real redirect", async () => {
-    const id = crypto.randomUUID();
-    const result = await send(fetch, { url: at(`/redirect?id=${id}`) });
-    expect(result).toMatchObject({ ok: false, statusCode: 302, errorClass: "redirect" });
-    expect(result.errorMessage).toContain(`Location: /redirect-target?id=${id}`);
-    expect((await stats(id)).redirectTargetHits).toBe(0);
-  });
+    it("does not follow a real redirect", async () => {
+      const id = crypto.randomUUID();
+      const result = await send(fetch, { url: at(`/redirect?id=${id}`) });
+      expect(result).toMatchObject({ ok: false, statusCode: 302, errorClass: "redirect" });
+      expect(result.errorMessage).toContain(`Location: /redirect-target?id=${id}`);
+      expect((await stats(id)).redirectTargetHits).toBe(0);
+    });
 
-  it("treats statuses workerd passes through but HTTP has no use for (101, 600) as invalid responses", async () => {
-    expect(await send(fetch, { url: at("/status/600") })).toMatchObject({ ok: false, statusCode: 600, errorClass: "invalid_response" });
-    expect(await send(fetch, { url: at("/status/101") })).toMatchObject({ ok: false, statusCode: 101, errorClass: "invalid_response" });
-  });
+    it("treats statuses workerd passes through but HTTP has no use for (101, 600) as invalid responses", async () => {
+      expect(await send(fetch, { url: at("/status/600") })).toMatchObject({
+        ok: false,
+        statusCode: 600,
+        errorClass: "invalid_response",
+      });
+      expect(await send(fetch, { url: at("/status/101") })).toMatchObject({
+        ok: false,
+        statusCode: 101,
+        errorClass: "invalid_response",
+      });
+    });
 
-  it("times out a server that never answers", async () => {
-    const result = await send(fetch, { url: at("/stall-headers"), timeoutMs: 300 });
-    expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "timeout" });
-    expect(result.durationMs).toBeGreaterThanOrEqual(250);
-  });
+    it("times out a server that never answers", async () => {
+      const result = await send(fetch, { url: at("/stall-headers"), timeoutMs: 300 });
+      expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "timeout" });
+      expect(result.durationMs).toBeGreaterThanOrEqual(250);
+    });
 
-  it("times out a body that stalls after the headers", async () => {
-    const result = await send(fetch, { url: at("/stall-body"), timeoutMs: 300 });
-    expect(result).toMatchObject({ ok: false, statusCode: 200, errorClass: "timeout", responseExcerpt: "hello" });
-  });
+    it("times out a body that stalls after the headers", async () => {
+      const result = await send(fetch, { url: at("/stall-body"), timeoutMs: 300 });
+      expect(result).toMatchObject({ ok: false, statusCode: 200, errorClass: "timeout", responseExcerpt: "hello" });
+    });
 
-  it("reads 4096 bytes of a 64 MiB body and hangs up, so the server stops sending", async () => {
-    const id = crypto.randomUUID();
-    const result = await send(fetch, { url: at(`/huge?id=${id}`) });
-    expect(result).toMatchObject({ ok: true, statusCode: 200, responseExcerpt: "x".repeat(4096) });
-    let seen = await stats(id);
-    for (let i = 0; i < 20 && seen.hugeBytesWritten === 0; i++) seen = await stats(id);
-    expect(seen.hugeCompleted).toBe(false);
-    expect(seen.hugeBytesWritten).toBeLessThan(32 * 1024 * 1024);
-  });
+    it("reads 4096 bytes of a 64 MiB body and hangs up, so the server stops sending", async () => {
+      const id = crypto.randomUUID();
+      const result = await send(fetch, { url: at(`/huge?id=${id}`) });
+      expect(result).toMatchObject({ ok: true, statusCode: 200, responseExcerpt: "x".repeat(4096) });
+      let seen = await stats(id);
+      for (let i = 0; i < 20 && seen.hugeBytesWritten === 0; i++) seen = await stats(id);
+      expect(seen.hugeCompleted).toBe(false);
+      expect(seen.hugeBytesWritten).toBeLessThan(32 * 1024 * 1024);
+    });
 
-  it("reports workerd's real errors for broken responses as network", async () => {
-    for (const path of ["/garbage", "/close"]) {
-      const result = await send(fetch, { url: at(path) });
-      expect(result, path).toMatchObject({ ok: false, statusCode: null, errorClass: "network", errorMessage: "Error: Network connection lost." });
-    }
-    const truncated = await send(fetch, { url: at("/truncated") });
-    expect(truncated).toMatchObject({ ok: false, statusCode: 200, errorClass: "network", responseExcerpt: "abc" });
-  });
+    it("reports workerd's real errors for broken responses as network", async () => {
+      for (const path of ["/garbage", "/close"]) {
+        const result = await send(fetch, { url: at(path) });
+        expect(result, path).toMatchObject({
+          ok: false,
+          statusCode: null,
+          errorClass: "network",
+          errorMessage: "Error: Network connection lost.",
+        });
+      }
+      const truncated = await send(fetch, { url: at("/truncated") });
+      expect(truncated).toMatchObject({ ok: false, statusCode: 200, errorClass: "network", responseExcerpt: "abc" });
+    });
 
-  it("drives the receiver's /hook route: a plan of statuses, Retry-After, delay, and a request log", async () => {
-    const key = crypto.randomUUID();
-    const url = at(`/hook/${key}?plan=503,200&retry-after=7&delay=20&body=${encodeURIComponent('{"handled":false}')}`);
-    const results = [await send(fetch, { url }), await send(fetch, { url }), await send(fetch, { url })];
-    expect(results.map((r) => [r.statusCode, r.retryAfterSeconds, r.responseExcerpt])).toEqual([
-      [503, 7, '{"handled":false}'],
-      [200, null, '{"handled":false}'],
-      [200, null, '{"handled":false}'],
-    ]);
-    const log = (await (await fetch(at(`/hook-log/${key}`))).json()) as { method: string; headers: Record<string, string>; body: string; received_at: number }[];
-    expect(log).toHaveLength(3);
-    expect(log[0]).toMatchObject({ method: "POST", body: BODY, headers: { "x-scaikey-event-id": "evt_1" } });
-    expect(log[0]?.received_at).toEqual(expect.any(Number));
-    const hung = await send(fetch, { url: at(`/hook/${crypto.randomUUID()}?plan=hang`), timeoutMs: 100 });
-    expect(hung.errorClass).toBe("timeout");
-  });
+    it("drives the receiver's /hook route: a plan of statuses, Retry-After, delay, and a request log", async () => {
+      const key = crypto.randomUUID();
+      const url = at(
+        `/hook/${key}?plan=503,200&retry-after=7&delay=20&body=${encodeURIComponent('{"handled":false}')}`,
+      );
+      const results = [await send(fetch, { url }), await send(fetch, { url }), await send(fetch, { url })];
+      expect(results.map((r) => [r.statusCode, r.retryAfterSeconds, r.responseExcerpt])).toEqual([
+        [503, 7, '{"handled":false}'],
+        [200, null, '{"handled":false}'],
+        [200, null, '{"handled":false}'],
+      ]);
+      const log = (await (await fetch(at(`/hook-log/${key}`))).json()) as {
+        method: string;
+        headers: Record<string, string>;
+        body: string;
+        received_at: number;
+      }[];
+      expect(log).toHaveLength(3);
+      expect(log[0]).toMatchObject({ method: "POST", body: BODY, headers: { "x-scaikey-event-id": "evt_1" } });
+      expect(log[0]?.received_at).toEqual(expect.any(Number));
+      const hung = await send(fetch, { url: at(`/hook/${crypto.randomUUID()}?plan=hang`), timeoutMs: 100 });
+      expect(hung.errorClass).toBe("timeout");
+    });
 
-  it("reports a failed TLS handshake the way workerd does: opaque, so network", async () => {
-    const result = await send(fetch, { url: at("/echo").replace(/^http:/, "https:") });
-    expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "network" });
-    expect(result.errorMessage).toMatch(/^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/);
-  });
-});
+    it("reports a failed TLS handshake the way workerd does: opaque, so network", async () => {
+      const result = await send(fetch, { url: at("/echo").replace(/^http:/, "https:") });
+      expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "network" });
+      expect(result.errorMessage).toMatch(
+        /^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/,
+      );
+    });
+  },
+);

@@ -4,8 +4,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { continueRecoveries, recoverDeliveries, replayEvents, replayEventTypes } from "../../src/domain/recovery";
 import { getVisibleWebhook } from "../../src/domain/webhooks";
-import { CRON_RETRY_SWEEP } from "../../src/jobs/scheduled";
 import worker from "../../src/index";
+import { CRON_RETRY_SWEEP } from "../../src/jobs/scheduled";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import { db, waitFor } from "../helpers/deliveries";
@@ -22,7 +22,13 @@ async function publishMany(tenant: string, n: number) {
   for (let i = 0; i < n; i++) {
     const res = await api("POST", "/api/v1/events", {
       token,
-      body: { event_type: "user.created", tenant_id: tenant, partner_id: PARTNER, resource: { type: "user", id: `usr_${i}` }, data: { i } },
+      body: {
+        event_type: "user.created",
+        tenant_id: tenant,
+        partner_id: PARTNER,
+        resource: { type: "user", id: `usr_${i}` },
+        data: { i },
+      },
     });
     ids.push(res.body.event_id);
   }
@@ -30,7 +36,9 @@ async function publishMany(tenant: string, n: number) {
 }
 
 const openJobs = async (webhookId: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM webhook_recoveries WHERE webhook_id = ? AND finished_at IS NULL").bind(webhookId).first<number>("n"))!;
+  (await env.DB.prepare("SELECT count(*) AS n FROM webhook_recoveries WHERE webhook_id = ? AND finished_at IS NULL")
+    .bind(webhookId)
+    .first<number>("n"))!;
 
 describe("chunked recovery", () => {
   it("a replay larger than a chunk: the first chunk at once, the rest from the cron, every event once", async () => {
@@ -43,9 +51,14 @@ describe("chunked recovery", () => {
     const webhook = await getVisibleWebhook(db(), wh.id, ALL);
     const services = createServices(env);
 
-    const result = await replayEvents(services, webhook, window, replayEventTypes(webhook, undefined), { chunkRows: 3 });
+    const result = await replayEvents(services, webhook, window, replayEventTypes(webhook, undefined), {
+      chunkRows: 3,
+    });
     expect(result.deliveries).toBe(7);
-    const count = async () => (await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?").bind(wh.id).first<number>("n"))!;
+    const count = async () =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?")
+        .bind(wh.id)
+        .first<number>("n"))!;
     expect(await count()).toBe(3);
     expect(await openJobs(wh.id)).toBe(1);
 
@@ -59,7 +72,10 @@ describe("chunked recovery", () => {
       return r.length >= 7 && r;
     });
     expect(got.map((r) => r.headers["x-scaikey-event-id"]).sort()).toEqual([...events].sort());
-    expect((await replayEvents(services, webhook, window, replayEventTypes(webhook, undefined), { chunkRows: 3 })).deliveries).toBe(0);
+    expect(
+      (await replayEvents(services, webhook, window, replayEventTypes(webhook, undefined), { chunkRows: 3 }))
+        .deliveries,
+    ).toBe(0);
   });
 
   it("a recover larger than a chunk, continued by the every-minute cron", async () => {
@@ -71,7 +87,9 @@ describe("chunked recovery", () => {
     await env.DB.prepare(
       `INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, last_status_code, created_at, updated_at, completed_at)
        SELECT ?1, id, event_type, 'failed', 6, 500, created_at, created_at, created_at FROM events WHERE tenant_id = ?2`,
-    ).bind(wh.id, tenant).run();
+    )
+      .bind(wh.id, tenant)
+      .run();
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true } });
     const webhook = await getVisibleWebhook(db(), wh.id, ALL);
     const services = createServices(env);
@@ -104,6 +122,8 @@ describe("chunked recovery", () => {
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: false } });
     expect(await continueRecoveries(services, { chunkRows: 1 })).toMatchObject({ open: 0 });
     expect(await openJobs(wh.id)).toBe(0);
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?").bind(wh.id).first<number>("n")).toBe(1);
+    expect(
+      await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?").bind(wh.id).first<number>("n"),
+    ).toBe(1);
   });
 });

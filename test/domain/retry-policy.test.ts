@@ -74,7 +74,13 @@ describe("computeRetryDelaySeconds", () => {
         fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
         fc.integer({ min: 1, max: 100_000 }),
         (scheduleSeconds, attemptsMade, retryAfterSeconds, r, maxRetryAfterSeconds) => {
-          const result = computeRetryDelaySeconds({ attemptsMade, scheduleSeconds, retryAfterSeconds, random: () => r, maxRetryAfterSeconds });
+          const result = computeRetryDelaySeconds({
+            attemptsMade,
+            scheduleSeconds,
+            retryAfterSeconds,
+            random: () => r,
+            maxRetryAfterSeconds,
+          });
           const scheduled = scheduleSeconds[attemptsMade - 1];
           if (scheduled === undefined) {
             expect(result).toBeNull();
@@ -114,7 +120,20 @@ describe("parseRetryAfter", () => {
   });
 
   it("returns null when absent or malformed", () => {
-    for (const bad of [null, "", "  ", "-5", "1.5", "+10", "10s", "soon", "Nov 2026", "5 minutes", "Mon, 32 Nov 2026 12:00:00 GMT", "99999999999999999999"]) {
+    for (const bad of [
+      null,
+      "",
+      "  ",
+      "-5",
+      "1.5",
+      "+10",
+      "10s",
+      "soon",
+      "Nov 2026",
+      "5 minutes",
+      "Mon, 32 Nov 2026 12:00:00 GMT",
+      "99999999999999999999",
+    ]) {
       expect(parseRetryAfter(bad, NOW), String(bad)).toBeNull();
     }
   });
@@ -128,7 +147,19 @@ describe("parseRetrySchedule", () => {
   });
 
   it("throws a clear error for anything else", () => {
-    for (const bad of ["", " ", "60,,300", "60,", "0", "-60", "1.5", "60;300", "abc", "60,3e2", "99999999999999999999"]) {
+    for (const bad of [
+      "",
+      " ",
+      "60,,300",
+      "60,",
+      "0",
+      "-60",
+      "1.5",
+      "60;300",
+      "abc",
+      "60,3e2",
+      "99999999999999999999",
+    ]) {
       expect(() => parseRetrySchedule(bad), bad).toThrow(/comma-separated positive integers/);
     }
   });

@@ -30,7 +30,13 @@ async function pythonStyleReceiverAccepts(secret: string, header: string, body: 
   const t = parts.get("t");
   const v1 = parts.get("v1");
   if (t === undefined || v1 === undefined || Math.abs(nowSeconds - Number.parseInt(t, 10)) > 300) return false;
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${t}.${body}`)));
   return [...mac].map((b) => b.toString(16).padStart(2, "0")).join("") === v1;
 }
@@ -169,7 +175,9 @@ describe("signStandardWebhooks", () => {
   });
 
   it("space-separates one entry per secret in the order given", async () => {
-    expect(await signStandardWebhooks([SECRET_B, SECRET_A], MSG_ID, TS, BODY)).toBe(`v1,${STANDARD_B64_B} v1,${STANDARD_B64_A}`);
+    expect(await signStandardWebhooks([SECRET_B, SECRET_A], MSG_ID, TS, BODY)).toBe(
+      `v1,${STANDARD_B64_B} v1,${STANDARD_B64_A}`,
+    );
   });
 
   it("agrees with the standardwebhooks library's own signer", async () => {

@@ -3,11 +3,15 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import { clearDnsCache, resolveHost } from "../../src/domain/target-dns";
-import { checkTargetUrl, targetUrlProblem, type TargetPolicy } from "../../src/domain/target-url";
+import { checkTargetUrl, type TargetPolicy, targetUrlProblem } from "../../src/domain/target-url";
 
 const PRODUCTION: TargetPolicy = { allowInsecure: false, allowPrivate: false };
 const DEVELOPMENT: TargetPolicy = { allowInsecure: true, allowPrivate: true };
-const dns = (now = Date.now()) => ({ fetch: (i: RequestInfo | URL, init?: RequestInit) => fetch(i, init), resolverUrl: env.DNS_RESOLVER_URL, now: () => now });
+const dns = (now = Date.now()) => ({
+  fetch: (i: RequestInfo | URL, init?: RequestInit) => fetch(i, init),
+  resolverUrl: env.DNS_RESOLVER_URL,
+  now: () => now,
+});
 const queries = async (name: string) => {
   const res = await fetch(`${inject("dohUrl").replace(/\/dns-query$/, "")}/dns-stats?name=${name}`);
   return ((await res.json()) as { queries: number }).queries;
@@ -17,18 +21,26 @@ beforeEach(() => clearDnsCache());
 
 describe("ports", () => {
   it.each([22, 25, 6379, 2375, 10250, 8443, 8080])("refuses :%i in production", (port) => {
-    expect(targetUrlProblem(`https://receiver.example.com:${port}/`, PRODUCTION)).toBe(`URL port ${port} is not allowed (allowed: 443)`);
+    expect(targetUrlProblem(`https://receiver.example.com:${port}/`, PRODUCTION)).toBe(
+      `URL port ${port} is not allowed (allowed: 443)`,
+    );
   });
 
   it("refuses :0 (WHATWG keeps it as a port)", () => {
-    expect(targetUrlProblem("https://receiver.example.com:0/", PRODUCTION)).toBe("URL port 0 is not allowed (allowed: 443)");
+    expect(targetUrlProblem("https://receiver.example.com:0/", PRODUCTION)).toBe(
+      "URL port 0 is not allowed (allowed: 443)",
+    );
   });
 
   it("accepts 443, spelled or not, and 80 only for http with insecure URLs allowed", () => {
     expect(targetUrlProblem("https://receiver.example.com/", PRODUCTION)).toBeNull();
     expect(targetUrlProblem("https://receiver.example.com:443/", PRODUCTION)).toBeNull();
-    expect(targetUrlProblem("http://receiver.example.com:80/", { allowInsecure: true, allowPrivate: false })).toBeNull();
-    expect(targetUrlProblem("https://receiver.example.com:80/", PRODUCTION)).toBe("URL port 80 is not allowed (allowed: 443)");
+    expect(
+      targetUrlProblem("http://receiver.example.com:80/", { allowInsecure: true, allowPrivate: false }),
+    ).toBeNull();
+    expect(targetUrlProblem("https://receiver.example.com:80/", PRODUCTION)).toBe(
+      "URL port 80 is not allowed (allowed: 443)",
+    );
     expect(targetUrlProblem("https://receiver.example.com:22/", { allowInsecure: true, allowPrivate: false })).toBe(
       "URL port 22 is not allowed (allowed: 443, 80)",
     );
@@ -37,13 +49,17 @@ describe("ports", () => {
   it("accepts ports on the configured allow-list", () => {
     const policy = { ...PRODUCTION, allowedPorts: [8443] };
     expect(targetUrlProblem("https://receiver.example.com:8443/", policy)).toBeNull();
-    expect(targetUrlProblem("https://receiver.example.com:8080/", policy)).toBe("URL port 8080 is not allowed (allowed: 443, 8443)");
+    expect(targetUrlProblem("https://receiver.example.com:8080/", policy)).toBe(
+      "URL port 8080 is not allowed (allowed: 443, 8443)",
+    );
   });
 
   it("lets loopback receivers use any port in development only", () => {
     expect(targetUrlProblem("http://127.0.0.1:51234/hook", DEVELOPMENT)).toBeNull();
     expect(targetUrlProblem("http://localhost:3000/hook", DEVELOPMENT)).toBeNull();
-    expect(targetUrlProblem("http://receiver.example.com:6379/", DEVELOPMENT)).toBe("URL port 6379 is not allowed (allowed: 443, 80)");
+    expect(targetUrlProblem("http://receiver.example.com:6379/", DEVELOPMENT)).toBe(
+      "URL port 6379 is not allowed (allowed: 443, 80)",
+    );
   });
 });
 
@@ -64,14 +80,21 @@ describe("special-use and internal names", () => {
   });
 
   it("refuses labels over 63 characters and names over 253", () => {
-    expect(targetUrlProblem(`https://${"a".repeat(64)}.example.com/`, PRODUCTION)).toBe("URL host labels must be at most 63 characters");
+    expect(targetUrlProblem(`https://${"a".repeat(64)}.example.com/`, PRODUCTION)).toBe(
+      "URL host labels must be at most 63 characters",
+    );
     expect(targetUrlProblem(`https://${"a".repeat(63)}.example.com/`, PRODUCTION)).toBeNull();
-    const long = Array.from({ length: 5 }, () => "a".repeat(60)).join(".") + ".com";
+    const long = `${Array.from({ length: 5 }, () => "a".repeat(60)).join(".")}.com`;
     expect(targetUrlProblem(`https://${long}/`, PRODUCTION)).toBe("URL host must be at most 253 characters");
   });
 
   it("still accepts ordinary names that merely contain those words", () => {
-    for (const url of ["https://test.example.com/", "https://example.com/", "https://svc.example.org/", "https://my-onion.com/"])
+    for (const url of [
+      "https://test.example.com/",
+      "https://example.com/",
+      "https://svc.example.org/",
+      "https://my-onion.com/",
+    ])
       expect(targetUrlProblem(url, PRODUCTION)).toBeNull();
   });
 });
@@ -112,13 +135,24 @@ describe("DNS answers", () => {
   });
 
   it("reports a resolver failure as unavailable, not as the caller's fault", async () => {
-    expect(await checkTargetUrl("https://x.servfail.example.net/", PRODUCTION, dns())).toMatchObject({ ok: false, kind: "unavailable" });
+    expect(await checkTargetUrl("https://x.servfail.example.net/", PRODUCTION, dns())).toMatchObject({
+      ok: false,
+      kind: "unavailable",
+    });
     const unreachable = { ...dns(), resolverUrl: "http://127.0.0.1:1/dns-query" };
-    expect(await checkTargetUrl("https://receiver.example.com/", PRODUCTION, unreachable)).toMatchObject({ ok: false, kind: "unavailable" });
+    expect(await checkTargetUrl("https://receiver.example.com/", PRODUCTION, unreachable)).toMatchObject({
+      ok: false,
+      kind: "unavailable",
+    });
   });
 
   it("does not ask DNS about address literals or loopback names", async () => {
-    expect(await checkTargetUrl("http://127.0.0.1:9/", DEVELOPMENT, { ...dns(), resolverUrl: "http://127.0.0.1:1/dns-query" })).toEqual({ ok: true });
+    expect(
+      await checkTargetUrl("http://127.0.0.1:9/", DEVELOPMENT, {
+        ...dns(),
+        resolverUrl: "http://127.0.0.1:1/dns-query",
+      }),
+    ).toEqual({ ok: true });
   });
 
   it("caches answers per isolate for their TTL, at most 60 s", async () => {

@@ -1,6 +1,6 @@
 // The SSRF guard: every hostile spelling of a non-public target is refused with its reason; public targets pass.
 import { describe, expect, it } from "vitest";
-import { ipv6Range, parseIPv6, targetUrlProblem, type TargetPolicy } from "../../src/domain/target-url";
+import { ipv6Range, parseIPv6, type TargetPolicy, targetUrlProblem } from "../../src/domain/target-url";
 
 const STRICT: TargetPolicy = { allowInsecure: false, allowPrivate: false };
 // http:// allowed, so the http spellings below reach the host check and report their real reason.
@@ -104,11 +104,17 @@ const HOSTILE: [string, string][] = [
   ["https://example.com./hook", "URL host must not end with a dot"],
   ["https://printer.local/", "URL host printer.local is in the internal-only domain .local"],
   ["https://vault.service.internal/", "URL host vault.service.internal is in the internal-only domain .internal"],
-  ["https://instance-data.ec2.internal/", "URL host instance-data.ec2.internal is in the internal-only domain .internal"],
+  [
+    "https://instance-data.ec2.internal/",
+    "URL host instance-data.ec2.internal is in the internal-only domain .internal",
+  ],
   ["https://box.localdomain/", "URL host box.localdomain is in the internal-only domain .localdomain"],
   ["https://nas.home.arpa/", "URL host nas.home.arpa is in the internal-only domain .home.arpa"],
   ["https://router.lan/", "URL host router.lan is in the internal-only domain .lan"],
-  ["https://metadata.google.internal/computeMetadata/v1/", "URL host metadata.google.internal is a cloud metadata service"],
+  [
+    "https://metadata.google.internal/computeMetadata/v1/",
+    "URL host metadata.google.internal is a cloud metadata service",
+  ],
   ["https://METADATA.google.internal./", "URL host must not end with a dot"],
   ["https://metadata/", "URL host metadata is a cloud metadata service"],
   ["https://instance-data/latest/", "URL host instance-data is a cloud metadata service"],
@@ -163,30 +169,38 @@ describe("targetUrlProblem accepts public targets", () => {
     expect(targetUrlProblem(url, STRICT)).toBeNull();
   });
 
-  it.each(["https://hooks.example.com:8443/path", "https://example.com:65535/", "https://1.1.1.1:4443/", "https://[2001:4860:4860::8888]:8443/"])(
-    "%s only with its port on the allow-list",
-    (url) => {
-      const port = Number(new URL(url).port);
-      expect(targetUrlProblem(url, STRICT)).toBe(`URL port ${port} is not allowed (allowed: 443)`);
-      expect(targetUrlProblem(url, { ...STRICT, allowedPorts: [port] })).toBeNull();
-    },
-  );
+  it.each([
+    "https://hooks.example.com:8443/path",
+    "https://example.com:65535/",
+    "https://1.1.1.1:4443/",
+    "https://[2001:4860:4860::8888]:8443/",
+  ])("%s only with its port on the allow-list", (url) => {
+    const port = Number(new URL(url).port);
+    expect(targetUrlProblem(url, STRICT)).toBe(`URL port ${port} is not allowed (allowed: 443)`);
+    expect(targetUrlProblem(url, { ...STRICT, allowedPorts: [port] })).toBeNull();
+  });
 });
 
 describe("policy switches", () => {
   it("requires https unless allowInsecure", () => {
     expect(targetUrlProblem("http://example.com/", STRICT)).toBe("URL must use https");
     expect(targetUrlProblem("http://example.com/", INSECURE)).toBeNull();
-    expect(targetUrlProblem("http://127.0.0.1/", { allowInsecure: false, allowPrivate: true })).toBe("URL must use https");
+    expect(targetUrlProblem("http://127.0.0.1/", { allowInsecure: false, allowPrivate: true })).toBe(
+      "URL must use https",
+    );
   });
 
-  it.each(["http://127.0.0.1:8787/hook", "http://127.0.0.2/", "http://2130706433/", "http://localhost:3000/", "http://api.localhost/", "http://[::1]:9000/"])(
-    "allowPrivate admits loopback: %s",
-    (url) => {
-      expect(targetUrlProblem(url, DEV)).toBeNull();
-      expect(targetUrlProblem(url, INSECURE)).not.toBeNull();
-    },
-  );
+  it.each([
+    "http://127.0.0.1:8787/hook",
+    "http://127.0.0.2/",
+    "http://2130706433/",
+    "http://localhost:3000/",
+    "http://api.localhost/",
+    "http://[::1]:9000/",
+  ])("allowPrivate admits loopback: %s", (url) => {
+    expect(targetUrlProblem(url, DEV)).toBeNull();
+    expect(targetUrlProblem(url, INSECURE)).not.toBeNull();
+  });
 
   it.each([
     "http://10.0.0.1/",
@@ -209,13 +223,29 @@ describe("policy switches", () => {
 
 describe("parseIPv6 and ipv6Range", () => {
   it("parses every text form to the same address", () => {
-    const forms = ["::ffff:127.0.0.1", "::ffff:7f00:1", "0:0:0:0:0:ffff:7f00:0001", "0000:0000:0000:0000:0000:FFFF:127.0.0.1"];
+    const forms = [
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "0:0:0:0:0:ffff:7f00:0001",
+      "0000:0000:0000:0000:0000:FFFF:127.0.0.1",
+    ];
     const parsed = forms.map(parseIPv6);
     expect(new Set(parsed).size).toBe(1);
     expect(parsed[0]).toBe(0xffff7f000001n);
   });
 
-  it.each(["", ":", ":::", "1::2::3", "1:2:3:4:5:6:7:8:9", "12345::", "g::1", "::1.2.3", "::256.0.0.1", "1:2:3:4:5:6:7"])("refuses %j", (text) => {
+  it.each([
+    "",
+    ":",
+    ":::",
+    "1::2::3",
+    "1:2:3:4:5:6:7:8:9",
+    "12345::",
+    "g::1",
+    "::1.2.3",
+    "::256.0.0.1",
+    "1:2:3:4:5:6:7",
+  ])("refuses %j", (text) => {
     expect(parseIPv6(text)).toBeNull();
   });
 

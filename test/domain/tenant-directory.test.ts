@@ -6,14 +6,24 @@ import { tenantDirectory } from "../../src/domain/tenant-directory";
 import { db } from "../helpers/deliveries";
 
 async function plan(sql: string, ...params: unknown[]): Promise<string[]> {
-  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ detail: string }>();
   return results.map((r) => r.detail);
 }
 const scansWebhooks = (details: string[]) => details.some((d) => /^SCAN (w|webhook_endpoints)\b/.test(d));
 
 describe("query plans", () => {
   it("fan-out reads webhooks through the tenant and partner indexes", async () => {
-    const details = await plan(FAN_OUT_SQL.replace(/RETURNING id$/, "").replace(/^INSERT OR IGNORE INTO deliveries[\s\S]*?SELECT/, "SELECT"), "evt_x", "user.created", 0, "tnt_plan", null, "user.*");
+    const details = await plan(
+      FAN_OUT_SQL.replace(/RETURNING id$/, "").replace(/^INSERT OR IGNORE INTO deliveries[\s\S]*?SELECT/, "SELECT"),
+      "evt_x",
+      "user.created",
+      0,
+      "tnt_plan",
+      null,
+      "user.*",
+    );
     expect(scansWebhooks(details), details.join("\n")).toBe(false);
     // The tenant's own webhooks by the tenant index, its partner's partner-level ones by the partner index.
     expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_tenant_created_idx (tenant_id=?)");
@@ -21,9 +31,12 @@ describe("query plans", () => {
   });
 
   it("a partner's list uses the partner index and the directory's key", async () => {
-    const details = await plan(`SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL AND partner_id = ?1
+    const details = await plan(
+      `SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL AND partner_id = ?1
       AND (tenant_id IS NULL OR EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id" AND d.partner_id = ?1))
-      ORDER BY created_at DESC, id DESC LIMIT 20`, "prt_plan");
+      ORDER BY created_at DESC, id DESC LIMIT 20`,
+      "prt_plan",
+    );
     expect(scansWebhooks(details), details.join("\n")).toBe(false);
     expect(details.join("\n")).toMatch(/SEARCH d USING INDEX sqlite_autoindex_tenant_partners_1 \(tenant_id=\?\)/);
   });
@@ -33,21 +46,39 @@ describe("assign", () => {
   it("moves only the tenant's endpoints whose partner differs, and re-stating changes nothing", async () => {
     const now = 1_700_000_000_000;
     await env.DB.batch([
-      env.DB.prepare("INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_mv1', 'tnt_mv', NULL, 'https://x.example.com/', '[]', 's', 1, 1)"),
-      env.DB.prepare("INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_mv2', 'tnt_mv', 'prt_old', 'https://x.example.com/', '[]', 's', 1, 1)"),
-      env.DB.prepare("INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_mv3', 'tnt_other', 'prt_old', 'https://x.example.com/', '[]', 's', 1, 1)"),
+      env.DB.prepare(
+        "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_mv1', 'tnt_mv', NULL, 'https://x.example.com/', '[]', 's', 1, 1)",
+      ),
+      env.DB.prepare(
+        "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_mv2', 'tnt_mv', 'prt_old', 'https://x.example.com/', '[]', 's', 1, 1)",
+      ),
+      env.DB.prepare(
+        "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_mv3', 'tnt_other', 'prt_old', 'https://x.example.com/', '[]', 's', 1, 1)",
+      ),
     ]);
     const directory = tenantDirectory(db(), () => now);
-    expect(await directory.assign("tnt_mv", "prt_new", "admin")).toEqual({ tenant_id: "tnt_mv", partner_id: "prt_new", moved_webhooks: 2 });
-    expect(await directory.assign("tnt_mv", "prt_new", "event")).toEqual({ tenant_id: "tnt_mv", partner_id: "prt_new", moved_webhooks: 0 });
-    const { results } = await env.DB.prepare("SELECT id, partner_id FROM webhook_endpoints WHERE id LIKE 'wh_mv%' ORDER BY id").all();
+    expect(await directory.assign("tnt_mv", "prt_new", "admin")).toEqual({
+      tenant_id: "tnt_mv",
+      partner_id: "prt_new",
+      moved_webhooks: 2,
+    });
+    expect(await directory.assign("tnt_mv", "prt_new", "event")).toEqual({
+      tenant_id: "tnt_mv",
+      partner_id: "prt_new",
+      moved_webhooks: 0,
+    });
+    const { results } = await env.DB.prepare(
+      "SELECT id, partner_id FROM webhook_endpoints WHERE id LIKE 'wh_mv%' ORDER BY id",
+    ).all();
     expect(results).toEqual([
       { id: "wh_mv1", partner_id: "prt_new" },
       { id: "wh_mv2", partner_id: "prt_new" },
       { id: "wh_mv3", partner_id: "prt_old" },
     ]);
     // Re-stating the same partner keeps the first source and time.
-    expect(await env.DB.prepare("SELECT source, updated_at FROM tenant_partners WHERE tenant_id = 'tnt_mv'").first()).toEqual({ source: "admin", updated_at: now });
+    expect(
+      await env.DB.prepare("SELECT source, updated_at FROM tenant_partners WHERE tenant_id = 'tnt_mv'").first(),
+    ).toEqual({ source: "admin", updated_at: now });
     expect(await tenantDirectory(db(), () => now).partnerOf("tnt_mv")).toBe("prt_new");
     expect(await tenantDirectory(db(), () => now).partnerOf("tnt_unknown")).toBeNull();
   });

@@ -7,16 +7,21 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { checkInvariants, checkStats, type CheckedDelivery, type ReceivedRequest } from "../../scripts/faults/invariants.mjs";
+import {
+  type CheckedDelivery,
+  checkInvariants,
+  checkStats,
+  type ReceivedRequest,
+} from "../../scripts/faults/invariants.mjs";
 import { createDb } from "../../src/db/client";
+import type { DeliveryMessage } from "../../src/domain/delivery/message";
 import { publishEvent } from "../../src/domain/publish";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { rollUpStats } from "../../src/jobs/stats-rollup";
-import type { DeliveryMessage } from "../../src/domain/delivery/message";
 import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { seededRandom, withD1Faults, withDuplicateMessages, type Faults } from "../helpers/faults";
+import { type Faults, seededRandom, withD1Faults, withDuplicateMessages } from "../helpers/faults";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
@@ -95,17 +100,27 @@ function captureLogs() {
       // not one of ours
     }
   };
-  const spies = [vi.spyOn(console, "log").mockImplementation(keep), vi.spyOn(console, "warn").mockImplementation(keep), vi.spyOn(console, "error").mockImplementation(keep)];
+  const spies = [
+    vi.spyOn(console, "log").mockImplementation(keep),
+    vi.spyOn(console, "warn").mockImplementation(keep),
+    vi.spyOn(console, "error").mockImplementation(keep),
+  ];
   return { lines, restore: () => spies.forEach((s) => s.mockRestore()) };
 }
 
 describe("fault injection: nothing lost", () => {
   const clock = { now: Date.now() - 6 * HOUR }; // the whole story ends in the past, inside the stats window
   const injected = { d1_error: 0, duplicate_message: 0 };
-  const faults: Faults = { d1ErrorRate: D1_ERROR_RATE, duplicateRate: DUPLICATE_RATE, random: seededRandom(SEED), onInject: (f) => void injected[f]++ };
+  const faults: Faults = {
+    d1ErrorRate: D1_ERROR_RATE,
+    duplicateRate: DUPLICATE_RATE,
+    random: seededRandom(SEED),
+    onInject: (f) => void injected[f]++,
+  };
   const queued: Queued[] = [];
   let seq = 0;
-  const push = (body: DeliveryMessage, delaySeconds = 0, attempts = 1) => queued.push({ seq: seq++, body, at: clock.now + delaySeconds * 1000, attempts });
+  const push = (body: DeliveryMessage, delaySeconds = 0, attempts = 1) =>
+    queued.push({ seq: seq++, body, at: clock.now + delaySeconds * 1000, attempts });
   const queue = {
     send: async (body: DeliveryMessage, opts?: QueueSendOptions) => void push(body, opts?.delaySeconds),
     sendBatch: async (messages: Iterable<MessageSendRequest<DeliveryMessage>>, opts?: QueueSendBatchOptions) => {
@@ -125,26 +140,45 @@ describe("fault injection: nothing lost", () => {
     { random: () => 0.5 },
   );
   const endpoints: Endpoint[] = [];
-  const stats = { messages: 0, queueRetries: 0, deadLettered: 0, sweeps: 0, sweepFailures: 0, publishRetries: 0, fakeMinutes: 0 };
+  const stats = {
+    messages: 0,
+    queueRetries: 0,
+    deadLettered: 0,
+    sweeps: 0,
+    sweepFailures: 0,
+    publishRetries: 0,
+    fakeMinutes: 0,
+  };
   let logs: ReturnType<typeof captureLogs>;
 
   beforeAll(async () => {
     for (const t of TENANTS)
       for (const spec of TENANT_ENDPOINTS) {
-        const hook = hookUrl({ plan: spec.plan, retryAfter: spec.retryAfter, delayMs: spec.delayMs, body: spec.body, repeat: spec.repeat });
+        const hook = hookUrl({
+          plan: spec.plan,
+          retryAfter: spec.retryAfter,
+          delayMs: spec.delayMs,
+          body: spec.body,
+          repeat: spec.repeat,
+        });
         const wh = await createWebhook(await tenantAdmin(t.id, t.partner), { url: hook.url, events: spec.events });
         endpoints.push({ ...spec, id: wh.id, key: hook.key, tenantId: t.id, partnerId: t.partner });
       }
     for (const spec of PARTNER_ENDPOINTS) {
       const hook = hookUrl({ plan: spec.plan, body: spec.body, repeat: spec.repeat });
-      const wh = await createWebhook(await mintToken({ role: "partner_admin", partner: "prt_faults" }), { url: hook.url, events: spec.events });
+      const wh = await createWebhook(await mintToken({ role: "partner_admin", partner: "prt_faults" }), {
+        url: hook.url,
+        events: spec.events,
+      });
       endpoints.push({ ...spec, id: wh.id, key: hook.key, tenantId: null, partnerId: "prt_faults" });
     }
     logs = captureLogs();
   });
   afterAll(() => logs?.restore());
 
-  it("publishes, delivers through D1 errors and duplicate messages, and settles with every invariant intact", { timeout: 60_000 }, async () => {
+  it("publishes, delivers through D1 errors and duplicate messages, and settles with every invariant intact", {
+    timeout: 60_000,
+  }, async () => {
     const random = seededRandom(SEED + 1);
     const events = Array.from({ length: EVENTS }, (_, n) => {
       const tenant = TENANTS[n % TENANTS.length]!;
@@ -176,7 +210,9 @@ describe("fault injection: nothing lost", () => {
 
     // Drive: every due message (oldest first), the sweep once a minute, and the clock jumps to the next thing to do.
     const openDeliveries = async () =>
-      (await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'retrying')").first<{ n: number }>())!.n;
+      (await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE status IN ('pending', 'retrying')").first<{
+        n: number;
+      }>())!.n;
     const start = clock.now;
     let nextSweep = clock.now + MINUTE;
     for (let step = 0; step < 20_000; step++) {
@@ -200,7 +236,9 @@ describe("fault injection: nothing lost", () => {
 
     async function consume(m: Queued) {
       stats.messages++;
-      const batch = createMessageBatch(QUEUE, [{ id: `m${m.seq}`, timestamp: new Date(clock.now), attempts: m.attempts, body: m.body }]);
+      const batch = createMessageBatch(QUEUE, [
+        { id: `m${m.seq}`, timestamp: new Date(clock.now), attempts: m.attempts, body: m.body },
+      ]);
       const duplicating = withDuplicateMessages(batch, faults, queue);
       await handleDeliveryBatch(duplicating.batch, services);
       await duplicating.sent();
@@ -215,7 +253,12 @@ describe("fault injection: nothing lost", () => {
       stats.deadLettered++;
       for (let tries = 1; tries <= DLQ_MAX_ATTEMPTS; tries++) {
         try {
-          return await handleDeadLetterBatch(createMessageBatch(`${QUEUE}-dlq`, [{ id: `d${m.seq}`, timestamp: new Date(clock.now), attempts: tries, body: m.body }]), services);
+          return await handleDeadLetterBatch(
+            createMessageBatch(`${QUEUE}-dlq`, [
+              { id: `d${m.seq}`, timestamp: new Date(clock.now), attempts: tries, body: m.body },
+            ]),
+            services,
+          );
         } catch {
           // retried, then dropped: the sweep still finds the delivery
         }
@@ -230,7 +273,10 @@ describe("fault injection: nothing lost", () => {
         const list = await api("GET", `${WEBHOOKS}/${e.id}/deliveries?per_page=100&page=${page}`, { token });
         for (const d of list.body.items) {
           const detail = await api("GET", `${WEBHOOKS}/${e.id}/deliveries/${d.id}`, { token });
-          deliveries.push({ ...d, attempts: detail.body.attempts.map((a) => ({ ...a, started_at: Date.parse(a.started_at) })) });
+          deliveries.push({
+            ...d,
+            attempts: detail.body.attempts.map((a) => ({ ...a, started_at: Date.parse(a.started_at) })),
+          });
         }
         if (page >= list.body.pages) break;
       }
@@ -240,14 +286,21 @@ describe("fault injection: nothing lost", () => {
       const log = await recorded(e.key);
       log.forEach((req, i) => requests.push(asReceived(e, req.headers, req.received_at, i)));
     }
-    const subscribed = (patterns: string[], type: string) => patterns.some((p) => p === type || p === `${type.split(".")[0]}.*`);
+    const subscribed = (patterns: string[], type: string) =>
+      patterns.some((p) => p === type || p === `${type.split(".")[0]}.*`);
     const expected = events.flatMap((ev) =>
       endpoints
-        .filter((e) => subscribed(e.events, ev.event_type) && (e.tenantId ? e.tenantId === ev.tenant_id && e.partnerId === ev.partner_id : e.partnerId === ev.partner_id))
+        .filter(
+          (e) =>
+            subscribed(e.events, ev.event_type) &&
+            (e.tenantId ? e.tenantId === ev.tenant_id && e.partnerId === ev.partner_id : e.partnerId === ev.partner_id),
+        )
         .map((e) => ({ webhook_id: e.id, event_id: ev.event_id })),
     );
     const lostRecords = new Set(
-      logs.lines.filter((l) => l.msg === "recording attempts failed for good; they were sent but are not recorded").flatMap((l) => l.delivery_ids as number[]),
+      logs.lines
+        .filter((l) => l.msg === "recording attempts failed for good; they were sent but are not recorded")
+        .flatMap((l) => l.delivery_ids as number[]),
     );
 
     const { violations, counts } = checkInvariants({
@@ -280,7 +333,12 @@ describe("fault injection: nothing lost", () => {
     for (const e of endpoints) {
       const res = await api("GET", `${WEBHOOKS}/${e.id}/stats?window=24h`, { token });
       expect(res.status).toBe(200);
-      expect(checkStats(res.body, deliveries.filter((d) => d.webhook_id === e.id))).toEqual([]);
+      expect(
+        checkStats(
+          res.body,
+          deliveries.filter((d) => d.webhook_id === e.id),
+        ),
+      ).toEqual([]);
     }
     logs.restore();
     console.log(JSON.stringify({ faults_test: { seed: SEED, injected, ...stats, ...counts } }));
@@ -298,7 +356,8 @@ function asReceived(e: Endpoint, headers: Record<string, string>, receivedAt: nu
     ts: Number(headers["x-scaikey-timestamp"]),
     received_at: receivedAt,
   };
-  if (step === "hang" || (e.delayMs ?? 0) >= TIMEOUT_MS) return { ...base, status: null, sent2xx: false, finished_at: null, answer: "hang" };
+  if (step === "hang" || (e.delayMs ?? 0) >= TIMEOUT_MS)
+    return { ...base, status: null, sent2xx: false, finished_at: null, answer: "hang" };
   if (step === "close") return { ...base, status: null, sent2xx: false, finished_at: null, answer: "reset" };
   return { ...base, status: step, sent2xx: step >= 200 && step <= 299, finished_at: receivedAt, answer: String(step) };
 }

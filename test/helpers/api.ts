@@ -25,28 +25,47 @@ type W = typeof WEBHOOKS;
 type Query = "" | `?${string}`;
 
 /** The success body of the operation `method path` names; `any` where they name none (or are not literal). */
-export type SuccessBodyOf<M extends string, P extends string> =
-  M extends "GET" ?
-    P extends `${W}/${Query}` ? ListWebhooksResponse
-    : P extends `${W}/events` ? ListSupportedEventsResponse
-    : P extends `${W}/${string}/deliveries/${string}` ? GetWebhookDeliveryResponse
-    : P extends `${W}/${string}/deliveries${Query}` ? ListWebhookDeliveriesResponse
-    : P extends `${W}/${string}/stats${string}` ? GetWebhookStatsResponse
-    : P extends `${W}/${string}` ? GetWebhookResponse
-    : P extends "/health" ? GetHealthResponse
-    : any
-  : M extends "POST" ?
-    P extends `${W}/` ? CreateWebhookResponse
-    : P extends `${W}/${string}/deliveries/${string}/retry` ? RetryWebhookDeliveryResponse
-    : P extends `${W}/${string}/test` ? SendWebhookTestEventResponse
-    : P extends `${W}/${string}/rotate-secret` ? RotateWebhookSecretResponse
-    : P extends `${W}/${string}/recover` ? RecoverWebhookDeliveriesResponse
-    : P extends `${W}/${string}/replay` ? ReplayWebhookEventsResponse
-    : P extends "/api/v1/events" ? PublishEventResponse
-    : any
-  : M extends "PATCH" ? (P extends `${W}/${string}` ? UpdateWebhookResponse : any)
-  : M extends "PUT" ? (P extends `${W}/tenants/${string}/partner` ? AssignTenantPartnerResponse : any)
-  : any;
+export type SuccessBodyOf<M extends string, P extends string> = M extends "GET"
+  ? P extends `${W}/${Query}`
+    ? ListWebhooksResponse
+    : P extends `${W}/events`
+      ? ListSupportedEventsResponse
+      : P extends `${W}/${string}/deliveries/${string}`
+        ? GetWebhookDeliveryResponse
+        : P extends `${W}/${string}/deliveries${Query}`
+          ? ListWebhookDeliveriesResponse
+          : P extends `${W}/${string}/stats${string}`
+            ? GetWebhookStatsResponse
+            : P extends `${W}/${string}`
+              ? GetWebhookResponse
+              : P extends "/health"
+                ? GetHealthResponse
+                : any
+  : M extends "POST"
+    ? P extends `${W}/`
+      ? CreateWebhookResponse
+      : P extends `${W}/${string}/deliveries/${string}/retry`
+        ? RetryWebhookDeliveryResponse
+        : P extends `${W}/${string}/test`
+          ? SendWebhookTestEventResponse
+          : P extends `${W}/${string}/rotate-secret`
+            ? RotateWebhookSecretResponse
+            : P extends `${W}/${string}/recover`
+              ? RecoverWebhookDeliveriesResponse
+              : P extends `${W}/${string}/replay`
+                ? ReplayWebhookEventsResponse
+                : P extends "/api/v1/events"
+                  ? PublishEventResponse
+                  : any
+    : M extends "PATCH"
+      ? P extends `${W}/${string}`
+        ? UpdateWebhookResponse
+        : any
+      : M extends "PUT"
+        ? P extends `${W}/tenants/${string}/partner`
+          ? AssignTenantPartnerResponse
+          : any
+        : any;
 
 /** An error answer's `detail`: a message, or FastAPI's list of validation issues. */
 type ErrorDetail = { detail?: any };
@@ -69,7 +88,9 @@ export async function api<M extends string, P extends string>(
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  const res = await exports.default.fetch(new Request(`https://webhooks.test${path}`, { method, headers, body, redirect: "manual" }));
+  const res = await exports.default.fetch(
+    new Request(`https://webhooks.test${path}`, { method, headers, body, redirect: "manual" }),
+  );
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -81,7 +102,10 @@ export async function api<M extends string, P extends string>(
 }
 
 /** Creates a webhook as `token` and returns the created body (with its secret). */
-export async function createWebhook(token: string, overrides: Record<string, unknown> = {}): Promise<CreateWebhookResponse> {
+export async function createWebhook(
+  token: string,
+  overrides: Record<string, unknown> = {},
+): Promise<CreateWebhookResponse> {
   const res = await api("POST", `${WEBHOOKS}/`, {
     token,
     body: { url: "https://receiver.example.com/hook", events: ["user.created"], ...overrides },
@@ -91,7 +115,11 @@ export async function createWebhook(token: string, overrides: Record<string, unk
 }
 
 /** A webhook of `tenant` (partner prt_engine) subscribed to everything, pointing at a fresh URL of the local receiver. */
-export async function webhookAtReceiver(tenant: string, opts: Parameters<typeof hookUrl>[0] = {}, extra: Record<string, unknown> = {}) {
+export async function webhookAtReceiver(
+  tenant: string,
+  opts: Parameters<typeof hookUrl>[0] = {},
+  extra: Record<string, unknown> = {},
+) {
   const hook = hookUrl(opts);
   const token = await tenantAdmin(tenant, "prt_engine");
   const webhook = await createWebhook(token, { url: hook.url, events: ["*"], ...extra });

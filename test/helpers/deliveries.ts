@@ -2,10 +2,10 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { createDb } from "../../src/db/client";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
-import { readConfig, type Config } from "../../src/lib/config";
+import { type Config, readConfig } from "../../src/lib/config";
+import { interceptD1 } from "../../src/lib/d1-intercept";
 import { createSecretBox } from "../../src/lib/secret-box";
 import type { RecordedRequest } from "./receiver";
 
@@ -24,9 +24,19 @@ export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {
 }
 
 /** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery id. */
-export async function seedDelivery(webhookId: string, tenantId: string, now = Date.now(), eventType = "user.created"): Promise<number> {
+export async function seedDelivery(
+  webhookId: string,
+  tenantId: string,
+  now = Date.now(),
+  eventType = "user.created",
+): Promise<number> {
   const envelope = completeEnvelope(
-    { event_type: eventType, tenant_id: tenantId, resource: { type: "user", id: "usr_1" }, data: { email: "ada@example.com", name: "Ada Lovelace ✓" } },
+    {
+      event_type: eventType,
+      tenant_id: tenantId,
+      resource: { type: "user", id: "usr_1" },
+      data: { email: "ada@example.com", name: "Ada Lovelace ✓" },
+    },
     now,
   );
   const [id] = await storeEvent(db(), envelope, now, webhookId);
@@ -39,12 +49,22 @@ export async function deliveryRow(id: number) {
 }
 
 export async function attemptRows(id: number) {
-  const { results } = await env.DB.prepare("SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_number").bind(id).all<Record<string, any>>();
+  const { results } = await env.DB.prepare(
+    "SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_number",
+  )
+    .bind(id)
+    .all<Record<string, any>>();
   return results;
 }
 
 async function hmacHex(key: string, message: string): Promise<string> {
-  const k = await crypto.subtle.importKey("raw", new TextEncoder().encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const k = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(key),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   const sig = new Uint8Array(await crypto.subtle.sign("HMAC", k, new TextEncoder().encode(message)));
   return [...sig].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -53,7 +73,11 @@ async function hmacHex(key: string, message: string): Promise<string> {
  * The reference receiver, re-implemented as ScaiKey's receivers do it: split on ",", each part on the first "=",
  * into a dict (so only the LAST v1 survives), |now - t| <= 300, HMAC keyed by the whole secret string.
  */
-export async function scaiKeyReceiverAccepts(req: RecordedRequest, secret: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<boolean> {
+export async function scaiKeyReceiverAccepts(
+  req: RecordedRequest,
+  secret: string,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<boolean> {
   const header = req.headers["x-scaikey-signature"] ?? "";
   const parts: Record<string, string> = {};
   for (const part of header.split(",")) {
@@ -103,7 +127,8 @@ export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = 
     },
     batch: async (_statements, call) => {
       counts.batches++;
-      if (opts.failBatchesFrom !== undefined && counts.batches >= opts.failBatchesFrom) throw new Error("D1_ERROR: database is unavailable");
+      if (opts.failBatchesFrom !== undefined && counts.batches >= opts.failBatchesFrom)
+        throw new Error("D1_ERROR: database is unavailable");
       const results = await call();
       for (const r of results) counts.batchRowsRead += r.meta.rows_read ?? 0;
       return results;

@@ -38,9 +38,13 @@ export function answerFor(rawName: string, type: number): { Status: number; Answ
   if (nip) return only(A, nip[1]!);
   if (name === "localtest.me" || name.endsWith(".localtest.me")) return only(A, "127.0.0.1");
   if (name === "v6-loopback.dns.example.net") return only(AAAA, "::1");
-  if (name === "mixed.dns.example.net") return { Status: 0, Answer: [type === A ? record(A, PUBLIC_V4) : record(AAAA, "fd00::1")] };
+  if (name === "mixed.dns.example.net")
+    return { Status: 0, Answer: [type === A ? record(A, PUBLIC_V4) : record(AAAA, "fd00::1")] };
   if (name === "cname.dns.example.net")
-    return { Status: 0, Answer: type === A ? [record(CNAME, "10.1.2.3.nip.io."), record(A, "10.1.2.3", "10.1.2.3.nip.io")] : [] };
+    return {
+      Status: 0,
+      Answer: type === A ? [record(CNAME, "10.1.2.3.nip.io."), record(A, "10.1.2.3", "10.1.2.3.nip.io")] : [],
+    };
   return { Status: 0, Answer: [type === A ? record(A, PUBLIC_V4) : record(AAAA, PUBLIC_V6)] };
 }
 
@@ -80,7 +84,11 @@ export async function startDohStub(): Promise<{ url: string; stop: () => Promise
     if (!name || type === null) return json(400, { error: "name and type (A or AAAA) are required" });
     queries.set(name.toLowerCase(), (queries.get(name.toLowerCase()) ?? 0) + 1);
     const { Status, Answer } = answerFor(name, type);
-    json(200, { Status, TC: false, RD: true, RA: true, AD: false, CD: false, Question: [{ name, type }], Answer }, "application/dns-json");
+    json(
+      200,
+      { Status, TC: false, RD: true, RA: true, AD: false, CD: false, Question: [{ name, type }], Answer },
+      "application/dns-json",
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();

@@ -17,18 +17,24 @@ export async function issueLink(token: string, body: Record<string, unknown> = {
 export class PortalVisitor {
   cookie = "";
 
-  async open(url: string, init: { method?: string; form?: Record<string, string | string[]>; headers?: Record<string, string> } = {}): Promise<PortalPage> {
+  async open(
+    url: string,
+    init: { method?: string; form?: Record<string, string | string[]>; headers?: Record<string, string> } = {},
+  ): Promise<PortalPage> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.cookie) headers.cookie = this.cookie;
     let body: string | undefined;
     if (init.form) {
       const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(init.form)) for (const one of Array.isArray(v) ? v : [v]) params.append(k, one);
+      for (const [k, v] of Object.entries(init.form))
+        for (const one of Array.isArray(v) ? v : [v]) params.append(k, one);
       body = params.toString();
       headers["content-type"] = "application/x-www-form-urlencoded";
     }
     const target = url.startsWith("http") ? url : `https://webhooks.test${url}`;
-    const res = await exports.default.fetch(new Request(target, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" }));
+    const res = await exports.default.fetch(
+      new Request(target, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" }),
+    );
     const setCookie = res.headers.get("set-cookie");
     if (setCookie) this.cookie = setCookie.split(";")[0]!;
     return { status: res.status, headers: res.headers, html: await res.text() };

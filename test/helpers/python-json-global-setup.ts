@@ -17,7 +17,11 @@ declare module "vitest" {
 declare const process: {
   env: Record<string, string | undefined>;
   getBuiltinModule(name: "node:child_process"): {
-    spawnSync(cmd: string, args: string[], opts: { input: string; encoding: "utf8"; maxBuffer: number }): { status: number | null; stdout: string; stderr: string; error?: Error };
+    spawnSync(
+      cmd: string,
+      args: string[],
+      opts: { input: string; encoding: "utf8"; maxBuffer: number },
+    ): { status: number | null; stdout: string; stderr: string; error?: Error };
   };
 };
 
@@ -35,23 +39,64 @@ json.dump(out, sys.stdout)
 `;
 
 const ws = fc.constantFrom("", "", "", " ", "\n", "\t", " \r\n ");
-const digits = (min: number, max: number) => fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: min, maxLength: max });
-const intPart = fc.oneof(fc.constant("0"), fc.tuple(fc.constantFrom(..."123456789"), digits(0, 40)).map(([d, rest]) => d + rest));
+const digits = (min: number, max: number) =>
+  fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: min, maxLength: max });
+const intPart = fc.oneof(
+  fc.constant("0"),
+  fc.tuple(fc.constantFrom(..."123456789"), digits(0, 40)).map(([d, rest]) => d + rest),
+);
 
 const numberText = fc.oneof(
   fc
-    .tuple(fc.boolean(), intPart, fc.option(digits(1, 25)), fc.option(fc.tuple(fc.constantFrom("e", "E"), fc.constantFrom("", "+", "-"), digits(1, 3))))
-    .map(([neg, int, frac, exp]) => `${neg ? "-" : ""}${int}${frac === null ? "" : `.${frac}`}${exp === null ? "" : exp.join("")}`),
+    .tuple(
+      fc.boolean(),
+      intPart,
+      fc.option(digits(1, 25)),
+      fc.option(fc.tuple(fc.constantFrom("e", "E"), fc.constantFrom("", "+", "-"), digits(1, 3))),
+    )
+    .map(
+      ([neg, int, frac, exp]) =>
+        `${neg ? "-" : ""}${int}${frac === null ? "" : `.${frac}`}${exp === null ? "" : exp.join("")}`,
+    ),
   fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
   fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (Object.is(d, -0) ? "-0.0" : String(d))),
-  fc.constantFrom("1.0", "-0.0", "-0", "1e21", "1E2", "1e400", "-1e309", "1e-400", "12345678901234567890", "0.1000000000000000055511151231257827", "9007199254740993", "5e-324"),
+  fc.constantFrom(
+    "1.0",
+    "-0.0",
+    "-0",
+    "1e21",
+    "1E2",
+    "1e400",
+    "-1e309",
+    "1e-400",
+    "12345678901234567890",
+    "0.1000000000000000055511151231257827",
+    "9007199254740993",
+    "5e-324",
+  ),
 );
 
 const hex4 = (unit: number) => unit.toString(16).padStart(4, "0");
 // Pieces of a JSON string's text; raw lone surrogates are left out (they cannot be sent as UTF-8).
 const stringPiece = fc.oneof(
   fc.string({ unit: "grapheme", maxLength: 6 }).map((s) => JSON.stringify(s).slice(1, -1)),
-  fc.constantFrom("\\n", "\\t", "\\b", "\\f", "\\r", '\\"', "\\\\", "\\/", "\u007f", "\u2028", "\ufeff", "\u{1F600}", "\u{10FFFF}", "\ue000", "\uffff"),
+  fc.constantFrom(
+    "\\n",
+    "\\t",
+    "\\b",
+    "\\f",
+    "\\r",
+    '\\"',
+    "\\\\",
+    "\\/",
+    "\u007f",
+    "\u2028",
+    "\ufeff",
+    "\u{1F600}",
+    "\u{10FFFF}",
+    "\ue000",
+    "\uffff",
+  ),
   fc.integer({ min: 0, max: 0xffff }).chain((u) => fc.constantFrom(`\\u${hex4(u)}`, `\\u${hex4(u).toUpperCase()}`)),
   fc.integer({ min: 0x10000, max: 0x10ffff }).map((cp) => {
     const s = String.fromCodePoint(cp);
@@ -73,7 +118,9 @@ const { value: valueText } = fc.letrec<{ value: string; object: string; array: s
   object: fc
     .array(fc.tuple(ws, stringText, ws, ws, tie("value"), ws), { maxLength: 5, depthIdentifier: "json" })
     .map((members) => `{${members.map(([a, k, b, c, v, d]) => `${a}${k}${b}:${c}${v}${d}`).join(",")}}`),
-  array: fc.array(fc.tuple(ws, tie("value"), ws), { maxLength: 5, depthIdentifier: "json" }).map((items) => `[${items.map((p) => p.join("")).join(",")}]`),
+  array: fc
+    .array(fc.tuple(ws, tie("value"), ws), { maxLength: 5, depthIdentifier: "json" })
+    .map((items) => `[${items.map((p) => p.join("")).join(",")}]`),
 }));
 const dataText = fc
   .array(fc.tuple(stringText, valueText), { maxLength: 6 })
@@ -95,5 +142,8 @@ export default function setup(project: { provide(key: "pythonJsonCases", value: 
   });
   if (run.status !== 0) throw new Error(`python3 failed (${run.error ?? run.status}): ${run.stderr}`);
   const expected = JSON.parse(run.stdout) as (string | null)[];
-  project.provide("pythonJsonCases", JSON.stringify({ seed, cases: bodies.map((body, i) => ({ body, expected: expected[i] })) }));
+  project.provide(
+    "pythonJsonCases",
+    JSON.stringify({ seed, cases: bodies.map((body, i) => ({ body, expected: expected[i] })) }),
+  );
 }

@@ -70,7 +70,9 @@ interface Stats {
 const HUGE_BYTES = 64 * 1024 * 1024;
 const decoder = new TextDecoder();
 
-export default async function setup(project: { provide(key: "receiverUrl" | "jwtSigningKeys" | "dohUrl", value: string): void }) {
+export default async function setup(project: {
+  provide(key: "receiverUrl" | "jwtSigningKeys" | "dohUrl", value: string): void;
+}) {
   const doh = await startDohStub();
   project.provide("dohUrl", doh.url);
   const signingKeys = await generateSigningKeys();
@@ -122,9 +124,14 @@ export default async function setup(project: { provide(key: "receiverUrl" | "jwt
     const id = url.searchParams.get("id") ?? "";
     const reply = (status: string, extraHeaders: string[], payload: string) =>
       socket.end(
-        [`HTTP/1.1 ${status}`, ...extraHeaders, `Content-Length: ${new TextEncoder().encode(payload).byteLength}`, "Connection: close", "", payload].join(
-          "\r\n",
-        ),
+        [
+          `HTTP/1.1 ${status}`,
+          ...extraHeaders,
+          `Content-Length: ${new TextEncoder().encode(payload).byteLength}`,
+          "Connection: close",
+          "",
+          payload,
+        ].join("\r\n"),
       );
     const status = /^\/status\/(\d+)$/.exec(url.pathname);
     const statsPath = /^\/stats\/(.+)$/.exec(url.pathname);
@@ -151,7 +158,11 @@ export default async function setup(project: { provide(key: "receiverUrl" | "jwt
       const log = hookLogs.get(decodeURIComponent(hookLog[1] ?? "")) ?? [];
       reply("200 OK", ["Content-Type: application/json"], JSON.stringify(log));
     } else if (url.pathname === "/echo") {
-      reply("200 OK", ["Content-Type: application/json"], JSON.stringify({ method, path: url.pathname, headers, body }));
+      reply(
+        "200 OK",
+        ["Content-Type: application/json"],
+        JSON.stringify({ method, path: url.pathname, headers, body }),
+      );
     } else if (status) {
       const extra: string[] = [];
       const location = url.searchParams.get("location");
@@ -177,7 +188,11 @@ export default async function setup(project: { provide(key: "receiverUrl" | "jwt
     } else if (url.pathname === "/close") {
       socket.destroy();
     } else if (statsPath) {
-      reply("200 OK", ["Content-Type: application/json"], JSON.stringify(statsFor(decodeURIComponent(statsPath[1] ?? ""))));
+      reply(
+        "200 OK",
+        ["Content-Type: application/json"],
+        JSON.stringify(statsFor(decodeURIComponent(statsPath[1] ?? ""))),
+      );
     } else {
       reply("404 Not Found", [], "no such route");
     }
@@ -204,7 +219,10 @@ export default async function setup(project: { provide(key: "receiverUrl" | "jwt
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("receiver did not get a TCP port");
   project.provide("receiverUrl", `http://127.0.0.1:${address.port}`);
-  project.provide("jwtSigningKeys", JSON.stringify(signingKeys.map(({ kid, alg, privateJwk }) => ({ kid, alg, privateJwk }))));
+  project.provide(
+    "jwtSigningKeys",
+    JSON.stringify(signingKeys.map(({ kid, alg, privateJwk }) => ({ kid, alg, privateJwk }))),
+  );
 
   return async () => {
     await doh.stop();
@@ -223,7 +241,16 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 /** One RSA (RS256) and one P-256 (ES256) key pair, like the keys behind ScaiKey's JWKS endpoint. */
 async function generateSigningKeys() {
   const specs = [
-    { kid: "test-rs256", alg: "RS256", params: { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" } },
+    {
+      kid: "test-rs256",
+      alg: "RS256",
+      params: {
+        name: "RSASSA-PKCS1-v1_5",
+        modulusLength: 2048,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: "SHA-256",
+      },
+    },
     { kid: "test-es256", alg: "ES256", params: { name: "ECDSA", namedCurve: "P-256" } },
   ] as const;
   return Promise.all(

@@ -13,9 +13,17 @@ export const receiverBase = () => inject("receiverUrl");
 let counter = 0;
 /** A fresh receiver URL that records what it gets; `plan` is the status of each successive request (the last repeats). */
 export function hookUrl(
-  opts: { plan?: (number | string)[]; retryAfter?: string; delayMs?: number; body?: string; repeat?: number; key?: string } = {},
+  opts: {
+    plan?: (number | string)[];
+    retryAfter?: string;
+    delayMs?: number;
+    body?: string;
+    repeat?: number;
+    key?: string;
+  } = {},
 ) {
-  const key = opts.key ?? `k${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const key =
+    opts.key ?? `k${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const url = new URL(`${receiverBase()}/hook/${key}`);
   if (opts.plan) url.searchParams.set("plan", opts.plan.join(","));
   if (opts.retryAfter !== undefined) url.searchParams.set("retry-after", opts.retryAfter);

@@ -1,8 +1,8 @@
 // Reading the stats rollup's state, for tests (the Worker itself reads the cursor inside its statements).
 import type { Database } from "../../src/db/client";
-import { CURSOR_VALUE } from "../../src/domain/stats/aggregate";
-import { readEndpointStats, toPublicStats, type StatsWindow } from "../../src/domain/stats/read-model";
 import type { WebhookEndpointRow } from "../../src/db/schema";
+import { CURSOR_VALUE } from "../../src/domain/stats/aggregate";
+import { readEndpointStats, type StatsWindow, toPublicStats } from "../../src/domain/stats/read-model";
 
 /** The `stats` cursor: the id of the last delivery attempt rolled up (0 before the first rollup). */
 export async function readStatsCursor(db: Database): Promise<number> {

@@ -33,7 +33,8 @@ export function mintToken(opts: TokenOptions = {}): Promise<string> {
 
 export const superAdmin = () => mintToken({ role: "super_admin" });
 export const platformToken = (scope = "admin:read admin:write") => mintToken({ role: null, platform: true, scope });
-export const partnerAdmin = (partner: string, scope = "admin:read admin:write") => mintToken({ role: "partner_admin", partner, scope });
+export const partnerAdmin = (partner: string, scope = "admin:read admin:write") =>
+  mintToken({ role: "partner_admin", partner, scope });
 export const tenantAdmin = (tenant: string, partner: string | null = null, scope = "admin:read admin:write") =>
   mintToken({ role: "tenant_admin", tenant, partner, scope });
 /** A publisher's token: no admin role, only webhooks:publish, scoped to a tenant (and partner). */

@@ -34,7 +34,9 @@ export async function verifyScaiKeySignature(
   if (timestamp === undefined || !/^\d+$/.test(timestamp)) return false;
   if (Math.abs(nowSeconds - Number(timestamp)) > toleranceSeconds) return false;
 
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "verify",
+  ]);
   const message = encoder.encode(`${timestamp}.${body}`);
   for (const candidate of candidates) {
     const signature = hexToBytes(candidate);

@@ -1,14 +1,20 @@
 // The delivery engine against a real local receiver: sign, send, retry, record, disable.
-import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { attemptDelivery, RECORD_GATHER_MS } from "../../src/domain/delivery/attempt";
 import { claimDeliveries } from "../../src/domain/delivery/claim";
 import { recordAttempts } from "../../src/domain/delivery/record";
+import worker from "../../src/index";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
-import worker from "../../src/index";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import {
@@ -29,7 +35,12 @@ const QUEUE = "scaikey-webhook-deliveries";
 async function consume(ids: number[], attempts = 1) {
   const batch = createMessageBatch(
     QUEUE,
-    ids.map((id, i) => ({ id: `m${id}-${i}-${Math.random()}`, timestamp: new Date(), attempts, body: { delivery_id: id } })),
+    ids.map((id, i) => ({
+      id: `m${id}-${i}-${Math.random()}`,
+      timestamp: new Date(),
+      attempts,
+      body: { delivery_id: id },
+    })),
   );
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
@@ -60,7 +71,9 @@ describe("publish → queue → signed delivery", () => {
       return got.length > 0 && got;
     });
     const delivery = await waitFor(async () => {
-      const row = await env.DB.prepare("SELECT * FROM deliveries WHERE webhook_id = ?").bind(wh.id).first<Record<string, any>>();
+      const row = await env.DB.prepare("SELECT * FROM deliveries WHERE webhook_id = ?")
+        .bind(wh.id)
+        .first<Record<string, any>>();
       return row?.status === "success" && row;
     });
     expect(req!.method).toBe("POST");
@@ -86,7 +99,12 @@ describe("publish → queue → signed delivery", () => {
 
     const detail = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${delivery.id}`, { token: wh.token });
     expect(detail.status).toBe(200);
-    expect(detail.body).toMatchObject({ id: delivery.id, status: "success", attempt_count: 1, event_type: "user.created" });
+    expect(detail.body).toMatchObject({
+      id: delivery.id,
+      status: "success",
+      attempt_count: 1,
+      event_type: "user.created",
+    });
     expect(JSON.stringify(detail.body.payload)).toBe(JSON.stringify(JSON.parse(req!.body)));
     expect(detail.body.attempts).toHaveLength(1);
     expect(detail.body.attempts[0]).toMatchObject({ attempt: 1, success: true, status_code: 200, error_class: null });
@@ -139,14 +157,21 @@ describe("retries", () => {
     expect(endpoint.body.last_failure_at).not.toBeNull();
     // Below the threshold: still enabled, and no webhook.auto_disabled event was stored.
     expect(endpoint.body.status).toBe("active");
-    const announced = await env.DB.prepare("SELECT COUNT(*) AS n FROM events WHERE event_type = 'webhook.auto_disabled' AND payload LIKE ?").bind(`%${wh.id}%`).first<{ n: number }>();
+    const announced = await env.DB.prepare(
+      "SELECT COUNT(*) AS n FROM events WHERE event_type = 'webhook.auto_disabled' AND payload LIKE ?",
+    )
+      .bind(`%${wh.id}%`)
+      .first<{ n: number }>();
     expect(announced!.n).toBe(0);
   });
 
   it("applies ±10% jitter", async () => {
     const wh = await webhookAtReceiver("tnt_jitter", { plan: [503] });
     const clock = { now: Date.now() };
-    for (const [random, expected] of [[0, 54], [0.999999, 66]] as const) {
+    for (const [random, expected] of [
+      [0, 54],
+      [0.999999, 66],
+    ] as const) {
       const id = await seedDelivery(wh.id, "tnt_jitter", clock.now++);
       await attemptDelivery({ ...deliveryDeps(clock), random: () => random }, id);
       expect(((await deliveryRow(id))!.next_attempt_at - clock.now) / 1000).toBe(expected);
@@ -155,7 +180,11 @@ describe("retries", () => {
 
   it("honours Retry-After when it asks for longer, within bounds", async () => {
     const clock = { now: Date.now() };
-    for (const [retryAfter, expected] of [["120", 120], ["5", 60], ["999999", 86400]] as const) {
+    for (const [retryAfter, expected] of [
+      ["120", 120],
+      ["5", 60],
+      ["999999", 86400],
+    ] as const) {
       const wh = await webhookAtReceiver("tnt_retry_after", { plan: [429], retryAfter });
       const id = await seedDelivery(wh.id, "tnt_retry_after", clock.now);
       await attemptDelivery(deliveryDeps(clock), id);
@@ -168,7 +197,10 @@ describe("retries", () => {
     const wh = await webhookAtReceiver("tnt_via", { plan: [500] });
     const clock = { now: Date.now() };
     const id = await seedDelivery(wh.id, "tnt_via", clock.now);
-    expect((await attemptDelivery(deliveryDeps(clock), id)) as { retryVia: string }).toMatchObject({ retryVia: "queue", retryInSeconds: 60 });
+    expect((await attemptDelivery(deliveryDeps(clock), id)) as { retryVia: string }).toMatchObject({
+      retryVia: "queue",
+      retryInSeconds: 60,
+    });
     expect((await deliveryRow(id))!.in_queue).toBe(1);
     for (let i = 0; i < 3; i++) {
       clock.now = (await deliveryRow(id))!.next_attempt_at;
@@ -181,14 +213,20 @@ describe("retries", () => {
     const wh = await webhookAtReceiver("tnt_timeout", { delayMs: 3000 });
     const id = await seedDelivery(wh.id, "tnt_timeout");
     const outcome = await attemptDelivery(deliveryDeps({ now: Date.now() }, { deliveryTimeoutMs: 300 }), id);
-    expect(outcome).toMatchObject({ status: "retrying", result: { ok: false, errorClass: "timeout", statusCode: null } });
+    expect(outcome).toMatchObject({
+      status: "retrying",
+      result: { ok: false, errorClass: "timeout", statusCode: null },
+    });
   });
 
   it("treats a redirect as a failure and does not follow it", async () => {
     const wh = await webhookAtReceiver("tnt_redirect", { plan: [302] });
     const id = await seedDelivery(wh.id, "tnt_redirect");
     const outcome = await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
-    expect(outcome).toMatchObject({ status: "retrying", result: { ok: false, statusCode: 302, errorClass: "redirect" } });
+    expect(outcome).toMatchObject({
+      status: "retrying",
+      result: { ok: false, statusCode: 302, errorClass: "redirect" },
+    });
     expect(await recorded(wh.hookKey)).toHaveLength(1);
   });
 
@@ -229,12 +267,17 @@ describe("the queue consumer", () => {
     const id = await seedDelivery(wh.id, "tnt_d1fail");
     const failingD1 = new Proxy(env.DB, {
       get(target, prop) {
-        if (prop === "prepare" || prop === "batch" || prop === "exec") return () => { throw new Error("D1_ERROR: database is unavailable"); };
+        if (prop === "prepare" || prop === "batch" || prop === "exec")
+          return () => {
+            throw new Error("D1_ERROR: database is unavailable");
+          };
         return Reflect.get(target, prop);
       },
     });
     const services = { ...createServices(env), db: createDb(failingD1) };
-    const batch = createMessageBatch(QUEUE, [{ id: "m-d1", timestamp: new Date(), attempts: 1, body: { delivery_id: id } }]);
+    const batch = createMessageBatch(QUEUE, [
+      { id: "m-d1", timestamp: new Date(), attempts: 1, body: { delivery_id: id } },
+    ]);
     const ctx = createExecutionContext();
     await handleDeliveryBatch(batch, services);
     const result = await getQueueResult(batch, ctx);
@@ -270,7 +313,9 @@ describe("the queue consumer", () => {
   });
 
   it("acknowledges and drops a malformed message", async () => {
-    const batch = createMessageBatch(QUEUE, [{ id: "m-bad", timestamp: new Date(), attempts: 1, body: { nope: true } }]);
+    const batch = createMessageBatch(QUEUE, [
+      { id: "m-bad", timestamp: new Date(), attempts: 1, body: { nope: true } },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m-bad"]);
@@ -288,7 +333,9 @@ describe("the queue consumer", () => {
   it("marks dead-lettered deliveries failed, visibly", async () => {
     const wh = await webhookAtReceiver("tnt_dlq");
     const id = await seedDelivery(wh.id, "tnt_dlq");
-    const batch = createMessageBatch(`${QUEUE}-dlq`, [{ id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: id } }]);
+    const batch = createMessageBatch(`${QUEUE}-dlq`, [
+      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: id } },
+    ]);
     await handleDeadLetterBatch(batch, createServices(env));
     const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed`, { token: wh.token });
     expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id]);
@@ -297,9 +344,21 @@ describe("the queue consumer", () => {
 });
 
 describe("a queue batch, handled at once", () => {
-  const services = (d1: D1Database, now?: () => number) => ({ ...createServices(env), db: createDb(d1), ...(now ? { now } : {}) });
+  const services = (d1: D1Database, now?: () => number) => ({
+    ...createServices(env),
+    db: createDb(d1),
+    ...(now ? { now } : {}),
+  });
   const batchOf = (ids: number[], attempts = 1) =>
-    createMessageBatch(QUEUE, ids.map((id, i) => ({ id: `b${id}-${i}-${Math.random()}`, timestamp: new Date(), attempts, body: { delivery_id: id } })));
+    createMessageBatch(
+      QUEUE,
+      ids.map((id, i) => ({
+        id: `b${id}-${i}-${Math.random()}`,
+        timestamp: new Date(),
+        attempts,
+        body: { delivery_id: id },
+      })),
+    );
 
   it("claims every delivery in one D1 round trip and records them all in one more", async () => {
     const hooks = await Promise.all(["tnt_whole_a", "tnt_whole_b", "tnt_whole_c"].map((t) => webhookAtReceiver(t)));
@@ -322,7 +381,12 @@ describe("a queue batch, handled at once", () => {
     expect(counts.batchRowsRead).toBeLessThan(1_000); // some rows per delivery (≈ 27), never the backlog
     for (const wh of hooks) expect(await recorded(wh.hookKey)).toHaveLength(4);
     for (const id of ids) {
-      expect(await deliveryRow(id)).toMatchObject({ status: "success", attempt_count: 1, in_queue: 0, next_attempt_at: null });
+      expect(await deliveryRow(id)).toMatchObject({
+        status: "success",
+        attempt_count: 1,
+        in_queue: 0,
+        next_attempt_at: null,
+      });
       expect(await attemptRows(id)).toMatchObject([{ attempt_number: 1, success: 1, status_code: 200 }]);
     }
   });
@@ -337,7 +401,9 @@ describe("a queue batch, handled at once", () => {
       await seedDelivery(disabled.id, "tnt_mixed"),
     ];
     await consume([done]);
-    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?").bind(Date.now() + 60_000, later).run();
+    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?")
+      .bind(Date.now() + 60_000, later)
+      .run();
     await api("PATCH", `${WEBHOOKS}/${disabled.id}`, { token: disabled.token, body: { enabled: false } });
     const ids = [done!, later!, due!, due!, gone!, due!];
     const batch = createMessageBatch<unknown>(QUEUE, [
@@ -357,25 +423,63 @@ describe("a queue batch, handled at once", () => {
 
   it("disables an endpoint once, and announces it once, when two final failures are recorded in the same millisecond", async () => {
     const wh = await webhookAtReceiver("tnt_twice", { plan: [500] });
-    const listener = await createWebhook(await tenantAdmin("tnt_twice", "prt_engine"), { url: "https://receiver.example.com/ops", events: ["webhook.auto_disabled"] });
+    const listener = await createWebhook(await tenantAdmin("tnt_twice", "prt_engine"), {
+      url: "https://receiver.example.com/ops",
+      events: ["webhook.auto_disabled"],
+    });
     await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 8 WHERE id = ?").bind(wh.id).run();
     const at = Date.now();
-    const ids = [await seedDelivery(wh.id, "tnt_twice", at), await seedDelivery(wh.id, "tnt_twice", at), await seedDelivery(wh.id, "tnt_twice", at)];
+    const ids = [
+      await seedDelivery(wh.id, "tnt_twice", at),
+      await seedDelivery(wh.id, "tnt_twice", at),
+      await seedDelivery(wh.id, "tnt_twice", at),
+    ];
     for (const id of ids) await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // last attempts
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, services(env.DB, () => at)); // one clock reading for all: the same millisecond
+    await handleDeliveryBatch(
+      batch,
+      services(env.DB, () => at),
+    ); // one clock reading for all: the same millisecond
     expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(3);
     expect(await recorded(wh.hookKey)).toHaveLength(3);
     const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
     expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 11 });
-    const { results } = await env.DB.prepare("SELECT e.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?").bind(listener.id).all();
+    const { results } = await env.DB.prepare(
+      "SELECT e.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?",
+    )
+      .bind(listener.id)
+      .all();
     expect(results).toHaveLength(1);
   });
 
   it("adds up one endpoint's outcomes in a group in the order they happened", async () => {
     const deps = deliveryDeps({ now: Date.now() });
-    const ok = (at: number) => ({ result: { ok: true, statusCode: 200, durationMs: 3, errorClass: null, errorMessage: null, responseExcerpt: "ok", retryAfterSeconds: null }, startedAt: at, finishedAt: at });
-    const lastFailure = (at: number) => ({ result: { ok: false, statusCode: 500, durationMs: 3, errorClass: "http_5xx" as const, errorMessage: "HTTP 500", responseExcerpt: null, retryAfterSeconds: null }, startedAt: at, finishedAt: at });
+    const ok = (at: number) => ({
+      result: {
+        ok: true,
+        statusCode: 200,
+        durationMs: 3,
+        errorClass: null,
+        errorMessage: null,
+        responseExcerpt: "ok",
+        retryAfterSeconds: null,
+      },
+      startedAt: at,
+      finishedAt: at,
+    });
+    const lastFailure = (at: number) => ({
+      result: {
+        ok: false,
+        statusCode: 500,
+        durationMs: 3,
+        errorClass: "http_5xx" as const,
+        errorMessage: "HTTP 500",
+        responseExcerpt: null,
+        retryAfterSeconds: null,
+      },
+      startedAt: at,
+      finishedAt: at,
+    });
     for (const [order, expected] of [
       ["success, then a final failure", { failure_count: 1, enabled: true }],
       ["a final failure, then success", { failure_count: 0, enabled: false }],
@@ -383,15 +487,26 @@ describe("a queue batch, handled at once", () => {
       const wh = await webhookAtReceiver(`tnt_order_${order.length}`);
       await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
       const ids = [await seedDelivery(wh.id, "tnt_order"), await seedDelivery(wh.id, "tnt_order")];
-      await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id IN (?, ?)").bind(...ids).run(); // last attempts
+      await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id IN (?, ?)")
+        .bind(...ids)
+        .run(); // last attempts
       const { claimed } = await claimDeliveries(deps, ids);
       const t = Date.now();
       const outcomes = order.startsWith("success")
-        ? [{ claim: claimed[0]!, ...ok(t) }, { claim: claimed[1]!, ...lastFailure(t + 1) }]
-        : [{ claim: claimed[0]!, ...lastFailure(t) }, { claim: claimed[1]!, ...ok(t + 1) }];
+        ? [
+            { claim: claimed[0]!, ...ok(t) },
+            { claim: claimed[1]!, ...lastFailure(t + 1) },
+          ]
+        : [
+            { claim: claimed[0]!, ...lastFailure(t) },
+            { claim: claimed[1]!, ...ok(t + 1) },
+          ];
       const recordedOutcomes = await recordAttempts(deps, outcomes);
       expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body, order).toMatchObject(expected);
-      expect(recordedOutcomes.some((o) => o.autoDisabled), order).toBe(!expected.enabled);
+      expect(
+        recordedOutcomes.some((o) => o.autoDisabled),
+        order,
+      ).toBe(!expected.enabled);
     }
   });
 
@@ -399,13 +514,22 @@ describe("a queue batch, handled at once", () => {
     const wh = await webhookAtReceiver("tnt_batch_retry", { plan: [500] });
     const ids = [await seedDelivery(wh.id, "tnt_batch_retry"), await seedDelivery(wh.id, "tnt_batch_retry")];
     const sent: MessageSendRequest<unknown>[][] = [];
-    const queue = { send: async () => { throw new Error("one sendBatch expected"); }, sendBatch: async (m: Iterable<MessageSendRequest<unknown>>) => void sent.push([...m]) };
+    const queue = {
+      send: async () => {
+        throw new Error("one sendBatch expected");
+      },
+      sendBatch: async (m: Iterable<MessageSendRequest<unknown>>) => void sent.push([...m]),
+    };
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, { ...createServices(env), queue: queue as unknown as Queue<{ delivery_id: number }> });
+    await handleDeliveryBatch(batch, {
+      ...createServices(env),
+      queue: queue as unknown as Queue<{ delivery_id: number }>,
+    });
     expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(2);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.map((m) => (m.body as { delivery_id: number }).delivery_id).sort()).toEqual([...ids].sort());
-    for (const m of sent[0]!) expect(m.delaySeconds).toBeGreaterThanOrEqual(54), expect(m.delaySeconds).toBeLessThanOrEqual(66); // 60 s ± 10 %
+    for (const m of sent[0]!)
+      expect(m.delaySeconds).toBeGreaterThanOrEqual(54), expect(m.delaySeconds).toBeLessThanOrEqual(66); // 60 s ± 10 %
     for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ status: "retrying", in_queue: 1 });
   });
 
@@ -413,13 +537,21 @@ describe("a queue batch, handled at once", () => {
     const slow = await webhookAtReceiver("tnt_slowpoke", { delayMs: RECORD_GATHER_MS + 1_500 });
     const quick = await webhookAtReceiver("tnt_slowpoke");
     const slowId = await seedDelivery(slow.id, "tnt_slowpoke");
-    const quickIds = [await seedDelivery(quick.id, "tnt_slowpoke"), await seedDelivery(quick.id, "tnt_slowpoke"), await seedDelivery(quick.id, "tnt_slowpoke")];
+    const quickIds = [
+      await seedDelivery(quick.id, "tnt_slowpoke"),
+      await seedDelivery(quick.id, "tnt_slowpoke"),
+      await seedDelivery(quick.id, "tnt_slowpoke"),
+    ];
     const { d1, counts } = countingD1(env.DB);
     const batch = batchOf([slowId, ...quickIds]);
     await handleDeliveryBatch(batch, services(d1));
     expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(4);
     expect(counts.batches).toBe(3); // claim, the quick ones after RECORD_GATHER_MS, the slow one when it answered
-    const order = await env.DB.prepare("SELECT delivery_id FROM delivery_attempts WHERE delivery_id IN (?, ?, ?, ?) ORDER BY id").bind(slowId, ...quickIds).all<{ delivery_id: number }>();
+    const order = await env.DB.prepare(
+      "SELECT delivery_id FROM delivery_attempts WHERE delivery_id IN (?, ?, ?, ?) ORDER BY id",
+    )
+      .bind(slowId, ...quickIds)
+      .all<{ delivery_id: number }>();
     expect(order.results.map((r) => r.delivery_id)).toEqual([...quickIds, slowId]);
   });
 
@@ -430,14 +562,18 @@ describe("a queue batch, handled at once", () => {
     const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
     const at = Date.now();
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, services(d1, () => at));
+    await handleDeliveryBatch(
+      batch,
+      services(d1, () => at),
+    );
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages).toHaveLength(7);
     expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps the retried messages from sending again
     const config = createServices(env).config;
     const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
-    for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
+    for (const id of ids)
+      expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
     await consume(ids, 2);
     expect(await recorded(wh.hookKey)).toHaveLength(7);
   });
@@ -452,16 +588,26 @@ describe("the cron sweep", () => {
     const notDue = await seedDelivery(wh.id, "tnt_sweep", now - 3);
     const queuedRecently = await seedDelivery(wh.id, "tnt_sweep", now - 2);
     const set = (id: number, status: string, next: number, inQueue: number) =>
-      env.DB.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, in_queue = ? WHERE id = ?").bind(status, next, inQueue, id).run();
+      env.DB.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, in_queue = ? WHERE id = ?")
+        .bind(status, next, inQueue, id)
+        .run();
     await set(due, "retrying", now - 1000, 0);
     await set(orphan, "pending", now - 10 * 60_000, 1);
     await set(notDue, "retrying", now + 3_600_000, 0);
     await set(queuedRecently, "pending", now - 1000, 1);
     // Leave only this test's rows eligible.
-    await env.DB.prepare("UPDATE deliveries SET status = 'cancelled' WHERE webhook_id != ? AND status IN ('pending','retrying')").bind(wh.id).run();
+    await env.DB.prepare(
+      "UPDATE deliveries SET status = 'cancelled' WHERE webhook_id != ? AND status IN ('pending','retrying')",
+    )
+      .bind(wh.id)
+      .run();
 
     // The consumer has received messages sent just now: the orphan's message, due 10 minutes ago, is lost.
-    await env.DB.prepare("INSERT INTO job_cursors (name, value) VALUES ('queue_watermark', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").bind(now).run();
+    await env.DB.prepare(
+      "INSERT INTO job_cursors (name, value) VALUES ('queue_watermark', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+      .bind(now)
+      .run();
     const services = createServices(env);
     const [a, b] = await Promise.all([sweepDueDeliveries(services), sweepDueDeliveries(services)]);
     expect(a.enqueued + b.enqueued).toBe(2);
@@ -470,7 +616,9 @@ describe("the cron sweep", () => {
     expect((await sweepDueDeliveries(services)).enqueued).toBe(0);
 
     // Through the scheduled handler, the real queue then delivers them.
-    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ?, in_queue = 0 WHERE id = ?").bind(now - 1, notDue).run();
+    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ?, in_queue = 0 WHERE id = ?")
+      .bind(now - 1, notDue)
+      .run();
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
@@ -481,23 +629,46 @@ describe("the cron sweep", () => {
 describe("endpoint health", () => {
   it("auto-disables after consecutive failed deliveries, announces it, and a success resets the count", async () => {
     const wh = await webhookAtReceiver("tnt_health", { plan: [500] });
-    const listener = await createWebhook(await tenantAdmin("tnt_health", "prt_engine"), { url: "https://receiver.example.com/ops", events: ["webhook.auto_disabled"] });
+    const listener = await createWebhook(await tenantAdmin("tnt_health", "prt_engine"), {
+      url: "https://receiver.example.com/ops",
+      events: ["webhook.auto_disabled"],
+    });
     // A query-string secret in the failing webhook's URL must not reach the other subscribers.
-    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9, url = url || '&token=SUPERSECRET123' WHERE id = ?").bind(wh.id).run();
+    await env.DB.prepare(
+      "UPDATE webhook_endpoints SET failure_count = 9, url = url || '&token=SUPERSECRET123' WHERE id = ?",
+    )
+      .bind(wh.id)
+      .run();
     const clock = { now: Date.now() };
     const id = await seedDelivery(wh.id, "tnt_health", clock.now);
     await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // the last attempt
     const outcome = await attemptDelivery(deliveryDeps(clock), id);
     expect(outcome).toMatchObject({ status: "failed", autoDisabled: true });
     const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
-    expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 10, disabled_reason: "consecutive_failures" });
+    expect(got.body).toMatchObject({
+      enabled: false,
+      status: "auto_disabled",
+      failure_count: 10,
+      disabled_reason: "consecutive_failures",
+    });
     expect(got.body.disabled_at).not.toBeNull();
 
     // The webhook.auto_disabled event and its deliveries were stored in the same batch as the disable.
     expect((outcome as { announcementDeliveryIds: number[] }).announcementDeliveryIds).toHaveLength(1);
-    const announced = await env.DB.prepare("SELECT d.webhook_id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?").bind(listener.id).first<{ payload: string }>();
-    expect(JSON.parse(announced!.payload)).toMatchObject({ resource: { type: "webhook", id: wh.id }, data: { reason: "consecutive_failures" } });
-    expect(JSON.parse(announced!.payload).data).toEqual({ webhook_id: wh.id, reason: "consecutive_failures", threshold: 10 });
+    const announced = await env.DB.prepare(
+      "SELECT d.webhook_id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?",
+    )
+      .bind(listener.id)
+      .first<{ payload: string }>();
+    expect(JSON.parse(announced!.payload)).toMatchObject({
+      resource: { type: "webhook", id: wh.id },
+      data: { reason: "consecutive_failures" },
+    });
+    expect(JSON.parse(announced!.payload).data).toEqual({
+      webhook_id: wh.id,
+      reason: "consecutive_failures",
+      threshold: 10,
+    });
     expect(announced!.payload).not.toContain("SUPERSECRET123");
 
     // Re-enabled, then one success resets the count.
@@ -505,6 +676,9 @@ describe("endpoint health", () => {
     await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 4 WHERE id = ?").bind(wh.id).run();
     const ok = await seedDelivery(wh.id, "tnt_health", clock.now + 1);
     expect(await attemptDelivery(deliveryDeps(clock), ok)).toMatchObject({ status: "success" });
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).toMatchObject({ failure_count: 0, status: "active" });
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).toMatchObject({
+      failure_count: 0,
+      status: "active",
+    });
   });
 });

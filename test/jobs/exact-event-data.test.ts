@@ -8,7 +8,7 @@ import { describe, expect, inject, it } from "vitest";
 import corpus from "../fixtures/python-json-corpus.json";
 import { api, createWebhook } from "../helpers/api";
 import { scaiKeyReceiverAccepts, waitFor } from "../helpers/deliveries";
-import { hookUrl, recorded, type RecordedRequest } from "../helpers/receiver";
+import { hookUrl, type RecordedRequest, recorded } from "../helpers/receiver";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
 interface Case {
@@ -28,7 +28,9 @@ async function publishAndReceive(tenant: string, partner: string, cases: Case[])
   for (let i = 0; i < cases.length; i += 8) {
     const slice = cases.slice(i, i + 8);
     const results = await Promise.all(
-      slice.map((c) => api("POST", "/api/v1/events", { token, rawBody: c.body, headers: { "content-type": "application/json" } })),
+      slice.map((c) =>
+        api("POST", "/api/v1/events", { token, rawBody: c.body, headers: { "content-type": "application/json" } }),
+      ),
     );
     statuses.push(...results);
   }
@@ -48,14 +50,19 @@ async function expectDeliveredAsPython(tenant: string, partner: string, cases: C
   for (const [i, c] of cases.entries()) {
     const id = eventIdOf(c.body);
     if (c.expected === null) {
-      expect(statuses[i], `${label}: ${c.body}`).toMatchObject({ status: 422, body: { detail: [{ loc: ["body", "data"], msg: OUT_OF_RANGE }] } });
+      expect(statuses[i], `${label}: ${c.body}`).toMatchObject({
+        status: 422,
+        body: { detail: [{ loc: ["body", "data"], msg: OUT_OF_RANGE }] },
+      });
       continue;
     }
     expect(statuses[i]!.status, `${label}: ${c.body} → ${JSON.stringify(statuses[i]!.body)}`).toBe(202);
     const request = received.get(id);
     expect(request?.body, `${label}: published ${c.body}`).toBe(c.expected);
     expect(await scaiKeyReceiverAccepts(request!, secret), `${label}: signature over ${id}`).toBe(true);
-    const stored = await env.DB.prepare("SELECT payload FROM events WHERE id = ?").bind(id).first<{ payload: string }>();
+    const stored = await env.DB.prepare("SELECT payload FROM events WHERE id = ?")
+      .bind(id)
+      .first<{ payload: string }>();
     expect(stored?.payload, `${label}: stored ${id}`).toBe(c.expected);
   }
 }
@@ -71,7 +78,12 @@ describe("event data is delivered exactly as ScaiKey's Python sender writes it",
   it("random bodies from fast-check, judged by python3 at setup", async () => {
     const { seed, cases } = JSON.parse(inject("pythonJsonCases")) as { seed: number; cases: Case[] };
     expect(cases.length).toBeGreaterThan(0);
-    await expectDeliveredAsPython("tnt_prop", "prt_prop", cases, `seed ${seed} (replay with JSON_PROPERTY_SEED=${seed})`);
+    await expectDeliveredAsPython(
+      "tnt_prop",
+      "prt_prop",
+      cases,
+      `seed ${seed} (replay with JSON_PROPERTY_SEED=${seed})`,
+    );
   });
 
   it("over the service binding, bigints are delivered as exact ints and numbers as JavaScript holds them", async () => {
@@ -80,12 +92,19 @@ describe("event data is delivered exactly as ScaiKey's Python sender writes it",
     await createWebhook(await tenantAdmin("tnt_rpc_exact"), { url: hook.url, events: ["*"] });
     const service = new WebhooksService(createExecutionContext(), env);
     const data = { id: 12345678901234567890n, ratio: 0.5, count: 3, tiny: 1e-7, whole: 1e21 };
-    await service.publish({ event_type: "tenant.updated", tenant_id: "tnt_rpc_exact", resource: { type: "tenant", id: "t" }, data });
+    await service.publish({
+      event_type: "tenant.updated",
+      tenant_id: "tnt_rpc_exact",
+      resource: { type: "tenant", id: "t" },
+      data,
+    });
     const [request] = await waitFor(async () => {
       const got = await recorded(hook.key);
       return got.length > 0 && got;
     });
     // A JavaScript number has no int/float distinction: integral values go out as ints.
-    expect(request!.body).toContain('"data":{"count":3,"id":12345678901234567890,"ratio":0.5,"tiny":1e-07,"whole":1000000000000000000000}');
+    expect(request!.body).toContain(
+      '"data":{"count":3,"id":12345678901234567890,"ratio":0.5,"tiny":1e-07,"whole":1000000000000000000000}',
+    );
   });
 });

@@ -2,9 +2,9 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import wranglerToml from "../../wrangler.toml?raw";
 import worker from "../../src/index";
 import { DEAD_LETTER_QUEUE, DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
+import wranglerToml from "../../wrangler.toml?raw";
 import { createWebhook } from "../helpers/api";
 import { deliveryRow, seedDelivery } from "../helpers/deliveries";
 import { hookUrl } from "../helpers/receiver";
@@ -32,13 +32,17 @@ describe("queue routing", () => {
     const delivered = await seedDelivery(wh.id, "tnt_queue_routing");
     const deadLettered = await seedDelivery(wh.id, "tnt_queue_routing");
 
-    const batch = createMessageBatch(DELIVERY_QUEUE, [{ id: "m-main", timestamp: new Date(), attempts: 1, body: { delivery_id: delivered } }]);
+    const batch = createMessageBatch(DELIVERY_QUEUE, [
+      { id: "m-main", timestamp: new Date(), attempts: 1, body: { delivery_id: delivered } },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m-main"]);
     expect(await deliveryRow(delivered)).toMatchObject({ status: "success" });
 
-    const dlq = createMessageBatch(DEAD_LETTER_QUEUE, [{ id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: deadLettered } }]);
+    const dlq = createMessageBatch(DEAD_LETTER_QUEUE, [
+      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: deadLettered } },
+    ]);
     const dlqCtx = createExecutionContext();
     await worker.queue(dlq, env, dlqCtx);
     expect((await getQueueResult(dlq, dlqCtx)).ackAll).toBe(true);
@@ -47,8 +51,12 @@ describe("queue routing", () => {
 
   it("throws on a batch of a queue it does not consume, whatever its name looks like", async () => {
     for (const name of ["some-other-queue", "some-other-queue-dlq"]) {
-      const batch = createMessageBatch(name, [{ id: "m-x", timestamp: new Date(), attempts: 1, body: { delivery_id: 1 } }]);
-      await expect(worker.queue(batch, env, createExecutionContext())).rejects.toThrow(`no handler for queue "${name}"`);
+      const batch = createMessageBatch(name, [
+        { id: "m-x", timestamp: new Date(), attempts: 1, body: { delivery_id: 1 } },
+      ]);
+      await expect(worker.queue(batch, env, createExecutionContext())).rejects.toThrow(
+        `no handler for queue "${name}"`,
+      );
     }
   });
 });

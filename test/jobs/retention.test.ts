@@ -27,7 +27,13 @@ async function endpoint(tenant: string) {
 }
 
 /** `count` deliveries created at `at` (1 ms apart), each with one attempt then, in `status`. Returns the delivery ids. */
-async function seedOld(webhookId: string, tenant: string, at: number, count: number, status = "success"): Promise<number[]> {
+async function seedOld(
+  webhookId: string,
+  tenant: string,
+  at: number,
+  count: number,
+  status = "success",
+): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 0; i < count; i++) {
     const id = await seedDelivery(webhookId, tenant, at + i);
@@ -37,22 +43,25 @@ async function seedOld(webhookId: string, tenant: string, at: number, count: num
       env.DB.prepare(
         "INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success) VALUES (?, ?, 1, ?, 10, ?)",
       ).bind(id, webhookId, at + i, status === "success" ? 1 : 0),
-      env.DB.prepare("UPDATE deliveries SET status = ?, attempt_count = 1, next_attempt_at = ?, completed_at = ? WHERE id = ?").bind(
-        status,
-        active ? Date.now() + HOUR : null,
-        active ? null : at + i + 10,
-        id,
-      ),
+      env.DB.prepare(
+        "UPDATE deliveries SET status = ?, attempt_count = 1, next_attempt_at = ?, completed_at = ? WHERE id = ?",
+      ).bind(status, active ? Date.now() + HOUR : null, active ? null : at + i + 10, id),
     ]);
   }
   return ids;
 }
 
-const count = async (sql: string, ...params: unknown[]) => (await env.DB.prepare(sql).bind(...params).first<{ n: number }>())!.n;
-const deliveriesOf = (webhookId: string) => count("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?", webhookId);
-const attemptsOf = (webhookId: string) => count("SELECT count(*) AS n FROM delivery_attempts WHERE webhook_id = ?", webhookId);
+const count = async (sql: string, ...params: unknown[]) =>
+  (await env.DB.prepare(sql)
+    .bind(...params)
+    .first<{ n: number }>())!.n;
+const deliveriesOf = (webhookId: string) =>
+  count("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?", webhookId);
+const attemptsOf = (webhookId: string) =>
+  count("SELECT count(*) AS n FROM delivery_attempts WHERE webhook_id = ?", webhookId);
 const eventsOf = (tenant: string) => count("SELECT count(*) AS n FROM events WHERE tenant_id = ?", tenant);
-const rolledUp = (webhookId: string) => count("SELECT coalesce(sum(attempts), 0) AS n FROM webhook_stats_hourly WHERE webhook_id = ?", webhookId);
+const rolledUp = (webhookId: string) =>
+  count("SELECT coalesce(sum(attempts), 0) AS n FROM webhook_stats_hourly WHERE webhook_id = ?", webhookId);
 
 // Deliveries are kept in id order, which follows creation time in production; these tests seed old rows after newer
 // ones, so each starts from an empty delivery log.
@@ -78,7 +87,11 @@ describe("retention", () => {
     expect(await deliveriesOf(wh.id)).toBe(5);
     expect(await attemptsOf(wh.id)).toBe(5);
     expect(await eventsOf(tenant)).toBe(5);
-    expect(await runRetention(withoutArchive(now))).toMatchObject({ deliveriesDeleted: 0, eventsDeleted: 0, complete: true });
+    expect(await runRetention(withoutArchive(now))).toMatchObject({
+      deliveriesDeleted: 0,
+      eventsDeleted: 0,
+      complete: true,
+    });
 
     const gone = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${old[0]}`, { token: wh.token });
     expect(gone.status).toBe(404);
@@ -95,9 +108,15 @@ describe("retention", () => {
     const now = Date.now();
     await seedOld(wh.id, tenant, now - 35 * DAY, 6);
     await rollUpStats(services(now));
-    expect(await runRetention(withoutArchive(now), { budgetMs: 0 })).toMatchObject({ deliveriesDeleted: 0, complete: false });
+    expect(await runRetention(withoutArchive(now), { budgetMs: 0 })).toMatchObject({
+      deliveriesDeleted: 0,
+      complete: false,
+    });
     expect(await deliveriesOf(wh.id)).toBe(6);
-    expect(await runRetention(withoutArchive(now), { chunkRows: 4 })).toMatchObject({ deliveriesDeleted: 6, complete: true });
+    expect(await runRetention(withoutArchive(now), { chunkRows: 4 })).toMatchObject({
+      deliveriesDeleted: 6,
+      complete: true,
+    });
     const cursor = await count("SELECT value AS n FROM job_cursors WHERE name = 'retention'");
     expect(cursor).toBeGreaterThan(0);
   });
@@ -116,7 +135,9 @@ describe("retention", () => {
     await rollUpStats(services(now));
     await runRetention(withoutArchive(now));
     expect(await deliveriesOf(wh.id)).toBe(3);
-    await env.DB.prepare("UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = ?").bind(retrying).run();
+    await env.DB.prepare("UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = ?")
+      .bind(retrying)
+      .run();
     await runRetention(withoutArchive(now));
     expect(await deliveriesOf(wh.id)).toBe(0);
     expect(await eventsOf(tenant)).toBe(0);
@@ -128,10 +149,20 @@ describe("retention", () => {
     const tenant = "tnt_ret_idem";
     const wh = await endpoint(tenant);
     const s = createServices(env);
-    const input = { event_id: "evt_volume_idempotent_1", event_type: "user.created", tenant_id: tenant, resource: { type: "user", id: "usr_1" }, data: {} };
+    const input = {
+      event_id: "evt_volume_idempotent_1",
+      event_type: "user.created",
+      tenant_id: tenant,
+      resource: { type: "user", id: "usr_1" },
+      data: {},
+    };
     const first = await publishEvent({ ...s, now: () => Date.now() - 5 * DAY }, input);
     expect(first).toMatchObject({ deliveries: 1, duplicate: false });
-    await env.DB.prepare("UPDATE deliveries SET status = 'success', in_queue = 0, completed_at = created_at WHERE webhook_id = ?").bind(wh.id).run();
+    await env.DB.prepare(
+      "UPDATE deliveries SET status = 'success', in_queue = 0, completed_at = created_at WHERE webhook_id = ?",
+    )
+      .bind(wh.id)
+      .run();
     await rollUpStats(services());
     const archived = await runRetention(services());
     expect(archived.deliveriesArchived).toBeGreaterThanOrEqual(1);
@@ -144,11 +175,18 @@ describe("retention", () => {
     const now = Date.now();
     const hour = (daysAgo: number, i: number) => Math.floor((now - daysAgo * DAY) / HOUR) * HOUR - i * HOUR;
     const insert = (at: number) =>
-      env.DB.prepare("INSERT INTO webhook_stats_hourly (webhook_id, hour_start, attempts, latency_histogram) VALUES (?, ?, 1, '[]')").bind(wh.id, at);
-    await env.DB.batch([...Array.from({ length: 7 }, (_, i) => insert(hour(401, i))), ...Array.from({ length: 3 }, (_, i) => insert(hour(399, i)))]);
+      env.DB.prepare(
+        "INSERT INTO webhook_stats_hourly (webhook_id, hour_start, attempts, latency_histogram) VALUES (?, ?, 1, '[]')",
+      ).bind(wh.id, at);
+    await env.DB.batch([
+      ...Array.from({ length: 7 }, (_, i) => insert(hour(401, i))),
+      ...Array.from({ length: 3 }, (_, i) => insert(hour(399, i))),
+    ]);
     const result = await runRetention(services(now, { statsRetentionDays: 400 }), { chunkRows: 3 });
     expect(result).toMatchObject({ statsDeleted: 7, complete: true });
-    const { results } = await env.DB.prepare("SELECT hour_start FROM webhook_stats_hourly WHERE webhook_id = ?").bind(wh.id).all<{ hour_start: number }>();
+    const { results } = await env.DB.prepare("SELECT hour_start FROM webhook_stats_hourly WHERE webhook_id = ?")
+      .bind(wh.id)
+      .all<{ hour_start: number }>();
     expect(results.map((r) => r.hour_start).sort()).toEqual([0, 1, 2].map((i) => hour(399, i)).sort());
   });
 
@@ -195,7 +233,9 @@ describe("the archive", () => {
     expect(after.status).toBe(200);
     expect(after.body).toEqual(before.body);
     // The stats count archived deliveries too.
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=7d`, { token: wh.token })).body).toEqual(statsBefore.body);
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=7d`, { token: wh.token })).body).toEqual(
+      statsBefore.body,
+    );
     const listAfter = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?per_page=4`, { token: wh.token });
     expect(listAfter.body).toEqual(listBefore.body);
     expect(listAfter.body.total).toBe(9);
@@ -205,7 +245,9 @@ describe("the archive", () => {
       ids.push(...res.body.items.map((d: { id: number }) => d.id));
     }
     expect(ids).toEqual([...recent, ...old, ...older].sort((a, b) => b - a));
-    const failed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed&per_page=2&page=2`, { token: wh.token });
+    const failed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed&per_page=2&page=2`, {
+      token: wh.token,
+    });
     expect(failed.body).toMatchObject({ total: 3, pages: 2 });
     expect(failed.body.items.map((d: { id: number }) => d.id)).toEqual([older[0]]);
 
@@ -232,7 +274,9 @@ describe("the archive", () => {
     await seedOld(wh.id, tenant, now - 3 * DAY + 10, 2);
     await rollUpStats(services(now));
     expect((await runRetention(services(now))).deliveriesArchived).toBe(0);
-    await env.DB.prepare("UPDATE deliveries SET status = 'success', next_attempt_at = NULL WHERE id = ?").bind(active).run();
+    await env.DB.prepare("UPDATE deliveries SET status = 'success', next_attempt_at = NULL WHERE id = ?")
+      .bind(active)
+      .run();
     await seedOld(wh.id, tenant, now - 3 * DAY + 20, 1); // not rolled up yet
     expect((await runRetention(services(now))).deliveriesArchived).toBe(3);
     await rollUpStats(services(now));

@@ -11,9 +11,16 @@ import { hookUrl, recorded } from "../helpers/receiver";
 import { tenantAdmin } from "../helpers/tokens";
 
 const storedSecrets = (id: string) =>
-  env.DB.prepare("SELECT secret, previous_secret FROM webhook_endpoints WHERE id = ?").bind(id).first<{ secret: string; previous_secret: string | null }>();
+  env.DB.prepare("SELECT secret, previous_secret FROM webhook_endpoints WHERE id = ?")
+    .bind(id)
+    .first<{ secret: string; previous_secret: string | null }>();
 
-async function deliverAndVerify(webhookId: string, hookKey: string, secret: string, deps = deliveryDeps({ now: Date.now() })) {
+async function deliverAndVerify(
+  webhookId: string,
+  hookKey: string,
+  secret: string,
+  deps = deliveryDeps({ now: Date.now() }),
+) {
   await attemptDelivery(deps, await seedDelivery(webhookId, "tnt_rest"));
   const requests = await recorded(hookKey);
   return scaiKeyReceiverAccepts(requests.at(-1)!, secret);
@@ -60,7 +67,9 @@ describe("signing secrets at rest", () => {
     const newKey = generateMasterKeyEntry("k2");
     const during = createSecretBox(`${newKey},${env.SECRET_ENCRYPTION_KEY}`);
     // While both keys are listed, rows under either key deliver.
-    expect(await deliverAndVerify(wh.id, hook.key, wh.secret, { ...deliveryDeps({ now: Date.now() }), secretBox: during })).toBe(true);
+    expect(
+      await deliverAndVerify(wh.id, hook.key, wh.secret, { ...deliveryDeps({ now: Date.now() }), secretBox: during }),
+    ).toBe(true);
     while ((await reencryptSecrets({ db: db(), secretBox: during })).rewritten > 0);
     const stored = await storedSecrets(wh.id);
     expect(stored!.secret).toMatch(/^enc:v1:k2:/);

@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { rollUpTo } from "../../src/domain/stats/rollup";
 import worker from "../../src/index";
-import { rollUpStats, ROLLUP_FIRST_BATCH } from "../../src/jobs/stats-rollup";
+import { ROLLUP_FIRST_BATCH, rollUpStats } from "../../src/jobs/stats-rollup";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { db, seedDelivery } from "../helpers/deliveries";
@@ -24,28 +24,51 @@ interface SeedAttempt {
 }
 
 /** A delivery of `webhookId` with these attempts (numbered 1..n) and this final status, straight into D1. */
-async function seedAttempts(webhookId: string, tenant: string, status: string, attempts: SeedAttempt[]): Promise<number> {
+async function seedAttempts(
+  webhookId: string,
+  tenant: string,
+  status: string,
+  attempts: SeedAttempt[],
+): Promise<number> {
   const id = await seedDelivery(webhookId, tenant, attempts[0]?.at ?? Date.now());
   await env.DB.batch([
     ...attempts.map((a, i) =>
       env.DB.prepare(
         `INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success, status_code, error_class)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).bind(id, webhookId, i + 1, a.at, a.ms, a.ok ? 1 : 0, a.code ?? (a.ok ? 200 : null), a.ok ? null : (a.cls ?? null)),
+      ).bind(
+        id,
+        webhookId,
+        i + 1,
+        a.at,
+        a.ms,
+        a.ok ? 1 : 0,
+        a.code ?? (a.ok ? 200 : null),
+        a.ok ? null : (a.cls ?? null),
+      ),
     ),
-    env.DB.prepare("UPDATE deliveries SET status = ?, attempt_count = ? WHERE id = ?").bind(status, attempts.length, id),
+    env.DB.prepare("UPDATE deliveries SET status = ?, attempt_count = ? WHERE id = ?").bind(
+      status,
+      attempts.length,
+      id,
+    ),
   ]);
   return id;
 }
 
 async function statsRows(webhookId: string) {
-  const { results } = await env.DB.prepare("SELECT * FROM webhook_stats_hourly WHERE webhook_id = ? ORDER BY hour_start")
+  const { results } = await env.DB.prepare(
+    "SELECT * FROM webhook_stats_hourly WHERE webhook_id = ? ORDER BY hour_start",
+  )
     .bind(webhookId)
     .all<Record<string, any>>();
-  return results.map((r): Record<string, any> => ({ ...r, latency_histogram: JSON.parse(r.latency_histogram) as number[] }));
+  return results.map(
+    (r): Record<string, any> => ({ ...r, latency_histogram: JSON.parse(r.latency_histogram) as number[] }),
+  );
 }
 
-const maxAttemptId = async () => (await env.DB.prepare("SELECT coalesce(max(id), 0) AS id FROM delivery_attempts").first<{ id: number }>())!.id;
+const maxAttemptId = async () =>
+  (await env.DB.prepare("SELECT coalesce(max(id), 0) AS id FROM delivery_attempts").first<{ id: number }>())!.id;
 
 async function endpoint(tenant: string) {
   const token = await tenantAdmin(tenant);
@@ -125,7 +148,12 @@ describe("stats rollup", () => {
     await seedAttempts(wh.id, "tnt_incr", "success", [{ at: h + 1, ms: 40, ok: true }]);
     await rollUp();
     const [before] = await statsRows(wh.id);
-    expect(before).toMatchObject({ attempts: 1, latency_min_ms: 40, latency_max_ms: 40, latency_histogram: histogram({ 3: 1 }) });
+    expect(before).toMatchObject({
+      attempts: 1,
+      latency_min_ms: 40,
+      latency_max_ms: 40,
+      latency_histogram: histogram({ 3: 1 }),
+    });
 
     await seedAttempts(wh.id, "tnt_incr", "success", [{ at: h + 2, ms: 2, ok: true }]);
     await seedAttempts(wh.id, "tnt_incr", "failed", [{ at: h + 3, ms: 400, cls: "http_5xx" }]);
@@ -153,7 +181,9 @@ describe("stats rollup", () => {
     const wh = await endpoint("tnt_idem_roll");
     const h = Math.floor(Date.now() / HOUR) * HOUR;
     for (let i = 0; i < 30; i++) {
-      await seedAttempts(wh.id, "tnt_idem_roll", i % 3 ? "success" : "retrying", [{ at: h + i, ms: 10 * i, ok: i % 3 !== 0, cls: "timeout" }]);
+      await seedAttempts(wh.id, "tnt_idem_roll", i % 3 ? "success" : "retrying", [
+        { at: h + i, ms: 10 * i, ok: i % 3 !== 0, cls: "timeout" },
+      ]);
     }
     const attemptsBefore = await readStatsCursor(db());
     const [a, b] = await Promise.all([rollUp({ firstBatch: 7, maxBatch: 7 }), rollUp({ firstBatch: 7, maxBatch: 7 })]);
@@ -179,9 +209,14 @@ describe("stats rollup", () => {
     await rollUp();
     const start = await readStatsCursor(db());
     const h = Math.floor(Date.now() / HOUR) * HOUR;
-    for (let i = 0; i < 10; i++) await seedAttempts(wh.id, "tnt_race_roll", "success", [{ at: h + i, ms: 1, ok: true }]);
+    for (let i = 0; i < 10; i++)
+      await seedAttempts(wh.id, "tnt_race_roll", "success", [{ at: h + i, ms: 1, ok: true }]);
     const end = await maxAttemptId();
-    const counted = await Promise.all([rollUpTo(db(), end - 4, Date.now()), rollUpTo(db(), end, Date.now()), rollUpTo(db(), end - 7, Date.now())]);
+    const counted = await Promise.all([
+      rollUpTo(db(), end - 4, Date.now()),
+      rollUpTo(db(), end, Date.now()),
+      rollUpTo(db(), end - 7, Date.now()),
+    ]);
     expect(counted.reduce((s, n) => s + n, 0)).toBe(end - start);
     expect((await statsRows(wh.id))[0]).toMatchObject({ attempts: 10, successes: 10 });
     expect(await readStatsCursor(db())).toBe(end);
@@ -193,7 +228,11 @@ describe("stats rollup", () => {
     const start = await readStatsCursor(db());
     const h = Math.floor(Date.now() / HOUR) * HOUR;
     for (let i = 0; i < 25; i++) await seedAttempts(wh.id, "tnt_bound", "success", [{ at: h + i, ms: 1, ok: true }]);
-    const ids = (await env.DB.prepare("SELECT id FROM delivery_attempts WHERE id > ? ORDER BY id").bind(start).all<{ id: number }>()).results.map((r) => r.id);
+    const ids = (
+      await env.DB.prepare("SELECT id FROM delivery_attempts WHERE id > ? ORDER BY id")
+        .bind(start)
+        .all<{ id: number }>()
+    ).results.map((r) => r.id);
     expect(ids).toHaveLength(25);
 
     expect(await rollUp({ budgetMs: 0 })).toEqual({ attempts: 0, batches: 0, cursor: start, caughtUp: false });

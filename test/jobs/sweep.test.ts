@@ -1,6 +1,12 @@
 // The sweep re-enqueues a queued delivery only once its message is lost: never while it may still be waiting behind a
 // backlog (the queue watermark has not passed it), always once the consumer has received messages sent well after it.
-import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { WATERMARK_CURSOR, watermarkProbe } from "../../src/domain/queue-watermark";
@@ -26,19 +32,33 @@ async function queued(webhookId: string, tenant: string, count: number, delivera
   const ids: number[] = [];
   for (let i = 0; i < count; i++) {
     const id = await seedDelivery(webhookId, tenant, deliverableAt);
-    await env.DB.prepare("UPDATE deliveries SET in_queue = 1, next_attempt_at = ? WHERE id = ?").bind(deliverableAt, id).run();
+    await env.DB.prepare("UPDATE deliveries SET in_queue = 1, next_attempt_at = ? WHERE id = ?")
+      .bind(deliverableAt, id)
+      .run();
     ids.push(id);
   }
   return ids;
 }
 
 const setWatermark = (at: number) =>
-  env.DB.prepare("INSERT INTO job_cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").bind(WATERMARK_CURSOR, at).run();
-const watermark = async () => (await env.DB.prepare("SELECT value FROM job_cursors WHERE name = ?").bind(WATERMARK_CURSOR).first<{ value: number }>())?.value ?? 0;
+  env.DB.prepare(
+    "INSERT INTO job_cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+  )
+    .bind(WATERMARK_CURSOR, at)
+    .run();
+const watermark = async () =>
+  (
+    await env.DB.prepare("SELECT value FROM job_cursors WHERE name = ?")
+      .bind(WATERMARK_CURSOR)
+      .first<{ value: number }>()
+  )?.value ?? 0;
 
 /** The queue consumer, handed one batch as the runtime would. */
 async function consume(messages: { body: unknown; timestamp: Date }[]) {
-  const batch = createMessageBatch(QUEUE, messages.map((m, i) => ({ id: `m${i}-${Math.random()}`, attempts: 1, ...m })));
+  const batch = createMessageBatch(
+    QUEUE,
+    messages.map((m, i) => ({ id: `m${i}-${Math.random()}`, attempts: 1, ...m })),
+  );
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
   return getQueueResult(batch, ctx);
@@ -62,10 +82,17 @@ describe("the sweep under a backlog", () => {
     // Still behind, though by less than the grace after them.
     await setWatermark(now - 20 * MINUTE + services.config.orphanGraceMs - 1);
     expect(await sweepDueDeliveries(services)).toEqual({ enqueued: 0, lost: 0 });
-    for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ in_queue: 1, next_attempt_at: now - 20 * MINUTE, attempt_count: 0 });
+    for (const id of ids)
+      expect(await deliveryRow(id)).toMatchObject({
+        in_queue: 1,
+        next_attempt_at: now - 20 * MINUTE,
+        attempt_count: 0,
+      });
 
     // The consumer receives a message sent a grace period after they became deliverable: they were lost.
-    await consume([{ body: watermarkProbe(now), timestamp: new Date(now - 20 * MINUTE + services.config.orphanGraceMs) }]);
+    await consume([
+      { body: watermarkProbe(now), timestamp: new Date(now - 20 * MINUTE + services.config.orphanGraceMs) },
+    ]);
     expect(await watermark()).toBe(now - 20 * MINUTE + services.config.orphanGraceMs);
     expect(await sweepDueDeliveries(services)).toEqual({ enqueued: 30, lost: 30 });
     // Once: they are deliverable again from now, which the watermark has not passed.
@@ -114,7 +141,9 @@ describe("a really lost message", () => {
     const leaseEnd = Date.now() - services.config.orphanGraceMs - MINUTE;
     // Claimed (attempt 1 under way) by a worker that died: no attempt recorded, the lease has run out.
     const [id] = await queued(wh.id, tenant, 1, leaseEnd);
-    await env.DB.prepare("UPDATE deliveries SET attempt_count = 1, last_attempt_at = ? WHERE id = ?").bind(leaseEnd - MINUTE, id).run();
+    await env.DB.prepare("UPDATE deliveries SET attempt_count = 1, last_attempt_at = ? WHERE id = ?")
+      .bind(leaseEnd - MINUTE, id)
+      .run();
     await setWatermark(leaseEnd); // the consumer is behind the lease's end: it may still come back
     expect((await sweepDueDeliveries(services)).lost).toBe(0);
     await setWatermark(Date.now());

@@ -14,7 +14,9 @@ import { tenantAdmin } from "../helpers/tokens";
 function captureLines() {
   const lines: Record<string, unknown>[] = [];
   for (const method of ["log", "warn", "error"] as const)
-    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(JSON.parse(args.map(String).join(" "))));
+    vi.spyOn(console, method).mockImplementation(
+      (...args: unknown[]) => void lines.push(JSON.parse(args.map(String).join(" "))),
+    );
   return lines;
 }
 
@@ -28,16 +30,24 @@ describe("LOG_LEVEL", () => {
     expect(readConfig({ ...env, LOG_LEVEL: "" }).logLevel).toBe("info");
     expect(readConfig({ ...env, LOG_LEVEL: "WARN" }).logLevel).toBe("warn");
     expect(readConfig({ ...env, LOG_LEVEL: "debug" }).logLevel).toBe("debug");
-    expect(() => readConfig({ ...env, LOG_LEVEL: "verbose" })).toThrow(/LOG_LEVEL must be one of debug, info, warn, error, got "verbose"/);
+    expect(() => readConfig({ ...env, LOG_LEVEL: "verbose" })).toThrow(
+      /LOG_LEVEL must be one of debug, info, warn, error, got "verbose"/,
+    );
   });
 
   it("writes one access-log line per request at info", async () => {
     const app = createApp();
     createServices({ ...env, LOG_LEVEL: "info" }); // a container built from LOG_LEVEL sets the isolate's level
     const lines = captureLines();
-    const res = await app.request("/health", { headers: { "X-Request-ID": "req-level-info" } }, { ...env, LOG_LEVEL: "info" });
+    const res = await app.request(
+      "/health",
+      { headers: { "X-Request-ID": "req-level-info" } },
+      { ...env, LOG_LEVEL: "info" },
+    );
     expect(res.status).toBe(200);
-    expect(lines).toEqual([expect.objectContaining({ level: "info", msg: "request", request_id: "req-level-info", status: 200 })]);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: "info", msg: "request", request_id: "req-level-info", status: 200 }),
+    ]);
   });
 
   it("at warn drops the access log and other info lines, keeps warnings, errors and the line per delivery attempt", async () => {
@@ -58,6 +68,13 @@ describe("LOG_LEVEL", () => {
     await attemptDelivery(deliveryDeps({ now: Date.now() }), deliveryId);
 
     expect(lines.map((l) => l.msg)).toEqual(["kept warning", "kept error", "delivery attempt"]);
-    expect(lines[2]).toMatchObject({ level: "info", webhook_id: wh.id, delivery_id: deliveryId, attempt: 1, outcome: "retrying", status_code: 503 });
+    expect(lines[2]).toMatchObject({
+      level: "info",
+      webhook_id: wh.id,
+      delivery_id: deliveryId,
+      attempt: 1,
+      outcome: "retrying",
+      status_code: 503,
+    });
   });
 });

@@ -35,7 +35,9 @@ describe("magic links", () => {
     const visitor = new PortalVisitor();
     await visitor.open(url);
     const sessionToken = visitor.cookie.split("=")[1]!;
-    const rows = await env.DB.prepare("SELECT link_hash, session_hash FROM portal_sessions WHERE link_hash = ?").bind(await hashPortalToken(tokenOf(url))).all();
+    const rows = await env.DB.prepare("SELECT link_hash, session_hash FROM portal_sessions WHERE link_hash = ?")
+      .bind(await hashPortalToken(tokenOf(url)))
+      .all();
     expect(rows.results).toHaveLength(1);
     expect(rows.results[0]!.session_hash).toBe(await hashPortalToken(sessionToken));
     const dump = JSON.stringify((await env.DB.prepare("SELECT * FROM portal_sessions").all()).results);
@@ -66,7 +68,11 @@ describe("magic links", () => {
 
   it("two concurrent openings of one link: exactly one session", async () => {
     const url = await issueLink(await tenantAdmin("tnt_pl1"));
-    const results = await Promise.all([new PortalVisitor().open(url), new PortalVisitor().open(url), new PortalVisitor().open(url)]);
+    const results = await Promise.all([
+      new PortalVisitor().open(url),
+      new PortalVisitor().open(url),
+      new PortalVisitor().open(url),
+    ]);
     expect(results.map((r) => r.status).sort()).toEqual([200, 410, 410]);
   });
 
@@ -91,21 +97,30 @@ describe("magic links", () => {
   it("retention deletes expired rows and keeps live ones", async () => {
     const live = await issueLink(await tenantAdmin("tnt_purge"));
     const dead = await issueLink(await tenantAdmin("tnt_purge"));
-    await env.DB.prepare("UPDATE portal_sessions SET expires_at = 1 WHERE link_hash = ?").bind(await hashPortalToken(tokenOf(dead))).run();
+    await env.DB.prepare("UPDATE portal_sessions SET expires_at = 1 WHERE link_hash = ?")
+      .bind(await hashPortalToken(tokenOf(dead)))
+      .run();
     expect(await purgeExpiredPortalSessions(db, Date.now())).toBeGreaterThanOrEqual(1);
     const left = await env.DB.prepare("SELECT link_hash FROM portal_sessions WHERE tenant_id = 'tnt_purge'").all();
     expect(left.results.map((r) => r.link_hash)).toEqual([await hashPortalToken(tokenOf(live))]);
   });
 
   it("link and session lookups use their unique indexes", async () => {
-    for (const [column, index] of [["link_hash", "portal_sessions_link_hash_uq"], ["session_hash", "portal_sessions_session_hash_uq"]]) {
-      const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN SELECT * FROM portal_sessions WHERE ${column} = 'x' AND expires_at > 1`).all();
+    for (const [column, index] of [
+      ["link_hash", "portal_sessions_link_hash_uq"],
+      ["session_hash", "portal_sessions_session_hash_uq"],
+    ]) {
+      const plan = await env.DB.prepare(
+        `EXPLAIN QUERY PLAN SELECT * FROM portal_sessions WHERE ${column} = 'x' AND expires_at > 1`,
+      ).all();
       expect(JSON.stringify(plan.results)).toContain(index);
     }
   });
 
   it("the retention purge walks the expires_at index", async () => {
-    const plan = await env.DB.prepare("EXPLAIN QUERY PLAN SELECT id FROM portal_sessions WHERE expires_at < 1 ORDER BY expires_at LIMIT 500").all();
+    const plan = await env.DB.prepare(
+      "EXPLAIN QUERY PLAN SELECT id FROM portal_sessions WHERE expires_at < 1 ORDER BY expires_at LIMIT 500",
+    ).all();
     expect(JSON.stringify(plan.results)).toContain("portal_sessions_expires_idx");
   });
 });
@@ -130,7 +145,12 @@ describe("pages and security headers", () => {
   it("escapes what tenants and receivers control", async () => {
     const token = await tenantAdmin("tnt_xss");
     const evil = `<img src=x onerror=alert(1)>"'`;
-    const hook = await createWebhook(token, { url: `https://receiver.example.com/h?q=<script>`, description: evil, events: ["*"], headers: { "X-Evil": evil } });
+    const hook = await createWebhook(token, {
+      url: `https://receiver.example.com/h?q=<script>`,
+      description: evil,
+      events: ["*"],
+      headers: { "X-Evil": evil },
+    });
     const visitor = await PortalVisitor.signIn(token);
     for (const path of ["/portal", `/portal/webhooks/${hook.id}`, `/portal/webhooks/${hook.id}/edit`]) {
       const page = await visitor.open(path);
@@ -153,9 +173,18 @@ describe("authorization: the same rules as the API", () => {
       expect(res.html).toContain("Not found");
     }
     for (const path of ["/delete", "/rotate", "/test", "/enabled", "/edit"]) {
-      expect((await visitor.open(`/portal/webhooks/${other.id}${path}`, { form: { _csrf: csrf, grace: "0", enabled: "false" } })).status, path).toBe(404);
+      expect(
+        (
+          await visitor.open(`/portal/webhooks/${other.id}${path}`, {
+            form: { _csrf: csrf, grace: "0", enabled: "false" },
+          })
+        ).status,
+        path,
+      ).toBe(404);
     }
-    expect((await api("GET", `${WEBHOOKS}/${other.id}`, { token: await tenantAdmin("tnt_someone_else") })).status).toBe(200);
+    expect((await api("GET", `${WEBHOOKS}/${other.id}`, { token: await tenantAdmin("tnt_someone_else") })).status).toBe(
+      200,
+    );
   });
 
   it("a read-only session reads, and every write is a 403 page", async () => {
@@ -169,7 +198,9 @@ describe("authorization: the same rules as the API", () => {
     expect((await visitor.open(`/portal/webhooks/${hook.id}`)).status).toBe(200);
     expect((await visitor.open("/portal/webhooks/new")).status).toBe(403);
     const csrf = await visitor.csrf();
-    const create = await visitor.open("/portal/webhooks", { form: { _csrf: csrf, url: "https://x.example.com/", events: "*", enabled: "on" } });
+    const create = await visitor.open("/portal/webhooks", {
+      form: { _csrf: csrf, url: "https://x.example.com/", events: "*", enabled: "on" },
+    });
     expect(create.status).toBe(403);
     expect(create.html).toContain("read-only session");
     expect((await visitor.open(`/portal/webhooks/${hook.id}/delete`, { form: { _csrf: csrf } })).status).toBe(403);
@@ -182,8 +213,18 @@ describe("authorization: the same rules as the API", () => {
     expect((await visitor.open("/portal/webhooks", { form })).status).toBe(403);
     expect((await visitor.open("/portal/webhooks", { form: { ...form, _csrf: "x".repeat(43) } })).status).toBe(403);
     const csrf = await visitor.csrf();
-    expect((await visitor.open("/portal/webhooks", { form: { ...form, _csrf: csrf }, headers: { origin: "https://evil.example" } })).status).toBe(403);
-    const ok = await visitor.open("/portal/webhooks", { form: { ...form, _csrf: csrf }, headers: { origin: "https://webhooks.test" } });
+    expect(
+      (
+        await visitor.open("/portal/webhooks", {
+          form: { ...form, _csrf: csrf },
+          headers: { origin: "https://evil.example" },
+        })
+      ).status,
+    ).toBe(403);
+    const ok = await visitor.open("/portal/webhooks", {
+      form: { ...form, _csrf: csrf },
+      headers: { origin: "https://webhooks.test" },
+    });
     expect(ok.status).toBe(201);
     // Another session's token does not work either.
     const other = await PortalVisitor.signIn(await tenantAdmin("tnt_csrf"));
@@ -198,14 +239,27 @@ describe("screens through the domain", () => {
     const csrf = await visitor.csrf();
     const { url } = hookUrl({ body: "<script>alert('receiver')</script>" });
     const created = await visitor.open("/portal/webhooks", {
-      form: { _csrf: csrf, url, description: "Billing sync", events: ["user.created", "group.*"], headers: "X-Team: billing", enabled: "on" },
+      form: {
+        _csrf: csrf,
+        url,
+        description: "Billing sync",
+        events: ["user.created", "group.*"],
+        headers: "X-Team: billing",
+        enabled: "on",
+      },
     });
     expect(created.status).toBe(201);
     const secret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(created.html)![1]!;
     const list = await api("GET", `${WEBHOOKS}/`, { token });
     expect(list.body.items).toHaveLength(1);
     const hook = list.body.items[0]!;
-    expect(hook).toMatchObject({ url, description: "Billing sync", events: ["user.created", "group.*"], headers: { "X-Team": "billing" }, tenant_id: "tnt_flow" });
+    expect(hook).toMatchObject({
+      url,
+      description: "Billing sync",
+      events: ["user.created", "group.*"],
+      headers: { "X-Team": "billing" },
+      tenant_id: "tnt_flow",
+    });
     expect((await visitor.open(`/portal/webhooks/${hook.id}`)).html).not.toContain(secret);
 
     const tested = await visitor.open(`/portal/webhooks/${hook.id}/test`, { form: { _csrf: csrf } });
@@ -217,17 +271,28 @@ describe("screens through the domain", () => {
     const rotated = await visitor.open(`/portal/webhooks/${hook.id}/rotate`, { form: { _csrf: csrf, grace: "3600" } });
     const newSecret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(rotated.html)![1]!;
     expect(newSecret).not.toBe(secret);
-    const row = await env.DB.prepare("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ?").bind(hook.id).first<{ previous_secret_expires_at: number }>();
+    const row = await env.DB.prepare("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ?")
+      .bind(hook.id)
+      .first<{ previous_secret_expires_at: number }>();
     expect(Math.abs(row!.previous_secret_expires_at - Date.now() - 3_600_000)).toBeLessThan(10_000);
 
-    const invalid = await visitor.open(`/portal/webhooks/${hook.id}/edit`, { form: { _csrf: csrf, url: "ftp://nope", events: [], headers: "bad header" } });
+    const invalid = await visitor.open(`/portal/webhooks/${hook.id}/edit`, {
+      form: { _csrf: csrf, url: "ftp://nope", events: [], headers: "bad header" },
+    });
     expect(invalid.status).toBe(422);
     expect(invalid.html).toContain("Pick at least one event type");
     expect(invalid.html).toContain('aria-invalid="true"');
 
-    const edited = await visitor.open(`/portal/webhooks/${hook.id}/edit`, { form: { _csrf: csrf, url, events: "*", headers: "", description: "" } });
+    const edited = await visitor.open(`/portal/webhooks/${hook.id}/edit`, {
+      form: { _csrf: csrf, url, events: "*", headers: "", description: "" },
+    });
     expect(edited.status).toBe(303);
-    expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token })).body).toMatchObject({ events: ["*"], enabled: false, description: null, headers: {} });
+    expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token })).body).toMatchObject({
+      events: ["*"],
+      enabled: false,
+      description: null,
+      headers: {},
+    });
 
     const deleted = await visitor.open(`/portal/webhooks/${hook.id}/delete`, { form: { _csrf: csrf } });
     expect(deleted.status).toBe(303);
@@ -252,7 +317,9 @@ describe("screens through the domain", () => {
       expect(page.html, q).not.toContain(`#${id}`);
       expect(page.html).toContain("No deliveries match these filters");
     }
-    expect((await visitor.open(`/portal/webhooks/${hook.id}/deliveries?status=bogus`)).html).toContain("Unknown status");
+    expect((await visitor.open(`/portal/webhooks/${hook.id}/deliveries?status=bogus`)).html).toContain(
+      "Unknown status",
+    );
     const detail = await visitor.open(`/portal/webhooks/${hook.id}/deliveries/${id}`);
     expect(detail.html).toContain("Attempt 1");
     expect(detail.html).toContain("HTTP 500");

@@ -10,10 +10,11 @@ const OVERSIZED = 300 * 1024;
 
 const bodyOperations = async () => {
   const doc = (await api("GET", "/openapi.json")).body;
-  return Object.entries(doc.paths as Record<string, Record<string, { requestBody?: unknown }>>).flatMap(([path, item]) =>
-    Object.entries(item)
-      .filter(([, op]) => op.requestBody !== undefined)
-      .map(([method, op]) => [method.toUpperCase(), path] as const),
+  return Object.entries(doc.paths as Record<string, Record<string, { requestBody?: unknown }>>).flatMap(
+    ([path, item]) =>
+      Object.entries(item)
+        .filter(([, op]) => op.requestBody !== undefined)
+        .map(([method, _op]) => [method.toUpperCase(), path] as const),
   );
 };
 
@@ -23,23 +24,36 @@ beforeAll(async () => {
 });
 const concrete = (path: string) => path.replace("{webhook_id}", webhookId).replace("{delivery_id}", "1");
 
-const endpointCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
+const endpointCount = async () =>
+  (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
 
 /** A body that cannot be read as JSON: what each probe sends. */
 const BODIES: [string, () => { body: BodyInit; headers: Record<string, string> }][] = [
-  ["malformed JSON", () => ({ body: '{"url": "https://x.example/", ', headers: { "content-type": "application/json" } })],
+  [
+    "malformed JSON",
+    () => ({ body: '{"url": "https://x.example/", ', headers: { "content-type": "application/json" } }),
+  ],
   ["a 300 KB body", () => ({ body: `{}${" ".repeat(OVERSIZED)}`, headers: { "content-type": "application/json" } })],
   [
     "a 300 KB chunked body (no Content-Length)",
-    () => ({ body: new Blob([`{}${" ".repeat(OVERSIZED)}`]).stream(), headers: { "content-type": "application/json" } }),
+    () => ({
+      body: new Blob([`{}${" ".repeat(OVERSIZED)}`]).stream(),
+      headers: { "content-type": "application/json" },
+    }),
   ],
-  ["a non-JSON content type", () => ({ body: "url=https://x.example/", headers: { "content-type": "application/x-www-form-urlencoded" } })],
+  [
+    "a non-JSON content type",
+    () => ({ body: "url=https://x.example/", headers: { "content-type": "application/x-www-form-urlencoded" } }),
+  ],
   ["no body", () => ({ body: "", headers: {} })],
 ];
 
 const TOKENS: [string, () => Promise<string>][] = [
   ["a read-only platform token (admin:read)", () => platformToken("admin:read")],
-  ["a token with no role, no platform flag and no scope", () => mintToken({ role: null, tenant: "tnt_authz_first", scope: "" })],
+  [
+    "a token with no role, no platform flag and no scope",
+    () => mintToken({ role: null, tenant: "tnt_authz_first", scope: "" }),
+  ],
 ];
 
 describe("authorisation answers before the body is read", async () => {
@@ -58,23 +72,22 @@ describe("authorisation answers before the body is read", async () => {
 
   for (const [tokenName, token] of TOKENS)
     describe(tokenName, () => {
-      it.each(ops.flatMap(([method, path]) => BODIES.map(([bodyName, body]) => [method, path, bodyName, body] as const)))(
-        "%s %s with %s: 403",
-        async (method, path, _bodyName, makeBody) => {
-          const before = await endpointCount();
-          const { body, headers } = makeBody();
-          const res = await exports.default.fetch(
-            new Request(`https://webhooks.test${concrete(path)}`, {
-              method,
-              headers: { ...headers, authorization: `Bearer ${await token()}` },
-              body,
-            }),
-          );
-          const text = await res.text();
-          expect(res.status, text).toBe(403);
-          expect(Object.keys(JSON.parse(text))).toEqual(["detail"]);
-          expect(await endpointCount()).toBe(before);
-        },
-      );
+      it.each(
+        ops.flatMap(([method, path]) => BODIES.map(([bodyName, body]) => [method, path, bodyName, body] as const)),
+      )("%s %s with %s: 403", async (method, path, _bodyName, makeBody) => {
+        const before = await endpointCount();
+        const { body, headers } = makeBody();
+        const res = await exports.default.fetch(
+          new Request(`https://webhooks.test${concrete(path)}`, {
+            method,
+            headers: { ...headers, authorization: `Bearer ${await token()}` },
+            body,
+          }),
+        );
+        const text = await res.text();
+        expect(res.status, text).toBe(403);
+        expect(Object.keys(JSON.parse(text))).toEqual(["detail"]);
+        expect(await endpointCount()).toBe(before);
+      });
     });
 });

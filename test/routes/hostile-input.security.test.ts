@@ -39,7 +39,12 @@ async function send(req: Sent) {
   const headers = new Headers(req.headers);
   if (req.auth !== false && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
   const res = await exports.default.fetch(
-    new Request(`https://webhooks.test${req.path}`, { method: req.method, headers, body: req.body, redirect: "manual" }),
+    new Request(`https://webhooks.test${req.path}`, {
+      method: req.method,
+      headers,
+      body: req.body,
+      redirect: "manual",
+    }),
   );
   return { status: res.status, contentType: res.headers.get("content-type"), text: await res.text() };
 }
@@ -59,7 +64,10 @@ function expectWellFormed(res: { status: number; contentType: string | null; tex
   expect(Array.isArray(detail) && detail.length > 0, where).toBe(true);
   for (const issue of detail) {
     expect(Object.keys(issue).sort(), where).toEqual(["loc", "msg", "type"]);
-    expect(Array.isArray(issue.loc) && issue.loc.every((p: unknown) => typeof p === "string" || typeof p === "number"), where).toBe(true);
+    expect(
+      Array.isArray(issue.loc) && issue.loc.every((p: unknown) => typeof p === "string" || typeof p === "number"),
+      where,
+    ).toBe(true);
     expect(typeof issue.msg === "string" && typeof issue.type === "string", where).toBe(true);
   }
 }
@@ -73,7 +81,8 @@ const TABLES = (async () => {
 
 async function snapshot(): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
-  for (const table of await TABLES) out[table] = (await env.DB.prepare(`SELECT * FROM "${table}" ORDER BY rowid`).all()).results;
+  for (const table of await TABLES)
+    out[table] = (await env.DB.prepare(`SELECT * FROM "${table}" ORDER BY rowid`).all()).results;
   return out;
 }
 
@@ -82,7 +91,8 @@ async function probe(req: Sent) {
   const before = await snapshot();
   const res = await send(req);
   expectWellFormed(res, req);
-  if (res.status >= 400) expect(await snapshot(), `${req.method} ${req.path.slice(0, 200)} changed stored data`).toEqual(before);
+  if (res.status >= 400)
+    expect(await snapshot(), `${req.method} ${req.path.slice(0, 200)} changed stored data`).toEqual(before);
   return res;
 }
 
@@ -107,12 +117,20 @@ const ROUTES: { method: string; path: string }[] = [
 ];
 const fill = (path: string, id = webhookId, did = String(deliveryId)) => path.replace(ID, id).replace(DID, did);
 // DELETE with the real id would remove the fixture; every other route gets the real ids so input reaches validation.
-const realPath = (r: { method: string; path: string }) => (r.method === "DELETE" ? fill(r.path, "wh_hostile_missing") : fill(r.path));
+const realPath = (r: { method: string; path: string }) =>
+  r.method === "DELETE" ? fill(r.path, "wh_hostile_missing") : fill(r.path);
 const BODY_ROUTES = ROUTES.filter((r) => r.method === "POST" || r.method === "PATCH");
 
 // Valid bodies: mutating one field at a time gets hostile values past the outer type checks.
 const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
-  [`POST ${WEBHOOKS}/`]: () => ({ url: hookUrl().url, events: ["user.created"], enabled: false, description: "d", headers: { "X-A": "1" }, metadata: { a: 1 } }),
+  [`POST ${WEBHOOKS}/`]: () => ({
+    url: hookUrl().url,
+    events: ["user.created"],
+    enabled: false,
+    description: "d",
+    headers: { "X-A": "1" },
+    metadata: { a: 1 },
+  }),
   [`PATCH ${WEBHOOKS}/${ID}`]: () => ({ description: "d", metadata: { a: 1 }, headers: { "X-A": "1" } }),
   [`POST ${WEBHOOKS}/${ID}/rotate-secret`]: () => ({ expire_previous_in: 60 }),
   "POST /api/v1/events": () => ({
@@ -127,23 +145,59 @@ const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
 
 // ---- generators -----------------------------------------------------------------------------------------------
 
-const HOSTILE_NUMBERS = ["1e309", "-1e309", "1e400", "-0", "0.0000000000000000000000001", "123456789012345678901234567890", "9007199254740993", "1E+2", "-9".repeat(1) + "9".repeat(400), "5e-324"];
+const HOSTILE_NUMBERS = [
+  "1e309",
+  "-1e309",
+  "1e400",
+  "-0",
+  "0.0000000000000000000000001",
+  "123456789012345678901234567890",
+  "9007199254740993",
+  "1E+2",
+  "-9".repeat(1) + "9".repeat(400),
+  "5e-324",
+];
 const hugeNumberText = fc.constantFrom(...HOSTILE_NUMBERS);
 
 /** A JSON text nested `depth` levels deep, arrays or objects. */
 const deepJson = fc
   .tuple(fc.integer({ min: 1, max: 120_000 }), fc.boolean())
-  .map(([depth, arrays]) => (arrays ? `${"[".repeat(depth)}${"]".repeat(depth)}` : `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`));
+  .map(([depth, arrays]) =>
+    arrays ? `${"[".repeat(depth)}${"]".repeat(depth)}` : `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`,
+  );
 
-const PROTO_KEYS = ["__proto__", "constructor", "prototype", "toString", "valueOf", "hasOwnProperty", "__defineGetter__"];
+const PROTO_KEYS = [
+  "__proto__",
+  "constructor",
+  "prototype",
+  "toString",
+  "valueOf",
+  "hasOwnProperty",
+  "__defineGetter__",
+];
 const pollutionText = fc
-  .tuple(fc.constantFrom(...PROTO_KEYS), fc.constantFrom('{"admin":true}', '{"prototype":{"polluted":1}}', "null", "1", '"x"', "[]"))
+  .tuple(
+    fc.constantFrom(...PROTO_KEYS),
+    fc.constantFrom('{"admin":true}', '{"prototype":{"polluted":1}}', "null", "1", '"x"', "[]"),
+  )
   .map(([key, value]) => `{"${key}":${value}}`);
 
 const unicodeString = fc.oneof(
   fc.string({ unit: "binary", maxLength: 50 }), // lone surrogates included
   fc.string({ unit: "grapheme", maxLength: 50 }),
-  fc.constantFrom("\u0000", "\ud800", "\udfff", "\ufeff", "\u202e", "𝕏", "Zoë", "\u2028\u2029", "%00", "../", "' OR 1=1 --"),
+  fc.constantFrom(
+    "\u0000",
+    "\ud800",
+    "\udfff",
+    "\ufeff",
+    "\u202e",
+    "𝕏",
+    "Zoë",
+    "\u2028\u2029",
+    "%00",
+    "../",
+    "' OR 1=1 --",
+  ),
 );
 
 /** A JSON value made hostile: numbers out of range, deep nesting, polluting keys, odd strings. */
@@ -158,7 +212,9 @@ const hostileLeafText: fc.Arbitrary<string> = fc.oneof(
 /** The same, also wrapped inside objects and arrays. */
 const hostileValueText: fc.Arbitrary<string> = fc.oneof(
   hostileLeafText,
-  fc.tuple(fc.oneof(fc.constantFrom("a", "X-A", ...PROTO_KEYS), fc.string({ maxLength: 20 })), hostileLeafText).map(([k, v]) => `{${JSON.stringify(k)}:${v}}`),
+  fc
+    .tuple(fc.oneof(fc.constantFrom("a", "X-A", ...PROTO_KEYS), fc.string({ maxLength: 20 })), hostileLeafText)
+    .map(([k, v]) => `{${JSON.stringify(k)}:${v}}`),
   hostileLeafText.map((v) => `[1,${v}]`),
 );
 
@@ -167,7 +223,8 @@ function placesIn(value: Record<string, unknown>, prefix: string[] = []): string
   const places: string[][] = [];
   for (const [key, child] of Object.entries(value)) {
     places.push([...prefix, key]);
-    if (child !== null && typeof child === "object" && !Array.isArray(child)) places.push(...placesIn(child as Record<string, unknown>, [...prefix, key]));
+    if (child !== null && typeof child === "object" && !Array.isArray(child))
+      places.push(...placesIn(child as Record<string, unknown>, [...prefix, key]));
   }
   for (const extra of ["__proto__", "constructor", "extra"]) places.push([...prefix, extra]);
   return places;
@@ -187,7 +244,15 @@ const mutatedBody = (base: Record<string, unknown>) =>
     return JSON.stringify(copy).replace(JSON.stringify(HOLE), value);
   });
 
-const INVALID_UTF8: number[][] = [[0xff], [0xc0, 0xaf], [0xe0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xf0, 0x9f, 0x98]];
+const INVALID_UTF8: number[][] = [
+  [0xff],
+  [0xc0, 0xaf],
+  [0xe0, 0x80],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0x80],
+  [0xf0, 0x9f, 0x98],
+];
 /** A JSON body whose bytes are not UTF-8 (overlong, surrogate, truncated, stray continuation bytes). */
 const invalidUtf8Body = (base: Record<string, unknown>) =>
   fc.tuple(fc.constantFrom(...INVALID_UTF8), fc.constantFrom(...Object.keys(base))).map(([bad, key]) => {
@@ -212,13 +277,25 @@ const CONTENT_TYPES = [
   "application/jsonx",
   "*/*",
 ];
-const contentType = fc.oneof(fc.constantFrom(...CONTENT_TYPES), fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map(String.fromCharCode), maxLength: 40 }));
+const contentType = fc.oneof(
+  fc.constantFrom(...CONTENT_TYPES),
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map(String.fromCharCode), maxLength: 40 }),
+);
 
 const bodyFor = (route: { method: string; path: string }) => {
   const valid = VALID_BODIES[`${route.method} ${route.path}`];
-  const generic = fc.oneof(fc.json(), fc.anything().map((v) => JSON.stringify(v) ?? ""), hostileValueText, fc.string({ maxLength: 100 }));
+  const generic = fc.oneof(
+    fc.json(),
+    fc.anything().map((v) => JSON.stringify(v) ?? ""),
+    hostileValueText,
+    fc.string({ maxLength: 100 }),
+  );
   return valid
-    ? fc.oneof({ arbitrary: generic, weight: 1 }, { arbitrary: mutatedBody(valid()), weight: 4 }, { arbitrary: invalidUtf8Body(valid()), weight: 1 })
+    ? fc.oneof(
+        { arbitrary: generic, weight: 1 },
+        { arbitrary: mutatedBody(valid()), weight: 4 },
+        { arbitrary: invalidUtf8Body(valid()), weight: 1 },
+      )
     : fc.oneof(generic, invalidUtf8Body({ a: 1 }));
 };
 
@@ -228,7 +305,31 @@ const headerChar = fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCh
 const headerValue = (maxLength: number) => fc.string({ unit: headerChar, maxLength });
 
 const QUERY_KEYS = ["page", "per_page", "tenant_id", "partner_id", "status", "window", "__proto__", "constructor"];
-const QUERY_VALUES = ["1e309", "-0", "NaN", "Infinity", "-Infinity", "0x10", "1.5", "", " 1", "１", "9".repeat(400), "%00", "%", "%zz", "%E0%A4%A", "null", "[]", "{}", "1,2", "success", "24h", "tnt_hostile", "prt_hostile"];
+const QUERY_VALUES = [
+  "1e309",
+  "-0",
+  "NaN",
+  "Infinity",
+  "-Infinity",
+  "0x10",
+  "1.5",
+  "",
+  " 1",
+  "１",
+  "9".repeat(400),
+  "%00",
+  "%",
+  "%zz",
+  "%E0%A4%A",
+  "null",
+  "[]",
+  "{}",
+  "1,2",
+  "success",
+  "24h",
+  "tnt_hostile",
+  "prt_hostile",
+];
 const queryPart = fc.oneof(
   fc.constantFrom(...QUERY_VALUES),
   fc.string({ maxLength: 30 }).map(encodeURIComponent),
@@ -236,15 +337,42 @@ const queryPart = fc.oneof(
   fc.double().map(String),
 );
 const queryString = fc
-  .array(fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), fc.string({ maxLength: 10 }).map(encodeURIComponent)), queryPart), { maxLength: 8 })
+  .array(
+    fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), fc.string({ maxLength: 10 }).map(encodeURIComponent)), queryPart),
+    { maxLength: 8 },
+  )
   .map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join("&"));
 
-const PATH_IDS = ["..", "../", "..%2F..%2F", "%2e%2e", "%2e%2e%2f", "%", "%zz", "%E0%A4%A", "%00", "%ff", "%C0%AF", "wh_%00", "a%2Fb", ";", "?x=1", "#frag", "\\..\\", "0", "-1", "1e309", "NaN"];
+const PATH_IDS = [
+  "..",
+  "../",
+  "..%2F..%2F",
+  "%2e%2e",
+  "%2e%2e%2f",
+  "%",
+  "%zz",
+  "%E0%A4%A",
+  "%00",
+  "%ff",
+  "%C0%AF",
+  "wh_%00",
+  "a%2Fb",
+  ";",
+  "?x=1",
+  "#frag",
+  "\\..\\",
+  "0",
+  "-1",
+  "1e309",
+  "NaN",
+];
 const pathId = fc.oneof(
   fc.constantFrom(...PATH_IDS),
   fc.string({ unit: "grapheme", maxLength: 40 }).map(encodeURIComponent),
   fc.string({ unit: "binary", maxLength: 40 }).map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, "x"))),
-  fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map(String.fromCharCode), maxLength: 40 }).filter((s) => !s.includes("#") && !s.includes("?")),
+  fc
+    .string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map(String.fromCharCode), maxLength: 40 })
+    .filter((s) => !s.includes("#") && !s.includes("?")),
   fc.integer({ min: 65, max: 8000 }).map((n) => "w".repeat(n)),
   fc.integer({ min: 1, max: 50 }).map((n) => "%2e%2e%2f".repeat(n)),
 );
@@ -256,14 +384,29 @@ const run = <T>(arb: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>, nu
 
 describe("hostile input never answers 5xx and never changes stored data when refused", { timeout: 60_000 }, () => {
   it.each(BODY_ROUTES.map((r) => [`${r.method} ${r.path}`, r] as const))("bodies: %s", async (_label, route) => {
-    await run(fc.tuple(bodyFor(route), fc.constantFrom(...CONTENT_TYPES.slice(0, 5)), fc.boolean()), async ([body, type, withType]) => {
-      await probe({ method: route.method, path: realPath(route), body, headers: withType ? { "content-type": type } : {} });
-    }, BODY_RUNS);
+    await run(
+      fc.tuple(bodyFor(route), fc.constantFrom(...CONTENT_TYPES.slice(0, 5)), fc.boolean()),
+      async ([body, type, withType]) => {
+        await probe({
+          method: route.method,
+          path: realPath(route),
+          body,
+          headers: withType ? { "content-type": type } : {},
+        });
+      },
+      BODY_RUNS,
+    );
   });
 
   // The fields where any JSON is valid (event data, endpoint metadata) get hostile values directly, at any depth.
   it.each([
-    ["event data", "POST", "/api/v1/events", (v: string) => JSON.stringify(VALID_BODIES["POST /api/v1/events"]!()).replace('"data":{"a":1}', `"data":{"a":${v}}`)],
+    [
+      "event data",
+      "POST",
+      "/api/v1/events",
+      (v: string) =>
+        JSON.stringify(VALID_BODIES["POST /api/v1/events"]!()).replace('"data":{"a":1}', `"data":{"a":${v}}`),
+    ],
     ["endpoint metadata", "PATCH", `${WEBHOOKS}/${ID}`, (v: string) => `{"metadata":{"a":${v}}}`],
   ] as const)("free-form JSON: %s", async (_label, method, path, bodyWith) => {
     await run(hostileValueText, async (value) => {
@@ -272,43 +415,95 @@ describe("hostile input never answers 5xx and never changes stored data when ref
   });
 
   it("bodies with random content types, on every route", async () => {
-    await run(fc.tuple(fc.constantFrom(...ROUTES), contentType, fc.oneof(fc.json({ maxDepth: 2 }), fc.string({ maxLength: 50 }))), async ([route, type, body]) => {
-      const hasBody = route.method !== "GET";
-      await probe({ method: route.method, path: realPath(route), body: hasBody ? body : undefined, headers: { "content-type": type } });
-    });
+    await run(
+      fc.tuple(
+        fc.constantFrom(...ROUTES),
+        contentType,
+        fc.oneof(fc.json({ maxDepth: 2 }), fc.string({ maxLength: 50 })),
+      ),
+      async ([route, type, body]) => {
+        const hasBody = route.method !== "GET";
+        await probe({
+          method: route.method,
+          path: realPath(route),
+          body: hasBody ? body : undefined,
+          headers: { "content-type": type },
+        });
+      },
+    );
   });
 
   it("query strings, on every route", async () => {
-    await run(fc.tuple(fc.constantFrom(...ROUTES.filter((r) => r.method !== "POST" && r.method !== "PATCH")), queryString), async ([route, query]) => {
-      await probe({ method: route.method, path: `${realPath(route)}?${query}` });
-    });
+    await run(
+      fc.tuple(fc.constantFrom(...ROUTES.filter((r) => r.method !== "POST" && r.method !== "PATCH")), queryString),
+      async ([route, query]) => {
+        await probe({ method: route.method, path: `${realPath(route)}?${query}` });
+      },
+    );
   });
 
   it("path ids, on every route that takes one", async () => {
     const routes = ROUTES.filter((r) => r.path.includes(ID));
-    await run(fc.tuple(fc.constantFrom(...routes), pathId, fc.oneof(pathId, fc.constant(String(deliveryId)))), async ([route, id, did]) => {
-      await probe({ method: route.method, path: fill(route.path, id, did), body: route.method === "POST" || route.method === "PATCH" ? "{}" : undefined, headers: { "content-type": "application/json" } });
-    });
+    await run(
+      fc.tuple(fc.constantFrom(...routes), pathId, fc.oneof(pathId, fc.constant(String(deliveryId)))),
+      async ([route, id, did]) => {
+        await probe({
+          method: route.method,
+          path: fill(route.path, id, did),
+          body: route.method === "POST" || route.method === "PATCH" ? "{}" : undefined,
+          headers: { "content-type": "application/json" },
+        });
+      },
+    );
   });
 
   it("Authorization headers, on every route", async () => {
     const authorization = fc.oneof(
       headerValue(200),
       headerValue(200).map((v) => `Bearer ${v}`),
-      fc.constantFrom("Bearer", "Bearer ", "bearer x.y.z", "Basic dXNlcjpwYXNz", "Bearer a.b", "Bearer ....", "Bearer =", `Bearer ${"A".repeat(16_000)}`),
+      fc.constantFrom(
+        "Bearer",
+        "Bearer ",
+        "bearer x.y.z",
+        "Basic dXNlcjpwYXNz",
+        "Bearer a.b",
+        "Bearer ....",
+        "Bearer =",
+        `Bearer ${"A".repeat(16_000)}`,
+      ),
       fc.constantFrom(0, 1, 2).map((i) => `Bearer ${"eyJhbGciOiJub25lIn0"}.${["e30", "eyJzdWIiOjF9", "%%%"][i]}.`),
       // A valid token with something appended (not only padding or whitespace, which leave it the same token).
-      headerValue(50).filter((junk) => junk.replace(/[\s=]/g, "") !== "").map((junk) => `Bearer ${token}${junk}`),
+      headerValue(50)
+        .filter((junk) => junk.replace(/[\s=]/g, "") !== "")
+        .map((junk) => `Bearer ${token}${junk}`),
     );
     await run(fc.tuple(fc.constantFrom(...ROUTES), authorization), async ([route, auth]) => {
-      const res = await probe({ method: route.method, path: realPath(route), headers: { authorization: auth, "content-type": "application/json" }, body: route.method === "GET" || route.method === "DELETE" ? undefined : "{}" });
+      const res = await probe({
+        method: route.method,
+        path: realPath(route),
+        headers: { authorization: auth, "content-type": "application/json" },
+        body: route.method === "GET" || route.method === "DELETE" ? undefined : "{}",
+      });
       expect(res.status, `${auth.slice(0, 60)} was accepted`).toBe(401);
     });
   });
 
   it("huge and odd X-Request-ID and other headers, on every route", async () => {
     await run(
-      fc.tuple(fc.constantFrom(...ROUTES), headerValue(50), fc.integer({ min: 0, max: 16_000 }), fc.constantFrom("x-request-id", "content-length", "transfer-encoding", "accept", "x-forwarded-for", "cf-connecting-ip", "origin")),
+      fc.tuple(
+        fc.constantFrom(...ROUTES),
+        headerValue(50),
+        fc.integer({ min: 0, max: 16_000 }),
+        fc.constantFrom(
+          "x-request-id",
+          "content-length",
+          "transfer-encoding",
+          "accept",
+          "x-forwarded-for",
+          "cf-connecting-ip",
+          "origin",
+        ),
+      ),
       async ([route, value, repeat, name]) => {
         const headers: Record<string, string> = { "x-request-id": `${value}${"r".repeat(repeat)}` };
         if (name !== "x-request-id" && name !== "content-length" && name !== "transfer-encoding") headers[name] = value;
@@ -328,24 +523,55 @@ describe("regressions", () => {
     for (const key of ["admin", "polluted", "prototype", "x"]) expect(probeObject[key], key).toBeUndefined();
   });
 
-  it.each(["1e400", "-1e309", '[1,{"m":1e999}]'])("data holding %s answers 422 (canonicalJson refused Infinity: 500)", async (value) => {
-    const body = JSON.stringify(VALID_BODIES["POST /api/v1/events"]!()).replace('"data":{"a":1}', `"data":{"a":${value}}`);
-    const res = await probe({ method: "POST", path: "/api/v1/events", body, headers: { "content-type": "application/json" } });
-    expect(res.status).toBe(422);
-    expect(JSON.parse(res.text).detail).toEqual([
-      { loc: ["body", "data"], msg: "data must not contain numbers outside the range JSON can carry (such as 1e400)", type: "value_error" },
-    ]);
-  });
+  it.each(["1e400", "-1e309", '[1,{"m":1e999}]'])(
+    "data holding %s answers 422 (canonicalJson refused Infinity: 500)",
+    async (value) => {
+      const body = JSON.stringify(VALID_BODIES["POST /api/v1/events"]!()).replace(
+        '"data":{"a":1}',
+        `"data":{"a":${value}}`,
+      );
+      const res = await probe({
+        method: "POST",
+        path: "/api/v1/events",
+        body,
+        headers: { "content-type": "application/json" },
+      });
+      expect(res.status).toBe(422);
+      expect(JSON.parse(res.text).detail).toEqual([
+        {
+          loc: ["body", "data"],
+          msg: "data must not contain numbers outside the range JSON can carry (such as 1e400)",
+          type: "value_error",
+        },
+      ]);
+    },
+  );
 
   it("a header value with a lone surrogate answers 422 (it went on the wire as invalid UTF-8)", async () => {
-    const res = await probe({ method: "PATCH", path: `${WEBHOOKS}/${webhookId}`, body: '{"headers":{"X-A":"\\udc00"}}', headers: { "content-type": "application/json" } });
+    const res = await probe({
+      method: "PATCH",
+      path: `${WEBHOOKS}/${webhookId}`,
+      body: '{"headers":{"X-A":"\\udc00"}}',
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(422);
-    expect(JSON.parse(res.text).detail[0]).toMatchObject({ loc: ["body", "headers", "X-A"], msg: "Header values must be well-formed Unicode (no lone surrogates)" });
+    expect(JSON.parse(res.text).detail[0]).toMatchObject({
+      loc: ["body", "headers", "X-A"],
+      msg: "Header values must be well-formed Unicode (no lone surrogates)",
+    });
   });
 
   it("data nested 10,000 levels deep answers 422 (canonicalJson used to overflow the stack: 500)", async () => {
-    const body = JSON.stringify(VALID_BODIES["POST /api/v1/events"]!()).replace('"data":{"a":1}', `"data":{"a":${"[".repeat(10_000)}${"]".repeat(10_000)}}`);
-    const res = await probe({ method: "POST", path: "/api/v1/events", body, headers: { "content-type": "application/json" } });
+    const body = JSON.stringify(VALID_BODIES["POST /api/v1/events"]!()).replace(
+      '"data":{"a":1}',
+      `"data":{"a":${"[".repeat(10_000)}${"]".repeat(10_000)}}`,
+    );
+    const res = await probe({
+      method: "POST",
+      path: "/api/v1/events",
+      body,
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(422);
     expect(JSON.parse(res.text).detail[0].loc).toEqual(["body", "data"]);
   });
@@ -353,8 +579,15 @@ describe("regressions", () => {
   it("a body that is not UTF-8 answers 422 instead of being stored with U+FFFD in place of its bytes", async () => {
     const enc = new TextEncoder();
     const body = new Uint8Array([...enc.encode('{"description":"caf'), 0xe9, ...enc.encode('"}')]); // Latin-1 é
-    const res = await probe({ method: "PATCH", path: `${WEBHOOKS}/${webhookId}`, body, headers: { "content-type": "application/json" } });
+    const res = await probe({
+      method: "PATCH",
+      path: `${WEBHOOKS}/${webhookId}`,
+      body,
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(422);
-    expect(JSON.parse(res.text)).toEqual({ detail: [{ loc: ["body"], msg: "Request body is not valid UTF-8", type: "json_invalid" }] });
+    expect(JSON.parse(res.text)).toEqual({
+      detail: [{ loc: ["body"], msg: "Request body is not valid UTF-8", type: "json_invalid" }],
+    });
   });
 });

@@ -66,7 +66,8 @@ function expectIssue(res: { status: number; body: any }, loc: (string | number)[
   else expect(issue.msg).toMatch(msg);
 }
 
-const endpointCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
+const endpointCount = async () =>
+  (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
 const eventCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM events").first<{ n: number }>())!.n;
 
 describe("request body size (256 KiB)", () => {
@@ -79,7 +80,11 @@ describe("request body size (256 KiB)", () => {
     ["POST", () => "/api/v1/events"],
   ])("%s %s answers 413 past the limit (with Content-Length)", async (method, path) => {
     const auth = path() === "/api/v1/events" ? publisher : token;
-    const res = await api(method, path(), { token: auth, rawBody: `{}${padding(MAX_BODY_BYTES)}`, headers: { "content-type": "application/json" } });
+    const res = await api(method, path(), {
+      token: auth,
+      rawBody: `{}${padding(MAX_BODY_BYTES)}`,
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(413);
     expect(res.body).toEqual(TOO_LARGE);
   });
@@ -107,7 +112,10 @@ describe("request body size (256 KiB)", () => {
   });
 
   it("answers 413 to an event whose data alone is over the limit", async () => {
-    const res = await api("POST", "/api/v1/events", { token: publisher, body: event({ data: { blob: "x".repeat(MAX_BODY_BYTES) } }) });
+    const res = await api("POST", "/api/v1/events", {
+      token: publisher,
+      body: event({ data: { blob: "x".repeat(MAX_BODY_BYTES) } }),
+    });
     expect(res.status).toBe(413);
     expect(res.body).toEqual(TOO_LARGE);
   });
@@ -116,16 +124,19 @@ describe("request body size (256 KiB)", () => {
     ["POST", () => `${WEBHOOKS}/`, () => token],
     ["PATCH", () => `${WEBHOOKS}/${webhookId}`, () => token],
     ["POST", () => "/api/v1/events", () => publisher],
-  ])("%s %s answers 413 to a chunked body without Content-Length, reading little past the limit", async (method, path, auth) => {
-    const before = [await endpointCount(), await eventCount()];
-    const { stream, seen } = streamedBody(64 * 1024 * 1024);
-    const res = await sendStream(method, path(), stream, auth());
-    expect(res.status).toBe(413);
-    expect(res.body).toEqual(TOO_LARGE);
-    // Cut off at the limit, not buffered whole (64 MiB would be half a Worker's memory).
-    expect(seen.pulledBytes).toBeLessThan(MAX_BODY_BYTES + 256 * 1024);
-    expect([await endpointCount(), await eventCount()]).toEqual(before);
-  });
+  ])(
+    "%s %s answers 413 to a chunked body without Content-Length, reading little past the limit",
+    async (method, path, auth) => {
+      const before = [await endpointCount(), await eventCount()];
+      const { stream, seen } = streamedBody(64 * 1024 * 1024);
+      const res = await sendStream(method, path(), stream, auth());
+      expect(res.status).toBe(413);
+      expect(res.body).toEqual(TOO_LARGE);
+      // Cut off at the limit, not buffered whole (64 MiB would be half a Worker's memory).
+      expect(seen.pulledBytes).toBeLessThan(MAX_BODY_BYTES + 256 * 1024);
+      expect([await endpointCount(), await eventCount()]).toEqual(before);
+    },
+  );
 
   it("handles an endless chunked body", async () => {
     const { stream, seen } = streamedBody(Number.POSITIVE_INFINITY);
@@ -151,22 +162,42 @@ describe("request body size (256 KiB)", () => {
 describe("string, array and record limits on endpoints", () => {
   const headers = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`X-H${i}`, "1"]));
   it.each([
-    ["url", { url: `https://receiver.example.com/${"x".repeat(2048)}` }, ["body", "url"], "Too big: expected string to have <=2048 characters"],
+    [
+      "url",
+      { url: `https://receiver.example.com/${"x".repeat(2048)}` },
+      ["body", "url"],
+      "Too big: expected string to have <=2048 characters",
+    ],
     ["description", { description: "x".repeat(501) }, ["body", "description"], /<=500 /],
     ["events count", { events: Array(101).fill("user.created") }, ["body", "events"], /<=100 /],
     ["event type length", { events: ["x".repeat(101)] }, ["body", "events", 0], /<=100 /],
     ["tenant_id", { tenant_id: "t".repeat(65) }, ["body", "tenant_id"], /<=64 /],
     ["partner_id", { partner_id: "p".repeat(65) }, ["body", "partner_id"], /<=64 /],
     ["header count", { headers: headers(21) }, ["body", "headers"], "At most 20 custom headers"],
-    ["header name", { headers: { [`X-${"a".repeat(127)}`]: "1" } }, ["body", "headers", `X-${"a".repeat(127)}`], /<=128 /],
+    [
+      "header name",
+      { headers: { [`X-${"a".repeat(127)}`]: "1" } },
+      ["body", "headers", `X-${"a".repeat(127)}`],
+      /<=128 /,
+    ],
     ["header value", { headers: { "X-A": "v".repeat(1025) } }, ["body", "headers", "X-A"], /<=1024 /],
     ["header value with LF", { headers: { "X-A": "a\nb" } }, ["body", "headers", "X-A"], HEADER_CTL],
     ["header value with CR", { headers: { "X-A": "a\rb" } }, ["body", "headers", "X-A"], HEADER_CTL],
     ["header value with NUL", { headers: { "X-A": "a\u0000b" } }, ["body", "headers", "X-A"], HEADER_CTL],
     ["header value with VT", { headers: { "X-A": "a\u000bb" } }, ["body", "headers", "X-A"], HEADER_CTL],
     ["header value with DEL", { headers: { "X-A": "a\u007fb" } }, ["body", "headers", "X-A"], HEADER_CTL],
-    ["header value with a lone surrogate", { headers: { "X-A": "\udc00" } }, ["body", "headers", "X-A"], "Header values must be well-formed Unicode (no lone surrogates)"],
-    ["metadata size", { metadata: { blob: "x".repeat(4096) } }, ["body", "metadata"], "metadata must serialise to at most 4096 bytes of JSON"],
+    [
+      "header value with a lone surrogate",
+      { headers: { "X-A": "\udc00" } },
+      ["body", "headers", "X-A"],
+      "Header values must be well-formed Unicode (no lone surrogates)",
+    ],
+    [
+      "metadata size",
+      { metadata: { blob: "x".repeat(4096) } },
+      ["body", "metadata"],
+      "metadata must serialise to at most 4096 bytes of JSON",
+    ],
     ["metadata key", { metadata: { ["k".repeat(129)]: 1 } }, ["body", "metadata", "k".repeat(129)], /<=128 /],
   ] as const)("%s: POST and PATCH answer 422 and store nothing", async (_label, field, loc, msg) => {
     const before = await endpointCount();
@@ -174,12 +205,19 @@ describe("string, array and record limits on endpoints", () => {
     expectIssue(created, [...loc], msg as string | RegExp);
     expect(await endpointCount()).toBe(before);
     const current = await api("GET", `${WEBHOOKS}/${webhookId}`, { token });
-    expectIssue(await api("PATCH", `${WEBHOOKS}/${webhookId}`, { token, body: field }), [...loc], msg as string | RegExp);
+    expectIssue(
+      await api("PATCH", `${WEBHOOKS}/${webhookId}`, { token, body: field }),
+      [...loc],
+      msg as string | RegExp,
+    );
     expect((await api("GET", `${WEBHOOKS}/${webhookId}`, { token })).body).toEqual(current.body);
   });
 
   it("rotate-secret bounds the grace period", async () => {
-    const res = await api("POST", `${WEBHOOKS}/${webhookId}/rotate-secret`, { token, body: { expire_previous_in: 7 * 24 * 3600 + 1 } });
+    const res = await api("POST", `${WEBHOOKS}/${webhookId}/rotate-secret`, {
+      token,
+      body: { expire_previous_in: 7 * 24 * 3600 + 1 },
+    });
     expectIssue(res, ["body", "expire_previous_in"], /604800/);
   });
 });
@@ -199,15 +237,27 @@ describe("event envelope limits", () => {
     ["resource.type", { resource: { type: "t".repeat(65), id: "1" } }, ["body", "resource", "type"], /<=64 /],
     ["resource.id", { resource: { type: "user", id: "i".repeat(129) } }, ["body", "resource", "id"], /<=128 /],
     ["actor.id", { actor: { id: "a".repeat(129), type: "user" } }, ["body", "actor", "id"], /<=128 /],
-    ["data depth", { data: { deep: nested(MAX_DATA_DEPTH) } }, ["body", "data"], `data must not nest objects or arrays more than ${MAX_DATA_DEPTH} levels deep`],
+    [
+      "data depth",
+      { data: { deep: nested(MAX_DATA_DEPTH) } },
+      ["body", "data"],
+      `data must not nest objects or arrays more than ${MAX_DATA_DEPTH} levels deep`,
+    ],
   ] as const)("%s: 422 and nothing stored", async (_label, field, loc, msg) => {
     const before = await eventCount();
-    expectIssue(await api("POST", "/api/v1/events", { token: publisher, body: event(field) }), [...loc], msg as string | RegExp);
+    expectIssue(
+      await api("POST", "/api/v1/events", { token: publisher, body: event(field) }),
+      [...loc],
+      msg as string | RegExp,
+    );
     expect(await eventCount()).toBe(before);
   });
 
   it(`accepts data nested exactly ${MAX_DATA_DEPTH} levels deep`, async () => {
-    const res = await api("POST", "/api/v1/events", { token: publisher, body: event({ data: { deep: nested(MAX_DATA_DEPTH - 1) } }) });
+    const res = await api("POST", "/api/v1/events", {
+      token: publisher,
+      body: event({ data: { deep: nested(MAX_DATA_DEPTH - 1) } }),
+    });
     expect(res.status).toBe(202);
   });
 
@@ -244,11 +294,23 @@ describe("event data the envelope cannot carry as sent", () => {
   });
 
   it("keeps other awkward but representable data exactly", async () => {
-    const res = await publishRaw('{"constructor":{"prototype":1},"toString":"x","n":-0,"big":1e308,"tiny":5e-324,"s":"\\ud800","nested":{"__proto__":{"x":1}}}');
+    const res = await publishRaw(
+      '{"constructor":{"prototype":1},"toString":"x","n":-0,"big":1e308,"tiny":5e-324,"s":"\\ud800","nested":{"__proto__":{"x":1}}}',
+    );
     expect(res.status, JSON.stringify(res.body)).toBe(202);
-    const row = await env.DB.prepare("SELECT payload FROM events WHERE id = ?").bind(res.body.event_id).first<{ payload: string }>();
+    const row = await env.DB.prepare("SELECT payload FROM events WHERE id = ?")
+      .bind(res.body.event_id)
+      .first<{ payload: string }>();
     const data = JSON.parse(row!.payload).data;
-    expect(data).toEqual({ big: 1e308, constructor: { prototype: 1 }, n: 0, s: "\ud800", tiny: 5e-324, toString: "x", nested: JSON.parse('{"__proto__":{"x":1}}') });
+    expect(data).toEqual({
+      big: 1e308,
+      constructor: { prototype: 1 },
+      n: 0,
+      s: "\ud800",
+      tiny: 5e-324,
+      toString: "x",
+      nested: JSON.parse('{"__proto__":{"x":1}}'),
+    });
     // A nested "__proto__" is data like any other key (delivered as sent); zod drops one at the top level of data.
     expect(Object.keys(data.nested)).toEqual(["__proto__"]);
   });

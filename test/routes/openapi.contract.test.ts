@@ -22,7 +22,13 @@ const CONTRACT: [string, string, string, Record<string, string>, string[]][] = [
     ["page", "per_page", "status", "event_type", "event_id", "since", "until", "status_code", "error_class"],
   ],
   ["get", `${W}/{webhook_id}/deliveries/{delivery_id}`, "200", { webhook_id: "string", delivery_id: "integer" }, []],
-  ["post", `${W}/{webhook_id}/deliveries/{delivery_id}/retry`, "200", { webhook_id: "string", delivery_id: "integer" }, []],
+  [
+    "post",
+    `${W}/{webhook_id}/deliveries/{delivery_id}/retry`,
+    "200",
+    { webhook_id: "string", delivery_id: "integer" },
+    [],
+  ],
   ["post", `${W}/{webhook_id}/rotate-secret`, "200", { webhook_id: "string" }, []],
   ["get", `${W}/{webhook_id}/stats`, "200", { webhook_id: "string" }, []],
   ["post", `${W}/{webhook_id}/test`, "200", { webhook_id: "string" }, []],
@@ -52,34 +58,51 @@ describe("OpenAPI document", async () => {
     expect(admin.sort()).toEqual([...CONTRACT, ...EXTENSIONS].map(([m, p]) => `${m.toUpperCase()} ${p}`).sort());
   });
 
-  it.each([...CONTRACT, ...EXTENSIONS])("%s %s: success %s, its parameters, and the 422 body", (method, path, success, pathParams, query) => {
-    const op = doc.paths[path][method];
-    expect(op.responses[success]).toBeDefined();
-    // The reference lists 422 everywhere (FastAPI counts its `authorization` header as a parameter); here it is listed
-    // only where input can fail (below), and then with the FastAPI body.
-    if (op.responses["422"])
-      expect(op.responses["422"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/HTTPValidationError" });
-    const params = (op.parameters ?? []) as { name: string; in: string; required?: boolean; schema: { type?: string } }[];
-    for (const [name, type] of Object.entries(pathParams)) {
-      const p = params.find((x) => x.in === "path" && x.name === name);
-      expect(p, `${name} in path`).toMatchObject({ required: true });
-      expect(p!.schema.type).toBe(type);
-    }
-    for (const name of query) {
-      const p = params.find((x) => x.in === "query" && x.name === name);
-      expect(p, `${name} in query`).toBeDefined();
-      expect(p!.required ?? false).toBe(false);
-    }
-  });
+  it.each([...CONTRACT, ...EXTENSIONS])(
+    "%s %s: success %s, its parameters, and the 422 body",
+    (method, path, success, pathParams, query) => {
+      const op = doc.paths[path][method];
+      expect(op.responses[success]).toBeDefined();
+      // The reference lists 422 everywhere (FastAPI counts its `authorization` header as a parameter); here it is listed
+      // only where input can fail (below), and then with the FastAPI body.
+      if (op.responses["422"])
+        expect(op.responses["422"].content["application/json"].schema).toEqual({
+          $ref: "#/components/schemas/HTTPValidationError",
+        });
+      const params = (op.parameters ?? []) as {
+        name: string;
+        in: string;
+        required?: boolean;
+        schema: { type?: string };
+      }[];
+      for (const [name, type] of Object.entries(pathParams)) {
+        const p = params.find((x) => x.in === "path" && x.name === name);
+        expect(p, `${name} in path`).toMatchObject({ required: true });
+        expect(p!.schema.type).toBe(type);
+      }
+      for (const name of query) {
+        const p = params.find((x) => x.in === "query" && x.name === name);
+        expect(p, `${name} in query`).toBeDefined();
+        expect(p!.required ?? false).toBe(false);
+      }
+    },
+  );
 
   it("answers recover and replay with the recovery result, and takes their window as the body", () => {
     for (const operation of ["recover", "replay"]) {
       const op = doc.paths[`${W}/{webhook_id}/${operation}`].post;
-      expect(op.responses["202"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/RecoveryResult" });
+      expect(op.responses["202"].content["application/json"].schema).toEqual({
+        $ref: "#/components/schemas/RecoveryResult",
+      });
       expect(op.responses["409"]).toBeDefined();
       expect(op.requestBody.required).toBe(true);
     }
-    expect(doc.components.schemas.RecoveryResult.required.sort()).toEqual(["deliveries", "since", "until", "webhook_id"]);
+    expect(doc.components.schemas.RecoveryResult.required.sort()).toEqual([
+      "deliveries",
+      "since",
+      "until",
+      "webhook_id",
+    ]);
     expect(doc.components.schemas.ReplayEvents.required).toEqual(["since"]);
   });
 
@@ -87,7 +110,10 @@ describe("OpenAPI document", async () => {
     const { HTTPValidationError, ValidationError } = doc.components.schemas;
     expect(HTTPValidationError.properties.detail.items).toEqual({ $ref: "#/components/schemas/ValidationError" });
     expect(ValidationError.required.sort()).toEqual(["loc", "msg", "type"]);
-    expect(ValidationError.properties.loc).toEqual({ type: "array", items: { anyOf: [{ type: "string" }, { type: "integer" }] } });
+    expect(ValidationError.properties.loc).toEqual({
+      type: "array",
+      items: { anyOf: [{ type: "string" }, { type: "integer" }] },
+    });
   });
 
   it("names the server: the origin serving the document", () => {
@@ -106,12 +132,20 @@ describe("OpenAPI document", async () => {
 });
 
 // Every operation of the document, bare redirects aside: [METHOD path, operation].
-type Operation = { operationId: string; security?: unknown[]; requestBody?: unknown; parameters?: unknown[]; responses: Record<string, any> };
+type Operation = {
+  operationId: string;
+  security?: unknown[];
+  requestBody?: unknown;
+  parameters?: unknown[];
+  responses: Record<string, any>;
+};
 const operations = async () => {
   const doc = (await api("GET", "/openapi.json")).body;
   return Object.entries(doc.paths as Record<string, Record<string, Operation>>)
     .filter(([path]) => path !== W)
-    .flatMap(([path, item]) => Object.entries(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as const));
+    .flatMap(([path, item]) =>
+      Object.entries(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as const),
+    );
 };
 
 describe("the errors each operation documents", async () => {

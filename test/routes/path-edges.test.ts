@@ -64,7 +64,11 @@ describe("a trailing slash the path does not have", () => {
     ["PATCH", "/api/v1/admin/webhooks/{id}/", "/api/v1/admin/webhooks/{id}"],
     ["DELETE", "/api/v1/admin/webhooks/{id}/", "/api/v1/admin/webhooks/{id}"],
     ["GET", "/api/v1/admin/webhooks/events/", "/api/v1/admin/webhooks/events"],
-    ["GET", "/api/v1/admin/webhooks/{id}/deliveries/?page=2&status=failed", "/api/v1/admin/webhooks/{id}/deliveries?page=2&status=failed"],
+    [
+      "GET",
+      "/api/v1/admin/webhooks/{id}/deliveries/?page=2&status=failed",
+      "/api/v1/admin/webhooks/{id}/deliveries?page=2&status=failed",
+    ],
     ["GET", "/api/v1/admin/webhooks/{id}/deliveries/7/", "/api/v1/admin/webhooks/{id}/deliveries/7"],
     ["POST", "/api/v1/admin/webhooks/{id}/deliveries/7/retry/", "/api/v1/admin/webhooks/{id}/deliveries/7/retry"],
     ["POST", "/api/v1/admin/webhooks/{id}/rotate-secret/", "/api/v1/admin/webhooks/{id}/rotate-secret"],
@@ -90,7 +94,9 @@ describe("a trailing slash the path does not have", () => {
       ["GET", `${WEBHOOKS}/${webhookId}/`, `${WEBHOOKS}/${webhookId}`],
       ["POST", WEBHOOKS, `${WEBHOOKS}/`],
     ]) {
-      const res = await exports.default.fetch(new Request(`http://evil.example${path}`, { method, redirect: "manual" }));
+      const res = await exports.default.fetch(
+        new Request(`http://evil.example${path}`, { method, redirect: "manual" }),
+      );
       expect(res.status).toBe(307);
       expect(res.headers.get("location")).toBe(location);
     }

@@ -1,11 +1,11 @@
 // The stages put together: claim (claim.ts) → send (send.ts) → record (record.ts) → requeue (requeue.ts).
 // attemptDelivery does one delivery (the test event); attemptDeliveries a group (the queue consumer's batch), claiming
 // and recording in one D1 round trip each.
-import { claimDeliveries, type Claims } from "./claim";
+import { type Claims, claimDeliveries } from "./claim";
 import type { DeliveryDeps } from "./deps";
-import { recordAttempts, type AttemptOutcome } from "./record";
+import { type AttemptOutcome, recordAttempts } from "./record";
 import { afterAttempts, type RequeueDeps } from "./requeue";
-import { sendClaimedAttempt, type SentAttempt } from "./send";
+import { type SentAttempt, sendClaimedAttempt } from "./send";
 
 /** How long a finished attempt may wait to be recorded with others still in flight (one D1 round trip for all). */
 export const RECORD_GATHER_MS = 1_000;
@@ -48,7 +48,10 @@ export async function attemptDeliveries(
 ): Promise<void> {
   let claims: Claims;
   try {
-    claims = await claimDeliveries(deps, ids, { sendWaves: Math.ceil(ids.length / concurrency), watermarkSentAt: opts.watermarkSentAt });
+    claims = await claimDeliveries(deps, ids, {
+      sendWaves: Math.ceil(ids.length / concurrency),
+      watermarkSentAt: opts.watermarkSentAt,
+    });
   } catch (err) {
     progress.failed(ids, err);
     return;
@@ -90,7 +93,11 @@ function gatherRecordings(deps: DeliveryDeps & Pick<RequeueDeps, "queue">, progr
   };
 }
 
-async function recordGroup(deps: DeliveryDeps & Pick<RequeueDeps, "queue">, group: SentAttempt[], progress: GroupProgress): Promise<void> {
+async function recordGroup(
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue">,
+  group: SentAttempt[],
+  progress: GroupProgress,
+): Promise<void> {
   const ids = group.map((s) => s.claim.deliveryId);
   let outcomes: AttemptOutcome[];
   try {

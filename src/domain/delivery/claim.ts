@@ -1,9 +1,17 @@
 // Claiming deliveries: one conditional UPDATE decides which worker attempts which delivery, and fixes the attempt
 // number, so duplicate messages and concurrent workers never send one attempt twice.
-import { advanceWatermark } from "../queue-watermark";
+
 import { and, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
-import { deliveries, events, webhookEndpoints, type DeliveryRow, type DeliveryStatus, type WebhookEndpointRow } from "../../db/schema";
+import {
+  type DeliveryRow,
+  type DeliveryStatus,
+  deliveries,
+  events,
+  type WebhookEndpointRow,
+  webhookEndpoints,
+} from "../../db/schema";
 import type { Config } from "../../lib/config";
+import { advanceWatermark } from "../queue-watermark";
 import type { DeliveryDeps } from "./deps";
 
 /** A queue message may arrive a little before the time recorded in D1. */
@@ -22,7 +30,16 @@ export type ClaimedDelivery = Pick<DeliveryRow, "id" | "webhookId" | "eventId" |
 /** What an attempt reads of its endpoint row: where to send, the secrets that sign, who owns it, whether it may send. */
 export type ClaimedEndpoint = Pick<
   WebhookEndpointRow,
-  "id" | "url" | "secret" | "previousSecret" | "previousSecretExpiresAt" | "headers" | "enabled" | "deletedAt" | "tenantId" | "partnerId"
+  | "id"
+  | "url"
+  | "secret"
+  | "previousSecret"
+  | "previousSecretExpiresAt"
+  | "headers"
+  | "enabled"
+  | "deletedAt"
+  | "tenantId"
+  | "partnerId"
 >;
 
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
@@ -40,7 +57,8 @@ export interface Claims {
 }
 
 /** How long a claim holds its delivery: every wave of sends before it may take the full timeout, then recording. */
-export const claimLeaseMs = (config: Config, sendWaves: number) => Math.max(1, sendWaves) * config.deliveryTimeoutMs + config.inFlightMarginMs;
+export const claimLeaseMs = (config: Config, sendWaves: number) =>
+  Math.max(1, sendWaves) * config.deliveryTimeoutMs + config.inFlightMarginMs;
 
 /**
  * Claims every due and sendable delivery among `ids` in one D1 round trip: one conditional UPDATE claims them (so of
@@ -63,11 +81,18 @@ export async function claimDeliveries(
   const sendable = sql`EXISTS (SELECT 1 FROM webhook_endpoints w JOIN events e ON e.id = ${deliveries.eventId}
     WHERE w.id = ${deliveries.webhookId} AND w.deleted_at IS NULL AND (w.enabled = 1 OR ${opts.allowDisabled ? 1 : 0} = 1)
       AND e.payload != '')`;
-  const ofListed = (column: "webhook_id" | "event_id") => sql`(SELECT ${sql.raw(column)} FROM deliveries WHERE id IN (SELECT value FROM json_each(${idList})))`;
+  const ofListed = (column: "webhook_id" | "event_id") =>
+    sql`(SELECT ${sql.raw(column)} FROM deliveries WHERE id IN (SELECT value FROM json_each(${idList})))`;
   const [claimedRows, deliveryRows, endpointRows, eventRows] = await db.batch([
     db
       .update(deliveries)
-      .set({ attemptCount: sql`${deliveries.attemptCount} + 1`, nextAttemptAt: leaseUntil, inQueue: true, lastAttemptAt: now, updatedAt: now })
+      .set({
+        attemptCount: sql`${deliveries.attemptCount} + 1`,
+        nextAttemptAt: leaseUntil,
+        inQueue: true,
+        lastAttemptAt: now,
+        updatedAt: now,
+      })
       .where(
         and(
           listed(deliveries.id),
@@ -80,7 +105,13 @@ export async function claimDeliveries(
       .returning({ id: deliveries.id, attemptCount: deliveries.attemptCount }),
     // Three plain reads rather than one join: in a D1 batch, drizzle maps rows by column name, which a join repeats.
     db
-      .select({ id: deliveries.id, webhookId: deliveries.webhookId, eventId: deliveries.eventId, eventType: deliveries.eventType, status: deliveries.status })
+      .select({
+        id: deliveries.id,
+        webhookId: deliveries.webhookId,
+        eventId: deliveries.eventId,
+        eventType: deliveries.eventType,
+        status: deliveries.status,
+      })
       .from(deliveries)
       .where(listed(deliveries.id)),
     db
@@ -98,7 +129,10 @@ export async function claimDeliveries(
       })
       .from(webhookEndpoints)
       .where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
-    db.select({ id: events.id, payload: events.payload }).from(events).where(sql`${events.id} IN ${ofListed("event_id")}`),
+    db
+      .select({ id: events.id, payload: events.payload })
+      .from(events)
+      .where(sql`${events.id} IN ${ofListed("event_id")}`),
     // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
     ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),
   ]);
@@ -141,7 +175,14 @@ export async function claimDeliveries(
     const [first, ...rest] = cancel.map(({ id, reason }) =>
       db
         .update(deliveries)
-        .set({ status: "cancelled", nextAttemptAt: null, inQueue: false, completedAt: now, updatedAt: now, lastError: reason })
+        .set({
+          status: "cancelled",
+          nextAttemptAt: null,
+          inQueue: false,
+          completedAt: now,
+          updatedAt: now,
+          lastError: reason,
+        })
         .where(and(eq(deliveries.id, id), inArray(deliveries.status, ACTIVE))),
     );
     await db.batch([first!, ...rest]);

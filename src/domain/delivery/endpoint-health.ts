@@ -2,7 +2,13 @@
 // webhook.auto_disabled announcement, as statements that ride in the batch recording the attempts.
 import { and, eq, notExists, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { deliveryAttempts, webhookEndpoints, type AutoDisableReason, type DeliveryStatus, type WebhookEndpointRow } from "../../db/schema";
+import {
+  type AutoDisableReason,
+  type DeliveryStatus,
+  deliveryAttempts,
+  type WebhookEndpointRow,
+  webhookEndpoints,
+} from "../../db/schema";
 import { derivedId } from "../../lib/ids";
 import { completeEnvelope, eventStatements } from "../publish";
 import type { ClaimedAttempt } from "./claim";
@@ -40,16 +46,35 @@ const UPDATE_ENDPOINT_HEALTH = `UPDATE webhook_endpoints SET
  * update runs only while its attempt is unrecorded). An endpoint with a final failure in the group gets one update per
  * attempt, in order, so consecutive failures and resets add up as they happened; the others share one statement.
  */
-export async function endpointHealthStatements(db: Database, attempts: readonly HealthInput[], threshold: number): Promise<HealthStatements> {
+export async function endpointHealthStatements(
+  db: Database,
+  attempts: readonly HealthInput[],
+  threshold: number,
+): Promise<HealthStatements> {
   const d1 = db.$client;
   const statements: D1PreparedStatement[] = [];
   const announcementAt: (number | null)[] = attempts.map(() => null);
   const inSequence = new Set(attempts.filter((p) => p.status === "failed").map((p) => p.claim.endpoint.id));
-  const health = new Map<string, { webhook_id: string; delivery_id: number; attempt_number: number; success_at: number | null; failure_at: number | null }>();
+  const health = new Map<
+    string,
+    {
+      webhook_id: string;
+      delivery_id: number;
+      attempt_number: number;
+      success_at: number | null;
+      failure_at: number | null;
+    }
+  >();
   for (const p of attempts) {
     const id = p.claim.endpoint.id;
     if (inSequence.has(id)) continue;
-    const h = health.get(id) ?? { webhook_id: id, delivery_id: p.claim.deliveryId, attempt_number: p.claim.attemptNumber, success_at: null, failure_at: null };
+    const h = health.get(id) ?? {
+      webhook_id: id,
+      delivery_id: p.claim.deliveryId,
+      attempt_number: p.claim.attemptNumber,
+      success_at: null,
+      failure_at: null,
+    };
     if (p.status === "success") h.success_at = Math.max(h.success_at ?? 0, p.now);
     else h.failure_at = Math.max(h.failure_at ?? 0, p.now);
     health.set(id, h);
@@ -64,16 +89,23 @@ export async function endpointHealthStatements(db: Database, attempts: readonly 
       const reason: AutoDisableReason = p.gone ? "gone" : "consecutive_failures";
       announcementAt[i] = statements.length;
       const envelope = await autoDisabledEnvelope(p.claim.endpoint, reason, threshold, p.now);
-      statements.push(...eventStatements(d1, envelope, p.now, { ifAutoDisabled: { webhookId: p.claim.endpoint.id, reason } }));
+      statements.push(
+        ...eventStatements(d1, envelope, p.now, { ifAutoDisabled: { webhookId: p.claim.endpoint.id, reason } }),
+      );
     }
   }
   return { statements, announcementAt };
 }
 
 /** From the batch's results: whether the announcement at `at` was stored (this batch disabled the endpoint), and its deliveries. */
-export function announcementOf(results: readonly D1Result[], at: number | null): { autoDisabled: boolean; announcementDeliveryIds: number[] } {
+export function announcementOf(
+  results: readonly D1Result[],
+  at: number | null,
+): { autoDisabled: boolean; announcementDeliveryIds: number[] } {
   const autoDisabled = at !== null && (results[at]?.meta.changes ?? 0) > 0;
-  const announcementDeliveryIds = autoDisabled ? ((results[at! + 1]?.results ?? []) as { id: number }[]).map((r) => r.id) : [];
+  const announcementDeliveryIds = autoDisabled
+    ? ((results[at! + 1]?.results ?? []) as { id: number }[]).map((r) => r.id)
+    : [];
   return { autoDisabled, announcementDeliveryIds };
 }
 
@@ -102,7 +134,9 @@ function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput,
   const thisAttemptRow = db
     .select({ one: sql`1` })
     .from(deliveryAttempts)
-    .where(and(eq(deliveryAttempts.deliveryId, claim.deliveryId), eq(deliveryAttempts.attemptNumber, claim.attemptNumber)));
+    .where(
+      and(eq(deliveryAttempts.deliveryId, claim.deliveryId), eq(deliveryAttempts.attemptNumber, claim.attemptNumber)),
+    );
   return db
     .update(webhookEndpoints)
     .set(change)

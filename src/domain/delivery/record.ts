@@ -75,7 +75,8 @@ export async function recordAttempts(
             maxRetryAfterSeconds: MAX_RETRY_AFTER_SECONDS,
           });
     const status: DeliveryStatus = result.ok ? "success" : retryInSeconds === null ? "failed" : "retrying";
-    const retryVia: AttemptedOutcome["retryVia"] = retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
+    const retryVia: AttemptedOutcome["retryVia"] =
+      retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
     return { claim, result, startedAt, now: finishedAt, status, gone, retryInSeconds, retryVia };
   });
 
@@ -102,11 +103,16 @@ export async function recordAttempts(
     in_queue: retryVia === "queue" ? 1 : 0,
     last_status_code: result.statusCode,
     last_error_class: result.ok ? null : result.errorClass,
-    last_error: result.ok ? null : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
+    last_error: result.ok
+      ? null
+      : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
     completed_at: status === "retrying" ? null : now,
     updated_at: now,
   }));
-  statements.push(d1.prepare(INSERT_ATTEMPTS).bind(JSON.stringify(attemptRows)), d1.prepare(UPDATE_DELIVERIES).bind(JSON.stringify(deliveryChanges)));
+  statements.push(
+    d1.prepare(INSERT_ATTEMPTS).bind(JSON.stringify(attemptRows)),
+    d1.prepare(UPDATE_DELIVERIES).bind(JSON.stringify(deliveryChanges)),
+  );
 
   const results = await withRetries({ delivery_ids: sent.map((s) => s.claim.deliveryId) }, () => d1.batch(statements));
 
@@ -124,9 +130,26 @@ export async function recordAttempts(
       duration_ms: result.durationMs,
       retry_in_s: retryInSeconds,
     });
-    if (autoDisabled) logger.warn("webhook auto-disabled", { webhook_id: endpoint.id, reason: gone ? "gone" : "consecutive_failures", threshold: config.failureThreshold });
+    if (autoDisabled)
+      logger.warn("webhook auto-disabled", {
+        webhook_id: endpoint.id,
+        reason: gone ? "gone" : "consecutive_failures",
+        threshold: config.failureThreshold,
+      });
     const owner = { tenantId: endpoint.tenantId, partnerId: endpoint.partnerId };
-    return { kind: "attempted", deliveryId, webhookId: endpoint.id, owner, attemptNumber, result, status, retryInSeconds, retryVia, autoDisabled, announcementDeliveryIds };
+    return {
+      kind: "attempted",
+      deliveryId,
+      webhookId: endpoint.id,
+      owner,
+      attemptNumber,
+      result,
+      status,
+      retryInSeconds,
+      retryVia,
+      autoDisabled,
+      announcementDeliveryIds,
+    };
   });
 }
 
@@ -140,7 +163,10 @@ async function withRetries<T>(context: { delivery_ids: number[] }, write: () => 
       if (tries >= RECORD_TRIES) {
         // The at-least-once window: the receiver got this attempt, the record of it is lost, and the delivery is
         // attempted again once its lease lapses (the sweep re-enqueues it).
-        logger.error("recording attempts failed for good; they were sent but are not recorded", { ...context, error: String(err) });
+        logger.error("recording attempts failed for good; they were sent but are not recorded", {
+          ...context,
+          error: String(err),
+        });
         throw err;
       }
       logger.warn("recording attempts failed; retrying", { ...context, tries, error: String(err) });

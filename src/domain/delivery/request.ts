@@ -1,9 +1,9 @@
 // Preparing a delivery's request: the signing secrets in force, the headers (both signature schemes), the body.
 // Signed afresh on every attempt: receivers reject stale timestamps.
 import type { SecretBox } from "../../lib/secret-box";
-import type { ClaimedEndpoint } from "./claim";
 import { signScaiKeyWithKeys, signStandardWebhooksWithKeys } from "../signing";
-import { signingKeysOf, type SigningKeys } from "./signing-keys";
+import type { ClaimedEndpoint } from "./claim";
+import { type SigningKeys, signingKeysOf } from "./signing-keys";
 
 export const USER_AGENT = "ScaiKey-Webhook/1.0";
 
@@ -29,8 +29,17 @@ export async function buildDeliveryHeaders(opts: {
   customHeaders: Record<string, string>;
 }): Promise<Record<string, string>> {
   const [scaikey, standard] = await Promise.all([
-    signScaiKeyWithKeys(opts.keys.map((k) => k.scaiKey), opts.timestamp, opts.body),
-    signStandardWebhooksWithKeys(opts.keys.map((k) => k.standardWebhooks), opts.eventId, opts.timestamp, opts.body),
+    signScaiKeyWithKeys(
+      opts.keys.map((k) => k.scaiKey),
+      opts.timestamp,
+      opts.body,
+    ),
+    signStandardWebhooksWithKeys(
+      opts.keys.map((k) => k.standardWebhooks),
+      opts.eventId,
+      opts.timestamp,
+      opts.body,
+    ),
   ]);
   return {
     ...opts.customHeaders, // reserved names are refused at write time, so ours below always win

@@ -18,21 +18,32 @@ export interface RequeueDeps {
  * What follows recorded attempts: short retries ride delayed queue messages (one queue call for all); an auto-disable
  * is announced as an event.
  */
-export async function afterAttempts(deps: Pick<RequeueDeps, "queue">, outcomes: readonly AttemptOutcome[]): Promise<void> {
+export async function afterAttempts(
+  deps: Pick<RequeueDeps, "queue">,
+  outcomes: readonly AttemptOutcome[],
+): Promise<void> {
   const retries: MessageSendRequest<DeliveryMessage>[] = [];
   const announcements: number[] = [];
   for (const outcome of outcomes) {
     if (outcome.kind !== "attempted") continue;
     if (outcome.retryVia === "queue" && outcome.retryInSeconds !== null)
-      retries.push({ body: { delivery_id: outcome.deliveryId }, delaySeconds: outcome.retryInSeconds, contentType: "json" });
+      retries.push({
+        body: { delivery_id: outcome.deliveryId },
+        delaySeconds: outcome.retryInSeconds,
+        contentType: "json",
+      });
     announcements.push(...outcome.announcementDeliveryIds);
   }
   if (retries.length > 0) {
     try {
-      for (let i = 0; i < retries.length; i += SEND_BATCH_LIMIT) await deps.queue.sendBatch(retries.slice(i, i + SEND_BATCH_LIMIT));
+      for (let i = 0; i < retries.length; i += SEND_BATCH_LIMIT)
+        await deps.queue.sendBatch(retries.slice(i, i + SEND_BATCH_LIMIT));
     } catch (err) {
       // The rows say when they are due; the sweep re-enqueues any whose message never exists.
-      logger.error("could not enqueue retries; the sweep will", { delivery_ids: retries.map((r) => r.body.delivery_id), error: String(err) });
+      logger.error("could not enqueue retries; the sweep will", {
+        delivery_ids: retries.map((r) => r.body.delivery_id),
+        error: String(err),
+      });
     }
   }
   // Stored with the attempt that disabled the endpoint; a lost message here is recovered by the sweep.

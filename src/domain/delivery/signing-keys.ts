@@ -43,7 +43,10 @@ export async function signingKeysOf(secretBox: SecretBox, sealed: string, boundT
   }
   const keys = (async (): Promise<SigningKeys> => {
     const secret = await secretBox.open(sealed, boundTo);
-    const [scaiKey, standardWebhooks] = await Promise.all([importScaiKeyKey(secret), importStandardWebhooksKey(secret)]);
+    const [scaiKey, standardWebhooks] = await Promise.all([
+      importScaiKeyKey(secret),
+      importStandardWebhooksKey(secret),
+    ]);
     return { scaiKey, standardWebhooks };
   })();
   // A secret that failed to open (a master key missing from SECRET_ENCRYPTION_KEY) is tried again next time.
@@ -56,7 +59,11 @@ export async function signingKeysOf(secretBox: SecretBox, sealed: string, boundT
 }
 
 /** Drops the keys of secrets that stop signing (rotated out, webhook deleted) from this isolate's cache. */
-export async function forgetSigningKeys(secretBox: SecretBox, sealed: readonly (string | null)[], boundTo: string): Promise<void> {
+export async function forgetSigningKeys(
+  secretBox: SecretBox,
+  sealed: readonly (string | null)[],
+  boundTo: string,
+): Promise<void> {
   const cache = cacheOf(secretBox);
   for (const value of sealed) if (value !== null) cache.delete(await cacheKey(value, boundTo));
 }

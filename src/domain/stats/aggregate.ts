@@ -6,7 +6,7 @@
 // D1 serialises writes and delivery_attempts.id is AUTOINCREMENT (never reused), so attempt ids become visible in
 // increasing order and no attempt can appear below the cursor.
 import type { ErrorClass } from "../../db/schema";
-import { FAILURE_FAMILY_OF, LATENCY_BUCKET_BOUNDS_MS, LATENCY_BUCKET_COUNT, type FailureFamily } from "./histogram";
+import { FAILURE_FAMILY_OF, type FailureFamily, LATENCY_BUCKET_BOUNDS_MS, LATENCY_BUCKET_COUNT } from "./histogram";
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
@@ -15,7 +15,8 @@ export const STATS_CURSOR = "stats";
 
 // `a` is delivery_attempts, `d` its delivery.
 const quoteList = (values: string[]) => values.map((v) => `'${v}'`).join(", ");
-const classesOf = (family: FailureFamily) => (Object.keys(FAILURE_FAMILY_OF) as ErrorClass[]).filter((c) => FAILURE_FAMILY_OF[c] === family);
+const classesOf = (family: FailureFamily) =>
+  (Object.keys(FAILURE_FAMILY_OF) as ErrorClass[]).filter((c) => FAILURE_FAMILY_OF[c] === family);
 const countIf = (condition: string) => `sum(CASE WHEN ${condition} THEN 1 ELSE 0 END)`;
 const familyCondition = (family: FailureFamily) =>
   family === "other"
@@ -48,7 +49,10 @@ const AGGREGATES: [column: string, expression: string][] = [
   ["latency_sum_ms", "sum(a.duration_ms)"],
   ["latency_min_ms", "min(a.duration_ms)"],
   ["latency_max_ms", "max(a.duration_ms)"],
-  ["latency_histogram", `json_array(${Array.from({ length: LATENCY_BUCKET_COUNT }, (_, i) => countIf(histogramBucketCondition(i))).join(", ")})`],
+  [
+    "latency_histogram",
+    `json_array(${Array.from({ length: LATENCY_BUCKET_COUNT }, (_, i) => countIf(histogramBucketCondition(i))).join(", ")})`,
+  ],
 ];
 export const STAT_COLUMNS = AGGREGATES.map(([column]) => column);
 export const SELECT_AGGREGATES = AGGREGATES.map(([column, expression]) => `${expression} AS ${column}`).join(",\n    ");

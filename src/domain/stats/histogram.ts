@@ -8,7 +8,8 @@ import type { ErrorClass } from "../../db/schema";
  * changing it needs a migration that rewrites that column.
  */
 export const LATENCY_BUCKET_BOUNDS_MS = [
-  5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 30_000,
+  5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000,
+  30_000,
 ] as const;
 export const LATENCY_BUCKET_COUNT = LATENCY_BUCKET_BOUNDS_MS.length + 1;
 

@@ -5,7 +5,7 @@ import type { WebhookEndpointRow } from "../../db/schema";
 import { toIso } from "../../lib/time";
 import { missedEventsSinceDisabled, webhookStatus } from "../webhooks";
 import { CURSOR_VALUE, DAY_MS, HOUR_MS, HOUR_OF_ATTEMPT, SELECT_AGGREGATES, STAT_COLUMNS } from "./aggregate";
-import { LATENCY_BUCKET_COUNT, percentileFromHistogram, type FailureFamily } from "./histogram";
+import { type FailureFamily, LATENCY_BUCKET_COUNT, percentileFromHistogram } from "./histogram";
 
 export const STATS_WINDOWS = {
   "1h": { durationMs: HOUR_MS, bucket: "hour" },
@@ -78,7 +78,12 @@ export interface EndpointStatsRows {
   deliveriesByStatus: { status: string; n: number }[];
 }
 
-export async function readEndpointStats(db: Database, webhookId: string, window: StatsWindow, now: number): Promise<EndpointStatsRows> {
+export async function readEndpointStats(
+  db: Database,
+  webhookId: string,
+  window: StatsWindow,
+  now: number,
+): Promise<EndpointStatsRows> {
   const bounds = windowBounds(window, now);
   const { from, until } = bounds;
   const d1 = db.$client;
@@ -99,7 +104,10 @@ export async function readEndpointStats(db: Database, webhookId: string, window:
 const emptyHistogram = () => new Array<number>(LATENCY_BUCKET_COUNT).fill(0);
 
 /** The API's view of an endpoint's stats: totals, rates, percentiles and a series, from the rows of readEndpointStats. */
-export function toPublicStats(endpoint: WebhookEndpointRow, { window, bounds, hours, deliveriesByStatus }: EndpointStatsRows) {
+export function toPublicStats(
+  endpoint: WebhookEndpointRow,
+  { window, bounds, hours, deliveriesByStatus }: EndpointStatsRows,
+) {
   const { from, until, bucket, bucketMs, bucketStarts } = bounds;
   const failures: Record<FailureFamily, number> = { timeout: 0, connection: 0, "4xx": 0, "5xx": 0, other: 0 };
   const histogram = emptyHistogram();
@@ -108,7 +116,14 @@ export function toPublicStats(endpoint: WebhookEndpointRow, { window, bounds, ho
   let latencySum = 0;
   let latencyMin = Number.POSITIVE_INFINITY;
   let latencyMax = Number.NEGATIVE_INFINITY;
-  const series = bucketStarts.map((start) => ({ start, attempts: 0, successes: 0, deliveriesSucceeded: 0, deliveriesFailed: 0, latencySum: 0 }));
+  const series = bucketStarts.map((start) => ({
+    start,
+    attempts: 0,
+    successes: 0,
+    deliveriesSucceeded: 0,
+    deliveriesFailed: 0,
+    latencySum: 0,
+  }));
   for (const h of hours) {
     attempts += h.attempts;
     successes += h.successes;
@@ -139,7 +154,8 @@ export function toPublicStats(endpoint: WebhookEndpointRow, { window, bounds, ho
     deliveries.total += row.n;
   }
 
-  const percentile = (p: number) => (attempts === 0 ? null : percentileFromHistogram(histogram, p, latencyMin, latencyMax));
+  const percentile = (p: number) =>
+    attempts === 0 ? null : percentileFromHistogram(histogram, p, latencyMin, latencyMax);
   return {
     webhook_id: endpoint.id,
     window,

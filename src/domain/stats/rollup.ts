@@ -47,8 +47,14 @@ const NEXT_CHUNK = `SELECT ${CURSOR_VALUE} AS cursor, max(id) AS upto, count(*) 
   FROM (SELECT id FROM delivery_attempts WHERE id > ${CURSOR_VALUE} ORDER BY id LIMIT ?1)`;
 
 /** The next at most `limit` attempts past the cursor: the id to roll up to, and how many there are. */
-export async function nextRollupChunk(db: Database, limit: number): Promise<{ cursor: number; upTo: number | null; size: number }> {
-  const row = await db.$client.prepare(NEXT_CHUNK).bind(limit).first<{ cursor: number; upto: number | null; n: number }>();
+export async function nextRollupChunk(
+  db: Database,
+  limit: number,
+): Promise<{ cursor: number; upTo: number | null; size: number }> {
+  const row = await db.$client
+    .prepare(NEXT_CHUNK)
+    .bind(limit)
+    .first<{ cursor: number; upto: number | null; n: number }>();
   return { cursor: row?.cursor ?? 0, upTo: row?.upto ?? null, size: row?.n ?? 0 };
 }
 

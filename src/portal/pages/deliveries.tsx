@@ -4,10 +4,15 @@ import { DELIVERY_STATUSES, type DeliveryRow, type WebhookEndpointRow } from "..
 import type { getDeliveryDetail } from "../../domain/deliveries";
 import { EVENT_TYPES } from "../../domain/event-catalog";
 import type { PortalView } from "../context";
-import { Badge, CsrfField, Crumbs, Empty, p, Pager, Time, webhookPath } from "../layout";
+import { Badge, Crumbs, CsrfField, Empty, Pager, p, Time, webhookPath } from "../layout";
 import { EndpointHeader } from "./endpoints";
 
-export const SINCE_CHOICES = { "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000 } as const;
+export const SINCE_CHOICES = {
+  "1h": 3_600_000,
+  "24h": 86_400_000,
+  "7d": 7 * 86_400_000,
+  "30d": 30 * 86_400_000,
+} as const;
 export type Since = keyof typeof SINCE_CHOICES;
 
 export interface DeliveryFilterForm {
@@ -42,7 +47,13 @@ export const DeliveryList: FC<{
   return (
     <>
       <EndpointHeader row={row} view={view} current="deliveries" />
-      <form method="get" action={webhookPath(row.id, "/deliveries")} class="card filters" role="search" aria-label="Filter deliveries">
+      <form
+        method="get"
+        action={webhookPath(row.id, "/deliveries")}
+        class="card filters"
+        role="search"
+        aria-label="Filter deliveries"
+      >
         <div class="field">
           <label for="f-status">Status</label>
           <select id="f-status" name="status">
@@ -67,7 +78,15 @@ export const DeliveryList: FC<{
         </div>
         <div class="field">
           <label for="f-code">Status code</label>
-          <input id="f-code" name="status_code" type="number" min={100} max={599} value={filter.statusCode} placeholder="e.g. 500" />
+          <input
+            id="f-code"
+            name="status_code"
+            type="number"
+            min={100}
+            max={599}
+            value={filter.statusCode}
+            placeholder="e.g. 500"
+          />
         </div>
         <div class="field">
           <label for="f-since">Created</label>
@@ -99,7 +118,11 @@ export const DeliveryList: FC<{
       <div class="card">
         {items.length === 0 ? (
           <Empty title={filtered ? "No deliveries match these filters" : "No deliveries yet"}>
-            <p>{filtered ? "Try a wider time range or clear the filters." : "Events this endpoint subscribes to will show up here as they are sent."}</p>
+            <p>
+              {filtered
+                ? "Try a wider time range or clear the filters."
+                : "Events this endpoint subscribes to will show up here as they are sent."}
+            </p>
           </Empty>
         ) : (
           <>
@@ -143,7 +166,13 @@ export const DeliveryList: FC<{
                 </tbody>
               </table>
             </div>
-            <Pager page={page} pages={pages} total={total} noun={total === 1 ? "delivery" : "deliveries"} href={(n) => `${webhookPath(row.id, "/deliveries")}${filterQuery(filter, n)}`} />
+            <Pager
+              page={page}
+              pages={pages}
+              total={total}
+              noun={total === 1 ? "delivery" : "deliveries"}
+              href={(n) => `${webhookPath(row.id, "/deliveries")}${filterQuery(filter, n)}`}
+            />
           </>
         )}
       </div>
@@ -153,11 +182,23 @@ export const DeliveryList: FC<{
 
 type DeliveryDetail = Awaited<ReturnType<typeof getDeliveryDetail>>;
 
-export const DeliveryPage: FC<{ view: PortalView; row: WebhookEndpointRow; detail: DeliveryDetail; notice?: string }> = ({ view, row, detail, notice }) => {
+export const DeliveryPage: FC<{
+  view: PortalView;
+  row: WebhookEndpointRow;
+  detail: DeliveryDetail;
+  notice?: string;
+}> = ({ view, row, detail, notice }) => {
   const retryable = (detail.status === "failed" || detail.status === "cancelled") && detail.payload !== null;
   return (
     <>
-      <Crumbs items={[["Endpoints", p("")], [row.url, webhookPath(row.id)], ["Deliveries", webhookPath(row.id, "/deliveries")], [`#${detail.id}`, null]]} />
+      <Crumbs
+        items={[
+          ["Endpoints", p("")],
+          [row.url, webhookPath(row.id)],
+          ["Deliveries", webhookPath(row.id, "/deliveries")],
+          [`#${detail.id}`, null],
+        ]}
+      />
       <div class="head">
         <div>
           <h1>
@@ -207,7 +248,11 @@ export const DeliveryPage: FC<{ view: PortalView; row: WebhookEndpointRow; detai
         <section class="card" aria-labelledby="attempts-h">
           <h2 id="attempts-h">Attempts</h2>
           {detail.attempts.length === 0 ? (
-            <p class="muted">{detail.status === "pending" || detail.status === "retrying" ? "Not attempted yet: it is queued." : "No attempts were made."}</p>
+            <p class="muted">
+              {detail.status === "pending" || detail.status === "retrying"
+                ? "Not attempted yet: it is queued."
+                : "No attempts were made."}
+            </p>
           ) : (
             detail.attempts.map((a) => (
               <article class={`attempt ${a.success ? "ok" : "bad"}`} aria-label={`Attempt ${a.attempt}`}>
@@ -220,14 +265,20 @@ export const DeliveryPage: FC<{ view: PortalView; row: WebhookEndpointRow; detai
                     <code>{a.error_class}</code> {a.error}
                   </p>
                 )}
-                {a.response_body !== null && <pre aria-label={`Response to attempt ${a.attempt}`}>{a.response_body || "(empty body)"}</pre>}
+                {a.response_body !== null && (
+                  <pre aria-label={`Response to attempt ${a.attempt}`}>{a.response_body || "(empty body)"}</pre>
+                )}
               </article>
             ))
           )}
         </section>
         <section class="card" aria-labelledby="payload-h">
           <h2 id="payload-h">Payload</h2>
-          {detail.payload === null ? <p class="muted">The payload was removed by the retention policy.</p> : <pre tabindex={0}>{JSON.stringify(detail.payload, null, 2)}</pre>}
+          {detail.payload === null ? (
+            <p class="muted">The payload was removed by the retention policy.</p>
+          ) : (
+            <pre tabindex={0}>{JSON.stringify(detail.payload, null, 2)}</pre>
+          )}
         </section>
       </div>
     </>

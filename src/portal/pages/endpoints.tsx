@@ -1,13 +1,13 @@
 // Endpoint screens: the list, the create/edit form, an endpoint's overview, delete confirmation and secret rotation.
 import type { Child, FC } from "hono/jsx";
 import type { WebhookEndpointRow } from "../../db/schema";
-import type { EndpointStats } from "../stats";
 import { webhookStatus as endpointStatus } from "../../domain/webhooks";
 import { Sparkline } from "../charts";
 import type { PortalView } from "../context";
-import { headersToText, type EndpointFormValues, type FieldErrors } from "../endpoint-form";
+import { type EndpointFormValues, type FieldErrors, headersToText } from "../endpoint-form";
 import { catalogByGroup } from "../event-examples";
-import { Badge, CsrfField, Crumbs, Empty, p, Pager, percent, Time, webhookPath } from "../layout";
+import { Badge, Crumbs, CsrfField, Empty, Pager, p, percent, Time, webhookPath } from "../layout";
+import type { EndpointStats } from "../stats";
 
 const canWrite = (view: PortalView) => !view.session.readOnly;
 
@@ -88,7 +88,13 @@ export const EndpointList: FC<{
               </tbody>
             </table>
           </div>
-          <Pager page={page} pages={pages} total={total} noun={total === 1 ? "endpoint" : "endpoints"} href={(n) => p(`?page=${n}`)} />
+          <Pager
+            page={page}
+            pages={pages}
+            total={total}
+            noun={total === 1 ? "endpoint" : "endpoints"}
+            href={(n) => p(`?page=${n}`)}
+          />
         </>
       )}
     </div>
@@ -141,18 +147,31 @@ const FieldError: FC<{ id: string; error?: string }> = ({ id, error }) =>
     </p>
   ) : null;
 
-export const EndpointForm: FC<{ view: PortalView; existing?: WebhookEndpointRow; values: EndpointFormValues; errors: FieldErrors }> = ({
-  view,
-  existing,
-  values,
-  errors,
-}) => {
+export const EndpointForm: FC<{
+  view: PortalView;
+  existing?: WebhookEndpointRow;
+  values: EndpointFormValues;
+  errors: FieldErrors;
+}> = ({ view, existing, values, errors }) => {
   const action = existing ? webhookPath(existing.id, "/edit") : p("/webhooks");
   const invalid = (f: keyof FieldErrors) => (errors[f] ? "true" : undefined);
   const describedBy = (f: keyof FieldErrors, hint: string) => (errors[f] ? `${hint} ${f}-error` : hint);
   return (
     <>
-      <Crumbs items={existing ? [["Endpoints", p("")], [existing.url, webhookPath(existing.id)], ["Edit", null]] : [["Endpoints", p("")], ["New", null]]} />
+      <Crumbs
+        items={
+          existing
+            ? [
+                ["Endpoints", p("")],
+                [existing.url, webhookPath(existing.id)],
+                ["Edit", null],
+              ]
+            : [
+                ["Endpoints", p("")],
+                ["New", null],
+              ]
+        }
+      />
       <h1>{existing ? "Edit endpoint" : "Add endpoint"}</h1>
       {Object.keys(errors).length > 0 && (
         <div class="notice bad" role="alert">
@@ -249,7 +268,10 @@ export const formValuesOf = (row: WebhookEndpointRow): EndpointFormValues => ({
   enabled: row.enabled,
 });
 
-export const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "deliveries" | "stats" }> = ({ row, current }) => (
+export const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "deliveries" | "stats" }> = ({
+  row,
+  current,
+}) => (
   <nav class="tabs" aria-label="Endpoint">
     <a href={webhookPath(row.id)} aria-current={current === "overview" ? "page" : undefined}>
       Overview
@@ -264,9 +286,18 @@ export const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "
   </nav>
 );
 
-export const EndpointHeader: FC<{ row: WebhookEndpointRow; view: PortalView; current: "overview" | "deliveries" | "stats" }> = ({ row, view, current }) => (
+export const EndpointHeader: FC<{
+  row: WebhookEndpointRow;
+  view: PortalView;
+  current: "overview" | "deliveries" | "stats";
+}> = ({ row, view, current }) => (
   <>
-    <Crumbs items={[["Endpoints", p("")], [row.id, null]]} />
+    <Crumbs
+      items={[
+        ["Endpoints", p("")],
+        [row.id, null],
+      ]}
+    />
     <div class="head">
       <div>
         <h1 class="url">{row.url}</h1>
@@ -332,7 +363,12 @@ export const TestResult: FC<{ row: WebhookEndpointRow; outcome: TestOutcome }> =
   </div>
 );
 
-export const EndpointOverview: FC<{ view: PortalView; row: WebhookEndpointRow; stats: EndpointStats; notice?: Child }> = ({ view, row, stats, notice }) => (
+export const EndpointOverview: FC<{
+  view: PortalView;
+  row: WebhookEndpointRow;
+  stats: EndpointStats;
+  notice?: Child;
+}> = ({ view, row, stats, notice }) => (
   <>
     <EndpointHeader row={row} view={view} current="overview" />
     {notice}
@@ -400,7 +436,11 @@ export const EndpointOverview: FC<{ view: PortalView; row: WebhookEndpointRow; s
       {canWrite(view) && (
         <section class="card" aria-labelledby="manage-title">
           <h2 id="manage-title">Manage</h2>
-          <p class="muted small">{row.enabled ? "Turn the endpoint off to pause deliveries." : "Turn it on again to resume deliveries; the failure count starts afresh."}</p>
+          <p class="muted small">
+            {row.enabled
+              ? "Turn the endpoint off to pause deliveries."
+              : "Turn it on again to resume deliveries; the failure count starts afresh."}
+          </p>
           <form method="post" action={webhookPath(row.id, "/enabled")} class="inline">
             <CsrfField view={view} />
             <input type="hidden" name="enabled" value={row.enabled ? "false" : "true"} />
@@ -408,7 +448,9 @@ export const EndpointOverview: FC<{ view: PortalView; row: WebhookEndpointRow; s
               {row.enabled ? "Disable endpoint" : "Enable endpoint"}
             </button>
           </form>
-          <p class="muted small">Rotate the signing secret when it may have leaked; the old one can keep working for a while.</p>
+          <p class="muted small">
+            Rotate the signing secret when it may have leaked; the old one can keep working for a while.
+          </p>
           <a class="btn" href={webhookPath(row.id, "/rotate")}>
             Rotate secret…
           </a>
@@ -424,11 +466,18 @@ export const EndpointOverview: FC<{ view: PortalView; row: WebhookEndpointRow; s
 
 export const DeleteConfirm: FC<{ view: PortalView; row: WebhookEndpointRow }> = ({ view, row }) => (
   <>
-    <Crumbs items={[["Endpoints", p("")], [row.url, webhookPath(row.id)], ["Delete", null]]} />
+    <Crumbs
+      items={[
+        ["Endpoints", p("")],
+        [row.url, webhookPath(row.id)],
+        ["Delete", null],
+      ]}
+    />
     <h1>Delete this endpoint?</h1>
     <div class="card">
       <p>
-        <span class="url">{row.url}</span> will stop receiving events. Deliveries not yet sent are cancelled. This cannot be undone.
+        <span class="url">{row.url}</span> will stop receiving events. Deliveries not yet sent are cancelled. This
+        cannot be undone.
       </p>
       <form method="post" action={webhookPath(row.id, "/delete")} class="actions">
         <CsrfField view={view} />
@@ -452,13 +501,21 @@ export const GRACE_CHOICES: [number, string][] = [
 
 export const RotateForm: FC<{ view: PortalView; row: WebhookEndpointRow }> = ({ view, row }) => (
   <>
-    <Crumbs items={[["Endpoints", p("")], [row.url, webhookPath(row.id)], ["Rotate secret", null]]} />
+    <Crumbs
+      items={[
+        ["Endpoints", p("")],
+        [row.url, webhookPath(row.id)],
+        ["Rotate secret", null],
+      ]}
+    />
     <h1>Rotate signing secret</h1>
     <form method="post" action={webhookPath(row.id, "/rotate")} class="card">
       <CsrfField view={view} />
       <fieldset>
         <legend>Grace period</legend>
-        <p class="hint">During the grace period every delivery carries both signatures, so receivers can switch at their pace.</p>
+        <p class="hint">
+          During the grace period every delivery carries both signatures, so receivers can switch at their pace.
+        </p>
         {GRACE_CHOICES.map(([seconds, label]) => (
           <label class="check">
             <input type="radio" name="grace" value={String(seconds)} checked={seconds === 86_400} />

@@ -8,7 +8,8 @@ export const EventCatalog: FC<{ view: PortalView }> = ({ view }) => (
   <>
     <h1>Event catalog</h1>
     <p class="muted">
-      Every event type you can subscribe to. Subscribe to a whole group with <code>group.*</code>, or to everything with <code>*</code>.
+      Every event type you can subscribe to. Subscribe to a whole group with <code>group.*</code>, or to everything with{" "}
+      <code>*</code>.
     </p>
     {catalogByGroup().map(([group, types]) => (
       <section class="card" aria-labelledby={`g-${group}`}>
@@ -18,7 +19,13 @@ export const EventCatalog: FC<{ view: PortalView }> = ({ view }) => (
             <summary>
               <code>{t.type}</code> <span class="muted small">— {t.description}</span>
             </summary>
-            <pre tabindex={0}>{JSON.stringify(exampleEnvelope(t, { tenantId: view.session.tenantId, partnerId: view.session.partnerId }), null, 2)}</pre>
+            <pre tabindex={0}>
+              {JSON.stringify(
+                exampleEnvelope(t, { tenantId: view.session.tenantId, partnerId: view.session.partnerId }),
+                null,
+                2,
+              )}
+            </pre>
           </details>
         ))}
       </section>

@@ -2,25 +2,31 @@
 import type { FC } from "hono/jsx";
 import type { WebhookEndpointRow } from "../../db/schema";
 import { STATS_WINDOW_NAMES } from "../../domain/stats/read-model";
-import type { EndpointStats } from "../stats";
 import { AttemptsChart, LatencyChart } from "../charts";
 import type { PortalView } from "../context";
 import { percent, webhookPath } from "../layout";
+import type { EndpointStats } from "../stats";
 import { EndpointHeader } from "./endpoints";
 
-export const StatsPage: FC<{ view: PortalView; row: WebhookEndpointRow; stats: EndpointStats }> = ({ view, row, stats }) => (
+export const StatsPage: FC<{ view: PortalView; row: WebhookEndpointRow; stats: EndpointStats }> = ({
+  view,
+  row,
+  stats,
+}) => (
   <>
     <EndpointHeader row={row} view={view} current="stats" />
     <nav class="actions" aria-label="Window">
       {STATS_WINDOW_NAMES.map((w) => (
-        <a class={w === stats.window ? "btn primary" : "btn"} href={webhookPath(row.id, `/stats?window=${w}`)} aria-current={w === stats.window ? "page" : undefined}>
+        <a
+          class={w === stats.window ? "btn primary" : "btn"}
+          href={webhookPath(row.id, `/stats?window=${w}`)}
+          aria-current={w === stats.window ? "page" : undefined}
+        >
           {w}
         </a>
       ))}
     </nav>
-    <p class="muted small">
-      Per {stats.bucket} (UTC buckets). Exact up to the last attempt.
-    </p>
+    <p class="muted small">Per {stats.bucket} (UTC buckets). Exact up to the last attempt.</p>
     <div class="kpis">
       <div class="kpi">
         <b>{stats.attempts}</b>

@@ -11,7 +11,10 @@ import { conflictError, jsonBody, jsonContent, standardErrors } from "../shared-
 const PublishResultSchema = z
   .object({
     event_id: z.string().openapi({ example: "evt_a3f9k2bWqL8Hn5pZ" }),
-    deliveries: z.number().int().openapi({ description: "Deliveries created by this call (0 for a repeated event_id)." }),
+    deliveries: z
+      .number()
+      .int()
+      .openapi({ description: "Deliveries created by this call (0 for a repeated event_id)." }),
     duplicate: z.boolean().openapi({ description: "True when this event_id had been published before." }),
   })
   .openapi("PublishResult");
@@ -43,6 +46,10 @@ const route = createRoute({
 export const registerPublishEvent = (router: Router) =>
   router.openapi(route, async (c) => {
     const { services } = c.var;
-    const { event, learnTenantPartner } = await authorizePublish(c.var.principal, c.req.valid("json"), tenantDirectory(services.db, services.now));
+    const { event, learnTenantPartner } = await authorizePublish(
+      c.var.principal,
+      c.req.valid("json"),
+      tenantDirectory(services.db, services.now),
+    );
     return c.json(await publishEvent(services, event, { learnTenantPartner }), 202);
   });

@@ -14,7 +14,10 @@ const TenantAssignmentSchema = z
   .object({
     tenant_id: z.string().openapi({ example: "tnt_a3f9k2bWqL8Hn5pZ" }),
     partner_id: z.string().openapi({ example: "prt_7Hq2LmX9" }),
-    moved_webhooks: z.number().int().openapi({ description: "The tenant's webhooks whose partner_id changed with this call." }),
+    moved_webhooks: z
+      .number()
+      .int()
+      .openapi({ description: "The tenant's webhooks whose partner_id changed with this call." }),
   })
   .openapi("TenantAssignment");
 export type AssignTenantPartnerResponse = z.infer<typeof TenantAssignmentSchema>;
@@ -29,7 +32,10 @@ const route = createRoute({
     "Record which partner owns a tenant in the tenant directory, moving the tenant's webhooks along. " +
     "The directory also learns this from events published by super admins, platform tokens and the service binding. " +
     "Only a super admin or a platform token with `admin:write` may call this.",
-  middleware: [requireScope("write"), createMiddleware<AppEnv>(async (c, next) => (assertMaySetDirectory(c.var.principal), next()))],
+  middleware: [
+    requireScope("write"),
+    createMiddleware<AppEnv>(async (c, next) => (assertMaySetDirectory(c.var.principal), next())),
+  ],
   request: {
     params: z.object({ tenant_id: TenantIdSchema.openapi({ param: { name: "tenant_id", in: "path" } }) }),
     body: jsonBody(AssignTenantPartnerBody),

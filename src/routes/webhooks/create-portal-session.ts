@@ -2,14 +2,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { resolveNewOwner } from "../../auth/policy";
-import { tenantDirectory } from "../../domain/tenant-directory";
+import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
 import {
   issuePortalLink,
   PORTAL_LINK_DEFAULT_SECONDS,
   PORTAL_LINK_MAX_SECONDS,
   PORTAL_LINK_MIN_SECONDS,
 } from "../../domain/portal-sessions";
-import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
+import { tenantDirectory } from "../../domain/tenant-directory";
 import { toIso } from "../../lib/time";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
@@ -18,21 +18,31 @@ import { requireOwner } from "./guards";
 const CreatePortalSessionBody = z
   .strictObject({
     tenant_id: TenantIdSchema.optional().openapi({ description: "Tenant the portal shows; defaults to the token's." }),
-    partner_id: PartnerIdSchema.optional().openapi({ description: "Partner the portal shows (all its webhooks) when no tenant_id is given." }),
-    read_only: z.boolean().optional().openapi({ description: "The session may look but not change anything (default false)." }),
+    partner_id: PartnerIdSchema.optional().openapi({
+      description: "Partner the portal shows (all its webhooks) when no tenant_id is given.",
+    }),
+    read_only: z
+      .boolean()
+      .optional()
+      .openapi({ description: "The session may look but not change anything (default false)." }),
     expires_in: z
       .number()
       .int()
       .min(PORTAL_LINK_MIN_SECONDS)
       .max(PORTAL_LINK_MAX_SECONDS)
       .optional()
-      .openapi({ description: `Seconds the link stays valid until it is opened, once (default ${PORTAL_LINK_DEFAULT_SECONDS}).` }),
+      .openapi({
+        description: `Seconds the link stays valid until it is opened, once (default ${PORTAL_LINK_DEFAULT_SECONDS}).`,
+      }),
   })
   .openapi("CreatePortalSession");
 
 const PortalSessionSchema = z
   .object({
-    url: z.string().openapi({ description: "Single-use link; send the user there. Opening it starts a cookie session.", example: "https://webhooks.example.com/portal/link/Qm9vb…" }),
+    url: z.string().openapi({
+      description: "Single-use link; send the user there. Opening it starts a cookie session.",
+      example: "https://webhooks.example.com/portal/link/Qm9vb…",
+    }),
     expires_at: z.string().openapi({ description: "When the link stops working if it was not opened." }),
   })
   .openapi("PortalSession");
@@ -56,10 +66,20 @@ export const registerCreatePortalSession = (router: Router) =>
     const body = c.req.valid("json") ?? {}; // no body at all: every field takes its default
     const { db, now } = c.var.services;
     const principal = c.var.principal;
-    const owner = await resolveNewOwner(principal, { tenantId: body.tenant_id, partnerId: body.partner_id }, tenantDirectory(db, now));
+    const owner = await resolveNewOwner(
+      principal,
+      { tenantId: body.tenant_id, partnerId: body.partner_id },
+      tenantDirectory(db, now),
+    );
     requireOwner(owner);
     const grant = { ...owner, readOnly: body.read_only ?? false };
-    const link = await issuePortalLink(db, grant, principal.subject, body.expires_in ?? PORTAL_LINK_DEFAULT_SECONDS, now());
+    const link = await issuePortalLink(
+      db,
+      grant,
+      principal.subject,
+      body.expires_in ?? PORTAL_LINK_DEFAULT_SECONDS,
+      now(),
+    );
     const url = new URL(`/portal/link/${link.token}`, c.req.url).toString();
     c.header("Cache-Control", "no-store");
     return c.json({ url, expires_at: toIso(link.expiresAt)! }, 201);

@@ -6,7 +6,7 @@ import { createWebhook, toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 import { requireAcceptableTargetUrl, requireOwner } from "./guards";
-import { webhookFieldShape, WebhookSchema } from "./schemas";
+import { WebhookSchema, webhookFieldShape } from "./schemas";
 
 const CreateWebhookBody = z.strictObject(webhookFieldShape).openapi("CreateWebhook");
 
@@ -35,7 +35,11 @@ export const registerCreateWebhook = (router: Router) =>
     const body = c.req.valid("json");
     const { db, now, secretBox } = c.var.services;
     await requireAcceptableTargetUrl(c, body.url);
-    const owner = await resolveNewOwner(c.var.principal, { tenantId: body.tenant_id, partnerId: body.partner_id }, tenantDirectory(db, now));
+    const owner = await resolveNewOwner(
+      c.var.principal,
+      { tenantId: body.tenant_id, partnerId: body.partner_id },
+      tenantDirectory(db, now),
+    );
     requireOwner(owner);
     const { webhook, secret } = await createWebhook(db, secretBox, body, owner, now());
     return c.json({ ...toPublicWebhook(webhook), secret }, 201);

@@ -17,7 +17,11 @@ const route = createRoute({
   description: "Get details of a specific delivery: its payload and every attempt.",
   middleware: [requireScope("read")],
   request: { params: DeliveryIdParams },
-  responses: { 200: jsonContent(DeliveryDetailSchema, "The delivery and its attempts"), ...standardErrors, ...notFoundError },
+  responses: {
+    200: jsonContent(DeliveryDetailSchema, "The delivery and its attempts"),
+    ...standardErrors,
+    ...notFoundError,
+  },
 });
 
 export const registerGetWebhookDelivery = (router: Router) =>

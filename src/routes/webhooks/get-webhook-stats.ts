@@ -1,7 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { DELIVERY_STATUSES, ERROR_CLASSES, WEBHOOK_STATUSES, type DeliveryStatus } from "../../db/schema";
-import { FAILURE_FAMILIES, FAILURE_FAMILY_OF, LATENCY_BUCKET_BOUNDS_MS, type FailureFamily } from "../../domain/stats/histogram";
+import { DELIVERY_STATUSES, type DeliveryStatus, ERROR_CLASSES, WEBHOOK_STATUSES } from "../../db/schema";
+import {
+  FAILURE_FAMILIES,
+  FAILURE_FAMILY_OF,
+  type FailureFamily,
+  LATENCY_BUCKET_BOUNDS_MS,
+} from "../../domain/stats/histogram";
 import { readEndpointStats, STATS_WINDOW_NAMES, toPublicStats } from "../../domain/stats/read-model";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
@@ -24,7 +29,9 @@ const WebhookStatsSchema = z
   .object({
     webhook_id: z.string(),
     window: z.enum(STATS_WINDOW_NAMES),
-    from: z.string().openapi({ description: "Start of the window: the hour (day for 7d/30d) that contains now minus the window." }),
+    from: z
+      .string()
+      .openapi({ description: "Start of the window: the hour (day for 7d/30d) that contains now minus the window." }),
     to: z.string().openapi({ description: "End of the window (exclusive): the end of the current hour." }),
     bucket: z.enum(["hour", "day"]),
     status: z.enum(WEBHOOK_STATUSES),
@@ -32,9 +39,17 @@ const WebhookStatsSchema = z
       .extend({ total: z.number().int() })
       .openapi({ description: "Deliveries created in the window, by current status." }),
     attempts: z.number().int().openapi({ description: "Delivery attempts started in the window." }),
-    success_rate: z.number().nullable().openapi({ description: "Successful attempts / attempts (0..1); null without attempts.", example: 0.9871 }),
+    success_rate: z
+      .number()
+      .nullable()
+      .openapi({ description: "Successful attempts / attempts (0..1); null without attempts.", example: 0.9871 }),
     latency: z
-      .object({ avg: ms("Mean attempt duration"), p50: ms("Median"), p95: ms("95th percentile"), p99: ms("99th percentile") })
+      .object({
+        avg: ms("Mean attempt duration"),
+        p50: ms("Median"),
+        p95: ms("95th percentile"),
+        p99: ms("99th percentile"),
+      })
       .openapi({
         description: `Attempt durations in ms (all attempts, failed ones included). Percentiles come from a histogram with bucket bounds ${LATENCY_BUCKET_BOUNDS_MS.join(", ")} ms: exact to the bucket.`,
       }),
@@ -43,12 +58,14 @@ const WebhookStatsSchema = z
     }),
     last_success_at: z.string().nullable(),
     last_failure_at: z.string().nullable(),
-    failure_count: z.number().int().openapi({ description: "Consecutive failed deliveries now (auto-disable counts these)." }),
-    disabled_at: z.string().nullable(),
-    missed_events_since_disabled: z
+    failure_count: z
       .number()
       .int()
-      .openapi({ description: "Events published since the webhook was disabled that it would have received (0 while enabled)." }),
+      .openapi({ description: "Consecutive failed deliveries now (auto-disable counts these)." }),
+    disabled_at: z.string().nullable(),
+    missed_events_since_disabled: z.number().int().openapi({
+      description: "Events published since the webhook was disabled that it would have received (0 while enabled).",
+    }),
     series: z.array(
       z
         .object({
@@ -57,7 +74,10 @@ const WebhookStatsSchema = z
           successes: z.number().int(),
           failures: z.number().int(),
           deliveries_succeeded: z.number().int(),
-          deliveries_failed: z.number().int().openapi({ description: "Deliveries whose last attempt (out of retries) failed in this bucket." }),
+          deliveries_failed: z
+            .number()
+            .int()
+            .openapi({ description: "Deliveries whose last attempt (out of retries) failed in this bucket." }),
           avg_latency_ms: z.number().nullable(),
         })
         .openapi("WebhookStatsPoint"),

@@ -2,9 +2,9 @@
 import type { Context } from "hono";
 import { visibilityOf } from "../../auth/policy";
 import type { WebhookEndpointRow } from "../../db/schema";
+import { WEBHOOK_DISABLED } from "../../domain/delivery/manual-retry";
 import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "../../domain/target-url";
 import { getVisibleWebhook } from "../../domain/webhooks";
-import { WEBHOOK_DISABLED } from "../../domain/delivery/manual-retry";
 import { conflict, invalidField, serviceUnavailable } from "../../lib/errors";
 import type { AppEnv } from "../../lib/services";
 
@@ -33,5 +33,9 @@ export async function requireAcceptableTargetUrl(c: Context<AppEnv>, url: string
 /** A webhook belongs to a tenant, a partner, or both: never to no one. */
 export function requireOwner(owner: { tenantId: string | null; partnerId: string | null }): void {
   if (!owner.tenantId && !owner.partnerId)
-    throw invalidField(["body", "tenant_id"], "tenant_id or partner_id is required when the token has neither", "missing");
+    throw invalidField(
+      ["body", "tenant_id"],
+      "tenant_id or partner_id is required when the token has neither",
+      "missing",
+    );
 }

@@ -12,7 +12,9 @@ const EventTypeSchema = z
   })
   .openapi("EventType");
 
-const EventCatalogSchema = z.object({ events: z.array(EventTypeSchema), total: z.number().int() }).openapi("EventCatalog");
+const EventCatalogSchema = z
+  .object({ events: z.array(EventTypeSchema), total: z.number().int() })
+  .openapi("EventCatalog");
 export type ListSupportedEventsResponse = z.infer<typeof EventCatalogSchema>;
 
 const route = createRoute({

@@ -1,17 +1,18 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../db/schema";
-import { isKnownEventType } from "../../domain/event-catalog";
 import { listDeliveryHistory } from "../../domain/deliveries";
+import { isKnownEventType } from "../../domain/event-catalog";
 import type { Router } from "../create-router";
-import { jsonContent, notFoundError, pageOf, PageQuery, standardErrors } from "../shared-schemas";
+import { jsonContent, notFoundError, PageQuery, pageOf, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
 import { DeliverySchema, WebhookIdParam } from "./schemas";
 
 const DeliveryListSchema = pageOf(DeliverySchema, "DeliveryList");
 export type ListWebhookDeliveriesResponse = z.infer<typeof DeliveryListSchema>;
 
-const isoDateTime = (description: string) => z.iso.datetime({ offset: true }).optional().openapi({ description, example: "2026-11-24T01:05:00Z" });
+const isoDateTime = (description: string) =>
+  z.iso.datetime({ offset: true }).optional().openapi({ description, example: "2026-11-24T01:05:00Z" });
 
 const DeliveryListQuery = PageQuery.extend({
   status: z.enum(DELIVERY_STATUSES).optional(),
@@ -24,7 +25,13 @@ const DeliveryListQuery = PageQuery.extend({
   event_id: z.string().min(1).max(128).optional().openapi({ example: "evt_YCawVDzDIUI6cAixhPCj" }),
   since: isoDateTime("Deliveries created at or after this time (ISO 8601)."),
   until: isoDateTime("Deliveries created before this time (ISO 8601)."),
-  status_code: z.coerce.number().int().min(100).max(599).optional().openapi({ description: "HTTP status of the last attempt.", example: 503 }),
+  status_code: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(599)
+    .optional()
+    .openapi({ description: "HTTP status of the last attempt.", example: 503 }),
   error_class: z.enum(ERROR_CLASSES).optional().openapi({ description: "Error class of the last attempt." }),
 }).superRefine((q, ctx) => {
   if (q.since !== undefined && q.until !== undefined && Date.parse(q.until) <= Date.parse(q.since))
@@ -48,7 +55,8 @@ const route = createRoute({
 export const registerListWebhookDeliveries = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
-    const { page, per_page, status, event_type, event_id, since, until, status_code, error_class } = c.req.valid("query");
+    const { page, per_page, status, event_type, event_id, since, until, status_code, error_class } =
+      c.req.valid("query");
     await requireVisibleWebhook(c, webhook_id);
     const filter = {
       status,
@@ -59,6 +67,9 @@ export const registerListWebhookDeliveries = (router: Router) =>
       lastStatusCode: status_code,
       lastErrorClass: error_class,
     };
-    const { items, total, pages } = await listDeliveryHistory(c.var.services, webhook_id, filter, { page, perPage: per_page });
+    const { items, total, pages } = await listDeliveryHistory(c.var.services, webhook_id, filter, {
+      page,
+      perPage: per_page,
+    });
     return c.json({ items, total, page, per_page, pages }, 200);
   });

@@ -1,10 +1,10 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute, type z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { scopeListFilter, visibilityOf } from "../../auth/policy";
 import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
 import { listWebhooks, toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
-import { jsonContent, pageOf, PageQuery, standardErrors } from "../shared-schemas";
+import { jsonContent, PageQuery, pageOf, standardErrors } from "../shared-schemas";
 import { WebhookSchema } from "./schemas";
 
 const WebhookListSchema = pageOf(WebhookSchema, "WebhookList");

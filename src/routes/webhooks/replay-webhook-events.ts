@@ -14,7 +14,10 @@ const ReplayBody = z
       .min(1)
       .max(100)
       .optional()
-      .openapi({ description: "Event types to replay, each one the webhook subscribes to (default: its whole subscription).", example: ["user.created"] }),
+      .openapi({
+        description: "Event types to replay, each one the webhook subscribes to (default: its whole subscription).",
+        example: ["user.created"],
+      }),
   })
   .openapi("ReplayEvents");
 export type ReplayWebhookEventsResponse = z.infer<typeof RecoveryResultSchema>;

@@ -22,7 +22,9 @@ const route = createRoute({
     200: jsonContent(DeliverySchema, "The delivery, queued again"),
     ...standardErrors,
     ...notFoundError,
-    ...conflictError("The delivery already succeeded, is still in flight, is archived, its webhook is disabled, or its payload was purged"),
+    ...conflictError(
+      "The delivery already succeeded, is still in flight, is archived, its webhook is disabled, or its payload was purged",
+    ),
   },
 });
 

@@ -17,7 +17,9 @@ const RotateSecretBody = z
       .min(0)
       .max(7 * 24 * 3600)
       .optional()
-      .openapi({ description: "Seconds the previous secret keeps signing alongside the new one (default 86400; 0 = stop now)." }),
+      .openapi({
+        description: "Seconds the previous secret keeps signing alongside the new one (default 86400; 0 = stop now).",
+      }),
   })
   .openapi("RotateSecret");
 
@@ -25,7 +27,10 @@ const RotatedSecretSchema = z
   .object({
     id: z.string(),
     secret: z.string().openapi({ description: "The new signing secret, shown only here." }),
-    previous_secret_expires_at: z.string().nullable().openapi({ description: "Until when deliveries also carry the previous secret's signature." }),
+    previous_secret_expires_at: z
+      .string()
+      .nullable()
+      .openapi({ description: "Until when deliveries also carry the previous secret's signature." }),
   })
   .openapi("RotatedSecret");
 export type RotateWebhookSecretResponse = z.infer<typeof RotatedSecretSchema>;
@@ -52,5 +57,8 @@ export const registerRotateWebhookSecret = (router: Router) =>
     const webhook = await requireVisibleWebhook(c, webhook_id);
     const grace = expire_previous_in ?? DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS;
     const rotated = await rotateWebhookSecret(db, secretBox, webhook, grace, now());
-    return c.json({ id: webhook.id, secret: rotated.secret, previous_secret_expires_at: toIso(rotated.previousSecretExpiresAt) }, 200);
+    return c.json(
+      { id: webhook.id, secret: rotated.secret, previous_secret_expires_at: toIso(rotated.previousSecretExpiresAt) },
+      200,
+    );
   });

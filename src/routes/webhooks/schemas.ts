@@ -6,15 +6,18 @@ import { isValidSubscription } from "../../domain/event-catalog";
 import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
 
 export const WebhookIdParam = z.object({
-  webhook_id: z.string().min(1).max(64).openapi({ param: { name: "webhook_id", in: "path" }, example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
+  webhook_id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "webhook_id", in: "path" }, example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
 });
 
 const EventSubscriptions = z
   .array(
-    z
-      .string()
-      .max(100)
-      .refine(isValidSubscription, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events; 'group.*' and '*' are allowed)" }),
+    z.string().max(100).refine(isValidSubscription, {
+      message: "Unknown event type (see GET /api/v1/admin/webhooks/events; 'group.*' and '*' are allowed)",
+    }),
   )
   .min(1)
   .max(100)
@@ -37,17 +40,18 @@ export const WebhookSchema = z
     metadata: z.record(z.string(), z.unknown()),
     last_success_at: z.string().nullable(),
     last_failure_at: z.string().nullable(),
-    missed_events_since_disabled: z
-      .number()
-      .int()
-      .openapi({ description: "Events published since the webhook was disabled that it would have received (0 while enabled): what a replay would send." }),
+    missed_events_since_disabled: z.number().int().openapi({
+      description:
+        "Events published since the webhook was disabled that it would have received (0 while enabled): what a replay would send.",
+    }),
     created_at: z.string(),
     updated_at: z.string(),
   })
   .openapi("WebhookEndpoint");
 
 // Headers we set ourselves, or that would break the request if a caller could override them.
-const RESERVED_HEADER = /^(host|content-length|content-type|content-encoding|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|user-agent|proxy-.*|x-scaikey-.*|webhook-.*|cf-.*|x-forwarded-.*)$/i;
+const RESERVED_HEADER =
+  /^(host|content-length|content-type|content-encoding|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|user-agent|proxy-.*|x-scaikey-.*|webhook-.*|cf-.*|x-forwarded-.*)$/i;
 const MAX_CUSTOM_HEADERS = 20;
 // Receivers commonly refuse a header section over 8 KiB (431); ours add about 600 bytes to what is configured here.
 const MAX_CUSTOM_HEADER_BYTES = 8192;
@@ -60,15 +64,21 @@ const CustomHeaders = z
       .min(1)
       .max(128)
       .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "Not a valid HTTP header name")
-      .refine((name) => !RESERVED_HEADER.test(name), { message: "This header is set by the webhook service and cannot be overridden" }),
+      .refine((name) => !RESERVED_HEADER.test(name), {
+        message: "This header is set by the webhook service and cannot be overridden",
+      }),
     z
       .string()
       .max(1024)
       // RFC 9110 field values: no control character but HTAB; and nothing that cannot be encoded (a lone surrogate).
-      .refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), { message: "Header values must not contain CR, LF, NUL or other control characters" })
+      .refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), {
+        message: "Header values must not contain CR, LF, NUL or other control characters",
+      })
       .refine((v) => v.isWellFormed(), { message: "Header values must be well-formed Unicode (no lone surrogates)" }),
   )
-  .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, { message: `At most ${MAX_CUSTOM_HEADERS} custom headers` })
+  .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, {
+    message: `At most ${MAX_CUSTOM_HEADERS} custom headers`,
+  })
   .refine((h) => headerBytes(h) <= MAX_CUSTOM_HEADER_BYTES, {
     message: `Custom headers must add up to at most ${MAX_CUSTOM_HEADER_BYTES} bytes (names, values and ': ' and CRLF per header)`,
   })
@@ -95,7 +105,12 @@ export const webhookFieldShape = {
 };
 
 export const DeliveryIdParams = WebhookIdParam.extend({
-  delivery_id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ param: { name: "delivery_id", in: "path" }, example: 4291 }),
+  delivery_id: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(Number.MAX_SAFE_INTEGER)
+    .openapi({ param: { name: "delivery_id", in: "path" }, example: 4291 }),
 });
 
 export const DeliverySchema = z
@@ -130,7 +145,10 @@ const DeliveryAttemptSchema = z
   .openapi("DeliveryAttempt");
 
 export const DeliveryDetailSchema = DeliverySchema.extend({
-  payload: z.record(z.string(), z.unknown()).nullable().openapi({ description: "The envelope as sent (null once purged by retention)." }),
+  payload: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .openapi({ description: "The envelope as sent (null once purged by retention)." }),
   attempts: z.array(DeliveryAttemptSchema),
 }).openapi("DeliveryDetail");
 
@@ -139,8 +157,12 @@ const isoDateTime = (description: string) =>
 
 /** The window of a recover or replay: deliveries (recover) or events (replay) created in [since, until). */
 export const recoveryWindowFields = {
-  since: isoDateTime("Start of the window (ISO 8601, inclusive); not before the retention horizon (now minus RETENTION_DAYS)."),
-  until: isoDateTime("End of the window (ISO 8601, exclusive); default now, and a later time counts as now.").optional(),
+  since: isoDateTime(
+    "Start of the window (ISO 8601, inclusive); not before the retention horizon (now minus RETENTION_DAYS).",
+  ),
+  until: isoDateTime(
+    "End of the window (ISO 8601, exclusive); default now, and a later time counts as now.",
+  ).optional(),
 };
 
 export const RecoveryResultSchema = z
@@ -148,7 +170,10 @@ export const RecoveryResultSchema = z
     webhook_id: z.string().openapi({ example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
     since: z.string().openapi({ example: "2026-11-24T01:05:00.000Z" }),
     until: z.string().openapi({ example: "2026-11-25T01:05:02.311Z" }),
-    deliveries: z.number().int().openapi({ description: "Deliveries queued again (recover) or created (replay).", example: 37 }),
+    deliveries: z
+      .number()
+      .int()
+      .openapi({ description: "Deliveries queued again (recover) or created (replay).", example: 37 }),
   })
   .openapi("RecoveryResult");
 

@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { ERROR_CLASSES } from "../../db/schema";
-import { sendWebhookTestEvent } from "../../domain/webhook-test-event";
 import { afterAttempts } from "../../domain/delivery/requeue";
+import { sendWebhookTestEvent } from "../../domain/webhook-test-event";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
@@ -29,7 +29,8 @@ const route = createRoute({
   operationId: "sendWebhookTestEvent",
   tags: ["Webhooks"],
   summary: "Test Webhook",
-  description: "Send a `webhook.test` event to this endpoint alone, now, and answer with the attempt's outcome. It is recorded like any delivery.",
+  description:
+    "Send a `webhook.test` event to this endpoint alone, now, and answer with the attempt's outcome. It is recorded like any delivery.",
   middleware: [requireScope("write")],
   request: { params: WebhookIdParam },
   responses: { 200: jsonContent(TestResultSchema, "The attempt's outcome"), ...standardErrors, ...notFoundError },

@@ -6,12 +6,16 @@ import { toPublicWebhook, updateWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireAcceptableTargetUrl, requireOwner, requireVisibleWebhook } from "./guards";
-import { webhookFieldShape, WebhookIdParam, WebhookSchema } from "./schemas";
+import { WebhookIdParam, WebhookSchema, webhookFieldShape } from "./schemas";
 
 export type { WebhookResponse as UpdateWebhookResponse } from "./schemas";
 
 const UpdateWebhookBody = z
-  .strictObject({ ...webhookFieldShape, url: webhookFieldShape.url.optional(), events: webhookFieldShape.events.optional() })
+  .strictObject({
+    ...webhookFieldShape,
+    url: webhookFieldShape.url.optional(),
+    events: webhookFieldShape.events.optional(),
+  })
   .openapi("UpdateWebhook");
 
 const route = createRoute({
@@ -20,7 +24,8 @@ const route = createRoute({
   operationId: "updateWebhook",
   tags: ["Webhooks"],
   summary: "Update Webhook",
-  description: "Partially update a webhook. `enabled: true` on a disabled endpoint clears `failure_count` and `disabled_at`.",
+  description:
+    "Partially update a webhook. `enabled: true` on a disabled endpoint clears `failure_count` and `disabled_at`.",
   middleware: [requireScope("write")],
   request: { params: WebhookIdParam, body: jsonBody(UpdateWebhookBody) },
   responses: { 200: jsonContent(WebhookSchema, "The updated endpoint"), ...standardErrors, ...notFoundError },
@@ -37,10 +42,16 @@ export const registerUpdateWebhook = (router: Router) =>
     if (body.tenant_id !== undefined || body.partner_id !== undefined) {
       const tenantId = body.tenant_id === undefined ? existing.tenantId : body.tenant_id;
       // A tenant webhook's partner is the directory's, so only a partner-level webhook carries its partner over.
-      const partnerId = body.partner_id !== undefined ? body.partner_id : tenantId === null ? existing.partnerId : undefined;
+      const partnerId =
+        body.partner_id !== undefined ? body.partner_id : tenantId === null ? existing.partnerId : undefined;
       owner = await resolveNewOwner(c.var.principal, { tenantId, partnerId }, tenantDirectory(db, now));
       requireOwner(owner);
     }
-    const row = await updateWebhook(db, existing, { ...body, tenantId: owner?.tenantId, partnerId: owner?.partnerId }, now());
+    const row = await updateWebhook(
+      db,
+      existing,
+      { ...body, tenantId: owner?.tenantId, partnerId: owner?.partnerId },
+      now(),
+    );
     return c.json(toPublicWebhook(row), 200);
   });

@@ -16,7 +16,15 @@ import { verifyScaiKeySignature } from "../../helpers/verify-scaikey-signature";
 const BODY = '{"event_type":"user.created"}';
 
 async function scaiKeyHeader(keys: Awaited<ReturnType<typeof signingKeysOf>>[], timestamp: number) {
-  const headers = await buildDeliveryHeaders({ deliveryId: 1, eventId: "evt_1", eventType: "user.created", body: BODY, keys, timestamp, customHeaders: {} });
+  const headers = await buildDeliveryHeaders({
+    deliveryId: 1,
+    eventId: "evt_1",
+    eventType: "user.created",
+    body: BODY,
+    keys,
+    timestamp,
+    customHeaders: {},
+  });
   return headers["X-ScaiKey-Signature"]!;
 }
 
@@ -64,7 +72,10 @@ describe("signing keys cache", () => {
 
   it("forgets the given secrets only", async () => {
     const box = createSecretBox(env.SECRET_ENCRYPTION_KEY);
-    const [kept, dropped] = [await box.seal(generateSigningSecret(), "wh_f"), await box.seal(generateSigningSecret(), "wh_f")];
+    const [kept, dropped] = [
+      await box.seal(generateSigningSecret(), "wh_f"),
+      await box.seal(generateSigningSecret(), "wh_f"),
+    ];
     await signingKeysOf(box, kept, "wh_f");
     await signingKeysOf(box, dropped, "wh_f");
     await forgetSigningKeys(box, [dropped, null], "wh_f");

@@ -10,10 +10,17 @@ describe("fan-out", () => {
     const unknown = await api("POST", "/api/v1/events", { token, body: { ...base, event_type: "user.teleported" } });
     expect(unknown.status).toBe(422);
     expect(unknown.body.detail[0].loc).toEqual(["body", "event_type"]);
-    const noOwner = await api("POST", "/api/v1/events", { token: await mintToken({ role: null, platform: true, scope: "admin:write" }), body: { ...base, tenant_id: undefined } });
+    const noOwner = await api("POST", "/api/v1/events", {
+      token: await mintToken({ role: null, platform: true, scope: "admin:write" }),
+      body: { ...base, tenant_id: undefined },
+    });
     expect(noOwner.status).toBe(422);
-    expect((await api("POST", "/api/v1/events", { token, body: { ...base, tenant_id: "tnt_someone_else" } })).status).toBe(403);
-    expect((await api("POST", "/api/v1/events", { token: await platformToken("admin:read"), body: base })).status).toBe(403);
+    expect(
+      (await api("POST", "/api/v1/events", { token, body: { ...base, tenant_id: "tnt_someone_else" } })).status,
+    ).toBe(403);
+    expect((await api("POST", "/api/v1/events", { token: await platformToken("admin:read"), body: base })).status).toBe(
+      403,
+    );
     expect((await api("POST", "/api/v1/events", { body: base })).status).toBe(401);
     const badId = await api("POST", "/api/v1/events", { token, body: { ...base, event_id: "not-an-event-id" } });
     expect(badId.body.detail[0].loc).toEqual(["body", "event_id"]);

@@ -24,7 +24,8 @@ const d1Where = (prepare: () => unknown) =>
   new Proxy(env.DB, {
     get(target, prop) {
       if (prop === "prepare") return prepare;
-      if (prop === "batch" || prop === "exec") return () => Promise.reject(new Error("D1_ERROR: database is unavailable"));
+      if (prop === "batch" || prop === "exec")
+        return () => Promise.reject(new Error("D1_ERROR: database is unavailable"));
       return Reflect.get(target, prop);
     },
   });
@@ -47,7 +48,10 @@ describe("GET /health", () => {
   });
 
   it("answers 503 when a D1 query rejects", async () => {
-    const rejecting = d1Where(() => ({ bind: () => rejecting, first: () => Promise.reject(new Error("D1_ERROR: overloaded")) }));
+    const rejecting = d1Where(() => ({
+      bind: () => rejecting,
+      first: () => Promise.reject(new Error("D1_ERROR: overloaded")),
+    }));
     expect((await callWithD1(rejecting, "/health")).status).toBe(503);
   });
 
@@ -102,8 +106,15 @@ describe("logs", () => {
     const token = await tenantAdmin(tenant);
     const marker = "PAYLOAD-MARKER-7f3a";
     const hook = hookUrl({ plan: [500], body: `RESPONSE-MARKER-${marker}` });
-    const wh = await createWebhook(token, { url: hook.url, events: ["*"], headers: { "X-Partner-Token": "HEADER-SECRET-91c2" } });
-    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token, headers: { "X-Request-ID": "req-logs-1" } });
+    const wh = await createWebhook(token, {
+      url: hook.url,
+      events: ["*"],
+      headers: { "X-Partner-Token": "HEADER-SECRET-91c2" },
+    });
+    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, {
+      token,
+      headers: { "X-Request-ID": "req-logs-1" },
+    });
     const id = await seedDelivery(wh.id, tenant, Date.now(), "user.created");
     await env.DB.prepare("UPDATE events SET payload = ? WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)")
       .bind(JSON.stringify({ data: { secret_note: marker } }), id)
@@ -114,14 +125,39 @@ describe("logs", () => {
     const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const requests = parsed.filter((l) => l.msg === "request");
     expect(requests.length).toBeGreaterThanOrEqual(3);
-    for (const r of requests) expect(r).toMatchObject({ level: "info", request_id: expect.any(String), method: expect.any(String), status: expect.any(Number), duration_ms: expect.any(Number) });
-    expect(requests.find((r) => r.request_id === "req-logs-1")).toMatchObject({ route: "/api/v1/admin/webhooks/:webhook_id/rotate-secret", status: 200 });
+    for (const r of requests)
+      expect(r).toMatchObject({
+        level: "info",
+        request_id: expect.any(String),
+        method: expect.any(String),
+        status: expect.any(Number),
+        duration_ms: expect.any(Number),
+      });
+    expect(requests.find((r) => r.request_id === "req-logs-1")).toMatchObject({
+      route: "/api/v1/admin/webhooks/:webhook_id/rotate-secret",
+      status: 200,
+    });
     expect(parsed.filter((l) => l.msg === "delivery attempt")).toEqual([
-      expect.objectContaining({ webhook_id: wh.id, delivery_id: id, attempt: 1, outcome: "retrying", status_code: 500, error_class: "http_5xx" }),
+      expect.objectContaining({
+        webhook_id: wh.id,
+        delivery_id: id,
+        attempt: 1,
+        outcome: "retrying",
+        status_code: 500,
+        error_class: "http_5xx",
+      }),
     ]);
 
     const all = lines.join("\n");
-    for (const secret of [token, wh.secret, rotated.body.secret, marker, "HEADER-SECRET-91c2", "RESPONSE-MARKER", "Bearer"]) {
+    for (const secret of [
+      token,
+      wh.secret,
+      rotated.body.secret,
+      marker,
+      "HEADER-SECRET-91c2",
+      "RESPONSE-MARKER",
+      "Bearer",
+    ]) {
       expect(all).not.toContain(secret);
     }
   });

@@ -21,23 +21,35 @@ interface Fixture {
 }
 
 const CONSOLE_SCOPES = "openid profile email";
-const consoleToken = (role: "super_admin" | "partner_admin" | "tenant_admin", tenant: string | null, partner: string | null) =>
-  mintToken({ role, tenant, partner, scope: CONSOLE_SCOPES });
+const consoleToken = (
+  role: "super_admin" | "partner_admin" | "tenant_admin",
+  tenant: string | null,
+  partner: string | null,
+) => mintToken({ role, tenant, partner, scope: CONSOLE_SCOPES });
 const noRole = (scope: string) => mintToken({ role: null, tenant: OWNER_TENANT, scope });
 
 // The directory knows the owning tenant's partner from the platform, as in production (ScaiKey's tenant events).
 const directoryReady = (async () => {
-  const res = await api("PUT", `${WEBHOOKS}/tenants/${OWNER_TENANT}/partner`, { token: await superAdmin(), body: { partner_id: OWNER_PARTNER } });
+  const res = await api("PUT", `${WEBHOOKS}/tenants/${OWNER_TENANT}/partner`, {
+    token: await superAdmin(),
+    body: { partner_id: OWNER_PARTNER },
+  });
   if (res.status !== 200) throw new Error(`directory: ${res.status} ${JSON.stringify(res.body)}`);
 })();
 beforeAll(() => directoryReady);
 
 /** A fresh endpoint of the owning tenant, with one failed (so retryable) delivery. */
-async function fixture(creator: () => Promise<string> = () => consoleToken("tenant_admin", OWNER_TENANT, null)): Promise<Fixture> {
+async function fixture(
+  creator: () => Promise<string> = () => consoleToken("tenant_admin", OWNER_TENANT, null),
+): Promise<Fixture> {
   await directoryReady;
-  const webhookId = (await createWebhook(await creator(), { url: hookUrl().url, events: ["*"], tenant_id: OWNER_TENANT })).id;
+  const webhookId = (
+    await createWebhook(await creator(), { url: hookUrl().url, events: ["*"], tenant_id: OWNER_TENANT })
+  ).id;
   const deliveryId = await seedDelivery(webhookId, OWNER_TENANT);
-  await env.DB.prepare("UPDATE deliveries SET status = 'failed', in_queue = 0, next_attempt_at = NULL WHERE id = ?").bind(deliveryId).run();
+  await env.DB.prepare("UPDATE deliveries SET status = 'failed', in_queue = 0, next_attempt_at = NULL WHERE id = ?")
+    .bind(deliveryId)
+    .run();
   return { webhookId, deliveryId };
 }
 
@@ -56,13 +68,21 @@ const ENDPOINTS = {
   },
   events: { method: "GET", path: () => `${WEBHOOKS}/events` },
   get: { method: "GET", path: (f) => `${WEBHOOKS}/${f.webhookId}` },
-  patch: { method: "PATCH", path: (f) => `${WEBHOOKS}/${f.webhookId}`, body: () => ({ description: "changed by the matrix" }) },
+  patch: {
+    method: "PATCH",
+    path: (f) => `${WEBHOOKS}/${f.webhookId}`,
+    body: () => ({ description: "changed by the matrix" }),
+  },
   delete: { method: "DELETE", path: (f) => `${WEBHOOKS}/${f.webhookId}` },
   deliveries: { method: "GET", path: (f) => `${WEBHOOKS}/${f.webhookId}/deliveries` },
   delivery: { method: "GET", path: (f) => `${WEBHOOKS}/${f.webhookId}/deliveries/${f.deliveryId}` },
   retry: { method: "POST", path: (f) => `${WEBHOOKS}/${f.webhookId}/deliveries/${f.deliveryId}/retry` },
   test: { method: "POST", path: (f) => `${WEBHOOKS}/${f.webhookId}/test` },
-  rotate: { method: "POST", path: (f) => `${WEBHOOKS}/${f.webhookId}/rotate-secret`, body: () => ({ expire_previous_in: 60 }) },
+  rotate: {
+    method: "POST",
+    path: (f) => `${WEBHOOKS}/${f.webhookId}/rotate-secret`,
+    body: () => ({ expire_previous_in: 60 }),
+  },
   stats: { method: "GET", path: (f) => `${WEBHOOKS}/${f.webhookId}/stats` },
   publish: {
     method: "POST",
@@ -96,25 +116,54 @@ const ROLES: Record<string, () => Promise<string | undefined>> = {
 };
 type Role = keyof typeof ROLES;
 
-const COLUMNS: EndpointName[] = ["list", "create", "events", "get", "patch", "delete", "deliveries", "delivery", "retry", "test", "rotate", "stats", "publish"];
+const COLUMNS: EndpointName[] = [
+  "list",
+  "create",
+  "events",
+  "get",
+  "patch",
+  "delete",
+  "deliveries",
+  "delivery",
+  "retry",
+  "test",
+  "rotate",
+  "stats",
+  "publish",
+];
 
 // prettier-ignore
 const MATRIX: [Role, ...number[]][] = [
   //                                                          list create events get patch delete deliveries delivery retry test rotate stats publish
-  ["super_admin (console)",                                    200, 201,  200,   200, 200,  204,   200,       200,     200,  200, 200,   200,  202],
-  ["partner_admin (owning partner, console)",                  200, 201,  200,   200, 200,  204,   200,       200,     200,  200, 200,   200,  202],
-  ["partner_admin (another partner, console)",                 200, 403,  200,   404, 404,  404,   404,       404,     404,  404, 404,   404,  403],
-  ["tenant_admin (owning tenant, console, no partner claim)",  200, 201,  200,   200, 200,  204,   200,       200,     200,  200, 200,   200,  202],
-  ["tenant_admin (owning tenant, with partner claim)",         200, 201,  200,   200, 200,  204,   200,       200,     200,  200, 200,   200,  202],
-  ["tenant_admin (another tenant, same partner)",              200, 403,  200,   404, 404,  404,   404,       404,     404,  404, 404,   404,  403],
-  ["platform_token (admin:read admin:write)",                  200, 201,  200,   200, 200,  204,   200,       200,     200,  200, 200,   200,  202],
-  ["platform_token (admin:read)",                              200, 403,  200,   200, 403,  403,   200,       200,     403,  403, 403,   200,  403],
-  ["platform_token without admin scope",                       403, 403,  403,   403, 403,  403,   403,       403,     403,  403, 403,   403,  403],
-  ["no role, webhooks:read (owning tenant)",                   200, 403,  200,   200, 403,  403,   200,       200,     403,  403, 403,   200,  403],
-  ["no role, webhooks:write (owning tenant)",                  200, 201,  200,   200, 200,  204,   200,       200,     200,  200, 200,   200,  403],
-  ["no role, webhooks:publish (owning tenant)",                403, 403,  403,   403, 403,  403,   403,       403,     403,  403, 403,   403,  202],
-  ["no role, admin scopes, not a platform token",              403, 403,  403,   403, 403,  403,   403,       403,     403,  403, 403,   403,  403],
-  ["no token",                                                 401, 401,  401,   401, 401,  401,   401,       401,     401,  401, 401,   401,  401],
+  ["super_admin (console)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
+  ["partner_admin (owning partner, console)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
+  ["partner_admin (another partner, console)", 200, 403, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403],
+  [
+    "tenant_admin (owning tenant, console, no partner claim)",
+    200,
+    201,
+    200,
+    200,
+    200,
+    204,
+    200,
+    200,
+    200,
+    200,
+    200,
+    200,
+    202,
+  ],
+  ["tenant_admin (owning tenant, with partner claim)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
+  ["tenant_admin (another tenant, same partner)", 200, 403, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403],
+  ["platform_token (admin:read admin:write)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
+  ["platform_token (admin:read)", 200, 403, 200, 200, 403, 403, 200, 200, 403, 403, 403, 200, 403],
+  ["platform_token without admin scope", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+  ["no role, webhooks:read (owning tenant)", 200, 403, 200, 200, 403, 403, 200, 200, 403, 403, 403, 200, 403],
+  ["no role, webhooks:write (owning tenant)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 403],
+  ["no role, webhooks:publish (owning tenant)", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 202],
+  ["no role, admin scopes, not a platform token", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+  ["no token", 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401],
 ];
 
 // The stats route is being added alongside this file: its column runs only when the router knows the path.
@@ -153,10 +202,12 @@ describe("authorization matrix", () => {
         }
         if (status === 401) expect(res.headers.get("www-authenticate")).toMatch(/^Bearer /);
         if (status === 404) expect(res.body).toEqual({ detail: "Webhook not found" });
-        if (status === 403 && role.startsWith("platform_token without")) expect(res.body).toEqual({ detail: "Platform token requires admin:read or admin:write scope" });
+        if (status === 403 && role.startsWith("platform_token without"))
+          expect(res.body).toEqual({ detail: "Platform token requires admin:read or admin:write scope" });
         // The allowed test and retry calls really reach (or re-queue for) the local receiver.
         if (endpoint === "test" && status === 200) expect(res.body).toMatchObject({ success: true, status_code: 200 });
-        if (endpoint === "retry" && status === 200) expect(res.body).toMatchObject({ id: f.deliveryId, status: "pending" });
+        if (endpoint === "retry" && status === 200)
+          expect(res.body).toMatchObject({ id: f.deliveryId, status: "pending" });
       },
     );
   });
@@ -213,8 +264,16 @@ describe("owner claims a caller cannot make", () => {
   });
 
   it.each([
-    ["a tenant admin names another partner", () => consoleToken("tenant_admin", OWNER_TENANT, null), { partner_id: "prt_mx_forged" }],
-    ["a partner admin names its own partner for another partner's tenant", () => partnerAdmin("prt_mx_thief"), { partner_id: "prt_mx_thief" }],
+    [
+      "a tenant admin names another partner",
+      () => consoleToken("tenant_admin", OWNER_TENANT, null),
+      { partner_id: "prt_mx_forged" },
+    ],
+    [
+      "a partner admin names its own partner for another partner's tenant",
+      () => partnerAdmin("prt_mx_thief"),
+      { partner_id: "prt_mx_thief" },
+    ],
   ])("publishing: %s → 403, nothing stored", async (_label, token, owner) => {
     const eventId = `evt_mx_forged_${crypto.randomUUID().slice(0, 8)}`;
     const body = { ...(ENDPOINTS.publish.body() as Record<string, unknown>), event_id: eventId, ...owner };

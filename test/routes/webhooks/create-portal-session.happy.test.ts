@@ -30,8 +30,13 @@ describe("create portal session: happy", () => {
   it("lets a super admin name any tenant and a partner admin one of its own", async () => {
     expect((await api("POST", PATH, { token: await superAdmin(), body: { tenant_id: "tnt_any" } })).status).toBe(201);
     // The partner's tenants are those the tenant directory assigns to it.
-    await api("PUT", `${WEBHOOKS}/tenants/tnt_of_prt/partner`, { token: await superAdmin(), body: { partner_id: "prt_ps" } });
-    expect((await api("POST", PATH, { token: await partnerAdmin("prt_ps"), body: { tenant_id: "tnt_of_prt" } })).status).toBe(201);
+    await api("PUT", `${WEBHOOKS}/tenants/tnt_of_prt/partner`, {
+      token: await superAdmin(),
+      body: { partner_id: "prt_ps" },
+    });
+    expect(
+      (await api("POST", PATH, { token: await partnerAdmin("prt_ps"), body: { tenant_id: "tnt_of_prt" } })).status,
+    ).toBe(201);
     expect((await api("POST", PATH, { token: await partnerAdmin("prt_ps"), body: {} })).status).toBe(201);
   });
 });

@@ -12,8 +12,11 @@ describe("create portal session: security", () => {
     ["another partner (partner admin)", () => partnerAdmin("prt_a"), { partner_id: "prt_b" }, 403],
     ["read scope only", () => mintToken({ role: null, tenant: "tnt_ps1", scope: "webhooks:read" }), {}, 403],
     ["no token", async () => "", {}, 401],
-  ] as [string, () => Promise<string>, Record<string, unknown>, number][])("%s → %i", async (_name, token, body, status) => {
-    const res = await api("POST", PATH, { token: (await token()) || undefined, body });
-    expect(res.status).toBe(status);
-  });
+  ] as [string, () => Promise<string>, Record<string, unknown>, number][])(
+    "%s → %i",
+    async (_name, token, body, status) => {
+      const res = await api("POST", PATH, { token: (await token()) || undefined, body });
+      expect(res.status).toBe(status);
+    },
+  );
 });

@@ -3,12 +3,18 @@ import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { tenantAdmin } from "../../helpers/tokens";
 
-const headers = (n: number, valueLength: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`X-Custom-${String(i).padStart(2, "0")}`, "v".repeat(valueLength)]));
+const headers = (n: number, valueLength: number) =>
+  Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [`X-Custom-${String(i).padStart(2, "0")}`, "v".repeat(valueLength)]),
+  );
 const TOTAL_MSG = "Custom headers must add up to at most 8192 bytes (names, values and ': ' and CRLF per header)";
 
 describe("custom headers total size", () => {
   it("refuses 20 × 1 KiB on create with a 422 at body.headers", async () => {
-    const res = await api("POST", `${WEBHOOKS}/`, { token: await tenantAdmin("tnt_hdr"), body: { url: "https://receiver.example.com/", events: ["*"], headers: headers(20, 1024) } });
+    const res = await api("POST", `${WEBHOOKS}/`, {
+      token: await tenantAdmin("tnt_hdr"),
+      body: { url: "https://receiver.example.com/", events: ["*"], headers: headers(20, 1024) },
+    });
     expect(res.status).toBe(422);
     expect(res.body).toEqual({ detail: [{ loc: ["body", "headers"], msg: TOTAL_MSG, type: "value_error" }] });
   });

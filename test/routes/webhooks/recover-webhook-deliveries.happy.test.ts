@@ -25,10 +25,16 @@ describe("recover", () => {
     // Cancelled because the endpoint was disabled: recoverable. Cancelled because its payload is gone: not.
     const cancelled = await seedDelivery(wh.id, tenant, clock.now + 4);
     const purged = await seedDelivery(wh.id, tenant, clock.now + 5);
-    await env.DB.prepare("UPDATE events SET payload = '' WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)").bind(purged).run();
+    await env.DB.prepare("UPDATE events SET payload = '' WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)")
+      .bind(purged)
+      .run();
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: false } });
     expect(await attemptDelivery(noRetries, cancelled)).toEqual({ kind: "skipped", reason: "unsendable" });
-    await env.DB.prepare("UPDATE deliveries SET status = 'cancelled', last_error = 'payload purged by retention' WHERE id = ?").bind(purged).run();
+    await env.DB.prepare(
+      "UPDATE deliveries SET status = 'cancelled', last_error = 'payload purged by retention' WHERE id = ?",
+    )
+      .bind(purged)
+      .run();
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true } });
     // Outside the window: a failure from before `since`.
     const older = await seedDelivery(wh.id, tenant, clock.now - 10_000);
@@ -36,14 +42,24 @@ describe("recover", () => {
 
     const res = await api("POST", `${WEBHOOKS}/${wh.id}/recover`, { token: wh.token, body: { since } });
     expect(res.status).toBe(202);
-    expect(res.body).toEqual({ webhook_id: wh.id, since: new Date(since).toISOString(), until: expect.any(String), deliveries: 4 });
+    expect(res.body).toEqual({
+      webhook_id: wh.id,
+      since: new Date(since).toISOString(),
+      until: expect.any(String),
+      deliveries: 4,
+    });
 
     const expected = [...failed, cancelled];
     await waitFor(async () => (await Promise.all(expected.map(deliveryRow))).every((d) => d!.status === "success"));
     await new Promise((r) => setTimeout(r, 1_000));
     const got = await recorded(wh.hookKey);
     expect(got).toHaveLength(4 + 4); // the outage's four attempts, then the four recovered
-    expect(got.slice(4).map((r) => Number(r.headers["x-scaikey-webhook-id"])).sort((a, b) => a - b)).toEqual(expected);
+    expect(
+      got
+        .slice(4)
+        .map((r) => Number(r.headers["x-scaikey-webhook-id"]))
+        .sort((a, b) => a - b),
+    ).toEqual(expected);
     for (const req of got.slice(4)) expect(await scaiKeyReceiverAccepts(req, wh.secret)).toBe(true);
     expect((await deliveryRow(purged))!.status).toBe("cancelled");
     expect((await deliveryRow(older))!.status).toBe("failed");

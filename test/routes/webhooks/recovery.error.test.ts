@@ -27,10 +27,14 @@ describe.each(OPERATIONS)("POST …/{webhook_id}/%s refuses", (operation) => {
   };
 
   it("malformed dates and a missing since", async () => {
-    for (const since of ["yesterday", "2026-13-01T00:00:00Z", "1732780800", ""]) expect(oneIssue(await call({ since })).loc).toEqual(["body", "since"]);
+    for (const since of ["yesterday", "2026-13-01T00:00:00Z", "1732780800", ""])
+      expect(oneIssue(await call({ since })).loc).toEqual(["body", "since"]);
     expect(oneIssue(await call({ since: iso(Date.now() - 1000), until: "soon" })).loc).toEqual(["body", "until"]);
     expect(oneIssue(await call({}))).toMatchObject({ loc: ["body", "since"], type: "missing" });
-    expect(oneIssue(await call({ since: iso(Date.now() - 1000), extra: 1 }))).toMatchObject({ loc: ["body", "extra"], type: "extra_forbidden" });
+    expect(oneIssue(await call({ since: iso(Date.now() - 1000), extra: 1 }))).toMatchObject({
+      loc: ["body", "extra"],
+      type: "extra_forbidden",
+    });
   });
 
   it("a window that starts before the retention horizon", async () => {
@@ -59,7 +63,10 @@ describe.each(OPERATIONS)("POST …/{webhook_id}/%s refuses", (operation) => {
 
   it("an unknown webhook", async () => {
     const token = await tenantAdmin("tnt_rerr");
-    const res = await api("POST", `${WEBHOOKS}/wh_doesnotexist/${operation}`, { token, body: { since: iso(Date.now() - 1000) } });
+    const res = await api("POST", `${WEBHOOKS}/wh_doesnotexist/${operation}`, {
+      token,
+      body: { since: iso(Date.now() - 1000) },
+    });
     expect(res.status).toBe(404);
   });
 });
@@ -74,14 +81,23 @@ describe("replay refuses event types", () => {
       [["webhook.test"], ["body", "event_types", 0], /never replayed/],
     ];
     for (const [eventTypes, loc, msg] of cases) {
-      const res = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since, event_types: eventTypes } });
+      const res = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, {
+        token: wh.token,
+        body: { since, event_types: eventTypes },
+      });
       expect(res.status).toBe(422);
       expect(res.body.detail[0].loc).toEqual(loc);
       expect(res.body.detail[0].msg).toMatch(msg);
     }
-    const empty = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since, event_types: [] } });
+    const empty = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, {
+      token: wh.token,
+      body: { since, event_types: [] },
+    });
     expect(empty.body.detail[0].loc).toEqual(["body", "event_types"]);
-    const ok = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since, event_types: ["user.created"] } });
+    const ok = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, {
+      token: wh.token,
+      body: { since, event_types: ["user.created"] },
+    });
     expect(ok.status).toBe(202);
   });
 });

@@ -9,7 +9,8 @@ describe.each(["recover", "replay"])("POST …/{webhook_id}/%s", (operation) => 
   it("answers by the caller's scope and access", async () => {
     const tenant = `tnt_rsec${crypto.randomUUID().slice(0, 8)}`;
     const wh = await createWebhook(await tenantAdmin(tenant, "prt_rsec"));
-    const call = (token?: string) => api("POST", `${WEBHOOKS}/${wh.id}/${operation}`, { token, body: { since: since() } });
+    const call = (token?: string) =>
+      api("POST", `${WEBHOOKS}/${wh.id}/${operation}`, { token, body: { since: since() } });
     // [token, status]
     const table: [string | undefined, number][] = [
       [undefined, 401],

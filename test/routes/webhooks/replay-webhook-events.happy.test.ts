@@ -12,7 +12,13 @@ const PARTNER = "prt_engine"; // webhookAtReceiver's
 async function publish(tenant: string, eventType = "user.created") {
   const res = await api("POST", "/api/v1/events", {
     token: await publisher(tenant, PARTNER),
-    body: { event_type: eventType, tenant_id: tenant, partner_id: PARTNER, resource: { type: "user", id: `usr_${uid()}` }, data: { n: 1 } },
+    body: {
+      event_type: eventType,
+      tenant_id: tenant,
+      partner_id: PARTNER,
+      resource: { type: "user", id: `usr_${uid()}` },
+      data: { n: 1 },
+    },
   });
   expect(res.status).toBe(202);
   return res.body.event_id as string;
@@ -35,11 +41,19 @@ describe("replay", () => {
     const delivered = await publish(tenant);
     await waitFor(async () => (await recorded(wh.hookKey)).length === 1);
 
-    expect((await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: false } })).status).toBe(200);
-    const missed = [await publish(tenant), await publish(tenant, "group.created"), await publish(tenant, "user.deleted")];
+    expect((await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: false } })).status).toBe(
+      200,
+    );
+    const missed = [
+      await publish(tenant),
+      await publish(tenant, "group.created"),
+      await publish(tenant, "user.deleted"),
+    ];
     const disabled = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
     expect(disabled.body).toMatchObject({ enabled: false, missed_events_since_disabled: 3 });
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}/stats`, { token: wh.token })).body.missed_events_since_disabled).toBe(3);
+    expect(
+      (await api("GET", `${WEBHOOKS}/${wh.id}/stats`, { token: wh.token })).body.missed_events_since_disabled,
+    ).toBe(3);
     // Another tenant's events are not this endpoint's to miss, nor to replay.
     await publish(`tnt_other${uid()}`);
 
@@ -66,7 +80,11 @@ describe("replay", () => {
     expect(again.status).toBe(202);
     expect(again.body.deliveries).toBe(0);
     expect(await settled(wh.hookKey, 4)).toHaveLength(4);
-    const { results } = await env.DB.prepare("SELECT event_id, count(*) AS n FROM deliveries WHERE webhook_id = ? GROUP BY event_id").bind(wh.id).all<{ n: number }>();
+    const { results } = await env.DB.prepare(
+      "SELECT event_id, count(*) AS n FROM deliveries WHERE webhook_id = ? GROUP BY event_id",
+    )
+      .bind(wh.id)
+      .all<{ n: number }>();
     expect(results).toHaveLength(4);
     expect(results.every((r) => r.n === 1)).toBe(true);
   });
@@ -74,15 +92,26 @@ describe("replay", () => {
   it("covers events from before the endpoint existed or subscribed, limited to event_types when given", async () => {
     const tenant = `tnt_rs${uid()}`;
     const since = new Date(Date.now() - 1_000).toISOString();
-    const before = [await publish(tenant, "user.created"), await publish(tenant, "user.updated"), await publish(tenant, "group.created")];
+    const before = [
+      await publish(tenant, "user.created"),
+      await publish(tenant, "user.updated"),
+      await publish(tenant, "group.created"),
+    ];
     const wh = await webhookAtReceiver(tenant, {}, { events: ["user.*"] });
-    const res = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since, event_types: ["user.updated"] } });
+    const res = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, {
+      token: wh.token,
+      body: { since, event_types: ["user.updated"] },
+    });
     expect(res.body.deliveries).toBe(1);
     expect((await settled(wh.hookKey, 1)).map((r) => r.headers["x-scaikey-event-id"])).toEqual([before[1]]);
     // The rest of its subscription; group.created stays out until it subscribes to it.
-    expect((await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since } })).body.deliveries).toBe(1);
+    expect(
+      (await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since } })).body.deliveries,
+    ).toBe(1);
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { events: ["*"] } });
-    expect((await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since } })).body.deliveries).toBe(1);
+    expect(
+      (await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since } })).body.deliveries,
+    ).toBe(1);
     const got = await settled(wh.hookKey, 3);
     expect(got.map((r) => r.headers["x-scaikey-event-id"]).sort()).toEqual([...before].sort());
   });
@@ -92,7 +121,9 @@ describe("replay", () => {
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
     const since = new Date(Date.now() - 1_000).toISOString();
     const first = await publish(tenant);
-    const cut = await env.DB.prepare("SELECT created_at FROM events WHERE id = ?").bind(first).first<number>("created_at");
+    const cut = await env.DB.prepare("SELECT created_at FROM events WHERE id = ?")
+      .bind(first)
+      .first<number>("created_at");
     await new Promise((r) => setTimeout(r, 5));
     await publish(tenant);
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true } });

@@ -25,7 +25,12 @@ describe("secret rotation", () => {
     // Receivers that keep only the last v1 still hold the old secret: they verify.
     expect(await scaiKeyReceiverAccepts(during!, wh.secret)).toBe(true);
     // The first v1 is the new secret's.
-    expect(await scaiKeyReceiverAccepts({ ...during!, headers: { ...during!.headers, "x-scaikey-signature": header.split(",").slice(0, 2).join(",") } }, rotated.body.secret)).toBe(true);
+    expect(
+      await scaiKeyReceiverAccepts(
+        { ...during!, headers: { ...during!.headers, "x-scaikey-signature": header.split(",").slice(0, 2).join(",") } },
+        rotated.body.secret,
+      ),
+    ).toBe(true);
     expect(standardWebhooksAccepts(during!, wh.secret)).toBe(true);
     expect(standardWebhooksAccepts(during!, rotated.body.secret)).toBe(true);
 
@@ -38,14 +43,22 @@ describe("secret rotation", () => {
 
   it("expire_previous_in: 0 drops the old secret at once; bad values are 422", async () => {
     const wh = await webhookAtReceiver("tnt_rotate_now");
-    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body: { expire_previous_in: 0 } });
+    const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, {
+      token: wh.token,
+      body: { expire_previous_in: 0 },
+    });
     expect(rotated.body.previous_secret_expires_at).toBeNull();
     await attemptDelivery(deliveryDeps({ now: Date.now() }), await seedDelivery(wh.id, "tnt_rotate_now"));
     const [req] = await recorded(wh.hookKey);
     expect(req!.headers["x-scaikey-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
     expect(await scaiKeyReceiverAccepts(req!, rotated.body.secret)).toBe(true);
     expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(false);
-    for (const body of [{ expire_previous_in: -1 }, { expire_previous_in: "soon" }, { expire_previous_in: 1e9 }, { other: 1 }]) {
+    for (const body of [
+      { expire_previous_in: -1 },
+      { expire_previous_in: "soon" },
+      { expire_previous_in: 1e9 },
+      { other: 1 },
+    ]) {
       expect((await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body })).status).toBe(422);
     }
   });

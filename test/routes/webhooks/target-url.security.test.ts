@@ -33,7 +33,8 @@ async function production(method: string, path: string, token: string, body?: un
 }
 
 const notPublic = (host: string, range: string) => `URL host ${host} is not a public address (${range})`;
-const resolvesTo = (host: string, address: string, range: string) => `URL host ${host} resolves to ${address}, which is not a public address (${range})`;
+const resolvesTo = (host: string, address: string, range: string) =>
+  `URL host ${host} resolves to ${address}, which is not a public address (${range})`;
 
 // [url, reason under the production policy]
 const REFUSED_IN_PRODUCTION: [string, string][] = [
@@ -66,10 +67,16 @@ const REFUSED_IN_PRODUCTION: [string, string][] = [
   ["https://hooks.test/", "URL host hooks.test is in the internal-only domain .test"],
   ["https://hooks.invalid/", "URL host hooks.invalid is in the internal-only domain .invalid"],
   ["https://hooks.example/", "URL host hooks.example is in the internal-only domain .example"],
-  ["https://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/", "URL host duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion is in the internal-only domain .onion"],
+  [
+    "https://duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion/",
+    "URL host duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion is in the internal-only domain .onion",
+  ],
   [`https://${"a".repeat(64)}.example.com/`, "URL host labels must be at most 63 characters"],
   ["https://127.0.0.1.nip.io/", resolvesTo("127.0.0.1.nip.io", "127.0.0.1", "loopback")],
-  ["https://169.254.169.254.nip.io/latest/meta-data/", resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)")],
+  [
+    "https://169.254.169.254.nip.io/latest/meta-data/",
+    resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)"),
+  ],
   ["https://localtest.me/", resolvesTo("localtest.me", "127.0.0.1", "loopback")],
   ["https://gone.nx.example.net/", "URL host gone.nx.example.net does not resolve"],
 ];
@@ -83,12 +90,16 @@ const REFUSED_EVEN_IN_DEVELOPMENT: [string, string][] = [
   ["http://[::ffff:7f00:1]/", notPublic("[::ffff:7f00:1]", "IPv4-mapped")],
   ["http://metadata/", "URL host metadata is a cloud metadata service"],
   ["ftp://receiver.example.com/", "URL scheme must be http or https"],
-  ["http://169.254.169.254.nip.io/", resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)")],
+  [
+    "http://169.254.169.254.nip.io/",
+    resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)"),
+  ],
   ["http://hooks.10.0.0.7.nip.io/", resolvesTo("hooks.10.0.0.7.nip.io", "10.0.0.7", "private")],
   ["http://receiver.example.com:6379/", "URL port 6379 is not allowed (allowed: 443, 80)"],
 ];
 
-const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
+const count = async () =>
+  (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
 const urlError = (msg: string) => ({ detail: [{ loc: ["body", "url"], msg, type: "value_error" }] });
 
 let token: string;
@@ -100,7 +111,10 @@ beforeAll(async () => {
 
 describe("production policy", () => {
   it("accepts a public https target", async () => {
-    const res = await production("POST", `${WEBHOOKS}/`, token, { url: "https://receiver.example.com/hook", events: ["*"] });
+    const res = await production("POST", `${WEBHOOKS}/`, token, {
+      url: "https://receiver.example.com/hook",
+      events: ["*"],
+    });
     expect(res.status).toBe(201);
   });
 
@@ -124,11 +138,16 @@ describe("production policy", () => {
 describe("DNS resolver trouble", () => {
   it("answers 503 on create and update when the resolver cannot answer, and stores nothing", async () => {
     const before = await count();
-    const created = await production("POST", `${WEBHOOKS}/`, token, { url: "https://x.servfail.example.net/", events: ["*"] });
+    const created = await production("POST", `${WEBHOOKS}/`, token, {
+      url: "https://x.servfail.example.net/",
+      events: ["*"],
+    });
     expect(created.status).toBe(503);
     expect(created.body.detail).toMatch(/^URL host x\.servfail\.example\.net could not be resolved right now/);
     expect(await count()).toBe(before);
-    const patched = await production("PATCH", `${WEBHOOKS}/${webhookId}`, token, { url: "https://x.servfail.example.net/" });
+    const patched = await production("PATCH", `${WEBHOOKS}/${webhookId}`, token, {
+      url: "https://x.servfail.example.net/",
+    });
     expect(patched.status).toBe(503);
   });
 });
@@ -169,7 +188,9 @@ describe("send time", () => {
   it("refuses a name that resolves to a private address at send time", async () => {
     const wh = await createWebhook(token, { url: "https://receiver.example.com/hook" });
     // Re-pointed after creation (DNS rebinding): the stored name now answers with the metadata address.
-    await env.DB.prepare("UPDATE webhook_endpoints SET url = 'https://169.254.169.254.nip.io/hook' WHERE id = ?").bind(wh.id).run();
+    await env.DB.prepare("UPDATE webhook_endpoints SET url = 'https://169.254.169.254.nip.io/hook' WHERE id = ?")
+      .bind(wh.id)
+      .run();
     const id = await seedDelivery(wh.id, "tnt_ssrf");
     await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
     expect((await attemptRows(id))[0]).toMatchObject({
@@ -180,7 +201,9 @@ describe("send time", () => {
 
   it("fails the attempt as dns, to be retried, when the resolver cannot answer at send time", async () => {
     const wh = await createWebhook(token, { url: "https://receiver.example.com/hook" });
-    await env.DB.prepare("UPDATE webhook_endpoints SET url = 'https://y.servfail.example.net/hook' WHERE id = ?").bind(wh.id).run();
+    await env.DB.prepare("UPDATE webhook_endpoints SET url = 'https://y.servfail.example.net/hook' WHERE id = ?")
+      .bind(wh.id)
+      .run();
     const id = await seedDelivery(wh.id, "tnt_ssrf");
     expect(await attemptDelivery(deliveryDeps({ now: Date.now() }), id)).toMatchObject({ status: "retrying" });
     expect((await attemptRows(id))[0]).toMatchObject({ error_class: "dns" });
@@ -191,7 +214,10 @@ describe("send time", () => {
     const wh = await createWebhook(token, { url: hook.url });
     const id = await seedDelivery(wh.id, "tnt_ssrf");
     await attemptDelivery(deliveryDeps({ now: Date.now() }, { allowInsecureUrls: false }), id);
-    expect((await attemptRows(id))[0]).toMatchObject({ error_class: "blocked_target", error_message: "URL must use https" });
+    expect((await attemptRows(id))[0]).toMatchObject({
+      error_class: "blocked_target",
+      error_message: "URL must use https",
+    });
     expect(await recorded(hook.key)).toEqual([]);
   });
 });

@@ -14,16 +14,26 @@ const ids = () => {
   return { t1: `tnt_a${u}`, t2: `tnt_b${u}`, t3: `tnt_c${u}`, p1: `prt_1${u}`, p2: `prt_2${u}` };
 };
 const assign = async (tenant: string, partner: string, token?: string) =>
-  api("PUT", `${WEBHOOKS}/tenants/${tenant}/partner`, { token: token ?? (await superAdmin()), body: { partner_id: partner } });
-const directoryRow = (tenant: string) => env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(tenant).first();
+  api("PUT", `${WEBHOOKS}/tenants/${tenant}/partner`, {
+    token: token ?? (await superAdmin()),
+    body: { partner_id: partner },
+  });
+const directoryRow = (tenant: string) =>
+  env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(tenant).first();
 const publish = async (token: string, body: Record<string, unknown>) =>
-  api("POST", "/api/v1/events", { token, body: { event_type: "user.created", resource: { type: "user", id: "usr_1" }, data: {}, ...body } });
+  api("POST", "/api/v1/events", {
+    token,
+    body: { event_type: "user.created", resource: { type: "user", id: "usr_1" }, data: {}, ...body },
+  });
 const targets = async (eventId: string) => {
-  const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ? ORDER BY webhook_id").bind(eventId).all<{ webhook_id: string }>();
+  const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ? ORDER BY webhook_id")
+    .bind(eventId)
+    .all<{ webhook_id: string }>();
   return results.map((r) => r.webhook_id);
 };
 /** A tenant admin token as ScaiKey's console issues it: a role, ordinary OIDC scopes, no partner claim. */
-const consoleTenantAdmin = (tenant: string) => mintToken({ role: "tenant_admin", tenant, scope: "openid profile email" });
+const consoleTenantAdmin = (tenant: string) =>
+  mintToken({ role: "tenant_admin", tenant, scope: "openid profile email" });
 
 describe("the directory: how it is learned and set", () => {
   it("learns a tenant's partner from an event published by a trusted publisher", async () => {
@@ -35,7 +45,13 @@ describe("the directory: how it is learned and set", () => {
   it("learns from the service binding's events", async () => {
     const { t1, p1 } = ids();
     const { WebhooksService } = await import("../../../src/index");
-    await new WebhooksService(createExecutionContext(), env).publish({ event_type: "tenant.updated", tenant_id: t1, partner_id: p1, resource: { type: "tenant", id: t1 }, data: {} });
+    await new WebhooksService(createExecutionContext(), env).publish({
+      event_type: "tenant.updated",
+      tenant_id: t1,
+      partner_id: p1,
+      resource: { type: "tenant", id: t1 },
+      data: {},
+    });
     expect(await directoryRow(t1)).toEqual({ partner_id: p1, source: "event" });
   });
 
@@ -47,7 +63,10 @@ describe("the directory: how it is learned and set", () => {
 
   it("never learns from what an untrusted publisher names", async () => {
     const { t1, p1 } = ids();
-    const res = await publish(await mintToken({ role: null, tenant: t1, scope: "webhooks:publish" }), { tenant_id: t1, partner_id: p1 });
+    const res = await publish(await mintToken({ role: null, tenant: t1, scope: "webhooks:publish" }), {
+      tenant_id: t1,
+      partner_id: p1,
+    });
     expect(res.status).toBe(403);
     expect(await directoryRow(t1)).toBeNull();
   });
@@ -59,7 +78,12 @@ describe("the directory: how it is learned and set", () => {
     expect(set.body).toEqual({ tenant_id: t1, partner_id: p1, moved_webhooks: 0 });
     expect(await directoryRow(t1)).toEqual({ partner_id: p1, source: "admin" });
     expect((await assign(t1, p2, await platformToken("admin:write"))).status).toBe(200);
-    for (const token of [await partnerAdmin(p1), await partnerAdmin(p2), await tenantAdmin(t1, p1), await platformToken("admin:read")]) {
+    for (const token of [
+      await partnerAdmin(p1),
+      await partnerAdmin(p2),
+      await tenantAdmin(t1, p1),
+      await platformToken("admin:read"),
+    ]) {
       const res = await assign(t1, p1, token);
       expect(res.status, JSON.stringify(res.body)).toBe(403);
     }
@@ -67,10 +91,16 @@ describe("the directory: how it is learned and set", () => {
   });
 
   it("validates the call", async () => {
-    const bad = await api("PUT", `${WEBHOOKS}/tenants/tnt_x/partner`, { token: await superAdmin(), body: { partner_id: "no spaces allowed" } });
+    const bad = await api("PUT", `${WEBHOOKS}/tenants/tnt_x/partner`, {
+      token: await superAdmin(),
+      body: { partner_id: "no spaces allowed" },
+    });
     expect(bad.status).toBe(422);
     expect(bad.body.detail[0].loc).toEqual(["body", "partner_id"]);
-    const badTenant = await api("PUT", `${WEBHOOKS}/tenants/${"x".repeat(65)}/partner`, { token: await superAdmin(), body: { partner_id: "prt_1" } });
+    const badTenant = await api("PUT", `${WEBHOOKS}/tenants/${"x".repeat(65)}/partner`, {
+      token: await superAdmin(),
+      body: { partner_id: "prt_1" },
+    });
     expect(badTenant.status).toBe(422);
     expect(badTenant.body.detail[0].loc).toEqual(["path", "tenant_id"]);
   });
@@ -91,8 +121,12 @@ describe("partner admins stay inside their partner's tenants", () => {
     await assign(t1, p1);
     await assign(t2, p2);
     const pa = await partnerAdmin(p1);
-    expect((await api("POST", `${WEBHOOKS}/`, { token: pa, body: { url: URL_, events: ["*"], tenant_id: t2 } })).status).toBe(403);
-    expect((await api("POST", `${WEBHOOKS}/`, { token: pa, body: { url: URL_, events: ["*"], tenant_id: t3 } })).status).toBe(403);
+    expect(
+      (await api("POST", `${WEBHOOKS}/`, { token: pa, body: { url: URL_, events: ["*"], tenant_id: t2 } })).status,
+    ).toBe(403);
+    expect(
+      (await api("POST", `${WEBHOOKS}/`, { token: pa, body: { url: URL_, events: ["*"], tenant_id: t3 } })).status,
+    ).toBe(403);
     const own = await api("POST", `${WEBHOOKS}/`, { token: pa, body: { url: URL_, events: ["*"], tenant_id: t1 } });
     expect(own.status).toBe(201);
     expect(own.body).toMatchObject({ tenant_id: t1, partner_id: p1 });
@@ -110,7 +144,10 @@ describe("partner admins stay inside their partner's tenants", () => {
       const res = await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: pa, body: { tenant_id: tenant } });
       expect(res.status).toBe(403);
     }
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: pa })).body).toMatchObject({ tenant_id: t1, partner_id: p1 });
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: pa })).body).toMatchObject({
+      tenant_id: t1,
+      partner_id: p1,
+    });
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await tenantAdmin(t2) })).status).toBe(404);
   });
 
@@ -120,7 +157,12 @@ describe("partner admins stay inside their partner's tenants", () => {
     await assign(t2, p2);
     const victim = await createWebhook(await consoleTenantAdmin(t2), { url: URL_, events: ["*"] });
     const pa = await partnerAdmin(p1);
-    for (const body of [{ tenant_id: t2, partner_id: p1 }, { tenant_id: t2 }, { tenant_id: t3, partner_id: p1 }, { partner_id: p2 }]) {
+    for (const body of [
+      { tenant_id: t2, partner_id: p1 },
+      { tenant_id: t2 },
+      { tenant_id: t3, partner_id: p1 },
+      { partner_id: p2 },
+    ]) {
       const res = await publish(pa, { event_id: `evt_x${uid()}`, ...body });
       expect(res.status, JSON.stringify(body)).toBe(403);
     }
@@ -137,7 +179,9 @@ describe("partner admins stay inside their partner's tenants", () => {
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await partnerAdmin(p2) })).status).toBe(404);
     const listed = await api("GET", `${WEBHOOKS}/?partner_id=${p1}`, { token: await superAdmin() });
     expect(listed.body.items.map((w: { id: string }) => w.id)).toEqual([wh.id]);
-    expect((await api("GET", `${WEBHOOKS}/`, { token: await partnerAdmin(p1) })).body.items.map((w: { id: string }) => w.id)).toEqual([wh.id]);
+    expect(
+      (await api("GET", `${WEBHOOKS}/`, { token: await partnerAdmin(p1) })).body.items.map((w: { id: string }) => w.id),
+    ).toEqual([wh.id]);
   });
 
   it("sees endpoints created before the directory knew the tenant once it learns it", async () => {
@@ -146,7 +190,9 @@ describe("partner admins stay inside their partner's tenants", () => {
     expect(wh.partner_id).toBeNull();
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await partnerAdmin(p1) })).status).toBe(404);
     await publish(await platformToken("admin:write"), { tenant_id: t1, partner_id: p1 });
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await partnerAdmin(p1) })).body).toMatchObject({ partner_id: p1 });
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await partnerAdmin(p1) })).body).toMatchObject({
+      partner_id: p1,
+    });
   });
 });
 
@@ -155,17 +201,28 @@ describe("a tenant moving to another partner", () => {
     const { t1, t2, p1, p2 } = ids();
     await assign(t1, p1);
     await assign(t2, p1);
-    const moving = [await createWebhook(await consoleTenantAdmin(t1), { url: URL_ }), await createWebhook(await partnerAdmin(p1), { url: URL_, tenant_id: t1 })];
+    const moving = [
+      await createWebhook(await consoleTenantAdmin(t1), { url: URL_ }),
+      await createWebhook(await partnerAdmin(p1), { url: URL_, tenant_id: t1 }),
+    ];
     const staying = await createWebhook(await consoleTenantAdmin(t2), { url: URL_ });
     const partnerLevel = await createWebhook(await partnerAdmin(p1), { url: URL_ });
     const moved = await assign(t1, p2);
     expect(moved.body).toEqual({ tenant_id: t1, partner_id: p2, moved_webhooks: 2 });
     for (const wh of moving) {
-      expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await partnerAdmin(p2) })).body).toMatchObject({ tenant_id: t1, partner_id: p2 });
+      expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await partnerAdmin(p2) })).body).toMatchObject({
+        tenant_id: t1,
+        partner_id: p2,
+      });
       expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: await partnerAdmin(p1) })).status).toBe(404);
     }
-    expect((await api("GET", `${WEBHOOKS}/${staying.id}`, { token: await partnerAdmin(p1) })).body).toMatchObject({ partner_id: p1 });
-    expect((await api("GET", `${WEBHOOKS}/${partnerLevel.id}`, { token: await partnerAdmin(p1) })).body).toMatchObject({ tenant_id: null, partner_id: p1 });
+    expect((await api("GET", `${WEBHOOKS}/${staying.id}`, { token: await partnerAdmin(p1) })).body).toMatchObject({
+      partner_id: p1,
+    });
+    expect((await api("GET", `${WEBHOOKS}/${partnerLevel.id}`, { token: await partnerAdmin(p1) })).body).toMatchObject({
+      tenant_id: null,
+      partner_id: p1,
+    });
     // Setting the same partner again moves nothing.
     expect((await assign(t1, p2)).body).toEqual({ tenant_id: t1, partner_id: p2, moved_webhooks: 0 });
   });
@@ -176,7 +233,8 @@ describe("fan-out matrix", () => {
     const { t1, t2, t3, p1, p2 } = ids();
     await assign(t1, p1);
     await assign(t2, p2);
-    const mk = async (token: string, extra: Record<string, unknown> = {}) => (await createWebhook(token, { url: URL_, events: ["*"], ...extra })).id;
+    const mk = async (token: string, extra: Record<string, unknown> = {}) =>
+      (await createWebhook(token, { url: URL_, events: ["*"], ...extra })).id;
     const byTenantAdmin = await mk(await consoleTenantAdmin(t1));
     const byPartnerAdmin = await mk(await partnerAdmin(p1), { tenant_id: t1 });
     const bySuperAdmin = await mk(await superAdmin(), { tenant_id: t1 });
@@ -191,13 +249,43 @@ describe("fan-out matrix", () => {
       ["super admin, tenant only", superAdmin, { tenant_id: t1 }, 202, t1Reach],
       ["platform token, tenant only", () => platformToken("admin:write"), { tenant_id: t1 }, 202, t1Reach],
       ["tenant admin, own tenant", () => consoleTenantAdmin(t1), { tenant_id: t1 }, 202, t1Reach],
-      ["tenant admin, own tenant, forged partner", () => consoleTenantAdmin(t1), { tenant_id: t1, partner_id: p2 }, 403, []],
+      [
+        "tenant admin, own tenant, forged partner",
+        () => consoleTenantAdmin(t1),
+        { tenant_id: t1, partner_id: p2 },
+        403,
+        [],
+      ],
       ["tenant admin, another tenant", () => consoleTenantAdmin(t1), { tenant_id: t2 }, 403, []],
-      ["publisher token, own tenant, forged partner", () => mintToken({ role: null, tenant: t1, scope: "webhooks:publish" }), { tenant_id: t1, partner_id: p2 }, 403, []],
+      [
+        "publisher token, own tenant, forged partner",
+        () => mintToken({ role: null, tenant: t1, scope: "webhooks:publish" }),
+        { tenant_id: t1, partner_id: p2 },
+        403,
+        [],
+      ],
       ["partner admin, own tenant", () => partnerAdmin(p1), { tenant_id: t1 }, 202, t1Reach],
-      ["partner admin, own tenant, own partner named", () => partnerAdmin(p1), { tenant_id: t1, partner_id: p1 }, 202, t1Reach],
-      ["partner admin, another partner's tenant, own partner named", () => partnerAdmin(p1), { tenant_id: t2, partner_id: p1 }, 403, []],
-      ["partner admin, unknown tenant, own partner named", () => partnerAdmin(p1), { tenant_id: t3, partner_id: p1 }, 403, []],
+      [
+        "partner admin, own tenant, own partner named",
+        () => partnerAdmin(p1),
+        { tenant_id: t1, partner_id: p1 },
+        202,
+        t1Reach,
+      ],
+      [
+        "partner admin, another partner's tenant, own partner named",
+        () => partnerAdmin(p1),
+        { tenant_id: t2, partner_id: p1 },
+        403,
+        [],
+      ],
+      [
+        "partner admin, unknown tenant, own partner named",
+        () => partnerAdmin(p1),
+        { tenant_id: t3, partner_id: p1 },
+        403,
+        [],
+      ],
       ["partner admin, own partner-level event", () => partnerAdmin(p1), { partner_id: p1 }, 202, [p1Level]],
       ["partner admin, another partner-level event", () => partnerAdmin(p1), { partner_id: p2 }, 403, []],
       ["super admin, unknown tenant", superAdmin, { tenant_id: t3 }, 202, [t3Endpoint]],
@@ -219,7 +307,9 @@ describe("fan-out matrix", () => {
     await assign(t1, p1);
     await createWebhook(await consoleTenantAdmin(t1), { url: URL_, events: ["*"] });
     const res = await publish(await consoleTenantAdmin(t1), { tenant_id: t1 });
-    const row = await env.DB.prepare("SELECT payload, partner_id FROM events WHERE id = ?").bind(res.body.event_id).first<{ payload: string; partner_id: string }>();
+    const row = await env.DB.prepare("SELECT payload, partner_id FROM events WHERE id = ?")
+      .bind(res.body.event_id)
+      .first<{ payload: string; partner_id: string }>();
     expect(row!.partner_id).toBe(p1);
     expect(JSON.parse(row!.payload)).toMatchObject({ tenant_id: t1, partner_id: p1 });
   });

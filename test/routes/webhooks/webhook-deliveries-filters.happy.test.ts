@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../../src/db/schema";
-import { deliveryListQueries, type DeliveryFilter } from "../../../src/domain/deliveries";
+import { type DeliveryFilter, deliveryListQueries } from "../../../src/domain/deliveries";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { db } from "../../helpers/deliveries";
 import { tenantAdmin } from "../../helpers/tokens";
@@ -42,7 +42,9 @@ beforeAll(async () => {
     const errorClass = status === "success" ? null : ERROR_CLASSES[(i * 3) % 4]!; // timeout, connection_refused, dns, tls
     const createdAt = BASE + i * 60_000 - (i % 4) * 30_000; // ids and times not in the same order
     statements.push(
-      env.DB.prepare("INSERT INTO events (id, event_type, tenant_id, payload, created_at) VALUES (?, ?, ?, '{}', ?)").bind(eventId, eventType, TENANT, createdAt),
+      env.DB.prepare(
+        "INSERT INTO events (id, event_type, tenant_id, payload, created_at) VALUES (?, ?, ?, '{}', ?)",
+      ).bind(eventId, eventType, TENANT, createdAt),
       env.DB.prepare(
         `INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, last_status_code, last_error_class, created_at, updated_at)
          VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)`,
@@ -94,7 +96,10 @@ const queryArb: fc.Arbitrary<Query> = fc.record(
   {
     status: fc.constantFrom(...DELIVERY_STATUSES),
     event_type: fc.constantFrom(...EVENT_TYPES, "user.deleted"),
-    event_id: fc.oneof(fc.integer({ min: 0, max: ROWS - 1 }).map((i) => `evt_filters_${i}`), fc.constant("evt_unknown")),
+    event_id: fc.oneof(
+      fc.integer({ min: 0, max: ROWS - 1 }).map((i) => `evt_filters_${i}`),
+      fc.constant("evt_unknown"),
+    ),
     since: time,
     until: time,
     status_code: fc.constantFrom(200, 410, 500, 503, 404),
@@ -121,7 +126,10 @@ describe("deliveries list filters", () => {
       expect(res.status, queryString(q)).toBe(200);
       const expected = bruteForce(q);
       expect(expected.length, `${queryString(q)} selects something`).toBeGreaterThan(0);
-      expect(res.body.items.map((d: { id: number }) => d.id), queryString(q)).toEqual(expected.map((r) => r.id));
+      expect(
+        res.body.items.map((d: { id: number }) => d.id),
+        queryString(q),
+      ).toEqual(expected.map((r) => r.id));
       expect(res.body.total).toBe(expected.length);
     }
   });
@@ -139,7 +147,12 @@ describe("deliveries list filters", () => {
         const expected = bruteForce(q);
         const page = expected.slice((q.page - 1) * q.per_page, q.page * q.per_page);
         expect(res.body.items.map((d: { id: number }) => d.id)).toEqual(page.map((r) => r.id));
-        expect(res.body).toMatchObject({ total: expected.length, page: q.page, per_page: q.per_page, pages: Math.ceil(expected.length / q.per_page) });
+        expect(res.body).toMatchObject({
+          total: expected.length,
+          page: q.page,
+          per_page: q.per_page,
+          pages: Math.ceil(expected.length / q.per_page),
+        });
       }),
       { numRuns: 150, seed: 14 },
     );
@@ -174,14 +187,25 @@ describe("deliveries list filters", () => {
       { createdBefore: BASE },
       { lastStatusCode: 500 },
       { lastErrorClass: "timeout" },
-      { eventType: "user.created", lastStatusCode: 500, lastErrorClass: "timeout", status: "failed", createdFrom: BASE, createdBefore: BASE + 1 },
+      {
+        eventType: "user.created",
+        lastStatusCode: 500,
+        lastErrorClass: "timeout",
+        status: "failed",
+        createdFrom: BASE,
+        createdBefore: BASE + 1,
+      },
     ];
     for (const filters of combos) {
       for (const query of deliveryListQueries(db(), webhookId, filters, { page: 2, perPage: 20 })) {
         const { sql, params } = query.toSQL();
-        const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+        const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .bind(...params)
+          .all<{ detail: string }>();
         const plan = results.map((r) => r.detail).join("\n");
-        expect(plan, `${JSON.stringify(filters)}\n${plan}`).toMatch(/SEARCH deliveries USING (COVERING )?INDEX \w+ \((event_id=\? AND )?webhook_id=\?/);
+        expect(plan, `${JSON.stringify(filters)}\n${plan}`).toMatch(
+          /SEARCH deliveries USING (COVERING )?INDEX \w+ \((event_id=\? AND )?webhook_id=\?/,
+        );
         expect(plan).not.toMatch(/SCAN deliveries/);
       }
     }

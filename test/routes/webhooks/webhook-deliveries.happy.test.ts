@@ -24,7 +24,10 @@ describe("deliveries API", () => {
     expect(retrying.body.items[0]!.next_attempt_at).not.toBeNull();
     expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=bogus`, { token: wh.token })).status).toBe(422);
     expect((await api("GET", `${WEBHOOKS}/${other.id}/deliveries/${okId}`, { token: wh.token })).status).toBe(404);
-    expect((await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${okId}`, { token: await tenantAdmin("tnt_stranger") })).status).toBe(404);
+    expect(
+      (await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${okId}`, { token: await tenantAdmin("tnt_stranger") }))
+        .status,
+    ).toBe(404);
     const bad = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/abc`, { token: wh.token });
     expect(bad.status).toBe(422);
     expect(bad.body.detail[0].loc).toEqual(["path", "delivery_id"]);
@@ -49,13 +52,23 @@ describe("deliveries API", () => {
     // A delivery whose payload retention has purged cannot be sent again.
     const purged = await seedDelivery(wh.id, "tnt_manual", clock.now + 5);
     await env.DB.prepare("UPDATE deliveries SET status = 'failed' WHERE id = ?").bind(purged).run();
-    await env.DB.prepare("UPDATE events SET payload = '' WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)").bind(purged).run();
+    await env.DB.prepare("UPDATE events SET payload = '' WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)")
+      .bind(purged)
+      .run();
     const gone = await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${purged}/retry`, { token: wh.token });
     expect(gone.status).toBe(409);
     expect(gone.body.detail).toMatch(/purged/);
-    await env.DB.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = NULL WHERE id = ?").bind(purged).run();
+    await env.DB.prepare("UPDATE deliveries SET status = 'pending', next_attempt_at = NULL WHERE id = ?")
+      .bind(purged)
+      .run();
     expect(await attemptDelivery(deliveryDeps(clock), purged)).toEqual({ kind: "skipped", reason: "unsendable" });
-    expect((await deliveryRow(purged))!).toMatchObject({ status: "cancelled", last_error: "payload purged by retention" });
-    expect((await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: await platformToken("admin:read") })).status).toBe(403);
+    expect((await deliveryRow(purged))!).toMatchObject({
+      status: "cancelled",
+      last_error: "payload purged by retention",
+    });
+    expect(
+      (await api("POST", `${WEBHOOKS}/${wh.id}/deliveries/${id}/retry`, { token: await platformToken("admin:read") }))
+        .status,
+    ).toBe(403);
   });
 });

@@ -30,9 +30,21 @@ describe("stats: access", () => {
   });
 
   it.each([
-    ["no admin role", () => mintToken({ role: null, tenant: "tnt_stats_owner", scope: "admin:read" }), "Token requires an admin role, a platform token with admin:read, or the webhooks:read scope"],
-    ["only the publish scope", () => mintToken({ role: null, tenant: "tnt_stats_owner", scope: "webhooks:publish" }), "Token requires an admin role, a platform token with admin:read, or the webhooks:read scope"],
-    ["a platform token without admin scopes", () => platformToken("openid"), "Platform token requires admin:read or admin:write scope"],
+    [
+      "no admin role",
+      () => mintToken({ role: null, tenant: "tnt_stats_owner", scope: "admin:read" }),
+      "Token requires an admin role, a platform token with admin:read, or the webhooks:read scope",
+    ],
+    [
+      "only the publish scope",
+      () => mintToken({ role: null, tenant: "tnt_stats_owner", scope: "webhooks:publish" }),
+      "Token requires an admin role, a platform token with admin:read, or the webhooks:read scope",
+    ],
+    [
+      "a platform token without admin scopes",
+      () => platformToken("openid"),
+      "Platform token requires admin:read or admin:write scope",
+    ],
   ])("answers 403 to a token with %s, before validating the query", async (_label, token, detail) => {
     const res = await stats(webhookId, await token(), "?window=forever");
     expect(res.status).toBe(403);

@@ -4,18 +4,30 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { LATENCY_BUCKET_BOUNDS_MS } from "../../../src/domain/stats/histogram";
-import { endpointStats, readStatsCursor } from "../../helpers/stats";
 import { rollUpStats } from "../../../src/jobs/stats-rollup";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { db, deliveryDeps, seedDelivery } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
+import { endpointStats, readStatsCursor } from "../../helpers/stats";
 import { tenantAdmin } from "../../helpers/tokens";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const WINDOWS = { "1h": [HOUR, HOUR], "24h": [DAY, HOUR], "7d": [7 * DAY, DAY], "30d": [30 * DAY, DAY] } as const;
-const ERROR_CLASSES = ["timeout", "connection_refused", "dns", "tls", "invalid_response", "redirect", "http_4xx", "http_5xx", "network", "blocked_target", null];
+const ERROR_CLASSES = [
+  "timeout",
+  "connection_refused",
+  "dns",
+  "tls",
+  "invalid_response",
+  "redirect",
+  "http_4xx",
+  "http_5xx",
+  "network",
+  "blocked_target",
+  null,
+];
 // Written out again here, independently of src/domain/stats/.
 const FAMILY: Record<string, string> = {
   timeout: "timeout",
@@ -38,7 +50,11 @@ function prng(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
+  return {
+    next,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]!,
+  };
 }
 
 /** A latency: mostly fast, a long tail, some timeouts around 15 s and a few beyond the last bucket bound. */
@@ -54,9 +70,21 @@ function latency(r: ReturnType<typeof prng>): number {
  * Seeds `count` deliveries of `webhookId` with 0..5 attempts each, created at random times over the last 32 days
  * (so some fall outside every window), with random outcomes, error classes and latencies.
  */
-async function seedHistory(r: ReturnType<typeof prng>, webhookId: string, tenant: string, count: number, now: number, edges: number[] = []) {
+async function seedHistory(
+  r: ReturnType<typeof prng>,
+  webhookId: string,
+  tenant: string,
+  count: number,
+  now: number,
+  edges: number[] = [],
+) {
   const eventStatements = [];
-  const deliveries: { eventId: string; createdAt: number; status: string; attempts: { at: number; ms: number; ok: boolean; cls: string | null }[] }[] = [];
+  const deliveries: {
+    eventId: string;
+    createdAt: number;
+    status: string;
+    attempts: { at: number; ms: number; ok: boolean; cls: string | null }[];
+  }[] = [];
   for (let i = 0; i < count + edges.length; i++) {
     const createdAt = i < count ? now - r.int(1_000, 32 * DAY) : edges[i - count]!;
     const n = i < count ? r.pick([0, 1, 1, 1, 2, 3, 6]) : 1;
@@ -68,10 +96,17 @@ async function seedHistory(r: ReturnType<typeof prng>, webhookId: string, tenant
       attempts.push({ at, ms: latency(r), ok, cls: ok ? null : r.pick(ERROR_CLASSES) });
       at = Math.min(now - 1, at + r.int(0, 3 * HOUR)); // retries may cross into later hours (and days)
     }
-    const status = n === 0 ? r.pick(["pending", "cancelled"]) : succeeded ? "success" : r.pick(["failed", "failed", "retrying", "cancelled", "pending"]);
+    const status =
+      n === 0
+        ? r.pick(["pending", "cancelled"])
+        : succeeded
+          ? "success"
+          : r.pick(["failed", "failed", "retrying", "cancelled", "pending"]);
     const eventId = `evt_${webhookId}_${i}_${r.int(0, 1e9)}`;
     eventStatements.push(
-      env.DB.prepare("INSERT INTO events (id, event_type, tenant_id, payload, created_at) VALUES (?, 'user.created', ?, '{}', ?)").bind(eventId, tenant, createdAt),
+      env.DB.prepare(
+        "INSERT INTO events (id, event_type, tenant_id, payload, created_at) VALUES (?, 'user.created', ?, '{}', ?)",
+      ).bind(eventId, tenant, createdAt),
     );
     deliveries.push({ eventId, createdAt, status, attempts });
   }
@@ -109,11 +144,16 @@ async function expectedStats(webhookId: string, from: number, until: number, buc
   )
     .bind(webhookId, from, until)
     .all<Record<string, any>>();
-  const { results: deliveries } = await env.DB.prepare("SELECT status FROM deliveries WHERE webhook_id = ? AND created_at >= ? AND created_at < ?")
+  const { results: deliveries } = await env.DB.prepare(
+    "SELECT status FROM deliveries WHERE webhook_id = ? AND created_at >= ? AND created_at < ?",
+  )
     .bind(webhookId, from, until)
     .all<{ status: string }>();
 
-  const byStatus = { total: deliveries.length, success: 0, failed: 0, pending: 0, retrying: 0, cancelled: 0 } as Record<string, number>;
+  const byStatus = { total: deliveries.length, success: 0, failed: 0, pending: 0, retrying: 0, cancelled: 0 } as Record<
+    string,
+    number
+  >;
   for (const d of deliveries) byStatus[d.status]!++;
   const failures = { timeout: 0, connection: 0, "4xx": 0, "5xx": 0, other: 0 } as Record<string, number>;
   for (const a of attempts) if (!a.success) failures[FAMILY[a.error_class] ?? "other"]!++;
@@ -130,8 +170,12 @@ async function expectedStats(webhookId: string, from: number, until: number, buc
       successes: ok,
       failures: inBucket.length - ok,
       deliveries_succeeded: ok,
-      deliveries_failed: inBucket.filter((a) => !a.success && a.delivery_status === "failed" && a.attempt_number === a.attempt_count).length,
-      avg_latency_ms: inBucket.length ? round(inBucket.reduce((s, a) => s + a.duration_ms, 0) / inBucket.length, 1) : null,
+      deliveries_failed: inBucket.filter(
+        (a) => !a.success && a.delivery_status === "failed" && a.attempt_number === a.attempt_count,
+      ).length,
+      avg_latency_ms: inBucket.length
+        ? round(inBucket.reduce((s, a) => s + a.duration_ms, 0) / inBucket.length, 1)
+        : null,
     });
   }
   return {
@@ -139,7 +183,9 @@ async function expectedStats(webhookId: string, from: number, until: number, buc
     attempts: attempts.length,
     success_rate: attempts.length ? round(successes / attempts.length, 4) : null,
     avg: attempts.length ? round(sorted.reduce((s, x) => s + x, 0) / sorted.length, 1) : null,
-    percentiles: attempts.length ? { p50: exactPercentile(50), p95: exactPercentile(95), p99: exactPercentile(99) } : null,
+    percentiles: attempts.length
+      ? { p50: exactPercentile(50), p95: exactPercentile(95), p99: exactPercentile(99) }
+      : null,
     min: sorted[0],
     max: sorted[sorted.length - 1],
     failures,
@@ -166,21 +212,46 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
     // Attempts (and deliveries) on the first and last millisecond of hours, days and windows.
     const edges = Object.values(WINDOWS).flatMap(([durationMs, bucketMs]) => {
       const from = Math.floor((now - durationMs) / bucketMs) * bucketMs;
-      return [from - 1, from, from + bucketMs - 1, from + bucketMs, Math.floor(now / bucketMs) * bucketMs - 1, Math.floor(now / bucketMs) * bucketMs];
+      return [
+        from - 1,
+        from,
+        from + bucketMs - 1,
+        from + bucketMs,
+        Math.floor(now / bucketMs) * bucketMs - 1,
+        Math.floor(now / bucketMs) * bucketMs,
+      ];
     });
     // Part rolled up, part not: the second part lands in the same hours as the first.
-    await seedHistory(r, wh.id, tenant, 120, now, edges.filter((_, i) => i % 2 === 0));
+    await seedHistory(
+      r,
+      wh.id,
+      tenant,
+      120,
+      now,
+      edges.filter((_, i) => i % 2 === 0),
+    );
     await rollUp();
     const cursor = await readStatsCursor(db());
-    await seedHistory(r, wh.id, tenant, 80, now, edges.filter((_, i) => i % 2 === 1));
-    const split = await env.DB.prepare("SELECT sum(id <= ?2) AS rolled, sum(id > ?2) AS live FROM delivery_attempts WHERE webhook_id = ?1")
+    await seedHistory(
+      r,
+      wh.id,
+      tenant,
+      80,
+      now,
+      edges.filter((_, i) => i % 2 === 1),
+    );
+    const split = await env.DB.prepare(
+      "SELECT sum(id <= ?2) AS rolled, sum(id > ?2) AS live FROM delivery_attempts WHERE webhook_id = ?1",
+    )
       .bind(wh.id, cursor)
       .first<{ rolled: number; live: number }>();
     expect(split!.rolled, `seed ${seed}`).toBeGreaterThan(50);
     expect(split!.live, `seed ${seed}`).toBeGreaterThan(50);
 
     for (const [window, [durationMs, bucketMs]] of Object.entries(WINDOWS)) {
-      const res = await api("GET", `${WEBHOOKS}/${wh.id}/stats${window === "24h" ? "" : `?window=${window}`}`, { token });
+      const res = await api("GET", `${WEBHOOKS}/${wh.id}/stats${window === "24h" ? "" : `?window=${window}`}`, {
+        token,
+      });
       const label = `seed ${seed}, window ${window}`;
       expect(res.status, label).toBe(200);
       const body = res.body;
@@ -206,7 +277,9 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
         for (const p of ["p50", "p95", "p99"] as const) {
           const exact = expected.percentiles[p];
           // Within the histogram bucket of the exact value, and within the observed range.
-          expect(bucketOf(body.latency[p]!), `${label} ${p}: got ${body.latency[p]}, exact ${exact}`).toBe(bucketOf(exact));
+          expect(bucketOf(body.latency[p]!), `${label} ${p}: got ${body.latency[p]}, exact ${exact}`).toBe(
+            bucketOf(exact),
+          );
           expect(body.latency[p]).toBeGreaterThanOrEqual(expected.min!);
           expect(body.latency[p]).toBeLessThanOrEqual(expected.max!);
         }
@@ -224,10 +297,14 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
 
     // Rolling up the rest changes no figure.
     const endpoint = (await db().query.webhookEndpoints.findFirst({ where: (w, { eq }) => eq(w.id, wh.id) }))!;
-    const before = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)));
+    const before = await Promise.all(
+      (["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)),
+    );
     await rollUp();
     expect(await readStatsCursor(db())).toBeGreaterThan(cursor);
-    const after = await Promise.all((["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)));
+    const after = await Promise.all(
+      (["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)),
+    );
     expect(after, `seed ${seed}`).toEqual(before);
   });
 
@@ -250,7 +327,11 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
       status: "active",
     });
     expect(empty.body.series).toHaveLength(2);
-    expect(empty.body.series.every((p: { attempts: number; avg_latency_ms: unknown }) => p.attempts === 0 && p.avg_latency_ms === null)).toBe(true);
+    expect(
+      empty.body.series.every(
+        (p: { attempts: number; avg_latency_ms: unknown }) => p.attempts === 0 && p.avg_latency_ms === null,
+      ),
+    ).toBe(true);
 
     await rollUp();
     const clock = { now: Date.now() };
@@ -280,7 +361,10 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
     const doc = await api("GET", "/openapi.json");
     const op = doc.body.paths["/api/v1/admin/webhooks/{webhook_id}/stats"].get;
     expect(op.operationId).toBe("getWebhookStats");
-    expect(op.parameters.find((p: { name: string }) => p.name === "window").schema).toMatchObject({ enum: ["1h", "24h", "7d", "30d"], default: "24h" });
+    expect(op.parameters.find((p: { name: string }) => p.name === "window").schema).toMatchObject({
+      enum: ["1h", "24h", "7d", "30d"],
+      default: "24h",
+    });
     expect(doc.body.components.schemas.WebhookStats).toBeDefined();
   });
 });

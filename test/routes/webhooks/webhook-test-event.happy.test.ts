@@ -12,10 +12,19 @@ describe("deliveries API", () => {
     expect(ok.body).toMatchObject({ success: true, status_code: 200, error: null, delivery_status: "success" });
     const [req] = await recorded(wh.hookKey);
     expect(req!.headers["x-scaikey-event-type"]).toBe("webhook.test");
-    expect(JSON.parse(req!.body)).toMatchObject({ event_type: "webhook.test", tenant_id: "tnt_test", resource: { type: "webhook", id: wh.id } });
+    expect(JSON.parse(req!.body)).toMatchObject({
+      event_type: "webhook.test",
+      tenant_id: "tnt_test",
+      resource: { type: "webhook", id: wh.id },
+    });
     expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(true);
     const failed = await api("POST", `${WEBHOOKS}/${wh.id}/test`, { token: wh.token });
-    expect(failed.body).toMatchObject({ success: false, status_code: 500, error_class: "http_5xx", response_body: "ok" });
+    expect(failed.body).toMatchObject({
+      success: false,
+      status_code: 500,
+      error_class: "http_5xx",
+      response_body: "ok",
+    });
     const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries`, { token: wh.token });
     expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([failed.body.delivery_id, ok.body.delivery_id]);
   });

@@ -26,7 +26,8 @@ function expectValidationError(res: { status: number; body: any }, loc: (string 
   return match as { msg: string; type: string };
 }
 
-const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
+const count = async () =>
+  (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
 
 describe("POST /api/v1/admin/webhooks/", () => {
   const post = (body: unknown) => api("POST", `${WEBHOOKS}/`, { token, body });
@@ -37,21 +38,56 @@ describe("POST /api/v1/admin/webhooks/", () => {
     ["url of the wrong type", { ...valid, url: 42 }, ["body", "url"], "string_type"],
     ["events not a list", { ...valid, events: "user.created" }, ["body", "events"], "array_type"],
     ["empty events", { ...valid, events: [] }, ["body", "events"], "too_short"],
-    ["unknown event type", { ...valid, events: ["user.created", "user.exploded"] }, ["body", "events", 1], "value_error"],
+    [
+      "unknown event type",
+      { ...valid, events: ["user.created", "user.exploded"] },
+      ["body", "events", 1],
+      "value_error",
+    ],
     ["unknown wildcard group", { ...valid, events: ["nope.*"] }, ["body", "events", 0], "value_error"],
     ["too many events", { ...valid, events: Array(101).fill("user.created") }, ["body", "events"], "too_long"],
     ["enabled not a boolean", { ...valid, enabled: "yes" }, ["body", "enabled"], "boolean_type"],
     ["oversized description", { ...valid, description: "x".repeat(501) }, ["body", "description"], "too_long"],
     ["oversized url", { ...valid, url: `https://a.example.com/${"x".repeat(2100)}` }, ["body", "url"], "too_long"],
     ["unknown field", { ...valid, secret: "mine" }, ["body", "secret"], "extra_forbidden"],
-    ["reserved header", { ...valid, headers: { "X-ScaiKey-Signature": "forged" } }, ["body", "headers", "X-ScaiKey-Signature"], "value_error"],
-    ["Content-Type header", { ...valid, headers: { "content-type": "text/plain" } }, ["body", "headers", "content-type"], "value_error"],
-    ["header value with CRLF", { ...valid, headers: { "X-A": "a\r\nX-Injected: 1" } }, ["body", "headers", "X-A"], "value_error"],
-    ["invalid header name", { ...valid, headers: { "Bad Header": "1" } }, ["body", "headers", "Bad Header"], "value_error"],
-    ["too many headers", { ...valid, headers: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`X-H${i}`, "1"])) }, ["body", "headers"], "value_error"],
+    [
+      "reserved header",
+      { ...valid, headers: { "X-ScaiKey-Signature": "forged" } },
+      ["body", "headers", "X-ScaiKey-Signature"],
+      "value_error",
+    ],
+    [
+      "Content-Type header",
+      { ...valid, headers: { "content-type": "text/plain" } },
+      ["body", "headers", "content-type"],
+      "value_error",
+    ],
+    [
+      "header value with CRLF",
+      { ...valid, headers: { "X-A": "a\r\nX-Injected: 1" } },
+      ["body", "headers", "X-A"],
+      "value_error",
+    ],
+    [
+      "invalid header name",
+      { ...valid, headers: { "Bad Header": "1" } },
+      ["body", "headers", "Bad Header"],
+      "value_error",
+    ],
+    [
+      "too many headers",
+      { ...valid, headers: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`X-H${i}`, "1"])) },
+      ["body", "headers"],
+      "value_error",
+    ],
     ["metadata not an object", { ...valid, metadata: [1, 2] }, ["body", "metadata"], "record_type"],
     ["oversized metadata", { ...valid, metadata: { blob: "x".repeat(5000) } }, ["body", "metadata"], "value_error"],
-    ["tenant_id with odd characters", { ...valid, tenant_id: "tnt x/../" }, ["body", "tenant_id"], "string_pattern_mismatch"],
+    [
+      "tenant_id with odd characters",
+      { ...valid, tenant_id: "tnt x/../" },
+      ["body", "tenant_id"],
+      "string_pattern_mismatch",
+    ],
     ["http url where insecure URLs are off", { ...valid, url: "ftp://x.example.com/" }, ["body", "url"], "value_error"],
     ["url with credentials", { ...valid, url: "https://user:pass@x.example.com/" }, ["body", "url"], "value_error"],
     ["not a URL", { ...valid, url: "not a url" }, ["body", "url"], "value_error"],
@@ -62,7 +98,11 @@ describe("POST /api/v1/admin/webhooks/", () => {
   });
 
   it("explains an invalid header name", async () => {
-    const issue = expectValidationError(await post({ ...valid, headers: { "Bad Header": "1" } }), ["body", "headers", "Bad Header"]);
+    const issue = expectValidationError(await post({ ...valid, headers: { "Bad Header": "1" } }), [
+      "body",
+      "headers",
+      "Bad Header",
+    ]);
     expect(issue.msg).toBe("Not a valid HTTP header name");
   });
 
@@ -74,17 +114,29 @@ describe("POST /api/v1/admin/webhooks/", () => {
   });
 
   it("answers 422 json_invalid for malformed JSON", async () => {
-    const res = await api("POST", `${WEBHOOKS}/`, { token, rawBody: '{"url": "https://x.example.com/",', headers: { "content-type": "application/json" } });
+    const res = await api("POST", `${WEBHOOKS}/`, {
+      token,
+      rawBody: '{"url": "https://x.example.com/",',
+      headers: { "content-type": "application/json" },
+    });
     expectValidationError(res, ["body", 33], "json_invalid");
   });
 
   it("answers 422 for a body that is not a JSON object", async () => {
-    const res = await api("POST", `${WEBHOOKS}/`, { token, rawBody: "[1,2]", headers: { "content-type": "application/json" } });
+    const res = await api("POST", `${WEBHOOKS}/`, {
+      token,
+      rawBody: "[1,2]",
+      headers: { "content-type": "application/json" },
+    });
     expectValidationError(res, ["body"], "object_type");
   });
 
   it("answers 422 for a wrong content type", async () => {
-    const res = await api("POST", `${WEBHOOKS}/`, { token, rawBody: JSON.stringify(valid), headers: { "content-type": "text/plain" } });
+    const res = await api("POST", `${WEBHOOKS}/`, {
+      token,
+      rawBody: JSON.stringify(valid),
+      headers: { "content-type": "text/plain" },
+    });
     expectValidationError(res, ["body"], "model_attributes_type");
   });
 
@@ -151,7 +203,11 @@ describe("PATCH /api/v1/admin/webhooks/{webhook_id}", () => {
 
 describe("path parameters", () => {
   it("answers 422 for an oversized webhook_id", async () => {
-    expectValidationError(await api("GET", `${WEBHOOKS}/${"w".repeat(65)}`, { token }), ["path", "webhook_id"], "too_long");
+    expectValidationError(
+      await api("GET", `${WEBHOOKS}/${"w".repeat(65)}`, { token }),
+      ["path", "webhook_id"],
+      "too_long",
+    );
   });
 });
 

@@ -100,7 +100,12 @@ describe("webhook endpoints: success paths", () => {
       body: { url: "https://other.example.com/x", events: ["*"], description: null },
     });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ url: "https://other.example.com/x", events: ["*"], description: null, metadata: { a: 1 } });
+    expect(res.body).toMatchObject({
+      url: "https://other.example.com/x",
+      events: ["*"],
+      description: null,
+      metadata: { a: 1 },
+    });
     expect(res.body.updated_at >= created.updated_at).toBe(true);
     const noop = await api("PATCH", `${WEBHOOKS}/${created.id}`, { token, body: {} });
     expect(noop.status).toBe(200);
@@ -115,14 +120,22 @@ describe("webhook endpoints: success paths", () => {
     expect(disabled.body.disabled_at).not.toBeNull();
 
     // As the delivery engine leaves it after too many failures:
-    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 10, disabled_reason = 'consecutive_failures' WHERE id = ?")
+    await env.DB.prepare(
+      "UPDATE webhook_endpoints SET failure_count = 10, disabled_reason = 'consecutive_failures' WHERE id = ?",
+    )
       .bind(created.id)
       .run();
     const auto = await api("GET", `${WEBHOOKS}/${created.id}`, { token });
     expect(auto.body).toMatchObject({ status: "auto_disabled", failure_count: 10 });
 
     const enabled = await api("PATCH", `${WEBHOOKS}/${created.id}`, { token, body: { enabled: true } });
-    expect(enabled.body).toMatchObject({ enabled: true, status: "active", failure_count: 0, disabled_at: null, disabled_reason: null });
+    expect(enabled.body).toMatchObject({
+      enabled: true,
+      status: "active",
+      failure_count: 0,
+      disabled_at: null,
+      disabled_reason: null,
+    });
   });
 
   it("deletes with 204, then answers 404 and leaves it out of lists", async () => {
@@ -143,14 +156,20 @@ describe("webhook endpoints: success paths", () => {
     // One delivery per (endpoint, event): one event per status.
     for (const status of ["pending", "retrying", "success", "failed"]) {
       await env.DB.batch([
-        env.DB.prepare("INSERT INTO events (id, event_type, payload, created_at) VALUES (?, 'user.created', '{}', ?)").bind(`evt_del_${status}`, now),
+        env.DB.prepare(
+          "INSERT INTO events (id, event_type, payload, created_at) VALUES (?, 'user.created', '{}', ?)",
+        ).bind(`evt_del_${status}`, now),
         env.DB.prepare(
           "INSERT INTO deliveries (webhook_id, event_id, event_type, status, created_at, updated_at) VALUES (?, ?, 'user.created', ?, ?, ?)",
         ).bind(created.id, `evt_del_${status}`, status, now, now),
       ]);
     }
     expect((await api("DELETE", `${WEBHOOKS}/${created.id}`, { token })).status).toBe(204);
-    const { results } = await env.DB.prepare("SELECT event_id, status FROM deliveries WHERE webhook_id = ? ORDER BY event_id").bind(created.id).all();
+    const { results } = await env.DB.prepare(
+      "SELECT event_id, status FROM deliveries WHERE webhook_id = ? ORDER BY event_id",
+    )
+      .bind(created.id)
+      .all();
     expect(results).toEqual([
       { event_id: "evt_del_failed", status: "failed" },
       { event_id: "evt_del_pending", status: "cancelled" },
@@ -164,10 +183,19 @@ describe("webhook endpoints: success paths", () => {
     expect(res.status).toBe(200);
     const types = res.body.events.map((e: { type: string }) => e.type);
     for (const t of [
-      "partner.created", "tenant.deleted", "user.password_changed", "user.mfa_disabled", "group.member_removed",
-      "application.user_unassigned", "session.revoked", "registration.approved", "authentication.locked_out",
-      "webhook.test", "webhook.auto_disabled",
-    ]) expect(types).toContain(t);
+      "partner.created",
+      "tenant.deleted",
+      "user.password_changed",
+      "user.mfa_disabled",
+      "group.member_removed",
+      "application.user_unassigned",
+      "session.revoked",
+      "registration.approved",
+      "authentication.locked_out",
+      "webhook.test",
+      "webhook.auto_disabled",
+    ])
+      expect(types).toContain(t);
     expect(res.body.total).toBe(types.length);
     for (const e of res.body.events) {
       expect(e.type.startsWith(`${e.group}.`)).toBe(true);

@@ -6,7 +6,14 @@ import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const assignTenant = async (tenant: string, partner: string) =>
-  expect((await api("PUT", `${WEBHOOKS}/tenants/${tenant}/partner`, { token: await superAdmin(), body: { partner_id: partner } })).status).toBe(200);
+  expect(
+    (
+      await api("PUT", `${WEBHOOKS}/tenants/${tenant}/partner`, {
+        token: await superAdmin(),
+        body: { partner_id: partner },
+      })
+    ).status,
+  ).toBe(200);
 
 interface Call {
   name: string;
@@ -20,10 +27,24 @@ interface Call {
 
 const CALLS: Call[] = [
   { name: "list webhooks", method: "GET", path: () => `${WEBHOOKS}/`, write: false, scoped: false },
-  { name: "create webhook", method: "POST", path: () => `${WEBHOOKS}/`, body: { url: "https://x.example.com/", events: ["*"] }, write: true, scoped: false },
+  {
+    name: "create webhook",
+    method: "POST",
+    path: () => `${WEBHOOKS}/`,
+    body: { url: "https://x.example.com/", events: ["*"] },
+    write: true,
+    scoped: false,
+  },
   { name: "list event types", method: "GET", path: () => `${WEBHOOKS}/events`, write: false, scoped: false },
   { name: "get webhook", method: "GET", path: (id) => `${WEBHOOKS}/${id}`, write: false, scoped: true },
-  { name: "update webhook", method: "PATCH", path: (id) => `${WEBHOOKS}/${id}`, body: { description: "x" }, write: true, scoped: true },
+  {
+    name: "update webhook",
+    method: "PATCH",
+    path: (id) => `${WEBHOOKS}/${id}`,
+    body: { description: "x" },
+    write: true,
+    scoped: true,
+  },
   { name: "delete webhook", method: "DELETE", path: (id) => `${WEBHOOKS}/${id}`, write: true, scoped: true },
 ];
 
@@ -37,12 +58,25 @@ const badTokens: [string, () => Promise<string | undefined>, string][] = [
   ["a malformed token", async () => "not.a.jwt", "Malformed token"],
   ["a token signed with another key", () => mintToken({ secret: "some-other-secret" }), "Invalid token signature"],
   ["an expired token", () => mintToken({ expiresIn: Math.floor(Date.now() / 1000) - 3600 }), "Token has expired"],
-  ["a token from another issuer", () => mintToken({ issuer: "https://evil.example.com/tenants/tnt_x" }), "Invalid token issuer"],
-  ["an issuer that only shares the prefix's characters", () => mintToken({ issuer: "https://auth.scaikey.local.evil.com/" }), "Invalid token issuer"],
+  [
+    "a token from another issuer",
+    () => mintToken({ issuer: "https://evil.example.com/tenants/tnt_x" }),
+    "Invalid token issuer",
+  ],
+  [
+    "an issuer that only shares the prefix's characters",
+    () => mintToken({ issuer: "https://auth.scaikey.local.evil.com/" }),
+    "Invalid token issuer",
+  ],
   ["a token for another audience", () => mintToken({ audience: "another-app" }), "Invalid token audience"],
   [
     "an unsigned token (alg: none)",
-    async () => new UnsecuredJWT({ role: "super_admin", scope: "admin:write" }).setIssuer(`${env.JWT_ISSUER}x`).setAudience(env.JWT_AUDIENCE).setExpirationTime("1h").encode(),
+    async () =>
+      new UnsecuredJWT({ role: "super_admin", scope: "admin:write" })
+        .setIssuer(`${env.JWT_ISSUER}x`)
+        .setAudience(env.JWT_AUDIENCE)
+        .setExpirationTime("1h")
+        .encode(),
     "Token algorithm not allowed",
   ],
   [
@@ -68,7 +102,10 @@ describe.each(CALLS)("$name", (call) => {
   });
 
   it("answers 401 for a non-Bearer Authorization header", async () => {
-    const res = await api(call.method, call.path(webhookId), { headers: { authorization: "Basic dXNlcjpwYXNz" }, body: call.body });
+    const res = await api(call.method, call.path(webhookId), {
+      headers: { authorization: "Basic dXNlcjpwYXNz" },
+      body: call.body,
+    });
     expect(res.status).toBe(401);
   });
 
@@ -79,7 +116,9 @@ describe.each(CALLS)("$name", (call) => {
   });
 
   it("authorises an admin-console token by its role, whatever its scopes", async () => {
-    const res = await send(await mintToken({ role: "tenant_admin", tenant: "tnt_owner", scope: "openid profile email" }));
+    const res = await send(
+      await mintToken({ role: "tenant_admin", tenant: "tnt_owner", scope: "openid profile email" }),
+    );
     expect(res.status).toBeLessThan(300);
     if (call.method === "DELETE") webhookId = (await createWebhook(await tenantAdmin("tnt_owner", "prt_owner"))).id;
   });
@@ -162,7 +201,9 @@ describe("list visibility", () => {
     const tenant = await tenantAdmin("tnt_vis_a", "prt_vis");
     expect((await api("GET", `${WEBHOOKS}/?tenant_id=tnt_vis_b`, { token: tenant })).status).toBe(403);
     expect((await api("GET", `${WEBHOOKS}/?partner_id=prt_vis_other`, { token: tenant })).status).toBe(403);
-    expect((await api("GET", `${WEBHOOKS}/?partner_id=prt_vis_other`, { token: await partnerAdmin("prt_vis") })).status).toBe(403);
+    expect(
+      (await api("GET", `${WEBHOOKS}/?partner_id=prt_vis_other`, { token: await partnerAdmin("prt_vis") })).status,
+    ).toBe(403);
     expect((await api("GET", `${WEBHOOKS}/?tenant_id=tnt_vis_a`, { token: tenant })).status).toBe(200);
   });
 });
@@ -185,7 +226,9 @@ describe("creating for someone else", () => {
     const created = await api("POST", `${WEBHOOKS}/`, { token, body: { ...body, tenant_id: "tnt_cr2" } });
     expect(created.body).toMatchObject({ tenant_id: "tnt_cr2", partner_id: "prt_cr2" });
     expect((await api("POST", `${WEBHOOKS}/`, { token, body: { ...body, partner_id: "prt_other" } })).status).toBe(403);
-    expect((await api("POST", `${WEBHOOKS}/`, { token, body: { ...body, tenant_id: "tnt_cr2_unknown" } })).status).toBe(403);
+    expect((await api("POST", `${WEBHOOKS}/`, { token, body: { ...body, tenant_id: "tnt_cr2_unknown" } })).status).toBe(
+      403,
+    );
   });
 
   it("requires a super admin without tenant claims to name the owner", async () => {
@@ -193,7 +236,10 @@ describe("creating for someone else", () => {
     const res = await api("POST", `${WEBHOOKS}/`, { token, body: { url: "https://x.example.com/", events: ["*"] } });
     expect(res.status).toBe(422);
     expect(res.body.detail[0].loc).toEqual(["body", "tenant_id"]);
-    const ok = await api("POST", `${WEBHOOKS}/`, { token, body: { url: "https://x.example.com/", events: ["*"], tenant_id: "tnt_any" } });
+    const ok = await api("POST", `${WEBHOOKS}/`, {
+      token,
+      body: { url: "https://x.example.com/", events: ["*"], tenant_id: "tnt_any" },
+    });
     expect(ok.status).toBe(201);
   });
 
