@@ -5,7 +5,7 @@
 import type { Database } from "../db/client";
 import type { DeliveryArchiveRow, DeliveryAttemptRow, DeliveryRow, DeliveryStatus } from "../db/schema";
 import { toIso } from "../lib/time";
-import { toPublicAttempt, toPublicDelivery } from "./deliveries";
+import { toPublicAttempt, toPublicDelivery } from "./delivery-views";
 import { HOUR_MS, STATS_CURSOR } from "./stats/aggregate";
 
 export const ARCHIVE_CURSOR = "archive";

@@ -2,7 +2,6 @@
 import { and, asc, count, desc, eq, gte, lt, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import {
-  type DeliveryAttemptRow,
   type DeliveryRow,
   type DeliveryStatus,
   deliveries,
@@ -12,40 +11,11 @@ import {
   events,
 } from "../db/schema";
 import { conflict, notFound } from "../lib/errors";
-import { toIso } from "../lib/time";
 import { type ArchivedDelivery, archivedCount, readArchivedDelivery, readArchivedPage } from "./archive";
+import { toPublicAttempt, toPublicDelivery } from "./delivery-views";
 import type { Page } from "./webhooks";
 
-export function toPublicDelivery(row: DeliveryRow) {
-  return {
-    id: row.id,
-    webhook_id: row.webhookId,
-    event_id: row.eventId,
-    event_type: row.eventType,
-    status: row.status,
-    attempt_count: row.attemptCount,
-    next_attempt_at: row.status === "pending" || row.status === "retrying" ? toIso(row.nextAttemptAt) : null,
-    last_attempt_at: toIso(row.lastAttemptAt),
-    last_status_code: row.lastStatusCode,
-    last_error: row.lastError,
-    created_at: toIso(row.createdAt)!,
-    updated_at: toIso(row.updatedAt)!,
-    completed_at: toIso(row.completedAt),
-  };
-}
-
-export function toPublicAttempt(row: DeliveryAttemptRow) {
-  return {
-    attempt: row.attemptNumber,
-    started_at: toIso(row.startedAt)!,
-    duration_ms: row.durationMs,
-    success: row.success,
-    status_code: row.statusCode,
-    error_class: row.errorClass,
-    error: row.errorMessage,
-    response_body: row.responseExcerpt,
-  };
-}
+export { toPublicAttempt, toPublicDelivery } from "./delivery-views";
 
 /** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive; `lastStatusCode`
  * and `lastErrorClass` are the last attempt's. */
