@@ -82,8 +82,13 @@ async function main() {
   await new Promise((r) => receiver.listen(receiverPort, "127.0.0.1", r));
   const receiverUrl = `http://127.0.0.1:${receiverPort}/hooks/portal`;
 
+  // Targets on public names are resolved at create time: a local DoH stub answers (no network here).
+  const { startDohStub } = await import("../helpers/doh-stub.ts");
+  const doh = await startDohStub();
+
   const jwtSecret = randomBytes(32).toString("base64url");
   const vars = {
+    DNS_RESOLVER_URL: doh.url,
     JWT_SECRET: jwtSecret,
     JWT_JWKS_URL: "",
     SECRET_ENCRYPTION_KEY: `browser:${randomBytes(32).toString("base64")}`,
@@ -536,6 +541,7 @@ async function main() {
     await browser?.close().catch(() => {});
     await stopProcessGroup(worker);
     receiver.close();
+    await doh.stop();
     if (failures === 0) rmSync(workDir, { recursive: true, force: true });
     else log(`worker log kept in ${join(workDir, "worker.log")}`);
   }
