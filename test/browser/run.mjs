@@ -528,7 +528,6 @@ async function main() {
       for (const pg of ctx.pages()) {
         log(
           `  page at failure: ${pg.url()}\n${(
-            // biome-ignore lint/performance/useDomNodeTextContent: Playwright's locator.innerText (the rendered text)
             await pg
               .locator("main")
               .innerText()
