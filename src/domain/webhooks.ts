@@ -1,13 +1,15 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
-import { and, count, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
 import { canSee, type OwnerFilter, type Visibility } from "../auth/policy";
 import type { Database } from "../db/client";
+import { tablesOf, withPartitions } from "../db/partitions";
 import {
+  ACTIVE_DELIVERY_SQL,
   AUTO_DISABLE_REASONS,
-  deliveries,
   type WebhookEndpointRow,
   type WebhookStatus,
   webhookEndpoints,
+  webhookStatsDaily,
   webhookStatsHourly,
 } from "../db/schema";
 import { notFound } from "../lib/errors";
@@ -182,25 +184,27 @@ export async function updateWebhook(
   return row;
 }
 
-/** Soft-deletes the webhook, cancels what it had not yet been sent, and drops its stats, in one atomic batch. */
+/**
+ * Soft-deletes the webhook, cancels what it had not yet been sent (in every table that holds its deliveries, through
+ * their primary key), and drops its stats, in one atomic batch.
+ */
 export async function deleteWebhook(db: Database, id: string, now: number): Promise<void> {
-  await db.batch([
-    db
-      .update(webhookEndpoints)
-      .set({ deletedAt: now, enabled: false, updatedAt: now })
-      .where(eq(webhookEndpoints.id, id)),
-    db
-      .update(deliveries)
-      .set({
-        status: "cancelled",
-        nextAttemptAt: null,
-        completedAt: now,
-        updatedAt: now,
-        lastError: "endpoint deleted",
-      })
-      .where(and(eq(deliveries.webhookId, id), inArray(deliveries.status, ["pending", "retrying"]))),
-    db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id)),
-  ]);
+  const d1 = db.$client;
+  await withPartitions(d1, (live) =>
+    db.batch([
+      db
+        .update(webhookEndpoints)
+        .set({ deletedAt: now, enabled: false, updatedAt: now })
+        .where(eq(webhookEndpoints.id, id)),
+      ...tablesOf("deliveries", live.hours).map((table) =>
+        db.run(sql`UPDATE ${sql.identifier(table)} SET status = 'cancelled', lease_until = NULL, in_queue = 0,
+            completed_at = ${now}, updated_at = ${now}, last_error = 'endpoint deleted'
+          WHERE webhook_id = ${id} AND ${sql.raw(ACTIVE_DELIVERY_SQL)}`),
+      ),
+      db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id)),
+      db.delete(webhookStatsDaily).where(eq(webhookStatsDaily.webhookId, id)),
+    ]),
+  );
 }
 
 /** A new secret; the previous one keeps signing alongside it for `graceSeconds` (0: not at all). */

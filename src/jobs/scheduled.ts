@@ -5,13 +5,11 @@ import { continueRecoveries } from "../domain/recovery";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 import { reencryptSecrets } from "./reencrypt-secrets";
-import { runRetention } from "./retention";
 import { sweepDueDeliveries } from "./retry-sweep";
-import { rollUpStats } from "./stats-rollup";
+import { runStorage } from "./storage";
 
 export const CRON_RETRY_SWEEP = "* * * * *";
-export const CRON_STATS_ROLLUP = "*/5 * * * *";
-export const CRON_RETENTION = "*/3 * * * *";
+export const CRON_STORAGE = "*/3 * * * *";
 export const CRON_DAILY = "17 3 * * *";
 
 export async function runScheduled(cron: string, services: Services): Promise<void> {
@@ -32,11 +30,8 @@ async function runJob(cron: string, services: Services): Promise<void> {
       await sweepDueDeliveries(services);
       await continueRecoveries(services); // large recovers and replays, a chunk at a time
       return;
-    case CRON_STATS_ROLLUP:
-      await rollUpStats(services);
-      return;
-    case CRON_RETENTION:
-      await runRetention(services);
+    case CRON_STORAGE:
+      await runStorage(services);
       return;
     case CRON_DAILY:
       await reencryptSecrets(services); // legacy plaintext rows and rows under a retired master key

@@ -15,9 +15,12 @@ export interface Config {
   retryScheduleSeconds: number[];
   failureThreshold: number;
   retentionDays: number;
-  /** Hours a finished delivery stays in D1 before it moves to the archive (when an ARCHIVE bucket is bound). */
-  archiveAfterHours: number;
-  /** Days of hourly stats rollups kept (webhook_stats_hourly). */
+  /**
+   * Hours past which a finished delivery is history: it moves to the archive (R2) with its hour's partition, and can no
+   * longer change. Also how long publish remembers an event_id (its event's partition lives that long).
+   */
+  hotWindowHours: number;
+  /** Days of daily stats kept (webhook_stats_daily); hourly stats are kept 48 hours. */
   statsRetentionDays: number;
   /** How long past its lease (or due time) a queued delivery waits before the sweep assumes its message was lost. */
   orphanGraceMs: number;
@@ -31,7 +34,6 @@ export interface Config {
 interface TuningVars {
   ORPHAN_GRACE_SECONDS?: string;
   IN_FLIGHT_MARGIN_SECONDS?: string;
-  ARCHIVE_AFTER_HOURS?: string;
 }
 
 const flag = (v: string | undefined) => v === "true" || v === "1";
@@ -58,8 +60,8 @@ export function readConfig(env: Env): Config {
     retryScheduleSeconds: parseRetrySchedule(env.RETRY_SCHEDULE || "60,300,900,3600,7200"),
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
-    archiveAfterHours: positiveInt("ARCHIVE_AFTER_HOURS", (env as Env & TuningVars).ARCHIVE_AFTER_HOURS, 48),
-    statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 400),
+    hotWindowHours: positiveInt("HOT_WINDOW_HOURS", env.HOT_WINDOW_HOURS, 4),
+    statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 35),
     orphanGraceMs: positiveInt("ORPHAN_GRACE_SECONDS", (env as Env & TuningVars).ORPHAN_GRACE_SECONDS, 300) * 1000,
     inFlightMarginMs: inFlightMarginSeconds((env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS) * 1000,
     logLevel: logLevel(env.LOG_LEVEL),

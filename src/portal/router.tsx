@@ -6,7 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { requireAccess, resolveNewOwner, scopeListFilter, visibilityOf } from "../auth/policy";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
-import { type DeliveryFilter, getDeliveryDetail, listDeliveries } from "../domain/deliveries";
+import { type DeliveryFilter, getDeliveryDetail, listDeliveryHistory } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
 import { afterAttempts } from "../domain/delivery/requeue";
 import { isKnownEventType } from "../domain/event-catalog";
@@ -215,7 +215,7 @@ portalRouter.get("/", async (c) => {
   });
   const at = now();
   const withStats = await Promise.all(
-    rows.map(async (row) => ({ row, stats: await endpointStats(db, row, "24h", at) })),
+    rows.map(async (row) => ({ row, stats: await endpointStats(services(c), row, "24h", at) })),
   );
   const notice = noticeOf(c);
   return renderPage(
@@ -250,7 +250,7 @@ portalRouter.post("/webhooks", async (c) => {
   // The owner is the session's tenant (or partner), by the same rule as the API's create.
   const owner = await resolveNewOwner(v.principal, {}, tenantDirectory(db, now));
   const { webhook: endpoint, secret } = await createWebhook(db, secretBox, checked.fields, owner, now());
-  const stats = await endpointStats(db, endpoint, "24h", now());
+  const stats = await endpointStats(services(c), endpoint, "24h", now());
   return renderPage(
     c,
     endpoint.url,
@@ -266,7 +266,7 @@ portalRouter.post("/webhooks", async (c) => {
 
 portalRouter.get("/webhooks/:id", async (c) => {
   const row = await visibleEndpoint(c, "read");
-  const stats = await endpointStats(services(c).db, row, "24h", services(c).now());
+  const stats = await endpointStats(services(c), row, "24h", services(c).now());
   const notice = noticeOf(c);
   return renderPage(
     c,
@@ -340,7 +340,7 @@ portalRouter.post("/webhooks/:id/rotate", async (c) => {
   const graceSeconds = GRACE_CHOICES.some(([s]) => s === grace) ? grace : 86_400;
   const { db, secretBox, now } = services(c);
   const rotated = await rotateWebhookSecret(db, secretBox, row, graceSeconds, now());
-  const stats = await endpointStats(db, row, "24h", now());
+  const stats = await endpointStats(services(c), row, "24h", now());
   const title =
     graceSeconds > 0
       ? "Secret rotated. The previous one keeps signing until the grace period ends"
@@ -364,7 +364,7 @@ portalRouter.post("/webhooks/:id/test", async (c) => {
   await afterAttempts(svc, [outcome]);
   const r = outcome.result;
   const fresh = await getVisibleWebhook(svc.db, row.id, visibilityOf(view(c).principal));
-  const stats = await endpointStats(svc.db, fresh, "24h", svc.now());
+  const stats = await endpointStats(svc, fresh, "24h", svc.now());
   const result = {
     success: r.ok,
     statusCode: r.statusCode,
@@ -412,7 +412,7 @@ portalRouter.get("/webhooks/:id/deliveries", async (c) => {
     else filterError = "Unknown time range: showing any time.";
   }
   const page = Math.max(1, Math.min(1_000_000, Number.parseInt(q.page ?? "1", 10) || 1));
-  const { rows, total, pages } = await listDeliveries(services(c).db, row.id, filter, { page, perPage: PER_PAGE });
+  const { rows, total, pages } = await listDeliveryHistory(services(c), row.id, filter, { page, perPage: PER_PAGE });
   return renderPage(
     c,
     "Deliveries",
@@ -456,7 +456,7 @@ portalRouter.get("/webhooks/:id/stats", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const asked = c.req.query("window") ?? "24h";
   const window: StatsWindow = (STATS_WINDOW_NAMES as string[]).includes(asked) ? (asked as StatsWindow) : "24h";
-  const stats = await endpointStats(services(c).db, row, window, services(c).now());
+  const stats = await endpointStats(services(c), row, window, services(c).now());
   return renderPage(c, "Stats", <StatsPage view={view(c)} row={row} stats={stats} />);
 });
 

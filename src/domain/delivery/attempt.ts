@@ -1,7 +1,8 @@
 // The stages put together: claim (claim.ts) → send (send.ts) → record (record.ts) → requeue (requeue.ts).
 // attemptDelivery does one delivery (the test event); attemptDeliveries a group (the queue consumer's batch), claiming
 // and recording in one D1 round trip each.
-import { type Claims, claimDeliveries } from "./claim";
+import type { DeliveryRef } from "../publish";
+import { type ClaimedAttempt, type Claims, claimDeliveries } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { type AttemptOutcome, recordAttempts } from "./record";
 import { afterAttempts, type RequeueDeps } from "./requeue";
@@ -16,12 +17,12 @@ export const RECORD_GATHER_MS = 1_000;
  */
 export async function attemptDelivery(
   deps: DeliveryDeps,
-  deliveryId: number,
+  delivery: DeliveryRef,
   opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
 ): Promise<AttemptOutcome> {
-  const { claimed, skipped } = await claimDeliveries(deps, [deliveryId], opts);
+  const { claimed, skipped } = await claimDeliveries(deps, [delivery], opts);
   const [claim] = claimed;
-  if (!claim) return { kind: "skipped", reason: skipped.get(deliveryId) ?? "not_found" };
+  if (!claim) return { kind: "skipped", reason: skipped[0]?.reason ?? "not_found" };
   const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)], opts);
   return outcome!;
 }
@@ -29,9 +30,9 @@ export async function attemptDelivery(
 /** How a group's deliveries end, told as they do (a caller acks or retries their queue messages). */
 export interface GroupProgress {
   /** Nothing more to do for these: attempted and recorded (retries enqueued), finished, not due, or cancelled. */
-  settled(ids: readonly number[]): void;
+  settled(deliveries: readonly DeliveryRef[]): void;
   /** Processing these failed (D1 or queue trouble, a secret that cannot be opened): they must be attempted again. */
-  failed(ids: readonly number[], err: unknown): void;
+  failed(deliveries: readonly DeliveryRef[], err: unknown): void;
 }
 
 /**
@@ -41,29 +42,29 @@ export interface GroupProgress {
  */
 export async function attemptDeliveries(
   deps: DeliveryDeps & Pick<RequeueDeps, "queue">,
-  ids: readonly number[],
+  refs: readonly DeliveryRef[],
   concurrency: number,
   progress: GroupProgress,
   opts: { watermarkSentAt?: number | null } = {},
 ): Promise<void> {
   let claims: Claims;
   try {
-    claims = await claimDeliveries(deps, ids, {
-      sendWaves: Math.ceil(ids.length / concurrency),
+    claims = await claimDeliveries(deps, refs, {
+      sendWaves: Math.ceil(refs.length / concurrency),
       watermarkSentAt: opts.watermarkSentAt,
     });
   } catch (err) {
-    progress.failed(ids, err);
+    progress.failed(refs, err);
     return;
   }
-  progress.settled([...claims.skipped.keys()]); // finished, not due (a duplicate message) or cancelled as unsendable
+  progress.settled(claims.skipped.map((s) => s.ref)); // finished, not due (a duplicate message) or cancelled as unsendable
 
   const recorder = gatherRecordings(deps, progress);
   await forEachBounded(claims.claimed, concurrency, async (claim) => {
     try {
       recorder.add(await sendClaimedAttempt(deps, claim));
     } catch (err) {
-      progress.failed([claim.deliveryId], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
+      progress.failed([refOf(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
     }
   });
   await recorder.flush();
@@ -98,17 +99,19 @@ async function recordGroup(
   group: SentAttempt[],
   progress: GroupProgress,
 ): Promise<void> {
-  const ids = group.map((s) => s.claim.deliveryId);
+  const refs = group.map((s) => refOf(s.claim));
   let outcomes: AttemptOutcome[];
   try {
     outcomes = await recordAttempts(deps, group);
   } catch (err) {
-    progress.failed(ids, err);
+    progress.failed(refs, err);
     return;
   }
   await afterAttempts(deps, outcomes);
-  progress.settled(ids);
+  progress.settled(refs);
 }
+
+const refOf = (claim: ClaimedAttempt): DeliveryRef => ({ webhookId: claim.endpoint.id, id: claim.deliveryId });
 
 async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -1,17 +1,16 @@
 // Endpoint health (outpost's internal/alert): consecutive failed deliveries, the auto-disable at the threshold, and the
 // webhook.auto_disabled announcement, as statements that ride in the batch recording the attempts.
-import { and, eq, notExists, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import {
   type AutoDisableReason,
   type DeliveryStatus,
-  deliveryAttempts,
   type WebhookEndpointRow,
   webhookEndpoints,
 } from "../../db/schema";
 import { derivedId } from "../../lib/ids";
-import { completeEnvelope, eventStatements } from "../publish";
-import type { ClaimedAttempt } from "./claim";
+import { completeEnvelope, type DeliveryRef, eventStatements, toDeliveryRefs } from "../publish";
+import { type ClaimedAttempt, toStatement } from "./claim";
 
 /** One attempt of the group being recorded, as endpoint health sees it. */
 export interface HealthInput {
@@ -29,6 +28,16 @@ export interface HealthStatements {
   announcementAt: (number | null)[];
 }
 
+/**
+ * Whether an attempt is still unrecorded (SQL over expressions naming the webhook, the delivery and the attempt): it is
+ * its delivery's latest claim, and the lease it set is still there (recording clears it). Every statement that
+ * records something about an attempt runs only while this holds and before the delivery's own update, in one batch,
+ * so a batch that runs twice counts nothing twice. (endpointUpdate below says the same with bound parameters.)
+ */
+export const unrecorded = (webhookId: string, deliveryId: string, attemptNumber: string) =>
+  `EXISTS (SELECT 1 FROM deliveries_live d WHERE d.webhook_id = ${webhookId} AND d.id = ${deliveryId}
+    AND d.attempt_count = ${attemptNumber} AND d.lease_until IS NOT NULL)`;
+
 // Endpoint health after successes and non-final failures, for many endpoints in one statement: these commute (a success
 // resets the count, a retried failure does not touch it), so only the latest time of each matters. Runs only while the
 // group's attempts are unrecorded (they are recorded together, so one of them stands for all), like endpointUpdate.
@@ -38,8 +47,7 @@ const UPDATE_ENDPOINT_HEALTH = `UPDATE webhook_endpoints SET
     last_failure_at = COALESCE(u.value ->> 'failure_at', last_failure_at)
   FROM json_each(?1) AS u
   WHERE webhook_endpoints.id = u.value ->> 'webhook_id'
-    AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
-      WHERE a.delivery_id = u.value ->> 'delivery_id' AND a.attempt_number = u.value ->> 'attempt_number')`;
+    AND ${unrecorded("u.value ->> 'webhook_id'", "u.value ->> 'delivery_id'", "u.value ->> 'attempt_number'")}`;
 
 /**
  * The endpoint-health statements of a group of attempts, to run before the group's attempt rows are inserted (each
@@ -101,12 +109,12 @@ export async function endpointHealthStatements(
 export function announcementOf(
   results: readonly D1Result[],
   at: number | null,
-): { autoDisabled: boolean; announcementDeliveryIds: number[] } {
+): { autoDisabled: boolean; announcementDeliveries: DeliveryRef[] } {
   const autoDisabled = at !== null && (results[at]?.meta.changes ?? 0) > 0;
-  const announcementDeliveryIds = autoDisabled
-    ? ((results[at! + 1]?.results ?? []) as { id: number }[]).map((r) => r.id)
+  const announcementDeliveries = autoDisabled
+    ? toDeliveryRefs((results[at! + 1]?.results ?? []) as { webhook_id: string; id: number }[])
     : [];
-  return { autoDisabled, announcementDeliveryIds };
+  return { autoDisabled, announcementDeliveries };
 }
 
 /**
@@ -131,22 +139,16 @@ function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput,
             missedEvents: sql`CASE WHEN ${disablesNow} THEN 0 ELSE ${webhookEndpoints.missedEvents} END`,
           }
         : { lastFailureAt: now };
-  const thisAttemptRow = db
-    .select({ one: sql`1` })
-    .from(deliveryAttempts)
-    .where(
-      and(eq(deliveryAttempts.deliveryId, claim.deliveryId), eq(deliveryAttempts.attemptNumber, claim.attemptNumber)),
-    );
   return db
     .update(webhookEndpoints)
     .set(change)
-    .where(and(eq(webhookEndpoints.id, claim.endpoint.id), notExists(thisAttemptRow)));
-}
-
-/** drizzle builds the SQL; D1 runs it, so that raw statements (the announcement's) can share the one batch. */
-function toStatement(d1: D1Database, query: { toSQL(): { sql: string; params: unknown[] } }): D1PreparedStatement {
-  const { sql: text, params } = query.toSQL();
-  return d1.prepare(text).bind(...params);
+    .where(
+      and(
+        eq(webhookEndpoints.id, claim.endpoint.id),
+        sql`EXISTS (SELECT 1 FROM deliveries_live d WHERE d.webhook_id = ${claim.endpoint.id}
+          AND d.id = ${claim.deliveryId} AND d.attempt_count = ${claim.attemptNumber} AND d.lease_until IS NOT NULL)`,
+      ),
+    );
 }
 
 /** The announcement of a disable at `now`: its event_id is derived from the endpoint and that instant, so two attempts
