@@ -3,7 +3,18 @@ import { LOG_LEVELS, type LogLevel } from "./logger";
 
 // Typed settings read once from the Worker's bindings ([vars] in wrangler.toml, secrets from .dev.vars / `wrangler secret put`).
 export interface Config {
-  jwt: { jwksUrl: string | null; secret: string | null; issuerPrefix: string; audience: string };
+  jwt: {
+    jwksUrl: string | null;
+    secret: string | null;
+    issuerPrefix: string;
+    audience: string;
+    /** How long past their cache age the last good JWKS keys keep verifying tokens while refreshes fail. */
+    jwksMaxStaleSeconds: number;
+    /** Time limit of one JWKS fetch. */
+    jwksFetchTimeoutMs: number;
+    /** Longest token lifetime accepted (`exp` − `iat`); null: any. */
+    maxLifetimeSeconds: number | null;
+  };
   allowInsecureUrls: boolean;
   allowPrivateTargets: boolean;
   /** Target ports allowed besides 443 (and 80 with insecure URLs). */
@@ -32,6 +43,7 @@ interface TuningVars {
   ORPHAN_GRACE_SECONDS?: string;
   IN_FLIGHT_MARGIN_SECONDS?: string;
   ARCHIVE_AFTER_HOURS?: string;
+  JWKS_FETCH_TIMEOUT_MS?: string;
 }
 
 const flag = (v: string | undefined) => v === "true" || v === "1";
@@ -41,6 +53,8 @@ const positiveInt = (name: string, v: string | undefined, fallback: number): num
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
   return n;
 };
+const nonNegativeInt = (name: string, v: string | undefined, fallback: number): number =>
+  v === "0" ? 0 : positiveInt(name, v, fallback);
 
 export function readConfig(env: Env): Config {
   return {
@@ -49,6 +63,11 @@ export function readConfig(env: Env): Config {
       secret: env.JWT_SECRET || null,
       issuerPrefix: env.JWT_ISSUER ?? "",
       audience: env.JWT_AUDIENCE ?? "",
+      jwksMaxStaleSeconds: nonNegativeInt("JWKS_MAX_STALE_SECONDS", env.JWKS_MAX_STALE_SECONDS, 86_400),
+      jwksFetchTimeoutMs: positiveInt("JWKS_FETCH_TIMEOUT_MS", (env as Env & TuningVars).JWKS_FETCH_TIMEOUT_MS, 3_000),
+      maxLifetimeSeconds: env.JWT_MAX_LIFETIME_SECONDS
+        ? positiveInt("JWT_MAX_LIFETIME_SECONDS", env.JWT_MAX_LIFETIME_SECONDS, 0)
+        : null,
     },
     allowInsecureUrls: flag(env.ALLOW_INSECURE_URLS),
     allowPrivateTargets: flag(env.ALLOW_PRIVATE_TARGETS),

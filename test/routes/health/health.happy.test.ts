@@ -34,7 +34,7 @@ describe("GET /health", () => {
   it("answers 200 without a token when D1 answers", async () => {
     const res = await api("GET", "/health");
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: "ok", d1: "ok" });
+    expect(res.body).toEqual({ status: "ok", d1: "ok", jwks: "not_configured" }); // the tests verify HS256 tokens
     expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
@@ -44,7 +44,7 @@ describe("GET /health", () => {
     });
     const res = await callWithD1(failing, "/health");
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "error", d1: "error" });
+    expect(await res.json()).toEqual({ status: "error", d1: "error", jwks: "not_configured" });
   });
 
   it("answers 503 when a D1 query rejects", async () => {
