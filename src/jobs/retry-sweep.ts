@@ -4,7 +4,7 @@
 // after it became deliverable (the queue watermark, domain/queue-watermark). Idempotent and safe to run concurrently:
 // each round claims rows with one conditional UPDATE, so two sweeps never enqueue the same delivery.
 import { enqueueDeliveries } from "../domain/publish";
-import { WATERMARK_VALUE, watermarkProbe } from "../domain/queue-watermark";
+import { RECORD_PROBE, WATERMARK_VALUE, watermarkProbe } from "../domain/queue-watermark";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
@@ -41,11 +41,13 @@ export async function sweepDueDeliveries(
   let enqueued = 0;
   const lostIds: number[] = [];
   const d1 = services.db.$client;
-  while (Date.now() < deadline) {
+  for (let round = 0; Date.now() < deadline; round++) {
     const now = services.now();
     const [due, lost] = await d1.batch<{ id: number }>([
       d1.prepare(CLAIM_DUE).bind(now, ROUND_SIZE),
       d1.prepare(CLAIM_LOST).bind(now, services.config.orphanGraceMs, ROUND_SIZE),
+      // The probe this run sends at its end, recorded in the first round's batch (no round trip of its own).
+      ...(round === 0 ? [d1.prepare(RECORD_PROBE).bind(now)] : []),
     ]);
     const lostNow = (lost?.results ?? []).map((r) => r.id);
     const ids = [...(due?.results ?? []).map((r) => r.id), ...lostNow];

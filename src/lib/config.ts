@@ -36,6 +36,8 @@ export interface Config {
   inFlightMarginMs: number;
   /** Lowest level of log line written; the line per delivery attempt is written at any level. */
   logLevel: LogLevel;
+  /** How far behind delivery may fall (the oldest due delivery, the oldest waiting probe) before /health answers 503. */
+  healthMaxDeliveryLagMs: number;
 }
 
 /** Optional tuning vars, not in wrangler.toml: the defaults suit production; the fault harness compresses them. */
@@ -82,6 +84,8 @@ export function readConfig(env: Env): Config {
     orphanGraceMs: positiveInt("ORPHAN_GRACE_SECONDS", (env as Env & TuningVars).ORPHAN_GRACE_SECONDS, 300) * 1000,
     inFlightMarginMs: inFlightMarginSeconds((env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS) * 1000,
     logLevel: logLevel(env.LOG_LEVEL),
+    healthMaxDeliveryLagMs:
+      positiveInt("HEALTH_MAX_DELIVERY_LAG_SECONDS", env.HEALTH_MAX_DELIVERY_LAG_SECONDS, 300) * 1000,
   };
 }
 
