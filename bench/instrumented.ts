@@ -355,7 +355,7 @@ async function cpuProbe(request: Request, env: Env, ctx: ExecutionContext, param
           ctx,
         )
       ).arrayBuffer();
-    else if (what === "jwt") await verifyAccessToken(token, services.config.jwt);
+    else if (what === "jwt") await verifyAccessToken(token, services.config.jwt, services);
     else if (what === "log")
       logger.info("request", {
         request_id: crypto.randomUUID(),

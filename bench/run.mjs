@@ -295,7 +295,7 @@ async function wranglerDevColumn(ctx) {
       persistTo: persist("wd-subject"),
       vars: ctx.subjectVars,
       envFile: ctx.envFile,
-      readyPath: "/health",
+      readyPath: "/openapi.json", // not /health: it answers 503 while delivery lags, with the Worker up
     }),
     startWranglerDevWorker({
       ...common,

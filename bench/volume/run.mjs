@@ -239,7 +239,8 @@ async function startWorker(stateDir) {
   for (let i = 0; i < 240; i++) {
     if (child.exitCode !== null) throw new Error("wrangler dev exited");
     try {
-      if ((await fetch(`${base}/health`)).status < 500) return { child, base, logs };
+      // Not /health: it answers 503 while delivery lags (a seeded history may), with the Worker up.
+      if ((await fetch(`${base}/openapi.json`)).ok) return { child, base, logs };
     } catch {}
     await sleep(500);
   }

@@ -1,24 +1,15 @@
 // Bearer JWT verification with jose, in ScaiKey's access-token format.
-import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { errors, type JWTPayload, jwtVerify } from "jose";
 import type { Config } from "../lib/config";
-import { unauthorized } from "../lib/errors";
+import { ApiError, unauthorized } from "../lib/errors";
+import { logger } from "../lib/logger";
+import { type JwksDeps, jwksKeyLookup } from "./jwks";
 import { ADMIN_ROLES, type AdminRole, type Principal } from "./principal";
 
 // Asymmetric algorithms only with a JWKS: an HS* token can never be checked against a public key set.
 const JWKS_ALGORITHMS = ["RS256", "ES256"];
 const SECRET_ALGORITHMS = ["HS256"];
 const CLOCK_TOLERANCE_SECONDS = 30;
-
-// One remote key set per URL per isolate: jose caches the keys and refetches on an unknown `kid` (key rotation).
-const remoteKeySets = new Map<string, JWTVerifyGetKey>();
-function remoteKeySet(url: string): JWTVerifyGetKey {
-  let set = remoteKeySets.get(url);
-  if (!set) {
-    set = createRemoteJWKSet(new URL(url), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
-    remoteKeySets.set(url, set);
-  }
-  return set;
-}
 
 const secretKeys = new Map<string, Uint8Array>();
 function secretKey(secret: string): Uint8Array {
@@ -43,48 +34,71 @@ export function bearerToken(header: string | undefined): string {
   return match[1];
 }
 
-function describeJoseError(err: unknown): string {
+const UNSUPPORTED_CRIT = "Token has a critical header parameter this service does not support";
+
+/** What was wrong with a token jose refused, in the 401's words. */
+function describeJoseError(err: errors.JOSEError): string {
   if (err instanceof errors.JWTExpired) return "Token has expired";
   if (err instanceof errors.JWTClaimValidationFailed) {
-    if (err.claim === "aud") return "Invalid token audience";
-    if (err.claim === "nbf") return "Token is not yet valid";
-    return `Invalid token claim: ${err.claim}`;
+    if (err.reason === "missing") return `Missing token claim: ${err.claim}`;
+    if (err.reason === "check_failed" && err.claim === "aud") return "Invalid token audience";
+    if (err.reason === "check_failed" && err.claim === "nbf") return "Token is not yet valid";
+    return `Invalid token claim: ${err.claim}`; // e.g. an `nbf` that is not a number
   }
   if (err instanceof errors.JWSSignatureVerificationFailed) return "Invalid token signature";
-  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported)
-    return "Token algorithm not allowed";
+  if (err instanceof errors.JOSEAlgNotAllowed) return "Token algorithm not allowed";
+  if (err instanceof errors.JOSENotSupported)
+    return err.message.startsWith("Extension Header Parameter") ? UNSUPPORTED_CRIT : "Token algorithm not supported";
+  if (err instanceof errors.JWSInvalid && err.message.includes('"crit"')) return "Token crit header is malformed";
   if (err instanceof errors.JWKSNoMatchingKey) return "Token signing key not recognised";
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return "Token has no kid and several signing keys match it";
   return "Malformed token";
 }
 
-export async function verifyAccessToken(token: string, config: Config["jwt"]): Promise<Principal> {
+/**
+ * The caller behind a bearer token: 401 when the token is not valid, 503 (from the JWKS) when it cannot be checked.
+ * `deps.now` is the clock every time claim is judged by; `deps.fetch` fetches the JWKS.
+ */
+export async function verifyAccessToken(token: string, config: Config["jwt"], deps: JwksDeps): Promise<Principal> {
+  const { jwksUrl, secret } = config;
+  if (!jwksUrl && !secret) throw new Error("no JWT key configured: set JWT_JWKS_URL (or JWT_SECRET in development)");
+  const now = deps.now();
+  const options = {
+    audience: config.audience || undefined,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    requiredClaims: ["exp"],
+    currentDate: new Date(now),
+  };
   let payload: JWTPayload;
   try {
-    if (config.jwksUrl) {
-      ({ payload } = await jwtVerify(token, remoteKeySet(config.jwksUrl), {
-        algorithms: JWKS_ALGORITHMS,
-        audience: config.audience || undefined,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        requiredClaims: ["exp"],
-      }));
-    } else if (config.secret) {
-      ({ payload } = await jwtVerify(token, secretKey(config.secret), {
-        algorithms: SECRET_ALGORITHMS,
-        audience: config.audience || undefined,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        requiredClaims: ["exp"],
-      }));
-    } else {
-      throw new Error("no JWT key configured");
-    }
+    ({ payload } = jwksUrl
+      ? await jwtVerify(token, jwksKeyLookup({ ...config, jwksUrl }, deps), { ...options, algorithms: JWKS_ALGORITHMS })
+      : await jwtVerify(token, secretKey(secret!), { ...options, algorithms: SECRET_ALGORITHMS }));
   } catch (err) {
-    if (err instanceof Error && err.message === "no JWT key configured") throw err;
-    throw unauthorized(describeJoseError(err));
+    if (err instanceof ApiError) throw err; // the JWKS cannot be read: 503
+    if (err instanceof errors.JOSEError) throw unauthorized(describeJoseError(err));
+    // Not a verdict on the token (a key jose cannot use, say); still the caller's 401, and worth a look.
+    logger.warn("token verification failed unexpectedly", { error: String(err) });
+    throw unauthorized("Malformed token");
   }
   const wrongType = wronglyTypedClaim(payload);
   if (wrongType) throw unauthorized(`Invalid token claim: ${wrongType}`);
   if (!issuerMatches(payload.iss, config.issuerPrefix)) throw unauthorized("Invalid token issuer");
+  const timing = timingProblem(payload as JWTPayload & { exp: number }, config, Math.floor(now / 1000));
+  if (timing) throw unauthorized(timing);
   return principalFromClaims(payload);
+}
+
+/** What jose does not check about a token's times: an `iat` in the future, and (when configured) its lifetime. */
+function timingProblem(payload: JWTPayload & { exp: number }, config: Config["jwt"], nowSeconds: number) {
+  const { iat, exp } = payload;
+  if (iat !== undefined && iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) return "Token was issued in the future";
+  if (config.maxLifetimeSeconds !== null) {
+    // Without `iat`, what is left of it from now counts (with the clock tolerance, as for `exp` itself).
+    const lifetime = iat !== undefined ? exp - iat : exp - nowSeconds - CLOCK_TOLERANCE_SECONDS;
+    if (lifetime > config.maxLifetimeSeconds) return "Token lifetime is longer than this service accepts";
+  }
+  return null;
 }
 
 // The type each claim we read must have when present. A signed token is still untrusted input: a number where a

@@ -7,7 +7,8 @@ import { type AccessLevel, requireAccess } from "./policy";
 
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const token = bearerToken(c.req.header("authorization"));
-  c.set("principal", await verifyAccessToken(token, c.var.services.config.jwt));
+  const { config, fetch, now } = c.var.services;
+  c.set("principal", await verifyAccessToken(token, config.jwt, { fetch, now }));
   await next();
 });
 

@@ -108,8 +108,16 @@ export function scopeListFilter(v: Visibility, requested: OwnerFilter): OwnerFil
   }
 }
 
-/** Super admins and platform tokens: what they publish or state about a tenant's partner, the directory records. */
-export const isTrustedPublisher = (p: Principal) => p.role === "super_admin" || (p.role === null && p.platformToken);
+/** Super admins and platform tokens: the platform itself, above every partner and tenant. */
+const isPlatform = (p: Principal) => p.role === "super_admin" || (p.role === null && p.platformToken);
+
+/** What the platform publishes or states about a tenant's partner, the directory records. */
+export const isTrustedPublisher = isPlatform;
+
+/** The operations view shows the whole pipeline, every tenant's webhooks included: the platform only. */
+export function assertMayViewOperations(p: Principal): void {
+  if (!isPlatform(p)) throw forbidden("Only a super admin or a platform token may view the operations of the service");
+}
 
 /** Only the platform sets the directory directly. */
 export function assertMaySetDirectory(p: Principal): void {

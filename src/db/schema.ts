@@ -38,6 +38,9 @@ export const webhookEndpoints = sqliteTable(
     index("webhook_endpoints_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
     index("webhook_endpoints_partner_created_idx").on(t.partnerId, t.createdAt, t.id),
     index("webhook_endpoints_created_idx").on(t.createdAt, t.id),
+    // The operations view's failing and auto-disabled webhooks, worst first: only webhooks with consecutive failed
+    // deliveries are indexed, so a healthy webhook's updates never touch it.
+    index("webhook_endpoints_failing_idx").on(t.failureCount).where(sql`failure_count > 0 AND deleted_at IS NULL`),
   ],
 );
 
@@ -275,12 +278,33 @@ export const resentDeliveries = sqliteTable(
 );
 
 // Progress markers of cron jobs: `queue_watermark`, the latest send time of a queue message the consumer has received
-// (what tells a message still waiting in the queue from a lost one); `sweep`, where the last sweep stopped.
+// (what tells a message still waiting in the queue from a lost one); `queue_probe`, the send time of the oldest
+// watermark probe sent since the watermark last passed one (what tells a stuck consumer from an idle queue); `sweep`,
+// where the last sweep stopped; `storage`, the storage job's lease.
 export const jobCursors = sqliteTable("job_cursors", {
   name: text("name").primaryKey(),
   value: integer("value").notNull().default(0),
   updatedAt: integer("updated_at"),
 });
+
+/** How a cron job's last run ended. */
+export const JOB_OUTCOMES = ["succeeded", "failed"] as const;
+export type JobOutcome = (typeof JOB_OUTCOMES)[number];
+
+// One row per cron job (domain/job-runs), updated in place at the start and the end of every run: what the health
+// check and the operations view read to tell a job that runs from one that stopped or keeps failing.
+export const jobRuns = sqliteTable("job_runs", {
+  name: text("name").primaryKey(),
+  // When the job was first expected: the first run of any cron job that knew it. A job that never ran counts from here.
+  registeredAt: integer("registered_at").notNull(),
+  lastStartedAt: integer("last_started_at"),
+  lastFinishedAt: integer("last_finished_at"),
+  lastOutcome: text("last_outcome", { enum: JOB_OUTCOMES }),
+  // Of the last run, when it failed: a short class (`d1`, `type_error`…), never the message.
+  lastErrorClass: text("last_error_class"),
+  lastSucceededAt: integer("last_succeeded_at"),
+});
+export type JobRunRow = typeof jobRuns.$inferSelect;
 
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;

@@ -34,3 +34,17 @@ export const advanceWatermark = (db: Database, sentAt: number, now: number) =>
     });
 
 export const WATERMARK_VALUE = `coalesce((SELECT value FROM job_cursors WHERE name = '${WATERMARK_CURSOR}'), 0)`;
+
+/**
+ * The send time of the oldest probe the consumer may not have received: a probe sent after the watermark, and still
+ * after it, has been waiting since then (domain/pipeline-health). Kept only while the watermark has not passed it.
+ */
+export const PROBE_CURSOR = "queue_probe";
+
+/**
+ * Records a probe about to be sent at ?1 (before the send, so the queue's timestamp of it is not earlier). An earlier
+ * probe stays recorded while the watermark has not passed it: what counts is how long the oldest one has waited.
+ */
+export const RECORD_PROBE = `INSERT INTO job_cursors (name, value, updated_at) VALUES ('${PROBE_CURSOR}', ?1, ?1)
+  ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+  WHERE job_cursors.value <= ${WATERMARK_VALUE}`;

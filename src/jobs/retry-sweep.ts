@@ -7,8 +7,9 @@
 import { sql } from "drizzle-orm";
 import { isMissingTable, refreshPartitions, tablesOf } from "../db/partitions";
 import { jobCursors } from "../db/schema";
+import { OLDEST_DUE_CURSOR, OLDEST_DUE_ID_CURSOR } from "../domain/pipeline-health";
 import { enqueueDeliveries, refKey, toDeliveryRefs } from "../domain/publish";
-import { WATERMARK_VALUE, watermarkProbe } from "../domain/queue-watermark";
+import { RECORD_PROBE, WATERMARK_VALUE, watermarkProbe } from "../domain/queue-watermark";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
@@ -39,17 +40,32 @@ interface OpenRow {
   updated_at: number;
 }
 
+/** When an open delivery became due (its due time, or the end of a lapsed lease), or null while it is not due. */
+export function deliverableAt(row: OpenRow, now: number): number | null {
+  if (row.lease_until !== null && row.lease_until > now) return null; // in flight
+  const at = Math.max(row.due_at, row.lease_until ?? 0);
+  return at <= now ? at : null;
+}
+
+const upsertCursor = (db: Services["db"], name: string, value: number, at: number) =>
+  db
+    .insert(jobCursors)
+    .values({ name, value, updatedAt: at })
+    .onConflictDoUpdate({
+      target: jobCursors.name,
+      set: { value: sql`excluded.value`, updatedAt: sql`excluded.updated_at` },
+    });
+
 /**
  * What the sweep does with an open delivery: enqueue it when its retry is due and waits in D1 (`due`), or when its
  * message is lost (`lost`): the consumer has received messages sent more than the grace after the delivery became
  * deliverable (due, or its lease ended), so its own is not coming. Anything else is left alone.
  */
 export function sweepVerdict(row: OpenRow, now: number, watermark: number, graceMs: number): "due" | "lost" | null {
-  const leased = row.lease_until !== null && row.lease_until > now;
-  if (leased) return null;
-  if (!row.in_queue) return row.due_at <= now ? "due" : null;
-  const deliverableAt = Math.max(row.due_at, row.lease_until ?? 0);
-  return deliverableAt <= Math.min(now, watermark) - graceMs ? "lost" : null;
+  const at = deliverableAt(row, now);
+  if (at === null) return null;
+  if (!row.in_queue) return "due";
+  return at <= Math.min(now, watermark) - graceMs ? "lost" : null;
 }
 
 export interface SweepResult {
@@ -70,9 +86,14 @@ export async function sweepDueDeliveries(
   const [cursorRow, watermarkRow] = await d1.batch<{ value: number }>([
     d1.prepare("SELECT value FROM job_cursors WHERE name = ?1").bind(SWEEP_CURSOR),
     d1.prepare(`SELECT ${WATERMARK_VALUE} AS value`),
+    // The probe this run sends at its end, recorded in the same batch (no round trip of its own).
+    d1.prepare(RECORD_PROBE).bind(services.now()),
   ]);
   const watermark = watermarkRow?.results[0]?.value ?? 0;
   let cursor = cursorRow?.results[0]?.value ?? 0;
+  // A pass that starts from the first open delivery sees the oldest ones: it records the oldest due (for /health).
+  const fromStart = cursor === 0;
+  let oldestDue: { at: number; id: number } | null = null;
   // Tables in id order: the deliveries table holds the oldest (ids of dropped hours), then each partition by hour.
   const tables = tablesOf("deliveries", (await refreshPartitions(d1)).hours);
   let finished = true;
@@ -84,6 +105,10 @@ export async function sweepDueDeliveries(
       }
       const now = services.now();
       const { results: rows } = await d1.prepare(openAfter(table)).bind(cursor, ROUND_SIZE).all<OpenRow>();
+      for (const row of rows) {
+        const dueAt = deliverableAt(row, now);
+        if (dueAt !== null && (oldestDue === null || dueAt < oldestDue.at)) oldestDue = { at: dueAt, id: row.id };
+      }
       const chosen = rows
         .map((row) => ({ row, verdict: sweepVerdict(row, now, watermark, services.config.orphanGraceMs) }))
         .filter((c) => c.verdict !== null);
@@ -111,13 +136,16 @@ export async function sweepDueDeliveries(
     }
     if (!finished) break;
   }
-  await services.db
-    .insert(jobCursors)
-    .values({ name: SWEEP_CURSOR, value: finished ? 0 : cursor, updatedAt: services.now() })
-    .onConflictDoUpdate({
-      target: jobCursors.name,
-      set: { value: sql`excluded.value`, updatedAt: sql`excluded.updated_at` },
-    });
+  const at = services.now();
+  await services.db.batch([
+    upsertCursor(services.db, SWEEP_CURSOR, finished ? 0 : cursor, at),
+    ...(fromStart
+      ? [
+          upsertCursor(services.db, OLDEST_DUE_CURSOR, oldestDue?.at ?? 0, at),
+          upsertCursor(services.db, OLDEST_DUE_ID_CURSOR, oldestDue?.id ?? 0, at),
+        ]
+      : []),
+  ]);
   // The probe moves the watermark once the consumer reaches it: at once on an idle queue, later behind a backlog.
   try {
     await services.queue.send(watermarkProbe(services.now()), { contentType: "json" });

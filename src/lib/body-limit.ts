@@ -63,7 +63,10 @@ export function bodyLimit({
  * The body's bytes, or null as soon as it passes `maxBytes`: a chunked body (no Content-Length) is cut off there
  * instead of being buffered whole.
  */
-async function readAtMost(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array | null> {
+export async function readAtMost(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
   if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];

@@ -3,7 +3,18 @@ import { LOG_LEVELS, type LogLevel } from "./logger";
 
 // Typed settings read once from the Worker's bindings ([vars] in wrangler.toml, secrets from .dev.vars / `wrangler secret put`).
 export interface Config {
-  jwt: { jwksUrl: string | null; secret: string | null; issuerPrefix: string; audience: string };
+  jwt: {
+    jwksUrl: string | null;
+    secret: string | null;
+    issuerPrefix: string;
+    audience: string;
+    /** How long past their cache age the last good JWKS keys keep verifying tokens while refreshes fail. */
+    jwksMaxStaleSeconds: number;
+    /** Time limit of one JWKS fetch. */
+    jwksFetchTimeoutMs: number;
+    /** Longest token lifetime accepted (`exp` − `iat`); null: any. */
+    maxLifetimeSeconds: number | null;
+  };
   allowInsecureUrls: boolean;
   allowPrivateTargets: boolean;
   /** Target ports allowed besides 443 (and 80 with insecure URLs). */
@@ -28,12 +39,15 @@ export interface Config {
   inFlightMarginMs: number;
   /** Lowest level of log line written; the line per delivery attempt is written at any level. */
   logLevel: LogLevel;
+  /** How far behind delivery may fall (the oldest due delivery, the oldest waiting probe) before /health answers 503. */
+  healthMaxDeliveryLagMs: number;
 }
 
 /** Optional tuning vars, not in wrangler.toml: the defaults suit production; the fault harness compresses them. */
 interface TuningVars {
   ORPHAN_GRACE_SECONDS?: string;
   IN_FLIGHT_MARGIN_SECONDS?: string;
+  JWKS_FETCH_TIMEOUT_MS?: string;
 }
 
 const flag = (v: string | undefined) => v === "true" || v === "1";
@@ -43,6 +57,8 @@ const positiveInt = (name: string, v: string | undefined, fallback: number): num
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
   return n;
 };
+const nonNegativeInt = (name: string, v: string | undefined, fallback: number): number =>
+  v === "0" ? 0 : positiveInt(name, v, fallback);
 
 export function readConfig(env: Env): Config {
   return {
@@ -51,6 +67,11 @@ export function readConfig(env: Env): Config {
       secret: env.JWT_SECRET || null,
       issuerPrefix: env.JWT_ISSUER ?? "",
       audience: env.JWT_AUDIENCE ?? "",
+      jwksMaxStaleSeconds: nonNegativeInt("JWKS_MAX_STALE_SECONDS", env.JWKS_MAX_STALE_SECONDS, 86_400),
+      jwksFetchTimeoutMs: positiveInt("JWKS_FETCH_TIMEOUT_MS", (env as Env & TuningVars).JWKS_FETCH_TIMEOUT_MS, 3_000),
+      maxLifetimeSeconds: env.JWT_MAX_LIFETIME_SECONDS
+        ? positiveInt("JWT_MAX_LIFETIME_SECONDS", env.JWT_MAX_LIFETIME_SECONDS, 0)
+        : null,
     },
     allowInsecureUrls: flag(env.ALLOW_INSECURE_URLS),
     allowPrivateTargets: flag(env.ALLOW_PRIVATE_TARGETS),
@@ -65,6 +86,8 @@ export function readConfig(env: Env): Config {
     orphanGraceMs: positiveInt("ORPHAN_GRACE_SECONDS", (env as Env & TuningVars).ORPHAN_GRACE_SECONDS, 300) * 1000,
     inFlightMarginMs: inFlightMarginSeconds((env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS) * 1000,
     logLevel: logLevel(env.LOG_LEVEL),
+    healthMaxDeliveryLagMs:
+      positiveInt("HEALTH_MAX_DELIVERY_LAG_SECONDS", env.HEALTH_MAX_DELIVERY_LAG_SECONDS, 300) * 1000,
   };
 }
 

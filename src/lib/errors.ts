@@ -31,7 +31,9 @@ export const forbidden = (detail: string) => new ApiError(403, detail);
 export const notFound = (detail: string) => new ApiError(404, detail);
 export const conflict = (detail: string) => new ApiError(409, detail);
 export const payloadTooLarge = (detail: string) => new ApiError(413, detail);
-export const serviceUnavailable = (detail: string) => new ApiError(503, detail, { "Retry-After": "5" });
+/** A 503: something this service depends on did not answer; the caller may try again after `retryAfterSeconds`. */
+export const serviceUnavailable = (detail: string, retryAfterSeconds = 5) =>
+  new ApiError(503, detail, { "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))) });
 export const unprocessable = (issues: ValidationIssue[]) => new ApiError(422, issues);
 /** A 422 for one field, e.g. `invalidField(["body", "tenant_id"], "...")`. */
 export const invalidField = (loc: (string | number)[], msg: string, type = "value_error") =>

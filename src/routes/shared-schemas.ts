@@ -35,6 +35,15 @@ export const standardErrors = {
     },
   },
   403: errorBody("Token lacks the required scope or tenant access"),
+  503: {
+    ...errorBody(
+      "The token cannot be checked now: ScaiKey's JWKS cannot be read and no usable keys are cached " +
+        "(`Token keys are unavailable; try again shortly`)",
+    ),
+    headers: {
+      "Retry-After": { description: "Seconds to wait before trying again", schema: { type: "integer" as const } },
+    },
+  },
 } as const;
 
 /** The responses createRouter adds to an operation where its inputs make them possible (see withInputResponses). */

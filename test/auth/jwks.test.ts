@@ -17,7 +17,7 @@ const app = createApp((e) => ({
   ...createServices(e),
   config: {
     ...readConfig(e),
-    jwt: { jwksUrl, secret: e.JWT_SECRET, issuerPrefix: ISSUER, audience: "scaikey-webhooks" },
+    jwt: { ...readConfig(e).jwt, jwksUrl, secret: e.JWT_SECRET, issuerPrefix: ISSUER, audience: "scaikey-webhooks" },
   },
 }));
 

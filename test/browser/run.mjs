@@ -140,7 +140,8 @@ async function main() {
     for (;;) {
       if (worker.exitCode !== null) throw new Error(`wrangler dev exited early; see ${join(workDir, "worker.log")}`);
       try {
-        if ((await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) })).status < 500) break;
+        // Not /health: it answers 503 while delivery lags, with the Worker up.
+        if ((await fetch(`${base}/openapi.json`, { signal: AbortSignal.timeout(2000) })).ok) break;
       } catch {}
       if (Date.now() > readyBy) throw new Error("wrangler dev was not ready within 120 s");
       await new Promise((r) => setTimeout(r, 500));

@@ -5,7 +5,6 @@ import { describe, expect, it } from "vitest";
 import { continueRecoveries, recoverDeliveries, replayEvents, replayEventTypes } from "../../src/domain/recovery";
 import { getVisibleWebhook } from "../../src/domain/webhooks";
 import worker from "../../src/index";
-import { CRON_RETRY_SWEEP } from "../../src/jobs/scheduled";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import { db, waitFor } from "../helpers/deliveries";
@@ -98,7 +97,7 @@ describe("chunked recovery", () => {
     expect(result.deliveries).toBe(5);
     expect(await openJobs(wh.id)).toBe(1);
     const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: CRON_RETRY_SWEEP, scheduledTime: Date.now() }), env, ctx);
+    await worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime: Date.now() }), env, ctx);
     await waitOnExecutionContext(ctx);
     expect(await openJobs(wh.id)).toBe(0);
     const got = await waitFor(async () => {

@@ -7,6 +7,7 @@ import type { AssignTenantPartnerResponse } from "../../src/routes/webhooks/assi
 import type { CreateWebhookResponse } from "../../src/routes/webhooks/create-webhook";
 import type { GetWebhookResponse } from "../../src/routes/webhooks/get-webhook";
 import type { GetWebhookDeliveryResponse } from "../../src/routes/webhooks/get-webhook-delivery";
+import type { GetWebhookOperationsResponse } from "../../src/routes/webhooks/get-webhook-operations";
 import type { GetWebhookStatsResponse } from "../../src/routes/webhooks/get-webhook-stats";
 import type { ListSupportedEventsResponse } from "../../src/routes/webhooks/list-supported-events";
 import type { ListWebhookDeliveriesResponse } from "../../src/routes/webhooks/list-webhook-deliveries";
@@ -30,17 +31,19 @@ export type SuccessBodyOf<M extends string, P extends string> = M extends "GET"
     ? ListWebhooksResponse
     : P extends `${W}/events`
       ? ListSupportedEventsResponse
-      : P extends `${W}/${string}/deliveries/${string}`
-        ? GetWebhookDeliveryResponse
-        : P extends `${W}/${string}/deliveries${Query}`
-          ? ListWebhookDeliveriesResponse
-          : P extends `${W}/${string}/stats${string}`
-            ? GetWebhookStatsResponse
-            : P extends `${W}/${string}`
-              ? GetWebhookResponse
-              : P extends "/health"
-                ? GetHealthResponse
-                : any
+      : P extends `${W}/operations`
+        ? GetWebhookOperationsResponse
+        : P extends `${W}/${string}/deliveries/${string}`
+          ? GetWebhookDeliveryResponse
+          : P extends `${W}/${string}/deliveries${Query}`
+            ? ListWebhookDeliveriesResponse
+            : P extends `${W}/${string}/stats${string}`
+              ? GetWebhookStatsResponse
+              : P extends `${W}/${string}`
+                ? GetWebhookResponse
+                : P extends "/health"
+                  ? GetHealthResponse
+                  : any
   : M extends "POST"
     ? P extends `${W}/`
       ? CreateWebhookResponse

@@ -3,7 +3,8 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { createDb } from "../../src/db/client";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
-import { completeEnvelope, storeEvent } from "../../src/domain/publish";
+import type { AttemptRecord } from "../../src/db/schema";
+import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { interceptD1 } from "../../src/lib/d1-intercept";
 import { createSecretBox } from "../../src/lib/secret-box";
@@ -23,13 +24,13 @@ export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {
   };
 }
 
-/** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery id. */
+/** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery. */
 export async function seedDelivery(
   webhookId: string,
   tenantId: string,
   now = Date.now(),
   eventType = "user.created",
-): Promise<number> {
+): Promise<DeliveryRef> {
   const envelope = completeEnvelope(
     {
       event_type: eventType,
@@ -39,22 +40,22 @@ export async function seedDelivery(
     },
     now,
   );
-  const [id] = await storeEvent(db(), envelope, now, webhookId);
-  if (id === undefined) throw new Error("no delivery created");
-  return id;
+  const [ref] = await storeEvent(db(), envelope, now, webhookId);
+  if (ref === undefined) throw new Error("no delivery created");
+  return ref;
 }
 
-export async function deliveryRow(id: number) {
-  return env.DB.prepare("SELECT * FROM deliveries WHERE id = ?").bind(id).first<Record<string, any>>();
+/** A delivery's row wherever it is in D1 (a partition or the deliveries table), raw. */
+export async function deliveryRow(ref: DeliveryRef) {
+  return env.DB.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND id = ?")
+    .bind(ref.webhookId, ref.id)
+    .first<Record<string, any>>();
 }
 
-export async function attemptRows(id: number) {
-  const { results } = await env.DB.prepare(
-    "SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_number",
-  )
-    .bind(id)
-    .all<Record<string, any>>();
-  return results;
+/** A delivery's recorded attempts (its `attempts` column), in order. */
+export async function attemptRows(ref: DeliveryRef): Promise<AttemptRecord[]> {
+  const row = await deliveryRow(ref);
+  return row ? (JSON.parse(row.attempts) as AttemptRecord[]) : [];
 }
 
 async function hmacHex(key: string, message: string): Promise<string> {

@@ -22,8 +22,12 @@
 //   /stats/<id>                JSON {hugeBytesWritten, hugeCompleted, redirectTargetHits} for that id
 //   /jwks                      a JSON Web Key Set (one RS256 and one ES256 key, as ScaiKey publishes); the private
 //                              halves reach tests through inject("jwtSigningKeys")
+//   /jwks/<name>               a JWKS its test steers: up, down (503), hang, garbage, close, with the keys it
+//                              publishes; every request counted (test/helpers/jwks-server.ts)
+//   /jwks-control/<name>       GET: {mode, delayMs, fetches} of that JWKS; POST {mode?, jwks?, delayMs?} changes it
 // A TLS ClientHello (https:// to this plain port) gets a plain-text 400, like node:http does.
 import { startDohStub } from "./doh-stub";
+import { createJwksSets } from "./jwks-server";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -81,6 +85,7 @@ export default async function setup(project: {
   const sockets = new Set<Socket>();
   const stats = new Map<string, Stats>();
   const hookLogs = new Map<string, RecordedRequest[]>();
+  const jwksSets = createJwksSets();
   const statsFor = (id: string) => {
     let entry = stats.get(id);
     if (!entry) stats.set(id, (entry = { hugeBytesWritten: 0, hugeCompleted: false, redirectTargetHits: 0 }));
@@ -137,8 +142,23 @@ export default async function setup(project: {
     const statsPath = /^\/stats\/(.+)$/.exec(url.pathname);
     const hook = /^\/hook\/([^/]+)$/.exec(url.pathname);
     const hookLog = /^\/hook-log\/([^/]+)$/.exec(url.pathname);
+    const namedJwks = /^\/jwks\/([^/]+)$/.exec(url.pathname);
+    const jwksControl = /^\/jwks-control\/([^/]+)$/.exec(url.pathname);
     if (url.pathname === "/jwks") {
       reply("200 OK", ["Content-Type: application/json"], jwks);
+    } else if (namedJwks) {
+      const { delayMs, answer } = jwksSets.fetch(decodeURIComponent(namedJwks[1] ?? ""));
+      setTimeout(() => {
+        if (answer.kind === "close") socket.destroy();
+        else if (answer.kind === "reply") reply(answer.status, [`Content-Type: ${answer.contentType}`], answer.body);
+      }, delayMs);
+    } else if (jwksControl) {
+      try {
+        const state = jwksSets.control(decodeURIComponent(jwksControl[1] ?? ""), method === "POST" ? body : "");
+        reply("200 OK", ["Content-Type: application/json"], JSON.stringify(state));
+      } catch (err) {
+        reply("400 Bad Request", [], String(err));
+      }
     } else if (hook) {
       const key = decodeURIComponent(hook[1] ?? "");
       const log = hookLogs.get(key) ?? [];

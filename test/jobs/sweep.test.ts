@@ -9,12 +9,13 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { WATERMARK_CURSOR, watermarkProbe } from "../../src/domain/queue-watermark";
+import { PROBE_CURSOR, WATERMARK_CURSOR, watermarkProbe } from "../../src/domain/queue-watermark";
 import worker from "../../src/index";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { createServices } from "../../src/lib/services";
 import { createWebhook } from "../helpers/api";
 import { deliveryRow, seedDelivery, waitFor } from "../helpers/deliveries";
+import { keepingQueue } from "../helpers/pipeline";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { tenantAdmin } from "../helpers/tokens";
 
@@ -151,5 +152,27 @@ describe("a really lost message", () => {
     await waitFor(async () => (await deliveryRow(id!))!.status === "success");
     expect(await deliveryRow(id!)).toMatchObject({ attempt_count: 2 });
     expect(await recorded(wh.hookKey)).toHaveLength(1);
+  });
+});
+
+describe("the probe's record", () => {
+  const probeRecord = async () =>
+    (await env.DB.prepare("SELECT value FROM job_cursors WHERE name = ?").bind(PROBE_CURSOR).first<{ value: number }>())
+      ?.value;
+
+  it("keeps the oldest probe the watermark has not passed, and moves on once it has", async () => {
+    // Ahead of the real clock, so that probes earlier tests sent through the real queue cannot move the watermark.
+    const t0 = Date.now() + 24 * 60 * MINUTE;
+    await setWatermark(t0 - MINUTE);
+    // The probes go nowhere (the real queue's consumer would move the watermark): the test hands one over itself.
+    const sweepAt = (at: number) =>
+      sweepDueDeliveries({ ...createServices(env), now: () => at, queue: keepingQueue({ now: at }).queue });
+    await sweepAt(t0);
+    expect(await probeRecord()).toBe(t0);
+    await sweepAt(t0 + MINUTE); // the first probe still waits
+    expect(await probeRecord()).toBe(t0);
+    await consume([{ body: watermarkProbe(t0), timestamp: new Date(t0) }]);
+    await sweepAt(t0 + 2 * MINUTE);
+    expect(await probeRecord()).toBe(t0 + 2 * MINUTE);
   });
 });

@@ -41,6 +41,8 @@ const EXTENSIONS: [string, string, string, Record<string, string>, string[]][] =
   ["post", `${W}/portal-sessions`, "201", {}, []],
   // The tenant directory.
   ["put", `${W}/tenants/{tenant_id}/partner`, "200", { tenant_id: "string" }, []],
+  // The pipeline for the platform's operators.
+  ["get", `${W}/operations`, "200", {}, []],
 ];
 
 describe("OpenAPI document", async () => {
@@ -51,7 +53,7 @@ describe("OpenAPI document", async () => {
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
   });
 
-  it("has exactly the 12 admin operations of the contract, and the service's extensions (portal sessions, tenant directory, recover, replay)", () => {
+  it("has exactly the 12 admin operations of the contract, and the service's extensions (portal sessions, tenant directory, recover, replay, operations)", () => {
     const admin = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
       .filter(([path]) => path.startsWith(W) && path !== W) // W itself only redirects (below)
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));

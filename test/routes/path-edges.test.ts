@@ -33,6 +33,9 @@ describe("a method the path does not have", () => {
     ["GET", "/api/v1/events", "POST"],
     // /events is its own GET route and also matches /{webhook_id}: Allow lists what either takes
     ["PUT", "/api/v1/admin/webhooks/events", "GET, HEAD, PATCH, DELETE"],
+    // so is /operations
+    ["PUT", "/api/v1/admin/webhooks/operations", "GET, HEAD, PATCH, DELETE"],
+    ["POST", "/api/v1/admin/webhooks/operations", "GET, HEAD, PATCH, DELETE"],
   ])("%s %s answers 405 with Allow: %s", async (method, path, allow) => {
     const res = await api(method, at(path), { token });
     expect(res.status).toBe(405);
@@ -64,6 +67,7 @@ describe("a trailing slash the path does not have", () => {
     ["PATCH", "/api/v1/admin/webhooks/{id}/", "/api/v1/admin/webhooks/{id}"],
     ["DELETE", "/api/v1/admin/webhooks/{id}/", "/api/v1/admin/webhooks/{id}"],
     ["GET", "/api/v1/admin/webhooks/events/", "/api/v1/admin/webhooks/events"],
+    ["GET", "/api/v1/admin/webhooks/operations/", "/api/v1/admin/webhooks/operations"],
     [
       "GET",
       "/api/v1/admin/webhooks/{id}/deliveries/?page=2&status=failed",

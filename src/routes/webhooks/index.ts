@@ -6,6 +6,7 @@ import { registerCreateWebhook } from "./create-webhook";
 import { registerDeleteWebhook } from "./delete-webhook";
 import { registerGetWebhook } from "./get-webhook";
 import { registerGetWebhookDelivery } from "./get-webhook-delivery";
+import { registerGetWebhookOperations } from "./get-webhook-operations";
 import { registerGetWebhookStats } from "./get-webhook-stats";
 import { registerListSupportedEvents } from "./list-supported-events";
 import { registerListWebhookDeliveries } from "./list-webhook-deliveries";
@@ -18,8 +19,9 @@ import { registerSendWebhookTestEvent } from "./send-webhook-test-event";
 import { registerUpdateWebhook } from "./update-webhook";
 
 export const webhooksRouter = createRouter();
-// /events before /{webhook_id}: the first matching route answers.
+// /events and /operations before /{webhook_id}: the first matching route answers.
 registerListSupportedEvents(webhooksRouter);
+registerGetWebhookOperations(webhooksRouter);
 registerCreatePortalSession(webhooksRouter);
 registerListWebhooks(webhooksRouter);
 registerCreateWebhook(webhooksRouter);

@@ -34,7 +34,15 @@ describe("GET /health", () => {
   it("answers 200 without a token when D1 answers", async () => {
     const res = await api("GET", "/health");
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: "ok", d1: "ok" });
+    expect(res.body).toEqual({
+      status: "ok",
+      d1: "ok",
+      delivery: "ok",
+      queue: "ok",
+      lag_seconds: 0,
+      cron: "ok",
+      jwks: "not_configured",
+    }); // the tests verify HS256 tokens
     expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
@@ -44,7 +52,15 @@ describe("GET /health", () => {
     });
     const res = await callWithD1(failing, "/health");
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "error", d1: "error" });
+    expect(await res.json()).toEqual({
+      status: "error",
+      d1: "error",
+      delivery: "unknown",
+      queue: "unknown",
+      lag_seconds: null,
+      cron: "unknown",
+      jwks: "not_configured",
+    });
   });
 
   it("answers 503 when a D1 query rejects", async () => {
@@ -56,7 +72,9 @@ describe("GET /health", () => {
   });
 
   it("answers 503 quickly when D1 hangs", async () => {
-    const hanging = d1Where(() => ({ first: () => new Promise(() => {}) }));
+    const hanging = new Proxy(env.DB, {
+      get: (target, prop) => (prop === "batch" ? () => new Promise(() => {}) : Reflect.get(target, prop)),
+    });
     const started = Date.now();
     const res = await callWithD1(hanging, "/health");
     expect(res.status).toBe(503);

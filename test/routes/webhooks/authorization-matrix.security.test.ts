@@ -84,6 +84,7 @@ const ENDPOINTS = {
     body: () => ({ expire_previous_in: 60 }),
   },
   stats: { method: "GET", path: (f) => `${WEBHOOKS}/${f.webhookId}/stats` },
+  operations: { method: "GET", path: () => `${WEBHOOKS}/operations` },
   publish: {
     method: "POST",
     path: () => "/api/v1/events",
@@ -129,15 +130,16 @@ const COLUMNS: EndpointName[] = [
   "test",
   "rotate",
   "stats",
+  "operations",
   "publish",
 ];
 
 // prettier-ignore
 const MATRIX: [Role, ...number[]][] = [
-  //                                                          list create events get patch delete deliveries delivery retry test rotate stats publish
-  ["super_admin (console)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
-  ["partner_admin (owning partner, console)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
-  ["partner_admin (another partner, console)", 200, 403, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403],
+  //                                                          list create events get patch delete deliveries delivery retry test rotate stats operations publish
+  ["super_admin (console)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 200, 202],
+  ["partner_admin (owning partner, console)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 403, 202],
+  ["partner_admin (another partner, console)", 200, 403, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403, 403],
   [
     "tenant_admin (owning tenant, console, no partner claim)",
     200,
@@ -152,18 +154,35 @@ const MATRIX: [Role, ...number[]][] = [
     200,
     200,
     200,
+    403,
     202,
   ],
-  ["tenant_admin (owning tenant, with partner claim)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
-  ["tenant_admin (another tenant, same partner)", 200, 403, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403],
-  ["platform_token (admin:read admin:write)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
-  ["platform_token (admin:read)", 200, 403, 200, 200, 403, 403, 200, 200, 403, 403, 403, 200, 403],
-  ["platform_token without admin scope", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
-  ["no role, webhooks:read (owning tenant)", 200, 403, 200, 200, 403, 403, 200, 200, 403, 403, 403, 200, 403],
-  ["no role, webhooks:write (owning tenant)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 403],
-  ["no role, webhooks:publish (owning tenant)", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 202],
-  ["no role, admin scopes, not a platform token", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
-  ["no token", 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401],
+  [
+    "tenant_admin (owning tenant, with partner claim)",
+    200,
+    201,
+    200,
+    200,
+    200,
+    204,
+    200,
+    200,
+    200,
+    200,
+    200,
+    200,
+    403,
+    202,
+  ],
+  ["tenant_admin (another tenant, same partner)", 200, 403, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403, 403],
+  ["platform_token (admin:read admin:write)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 200, 202],
+  ["platform_token (admin:read)", 200, 403, 200, 200, 403, 403, 200, 200, 403, 403, 403, 200, 200, 403],
+  ["platform_token without admin scope", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+  ["no role, webhooks:read (owning tenant)", 200, 403, 200, 200, 403, 403, 200, 200, 403, 403, 403, 200, 403, 403],
+  ["no role, webhooks:write (owning tenant)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 403, 403],
+  ["no role, webhooks:publish (owning tenant)", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 202],
+  ["no role, admin scopes, not a platform token", 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+  ["no token", 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401],
 ];
 
 // The stats route is being added alongside this file: its column runs only when the router knows the path.
@@ -204,6 +223,8 @@ describe("authorization matrix", () => {
         if (status === 404) expect(res.body).toEqual({ detail: "Webhook not found" });
         if (status === 403 && role.startsWith("platform_token without"))
           expect(res.body).toEqual({ detail: "Platform token requires admin:read or admin:write scope" });
+        if (endpoint === "operations" && status === 403 && /^(tenant|partner)_admin/.test(role))
+          expect(res.body.detail).toBe("Only a super admin or a platform token may view the operations of the service");
         // The allowed test and retry calls really reach (or re-queue for) the local receiver.
         if (endpoint === "test" && status === 200) expect(res.body).toMatchObject({ success: true, status_code: 200 });
         if (endpoint === "retry" && status === 200)

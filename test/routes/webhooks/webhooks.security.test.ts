@@ -87,7 +87,7 @@ const badTokens: [string, () => Promise<string | undefined>, string][] = [
         .setIssuer(`${env.JWT_ISSUER}x`)
         .setAudience(env.JWT_AUDIENCE)
         .sign(new TextEncoder().encode(env.JWT_SECRET)),
-    "Invalid token claim: exp",
+    "Missing token claim: exp",
   ],
 ];
 

@@ -6,6 +6,7 @@ CREATE TABLE `archive_days` (
 	PRIMARY KEY(`scope`, `day`)
 );
 --> statement-breakpoint
+CREATE INDEX `archive_days_day_idx` ON `archive_days` (`day`);--> statement-breakpoint
 CREATE TABLE `archive_hours` (
 	`kind` text NOT NULL,
 	`hour` integer NOT NULL,
@@ -115,4 +116,7 @@ ALTER TABLE `__new_events` RENAME TO `events`;--> statement-breakpoint
 -- Hand-written: the views over every partition and the table itself, which db/partitions.ts redefines whenever it
 -- creates or drops a partition. Until the first partition exists, each is the table alone.
 CREATE VIEW `deliveries_live` AS SELECT * FROM `deliveries`;--> statement-breakpoint
-CREATE VIEW `events_live` AS SELECT * FROM `events`;
+CREATE VIEW `events_live` AS SELECT * FROM `events`;--> statement-breakpoint
+-- Hand-written: the stats rollup and the retention job are gone (stats are written with the attempts; the storage job
+-- replaced retention); their run records would read as overdue forever.
+DELETE FROM `job_runs` WHERE `name` IN ('stats_rollup', 'retention');

@@ -1,0 +1,104 @@
+// The pipeline on a clock the test moves: the real services (D1, receiver, secrets) with `now` from `clock`, a queue
+// binding that keeps what is sent (stamped with the clock, as the queue stamps message.timestamp) until the test hands
+// it to the real consumer, a D1 that is down, and /health and the operations view called through the real app.
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { createApp } from "../../src/app";
+import type { QueueMessage } from "../../src/domain/delivery/message";
+import { DELIVERY_QUEUE, handleQueueBatch } from "../../src/jobs/delivery-consumer";
+import { interceptD1 } from "../../src/lib/d1-intercept";
+import { createServices, type Services } from "../../src/lib/services";
+
+export interface Clock {
+  now: number;
+}
+
+export interface SentMessage {
+  body: unknown;
+  timestamp: Date;
+}
+
+/** A queue binding that keeps every message sent, stamped with the clock (a delay moves its stamp, as in the queue). */
+export function keepingQueue(clock: Clock) {
+  const sent: SentMessage[] = [];
+  const queue = {
+    send: async (body: unknown, opts?: QueueSendOptions) =>
+      void sent.push({ body, timestamp: new Date(clock.now + (opts?.delaySeconds ?? 0) * 1000) }),
+    sendBatch: async (messages: Iterable<MessageSendRequest<unknown>>) => {
+      for (const m of messages)
+        sent.push({ body: m.body, timestamp: new Date(clock.now + (m.delaySeconds ?? 0) * 1000) });
+    },
+  } as unknown as Queue<QueueMessage>;
+  /** The messages sent so far, taken out of the queue. */
+  const take = () => sent.splice(0);
+  return { queue, take };
+}
+
+/** A D1 that is down: every statement and every batch rejects, as D1 does when unavailable. */
+export function unavailableD1(): D1Database {
+  const fail = () => Promise.reject(new Error("D1_ERROR: database is unavailable"));
+  const statement: Record<string, unknown> = { run: fail, all: fail, first: fail, raw: fail };
+  statement.bind = () => statement;
+  return new Proxy(env.DB, {
+    get: (target, prop) =>
+      prop === "prepare" ? () => statement : prop === "batch" || prop === "exec" ? fail : Reflect.get(target, prop),
+  });
+}
+
+/** The real services with the test's clock and, where given, other bindings. */
+export const servicesAt = (clock: Clock, overrides: Partial<Services> = {}): Services => ({
+  ...createServices(env),
+  now: () => clock.now,
+  ...overrides,
+});
+
+/** Hands `messages` to the real delivery consumer as one batch; answers what it acked and retried. */
+export async function consume(services: Services, messages: SentMessage[], attempts = 1) {
+  const batch = createMessageBatch(
+    DELIVERY_QUEUE,
+    messages.map((m, i) => ({ id: `m${i}-${crypto.randomUUID()}`, attempts, ...m })),
+  );
+  const ctx = createExecutionContext();
+  await handleQueueBatch(batch, services);
+  return getQueueResult(batch, ctx);
+}
+
+/** GET `path` through the real app, with `services` in place of the container built from the bindings. */
+export async function callWith(services: Services, path: string, token?: string) {
+  const app = createApp(() => services);
+  const ctx = createExecutionContext();
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const res = await app.fetch(new Request(`https://webhooks.test${path}`, { headers }), env, ctx);
+  await waitOnExecutionContext(ctx);
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+/** Makes deliveries `ids` wait in the queue since `at` (in_queue, due then), as publish leaves them. */
+export async function queuedDeliveries(ids: number[], at: number): Promise<void> {
+  await env.DB.prepare(
+    "UPDATE deliveries SET in_queue = 1, next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+  )
+    .bind(at, JSON.stringify(ids))
+    .run();
+}
+
+/** Runs `fn` against a D1 that keeps every batched statement; answers each one's SQL and query plan. */
+export async function queryPlansOf(fn: (d1: D1Database) => Promise<unknown>) {
+  const statements: { statement: string; params: unknown[] }[] = [];
+  await fn(
+    interceptD1(env.DB, {
+      batch: (batched, call) => {
+        statements.push(...(batched as unknown as { statement: string; params: unknown[] }[]));
+        return call();
+      },
+    }),
+  );
+  return Promise.all(
+    statements.map(async ({ statement, params }) => {
+      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${statement}`)
+        .bind(...params)
+        .all<{ detail: string }>();
+      return { sql: statement, plan: results.map((r) => r.detail) };
+    }),
+  );
+}
