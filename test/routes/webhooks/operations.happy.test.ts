@@ -201,7 +201,7 @@ describe("GET /api/v1/admin/webhooks/operations", () => {
     expect(op.responses["200"].content["application/json"].schema).toEqual({
       $ref: "#/components/schemas/Operations",
     });
-    expect(Object.keys(op.responses).sort()).toEqual(["200", "401", "403", "500"]);
+    expect(Object.keys(op.responses).sort()).toEqual(["200", "401", "403", "500", "503"]);
     // /operations is its own route for GET; the other methods of /{webhook_id} find no webhook of that id.
     expect((await api("GET", OPERATIONS, { token: await platformToken("admin:read") })).status).toBe(200);
     for (const method of ["PATCH", "DELETE"]) {
