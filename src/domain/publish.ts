@@ -154,7 +154,8 @@ export function eventStatements(
       d1.prepare(countMissed(events)).bind(...params),
     ];
   }
-  const insert = d1.prepare(insertEvent(events, "true")).bind(...params);
+  // D1 wants exactly as many values as the highest parameter a statement names: this one stops at ?7.
+  const insert = d1.prepare(insertEvent(events, "true")).bind(...params.slice(0, 7));
   if (opts.onlyWebhookId) return [insert, d1.prepare(targeted(deliveries, events)).bind(...params, opts.onlyWebhookId)];
   return [
     insert,

@@ -16,6 +16,7 @@ import { notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
 import { toIso } from "../lib/time";
+import { toStatement } from "./delivery/claim";
 import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
 
@@ -191,18 +192,25 @@ export async function updateWebhook(
 export async function deleteWebhook(db: Database, id: string, now: number): Promise<void> {
   const d1 = db.$client;
   await withPartitions(d1, (live) =>
-    db.batch([
-      db
-        .update(webhookEndpoints)
-        .set({ deletedAt: now, enabled: false, updatedAt: now })
-        .where(eq(webhookEndpoints.id, id)),
-      ...tablesOf("deliveries", live.hours).map((table) =>
-        db.run(sql`UPDATE ${sql.identifier(table)} SET status = 'cancelled', lease_until = NULL, in_queue = 0,
-            completed_at = ${now}, updated_at = ${now}, last_error = 'endpoint deleted'
-          WHERE webhook_id = ${id} AND ${sql.raw(ACTIVE_DELIVERY_SQL)}`),
+    d1.batch([
+      toStatement(
+        d1,
+        db
+          .update(webhookEndpoints)
+          .set({ deletedAt: now, enabled: false, updatedAt: now })
+          .where(eq(webhookEndpoints.id, id)),
       ),
-      db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id)),
-      db.delete(webhookStatsDaily).where(eq(webhookStatsDaily.webhookId, id)),
+      ...tablesOf("deliveries", live.hours).map((table) =>
+        d1
+          .prepare(
+            `UPDATE "${table}" SET status = 'cancelled', lease_until = NULL, in_queue = 0, completed_at = ?2,
+               updated_at = ?2, last_error = 'endpoint deleted'
+             WHERE webhook_id = ?1 AND ${ACTIVE_DELIVERY_SQL}`,
+          )
+          .bind(id, now),
+      ),
+      toStatement(d1, db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id))),
+      toStatement(d1, db.delete(webhookStatsDaily).where(eq(webhookStatsDaily.webhookId, id))),
     ]),
   );
 }
