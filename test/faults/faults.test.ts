@@ -300,7 +300,7 @@ describe("fault injection: nothing lost", () => {
     const lostRecords = new Set(
       logs.lines
         .filter((l) => l.msg === "recording attempts failed for good; they were sent but are not recorded")
-        .flatMap((l) => l.delivery_ids as number[]),
+        .flatMap((l) => l.deliveries as string[]),
     );
 
     const { violations, counts } = checkInvariants({

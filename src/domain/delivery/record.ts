@@ -96,7 +96,7 @@ export async function recordAttempts(
   }));
 
   const recordedAt = Math.max(...planned.map((p) => p.now));
-  const results = await withRetries({ delivery_ids: sent.map((s) => s.claim.deliveryId) }, () =>
+  const results = await withRetries({ deliveries: sent.map((s) => `${s.claim.endpoint.id}/${s.claim.deliveryId}`) }, () =>
     // The announcement of an auto-disable is stored in the partition of the hour it happens in.
     withCurrentPartitions(d1, recordedAt, () =>
       withPartitions(d1, async (live) => {
@@ -186,7 +186,8 @@ const statsInput = (p: {
 
 const RECORD_TRIES = 4;
 
-async function withRetries<T>(context: { delivery_ids: number[] }, write: () => Promise<T>): Promise<T> {
+/** `context.deliveries`: "<webhook_id>/<delivery_id>" of each delivery the write records (ids are unique per webhook). */
+async function withRetries<T>(context: { deliveries: string[] }, write: () => Promise<T>): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await write();
