@@ -164,12 +164,53 @@ function partitionDdl(templates: readonly TemplateDdl[], table: PartitionedTable
     );
 }
 
-const viewDdl = (table: PartitionedTable, hours: readonly number[]) => [
-  `DROP VIEW IF EXISTS "${viewName(table)}"`,
-  `CREATE VIEW "${viewName(table)}" AS ${tablesOf(table, hours)
-    .map((t) => `SELECT * FROM "${t}"`)
-    .join(" UNION ALL ")}`,
-];
+/**
+ * D1 compiles a compound SELECT of at most this many terms ("too many terms in compound SELECT" past it), and a view
+ * is one: the hot window alone has more partitions than that. A view over more tables is therefore a tree of views
+ * (`<view>_<n>`) of at most this many terms each; SQLite still reads each partition through its own keys and merges
+ * ordered reads through the nested views without sorting.
+ */
+export const COMPOUND_SELECT_LIMIT = 5;
+
+const unionOf = (names: readonly string[]) => names.map((t) => `SELECT * FROM "${t}"`).join(" UNION ALL ");
+
+/** The statements that replace `table`'s view (and its inner views, `subViews`, as they are now) with one over `hours`. */
+function viewDdl(table: PartitionedTable, hours: readonly number[], subViews: readonly string[]): string[] {
+  const view = viewName(table);
+  const creates: string[] = [];
+  let terms = tablesOf(table, hours);
+  let n = 0;
+  while (terms.length > COMPOUND_SELECT_LIMIT) {
+    const next: string[] = [];
+    for (let i = 0; i < terms.length; i += COMPOUND_SELECT_LIMIT) {
+      const group = terms.slice(i, i + COMPOUND_SELECT_LIMIT);
+      if (group.length === 1) {
+        next.push(group[0]!);
+        continue;
+      }
+      const inner = `${view}_${++n}`;
+      creates.push(`CREATE VIEW "${inner}" AS ${unionOf(group)}`);
+      next.push(inner);
+    }
+    terms = next;
+  }
+  return [
+    `DROP VIEW IF EXISTS "${view}"`,
+    ...subViews.filter((v) => v.startsWith(`${view}_`)).map((v) => `DROP VIEW IF EXISTS "${v}"`),
+    ...creates,
+    `CREATE VIEW "${view}" AS ${unionOf(terms)}`,
+  ];
+}
+
+/** The inner views of the partitioned tables' views as they are now (see viewDdl). */
+async function listSubViews(d1: D1Database): Promise<string[]> {
+  const { results } = await d1
+    .prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'view' AND (name GLOB 'deliveries_live_[0-9]*' OR name GLOB 'events_live_[0-9]*')",
+    )
+    .all<{ name: string }>();
+  return results.map((r) => r.name);
+}
 
 async function templates(d1: D1Database): Promise<TemplateDdl[]> {
   const { results } = await d1
@@ -192,12 +233,12 @@ export async function createPartitions(d1: D1Database, hours: readonly number[])
     cache.hours = existing;
     return;
   }
-  const ddl = await templates(d1);
+  const [ddl, subViews] = await Promise.all([templates(d1), listSubViews(d1)]);
   const all = [...new Set([...existing, ...missing])].sort((a, b) => a - b);
   await d1.batch(
     [
       ...missing.flatMap((h) => PARTITIONED_TABLES.flatMap((t) => partitionDdl(ddl, t, h))),
-      ...PARTITIONED_TABLES.flatMap((t) => viewDdl(t, all)),
+      ...PARTITIONED_TABLES.flatMap((t) => viewDdl(t, all, subViews)),
     ].map((s) => d1.prepare(s)),
   );
   cache.hours = new Set(all);
@@ -219,14 +260,15 @@ export async function ensureCurrentPartitions(d1: D1Database, now: number): Prom
  * The statements that drop `hour`'s partitions and redefine the views without them, to run at the end of the batch
  * that moved out what must outlive them (domain/archive/seal.ts).
  */
-export function dropPartitionStatements(
+export async function dropPartitionStatements(
   d1: D1Database,
   hour: number,
   remaining: readonly number[],
-): D1PreparedStatement[] {
+): Promise<D1PreparedStatement[]> {
   const left = remaining.filter((h) => h !== hour);
+  const subViews = await listSubViews(d1);
   return [
-    ...PARTITIONED_TABLES.flatMap((t) => viewDdl(t, left)),
+    ...PARTITIONED_TABLES.flatMap((t) => viewDdl(t, left, subViews)),
     ...PARTITIONED_TABLES.map((t) => `DROP TABLE IF EXISTS "${partitionName(t, hour)}"`),
   ].map((s) => d1.prepare(s));
 }

@@ -165,7 +165,7 @@ async function dropSealed(deps: SealDeps, hour: number, before: number, cursorTe
          WHERE (e.owner_key, e.event_id) IN (SELECT d.event_owner, d.event_id FROM deliveries d WHERE d.event_hour = ?1)`,
       )
       .bind(hour),
-    ...dropPartitionStatements(d1, hour, hours),
+    ...(await dropPartitionStatements(d1, hour, hours)),
   ]);
   forgetPartition(d1, hour);
   logger.info("partition sealed", {
