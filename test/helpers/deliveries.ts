@@ -2,8 +2,9 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { createDb } from "../../src/db/client";
-import type { DeliveryDeps } from "../../src/domain/delivery/deps";
+import { listPartitionHours, tablesOf } from "../../src/db/partitions";
 import type { AttemptRecord } from "../../src/db/schema";
+import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { interceptD1 } from "../../src/lib/d1-intercept";
@@ -51,6 +52,50 @@ export async function deliveryRow(ref: DeliveryRef) {
     .bind(ref.webhookId, ref.id)
     .first<Record<string, any>>();
 }
+
+/** The tables that hold deliveries now: `deliveries`, then each hour's partition. */
+export async function deliveryTables(): Promise<string[]> {
+  return tablesOf("deliveries", await listPartitionHours(env.DB));
+}
+
+/**
+ * Sets columns of deliveries `refs` wherever they are (a partition or the deliveries table), as a test arranges a state
+ * the pipeline would reach more slowly. `set` maps column names to values.
+ */
+export async function updateDeliveries(refs: readonly DeliveryRef[], set: Record<string, unknown>): Promise<number> {
+  const columns = Object.keys(set);
+  const assignments = columns.map((c, i) => `"${c}" = ?${i + 2}`).join(", ");
+  const keys = JSON.stringify(refs.map((r) => ({ w: r.webhookId, i: r.id })));
+  const results = await env.DB.batch(
+    (await deliveryTables()).map((table) =>
+      env.DB.prepare(
+        `UPDATE "${table}" SET ${assignments}
+         WHERE (webhook_id, id) IN (SELECT r.value ->> 'w', r.value ->> 'i' FROM json_each(?1) AS r)`,
+      ).bind(keys, ...columns.map((c) => set[c] ?? null)),
+    ),
+  );
+  return results.reduce((n, r) => n + r.meta.changes, 0);
+}
+
+/** updateDeliveries for one delivery; throws if it is not in D1. */
+export async function updateDelivery(ref: DeliveryRef, set: Record<string, unknown>): Promise<void> {
+  if ((await updateDeliveries([ref], set)) !== 1) throw new Error(`delivery ${ref.webhookId}/${ref.id} not in D1`);
+}
+
+/** Ends every open delivery of other webhooks (cancelled), so that only the test's own are due. */
+export async function cancelOpenDeliveriesBut(webhookId: string, at = Date.now()): Promise<void> {
+  await env.DB.batch(
+    (await deliveryTables()).map((table) =>
+      env.DB.prepare(
+        `UPDATE "${table}" SET status = 'cancelled', completed_at = ?2, in_queue = 0, lease_until = NULL
+         WHERE webhook_id != ?1 AND completed_at IS NULL`,
+      ).bind(webhookId, at),
+    ),
+  );
+}
+
+/** The queue message of a delivery, as publish sends it. */
+export const messageOf = (ref: DeliveryRef) => ({ delivery_id: ref.id, webhook_id: ref.webhookId });
 
 /** A delivery's recorded attempts (its `attempts` column), in order. */
 export async function attemptRows(ref: DeliveryRef): Promise<AttemptRecord[]> {
