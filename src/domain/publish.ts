@@ -77,16 +77,21 @@ export const newDeliveryId = (table: string, webhookId: string, firstIdParam: st
 
 // Parameters of the event statements: ?1 owner key, ?2 event id, ?3 type, ?4 tenant, ?5 partner, ?6 payload, ?7 now,
 // ?8 the first delivery id of ?7, ?9 the hour (the partition), ?10 `group.*` of the type.
+const NOT_STORED = "NOT EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = ?1 AND e.event_id = ?2)";
 const insertEvent = (events: string, condition: string) => `INSERT INTO "${events}"
     (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
-  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ${condition}
-    AND NOT EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = ?1 AND e.event_id = ?2)`;
+  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ${condition} AND ${NOT_STORED}`;
 /** The auto-disable announcement is stored only if the endpoint (?11) was disabled for that reason (?12) just now. */
 const AUTO_DISABLED_NOW = `EXISTS (SELECT 1 FROM webhook_endpoints w
     WHERE w.id = ?11 AND w.enabled = 0 AND w.disabled_reason = ?12 AND w.disabled_at = ?7)`;
-// What follows runs only if the event was stored by this call (it is in this partition with this call's time).
-const storedNow = (events: string) =>
-  `EXISTS (SELECT 1 FROM "${events}" e WHERE e.owner_key = ?1 AND e.event_id = ?2 AND e.created_at = ?7)`;
+// The deliveries are created only if the event was stored by this call: it is in this partition with this call's time,
+// and endpoint `w` has no delivery of it from that millisecond on (another call storing the same event in the same
+// millisecond, such as a second final failure announcing one auto-disable in the same batch, created those: one seek of
+// the primary key).
+const storedNow = (events: string, deliveries: string, w: string) =>
+  `EXISTS (SELECT 1 FROM "${events}" e WHERE e.owner_key = ?1 AND e.event_id = ?2 AND e.created_at = ?7)
+    AND NOT EXISTS (SELECT 1 FROM "${deliveries}" x WHERE x.webhook_id = ${w} AND x.id >= ?8
+      AND x.event_owner = ?1 AND x.event_id = ?2)`;
 /** Whether endpoint `w` subscribes to event type ?3 (`?10` is its `group.*`). */
 const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?3, ?10))`;
 const DELIVERY_COLUMNS = `(webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count, due_at,
@@ -95,16 +100,17 @@ const fanOut = (deliveries: string, events: string) => `INSERT INTO "${deliverie
   SELECT w.id, ${newDeliveryId(deliveries, "w.id", "?8")}, ?1, ?2, ?9, ?3, 'pending', 0, ?7, 1, '[]', ?7, ?7
   FROM webhook_endpoints w
   WHERE w.enabled = 1 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED}
-    AND ${storedNow(events)}
+    AND ${storedNow(events, deliveries, "w.id")}
   RETURNING webhook_id, id`;
-// What a disabled endpoint misses, counted as fan-out passes it by (missed_events_since_disabled, without a scan).
-const countMissed = (events: string) => `UPDATE webhook_endpoints AS w SET missed_events = missed_events + 1
+// What a disabled endpoint misses, counted as fan-out passes it by (missed_events_since_disabled, without a scan). It
+// runs just before the event's insert, under the same condition, so it counts exactly the events that call stores.
+const countMissed = (condition: string) => `UPDATE webhook_endpoints AS w SET missed_events = missed_events + 1
   WHERE w.enabled = 0 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED}
-    AND ${storedNow(events)}`;
+    AND ${condition} AND ${NOT_STORED}`;
 // The test event: one delivery to endpoint ?11, not queued (the caller attempts it at once).
 const targeted = (deliveries: string, events: string) => `INSERT INTO "${deliveries}" ${DELIVERY_COLUMNS}
   SELECT ?11, ${newDeliveryId(deliveries, "?11", "?8")}, ?1, ?2, ?9, ?3, 'pending', 0, ?7, 0, '[]', ?7, ?7
-  WHERE ${storedNow(events)}
+  WHERE ${storedNow(events, deliveries, "?11")}
   RETURNING webhook_id, id`;
 
 /** A delivery as queue messages and callers name it. */
@@ -119,10 +125,11 @@ export const toDeliveryRefs = (rows: readonly { webhook_id: string; id: number }
 
 /**
  * The statements that store an event and its deliveries in the partitions of the hour of `now`: run them in one D1
- * batch, so all exist or none does; the second returns the new deliveries, a third (fan-out only) counts the event as
- * missed by disabled endpoints. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the
- * event only if that endpoint was auto-disabled for that reason at `now`, i.e. by the batch this rides in. The
- * partitions must exist (withCurrentPartitions).
+ * batch, so all exist or none does. The event's insert is the second to last (its changes say whether this call stored
+ * it), the last returns the new deliveries; before them (fan-out only), the count of the event as missed by disabled
+ * endpoints. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that
+ * endpoint was auto-disabled for that reason at `now`, i.e. by the batch this rides in. The partitions must exist
+ * (withCurrentPartitions).
  */
 export function eventStatements(
   d1: D1Database,
@@ -149,18 +156,18 @@ export function eventStatements(
   if (opts.ifAutoDisabled) {
     const { webhookId, reason } = opts.ifAutoDisabled;
     return [
+      d1.prepare(countMissed(AUTO_DISABLED_NOW)).bind(...params, webhookId, reason),
       d1.prepare(insertEvent(events, AUTO_DISABLED_NOW)).bind(...params, webhookId, reason),
       d1.prepare(fanOut(deliveries, events)).bind(...params),
-      d1.prepare(countMissed(events)).bind(...params),
     ];
   }
   // D1 wants exactly as many values as the highest parameter a statement names: this one stops at ?7.
   const insert = d1.prepare(insertEvent(events, "true")).bind(...params.slice(0, 7));
   if (opts.onlyWebhookId) return [insert, d1.prepare(targeted(deliveries, events)).bind(...params, opts.onlyWebhookId)];
   return [
+    d1.prepare(countMissed("true")).bind(...params),
     insert,
     d1.prepare(fanOut(deliveries, events)).bind(...params),
-    d1.prepare(countMissed(events)).bind(...params),
   ];
 }
 
@@ -183,8 +190,8 @@ export async function storeEvent(
   const results = await withCurrentPartitions(d1, now, () =>
     d1.batch<{ webhook_id: string; id: number }>([...learn, ...eventStatements(d1, envelope, now, { onlyWebhookId })]),
   );
-  // The second of the event's statements creates the deliveries (a third, after it, counts what disabled ones miss).
-  return toDeliveryRefs(results[learn.length + 1]?.results ?? []);
+  // The last of the event's statements creates the deliveries.
+  return toDeliveryRefs(results[results.length - 1]?.results ?? []);
 }
 
 /**

@@ -95,11 +95,11 @@ export async function endpointHealthStatements(
     // stored only if this batch disabled the endpoint, under an id derived from the disable, so it exists once or not at all.
     if (p.status === "failed") {
       const reason: AutoDisableReason = p.gone ? "gone" : "consecutive_failures";
-      announcementAt[i] = statements.length;
       const envelope = await autoDisabledEnvelope(p.claim.endpoint, reason, threshold, p.now);
       statements.push(
         ...eventStatements(d1, envelope, p.now, { ifAutoDisabled: { webhookId: p.claim.endpoint.id, reason } }),
       );
+      announcementAt[i] = statements.length - 2; // the event's insert (its deliveries follow it)
     }
   }
   return { statements, announcementAt };
