@@ -78,11 +78,11 @@ const READ_DELIVERIES = `SELECT webhook_id, id, event_owner, event_id, event_typ
 const READ_ENDPOINTS = `SELECT id, url, secret, previous_secret, previous_secret_expires_at, headers, enabled, deleted_at,
     tenant_id, partner_id
   FROM webhook_endpoints WHERE id IN (SELECT DISTINCT r.value ->> 'w' FROM json_each(?1) AS r)`;
-const READ_EVENTS = `SELECT e.owner_key, e.event_id, e.payload FROM events_live e
-  WHERE (e.owner_key, e.event_id) IN (SELECT d.event_owner, d.event_id FROM deliveries_live d WHERE ${LISTED.replace(
-    "(webhook_id, id)",
-    "(d.webhook_id, d.id)",
-  )})`;
+// The events' keys are read once (materialized), then looked up in each events table: a subquery in the IN would be
+// run again for every events table, reading every deliveries table as many times.
+const READ_EVENTS = `WITH k AS MATERIALIZED (SELECT DISTINCT d.event_owner, d.event_id FROM deliveries_live d
+    WHERE ${LISTED.replace("(webhook_id, id)", "(d.webhook_id, d.id)")})
+  SELECT e.owner_key, e.event_id, e.payload FROM k JOIN events_live e ON e.owner_key = k.event_owner AND e.event_id = k.event_id`;
 const cancelIn = (table: string) => `UPDATE "${table}" SET status = 'cancelled', lease_until = NULL, in_queue = 0,
     completed_at = ?2, updated_at = ?2, last_error = r.value ->> 'reason'
   FROM json_each(?1) AS r
