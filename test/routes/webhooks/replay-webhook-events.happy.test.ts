@@ -81,7 +81,7 @@ describe("replay", () => {
     expect(again.body.deliveries).toBe(0);
     expect(await settled(wh.hookKey, 4)).toHaveLength(4);
     const { results } = await env.DB.prepare(
-      "SELECT event_id, count(*) AS n FROM deliveries WHERE webhook_id = ? GROUP BY event_id",
+      "SELECT event_id, count(*) AS n FROM deliveries_live WHERE webhook_id = ? GROUP BY event_id",
     )
       .bind(wh.id)
       .all<{ n: number }>();
@@ -121,7 +121,7 @@ describe("replay", () => {
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
     const since = new Date(Date.now() - 1_000).toISOString();
     const first = await publish(tenant);
-    const cut = await env.DB.prepare("SELECT created_at FROM events WHERE id = ?")
+    const cut = await env.DB.prepare("SELECT created_at FROM events_live WHERE event_id = ?")
       .bind(first)
       .first<number>("created_at");
     await new Promise((r) => setTimeout(r, 5));
