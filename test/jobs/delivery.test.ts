@@ -322,6 +322,19 @@ describe("the queue consumer", () => {
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body.failure_count).toBe(1);
   });
 
+  it("delivers a message without webhook_id (sent before messages named it), found among the open deliveries", async () => {
+    const wh = await webhookAtReceiver("tnt_legacy_message");
+    const id = await seedDelivery(wh.id, "tnt_legacy_message");
+    const batch = createMessageBatch(QUEUE, [
+      { id: "m-legacy", timestamp: new Date(), attempts: 1, body: { delivery_id: id.id } },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m-legacy"]);
+    expect(await deliveryRow(id)).toMatchObject({ status: "success", attempt_count: 1 });
+    expect(await recorded(wh.hookKey)).toHaveLength(1);
+  });
+
   it("acknowledges and drops a malformed message", async () => {
     const batch = createMessageBatch(QUEUE, [
       { id: "m-bad", timestamp: new Date(), attempts: 1, body: { nope: true } },

@@ -60,7 +60,7 @@ async function expectDeliveredAsPython(tenant: string, partner: string, cases: C
     const request = received.get(id);
     expect(request?.body, `${label}: published ${c.body}`).toBe(c.expected);
     expect(await scaiKeyReceiverAccepts(request!, secret), `${label}: signature over ${id}`).toBe(true);
-    const stored = await env.DB.prepare("SELECT payload FROM events WHERE id = ?")
+    const stored = await env.DB.prepare("SELECT payload FROM events_live WHERE event_id = ?")
       .bind(id)
       .first<{ payload: string }>();
     expect(stored?.payload, `${label}: stored ${id}`).toBe(c.expected);

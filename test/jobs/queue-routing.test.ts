@@ -6,7 +6,7 @@ import worker from "../../src/index";
 import { DEAD_LETTER_QUEUE, DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import wranglerToml from "../../wrangler.toml?raw";
 import { createWebhook } from "../helpers/api";
-import { deliveryRow, seedDelivery } from "../helpers/deliveries";
+import { deliveryRow, messageOf, seedDelivery } from "../helpers/deliveries";
 import { hookUrl } from "../helpers/receiver";
 import { tenantAdmin } from "../helpers/tokens";
 
@@ -33,7 +33,7 @@ describe("queue routing", () => {
     const deadLettered = await seedDelivery(wh.id, "tnt_queue_routing");
 
     const batch = createMessageBatch(DELIVERY_QUEUE, [
-      { id: "m-main", timestamp: new Date(), attempts: 1, body: { delivery_id: delivered } },
+      { id: "m-main", timestamp: new Date(), attempts: 1, body: messageOf(delivered) },
     ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
@@ -41,7 +41,7 @@ describe("queue routing", () => {
     expect(await deliveryRow(delivered)).toMatchObject({ status: "success" });
 
     const dlq = createMessageBatch(DEAD_LETTER_QUEUE, [
-      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: deadLettered } },
+      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: messageOf(deadLettered) },
     ]);
     const dlqCtx = createExecutionContext();
     await worker.queue(dlq, env, dlqCtx);
