@@ -82,6 +82,24 @@ export async function updateDelivery(ref: DeliveryRef, set: Record<string, unkno
   if ((await updateDeliveries([ref], set)) !== 1) throw new Error(`delivery ${ref.webhookId}/${ref.id} not in D1`);
 }
 
+/** Sets columns of the event delivery `ref` sends, wherever it is stored (a partition or the events table). */
+export async function updateEventOf(ref: DeliveryRef, set: Record<string, unknown>): Promise<void> {
+  const delivery = await deliveryRow(ref);
+  if (!delivery) throw new Error(`delivery ${ref.webhookId}/${ref.id} not in D1`);
+  const columns = Object.keys(set);
+  const assignments = columns.map((c, i) => `"${c}" = ?${i + 3}`).join(", ");
+  const results = await env.DB.batch(
+    tablesOf("events", await listPartitionHours(env.DB)).map((table) =>
+      env.DB.prepare(`UPDATE "${table}" SET ${assignments} WHERE owner_key = ?1 AND event_id = ?2`).bind(
+        delivery.event_owner,
+        delivery.event_id,
+        ...columns.map((c) => set[c] ?? null),
+      ),
+    ),
+  );
+  if (results.reduce((n, r) => n + r.meta.changes, 0) !== 1) throw new Error("event not in D1");
+}
+
 /** Ends every open delivery of other webhooks (cancelled), so that only the test's own are due. */
 export async function cancelOpenDeliveriesBut(webhookId: string, at = Date.now()): Promise<void> {
   await env.DB.batch(

@@ -13,38 +13,58 @@ const publish = async (token: string, body: Record<string, unknown>) =>
   });
 
 describe("event_id idempotency", () => {
-  it("an id another tenant used is refused with a 409 that names nobody, and the other tenant's event is untouched", async () => {
+  it("an id another tenant used is another event: the other tenant's is untouched, and nothing says it exists", async () => {
     const u = uid();
     const [a, b] = [`tnt_idem_a${u}`, `tnt_idem_b${u}`];
     const eventId = `evt_shared${u}`;
-    await createWebhook(await tenantAdmin(a), { events: ["*"] });
-    await createWebhook(await tenantAdmin(b), { events: ["*"] });
+    const hookA = await createWebhook(await tenantAdmin(a), { events: ["*"] });
+    const hookB = await createWebhook(await tenantAdmin(b), { events: ["*"] });
     const first = await publish(await tenantAdmin(b), { event_id: eventId, tenant_id: b, data: { from: "b" } });
     expect(first.body).toEqual({ event_id: eventId, deliveries: 1, duplicate: false });
+    // The answer is the one a fresh id gets: it tells tenant a nothing about tenant b.
     const reused = await publish(await tenantAdmin(a), { event_id: eventId, tenant_id: a, data: { from: "a" } });
-    expect(reused.status).toBe(409);
-    expect(reused.body).toEqual({ detail: "event_id is already in use; publish this event under another event_id" });
-    expect(JSON.stringify(reused.body)).not.toContain(b);
-    const stored = await env.DB.prepare("SELECT tenant_id, payload FROM events WHERE id = ?")
+    expect(reused.status).toBe(202);
+    expect(reused.body).toEqual({ event_id: eventId, deliveries: 1, duplicate: false });
+    const stored = await env.DB.prepare(
+      "SELECT owner_key, tenant_id, payload FROM events_live WHERE event_id = ? ORDER BY owner_key",
+    )
       .bind(eventId)
-      .first<{ tenant_id: string; payload: string }>();
-    expect(stored!.tenant_id).toBe(b);
-    expect(JSON.parse(stored!.payload).data).toEqual({ from: "b" });
+      .all<{ owner_key: string; tenant_id: string; payload: string }>();
+    expect(stored.results.map((e) => [e.owner_key, e.tenant_id, JSON.parse(e.payload).data])).toEqual([
+      [`t:${a}`, a, { from: "a" }],
+      [`t:${b}`, b, { from: "b" }],
+    ]);
+    // Each webhook has the delivery of its own tenant's event only.
+    const sent = await env.DB.prepare(
+      "SELECT webhook_id, event_owner FROM deliveries_live WHERE event_id = ? ORDER BY event_owner",
+    )
+      .bind(eventId)
+      .all();
+    expect(sent.results).toEqual([
+      { webhook_id: hookA.id, event_owner: `t:${a}` },
+      { webhook_id: hookB.id, event_owner: `t:${b}` },
+    ]);
   });
 
-  it("a partner-level id is owned by its partner", async () => {
+  it("a partner-level id is its partner's: another partner or a tenant using it publishes another event", async () => {
     const u = uid();
     const eventId = `evt_prt${u}`;
     expect(
-      (await publish(await partnerAdmin(`prt_x${u}`), { event_id: eventId, partner_id: `prt_x${u}` })).status,
-    ).toBe(202);
+      (await publish(await partnerAdmin(`prt_x${u}`), { event_id: eventId, partner_id: `prt_x${u}` })).body,
+    ).toMatchObject({ duplicate: false });
     expect(
-      (await publish(await partnerAdmin(`prt_y${u}`), { event_id: eventId, partner_id: `prt_y${u}` })).status,
-    ).toBe(409);
-    expect((await publish(await superAdmin(), { event_id: eventId, tenant_id: `tnt_z${u}` })).status).toBe(409);
+      (await publish(await partnerAdmin(`prt_y${u}`), { event_id: eventId, partner_id: `prt_y${u}` })).body,
+    ).toMatchObject({ duplicate: false });
+    expect((await publish(await superAdmin(), { event_id: eventId, tenant_id: `tnt_z${u}` })).body).toMatchObject({
+      duplicate: false,
+    });
     expect(
       (await publish(await partnerAdmin(`prt_x${u}`), { event_id: eventId, partner_id: `prt_x${u}` })).body,
     ).toMatchObject({ duplicate: true });
+    const owners = await env.DB.prepare("SELECT owner_key FROM events_live WHERE event_id = ? ORDER BY owner_key")
+      .bind(eventId)
+      .all<{ owner_key: string }>();
+    expect(owners.results.map((r) => r.owner_key)).toEqual([`p:prt_x${u}`, `p:prt_y${u}`, `t:tnt_z${u}`]);
   });
 
   it("the same owner publishing again is still a duplicate, whoever publishes", async () => {
