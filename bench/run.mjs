@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 // `npm run bench -- [options]`: the project's performance, measured locally against the same runtime's own ceiling,
 // in two columns: the Workers run by Miniflare's own API (workerd with no inspector: what production pays; the targets
 // are judged here) and by `wrangler dev` (what a developer sees: wrangler's inspector session and dev middleware on).
@@ -20,13 +20,13 @@ import { spawn, spawnSync } from "node:child_process";
 // Prints a Markdown table (report.mjs), writes bench/results.json and bench/results.md. Exits 1 if a run fails (not if
 // a target is missed).
 import { webcrypto } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { intOption, parseCli, progressNote, sleep } from "../scripts/lib/cli.mjs";
 import { ensureRecentNode } from "../scripts/lib/node-runtime.mjs";
-import { onStopSignals, stopProcessGroup } from "../scripts/lib/process.mjs";
+import { stopProcessGroup } from "../scripts/lib/process.mjs";
 import { mintToken } from "../scripts/lib/token.mjs";
 import {
   applyLocalMigrations,
@@ -36,6 +36,7 @@ import {
   wranglerBin,
 } from "../scripts/lib/wrangler.mjs";
 import { seedEndpoints, tagCounter } from "./client.mjs";
+import { runBench, SNAPSHOT_ENTRIES, startReceiver } from "./harness.mjs";
 import { measureAdminApi } from "./measure/admin-api.mjs";
 import { measureCost } from "./measure/cost.mjs";
 import { measureDelivery, measurePublishSideCpu } from "./measure/delivery.mjs";
@@ -138,15 +139,7 @@ function machineInfo(wrangler) {
 
 /** The snapshot every Worker is built from, with the what-if concurrency applied; checks the baseline's batching. */
 function prepareSnapshot(workDir, options) {
-  const app = snapshotTree(root, join(workDir, "app"), [
-    "src",
-    "migrations",
-    "wrangler.toml",
-    "package.json",
-    "tsconfig.json",
-    "bench/instrumented.ts",
-    "bench/baseline",
-  ]);
+  const app = snapshotTree(root, join(workDir, "app"), [...SNAPSHOT_ENTRIES, "bench/baseline"]);
   const consumerFile = readdirSync(join(app, "src"), { recursive: true })
     .filter((f) => f.endsWith(".ts"))
     .map((f) => join(app, "src", f))
@@ -216,27 +209,6 @@ async function makeTokens() {
     admin: await sign({ role: "super_admin", scope: "admin:read admin:write" }),
     tenant: await sign({ role: "tenant_admin", tenant: "tnt_bench_admin", scope: "admin:read" }),
   };
-}
-
-/** The receiver + JWKS server, its own process; resolves once it listens. */
-async function startReceiver(jwks, children) {
-  const child = spawn(process.execPath, [join(root, "bench", "receiver.mjs")], {
-    env: { ...process.env, BENCH_JWKS: JSON.stringify(jwks) },
-    detached: true,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  children.push(child);
-  const port = await new Promise((resolvePort, reject) => {
-    let buffered = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      if (buffered.includes("\n")) resolvePort(JSON.parse(buffered.split("\n")[0]).port);
-    });
-    child.once("exit", () => reject(new Error("the receiver exited before listening")));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  return { base, child, stats: async () => (await fetch(`${base}/__stats`)).json() };
 }
 
 /** The measures both columns take: admin API, publish latency, delivery throughput, each with workerd's CPU. */
@@ -462,7 +434,7 @@ async function main(options, state) {
   const { app, queue } = prepareSnapshot(workDir, options);
   note(`delivery queue: ${JSON.stringify(queue)}`);
   const tokens = await makeTokens();
-  const receiver = await startReceiver(tokens.jwks, state.children);
+  const receiver = await startReceiver(root, tokens.jwks, state.children);
   note(`receiver + JWKS on ${receiver.base}`);
   const envFile = join(workDir, "bench.env"); // named, so wrangler reads no .dev.vars: the run depends on nothing local
   writeFileSync(envFile, "# vars come from the runner\n");
@@ -545,37 +517,22 @@ if (options.renderOnly) {
   process.exit(0);
 }
 
-const state = { workDir: null, children: [] };
-const stopAll = onStopSignals(async () => {
-  await Promise.all(state.children.map(stopProcessGroup));
-  if (state.workDir && !options.keep) rmSync(state.workDir, { recursive: true, force: true });
-}, note);
-const hardStop = setTimeout(() => {
-  note(`time limit of ${TIME_LIMIT_MS / 60_000} min reached: stopping`);
-  stopAll().finally(() => process.exit(1));
-}, TIME_LIMIT_MS);
-
-let code = 1;
-try {
-  const results = await main(options, state);
-  const markdown = renderMarkdown(results);
-  say("");
-  say(markdown);
-  if (options.write) {
-    mkdirSync(join(root, "bench"), { recursive: true });
-    writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(root, "bench", "results.md"), `${markdown}\n`);
+await runBench({
+  tool: "bench",
+  note,
+  timeLimitMs: TIME_LIMIT_MS,
+  keep: options.keep,
+  main: (state) => main(options, state),
+  done: (results) => {
+    const markdown = renderMarkdown(results);
     say("");
-    say("Wrote bench/results.json and bench/results.md.");
-  }
-  code = 0;
-} catch (err) {
-  process.stderr.write(`\nbench: ${err.stack ?? err}\n`);
-  if (state.workDir) process.stderr.write(`files kept in ${state.workDir}\n`);
-  options.keep = true;
-} finally {
-  clearTimeout(hardStop);
-  await stopAll();
-  if (options.keep && state.workDir) say(`Kept ${state.workDir} (logs and databases).`);
-}
-process.exit(code);
+    say(markdown);
+    if (options.write) {
+      mkdirSync(join(root, "bench"), { recursive: true });
+      writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(join(root, "bench", "results.md"), `${markdown}\n`);
+      say("");
+      say("Wrote bench/results.json and bench/results.md.");
+    }
+  },
+});
