@@ -26,7 +26,9 @@ const publish = async (token: string, body: Record<string, unknown>) =>
     body: { event_type: "user.created", resource: { type: "user", id: "usr_1" }, data: {}, ...body },
   });
 const targets = async (eventId: string) => {
-  const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries WHERE event_id = ? ORDER BY webhook_id")
+  const { results } = await env.DB.prepare(
+    "SELECT webhook_id FROM deliveries_live WHERE event_id = ? ORDER BY webhook_id",
+  )
     .bind(eventId)
     .all<{ webhook_id: string }>();
   return results.map((r) => r.webhook_id);
@@ -166,7 +168,9 @@ describe("partner admins stay inside their partner's tenants", () => {
       const res = await publish(pa, { event_id: `evt_x${uid()}`, ...body });
       expect(res.status, JSON.stringify(body)).toBe(403);
     }
-    const { results } = await env.DB.prepare("SELECT id FROM deliveries WHERE webhook_id = ?").bind(victim.id).all();
+    const { results } = await env.DB.prepare("SELECT id FROM deliveries_live WHERE webhook_id = ?")
+      .bind(victim.id)
+      .all();
     expect(results).toEqual([]);
   });
 
@@ -307,7 +311,7 @@ describe("fan-out matrix", () => {
     await assign(t1, p1);
     await createWebhook(await consoleTenantAdmin(t1), { url: URL_, events: ["*"] });
     const res = await publish(await consoleTenantAdmin(t1), { tenant_id: t1 });
-    const row = await env.DB.prepare("SELECT payload, partner_id FROM events WHERE id = ?")
+    const row = await env.DB.prepare("SELECT payload, partner_id FROM events_live WHERE event_id = ?")
       .bind(res.body.event_id)
       .first<{ payload: string; partner_id: string }>();
     expect(row!.partner_id).toBe(p1);
