@@ -1,6 +1,6 @@
 // Reading deliveries and their attempts for the admin API and the portal: the hot window from D1 (every partition
 // through the deliveries_live view), history from the archive (domain/archive/read.ts), one list in id order.
-import { DAY_MS, deliveryIdTime } from "../db/partitions";
+import { DAY_MS, deliveryIdTime, firstDeliveryIdAt, HOUR_MS, ID_TIME_FACTOR } from "../db/partitions";
 import type { DeliveryRow, DeliveryStatus, ErrorClass, EventRow } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { archivedEntries, findArchivedDelivery, findArchivedEvent, readArchivedDeliveries } from "./archive/read";
@@ -53,12 +53,18 @@ const historyWindow = (store: DeliveryStore, filter: DeliveryFilter) => ({
   until: Math.min(store.now() + DAY_MS, filter.createdBefore ?? Number.POSITIVE_INFINITY),
 });
 
+/** A delivery id's hour as SQL computes it: ids are creation ms × ID_TIME_FACTOR (db/partitions.ts). */
+const ID_HOUR = `id / ${ID_TIME_FACTOR * HOUR_MS}`;
+
 /**
  * A page of the webhook's deliveries, newest first, with every filter over the whole history (the API's list and the
- * portal's): the hot window's rows
- * (D1) first, then the archive's from where those end. `total` is exact: D1 counts its rows; the archive's counts
- * answer for every hour wholly in the window, and the few sections that cannot be counted that way (an hour cut by
- * since/until, a section that may hold the event id asked for) are read.
+ * portal's). D1 holds the hot window's partitions, newer than anything archived, and the deliveries table, whose rows
+ * (still retrying, or finished lately) are as old as the hours they outlived; the archive holds the rest. So the list
+ * is the partitions' rows, then the deliveries table's and the archive's merged by id. One batch reads D1's page, its
+ * count, and the deliveries table's matching rows by hour of creation; the archive's counts answer for every hour
+ * wholly in the window without reading (an hour cut by since/until, or a section that may hold the event id asked
+ * for, is read). A page past the partitions' rows skips whole hours by their counts and reads the hours it reaches
+ * from both, merged. `total` is exact.
  */
 export async function listDeliveryHistory(
   store: DeliveryStore,
@@ -69,11 +75,14 @@ export async function listDeliveryHistory(
   const d1 = store.db.$client;
   const offset = (page - 1) * perPage;
   const { where, params } = hotConditions(filter);
-  const [rows, counted] = await d1.batch<Record<string, unknown>>([
+  const [rows, counted, outlived] = await d1.batch<Record<string, unknown>>([
     d1
       .prepare(`SELECT * FROM deliveries_live WHERE ${where} ORDER BY id DESC LIMIT ${perPage} OFFSET ${offset}`)
       .bind(webhookId, ...params),
     d1.prepare(`SELECT count(*) AS n FROM deliveries_live WHERE ${where}`).bind(webhookId, ...params),
+    d1
+      .prepare(`SELECT ${ID_HOUR} AS hour, count(*) AS n FROM deliveries WHERE ${where} GROUP BY 1`)
+      .bind(webhookId, ...params),
   ]);
   const hotTotal = Number(counted?.results[0]?.n ?? 0);
   const items = ((rows?.results ?? []) as unknown as RawDeliveryRow[]).map(deliveryRowOf);
@@ -82,15 +91,15 @@ export async function listDeliveryHistory(
   const archive = { db: store.db, archive: store.archive };
   const { from, until } = historyWindow(store, filter);
   const entries = from < until ? await archivedEntries(archive, webhookId, filter, from, until) : [];
-  // Hour by hour, newest first; an hour the counts cannot answer for is read now (the total needs it), and kept.
-  const hours = new Map<number, { entries: typeof entries; n: number; lines: DeliveryRow[] | null }>();
+  // Hour by hour; an hour the counts cannot answer for is read now (the total needs it), and kept.
+  const archived = new Map<number, { entries: typeof entries; n: number; lines: DeliveryRow[] | null }>();
   for (const e of entries) {
-    const hour = hours.get(e.hour) ?? { entries: [], n: 0, lines: null };
+    const hour = archived.get(e.hour) ?? { entries: [], n: 0, lines: null };
     hour.entries.push(e);
-    hours.set(e.hour, hour);
+    archived.set(e.hour, hour);
   }
   await Promise.all(
-    [...hours.values()].map(async (hour) => {
+    [...archived.values()].map(async (hour) => {
       if (hour.entries.every((e) => e.matching !== null))
         hour.n = hour.entries.reduce((m, e) => m + (e.matching ?? 0), 0);
       else {
@@ -99,25 +108,54 @@ export async function listDeliveryHistory(
       }
     }),
   );
-  const archivedTotal = [...hours.values()].reduce((m, h) => m + h.n, 0);
-
-  // The page's part of the archive: skip whole hours by their counts, read the hours the page reaches.
-  let skip = Math.max(0, offset - hotTotal);
-  let wanted = perPage - items.length;
-  for (const hour of hours.values()) {
-    if (wanted <= 0) break;
-    if (skip >= hour.n) {
-      skip -= hour.n;
-      continue;
-    }
-    const lines = hour.lines ?? (await readArchivedDeliveries(archive, webhookId, hour.entries, filter));
-    const taken = lines.slice(skip, skip + wanted);
-    items.push(...taken);
-    wanted -= taken.length;
-    skip = 0;
-  }
+  const archivedTotal = [...archived.values()].reduce((m, h) => m + h.n, 0);
   const total = hotTotal + archivedTotal;
-  return { rows: items, total, pages: Math.ceil(total / perPage) };
+  const outlivedByHour = new Map(
+    ((outlived?.results ?? []) as { hour: number; n: number }[]).map((r) => [r.hour, r.n]),
+  );
+  // The partitions' rows come first: D1's page is the answer as far as they go.
+  const inPartitions = hotTotal - [...outlivedByHour.values()].reduce((m, n) => m + n, 0);
+  const head = items.slice(0, Math.max(0, inPartitions - offset));
+  const result = (tail: DeliveryRow[]) => ({ rows: [...head, ...tail], total, pages: Math.ceil(total / perPage) });
+  if (archivedTotal === 0) return result(items.slice(head.length));
+  const wanted = perPage - head.length;
+  if (wanted === 0) return result([]);
+
+  // Then the deliveries table's rows and the archive's: skip whole hours by their counts, read the hours the page
+  // reaches from both, merged by id.
+  const hours = [...new Set([...outlivedByHour.keys(), ...archived.keys()])]
+    .map((hour) => ({ hour, n: (outlivedByHour.get(hour) ?? 0) + (archived.get(hour)?.n ?? 0) }))
+    .filter((h) => h.n > 0)
+    .sort((a, b) => b.hour - a.hour);
+  let skip = Math.max(0, offset - inPartitions);
+  let first = 0;
+  while (first < hours.length && skip >= hours[first]!.n) skip -= hours[first++]!.n;
+  const reached: number[] = [];
+  for (let i = first, left = skip + wanted; i < hours.length && left > 0; i++) {
+    reached.push(hours[i]!.hour);
+    left -= hours[i]!.n;
+  }
+  if (reached.length === 0) return result([]);
+  const newest = reached[0]!;
+  const oldest = reached[reached.length - 1]!;
+  const [kept, lines] = await Promise.all([
+    d1
+      .prepare(
+        `SELECT * FROM deliveries WHERE ${where} AND id >= ?${params.length + 2} AND id < ?${params.length + 3}
+         ORDER BY id DESC LIMIT ${skip + wanted}`,
+      )
+      .bind(webhookId, ...params, firstDeliveryIdAt(oldest * HOUR_MS), firstDeliveryIdAt((newest + 1) * HOUR_MS))
+      .all<RawDeliveryRow>(),
+    Promise.all(
+      reached.map((hour) => {
+        const h = archived.get(hour);
+        if (!h || h.n === 0) return [];
+        return h.lines ?? readArchivedDeliveries(archive, webhookId, h.entries, filter);
+      }),
+    ),
+  ]);
+  const merged = [...kept.results.map(deliveryRowOf), ...lines.flat()].sort((a, b) => b.id - a.id);
+  return result(merged.slice(skip, skip + wanted));
 }
 
 const HOT_ROW = "SELECT * FROM deliveries_live WHERE webhook_id = ?1 AND id = ?2";

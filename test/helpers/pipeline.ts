@@ -80,15 +80,32 @@ export async function queuedDeliveries(refs: readonly DeliveryRef[], at: number)
   await updateDeliveries(refs, { status: "pending", in_queue: 1, due_at: at, lease_until: null });
 }
 
-/** Runs `fn` against a D1 that keeps every batched statement; answers each one's SQL and query plan. */
-export async function queryPlansOf(fn: (d1: D1Database) => Promise<unknown>) {
-  const statements: { statement: string; params: unknown[] }[] = [];
+/**
+ * Runs `fn` against a D1 that keeps every batched statement (and, with `statements`, every statement run on its own);
+ * answers each one's SQL and query plan.
+ */
+export async function queryPlansOf(fn: (d1: D1Database) => Promise<unknown>, opts: { statements?: boolean } = {}) {
+  type Kept = { statement: string; params: unknown[] };
+  const statements: Kept[] = [];
   await fn(
     interceptD1(env.DB, {
       batch: (batched, call) => {
-        statements.push(...(batched as unknown as { statement: string; params: unknown[] }[]));
+        statements.push(...(batched as unknown as Kept[]));
         return call();
       },
+      ...(opts.statements
+        ? {
+            statement: (
+              _op: string,
+              statement: D1PreparedStatement,
+              _args: unknown[],
+              call: () => Promise<unknown>,
+            ) => {
+              statements.push(statement as unknown as Kept);
+              return call();
+            },
+          }
+        : {}),
     }),
   );
   return Promise.all(

@@ -78,7 +78,7 @@ export const hourStartMs = (hour: number) => hour * HOUR_MS;
 
 /**
  * The error-class slot of a delivery cancelled because its webhook was disabled (recover sends those again): no real
- * class is spelt so, and a cancelled delivery has no class of its own.
+ * class is spelt so. A cancel keeps the class of the attempt before it, if any: `~disabled:<class>` then.
  */
 export const CANCELLED_DISABLED_CLASS = "~disabled";
 
@@ -89,20 +89,25 @@ export const comboOf = (d: {
   last_status_code: number | null;
   last_error_class: ErrorClass | null;
   last_error: string | null;
-}) =>
-  `${d.status}|${d.event_type}|${d.last_status_code ?? ""}|${
-    d.status === "cancelled" && d.last_error === CANCELLED_ENDPOINT_DISABLED
-      ? CANCELLED_DISABLED_CLASS
-      : (d.last_error_class ?? "")
-  }`;
+}) => {
+  const cancelledDisabled = d.status === "cancelled" && d.last_error === CANCELLED_ENDPOINT_DISABLED;
+  const errorClass = cancelledDisabled
+    ? `${CANCELLED_DISABLED_CLASS}${d.last_error_class === null ? "" : `:${d.last_error_class}`}`
+    : (d.last_error_class ?? "");
+  return `${d.status}|${d.event_type}|${d.last_status_code ?? ""}|${errorClass}`;
+};
 
 export const parseCombo = (combo: string) => {
-  const [status, eventType, code, errorClass] = combo.split("|") as [DeliveryStatus, string, string, string];
+  const [status, eventType, code, errorSlot] = combo.split("|") as [DeliveryStatus, string, string, string];
+  const cancelledDisabled = errorSlot.startsWith(CANCELLED_DISABLED_CLASS);
+  const errorClass = cancelledDisabled ? errorSlot.slice(CANCELLED_DISABLED_CLASS.length + 1) : errorSlot;
   return {
     status,
     eventType,
     statusCode: code === "" ? null : Number(code),
-    errorClass: errorClass === "" ? null : (errorClass as ErrorClass | typeof CANCELLED_DISABLED_CLASS),
+    errorClass: errorClass === "" ? null : (errorClass as ErrorClass),
+    /** Cancelled because its webhook was disabled: recover sends it again. */
+    cancelledDisabled,
   };
 };
 

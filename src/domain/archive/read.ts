@@ -6,7 +6,6 @@
 import { HOUR_MS, listPartitionHours } from "../../db/partitions";
 import type { DeliveryStatus, ErrorClass } from "../../db/schema";
 import {
-  CANCELLED_DISABLED_CLASS,
   type ChunkHeader,
   chunkKey,
   dayIndexKey,
@@ -322,7 +321,7 @@ export async function archivedComboCounts(
         if (!wanted.has(`${hour}/${ref}`)) continue;
         out.all += n;
         if (c.status === "failed") out.failed += n;
-        if (c.status === "cancelled" && c.errorClass === CANCELLED_DISABLED_CLASS) out.cancelledDisabled += n;
+        if (c.status === "cancelled" && c.cancelledDisabled) out.cancelledDisabled += n;
       }
     }
   return out;
