@@ -96,22 +96,24 @@ export async function recordAttempts(
   }));
 
   const recordedAt = Math.max(...planned.map((p) => p.now));
-  const results = await withRetries({ deliveries: sent.map((s) => `${s.claim.endpoint.id}/${s.claim.deliveryId}`) }, () =>
-    // The announcement of an auto-disable is stored in the partition of the hour it happens in.
-    withCurrentPartitions(d1, recordedAt, () =>
-      withPartitions(d1, async (live) => {
-        // Endpoint health and stats first: each runs only while its attempt is unrecorded (the updates come after).
-        const health = await endpointHealthStatements(db, planned, config.failureThreshold);
-        const statements = [
-          ...health.statements,
-          ...attemptStatsStatements(d1, planned.map(statsInput)),
-          ...[...groupByTable(live, deliveryChanges, (c) => c.delivery_id)].map(([table, group]) =>
-            d1.prepare(updateDeliveries(table)).bind(JSON.stringify(group)),
-          ),
-        ];
-        return { health, results: await d1.batch(statements) };
-      }),
-    ),
+  const results = await withRetries(
+    { deliveries: sent.map((s) => `${s.claim.endpoint.id}/${s.claim.deliveryId}`) },
+    () =>
+      // The announcement of an auto-disable is stored in the partition of the hour it happens in.
+      withCurrentPartitions(d1, recordedAt, () =>
+        withPartitions(d1, async (live) => {
+          // Endpoint health and stats first: each runs only while its attempt is unrecorded (the updates come after).
+          const health = await endpointHealthStatements(db, planned, config.failureThreshold);
+          const statements = [
+            ...health.statements,
+            ...attemptStatsStatements(d1, planned.map(statsInput)),
+            ...[...groupByTable(live, deliveryChanges, (c) => c.delivery_id)].map(([table, group]) =>
+              d1.prepare(updateDeliveries(table)).bind(JSON.stringify(group)),
+            ),
+          ];
+          return { health, results: await d1.batch(statements) };
+        }),
+      ),
   );
 
   return planned.map(({ claim, result, status, gone, retryInSeconds, retryVia }, i): AttemptedOutcome => {

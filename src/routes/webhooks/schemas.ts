@@ -129,11 +129,15 @@ export const DeliverySchema = z
     last_attempt_at: z.string().nullable(),
     last_status_code: z.number().int().nullable(),
     last_error: z.string().nullable(),
-    retry_of: z.number().int().nullable().openapi({
-      description:
-        "Set on a delivery that sends an earlier one of this webhook again (a retry or recover of a delivery older " +
-        "than the hot window, which is history and does not change): that delivery's id.",
-    }),
+    retry_of: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({
+        description:
+          "Set on a delivery that sends an earlier one of this webhook again (a retry or recover of a delivery older " +
+          "than the hot window, which is history and does not change): that delivery's id.",
+      }),
     created_at: z.string(),
     updated_at: z.string(),
     completed_at: z.string().nullable(),
