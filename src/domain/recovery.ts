@@ -7,7 +7,15 @@
 // (resent_deliveries), and a replayed event is skipped once the webhook has a delivery of it. Recover touches only
 // deliveries that ended before the request, so one that fails again after being recovered is not picked up twice.
 import type { Database } from "../db/client";
-import { DAY_MS, firstDeliveryIdAt, groupByTable, HOUR_MS, hourOf, withPartitions } from "../db/partitions";
+import {
+  DAY_MS,
+  firstDeliveryIdAt,
+  groupByTable,
+  HOUR_MS,
+  hourOf,
+  listPartitionHours,
+  withPartitions,
+} from "../db/partitions";
 import type { DeliveryRow, EventRow, RecoveryKind, WebhookEndpointRow } from "../db/schema";
 import type { Config } from "../lib/config";
 import { invalidField } from "../lib/errors";
@@ -328,6 +336,12 @@ async function countReplayable(
   const d1 = deps.db.$client;
   const owners = await ownersOf(deps, webhook);
   const types = JSON.stringify(eventTypes);
+  // With an archive, D1's events older than its oldest partition are in the archive too (sealing an hour archives
+  // every event of it; one stored again by a resend is a copy of an archived one): D1 counts from that partition on.
+  const live = deps.archive ? await listPartitionHours(d1) : [];
+  const eventsFrom = deps.archive
+    ? Math.max(window.since, live.length > 0 ? live[0]! * HOUR_MS : Number.MAX_SAFE_INTEGER)
+    : window.since;
   const [events, got] = await d1.batch<{ n: number }>([
     d1
       .prepare(
@@ -335,7 +349,7 @@ async function countReplayable(
          WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
            AND event_type IN (SELECT value FROM json_each(?4))`,
       )
-      .bind(JSON.stringify(owners), window.since, window.until, types),
+      .bind(JSON.stringify(owners), eventsFrom, window.until, types),
     d1
       .prepare(
         `SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3

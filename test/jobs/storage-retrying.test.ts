@@ -89,6 +89,13 @@ describe("a delivery retrying for days", () => {
     expect(await inTable("deliveries", "webhook_id", patient.id)).toBe(0);
     expect(await inTable("events", "tenant_id", "tnt_storage_patient")).toBe(0);
     expect(await whereStored(patient.id)).toEqual({ partitions: 0, table: 0, archive: 1 });
+    // Its event once in the archive: archived with its hour, then only deleted from the events table.
+    const eventLines = await env.DB.prepare(
+      `SELECT coalesce(sum(n.value), 0) AS n FROM archive_days d, json_each(d.counts) c, json_each(c.value) n
+       WHERE d.scope = 'ev:t:tnt_storage_patient'`,
+    ).first<number>("n");
+    expect(eventLines).toBe(1);
+    expect(await archiveKeys(`events/${hourOf(t0)}/`)).toHaveLength(1);
     const detail = await api("GET", `${WEBHOOKS}/${patient.id}/deliveries/${retrying.id}`, { token: patient.token });
     expect(detail.body).toMatchObject({ status: "success", attempt_count: 3 });
     expect(detail.body.attempts.map((a) => a.status_code)).toEqual([429, 429, 200]);

@@ -239,7 +239,10 @@ export async function findArchivedEvent(
   return (await readArchivedEvents(store, ownerKey, eventHour)).find((e) => e.eventId === eventId) ?? null;
 }
 
-/** The days of an owner's archived events in `[from, until)`: event counts by type, per hour (for replay's count). */
+/**
+ * The days of an owner's archived events in `[from, until)`: event counts by type, per hour (for replay's count). An
+ * hour's partition chunks count only once its partition is gone (until then the partition holds its events).
+ */
 export async function archivedEventCounts(
   store: ArchiveStore,
   ownerKey: string,
@@ -248,16 +251,22 @@ export async function archivedEventCounts(
   until: number,
 ): Promise<{ hour: number; n: number }[]> {
   const entries = new Map<number, number>();
-  const { results } = await store.db.$client
-    .prepare(DAYS)
-    .bind(eventScope(ownerKey), dayOf(from), dayOf(until - 1))
-    .all<DayRow>();
+  const d1 = store.db.$client;
+  const [{ results }, liveHours] = await Promise.all([
+    d1
+      .prepare(DAYS)
+      .bind(eventScope(ownerKey), dayOf(from), dayOf(until - 1))
+      .all<DayRow>(),
+    listPartitionHours(d1),
+  ]);
+  const live = new Set(liveHours);
   for (const row of results)
     for (const [type, byEntry] of Object.entries(JSON.parse(row.counts) as Record<string, Record<string, number>>)) {
       if (!eventTypes.includes(type)) continue;
       for (const [key, n] of Object.entries(byEntry)) {
-        const { hour } = parseEntryKey(row.day, key);
+        const { hour, ref } = parseEntryKey(row.day, key);
         if (hour * HOUR_MS + HOUR_MS <= from || hour * HOUR_MS >= until) continue;
+        if (live.has(hour) && !ref.startsWith("L")) continue;
         entries.set(hour, (entries.get(hour) ?? 0) + n);
       }
     }

@@ -11,7 +11,8 @@
 // reads an hour's chunks only once its partition is gone), so nothing is ever read twice or missed.
 //
 // The deliveries and events tables (what outlived its partition, and rows from before partitions existed) are archived
-// the same way, a chunk per hour of creation, and their rows deleted in the batch that indexes the chunk.
+// the same way, a chunk per hour of creation, and their rows deleted in the batch that indexes the chunk; events of an
+// hour sealed from its partition are in the archive already, and are only deleted.
 import {
   dropPartitionStatements,
   forgetPartition,
@@ -228,8 +229,20 @@ export async function archiveLongStep(deps: SealDeps): Promise<number> {
   if (events.length > 0) {
     const statements: D1PreparedStatement[] = [];
     let n = 0;
-    for (const [hour, list] of groupByHour(events, (e) => e.createdAt))
-      if (deps.archive)
+    const byHour = groupByHour(events, (e) => e.createdAt);
+    // An hour sealed from its partition archived every event of it: what is left of those here (events of deliveries
+    // that outlived it, or copies a resend stored again) is already in the archive, and is only deleted.
+    const { results: sealed } = await d1
+      .prepare(
+        "SELECT hour, chunks FROM archive_hours WHERE kind = 'events' AND hour IN (SELECT value FROM json_each(?1))",
+      )
+      .bind(JSON.stringify([...byHour.keys()]))
+      .all<{ hour: number; chunks: string }>();
+    const archivedWithHour = new Set(
+      sealed.filter((h) => Object.keys(JSON.parse(h.chunks)).some((ref) => !ref.startsWith("L"))).map((h) => h.hour),
+    );
+    for (const [hour, list] of byHour)
+      if (deps.archive && !archivedWithHour.has(hour))
         statements.push(
           ...(await writeEventChunk({ db: deps.db, archive: deps.archive }, hour, longRef(now, 100 + n++), list)),
         );
