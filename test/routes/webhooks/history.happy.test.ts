@@ -48,9 +48,11 @@ beforeAll(async () => {
   [cancelledDisabled, cancelledOther, succeeded] = stored.slice(3) as [StoredDelivery, StoredDelivery, StoredDelivery];
   // Another tenant's failed delivery, an hour earlier: its payload will be removed.
   other = await webhookAtReceiver("tnt_history_other");
-  [purged] = await storePastDeliveries([
-    { webhookId: other.id, tenantId: "tnt_history_other", createdAt: old - HOUR_MS + MINUTE, status: "failed" },
-  ]);
+  purged = (
+    await storePastDeliveries([
+      { webhookId: other.id, tenantId: "tnt_history_other", createdAt: old - HOUR_MS + MINUTE, status: "failed" },
+    ])
+  )[0]!;
   await storageAt(now);
   expect(await whereStored(hook.id)).toEqual({ partitions: 0, table: 0, archive: 6 });
   expect(await whereStored(other.id)).toEqual({ partitions: 0, table: 0, archive: 1 });
