@@ -79,7 +79,13 @@ export async function refreshPartitions(d1: D1Database): Promise<LivePartitions>
     cache.lookedAt = lookedAt;
   });
   cache.loaded = loading;
-  await loading;
+  try {
+    await loading;
+  } catch (err) {
+    // A failed look (D1 unavailable for a moment) is not kept: the next caller looks again.
+    if (cache.loaded === loading) cache.loaded = null;
+    throw err;
+  }
   return liveOf(cache);
 }
 

@@ -3,16 +3,21 @@
 // works and reaches each partition through its own keys.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createDb } from "../../src/db/client";
 import {
   COMPOUND_SELECT_LIMIT,
   createPartitions,
   dropPartitionStatements,
   firstDeliveryIdAt,
   HOUR_MS,
+  hourOf,
   listPartitionHours,
+  livePartitions,
   partitionName,
   tablesOf,
 } from "../../src/db/partitions";
+import { completeEnvelope, storeEvent } from "../../src/domain/publish";
+import { interceptD1 } from "../../src/lib/d1-intercept";
 
 const FIRST_HOUR = 470_000; // hours since the epoch (2023)
 
@@ -103,5 +108,35 @@ describe("the views over the partitions", () => {
     }
     const views = await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name").all();
     expect(views.results).toEqual([{ name: "deliveries_live" }, { name: "events_live" }]);
+  });
+});
+
+describe("an isolate's view of the partitions", () => {
+  it("is looked at again after a look that failed (D1 unavailable for a moment), not kept failing", async () => {
+    let failures = 1;
+    const flaky = interceptD1(env.DB, {
+      statement: (_op, statement, _args, call) =>
+        (statement as unknown as { statement: string }).statement.includes("sqlite_master") && failures-- > 0
+          ? Promise.reject(new Error("D1_ERROR: database is unavailable"))
+          : call(),
+    });
+    await expect(livePartitions(flaky)).rejects.toThrow(/unavailable/);
+    expect((await livePartitions(flaky)).hours).toEqual(await listPartitionHours(env.DB));
+    // And a publish through it goes through.
+    const now = Date.now();
+    await createPartitions(env.DB, [hourOf(now), hourOf(now) + 1]);
+    failures = 1;
+    const other = interceptD1(env.DB, {
+      statement: (_op, statement, _args, call) =>
+        (statement as unknown as { statement: string }).statement.includes("sqlite_master") && failures-- > 0
+          ? Promise.reject(new Error("D1_ERROR: database is unavailable"))
+          : call(),
+    });
+    const envelope = completeEnvelope(
+      { event_type: "user.created", tenant_id: "tnt_parts", resource: { type: "user", id: "usr_1" }, data: {} },
+      now,
+    );
+    await expect(storeEvent(createDb(other), envelope, now)).rejects.toThrow(/unavailable/);
+    await expect(storeEvent(createDb(other), envelope, now)).resolves.toEqual([]);
   });
 });
