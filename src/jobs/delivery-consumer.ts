@@ -39,7 +39,16 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, services: S
 export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
   // Every message received moves the queue watermark (domain/queue-watermark), probes included.
   const watermarkSentAt = latestSentAt(batch.messages);
-  const messagesOf = await messagesByDelivery(batch, services);
+  let messagesOf: MessagesByDelivery;
+  try {
+    messagesOf = await messagesByDelivery(batch, services);
+  } catch (err) {
+    // Finding the deliveries of messages sent without webhook_id failed (D1): every delivery message comes back.
+    logger.error("delivery processing failed; message will be retried", { error: String(err) });
+    for (const message of batch.messages)
+      if (isDeliveryMessage(message.body)) message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
+    return;
+  }
   if (messagesOf.size === 0) {
     // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
     if (watermarkSentAt !== null)

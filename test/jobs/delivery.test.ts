@@ -335,6 +335,26 @@ describe("the queue consumer", () => {
     expect(await recorded(wh.hookKey)).toHaveLength(1);
   });
 
+  it("retries, never drops, messages without webhook_id when finding their deliveries fails", async () => {
+    const wh = await webhookAtReceiver("tnt_legacy_d1fail");
+    const id = await seedDelivery(wh.id, "tnt_legacy_d1fail");
+    const failing = interceptD1(env.DB, {
+      statement: (_op, statement, _args, call) =>
+        (statement as unknown as { statement: string }).statement.includes("completed_at IS NULL AND id IN")
+          ? Promise.reject(new Error("D1_ERROR: database is unavailable"))
+          : call(),
+    });
+    const batch = createMessageBatch(QUEUE, [
+      { id: "m-legacy-fail", timestamp: new Date(), attempts: 3, body: { delivery_id: id.id } },
+      { id: "m-probe", timestamp: new Date(), attempts: 1, body: { watermark_probe: Date.now() } },
+    ]);
+    await handleDeliveryBatch(batch, { ...createServices(env), db: createDb(failing) });
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks).toEqual(["m-probe"]);
+    expect(result.retryMessages).toMatchObject([{ msgId: "m-legacy-fail" }]);
+    expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 0 });
+  });
+
   it("acknowledges and drops a malformed message", async () => {
     const batch = createMessageBatch(QUEUE, [
       { id: "m-bad", timestamp: new Date(), attempts: 1, body: { nope: true } },
