@@ -142,7 +142,9 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     }
 
     // The receiver's log against the record, in order. X-ScaiKey-Timestamp is floor(started_at / 1000) of its attempt.
-    const got = [...(requestsByDelivery.get(keyOf(d.webhook_id, d.id)) ?? [])].sort((a, b) => a.received_at - b.received_at);
+    const got = [...(requestsByDelivery.get(keyOf(d.webhook_id, d.id)) ?? [])].sort(
+      (a, b) => a.received_at - b.received_at,
+    );
     let next = 0;
     let successRequest = null;
     const unreached = (i) => {
