@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:cost`: what a delivery's whole life costs, through the real code, counted by D1 itself. About 4 to 6
+// `npm run bench:cost`: what a delivery's whole life costs, through the real code, counted by D1 itself. About 2 to 3
 // minutes on a shared 2-core machine; everything on 127.0.0.1; writes bench/cost.json.
 //
 // For each scenario (fan-out 1, fan-out 3, and sparse: fan-out 1 to webhooks that get one delivery each), on a fresh
@@ -27,7 +27,7 @@ import { rowsByStage, STAGE_GROUPS, statementTable } from "./stages.mjs";
 
 const USAGE = `Usage: npm run bench:cost -- [options]
 
-About 4 to 6 minutes (2-core machine, others' tests beside it); everything on 127.0.0.1. Run it alone:
+About 2 to 3 minutes (2-core machine, others' tests beside it); everything on 127.0.0.1. Run it alone:
   flock /tmp/heavy.lock npm run bench:cost
 
 Options:

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:volume`: how much one D1 database holds, and how fast a large history reads. About 7 to 10 minutes on
+// `npm run bench:volume`: how much one D1 database holds, and how fast a large history reads. About 3 to 5 minutes on
 // a shared 2-core machine; everything on 127.0.0.1; writes bench/volume.json.
 //
 // 1. Storage, from a real run (the instrumented Worker, bench/instrumented.ts, under Miniflare's own API, its clock
@@ -30,7 +30,7 @@ import { archiveDaysUnits, measureFile } from "./storage.mjs";
 
 const USAGE = `Usage: npm run bench:volume -- [options]
 
-About 7 to 10 minutes (2-core machine, others' tests beside it); everything on 127.0.0.1. Run it alone:
+About 3 to 5 minutes (2-core machine, others' tests beside it); everything on 127.0.0.1. Run it alone:
   flock /tmp/heavy.lock npm run bench:volume
 
 Options:
