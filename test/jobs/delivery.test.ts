@@ -9,7 +9,16 @@ import {
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
-import { ensureCurrentPartitions, firstDeliveryIdAt, livePartitions, partitionName } from "../../src/db/partitions";
+import {
+  createPartitions,
+  ensureCurrentPartitions,
+  firstDeliveryIdAt,
+  hourOf,
+  listPartitionHours,
+  livePartitions,
+  partitionName,
+  tablesOf,
+} from "../../src/db/partitions";
 import { attemptDelivery, RECORD_GATHER_MS } from "../../src/domain/delivery/attempt";
 import { claimDeliveries } from "../../src/domain/delivery/claim";
 import { recordAttempts } from "../../src/domain/delivery/record";
@@ -34,6 +43,7 @@ import {
   updateDelivery,
   waitFor,
 } from "../helpers/deliveries";
+import { queryPlansOf } from "../helpers/pipeline";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { publisher, tenantAdmin } from "../helpers/tokens";
 
@@ -447,6 +457,58 @@ describe("a queue batch, handled at once", () => {
       });
       expect(await attemptRows(id)).toMatchObject([{ attempt: 1, success: true, status_code: 200 }]);
     }
+  });
+
+  it("claims, records and sweeps through each table's keys, never reading a table through", async () => {
+    const wh = await webhookAtReceiver("tnt_plans");
+    const now = Date.now();
+    await createPartitions(env.DB, [hourOf(now) - 2, hourOf(now) - 1, hourOf(now), hourOf(now) + 1]);
+    const ids = [await seedDelivery(wh.id, "tnt_plans", now), await seedDelivery(wh.id, "tnt_plans", now + 1)];
+    const plans = await queryPlansOf(
+      async (d1) => {
+        const deps = { ...deliveryDeps({ now }), db: createDb(d1) };
+        const { claimed } = await claimDeliveries(deps, ids);
+        const result = {
+          ok: true,
+          statusCode: 200,
+          durationMs: 3,
+          errorClass: null,
+          errorMessage: null,
+          responseExcerpt: "ok",
+          retryAfterSeconds: null,
+        };
+        await recordAttempts(
+          deps,
+          claimed.map((claim) => ({ claim, result, startedAt: now, finishedAt: now + 3 })),
+        );
+        await sweepDueDeliveries({ ...createServices(env), db: createDb(d1), now: () => now });
+      },
+      { statements: true },
+    );
+    const tables = new Set([
+      ...tablesOf("deliveries", await listPartitionHours(env.DB)),
+      ...tablesOf("events", await listPartitionHours(env.DB)),
+    ]);
+    const reads = plans.flatMap(({ sql, plan }) => plan.map((step) => ({ sql, step })));
+    // No deliveries or events table is scanned, nor sorted.
+    for (const { sql, step } of reads) {
+      const table = /^(SCAN|SEARCH) (\w+)/.exec(step)?.[2];
+      if (table && tables.has(table)) expect(step, sql).toMatch(/^SEARCH \w+ USING (PRIMARY KEY|INDEX \w+) \(/);
+    }
+    const claim = plans.find((p) => p.sql.startsWith(`UPDATE "deliveries_p${hourOf(now)}" SET attempt_count`))!;
+    expect(claim.plan).toContain(`SEARCH deliveries_p${hourOf(now)} USING PRIMARY KEY (webhook_id=? AND id=?)`);
+    const record = plans.find((p) => p.sql.startsWith(`UPDATE "deliveries_p${hourOf(now)}" SET\n    status`))!;
+    expect(record.plan).toContain(`SEARCH deliveries_p${hourOf(now)} USING PRIMARY KEY (webhook_id=? AND id=?)`);
+    // The sweep walks each table's index of open deliveries.
+    for (const table of tablesOf("deliveries", await listPartitionHours(env.DB)))
+      expect(
+        plans.some((p) =>
+          p.plan.some((d) =>
+            d.startsWith(`SEARCH ${table} USING INDEX ${table === "deliveries" ? "" : `${table}_`}deliveries_open_idx`),
+          ),
+        ),
+        table,
+      ).toBe(true);
   });
 
   it("sends only what is due, once, and acknowledges every message", async () => {
