@@ -42,12 +42,8 @@ export class WebhooksService extends WorkerEntrypoint<Env> {
       );
     }
     const services = createServices(this.env);
-    const { event, learnTenantPartner } = await authorizePublish(
-      null,
-      parsed.data,
-      tenantDirectory(services.db, services.now),
-    );
-    return publishEvent(services, event, { learnTenantPartner });
+    const { event, learn } = await authorizePublish(null, parsed.data, tenantDirectory(services.db, services.now));
+    return publishEvent(services, event, { learn });
   }
 
   /** Records that `tenantId` belongs to `partnerId`, moving the tenant's webhooks along. */

@@ -38,6 +38,9 @@ export const webhookEndpoints = sqliteTable(
     index("webhook_endpoints_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
     index("webhook_endpoints_partner_created_idx").on(t.partnerId, t.createdAt, t.id),
     index("webhook_endpoints_created_idx").on(t.createdAt, t.id),
+    // The live webhooks of one owner (a tenant, or a partner's partner-level ones): what MAX_WEBHOOKS_PER_OWNER counts.
+    // Written only when a webhook is created, deleted or changes owner, never by deliveries.
+    index("webhook_endpoints_live_owner_idx").on(t.tenantId, t.partnerId).where(sql`deleted_at IS NULL`),
   ],
 );
 
@@ -49,7 +52,9 @@ export type AutoDisableReason = (typeof AUTO_DISABLE_REASONS)[number];
 export const events = sqliteTable(
   "events",
   {
-    id: text("id").primaryKey(), // evt_…, the idempotency key of a publish
+    // The event's key, the idempotency key of a publish: its event_id qualified by its owner (domain/event-key.ts,
+    // `evt_…:t:<tenant>` or `evt_…:p:<partner>`), so event ids are per owner. The column keeps its old name.
+    key: text("id").primaryKey(),
     eventType: text("event_type").notNull(),
     tenantId: text("tenant_id"),
     partnerId: text("partner_id"),
@@ -103,9 +108,10 @@ export const deliveries = sqliteTable(
     webhookId: text("webhook_id")
       .notNull()
       .references(() => webhookEndpoints.id),
-    eventId: text("event_id")
+    // The event's key (events.id), not its bare event_id; toPublicDelivery shows the event_id.
+    eventKey: text("event_id")
       .notNull()
-      .references(() => events.id),
+      .references(() => events.key),
     eventType: text("event_type").notNull(),
     status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
     attemptCount: integer("attempt_count").notNull().default(0),
@@ -125,7 +131,7 @@ export const deliveries = sqliteTable(
   (t) => [
     // One delivery per event and endpoint: publishing the same event_id twice creates nothing new. Event first, so the
     // archive and retention find an event's remaining deliveries through it.
-    uniqueIndex("deliveries_event_webhook_uq").on(t.eventId, t.webhookId),
+    uniqueIndex("deliveries_event_webhook_uq").on(t.eventKey, t.webhookId),
     index("deliveries_webhook_id_idx").on(t.webhookId, t.id),
     index("deliveries_webhook_status_idx").on(t.webhookId, t.status, t.id),
     // The sweep's due and overdue deliveries: only active ones are indexed, a few rows whatever the history.
