@@ -74,8 +74,9 @@ export const events = sqliteTable(
 export const DIRECTORY_SOURCES = ["event", "token", "admin", "service"] as const;
 export type DirectorySource = (typeof DIRECTORY_SOURCES)[number];
 
-// Which partner owns each tenant, as ScaiKey states it: in events from trusted publishers (`event`), in tokens that
-// carry both claims (`token`), or set directly by the platform (`admin` over the API, `service` over the binding).
+// Which partner owns each tenant, as ScaiKey states it: set by the platform (`admin` over the API, `service` over the
+// binding), or learned while the tenant had no entry from a platform event (`event`), a token of the tenant's own
+// issuer (`token`) or a super admin naming both ids (`admin`). Learning never moves an entry (domain/tenant-directory.ts).
 // Partner visibility and fan-out to partner endpoints follow this table; webhook_endpoints.partner_id mirrors it.
 export const tenantPartners = sqliteTable("tenant_partners", {
   tenantId: text("tenant_id").primaryKey(),
