@@ -84,3 +84,25 @@ describe("assign", () => {
     expect(await tenantDirectory(db(), () => now).partnerOf("tnt_unknown")).toBeNull();
   });
 });
+
+describe("learn", () => {
+  it("fills an empty entry and brings the tenant's endpoints along, and never moves an entry", async () => {
+    const now = 1_700_000_000_000;
+    await env.DB.prepare(
+      "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_ln1', 'tnt_ln', NULL, 'https://x.example.com/', '[]', 's', 1, 1)",
+    ).run();
+    const directory = tenantDirectory(db(), () => now);
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_first", source: "token" })).toBe("prt_first");
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_second", source: "event" })).toBe("prt_first");
+    expect(await tenantDirectory(db(), () => now).partnerOf("tnt_ln")).toBe("prt_first");
+    expect(
+      await env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = 'tnt_ln'").first(),
+    ).toEqual({ partner_id: "prt_first", source: "token" });
+    expect(await env.DB.prepare("SELECT partner_id FROM webhook_endpoints WHERE id = 'wh_ln1'").first()).toEqual({
+      partner_id: "prt_first",
+    });
+    // Only the platform's assign moves it.
+    expect(await directory.assign("tnt_ln", "prt_second", "admin")).toMatchObject({ moved_webhooks: 1 });
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_first", source: "token" })).toBe("prt_second");
+  });
+});

@@ -110,6 +110,10 @@ const ROLES: Record<string, () => Promise<string | undefined>> = {
   "partner_admin (another partner, console)": () => consoleToken("partner_admin", null, "prt_mx_other"),
   "tenant_admin (owning tenant, console, no partner claim)": () => consoleToken("tenant_admin", OWNER_TENANT, null),
   "tenant_admin (owning tenant, with partner claim)": () => consoleToken("tenant_admin", OWNER_TENANT, OWNER_PARTNER),
+  // The directory says OWNER_PARTNER: the token's tenant still reaches its webhooks, but its partner claim moves
+  // nothing and makes it refused wherever the claim would reach the directory (create, publish).
+  "tenant_admin (owning tenant, contradicting partner claim)": () =>
+    consoleToken("tenant_admin", OWNER_TENANT, "prt_mx_claimed"),
   "tenant_admin (another tenant, same partner)": () => consoleToken("tenant_admin", "tnt_mx_other", OWNER_PARTNER),
   "platform_token (admin:read admin:write)": () => platformToken(),
   "platform_token (admin:read)": () => platformToken("admin:read"),
@@ -161,6 +165,22 @@ const MATRIX: [Role, ...number[]][] = [
     202,
   ],
   ["tenant_admin (owning tenant, with partner claim)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
+  [
+    "tenant_admin (owning tenant, contradicting partner claim)",
+    200,
+    403,
+    200,
+    200,
+    200,
+    204,
+    200,
+    200,
+    200,
+    200,
+    200,
+    200,
+    403,
+  ],
   ["tenant_admin (another tenant, same partner)", 200, 403, 200, 404, 404, 404, 404, 404, 404, 404, 404, 404, 403],
   ["platform_token (admin:read admin:write)", 200, 201, 200, 200, 200, 204, 200, 200, 200, 200, 200, 200, 202],
   ["platform_token (admin:read)", 200, 403, 200, 200, 403, 403, 200, 200, 403, 403, 403, 200, 403],
@@ -220,14 +240,15 @@ describe("authorization matrix", () => {
 });
 
 async function snapshot(f: Fixture) {
-  const [endpoint, delivery, attempts, endpoints, events] = await Promise.all([
+  const [endpoint, delivery, attempts, endpoints, events, directory] = await Promise.all([
     env.DB.prepare("SELECT * FROM webhook_endpoints WHERE id = ?").bind(f.webhookId).first(),
     env.DB.prepare("SELECT * FROM deliveries WHERE id = ?").bind(f.deliveryId).first(),
     env.DB.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE webhook_id = ?").bind(f.webhookId).first(),
     env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first(),
     env.DB.prepare("SELECT COUNT(*) AS n FROM events").first(),
+    env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(OWNER_TENANT).first(),
   ]);
-  return { endpoint, delivery, attempts, endpoints, events };
+  return { endpoint, delivery, attempts, endpoints, events, directory };
 }
 
 // Webhooks of the owning tenant created by each kind of admin: who sees them is the same whoever created them.
