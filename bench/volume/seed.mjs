@@ -112,9 +112,11 @@ export function seedHistory(db, opts) {
     const createdAt = Math.floor(start + e * step);
     const tenant = endpointsOf[Math.floor(prng() * endpointsOf.length)];
     const eventId = idOf(prng, "evt_");
+    // The event's key in D1: its event_id qualified by its owner, as src/domain/event-key.ts builds it.
+    const eventKey = `${eventId}:t:${tenant.tenantId}`;
     const eventType = EVENT_TYPES[e % EVENT_TYPES.length];
     insertEvent.run(
-      eventId,
+      eventKey,
       eventType,
       tenant.tenantId,
       payloadOf(eventId, eventType, tenant.tenantId, createdAt, payloadBytes),
@@ -128,7 +130,7 @@ export function seedHistory(db, opts) {
         insertDelivery.run(
           id,
           webhookId,
-          eventId,
+          eventKey,
           eventType,
           "pending",
           0,
@@ -150,7 +152,7 @@ export function seedHistory(db, opts) {
         insertDelivery.run(
           id,
           webhookId,
-          eventId,
+          eventKey,
           eventType,
           "success",
           retried ? 2 : 1,
@@ -234,14 +236,15 @@ export function seedQueuedDeliveries(db, { webhookId, tenantId, count, deliverab
   db.exec("BEGIN");
   for (let i = 0; i < count; i++) {
     const eventId = idOf(prng, "evt_");
+    const eventKey = `${eventId}:t:${tenantId}`;
     insertEvent.run(
-      eventId,
+      eventKey,
       "user.created",
       tenantId,
       payloadOf(eventId, "user.created", tenantId, deliverableAt, TYPICAL.payloadBytes),
       deliverableAt,
     );
-    insertDelivery.run(webhookId, eventId, deliverableAt, deliverableAt, deliverableAt);
+    insertDelivery.run(webhookId, eventKey, deliverableAt, deliverableAt, deliverableAt);
   }
   db.exec("COMMIT");
 }

@@ -41,6 +41,9 @@ export const webhookEndpoints = sqliteTable(
     // The operations view's failing and auto-disabled webhooks, worst first: only webhooks with consecutive failed
     // deliveries are indexed, so a healthy webhook's updates never touch it.
     index("webhook_endpoints_failing_idx").on(t.failureCount).where(sql`failure_count > 0 AND deleted_at IS NULL`),
+    // The live webhooks of one owner (a tenant, or a partner's partner-level ones): what MAX_WEBHOOKS_PER_OWNER counts.
+    // Written only when a webhook is created, deleted or changes owner, never by deliveries.
+    index("webhook_endpoints_live_owner_idx").on(t.tenantId, t.partnerId).where(sql`deleted_at IS NULL`),
   ],
 );
 
@@ -52,7 +55,9 @@ export type AutoDisableReason = (typeof AUTO_DISABLE_REASONS)[number];
 export const events = sqliteTable(
   "events",
   {
-    id: text("id").primaryKey(), // evt_…, the idempotency key of a publish
+    // The event's key, the idempotency key of a publish: its event_id qualified by its owner (domain/event-key.ts,
+    // `evt_…:t:<tenant>` or `evt_…:p:<partner>`), so event ids are per owner. The column keeps its old name.
+    key: text("id").primaryKey(),
     eventType: text("event_type").notNull(),
     tenantId: text("tenant_id"),
     partnerId: text("partner_id"),
@@ -72,8 +77,9 @@ export const events = sqliteTable(
 export const DIRECTORY_SOURCES = ["event", "token", "admin", "service"] as const;
 export type DirectorySource = (typeof DIRECTORY_SOURCES)[number];
 
-// Which partner owns each tenant, as ScaiKey states it: in events from trusted publishers (`event`), in tokens that
-// carry both claims (`token`), or set directly by the platform (`admin` over the API, `service` over the binding).
+// Which partner owns each tenant, as ScaiKey states it: set by the platform (`admin` over the API, `service` over the
+// binding), or learned while the tenant had no entry from a platform event (`event`), a token of the tenant's own
+// issuer (`token`) or a super admin naming both ids (`admin`). Learning never moves an entry (domain/tenant-directory.ts).
 // Partner visibility and fan-out to partner endpoints follow this table; webhook_endpoints.partner_id mirrors it.
 export const tenantPartners = sqliteTable("tenant_partners", {
   tenantId: text("tenant_id").primaryKey(),
@@ -106,9 +112,10 @@ export const deliveries = sqliteTable(
     webhookId: text("webhook_id")
       .notNull()
       .references(() => webhookEndpoints.id),
-    eventId: text("event_id")
+    // The event's key (events.id), not its bare event_id; toPublicDelivery shows the event_id.
+    eventKey: text("event_id")
       .notNull()
-      .references(() => events.id),
+      .references(() => events.key),
     eventType: text("event_type").notNull(),
     status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
     attemptCount: integer("attempt_count").notNull().default(0),
@@ -128,7 +135,7 @@ export const deliveries = sqliteTable(
   (t) => [
     // One delivery per event and endpoint: publishing the same event_id twice creates nothing new. Event first, so the
     // archive and retention find an event's remaining deliveries through it.
-    uniqueIndex("deliveries_event_webhook_uq").on(t.eventId, t.webhookId),
+    uniqueIndex("deliveries_event_webhook_uq").on(t.eventKey, t.webhookId),
     index("deliveries_webhook_id_idx").on(t.webhookId, t.id),
     index("deliveries_webhook_status_idx").on(t.webhookId, t.status, t.id),
     // The sweep's due and overdue deliveries: only active ones are indexed, a few rows whatever the history.

@@ -280,7 +280,7 @@ function toArchivedDelivery(row: RawDelivery & { payload: string }, attempts: Ra
   const delivery: DeliveryRow = {
     id: row.id,
     webhookId: row.webhook_id,
-    eventId: row.event_id,
+    eventKey: row.event_id,
     eventType: row.event_type,
     status: row.status,
     attemptCount: row.attempt_count,

@@ -13,6 +13,7 @@ import {
 import { conflict, notFound } from "../lib/errors";
 import { type ArchivedDelivery, archivedCount, readArchivedDelivery, readArchivedPage } from "./archive";
 import { toPublicAttempt, toPublicDelivery } from "./delivery-views";
+import { eventKeyRange } from "./event-key";
 import type { Page } from "./webhooks";
 
 export { toPublicAttempt, toPublicDelivery } from "./delivery-views";
@@ -73,13 +74,24 @@ export async function listDeliveryHistory(
 
 /**
  * The page and the count of a webhook's deliveries in D1 matching `filter`. Every filter has an index led by
- * webhook_id (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads.
+ * webhook_id (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads;
+ * an event_id narrows by the (event, webhook) index instead.
  */
 export function deliveryListQueries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
-  const conditions: SQL[] = [eq(deliveries.webhookId, webhookId)];
+  const conditions: SQL[] = [];
+  if (filter.eventId !== undefined) {
+    // The keys of that event_id, whoever owns them (a partner-level webhook gets several tenants' events): their range
+    // of deliveries_event_webhook_uq is the narrowest read. The unary plus keeps SQLite off the webhook_id indexes,
+    // which would walk every delivery of the webhook.
+    const keys = eventKeyRange(filter.eventId);
+    conditions.push(
+      sql`+${deliveries.webhookId} = ${webhookId}`,
+      gte(deliveries.eventKey, keys.from),
+      lt(deliveries.eventKey, keys.to),
+    );
+  } else conditions.push(eq(deliveries.webhookId, webhookId));
   if (filter.status !== undefined) conditions.push(eq(deliveries.status, filter.status));
   if (filter.eventType !== undefined) conditions.push(eq(deliveries.eventType, filter.eventType));
-  if (filter.eventId !== undefined) conditions.push(eq(deliveries.eventId, filter.eventId));
   if (filter.lastStatusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filter.lastStatusCode));
   if (filter.lastErrorClass !== undefined) conditions.push(eq(deliveries.lastErrorClass, filter.lastErrorClass));
   if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
@@ -111,11 +123,11 @@ const archiveTotalsColumns = {
 };
 
 /** Whether the event's payload is still stored (retention empties it after RETENTION_DAYS). */
-export async function hasPayload(db: Database, eventId: string): Promise<boolean> {
+export async function hasPayload(db: Database, eventKey: string): Promise<boolean> {
   const [row] = await db
     .select({ purged: sql<number>`${events.payload} = ''` })
     .from(events)
-    .where(eq(events.id, eventId));
+    .where(eq(events.key, eventKey));
   return row !== undefined && !row.purged;
 }
 
@@ -145,7 +157,7 @@ export async function getDeliveryDetail(store: DeliveryStore, webhookId: string,
     db
       .select({ delivery: deliveries, payload: events.payload })
       .from(deliveries)
-      .innerJoin(events, eq(events.id, deliveries.eventId))
+      .innerJoin(events, eq(events.key, deliveries.eventKey))
       .where(and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId))),
     db
       .select()

@@ -1,12 +1,13 @@
 // The public shapes of a delivery and an attempt, shared by the D1 read model and the archive.
 import type { DeliveryAttemptRow, DeliveryRow } from "../db/schema";
 import { toIso } from "../lib/time";
+import { eventIdOf } from "./event-key";
 
 export function toPublicDelivery(row: DeliveryRow) {
   return {
     id: row.id,
     webhook_id: row.webhookId,
-    event_id: row.eventId,
+    event_id: eventIdOf(row.eventKey),
     event_type: row.eventType,
     status: row.status,
     attempt_count: row.attemptCount,

@@ -119,6 +119,7 @@ export function portalPrincipal(session: PortalSessionRow): Principal {
     partnerId: session.tenantId ? null : session.partnerId,
     scopes: new Set(session.readOnly ? ["webhooks:read"] : ["webhooks:read", "webhooks:write"]),
     platformToken: false,
+    issuedByOwnTenant: false,
   };
 }
 

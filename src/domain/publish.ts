@@ -3,12 +3,12 @@
 import type { Database } from "../db/client";
 import type { AutoDisableReason } from "../db/schema";
 import { canonicalJson } from "../lib/canonical-json";
-import { conflict } from "../lib/errors";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
-import { assignmentStatements } from "./tenant-directory";
+import { eventKey } from "./event-key";
+import { learningStatements, type TenantPairing } from "./tenant-directory";
 
 export interface PublishDeps {
   db: Database;
@@ -55,12 +55,16 @@ export const endpointReceivesOwner = (w: string, tenant: string, partner: string
 };
 /** Whether endpoint `w` subscribes to event type ?2 (`?6` is its `group.*`). */
 const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))`;
-/** Types that go to one endpoint only (the test event), never through fan-out, and so are never replayed. */
-export const TARGETED_EVENT_TYPES: readonly string[] = ["webhook.test"];
-
+// `?1` is the event's key (domain/event-key.ts): an event_id is idempotent per owner, and two owners' ids never meet.
 // `?7` is a condition: 1 normally; the auto-disable announcement passes a test that the endpoint was disabled just now.
 const INSERT_EVENT = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
   SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?7 ON CONFLICT (id) DO NOTHING`;
+// With a pairing to learn: only if the directory holds the envelope's partner for its tenant once the pairing is
+// learned (learning fills an empty entry, never moves one), so an event never carries a partner the directory denies.
+const INSERT_EVENT_IF_DIRECTORY_AGREES = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
+  SELECT ?1, ?2, ?3, ?4, ?5, ?6
+  WHERE NOT EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = ?3 AND d.partner_id IS NOT ?4)
+  ON CONFLICT (id) DO NOTHING`;
 const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
   SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
     WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = ?8 AND w.disabled_at = ?6)
@@ -88,17 +92,23 @@ const TARGETED = `INSERT OR IGNORE INTO deliveries
  * The statements that store an event and its deliveries: run them in one D1 batch, so all exist or none does; the
  * second returns the new delivery ids, a third (fan-out only) counts the event as missed by disabled endpoints.
  * `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that endpoint was
- * auto-disabled for that reason at `now`, i.e. by the batch this rides in.
+ * auto-disabled for that reason at `now`, i.e. by the batch this rides in; `ifDirectoryAgrees` only if the directory
+ * holds the envelope's partner for its tenant.
  */
 export function eventStatements(
   d1: D1Database,
   envelope: EventEnvelope,
   now: number,
-  opts: { onlyWebhookId?: string; ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason } } = {},
+  opts: {
+    onlyWebhookId?: string;
+    ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason };
+    ifDirectoryAgrees?: boolean;
+  } = {},
 ): D1PreparedStatement[] {
   const group = envelope.event_type.slice(0, envelope.event_type.indexOf("."));
+  const key = eventKey(envelope.event_id, envelope);
   const row = [
-    envelope.event_id,
+    key,
     envelope.event_type,
     envelope.tenant_id ?? null,
     envelope.partner_id ?? null,
@@ -107,41 +117,34 @@ export function eventStatements(
   ];
   const insertEvent = opts.ifAutoDisabled
     ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled.webhookId, opts.ifAutoDisabled.reason)
-    : d1.prepare(INSERT_EVENT).bind(...row, 1);
+    : opts.ifDirectoryAgrees
+      ? d1.prepare(INSERT_EVENT_IF_DIRECTORY_AGREES).bind(...row)
+      : d1.prepare(INSERT_EVENT).bind(...row, 1);
   if (opts.onlyWebhookId)
-    return [insertEvent, d1.prepare(TARGETED).bind(opts.onlyWebhookId, envelope.event_id, envelope.event_type, now)];
-  const fanOut = [
-    envelope.event_id,
-    envelope.event_type,
-    now,
-    envelope.tenant_id ?? null,
-    envelope.partner_id ?? null,
-    `${group}.*`,
-  ];
+    return [insertEvent, d1.prepare(TARGETED).bind(opts.onlyWebhookId, key, envelope.event_type, now)];
+  const fanOut = [key, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`];
   return [insertEvent, d1.prepare(FAN_OUT_SQL).bind(...fanOut), d1.prepare(COUNT_MISSED).bind(...fanOut)];
 }
 
 /**
- * Stores the event and its deliveries atomically; returns the new delivery ids (none when the event_id was stored
- * before). `learnTenantPartner` records the envelope's tenant → partner pair in the directory first, in the same batch.
+ * Stores the event and its deliveries atomically; returns the new delivery ids (none when the owner had published the
+ * event_id before). `learn`, a pairing the directory may learn, goes first in the same batch; the event is then stored
+ * only if the directory agrees with its partner (publishEvent handles the case where it does not).
  */
 export async function storeEvent(
   db: Database,
   envelope: EventEnvelope,
   now: number,
   onlyWebhookId?: string,
-  learnTenantPartner = false,
+  learn: TenantPairing | null = null,
 ): Promise<number[]> {
-  const learn =
-    learnTenantPartner && envelope.tenant_id && envelope.partner_id
-      ? assignmentStatements(db.$client, envelope.tenant_id, envelope.partner_id, "event", now)
-      : [];
+  const learning = learn ? learningStatements(db.$client, learn, now) : [];
   const results = await db.$client.batch<{ id: number }>([
-    ...learn,
-    ...eventStatements(db.$client, envelope, now, { onlyWebhookId }),
+    ...learning,
+    ...eventStatements(db.$client, envelope, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null }),
   ]);
   // The second of the event's statements creates the deliveries (a third, after it, counts what disabled ones miss).
-  return (results[learn.length + 1]?.results ?? []).map((r) => r.id);
+  return (results[learning.length + 1]?.results ?? []).map((r) => r.id);
 }
 
 export const SEND_BATCH_LIMIT = 100; // Queues' sendBatch accepts at most 100 messages
@@ -167,36 +170,43 @@ export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, ids: numb
   }
 }
 
-/** Who an event belongs to, for idempotency: its tenant, or its partner for a partner-level event. */
-const ownerKey = (tenantId: string | null | undefined, partnerId: string | null | undefined) =>
-  tenantId ? `tenant:${tenantId}` : `partner:${partnerId}`;
-
-export const EVENT_ID_IN_USE = "event_id is already in use; publish this event under another event_id";
-
 /**
- * Publishes an event authorised by the caller (auth/principal.ts authorizePublish). Idempotent by event_id per owner:
- * the same owner publishing an id again is a duplicate; an id another owner used is a 409 that names nobody.
+ * Publishes an event authorised by the caller (auth/policy.ts authorizePublish). Idempotent by event_id per owner: the
+ * same owner publishing an id again is a duplicate; another owner's use of the id is another event. `learn`: the
+ * tenant → partner pairing the directory may learn with it.
  */
 export async function publishEvent(
   deps: PublishDeps,
   input: EventEnvelopeInput,
-  opts: { learnTenantPartner?: boolean } = {},
+  opts: { learn?: TenantPairing | null } = {},
 ): Promise<PublishResult> {
   const now = deps.now();
-  const envelope = completeEnvelope(input, now);
-  const ids = await storeEvent(deps.db, envelope, now, undefined, opts.learnTenantPartner);
+  let envelope = completeEnvelope(input, now);
+  let ids = await storeEvent(deps.db, envelope, now, undefined, opts.learn ?? null);
   if (ids.length === 0) {
-    const existing = await deps.db.$client
-      .prepare("SELECT created_at, tenant_id, partner_id FROM events WHERE id = ?")
-      .bind(envelope.event_id)
-      .first<{ created_at: number; tenant_id: string | null; partner_id: string | null }>();
-    // Stored by an earlier call: nothing new. (No subscribers at all is not a duplicate.)
-    if (existing && existing.created_at !== now) {
-      if (ownerKey(existing.tenant_id, existing.partner_id) !== ownerKey(envelope.tenant_id, envelope.partner_id))
-        throw conflict(EVENT_ID_IN_USE);
+    const found = await deps.db.$client
+      .prepare(
+        `SELECT (SELECT created_at FROM events WHERE id = ?1) AS created_at,
+          (SELECT partner_id FROM tenant_partners WHERE tenant_id = ?2) AS directory_partner_id`,
+      )
+      .bind(eventKey(envelope.event_id, envelope), envelope.tenant_id ?? null)
+      .first<{ created_at: number | null; directory_partner_id: string | null }>();
+    // Stored by an earlier call of the same owner: nothing new. (No subscribers at all is not a duplicate.)
+    if (found?.created_at != null && found.created_at !== now)
       return { event_id: envelope.event_id, deliveries: 0, duplicate: true };
-    }
-    return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
+    if (found?.created_at != null || !opts.learn || !found?.directory_partner_id)
+      return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
+    // Not stored: a trusted publisher named a partner the directory contradicts. The directory stands (only the
+    // platform's explicit act moves a tenant), and the event goes out with the directory's partner.
+    logger.warn("event names a partner the tenant directory contradicts; delivered with the directory's", {
+      event_id: envelope.event_id,
+      tenant_id: envelope.tenant_id,
+      event_partner_id: envelope.partner_id,
+      directory_partner_id: found.directory_partner_id,
+    });
+    envelope = { ...envelope, partner_id: found.directory_partner_id };
+    ids = await storeEvent(deps.db, envelope, now);
+    if (ids.length === 0) return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
   }
   await enqueueDeliveries(deps.queue, ids);
   logger.info("event published", {

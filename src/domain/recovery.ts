@@ -12,8 +12,8 @@ import { logger } from "../lib/logger";
 import { toIso } from "../lib/time";
 import { CANCELLED_ENDPOINT_DISABLED } from "./delivery/claim";
 import type { DeliveryMessage } from "./delivery/message";
-import { EVENT_TYPES, isKnownEventType, subscriptionMatches } from "./event-catalog";
-import { endpointReceivesOwner, enqueueDeliveries, TARGETED_EVENT_TYPES } from "./publish";
+import { EVENT_TYPES, isKnownEventType, isServiceEventType, subscriptionMatches } from "./event-catalog";
+import { endpointReceivesOwner, enqueueDeliveries } from "./publish";
 
 /** Rows per chunk: one short D1 statement each. */
 export const RECOVERY_CHUNK_ROWS = 500;
@@ -66,8 +66,9 @@ export function recoveryWindow(
 
 /**
  * The event types a replay covers: the requested ones, each in the catalog and in the endpoint's subscription (422
- * otherwise), or by default every type the endpoint subscribes to. Targeted types (the test event) never fan out, so
- * they are never replayed.
+ * otherwise), or by default every type the endpoint subscribes to. The service's own announcements (`webhook.*`) are
+ * never replayed, as nobody may publish them: the test event went to one endpoint only, and an auto-disable notice
+ * replayed later would announce something long past as news.
  */
 export function replayEventTypes(
   webhook: Pick<WebhookEndpointRow, "events">,
@@ -75,14 +76,14 @@ export function replayEventTypes(
 ): string[] {
   if (requested === undefined)
     return EVENT_TYPES.map((e) => e.type).filter(
-      (t) => !TARGETED_EVENT_TYPES.includes(t) && subscriptionMatches(webhook.events, t),
+      (t) => !isServiceEventType(t) && subscriptionMatches(webhook.events, t),
     );
   requested.forEach((type, i) => {
     const loc = ["body", "event_types", i];
     if (!isKnownEventType(type))
       throw invalidField(loc, `Unknown event type '${type}' (see GET /api/v1/admin/webhooks/events)`);
-    if (TARGETED_EVENT_TYPES.includes(type))
-      throw invalidField(loc, `'${type}' goes to one endpoint only and is never replayed`);
+    if (isServiceEventType(type))
+      throw invalidField(loc, `'${type}' is sent only by the webhook service itself and is never replayed`);
     if (!subscriptionMatches(webhook.events, type))
       throw invalidField(loc, `The webhook is not subscribed to '${type}'`);
   });

@@ -25,6 +25,8 @@ export interface Config {
   /** Seconds to wait before attempts 2..N; N = length + 1. */
   retryScheduleSeconds: number[];
   failureThreshold: number;
+  /** Live (not deleted) webhooks one owner may have: a tenant, or a partner's partner-level ones. */
+  maxWebhooksPerOwner: number;
   retentionDays: number;
   /** Hours a finished delivery stays in D1 before it moves to the archive (when an ARCHIVE bucket is bound). */
   archiveAfterHours: number;
@@ -78,6 +80,7 @@ export function readConfig(env: Env): Config {
     deliveryTimeoutMs: positiveInt("DELIVERY_TIMEOUT_MS", env.DELIVERY_TIMEOUT_MS, 15_000),
     retryScheduleSeconds: parseRetrySchedule(env.RETRY_SCHEDULE || "60,300,900,3600,7200"),
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
+    maxWebhooksPerOwner: positiveInt("MAX_WEBHOOKS_PER_OWNER", env.MAX_WEBHOOKS_PER_OWNER, 100),
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
     archiveAfterHours: positiveInt("ARCHIVE_AFTER_HOURS", (env as Env & TuningVars).ARCHIVE_AFTER_HOURS, 48),
     statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 400),

@@ -126,3 +126,12 @@ describe("chunked recovery", () => {
     ).toBe(1);
   });
 });
+
+describe("replayEventTypes", () => {
+  it("leaves the service's own announcements out of a replay by default, even for a webhook subscribed to everything", () => {
+    const types = replayEventTypes({ events: ["*"] }, undefined);
+    expect(types).toContain("user.created");
+    expect(types.filter((t) => t.startsWith("webhook."))).toEqual([]);
+    expect(replayEventTypes({ events: ["webhook.*"] }, undefined)).toEqual([]);
+  });
+});

@@ -14,7 +14,7 @@ async function plan(sql: string, ...params: unknown[]): Promise<string[]> {
 const scansWebhooks = (details: string[]) => details.some((d) => /^SCAN (w|webhook_endpoints)\b/.test(d));
 
 describe("query plans", () => {
-  it("fan-out reads webhooks through the tenant and partner indexes", async () => {
+  it("fan-out reads only the live webhooks of the event's owners, by index", async () => {
     const details = await plan(
       FAN_OUT_SQL.replace(/RETURNING id$/, "").replace(/^INSERT OR IGNORE INTO deliveries[\s\S]*?SELECT/, "SELECT"),
       "evt_x",
@@ -25,9 +25,10 @@ describe("query plans", () => {
       "user.*",
     );
     expect(scansWebhooks(details), details.join("\n")).toBe(false);
-    // The tenant's own webhooks by the tenant index, its partner's partner-level ones by the partner index.
-    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_tenant_created_idx (tenant_id=?)");
-    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_partner_created_idx (partner_id=?)");
+    // Both through the live-owner index: the tenant's live webhooks, and exactly its partner's live partner-level ones
+    // (tenant_id IS NULL AND partner_id = ?), not every webhook of the partner's tenants.
+    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=?)");
+    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=? AND partner_id=?)");
   });
 
   it("a partner's list uses the partner index and the directory's key", async () => {
@@ -62,7 +63,7 @@ describe("assign", () => {
       partner_id: "prt_new",
       moved_webhooks: 2,
     });
-    expect(await directory.assign("tnt_mv", "prt_new", "event")).toEqual({
+    expect(await directory.assign("tnt_mv", "prt_new", "service")).toEqual({
       tenant_id: "tnt_mv",
       partner_id: "prt_new",
       moved_webhooks: 0,
@@ -81,5 +82,27 @@ describe("assign", () => {
     ).toEqual({ source: "admin", updated_at: now });
     expect(await tenantDirectory(db(), () => now).partnerOf("tnt_mv")).toBe("prt_new");
     expect(await tenantDirectory(db(), () => now).partnerOf("tnt_unknown")).toBeNull();
+  });
+});
+
+describe("learn", () => {
+  it("fills an empty entry and brings the tenant's endpoints along, and never moves an entry", async () => {
+    const now = 1_700_000_000_000;
+    await env.DB.prepare(
+      "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_ln1', 'tnt_ln', NULL, 'https://x.example.com/', '[]', 's', 1, 1)",
+    ).run();
+    const directory = tenantDirectory(db(), () => now);
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_first", source: "token" })).toBe("prt_first");
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_second", source: "event" })).toBe("prt_first");
+    expect(await tenantDirectory(db(), () => now).partnerOf("tnt_ln")).toBe("prt_first");
+    expect(
+      await env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = 'tnt_ln'").first(),
+    ).toEqual({ partner_id: "prt_first", source: "token" });
+    expect(await env.DB.prepare("SELECT partner_id FROM webhook_endpoints WHERE id = 'wh_ln1'").first()).toEqual({
+      partner_id: "prt_first",
+    });
+    // Only the platform's assign moves it.
+    expect(await directory.assign("tnt_ln", "prt_second", "admin")).toMatchObject({ moved_webhooks: 1 });
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_first", source: "token" })).toBe("prt_second");
   });
 });

@@ -11,6 +11,22 @@ import type { RecordedRequest } from "./receiver";
 
 export const db = () => createDb(env.DB);
 
+/**
+ * SQL: `column` (events.id or deliveries.event_id, an event's owner-qualified key) is a key of the event_id bound to
+ * `?`, whoever owns it. For tests that look events up by the event_id the API answered with.
+ */
+export const isKeyOf = (column: string) => `substr(${column}, 1, instr(${column}, ':') - 1) = ?`;
+
+/** `n` live webhooks of the tenant, written directly: an owner at MAX_WEBHOOKS_PER_OWNER without 100 requests. */
+export const seedLiveWebhooks = (tenant: string, n: number) =>
+  env.DB.prepare(
+    `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?2)
+     INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at, updated_at)
+     SELECT 'wh_seed_' || ?1 || '_' || i, ?1, 'https://x.example.com/', '[]', 's', 1, 1 FROM k`,
+  )
+    .bind(tenant, n)
+    .run();
+
 /** Real dependencies with a clock the test moves, and optional config overrides. */
 export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps {
   return {

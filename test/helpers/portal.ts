@@ -17,6 +17,9 @@ export async function issueLink(token: string, body: Record<string, unknown> = {
 export class PortalVisitor {
   cookie = "";
 
+  /** `fetcher`: the app the visitor talks to (the Worker under test by default; a test may pass another createApp). */
+  constructor(private readonly fetcher: (request: Request) => Promise<Response> = (r) => exports.default.fetch(r)) {}
+
   async open(
     url: string,
     init: { method?: string; form?: Record<string, string | string[]>; headers?: Record<string, string> } = {},
@@ -32,7 +35,7 @@ export class PortalVisitor {
       headers["content-type"] = "application/x-www-form-urlencoded";
     }
     const target = url.startsWith("http") ? url : `https://webhooks.test${url}`;
-    const res = await exports.default.fetch(
+    const res = await this.fetcher(
       new Request(target, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" }),
     );
     const setCookie = res.headers.get("set-cookie");
@@ -48,8 +51,12 @@ export class PortalVisitor {
     return m[1]!;
   }
 
-  static async signIn(token: string, body: Record<string, unknown> = {}): Promise<PortalVisitor> {
-    const visitor = new PortalVisitor();
+  static async signIn(
+    token: string,
+    body: Record<string, unknown> = {},
+    fetcher?: (request: Request) => Promise<Response>,
+  ): Promise<PortalVisitor> {
+    const visitor = new PortalVisitor(fetcher);
     const res = await visitor.open(await issueLink(token, body));
     if (res.status !== 200 || !visitor.cookie) throw new Error(`sign-in failed: ${res.status}`);
     return visitor;

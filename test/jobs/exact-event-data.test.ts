@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import corpus from "../fixtures/python-json-corpus.json";
 import { api, createWebhook } from "../helpers/api";
-import { scaiKeyReceiverAccepts, waitFor } from "../helpers/deliveries";
+import { isKeyOf, scaiKeyReceiverAccepts, waitFor } from "../helpers/deliveries";
 import { hookUrl, type RecordedRequest, recorded } from "../helpers/receiver";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
@@ -60,7 +60,7 @@ async function expectDeliveredAsPython(tenant: string, partner: string, cases: C
     const request = received.get(id);
     expect(request?.body, `${label}: published ${c.body}`).toBe(c.expected);
     expect(await scaiKeyReceiverAccepts(request!, secret), `${label}: signature over ${id}`).toBe(true);
-    const stored = await env.DB.prepare("SELECT payload FROM events WHERE id = ?")
+    const stored = await env.DB.prepare(`SELECT payload FROM events WHERE ${isKeyOf("id")}`)
       .bind(id)
       .first<{ payload: string }>();
     expect(stored?.payload, `${label}: stored ${id}`).toBe(c.expected);

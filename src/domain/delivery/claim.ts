@@ -25,7 +25,7 @@ export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
 export const CANCELLED_ENDPOINT_DISABLED = "endpoint disabled";
 
 /** What an attempt reads of its delivery row (only these columns cross from D1). */
-export type ClaimedDelivery = Pick<DeliveryRow, "id" | "webhookId" | "eventId" | "eventType" | "status">;
+export type ClaimedDelivery = Pick<DeliveryRow, "id" | "webhookId" | "eventKey" | "eventType" | "status">;
 
 /** What an attempt reads of its endpoint row: where to send, the secrets that sign, who owns it, whether it may send. */
 export type ClaimedEndpoint = Pick<
@@ -78,7 +78,7 @@ export async function claimDeliveries(
   const now = deps.now();
   const leaseUntil = now + claimLeaseMs(config, opts.sendWaves ?? 1);
   const listed = (column: typeof deliveries.id) => sql`${column} IN (SELECT value FROM json_each(${idList}))`;
-  const sendable = sql`EXISTS (SELECT 1 FROM webhook_endpoints w JOIN events e ON e.id = ${deliveries.eventId}
+  const sendable = sql`EXISTS (SELECT 1 FROM webhook_endpoints w JOIN events e ON e.id = ${deliveries.eventKey}
     WHERE w.id = ${deliveries.webhookId} AND w.deleted_at IS NULL AND (w.enabled = 1 OR ${opts.allowDisabled ? 1 : 0} = 1)
       AND e.payload != '')`;
   const ofListed = (column: "webhook_id" | "event_id") =>
@@ -108,7 +108,7 @@ export async function claimDeliveries(
       .select({
         id: deliveries.id,
         webhookId: deliveries.webhookId,
-        eventId: deliveries.eventId,
+        eventKey: deliveries.eventKey,
         eventType: deliveries.eventType,
         status: deliveries.status,
       })
@@ -130,23 +130,23 @@ export async function claimDeliveries(
       .from(webhookEndpoints)
       .where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
     db
-      .select({ id: events.id, payload: events.payload })
+      .select({ key: events.key, payload: events.payload })
       .from(events)
-      .where(sql`${events.id} IN ${ofListed("event_id")}`),
+      .where(sql`${events.key} IN ${ofListed("event_id")}`),
     // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
     ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),
   ]);
   const attemptNumbers = new Map(claimedRows.map((r) => [r.id, r.attemptCount]));
   const deliveriesById = new Map(deliveryRows.map((d) => [d.id, d]));
   const endpointsById = new Map(endpointRows.map((e) => [e.id, e]));
-  const payloads = new Map(eventRows.map((e) => [e.id, e.payload]));
+  const payloads = new Map(eventRows.map((e) => [e.key, e.payload]));
 
   const claims: Claims = { claimed: [], skipped: new Map() };
   const cancel: { id: number; reason: string }[] = [];
   for (const deliveryId of unique) {
     const delivery = deliveriesById.get(deliveryId);
     const endpoint = delivery && endpointsById.get(delivery.webhookId);
-    const payload = delivery && payloads.get(delivery.eventId);
+    const payload = delivery && payloads.get(delivery.eventKey);
     if (!delivery || !endpoint || payload === undefined) {
       claims.skipped.set(deliveryId, "not_found");
       continue;

@@ -19,7 +19,7 @@ export async function retryDeliveryNow(services: RequeueDeps, webhook: WebhookEn
   if (delivery.status === "pending" || delivery.status === "retrying")
     throw conflict("Delivery is already scheduled or in flight");
   if (!webhook.enabled) throw conflict(WEBHOOK_DISABLED);
-  if (!(await hasPayload(services.db, delivery.eventId)))
+  if (!(await hasPayload(services.db, delivery.eventKey)))
     throw conflict("The event's payload has been purged by retention; it cannot be sent again");
   if (!(await requeueDelivery(services, deliveryId))) throw conflict("Delivery changed state; fetch it again");
   return getDelivery(services.db, webhook.id, deliveryId);

@@ -2,6 +2,7 @@
 // its delivery's new state and retry schedule, and the endpoints' health, in one atomic D1 batch.
 import type { DeliveryStatus } from "../../db/schema";
 import { logger } from "../../lib/logger";
+import { eventIdOf } from "../event-key";
 import { computeRetryDelaySeconds } from "../retry-policy";
 import type { SkipReason } from "./claim";
 import type { DeliveryDeps } from "./deps";
@@ -122,7 +123,7 @@ export async function recordAttempts(
     logger.record("delivery attempt", {
       webhook_id: endpoint.id,
       delivery_id: deliveryId,
-      event_id: delivery.eventId,
+      event_id: eventIdOf(delivery.eventKey),
       attempt: attemptNumber,
       outcome: status,
       status_code: result.statusCode,

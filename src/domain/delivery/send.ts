@@ -1,6 +1,7 @@
 // Sending one claimed attempt: the target URL checked again (policy may have changed since it was stored, and where its
 // name points may have changed since), the request prepared, the call made. HTTP trouble is a result, never an exception.
 import type { ErrorClass } from "../../db/schema";
+import { eventIdOf } from "../event-key";
 import { type AttemptResult, sendWebhookRequest } from "../http-attempt";
 import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "../target-url";
 import type { ClaimedAttempt } from "./claim";
@@ -45,7 +46,13 @@ export async function sendClaimedAttempt(
   } else {
     const request = await prepareDeliveryRequest(
       deps.secretBox,
-      { deliveryId: claim.deliveryId, eventId: delivery.eventId, eventType: delivery.eventType, payload, endpoint },
+      {
+        deliveryId: claim.deliveryId,
+        eventId: eventIdOf(delivery.eventKey),
+        eventType: delivery.eventType,
+        payload,
+        endpoint,
+      },
       startedAt,
     );
     result = await sendWebhookRequest({

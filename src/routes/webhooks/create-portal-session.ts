@@ -10,10 +10,10 @@ import {
   PORTAL_LINK_MIN_SECONDS,
 } from "../../domain/portal-sessions";
 import { tenantDirectory } from "../../domain/tenant-directory";
+import { requireOwner } from "../../domain/webhook-writes";
 import { toIso } from "../../lib/time";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
-import { requireOwner } from "./guards";
 
 const CreatePortalSessionBody = z
   .strictObject({
@@ -66,13 +66,16 @@ export const registerCreatePortalSession = (router: Router) =>
     const body = c.req.valid("json") ?? {}; // no body at all: every field takes its default
     const { db, now } = c.var.services;
     const principal = c.var.principal;
-    const owner = await resolveNewOwner(
+    const directory = tenantDirectory(db, now);
+    const { owner, learn } = await resolveNewOwner(
       principal,
       { tenantId: body.tenant_id, partnerId: body.partner_id },
-      tenantDirectory(db, now),
+      directory,
     );
     requireOwner(owner);
-    const grant = { ...owner, readOnly: body.read_only ?? false };
+    // Authorised: the pairing the token vouches for may be learned, and the grant takes the partner recorded.
+    const partnerId = learn ? await directory.learn(learn) : owner.partnerId;
+    const grant = { ...owner, partnerId, readOnly: body.read_only ?? false };
     const link = await issuePortalLink(
       db,
       grant,

@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
-import { deliveryRow, waitFor } from "../../helpers/deliveries";
+import { deliveryRow, isKeyOf, waitFor } from "../../helpers/deliveries";
 import { recorded } from "../../helpers/receiver";
 import { publisher } from "../../helpers/tokens";
 
@@ -48,7 +48,7 @@ describe("410 Gone", () => {
       disabled_reason: "gone",
       missed_events_since_disabled: 0,
     });
-    const delivery = await env.DB.prepare("SELECT * FROM deliveries WHERE webhook_id = ? AND event_id = ?")
+    const delivery = await env.DB.prepare(`SELECT * FROM deliveries WHERE webhook_id = ? AND ${isKeyOf("event_id")}`)
       .bind(gone.id, eventId)
       .first<Record<string, any>>();
     // Final at once: no retry is scheduled.

@@ -1,8 +1,9 @@
-// Publishing across owners: event_id idempotency is per owner, and the service's own event types cannot be forged.
+// Publishing across owners: event ids belong to their owner, and the service's own event types cannot be forged.
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, createWebhook } from "../../helpers/api";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { isKeyOf } from "../../helpers/deliveries";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
@@ -13,38 +14,72 @@ const publish = async (token: string, body: Record<string, unknown>) =>
   });
 
 describe("event_id idempotency", () => {
-  it("an id another tenant used is refused with a 409 that names nobody, and the other tenant's event is untouched", async () => {
+  it("the same event_id from two tenants is two events, each delivered to its own tenant, and no answer tells of the other", async () => {
     const u = uid();
     const [a, b] = [`tnt_idem_a${u}`, `tnt_idem_b${u}`];
     const eventId = `evt_shared${u}`;
-    await createWebhook(await tenantAdmin(a), { events: ["*"] });
-    await createWebhook(await tenantAdmin(b), { events: ["*"] });
+    const hookA = await createWebhook(await tenantAdmin(a), { events: ["*"] });
+    const hookB = await createWebhook(await tenantAdmin(b), { events: ["*"] });
     const first = await publish(await tenantAdmin(b), { event_id: eventId, tenant_id: b, data: { from: "b" } });
     expect(first.body).toEqual({ event_id: eventId, deliveries: 1, duplicate: false });
-    const reused = await publish(await tenantAdmin(a), { event_id: eventId, tenant_id: a, data: { from: "a" } });
-    expect(reused.status).toBe(409);
-    expect(reused.body).toEqual({ detail: "event_id is already in use; publish this event under another event_id" });
-    expect(JSON.stringify(reused.body)).not.toContain(b);
-    const stored = await env.DB.prepare("SELECT tenant_id, payload FROM events WHERE id = ?")
+    // Tenant a's use of the id is its own event: the same answer as if b had never used it.
+    const second = await publish(await tenantAdmin(a), { event_id: eventId, tenant_id: a, data: { from: "a" } });
+    expect(second.status).toBe(202);
+    expect(second.body).toEqual({ event_id: eventId, deliveries: 1, duplicate: false });
+    const { results } = await env.DB.prepare(
+      `SELECT e.tenant_id, e.payload, d.webhook_id FROM events e JOIN deliveries d ON d.event_id = e.id
+       WHERE ${isKeyOf("e.id")} ORDER BY e.tenant_id`,
+    )
       .bind(eventId)
-      .first<{ tenant_id: string; payload: string }>();
-    expect(stored!.tenant_id).toBe(b);
-    expect(JSON.parse(stored!.payload).data).toEqual({ from: "b" });
+      .all<{ tenant_id: string; payload: string; webhook_id: string }>();
+    expect(results.map((r) => [r.tenant_id, JSON.parse(r.payload).data, r.webhook_id])).toEqual([
+      [a, { from: "a" }, hookA.id],
+      [b, { from: "b" }, hookB.id],
+    ]);
+    // Each tenant sees its own delivery under the one event_id, never the other's.
+    for (const [tenant, hook, from] of [
+      [a, hookA, "a"],
+      [b, hookB, "b"],
+    ] as const) {
+      const listed = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries?event_id=${eventId}`, {
+        token: await tenantAdmin(tenant),
+      });
+      expect(listed.body.items).toHaveLength(1);
+      expect(listed.body.items[0]).toMatchObject({ event_id: eventId });
+      const detail = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries/${listed.body.items[0]!.id}`, {
+        token: await tenantAdmin(tenant),
+      });
+      expect(detail.body.payload).toMatchObject({ event_id: eventId, tenant_id: tenant, data: { from } });
+    }
+    // Publishing again is a duplicate for each owner alone.
+    for (const tenant of [a, b])
+      expect((await publish(await tenantAdmin(tenant), { event_id: eventId, tenant_id: tenant })).body).toEqual({
+        event_id: eventId,
+        deliveries: 0,
+        duplicate: true,
+      });
   });
 
-  it("a partner-level id is owned by its partner", async () => {
+  it("a partner-level id is owned by its partner, a tenant's by the tenant", async () => {
     const u = uid();
     const eventId = `evt_prt${u}`;
     expect(
-      (await publish(await partnerAdmin(`prt_x${u}`), { event_id: eventId, partner_id: `prt_x${u}` })).status,
-    ).toBe(202);
+      (await publish(await partnerAdmin(`prt_x${u}`), { event_id: eventId, partner_id: `prt_x${u}` })).body,
+    ).toMatchObject({ duplicate: false });
     expect(
-      (await publish(await partnerAdmin(`prt_y${u}`), { event_id: eventId, partner_id: `prt_y${u}` })).status,
-    ).toBe(409);
-    expect((await publish(await superAdmin(), { event_id: eventId, tenant_id: `tnt_z${u}` })).status).toBe(409);
+      (await publish(await partnerAdmin(`prt_y${u}`), { event_id: eventId, partner_id: `prt_y${u}` })).body,
+    ).toMatchObject({ duplicate: false });
+    expect((await publish(await superAdmin(), { event_id: eventId, tenant_id: `tnt_z${u}` })).body).toMatchObject({
+      duplicate: false,
+    });
     expect(
       (await publish(await partnerAdmin(`prt_x${u}`), { event_id: eventId, partner_id: `prt_x${u}` })).body,
     ).toMatchObject({ duplicate: true });
+    expect(
+      (await env.DB.prepare(`SELECT count(*) AS n FROM events WHERE ${isKeyOf("id")}`)
+        .bind(eventId)
+        .first())!.n,
+    ).toBe(3);
   });
 
   it("the same owner publishing again is still a duplicate, whoever publishes", async () => {

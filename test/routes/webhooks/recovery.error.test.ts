@@ -72,14 +72,29 @@ describe.each(OPERATIONS)("POST …/{webhook_id}/%s refuses", (operation) => {
 });
 
 describe("replay refuses event types", () => {
-  it("outside the catalog, outside the subscription, or never fanned out", async () => {
+  it("outside the catalog, outside the subscription, or the service's own", async () => {
     const wh = await webhook(); // user.*
     const since = iso(Date.now() - 1000);
     const cases: [unknown, (string | number)[], RegExp][] = [
       [["user.exploded"], ["body", "event_types", 0], /Unknown event type/],
       [["user.created", "group.created"], ["body", "event_types", 1], /not subscribed/],
-      [["webhook.test"], ["body", "event_types", 0], /never replayed/],
     ];
+    // The service's own announcements, as publishing refuses them, even where the webhook subscribes to them.
+    const announcements = await webhook({ events: ["webhook.*", "user.*"] });
+    for (const type of ["webhook.test", "webhook.auto_disabled"]) {
+      const res = await api("POST", `${WEBHOOKS}/${announcements.id}/replay`, {
+        token: announcements.token,
+        body: { since, event_types: ["user.created", type] },
+      });
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toEqual([
+        {
+          loc: ["body", "event_types", 1],
+          msg: `'${type}' is sent only by the webhook service itself and is never replayed`,
+          type: "value_error",
+        },
+      ]);
+    }
     for (const [eventTypes, loc, msg] of cases) {
       const res = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, {
         token: wh.token,

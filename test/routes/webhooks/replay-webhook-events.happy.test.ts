@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
-import { scaiKeyReceiverAccepts, standardWebhooksAccepts, waitFor } from "../../helpers/deliveries";
+import { isKeyOf, scaiKeyReceiverAccepts, standardWebhooksAccepts, waitFor } from "../../helpers/deliveries";
 import { recorded } from "../../helpers/receiver";
 import { publisher } from "../../helpers/tokens";
 
@@ -121,7 +121,7 @@ describe("replay", () => {
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
     const since = new Date(Date.now() - 1_000).toISOString();
     const first = await publish(tenant);
-    const cut = await env.DB.prepare("SELECT created_at FROM events WHERE id = ?")
+    const cut = await env.DB.prepare(`SELECT created_at FROM events WHERE ${isKeyOf("id")}`)
       .bind(first)
       .first<number>("created_at");
     await new Promise((r) => setTimeout(r, 5));

@@ -62,4 +62,21 @@ describe("secret rotation", () => {
       expect((await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body })).status).toBe(422);
     }
   });
+
+  it("a JSON null body is no body: a rotation with the default grace period", async () => {
+    const wh = await webhookAtReceiver("tnt_rotate_null");
+    const bodies: { rawBody?: string; headers?: Record<string, string> }[] = [
+      { rawBody: "null", headers: { "content-type": "application/json" } },
+      { rawBody: " null\n", headers: { "content-type": "application/json; charset=utf-8" } },
+      {},
+    ];
+    for (const body of bodies) {
+      const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, ...body });
+      expect(rotated.status, JSON.stringify(body)).toBe(200);
+      expect(rotated.body.secret).toMatch(/^whsec_/);
+      const grace = Date.parse(rotated.body.previous_secret_expires_at!) - Date.now();
+      expect(grace).toBeGreaterThan(86_000_000);
+      expect(grace).toBeLessThanOrEqual(86_400_000);
+    }
+  });
 });

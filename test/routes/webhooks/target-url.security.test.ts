@@ -1,34 +1,21 @@
 // The SSRF guard at the API (create and update answer 422 at ["body","url"]) and again at send time.
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../../src/app";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
-import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { attemptRows, deliveryDeps, deliveryRow, seedDelivery } from "../../helpers/deliveries";
+import { productionFetch } from "../../helpers/production-app";
 import { hookUrl, recorded } from "../../helpers/receiver";
 import { tenantAdmin } from "../../helpers/tokens";
 
-// The Worker under test runs with the development switches on (vitest.config.ts); this app runs the same routes
-// with the production policy: https only, no private targets.
-const productionApp = createApp((e) => {
-  const services = createServices(e);
-  return { ...services, config: { ...services.config, allowInsecureUrls: false, allowPrivateTargets: false } };
-});
-
 async function production(method: string, path: string, token: string, body?: unknown) {
-  const ctx = createExecutionContext();
-  const res = await productionApp.fetch(
+  const res = await productionFetch(
     new Request(`https://webhooks.test${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
-    env,
-    ctx,
   );
-  await waitOnExecutionContext(ctx);
   return { status: res.status, body: (await res.json()) as any };
 }
 
