@@ -26,7 +26,7 @@ import { buildDeliveryHeaders } from "../src/domain/delivery/request";
 import { signingKeysOf } from "../src/domain/delivery/signing-keys";
 import { generateSigningSecret } from "../src/domain/signing";
 import worker from "../src/index";
-import { interceptD1 } from "../src/lib/d1-intercept";
+import { interceptD1 } from "../scripts/lib/d1-intercept";
 import { logger } from "../src/lib/logger";
 import { requestContext } from "../src/lib/request-context";
 import { createServices } from "../src/lib/services";

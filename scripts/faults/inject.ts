@@ -2,7 +2,7 @@
 // test/helpers/faults.ts): D1 errors and duplicate queue messages, on purpose, wrapped around the Worker's bindings
 // from outside src/, so none of it ships in the production bundle.
 import { type DeliveryMessage, isDeliveryMessage } from "../../src/domain/delivery/message";
-import { interceptD1 } from "../../src/lib/d1-intercept";
+import { interceptD1 } from "../lib/d1-intercept";
 import { logger } from "../../src/lib/logger";
 import { mulberry32 } from "../lib/prng.mjs";
 

@@ -5,7 +5,7 @@ import { createDb } from "../../src/db/client";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
-import { interceptD1 } from "../../src/lib/d1-intercept";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createSecretBox } from "../../src/lib/secret-box";
 import type { RecordedRequest } from "./receiver";
 
