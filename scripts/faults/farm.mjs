@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { mulberry32 } from "../lib/prng.mjs";
 
 /** Behaviours: answer(n) gets the 1-based number of this request for its delivery, and a per-request random in [0,1). */
-export const BEHAVIOURS = {
+const BEHAVIOURS = {
   healthy: () => ({ kind: "status", status: 200 }),
   "fail-then-ok": (n) => (n <= 2 ? { kind: "status", status: 500 } : { kind: "status", status: 200 }),
   "always-500": () => ({ kind: "status", status: 500 }),

@@ -106,7 +106,7 @@ const CLAIM_TYPES: Record<string, "string" | "boolean" | "number"> = {
 };
 
 /** The first claim present with the wrong type (`aud` may be a string or an array of strings), or null. */
-export function wronglyTypedClaim(payload: JWTPayload): string | null {
+function wronglyTypedClaim(payload: JWTPayload): string | null {
   for (const [claim, type] of Object.entries(CLAIM_TYPES)) {
     const value = payload[claim];
     if (value !== undefined && typeof value !== type) return claim;

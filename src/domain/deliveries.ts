@@ -15,7 +15,7 @@ import { type ArchivedDelivery, archivedCount, readArchivedDelivery, readArchive
 import { toPublicAttempt, toPublicDelivery } from "./delivery-views";
 import type { Page } from "./webhooks";
 
-export { toPublicAttempt, toPublicDelivery } from "./delivery-views";
+export { toPublicDelivery } from "./delivery-views";
 
 /** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive; `lastStatusCode`
  * and `lastErrorClass` are the last attempt's. */

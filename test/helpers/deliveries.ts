@@ -1,11 +1,11 @@
 // Seeding and inspecting deliveries without going through the queue, for tests that drive attempts one by one.
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
-import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createSecretBox } from "../../src/lib/secret-box";
 import type { RecordedRequest } from "./receiver";
 

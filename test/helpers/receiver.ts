@@ -8,7 +8,7 @@ export interface RecordedRequest {
   received_at: number;
 }
 
-export const receiverBase = () => inject("receiverUrl");
+const receiverBase = () => inject("receiverUrl");
 
 let counter = 0;
 /** A fresh receiver URL that records what it gets; `plan` is the status of each successive request (the last repeats). */
