@@ -136,3 +136,25 @@ export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = 
   });
   return { d1: counted, counts };
 }
+
+/** A statement as the code sent it to D1: its SQL and bound values (workerd's D1PreparedStatement keeps both). */
+export interface SentStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/** Runs `work` against a D1 that records every statement it runs, alone or in a batch, in order. */
+export async function statementsSent(work: (d1: D1Database) => Promise<unknown>): Promise<SentStatement[]> {
+  const sent: D1PreparedStatement[] = [];
+  const recording = interceptD1(env.DB, {
+    statement: (_op, statement, _args, call) => (sent.push(statement), call()),
+    batch: (statements, call) => (sent.push(...statements), call()),
+  });
+  await work(recording);
+  return sent.map((s) => {
+    const { statement, params } = s as unknown as { statement?: unknown; params?: unknown };
+    if (typeof statement !== "string" || !Array.isArray(params))
+      throw new Error("D1PreparedStatement no longer exposes statement and params");
+    return { sql: statement, params };
+  });
+}
