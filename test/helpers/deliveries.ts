@@ -7,6 +7,7 @@ import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { createSecretBox } from "../../src/lib/secret-box";
+import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
 
 export const db = () => createDb(env.DB);
@@ -101,6 +102,19 @@ export function standardWebhooksAccepts(req: RecordedRequest, secret: string): b
   } catch {
     return false;
   }
+}
+
+/** Bindings that make the first retry come a second after a failure (RETRY_SCHEDULE), for api()/the portal. */
+export const QUICK_RETRIES: Partial<Env> = { RETRY_SCHEDULE: "1" };
+
+/** Waits until the delivery has succeeded (nobody calling retry) and returns it as the API shows it. */
+export async function eventuallySucceeds(webhook: { id: string; token: string }, deliveryId: number) {
+  return waitFor(async () => {
+    const res = await api("GET", `/api/v1/admin/webhooks/${webhook.id}/deliveries/${deliveryId}`, {
+      token: webhook.token,
+    });
+    return res.body.status === "success" && res.body;
+  });
 }
 
 export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {

@@ -1,6 +1,5 @@
 // A portal visitor for route tests: opens a magic link and then carries the session cookie and CSRF token like a browser.
-import { exports } from "cloudflare:workers";
-import { api, WEBHOOKS } from "./api";
+import { api, fetchWorker, WEBHOOKS } from "./api";
 
 export interface PortalPage {
   status: number;
@@ -19,7 +18,12 @@ export class PortalVisitor {
 
   async open(
     url: string,
-    init: { method?: string; form?: Record<string, string | string[]>; headers?: Record<string, string> } = {},
+    init: {
+      method?: string;
+      form?: Record<string, string | string[]>;
+      headers?: Record<string, string>;
+      bindings?: Partial<Env>;
+    } = {},
   ): Promise<PortalPage> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.cookie) headers.cookie = this.cookie;
@@ -32,8 +36,9 @@ export class PortalVisitor {
       headers["content-type"] = "application/x-www-form-urlencoded";
     }
     const target = url.startsWith("http") ? url : `https://webhooks.test${url}`;
-    const res = await exports.default.fetch(
+    const res = await fetchWorker(
       new Request(target, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" }),
+      init.bindings,
     );
     const setCookie = res.headers.get("set-cookie");
     if (setCookie) this.cookie = setCookie.split(";")[0]!;
