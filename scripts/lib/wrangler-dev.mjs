@@ -1,6 +1,6 @@
 // The one launcher of `wrangler dev` for the harnesses (bench, fault run, volume bench, browser suite): on 127.0.0.1
 // and free ports, its own process group (wrangler and its workerd), no interactive session, the given vars and state
-// directory, ready once a path answers 2xx. `npm start` runs wrangler dev in the foreground for a person instead
+// directory, ready once a path answers 2xx (by default /openapi.json). `npm start` runs wrangler dev in the foreground for a person instead
 // (scripts/start.mjs), and the bench's other runtime is Miniflare's own API (bench/runtimes/miniflare.mjs).
 // Node builtins only.
 import { spawn } from "node:child_process";
@@ -22,7 +22,7 @@ export async function startWranglerDev({
   vars = {},
   envFile,
   args = [],
-  readyPath = "/health",
+  readyPath = "/openapi.json", // not /health: it may answer 503 (delivery lagging) with the Worker up
   timeoutMs = 120_000,
   what = "wrangler dev",
   onLine,
