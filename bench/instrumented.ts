@@ -19,6 +19,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
+import { interceptD1 } from "../scripts/lib/d1-intercept";
 import { createApp } from "../src/app";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
 import { deliveries, events, webhookEndpoints } from "../src/db/schema";
@@ -26,7 +27,6 @@ import { buildDeliveryHeaders } from "../src/domain/delivery/request";
 import { signingKeysOf } from "../src/domain/delivery/signing-keys";
 import { generateSigningSecret } from "../src/domain/signing";
 import worker from "../src/index";
-import { interceptD1 } from "../src/lib/d1-intercept";
 import { logger } from "../src/lib/logger";
 import { requestContext } from "../src/lib/request-context";
 import { createServices } from "../src/lib/services";

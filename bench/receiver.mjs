@@ -1,58 +1,55 @@
 // The benchmark's local receiver and JWKS server, run as its own process (so the load generator never shares its
-// event loop): node:http on 127.0.0.1, keep-alive, answers every hook 200 at once and counts what it got.
+// event loop): scripts/lib/local-receiver.mjs with keep-alive, answering every hook 200 at once and counting what it got.
 //
 //   POST /hook/<tag>/<anything>   200 "ok"; counted under <tag> (e.g. "subject", "baseline")
 //   GET  /jwks                    the JSON Web Key Set given in BENCH_JWKS (RS256 public key, as ScaiKey publishes)
 //   GET  /__stats                 {"total": n, "byTag": {...}} of hooks received since the last reset
 //   POST /__reset                 zeroes the counts
 // Prints {"port": n} on its first stdout line once it listens. Node builtins only.
-import { createServer } from "node:http";
+import { startLocalReceiver } from "../scripts/lib/local-receiver.mjs";
 
 const jwks = process.env.BENCH_JWKS ?? '{"keys":[]}';
 let total = 0;
 let byTag = Object.create(null);
 
-const server = createServer((req, res) => {
-  const url = req.url ?? "/";
-  if (url.startsWith("/hook/")) {
-    // Drain the body (the signed event) before answering, as a real receiver would.
-    req.on("data", () => {});
-    req.on("end", () => {
+// The body (the signed event) is drained before answering, as a real receiver would, and not kept.
+const receiver = await startLocalReceiver(
+  (req, res) => {
+    const url = req.url ?? "/";
+    if (url.startsWith("/hook/")) {
       total++;
       const slash = url.indexOf("/", 6);
       const tag = url.slice(6, slash === -1 ? undefined : slash);
       byTag[tag] = (byTag[tag] ?? 0) + 1;
       res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
       res.end("ok");
-    });
-    return;
-  }
-  if (url === "/jwks") {
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(jwks);
-    return;
-  }
-  if (url === "/__stats") {
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ total, byTag }));
-    return;
-  }
-  if (url === "/__reset" && req.method === "POST") {
-    total = 0;
-    byTag = Object.create(null);
-    res.writeHead(204);
+      return;
+    }
+    if (url === "/jwks") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(jwks);
+      return;
+    }
+    if (url === "/__stats") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ total, byTag }));
+      return;
+    }
+    if (url === "/__reset" && req.method === "POST") {
+      total = 0;
+      byTag = Object.create(null);
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    res.writeHead(404);
     res.end();
-    return;
-  }
-  res.writeHead(404);
-  res.end();
-});
-server.keepAliveTimeout = 30_000;
+  },
+  { readBody: false, keepAliveTimeout: 30_000 },
+);
+process.stdout.write(`${JSON.stringify({ port: receiver.port })}\n`);
 
-server.listen(0, "127.0.0.1", () => {
-  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-});
-const stop = () => server.close(() => process.exit(0));
+const stop = () => receiver.stop().then(() => process.exit(0));
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 // The runner holds our stdin open; if it dies without cleaning up, stdin closes and we go too.

@@ -145,6 +145,7 @@ function prepareSnapshot(workDir, options) {
     "package.json",
     "tsconfig.json",
     "bench/instrumented.ts",
+    "scripts/lib/d1-intercept.ts", // imported by instrumented.ts
     "bench/baseline",
   ]);
   const consumerFile = readdirSync(join(app, "src"), { recursive: true })

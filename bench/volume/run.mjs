@@ -14,28 +14,26 @@
 //      stats rollup cron until it has caught up; the retention cron (retention + archive) until done or --budget-s;
 //      the list again, and a page deep in the archive.
 // Writes bench/volume.json. Exits 1 if a run fails (not if a target is missed).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   cpSync,
   mkdtempSync,
-  openSync,
   readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
-  writeSync,
 } from "node:fs";
-import { createServer } from "node:http";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
-import { freePort } from "../../scripts/lib/port.mjs";
+import { startLocalReceiver } from "../../scripts/lib/local-receiver.mjs";
 import { stopProcessGroup } from "../../scripts/lib/process.mjs";
 import { wranglerBin } from "../../scripts/lib/wrangler.mjs";
+import { startWranglerDev } from "../../scripts/lib/wrangler-dev.mjs";
 import {
   HOUR_MS,
   openDatabase,
@@ -180,8 +178,6 @@ function migrate(stateDir) {
 }
 
 async function startWorker(stateDir) {
-  const port = await freePort();
-  const inspector = await freePort();
   const envFile = join(workDir, "volume.env");
   writeFileSync(envFile, "# vars come from --var\n");
   const vars = {
@@ -193,58 +189,26 @@ async function startWorker(stateDir) {
     ALLOW_PRIVATE_TARGETS: "true",
     SECRET_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 7).toString("base64")}`,
   };
-  const args = [
-    wrangler.bin,
-    "dev",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspector),
-    "--persist-to",
-    stateDir,
-    "--test-scheduled",
-    "--show-interactive-dev-session=false",
-    "--env-file",
-    envFile,
-    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-  ];
-  const child = spawn(process.execPath, args, {
-    cwd: app,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
-  });
-  children.add(child);
   const logs = [];
-  let partial = "";
-  const logFile = openSync(join(workDir, `wrangler-${port}.log`), "a");
-  const onData = (chunk) => {
-    writeSync(logFile, chunk);
-    partial += chunk.toString();
-    const lines = partial.split("\n");
-    partial = lines.pop();
-    for (const line of lines) {
-      const start = line.indexOf('{"level"');
-      if (start === -1) continue;
-      try {
-        logs.push(JSON.parse(line.slice(start)));
-      } catch {}
-    }
-  };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 240; i++) {
-    if (child.exitCode !== null) throw new Error("wrangler dev exited");
+  const onLine = (line) => {
+    const start = line.indexOf('{"level"');
+    if (start === -1) return;
     try {
-      // Not /health: it answers 503 while delivery lags (a seeded history may), with the Worker up.
-      if ((await fetch(`${base}/openapi.json`)).ok) return { child, base, logs };
+      logs.push(JSON.parse(line.slice(start)));
     } catch {}
-    await sleep(500);
-  }
-  throw new Error("wrangler dev did not answer within 120 s");
+  };
+  const { child, base } = await startWranglerDev({
+    wrangler,
+    cwd: app,
+    args: ["--test-scheduled"],
+    persistTo: stateDir,
+    envFile,
+    vars,
+    logPath: join(workDir, `wrangler-${basename(stateDir)}.log`),
+    onLine,
+    onStart: (started) => children.add(started),
+  });
+  return { child, base, logs };
 }
 
 async function stopWorker(worker) {
@@ -325,20 +289,16 @@ async function latencyPair(urlA, urlB, auth, n = 150) {
 }
 
 /** A receiver that answers 200 at once and counts what it got. */
-function startReceiver() {
+async function startReceiver() {
   let received = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
+  const receiver = await startLocalReceiver(
+    (_req, res) => {
       received++;
       res.writeHead(200, { "content-type": "application/json" }).end('{"received":true}');
-    });
-  });
-  return new Promise((r) =>
-    server.listen(0, "127.0.0.1", () =>
-      r({ server, url: `http://127.0.0.1:${server.address().port}/hook`, received: () => received }),
-    ),
+    },
+    { readBody: false },
   );
+  return { stop: receiver.stop, url: receiver.url("/hook"), received: () => received };
 }
 
 // ---- The run ----
@@ -470,7 +430,7 @@ async function main() {
     `after retention and archive: list p50 ${afterList.p50_ms} ms (total ${afterList.total}); page ${deepPage} (archive) p50 ${deepList.p50_ms} ms`,
   );
   await stopWorker(worker);
-  receiver.server.close();
+  await receiver.stop();
 
   const d1RowsRemoved =
     totals.deliveries_deleted +

@@ -28,7 +28,7 @@ export function issuerMatches(issuer: string | undefined, prefix: string): boole
 }
 
 /** The issuer ScaiKey gives one tenant's tokens: `<prefix>tenants/<tenant_id>`. */
-export function tenantIssuer(prefix: string, tenantId: string): string {
+function tenantIssuer(prefix: string, tenantId: string): string {
   return `${prefix.endsWith("/") ? prefix : `${prefix}/`}tenants/${tenantId}`;
 }
 
@@ -125,7 +125,7 @@ const CLAIM_TYPES: Record<string, "string" | "boolean" | "number"> = {
 };
 
 /** The first claim present with the wrong type (`aud` may be a string or an array of strings), or null. */
-export function wronglyTypedClaim(payload: JWTPayload): string | null {
+function wronglyTypedClaim(payload: JWTPayload): string | null {
   for (const [claim, type] of Object.entries(CLAIM_TYPES)) {
     const value = payload[claim];
     if (value !== undefined && typeof value !== type) return claim;

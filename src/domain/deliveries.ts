@@ -16,7 +16,7 @@ import { toPublicAttempt, toPublicDelivery } from "./delivery-views";
 import { eventKeyRange } from "./event-key";
 import type { Page } from "./webhooks";
 
-export { toPublicAttempt, toPublicDelivery } from "./delivery-views";
+export { toPublicDelivery } from "./delivery-views";
 
 /** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive; `lastStatusCode`
  * and `lastErrorClass` are the last attempt's. */

@@ -16,9 +16,9 @@ import { EVENT_TYPES, isKnownEventType, isServiceEventType, subscriptionMatches 
 import { endpointReceivesOwner, enqueueDeliveries } from "./publish";
 
 /** Rows per chunk: one short D1 statement each. */
-export const RECOVERY_CHUNK_ROWS = 500;
+const RECOVERY_CHUNK_ROWS = 500;
 /** Wall time one cron run spends on open recoveries; what is left waits for the next minute. */
-export const RECOVERY_TIME_BOX_MS = 15_000;
+const RECOVERY_TIME_BOX_MS = 15_000;
 const DAY_MS = 24 * 3_600_000;
 
 export interface RecoveryDeps {

@@ -102,7 +102,7 @@ function inFlightMarginSeconds(v: string | undefined): number {
   return n;
 }
 
-export const DEFAULT_DNS_RESOLVER_URL = "https://cloudflare-dns.com/dns-query";
+const DEFAULT_DNS_RESOLVER_URL = "https://cloudflare-dns.com/dns-query";
 
 function parsePorts(v: string | undefined): number[] {
   if (!v?.trim()) return [];

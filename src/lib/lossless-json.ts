@@ -12,7 +12,7 @@ import { invalidField } from "./errors";
  * and for an integer-valued float (`1.0`, `-0.0`, `1e21`), which a JavaScript number would print as an int.
  * Out-of-range floats stay Infinity, which event validation refuses.
  */
-export function parseNumberAsPython(text: string): number | LosslessNumber {
+function parseNumberAsPython(text: string): number | LosslessNumber {
   const value = Number(text);
   if (isInteger(text)) return Number.isSafeInteger(value) ? value : new LosslessNumber(text);
   return Number.isInteger(value) ? new LosslessNumber(text) : value;

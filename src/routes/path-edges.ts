@@ -16,7 +16,7 @@ interface PathTemplate {
 const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
 
 /** Each documented path under `prefix` as a pattern (`{param}` is one non-empty segment) with its methods. */
-export function pathTemplates(app: Registered, prefix: string): PathTemplate[] {
+function pathTemplates(app: Registered, prefix: string): PathTemplate[] {
   const byPath = new Map<string, Set<string>>();
   for (const def of app.openAPIRegistry.definitions) {
     if (def.type !== "route" || !def.route.path.startsWith(prefix)) continue;
@@ -37,7 +37,7 @@ function templatePattern(path: string): RegExp {
 }
 
 /** Every method some documented route takes at `path` (several templates can match, e.g. `/events` and `/{id}`). */
-export function methodsAt(templates: PathTemplate[], path: string): Set<string> {
+function methodsAt(templates: PathTemplate[], path: string): Set<string> {
   const methods = new Set<string>();
   for (const t of templates) if (t.pattern.test(path)) for (const m of t.methods) methods.add(m);
   return methods;

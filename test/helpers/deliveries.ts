@@ -1,12 +1,13 @@
 // Seeding and inspecting deliveries without going through the queue, for tests that drive attempts one by one.
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 import { createSecretBox } from "../../src/lib/secret-box";
+import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
 
 export const db = () => createDb(env.DB);
@@ -119,6 +120,19 @@ export function standardWebhooksAccepts(req: RecordedRequest, secret: string): b
   }
 }
 
+/** Bindings that make the first retry come a second after a failure (RETRY_SCHEDULE), for api()/the portal. */
+export const QUICK_RETRIES: Partial<Env> = { RETRY_SCHEDULE: "1" };
+
+/** Waits until the delivery has succeeded (nobody calling retry) and returns it as the API shows it. */
+export async function eventuallySucceeds(webhook: { id: string; token: string }, deliveryId: number) {
+  return waitFor(async () => {
+    const res = await api("GET", `/api/v1/admin/webhooks/${webhook.id}/deliveries/${deliveryId}`, {
+      token: webhook.token,
+    });
+    return res.body.status === "success" && res.body;
+  });
+}
+
 export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -151,4 +165,26 @@ export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = 
     },
   });
   return { d1: counted, counts };
+}
+
+/** A statement as the code sent it to D1: its SQL and bound values (workerd's D1PreparedStatement keeps both). */
+export interface SentStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/** Runs `work` against a D1 that records every statement it runs, alone or in a batch, in order. */
+export async function statementsSent(work: (d1: D1Database) => Promise<unknown>): Promise<SentStatement[]> {
+  const sent: D1PreparedStatement[] = [];
+  const recording = interceptD1(env.DB, {
+    statement: (_op, statement, _args, call) => (sent.push(statement), call()),
+    batch: (statements, call) => (sent.push(...statements), call()),
+  });
+  await work(recording);
+  return sent.map((s) => {
+    const { statement, params } = s as unknown as { statement?: unknown; params?: unknown };
+    if (typeof statement !== "string" || !Array.isArray(params))
+      throw new Error("D1PreparedStatement no longer exposes statement and params");
+    return { sql: statement, params };
+  });
 }

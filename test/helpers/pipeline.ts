@@ -3,10 +3,10 @@
 // it to the real consumer, a D1 that is down, and /health and the operations view called through the real app.
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createApp } from "../../src/app";
 import type { QueueMessage } from "../../src/domain/delivery/message";
 import { DELIVERY_QUEUE, handleQueueBatch } from "../../src/jobs/delivery-consumer";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 import { createServices, type Services } from "../../src/lib/services";
 
 export interface Clock {

@@ -1,6 +1,6 @@
 // A portal visitor for route tests: opens a magic link and then carries the session cookie and CSRF token like a browser.
 import { exports } from "cloudflare:workers";
-import { api, WEBHOOKS } from "./api";
+import { api, fetchWorker, WEBHOOKS } from "./api";
 
 export interface PortalPage {
   status: number;
@@ -22,7 +22,12 @@ export class PortalVisitor {
 
   async open(
     url: string,
-    init: { method?: string; form?: Record<string, string | string[]>; headers?: Record<string, string> } = {},
+    init: {
+      method?: string;
+      form?: Record<string, string | string[]>;
+      headers?: Record<string, string>;
+      bindings?: Partial<Env>;
+    } = {},
   ): Promise<PortalPage> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.cookie) headers.cookie = this.cookie;
@@ -35,9 +40,13 @@ export class PortalVisitor {
       headers["content-type"] = "application/x-www-form-urlencoded";
     }
     const target = url.startsWith("http") ? url : `https://webhooks.test${url}`;
-    const res = await this.fetcher(
-      new Request(target, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" }),
-    );
+    const request = new Request(target, {
+      method: init.method ?? (init.form ? "POST" : "GET"),
+      headers,
+      body,
+      redirect: "manual",
+    });
+    const res = init.bindings ? await fetchWorker(request, init.bindings) : await this.fetcher(request);
     const setCookie = res.headers.get("set-cookie");
     if (setCookie) this.cookie = setCookie.split(";")[0]!;
     return { status: res.status, headers: res.headers, html: await res.text() };

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { hashPortalToken, purgeExpiredPortalSessions } from "../../src/domain/portal-sessions";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
+import { eventuallySucceeds, QUICK_RETRIES } from "../helpers/deliveries";
 import { issueLink, PortalVisitor } from "../helpers/portal";
 import { hookUrl } from "../helpers/receiver";
 import { tenantAdmin } from "../helpers/tokens";
@@ -297,6 +298,23 @@ describe("screens through the domain", () => {
     const deleted = await visitor.open(`/portal/webhooks/${hook.id}/delete`, { form: { _csrf: csrf } });
     expect(deleted.status).toBe(303);
     expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token })).status).toBe(404);
+  });
+
+  it("a failed test event is tried again through the queue, as from the API", async () => {
+    const token = await tenantAdmin("tnt_portal_requeue");
+    const hook = hookUrl({ plan: [500, 200] });
+    const webhook = await createWebhook(token, { url: hook.url, events: ["*"] });
+    const visitor = await PortalVisitor.signIn(token);
+    const csrf = await visitor.csrf();
+    const tested = await visitor.open(`/portal/webhooks/${webhook.id}/test`, {
+      form: { _csrf: csrf },
+      bindings: QUICK_RETRIES,
+    });
+    expect(tested.status).toBe(200);
+    const [failed] = (await api("GET", `${WEBHOOKS}/${webhook.id}/deliveries`, { token })).body.items;
+    expect(failed).toMatchObject({ event_type: "webhook.test", status: "retrying" });
+    const delivery = await eventuallySucceeds({ id: webhook.id, token }, failed!.id);
+    expect(delivery.attempts.map((a) => a.status_code)).toEqual([500, 200]);
   });
 
   it("deliveries filter by status, event type, status code and time; the detail shows the payload and attempts", async () => {

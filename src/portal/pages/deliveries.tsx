@@ -13,7 +13,6 @@ export const SINCE_CHOICES = {
   "7d": 7 * 86_400_000,
   "30d": 30 * 86_400_000,
 } as const;
-export type Since = keyof typeof SINCE_CHOICES;
 
 export interface DeliveryFilterForm {
   status: string;
@@ -22,7 +21,7 @@ export interface DeliveryFilterForm {
   since: string;
 }
 
-export const filterQuery = (f: DeliveryFilterForm, page: number) => {
+const filterQuery = (f: DeliveryFilterForm, page: number) => {
   const q = new URLSearchParams();
   if (f.status) q.set("status", f.status);
   if (f.eventType) q.set("event_type", f.eventType);

@@ -268,7 +268,7 @@ export const formValuesOf = (row: WebhookEndpointRow): EndpointFormValues => ({
   enabled: row.enabled,
 });
 
-export const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "deliveries" | "stats" }> = ({
+const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "deliveries" | "stats" }> = ({
   row,
   current,
 }) => (
