@@ -4,6 +4,8 @@ import { LOG_LEVELS, type LogLevel } from "./logger";
 // Typed settings read once from the Worker's bindings ([vars] in wrangler.toml, secrets from .dev.vars / `wrangler secret put`).
 export interface Config {
   jwt: { jwksUrl: string | null; secret: string | null; issuerPrefix: string; audience: string };
+  /** The origin clients reach the service at (`https://webhooks.example.com`): absolute redirects are built on it. */
+  publicOrigin: string | null;
   allowInsecureUrls: boolean;
   allowPrivateTargets: boolean;
   /** Target ports allowed besides 443 (and 80 with insecure URLs). */
@@ -50,6 +52,7 @@ export function readConfig(env: Env): Config {
       issuerPrefix: env.JWT_ISSUER ?? "",
       audience: env.JWT_AUDIENCE ?? "",
     },
+    publicOrigin: origin("PUBLIC_ORIGIN", env.PUBLIC_ORIGIN),
     allowInsecureUrls: flag(env.ALLOW_INSECURE_URLS),
     allowPrivateTargets: flag(env.ALLOW_PRIVATE_TARGETS),
     allowedTargetPorts: parsePorts(env.ALLOWED_TARGET_PORTS),
@@ -98,6 +101,14 @@ function httpUrl(name: string, v: string): string {
   if (url.protocol !== "https:" && url.protocol !== "http:")
     throw new Error(`${name} must be an http(s) URL, got "${v}"`);
   return url.toString();
+}
+
+/** An http(s) origin, without path, query or trailing slash; null when unset. */
+function origin(name: string, v: string | undefined): string | null {
+  if (v === undefined || v === "") return null;
+  const url = new URL(httpUrl(name, v));
+  if (url.origin !== v.replace(/\/$/, "")) throw new Error(`${name} must be an origin (scheme, host, port), got "${v}"`);
+  return url.origin;
 }
 
 function logLevel(v: string | undefined): LogLevel {

@@ -2,7 +2,7 @@
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_DATA_DEPTH } from "../../src/domain/event-envelope";
-import { MAX_BODY_BYTES } from "../../src/lib/body-limit";
+import { MAX_BODY_BYTES } from "../../src/lib/request-body";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { seedDelivery } from "../helpers/deliveries";
 import { mintToken, tenantAdmin } from "../helpers/tokens";

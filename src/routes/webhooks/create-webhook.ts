@@ -8,7 +8,7 @@ import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 import { requireAcceptableTargetUrl, requireOwner } from "./guards";
 import { WebhookSchema, webhookFieldShape } from "./schemas";
 
-const CreateWebhookBody = z.strictObject(webhookFieldShape).openapi("CreateWebhook");
+const CreateWebhookBody = z.object(webhookFieldShape).openapi("CreateWebhook");
 
 const CreatedWebhookSchema = WebhookSchema.extend({
   secret: z.string().openapi({

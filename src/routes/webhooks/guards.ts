@@ -33,9 +33,5 @@ export async function requireAcceptableTargetUrl(c: Context<AppEnv>, url: string
 /** A webhook belongs to a tenant, a partner, or both: never to no one. */
 export function requireOwner(owner: { tenantId: string | null; partnerId: string | null }): void {
   if (!owner.tenantId && !owner.partnerId)
-    throw invalidField(
-      ["body", "tenant_id"],
-      "tenant_id or partner_id is required when the token has neither",
-      "missing",
-    );
+    throw invalidField(["body", "tenant_id"], "tenant_id or partner_id is required when the token has neither");
 }
