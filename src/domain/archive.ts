@@ -212,7 +212,10 @@ async function readObject(archive: R2Bucket, key: string): Promise<ArchivedDeliv
       const delivery = JSON.parse(line) as Omit<ArchivedDelivery, "payload"> & { payload: unknown };
       // Objects archived before payloads were kept as text hold the parsed payload: written back as canonical JSON.
       const { payload } = delivery;
-      return { ...delivery, payload: payload === null || typeof payload === "string" ? payload : canonicalJson(payload) };
+      return {
+        ...delivery,
+        payload: payload === null || typeof payload === "string" ? payload : canonicalJson(payload),
+      };
     });
 }
 

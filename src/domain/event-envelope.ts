@@ -41,7 +41,10 @@ const ActorSchema = z.object({
 // refused (pydantic's extra="forbid") rather than lost on the way to the receivers.
 export const EventEnvelopeSchema = z
   .strictObject({
-    event_id: pyString({ pattern: /^evt_[A-Za-z0-9_-]{1,64}$/ })
+    event_id: pyString({
+      pattern: /^evt_[A-Za-z0-9_-]{1,64}$/,
+      patternMessage: "Must be 'evt_' followed by up to 64 letters, digits, '_' or '-'",
+    })
       .optional()
       .openapi({
         description:
@@ -84,7 +87,8 @@ export const DeliveredEnvelopeSchema = z
     resource: ResourceSchema,
     actor: ActorSchema,
     data: z.record(z.string(), z.unknown()).openapi({
-      description: "As published, every number exactly as delivered (1.0 stays 1.0, 12345678901234567890 keeps its digits).",
+      description:
+        "As published, every number exactly as delivered (1.0 stays 1.0, 12345678901234567890 keeps its digits).",
     }),
   })
   .openapi("DeliveredEvent");

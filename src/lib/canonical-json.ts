@@ -22,6 +22,8 @@ interface DumpOptions {
   sortKeys: boolean;
   /** true: every character outside printable ASCII as `\uXXXX`; false: only what JSON requires (and lone surrogates). */
   ensureAscii: boolean;
+  /** A number beyond the double range (1e400) as `null`, where canonical JSON refuses it (a 422 echoes what was sent). */
+  nonFiniteAsNull?: boolean;
 }
 const CANONICAL: DumpOptions = { sortKeys: true, ensureAscii: true };
 
@@ -38,6 +40,8 @@ export function pythonJsonText(value: unknown, options: DumpOptions): string {
 
 // `undefined` means "no JSON value here" (omitted from objects, null in arrays), as in JSON.stringify.
 function serialise(value: unknown, key: string, ancestors: Set<object>, options: DumpOptions): string | undefined {
+  if (options.nonFiniteAsNull && (typeof value === "number" || isLosslessNumber(value)))
+    if (!Number.isFinite(Number(isLosslessNumber(value) ? value.value : value))) return "null";
   if (isLosslessNumber(value)) return formatNumberLiteral(value.value);
   if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
     value = (value as { toJSON(key: string): unknown }).toJSON(key);

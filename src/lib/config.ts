@@ -107,7 +107,8 @@ function httpUrl(name: string, v: string): string {
 function origin(name: string, v: string | undefined): string | null {
   if (v === undefined || v === "") return null;
   const url = new URL(httpUrl(name, v));
-  if (url.origin !== v.replace(/\/$/, "")) throw new Error(`${name} must be an origin (scheme, host, port), got "${v}"`);
+  if (url.origin !== v.replace(/\/$/, ""))
+    throw new Error(`${name} must be an origin (scheme, host, port), got "${v}"`);
   return url.origin;
 }
 

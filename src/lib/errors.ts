@@ -49,7 +49,12 @@ export const invalidField = (loc: (string | number)[], msg: string) =>
   unprocessable([{ type: "value_error", loc, msg: `Value error, ${msg}`, ctx: { error: {} } }]);
 
 /** A required body that is absent, empty or JSON null: FastAPI's one issue. */
-export const missingBody = (): ValidationIssue => ({ type: "missing", loc: ["body"], msg: "Field required", input: null });
+export const missingBody = (): ValidationIssue => ({
+  type: "missing",
+  loc: ["body"],
+  msg: "Field required",
+  input: null,
+});
 /** Malformed JSON: Python's json.loads message and its character offset. */
 export const jsonInvalid = (pos: number, error: string): ValidationIssue => ({
   type: "json_invalid",
@@ -62,12 +67,6 @@ export const jsonInvalid = (pos: number, error: string): ValidationIssue => ({
 // ---- zod issues → pydantic errors ----
 
 type ZodIssue = z.core.$ZodIssue;
-type Loc = (string | number)[];
-interface Rendered {
-  type: string;
-  msg: string;
-  ctx?: Record<string, unknown>;
-}
 
 /** The value the issue is about, as the client sent it (`present`: whether there is one at all). */
 interface Refused {
@@ -75,195 +74,166 @@ interface Refused {
   present: boolean;
 }
 
+/** A row of the table: pydantic's error type, the zod issues it covers, pydantic's message and context. */
+interface Row {
+  type: string;
+  covers(issue: ZodIssue, refused: Refused): boolean;
+  msg(issue: ZodIssue, refused: Refused): string;
+  ctx?(issue: ZodIssue, refused: Refused): Record<string, unknown>;
+}
+const row = (type: string, covers: Row["covers"], msg: string | Row["msg"], ctx?: Row["ctx"]): Row => ({
+  type,
+  covers,
+  msg: typeof msg === "string" ? () => msg : msg,
+  ctx,
+});
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-const pythonRepr = (v: unknown) => (typeof v === "string" ? `'${v.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'` : String(v));
+const pythonRepr = (v: unknown) =>
+  typeof v === "string" ? `'${v.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'` : String(v);
 const orList = (values: readonly unknown[]) =>
   values.length === 1
     ? pythonRepr(values[0])
     : `${values.slice(0, -1).map(pythonRepr).join(", ")} or ${pythonRepr(values.at(-1))}`;
 const isString = (v: unknown): v is string => typeof v === "string";
+const isExactNumber = (v: unknown): v is { value: string } =>
+  typeof v === "object" && v !== null && (v as { isLosslessNumber?: boolean }).isLosslessNumber === true;
 /** A JSON float pydantic cannot fit in an i64 (it reads `1e20` as a float; `100000000000000000000` is an int). */
 const isHugeFloat = (v: unknown) =>
   isExactNumber(v) && !/^-?\d+$/.test(v.value) && Math.abs(Number(v.value)) >= 2 ** 63;
-const isExactNumber = (v: unknown): v is { value: string } =>
-  typeof v === "object" && v !== null && (v as { isLosslessNumber?: boolean }).isLosslessNumber === true;
-const numberOf = (v: unknown) => (isExactNumber(v) ? Number(v.value) : v);
-const isFraction = (v: unknown) => typeof numberOf(v) === "number" && !Number.isInteger(numberOf(v));
+const isWholeNumber = (v: unknown) => Number.isInteger(isExactNumber(v) ? Number(v.value) : v);
 const expects = (issue: ZodIssue, type: string) => issue.code === "invalid_type" && issue.expected === type;
-const pydanticOf = (issue: ZodIssue) =>
+const bound = (issue: ZodIssue, code: "too_small" | "too_big", origin: string) =>
+  issue.code === code && issue.origin === origin;
+const limitOf = (issue: ZodIssue) =>
+  Number((issue as { minimum?: number; maximum?: number }).minimum ?? (issue as { maximum: number }).maximum);
+const lengthOf = (refused: Refused) => (refused.input as unknown[]).length;
+const refusalOf = (issue: ZodIssue) =>
   issue.code === "custom" ? (issue.params?.pydantic as DatetimeRefusal | undefined) : undefined;
-const numberBound = (issue: ZodIssue) =>
-  (issue.code === "too_small" || issue.code === "too_big") && issue.origin === "number";
-const intIssue = (issue: ZodIssue) => expects(issue, "number") || expects(issue, "int") || numberBound(issue);
+const datetimeRow = (type: DatetimeRefusal["type"], msg: (error: string) => string) =>
+  row(
+    type,
+    (issue) => refusalOf(issue)?.type === type,
+    (issue) => msg((refusalOf(issue) as { error?: string }).error ?? ""),
+    (issue) => {
+      const refusal = refusalOf(issue) as { error?: string };
+      return refusal.error === undefined ? {} : { error: refusal.error };
+    },
+  );
 
 /**
- * The table: each row names pydantic's error type, says which zod issues (with the refused input) it covers, and
- * writes pydantic's message and context. Rows are tried in order; test/lib/pydantic-errors.test.ts has a case for
- * each and checks that every issue the request schemas can produce lands on one.
+ * The table: zod issue (and the input it refused) → pydantic's error. Rows are tried in order; a row's context is left
+ * out when empty. test/lib/pydantic-errors.test.ts sends a case of each to the Worker and compares FastAPI's answer,
+ * and checks that every issue the request schemas can produce lands on a row.
  */
-export const PYDANTIC_ERRORS: { type: string; covers(issue: ZodIssue, refused: Refused): boolean; render(issue: ZodIssue, refused: Refused): Rendered }[] = [
-  {
-    type: "missing",
-    covers: (issue, { present }) => issue.code === "invalid_type" && !present,
-    render: () => ({ type: "missing", msg: "Field required" }),
-  },
-  ...(["datetime_type", "timezone_aware", "datetime_parsing", "datetime_from_date_parsing"] as const).map((type) => ({
-    type,
-    covers: (issue: ZodIssue) => pydanticOf(issue)?.type === type,
-    render: (issue: ZodIssue): Rendered => {
-      const refusal = pydanticOf(issue)!;
-      if (!("error" in refusal))
-        return {
-          type,
-          msg: type === "datetime_type" ? "Input should be a valid datetime" : "Input should have timezone info",
-        };
-      const what = type === "datetime_parsing" ? "datetime" : "datetime or date";
-      return { type, msg: `Input should be a valid ${what}, ${refusal.error}`, ctx: { error: refusal.error } };
-    },
-  })),
-  {
-    type: "model_attributes_type",
-    covers: (issue) => expects(issue, "object"),
-    render: () => ({ type: "model_attributes_type", msg: "Input should be a valid dictionary or object to extract fields from" }),
-  },
-  {
-    type: "dict_type",
-    covers: (issue) => expects(issue, "record"),
-    render: () => ({ type: "dict_type", msg: "Input should be a valid dictionary" }),
-  },
-  {
-    type: "list_type",
-    covers: (issue) => expects(issue, "array"),
-    render: () => ({ type: "list_type", msg: "Input should be a valid list" }),
-  },
-  {
-    type: "string_type",
-    covers: (issue) => expects(issue, "string"),
-    render: () => ({ type: "string_type", msg: "Input should be a valid string" }),
-  },
-  {
-    // A string that is not one of the words, or a whole number other than 0 and 1.
-    type: "bool_parsing",
-    covers: (issue, { input }) =>
-      expects(issue, "boolean") && (isString(input) || (typeof numberOf(input) === "number" && !isFraction(input))),
-    render: () => ({ type: "bool_parsing", msg: "Input should be a valid boolean, unable to interpret input" }),
-  },
-  {
-    type: "bool_type",
-    covers: (issue) => expects(issue, "boolean"),
-    render: () => ({ type: "bool_type", msg: "Input should be a valid boolean" }),
-  },
-  {
-    type: "int_parsing_size",
-    covers: (issue, { input }) =>
-      intIssue(issue) && ((isString(input) && trimLikeRust(input).length > MAX_INT_STRING_LENGTH) || isHugeFloat(input)),
-    render: () => ({ type: "int_parsing_size", msg: "Unable to parse input string as an integer, exceeded maximum size" }),
-  },
-  {
-    type: "int_parsing",
-    covers: (issue, { input }) => expects(issue, "number") && isString(input),
-    render: () => ({ type: "int_parsing", msg: "Input should be a valid integer, unable to parse string as an integer" }),
-  },
-  {
-    // pydantic checks the type before the bounds: 100000.5 is a fraction before it is too big.
-    type: "int_from_float",
-    covers: (issue, { input }) => expects(issue, "int") || (numberBound(issue) && isFraction(input)),
-    render: () => ({ type: "int_from_float", msg: "Input should be a valid integer, got a number with a fractional part" }),
-  },
-  {
-    type: "int_type",
-    covers: (issue) => expects(issue, "number"),
-    render: () => ({ type: "int_type", msg: "Input should be a valid integer" }),
-  },
-  {
-    type: "greater_than_equal",
-    covers: (issue) => issue.code === "too_small" && issue.origin === "number",
-    render: (issue) => {
-      const ge = (issue as { minimum: number }).minimum;
-      return { type: "greater_than_equal", msg: `Input should be greater than or equal to ${ge}`, ctx: { ge } };
-    },
-  },
-  {
-    type: "less_than_equal",
-    covers: (issue) => issue.code === "too_big" && issue.origin === "number",
-    render: (issue) => {
-      const le = (issue as { maximum: number }).maximum;
-      return { type: "less_than_equal", msg: `Input should be less than or equal to ${le}`, ctx: { le } };
-    },
-  },
-  {
-    type: "string_too_short",
-    covers: (issue) => issue.code === "too_small" && issue.origin === "string",
-    render: (issue) => {
-      const min = Number((issue as { minimum: number }).minimum);
-      return { type: "string_too_short", msg: `String should have at least ${plural(min, "character")}`, ctx: { min_length: min } };
-    },
-  },
-  {
-    type: "string_too_long",
-    covers: (issue) => issue.code === "too_big" && issue.origin === "string",
-    render: (issue) => {
-      const max = Number((issue as { maximum: number }).maximum);
-      return { type: "string_too_long", msg: `String should have at most ${plural(max, "character")}`, ctx: { max_length: max } };
-    },
-  },
-  {
-    type: "string_pattern_mismatch",
-    covers: (issue) => issue.code === "invalid_format" && issue.format === "regex",
-    render: (issue) => {
-      const pattern = (issue as { pattern: string }).pattern;
-      return { type: "string_pattern_mismatch", msg: `String should match pattern '${pattern}'`, ctx: { pattern } };
-    },
-  },
-  {
-    type: "too_short",
-    covers: (issue) => issue.code === "too_small" && issue.origin === "array",
-    render: (issue, { input }) => {
-      const min = Number((issue as { minimum: number }).minimum);
-      const actual = (input as unknown[]).length;
-      return {
-        type: "too_short",
-        msg: `List should have at least ${plural(min, "item")} after validation, not ${actual}`,
-        ctx: { field_type: "List", min_length: min, actual_length: actual },
-      };
-    },
-  },
-  {
-    type: "too_long",
-    covers: (issue) => issue.code === "too_big" && issue.origin === "array",
-    render: (issue, { input }) => {
-      const max = Number((issue as { maximum: number }).maximum);
-      const actual = (input as unknown[]).length;
-      return {
-        type: "too_long",
-        msg: `List should have at most ${plural(max, "item")} after validation, not ${actual}`,
-        ctx: { field_type: "List", max_length: max, actual_length: actual },
-      };
-    },
-  },
-  {
-    type: "literal_error",
-    covers: (issue) => issue.code === "invalid_value",
-    render: (issue) => {
-      const expected = orList((issue as { values: unknown[] }).values);
-      return { type: "literal_error", msg: `Input should be ${expected}`, ctx: { expected } };
-    },
-  },
-  {
-    // Expanded per key by zodIssuesToValidationIssues: loc ends with the key, input is its value.
-    type: "extra_forbidden",
-    covers: (issue) => issue.code === "unrecognized_keys",
-    render: () => ({ type: "extra_forbidden", msg: "Extra inputs are not permitted" }),
-  },
-  {
-    type: "value_error",
-    covers: (issue) => issue.code === "custom" && pydanticOf(issue) === undefined,
-    render: (issue) => ({ type: "value_error", msg: `Value error, ${issue.message}`, ctx: { error: {} } }),
-  },
+export const PYDANTIC_ERRORS: Row[] = [
+  row("missing", (issue, { present }) => issue.code === "invalid_type" && !present, "Field required"),
+  datetimeRow("datetime_type", () => "Input should be a valid datetime"),
+  datetimeRow("timezone_aware", () => "Input should have timezone info"),
+  datetimeRow("datetime_parsing", (error) => `Input should be a valid datetime, ${error}`),
+  datetimeRow("datetime_from_date_parsing", (error) => `Input should be a valid datetime or date, ${error}`),
+  row(
+    "model_attributes_type",
+    (issue) => expects(issue, "object"),
+    "Input should be a valid dictionary or object to extract fields from",
+  ),
+  row("dict_type", (issue) => expects(issue, "record"), "Input should be a valid dictionary"),
+  row("list_type", (issue) => expects(issue, "array"), "Input should be a valid list"),
+  row("string_type", (issue) => expects(issue, "string"), "Input should be a valid string"),
+  // A string that is not one of the words, or a whole number other than 0 and 1; a fraction is not a boolean at all.
+  row(
+    "bool_parsing",
+    (issue, { input }) =>
+      expects(issue, "boolean") &&
+      (isString(input) || ((typeof input === "number" || isExactNumber(input)) && isWholeNumber(input))),
+    "Input should be a valid boolean, unable to interpret input",
+  ),
+  row("bool_type", (issue) => expects(issue, "boolean"), "Input should be a valid boolean"),
+  row(
+    "int_parsing_size",
+    (issue, { input }) =>
+      (expects(issue, "number") ||
+        expects(issue, "int") ||
+        bound(issue, "too_big", "number") ||
+        bound(issue, "too_small", "number")) &&
+      ((isString(input) && trimLikeRust(input).length > MAX_INT_STRING_LENGTH) || isHugeFloat(input)),
+    "Unable to parse input string as an integer, exceeded maximum size",
+  ),
+  row(
+    "int_parsing",
+    (issue, { input }) => expects(issue, "number") && isString(input),
+    "Input should be a valid integer, unable to parse string as an integer",
+  ),
+  row(
+    "int_from_float",
+    (issue) => expects(issue, "int"),
+    "Input should be a valid integer, got a number with a fractional part",
+  ),
+  row("int_type", (issue) => expects(issue, "number"), "Input should be a valid integer"),
+  row(
+    "greater_than_equal",
+    (issue) => bound(issue, "too_small", "number"),
+    (issue) => `Input should be greater than or equal to ${limitOf(issue)}`,
+    (issue) => ({ ge: limitOf(issue) }),
+  ),
+  row(
+    "less_than_equal",
+    (issue) => bound(issue, "too_big", "number"),
+    (issue) => `Input should be less than or equal to ${limitOf(issue)}`,
+    (issue) => ({ le: limitOf(issue) }),
+  ),
+  row(
+    "string_too_short",
+    (issue) => bound(issue, "too_small", "string"),
+    (issue) => `String should have at least ${plural(limitOf(issue), "character")}`,
+    (issue) => ({ min_length: limitOf(issue) }),
+  ),
+  row(
+    "string_too_long",
+    (issue) => bound(issue, "too_big", "string"),
+    (issue) => `String should have at most ${plural(limitOf(issue), "character")}`,
+    (issue) => ({ max_length: limitOf(issue) }),
+  ),
+  row(
+    "string_pattern_mismatch",
+    (issue) => issue.code === "invalid_format" && issue.format === "regex",
+    (issue) => `String should match pattern '${(issue as { pattern: string }).pattern}'`,
+    (issue) => ({ pattern: (issue as { pattern: string }).pattern }),
+  ),
+  row(
+    "too_short",
+    (issue) => bound(issue, "too_small", "array"),
+    (issue, refused) =>
+      `List should have at least ${plural(limitOf(issue), "item")} after validation, not ${lengthOf(refused)}`,
+    (issue, refused) => ({ field_type: "List", min_length: limitOf(issue), actual_length: lengthOf(refused) }),
+  ),
+  row(
+    "too_long",
+    (issue) => bound(issue, "too_big", "array"),
+    (issue, refused) =>
+      `List should have at most ${plural(limitOf(issue), "item")} after validation, not ${lengthOf(refused)}`,
+    (issue, refused) => ({ field_type: "List", max_length: limitOf(issue), actual_length: lengthOf(refused) }),
+  ),
+  row(
+    "literal_error",
+    (issue) => issue.code === "invalid_value",
+    (issue) => `Input should be ${orList((issue as { values: unknown[] }).values)}`,
+    (issue) => ({ expected: orList((issue as { values: unknown[] }).values) }),
+  ),
+  // One per key (zodIssuesToValidationIssues): loc ends with the key, input is its value.
+  row("extra_forbidden", (issue) => issue.code === "unrecognized_keys", "Extra inputs are not permitted"),
+  // FastAPI encodes the ValueError in ctx.error as an empty object.
+  row(
+    "value_error",
+    (issue) => issue.code === "custom" && refusalOf(issue) === undefined,
+    (issue) => `Value error, ${issue.message}`,
+    () => ({ error: {} }),
+  ),
 ];
 
 /** The row a zod issue lands on; undefined for an issue no request schema should produce (a bug: see the tests). */
-export const pydanticRowOf = (issue: ZodIssue, refused: Refused) => PYDANTIC_ERRORS.find((row) => row.covers(issue, refused));
+export const pydanticRowOf = (issue: ZodIssue, refused: Refused) =>
+  PYDANTIC_ERRORS.find((row) => row.covers(issue, refused));
 
 /** Where a validated value came from, in FastAPI's `loc[0]` vocabulary. */
 const LOCATION_BY_TARGET: Record<string, string> = { json: "body", query: "query", param: "path" };
@@ -289,20 +259,22 @@ export function zodIssuesToValidationIssues(
     seen.add(key);
     const order = path.length === 0 ? fields.length : fields.indexOf(String(path[0]));
     const at = valueAt(input, path);
+    const row = pydanticRowOf(issue, at) ?? PYDANTIC_ERRORS.at(-1)!; // none: a bug the table's tests would show
     if (issue.code === "unrecognized_keys") {
-      for (const name of issue.keys)
+      for (const name of issue.keys) {
+        const extra = (at.input as Record<string, unknown>)[name];
         out.push({
-          issue: { type: "extra_forbidden", loc: [root, ...path, name], msg: "Extra inputs are not permitted", input: (at.input as Record<string, unknown>)[name] },
+          issue: { type: row.type, loc: [root, ...path, name], msg: row.msg(issue, at), input: extra },
           order,
         });
+      }
       continue;
     }
-    const row = pydanticRowOf(issue, at);
-    const rendered = row ? row.render(issue, at) : { type: "value_error", msg: `Value error, ${issue.message}`, ctx: { error: {} } };
     // pydantic echoes a missing field's parent: the object it looked in.
-    const echoed = rendered.type === "missing" ? valueAt(input, path.slice(0, -1)).input : at.input;
-    const issueOut = { type: rendered.type, loc: [root, ...path], msg: rendered.msg, input: echoed };
-    out.push({ issue: rendered.ctx ? { ...issueOut, ctx: rendered.ctx } : issueOut, order });
+    const echoed = row.type === "missing" ? valueAt(input, path.slice(0, -1)).input : at.input;
+    const issueOut = { type: row.type, loc: [root, ...path], msg: row.msg(issue, at), input: echoed };
+    const ctx = row.ctx?.(issue, at);
+    out.push({ issue: ctx && Object.keys(ctx).length > 0 ? { ...issueOut, ctx } : issueOut, order });
   }
   return out.sort((a, b) => a.order - b.order).map((o) => o.issue);
 }
@@ -312,7 +284,8 @@ function valueAt(input: unknown, path: PropertyKey[]): Refused {
   let value = input;
   for (const [i, key] of path.entries()) {
     if (key === "[key]") return { input: path[i - 1], present: true };
-    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) return { input: undefined, present: false };
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key))
+      return { input: undefined, present: false };
     value = (value as Record<PropertyKey, unknown>)[key];
   }
   return { input: value, present: value !== undefined };
@@ -326,9 +299,9 @@ export function renderError(err: Error, c: Context): Response {
   if (err instanceof ApiError) {
     if (typeof err.detail === "string") return c.json({ detail: err.detail }, err.status, err.headers);
     const request = c.get("requestInput") as RequestInput | undefined;
-    const detail = err.detail.map((issue) => withInput(issue, request));
+    const detail = err.detail.map((issue) => echoable(withInput(issue, request)));
     // As FastAPI's JSONResponse writes it (json.dumps, compact, non-ASCII as is), exact numbers included.
-    const text = pythonJsonText({ detail }, { sortKeys: false, ensureAscii: false });
+    const text = `{"detail":[${detail.join(",")}]}`;
     return c.body(text, err.status, { ...err.headers, "content-type": "application/json" });
   }
   if (err instanceof HTTPException) {
@@ -337,6 +310,19 @@ export function renderError(err: Error, c: Context): Response {
   }
   logger.error("unhandled error", { error: String(err?.stack ?? err) });
   return c.json({ detail: "Internal Server Error" }, 500);
+}
+
+const ECHO: Parameters<typeof pythonJsonText>[1] = { sortKeys: false, ensureAscii: false, nonFiniteAsNull: true };
+/**
+ * One issue as JSON text. A number JSON cannot carry (1e400) is echoed as null, and an input too deep to write back
+ * (data nested thousands of levels) as null too: FastAPI fails to answer at all there (a 500).
+ */
+function echoable(issue: ValidationIssue): string {
+  try {
+    return pythonJsonText(issue, ECHO);
+  } catch {
+    return pythonJsonText({ ...issue, input: null }, ECHO);
+  }
 }
 
 function withInput(issue: ValidationIssue, request: RequestInput | undefined): ValidationIssue {

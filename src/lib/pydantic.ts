@@ -56,9 +56,22 @@ export function laxIntegerValue(value: unknown): unknown {
   return Number(parsed > limit ? limit : parsed < -limit ? -limit : parsed);
 }
 
-/** An integer in [ge, le] (pydantic `Annotated[int, Field(ge=…, le=…)]`), read laxly. */
+/**
+ * An integer in [ge, le] (pydantic `Annotated[int, Field(ge=…, le=…)]`), read laxly: a fraction is refused before the
+ * bounds are checked, as pydantic does (zod's own .int() also refuses beyond 2^53, which the bounds do here).
+ */
 export const laxInteger = ({ ge, le }: { ge: number; le: number }) =>
-  z.preprocess(laxIntegerValue, z.number().min(ge).max(le).int());
+  z.preprocess(
+    laxIntegerValue,
+    z
+      .number()
+      .check((ctx) => {
+        if (!Number.isInteger(ctx.value)) ctx.issues.push({ code: "invalid_type", expected: "int", input: ctx.value });
+      })
+      .min(ge)
+      .max(le)
+      .openapi({ type: "integer" }),
+  );
 
 // ---- strings ----
 
@@ -70,9 +83,20 @@ const codePoints = (s: string) => {
 
 /**
  * A string with pydantic's constraints, checked in pydantic's order (min_length, max_length, pattern) and counted in
- * characters (code points) as Python does; zod's own min/max count UTF-16 units.
+ * characters (code points) as Python does; zod's own min/max count UTF-16 units. `patternMessage` explains a pattern
+ * to people (the portal's forms); the API answers with pydantic's message.
  */
-export function pyString({ min, max, pattern }: { min?: number; max?: number; pattern?: RegExp } = {}) {
+export function pyString({
+  min,
+  max,
+  pattern,
+  patternMessage,
+}: {
+  min?: number;
+  max?: number;
+  pattern?: RegExp;
+  patternMessage?: string;
+} = {}) {
   return z
     .string()
     .check((ctx) => {
@@ -82,7 +106,13 @@ export function pyString({ min, max, pattern }: { min?: number; max?: number; pa
       else if (max !== undefined && length > max)
         ctx.issues.push({ code: "too_big", origin: "string", maximum: max, inclusive: true, input: ctx.value });
       else if (pattern && !pattern.test(ctx.value))
-        ctx.issues.push({ code: "invalid_format", format: "regex", pattern: pattern.source, input: ctx.value });
+        ctx.issues.push({
+          code: "invalid_format",
+          format: "regex",
+          pattern: pattern.source,
+          input: ctx.value,
+          ...(patternMessage ? { message: patternMessage } : {}),
+        });
     })
     .openapi({ minLength: min, maxLength: max, pattern: pattern?.source });
 }
@@ -174,7 +204,8 @@ function parseDatetimeText(bytes: Uint8Array): Parts | null {
   if (typeof date === "string") return null;
   if (![0x54, 0x74, 0x20, 0x5f].includes(bytes[10]!)) return null;
   let at = 11;
-  const two = (i: number) => (isDigit(bytes[i]) && isDigit(bytes[i + 1]) ? digit(bytes[i]!) * 10 + digit(bytes[i + 1]!) : -1);
+  const two = (i: number) =>
+    isDigit(bytes[i]) && isDigit(bytes[i + 1]) ? digit(bytes[i]!) * 10 + digit(bytes[i + 1]!) : -1;
   if (bytes.length - at < 5) return null;
   const hour = two(at);
   if (hour < 0 || hour > 23 || bytes[at + 2] !== 0x3a) return null;

@@ -117,9 +117,9 @@ function scanString(text: string, at: number): number {
     at++;
     if (c === '"') return at;
     if (at === text.length) throw new DecodeError(begin, "Unterminated string starting at");
-    const escape = text[at];
-    if (escape !== "u") {
-      if (!'"\\/bfnrt'.includes(escape!)) throw new DecodeError(at - 1, "Invalid \\escape");
+    const escaped = text[at];
+    if (escaped !== "u") {
+      if (!'"\\/bfnrt'.includes(escaped!)) throw new DecodeError(at - 1, "Invalid \\escape");
       at++;
       continue;
     }

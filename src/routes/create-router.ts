@@ -3,7 +3,13 @@
 import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { z } from "zod";
-import { missingBody, type RequestInput, unprocessable, type ValidationIssue, zodIssuesToValidationIssues } from "../lib/errors";
+import {
+  missingBody,
+  type RequestInput,
+  unprocessable,
+  type ValidationIssue,
+  zodIssuesToValidationIssues,
+} from "../lib/errors";
 import { type BodyReading, readBody } from "../lib/request-body";
 import type { AppEnv } from "../lib/services";
 import { BODY_READING, inputErrors } from "./shared-schemas";

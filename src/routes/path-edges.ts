@@ -94,7 +94,8 @@ export function documentSlashRedirects(document: OpenAPIDocument, prefix: string
             description: `Temporary redirect to \`${path}\``,
             headers: {
               Location: {
-                description: "The URL with its trailing slash (on the service's public origin), and the request's query",
+                description:
+                  "The URL with its trailing slash (on the service's public origin), and the request's query",
                 schema: { type: "string" },
               },
             },

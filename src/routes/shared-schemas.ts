@@ -15,7 +15,10 @@ const ValidationErrorSchema = z
           msg: z.string(),
           type: z.string(),
           input: z.unknown().optional().openapi({ description: "The value refused, as sent." }),
-          ctx: z.record(z.string(), z.unknown()).optional().openapi({ description: "The constraint, e.g. {\"le\": 100}." }),
+          ctx: z
+            .record(z.string(), z.unknown())
+            .optional()
+            .openapi({ description: 'The constraint, e.g. {"le": 100}.' }),
         })
         .openapi("ValidationError"),
     ),

@@ -17,7 +17,7 @@ interface Case {
   expected: string | null;
 }
 
-const OUT_OF_RANGE = "data must not contain numbers outside the range JSON can carry (such as 1e400)";
+const OUT_OF_RANGE = "Value error, data must not contain numbers outside the range JSON can carry (such as 1e400)";
 
 /** Publishes every body for `tenant`/`partner` to one new endpoint and returns what that endpoint received, by event id. */
 async function publishAndReceive(tenant: string, partner: string, cases: Case[]) {

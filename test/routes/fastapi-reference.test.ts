@@ -83,7 +83,9 @@ describe("what FastAPI accepts passes validation", () => {
     }
     if (/\/(recover|replay)$/.test(c.path) && res.status === 422) {
       // Validated; then the window itself is checked against the retention horizon and now (recovery.ts).
-      expect(JSON.parse(text).detail).toEqual([expect.objectContaining({ type: "value_error", loc: ["body", "since"] })]);
+      expect(JSON.parse(text).detail).toEqual([
+        expect.objectContaining({ type: "value_error", loc: ["body", "since"] }),
+      ]);
       return;
     }
     expect(res.status, text).toBe(c.expected.status);

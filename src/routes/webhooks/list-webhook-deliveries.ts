@@ -13,7 +13,7 @@ const DeliveryListSchema = pageOf(DeliverySchema, "DeliveryList");
 
 // A validator of `until` in pydantic terms: it runs when since and until themselves are valid, whatever the rest.
 const untilAndSinceValid = (payload: { issues: readonly { path?: PropertyKey[] }[] }) =>
-  !payload.issues.some((issue) => issue.path?.[0] === "since" || issue.path?.[0] === "until");
+  !payload.issues.some((issue) => !issue.path?.length || issue.path[0] === "since" || issue.path[0] === "until");
 export type ListWebhookDeliveriesResponse = z.infer<typeof DeliveryListSchema>;
 
 const isoDateTime = (description: string) =>

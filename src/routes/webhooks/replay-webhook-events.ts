@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { pyString } from "../../lib/pydantic";
 import { recoveryWindow, replayEvents, replayEventTypes } from "../../domain/recovery";
+import { pyString } from "../../lib/pydantic";
 import type { Router } from "../create-router";
 import { conflictError, jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireEnabledWebhook, requireVisibleWebhook } from "./guards";

@@ -2,8 +2,8 @@
 // the writable fields. Enums come from src/db/schema.ts; an operation's own request/response schemas live in its file.
 import { z } from "@hono/zod-openapi";
 import { DELIVERY_STATUSES, ERROR_CLASSES, WEBHOOK_STATUSES } from "../../db/schema";
-import { DeliveredEnvelopeSchema } from "../../domain/event-envelope";
 import { isValidSubscription } from "../../domain/event-catalog";
+import { DeliveredEnvelopeSchema } from "../../domain/event-envelope";
 import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
 import { awareDatetime, laxBoolean, laxInteger, pyDict, pyString, whenValid } from "../../lib/pydantic";
 
@@ -60,9 +60,12 @@ const headerBytes = (h: Record<string, string>) =>
   Object.entries(h).reduce((n, [name, value]) => n + name.length + new TextEncoder().encode(value).byteLength + 4, 0);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CustomHeaders = pyDict(
-  pyString({ min: 1, max: 128, pattern: HEADER_NAME }).refine((name) => !RESERVED_HEADER.test(name), {
-    message: "This header is set by the webhook service and cannot be overridden",
-  }),
+  pyString({ min: 1, max: 128, pattern: HEADER_NAME, patternMessage: "Not a valid HTTP header name" }).refine(
+    (name) => !RESERVED_HEADER.test(name),
+    {
+      message: "This header is set by the webhook service and cannot be overridden",
+    },
+  ),
   pyString({ max: 1024 })
     // RFC 9110 field values: no control character but HTAB; and nothing that cannot be encoded (a lone surrogate).
     .refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), {
@@ -154,8 +157,7 @@ export const DeliveryDetailSchema = DeliverySchema.extend({
   attempts: z.array(DeliveryAttemptSchema),
 }).openapi("DeliveryDetail");
 
-const isoDateTime = (description: string) =>
-  awareDatetime().openapi({ description, example: "2026-11-24T01:05:00Z" });
+const isoDateTime = (description: string) => awareDatetime().openapi({ description, example: "2026-11-24T01:05:00Z" });
 
 /** The window of a recover or replay: deliveries (recover) or events (replay) created in [since, until). */
 export const recoveryWindowFields = {
