@@ -39,7 +39,11 @@ export type Router = ApiRouter;
 const bodyReading = (route: RouteConfig): BodyReading | undefined =>
   (route.request?.body as { [BODY_READING]?: BodyReading } | undefined)?.[BODY_READING];
 
-function documented<R extends RouteConfig>(route: R, reading: BodyReading | undefined): R {
+/** The route as the document shows it: no middleware, and the input errors it can give. */
+function documented(
+  { middleware: _middleware, hide: _hide, ...route }: RouteConfig,
+  reading: BodyReading | undefined,
+): RouteConfig {
   const { params, query, headers, cookies } = route.request ?? {};
   const bodyCanFail = reading !== undefined && reading.unreadable !== "ignore";
   return {

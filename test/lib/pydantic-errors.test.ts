@@ -1,26 +1,14 @@
 // The table of src/lib/errors.ts (zod issue → pydantic error): a case per row, answered by the Worker exactly as
 // FastAPI answered it (test/fixtures/fastapi-reference.json); and every issue the request schemas of the API can
 // produce lands on a row, found by sending each schema inputs of every kind.
-import { exports } from "cloudflare:workers";
 import type { RouteConfig } from "@hono/zod-openapi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { createApp } from "../../src/app";
 import { PYDANTIC_ERRORS, pydanticRowOf } from "../../src/lib/errors";
-import reference from "../fixtures/fastapi-reference.json";
 import { createWebhook } from "../helpers/api";
+import { referenceCases as cases, sendReferenceCase } from "../helpers/fastapi-reference";
 import { tenantAdmin } from "../helpers/tokens";
-
-interface HttpCase {
-  name: string;
-  method: string;
-  path: string;
-  row?: string;
-  body?: string;
-  content_type?: string;
-  expected: { status: number; body?: string };
-}
-const cases = reference.http as HttpCase[];
 
 let token: string;
 let webhookId: string;
@@ -34,13 +22,7 @@ describe("each row of the table", () => {
     const ofRow = cases.filter((c) => c.row === type);
     expect(ofRow.length, `no fixture case for row ${type}`).toBeGreaterThan(0);
     for (const c of ofRow) {
-      const res = await exports.default.fetch(
-        new Request(`${reference.meta.origin}${c.path.replaceAll(reference.meta.webhook_id, webhookId)}`, {
-          method: c.method,
-          headers: { authorization: `Bearer ${token}`, ...(c.content_type ? { "content-type": c.content_type } : {}) },
-          body: c.body || undefined,
-        }),
-      );
+      const res = await sendReferenceCase(c, token, webhookId);
       const text = await res.text();
       expect(text, c.name).toBe(c.expected.body);
       expect(

@@ -1,23 +1,10 @@
 // Every request of the FastAPI stand-in's fixture (test/fixtures/fastapi-reference.json, written by
 // scripts/gen-fastapi-reference.py with FastAPI 0.142 and pydantic 2.13) sent to the Worker: a 422, 400, 405 or 307
 // must be byte for byte FastAPI's (Allow aside: see below); what FastAPI accepts must pass validation here too.
-import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import reference from "../fixtures/fastapi-reference.json";
 import { createWebhook } from "../helpers/api";
+import { referenceCases as cases, reference, sendReferenceCase, withWebhook } from "../helpers/fastapi-reference";
 import { superAdmin, tenantAdmin } from "../helpers/tokens";
-
-interface HttpCase {
-  name: string;
-  method: string;
-  path: string;
-  row?: string;
-  body?: string;
-  body_base64?: string;
-  content_type?: string;
-  expected: { status: number; allow?: string; location?: string; body?: string };
-}
-const cases = reference.http as HttpCase[];
 
 // Deliberate differences (docs/api.md, "Differences from FastAPI"):
 // - Allow lists every method the path has; Starlette lists those of the first route matching the path.
@@ -33,18 +20,8 @@ beforeAll(async () => {
   webhookId = (await createWebhook(tenantToken)).id;
 });
 
-function send(c: HttpCase) {
-  const headers: Record<string, string> = {
-    authorization: `Bearer ${c.path.includes("/tenants/") ? adminToken : tenantToken}`,
-  };
-  if (c.content_type) headers["content-type"] = c.content_type;
-  const body =
-    c.body_base64 !== undefined ? Uint8Array.from(atob(c.body_base64), (ch) => ch.charCodeAt(0)) : c.body || undefined;
-  const path = c.path.replaceAll(reference.meta.webhook_id, webhookId);
-  return exports.default.fetch(
-    new Request(`${reference.meta.origin}${path}`, { method: c.method, headers, body, redirect: "manual" }),
-  );
-}
+const send = (c: (typeof cases)[number]) =>
+  sendReferenceCase(c, c.path.includes("/tenants/") ? adminToken : tenantToken, webhookId);
 
 const refused = cases.filter((c) => c.expected.status >= 300);
 const accepted = cases.filter((c) => c.expected.status < 300);
@@ -55,7 +32,7 @@ describe("what FastAPI refuses or redirects, answered the same", () => {
     const text = await res.text();
     expect(res.status).toBe(c.expected.status);
     if (c.expected.location !== undefined)
-      expect(res.headers.get("location")).toBe(c.expected.location.replaceAll(reference.meta.webhook_id, webhookId));
+      expect(res.headers.get("location")).toBe(withWebhook(c.expected.location, webhookId));
     if (c.expected.allow !== undefined) {
       const allow = res.headers.get("allow")!.split(", ");
       expect(allow).toEqual(expect.arrayContaining(c.expected.allow.split(", ")));

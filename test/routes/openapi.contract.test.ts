@@ -117,6 +117,29 @@ describe("OpenAPI document", async () => {
     });
   });
 
+  it("describes pydantic's input and ctx on a validation error, as FastAPI does", () => {
+    const { ValidationError } = doc.components.schemas;
+    expect(Object.keys(ValidationError.properties)).toEqual(["loc", "msg", "type", "input", "ctx"]);
+    expect(ValidationError.properties.ctx.type).toBe("object");
+  });
+
+  it("describes a delivery's payload as the delivered event envelope, or null once purged", () => {
+    const detail = doc.components.schemas.DeliveryDetail.allOf[1].properties.payload;
+    expect(detail.anyOf).toEqual([{ $ref: "#/components/schemas/DeliveredEvent" }, { type: "null" }]);
+    const envelope = doc.components.schemas.DeliveredEvent;
+    expect(envelope.required.sort()).toEqual(["actor", "data", "event_id", "event_type", "resource", "timestamp"]);
+    expect(Object.keys(envelope.properties).sort()).toEqual([
+      "actor",
+      "data",
+      "event_id",
+      "event_type",
+      "partner_id",
+      "resource",
+      "tenant_id",
+      "timestamp",
+    ]);
+  });
+
   it("names the server: the origin serving the document", () => {
     expect(doc.servers).toEqual([{ url: "/", description: expect.any(String) }]);
   });

@@ -33,9 +33,9 @@ export const registerGetWebhookDelivery = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id, delivery_id } = c.req.valid("param");
     await requireVisibleWebhook(c, webhook_id);
-    const { payload, ...detail } = await getDeliveryDetail(c.var.services, webhook_id, delivery_id);
+    const { payload, attempts, ...delivery } = await getDeliveryDetail(c.var.services, webhook_id, delivery_id);
     // The stored payload text goes out verbatim inside the answer: no JSON.parse round trip to change its numbers.
-    const text = jsonWithRawMember({ ...detail, payload: null }, "payload", payload ?? "null");
+    const text = jsonWithRawMember({ ...delivery, payload: null, attempts }, "payload", payload ?? "null");
     // The text is a DeliveryDetailResponse (the envelope schema describes the stored payload); the typed client keeps it.
     return c.body(text, 200, { "content-type": "application/json" }) as unknown as TypedResponse<
       JSONParsed<DeliveryDetailResponse>,

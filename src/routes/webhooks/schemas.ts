@@ -151,7 +151,8 @@ const DeliveryAttemptSchema = z
   .openapi("DeliveryAttempt");
 
 export const DeliveryDetailSchema = DeliverySchema.extend({
-  payload: DeliveredEnvelopeSchema.nullable().openapi({
+  // A union, not .nullable(): zod-to-openapi drops the null of a nullable registered schema.
+  payload: z.union([DeliveredEnvelopeSchema, z.null()]).openapi({
     description: "The envelope exactly as signed and delivered, numbers included (null once purged by retention).",
   }),
   attempts: z.array(DeliveryAttemptSchema),
