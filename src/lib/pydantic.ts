@@ -75,11 +75,14 @@ export const laxInteger = ({ ge, le }: { ge: number; le: number }) =>
 
 // ---- strings ----
 
-const codePoints = (s: string) => {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-};
+/** Whether `s` has fewer than `n` characters (code points); counted only where its UTF-16 length leaves it open. */
+function shorterThan(s: string, n: number): boolean {
+  if (s.length < n) return true; // never more characters than UTF-16 units
+  if (Math.ceil(s.length / 2) >= n) return false; // never fewer than half
+  let count = 0;
+  for (const _ of s) if (++count >= n) return false;
+  return true;
+}
 
 /**
  * A string with pydantic's constraints, checked in pydantic's order (min_length, max_length, pattern) and counted in
@@ -100,10 +103,9 @@ export function pyString({
   return z
     .string()
     .check((ctx) => {
-      const length = min === undefined && max === undefined ? 0 : codePoints(ctx.value);
-      if (min !== undefined && length < min)
+      if (min !== undefined && shorterThan(ctx.value, min))
         ctx.issues.push({ code: "too_small", origin: "string", minimum: min, inclusive: true, input: ctx.value });
-      else if (max !== undefined && length > max)
+      else if (max !== undefined && !shorterThan(ctx.value, max + 1))
         ctx.issues.push({ code: "too_big", origin: "string", maximum: max, inclusive: true, input: ctx.value });
       else if (pattern && !pattern.test(ctx.value))
         ctx.issues.push({
