@@ -45,8 +45,10 @@ export const unprocessable = (issues: ValidationIssue[]) => new ApiError(422, is
  * validator raising ValueError(msg) reports it: `invalidField(["body", "url"], "...")`.
  */
 export const invalidField = (loc: (string | number)[], msg: string) =>
-  // FastAPI encodes the ValueError in ctx.error as an empty object.
-  unprocessable([{ type: "value_error", loc, msg: `Value error, ${msg}`, ctx: { error: {} } }]);
+  unprocessable([{ type: "value_error", loc, msg: valueErrorMessage(msg), ctx: valueErrorContext() }]);
+const valueErrorMessage = (reason: string) => `Value error, ${reason}`;
+// FastAPI encodes the ValueError in ctx.error as an empty object.
+const valueErrorContext = () => ({ error: {} });
 
 /** A required body that is absent, empty or JSON null: FastAPI's one issue. */
 export const missingBody = (): ValidationIssue => ({
@@ -222,12 +224,11 @@ export const PYDANTIC_ERRORS: Row[] = [
   ),
   // One per key (zodIssuesToValidationIssues): loc ends with the key, input is its value.
   row("extra_forbidden", (issue) => issue.code === "unrecognized_keys", "Extra inputs are not permitted"),
-  // FastAPI encodes the ValueError in ctx.error as an empty object.
   row(
     "value_error",
     (issue) => issue.code === "custom" && refusalOf(issue) === undefined,
-    (issue) => `Value error, ${issue.message}`,
-    () => ({ error: {} }),
+    (issue) => valueErrorMessage(issue.message),
+    valueErrorContext,
   ),
 ];
 
