@@ -17,6 +17,8 @@ export default defineConfig(async () => {
             JWT_JWKS_URL: "",
             SECRET_ENCRYPTION_KEY: "test-k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             ALLOW_INSECURE_URLS: "true",
+            // The origin test requests use (test/helpers/api.ts), as in test/fixtures/fastapi-reference.json.
+            PUBLIC_ORIGIN: "https://webhooks.test",
             ALLOW_PRIVATE_TARGETS: "true",
             DNS_RESOLVER_URL: inject("dohUrl"),
           },

@@ -4,10 +4,10 @@
 // concurrent requests share one fetch. jose's createRemoteJWKSet forgets its keys at their cache age and refetches on
 // every request once a fetch has failed.
 import { createLocalJWKSet, errors, type JWTVerifyGetKey } from "jose";
-import { readAtMost } from "../lib/body-limit";
 import type { Config } from "../lib/config";
 import { serviceUnavailable } from "../lib/errors";
 import { logger } from "../lib/logger";
+import { readAtMost } from "../lib/request-body";
 
 export interface JwksDeps {
   fetch: typeof fetch;

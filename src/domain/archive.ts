@@ -4,6 +4,7 @@
 // D1 first, then the archive. See docs/storage-and-capacity.md for the numbers behind this.
 import type { Database } from "../db/client";
 import type { DeliveryArchiveRow, DeliveryAttemptRow, DeliveryRow, DeliveryStatus } from "../db/schema";
+import { canonicalJson } from "../lib/canonical-json";
 import { toIso } from "../lib/time";
 import { toPublicAttempt, toPublicDelivery } from "./delivery-views";
 import { HOUR_MS, STATS_CURSOR } from "./stats/aggregate";
@@ -11,9 +12,9 @@ import { HOUR_MS, STATS_CURSOR } from "./stats/aggregate";
 export const ARCHIVE_CURSOR = "archive";
 const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];
 
-/** One archived delivery: exactly what GET …/deliveries/{id} answers. */
+/** One archived delivery: what GET …/deliveries/{id} answers, its payload as the text that was signed and sent. */
 export type ArchivedDelivery = ReturnType<typeof toPublicDelivery> & {
-  payload: Record<string, unknown> | null;
+  payload: string | null;
   attempts: ReturnType<typeof toPublicAttempt>[];
 };
 
@@ -207,7 +208,15 @@ async function readObject(archive: R2Bucket, key: string): Promise<ArchivedDeliv
   return (await object.text())
     .split("\n")
     .filter((line) => line !== "")
-    .map((line) => JSON.parse(line) as ArchivedDelivery);
+    .map((line) => {
+      const delivery = JSON.parse(line) as Omit<ArchivedDelivery, "payload"> & { payload: unknown };
+      // Objects archived before payloads were kept as text hold the parsed payload: written back as canonical JSON.
+      const { payload } = delivery;
+      return {
+        ...delivery,
+        payload: payload === null || typeof payload === "string" ? payload : canonicalJson(payload),
+      };
+    });
 }
 
 // ---- Retention of the archive ----
@@ -296,7 +305,7 @@ function toArchivedDelivery(row: RawDelivery & { payload: string }, attempts: Ra
   };
   return {
     ...toPublicDelivery(delivery),
-    payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : null,
+    payload: row.payload || null, // the stored text: an NDJSON string keeps it byte for byte
     attempts: attempts.map((a) =>
       toPublicAttempt({
         id: a.id,

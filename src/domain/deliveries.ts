@@ -150,8 +150,15 @@ export async function getDelivery(
   throw notFound("Delivery not found");
 }
 
-/** A delivery of this webhook with its payload and attempts, from D1 or else the archive; or 404. */
-export async function getDeliveryDetail(store: DeliveryStore, webhookId: string, deliveryId: number) {
+/**
+ * A delivery of this webhook with its payload and attempts, from D1 or else the archive; or 404. `payload` is the JSON
+ * text that was signed and delivered (null once purged): callers show it as is, never through JSON.parse.
+ */
+export async function getDeliveryDetail(
+  store: DeliveryStore,
+  webhookId: string,
+  deliveryId: number,
+): Promise<ArchivedDelivery> {
   const { db, archive } = store;
   const [[row], attempts] = await db.batch([
     db
@@ -173,7 +180,7 @@ export async function getDeliveryDetail(store: DeliveryStore, webhookId: string,
   return {
     ...toPublicDelivery(row.delivery),
     // Payloads older than the retention period are purged; the delivery record stays.
-    payload: row.payload ? (JSON.parse(row.payload) as Record<string, unknown>) : null,
+    payload: row.payload || null,
     attempts: attempts.map(toPublicAttempt),
   };
 }

@@ -98,11 +98,7 @@ function ownerOf(
 /** A webhook belongs to a tenant, a partner, or both: never to no one. */
 export function requireOwner(owner: Owner): void {
   if (!owner.tenantId && !owner.partnerId)
-    throw invalidField(
-      ["body", "tenant_id"],
-      "tenant_id or partner_id is required when the token has neither",
-      "missing",
-    );
+    throw invalidField(["body", "tenant_id"], "tenant_id or partner_id is required when the token has neither");
 }
 
 /**

@@ -15,6 +15,8 @@ export interface Config {
     /** Longest token lifetime accepted (`exp` − `iat`); null: any. */
     maxLifetimeSeconds: number | null;
   };
+  /** The origin clients reach the service at (`https://webhooks.example.com`): absolute redirects are built on it. */
+  publicOrigin: string | null;
   allowInsecureUrls: boolean;
   allowPrivateTargets: boolean;
   /** Target ports allowed besides 443 (and 80 with insecure URLs). */
@@ -73,6 +75,7 @@ export function readConfig(env: Env): Config {
         ? positiveInt("JWT_MAX_LIFETIME_SECONDS", env.JWT_MAX_LIFETIME_SECONDS, 0)
         : null,
     },
+    publicOrigin: origin("PUBLIC_ORIGIN", env.PUBLIC_ORIGIN),
     allowInsecureUrls: flag(env.ALLOW_INSECURE_URLS),
     allowPrivateTargets: flag(env.ALLOW_PRIVATE_TARGETS),
     allowedTargetPorts: parsePorts(env.ALLOWED_TARGET_PORTS),
@@ -124,6 +127,15 @@ function httpUrl(name: string, v: string): string {
   if (url.protocol !== "https:" && url.protocol !== "http:")
     throw new Error(`${name} must be an http(s) URL, got "${v}"`);
   return url.toString();
+}
+
+/** An http(s) origin, without path, query or trailing slash; null when unset. */
+function origin(name: string, v: string | undefined): string | null {
+  if (v === undefined || v === "") return null;
+  const url = new URL(httpUrl(name, v));
+  if (url.origin !== v.replace(/\/$/, ""))
+    throw new Error(`${name} must be an origin (scheme, host, port), got "${v}"`);
+  return url.origin;
 }
 
 function logLevel(v: string | undefined): LogLevel {

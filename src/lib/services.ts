@@ -3,7 +3,9 @@ import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
 import type { QueueMessage } from "../domain/delivery/message";
 import { type Config, readConfig } from "./config";
+import type { RequestInput } from "./errors";
 import { configureLogger } from "./logger";
+import type { RequestBody } from "./request-body";
 import { createSecretBox, type SecretBox } from "./secret-box";
 
 export interface Services {
@@ -42,5 +44,13 @@ export function createServices(env: Env): Services {
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { services: Services; principal: Principal; requestId: string };
+  Variables: {
+    services: Services;
+    principal: Principal;
+    requestId: string;
+    /** Set by a route that takes a body, once its access check has passed (request-body.ts). */
+    requestBody: RequestBody;
+    /** The request's input as sent, once validated: what a later 422 echoes (errors.ts). */
+    requestInput: RequestInput;
+  };
 }

@@ -2,7 +2,7 @@
 // rollup has not counted or a delivery still active; finished deliveries past the hot window move to the archive (R2)
 // and the deliveries API reads them back.
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { publishEvent } from "../../src/domain/publish";
 import worker from "../../src/index";
@@ -204,6 +204,34 @@ describe("retention", () => {
 });
 
 describe("the archive", () => {
+  it("keeps a payload byte for byte: the detail shows its numbers as delivered, before and after archiving", async () => {
+    const tenant = "tnt_archive_exact";
+    const wh = await endpoint(tenant);
+    const now = Date.now();
+    const [id] = await seedOld(wh.id, tenant, now - 5 * DAY, 1);
+    const payload =
+      '{"actor":{"id":null,"type":"system"},"data":{"10":"ten","9":"nine","big":12345678901234567890,' +
+      '"e":1e+21,"f":1.0,"neg0":-0.0,"s":"caf\\u00e9"},"event_id":"evt_archive_exact","event_type":"user.created",' +
+      '"resource":{"id":"usr_1","type":"user"},"tenant_id":"tnt_archive_exact","timestamp":"2026-01-01T00:00:00.000Z"}';
+    await env.DB.prepare("UPDATE events SET payload = ? WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)")
+      .bind(payload, id)
+      .run();
+    const detailText = async () =>
+      (
+        await exports.default.fetch(
+          new Request(`https://webhooks.test${WEBHOOKS}/${wh.id}/deliveries/${id}`, {
+            headers: { authorization: `Bearer ${wh.token}` },
+          }),
+        )
+      ).text();
+    const before = await detailText();
+    expect(before).toContain(`"payload":${payload},"attempts":[`);
+    await rollUpStats(services(now));
+    expect((await runRetention(services(now))).deliveriesArchived).toBeGreaterThanOrEqual(1);
+    expect(await deliveriesOf(wh.id)).toBe(0);
+    expect(await detailText()).toBe(before);
+  });
+
   it("moves finished deliveries past the hot window to R2; the deliveries API lists and gets them as before", async () => {
     const tenant = "tnt_archive";
     const wh = await endpoint(tenant);

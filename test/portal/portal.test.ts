@@ -344,6 +344,33 @@ describe("screens through the domain", () => {
     expect(detail.html).toContain("&quot;event_type&quot;: &quot;webhook.test&quot;");
   });
 
+  it("shows a delivery's payload with its numbers as signed and delivered", async () => {
+    const token = await tenantAdmin("tnt_exact_portal");
+    const hook = await createWebhook(token, { url: hookUrl().url, events: ["*"] });
+    const published = await api("POST", "/api/v1/events", {
+      token,
+      rawBody:
+        '{"event_type":"user.created","tenant_id":"tnt_exact_portal","resource":{"type":"user","id":"u"},' +
+        '"data":{"f":1.0,"neg0":-0.0,"big":12345678901234567890,"e":1e21,"10":"ten","9":"nine","s":"caf\u00e9"}}',
+      headers: { "content-type": "application/json" },
+    });
+    expect(published.status).toBe(202);
+    const list = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries`, { token });
+    const visitor = await PortalVisitor.signIn(token);
+    const detail = await visitor.open(`/portal/webhooks/${hook.id}/deliveries/${list.body.items[0]!.id}`);
+    // Indented for reading; every token as delivered (keys in Python's order, "10" before "9", escapes kept).
+    for (const line of [
+      "&quot;10&quot;: &quot;ten&quot;,",
+      "&quot;9&quot;: &quot;nine&quot;,",
+      "&quot;big&quot;: 12345678901234567890,",
+      "&quot;e&quot;: 1e+21,",
+      "&quot;f&quot;: 1.0,",
+      "&quot;neg0&quot;: -0.0,",
+      "&quot;s&quot;: &quot;caf\\u00e9&quot;",
+    ])
+      expect(detail.html).toContain(line);
+  });
+
   it("a filtered delivery list stays on the webhook's index, newest first", async () => {
     const plan = await env.DB.prepare(
       "EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE webhook_id = 'wh_x' AND event_type = 'user.created' AND last_status_code = 500 AND created_at >= 1 ORDER BY id DESC LIMIT 20",

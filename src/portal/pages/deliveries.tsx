@@ -3,6 +3,7 @@ import type { FC } from "hono/jsx";
 import { DELIVERY_STATUSES, type DeliveryRow, type WebhookEndpointRow } from "../../db/schema";
 import type { getDeliveryDetail } from "../../domain/deliveries";
 import { EVENT_TYPES } from "../../domain/event-catalog";
+import { indentJsonText } from "../../lib/json-text";
 import type { PortalView } from "../context";
 import { Badge, Crumbs, CsrfField, Empty, Pager, p, Time, webhookPath } from "../layout";
 import { EndpointHeader } from "./endpoints";
@@ -276,7 +277,7 @@ export const DeliveryPage: FC<{
           {detail.payload === null ? (
             <p class="muted">The payload was removed by the retention policy.</p>
           ) : (
-            <pre tabindex={0}>{JSON.stringify(detail.payload, null, 2)}</pre>
+            <pre tabindex={0}>{indentJsonText(detail.payload)}</pre>
           )}
         </section>
       </div>

@@ -4,7 +4,6 @@ import { authorizePublish } from "../../auth/policy";
 import { EventEnvelopeSchema } from "../../domain/event-envelope";
 import { publishEvent } from "../../domain/publish";
 import { tenantDirectory } from "../../domain/tenant-directory";
-import { exactEventData } from "../../lib/lossless-json";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 
@@ -36,8 +35,8 @@ const route = createRoute({
     "`webhook.test` and `webhook.auto_disabled` are sent only by the service itself. " +
     "Numbers in `data` are delivered exactly as Python's `json` reads and writes them: integers of any size unchanged, " +
     "other numbers as floats (`1.0` stays `1.0`, `1e21` becomes `1e+21`).",
-  middleware: [requireScope("publish"), exactEventData()],
-  request: { body: jsonBody(EventEnvelopeSchema) },
+  middleware: [requireScope("publish")],
+  request: { body: jsonBody(EventEnvelopeSchema, { exactNumbersIn: "data" }) },
   responses: {
     202: jsonContent(PublishResultSchema, "Accepted for delivery"),
     ...standardErrors,

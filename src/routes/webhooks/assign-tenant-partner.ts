@@ -8,7 +8,7 @@ import type { AppEnv } from "../../lib/services";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 
-const AssignTenantPartnerBody = z.strictObject({ partner_id: PartnerIdSchema }).openapi("AssignTenantPartner");
+const AssignTenantPartnerBody = z.object({ partner_id: PartnerIdSchema }).openapi("AssignTenantPartner");
 
 const TenantAssignmentSchema = z
   .object({

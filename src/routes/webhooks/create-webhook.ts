@@ -6,7 +6,7 @@ import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 import { WebhookSchema, webhookFieldShape } from "./schemas";
 
-const CreateWebhookBody = z.strictObject(webhookFieldShape).openapi("CreateWebhook");
+const CreateWebhookBody = z.object(webhookFieldShape).openapi("CreateWebhook");
 
 const CreatedWebhookSchema = WebhookSchema.extend({
   secret: z.string().openapi({

@@ -10,7 +10,7 @@ import { WebhookIdParam, WebhookSchema, webhookFieldShape } from "./schemas";
 export type { WebhookResponse as UpdateWebhookResponse } from "./schemas";
 
 const UpdateWebhookBody = z
-  .strictObject({
+  .object({
     ...webhookFieldShape,
     url: webhookFieldShape.url.optional(),
     events: webhookFieldShape.events.optional(),

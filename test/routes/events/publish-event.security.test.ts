@@ -117,7 +117,13 @@ describe("reserved service event types", () => {
       });
       expect(res.status).toBe(422);
       expect(res.body.detail).toEqual([
-        { loc: ["body", "event_type"], msg: `${type} is sent only by the webhook service itself`, type: "value_error" },
+        {
+          type: "value_error",
+          loc: ["body", "event_type"],
+          msg: `Value error, ${type} is sent only by the webhook service itself`,
+          input: type,
+          ctx: { error: {} },
+        },
       ]);
     },
   );

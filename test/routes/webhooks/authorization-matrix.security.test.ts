@@ -252,7 +252,7 @@ describe("authorization matrix", () => {
       const res = await api(call.method, call.path(f), { token: await ROLES[role]!(), body: call.body?.() });
       expect(res.status, JSON.stringify(res.body)).toBe(status);
       if (status === 204) expect(res.body).toBeNull();
-      else if (status === 307) expect(res.headers.get("location")).toBe(`${call.path(f)}/`);
+      else if (status === 307) expect(res.headers.get("location")).toBe(`https://webhooks.test${call.path(f)}/`);
       else expect(res.body).toBeTypeOf("object");
       if (status >= 400) {
         expect(res.body).toEqual({ detail: expect.any(String) });
