@@ -563,32 +563,30 @@ describe("a queue batch, handled at once", () => {
     { lane: "main", queue: QUEUE, acked: 7, retried: 0 },
     // The slow lane waits for its sends, and retries every message whose attempt could not be recorded.
     { lane: "slow", queue: SLOW_QUEUE, acked: 0, retried: 7 },
-  ])("holds a delivery whose attempt could not be recorded for all the batch's sends ($lane lane)", async ({
-    lane,
-    queue,
-    acked,
-    retried,
-  }) => {
-    const wh = await webhookAtReceiver(`tnt_unrecorded_${lane}`);
-    const ids: number[] = [];
-    for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, `tnt_unrecorded_${lane}`));
-    const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
-    const at = Date.now();
-    const batch = batchOf(ids, 1, queue);
-    const result = await handle(
-      batch,
-      services(d1, () => at),
-    );
-    expect(result.explicitAcks).toHaveLength(acked);
-    expect(result.retryMessages).toHaveLength(retried);
-    expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps a redelivered message from sending again
-    const config = createServices(env).config;
-    const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
-    for (const id of ids)
-      expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
-    await consume(ids, 2);
-    expect(await recorded(wh.hookKey)).toHaveLength(7);
-  });
+  ])(
+    "holds a delivery whose attempt could not be recorded for all the batch's sends ($lane lane)",
+    async ({ lane, queue, acked, retried }) => {
+      const wh = await webhookAtReceiver(`tnt_unrecorded_${lane}`);
+      const ids: number[] = [];
+      for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, `tnt_unrecorded_${lane}`));
+      const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
+      const at = Date.now();
+      const batch = batchOf(ids, 1, queue);
+      const result = await handle(
+        batch,
+        services(d1, () => at),
+      );
+      expect(result.explicitAcks).toHaveLength(acked);
+      expect(result.retryMessages).toHaveLength(retried);
+      expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps a redelivered message from sending again
+      const config = createServices(env).config;
+      const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
+      for (const id of ids)
+        expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
+      await consume(ids, 2);
+      expect(await recorded(wh.hookKey)).toHaveLength(7);
+    },
+  );
 });
 
 describe("the cron sweep", () => {
