@@ -77,7 +77,8 @@ export async function attemptDeliveries(
   }
   const skipped = [...claims.skipped];
   progress.settled(skipped.filter(([, reason]) => reason !== "slow_lane").map(([id]) => id)); // finished, not due, cancelled
-  await forward(
+  // A slow webhook's deliveries go to the slow lane while the batch's own sends start.
+  const forwarding = forward(
     deps,
     "slow",
     skipped.filter(([, reason]) => reason === "slow_lane").map(([id]) => id),
@@ -101,10 +102,10 @@ export async function attemptDeliveries(
   });
   const stillRunning = run.allFinished.then(() => recorder.flush());
   if (!handsOver) {
-    await stillRunning;
+    await Promise.all([stillRunning, forwarding]);
     return { stillRunning: null };
   }
-  const { unstarted, stuck } = await run.allStarted;
+  const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding]);
   report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map((c) => c.deliveryId));
   if (unstarted.length > 0) await releaseUnstarted(deps, unstarted, stuck, progress);
   return { stillRunning };
