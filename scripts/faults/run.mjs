@@ -146,8 +146,9 @@ async function publishEvents(client, events, { concurrency, deadline }) {
   let deliveriesCreated = 0;
   await mapBounded(events, concurrency, async (event) => {
     if (Date.now() > deadline) return;
-    event.published_at = Date.now();
+    const sentAt = Date.now();
     const res = await client.api("POST", "/api/v1/events", event);
+    event.published_at = sentAt; // after: the body must hold only the envelope
     deliveriesCreated += res.body.deliveries;
     event.accepted = true;
     published++;

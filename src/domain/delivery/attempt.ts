@@ -42,8 +42,12 @@ export interface GroupProgress {
   failed(ids: readonly number[], err: unknown): void;
 }
 
-/** How long every send slot may be held before the main lane gives up on the batch's unstarted sends. */
-export const SEND_SLOT_PATIENCE_MS = 1_000;
+/**
+ * How long every send slot may be held before the main lane gives up on the batch's unstarted sends: the batch behind
+ * this one waits that long (locally; in production, this invocation's slot of the consumer's concurrency). A receiver
+ * that takes longer is served by the slow lane until it answers (its holders are marked slow; an answer clears that).
+ */
+export const SEND_SLOT_PATIENCE_MS = 500;
 /** What a batch hands over must end within waitUntil's 30 s: a send of up to this timeout, then its recording. */
 export const HAND_OVER_MAX_TIMEOUT_MS = 25_000;
 
