@@ -66,7 +66,7 @@ Options:
   --no-write          do not write bench/results.json / results.md
   --keep              keep the temporary directory (logs, databases) and print its path
   --render-only       measure nothing: rewrite bench/results.md from bench/results.json (after changing the report)
-  --isolation         measure only isolation (about 3 min): healthy webhooks' latency beside a receiver that times out,
+  --isolation         measure only isolation (1-2 min): healthy webhooks' latency beside a receiver that times out,
                       against the same without it (--rounds rounds of each); writes the isolation key of results.json
   --hold <s>          after seeding the Miniflare column, keep its Workers up this long (URLs and tokens in
                       <work dir>/hold.json), for poking at them by hand; then measure as usual
