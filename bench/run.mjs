@@ -227,6 +227,16 @@ async function makeTokens() {
   };
 }
 
+/** Our Worker's vars: tokens checked against the receiver's JWKS (RS256, as in production), local targets, a fresh key. */
+const subjectVars = (receiver) => ({
+  JWT_JWKS_URL: `${receiver.base}/jwks`,
+  JWT_ISSUER: ISSUER,
+  JWT_AUDIENCE: AUDIENCE,
+  ALLOW_INSECURE_URLS: "true",
+  ALLOW_PRIVATE_TARGETS: "true",
+  SECRET_ENCRYPTION_KEY: `k1:${Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64")}`,
+});
+
 /** The receiver + JWKS server, its own process; resolves once it listens. */
 async function startReceiver(jwks, children) {
   const child = spawn(process.execPath, [join(root, "bench", "receiver.mjs")], {
@@ -486,14 +496,7 @@ async function main(options, state) {
     receiver,
     children: state.children,
     tagCount: tagCounter(receiver),
-    subjectVars: {
-      JWT_JWKS_URL: `${receiver.base}/jwks`,
-      JWT_ISSUER: ISSUER,
-      JWT_AUDIENCE: AUDIENCE,
-      ALLOW_INSECURE_URLS: "true",
-      ALLOW_PRIVATE_TARGETS: "true",
-      SECRET_ENCRYPTION_KEY: `k1:${Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64")}`,
-    },
+    subjectVars: subjectVars(receiver),
     baselineVars: { RECEIVER_URL: receiver.base, CONSUMER_CONCURRENCY: String(queue.consumer_concurrency) },
   };
 
@@ -587,14 +590,7 @@ async function isolationMain(options, state) {
       persistTo,
       envFile,
       children: state.children,
-      vars: {
-        JWT_JWKS_URL: `${receiver.base}/jwks`,
-        JWT_ISSUER: ISSUER,
-        JWT_AUDIENCE: AUDIENCE,
-        ALLOW_INSECURE_URLS: "true",
-        ALLOW_PRIVATE_TARGETS: "true",
-        SECRET_ENCRYPTION_KEY: `k1:${Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64")}`,
-      },
+      vars: subjectVars(receiver),
     });
     note(`6. isolation: ${spec.label} (${worker.base})`);
     const measured = await measureIsolationCase({
