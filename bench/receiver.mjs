@@ -2,6 +2,10 @@
 // event loop): scripts/lib/local-receiver.mjs with keep-alive, answering every hook 200 at once and counting what it got.
 //
 //   POST /hook/<tag>/<anything>   200 "ok"; counted under <tag> (e.g. "subject", "baseline")
+//   POST /slow/<tag>/<anything>?after=<ms>  counted under <tag> when it arrives, answered 200 only after <ms>: a receiver
+//                                 that answers past the sender's timeout
+//   GET  /__received?tag=<tag>    [[X-ScaiKey-Event-ID, arrival time (ms since the epoch)], …] of the hooks of <tag>
+//                                 whose tag starts with "iso-" (the isolation measure's; others are only counted)
 //   GET  /jwks                    the JSON Web Key Set given in BENCH_JWKS (RS256 public key, as ScaiKey publishes)
 //   GET  /__stats                 {"total": n, "byTag": {...}} of hooks received since the last reset
 //   POST /__reset                 zeroes the counts
@@ -11,18 +15,38 @@ import { startLocalReceiver } from "../scripts/lib/local-receiver.mjs";
 const jwks = process.env.BENCH_JWKS ?? '{"keys":[]}';
 let total = 0;
 let byTag = Object.create(null);
+let receivedByTag = Object.create(null);
+
+/** Counts a hook under its tag (the path segment after /hook/ or /slow/) and, for iso- tags, when its event arrived. */
+function count(url, req) {
+  const start = url.indexOf("/", 1) + 1;
+  const slash = url.indexOf("/", start);
+  const tag = url.slice(start, slash === -1 ? undefined : slash);
+  total++;
+  byTag[tag] = (byTag[tag] ?? 0) + 1;
+  if (tag.startsWith("iso-")) (receivedByTag[tag] ??= []).push([req.headers["x-scaikey-event-id"] ?? "", Date.now()]);
+}
 
 // The body (the signed event) is drained before answering, as a real receiver would, and not kept.
 const receiver = await startLocalReceiver(
   (req, res) => {
     const url = req.url ?? "/";
-    if (url.startsWith("/hook/")) {
-      total++;
-      const slash = url.indexOf("/", 6);
-      const tag = url.slice(6, slash === -1 ? undefined : slash);
-      byTag[tag] = (byTag[tag] ?? 0) + 1;
-      res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
-      res.end("ok");
+    if (url.startsWith("/hook/") || url.startsWith("/slow/")) {
+      count(url, req);
+      const after = url.startsWith("/slow/") ? Number(new URL(url, "http://x").searchParams.get("after") ?? 0) : 0;
+      const answer = () => {
+        if (req.socket.destroyed) return; // the sender gave up (its timeout) and hung up
+        res.writeHead(200, { "content-type": "text/plain", "content-length": "2" });
+        res.end("ok");
+      };
+      if (after > 0) setTimeout(answer, after);
+      else answer();
+      return;
+    }
+    if (url.startsWith("/__received?")) {
+      const tag = new URL(url, "http://x").searchParams.get("tag") ?? "";
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(receivedByTag[tag] ?? []));
       return;
     }
     if (url === "/jwks") {
@@ -38,6 +62,7 @@ const receiver = await startLocalReceiver(
     if (url === "/__reset" && req.method === "POST") {
       total = 0;
       byTag = Object.create(null);
+      receivedByTag = Object.create(null);
       res.writeHead(204);
       res.end();
       return;

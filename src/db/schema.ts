@@ -29,6 +29,9 @@ export const webhookEndpoints = sqliteTable(
     lastFailureAt: integer("last_failure_at"),
     // Events the endpoint would have received since it was disabled (fan-out counts them; disabling starts again at 0).
     missedEvents: integer("missed_events").notNull().default(0),
+    // Since when its receiver times out (its last attempt did, or its sends held every send slot of a batch); null once
+    // an attempt ends any other way. A slow webhook's deliveries take the slow lane (docs/architecture.md#lanes).
+    slowSince: integer("slow_since"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     // Deletes are soft (as elsewhere in ScaiKey): the row keeps its delivery history referable, but no API answers for it.

@@ -199,7 +199,9 @@ export async function updateWebhook(
   maxPerOwner = Number.POSITIVE_INFINITY,
 ): Promise<WebhookEndpointRow> {
   const set: Partial<typeof webhookEndpoints.$inferInsert> = { updatedAt: now };
-  if (changes.url !== undefined) set.url = changes.url;
+  // A new URL is a new receiver: whether the old one timed out says nothing about it (it starts in the main lane).
+  if (changes.url !== undefined && changes.url !== existing.url)
+    Object.assign(set, { url: changes.url, slowSince: null });
   if (changes.events !== undefined) set.events = dedupe(changes.events);
   if (changes.description !== undefined) set.description = changes.description;
   if (changes.headers !== undefined) set.headers = changes.headers;

@@ -3,6 +3,7 @@
 // a backlog is not lost: a delivery counts as lost only once the consumer has received messages sent ORPHAN_GRACE_SECONDS
 // after it became deliverable (the queue watermark, domain/queue-watermark). Idempotent and safe to run concurrently:
 // each round claims rows with one conditional UPDATE, so two sweeps never enqueue the same delivery.
+import { queueOfLane } from "../domain/delivery/lanes";
 import { enqueueDeliveries } from "../domain/publish";
 import { RECORD_PROBE, WATERMARK_VALUE, watermarkProbe } from "../domain/queue-watermark";
 import { logger } from "../lib/logger";
@@ -34,7 +35,7 @@ export interface SweepResult {
 }
 
 export async function sweepDueDeliveries(
-  services: Pick<Services, "db" | "queue" | "now" | "config">,
+  services: Pick<Services, "db" | "queue" | "slowQueue" | "now" | "config">,
   opts: { budgetMs?: number } = {},
 ): Promise<SweepResult> {
   const deadline = Date.now() + (opts.budgetMs ?? SWEEP_BUDGET_MS);
@@ -56,11 +57,13 @@ export async function sweepDueDeliveries(
     lostIds.push(...lostNow);
     if (ids.length < ROUND_SIZE) break;
   }
-  // The probe moves the watermark once the consumer reaches it: at once on an idle queue, later behind a backlog.
-  try {
-    await services.queue.send(watermarkProbe(services.now()), { contentType: "json" });
-  } catch (err) {
-    logger.error("could not send the queue watermark probe", { error: String(err) });
+  // A probe moves its lane's watermark once the consumer reaches it: at once on an idle queue, later behind a backlog.
+  for (const lane of ["main", "slow"] as const) {
+    try {
+      await queueOfLane(services, lane).send(watermarkProbe(services.now()), { contentType: "json" });
+    } catch (err) {
+      logger.error("could not send the queue watermark probe", { lane, error: String(err) });
+    }
   }
   if (enqueued > 0) logger.info("retry sweep", { enqueued, lost: lostIds.length });
   if (lostIds.length > 0)

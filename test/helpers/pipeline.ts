@@ -59,7 +59,7 @@ export async function consume(services: Services, messages: SentMessage[], attem
     messages.map((m, i) => ({ id: `m${i}-${crypto.randomUUID()}`, attempts, ...m })),
   );
   const ctx = createExecutionContext();
-  await handleQueueBatch(batch, services);
+  await handleQueueBatch(batch, services, ctx);
   return getQueueResult(batch, ctx);
 }
 

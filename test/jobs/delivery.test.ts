@@ -15,7 +15,7 @@ import { recordAttempts } from "../../src/domain/delivery/record";
 import worker from "../../src/index";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
-import { createServices } from "../../src/lib/services";
+import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import {
   attemptRows,
@@ -31,6 +31,14 @@ import { hookUrl, recorded } from "../helpers/receiver";
 import { publisher, tenantAdmin } from "../helpers/tokens";
 
 const QUEUE = "scaikey-webhook-deliveries";
+const SLOW_QUEUE = "scaikey-webhook-deliveries-slow";
+
+/** The consumer handed one batch, and what it acked and retried once the work it handed over has ended. */
+async function handle(batch: MessageBatch<unknown>, services: Services) {
+  const ctx = createExecutionContext();
+  await handleDeliveryBatch(batch, services, ctx);
+  return getQueueResult(batch, ctx);
+}
 
 async function consume(ids: number[], attempts = 1) {
   const batch = createMessageBatch(
@@ -278,9 +286,7 @@ describe("the queue consumer", () => {
     const batch = createMessageBatch(QUEUE, [
       { id: "m-d1", timestamp: new Date(), attempts: 1, body: { delivery_id: id } },
     ]);
-    const ctx = createExecutionContext();
-    await handleDeliveryBatch(batch, services);
-    const result = await getQueueResult(batch, ctx);
+    const result = await handle(batch, services);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages).toMatchObject([{ msgId: "m-d1" }]);
     expect((await deliveryRow(id))!.status).toBe("pending");
@@ -349,9 +355,9 @@ describe("a queue batch, handled at once", () => {
     db: createDb(d1),
     ...(now ? { now } : {}),
   });
-  const batchOf = (ids: number[], attempts = 1) =>
+  const batchOf = (ids: number[], attempts = 1, queue = QUEUE) =>
     createMessageBatch(
-      QUEUE,
+      queue,
       ids.map((id, i) => ({
         id: `b${id}-${i}-${Math.random()}`,
         timestamp: new Date(),
@@ -374,8 +380,7 @@ describe("a queue batch, handled at once", () => {
     ]);
     const { d1, counts } = countingD1(env.DB);
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, services(d1));
-    const result = await getQueueResult(batch, createExecutionContext());
+    const result = await handle(batch, services(d1));
     expect(result.explicitAcks).toHaveLength(12);
     expect(counts).toMatchObject({ batches: 2, statements: 0 });
     expect(counts.batchRowsRead).toBeLessThan(1_000); // some rows per delivery (≈ 27), never the backlog
@@ -410,8 +415,7 @@ describe("a queue batch, handled at once", () => {
       ...ids.map((id, i) => ({ id: `mixed-${i}`, timestamp: new Date(), attempts: 1, body: { delivery_id: id } })),
       { id: "mixed-bad", timestamp: new Date(), attempts: 1, body: { delivery_id: "nope" } },
     ]);
-    await handleDeliveryBatch(batch, createServices(env));
-    const result = await getQueueResult(batch, createExecutionContext());
+    const result = await handle(batch, createServices(env));
     expect(result.explicitAcks.sort()).toEqual([...ids.map((_, i) => `mixed-${i}`), "mixed-bad"].sort());
     expect(result.retryMessages).toEqual([]);
     expect(await recorded(wh.hookKey)).toHaveLength(2); // `done` earlier, `due` now
@@ -436,11 +440,11 @@ describe("a queue batch, handled at once", () => {
     ];
     for (const id of ids) await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // last attempts
     const batch = batchOf(ids);
-    await handleDeliveryBatch(
+    const result = await handle(
       batch,
       services(env.DB, () => at),
     ); // one clock reading for all: the same millisecond
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(3);
+    expect(result.explicitAcks).toHaveLength(3);
     expect(await recorded(wh.hookKey)).toHaveLength(3);
     const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
     expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 11 });
@@ -521,11 +525,11 @@ describe("a queue batch, handled at once", () => {
       sendBatch: async (m: Iterable<MessageSendRequest<unknown>>) => void sent.push([...m]),
     };
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, {
+    const result = await handle(batch, {
       ...createServices(env),
       queue: queue as unknown as Queue<{ delivery_id: number }>,
     });
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(2);
+    expect(result.explicitAcks).toHaveLength(2);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.map((m) => (m.body as { delivery_id: number }).delivery_id).sort()).toEqual([...ids].sort());
     for (const m of sent[0]!)
@@ -544,8 +548,7 @@ describe("a queue batch, handled at once", () => {
     ];
     const { d1, counts } = countingD1(env.DB);
     const batch = batchOf([slowId, ...quickIds]);
-    await handleDeliveryBatch(batch, services(d1));
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(4);
+    expect((await handle(batch, services(d1))).explicitAcks).toHaveLength(4);
     expect(counts.batches).toBe(3); // claim, the quick ones after RECORD_GATHER_MS, the slow one when it answered
     const order = await env.DB.prepare(
       "SELECT delivery_id FROM delivery_attempts WHERE delivery_id IN (?, ?, ?, ?) ORDER BY id",
@@ -555,28 +558,35 @@ describe("a queue batch, handled at once", () => {
     expect(order.results.map((r) => r.delivery_id)).toEqual([...quickIds, slowId]);
   });
 
-  it("retries every message whose attempt could not be recorded, and holds its delivery for all the batch's sends", async () => {
-    const wh = await webhookAtReceiver("tnt_unrecorded");
-    const ids: number[] = [];
-    for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, "tnt_unrecorded"));
-    const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
-    const at = Date.now();
-    const batch = batchOf(ids);
-    await handleDeliveryBatch(
-      batch,
-      services(d1, () => at),
-    );
-    const result = await getQueueResult(batch, createExecutionContext());
-    expect(result.explicitAcks).toEqual([]);
-    expect(result.retryMessages).toHaveLength(7);
-    expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps the retried messages from sending again
-    const config = createServices(env).config;
-    const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
-    for (const id of ids)
-      expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
-    await consume(ids, 2);
-    expect(await recorded(wh.hookKey)).toHaveLength(7);
-  });
+  it.each([
+    // The main lane has acked every message by the time it hands over (all sent or being sent).
+    { lane: "main", queue: QUEUE, acked: 7, retried: 0 },
+    // The slow lane waits for its sends, and retries every message whose attempt could not be recorded.
+    { lane: "slow", queue: SLOW_QUEUE, acked: 0, retried: 7 },
+  ])(
+    "holds a delivery whose attempt could not be recorded for all the batch's sends ($lane lane)",
+    async ({ lane, queue, acked, retried }) => {
+      const wh = await webhookAtReceiver(`tnt_unrecorded_${lane}`);
+      const ids: number[] = [];
+      for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, `tnt_unrecorded_${lane}`));
+      const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
+      const at = Date.now();
+      const batch = batchOf(ids, 1, queue);
+      const result = await handle(
+        batch,
+        services(d1, () => at),
+      );
+      expect(result.explicitAcks).toHaveLength(acked);
+      expect(result.retryMessages).toHaveLength(retried);
+      expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps a redelivered message from sending again
+      const config = createServices(env).config;
+      const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
+      for (const id of ids)
+        expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
+      await consume(ids, 2);
+      expect(await recorded(wh.hookKey)).toHaveLength(7);
+    },
+  );
 });
 
 describe("the cron sweep", () => {

@@ -13,13 +13,15 @@ import {
 import type { Config } from "../../lib/config";
 import { advanceWatermark } from "../queue-watermark";
 import type { DeliveryDeps } from "./deps";
+import type { Lane } from "./lanes";
 
 /** A queue message may arrive a little before the time recorded in D1. */
 const EARLY_ARRIVAL_TOLERANCE_MS = 5_000;
 
 const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];
 
-export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
+/** Why a delivery was not claimed; `slow_lane`: its webhook is slow, the main lane forwards it to the slow lane. */
+export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable" | "slow_lane";
 
 /** The `last_error` of a delivery cancelled because its endpoint was disabled: recover puts these back in the queue. */
 export const CANCELLED_ENDPOINT_DISABLED = "endpoint disabled";
@@ -40,6 +42,7 @@ export type ClaimedEndpoint = Pick<
   | "deletedAt"
   | "tenantId"
   | "partnerId"
+  | "slowSince"
 >;
 
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
@@ -49,6 +52,8 @@ export interface ClaimedAttempt {
   delivery: ClaimedDelivery;
   endpoint: ClaimedEndpoint;
   payload: string;
+  /** The lease the claim set (`next_attempt_at`): the claim is still this worker's while the row holds it. */
+  leaseUntil: number;
 }
 
 export interface Claims {
@@ -65,12 +70,13 @@ export const claimLeaseMs = (config: Config, sendWaves: number) =>
  * two workers, or two duplicate messages, only one wins each delivery, and a finished delivery is never claimed again)
  * and fixes their attempt numbers; three reads in the same batch fetch what to send. `sendWaves` is how many rounds of
  * sends the caller needs for them (ids / its concurrency), so the lease outlasts the last one. Deliveries that can
- * never be sent (endpoint deleted or disabled, payload purged) are cancelled here.
+ * never be sent (endpoint deleted or disabled, payload purged) are cancelled here. In the main lane, deliveries of a slow
+ * webhook are not claimed (`slow_lane`): the endpoint row this reads anyway says so, at no extra cost.
  */
 export async function claimDeliveries(
   deps: Pick<DeliveryDeps, "db" | "config" | "now">,
   ids: readonly number[],
-  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null } = {},
+  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null; lane?: Lane } = {},
 ): Promise<Claims> {
   const { db, config } = deps;
   const unique = [...new Set(ids)];
@@ -80,7 +86,7 @@ export async function claimDeliveries(
   const listed = (column: typeof deliveries.id) => sql`${column} IN (SELECT value FROM json_each(${idList}))`;
   const sendable = sql`EXISTS (SELECT 1 FROM webhook_endpoints w JOIN events e ON e.id = ${deliveries.eventKey}
     WHERE w.id = ${deliveries.webhookId} AND w.deleted_at IS NULL AND (w.enabled = 1 OR ${opts.allowDisabled ? 1 : 0} = 1)
-      AND e.payload != '')`;
+      AND e.payload != ''${opts.lane === "main" ? sql` AND w.slow_since IS NULL` : sql``})`;
   const ofListed = (column: "webhook_id" | "event_id") =>
     sql`(SELECT ${sql.raw(column)} FROM deliveries WHERE id IN (SELECT value FROM json_each(${idList})))`;
   const [claimedRows, deliveryRows, endpointRows, eventRows] = await db.batch([
@@ -126,6 +132,7 @@ export async function claimDeliveries(
         deletedAt: webhookEndpoints.deletedAt,
         tenantId: webhookEndpoints.tenantId,
         partnerId: webhookEndpoints.partnerId,
+        slowSince: webhookEndpoints.slowSince,
       })
       .from(webhookEndpoints)
       .where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
@@ -134,7 +141,7 @@ export async function claimDeliveries(
       .from(events)
       .where(sql`${events.key} IN ${ofListed("event_id")}`),
     // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
-    ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),
+    ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now, opts.lane)] : []),
   ]);
   const attemptNumbers = new Map(claimedRows.map((r) => [r.id, r.attemptCount]));
   const deliveriesById = new Map(deliveryRows.map((d) => [d.id, d]));
@@ -153,7 +160,7 @@ export async function claimDeliveries(
     }
     const attemptNumber = attemptNumbers.get(deliveryId);
     if (attemptNumber !== undefined) {
-      claims.claimed.push({ deliveryId, attemptNumber, delivery, endpoint, payload });
+      claims.claimed.push({ deliveryId, attemptNumber, delivery, endpoint, payload, leaseUntil });
       continue;
     }
     if (!ACTIVE.includes(delivery.status)) {
@@ -169,7 +176,10 @@ export async function claimDeliveries(
             ? "payload purged by retention"
             : null;
     if (unsendable) cancel.push({ id: deliveryId, reason: unsendable });
-    claims.skipped.set(deliveryId, unsendable ? "unsendable" : "not_due");
+    claims.skipped.set(
+      deliveryId,
+      unsendable ? "unsendable" : opts.lane === "main" && endpoint.slowSince !== null ? "slow_lane" : "not_due",
+    );
   }
   if (cancel.length > 0) {
     const [first, ...rest] = cancel.map(({ id, reason }) =>
@@ -188,4 +198,25 @@ export async function claimDeliveries(
     await db.batch([first!, ...rest]);
   }
   return claims;
+}
+
+// Undoes claims whose attempts were never sent, so the slow lane can claim them afresh: only while each claim is still
+// the one this worker made (same attempt number, same lease), so a claim made since by another worker is never touched.
+const RELEASE_CLAIMS = `UPDATE deliveries SET attempt_count = attempt_count - 1, next_attempt_at = ?2, updated_at = ?2
+  FROM json_each(?1) AS r
+  WHERE deliveries.id = r.value ->> 'delivery_id' AND deliveries.attempt_count = r.value ->> 'attempt_number'
+    AND deliveries.next_attempt_at = r.value ->> 'lease_until' AND deliveries.status IN ('pending', 'retrying')`;
+
+/** The statement that releases `claims` (never sent), leaving their deliveries due at `now`. */
+export function releaseClaimsStatement(
+  db: Pick<DeliveryDeps, "db">["db"],
+  claims: readonly ClaimedAttempt[],
+  now: number,
+): D1PreparedStatement {
+  const rows = claims.map((c) => ({
+    delivery_id: c.deliveryId,
+    attempt_number: c.attemptNumber,
+    lease_until: c.leaseUntil,
+  }));
+  return db.$client.prepare(RELEASE_CLAIMS).bind(JSON.stringify(rows), now);
 }

@@ -1,12 +1,13 @@
 // Recording a group of sent attempts (svix's handle_successful_dispatch / handle_failed_dispatch): each attempt's row,
 // its delivery's new state and retry schedule, and the endpoints' health, in one atomic D1 batch.
 import type { DeliveryStatus } from "../../db/schema";
-import { logger } from "../../lib/logger";
+import { type LogFields, logger } from "../../lib/logger";
 import { eventIdOf } from "../event-key";
 import { computeRetryDelaySeconds } from "../retry-policy";
 import type { SkipReason } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { announcementOf, endpointHealthStatements } from "./endpoint-health";
+import { timedOut } from "./lanes";
 import type { RecordedResult, SentAttempt } from "./send";
 
 /** Retries due within this many seconds ride the queue's own delay; later ones wait in D1 for the cron sweep. */
@@ -78,7 +79,17 @@ export async function recordAttempts(
     const status: DeliveryStatus = result.ok ? "success" : retryInSeconds === null ? "failed" : "retrying";
     const retryVia: AttemptedOutcome["retryVia"] =
       retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
-    return { claim, result, startedAt, now: finishedAt, status, gone, retryInSeconds, retryVia };
+    return {
+      claim,
+      result,
+      startedAt,
+      now: finishedAt,
+      status,
+      gone,
+      retryInSeconds,
+      retryVia,
+      timedOut: timedOut(result),
+    };
   });
 
   // Endpoint health first: each of its updates runs only while its attempt is unrecorded (its row comes after).
@@ -115,7 +126,16 @@ export async function recordAttempts(
     d1.prepare(UPDATE_DELIVERIES).bind(JSON.stringify(deliveryChanges)),
   );
 
-  const results = await withRetries({ delivery_ids: sent.map((s) => s.claim.deliveryId) }, () => d1.batch(statements));
+  const results = await withD1Retries(
+    {
+      context: { delivery_ids: sent.map((s) => s.claim.deliveryId) },
+      retrying: "recording attempts failed; retrying",
+      // The at-least-once window: the receiver got these attempts, their record is lost, and the deliveries are
+      // attempted again once their lease lapses (the sweep re-enqueues them).
+      gaveUp: "recording attempts failed for good; they were sent but are not recorded",
+    },
+    () => d1.batch(statements),
+  );
 
   return planned.map(({ claim, result, status, gone, retryInSeconds, retryVia }, i): AttemptedOutcome => {
     const { deliveryId, attemptNumber, endpoint, delivery } = claim;
@@ -154,23 +174,22 @@ export async function recordAttempts(
   });
 }
 
-const RECORD_TRIES = 4;
+const WRITE_TRIES = 4;
 
-async function withRetries<T>(context: { delivery_ids: number[] }, write: () => Promise<T>): Promise<T> {
+/** A D1 write whose statements are all guarded (safe to run twice), tried 4 times (backing off 100, 200, 400 ms). */
+export async function withD1Retries<T>(
+  log: { context: LogFields; retrying: string; gaveUp: string },
+  write: () => Promise<T>,
+): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await write();
     } catch (err) {
-      if (tries >= RECORD_TRIES) {
-        // The at-least-once window: the receiver got this attempt, the record of it is lost, and the delivery is
-        // attempted again once its lease lapses (the sweep re-enqueues it).
-        logger.error("recording attempts failed for good; they were sent but are not recorded", {
-          ...context,
-          error: String(err),
-        });
+      if (tries >= WRITE_TRIES) {
+        logger.error(log.gaveUp, { ...log.context, error: String(err) });
         throw err;
       }
-      logger.warn("recording attempts failed; retrying", { ...context, tries, error: String(err) });
+      logger.warn(log.retrying, { ...log.context, tries, error: String(err) });
       await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** tries));
     }
   }
