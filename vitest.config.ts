@@ -11,12 +11,17 @@ export default defineConfig(async () => {
         miniflare: {
           // Needed only here: lets tests call exports.default.queue()/scheduled().
           compatibilityFlags: ["service_binding_extra_handlers"],
+          // For tests only: an empty database beside DB, which test/migrations/upgrade.test.ts takes through the
+          // migrations as a deployed database went through them.
+          d1Databases: ["UPGRADE_DB"],
           bindings: {
             TEST_MIGRATIONS: migrations,
             JWT_SECRET: "test-secret-do-not-use-in-production",
             JWT_JWKS_URL: "",
             SECRET_ENCRYPTION_KEY: "test-k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             ALLOW_INSECURE_URLS: "true",
+            // The origin test requests use (test/helpers/api.ts), as in test/fixtures/fastapi-reference.json.
+            PUBLIC_ORIGIN: "https://webhooks.test",
             ALLOW_PRIVATE_TARGETS: "true",
             DNS_RESOLVER_URL: inject("dohUrl"),
           },

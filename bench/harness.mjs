@@ -28,6 +28,7 @@ export const SNAPSHOT_ENTRIES = [
   "package.json",
   "tsconfig.json",
   "bench/instrumented.ts",
+  "scripts/lib/d1-intercept.ts", // imported by instrumented.ts
   "bench/archive-seed.ts",
   "scripts/lib/prng.mjs",
 ];

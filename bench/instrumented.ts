@@ -29,6 +29,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { Hono } from "hono";
+import { interceptD1 } from "../scripts/lib/d1-intercept";
 import { createApp } from "../src/app";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
 import { HOUR_MS, hourOf, listPartitionHours } from "../src/db/partitions";
@@ -39,7 +40,6 @@ import { signingKeysOf } from "../src/domain/delivery/signing-keys";
 import { generateSigningSecret } from "../src/domain/signing";
 import worker from "../src/index";
 import { runScheduled } from "../src/jobs/scheduled";
-import { interceptD1 } from "../src/lib/d1-intercept";
 import { logger } from "../src/lib/logger";
 import { requestContext } from "../src/lib/request-context";
 import { createServices } from "../src/lib/services";

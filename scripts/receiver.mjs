@@ -6,9 +6,9 @@
 // so you can watch the service retry. Node builtins only.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { startLocalReceiver } from "./lib/local-receiver.mjs";
 
 const USAGE = `Usage: node scripts/receiver.mjs [options]
 
@@ -137,85 +137,78 @@ const handledEvents = new Set(); // delivery is at-least-once: a receiver dedupe
 let seq = 0;
 const time = () => new Date().toISOString().slice(11, 19);
 
-const server = createServer((req, res) => {
-  const chunks = [];
-  req.on("data", (c) => chunks.push(c));
-  req.on("end", () => {
-    const rawBody = Buffer.concat(chunks);
-    if (req.method !== "POST") {
-      res.writeHead(200, { "Content-Type": "text/plain" }).end("webhook receiver: POST deliveries here\n");
-      return;
-    }
-    const n = ++seq;
-    const h = req.headers; // lower-cased by node
-    const now = Math.floor(Date.now() / 1000);
-    const deliveryId = h["x-scaikey-webhook-id"] ?? "-";
-    const eventId = h["x-scaikey-event-id"] ?? "-";
-    const eventType = h["x-scaikey-event-type"] ?? "-";
+/** Verifies, prints one line and answers one delivery; `rawBody` is the exact bytes received. */
+function receive(req, res, rawBody) {
+  if (req.method !== "POST") {
+    res.writeHead(200, { "Content-Type": "text/plain" }).end("webhook receiver: POST deliveries here\n");
+    return;
+  }
+  const n = ++seq;
+  const h = req.headers; // lower-cased by node
+  const now = Math.floor(Date.now() / 1000);
+  const deliveryId = h["x-scaikey-webhook-id"] ?? "-";
+  const eventId = h["x-scaikey-event-id"] ?? "-";
+  const eventType = h["x-scaikey-event-type"] ?? "-";
 
-    let dumped = "";
-    if (dumpDir) {
-      const file = join(
-        dumpDir,
-        `${String(n).padStart(3, "0")}-delivery-${String(deliveryId).replace(/[^\w-]/g, "_")}.http`,
-      );
-      const head = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) head.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      writeFileSync(file, Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`, "latin1"), rawBody]));
-      dumped = ` dump=${file}`;
-    }
-
-    let verified = "-";
-    let sigDetail = "no secret given, not checked";
-    let std = "-";
-    if (secrets.length > 0) {
-      sigDetail = verifyScaiKey(h["x-scaikey-signature"], rawBody, now);
-      verified = sigDetail.startsWith("ok") ? "yes" : "no";
-      std = verifyStandard(h, rawBody, now);
-    }
-
-    let status;
-    let body;
-    const headers = { "Content-Type": "application/json" };
-    if (failuresLeft > 0) {
-      failuresLeft--;
-      status = failStatus;
-      body = { error: `simulated failure (--fail), ${failuresLeft} left` };
-      if (retryAfter !== null) headers["Retry-After"] = retryAfter;
-    } else if (verified === "no") {
-      status = 401;
-      body = { error: `invalid signature: ${sigDetail}` };
-    } else {
-      const duplicate = handledEvents.has(eventId);
-      handledEvents.add(eventId);
-      status = 200;
-      body = { received: true, duplicate };
-    }
-
-    const dup = status === 200 && body.duplicate ? " (duplicate event: already handled)" : "";
-    const why = verified === "no" || / of \d+\)$/.test(sigDetail) ? ` [${sigDetail}]` : "";
-    process.stdout.write(
-      `${time()} #${n} delivery=${deliveryId} event=${eventId} type=${eventType} verified=${verified}${why} std-webhooks=${std} -> ${status}${dup}${dumped}\n`,
+  let dumped = "";
+  if (dumpDir) {
+    const file = join(
+      dumpDir,
+      `${String(n).padStart(3, "0")}-delivery-${String(deliveryId).replace(/[^\w-]/g, "_")}.http`,
     );
-    res.writeHead(status, headers).end(`${JSON.stringify(body)}\n`);
-  });
-});
+    const head = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) head.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    writeFileSync(file, Buffer.concat([Buffer.from(`${head.join("\r\n")}\r\n\r\n`, "latin1"), rawBody]));
+    dumped = ` dump=${file}`;
+  }
 
-server.on("error", (err) =>
-  die(err.code === "EADDRINUSE" ? `${opts.host}:${port} is already in use (--port to pick another)` : err.message),
-);
-server.listen(port, opts.host, () => {
-  const url = `http://${opts.host}:${port}/hook`;
+  let verified = "-";
+  let sigDetail = "no secret given, not checked";
+  let std = "-";
+  if (secrets.length > 0) {
+    sigDetail = verifyScaiKey(h["x-scaikey-signature"], rawBody, now);
+    verified = sigDetail.startsWith("ok") ? "yes" : "no";
+    std = verifyStandard(h, rawBody, now);
+  }
+
+  let status;
+  let body;
+  const headers = { "Content-Type": "application/json" };
+  if (failuresLeft > 0) {
+    failuresLeft--;
+    status = failStatus;
+    body = { error: `simulated failure (--fail), ${failuresLeft} left` };
+    if (retryAfter !== null) headers["Retry-After"] = retryAfter;
+  } else if (verified === "no") {
+    status = 401;
+    body = { error: `invalid signature: ${sigDetail}` };
+  } else {
+    const duplicate = handledEvents.has(eventId);
+    handledEvents.add(eventId);
+    status = 200;
+    body = { received: true, duplicate };
+  }
+
+  const dup = status === 200 && body.duplicate ? " (duplicate event: already handled)" : "";
+  const why = verified === "no" || / of \d+\)$/.test(sigDetail) ? ` [${sigDetail}]` : "";
   process.stdout.write(
-    `receiver listening on ${url}  (secrets: ${secrets.length || "none, signatures not checked"}` +
-      `${failuresLeft ? `; failing the first ${failuresLeft} with ${failStatus}${retryAfter !== null ? `, Retry-After ${retryAfter}` : ""}` : ""}` +
-      `${dumpDir ? `; dumping to ${dumpDir}` : ""})\n`,
+    `${time()} #${n} delivery=${deliveryId} event=${eventId} type=${eventType} verified=${verified}${why} std-webhooks=${std} -> ${status}${dup}${dumped}\n`,
   );
-});
+  res.writeHead(status, headers).end(`${JSON.stringify(body)}\n`);
+}
 
-const stop = () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
+let receiver;
+try {
+  receiver = await startLocalReceiver(receive, { host: opts.host, port });
+} catch (err) {
+  die(err.code === "EADDRINUSE" ? `${opts.host}:${port} is already in use (--port to pick another)` : err.message);
+}
+process.stdout.write(
+  `receiver listening on ${receiver.url("/hook")}  (secrets: ${secrets.length || "none, signatures not checked"}` +
+    `${failuresLeft ? `; failing the first ${failuresLeft} with ${failStatus}${retryAfter !== null ? `, Retry-After ${retryAfter}` : ""}` : ""}` +
+    `${dumpDir ? `; dumping to ${dumpDir}` : ""})\n`,
+);
+
+const stop = () => receiver.stop().then(() => process.exit(0));
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);

@@ -111,9 +111,12 @@ say(`
 
 // 5. wrangler dev, in the foreground. `--no-cron` (ours, not wrangler's) turns off the local cron ticker below.
 const noCron = extraArgs.includes("--no-cron");
+// The 307 across a trailing slash points at the origin the API is served on (unless `-- --var PUBLIC_ORIGIN:…`).
+const ownOrigin = extraArgs.some((a) => a.startsWith("PUBLIC_ORIGIN:")) ? [] : ["--var", `PUBLIC_ORIGIN:${base}`];
 const devArgs = [
   "dev",
   ...(portArg === -1 ? ["--port", DEFAULT_PORT] : []),
+  ...ownOrigin,
   ...extraArgs.filter((a) => a !== "--no-cron"),
 ];
 const [cmd, args] = wrangler(devArgs);

@@ -60,5 +60,3 @@ export function createApp(makeServices: (env: Env) => Services = createServices)
   app.onError(renderError);
   return app;
 }
-
-export type App = ReturnType<typeof createApp>;

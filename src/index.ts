@@ -16,8 +16,8 @@ const app = createApp();
 export default {
   fetch: app.fetch,
 
-  async queue(batch, env, _ctx) {
-    await handleQueueBatch(batch, createServices(env));
+  async queue(batch, env, ctx) {
+    await handleQueueBatch(batch, createServices(env), ctx);
   },
 
   async scheduled(controller, env, ctx) {
@@ -30,7 +30,7 @@ export default {
  *   [[services]] binding = "WEBHOOKS", service = "scaikey-webhooks", entrypoint = "WebhooksService"
  *   await env.WEBHOOKS.publish({ event_type: "user.created", tenant_id, partner_id, resource, actor, data })
  * Same validation and the same publishEvent as POST /api/v1/events. The binding is a trusted publisher: a tenant
- * event naming its partner teaches the tenant directory, and assignTenantPartner sets it directly.
+ * event naming its partner fills the tenant's directory entry if it has none, and assignTenantPartner sets it.
  */
 export class WebhooksService extends WorkerEntrypoint<Env> {
   async publish(envelope: unknown): Promise<PublishResult> {
@@ -42,12 +42,8 @@ export class WebhooksService extends WorkerEntrypoint<Env> {
       );
     }
     const services = createServices(this.env);
-    const { event, learnTenantPartner } = await authorizePublish(
-      null,
-      parsed.data,
-      tenantDirectory(services.db, services.now),
-    );
-    return publishEvent(services, event, { learnTenantPartner });
+    const { event, learn } = await authorizePublish(null, parsed.data, tenantDirectory(services.db, services.now));
+    return publishEvent(services, event, { learn });
   }
 
   /** Records that `tenantId` belongs to `partnerId`, moving the tenant's webhooks along. */

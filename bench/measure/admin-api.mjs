@@ -3,7 +3,7 @@
 import { cannon, combine } from "../client.mjs";
 import { withWorkerdCpu } from "../cpu.mjs";
 
-export const ADMIN_TARGET_RATIO = 0.5;
+const ADMIN_TARGET_RATIO = 0.5;
 
 export async function measureAdminApi({ subject, baseline, data, tenantToken, settings, note }) {
   const auth = { authorization: `Bearer ${tenantToken}` };

@@ -6,7 +6,7 @@ import { sleep } from "../../scripts/lib/cli.mjs";
 import { api, DELIVERY_TENANT, eventFor, recordedSuccesses, waitFor } from "../client.mjs";
 import { cpuDuring, workerdCpuMeter } from "../cpu.mjs";
 
-export const DELIVERY_TARGET_RATIO = 0.7;
+const DELIVERY_TARGET_RATIO = 0.7;
 
 /** Deliveries per second between 10% and 90% of the run: the steady rate, without ramp-up and tail. */
 function sustained(series, total) {

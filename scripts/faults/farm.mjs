@@ -4,17 +4,18 @@
 // One server holds every endpoint at /ep/<name>; a "flapping" endpoint gets a server of its own that stops and starts
 // listening (connection refused while down). What a request is answered depends on the endpoint's behaviour and on how
 // many requests that delivery has already brought to this endpoint, so a delivery's story is the same whatever the timing.
-import { createServer } from "node:http";
+import { startLocalReceiver } from "../lib/local-receiver.mjs";
 import { mulberry32 } from "../lib/prng.mjs";
 
 /** Behaviours: answer(n) gets the 1-based number of this request for its delivery, and a per-request random in [0,1). */
-export const BEHAVIOURS = {
+const BEHAVIOURS = {
   healthy: () => ({ kind: "status", status: 200 }),
   "fail-then-ok": (n) => (n <= 2 ? { kind: "status", status: 500 } : { kind: "status", status: 200 }),
   "always-500": () => ({ kind: "status", status: 500 }),
   "rate-limited": (n) => (n <= 2 ? { kind: "status", status: 429, retryAfter: "1" } : { kind: "status", status: 204 }),
   "reset-then-ok": (n) => (n === 1 ? { kind: "reset" } : { kind: "status", status: 200 }),
   "hang-then-ok": (n) => (n === 1 ? { kind: "hang" } : { kind: "status", status: 200 }),
+  "always-hang": () => ({ kind: "hang" }), // times out every attempt, as a broken receiver does
   "slow-ok": () => ({ kind: "slow", chunks: 4, intervalMs: 100 }),
   "slow-timeout-then-ok": (n) =>
     n === 1 ? { kind: "slow", chunks: 8, intervalMs: 700 } : { kind: "status", status: 200 },
@@ -45,17 +46,11 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
   const perDelivery = new Map(); // `${name} ${deliveryId}` -> requests so far
   const random = mulberry32(seed);
   const byName = new Map(endpoints.map((e) => [e.name, e]));
-  const servers = [];
-  const sockets = new Set();
+  const receivers = [];
   let stopped = false;
   const flapCounters = { refusedWindows: 0 };
 
-  const handler = (name) => (req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => answer(name, req, res, Buffer.concat(chunks)));
-    req.on("error", () => {});
-  };
+  const handler = (name) => (req, res, body) => answer(name, req, res, body);
 
   function answer(name, req, res, body) {
     const endpoint = byName.get(name);
@@ -156,46 +151,28 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
     }
   }
 
-  const track = (server) => {
-    server.on("connection", (socket) => {
-      sockets.add(socket);
-      socket.on("close", () => sockets.delete(socket));
-      socket.on("error", () => {});
-    });
-    server.requestTimeout = 0;
-    server.keepAliveTimeout = 1000;
-    return server;
+  // node:http receivers (scripts/lib/local-receiver.mjs); idle keep-alive connections go after 1 s, slow ones may run.
+  const serve = async (handle, port = 0) => {
+    const receiver = await startLocalReceiver(handle, { port, keepAliveTimeout: 1000, requestTimeout: 0 });
+    receivers.push(receiver);
+    return receiver;
   };
-  const listen = (server, port = 0) =>
-    new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve(server.address().port);
-      });
-    });
 
-  const main = track(
-    createServer((req, res) => {
-      const m = /^\/ep\/([^/?]+)/.exec(req.url ?? "");
-      if (!m) return void res.writeHead(404, { Connection: "close" }).end();
-      handler(decodeURIComponent(m[1]))(req, res);
-    }),
-  );
-  servers.push(main);
-  const mainPort = await listen(main);
+  const main = await serve((req, res, body) => {
+    const m = /^\/ep\/([^/?]+)/.exec(req.url ?? "");
+    if (!m) return void res.writeHead(404, { Connection: "close" }).end();
+    handler(decodeURIComponent(m[1]))(req, res, body);
+  });
   const urls = new Map();
   const flappers = [];
   for (const e of endpoints) {
     if (e.behaviour !== "flapping") {
-      urls.set(e.name, `http://127.0.0.1:${mainPort}/ep/${encodeURIComponent(e.name)}`);
+      urls.set(e.name, main.url(`/ep/${encodeURIComponent(e.name)}`));
       continue;
     }
-    const server = track(createServer(handler(e.name)));
-    const port = await listen(server);
-    servers.push(server);
-    urls.set(e.name, `http://127.0.0.1:${port}/ep/${encodeURIComponent(e.name)}`);
-    flappers.push({ server, port, up: true, name: e.name, handler: handler(e.name) });
+    const receiver = await serve(handler(e.name));
+    urls.set(e.name, receiver.url(`/ep/${encodeURIComponent(e.name)}`));
+    flappers.push({ receiver, port: receiver.port, up: true, name: e.name, handler: handler(e.name) });
   }
 
   // Flapping: close the listening socket (new connections are refused), then listen on the same port again.
@@ -206,15 +183,14 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
     for (const f of flappers) {
       if (goingDown) {
         f.up = false;
-        f.server.close();
+        f.receiver.server.close();
         flapCounters.refusedWindows++;
       } else {
-        // A fresh server on the same port: the old one may still be finishing its last connections.
+        // A fresh receiver on the same port: the old one may still be finishing its last connections.
         f.up = true;
-        f.server = track(createServer(f.handler));
-        servers.push(f.server);
-        listen(f.server, f.port).catch((err) =>
-          process.stderr.write(`farm: ${f.name} could not listen again: ${err.message}\n`),
+        serve(f.handler, f.port).then(
+          (receiver) => (f.receiver = receiver),
+          (err) => process.stderr.write(`farm: ${f.name} could not listen again: ${err.message}\n`),
         );
       }
     }
@@ -228,21 +204,11 @@ export async function startFarm(endpoints, { seed = 1, flapUpMs = 2500, flapDown
       byName.get(name).webhookId = id;
     },
     log,
-    stats: () => ({ ...flapCounters, openSockets: sockets.size }),
+    stats: () => ({ ...flapCounters, openSockets: receivers.reduce((n, r) => n + r.connections(), 0) }),
     async stop() {
       stopped = true;
       if (flapTimer) clearTimeout(flapTimer);
-      for (const socket of sockets) socket.destroy();
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise((resolve) => {
-              if (!s.listening) return resolve();
-              s.close(() => resolve());
-              s.closeAllConnections?.();
-            }),
-        ),
-      );
+      await Promise.all(receivers.map((r) => r.stop()));
     },
   };
 }

@@ -2,8 +2,8 @@
 // test/helpers/faults.ts): D1 errors and duplicate queue messages, on purpose, wrapped around the Worker's bindings
 // from outside src/, so none of it ships in the production bundle.
 import { type DeliveryMessage, isDeliveryMessage } from "../../src/domain/delivery/message";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 import { logger } from "../../src/lib/logger";
+import { interceptD1 } from "../lib/d1-intercept";
 import { mulberry32 } from "../lib/prng.mjs";
 
 /** Vars the harness passes (`wrangler dev --var FAULT_D1_ERROR_RATE:0.05 …`); absent in every real environment. */
@@ -24,7 +24,7 @@ export interface Faults {
   onInject?: (fault: "d1_error" | "duplicate_message") => void;
 }
 
-export const INJECTED_D1_ERROR = "D1_ERROR: injected fault";
+const INJECTED_D1_ERROR = "D1_ERROR: injected fault";
 
 const rate = (name: string, value: string | undefined): number => {
   if (value === undefined || value === "") return 0;

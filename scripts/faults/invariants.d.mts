@@ -50,3 +50,9 @@ export function checkInvariants(input: {
   opts: { maxAttempts: number; timeoutMs: number; scheduleSeconds?: number[]; unrecordedWindow?: Set<string> };
 }): { violations: string[]; counts: InvariantCounts };
 export function checkStats(stats: Record<string, any>, deliveries: CheckedDelivery[]): string[];
+export function checkNotHeldUp(input: {
+  requests: ReceivedRequest[];
+  probes: { alone: { event_id: string; published_at: number }[]; beside: { event_id: string; published_at: number }[] };
+  healthyWebhookIds: Set<string | null>;
+  timeoutMs: number;
+}): { violations: string[]; figures: Record<string, number | null> };

@@ -263,3 +263,48 @@ export function checkStats(stats, deliveries) {
   }
   return problems;
 }
+
+const median = (xs) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]);
+const p90 = (xs) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.ceil(0.9 * xs.length) - 1]);
+
+/**
+ * Healthy deliveries are not held up by a receiver that times out. `probes.alone` are events only healthy endpoints
+ * get; `probes.beside`, published after them, also go to endpoints whose receivers hang past the timeout. Each is
+ * { event_id, published_at (ms, when its publish request left) }. A healthy delivery's wait is from its event's publish
+ * to the first request its endpoint logged for that event.
+ *
+ * Held up: the healthy deliveries' median wait beside the hanging receivers is more than twice their median wait alone
+ * plus half a delivery timeout. A healthy delivery that waited for a hanging send would wait a whole timeout more.
+ * @returns {{ violations: string[], figures: Record<string, number | null> }}
+ */
+export function checkNotHeldUp({ requests, probes, healthyWebhookIds, timeoutMs }) {
+  const waits = (events) => {
+    const publishedAt = new Map(events.map((e) => [e.event_id, e.published_at]));
+    const first = new Map();
+    for (const r of requests) {
+      if (!healthyWebhookIds.has(r.webhook_id) || !publishedAt.has(r.event_id)) continue;
+      const key = `${r.webhook_id} ${r.event_id}`;
+      first.set(key, Math.min(first.get(key) ?? Number.POSITIVE_INFINITY, r.received_at));
+    }
+    return [...first].map(([key, at]) => at - publishedAt.get(key.split(" ")[1]));
+  };
+  const alone = waits(probes.alone);
+  const beside = waits(probes.beside);
+  const figures = {
+    alone_deliveries: alone.length,
+    alone_p50_ms: median(alone),
+    alone_p90_ms: p90(alone),
+    beside_deliveries: beside.length,
+    beside_p50_ms: median(beside),
+    beside_p90_ms: p90(beside),
+    bound_p50_ms: alone.length === 0 ? null : 2 * median(alone) + timeoutMs / 2,
+  };
+  const violations = [];
+  if (alone.length === 0 || beside.length === 0)
+    violations.push(`held up: no healthy probe delivery arrived (alone ${alone.length}, beside ${beside.length})`);
+  else if (figures.beside_p50_ms > figures.bound_p50_ms)
+    violations.push(
+      `held up: healthy deliveries waited ${figures.beside_p50_ms} ms (median) beside the timing-out receivers, over ${figures.bound_p50_ms} ms (2 × ${figures.alone_p50_ms} ms alone + half the ${timeoutMs} ms timeout)`,
+    );
+  return { violations, figures };
+}

@@ -1,12 +1,10 @@
 // The Worker under test for the fault run: worker.ts (src/index with faults around its bindings), bundled once from a
 // snapshot of the tree, run as is by `wrangler dev --no-bundle` on a fresh migrated D1 with the fault vars, its log fed
 // line by line to a tally (worker-log.mjs).
-import { spawn } from "node:child_process";
-import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "../lib/port.mjs";
-import { quietChildEnv, stopProcessGroup, waitHttpReady } from "../lib/process.mjs";
 import { applyLocalMigrations, bundleWorker, snapshotTree, wranglerBin } from "../lib/wrangler.mjs";
+import { startWranglerDev } from "../lib/wrangler-dev.mjs";
 import { createWorkerLog } from "./worker-log.mjs";
 
 // The entry of the bundle under test: the Worker with the faults wrapped around its bindings (worker.ts, inject.ts), plus
@@ -56,55 +54,34 @@ export async function startFaultWorker({ root, workDir, vars, note }) {
   bundleWorker(wrangler, { cwd: app, config: "wrangler.bundle.toml", outdir: "bundle" });
   applyLocalMigrations(wrangler, { cwd: app, persistTo: persistDir });
 
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const args = [
-    wrangler.bin,
-    "dev",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspectorPort),
-    "--no-bundle",
-    "--persist-to",
-    persistDir,
-    "--env-file",
-    envFile,
-    "--show-interactive-dev-session=false",
-    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-  ];
   const logPath = join(workDir, "worker.log");
-  const logFile = createWriteStream(logPath);
   const { tally, onLine } = createWorkerLog();
-  const child = spawn(process.execPath, args, {
-    cwd: app,
-    env: quietChildEnv(),
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  for (const stream of [child.stdout, child.stderr]) {
-    let pending = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk) => {
-      logFile.write(chunk);
-      pending += chunk;
-      const lines = pending.split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) onLine(line);
-    });
-  }
+  let child = null;
   let stopping = false;
-  child.once("exit", (code, signal) => {
-    if (!stopping) note(`wrangler dev exited early (${code ?? signal}); see ${logPath}`);
-  });
+  let baseUrl;
+  const onStart = (started) => {
+    child = started;
+    child.once("exit", (code, signal) => {
+      // Once it served (a start that fails is reported by the throw below).
+      if (!stopping && baseUrl !== undefined) note(`wrangler dev exited early (${code ?? signal}); see ${logPath}`);
+    });
+  };
   try {
-    await waitHttpReady(`${baseUrl}/openapi.json`, { child, timeoutMs: 90_000, what: "wrangler dev", logPath });
+    ({ base: baseUrl } = await startWranglerDev({
+      wrangler,
+      cwd: app,
+      args: ["--no-bundle"],
+      persistTo: persistDir,
+      envFile,
+      vars,
+      readyPath: "/openapi.json",
+      timeoutMs: 90_000,
+      logPath,
+      onLine,
+      onStart,
+    }));
   } catch (err) {
     stopping = true;
-    await stopProcessGroup(child);
     throw new Error(`${err.message}\n${readFileSync(logPath, "utf8").slice(-3000)}`);
   }
   return { baseUrl, child, tally, logPath, stopping: () => (stopping = true) };

@@ -11,17 +11,17 @@ import { homedir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const MIN_NODE = [22, 12];
+const MIN_NODE = [22, 12];
 const NODE_PACKAGE = "node@24";
 
 /** True when version "x.y.z" is at least MIN_NODE. */
-export function isRecentNode(version = process.versions.node) {
+function isRecentNode(version = process.versions.node) {
   const [major, minor] = version.replace(/^v/, "").split(".").map(Number);
   return major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
 }
 
 /** Where Node 24 is kept: ~/.node24, shared with .ci/run. */
-export function node24Dir() {
+function node24Dir() {
   return process.env.SCAIKEY_NODE24_DIR || join(homedir(), ".node24");
 }
 
@@ -43,7 +43,7 @@ function npmCommand() {
  * The path of a Node >= 22.12 binary in the cache, installing Node 24 there first when needed. Installs into a
  * temporary sibling directory and renames it into place, so an interrupted install leaves nothing half-done behind.
  */
-export function ensureNode24(log = (line) => process.stderr.write(`${line}\n`)) {
+function ensureNode24(log = (line) => process.stderr.write(`${line}\n`)) {
   const dir = node24Dir();
   const bin = binOf(dir);
   const cached = existsSync(bin) ? versionOf(bin) : null;

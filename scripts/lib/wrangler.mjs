@@ -30,7 +30,7 @@ export function workerdVersion(wranglerDir) {
 }
 
 /** Runs wrangler to completion in `cwd`; throws with its output when it fails. */
-export function runWrangler(wrangler, args, { cwd, what = `wrangler ${args[0]}` }) {
+function runWrangler(wrangler, args, { cwd, what = `wrangler ${args[0]}` }) {
   const result = spawnSync(process.execPath, [wrangler.bin, ...args], { cwd, env: quietChildEnv(), encoding: "utf8" });
   if (result.status !== 0) throw new Error(`${what} failed:\n${result.stdout}\n${result.stderr}`);
   return result.stdout;

@@ -7,6 +7,7 @@ type Assert<T extends true> = T;
 type Json<R> = R extends { content: { "application/json": infer B } } ? B : never;
 
 type CreateWebhook = operations["createWebhook"];
+type DeliveryDetail = components["schemas"]["DeliveryDetail"];
 type ValidationError = components["schemas"]["ValidationError"];
 
 export type Checks = [
@@ -15,6 +16,11 @@ export type Checks = [
   // the signing secret comes back on create
   Assert<Equal<Json<CreateWebhook["responses"][201]>["secret"], string>>,
   Assert<Equal<Json<CreateWebhook["responses"][422]>, components["schemas"]["HTTPValidationError"]>>,
+  // a delivery's payload is the event envelope as delivered (or null once purged), not an untyped record
+  Assert<Equal<DeliveryDetail["payload"], components["schemas"]["DeliveredEvent"] | null>>,
+  Assert<Equal<NonNullable<DeliveryDetail["payload"]>["event_id"], string>>,
+  // a 422 item may carry pydantic's input and ctx
+  Assert<Equal<ValidationError["ctx"], { [key: string]: unknown } | undefined>>,
   // the collection answers on its trailing-slash path
   Assert<Equal<paths["/api/v1/admin/webhooks/"]["post"], CreateWebhook>>,
 ];

@@ -4,10 +4,10 @@
 // concurrent requests share one fetch. jose's createRemoteJWKSet forgets its keys at their cache age and refetches on
 // every request once a fetch has failed.
 import { createLocalJWKSet, errors, type JWTVerifyGetKey } from "jose";
-import { readAtMost } from "../lib/body-limit";
 import type { Config } from "../lib/config";
 import { serviceUnavailable } from "../lib/errors";
 import { logger } from "../lib/logger";
+import { readAtMost } from "../lib/request-body";
 
 export interface JwksDeps {
   fetch: typeof fetch;
@@ -15,7 +15,7 @@ export interface JwksDeps {
 }
 
 /** Keys are fetched again once they are this old (jose's default). */
-export const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
+const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
 /** A kid the cached set lacks may be a key ScaiKey just added: it refetches the set, at most this often. */
 const UNKNOWN_KID_COOLDOWN_MS = 30_000;
 /** After a failed fetch no other is made for 5 s, doubling with each failure in a row up to 60 s. */

@@ -27,6 +27,11 @@ export function issuerMatches(issuer: string | undefined, prefix: string): boole
   return issuer.startsWith(base);
 }
 
+/** The issuer ScaiKey gives one tenant's tokens: `<prefix>tenants/<tenant_id>`. */
+function tenantIssuer(prefix: string, tenantId: string): string {
+  return `${prefix.endsWith("/") ? prefix : `${prefix}/`}tenants/${tenantId}`;
+}
+
 export function bearerToken(header: string | undefined): string {
   if (!header) throw unauthorized("Not authenticated");
   const match = /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)\s*$/i.exec(header);
@@ -86,7 +91,7 @@ export async function verifyAccessToken(token: string, config: Config["jwt"], de
   if (!issuerMatches(payload.iss, config.issuerPrefix)) throw unauthorized("Invalid token issuer");
   const timing = timingProblem(payload as JWTPayload & { exp: number }, config, Math.floor(now / 1000));
   if (timing) throw unauthorized(timing);
-  return principalFromClaims(payload);
+  return principalFromClaims(payload, config.issuerPrefix);
 }
 
 /** What jose does not check about a token's times: an `iat` in the future, and (when configured) its lifetime. */
@@ -120,7 +125,7 @@ const CLAIM_TYPES: Record<string, "string" | "boolean" | "number"> = {
 };
 
 /** The first claim present with the wrong type (`aud` may be a string or an array of strings), or null. */
-export function wronglyTypedClaim(payload: JWTPayload): string | null {
+function wronglyTypedClaim(payload: JWTPayload): string | null {
   for (const [claim, type] of Object.entries(CLAIM_TYPES)) {
     const value = payload[claim];
     if (value !== undefined && typeof value !== type) return claim;
@@ -133,14 +138,17 @@ export function wronglyTypedClaim(payload: JWTPayload): string | null {
 
 const optionalString = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : null);
 
-function principalFromClaims(payload: JWTPayload): Principal {
+function principalFromClaims(payload: JWTPayload, issuerPrefix: string): Principal {
   const role = optionalString(payload.role);
+  const tenantId = optionalString(payload.tenant_id);
   return {
     subject: optionalString(payload.sub) ?? "",
     role: role && (ADMIN_ROLES as readonly string[]).includes(role) ? (role as AdminRole) : null,
-    tenantId: optionalString(payload.tenant_id),
+    tenantId,
     partnerId: optionalString(payload.partner_id),
     scopes: new Set(typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : []),
     platformToken: payload.platform_token === true,
+    // Without an issuer prefix the issuer is not checked, so no issuer can vouch for anything.
+    issuedByOwnTenant: tenantId !== null && issuerPrefix !== "" && payload.iss === tenantIssuer(issuerPrefix, tenantId),
   };
 }

@@ -2,8 +2,9 @@
 // give a webhook, for whom it may publish, and who may set the tenant directory. Callers answer 404 for what a caller
 // cannot see, 403 for what it may not do.
 import type { EventEnvelopeInput } from "../domain/event-envelope";
-import type { TenantDirectory } from "../domain/tenant-directory";
+import type { TenantDirectory, TenantPairing } from "../domain/tenant-directory";
 import { forbidden, invalidField } from "../lib/errors";
+import { logger } from "../lib/logger";
 import type { Principal } from "./principal";
 
 export type AccessLevel = "read" | "write" | "publish";
@@ -124,58 +125,95 @@ export function assertMaySetDirectory(p: Principal): void {
   if (!isTrustedPublisher(p)) throw forbidden("Only a super admin or a platform token may assign tenants to partners");
 }
 
-/** A token carrying both tenant_id and partner_id is ScaiKey's signed statement of that tenant's partner: record it. */
-export async function learnFromToken(p: Principal, directory: TenantDirectory): Promise<void> {
-  if (!p.tenantId || !p.partnerId) return;
-  if ((await directory.partnerOf(p.tenantId)) !== p.partnerId) await directory.assign(p.tenantId, p.partnerId, "token");
+/**
+ * What a token's own tenant_id and partner_id say to the directory, checked wherever they would reach it (creating or
+ * moving a webhook, opening a portal session, publishing):
+ * - the directory records another partner for the tenant: 403, logged at warn with both partners, nothing changes;
+ * - the directory knows none, and the token comes from that tenant's own ScaiKey issuer: the pairing, which the caller
+ *   may learn once the request has passed every check;
+ * - otherwise null: nothing to learn.
+ */
+export async function tokenPairing(p: Principal, directory: TenantDirectory): Promise<TenantPairing | null> {
+  if (!p.tenantId || !p.partnerId) return null;
+  const known = await directory.partnerOf(p.tenantId);
+  if (known !== null && known !== p.partnerId) {
+    logger.warn("token refused: its partner_id contradicts the tenant directory", {
+      subject: p.subject,
+      tenant_id: p.tenantId,
+      token_partner_id: p.partnerId,
+      directory_partner_id: known,
+    });
+    throw forbidden(
+      `The token's partner_id ${p.partnerId} is not the partner the tenant directory records for tenant ${p.tenantId}; ` +
+        `only the platform changes a tenant's partner (PUT /api/v1/admin/webhooks/tenants/${p.tenantId}/partner)`,
+    );
+  }
+  if (known === null && p.issuedByOwnTenant) return { tenantId: p.tenantId, partnerId: p.partnerId, source: "token" };
+  return null;
+}
+
+/** The owner of a new (or moved) webhook, and the pairing the directory may learn once it is stored. */
+export interface NewOwner {
+  owner: Owner;
+  learn: TenantPairing | null;
 }
 
 /**
  * The owner of a new (or moved) endpoint. A tenant endpoint's partner is always the directory's; a partner admin may
  * only name tenants the directory assigns to its partner (an unknown tenant is refused, not assumed); a tenant admin
- * only its own tenant. A trusted caller naming a tenant's partner where the directory knows none teaches it.
+ * only its own tenant. Where the directory knows no partner for the tenant, a trusted caller naming one, or a token of
+ * that tenant's own issuer, states it: the owner takes it, and `learn` is that pairing (nothing is recorded here).
  */
 export async function resolveNewOwner(
   p: Principal,
   requested: { tenantId?: string | null; partnerId?: string | null },
   directory: TenantDirectory,
-): Promise<Owner> {
+): Promise<NewOwner> {
   const v = visibilityOf(p);
-  await learnFromToken(p, directory);
+  const vouched = await tokenPairing(p, directory);
   const tenantId = v.kind === "tenant" ? v.tenantId : (requested.tenantId ?? null);
   if (v.kind === "tenant" && requested.tenantId && requested.tenantId !== v.tenantId)
     throw forbidden("Not allowed to create webhooks for another tenant");
   if (v.kind === "partner" && requested.partnerId && requested.partnerId !== v.partnerId)
     throw forbidden("Not allowed to create webhooks for another partner");
   if (tenantId === null)
-    return { tenantId: null, partnerId: v.kind === "partner" ? v.partnerId : (requested.partnerId ?? null) };
+    return {
+      owner: { tenantId: null, partnerId: v.kind === "partner" ? v.partnerId : (requested.partnerId ?? null) },
+      learn: null,
+    };
 
   const known = await directory.partnerOf(tenantId);
   if (v.kind === "partner" && known !== v.partnerId)
     throw forbidden(`Not allowed to create webhooks for tenant ${tenantId}: it is not one of your partner's tenants`);
-  if (requested.partnerId && requested.partnerId !== known) {
+  const learn = known === null && vouched?.tenantId === tenantId ? vouched : null;
+  const partnerId = known ?? learn?.partnerId ?? null;
+  if (requested.partnerId && requested.partnerId !== partnerId) {
     if (v.kind !== "all") throw forbidden("Not allowed to create webhooks for another partner");
-    if (known !== null)
+    if (partnerId !== null)
       throw invalidField(
         ["body", "partner_id"],
         `Tenant ${tenantId} belongs to another partner; move it with PUT /api/v1/admin/webhooks/tenants/${tenantId}/partner`,
       );
-    await directory.assign(tenantId, requested.partnerId, "admin");
-    return { tenantId, partnerId: requested.partnerId };
+    return {
+      owner: { tenantId, partnerId: requested.partnerId },
+      learn: { tenantId, partnerId: requested.partnerId, source: "admin" },
+    };
   }
-  return { tenantId, partnerId: known };
+  return { owner: { tenantId, partnerId }, learn };
 }
 
-/** The event as it will be published, and whether its tenant → partner pair is to be recorded in the directory. */
+/** The event as it will be published, and the tenant → partner pairing the directory may learn with it. */
 export interface AuthorizedEvent {
   event: EventEnvelopeInput;
-  learnTenantPartner: boolean;
+  learn: TenantPairing | null;
 }
 
 /**
  * Who may publish for whom. Trusted publishers (super admin, platform token, the service binding: `principal` null)
- * publish anywhere, and a tenant event naming its partner teaches the directory. Everyone else publishes only inside
- * its own tenant or its partner's tenants per the directory. A tenant event always carries the directory's partner.
+ * publish anywhere, and a tenant event naming its partner may teach the directory (publishEvent delivers it with the
+ * directory's partner if the directory holds another). Everyone else publishes only inside its own tenant or its
+ * partner's tenants per the directory; a tenant token from its tenant's own issuer may teach its pairing. A tenant
+ * event always carries the directory's partner. Nothing is recorded here: the pairing is stored with the event.
  */
 export async function authorizePublish(
   p: Principal | null,
@@ -184,28 +222,31 @@ export async function authorizePublish(
 ): Promise<AuthorizedEvent> {
   const tenantId = event.tenant_id ?? null;
   if (p === null || isTrustedPublisher(p)) {
-    if (p) await learnFromToken(p, directory);
-    if (tenantId && event.partner_id) return { event, learnTenantPartner: true };
-    if (tenantId) return { event: withPartner(event, await directory.partnerOf(tenantId)), learnTenantPartner: false };
-    return { event, learnTenantPartner: false };
+    if (p) await tokenPairing(p, directory);
+    if (tenantId && event.partner_id)
+      return { event, learn: { tenantId, partnerId: event.partner_id, source: "event" } };
+    if (tenantId) return { event: withPartner(event, await directory.partnerOf(tenantId)), learn: null };
+    return { event, learn: null };
   }
   const v = visibilityOf(p);
-  await learnFromToken(p, directory);
+  const vouched = await tokenPairing(p, directory);
   if (v.kind === "tenant") {
     if (tenantId !== v.tenantId) throw forbidden("Not allowed to publish events for another tenant");
     const known = await directory.partnerOf(tenantId);
-    if (event.partner_id && event.partner_id !== known)
+    const learn = known === null && vouched?.tenantId === tenantId ? vouched : null;
+    const partnerId = known ?? learn?.partnerId ?? null;
+    if (event.partner_id && event.partner_id !== partnerId)
       throw forbidden("Not allowed to publish events for another partner");
-    return { event: withPartner(event, known), learnTenantPartner: false };
+    return { event: withPartner(event, partnerId), learn };
   }
   if (v.kind === "partner") {
     if (event.partner_id && event.partner_id !== v.partnerId)
       throw forbidden("Not allowed to publish events for another partner");
     if (tenantId && (await directory.partnerOf(tenantId)) !== v.partnerId)
       throw forbidden(`Not allowed to publish events for tenant ${tenantId}: it is not one of your partner's tenants`);
-    return { event: withPartner(event, v.partnerId), learnTenantPartner: false };
+    return { event: withPartner(event, v.partnerId), learn: null };
   }
-  return { event, learnTenantPartner: false };
+  return { event, learn: null };
 }
 
 const withPartner = (event: EventEnvelopeInput, partnerId: string | null): EventEnvelopeInput => {

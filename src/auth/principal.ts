@@ -11,4 +11,9 @@ export interface Principal {
   scopes: Set<string>;
   /** client_credentials token of a GLOBAL app: cross-tenant admin access. */
   platformToken: boolean;
+  /**
+   * Issued by its own tenant's ScaiKey issuer (`<JWT_ISSUER>tenants/<tenant_id>`): ScaiKey vouches that the tenant
+   * belongs to the token's partner_id, so the tenant directory may learn that pairing (auth/policy.ts).
+   */
+  issuedByOwnTenant: boolean;
 }

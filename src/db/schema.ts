@@ -29,6 +29,9 @@ export const webhookEndpoints = sqliteTable(
     lastFailureAt: integer("last_failure_at"),
     // Events the endpoint would have received since it was disabled (fan-out counts them; disabling starts again at 0).
     missedEvents: integer("missed_events").notNull().default(0),
+    // Since when its receiver times out (its last attempt did, or its sends held every send slot of a batch); null once
+    // an attempt ends any other way. A slow webhook's deliveries take the slow lane (docs/architecture.md#lanes).
+    slowSince: integer("slow_since"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     // Deletes are soft (as elsewhere in ScaiKey): the row keeps its delivery history referable, but no API answers for it.
@@ -41,6 +44,9 @@ export const webhookEndpoints = sqliteTable(
     // The operations view's failing and auto-disabled webhooks, worst first: only webhooks with consecutive failed
     // deliveries are indexed, so a healthy webhook's updates never touch it.
     index("webhook_endpoints_failing_idx").on(t.failureCount).where(sql`failure_count > 0 AND deleted_at IS NULL`),
+    // The live webhooks of one owner (a tenant, or a partner's partner-level ones): what MAX_WEBHOOKS_PER_OWNER counts.
+    // Written only when a webhook is created, deleted or changes owner, never by deliveries.
+    index("webhook_endpoints_live_owner_idx").on(t.tenantId, t.partnerId).where(sql`deleted_at IS NULL`),
   ],
 );
 
@@ -78,8 +84,9 @@ export const events = sqliteTable(
 export const DIRECTORY_SOURCES = ["event", "token", "admin", "service"] as const;
 export type DirectorySource = (typeof DIRECTORY_SOURCES)[number];
 
-// Which partner owns each tenant, as ScaiKey states it: in events from trusted publishers (`event`), in tokens that
-// carry both claims (`token`), or set directly by the platform (`admin` over the API, `service` over the binding).
+// Which partner owns each tenant, as ScaiKey states it: set by the platform (`admin` over the API, `service` over the
+// binding), or learned while the tenant had no entry from a platform event (`event`), a token of the tenant's own
+// issuer (`token`) or a super admin naming both ids (`admin`). Learning never moves an entry (domain/tenant-directory.ts).
 // Partner visibility and fan-out to partner endpoints follow this table; webhook_endpoints.partner_id mirrors it.
 export const tenantPartners = sqliteTable("tenant_partners", {
   tenantId: text("tenant_id").primaryKey(),

@@ -7,7 +7,7 @@ import { archivedEntries, findArchivedDelivery, findArchivedEvent, readArchivedD
 import { deliveryRowOf, type RawDeliveryRow, toPublicAttempt, toPublicDelivery } from "./delivery-views";
 import type { Page } from "./webhooks";
 
-export { toPublicAttempt, toPublicDelivery } from "./delivery-views";
+export { toPublicDelivery } from "./delivery-views";
 
 /** Narrows a webhook's deliveries; every field is optional. Times are ms, `createdBefore` exclusive; `lastStatusCode`
  * and `lastErrorClass` are the last attempt's. */
@@ -209,14 +209,17 @@ export async function deliveryEvent(store: DeliveryStore, delivery: DeliveryRow)
   );
 }
 
-/** A delivery of this webhook with its payload and attempts, from D1 or else the archive; or 404. */
+/**
+ * A delivery of this webhook with its payload and attempts, from D1 or else the archive; or 404. `payload` is the JSON
+ * text that was signed and delivered (null once retention removed it): callers show it as is, never through JSON.parse.
+ */
 export async function getDeliveryDetail(store: DeliveryStore, webhookId: string, deliveryId: number) {
   const delivery = await getDelivery(store, webhookId, deliveryId);
   const event = await deliveryEvent(store, delivery);
   return {
     ...toPublicDelivery(delivery),
     // Payloads older than the retention period are gone; the delivery record may outlive them briefly.
-    payload: event === null ? null : (JSON.parse(event.payload) as Record<string, unknown>),
+    payload: event === null ? null : event.payload,
     attempts: delivery.attempts.map(toPublicAttempt),
   };
 }

@@ -71,7 +71,7 @@ const KNOWN_GROUPS = new Set(Object.keys(CATALOG));
 export const isKnownEventType = (type: string) => KNOWN_TYPES.has(type);
 
 /** Types only the service itself emits (the test endpoint, the auto-disable announcement): nobody may publish them. */
-export const SERVICE_EVENT_TYPES: readonly string[] = ["webhook.test", "webhook.auto_disabled"];
+const SERVICE_EVENT_TYPES: readonly string[] = ["webhook.test", "webhook.auto_disabled"];
 export const isServiceEventType = (type: string) => SERVICE_EVENT_TYPES.includes(type);
 
 /** A subscription pattern: an exact type, `group.*`, or `*`. */

@@ -19,7 +19,7 @@ export type JobName = ScheduledJob["name"];
 export const jobOfCron = (cron: string): ScheduledJob | undefined => SCHEDULED_JOBS.find((job) => job.cron === cron);
 
 /** A job that has not completed a run for this many of its periods is overdue. */
-export const OVERDUE_AFTER_PERIODS = 3;
+const OVERDUE_AFTER_PERIODS = 3;
 
 /**
  * Whether `job` has gone more than three periods without a successful run: counted from its last success, or, if it

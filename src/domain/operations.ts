@@ -152,5 +152,3 @@ export async function readOperations(db: Database, now: number, maxLagMs: number
     },
   };
 }
-
-export type OperationsView = Awaited<ReturnType<typeof readOperations>>;

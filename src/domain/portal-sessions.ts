@@ -12,7 +12,7 @@ export const PORTAL_LINK_DEFAULT_SECONDS = 3_600;
 /** How long a session lasts once its link is opened (a working day; the platform issues a new link after that). */
 export const PORTAL_SESSION_TTL_MS = 12 * 3_600_000;
 /** Rows deleted per retention chunk. */
-export const PORTAL_RETENTION_CHUNK = 500;
+const PORTAL_RETENTION_CHUNK = 500;
 
 const base64url = (bytes: Uint8Array) =>
   btoa(String.fromCharCode(...bytes))
@@ -20,7 +20,7 @@ const base64url = (bytes: Uint8Array) =>
     .replace(/\//g, "_")
     .replace(/=+$/, "");
 
-export function newPortalToken(): string {
+function newPortalToken(): string {
   return base64url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
@@ -119,6 +119,7 @@ export function portalPrincipal(session: PortalSessionRow): Principal {
     partnerId: session.tenantId ? null : session.partnerId,
     scopes: new Set(session.readOnly ? ["webhooks:read"] : ["webhooks:read", "webhooks:write"]),
     platformToken: false,
+    issuedByOwnTenant: false,
   };
 }
 

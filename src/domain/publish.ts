@@ -15,7 +15,7 @@ import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
 import { type DeliveryMessage, deliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
-import { assignmentStatements } from "./tenant-directory";
+import { learningStatements, type TenantPairing } from "./tenant-directory";
 
 export interface PublishDeps {
   db: Database;
@@ -60,8 +60,6 @@ export const endpointReceivesOwner = (w: string, tenant: string, partner: string
     OR (${w}.tenant_id IS NULL
       AND ${w}.partner_id = CASE WHEN ${tenant} IS NULL THEN ${partner} ELSE ${directoryPartner} END))`;
 };
-/** Types that go to one endpoint only (the test event), never through fan-out, and so are never replayed. */
-export const TARGETED_EVENT_TYPES: readonly string[] = ["webhook.test"];
 
 /** Who owns an event, as the key its id is unique under: its tenant, or its partner for a partner-level event. */
 export const ownerKeyOf = (tenantId: string | null | undefined, partnerId: string | null | undefined): OwnerKey =>
@@ -81,6 +79,9 @@ const NOT_STORED = "NOT EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = 
 const insertEvent = (events: string, condition: string) => `INSERT INTO "${events}"
     (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
   SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ${condition} AND ${NOT_STORED}`;
+// With a pairing to learn: only if the directory holds the envelope's partner for its tenant once the pairing is
+// learned (learning fills an empty entry, never moves one), so an event never carries a partner the directory denies.
+const DIRECTORY_AGREES = `NOT EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = ?4 AND d.partner_id IS NOT ?5)`;
 /** The auto-disable announcement is stored only if the endpoint (?11) was disabled for that reason (?12) just now. */
 const AUTO_DISABLED_NOW = `EXISTS (SELECT 1 FROM webhook_endpoints w
     WHERE w.id = ?11 AND w.enabled = 0 AND w.disabled_reason = ?12 AND w.disabled_at = ?7)`;
@@ -128,14 +129,18 @@ export const toDeliveryRefs = (rows: readonly { webhook_id: string; id: number }
  * batch, so all exist or none does. The event's insert is the second to last (its changes say whether this call stored
  * it), the last returns the new deliveries; before them (fan-out only), the count of the event as missed by disabled
  * endpoints. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that
- * endpoint was auto-disabled for that reason at `now`, i.e. by the batch this rides in. The partitions must exist
- * (withCurrentPartitions).
+ * endpoint was auto-disabled for that reason at `now`, i.e. by the batch this rides in; `ifDirectoryAgrees` only if the
+ * directory holds the envelope's partner for its tenant. The partitions must exist (withCurrentPartitions).
  */
 export function eventStatements(
   d1: D1Database,
   envelope: EventEnvelope,
   now: number,
-  opts: { onlyWebhookId?: string; ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason } } = {},
+  opts: {
+    onlyWebhookId?: string;
+    ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason };
+    ifDirectoryAgrees?: boolean;
+  } = {},
 ): D1PreparedStatement[] {
   const hour = hourOf(now);
   const events = partitionName("events", hour);
@@ -161,37 +166,40 @@ export function eventStatements(
       d1.prepare(fanOut(deliveries, events)).bind(...params),
     ];
   }
+  const condition = opts.ifDirectoryAgrees ? DIRECTORY_AGREES : "true";
   // D1 wants exactly as many values as the highest parameter a statement names: this one stops at ?7.
-  const insert = d1.prepare(insertEvent(events, "true")).bind(...params.slice(0, 7));
+  const insert = d1.prepare(insertEvent(events, condition)).bind(...params.slice(0, 7));
   if (opts.onlyWebhookId) return [insert, d1.prepare(targeted(deliveries, events)).bind(...params, opts.onlyWebhookId)];
   return [
-    d1.prepare(countMissed("true")).bind(...params),
+    d1.prepare(countMissed(condition)).bind(...params),
     insert,
     d1.prepare(fanOut(deliveries, events)).bind(...params),
   ];
 }
 
 /**
- * Stores the event and its deliveries atomically; returns the new deliveries (none when the event_id was stored
- * before). `learnTenantPartner` records the envelope's tenant → partner pair in the directory first, in the same batch.
+ * Stores the event and its deliveries atomically; returns the new deliveries (none when the owner had published the
+ * event_id within the hot window). `learn`, a pairing the directory may learn, goes first in the same batch; the event is
+ * then stored only if the directory agrees with its partner (publishEvent handles the case where it does not).
  */
 export async function storeEvent(
   db: Database,
   envelope: EventEnvelope,
   now: number,
   onlyWebhookId?: string,
-  learnTenantPartner = false,
+  learn: TenantPairing | null = null,
 ): Promise<DeliveryRef[]> {
   const d1 = db.$client;
-  const learn =
-    learnTenantPartner && envelope.tenant_id && envelope.partner_id
-      ? assignmentStatements(d1, envelope.tenant_id, envelope.partner_id, "event", now)
-      : [];
+  const learning = learn ? learningStatements(d1, learn, now) : [];
   const results = await withCurrentPartitions(d1, now, () =>
-    d1.batch<{ webhook_id: string; id: number }>([...learn, ...eventStatements(d1, envelope, now, { onlyWebhookId })]),
+    d1.batch<{ webhook_id: string; id: number }>([
+      ...learning,
+      ...eventStatements(d1, envelope, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null }),
+    ]),
   );
-  // The last of the event's statements creates the deliveries.
-  return toDeliveryRefs(results[results.length - 1]?.results ?? []);
+  // The event's fan-out statement returns the deliveries (publish: the third, after the missed count; the test event:
+  // the second).
+  return toDeliveryRefs(results[learning.length + (onlyWebhookId ? 1 : 2)]?.results ?? []);
 }
 
 /**
@@ -241,19 +249,35 @@ export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, refs: rea
 export async function publishEvent(
   deps: PublishDeps,
   input: EventEnvelopeInput,
-  opts: { learnTenantPartner?: boolean } = {},
+  opts: { learn?: TenantPairing | null } = {},
 ): Promise<PublishResult> {
   const now = deps.now();
-  const envelope = completeEnvelope(input, now);
-  const refs = await storeEvent(deps.db, envelope, now, undefined, opts.learnTenantPartner);
+  let envelope = completeEnvelope(input, now);
+  let refs = await storeEvent(deps.db, envelope, now, undefined, opts.learn ?? null);
   if (refs.length === 0) {
-    const existing = await deps.db.$client
-      .prepare("SELECT created_at FROM events_live WHERE owner_key = ? AND event_id = ?")
-      .bind(ownerKeyOf(envelope.tenant_id, envelope.partner_id), envelope.event_id)
-      .first<{ created_at: number }>();
-    // Stored by an earlier call: nothing new. (No subscribers at all is not a duplicate.)
-    const duplicate = existing !== null && existing.created_at !== now;
-    return { event_id: envelope.event_id, deliveries: 0, duplicate };
+    const found = await deps.db.$client
+      .prepare(
+        `SELECT (SELECT created_at FROM events_live WHERE owner_key = ?1 AND event_id = ?2) AS created_at,
+          (SELECT partner_id FROM tenant_partners WHERE tenant_id = ?3) AS directory_partner_id`,
+      )
+      .bind(ownerKeyOf(envelope.tenant_id, envelope.partner_id), envelope.event_id, envelope.tenant_id ?? null)
+      .first<{ created_at: number | null; directory_partner_id: string | null }>();
+    // Stored by an earlier call of the same owner: nothing new. (No subscribers at all is not a duplicate.)
+    if (found?.created_at != null && found.created_at !== now)
+      return { event_id: envelope.event_id, deliveries: 0, duplicate: true };
+    if (found?.created_at != null || !opts.learn || !found?.directory_partner_id)
+      return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
+    // Not stored: a trusted publisher named a partner the directory contradicts. The directory stands (only the
+    // platform's explicit act moves a tenant), and the event goes out with the directory's partner.
+    logger.warn("event names a partner the tenant directory contradicts; delivered with the directory's", {
+      event_id: envelope.event_id,
+      tenant_id: envelope.tenant_id,
+      event_partner_id: envelope.partner_id,
+      directory_partner_id: found.directory_partner_id,
+    });
+    envelope = { ...envelope, partner_id: found.directory_partner_id };
+    refs = await storeEvent(deps.db, envelope, now);
+    if (refs.length === 0) return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
   }
   await enqueueDeliveries(deps.queue, refs);
   logger.info("event published", {

@@ -34,15 +34,8 @@ import type { DeliveryMessage } from "./delivery/message";
 import { hotSince } from "./delivery/requeue";
 import { type Resend, storeResends } from "./delivery/resend";
 import { deliveryRowOf, type RawDeliveryRow } from "./delivery-views";
-import { EVENT_TYPES, isKnownEventType, subscriptionMatches } from "./event-catalog";
-import {
-  type DeliveryRef,
-  endpointReceivesOwner,
-  enqueueDeliveries,
-  ownerKeyOf,
-  TARGETED_EVENT_TYPES,
-  toDeliveryRefs,
-} from "./publish";
+import { EVENT_TYPES, isKnownEventType, isServiceEventType, subscriptionMatches } from "./event-catalog";
+import { type DeliveryRef, endpointReceivesOwner, enqueueDeliveries, ownerKeyOf, toDeliveryRefs } from "./publish";
 
 /** Wall time one cron run spends on open recoveries; what is left waits for the next minute. */
 export const RECOVERY_TIME_BOX_MS = 15_000;
@@ -94,8 +87,9 @@ export function recoveryWindow(
 
 /**
  * The event types a replay covers: the requested ones, each in the catalog and in the endpoint's subscription (422
- * otherwise), or by default every type the endpoint subscribes to. Targeted types (the test event) never fan out, so
- * they are never replayed.
+ * otherwise), or by default every type the endpoint subscribes to. The service's own announcements (`webhook.*`) are
+ * never replayed, as nobody may publish them: the test event went to one endpoint only, and an auto-disable notice
+ * replayed later would announce something long past as news.
  */
 export function replayEventTypes(
   webhook: Pick<WebhookEndpointRow, "events">,
@@ -103,14 +97,14 @@ export function replayEventTypes(
 ): string[] {
   if (requested === undefined)
     return EVENT_TYPES.map((e) => e.type).filter(
-      (t) => !TARGETED_EVENT_TYPES.includes(t) && subscriptionMatches(webhook.events, t),
+      (t) => !isServiceEventType(t) && subscriptionMatches(webhook.events, t),
     );
   requested.forEach((type, i) => {
     const loc = ["body", "event_types", i];
     if (!isKnownEventType(type))
       throw invalidField(loc, `Unknown event type '${type}' (see GET /api/v1/admin/webhooks/events)`);
-    if (TARGETED_EVENT_TYPES.includes(type))
-      throw invalidField(loc, `'${type}' goes to one endpoint only and is never replayed`);
+    if (isServiceEventType(type))
+      throw invalidField(loc, `'${type}' is sent only by the webhook service itself and is never replayed`);
     if (!subscriptionMatches(webhook.events, type))
       throw invalidField(loc, `The webhook is not subscribed to '${type}'`);
   });
@@ -336,8 +330,10 @@ async function countReplayable(
   const d1 = deps.db.$client;
   const owners = await ownersOf(deps, webhook);
   const types = JSON.stringify(eventTypes);
-  // With an archive, D1's events older than its oldest partition are in the archive too (sealing an hour archives
-  // every event of it; one stored again by a resend is a copy of an archived one): D1 counts from that partition on.
+  // With an archive, D1's events older than its oldest partition are in the archive too if their hour was sealed from
+  // its partition (sealing an hour archives every event of it; one stored again by a resend is a copy of an archived
+  // one): D1 counts those from that partition on. Events of an hour never sealed (rows from before partitions existed,
+  // which migration 0010 moved into the events table) are in D1 alone until the storage job archives them.
   const live = deps.archive ? await listPartitionHours(d1) : [];
   const eventsFrom = deps.archive
     ? Math.max(window.since, live.length > 0 ? live[0]! * HOUR_MS : Number.MAX_SAFE_INTEGER)
@@ -345,11 +341,13 @@ async function countReplayable(
   const [events, got] = await d1.batch<{ n: number }>([
     d1
       .prepare(
-        `SELECT count(DISTINCT owner_key || ' ' || event_id) AS n FROM events_live
+        `SELECT count(DISTINCT owner_key || ' ' || event_id) AS n FROM events_live e
          WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
-           AND event_type IN (SELECT value FROM json_each(?4))`,
+           AND event_type IN (SELECT value FROM json_each(?4))
+           AND (created_at >= ?5 OR NOT EXISTS (SELECT 1 FROM archive_hours h, json_each(h.chunks) c
+             WHERE h.kind = 'events' AND h.hour = e.created_at / ${HOUR_MS} AND c.key NOT LIKE 'L%'))`,
       )
-      .bind(JSON.stringify(owners), eventsFrom, window.until, types),
+      .bind(JSON.stringify(owners), window.since, window.until, types, eventsFrom),
     d1
       .prepare(
         `SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3

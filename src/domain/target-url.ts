@@ -6,6 +6,7 @@
 //
 // A name is also resolved (over DNS-over-HTTPS, target-dns.ts) and refused when any answer is not public; that check
 // is async and lives in checkTargetUrl below. Redirects are never followed (http-attempt.ts).
+import ipaddr, { type IPv4, type IPv6 } from "ipaddr.js";
 import type { Config } from "../lib/config";
 import { type DnsDeps, resolveHost } from "./target-dns";
 
@@ -102,19 +103,14 @@ function portProblem(url: URL, policy: TargetPolicy): string | null {
 }
 
 /** Whether a WHATWG-normalised host is a loopback address or a localhost name. */
-export function isLoopbackHost(hostname: string): boolean {
+function isLoopbackHost(hostname: string): boolean {
   const host = hostname.toLowerCase();
   if (host === "localhost" || host.endsWith(".localhost")) return true;
-  if (host.startsWith("[")) {
-    const address = parseIPv6(host.slice(1, -1));
-    return address !== null && ipv6Range(address) === "loopback";
-  }
-  const address = parseIPv4(host);
-  return address !== null && ipv4Range(address) === "loopback";
+  return addressRange(host.startsWith("[") ? host.slice(1, -1) : host) === "loopback";
 }
 
 /** A host that is a name to resolve (not an address literal, not localhost). */
-export function isResolvableName(hostname: string): boolean {
+function isResolvableName(hostname: string): boolean {
   const host = hostname.toLowerCase();
   return !host.startsWith("[") && parseIPv4(host) === null && !isLoopbackHost(host);
 }
@@ -175,7 +171,7 @@ export async function checkTargetUrl(raw: string, policy: TargetPolicy, dns: Dns
   if (resolution.kind === "nxdomain")
     return { ok: false, kind: "refused", reason: `URL host ${host} does not resolve` };
   for (const address of resolution.addresses) {
-    const range = answerRange(address);
+    const range = addressRange(address);
     if (range === null || (policy.allowPrivate && range === "loopback")) continue;
     return {
       ok: false,
@@ -186,33 +182,34 @@ export async function checkTargetUrl(raw: string, policy: TargetPolicy, dns: Dns
   return { ok: true };
 }
 
-/** The special-purpose range an address from a DNS answer falls in, or null for a public address. */
-export function answerRange(address: string): string | null {
-  const v4 = parseIPv4(address);
+/**
+ * The special-purpose range an address (dotted-decimal IPv4 or any RFC 4291 IPv6 text, as in a DNS answer or a
+ * normalised URL host without brackets) falls in; null for a public address.
+ */
+export function addressRange(text: string): string | null {
+  const v4 = parseIPv4(text);
   if (v4 !== null) return ipv4Range(v4);
-  const v6 = parseIPv6(address);
+  const v6 = parseIPv6(text);
   if (v6 !== null) return ipv6Range(v6);
   return "not an IP address";
 }
 
-// ---- IPv4 ------------------------------------------------------------------------------------------------------
+// Parsing is ipaddr.js's; which ranges are refused, and what they are called, is our policy.
 
 /** Dotted decimal, the only spelling WHATWG URL leaves after normalisation; null when not an IPv4 literal. */
-function parseIPv4(host: string): number | null {
-  const parts = host.split(".");
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p))) return null;
-  const octets = parts.map(Number);
-  if (!octets.every((o) => o <= 255)) return null;
-  return octets.reduce((n, o) => n * 256 + o, 0);
+function parseIPv4(text: string): IPv4 | null {
+  return ipaddr.IPv4.isValidFourPartDecimal(text) ? ipaddr.IPv4.parse(text) : null;
 }
 
-const v4 = (cidr: string, name: string) => {
-  const [address = "", bits = "32"] = cidr.split("/");
-  const prefix = Number(bits);
-  const base = parseIPv4(address)!;
-  const size = 2 ** (32 - prefix);
-  return { from: base, to: base + size - 1, name };
-};
+/** Any RFC 4291 text form (with an optional trailing dotted IPv4 part), without a zone; null when invalid. */
+function parseIPv6(text: string): IPv6 | null {
+  if (text.includes("%") || !ipaddr.IPv6.isValid(text)) return null;
+  return ipaddr.IPv6.parse(text);
+}
+
+type Range<A> = { cidr: [A, number]; name: string };
+const v4 = (cidr: string, name: string): Range<IPv4> => ({ cidr: ipaddr.IPv4.parseCIDR(cidr), name });
+const v6 = (cidr: string, name: string): Range<IPv6> => ({ cidr: ipaddr.IPv6.parseCIDR(cidr), name });
 
 // IANA special-purpose registry (RFC 6890 and successors); more specific entries first. Not globally reachable.
 const IPV4_RANGES = [
@@ -235,40 +232,10 @@ const IPV4_RANGES = [
   v4("240.0.0.0/4", "reserved"),
 ];
 
-/** The special-purpose range an IPv4 address (as a 32-bit number) falls in, or null for a public address. */
-function ipv4Range(address: number): string | null {
-  return IPV4_RANGES.find((r) => address >= r.from && address <= r.to)?.name ?? null;
+/** The special-purpose range an IPv4 address falls in, or null for a public address. */
+function ipv4Range(address: IPv4): string | null {
+  return IPV4_RANGES.find((r) => address.match(r.cidr))?.name ?? null;
 }
-
-// ---- IPv6 ------------------------------------------------------------------------------------------------------
-
-/** Any RFC 4291 text form (with an optional trailing dotted IPv4 part) as a 128-bit number; null when invalid. */
-export function parseIPv6(text: string): bigint | null {
-  let s = text.toLowerCase();
-  const lastColon = s.lastIndexOf(":");
-  if (lastColon < 0) return null;
-  const tail = s.slice(lastColon + 1);
-  if (tail.includes(".")) {
-    const n = parseIPv4(tail);
-    if (n === null) return null;
-    s = `${s.slice(0, lastColon + 1)}${Math.floor(n / 65536).toString(16)}:${(n % 65536).toString(16)}`;
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const head = halves[0] ? halves[0].split(":") : [];
-  const rest = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
-  const missing = 8 - head.length - rest.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill("0"), ...rest];
-  if (!groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
-  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
-const v6 = (cidr: string, name: string) => {
-  const [address = "", bits = "128"] = cidr.split("/");
-  return { base: parseIPv6(address)!, shift: BigInt(128 - Number(bits)), name };
-};
-const inRange = (address: bigint, r: { base: bigint; shift: bigint }) => address >> r.shift === r.base >> r.shift;
 
 // Outside 2000::/3 (global unicast) nothing is a webhook receiver; inside it, these are not either.
 // Transition forms are refused whole: a receiver can be addressed by its IPv4 address itself.
@@ -292,17 +259,18 @@ const IPV6_SPECIAL = [
   v6("fec0::/10", "site-local"),
   v6("ff00::/8", "multicast"),
 ];
-const GLOBAL_UNICAST = v6("2000::/3", "");
-const SIX_TO_FOUR = v6("2002::/16", "");
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR("2000::/3");
+const SIX_TO_FOUR = ipaddr.IPv6.parseCIDR("2002::/16");
 
 /** The special-purpose range an IPv6 address falls in, or null for a public address. */
-export function ipv6Range(address: bigint): string | null {
-  const special = IPV6_SPECIAL.find((r) => inRange(address, r));
+function ipv6Range(address: IPv6): string | null {
+  const special = IPV6_SPECIAL.find((r) => address.match(r.cidr));
   if (special) return special.name;
-  if (inRange(address, SIX_TO_FOUR)) {
+  if (address.match(SIX_TO_FOUR)) {
     // 2002:AABB:CCDD::/48 routes to the IPv4 address AA.BB.CC.DD.
-    const wrapped = ipv4Range(Number((address >> 80n) & 0xffffffffn));
+    const [, high = 0, low = 0] = address.parts;
+    const wrapped = ipv4Range(new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]));
     return wrapped === null ? null : `6to4 wrapping ${wrapped} IPv4`;
   }
-  return inRange(address, GLOBAL_UNICAST) ? null : "reserved";
+  return address.match(GLOBAL_UNICAST) ? null : "reserved";
 }

@@ -1,15 +1,34 @@
 // The tenant → partner directory: which partner owns each tenant. Partner visibility, the partner_id filter, creation
 // defaults and fan-out to partner endpoints all read it; webhook_endpoints.partner_id mirrors it for every tenant
-// endpoint, and an assignment moves the tenant's endpoints in the same atomic batch.
+// endpoint, and every write of an entry brings the tenant's endpoints along in the same atomic batch.
+//
+// Two ways in (the rule and its reasons: docs/api.md#the-tenant-directory):
+// - assign: the platform's explicit act (PUT …/tenants/{tenant_id}/partner, WebhooksService.assignTenantPartner); it
+//   sets the entry and may move a tenant to another partner;
+// - learn: a pairing a trusted source vouches for (a platform publisher's event, the tenant's own token), recorded only
+//   where the directory knows no partner for the tenant. Nothing learned ever moves an entry.
 import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { type DirectorySource, tenantPartners } from "../db/schema";
+import { logger } from "../lib/logger";
+
+/** How the directory may change: explicitly, or by learning. */
+export type AssignSource = Extract<DirectorySource, "admin" | "service">;
+
+/** A tenant → partner pairing a vouching source stated, to be learned if the directory knows none for the tenant. */
+export interface TenantPairing {
+  tenantId: string;
+  partnerId: string;
+  source: DirectorySource;
+}
 
 export interface TenantDirectory {
   /** The partner the directory assigns `tenantId` to, or null when it does not know the tenant. */
   partnerOf(tenantId: string): Promise<string | null>;
-  /** Records tenantId → partnerId (a move when it differed) and moves the tenant's endpoints along. */
-  assign(tenantId: string, partnerId: string, source: DirectorySource): Promise<Assignment>;
+  /** Sets tenantId → partnerId (a move when it differed) and moves the tenant's endpoints along. */
+  assign(tenantId: string, partnerId: string, source: AssignSource): Promise<Assignment>;
+  /** Records the pairing if the tenant has no entry; answers the partner the directory holds afterwards. */
+  learn(pairing: TenantPairing): Promise<string>;
 }
 
 export interface Assignment {
@@ -19,25 +38,28 @@ export interface Assignment {
   moved_webhooks: number;
 }
 
-// Only a change writes: re-stating a known assignment (every event of a tenant does) touches no row.
-const UPSERT = `INSERT INTO tenant_partners (tenant_id, partner_id, source, updated_at) VALUES (?1, ?2, ?3, ?4)
+// Only a change writes: re-stating a known assignment touches no row.
+const ASSIGN = `INSERT INTO tenant_partners (tenant_id, partner_id, source, updated_at) VALUES (?1, ?2, ?3, ?4)
   ON CONFLICT (tenant_id) DO UPDATE SET partner_id = excluded.partner_id, source = excluded.source, updated_at = excluded.updated_at
   WHERE tenant_partners.partner_id != excluded.partner_id`;
-// One statement over the tenant's endpoints (webhook_endpoints_tenant_created_idx): bounded by what the tenant owns.
-const MOVE_ENDPOINTS = `UPDATE webhook_endpoints SET partner_id = ?2, updated_at = ?3
-  WHERE tenant_id = ?1 AND partner_id IS NOT ?2`;
+const LEARN = `INSERT INTO tenant_partners (tenant_id, partner_id, source, updated_at) VALUES (?1, ?2, ?3, ?4)
+  ON CONFLICT (tenant_id) DO NOTHING`;
+// The tenant's endpoints take the partner the directory holds, whichever statement set it (or left it). One statement
+// over the tenant's endpoints (an index on tenant_id): bounded by what the tenant owns.
+const DIRECTORY_PARTNER = "(SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = ?1)";
+const SYNC_ENDPOINTS = `UPDATE webhook_endpoints SET partner_id = ${DIRECTORY_PARTNER}, updated_at = ?2
+  WHERE tenant_id = ?1 AND partner_id IS NOT ${DIRECTORY_PARTNER}`;
 
-/** The two statements of an assignment, for callers that add them to a larger batch (publishing an event). */
-export function assignmentStatements(
-  d1: D1Database,
-  tenantId: string,
-  partnerId: string,
-  source: DirectorySource,
-  now: number,
-): D1PreparedStatement[] {
+/** The two statements of an assignment: set the entry, move the tenant's endpoints along. */
+function assignmentStatements(d1: D1Database, tenantId: string, partnerId: string, source: AssignSource, now: number) {
+  return [d1.prepare(ASSIGN).bind(tenantId, partnerId, source, now), d1.prepare(SYNC_ENDPOINTS).bind(tenantId, now)];
+}
+
+/** The two statements of learning a pairing, for callers that add them to a larger batch (publishing an event). */
+export function learningStatements(d1: D1Database, pairing: TenantPairing, now: number): D1PreparedStatement[] {
   return [
-    d1.prepare(UPSERT).bind(tenantId, partnerId, source, now),
-    d1.prepare(MOVE_ENDPOINTS).bind(tenantId, partnerId, now),
+    d1.prepare(LEARN).bind(pairing.tenantId, pairing.partnerId, pairing.source, now),
+    d1.prepare(SYNC_ENDPOINTS).bind(pairing.tenantId, now),
   ];
 }
 
@@ -59,6 +81,23 @@ export function tenantDirectory(db: Database, now: () => number): TenantDirector
       const [, moved] = await db.$client.batch(assignmentStatements(db.$client, tenantId, partnerId, source, now()));
       known.set(tenantId, partnerId);
       return { tenant_id: tenantId, partner_id: partnerId, moved_webhooks: moved?.meta.changes ?? 0 };
+    },
+    async learn(pairing) {
+      const d1 = db.$client;
+      const results = await d1.batch<{ partner_id: string }>([
+        ...learningStatements(d1, pairing, now()),
+        d1.prepare("SELECT partner_id FROM tenant_partners WHERE tenant_id = ?1").bind(pairing.tenantId),
+      ]);
+      const partnerId = results[2]?.results[0]?.partner_id ?? pairing.partnerId;
+      // Another request filled the entry first (between this request's read and its write): that one stands.
+      if (partnerId !== pairing.partnerId)
+        logger.warn("tenant directory: a learned pairing lost to the entry already recorded", {
+          tenant_id: pairing.tenantId,
+          partner_id: pairing.partnerId,
+          directory_partner_id: partnerId,
+        });
+      known.set(pairing.tenantId, partnerId);
+      return partnerId;
     },
   };
 }

@@ -1,6 +1,6 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
 import { and, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
-import { canSee, type OwnerFilter, type Visibility } from "../auth/policy";
+import { canSee, type Owner, type OwnerFilter, type Visibility } from "../auth/policy";
 import type { Database } from "../db/client";
 import { tablesOf, withPartitions } from "../db/partitions";
 import {
@@ -12,7 +12,7 @@ import {
   webhookStatsDaily,
   webhookStatsHourly,
 } from "../db/schema";
-import { notFound } from "../lib/errors";
+import { invalidField, notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
 import { toIso } from "../lib/time";
@@ -55,7 +55,7 @@ export function toPublicWebhook(row: WebhookEndpointRow) {
   };
 }
 
-interface WebhookFields {
+export interface WebhookFields {
   url: string;
   events: string[];
   description?: string | null;
@@ -64,17 +64,37 @@ interface WebhookFields {
   metadata?: Record<string, unknown>;
 }
 
+// The owner's live webhooks (webhook_endpoints_live_owner_idx): a tenant's, or a partner's partner-level ones.
+const liveWebhooksOf = (owner: Owner) =>
+  owner.tenantId !== null
+    ? sql`(SELECT count(*) FROM webhook_endpoints o WHERE o.tenant_id = ${owner.tenantId} AND o.deleted_at IS NULL)`
+    : sql`(SELECT count(*) FROM webhook_endpoints o
+        WHERE o.tenant_id IS NULL AND o.partner_id = ${owner.partnerId} AND o.deleted_at IS NULL)`;
+
+const tooManyWebhooks = (owner: Owner, max: number) =>
+  invalidField(
+    ["body"],
+    `${owner.tenantId !== null ? `Tenant ${owner.tenantId}` : `Partner ${owner.partnerId}`} already has ${max} ` +
+      `webhooks, the most one owner may have (MAX_WEBHOOKS_PER_OWNER = ${max}); delete one first`,
+  );
+
+/**
+ * Stores a new webhook unless its owner already has `maxPerOwner` live ones (422). The check and the insert are one
+ * transaction: the batch inserts, then takes the row back out if it made one too many, so concurrent creates can never
+ * pass the cap together. (SQLite's INSERT … VALUES takes no WHERE.)
+ */
 export async function createWebhook(
   db: Database,
   secretBox: SecretBox,
   fields: WebhookFields,
-  owner: { tenantId: string | null; partnerId: string | null },
+  owner: Owner,
   now: number,
+  maxPerOwner: number,
 ): Promise<{ webhook: WebhookEndpointRow; secret: string }> {
   const secret = generateSigningSecret();
   const id = newWebhookId();
   const enabled = fields.enabled ?? true;
-  const [webhook] = await db
+  const insert = db
     .insert(webhookEndpoints)
     .values({
       id,
@@ -93,10 +113,24 @@ export async function createWebhook(
       updatedAt: now,
     })
     .returning();
+  const overCap = db
+    .delete(webhookEndpoints)
+    .where(and(eq(webhookEndpoints.id, id), sql`${liveWebhooksOf(owner)} > ${maxPerOwner}`));
+  const [[webhook], takenBack] = await db.batch([insert, overCap]);
+  if (takenBack.meta.changes > 0) throw tooManyWebhooks(owner, maxPerOwner);
   return { webhook: webhook!, secret };
 }
 
 const dedupe = (values: string[]) => [...new Set(values)];
+
+/** The webhook by id, whoever owns it, for code that has just written it; 404 once deleted. */
+export async function getWebhookRow(db: Database, id: string): Promise<WebhookEndpointRow> {
+  const row = await db.query.webhookEndpoints.findFirst({
+    where: and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)),
+  });
+  if (!row) throw notFound("Webhook not found");
+  return row;
+}
 
 /** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
 export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
@@ -156,14 +190,21 @@ interface WebhookChanges extends Partial<WebhookFields> {
   partnerId?: string | null;
 }
 
+/**
+ * Applies the changes. A change of owner (another tenant, or another partner for a partner-level webhook) happens only
+ * while the new owner has fewer than `maxPerOwner` live webhooks (422 otherwise), checked in the update itself.
+ */
 export async function updateWebhook(
   db: Database,
   existing: WebhookEndpointRow,
   changes: WebhookChanges,
   now: number,
+  maxPerOwner = Number.POSITIVE_INFINITY,
 ): Promise<WebhookEndpointRow> {
   const set: Partial<typeof webhookEndpoints.$inferInsert> = { updatedAt: now };
-  if (changes.url !== undefined) set.url = changes.url;
+  // A new URL is a new receiver: whether the old one timed out says nothing about it (it starts in the main lane).
+  if (changes.url !== undefined && changes.url !== existing.url)
+    Object.assign(set, { url: changes.url, slowSince: null });
   if (changes.events !== undefined) set.events = dedupe(changes.events);
   if (changes.description !== undefined) set.description = changes.description;
   if (changes.headers !== undefined) set.headers = changes.headers;
@@ -176,13 +217,32 @@ export async function updateWebhook(
   } else if (changes.enabled === false && existing.enabled) {
     Object.assign(set, { enabled: false, disabledAt: now, disabledReason: "manual", missedEvents: 0 });
   }
+  const owner: Owner = {
+    tenantId: changes.tenantId !== undefined ? changes.tenantId : existing.tenantId,
+    partnerId: changes.partnerId !== undefined ? changes.partnerId : existing.partnerId,
+  };
+  const moves =
+    owner.tenantId !== existing.tenantId || (owner.tenantId === null && owner.partnerId !== existing.partnerId);
+  const capped = moves && Number.isFinite(maxPerOwner);
   const [row] = await db
     .update(webhookEndpoints)
     .set(set)
-    .where(and(eq(webhookEndpoints.id, existing.id), isNull(webhookEndpoints.deletedAt)))
+    .where(
+      and(
+        eq(webhookEndpoints.id, existing.id),
+        isNull(webhookEndpoints.deletedAt),
+        capped ? sql`${liveWebhooksOf(owner)} < ${maxPerOwner}` : undefined,
+      ),
+    )
     .returning();
-  if (!row) throw notFound("Webhook not found");
-  return row;
+  if (row) return row;
+  if (
+    capped &&
+    (await db.$count(webhookEndpoints, and(eq(webhookEndpoints.id, existing.id), isNull(webhookEndpoints.deletedAt)))) >
+      0
+  )
+    throw tooManyWebhooks(owner, maxPerOwner);
+  throw notFound("Webhook not found");
 }
 
 /**

@@ -1,9 +1,10 @@
-// Queue consumers, thin adapters over the delivery stages (src/domain/delivery/): the delivery queue (one message per
-// delivery attempt, handled a batch at a time) and its dead-letter queue.
+// Queue consumers, thin adapters over the delivery stages (src/domain/delivery/): the delivery queues of the two lanes
+// (one message per delivery attempt, handled a batch at a time; docs/architecture.md#lanes) and their dead-letter queue.
 import { groupByTable, withPartitions } from "../db/partitions";
 import { ACTIVE_DELIVERY_SQL } from "../db/schema";
 import { attemptDeliveries } from "../domain/delivery/attempt";
 import { resolveDeliveryRefs } from "../domain/delivery/claim";
+import type { Lane } from "../domain/delivery/lanes";
 import { type DeliveryMessage, isDeliveryMessage } from "../domain/delivery/message";
 import { type DeliveryRef, refKey } from "../domain/publish";
 import { advanceWatermark, isWatermarkProbe, latestSentAt } from "../domain/queue-watermark";
@@ -12,6 +13,7 @@ import type { Services } from "../lib/services";
 
 /** The queues this Worker consumes, as named in wrangler.toml ([[queues.consumers]]). */
 export const DELIVERY_QUEUE = "scaikey-webhook-deliveries";
+export const SLOW_DELIVERY_QUEUE = "scaikey-webhook-deliveries-slow";
 export const DEAD_LETTER_QUEUE = "scaikey-webhook-deliveries-dlq";
 
 /** Attempts in flight at once per batch: enough to overlap slow receivers, few enough for Workers' connection limit. */
@@ -20,11 +22,19 @@ export const CONSUMER_CONCURRENCY = 6;
 /** Retry delay for a message whose processing threw (D1 or queue trouble): 5 s, 10 s, 20 s … capped at 5 min. */
 export const infrastructureRetryDelay = (attempts: number) => Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
 
+/** What a consumer needs of its invocation: keeping the work it hands over alive once it has returned. */
+export type Invocation = Pick<ExecutionContext, "waitUntil">;
+
 /** One batch of any queue this Worker consumes; a batch of a queue it does not know is an error in the configuration. */
-export async function handleQueueBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
+export async function handleQueueBatch(
+  batch: MessageBatch<unknown>,
+  services: Services,
+  invocation: Invocation,
+): Promise<void> {
   switch (batch.queue) {
     case DELIVERY_QUEUE:
-      return handleDeliveryBatch(batch, services);
+    case SLOW_DELIVERY_QUEUE:
+      return handleDeliveryBatch(batch, services, invocation);
     case DEAD_LETTER_QUEUE:
       return handleDeadLetterBatch(batch, services);
     default:
@@ -33,11 +43,17 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, services: S
 }
 
 /**
- * One delivery batch: its deliveries attempted together (attemptDeliveries). A message is acked only once its attempt
- * is recorded (or it needs none); if D1 fails, it is retried, never dropped.
+ * One delivery batch of either lane: its deliveries attempted together (attemptDeliveries). A message is acked once its
+ * attempt is recorded, or (main lane) once it has started and is handed over to `invocation.waitUntil`, or once it needs
+ * none; if D1 fails before that, it is retried, never dropped.
  */
-export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  // Every message received moves the queue watermark (domain/queue-watermark), probes included.
+export async function handleDeliveryBatch(
+  batch: MessageBatch<unknown>,
+  services: Services,
+  invocation: Invocation,
+): Promise<void> {
+  const lane: Lane = batch.queue === SLOW_DELIVERY_QUEUE ? "slow" : "main";
+  // Every message received moves the lane's queue watermark (domain/queue-watermark), probes included.
   const watermarkSentAt = latestSentAt(batch.messages);
   let messagesOf: MessagesByDelivery;
   try {
@@ -52,21 +68,21 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services
   if (messagesOf.size === 0) {
     // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
     if (watermarkSentAt !== null)
-      await advanceWatermark(services.db, watermarkSentAt, services.now()).catch((err) =>
+      await advanceWatermark(services.db, watermarkSentAt, services.now(), lane).catch((err) =>
         logger.warn("queue watermark not moved", { error: String(err) }),
       );
     return;
   }
-  await attemptDeliveries(
+  const { stillRunning } = await attemptDeliveries(
     services,
     [...messagesOf.values()].map((m) => m.ref),
-    CONSUMER_CONCURRENCY,
     {
       settled: (refs) => ackMessages(messagesOf, refs),
       failed: (refs, err) => retryMessages(messagesOf, refs, err),
     },
-    { watermarkSentAt },
+    { lane, concurrency: CONSUMER_CONCURRENCY, watermarkSentAt },
   );
+  if (stillRunning) invocation.waitUntil(stillRunning);
 }
 
 type MessagesByDelivery = Map<string, { ref: DeliveryRef; messages: Message<unknown>[] }>;

@@ -7,6 +7,7 @@
 import { sql } from "drizzle-orm";
 import { isMissingTable, refreshPartitions, tablesOf } from "../db/partitions";
 import { jobCursors } from "../db/schema";
+import { queueOfLane } from "../domain/delivery/lanes";
 import { OLDEST_DUE_CURSOR, OLDEST_DUE_ID_CURSOR } from "../domain/pipeline-health";
 import { enqueueDeliveries, refKey, toDeliveryRefs } from "../domain/publish";
 import { RECORD_PROBE, WATERMARK_VALUE, watermarkProbe } from "../domain/queue-watermark";
@@ -76,7 +77,7 @@ export interface SweepResult {
 }
 
 export async function sweepDueDeliveries(
-  services: Pick<Services, "db" | "queue" | "now" | "config">,
+  services: Pick<Services, "db" | "queue" | "slowQueue" | "now" | "config">,
   opts: { budgetMs?: number } = {},
 ): Promise<SweepResult> {
   const deadline = Date.now() + (opts.budgetMs ?? SWEEP_BUDGET_MS);
@@ -146,11 +147,13 @@ export async function sweepDueDeliveries(
         ]
       : []),
   ]);
-  // The probe moves the watermark once the consumer reaches it: at once on an idle queue, later behind a backlog.
-  try {
-    await services.queue.send(watermarkProbe(services.now()), { contentType: "json" });
-  } catch (err) {
-    logger.error("could not send the queue watermark probe", { error: String(err) });
+  // A probe moves its lane's watermark once the consumer reaches it: at once on an idle queue, later behind a backlog.
+  for (const lane of ["main", "slow"] as const) {
+    try {
+      await queueOfLane(services, lane).send(watermarkProbe(services.now()), { contentType: "json" });
+    } catch (err) {
+      logger.error("could not send the queue watermark probe", { lane, error: String(err) });
+    }
   }
   if (enqueued > 0) logger.info("retry sweep", { enqueued, lost: lostIds.length });
   if (lostIds.length > 0)

@@ -14,20 +14,41 @@ import { isInteger, isLosslessNumber } from "lossless-json";
  * Throws on non-finite numbers, cycles, and a top-level value JSON cannot represent.
  */
 export function canonicalJson(value: unknown): string {
-  const out = serialise(value, "", new Set());
+  return pythonJsonText(value, CANONICAL);
+}
+
+/** Python's `json.dumps` options that matter here; separators are always the compact `(",", ":")`. */
+interface DumpOptions {
+  sortKeys: boolean;
+  /** true: every character outside printable ASCII as `\uXXXX`; false: only what JSON requires (and lone surrogates). */
+  ensureAscii: boolean;
+  /** A number beyond the double range (1e400) as `null`, where canonical JSON refuses it (a 422 echoes what was sent). */
+  nonFiniteAsNull?: boolean;
+}
+const CANONICAL: DumpOptions = { sortKeys: true, ensureAscii: true };
+
+/**
+ * Python's `json.dumps(value, separators=(",", ":"), sort_keys=…, ensure_ascii=…)`, with the same treatment of
+ * numbers and JavaScript-only values as canonicalJson. FastAPI writes its JSON answers with sort_keys off and
+ * ensure_ascii off.
+ */
+export function pythonJsonText(value: unknown, options: DumpOptions): string {
+  const out = serialise(value, "", new Set(), options);
   if (out === undefined) throw new TypeError(`canonicalJson: cannot serialise a top-level ${typeof value}`);
   return out;
 }
 
 // `undefined` means "no JSON value here" (omitted from objects, null in arrays), as in JSON.stringify.
-function serialise(value: unknown, key: string, ancestors: Set<object>): string | undefined {
+function serialise(value: unknown, key: string, ancestors: Set<object>, options: DumpOptions): string | undefined {
+  if (options.nonFiniteAsNull && (typeof value === "number" || isLosslessNumber(value)))
+    if (!Number.isFinite(Number(isLosslessNumber(value) ? value.value : value))) return "null";
   if (isLosslessNumber(value)) return formatNumberLiteral(value.value);
   if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
     value = (value as { toJSON(key: string): unknown }).toJSON(key);
   }
   switch (typeof value) {
     case "string":
-      return quote(value);
+      return quote(value, options.ensureAscii);
     case "number":
       return formatNumber(value);
     case "bigint":
@@ -46,14 +67,15 @@ function serialise(value: unknown, key: string, ancestors: Set<object>): string 
   ancestors.add(object);
   let out: string;
   if (Array.isArray(object)) {
-    const items = object.map((item: unknown, index) => serialise(item, String(index), ancestors) ?? "null");
+    const items = object.map((item: unknown, index) => serialise(item, String(index), ancestors, options) ?? "null");
     out = `[${items.join(",")}]`;
   } else {
     const record = object as Record<string, unknown>;
     const members: string[] = [];
-    for (const name of Object.keys(record).sort(compareCodePoints)) {
-      const member = serialise(record[name], name, ancestors);
-      if (member !== undefined) members.push(`${quote(name)}:${member}`);
+    const names = options.sortKeys ? Object.keys(record).sort(compareCodePoints) : Object.keys(record);
+    for (const name of names) {
+      const member = serialise(record[name], name, ancestors, options);
+      if (member !== undefined) members.push(`${quote(name, options.ensureAscii)}:${member}`);
     }
     out = `{${members.join(",")}}`;
   }
@@ -73,8 +95,11 @@ const SHORT_ESCAPES: Record<number, string> = {
   12: "\\f",
 };
 
-function quote(text: string): string {
+function quote(text: string, ensureAscii: boolean): string {
   if (PLAIN_ASCII.test(text)) return `"${text}"`;
+  // Without ensure_ascii Python escapes what JSON requires, as JSON.stringify does (which also escapes a lone
+  // surrogate, where Python would fail to encode the answer).
+  if (!ensureAscii) return JSON.stringify(text);
   let out = '"';
   // UTF-16 code units: an astral character becomes its surrogate pair, exactly as Python's ensure_ascii writes it.
   for (let i = 0; i < text.length; i++) {

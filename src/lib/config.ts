@@ -15,6 +15,8 @@ export interface Config {
     /** Longest token lifetime accepted (`exp` − `iat`); null: any. */
     maxLifetimeSeconds: number | null;
   };
+  /** The origin clients reach the service at (`https://webhooks.example.com`): absolute redirects are built on it. */
+  publicOrigin: string | null;
   allowInsecureUrls: boolean;
   allowPrivateTargets: boolean;
   /** Target ports allowed besides 443 (and 80 with insecure URLs). */
@@ -25,6 +27,8 @@ export interface Config {
   /** Seconds to wait before attempts 2..N; N = length + 1. */
   retryScheduleSeconds: number[];
   failureThreshold: number;
+  /** Live (not deleted) webhooks one owner may have: a tenant, or a partner's partner-level ones. */
+  maxWebhooksPerOwner: number;
   retentionDays: number;
   /**
    * Hours past which a finished delivery is history: it moves to the archive (R2) with its hour's partition, and can no
@@ -73,6 +77,7 @@ export function readConfig(env: Env): Config {
         ? positiveInt("JWT_MAX_LIFETIME_SECONDS", env.JWT_MAX_LIFETIME_SECONDS, 0)
         : null,
     },
+    publicOrigin: origin("PUBLIC_ORIGIN", env.PUBLIC_ORIGIN),
     allowInsecureUrls: flag(env.ALLOW_INSECURE_URLS),
     allowPrivateTargets: flag(env.ALLOW_PRIVATE_TARGETS),
     allowedTargetPorts: parsePorts(env.ALLOWED_TARGET_PORTS),
@@ -80,6 +85,7 @@ export function readConfig(env: Env): Config {
     deliveryTimeoutMs: positiveInt("DELIVERY_TIMEOUT_MS", env.DELIVERY_TIMEOUT_MS, 15_000),
     retryScheduleSeconds: parseRetrySchedule(env.RETRY_SCHEDULE || "60,300,900,3600,7200"),
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
+    maxWebhooksPerOwner: positiveInt("MAX_WEBHOOKS_PER_OWNER", env.MAX_WEBHOOKS_PER_OWNER, 100),
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
     hotWindowHours: positiveInt("HOT_WINDOW_HOURS", env.HOT_WINDOW_HOURS, 4),
     statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 35),
@@ -101,7 +107,7 @@ function inFlightMarginSeconds(v: string | undefined): number {
   return n;
 }
 
-export const DEFAULT_DNS_RESOLVER_URL = "https://cloudflare-dns.com/dns-query";
+const DEFAULT_DNS_RESOLVER_URL = "https://cloudflare-dns.com/dns-query";
 
 function parsePorts(v: string | undefined): number[] {
   if (!v?.trim()) return [];
@@ -123,6 +129,15 @@ function httpUrl(name: string, v: string): string {
   if (url.protocol !== "https:" && url.protocol !== "http:")
     throw new Error(`${name} must be an http(s) URL, got "${v}"`);
   return url.toString();
+}
+
+/** An http(s) origin, without path, query or trailing slash; null when unset. */
+function origin(name: string, v: string | undefined): string | null {
+  if (v === undefined || v === "") return null;
+  const url = new URL(httpUrl(name, v));
+  if (url.origin !== v.replace(/\/$/, ""))
+    throw new Error(`${name} must be an origin (scheme, host, port), got "${v}"`);
+  return url.origin;
 }
 
 function logLevel(v: string | undefined): LogLevel {

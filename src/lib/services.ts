@@ -3,13 +3,17 @@ import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
 import type { QueueMessage } from "../domain/delivery/message";
 import { type Config, readConfig } from "./config";
+import type { RequestInput } from "./errors";
 import { configureLogger } from "./logger";
+import type { RequestBody } from "./request-body";
 import { createSecretBox, type SecretBox } from "./secret-box";
 
 export interface Services {
   db: Database;
   config: Config;
+  /** The delivery queue of the main lane, and of the slow lane (docs/architecture.md#lanes). */
   queue: Queue<QueueMessage>;
+  slowQueue: Queue<QueueMessage>;
   now: () => number;
   fetch: typeof fetch;
   /** Seals and opens signing secrets at rest (SECRET_ENCRYPTION_KEY). */
@@ -30,6 +34,7 @@ export function createServices(env: Env): Services {
       db: createDb(env.DB),
       config,
       queue: env.DELIVERY_QUEUE as Queue<QueueMessage>,
+      slowQueue: env.SLOW_DELIVERY_QUEUE as Queue<QueueMessage>,
       now: () => Date.now(),
       fetch: (input, init) => fetch(input, init),
       secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
@@ -42,5 +47,13 @@ export function createServices(env: Env): Services {
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { services: Services; principal: Principal; requestId: string };
+  Variables: {
+    services: Services;
+    principal: Principal;
+    requestId: string;
+    /** Set by a route that takes a body, once its access check has passed (request-body.ts). */
+    requestBody: RequestBody;
+    /** The request's input as sent, once validated: what a later 422 echoes (errors.ts). */
+    requestInput: RequestInput;
+  };
 }

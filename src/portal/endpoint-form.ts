@@ -1,12 +1,10 @@
-// The endpoint form: the submitted fields, validated by the API's own schema (endpointFieldShape) and URL policy,
-// with each problem attached to its field for the page to show.
+// The endpoint form: the submitted fields, validated by the API's own schema (endpointFieldShape), with each problem
+// attached to its field for the page to show. Everything else (the URL policy with its DNS check, the owner, the cap)
+// is saveWebhook's, the API's own write path: fieldErrorsOf turns its 422s into the same field errors.
 import { z } from "@hono/zod-openapi";
-import { targetPolicyOf, targetUrlProblem } from "../domain/target-url";
-import type { createWebhook } from "../domain/webhooks";
-import type { Config } from "../lib/config";
+import type { WebhookFields } from "../domain/webhooks";
+import type { ValidationIssue } from "../lib/errors";
 import { webhookFieldShape as endpointFieldShape } from "../routes/webhooks/schemas";
-
-type EndpointFields = Parameters<typeof createWebhook>[2];
 
 export interface EndpointFormValues {
   url: string;
@@ -16,7 +14,9 @@ export interface EndpointFormValues {
   enabled: boolean;
 }
 
-export type FieldErrors = Partial<Record<"url" | "description" | "events" | "headers" | "enabled", string>>;
+const FIELDS = ["url", "description", "events", "headers", "enabled"] as const;
+/** Problems by field; `form` is one about the whole form (the owner's webhook limit). */
+export type FieldErrors = Partial<Record<(typeof FIELDS)[number] | "form", string>>;
 
 const EndpointFormSchema = z.strictObject({
   url: endpointFieldShape.url,
@@ -62,8 +62,7 @@ function parseHeaders(text: string): { headers: Record<string, string> } | { err
 
 export function validateEndpointForm(
   values: EndpointFormValues,
-  config: Pick<Config, "allowInsecureUrls" | "allowPrivateTargets">,
-): { ok: true; fields: EndpointFields } | { ok: false; errors: FieldErrors } {
+): { ok: true; fields: WebhookFields } | { ok: false; errors: FieldErrors } {
   const errors: FieldErrors = {};
   const parsedHeaders = parseHeaders(values.headersText);
   if ("error" in parsedHeaders) errors.headers = parsedHeaders.error;
@@ -81,8 +80,16 @@ export function validateEndpointForm(
       else errors[field] ??= issue.path.length > 1 ? `${String(issue.path[1])}: ${issue.message}` : issue.message;
     }
   }
-  const urlProblem = values.url ? targetUrlProblem(values.url, targetPolicyOf(config)) : null;
-  if (urlProblem) errors.url ??= urlProblem;
   if (!result.success || Object.keys(errors).length > 0) return { ok: false, errors };
   return { ok: true, fields: result.data };
+}
+
+/** The write path's validation issues (`loc` ["body", field] or ["body"]) as the form's field errors. */
+export function fieldErrorsOf(issues: ValidationIssue[]): FieldErrors {
+  const errors: FieldErrors = {};
+  for (const { loc, msg } of issues) {
+    const field = FIELDS.find((f) => f === loc[1]) ?? "form";
+    errors[field] ??= msg;
+  }
+  return errors;
 }

@@ -23,7 +23,7 @@ const Logo = () => (
   </svg>
 );
 
-export const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: PortalView | null }>> = ({
+const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: PortalView | null }>> = ({
   title,
   nonce,
   view,

@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { requireAccess, resolveNewOwner, scopeListFilter, visibilityOf } from "../auth/policy";
+import { requireAccess, scopeListFilter, visibilityOf } from "../auth/policy";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
 import { type DeliveryFilter, getDeliveryDetail, listDeliveryHistory } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
@@ -20,22 +20,21 @@ import {
   redeemPortalLink,
 } from "../domain/portal-sessions";
 import { STATS_WINDOW_NAMES, type StatsWindow } from "../domain/stats/read-model";
-import { tenantDirectory } from "../domain/tenant-directory";
 import { sendWebhookTestEvent } from "../domain/webhook-test-event";
-import {
-  createWebhook,
-  deleteWebhook,
-  getVisibleWebhook,
-  listWebhooks,
-  rotateWebhookSecret,
-  updateWebhook,
-} from "../domain/webhooks";
+import { saveWebhook } from "../domain/webhook-writes";
+import { deleteWebhook, getVisibleWebhook, listWebhooks, rotateWebhookSecret } from "../domain/webhooks";
 import { ApiError } from "../lib/errors";
 import { logger } from "../lib/logger";
 import { PORTAL_CSS } from "./assets/portal-css";
 import { PORTAL_JS } from "./assets/portal-js";
 import { type PortalContext, type PortalEnv, type PortalView, SESSION_COOKIE } from "./context";
-import { type EndpointFormValues, readEndpointForm, validateEndpointForm } from "./endpoint-form";
+import {
+  type EndpointFormValues,
+  type FieldErrors,
+  fieldErrorsOf,
+  readEndpointForm,
+  validateEndpointForm,
+} from "./endpoint-form";
 import { p, renderPage, SecretBox, webhookPath } from "./layout";
 import { type DeliveryFilterForm, DeliveryList, DeliveryPage, SINCE_CHOICES } from "./pages/deliveries";
 import {
@@ -232,6 +231,19 @@ portalRouter.get("/", async (c) => {
   );
 });
 
+/** The write path's answer, or the field errors of its 422 (a refused URL, the owner's webhook limit) for the form. */
+async function formOutcome<T>(
+  write: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; errors: FieldErrors }> {
+  try {
+    return { ok: true, value: await write() };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 422 && Array.isArray(err.detail))
+      return { ok: false, errors: fieldErrorsOf(err.detail) };
+    throw err;
+  }
+}
+
 const EMPTY_FORM: EndpointFormValues = { url: "", description: "", events: [], headersText: "", enabled: true };
 
 portalRouter.get("/webhooks/new", (c) => {
@@ -242,14 +254,14 @@ portalRouter.get("/webhooks/new", (c) => {
 portalRouter.post("/webhooks", async (c) => {
   const v = view(c);
   requireAccess(v.principal, "write");
-  const { db, config, now, secretBox } = services(c);
+  const { now } = services(c);
   const values = readEndpointForm(await form(c));
-  const checked = validateEndpointForm(values, config);
-  if (!checked.ok)
-    return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={checked.errors} />, 422);
-  // The owner is the session's tenant (or partner), by the same rule as the API's create.
-  const owner = await resolveNewOwner(v.principal, {}, tenantDirectory(db, now));
-  const { webhook: endpoint, secret } = await createWebhook(db, secretBox, checked.fields, owner, now());
+  const checked = validateEndpointForm(values);
+  // The API's own create: the owner is the session's tenant (or partner), the URL policy and the limit are the same.
+  const saved = checked.ok ? await formOutcome(() => saveWebhook(services(c), v.principal, checked.fields)) : checked;
+  if (!saved.ok)
+    return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={saved.errors} />, 422);
+  const { webhook: endpoint, secret } = saved.value;
   const stats = await endpointStats(services(c), endpoint, "24h", now());
   return renderPage(
     c,
@@ -297,24 +309,25 @@ portalRouter.get("/webhooks/:id/edit", async (c) => {
 
 portalRouter.post("/webhooks/:id/edit", async (c) => {
   const row = await visibleEndpoint(c, "write");
-  const { db, config, now } = services(c);
   const values = readEndpointForm(await form(c));
-  const checked = validateEndpointForm(values, config);
-  if (!checked.ok)
+  const checked = validateEndpointForm(values);
+  const saved = checked.ok
+    ? await formOutcome(() => saveWebhook(services(c), view(c).principal, checked.fields, row))
+    : checked;
+  if (!saved.ok)
     return renderPage(
       c,
       "Edit endpoint",
-      <EndpointForm view={view(c)} existing={row} values={values} errors={checked.errors} />,
+      <EndpointForm view={view(c)} existing={row} values={values} errors={saved.errors} />,
       422,
     );
-  await updateWebhook(db, row, checked.fields, now());
   return c.redirect(`${webhookPath(row.id)}?done=updated`, 303);
 });
 
 portalRouter.post("/webhooks/:id/enabled", async (c) => {
   const row = await visibleEndpoint(c, "write");
   const enabled = (await form(c)).enabled === "true";
-  await updateWebhook(services(c).db, row, { enabled }, services(c).now());
+  await saveWebhook(services(c), view(c).principal, { enabled }, row);
   return c.redirect(`${webhookPath(row.id)}?done=${enabled ? "enabled" : "disabled"}`, 303);
 });
 

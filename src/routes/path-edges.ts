@@ -1,9 +1,11 @@
 // FastAPI's answers to a request no operation takes, for clients written against it: a method the path does not
-// have is a 405 with `Allow`; a path that matches only with or without its trailing slash is a 307 there
-// (Starlette's redirect_slashes). Both come from the OpenAPI registry, so every documented route, including ones
-// added later, gets them; a route under the prefix must therefore be an OpenAPI route (not hidden).
+// have is a 405 with `Allow` (HEAD included: FastAPI's routes take only their declared methods); a path that matches
+// only with or without its trailing slash is a 307 there (Starlette's redirect_slashes), to an absolute URL on the
+// configured public origin. Both come from the OpenAPI registry, so every documented route, including ones added
+// later, gets them; a route under the prefix must therefore be an OpenAPI route (not hidden).
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../lib/services";
 
 type Registered = Pick<OpenAPIHono, "openAPIRegistry">;
 
@@ -16,13 +18,12 @@ interface PathTemplate {
 const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
 
 /** Each documented path under `prefix` as a pattern (`{param}` is one non-empty segment) with its methods. */
-export function pathTemplates(app: Registered, prefix: string): PathTemplate[] {
+function pathTemplates(app: Registered, prefix: string): PathTemplate[] {
   const byPath = new Map<string, Set<string>>();
   for (const def of app.openAPIRegistry.definitions) {
     if (def.type !== "route" || !def.route.path.startsWith(prefix)) continue;
     const methods = byPath.get(def.route.path) ?? new Set<string>();
     methods.add(def.route.method.toUpperCase());
-    if (def.route.method === "get") methods.add("HEAD"); // hono answers HEAD with the GET route
     byPath.set(def.route.path, methods);
   }
   return [...byPath].map(([path, methods]) => ({ pattern: templatePattern(path), methods }));
@@ -37,7 +38,7 @@ function templatePattern(path: string): RegExp {
 }
 
 /** Every method some documented route takes at `path` (several templates can match, e.g. `/events` and `/{id}`). */
-export function methodsAt(templates: PathTemplate[], path: string): Set<string> {
+function methodsAt(templates: PathTemplate[], path: string): Set<string> {
   const methods = new Set<string>();
   for (const t of templates) if (t.pattern.test(path)) for (const m of t.methods) methods.add(m);
   return methods;
@@ -45,9 +46,10 @@ export function methodsAt(templates: PathTemplate[], path: string): Set<string> 
 
 /**
  * Middleware for `prefix/*`, before authentication (as in FastAPI, routing answers before any dependency runs).
- * The route table is read on the first request, once every router is mounted.
+ * The route table is read on the first request, once every router is mounted. `Allow` lists every method of the
+ * path, where Starlette lists only those of the first route matching it (docs/api.md).
  */
-export function pathEdges(app: Registered, prefix: string): MiddlewareHandler {
+export function pathEdges(app: Registered, prefix: string): MiddlewareHandler<AppEnv> {
   let templates: PathTemplate[] | undefined;
   return async (c, next) => {
     templates ??= pathTemplates(app, prefix);
@@ -59,8 +61,9 @@ export function pathEdges(app: Registered, prefix: string): MiddlewareHandler {
       return c.json({ detail: "Method Not Allowed" }, 405, { Allow: allow });
     }
     const other = url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : `${url.pathname}/`;
-    // A relative Location: an absolute one would be built from the Host header, which the client controls.
-    if (methodsAt(templates, other).size > 0) return c.redirect(`${other}${url.search}`, 307);
+    // Absolute on the configured origin, never the Host header (which the client controls); relative without one.
+    if (methodsAt(templates, other).size > 0)
+      return c.redirect(`${c.var.services.config.publicOrigin ?? ""}${other}${url.search}`, 307);
     return next();
   };
 }
@@ -91,7 +94,8 @@ export function documentSlashRedirects(document: OpenAPIDocument, prefix: string
             description: `Temporary redirect to \`${path}\``,
             headers: {
               Location: {
-                description: "The path with its trailing slash, and the request's query",
+                description:
+                  "The URL with its trailing slash (on the service's public origin), and the request's query",
                 schema: { type: "string" },
               },
             },

@@ -1,6 +1,8 @@
 // zod schemas and OpenAPI helpers every resource shares: error bodies, JSON request/response content, pagination.
 // A resource's own schemas live in its folder (webhooks/schemas.ts); an operation's own ones in its file.
 import { z } from "@hono/zod-openapi";
+import { laxInteger } from "../lib/pydantic";
+import type { BodyReading } from "../lib/request-body";
 
 const ErrorSchema = z.object({ detail: z.string() }).openapi("Error");
 
@@ -12,6 +14,11 @@ const ValidationErrorSchema = z
           loc: z.array(z.union([z.string(), z.number().int()])),
           msg: z.string(),
           type: z.string(),
+          input: z.unknown().optional().openapi({ description: "The value refused, as sent." }),
+          ctx: z
+            .record(z.string(), z.unknown())
+            .optional()
+            .openapi({ description: 'The constraint, e.g. {"le": 100}.' }),
         })
         .openapi("ValidationError"),
     ),
@@ -48,6 +55,7 @@ export const standardErrors = {
 
 /** The responses createRouter adds to an operation where its inputs make them possible (see withInputResponses). */
 export const inputErrors = {
+  400: errorBody("Request body is not UTF-8 (`There was an error parsing the body`)"),
   413: errorBody("Request body larger than 256 KiB"),
   422: { description: "Validation error", content: { "application/json": { schema: ValidationErrorSchema } } },
   500: errorBody("Unexpected failure; the body carries no detail of it (`Internal Server Error`)"),
@@ -60,16 +68,26 @@ export const jsonContent = <T extends z.ZodType>(schema: T, description: string)
   content: { "application/json": { schema } },
 });
 
-/** A route's JSON request body (read, size-checked and parsed by the bodyLimit middleware createRouter adds). */
-export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
-  required,
-  content: { "application/json": { schema } },
-});
+/** How createRouter reads a route's body (request-body.ts); JSON leaves a symbol-keyed member out of the document. */
+export const BODY_READING = Symbol("body reading");
+
+/** A route's JSON request body, read and parsed by the middleware createRouter adds (request-body.ts). */
+export const jsonBody = <T extends z.ZodType>(schema: T, reading: Partial<BodyReading> = {}) => {
+  const how: BodyReading = { required: true, ...reading };
+  return {
+    required: how.required,
+    content: { "application/json": { schema } },
+    ...(how.unreadable === "ignore"
+      ? { description: "Optional. A body that is not a JSON object (malformed, another content type) is ignored." }
+      : {}),
+    [BODY_READING]: how,
+  };
+};
 
 const MAX_PER_PAGE = 100;
 export const PageQuery = z.object({
-  page: z.coerce.number().int().min(1).max(1_000_000).default(1).openapi({ example: 1 }),
-  per_page: z.coerce.number().int().min(1).max(MAX_PER_PAGE).default(20).openapi({ example: 20 }),
+  page: laxInteger({ ge: 1, le: 1_000_000 }).default(1).openapi({ example: 1 }),
+  per_page: laxInteger({ ge: 1, le: MAX_PER_PAGE }).default(20).openapi({ example: 20 }),
 });
 
 /** The list envelope every paginated endpoint answers with. */

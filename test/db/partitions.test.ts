@@ -3,6 +3,7 @@
 // works and reaches each partition through its own keys.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import {
   COMPOUND_SELECT_LIMIT,
@@ -17,7 +18,6 @@ import {
   tablesOf,
 } from "../../src/db/partitions";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 
 const FIRST_HOUR = 470_000; // hours since the epoch (2023)
 

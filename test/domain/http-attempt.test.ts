@@ -1,5 +1,9 @@
-import { describe, expect, inject, it } from "vitest";
+// One outbound attempt, against workerd's real fetch and the real local receiver (test/helpers/receiver-global-setup.ts)
+// wherever a server can produce the condition. An injected fetch is used only for what workerd's fetch cannot do:
+// throw the errors other runtimes throw (undici's codes), throw synchronously, or ignore its abort signal.
+import { describe, expect, it } from "vitest";
 import { type AttemptResult, sendWebhookRequest } from "../../src/domain/http-attempt";
+import { receiverBase } from "../helpers/receiver";
 
 const BODY = '{"event_id":"evt_1","event_type":"webhook.test"}';
 const HEADERS = {
@@ -9,22 +13,6 @@ const HEADERS = {
   "X-ScaiKey-Signature": "t=1747584000,v1=00",
 };
 const encoder = new TextEncoder();
-
-interface RecordedCall {
-  url: string;
-  init: RequestInit;
-}
-
-/** fetch is an injected dependency: these fakes answer with real Response objects and streams. */
-function fakeFetch(answer: (call: RecordedCall) => Response | Promise<Response>) {
-  const calls: RecordedCall[] = [];
-  const fetch: typeof globalThis.fetch = async (input, init) => {
-    const call = { url: String(input), init: init ?? {} };
-    calls.push(call);
-    return answer(call);
-  };
-  return { fetch, calls };
-}
 
 function send(fetch: typeof globalThis.fetch, overrides: Partial<Parameters<typeof sendWebhookRequest>[0]> = {}) {
   return sendWebhookRequest({
@@ -37,37 +25,11 @@ function send(fetch: typeof globalThis.fetch, overrides: Partial<Parameters<type
   });
 }
 
-/** A body that produces `chunkBytes` of `fill` forever, counting pulls and noticing cancellation. */
-function endlessBody(chunkBytes: number, fill = 0x61) {
-  const seen = { pulls: 0, cancelled: false };
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      seen.pulls++;
-      controller.enqueue(new Uint8Array(chunkBytes).fill(fill));
-    },
-    cancel() {
-      seen.cancelled = true;
-    },
-  });
-  return { stream, seen };
-}
-
-/** A body that sends `first` and then nothing, ever. */
-function stallingBody(first: string) {
-  const seen = { cancelled: false };
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(encoder.encode(first));
-    },
-    pull() {
-      return new Promise<void>(() => {});
-    },
-    cancel() {
-      seen.cancelled = true;
-    },
-  });
-  return { stream, seen };
-}
+/** A fetch that throws `error` instead of connecting: what other runtimes' fetch throws, which workerd's cannot. */
+const throwing =
+  (error: unknown): typeof globalThis.fetch =>
+  () =>
+    Promise.reject(error);
 
 /** A clock that advances by `stepMs` on every reading. */
 function steppingClock(startMs: number, stepMs: number) {
@@ -75,33 +37,56 @@ function steppingClock(startMs: number, stepMs: number) {
   return () => (t += stepMs);
 }
 
-describe("sendWebhookRequest: request and response handling (injected fetch)", () => {
-  it("POSTs the body and headers without following redirects, with an abort signal", async () => {
-    const { fetch, calls } = fakeFetch(() => new Response('{"handled":true}', { status: 200 }));
-    const result = await send(fetch);
-    expect(calls).toHaveLength(1);
-    const { url, init } = calls[0]!;
-    expect(url).toBe("https://receiver.example/hook");
-    expect(init.method).toBe("POST");
-    expect(init.headers).toEqual(HEADERS);
-    expect(init.body).toBe(BODY);
-    expect(init.redirect).toBe("manual");
-    expect(init.signal).toBeInstanceOf(AbortSignal);
-    expect(result).toEqual<AttemptResult>({
-      ok: true,
-      statusCode: 200,
-      durationMs: expect.any(Number) as number,
-      errorClass: null,
-      errorMessage: null,
-      responseExcerpt: '{"handled":true}',
-      retryAfterSeconds: null,
+const at = (path: string) => `${receiverBase()}${path}`;
+/** A receiver URL answering `status` with `body` (and a Retry-After when given). */
+const planned = (status: number, body: string, retryAfter?: string) => {
+  const query = new URLSearchParams({ plan: String(status), body });
+  if (retryAfter !== undefined) query.set("retry-after", retryAfter);
+  return at(`/hook/${crypto.randomUUID()}?${query}`);
+};
+const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+const stats = async (id: string) =>
+  (await (await fetch(at(`/stats/${id}`))).json()) as {
+    hugeBytesWritten: number;
+    hugeCompleted: boolean;
+    redirectTargetHits: number;
+    stallAbandoned: boolean;
+  };
+
+describe("sendWebhookRequest with workerd's real fetch against the local receiver", () => {
+  it("puts exactly our method, headers and body on the wire", async () => {
+    const result = await send(fetch, { url: at("/echo") });
+    expect(result).toMatchObject({ ok: true, statusCode: 200, errorClass: null });
+    const echoed = JSON.parse(result.responseExcerpt ?? "null") as {
+      method: string;
+      headers: Record<string, string>;
+      body: string;
+    };
+    expect(echoed.method).toBe("POST");
+    expect(echoed.body).toBe(BODY);
+    expect(echoed.headers).toMatchObject({
+      "content-type": "application/json",
+      "user-agent": "ScaiKey-Webhook/1.0",
+      "x-scaikey-event-id": "evt_1",
+      "x-scaikey-signature": "t=1747584000,v1=00",
     });
+  });
+
+  it("maps real statuses, with Retry-After", async () => {
+    expect(await send(fetch, { url: at("/status/429?retry-after=120") })).toMatchObject({
+      ok: false,
+      statusCode: 429,
+      errorClass: "http_4xx",
+      retryAfterSeconds: 120,
+      responseExcerpt: "status 429",
+    });
+    expect(await send(fetch, { url: at("/status/503") })).toMatchObject({ statusCode: 503, errorClass: "http_5xx" });
+    expect(await send(fetch, { url: at("/status/202") })).toMatchObject({ ok: true, statusCode: 202 });
   });
 
   it("treats every 2xx as success, and an empty body as no excerpt", async () => {
     for (const status of [200, 201, 202, 204, 299]) {
-      const body = status === 204 ? null : "";
-      const result = await send(fakeFetch(() => new Response(body, { status })).fetch);
+      const result = await send(fetch, { url: planned(status, "") });
       expect(result, String(status)).toMatchObject({
         ok: true,
         statusCode: status,
@@ -112,16 +97,14 @@ describe("sendWebhookRequest: request and response handling (injected fetch)", (
   });
 
   it("classifies 4xx and 5xx, keeping the body excerpt", async () => {
-    const notFound = await send(fakeFetch(() => new Response("no such hook", { status: 404 })).fetch);
-    expect(notFound).toMatchObject({
+    expect(await send(fetch, { url: planned(404, "no such hook") })).toMatchObject({
       ok: false,
       statusCode: 404,
       errorClass: "http_4xx",
       errorMessage: "HTTP 404",
       responseExcerpt: "no such hook",
     });
-    const broken = await send(fakeFetch(() => new Response("boom", { status: 500 })).fetch);
-    expect(broken).toMatchObject({
+    expect(await send(fetch, { url: planned(500, "boom") })).toMatchObject({
       ok: false,
       statusCode: 500,
       errorClass: "http_5xx",
@@ -130,142 +113,190 @@ describe("sendWebhookRequest: request and response handling (injected fetch)", (
     });
   });
 
-  it("reports a 3xx as a redirect failure and does not follow it", async () => {
-    const { fetch, calls } = fakeFetch(
-      () => new Response(null, { status: 302, headers: { Location: "https://elsewhere.example/" } }),
-    );
-    const result = await send(fetch);
-    expect(calls).toHaveLength(1);
-    expect(result).toMatchObject({ ok: false, statusCode: 302, errorClass: "redirect", responseExcerpt: null });
-    expect(result.errorMessage).toContain("Location: https://elsewhere.example/");
-    const bare = await send(fakeFetch(() => new Response(null, { status: 307 })).fetch);
-    expect(bare).toMatchObject({
+  it("reports a 3xx without a Location as a redirect failure too", async () => {
+    expect(await send(fetch, { url: at("/status/307") })).toMatchObject({
+      ok: false,
+      statusCode: 307,
       errorClass: "redirect",
       errorMessage: "HTTP 307 redirect not followed (no Location header)",
     });
   });
 
-  it("passes Retry-After on failures, as seconds or as a date relative to the clock", async () => {
+  it("passes Retry-After on failures, as seconds or as a date relative to the clock, and only on failures", async () => {
     const now = Date.UTC(2026, 10, 23, 12, 0, 0);
-    const seconds = await send(
-      fakeFetch(() => new Response("slow down", { status: 429, headers: { "Retry-After": "120" } })).fetch,
-    );
-    expect(seconds).toMatchObject({ errorClass: "http_4xx", statusCode: 429, retryAfterSeconds: 120 });
-    const date = await send(
-      fakeFetch(() => new Response(null, { status: 503, headers: { "Retry-After": "Mon, 23 Nov 2026 12:05:00 GMT" } }))
-        .fetch,
-      { now: () => now },
-    );
+    const date = await send(fetch, { url: planned(503, "", "Mon, 23 Nov 2026 12:05:00 GMT"), now: () => now });
     expect(date).toMatchObject({ errorClass: "http_5xx", retryAfterSeconds: 300 });
-    const garbage = await send(
-      fakeFetch(() => new Response(null, { status: 503, headers: { "Retry-After": "soon" } })).fetch,
-    );
-    expect(garbage.retryAfterSeconds).toBeNull();
-    const onSuccess = await send(
-      fakeFetch(() => new Response(null, { status: 200, headers: { "Retry-After": "120" } })).fetch,
-    );
-    expect(onSuccess.retryAfterSeconds).toBeNull();
+    expect((await send(fetch, { url: planned(503, "", "soon") })).retryAfterSeconds).toBeNull();
+    expect((await send(fetch, { url: planned(200, "", "120") })).retryAfterSeconds).toBeNull();
   });
 
   it("measures durationMs with the injected clock", async () => {
-    const result = await send(fakeFetch(() => new Response("ok")).fetch, { now: steppingClock(1_000, 125) });
+    const result = await send(fetch, { url: planned(200, "ok"), now: steppingClock(1_000, 125) });
     expect(result.durationMs).toBe(125);
   });
-});
 
-describe("sendWebhookRequest: the response excerpt", () => {
-  it("keeps only the first 4096 bytes of an endless body and cancels the rest", async () => {
-    const { stream, seen } = endlessBody(1000);
-    const result = await send(fakeFetch(() => new Response(stream)).fetch);
-    expect(result.ok).toBe(true);
-    expect(result.responseExcerpt).toBe("a".repeat(4096));
-    expect(seen.pulls).toBeLessThanOrEqual(6); // 5 chunks needed, plus at most one read ahead
-    expect(seen.cancelled).toBe(true);
-  });
-
-  it("cancels a large body on failures too", async () => {
-    const { stream, seen } = endlessBody(64 * 1024, 0x7a);
-    const result = await send(fakeFetch(() => new Response(stream, { status: 500 })).fetch);
-    expect(result).toMatchObject({ errorClass: "http_5xx", responseExcerpt: "z".repeat(4096) });
-    expect(seen.cancelled).toBe(true);
+  it("keeps 4096 bytes of a large failing body too, and hangs up", async () => {
+    const id = crypto.randomUUID();
+    const result = await send(fetch, { url: at(`/huge?id=${id}&status=500`) });
+    expect(result).toMatchObject({
+      ok: false,
+      statusCode: 500,
+      errorClass: "http_5xx",
+      responseExcerpt: "x".repeat(4096),
+    });
+    let seen = await stats(id);
+    for (let i = 0; i < 20 && seen.hugeBytesWritten === 0; i++) seen = await stats(id);
+    expect(seen.hugeCompleted).toBe(false);
   });
 
   it("drops a multi-byte character cut at the limit instead of mangling it", async () => {
     const body = `${"a".repeat(4095)}é and more`; // é is 2 bytes: bytes 4096-4097
-    const result = await send(fakeFetch(() => new Response(body)).fetch);
+    const result = await send(fetch, { url: at(`/bytes?hex=${hex(encoder.encode(body))}`) });
     expect(result.responseExcerpt).toBe("a".repeat(4095));
   });
 
-  it("ends a body at its declared length, a character split across chunks included, without waiting for the stream to close", async () => {
-    const bytes = encoder.encode("zoë"); // ë is 2 bytes, split between the two chunks
-    const chunks = [bytes.subarray(0, 3), bytes.subarray(3)];
-    const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        const next = chunks.shift();
-        if (next) controller.enqueue(next);
-        else return new Promise<void>(() => {}); // the declared bytes arrived; the stream itself never says it ended
-      },
-    });
-    const headers = { "Content-Length": String(bytes.byteLength) };
-    const result = await send(fakeFetch(() => new Response(stream, { headers })).fetch, { timeoutMs: 500 });
+  it("ends a body at its declared length, a character split across writes included, though the connection stays open", async () => {
+    const bytes = encoder.encode("zoë"); // ë is 2 bytes, split between the two writes
+    const result = await send(fetch, { url: at(`/bytes?hex=${hex(bytes)}&split=3`), timeoutMs: 1000 });
     expect(result).toMatchObject({ ok: true, statusCode: 200, errorClass: null, responseExcerpt: "zoë" });
   });
 
   it("decodes UTF-8 and replaces invalid bytes rather than failing", async () => {
     const bytes = new Uint8Array([...encoder.encode("zoë "), 0xff, 0xfe, ...encoder.encode(" ok")]);
-    const result = await send(fakeFetch(() => new Response(bytes)).fetch);
+    const result = await send(fetch, { url: at(`/bytes?hex=${hex(bytes)}`) });
     expect(result).toMatchObject({ ok: true, responseExcerpt: "zoë \ufffd\ufffd ok" });
   });
-});
 
-describe("sendWebhookRequest: the deadline", () => {
-  it("times out when no response comes, even if fetch ignores the abort signal", async () => {
-    const { fetch } = fakeFetch(() => new Promise<Response>(() => {}));
-    const result = await send(fetch, { timeoutMs: 50, now: steppingClock(0, 50) });
-    expect(result).toEqual<AttemptResult>({
+  it("does not follow a real redirect", async () => {
+    const id = crypto.randomUUID();
+    const result = await send(fetch, { url: at(`/redirect?id=${id}`) });
+    expect(result).toMatchObject({ ok: false, statusCode: 302, errorClass: "redirect" });
+    expect(result.errorMessage).toContain(`Location: /redirect-target?id=${id}`);
+    expect((await stats(id)).redirectTargetHits).toBe(0);
+  });
+
+  it("treats statuses workerd passes through but HTTP has no use for (101, 600) as invalid responses", async () => {
+    expect(await send(fetch, { url: at("/status/600") })).toMatchObject({
       ok: false,
-      statusCode: null,
-      durationMs: 50,
-      errorClass: "timeout",
-      errorMessage: "no response within 50 ms",
-      responseExcerpt: null,
-      retryAfterSeconds: null,
+      statusCode: 600,
+      errorClass: "invalid_response",
+    });
+    expect(await send(fetch, { url: at("/status/101") })).toMatchObject({
+      ok: false,
+      statusCode: 101,
+      errorClass: "invalid_response",
     });
   });
 
-  it("aborts fetch through its signal at the deadline", async () => {
-    let aborted = false;
-    const { fetch } = fakeFetch(
-      ({ init }) =>
-        new Promise<Response>((_, reject) => {
-          init.signal?.addEventListener("abort", () => {
-            aborted = true;
-            reject(init.signal?.reason);
-          });
-        }),
-    );
-    const result = await send(fetch, { timeoutMs: 30 });
-    expect(aborted).toBe(true);
-    expect(result.errorClass).toBe("timeout");
+  it("times out a server that never answers, and aborts the request so the connection is closed", async () => {
+    const id = crypto.randomUUID();
+    const result = await send(fetch, { url: at(`/stall-headers?id=${id}`), timeoutMs: 300 });
+    expect(result).toMatchObject({
+      ok: false,
+      statusCode: null,
+      errorClass: "timeout",
+      errorMessage: "no response within 300 ms",
+    });
+    expect(result.durationMs).toBeGreaterThanOrEqual(250);
+    let seen = await stats(id);
+    for (let i = 0; i < 20 && !seen.stallAbandoned; i++) seen = await stats(id);
+    expect(seen.stallAbandoned).toBe(true);
   });
 
-  it("covers the body: a 200 whose body stalls is a timeout, keeping the status and what arrived", async () => {
-    const { stream, seen } = stallingBody("hel");
-    const result = await send(fakeFetch(() => new Response(stream, { status: 200 })).fetch, { timeoutMs: 50 });
+  it("times out a body that stalls after the headers, keeping the status and what arrived", async () => {
+    const result = await send(fetch, { url: at("/stall-body"), timeoutMs: 300 });
     expect(result).toMatchObject({
       ok: false,
       statusCode: 200,
       errorClass: "timeout",
-      errorMessage: "response body not received within 50 ms",
-      responseExcerpt: "hel",
+      errorMessage: "response body not received within 300 ms",
+      responseExcerpt: "hello",
     });
-    expect(seen.cancelled).toBe(true);
+  });
+
+  it("reads 4096 bytes of a 64 MiB body and hangs up, so the server stops sending", async () => {
+    const id = crypto.randomUUID();
+    const result = await send(fetch, { url: at(`/huge?id=${id}`) });
+    expect(result).toMatchObject({ ok: true, statusCode: 200, responseExcerpt: "x".repeat(4096) });
+    let seen = await stats(id);
+    for (let i = 0; i < 20 && seen.hugeBytesWritten === 0; i++) seen = await stats(id);
+    expect(seen.hugeCompleted).toBe(false);
+    expect(seen.hugeBytesWritten).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it("reports workerd's real errors for broken responses as network", async () => {
+    for (const path of ["/garbage", "/close"]) {
+      const result = await send(fetch, { url: at(path) });
+      expect(result, path).toMatchObject({
+        ok: false,
+        statusCode: null,
+        errorClass: "network",
+        errorMessage: "Error: Network connection lost.",
+      });
+    }
+    const truncated = await send(fetch, { url: at("/truncated") });
+    expect(truncated).toMatchObject({ ok: false, statusCode: 200, errorClass: "network", responseExcerpt: "abc" });
+  });
+
+  it("drives the receiver's /hook route: a plan of statuses, Retry-After, delay, and a request log", async () => {
+    const key = crypto.randomUUID();
+    const url = at(`/hook/${key}?plan=503,200&retry-after=7&delay=20&body=${encodeURIComponent('{"handled":false}')}`);
+    const results = [await send(fetch, { url }), await send(fetch, { url }), await send(fetch, { url })];
+    expect(results.map((r) => [r.statusCode, r.retryAfterSeconds, r.responseExcerpt])).toEqual([
+      [503, 7, '{"handled":false}'],
+      [200, null, '{"handled":false}'],
+      [200, null, '{"handled":false}'],
+    ]);
+    const log = (await (await fetch(at(`/hook-log/${key}`))).json()) as {
+      method: string;
+      headers: Record<string, string>;
+      body: string;
+      received_at: number;
+    }[];
+    expect(log).toHaveLength(3);
+    expect(log[0]).toMatchObject({ method: "POST", body: BODY, headers: { "x-scaikey-event-id": "evt_1" } });
+    expect(log[0]?.received_at).toEqual(expect.any(Number));
+    const hung = await send(fetch, { url: at(`/hook/${crypto.randomUUID()}?plan=hang`), timeoutMs: 100 });
+    expect(hung.errorClass).toBe("timeout");
+  });
+
+  it("reports a failed TLS handshake the way workerd does: opaque, so network", async () => {
+    const result = await send(fetch, { url: at("/echo").replace(/^http:/, "https:") });
+    expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "network" });
+    expect(result.errorMessage).toMatch(
+      /^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/,
+    );
   });
 });
 
-describe("sendWebhookRequest: thrown errors", () => {
-  const throwing = (error: unknown) => fakeFetch(() => Promise.reject(error)).fetch;
+// These pass the global fetch as is: sendWebhookRequest calls it detached, as workerd requires.
+describe("sendWebhookRequest with workerd's real fetch (no server needed)", () => {
+  it("closed port: workerd says only 'Network connection lost.', so the class is network", async () => {
+    const result = await send(fetch, { url: "http://127.0.0.1:1/" });
+    expect(result).toMatchObject({
+      ok: false,
+      statusCode: null,
+      errorClass: "network",
+      errorMessage: "Error: Network connection lost.",
+    });
+  });
 
+  it("unresolvable host over http: workerd's opaque 'internal error' is the failed lookup", async () => {
+    const result = await send(fetch, { url: "http://does-not-exist.invalid/" });
+    expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "dns" });
+    expect(result.errorMessage).toMatch(/^DNS lookup failed \(Error: internal error; reference = \w+\)$/);
+  });
+
+  it("unresolvable host over https: indistinguishable from a TLS failure, so network", async () => {
+    const result = await send(fetch, { url: "https://does-not-exist.invalid/" });
+    expect(result).toMatchObject({ ok: false, errorClass: "network" });
+    expect(result.errorMessage).toMatch(
+      /^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/,
+    );
+  });
+});
+
+describe("sendWebhookRequest: errors fetch throws (injected: other runtimes' errors)", () => {
   it.each<[string, unknown, string, AttemptResult["errorClass"]]>([
     // What workerd throws (see the real-fetch tests below).
     ["workerd: refused, reset or malformed", new Error("Network connection lost."), "http://127.0.0.1:1/", "network"],
@@ -367,179 +398,20 @@ describe("sendWebhookRequest: thrown errors", () => {
       errorMessage: "TypeError: Invalid URL",
     });
   });
-
-  it("fails a 2xx whose body breaks off, keeping the status", async () => {
-    let sent = false;
-    const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (sent) controller.error(new Error("Network connection lost."));
-        else controller.enqueue(encoder.encode("par"));
-        sent = true;
-      },
-    });
-    const result = await send(fakeFetch(() => new Response(stream)).fetch);
-    expect(result).toMatchObject({ ok: false, statusCode: 200, errorClass: "network", responseExcerpt: "par" });
-    expect(result.errorMessage).toBe("Error: Network connection lost.");
-  });
 });
 
-// These pass the global fetch as is: sendWebhookRequest calls it detached, as workerd requires.
-describe("sendWebhookRequest with workerd's real fetch (no server needed)", () => {
-  it("closed port: workerd says only 'Network connection lost.', so the class is network", async () => {
-    const result = await send(fetch, { url: "http://127.0.0.1:1/" });
-    expect(result).toMatchObject({
+describe("sendWebhookRequest: a fetch that ignores its abort signal (injected)", () => {
+  it("still times out when no response comes", async () => {
+    const never: typeof globalThis.fetch = () => new Promise<Response>(() => {});
+    const result = await send(never, { timeoutMs: 50, now: steppingClock(0, 50) });
+    expect(result).toEqual<AttemptResult>({
       ok: false,
       statusCode: null,
-      errorClass: "network",
-      errorMessage: "Error: Network connection lost.",
+      durationMs: 50,
+      errorClass: "timeout",
+      errorMessage: "no response within 50 ms",
+      responseExcerpt: null,
+      retryAfterSeconds: null,
     });
-  });
-
-  it("unresolvable host over http: workerd's opaque 'internal error' is the failed lookup", async () => {
-    const result = await send(fetch, { url: "http://does-not-exist.invalid/" });
-    expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "dns" });
-    expect(result.errorMessage).toMatch(/^DNS lookup failed \(Error: internal error; reference = \w+\)$/);
-  });
-
-  it("unresolvable host over https: indistinguishable from a TLS failure, so network", async () => {
-    const result = await send(fetch, { url: "https://does-not-exist.invalid/" });
-    expect(result).toMatchObject({ ok: false, errorClass: "network" });
-    expect(result.errorMessage).toMatch(
-      /^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/,
-    );
   });
 });
-
-// Needs the receiver from test/helpers/receiver-global-setup.ts (vitest.config.ts `test.globalSetup`).
-const receiverUrl = inject("receiverUrl") as string | undefined;
-
-describe.skipIf(receiverUrl === undefined)(
-  "sendWebhookRequest with workerd's real fetch against a local receiver",
-  () => {
-    const at = (path: string) => `${receiverUrl}${path}`;
-    const stats = async (id: string) =>
-      (await (await fetch(at(`/stats/${id}`))).json()) as {
-        hugeBytesWritten: number;
-        hugeCompleted: boolean;
-        redirectTargetHits: number;
-      };
-
-    it("puts exactly our method, headers and body on the wire", async () => {
-      const result = await send(fetch, { url: at("/echo") });
-      expect(result).toMatchObject({ ok: true, statusCode: 200, errorClass: null });
-      const echoed = JSON.parse(result.responseExcerpt ?? "null") as {
-        method: string;
-        headers: Record<string, string>;
-        body: string;
-      };
-      expect(echoed.method).toBe("POST");
-      expect(echoed.body).toBe(BODY);
-      expect(echoed.headers).toMatchObject({
-        "content-type": "application/json",
-        "user-agent": "ScaiKey-Webhook/1.0",
-        "x-scaikey-event-id": "evt_1",
-        "x-scaikey-signature": "t=1747584000,v1=00",
-      });
-    });
-
-    it("maps real statuses, with Retry-After", async () => {
-      expect(await send(fetch, { url: at("/status/429?retry-after=120") })).toMatchObject({
-        ok: false,
-        statusCode: 429,
-        errorClass: "http_4xx",
-        retryAfterSeconds: 120,
-        responseExcerpt: "status 429",
-      });
-      expect(await send(fetch, { url: at("/status/503") })).toMatchObject({ statusCode: 503, errorClass: "http_5xx" });
-      expect(await send(fetch, { url: at("/status/202") })).toMatchObject({ ok: true, statusCode: 202 });
-    });
-
-    it("does not follow a real redirect", async () => {
-      const id = crypto.randomUUID();
-      const result = await send(fetch, { url: at(`/redirect?id=${id}`) });
-      expect(result).toMatchObject({ ok: false, statusCode: 302, errorClass: "redirect" });
-      expect(result.errorMessage).toContain(`Location: /redirect-target?id=${id}`);
-      expect((await stats(id)).redirectTargetHits).toBe(0);
-    });
-
-    it("treats statuses workerd passes through but HTTP has no use for (101, 600) as invalid responses", async () => {
-      expect(await send(fetch, { url: at("/status/600") })).toMatchObject({
-        ok: false,
-        statusCode: 600,
-        errorClass: "invalid_response",
-      });
-      expect(await send(fetch, { url: at("/status/101") })).toMatchObject({
-        ok: false,
-        statusCode: 101,
-        errorClass: "invalid_response",
-      });
-    });
-
-    it("times out a server that never answers", async () => {
-      const result = await send(fetch, { url: at("/stall-headers"), timeoutMs: 300 });
-      expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "timeout" });
-      expect(result.durationMs).toBeGreaterThanOrEqual(250);
-    });
-
-    it("times out a body that stalls after the headers", async () => {
-      const result = await send(fetch, { url: at("/stall-body"), timeoutMs: 300 });
-      expect(result).toMatchObject({ ok: false, statusCode: 200, errorClass: "timeout", responseExcerpt: "hello" });
-    });
-
-    it("reads 4096 bytes of a 64 MiB body and hangs up, so the server stops sending", async () => {
-      const id = crypto.randomUUID();
-      const result = await send(fetch, { url: at(`/huge?id=${id}`) });
-      expect(result).toMatchObject({ ok: true, statusCode: 200, responseExcerpt: "x".repeat(4096) });
-      let seen = await stats(id);
-      for (let i = 0; i < 20 && seen.hugeBytesWritten === 0; i++) seen = await stats(id);
-      expect(seen.hugeCompleted).toBe(false);
-      expect(seen.hugeBytesWritten).toBeLessThan(32 * 1024 * 1024);
-    });
-
-    it("reports workerd's real errors for broken responses as network", async () => {
-      for (const path of ["/garbage", "/close"]) {
-        const result = await send(fetch, { url: at(path) });
-        expect(result, path).toMatchObject({
-          ok: false,
-          statusCode: null,
-          errorClass: "network",
-          errorMessage: "Error: Network connection lost.",
-        });
-      }
-      const truncated = await send(fetch, { url: at("/truncated") });
-      expect(truncated).toMatchObject({ ok: false, statusCode: 200, errorClass: "network", responseExcerpt: "abc" });
-    });
-
-    it("drives the receiver's /hook route: a plan of statuses, Retry-After, delay, and a request log", async () => {
-      const key = crypto.randomUUID();
-      const url = at(
-        `/hook/${key}?plan=503,200&retry-after=7&delay=20&body=${encodeURIComponent('{"handled":false}')}`,
-      );
-      const results = [await send(fetch, { url }), await send(fetch, { url }), await send(fetch, { url })];
-      expect(results.map((r) => [r.statusCode, r.retryAfterSeconds, r.responseExcerpt])).toEqual([
-        [503, 7, '{"handled":false}'],
-        [200, null, '{"handled":false}'],
-        [200, null, '{"handled":false}'],
-      ]);
-      const log = (await (await fetch(at(`/hook-log/${key}`))).json()) as {
-        method: string;
-        headers: Record<string, string>;
-        body: string;
-        received_at: number;
-      }[];
-      expect(log).toHaveLength(3);
-      expect(log[0]).toMatchObject({ method: "POST", body: BODY, headers: { "x-scaikey-event-id": "evt_1" } });
-      expect(log[0]?.received_at).toEqual(expect.any(Number));
-      const hung = await send(fetch, { url: at(`/hook/${crypto.randomUUID()}?plan=hang`), timeoutMs: 100 });
-      expect(hung.errorClass).toBe("timeout");
-    });
-
-    it("reports a failed TLS handshake the way workerd does: opaque, so network", async () => {
-      const result = await send(fetch, { url: at("/echo").replace(/^http:/, "https:") });
-      expect(result).toMatchObject({ ok: false, statusCode: null, errorClass: "network" });
-      expect(result.errorMessage).toMatch(
-        /^DNS lookup or TLS handshake failed \(Error: internal error; reference = \w+\)$/,
-      );
-    });
-  },
-);

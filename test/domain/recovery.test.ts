@@ -146,3 +146,12 @@ describe("chunked recovery", () => {
     expect(await deliveriesOf(wh.id)).toBe(1);
   });
 });
+
+describe("replayEventTypes", () => {
+  it("leaves the service's own announcements out of a replay by default, even for a webhook subscribed to everything", () => {
+    const types = replayEventTypes({ events: ["*"] }, undefined);
+    expect(types).toContain("user.created");
+    expect(types.filter((t) => t.startsWith("webhook."))).toEqual([]);
+    expect(replayEventTypes({ events: ["webhook.*"] }, undefined)).toEqual([]);
+  });
+});

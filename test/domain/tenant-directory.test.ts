@@ -5,7 +5,8 @@ import { createDb } from "../../src/db/client";
 import { ensureCurrentPartitions } from "../../src/db/partitions";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { tenantDirectory } from "../../src/domain/tenant-directory";
-import { db } from "../helpers/deliveries";
+import { listWebhooks } from "../../src/domain/webhooks";
+import { db, statementsSent } from "../helpers/deliveries";
 import { queryPlansOf } from "../helpers/pipeline";
 
 async function plan(sql: string, ...params: unknown[]): Promise<string[]> {
@@ -17,7 +18,7 @@ async function plan(sql: string, ...params: unknown[]): Promise<string[]> {
 const scansWebhooks = (details: string[]) => details.some((d) => /^SCAN (w|webhook_endpoints)\b/.test(d));
 
 describe("query plans", () => {
-  it("fan-out reads webhooks through the tenant and partner indexes, and the partition through its keys", async () => {
+  it("fan-out reads only the live webhooks of the event's owners, by index, and the partition through its keys", async () => {
     const now = Date.now();
     await ensureCurrentPartitions(env.DB, now);
     const envelope = completeEnvelope(
@@ -31,9 +32,10 @@ describe("query plans", () => {
     expect(fanOut!.sql).toMatch(/^INSERT INTO "deliveries_p\d+"/);
     for (const { plan: details } of [countMissed!, fanOut!]) {
       expect(scansWebhooks(details), details.join("\n")).toBe(false);
-      // The tenant's own webhooks by the tenant index, its partner's partner-level ones by the partner index.
-      expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_tenant_created_idx (tenant_id=?)");
-      expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_partner_created_idx (partner_id=?)");
+      // Both through the live-owner index: the tenant's live webhooks, and exactly its partner's live partner-level
+      // ones (tenant_id IS NULL AND partner_id = ?), not every webhook of the partner's tenants.
+      expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=?)");
+      expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=? AND partner_id=?)");
     }
     // Whether the event is stored: its key in every table; a new delivery's id and the same-millisecond guard: the
     // partition's primary key.
@@ -47,14 +49,16 @@ describe("query plans", () => {
   });
 
   it("a partner's list uses the partner index and the directory's key", async () => {
-    const details = await plan(
-      `SELECT id FROM webhook_endpoints WHERE deleted_at IS NULL AND partner_id = ?1
-      AND (tenant_id IS NULL OR EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id" AND d.partner_id = ?1))
-      ORDER BY created_at DESC, id DESC LIMIT 20`,
-      "prt_plan",
+    // The statements listWebhooks really sends: the page, then the count.
+    const sent = await statementsSent((d1) =>
+      listWebhooks(createDb(d1), { partnerId: "prt_plan" }, { page: 1, perPage: 20 }),
     );
-    expect(scansWebhooks(details), details.join("\n")).toBe(false);
-    expect(details.join("\n")).toMatch(/SEARCH d USING INDEX sqlite_autoindex_tenant_partners_1 \(tenant_id=\?\)/);
+    expect(sent).toHaveLength(2);
+    for (const { sql, params } of sent) {
+      const details = await plan(sql, ...params);
+      expect(scansWebhooks(details), details.join("\n")).toBe(false);
+      expect(details.join("\n")).toMatch(/SEARCH d USING INDEX sqlite_autoindex_tenant_partners_1 \(tenant_id=\?\)/);
+    }
   });
 });
 
@@ -78,7 +82,7 @@ describe("assign", () => {
       partner_id: "prt_new",
       moved_webhooks: 2,
     });
-    expect(await directory.assign("tnt_mv", "prt_new", "event")).toEqual({
+    expect(await directory.assign("tnt_mv", "prt_new", "service")).toEqual({
       tenant_id: "tnt_mv",
       partner_id: "prt_new",
       moved_webhooks: 0,
@@ -97,5 +101,27 @@ describe("assign", () => {
     ).toEqual({ source: "admin", updated_at: now });
     expect(await tenantDirectory(db(), () => now).partnerOf("tnt_mv")).toBe("prt_new");
     expect(await tenantDirectory(db(), () => now).partnerOf("tnt_unknown")).toBeNull();
+  });
+});
+
+describe("learn", () => {
+  it("fills an empty entry and brings the tenant's endpoints along, and never moves an entry", async () => {
+    const now = 1_700_000_000_000;
+    await env.DB.prepare(
+      "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_ln1', 'tnt_ln', NULL, 'https://x.example.com/', '[]', 's', 1, 1)",
+    ).run();
+    const directory = tenantDirectory(db(), () => now);
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_first", source: "token" })).toBe("prt_first");
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_second", source: "event" })).toBe("prt_first");
+    expect(await tenantDirectory(db(), () => now).partnerOf("tnt_ln")).toBe("prt_first");
+    expect(
+      await env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = 'tnt_ln'").first(),
+    ).toEqual({ partner_id: "prt_first", source: "token" });
+    expect(await env.DB.prepare("SELECT partner_id FROM webhook_endpoints WHERE id = 'wh_ln1'").first()).toEqual({
+      partner_id: "prt_first",
+    });
+    // Only the platform's assign moves it.
+    expect(await directory.assign("tnt_ln", "prt_second", "admin")).toMatchObject({ moved_webhooks: 1 });
+    expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_first", source: "token" })).toBe("prt_second");
   });
 });

@@ -1,6 +1,8 @@
 // Calls the Worker under test through its real fetch handler. A response's body is typed by the operation its method
 // and path name (the routes' exported response types), plus the `detail` of an error answer.
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import worker from "../../src/index";
 import type { PublishEventResponse } from "../../src/routes/events/publish-event";
 import type { GetHealthResponse } from "../../src/routes/health/get-health";
 import type { AssignTenantPartnerResponse } from "../../src/routes/webhooks/assign-tenant-partner";
@@ -82,7 +84,14 @@ export interface ApiResponse<T = any> {
 export async function api<M extends string, P extends string>(
   method: M,
   path: P,
-  opts: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  opts: {
+    token?: string;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    /** Other values for some bindings (e.g. RETRY_SCHEDULE), as a deployment with other [vars] would have. */
+    bindings?: Partial<Env>;
+  } = {},
 ): Promise<ApiResponse<SuccessBodyOf<M, P> & ErrorDetail>> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -91,8 +100,9 @@ export async function api<M extends string, P extends string>(
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  const res = await exports.default.fetch(
+  const res = await fetchWorker(
     new Request(`https://webhooks.test${path}`, { method, headers, body, redirect: "manual" }),
+    opts.bindings,
   );
   const text = await res.text();
   let parsed: unknown = text;
@@ -102,6 +112,18 @@ export async function api<M extends string, P extends string>(
     // not JSON: keep the text
   }
   return { status: res.status, headers: res.headers, body: parsed as SuccessBodyOf<M, P> & ErrorDetail };
+}
+
+/**
+ * The Worker's fetch handler, as the runtime calls it; with `bindings`, called directly with those values over the
+ * real bindings (the Worker builds its services from the bindings object, so a new object means a new configuration).
+ */
+export async function fetchWorker(request: Request, bindings?: Partial<Env>): Promise<Response> {
+  if (!bindings) return exports.default.fetch(request);
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(request, { ...env, ...bindings }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 /** Creates a webhook as `token` and returns the created body (with its secret). */

@@ -1,17 +1,28 @@
 // Seeding and inspecting deliveries without going through the queue, for tests that drive attempts one by one.
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import { listPartitionHours, tablesOf } from "../../src/db/partitions";
 import type { AttemptRecord } from "../../src/db/schema";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 import { createSecretBox } from "../../src/lib/secret-box";
+import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
 
 export const db = () => createDb(env.DB);
+
+/** `n` live webhooks of the tenant, written directly: an owner at MAX_WEBHOOKS_PER_OWNER without 100 requests. */
+export const seedLiveWebhooks = (tenant: string, n: number) =>
+  env.DB.prepare(
+    `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?2)
+     INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at, updated_at)
+     SELECT 'wh_seed_' || ?1 || '_' || i, ?1, 'https://x.example.com/', '[]', 's', 1, 1 FROM k`,
+  )
+    .bind(tenant, n)
+    .run();
 
 /** Real dependencies with a clock the test moves, and optional config overrides. */
 export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps {
@@ -54,7 +65,7 @@ export async function deliveryRow(ref: DeliveryRef) {
 }
 
 /** The tables that hold deliveries now: `deliveries`, then each hour's partition. */
-export async function deliveryTables(): Promise<string[]> {
+async function deliveryTables(): Promise<string[]> {
   return tablesOf("deliveries", await listPartitionHours(env.DB));
 }
 
@@ -167,6 +178,19 @@ export function standardWebhooksAccepts(req: RecordedRequest, secret: string): b
   }
 }
 
+/** Bindings that make the first retry come a second after a failure (RETRY_SCHEDULE), for api()/the portal. */
+export const QUICK_RETRIES: Partial<Env> = { RETRY_SCHEDULE: "1" };
+
+/** Waits until the delivery has succeeded (nobody calling retry) and returns it as the API shows it. */
+export async function eventuallySucceeds(webhook: { id: string; token: string }, deliveryId: number) {
+  return waitFor(async () => {
+    const res = await api("GET", `/api/v1/admin/webhooks/${webhook.id}/deliveries/${deliveryId}`, {
+      token: webhook.token,
+    });
+    return res.body.status === "success" && res.body;
+  });
+}
+
 export async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -199,4 +223,26 @@ export function countingD1(d1: D1Database, opts: { failBatchesFrom?: number } = 
     },
   });
   return { d1: counted, counts };
+}
+
+/** A statement as the code sent it to D1: its SQL and bound values (workerd's D1PreparedStatement keeps both). */
+export interface SentStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/** Runs `work` against a D1 that records every statement it runs, alone or in a batch, in order. */
+export async function statementsSent(work: (d1: D1Database) => Promise<unknown>): Promise<SentStatement[]> {
+  const sent: D1PreparedStatement[] = [];
+  const recording = interceptD1(env.DB, {
+    statement: (_op, statement, _args, call) => (sent.push(statement), call()),
+    batch: (statements, call) => (sent.push(...statements), call()),
+  });
+  await work(recording);
+  return sent.map((s) => {
+    const { statement, params } = s as unknown as { statement?: unknown; params?: unknown };
+    if (typeof statement !== "string" || !Array.isArray(params))
+      throw new Error("D1PreparedStatement no longer exposes statement and params");
+    return { sql: statement, params };
+  });
 }

@@ -25,7 +25,7 @@ interface Answer {
   data: string;
 }
 
-export function answerFor(rawName: string, type: number): { Status: number; Answer: Answer[] } {
+function answerFor(rawName: string, type: number): { Status: number; Answer: Answer[] } {
   const name = rawName.toLowerCase().replace(/\.$/, "");
   const ttlMatch = /^ttl-(\d+)\./.exec(name);
   const ttl = ttlMatch ? Number(ttlMatch[1]) : 300;

@@ -3,11 +3,11 @@
 // it to the real consumer, a D1 that is down, and /health and the operations view called through the real app.
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createApp } from "../../src/app";
 import type { QueueMessage } from "../../src/domain/delivery/message";
 import type { DeliveryRef } from "../../src/domain/publish";
 import { DELIVERY_QUEUE, handleQueueBatch } from "../../src/jobs/delivery-consumer";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 import { createServices, type Services } from "../../src/lib/services";
 import { updateDeliveries } from "./deliveries";
 
@@ -61,7 +61,7 @@ export async function consume(services: Services, messages: SentMessage[], attem
     messages.map((m, i) => ({ id: `m${i}-${crypto.randomUUID()}`, attempts, ...m })),
   );
   const ctx = createExecutionContext();
-  await handleQueueBatch(batch, services);
+  await handleQueueBatch(batch, services, ctx);
   return getQueueResult(batch, ctx);
 }
 

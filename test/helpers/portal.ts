@@ -1,6 +1,6 @@
 // A portal visitor for route tests: opens a magic link and then carries the session cookie and CSRF token like a browser.
 import { exports } from "cloudflare:workers";
-import { api, WEBHOOKS } from "./api";
+import { api, fetchWorker, WEBHOOKS } from "./api";
 
 export interface PortalPage {
   status: number;
@@ -17,9 +17,17 @@ export async function issueLink(token: string, body: Record<string, unknown> = {
 export class PortalVisitor {
   cookie = "";
 
+  /** `fetcher`: the app the visitor talks to (the Worker under test by default; a test may pass another createApp). */
+  constructor(private readonly fetcher: (request: Request) => Promise<Response> = (r) => exports.default.fetch(r)) {}
+
   async open(
     url: string,
-    init: { method?: string; form?: Record<string, string | string[]>; headers?: Record<string, string> } = {},
+    init: {
+      method?: string;
+      form?: Record<string, string | string[]>;
+      headers?: Record<string, string>;
+      bindings?: Partial<Env>;
+    } = {},
   ): Promise<PortalPage> {
     const headers: Record<string, string> = { ...init.headers };
     if (this.cookie) headers.cookie = this.cookie;
@@ -32,9 +40,13 @@ export class PortalVisitor {
       headers["content-type"] = "application/x-www-form-urlencoded";
     }
     const target = url.startsWith("http") ? url : `https://webhooks.test${url}`;
-    const res = await exports.default.fetch(
-      new Request(target, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" }),
-    );
+    const request = new Request(target, {
+      method: init.method ?? (init.form ? "POST" : "GET"),
+      headers,
+      body,
+      redirect: "manual",
+    });
+    const res = init.bindings ? await fetchWorker(request, init.bindings) : await this.fetcher(request);
     const setCookie = res.headers.get("set-cookie");
     if (setCookie) this.cookie = setCookie.split(";")[0]!;
     return { status: res.status, headers: res.headers, html: await res.text() };
@@ -48,8 +60,12 @@ export class PortalVisitor {
     return m[1]!;
   }
 
-  static async signIn(token: string, body: Record<string, unknown> = {}): Promise<PortalVisitor> {
-    const visitor = new PortalVisitor();
+  static async signIn(
+    token: string,
+    body: Record<string, unknown> = {},
+    fetcher?: (request: Request) => Promise<Response>,
+  ): Promise<PortalVisitor> {
+    const visitor = new PortalVisitor(fetcher);
     const res = await visitor.open(await issueLink(token, body));
     if (res.status !== 200 || !visitor.cookie) throw new Error(`sign-in failed: ${res.status}`);
     return visitor;

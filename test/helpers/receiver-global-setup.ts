@@ -2,7 +2,7 @@
 // Tests run inside workerd and cannot listen, so Vitest starts this in Node (globalSetup) and tests read its
 // base URL with `inject("receiverUrl")`. Raw TCP rather than node:http, so it can misbehave on purpose.
 //
-// Routes (every response closes the connection):
+// Routes (every response but /bytes closes the connection):
 //   /hook/<key>?plan=…&retry-after=…&delay=…&body=…
 //                              records the request under <key>, then answers per `plan`: comma-separated, one entry
 //                              per successive request to that key, the last repeating (default 200). An entry is a
@@ -13,13 +13,16 @@
 //   /echo                      200, JSON {method, path, headers, body} of the request
 //   /status/<code>?location=…&retry-after=…   that status (even 101 or 600), body "status <code>"
 //   /redirect?id=…             302 to /redirect-target?id=…, which counts its hits
-//   /stall-headers             accepts the request, never answers
+//   /stall-headers?id=…        accepts the request, never answers; notes when the client hangs up
 //   /stall-body                200 with Content-Length 100000, sends "hello", then nothing
-//   /huge?id=…                 200 with a 64 MiB body, written as fast as the client reads
+//   /huge?id=…&status=…        that status (default 200) with a 64 MiB body, written as fast as the client reads
+//   /bytes?hex=…&split=…       200 with exactly these bytes (Content-Length), written in two parts (the first `split`
+//                              bytes, then the rest), and the connection kept for the next request: the length alone
+//                              ends the body
 //   /truncated                 200 with Content-Length 100, sends 3 bytes, closes
 //   /garbage                   answers with bytes that are not HTTP, closes
 //   /close                     closes without answering
-//   /stats/<id>                JSON {hugeBytesWritten, hugeCompleted, redirectTargetHits} for that id
+//   /stats/<id>                JSON {hugeBytesWritten, hugeCompleted, redirectTargetHits, stallAbandoned} for that id
 //   /jwks                      a JSON Web Key Set (one RS256 and one ES256 key, as ScaiKey publishes); the private
 //                              halves reach tests through inject("jwtSigningKeys")
 //   /jwks/<name>               a JWKS its test steers: up, down (503), hang, garbage, close, with the keys it
@@ -69,6 +72,8 @@ interface Stats {
   hugeBytesWritten: number;
   hugeCompleted: boolean;
   redirectTargetHits: number;
+  /** The client hung up on /stall-headers (its deadline aborted the request). */
+  stallAbandoned: boolean;
 }
 
 const HUGE_BYTES = 64 * 1024 * 1024;
@@ -88,7 +93,11 @@ export default async function setup(project: {
   const jwksSets = createJwksSets();
   const statsFor = (id: string) => {
     let entry = stats.get(id);
-    if (!entry) stats.set(id, (entry = { hugeBytesWritten: 0, hugeCompleted: false, redirectTargetHits: 0 }));
+    if (!entry)
+      stats.set(
+        id,
+        (entry = { hugeBytesWritten: 0, hugeCompleted: false, redirectTargetHits: 0, stallAbandoned: false }),
+      );
     return entry;
   };
 
@@ -121,11 +130,23 @@ export default async function setup(project: {
       handled = true;
       const [method = "", target = "/"] = (lines[0] ?? "").split(" ");
       const body = decoder.decode(head.subarray(bodyStart, bodyStart + bodyLength));
-      respond(socket, method, new URL(target, "http://receiver.test"), headers, body);
+      // Only /bytes keeps the connection: then the next request on it (workerd reuses it) is read afresh.
+      const keepAlive = () => {
+        head = new Uint8Array(0);
+        handled = false;
+      };
+      respond(socket, method, new URL(target, "http://receiver.test"), headers, body, keepAlive);
     });
   });
 
-  function respond(socket: Socket, method: string, url: URL, headers: Record<string, string>, body: string) {
+  function respond(
+    socket: Socket,
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: string,
+    keepAlive: () => void,
+  ) {
     const id = url.searchParams.get("id") ?? "";
     const reply = (status: string, extraHeaders: string[], payload: string) =>
       socket.end(
@@ -197,10 +218,19 @@ export default async function setup(project: {
       reply("200 OK", [], "redirect followed");
     } else if (url.pathname === "/stall-headers") {
       // Say nothing; the client's deadline has to end this.
+      socket.on("close", () => (statsFor(id).stallAbandoned = true));
     } else if (url.pathname === "/stall-body") {
       socket.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\nhello");
     } else if (url.pathname === "/huge") {
-      void sendHuge(socket, statsFor(id));
+      void sendHuge(socket, statsFor(id), url.searchParams.get("status") ?? "200");
+    } else if (url.pathname === "/bytes") {
+      const hex = url.searchParams.get("hex") ?? "";
+      const bytes = new Uint8Array((hex.match(/../g) ?? []).map((pair) => Number.parseInt(pair, 16)));
+      const split = Number(url.searchParams.get("split") ?? bytes.byteLength);
+      keepAlive(); // the client sends nothing more on this connection before it has the whole body
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${bytes.byteLength}\r\n\r\n`);
+      socket.write(bytes.subarray(0, split));
+      setTimeout(() => socket.write(bytes.subarray(split)), 20);
     } else if (url.pathname === "/truncated") {
       socket.end("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nabc");
     } else if (url.pathname === "/garbage") {
@@ -218,8 +248,8 @@ export default async function setup(project: {
     }
   }
 
-  async function sendHuge(socket: Socket, entry: Stats) {
-    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${HUGE_BYTES}\r\nConnection: close\r\n\r\n`);
+  async function sendHuge(socket: Socket, entry: Stats, status: string) {
+    socket.write(`HTTP/1.1 ${status} Huge\r\nContent-Length: ${HUGE_BYTES}\r\nConnection: close\r\n\r\n`);
     const block = new Uint8Array(64 * 1024).fill(0x78);
     while (entry.hugeBytesWritten < HUGE_BYTES && !socket.destroyed) {
       entry.hugeBytesWritten += block.byteLength;

@@ -8,7 +8,13 @@ export interface RecordedRequest {
   received_at: number;
 }
 
-export const receiverBase = () => inject("receiverUrl");
+/** The receiver's base URL; a test that needs it fails (never skips) when the global setup did not provide it. */
+export function receiverBase(): string {
+  const url = inject("receiverUrl");
+  if (!url)
+    throw new Error("no receiverUrl: test/helpers/receiver-global-setup.ts must run (vitest.config.ts globalSetup)");
+  return url;
+}
 
 let counter = 0;
 /** A fresh receiver URL that records what it gets; `plan` is the status of each successive request (the last repeats). */

@@ -1,7 +1,6 @@
 // Recording attempts through the real write path (claim, then record: domain/delivery/), at times a test chooses, and
-// reading the stats back: the tables the record writes, and what the stats route answers.
+// reading the stats back: the rows of the tables the record writes.
 import { env } from "cloudflare:workers";
-import type { Database } from "../../src/db/client";
 import {
   deliveryTable,
   ensureCurrentPartitions,
@@ -10,12 +9,11 @@ import {
   partitionName,
   refreshPartitions,
 } from "../../src/db/partitions";
-import type { ErrorClass, WebhookEndpointRow } from "../../src/db/schema";
+import type { ErrorClass } from "../../src/db/schema";
 import { claimDeliveries } from "../../src/domain/delivery/claim";
 import { recordAttempts } from "../../src/domain/delivery/record";
 import type { SentAttempt } from "../../src/domain/delivery/send";
 import type { DeliveryRef } from "../../src/domain/publish";
-import { readEndpointStats, type StatsWindow, toPublicStats } from "../../src/domain/stats/read-model";
 import type { Config } from "../../src/lib/config";
 import { deliveryDeps, updateDeliveries } from "./deliveries";
 
@@ -118,9 +116,4 @@ export async function statsRows(webhookId: string, table: "webhook_stats_hourly"
   return results.map(
     (r): Record<string, any> => ({ ...r, latency_histogram: JSON.parse(r.latency_histogram) as number[] }),
   );
-}
-
-/** What GET …/stats answers for `endpoint`, without the HTTP round trip. */
-export async function endpointStats(db: Database, endpoint: WebhookEndpointRow, window: StatsWindow, now: number) {
-  return toPublicStats(endpoint, await readEndpointStats({ db, archive: null }, endpoint.id, window, now));
 }

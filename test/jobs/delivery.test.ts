@@ -8,6 +8,7 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import {
   createPartitions,
@@ -26,8 +27,7 @@ import type { DeliveryRef } from "../../src/domain/publish";
 import worker from "../../src/index";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
-import { interceptD1 } from "../../src/lib/d1-intercept";
-import { createServices } from "../../src/lib/services";
+import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import {
   attemptRows,
@@ -48,8 +48,16 @@ import { hookUrl, recorded } from "../helpers/receiver";
 import { publisher, tenantAdmin } from "../helpers/tokens";
 
 const QUEUE = "scaikey-webhook-deliveries";
+const SLOW_QUEUE = "scaikey-webhook-deliveries-slow";
 const byId = (a: unknown, b: unknown) =>
   (a as { delivery_id: number }).delivery_id - (b as { delivery_id: number }).delivery_id;
+
+/** The consumer handed one batch, and what it acked and retried once the work it handed over has ended. */
+async function handle(batch: MessageBatch<unknown>, services: Services) {
+  const ctx = createExecutionContext();
+  await handleDeliveryBatch(batch, services, ctx);
+  return getQueueResult(batch, ctx);
+}
 
 async function consume(refs: DeliveryRef[], attempts = 1) {
   const batch = createMessageBatch(
@@ -298,9 +306,7 @@ describe("the queue consumer", () => {
     });
     const services = { ...createServices(env), db: createDb(failingD1) };
     const batch = createMessageBatch(QUEUE, [{ id: "m-d1", timestamp: new Date(), attempts: 1, body: messageOf(id) }]);
-    const ctx = createExecutionContext();
-    await handleDeliveryBatch(batch, services);
-    const result = await getQueueResult(batch, ctx);
+    const result = await handle(batch, services);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages).toMatchObject([{ msgId: "m-d1" }]);
     expect((await deliveryRow(id))!.status).toBe("pending");
@@ -358,8 +364,7 @@ describe("the queue consumer", () => {
       { id: "m-legacy-fail", timestamp: new Date(), attempts: 3, body: { delivery_id: id.id } },
       { id: "m-probe", timestamp: new Date(), attempts: 1, body: { watermark_probe: Date.now() } },
     ]);
-    await handleDeliveryBatch(batch, { ...createServices(env), db: createDb(failing) });
-    const result = await getQueueResult(batch, createExecutionContext());
+    const result = await handle(batch, { ...createServices(env), db: createDb(failing) });
     expect(result.explicitAcks).toEqual(["m-probe"]);
     expect(result.retryMessages).toMatchObject([{ msgId: "m-legacy-fail" }]);
     expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 0 });
@@ -402,9 +407,9 @@ describe("a queue batch, handled at once", () => {
     db: createDb(d1),
     ...(now ? { now } : {}),
   });
-  const batchOf = (refs: DeliveryRef[], attempts = 1) =>
+  const batchOf = (refs: DeliveryRef[], attempts = 1, queue = QUEUE) =>
     createMessageBatch(
-      QUEUE,
+      queue,
       refs.map((ref, i) => ({
         id: `b${ref.id}-${i}-${Math.random()}`,
         timestamp: new Date(),
@@ -442,8 +447,7 @@ describe("a queue batch, handled at once", () => {
     await livePartitions(d1); // the partitions as a running isolate knows them (one look, then cached)
     counts.statements = 0;
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, services(d1));
-    const result = await getQueueResult(batch, createExecutionContext());
+    const result = await handle(batch, services(d1));
     expect(result.explicitAcks).toHaveLength(12);
     expect(counts).toMatchObject({ batches: 2, statements: 0 });
     expect(counts.batchRowsRead).toBeLessThan(1_000); // some rows per delivery, never the backlog
@@ -528,8 +532,7 @@ describe("a queue batch, handled at once", () => {
       ...ids.map((id, i) => ({ id: `mixed-${i}`, timestamp: new Date(), attempts: 1, body: messageOf(id) })),
       { id: "mixed-bad", timestamp: new Date(), attempts: 1, body: { delivery_id: "nope" } },
     ]);
-    await handleDeliveryBatch(batch, createServices(env));
-    const result = await getQueueResult(batch, createExecutionContext());
+    const result = await handle(batch, createServices(env));
     expect(result.explicitAcks.sort()).toEqual([...ids.map((_, i) => `mixed-${i}`), "mixed-bad"].sort());
     expect(result.retryMessages).toEqual([]);
     expect(await recorded(wh.hookKey)).toHaveLength(2); // `done` earlier, `due` now
@@ -554,11 +557,11 @@ describe("a queue batch, handled at once", () => {
     ];
     await updateDeliveries(ids, { attempt_count: 5 }); // last attempts
     const batch = batchOf(ids);
-    await handleDeliveryBatch(
+    const result = await handle(
       batch,
       services(env.DB, () => at),
     ); // one clock reading for all: the same millisecond
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(3);
+    expect(result.explicitAcks).toHaveLength(3);
     expect(await recorded(wh.hookKey)).toHaveLength(3);
     const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
     // Subscribed to everything, the disabled endpoint misses its own announcement: once.
@@ -643,11 +646,11 @@ describe("a queue batch, handled at once", () => {
       sendBatch: async (m: Iterable<MessageSendRequest<unknown>>) => void sent.push([...m]),
     };
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, {
+    const result = await handle(batch, {
       ...createServices(env),
       queue: queue as unknown as Queue<{ delivery_id: number }>,
     });
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(2);
+    expect(result.explicitAcks).toHaveLength(2);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.map((m) => m.body).sort(byId)).toEqual(ids.map(messageOf).sort(byId));
     for (const m of sent[0]!)
@@ -676,34 +679,40 @@ describe("a queue batch, handled at once", () => {
       },
     });
     const batch = batchOf([slowId, ...quickIds]);
-    await handleDeliveryBatch(batch, services(d1));
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(4);
+    expect((await handle(batch, services(d1))).explicitAcks).toHaveLength(4);
     // Claim, the quick ones after RECORD_GATHER_MS, the slow one when it answered.
     expect(recordedAfter).toEqual([[], quickIds, [slowId, ...quickIds]]);
   });
 
-  it("retries every message whose attempt could not be recorded, and holds its delivery for all the batch's sends", async () => {
-    const wh = await webhookAtReceiver("tnt_unrecorded");
-    const ids: DeliveryRef[] = [];
-    for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, "tnt_unrecorded"));
-    const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
-    const at = Date.now();
-    const batch = batchOf(ids);
-    await handleDeliveryBatch(
-      batch,
-      services(d1, () => at),
-    );
-    const result = await getQueueResult(batch, createExecutionContext());
-    expect(result.explicitAcks).toEqual([]);
-    expect(result.retryMessages).toHaveLength(7);
-    expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps the retried messages from sending again
-    const config = createServices(env).config;
-    const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
-    for (const id of ids)
-      expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, lease_until: lease });
-    await consume(ids, 2);
-    expect(await recorded(wh.hookKey)).toHaveLength(7);
-  });
+  it.each([
+    // The main lane has acked every message by the time it hands over (all sent or being sent).
+    { lane: "main", queue: QUEUE, acked: 7, retried: 0 },
+    // The slow lane waits for its sends, and retries every message whose attempt could not be recorded.
+    { lane: "slow", queue: SLOW_QUEUE, acked: 0, retried: 7 },
+  ])(
+    "holds a delivery whose attempt could not be recorded for all the batch's sends ($lane lane)",
+    async ({ lane, queue, acked, retried }) => {
+      const wh = await webhookAtReceiver(`tnt_unrecorded_${lane}`);
+      const ids: DeliveryRef[] = [];
+      for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, `tnt_unrecorded_${lane}`));
+      const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
+      const at = Date.now();
+      const batch = batchOf(ids, 1, queue);
+      const result = await handle(
+        batch,
+        services(d1, () => at),
+      );
+      expect(result.explicitAcks).toHaveLength(acked);
+      expect(result.retryMessages).toHaveLength(retried);
+      expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps a redelivered message from sending again
+      const config = createServices(env).config;
+      const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
+      for (const id of ids)
+        expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, lease_until: lease });
+      await consume(ids, 2);
+      expect(await recorded(wh.hookKey)).toHaveLength(7);
+    },
+  );
 });
 
 describe("the cron sweep", () => {

@@ -3,10 +3,10 @@
 // separators=(",", ":"), sort_keys=True). Expected bodies come from Python only: a committed corpus
 // (scripts/gen-python-json-corpus.py) and random bodies judged by python3 at setup (python-json-global-setup.ts).
 import { createExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import corpus from "../fixtures/python-json-corpus.json";
-import { api, createWebhook } from "../helpers/api";
+import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { scaiKeyReceiverAccepts, waitFor } from "../helpers/deliveries";
 import { hookUrl, type RecordedRequest, recorded } from "../helpers/receiver";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
@@ -17,7 +17,7 @@ interface Case {
   expected: string | null;
 }
 
-const OUT_OF_RANGE = "data must not contain numbers outside the range JSON can carry (such as 1e400)";
+const OUT_OF_RANGE = "Value error, data must not contain numbers outside the range JSON can carry (such as 1e400)";
 
 /** Publishes every body for `tenant`/`partner` to one new endpoint and returns what that endpoint received, by event id. */
 async function publishAndReceive(tenant: string, partner: string, cases: Case[]) {
@@ -40,13 +40,19 @@ async function publishAndReceive(tenant: string, partner: string, cases: Case[])
     return got.length >= delivered && got;
   }, 90_000);
   const received = new Map<string, RecordedRequest>(requests.map((r) => [r.headers["x-scaikey-event-id"]!, r]));
-  return { statuses, received, secret: webhook.secret as string };
+  return {
+    statuses,
+    received,
+    secret: webhook.secret as string,
+    webhookId: webhook.id,
+    reader: await tenantAdmin(tenant, partner),
+  };
 }
 
 const eventIdOf = (body: string) => /"event_id":"(evt_[A-Za-z0-9_]+)"/.exec(body)![1]!;
 
 async function expectDeliveredAsPython(tenant: string, partner: string, cases: Case[], label: string) {
-  const { statuses, received, secret } = await publishAndReceive(tenant, partner, cases);
+  const { statuses, received, secret, webhookId, reader } = await publishAndReceive(tenant, partner, cases);
   for (const [i, c] of cases.entries()) {
     const id = eventIdOf(c.body);
     if (c.expected === null) {
@@ -64,6 +70,18 @@ async function expectDeliveredAsPython(tenant: string, partner: string, cases: C
       .bind(id)
       .first<{ payload: string }>();
     expect(stored?.payload, `${label}: stored ${id}`).toBe(c.expected);
+    // GET …/deliveries/{id} shows the payload that was signed and delivered, byte for byte (no JSON.parse round trip).
+    const detail = await exports.default.fetch(
+      new Request(
+        `https://webhooks.test${WEBHOOKS}/${webhookId}/deliveries/${request!.headers["x-scaikey-webhook-id"]}`,
+        {
+          headers: { authorization: `Bearer ${reader}` },
+        },
+      ),
+    );
+    const text = await detail.text();
+    expect(text, `${label}: detail of ${id}`).toContain(`,"payload":${c.expected},"attempts":[`);
+    expect(JSON.parse(text).event_id).toBe(id);
   }
 }
 

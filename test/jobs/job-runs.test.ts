@@ -3,11 +3,11 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import { jobErrorClass, SCHEDULED_JOBS } from "../../src/domain/job-runs";
 import worker from "../../src/index";
 import { runScheduled } from "../../src/jobs/scheduled";
-import { interceptD1 } from "../../src/lib/d1-intercept";
 import wranglerToml from "../../wrangler.toml?raw";
 import { keepingQueue, servicesAt } from "../helpers/pipeline";
 

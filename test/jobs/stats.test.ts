@@ -301,8 +301,14 @@ describe("stats written with the attempts", () => {
         })),
       );
     const batches = [batch(), batch()];
-    await Promise.all(batches.map((b) => handleDeliveryBatch(b, createServices(env))));
-    for (const b of batches) expect((await getQueueResult(b, createExecutionContext())).explicitAcks).toHaveLength(4);
+    const results = await Promise.all(
+      batches.map(async (b) => {
+        const ctx = createExecutionContext();
+        await handleDeliveryBatch(b, createServices(env), ctx);
+        return getQueueResult(b, ctx);
+      }),
+    );
+    for (const result of results) expect(result.explicitAcks).toHaveLength(4);
     expect(await recorded(wh.hookKey)).toHaveLength(2);
     expect((await statsRows(wh.id, "webhook_stats_hourly"))[0]).toMatchObject({ attempts: 2, successes: 2 });
     await expectExactAgainstAttempts(wh.id);

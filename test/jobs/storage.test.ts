@@ -4,7 +4,7 @@
 // history, and deletes what is past RETENTION_DAYS and the stats past their windows. No delivery, however long it
 // retries, holds back any of it. One run at a time; a run cut by its time box resumes where it stopped.
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { HOUR_MS, hourOf } from "../../src/db/partitions";
 import { sealStep } from "../../src/domain/archive/seal";
@@ -14,7 +14,7 @@ import { runStorage } from "../../src/jobs/storage";
 import type { Config } from "../../src/lib/config";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
-import { deliveryRow, seedDelivery } from "../helpers/deliveries";
+import { deliveryRow, seedDelivery, updateEventOf } from "../helpers/deliveries";
 import { storageAt, storePastDeliveries, whereStored } from "../helpers/history";
 
 const MINUTE = 60_000;
@@ -150,6 +150,34 @@ describe("sealing an hour", () => {
       .map((l) => JSON.parse(l) as { eventId: string; payload: string })
       .find((e) => e.eventId === failed!.event_id);
     expect(line!.payload).toBe(failed!.payload);
+  });
+
+  it("keeps a payload byte for byte: the detail shows its numbers as delivered, before and after sealing", async () => {
+    const tenant = "tnt_storage_exact";
+    const wh = await webhookAtReceiver(tenant);
+    const now = Date.now();
+    const old = (hourOf(now) - 15) * HOUR;
+    const [delivery] = await storePastDeliveries([
+      { webhookId: wh.id, tenantId: tenant, createdAt: old + MINUTE, status: "success", lastStatusCode: 200 },
+    ]);
+    const payload =
+      '{"actor":{"id":null,"type":"system"},"data":{"10":"ten","9":"nine","big":12345678901234567890,' +
+      `"e":1e+21,"f":1.0,"neg0":-0.0,"s":"caf\\u00e9"},"event_id":"${delivery!.event_id}","event_type":"user.created",` +
+      `"resource":{"id":"usr_1","type":"user"},"tenant_id":"${tenant}","timestamp":"2026-01-01T00:00:00.000Z"}`;
+    await updateEventOf({ webhookId: wh.id, id: delivery!.id }, { payload });
+    const detailText = async () =>
+      (
+        await exports.default.fetch(
+          new Request(`https://webhooks.test${WEBHOOKS}/${wh.id}/deliveries/${delivery!.id}`, {
+            headers: { authorization: `Bearer ${wh.token}` },
+          }),
+        )
+      ).text();
+    const before = await detailText();
+    expect(before).toContain(`"payload":${payload},"attempts":[`);
+    await storageAt(now);
+    expect(await whereStored(wh.id)).toEqual({ partitions: 0, table: 0, archive: 1 });
+    expect(await detailText()).toBe(before);
   });
 
   it("resumes where a run cut by its time box stopped, archiving each delivery once", async () => {

@@ -6,6 +6,7 @@ import { createPartitions, hourOf, listPartitionHours, tablesOf } from "../../sr
 import { listDeliveryHistory } from "../../src/domain/deliveries";
 import { hashPortalToken, purgeExpiredPortalSessions } from "../../src/domain/portal-sessions";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
+import { eventuallySucceeds, QUICK_RETRIES } from "../helpers/deliveries";
 import { queryPlansOf } from "../helpers/pipeline";
 import { issueLink, PortalVisitor } from "../helpers/portal";
 import { hookUrl } from "../helpers/receiver";
@@ -302,6 +303,23 @@ describe("screens through the domain", () => {
     expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token })).status).toBe(404);
   });
 
+  it("a failed test event is tried again through the queue, as from the API", async () => {
+    const token = await tenantAdmin("tnt_portal_requeue");
+    const hook = hookUrl({ plan: [500, 200] });
+    const webhook = await createWebhook(token, { url: hook.url, events: ["*"] });
+    const visitor = await PortalVisitor.signIn(token);
+    const csrf = await visitor.csrf();
+    const tested = await visitor.open(`/portal/webhooks/${webhook.id}/test`, {
+      form: { _csrf: csrf },
+      bindings: QUICK_RETRIES,
+    });
+    expect(tested.status).toBe(200);
+    const [failed] = (await api("GET", `${WEBHOOKS}/${webhook.id}/deliveries`, { token })).body.items;
+    expect(failed).toMatchObject({ event_type: "webhook.test", status: "retrying" });
+    const delivery = await eventuallySucceeds({ id: webhook.id, token }, failed!.id);
+    expect(delivery.attempts.map((a) => a.status_code)).toEqual([500, 200]);
+  });
+
   it("deliveries filter by status, event type, status code and time; the detail shows the payload and attempts", async () => {
     const token = await tenantAdmin("tnt_filter");
     const { url } = hookUrl({ plan: [500] });
@@ -327,6 +345,33 @@ describe("screens through the domain", () => {
     expect(detail.html).toContain("Attempt 1");
     expect(detail.html).toContain("HTTP 500");
     expect(detail.html).toContain("&quot;event_type&quot;: &quot;webhook.test&quot;");
+  });
+
+  it("shows a delivery's payload with its numbers as signed and delivered", async () => {
+    const token = await tenantAdmin("tnt_exact_portal");
+    const hook = await createWebhook(token, { url: hookUrl().url, events: ["*"] });
+    const published = await api("POST", "/api/v1/events", {
+      token,
+      rawBody:
+        '{"event_type":"user.created","tenant_id":"tnt_exact_portal","resource":{"type":"user","id":"u"},' +
+        '"data":{"f":1.0,"neg0":-0.0,"big":12345678901234567890,"e":1e21,"10":"ten","9":"nine","s":"caf\u00e9"}}',
+      headers: { "content-type": "application/json" },
+    });
+    expect(published.status).toBe(202);
+    const list = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries`, { token });
+    const visitor = await PortalVisitor.signIn(token);
+    const detail = await visitor.open(`/portal/webhooks/${hook.id}/deliveries/${list.body.items[0]!.id}`);
+    // Indented for reading; every token as delivered (keys in Python's order, "10" before "9", escapes kept).
+    for (const line of [
+      "&quot;10&quot;: &quot;ten&quot;,",
+      "&quot;9&quot;: &quot;nine&quot;,",
+      "&quot;big&quot;: 12345678901234567890,",
+      "&quot;e&quot;: 1e+21,",
+      "&quot;f&quot;: 1.0,",
+      "&quot;neg0&quot;: -0.0,",
+      "&quot;s&quot;: &quot;caf\\u00e9&quot;",
+    ])
+      expect(detail.html).toContain(line);
   });
 
   it("a filtered delivery list stays on the webhook's key in every partition, newest first", async () => {

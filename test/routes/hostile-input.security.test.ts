@@ -63,7 +63,9 @@ function expectWellFormed(res: { status: number; contentType: string | null; tex
   if (typeof detail === "string") return expect(Object.keys(body), where).toEqual(["detail"]);
   expect(Array.isArray(detail) && detail.length > 0, where).toBe(true);
   for (const issue of detail) {
-    expect(Object.keys(issue).sort(), where).toEqual(["loc", "msg", "type"]);
+    expect(Object.keys(issue), where).toEqual(
+      "ctx" in issue ? ["type", "loc", "msg", "input", "ctx"] : ["type", "loc", "msg", "input"],
+    );
     expect(
       Array.isArray(issue.loc) && issue.loc.every((p: unknown) => typeof p === "string" || typeof p === "number"),
       where,
@@ -539,9 +541,12 @@ describe("regressions", () => {
       expect(res.status).toBe(422);
       expect(JSON.parse(res.text).detail).toEqual([
         {
-          loc: ["body", "data"],
-          msg: "data must not contain numbers outside the range JSON can carry (such as 1e400)",
           type: "value_error",
+          loc: ["body", "data"],
+          msg: "Value error, data must not contain numbers outside the range JSON can carry (such as 1e400)",
+          // echoed with null where JSON has no such number (FastAPI cannot answer at all: a 500)
+          input: expect.any(Object),
+          ctx: { error: {} },
         },
       ]);
     },
@@ -557,7 +562,7 @@ describe("regressions", () => {
     expect(res.status).toBe(422);
     expect(JSON.parse(res.text).detail[0]).toMatchObject({
       loc: ["body", "headers", "X-A"],
-      msg: "Header values must be well-formed Unicode (no lone surrogates)",
+      msg: "Value error, Header values must be well-formed Unicode (no lone surrogates)",
     });
   });
 
@@ -576,7 +581,7 @@ describe("regressions", () => {
     expect(JSON.parse(res.text).detail[0].loc).toEqual(["body", "data"]);
   });
 
-  it("a body that is not UTF-8 answers 422 instead of being stored with U+FFFD in place of its bytes", async () => {
+  it("a body that is not UTF-8 answers 400 as FastAPI does, instead of being stored with U+FFFD in place of its bytes", async () => {
     const enc = new TextEncoder();
     const body = new Uint8Array([...enc.encode('{"description":"caf'), 0xe9, ...enc.encode('"}')]); // Latin-1 é
     const res = await probe({
@@ -585,9 +590,7 @@ describe("regressions", () => {
       body,
       headers: { "content-type": "application/json" },
     });
-    expect(res.status).toBe(422);
-    expect(JSON.parse(res.text)).toEqual({
-      detail: [{ loc: ["body"], msg: "Request body is not valid UTF-8", type: "json_invalid" }],
-    });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text)).toEqual({ detail: "There was an error parsing the body" });
   });
 });

@@ -1,6 +1,7 @@
 // The OpenAPI document against the contract existing clients rely on (shared/seeds/webhooks-api-reference.md):
 // every path, method, parameter and success status of the 14 admin endpoints, plus the 422 body; and, for every
 // operation, the errors it can really give (checked against the running routes where they can be provoked).
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
 import { superAdmin } from "../helpers/tokens";
@@ -118,6 +119,29 @@ describe("OpenAPI document", async () => {
     });
   });
 
+  it("describes pydantic's input and ctx on a validation error, as FastAPI does", () => {
+    const { ValidationError } = doc.components.schemas;
+    expect(Object.keys(ValidationError.properties)).toEqual(["loc", "msg", "type", "input", "ctx"]);
+    expect(ValidationError.properties.ctx.type).toBe("object");
+  });
+
+  it("describes a delivery's payload as the delivered event envelope, or null once purged", () => {
+    const detail = doc.components.schemas.DeliveryDetail.allOf[1].properties.payload;
+    expect(detail.anyOf).toEqual([{ $ref: "#/components/schemas/DeliveredEvent" }, { type: "null" }]);
+    const envelope = doc.components.schemas.DeliveredEvent;
+    expect(envelope.required.sort()).toEqual(["actor", "data", "event_id", "event_type", "resource", "timestamp"]);
+    expect(Object.keys(envelope.properties).sort()).toEqual([
+      "actor",
+      "data",
+      "event_id",
+      "event_type",
+      "partner_id",
+      "resource",
+      "tenant_id",
+      "timestamp",
+    ]);
+  });
+
   it("names the server: the origin serving the document", () => {
     expect(doc.servers).toEqual([{ url: "/", description: expect.any(String) }]);
   });
@@ -157,9 +181,28 @@ describe("the errors each operation documents", async () => {
     expect(ops.length).toBeGreaterThanOrEqual(CONTRACT.length + 2); // the 14, publishing, health
   });
 
-  it.each(ops)("%s: 413 exactly when it takes a body, 422 exactly when a parameter or the body can fail", (_, op) => {
-    expect("413" in op.responses).toBe(op.requestBody !== undefined);
+  // rotate-secret reads its optional body leniently (the reference takes none): what it cannot read, it ignores.
+  const LENIENT_BODY = "POST /api/v1/admin/webhooks/{webhook_id}/rotate-secret";
+
+  it.each(ops)("%s: 400 and 413 exactly when it refuses a body, 422 exactly when input can fail", (name, op) => {
+    const refusesBody = op.requestBody !== undefined && name !== LENIENT_BODY;
+    expect("400" in op.responses).toBe(refusesBody);
+    expect("413" in op.responses).toBe(refusesBody);
     expect("422" in op.responses).toBe(op.requestBody !== undefined || (op.parameters ?? []).length > 0);
+  });
+
+  it.each(ops)("%s: answers a body that is not UTF-8 with 400 exactly when it documents 400", async (name, op) => {
+    const [method, path] = name.split(" ") as [string, string];
+    if (method === "GET") return; // fetch refuses a GET with a body
+    const concrete = path.replace("{webhook_id}", "wh_contract").replace("{delivery_id}", "1");
+    const res = await exports.default.fetch(
+      new Request(`https://webhooks.test${concrete}`, {
+        method,
+        headers: { authorization: `Bearer ${await superAdmin()}`, "content-type": "application/json" },
+        body: new Uint8Array([0x7b, 0xff, 0x7d]),
+      }),
+    );
+    expect(res.status === 400, `${res.status} ${await res.text()}`).toBe("400" in op.responses);
   });
 
   it.each(ops)("%s: answers an oversized body with 413 exactly when it documents 413", async (name, op) => {

@@ -1,7 +1,7 @@
 // Claiming deliveries: one conditional UPDATE decides which worker attempts which delivery, and fixes the attempt
 // number, so duplicate messages and concurrent workers never send one attempt twice. A claim writes one row per
 // delivery and no index entry: the lease it sets (lease_until) is not indexed.
-import { groupByTable, withPartitions } from "../../db/partitions";
+import { groupByTable, type LivePartitions, withPartitions } from "../../db/partitions";
 import {
   ACTIVE_DELIVERY_SQL,
   type DeliveryRow,
@@ -13,11 +13,13 @@ import type { Config } from "../../lib/config";
 import { type DeliveryRef, refKey } from "../publish";
 import { advanceWatermark } from "../queue-watermark";
 import type { DeliveryDeps } from "./deps";
+import type { Lane } from "./lanes";
 
 /** A queue message may arrive a little before the time recorded in D1. */
 const EARLY_ARRIVAL_TOLERANCE_MS = 5_000;
 
-export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
+/** Why a delivery was not claimed; `slow_lane`: its webhook is slow, the main lane forwards it to the slow lane. */
+export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable" | "slow_lane";
 
 /** The `last_error` of a delivery cancelled because its endpoint was disabled: recover puts these back in the queue. */
 export const CANCELLED_ENDPOINT_DISABLED = "endpoint disabled";
@@ -41,6 +43,7 @@ export type ClaimedEndpoint = Pick<
   | "deletedAt"
   | "tenantId"
   | "partnerId"
+  | "slowSince"
 >;
 
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
@@ -50,6 +53,8 @@ export interface ClaimedAttempt {
   delivery: ClaimedDelivery;
   endpoint: ClaimedEndpoint;
   payload: string;
+  /** The lease the claim set (`lease_until`): the claim is still this worker's while the row holds it. */
+  leaseUntil: number;
 }
 
 export interface Claims {
@@ -63,9 +68,11 @@ export const claimLeaseMs = (config: Config, sendWaves: number) =>
 
 // ?1: the deliveries as JSON [{ w, i }]; rows are matched on their primary key.
 const LISTED = `(webhook_id, id) IN (SELECT r.value ->> 'w', r.value ->> 'i' FROM json_each(?1) AS r)`;
-// Sendable: the endpoint exists, is not deleted and is enabled (or ?5 allows a disabled one), and the event is stored.
+// Sendable: the endpoint exists, is not deleted and is enabled (or ?5 allows a disabled one), is not slow when ?6 says
+// the main lane claims (it forwards a slow webhook's deliveries to the slow lane), and the event is stored.
 const sendable = (table: string) => `EXISTS (SELECT 1 FROM webhook_endpoints w
-    WHERE w.id = "${table}".webhook_id AND w.deleted_at IS NULL AND (w.enabled = 1 OR ?5 = 1))
+    WHERE w.id = "${table}".webhook_id AND w.deleted_at IS NULL AND (w.enabled = 1 OR ?5 = 1)
+      AND (w.slow_since IS NULL OR ?6 = 0))
   AND EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = "${table}".event_owner AND e.event_id = "${table}".event_id)`;
 // ?2 now, ?3 lease end, ?4 the latest due time a message may claim (now + tolerance).
 const claimIn = (table: string) => `UPDATE "${table}" SET attempt_count = attempt_count + 1, lease_until = ?3,
@@ -76,7 +83,7 @@ const claimIn = (table: string) => `UPDATE "${table}" SET attempt_count = attemp
 const READ_DELIVERIES = `SELECT webhook_id, id, event_owner, event_id, event_type, status, attempts, created_at
   FROM deliveries_live WHERE ${LISTED}`;
 const READ_ENDPOINTS = `SELECT id, url, secret, previous_secret, previous_secret_expires_at, headers, enabled, deleted_at,
-    tenant_id, partner_id
+    tenant_id, partner_id, slow_since
   FROM webhook_endpoints WHERE id IN (SELECT DISTINCT r.value ->> 'w' FROM json_each(?1) AS r)`;
 // The events' keys are read once (materialized), then looked up in each events table: a subquery in the IN would be
 // run again for every events table, reading every deliveries table as many times.
@@ -108,6 +115,7 @@ interface RawEndpoint {
   deleted_at: number | null;
   tenant_id: string | null;
   partner_id: string | null;
+  slow_since: number | null;
 }
 
 const refsJson = (refs: readonly DeliveryRef[]) => JSON.stringify(refs.map((r) => ({ w: r.webhookId, i: r.id })));
@@ -117,12 +125,13 @@ const refsJson = (refs: readonly DeliveryRef[]) => JSON.stringify(refs.map((r) =
  * them (so of two workers, or two duplicate messages, only one wins each delivery, and a finished delivery is never
  * claimed again) and fixes their attempt numbers; three reads in the same batch fetch what to send. `sendWaves` is how
  * many rounds of sends the caller needs (ids / its concurrency), so the lease outlasts the last one. Deliveries that can
- * never be sent (endpoint deleted or disabled, event gone) are cancelled here.
+ * never be sent (endpoint deleted or disabled, event gone) are cancelled here. In the main lane, deliveries of a slow
+ * webhook are not claimed (`slow_lane`): the endpoint row this reads anyway says so, at no extra cost.
  */
 export async function claimDeliveries(
   deps: Pick<DeliveryDeps, "db" | "config" | "now">,
   refs: readonly DeliveryRef[],
-  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null } = {},
+  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null; lane?: Lane } = {},
 ): Promise<Claims> {
   const { db, config } = deps;
   const d1 = db.$client;
@@ -133,12 +142,19 @@ export async function claimDeliveries(
   const { claimedRows, deliveryRows, endpointRows, eventRows } = await withPartitions(d1, async (live) => {
     const groups = [...groupByTable(live, unique, (r) => r.id)];
     const watermark =
-      opts.watermarkSentAt != null ? [toStatement(d1, advanceWatermark(db, opts.watermarkSentAt, now))] : [];
+      opts.watermarkSentAt != null ? [toStatement(d1, advanceWatermark(db, opts.watermarkSentAt, now, opts.lane))] : [];
     const results = await d1.batch<Record<string, unknown>>([
       ...groups.map(([table, group]) =>
         d1
           .prepare(claimIn(table))
-          .bind(refsJson(group), now, leaseUntil, now + EARLY_ARRIVAL_TOLERANCE_MS, opts.allowDisabled ? 1 : 0),
+          .bind(
+            refsJson(group),
+            now,
+            leaseUntil,
+            now + EARLY_ARRIVAL_TOLERANCE_MS,
+            opts.allowDisabled ? 1 : 0,
+            opts.lane === "main" ? 1 : 0,
+          ),
       ),
       d1.prepare(READ_DELIVERIES).bind(listed),
       d1.prepare(READ_ENDPOINTS).bind(listed),
@@ -176,7 +192,7 @@ export async function claimDeliveries(
     const payload = payloads.get(`${row.event_owner}\n${row.event_id}`);
     const attemptNumber = attemptNumbers.get(key);
     if (attemptNumber !== undefined && payload !== undefined) {
-      claims.claimed.push({ deliveryId: ref.id, attemptNumber, delivery, endpoint, payload });
+      claims.claimed.push({ deliveryId: ref.id, attemptNumber, delivery, endpoint, payload, leaseUntil });
       continue;
     }
     if (!isActiveDelivery(delivery.status)) {
@@ -192,7 +208,10 @@ export async function claimDeliveries(
             ? "event no longer stored"
             : null;
     if (unsendable) cancel.push({ w: ref.webhookId, i: ref.id, reason: unsendable });
-    claims.skipped.push({ ref, reason: unsendable ? "unsendable" : "not_due" });
+    claims.skipped.push({
+      ref,
+      reason: unsendable ? "unsendable" : opts.lane === "main" && endpoint.slowSince !== null ? "slow_lane" : "not_due",
+    });
   }
   if (cancel.length > 0)
     await withPartitions(d1, (live) =>
@@ -203,6 +222,32 @@ export async function claimDeliveries(
       ),
     );
   return claims;
+}
+
+// Undoes claims whose attempts were never sent, so the slow lane can claim them afresh: only while each claim is still
+// the one this worker made (same attempt number, same lease), so a claim made since by another worker is never touched.
+const releaseIn = (table: string) => `UPDATE "${table}" SET attempt_count = attempt_count - 1, lease_until = NULL,
+    due_at = ?2, updated_at = ?2
+  FROM json_each(?1) AS r
+  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i'
+    AND "${table}".attempt_count = r.value ->> 'n' AND "${table}".lease_until = r.value ->> 'l'
+    AND ${ACTIVE_DELIVERY_SQL.replace("status", `"${table}".status`)}`;
+
+/** The statements that release `claims` (never sent), leaving their deliveries due at `now`. */
+export function releaseClaimsStatements(
+  d1: D1Database,
+  live: LivePartitions,
+  claims: readonly ClaimedAttempt[],
+  now: number,
+): D1PreparedStatement[] {
+  return [...groupByTable(live, claims, (c) => c.deliveryId)].map(([table, group]) =>
+    d1
+      .prepare(releaseIn(table))
+      .bind(
+        JSON.stringify(group.map((c) => ({ w: c.endpoint.id, i: c.deliveryId, n: c.attemptNumber, l: c.leaseUntil }))),
+        now,
+      ),
+  );
 }
 
 /**
@@ -251,6 +296,7 @@ function toEndpoint(r: RawEndpoint): ClaimedEndpoint {
     deletedAt: r.deleted_at,
     tenantId: r.tenant_id,
     partnerId: r.partner_id,
+    slowSince: r.slow_since,
   };
 }
 

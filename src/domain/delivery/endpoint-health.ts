@@ -1,5 +1,6 @@
-// Endpoint health (outpost's internal/alert): consecutive failed deliveries, the auto-disable at the threshold, and the
-// webhook.auto_disabled announcement, as statements that ride in the batch recording the attempts.
+// Endpoint health (outpost's internal/alert): consecutive failed deliveries, the auto-disable at the threshold, the
+// webhook.auto_disabled announcement, and whether the receiver is slow (its lane), as statements that ride in the batch
+// recording the attempts.
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import {
@@ -20,6 +21,8 @@ export interface HealthInput {
   gone: boolean;
   /** When the attempt finished. */
   now: number;
+  /** The attempt timed out: the webhook is slow until an attempt ends any other way (lanes.ts). */
+  timedOut: boolean;
 }
 
 export interface HealthStatements {
@@ -44,7 +47,8 @@ export const unrecorded = (webhookId: string, deliveryId: string, attemptNumber:
 const UPDATE_ENDPOINT_HEALTH = `UPDATE webhook_endpoints SET
     failure_count = CASE WHEN u.value ->> 'success_at' IS NULL THEN failure_count ELSE 0 END,
     last_success_at = COALESCE(u.value ->> 'success_at', last_success_at),
-    last_failure_at = COALESCE(u.value ->> 'failure_at', last_failure_at)
+    last_failure_at = COALESCE(u.value ->> 'failure_at', last_failure_at),
+    slow_since = CASE WHEN u.value ->> 'slow' THEN COALESCE(slow_since, u.value ->> 'latest_at') ELSE NULL END
   FROM json_each(?1) AS u
   WHERE webhook_endpoints.id = u.value ->> 'webhook_id'
     AND ${unrecorded("u.value ->> 'webhook_id'", "u.value ->> 'delivery_id'", "u.value ->> 'attempt_number'")}`;
@@ -71,6 +75,8 @@ export async function endpointHealthStatements(
       attempt_number: number;
       success_at: number | null;
       failure_at: number | null;
+      latest_at: number;
+      slow: boolean;
     }
   >();
   for (const p of attempts) {
@@ -82,9 +88,12 @@ export async function endpointHealthStatements(
       attempt_number: p.claim.attemptNumber,
       success_at: null,
       failure_at: null,
+      latest_at: p.now,
+      slow: p.timedOut,
     };
     if (p.status === "success") h.success_at = Math.max(h.success_at ?? 0, p.now);
     else h.failure_at = Math.max(h.failure_at ?? 0, p.now);
+    if (p.now >= h.latest_at) Object.assign(h, { latest_at: p.now, slow: p.timedOut });
     health.set(id, h);
   }
   if (health.size > 0) statements.push(d1.prepare(UPDATE_ENDPOINT_HEALTH).bind(JSON.stringify([...health.values()])));
@@ -121,14 +130,15 @@ export function announcementOf(
  * An endpoint's counters after one attempt. Runs only while that attempt is unrecorded (its row is inserted later in
  * the same batch), so a retried batch never counts a failure twice.
  */
-function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput, threshold: number) {
+function endpointUpdate(db: Database, { claim, status, gone, now, timedOut }: HealthInput, threshold: number) {
   // Consecutive failed deliveries disable at the threshold, a 410 at once; the endpoint stays off until PATCHed back on.
   const disables = gone ? sql`1` : sql`${webhookEndpoints.failureCount} + 1 >= ${threshold}`;
   const disablesNow = sql`${webhookEndpoints.enabled} = 1 AND ${disables}`;
   const reason: AutoDisableReason = gone ? "gone" : "consecutive_failures";
+  const slowSince = timedOut ? sql`COALESCE(${webhookEndpoints.slowSince}, ${now})` : null;
   const change =
     status === "success"
-      ? { failureCount: 0, lastSuccessAt: now }
+      ? { failureCount: 0, lastSuccessAt: now, slowSince }
       : status === "failed"
         ? {
             failureCount: sql`${webhookEndpoints.failureCount} + 1`,
@@ -137,8 +147,9 @@ function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput,
             disabledAt: sql`CASE WHEN ${disablesNow} THEN ${now} ELSE ${webhookEndpoints.disabledAt} END`,
             disabledReason: sql`CASE WHEN ${disablesNow} THEN ${reason} ELSE ${webhookEndpoints.disabledReason} END`,
             missedEvents: sql`CASE WHEN ${disablesNow} THEN 0 ELSE ${webhookEndpoints.missedEvents} END`,
+            slowSince,
           }
-        : { lastFailureAt: now };
+        : { lastFailureAt: now, slowSince };
   return db
     .update(webhookEndpoints)
     .set(change)
@@ -149,6 +160,18 @@ function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput,
           AND d.id = ${claim.deliveryId} AND d.attempt_count = ${claim.attemptNumber} AND d.lease_until IS NOT NULL)`,
       ),
     );
+}
+
+/**
+ * Marks webhooks slow at `now` (unless they already are): their sends held every send slot of a batch, so their next
+ * deliveries take the slow lane without waiting for a timeout to be recorded.
+ */
+export function markSlowStatement(db: Database, webhookIds: readonly string[], now: number): D1PreparedStatement {
+  return db.$client
+    .prepare(
+      "UPDATE webhook_endpoints SET slow_since = ?2 WHERE id IN (SELECT value FROM json_each(?1)) AND slow_since IS NULL",
+    )
+    .bind(JSON.stringify([...new Set(webhookIds)]), now);
 }
 
 /** The announcement of a disable at `now`: its event_id is derived from the endpoint and that instant, so two attempts

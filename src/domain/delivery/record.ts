@@ -2,13 +2,14 @@
 // its delivery's new state and retry schedule, and the endpoints' health, in one atomic D1 batch.
 import { groupByTable, withPartitions } from "../../db/partitions";
 import type { AttemptRecord, DeliveryStatus } from "../../db/schema";
-import { logger } from "../../lib/logger";
+import { type LogFields, logger } from "../../lib/logger";
 import { type DeliveryRef, withCurrentPartitions } from "../publish";
 import { computeRetryDelaySeconds } from "../retry-policy";
 import { attemptStatsStatements } from "../stats/record";
 import type { SkipReason } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { announcementOf, endpointHealthStatements } from "./endpoint-health";
+import { timedOut } from "./lanes";
 import type { RecordedResult, SentAttempt } from "./send";
 
 /** Retries due within this many seconds ride the queue's own delay; later ones wait in D1 for the cron sweep. */
@@ -75,7 +76,17 @@ export async function recordAttempts(
     const status: DeliveryStatus = result.ok ? "success" : retryInSeconds === null ? "failed" : "retrying";
     const retryVia: AttemptedOutcome["retryVia"] =
       retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
-    return { claim, result, startedAt, now: finishedAt, status, gone, retryInSeconds, retryVia };
+    return {
+      claim,
+      result,
+      startedAt,
+      now: finishedAt,
+      status,
+      gone,
+      retryInSeconds,
+      retryVia,
+      timedOut: timedOut(result),
+    };
   });
 
   const deliveryChanges = planned.map(({ claim, result, startedAt, now, status, retryInSeconds, retryVia }) => ({
@@ -96,8 +107,15 @@ export async function recordAttempts(
   }));
 
   const recordedAt = Math.max(...planned.map((p) => p.now));
-  const results = await withRetries(
-    { deliveries: sent.map((s) => `${s.claim.endpoint.id}/${s.claim.deliveryId}`) },
+  const results = await withD1Retries(
+    {
+      // "<webhook_id>/<delivery_id>": ids are unique per webhook.
+      context: { deliveries: sent.map((s) => `${s.claim.endpoint.id}/${s.claim.deliveryId}`) },
+      retrying: "recording attempts failed; retrying",
+      // The at-least-once window: the receiver got these attempts, their record is lost, and the deliveries are
+      // attempted again once their lease lapses (the sweep re-enqueues them).
+      gaveUp: "recording attempts failed for good; they were sent but are not recorded",
+    },
     () =>
       // The announcement of an auto-disable is stored in the partition of the hour it happens in.
       withCurrentPartitions(d1, recordedAt, () =>
@@ -186,24 +204,22 @@ const statsInput = (p: {
   final_failed: p.status === "failed" ? (1 as const) : (0 as const),
 });
 
-const RECORD_TRIES = 4;
+const WRITE_TRIES = 4;
 
-/** `context.deliveries`: "<webhook_id>/<delivery_id>" of each delivery the write records (ids are unique per webhook). */
-async function withRetries<T>(context: { deliveries: string[] }, write: () => Promise<T>): Promise<T> {
+/** A D1 write whose statements are all guarded (safe to run twice), tried 4 times (backing off 100, 200, 400 ms). */
+export async function withD1Retries<T>(
+  log: { context: LogFields; retrying: string; gaveUp: string },
+  write: () => Promise<T>,
+): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await write();
     } catch (err) {
-      if (tries >= RECORD_TRIES) {
-        // The at-least-once window: the receiver got this attempt, the record of it is lost, and the delivery is
-        // attempted again once its lease lapses (the sweep re-enqueues it).
-        logger.error("recording attempts failed for good; they were sent but are not recorded", {
-          ...context,
-          error: String(err),
-        });
+      if (tries >= WRITE_TRIES) {
+        logger.error(log.gaveUp, { ...log.context, error: String(err) });
         throw err;
       }
-      logger.warn("recording attempts failed; retrying", { ...context, tries, error: String(err) });
+      logger.warn(log.retrying, { ...log.context, tries, error: String(err) });
       await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** tries));
     }
   }

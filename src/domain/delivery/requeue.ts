@@ -5,43 +5,45 @@ import { deliveryTable, HOUR_MS, withPartitions } from "../../db/partitions";
 import type { Config } from "../../lib/config";
 import { logger } from "../../lib/logger";
 import { type DeliveryRef, enqueueDeliveries, SEND_BATCH_LIMIT } from "../publish";
+import { type Lane, type LaneQueues, laneAfter, queueOfLane } from "./lanes";
 import { type DeliveryMessage, deliveryMessage } from "./message";
 import type { AttemptOutcome } from "./record";
 
-export interface RequeueDeps {
+export interface RequeueDeps extends LaneQueues<DeliveryMessage> {
   db: Database;
-  queue: Queue<DeliveryMessage>;
   now: () => number;
 }
 
 /**
- * What follows recorded attempts: short retries ride delayed queue messages (one queue call for all); an auto-disable
- * is announced as an event.
+ * What follows recorded attempts: short retries ride delayed queue messages (one queue call per lane), in the slow
+ * lane after a timeout; an auto-disable is announced as an event.
  */
 export async function afterAttempts(
-  deps: Pick<RequeueDeps, "queue">,
+  deps: Pick<RequeueDeps, "queue" | "slowQueue">,
   outcomes: readonly AttemptOutcome[],
 ): Promise<void> {
-  const retries: MessageSendRequest<DeliveryMessage>[] = [];
+  const retries: Record<Lane, MessageSendRequest<DeliveryMessage>[]> = { main: [], slow: [] };
   const announcements: DeliveryRef[] = [];
   for (const outcome of outcomes) {
     if (outcome.kind !== "attempted") continue;
     if (outcome.retryVia === "queue" && outcome.retryInSeconds !== null)
-      retries.push({
+      retries[laneAfter(outcome.result)].push({
         body: deliveryMessage({ webhookId: outcome.webhookId, id: outcome.deliveryId }),
         delaySeconds: outcome.retryInSeconds,
         contentType: "json",
       });
     announcements.push(...outcome.announcementDeliveries);
   }
-  if (retries.length > 0) {
+  for (const lane of ["main", "slow"] as const) {
+    const messages = retries[lane];
+    if (messages.length === 0) continue;
     try {
-      for (let i = 0; i < retries.length; i += SEND_BATCH_LIMIT)
-        await deps.queue.sendBatch(retries.slice(i, i + SEND_BATCH_LIMIT));
+      for (let i = 0; i < messages.length; i += SEND_BATCH_LIMIT)
+        await queueOfLane(deps, lane).sendBatch(messages.slice(i, i + SEND_BATCH_LIMIT));
     } catch (err) {
       // The rows say when they are due; the sweep re-enqueues any whose message never exists.
       logger.error("could not enqueue retries; the sweep will", {
-        delivery_ids: retries.map((r) => r.body.delivery_id),
+        delivery_ids: messages.map((r) => r.body.delivery_id),
         error: String(err),
       });
     }

@@ -45,7 +45,13 @@ export async function sendClaimedAttempt(
   } else {
     const request = await prepareDeliveryRequest(
       deps.secretBox,
-      { deliveryId: claim.deliveryId, eventId: delivery.eventId, eventType: delivery.eventType, payload, endpoint },
+      {
+        deliveryId: claim.deliveryId,
+        eventId: delivery.eventId,
+        eventType: delivery.eventType,
+        payload,
+        endpoint,
+      },
       startedAt,
     );
     result = await sendWebhookRequest({

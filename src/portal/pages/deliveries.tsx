@@ -3,6 +3,7 @@ import type { FC } from "hono/jsx";
 import { DELIVERY_STATUSES, type DeliveryRow, type WebhookEndpointRow } from "../../db/schema";
 import type { getDeliveryDetail } from "../../domain/deliveries";
 import { EVENT_TYPES } from "../../domain/event-catalog";
+import { indentJsonText } from "../../lib/json-text";
 import type { PortalView } from "../context";
 import { Badge, Crumbs, CsrfField, Empty, Pager, p, Time, webhookPath } from "../layout";
 import { EndpointHeader } from "./endpoints";
@@ -13,7 +14,6 @@ export const SINCE_CHOICES = {
   "7d": 7 * 86_400_000,
   "30d": 30 * 86_400_000,
 } as const;
-export type Since = keyof typeof SINCE_CHOICES;
 
 export interface DeliveryFilterForm {
   status: string;
@@ -22,7 +22,7 @@ export interface DeliveryFilterForm {
   since: string;
 }
 
-export const filterQuery = (f: DeliveryFilterForm, page: number) => {
+const filterQuery = (f: DeliveryFilterForm, page: number) => {
   const q = new URLSearchParams();
   if (f.status) q.set("status", f.status);
   if (f.eventType) q.set("event_type", f.eventType);
@@ -277,7 +277,7 @@ export const DeliveryPage: FC<{
           {detail.payload === null ? (
             <p class="muted">The payload was removed by the retention policy.</p>
           ) : (
-            <pre tabindex={0}>{JSON.stringify(detail.payload, null, 2)}</pre>
+            <pre tabindex={0}>{indentJsonText(detail.payload)}</pre>
           )}
         </section>
       </div>

@@ -175,7 +175,7 @@ export const EndpointForm: FC<{
       <h1>{existing ? "Edit endpoint" : "Add endpoint"}</h1>
       {Object.keys(errors).length > 0 && (
         <div class="notice bad" role="alert">
-          <b>Please fix the highlighted fields.</b>
+          <b>{errors.form ?? "Please fix the highlighted fields."}</b>
         </div>
       )}
       <form method="post" action={action} class="card" novalidate>
@@ -268,7 +268,7 @@ export const formValuesOf = (row: WebhookEndpointRow): EndpointFormValues => ({
   enabled: row.enabled,
 });
 
-export const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "deliveries" | "stats" }> = ({
+const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "deliveries" | "stats" }> = ({
   row,
   current,
 }) => (

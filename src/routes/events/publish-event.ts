@@ -4,9 +4,8 @@ import { authorizePublish } from "../../auth/policy";
 import { EventEnvelopeSchema } from "../../domain/event-envelope";
 import { publishEvent } from "../../domain/publish";
 import { tenantDirectory } from "../../domain/tenant-directory";
-import { exactEventData } from "../../lib/lossless-json";
 import type { Router } from "../create-router";
-import { conflictError, jsonBody, jsonContent, standardErrors } from "../shared-schemas";
+import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 
 const PublishResultSchema = z
   .object({
@@ -15,7 +14,9 @@ const PublishResultSchema = z
       .number()
       .int()
       .openapi({ description: "Deliveries created by this call (0 for a repeated event_id)." }),
-    duplicate: z.boolean().openapi({ description: "True when this event_id had been published before." }),
+    duplicate: z
+      .boolean()
+      .openapi({ description: "True when the same tenant (or partner) had published this event_id before." }),
   })
   .openapi("PublishResult");
 export type PublishEventResponse = z.infer<typeof PublishResultSchema>;
@@ -28,28 +29,27 @@ const route = createRoute({
   summary: "Publish Event",
   description:
     "Publish a platform event; it is delivered to every enabled endpoint subscribed to its type in its tenant/partner. " +
-    "Idempotent by `event_id` per tenant (or partner, for partner-level events); an `event_id` another owner used is a 409. " +
+    "Idempotent by `event_id` per tenant (or partner, for partner-level events): another owner's `event_id` is another event. " +
     "A tenant event reaches the tenant's endpoints and its partner's (per the tenant directory). " +
     "Callers: admin role tokens within their tenants, platform tokens with `admin:write` or `webhooks:publish`, tokens with `webhooks:publish` within their tenant. " +
     "`webhook.test` and `webhook.auto_disabled` are sent only by the service itself. " +
     "Numbers in `data` are delivered exactly as Python's `json` reads and writes them: integers of any size unchanged, " +
     "other numbers as floats (`1.0` stays `1.0`, `1e21` becomes `1e+21`).",
-  middleware: [requireScope("publish"), exactEventData()],
-  request: { body: jsonBody(EventEnvelopeSchema) },
+  middleware: [requireScope("publish")],
+  request: { body: jsonBody(EventEnvelopeSchema, { exactNumbersIn: "data" }) },
   responses: {
     202: jsonContent(PublishResultSchema, "Accepted for delivery"),
     ...standardErrors,
-    ...conflictError("The event_id was already used by another tenant or partner"),
   },
 });
 
 export const registerPublishEvent = (router: Router) =>
   router.openapi(route, async (c) => {
     const { services } = c.var;
-    const { event, learnTenantPartner } = await authorizePublish(
+    const { event, learn } = await authorizePublish(
       c.var.principal,
       c.req.valid("json"),
       tenantDirectory(services.db, services.now),
     );
-    return c.json(await publishEvent(services, event, { learnTenantPartner }), 202);
+    return c.json(await publishEvent(services, event, { learn }), 202);
   });

@@ -8,7 +8,7 @@ import type { AppEnv } from "../../lib/services";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
 
-const AssignTenantPartnerBody = z.strictObject({ partner_id: PartnerIdSchema }).openapi("AssignTenantPartner");
+const AssignTenantPartnerBody = z.object({ partner_id: PartnerIdSchema }).openapi("AssignTenantPartner");
 
 const TenantAssignmentSchema = z
   .object({
@@ -30,7 +30,8 @@ const route = createRoute({
   summary: "Assign Tenant Partner",
   description:
     "Record which partner owns a tenant in the tenant directory, moving the tenant's webhooks along. " +
-    "The directory also learns this from events published by super admins, platform tokens and the service binding. " +
+    "This (and the service binding's assignTenantPartner) is the only way to change an entry: the directory otherwise " +
+    "only learns a tenant it does not know yet, from the platform's events or a token of the tenant's own issuer. " +
     "Only a super admin or a platform token with `admin:write` may call this.",
   middleware: [
     requireScope("write"),

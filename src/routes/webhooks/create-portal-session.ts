@@ -10,26 +10,22 @@ import {
   PORTAL_LINK_MIN_SECONDS,
 } from "../../domain/portal-sessions";
 import { tenantDirectory } from "../../domain/tenant-directory";
+import { requireOwner } from "../../domain/webhook-writes";
+import { laxBoolean, laxInteger } from "../../lib/pydantic";
 import { toIso } from "../../lib/time";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
-import { requireOwner } from "./guards";
 
 const CreatePortalSessionBody = z
-  .strictObject({
+  .object({
     tenant_id: TenantIdSchema.optional().openapi({ description: "Tenant the portal shows; defaults to the token's." }),
     partner_id: PartnerIdSchema.optional().openapi({
       description: "Partner the portal shows (all its webhooks) when no tenant_id is given.",
     }),
-    read_only: z
-      .boolean()
+    read_only: laxBoolean()
       .optional()
       .openapi({ description: "The session may look but not change anything (default false)." }),
-    expires_in: z
-      .number()
-      .int()
-      .min(PORTAL_LINK_MIN_SECONDS)
-      .max(PORTAL_LINK_MAX_SECONDS)
+    expires_in: laxInteger({ ge: PORTAL_LINK_MIN_SECONDS, le: PORTAL_LINK_MAX_SECONDS })
       .optional()
       .openapi({
         description: `Seconds the link stays valid until it is opened, once (default ${PORTAL_LINK_DEFAULT_SECONDS}).`,
@@ -57,7 +53,7 @@ const route = createRoute({
     "Issue a single-use, short-lived link into the delivery portal (`/portal`), scoped to a tenant or a partner and optionally read-only. " +
     "The owner defaults to the caller's and follows the same rules as creating a webhook.",
   middleware: [requireScope("write")],
-  request: { body: jsonBody(CreatePortalSessionBody, false) },
+  request: { body: jsonBody(CreatePortalSessionBody, { required: false }) },
   responses: { 201: jsonContent(PortalSessionSchema, "The link"), ...standardErrors },
 });
 
@@ -66,13 +62,16 @@ export const registerCreatePortalSession = (router: Router) =>
     const body = c.req.valid("json") ?? {}; // no body at all: every field takes its default
     const { db, now } = c.var.services;
     const principal = c.var.principal;
-    const owner = await resolveNewOwner(
+    const directory = tenantDirectory(db, now);
+    const { owner, learn } = await resolveNewOwner(
       principal,
       { tenantId: body.tenant_id, partnerId: body.partner_id },
-      tenantDirectory(db, now),
+      directory,
     );
     requireOwner(owner);
-    const grant = { ...owner, readOnly: body.read_only ?? false };
+    // Authorised: the pairing the token vouches for may be learned, and the grant takes the partner recorded.
+    const partnerId = learn ? await directory.learn(learn) : owner.partnerId;
+    const grant = { ...owner, partnerId, readOnly: body.read_only ?? false };
     const link = await issuePortalLink(
       db,
       grant,

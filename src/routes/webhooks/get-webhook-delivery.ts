@@ -1,10 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
+import type { TypedResponse } from "hono";
+import type { JSONParsed } from "hono/utils/types";
 import { requireScope } from "../../auth/middleware";
 import { getDeliveryDetail } from "../../domain/deliveries";
+import { jsonWithRawMember } from "../../lib/json-text";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
-import { DeliveryDetailSchema, DeliveryIdParams } from "./schemas";
+import { type DeliveryDetailResponse, DeliveryDetailSchema, DeliveryIdParams } from "./schemas";
 
 export type { DeliveryDetailResponse as GetWebhookDeliveryResponse } from "./schemas";
 
@@ -14,7 +17,9 @@ const route = createRoute({
   operationId: "getWebhookDelivery",
   tags: ["Deliveries"],
   summary: "Get Webhook Delivery",
-  description: "Get details of a specific delivery: its payload and every attempt.",
+  description:
+    "Get details of a specific delivery: every attempt, and the payload byte for byte as it was signed and delivered " +
+    "(numbers as written: 1.0 stays 1.0, 12345678901234567890 keeps every digit).",
   middleware: [requireScope("read")],
   request: { params: DeliveryIdParams },
   responses: {
@@ -28,5 +33,13 @@ export const registerGetWebhookDelivery = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id, delivery_id } = c.req.valid("param");
     await requireVisibleWebhook(c, webhook_id);
-    return c.json(await getDeliveryDetail(c.var.services, webhook_id, delivery_id), 200);
+    const { payload, attempts, ...delivery } = await getDeliveryDetail(c.var.services, webhook_id, delivery_id);
+    // The stored payload text goes out verbatim inside the answer: no JSON.parse round trip to change its numbers.
+    const text = jsonWithRawMember({ ...delivery, payload: null, attempts }, "payload", payload ?? "null");
+    // The text is a DeliveryDetailResponse (the envelope schema describes the stored payload); the typed client keeps it.
+    return c.body(text, 200, { "content-type": "application/json" }) as unknown as TypedResponse<
+      JSONParsed<DeliveryDetailResponse>,
+      200,
+      "json"
+    >;
   });

@@ -3,39 +3,39 @@ import { requireScope } from "../../auth/middleware";
 import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../db/schema";
 import { listDeliveryHistory, toPublicDelivery } from "../../domain/deliveries";
 import { isKnownEventType } from "../../domain/event-catalog";
+import { awareDatetime, laxInteger, pyString } from "../../lib/pydantic";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, PageQuery, pageOf, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
 import { DeliverySchema, WebhookIdParam } from "./schemas";
 
 const DeliveryListSchema = pageOf(DeliverySchema, "DeliveryList");
+
+// A validator of `until` in pydantic terms: it runs when since and until themselves are valid, whatever the rest.
+const untilAndSinceValid = (payload: { issues: readonly { path?: PropertyKey[] }[] }) =>
+  !payload.issues.some((issue) => !issue.path?.length || issue.path[0] === "since" || issue.path[0] === "until");
 export type ListWebhookDeliveriesResponse = z.infer<typeof DeliveryListSchema>;
 
 const isoDateTime = (description: string) =>
-  z.iso.datetime({ offset: true }).optional().openapi({ description, example: "2026-11-24T01:05:00Z" });
+  awareDatetime().optional().openapi({ description, example: "2026-11-24T01:05:00Z" });
 
 const DeliveryListQuery = PageQuery.extend({
   status: z.enum(DELIVERY_STATUSES).optional(),
-  event_type: z
-    .string()
-    .max(100)
+  event_type: pyString({ max: 100 })
     .refine(isKnownEventType, { message: "Unknown event type (see GET /api/v1/admin/webhooks/events)" })
     .optional()
     .openapi({ example: "user.created" }),
-  event_id: z.string().min(1).max(128).optional().openapi({ example: "evt_YCawVDzDIUI6cAixhPCj" }),
+  event_id: pyString({ min: 1, max: 128 }).optional().openapi({ example: "evt_YCawVDzDIUI6cAixhPCj" }),
   since: isoDateTime("Deliveries created at or after this time (ISO 8601)."),
   until: isoDateTime("Deliveries created before this time (ISO 8601)."),
-  status_code: z.coerce
-    .number()
-    .int()
-    .min(100)
-    .max(599)
+  status_code: laxInteger({ ge: 100, le: 599 })
     .optional()
     .openapi({ description: "HTTP status of the last attempt.", example: 503 }),
   error_class: z.enum(ERROR_CLASSES).optional().openapi({ description: "Error class of the last attempt." }),
-}).superRefine((q, ctx) => {
-  if (q.since !== undefined && q.until !== undefined && Date.parse(q.until) <= Date.parse(q.since))
-    ctx.addIssue({ code: "custom", path: ["until"], message: "until must be after since" });
+}).refine((q) => q.since === undefined || q.until === undefined || Date.parse(q.until) > Date.parse(q.since), {
+  message: "until must be after since",
+  path: ["until"],
+  when: untilAndSinceValid,
 });
 
 const route = createRoute({

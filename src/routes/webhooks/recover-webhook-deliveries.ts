@@ -6,7 +6,7 @@ import { conflictError, jsonBody, jsonContent, notFoundError, standardErrors } f
 import { requireEnabledWebhook, requireVisibleWebhook } from "./guards";
 import { RecoveryResultSchema, recoveryWindowFields, WebhookIdParam } from "./schemas";
 
-const RecoverBody = z.strictObject(recoveryWindowFields).openapi("RecoverDeliveries");
+const RecoverBody = z.object(recoveryWindowFields).openapi("RecoverDeliveries");
 export type RecoverWebhookDeliveriesResponse = z.infer<typeof RecoveryResultSchema>;
 
 const route = createRoute({

@@ -1,16 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { recoveryWindow, replayEvents, replayEventTypes } from "../../domain/recovery";
+import { pyString } from "../../lib/pydantic";
 import type { Router } from "../create-router";
 import { conflictError, jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireEnabledWebhook, requireVisibleWebhook } from "./guards";
 import { RecoveryResultSchema, recoveryWindowFields, WebhookIdParam } from "./schemas";
 
 const ReplayBody = z
-  .strictObject({
+  .object({
     ...recoveryWindowFields,
     event_types: z
-      .array(z.string().max(100))
+      .array(pyString({ max: 100 }))
       .min(1)
       .max(100)
       .optional()

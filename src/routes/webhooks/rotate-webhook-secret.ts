@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { rotateWebhookSecret } from "../../domain/webhooks";
+import { laxInteger } from "../../lib/pydantic";
 import { toIso } from "../../lib/time";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
@@ -10,12 +11,8 @@ import { WebhookIdParam } from "./schemas";
 const DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS = 24 * 3600;
 
 const RotateSecretBody = z
-  .strictObject({
-    expire_previous_in: z
-      .number()
-      .int()
-      .min(0)
-      .max(7 * 24 * 3600)
+  .object({
+    expire_previous_in: laxInteger({ ge: 0, le: 7 * 24 * 3600 })
       .optional()
       .openapi({
         description: "Seconds the previous secret keeps signing alongside the new one (default 86400; 0 = stop now).",
@@ -45,7 +42,8 @@ const route = createRoute({
     "Rotate a webhook's signing secret. During the grace period deliveries carry both signatures " +
     "(`X-ScaiKey-Signature: t=…,v1=<new>,v1=<old>`; two entries in `webhook-signature`).",
   middleware: [requireScope("write")],
-  request: { params: WebhookIdParam, body: jsonBody(RotateSecretBody, false) },
+  // The reference takes no body here: a body that is not a JSON object is ignored rather than refused.
+  request: { params: WebhookIdParam, body: jsonBody(RotateSecretBody, { required: false, unreadable: "ignore" }) },
   responses: { 200: jsonContent(RotatedSecretSchema, "The new secret"), ...standardErrors, ...notFoundError },
 });
 

@@ -3,19 +3,20 @@
 import { z } from "@hono/zod-openapi";
 import { DELIVERY_STATUSES, ERROR_CLASSES, WEBHOOK_STATUSES } from "../../db/schema";
 import { isValidSubscription } from "../../domain/event-catalog";
+import { DeliveredEnvelopeSchema } from "../../domain/event-envelope";
 import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
+import { awareDatetime, laxBoolean, laxInteger, pyDict, pyString, whenValid } from "../../lib/pydantic";
 
 export const WebhookIdParam = z.object({
-  webhook_id: z
-    .string()
-    .min(1)
-    .max(64)
-    .openapi({ param: { name: "webhook_id", in: "path" }, example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
+  webhook_id: pyString({ min: 1, max: 64 }).openapi({
+    param: { name: "webhook_id", in: "path" },
+    example: "wh_4n8XbQ2kLm9Pz7Rt1VcY",
+  }),
 });
 
 const EventSubscriptions = z
   .array(
-    z.string().max(100).refine(isValidSubscription, {
+    pyString({ max: 100 }).refine(isValidSubscription, {
       message: "Unknown event type (see GET /api/v1/admin/webhooks/events; 'group.*' and '*' are allowed)",
     }),
   )
@@ -57,47 +58,54 @@ const MAX_CUSTOM_HEADERS = 20;
 const MAX_CUSTOM_HEADER_BYTES = 8192;
 const headerBytes = (h: Record<string, string>) =>
   Object.entries(h).reduce((n, [name, value]) => n + name.length + new TextEncoder().encode(value).byteLength + 4, 0);
-const CustomHeaders = z
-  .record(
-    z
-      .string()
-      .min(1)
-      .max(128)
-      .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "Not a valid HTTP header name")
-      .refine((name) => !RESERVED_HEADER.test(name), {
-        message: "This header is set by the webhook service and cannot be overridden",
-      }),
-    z
-      .string()
-      .max(1024)
-      // RFC 9110 field values: no control character but HTAB; and nothing that cannot be encoded (a lone surrogate).
-      .refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), {
-        message: "Header values must not contain CR, LF, NUL or other control characters",
-      })
-      .refine((v) => v.isWellFormed(), { message: "Header values must be well-formed Unicode (no lone surrogates)" }),
-  )
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const CustomHeaders = pyDict(
+  pyString({ min: 1, max: 128, pattern: HEADER_NAME, patternMessage: "Not a valid HTTP header name" }).refine(
+    (name) => !RESERVED_HEADER.test(name),
+    {
+      message: "This header is set by the webhook service and cannot be overridden",
+    },
+  ),
+  pyString({ max: 1024 })
+    // RFC 9110 field values: no control character but HTAB; and nothing that cannot be encoded (a lone surrogate).
+    .refine((v) => !/[\x00-\x08\x0a-\x1f\x7f]/.test(v), {
+      message: "Header values must not contain CR, LF, NUL or other control characters",
+    })
+    .refine((v) => v.isWellFormed(), { message: "Header values must be well-formed Unicode (no lone surrogates)" }),
+  {
+    propertyNames: { minLength: 1, maxLength: 128, pattern: HEADER_NAME.source },
+    additionalProperties: { type: "string", maxLength: 1024 },
+    maxProperties: MAX_CUSTOM_HEADERS,
+    example: { "X-Partner-Token": "abc123" },
+  },
+)
   .refine((h) => Object.keys(h).length <= MAX_CUSTOM_HEADERS, {
     message: `At most ${MAX_CUSTOM_HEADERS} custom headers`,
+    when: whenValid,
   })
-  .refine((h) => headerBytes(h) <= MAX_CUSTOM_HEADER_BYTES, {
+  .refine((h) => headerBytes(h as Record<string, string>) <= MAX_CUSTOM_HEADER_BYTES, {
     message: `Custom headers must add up to at most ${MAX_CUSTOM_HEADER_BYTES} bytes (names, values and ': ' and CRLF per header)`,
-  })
-  .openapi({ example: { "X-Partner-Token": "abc123" } });
+    when: whenValid,
+  });
 
 const MAX_METADATA_BYTES = 4096;
-const Metadata = z
-  .record(z.string().max(128), z.unknown())
-  .refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= MAX_METADATA_BYTES, {
-    message: `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes of JSON`,
-  })
-  .openapi({ example: { team: "identity" } });
+const Metadata = pyDict(pyString({ max: 128 }), z.unknown(), {
+  propertyNames: { maxLength: 128 },
+  example: { team: "identity" },
+}).refine((m) => new TextEncoder().encode(JSON.stringify(m)).length <= MAX_METADATA_BYTES, {
+  message: `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes of JSON`,
+  when: whenValid,
+});
 
-/** The writable fields of a webhook: all required ones on create, any subset on update. */
+/**
+ * The writable fields of a webhook: all required ones on create, any subset on update. Other fields are ignored, as
+ * pydantic's default models ignore them: a client may send back what it read (id, status, created_at, secret…).
+ */
 export const webhookFieldShape = {
-  url: z.string().min(1).max(2048).openapi({ example: "https://example.com/webhooks/scaikey" }),
+  url: pyString({ min: 1, max: 2048 }).openapi({ example: "https://example.com/webhooks/scaikey" }),
   events: EventSubscriptions,
-  description: z.string().max(500).nullable().optional(),
-  enabled: z.boolean().optional(),
+  description: pyString({ max: 500 }).nullable().optional(),
+  enabled: laxBoolean().optional(),
   tenant_id: TenantIdSchema.nullable().optional(),
   partner_id: PartnerIdSchema.nullable().optional(),
   headers: CustomHeaders.optional(),
@@ -105,12 +113,10 @@ export const webhookFieldShape = {
 };
 
 export const DeliveryIdParams = WebhookIdParam.extend({
-  delivery_id: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(Number.MAX_SAFE_INTEGER)
-    .openapi({ param: { name: "delivery_id", in: "path" }, example: 4291 }),
+  delivery_id: laxInteger({ ge: 1, le: Number.MAX_SAFE_INTEGER }).openapi({
+    param: { name: "delivery_id", in: "path" },
+    example: 4291,
+  }),
 });
 
 export const DeliverySchema = z
@@ -158,15 +164,14 @@ const DeliveryAttemptSchema = z
   .openapi("DeliveryAttempt");
 
 export const DeliveryDetailSchema = DeliverySchema.extend({
-  payload: z
-    .record(z.string(), z.unknown())
-    .nullable()
-    .openapi({ description: "The envelope as sent (null once purged by retention)." }),
+  // A union, not .nullable(): zod-to-openapi drops the null of a nullable registered schema.
+  payload: z.union([DeliveredEnvelopeSchema, z.null()]).openapi({
+    description: "The envelope exactly as signed and delivered, numbers included (null once purged by retention).",
+  }),
   attempts: z.array(DeliveryAttemptSchema),
 }).openapi("DeliveryDetail");
 
-const isoDateTime = (description: string) =>
-  z.iso.datetime({ offset: true }).openapi({ description, example: "2026-11-24T01:05:00Z" });
+const isoDateTime = (description: string) => awareDatetime().openapi({ description, example: "2026-11-24T01:05:00Z" });
 
 /** The window of a recover or replay: deliveries (recover) or events (replay) created in [since, until). */
 export const recoveryWindowFields = {

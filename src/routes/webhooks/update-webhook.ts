@@ -1,17 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
-import { resolveNewOwner } from "../../auth/policy";
-import { tenantDirectory } from "../../domain/tenant-directory";
-import { toPublicWebhook, updateWebhook } from "../../domain/webhooks";
+import { saveWebhook } from "../../domain/webhook-writes";
+import { toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireAcceptableTargetUrl, requireOwner, requireVisibleWebhook } from "./guards";
+import { requireVisibleWebhook } from "./guards";
 import { WebhookIdParam, WebhookSchema, webhookFieldShape } from "./schemas";
 
 export type { WebhookResponse as UpdateWebhookResponse } from "./schemas";
 
 const UpdateWebhookBody = z
-  .strictObject({
+  .object({
     ...webhookFieldShape,
     url: webhookFieldShape.url.optional(),
     events: webhookFieldShape.events.optional(),
@@ -34,24 +33,7 @@ const route = createRoute({
 export const registerUpdateWebhook = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
-    const body = c.req.valid("json");
-    const { db, now } = c.var.services;
     const existing = await requireVisibleWebhook(c, webhook_id);
-    if (body.url !== undefined) await requireAcceptableTargetUrl(c, body.url);
-    let owner: { tenantId: string | null; partnerId: string | null } | undefined;
-    if (body.tenant_id !== undefined || body.partner_id !== undefined) {
-      const tenantId = body.tenant_id === undefined ? existing.tenantId : body.tenant_id;
-      // A tenant webhook's partner is the directory's, so only a partner-level webhook carries its partner over.
-      const partnerId =
-        body.partner_id !== undefined ? body.partner_id : tenantId === null ? existing.partnerId : undefined;
-      owner = await resolveNewOwner(c.var.principal, { tenantId, partnerId }, tenantDirectory(db, now));
-      requireOwner(owner);
-    }
-    const row = await updateWebhook(
-      db,
-      existing,
-      { ...body, tenantId: owner?.tenantId, partnerId: owner?.partnerId },
-      now(),
-    );
-    return c.json(toPublicWebhook(row), 200);
+    const { webhook } = await saveWebhook(c.var.services, c.var.principal, c.req.valid("json"), existing);
+    return c.json(toPublicWebhook(webhook), 200);
   });

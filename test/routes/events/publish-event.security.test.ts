@@ -1,8 +1,8 @@
-// Publishing across owners: event_id idempotency is per owner, and the service's own event types cannot be forged.
+// Publishing across owners: event ids belong to their owner, and the service's own event types cannot be forged.
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, createWebhook } from "../../helpers/api";
+import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
@@ -13,7 +13,7 @@ const publish = async (token: string, body: Record<string, unknown>) =>
   });
 
 describe("event_id idempotency", () => {
-  it("an id another tenant used is another event: the other tenant's is untouched, and nothing says it exists", async () => {
+  it("the same event_id from two tenants is two events, each delivered to its own tenant, and no answer tells of the other", async () => {
     const u = uid();
     const [a, b] = [`tnt_idem_a${u}`, `tnt_idem_b${u}`];
     const eventId = `evt_shared${u}`;
@@ -44,6 +44,28 @@ describe("event_id idempotency", () => {
       { webhook_id: hookA.id, event_owner: `t:${a}` },
       { webhook_id: hookB.id, event_owner: `t:${b}` },
     ]);
+    // Each tenant sees its own delivery under the one event_id, never the other's.
+    for (const [tenant, hook, from] of [
+      [a, hookA, "a"],
+      [b, hookB, "b"],
+    ] as const) {
+      const listed = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries?event_id=${eventId}`, {
+        token: await tenantAdmin(tenant),
+      });
+      expect(listed.body.items).toHaveLength(1);
+      expect(listed.body.items[0]).toMatchObject({ event_id: eventId });
+      const detail = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries/${listed.body.items[0]!.id}`, {
+        token: await tenantAdmin(tenant),
+      });
+      expect(detail.body.payload).toMatchObject({ event_id: eventId, tenant_id: tenant, data: { from } });
+    }
+    // Publishing again is a duplicate for each owner alone.
+    for (const tenant of [a, b])
+      expect((await publish(await tenantAdmin(tenant), { event_id: eventId, tenant_id: tenant })).body).toEqual({
+        event_id: eventId,
+        deliveries: 0,
+        duplicate: true,
+      });
   });
 
   it("a partner-level id is its partner's: another partner or a tenant using it publishes another event", async () => {
@@ -102,7 +124,13 @@ describe("reserved service event types", () => {
       });
       expect(res.status).toBe(422);
       expect(res.body.detail).toEqual([
-        { loc: ["body", "event_type"], msg: `${type} is sent only by the webhook service itself`, type: "value_error" },
+        {
+          type: "value_error",
+          loc: ["body", "event_type"],
+          msg: `Value error, ${type} is sent only by the webhook service itself`,
+          input: type,
+          ctx: { error: {} },
+        },
       ]);
     },
   );

@@ -3,12 +3,12 @@
 // deployment, a fresh deploy, crons resuming after a pause, a backlog worked through within the threshold.
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { interceptD1 } from "../../../scripts/lib/d1-intercept";
 import { createDb } from "../../../src/db/client";
 import { createPartitions, hourOf, listPartitionHours, tablesOf } from "../../../src/db/partitions";
 import type { DeliveryRef } from "../../../src/domain/publish";
 import { sweepDueDeliveries } from "../../../src/jobs/retry-sweep";
 import { runScheduled } from "../../../src/jobs/scheduled";
-import { interceptD1 } from "../../../src/lib/d1-intercept";
 import { createWebhook } from "../../helpers/api";
 import {
   cancelOpenDeliveriesBut,

@@ -7,7 +7,8 @@ const headers = (n: number, valueLength: number) =>
   Object.fromEntries(
     Array.from({ length: n }, (_, i) => [`X-Custom-${String(i).padStart(2, "0")}`, "v".repeat(valueLength)]),
   );
-const TOTAL_MSG = "Custom headers must add up to at most 8192 bytes (names, values and ': ' and CRLF per header)";
+const TOTAL_MSG =
+  "Value error, Custom headers must add up to at most 8192 bytes (names, values and ': ' and CRLF per header)";
 
 describe("custom headers total size", () => {
   it("refuses 20 × 1 KiB on create with a 422 at body.headers", async () => {
@@ -16,7 +17,11 @@ describe("custom headers total size", () => {
       body: { url: "https://receiver.example.com/", events: ["*"], headers: headers(20, 1024) },
     });
     expect(res.status).toBe(422);
-    expect(res.body).toEqual({ detail: [{ loc: ["body", "headers"], msg: TOTAL_MSG, type: "value_error" }] });
+    expect(res.body).toEqual({
+      detail: [
+        { type: "value_error", loc: ["body", "headers"], msg: TOTAL_MSG, input: headers(20, 1024), ctx: { error: {} } },
+      ],
+    });
   });
 
   it("refuses it on update and keeps the stored headers", async () => {

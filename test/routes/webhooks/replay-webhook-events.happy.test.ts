@@ -121,8 +121,8 @@ describe("replay", () => {
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
     const since = new Date(Date.now() - 1_000).toISOString();
     const first = await publish(tenant);
-    const cut = await env.DB.prepare("SELECT created_at FROM events_live WHERE event_id = ?")
-      .bind(first)
+    const cut = await env.DB.prepare("SELECT created_at FROM events_live WHERE owner_key = ? AND event_id = ?")
+      .bind(`t:${tenant}`, first)
       .first<number>("created_at");
     await new Promise((r) => setTimeout(r, 5));
     await publish(tenant);

@@ -53,13 +53,56 @@ describe("secret rotation", () => {
     expect(req!.headers["x-scaikey-signature"]).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
     expect(await scaiKeyReceiverAccepts(req!, rotated.body.secret)).toBe(true);
     expect(await scaiKeyReceiverAccepts(req!, wh.secret)).toBe(false);
-    for (const body of [
-      { expire_previous_in: -1 },
-      { expire_previous_in: "soon" },
-      { expire_previous_in: 1e9 },
-      { other: 1 },
-    ]) {
+    for (const body of [{ expire_previous_in: -1 }, { expire_previous_in: "soon" }, { expire_previous_in: 1e9 }]) {
       expect((await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, body })).status).toBe(422);
     }
+  });
+
+  it("a JSON null body is no body: a rotation with the default grace period", async () => {
+    const wh = await webhookAtReceiver("tnt_rotate_null");
+    const bodies: { rawBody?: string; headers?: Record<string, string> }[] = [
+      { rawBody: "null", headers: { "content-type": "application/json" } },
+      { rawBody: " null\n", headers: { "content-type": "application/json; charset=utf-8" } },
+      {},
+    ];
+    for (const body of bodies) {
+      const rotated = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, { token: wh.token, ...body });
+      expect(rotated.status, JSON.stringify(body)).toBe(200);
+      expect(rotated.body.secret).toMatch(/^whsec_/);
+      const grace = Date.parse(rotated.body.previous_secret_expires_at!) - Date.now();
+      expect(grace).toBeGreaterThan(86_000_000);
+      expect(grace).toBeLessThanOrEqual(86_400_000);
+    }
+  });
+
+  // The reference's rotate-secret takes no body: whatever is sent that is not the documented object cannot fail it.
+  it.each([
+    ["malformed JSON", "{", "application/json"],
+    ["text/plain", "rotate please", "text/plain"],
+    ["a JSON list", "[1]", "application/json"],
+    ["no content type", '{"expire_previous_in": 5}', undefined],
+    ["bytes that are not UTF-8", "\udcff", "application/json"],
+  ])("ignores a body it cannot read (%s) and rotates with the default grace", async (_label, rawBody, type) => {
+    const wh = await webhookAtReceiver("tnt_rotate_lenient");
+    const res = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, {
+      token: wh.token,
+      rawBody,
+      headers: type ? { "content-type": type } : {},
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.secret).not.toBe(wh.secret);
+    const grace = Date.parse(res.body.previous_secret_expires_at!) - Date.now();
+    expect(Math.abs(grace - 86_400_000)).toBeLessThan(60_000);
+  });
+
+  it("reads the documented grace period with lax numbers and ignores unknown fields", async () => {
+    const wh = await webhookAtReceiver("tnt_rotate_lax");
+    const res = await api("POST", `${WEBHOOKS}/${wh.id}/rotate-secret`, {
+      token: wh.token,
+      body: { expire_previous_in: "3600", colour: "red" },
+    });
+    expect(res.status).toBe(200);
+    const grace = Date.parse(res.body.previous_secret_expires_at!) - Date.now();
+    expect(Math.abs(grace - 3_600_000)).toBeLessThan(60_000);
   });
 });

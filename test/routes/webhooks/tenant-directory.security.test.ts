@@ -57,7 +57,7 @@ describe("the directory: how it is learned and set", () => {
     expect(await directoryRow(t1)).toEqual({ partner_id: p1, source: "event" });
   });
 
-  it("learns from a token carrying both tenant_id and partner_id", async () => {
+  it("learns from a token of the tenant's own issuer carrying both tenant_id and partner_id", async () => {
     const { t1, p1 } = ids();
     await createWebhook(await tenantAdmin(t1, p1), { url: URL_ });
     expect(await directoryRow(t1)).toEqual({ partner_id: p1, source: "token" });
@@ -92,6 +92,31 @@ describe("the directory: how it is learned and set", () => {
     expect(await directoryRow(t1)).toMatchObject({ partner_id: p2 });
   });
 
+  it.each([
+    ["tenant", "tnt.dotted", "prt_ok", ["path", "tenant_id"]],
+    ["tenant", "tnt%20space", "prt_ok", ["path", "tenant_id"]],
+    ["tenant", "tnt_%E2%9C%93", "prt_ok", ["path", "tenant_id"]],
+    ["tenant", "tnt_%00", "prt_ok", ["path", "tenant_id"]],
+    ["tenant", "t".repeat(65), "prt_ok", ["path", "tenant_id"]],
+    ["partner", "tnt_ok", "prt/slash", ["body", "partner_id"]],
+    ["partner", "tnt_ok", "prt_✓", ["body", "partner_id"]],
+    ["partner", "tnt_ok", "", ["body", "partner_id"]],
+    ["partner", "tnt_ok", "p".repeat(65), ["body", "partner_id"]],
+    ["partner", "tnt_ok", 7, ["body", "partner_id"]],
+    ["partner", "tnt_ok", null, ["body", "partner_id"]],
+  ] as const)(
+    "refuses a malformed %s id (%s, %s) with a 422 and records nothing",
+    async (_kind, tenant, partner, loc) => {
+      const res = await api("PUT", `${WEBHOOKS}/tenants/${tenant}/partner`, {
+        token: await superAdmin(),
+        body: { partner_id: partner },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(422);
+      expect(res.body.detail[0].loc).toEqual(loc);
+      expect(await directoryRow(decodeURIComponent(tenant))).toBeNull();
+    },
+  );
+
   it("validates the call", async () => {
     const bad = await api("PUT", `${WEBHOOKS}/tenants/tnt_x/partner`, {
       token: await superAdmin(),
@@ -114,6 +139,10 @@ describe("the directory: how it is learned and set", () => {
     expect(await service.assignTenantPartner(t1, p1)).toEqual({ tenant_id: t1, partner_id: p1, moved_webhooks: 0 });
     expect(await directoryRow(t1)).toEqual({ partner_id: p1, source: "service" });
     await expect(service.assignTenantPartner(t1, "bad id")).rejects.toThrow(/partner_id/);
+    await expect(service.assignTenantPartner("tnt bad", p1)).rejects.toThrow(/tenant_id/);
+    await expect(service.assignTenantPartner(t1, 7)).rejects.toThrow(/partner_id/);
+    await expect(service.assignTenantPartner(null, p1)).rejects.toThrow(/tenant_id/);
+    expect(await directoryRow(t1)).toEqual({ partner_id: p1, source: "service" });
   });
 });
 
@@ -311,8 +340,8 @@ describe("fan-out matrix", () => {
     await assign(t1, p1);
     await createWebhook(await consoleTenantAdmin(t1), { url: URL_, events: ["*"] });
     const res = await publish(await consoleTenantAdmin(t1), { tenant_id: t1 });
-    const row = await env.DB.prepare("SELECT payload, partner_id FROM events_live WHERE event_id = ?")
-      .bind(res.body.event_id)
+    const row = await env.DB.prepare("SELECT payload, partner_id FROM events_live WHERE owner_key = ? AND event_id = ?")
+      .bind(`t:${t1}`, res.body.event_id)
       .first<{ payload: string; partner_id: string }>();
     expect(row!.partner_id).toBe(p1);
     expect(JSON.parse(row!.payload)).toMatchObject({ tenant_id: t1, partner_id: p1 });

@@ -187,6 +187,7 @@ describe("deliveries list filters", () => {
       { status: "failed" },
       { eventType: "user.created" },
       { eventId: "evt_filters_1" },
+      { eventId: "evt_filters_1", status: "failed", createdFrom: BASE },
       { createdFrom: BASE, createdBefore: BASE + 60_000 },
       { createdFrom: BASE },
       { createdBefore: BASE },

@@ -1,7 +1,7 @@
 // GET /api/v1/admin/webhooks/{id}/stats against counts computed straight from the recorded attempts, over randomised
 // histories recorded through the real claim and record, before and after the storage job moves them to the archive.
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AttemptRecord, ErrorClass } from "../../../src/db/schema";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { LATENCY_BUCKET_BOUNDS_MS } from "../../../src/domain/stats/histogram";
@@ -162,6 +162,10 @@ async function expectedStats(webhookId: string, from: number, until: number, buc
 }
 
 describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it.each([1, 2, 3])("matches counts computed from the rows over a randomised history (%#)", async (run) => {
     const seed = (Date.now() ^ (run * 0x9e3779b9)) >>> 0;
     const r = prng(seed);
@@ -263,14 +267,19 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
           async (w) => (await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=${w}`, { token })).body,
         ),
       );
+    // The route's clock stands still across the run (the Worker's included: same isolate), so the hour cannot turn.
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
     const before = await figures();
     await storageAt(now + 5 * HOUR);
     expect((await whereStored(wh.id)).archive, `seed ${seed}`).toBeGreaterThan(50);
-    const after = await figures();
-    if (after[0]!.to === before[0]!.to) expect(after, `seed ${seed}`).toEqual(before); // (unless the hour turned)
+    expect(await figures(), `seed ${seed}`).toEqual(before);
   });
 
-  it("is exact right after a delivery", async () => {
+  it("is exact right after a delivery, and the same once the storage job has archived it", async () => {
+    // The clock stands still (the Worker's included: same isolate), so the hour cannot turn between the reads; at least
+    // five minutes before the hour ends, so that both attempts (a minute apart) fall in it.
+    const pinned = Math.min(Date.now(), Math.floor(Date.now() / HOUR) * HOUR + HOUR - 5 * 60_000);
+    vi.useFakeTimers({ toFake: ["Date"], now: pinned });
     const tenant = "tnt_stats_live";
     const token = await tenantAdmin(tenant);
     const wh = await createWebhook(token, { url: hookUrl({ plan: [503, 200] }).url, events: ["*"] });
@@ -295,7 +304,7 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
       ),
     ).toBe(true);
 
-    const clock = { now: Date.now() };
+    const clock = { now: pinned };
     const id = await seedDelivery(wh.id, tenant, clock.now);
     await attemptDelivery(deliveryDeps(clock), id); // 503
     clock.now += 61_000;
@@ -312,6 +321,14 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
     expect(live.body.last_success_at).not.toBeNull();
     expect(live.body.latency.p99).toBeGreaterThanOrEqual(live.body.latency.p50!);
     expect(live.body.series.reduce((s: number, p: { attempts: number }) => s + p.attempts, 0)).toBe(2);
+
+    // Once the hour has left the hot window, the storage job archives the delivery: the figures at the pinned clock
+    // (its deliveries by status then from the archive's counts) do not move.
+    await storageAt(pinned + 5 * HOUR);
+    expect(await whereStored(wh.id)).toEqual({ partitions: 0, table: 0, archive: 1 });
+    const archived = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
+    expect(Date.parse(archived.body.to)).toBe(Math.floor(pinned / HOUR) * HOUR + HOUR); // the route saw the pinned clock
+    expect(archived.body).toEqual(live.body);
   });
 
   it("is documented in the OpenAPI document", async () => {

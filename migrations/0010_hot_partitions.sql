@@ -75,10 +75,11 @@ CREATE TABLE `__new_deliveries` (
 --> statement-breakpoint
 -- Hand-edited (drizzle-kit cannot say WITHOUT ROWID, nor fill the new columns): existing deliveries keep their ids in
 -- this table (the hot partitions hold new ones), with their attempts folded into `attempts`.
+-- An event's old key (events.id, deliveries.event_id) is `<event_id>:<owner key>` (migration 0008): split in two.
 INSERT INTO `__new_deliveries`("webhook_id", "id", "event_owner", "event_id", "event_hour", "event_type", "status", "attempt_count", "lease_until", "due_at", "in_queue", "last_attempt_at", "last_status_code", "last_error_class", "last_error", "attempts", "retry_of", "created_at", "updated_at", "completed_at")
   SELECT d.webhook_id, d.id,
-    CASE WHEN e.tenant_id IS NOT NULL THEN 't:' || e.tenant_id ELSE 'p:' || e.partner_id END,
-    d.event_id, d.created_at / 3600000, d.event_type, d.status, d.attempt_count, NULL,
+    substr(d.event_id, instr(d.event_id, ':') + 1), substr(d.event_id, 1, instr(d.event_id, ':') - 1),
+    d.created_at / 3600000, d.event_type, d.status, d.attempt_count, NULL,
     coalesce(d.next_attempt_at, d.created_at), d.in_queue, d.last_attempt_at, d.last_status_code, d.last_error_class,
     d.last_error,
     coalesce((SELECT json_group_array(json_object('attempt', a.attempt_number, 'started_at', a.started_at,
@@ -88,7 +89,7 @@ INSERT INTO `__new_deliveries`("webhook_id", "id", "event_owner", "event_id", "e
       FROM (SELECT * FROM delivery_attempts WHERE delivery_id = d.id ORDER BY attempt_number) a), '[]'),
     NULL, d.created_at, d.updated_at,
     CASE WHEN d.status IN ('pending', 'retrying') THEN NULL ELSE coalesce(d.completed_at, d.updated_at) END
-  FROM deliveries d JOIN events e ON e.id = d.event_id;--> statement-breakpoint
+  FROM deliveries d;--> statement-breakpoint
 DROP TABLE `delivery_archives`;--> statement-breakpoint
 DROP TABLE `delivery_attempts`;--> statement-breakpoint
 DROP TABLE `deliveries`;--> statement-breakpoint
@@ -106,9 +107,9 @@ CREATE TABLE `__new_events` (
 	PRIMARY KEY(`owner_key`, `event_id`)
 ) WITHOUT ROWID;
 --> statement-breakpoint
--- Hand-edited like deliveries above: an event's owner becomes part of its key.
+-- Hand-edited like deliveries above: the owner and the event_id of the old key become the two columns of the new one.
 INSERT INTO `__new_events`("owner_key", "event_id", "event_type", "tenant_id", "partner_id", "payload", "created_at")
-  SELECT CASE WHEN tenant_id IS NOT NULL THEN 't:' || tenant_id ELSE 'p:' || partner_id END, id, event_type,
+  SELECT substr(id, instr(id, ':') + 1), substr(id, 1, instr(id, ':') - 1), event_type,
     tenant_id, partner_id, payload, created_at
   FROM events;--> statement-breakpoint
 DROP TABLE `events`;--> statement-breakpoint

@@ -1,0 +1,1 @@
+CREATE INDEX `webhook_endpoints_live_owner_idx` ON `webhook_endpoints` (`tenant_id`,`partner_id`) WHERE deleted_at IS NULL;
