@@ -14,17 +14,17 @@ export const DAY_MS = 24 * HOUR_MS;
 export const ID_TIME_FACTOR = 1024;
 
 export type PartitionedTable = "deliveries" | "events";
-export const PARTITIONED_TABLES: readonly PartitionedTable[] = ["deliveries", "events"];
+const PARTITIONED_TABLES: readonly PartitionedTable[] = ["deliveries", "events"];
 
 export const hourOf = (ms: number) => Math.floor(ms / HOUR_MS);
 /** The creation time of a delivery, from its id (ms). */
 export const deliveryIdTime = (id: number) => Math.floor(id / ID_TIME_FACTOR);
-export const hourOfDeliveryId = (id: number) => hourOf(deliveryIdTime(id));
+const hourOfDeliveryId = (id: number) => hourOf(deliveryIdTime(id));
 /** The lowest id a delivery created at `ms` may have. */
 export const firstDeliveryIdAt = (ms: number) => ms * ID_TIME_FACTOR;
 
 export const partitionName = (table: PartitionedTable, hour: number) => `${table}_p${hour}`;
-export const viewName = (table: PartitionedTable) => `${table}_live`;
+const viewName = (table: PartitionedTable) => `${table}_live`;
 const PARTITION_PATTERN = /^(deliveries|events)_p(\d+)$/;
 
 /**

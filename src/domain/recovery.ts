@@ -38,7 +38,7 @@ import { EVENT_TYPES, isKnownEventType, isServiceEventType, subscriptionMatches 
 import { type DeliveryRef, endpointReceivesOwner, enqueueDeliveries, ownerKeyOf, toDeliveryRefs } from "./publish";
 
 /** Wall time one cron run spends on open recoveries; what is left waits for the next minute. */
-export const RECOVERY_TIME_BOX_MS = 15_000;
+const RECOVERY_TIME_BOX_MS = 15_000;
 
 export interface RecoveryDeps {
   db: Database;

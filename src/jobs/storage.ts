@@ -15,9 +15,9 @@ import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
 /** Wall time one run (every 3 minutes) may take: a third of the interval; every statement in it stays short. */
-export const STORAGE_BUDGET_MS = 60_000;
+const STORAGE_BUDGET_MS = 60_000;
 /** Rows (or archived hours) per retention statement. */
-export const RETENTION_CHUNK_ROWS = 2000;
+const RETENTION_CHUNK_ROWS = 2000;
 const LEASE = "storage";
 
 export interface StorageResult {

@@ -66,8 +66,8 @@ export const chunkKey = (kind: ArchiveKind, hour: number, ref: string) => `${kin
 export const dayIndexKey = (scope: string, day: number) => `index/${scope}/${day}.json`;
 
 export const dayOf = (ms: number) => Math.floor(ms / DAY_MS);
-export const hourOfDay = (hour: number) => hour % 24;
-export const firstHourOfDay = (day: number) => day * 24;
+const hourOfDay = (hour: number) => hour % 24;
+const firstHourOfDay = (day: number) => day * 24;
 /** The entry key of a section in an archive_days row: `<hour of day>/<chunk ref>`. */
 export const entryKey = (hour: number, ref: string) => `${hourOfDay(hour)}/${ref}`;
 export const parseEntryKey = (day: number, key: string) => {
@@ -80,7 +80,7 @@ export const hourStartMs = (hour: number) => hour * HOUR_MS;
  * The error-class slot of a delivery cancelled because its webhook was disabled (recover sends those again): no real
  * class is spelt so. A cancel keeps the class of the attempt before it, if any: `~disabled:<class>` then.
  */
-export const CANCELLED_DISABLED_CLASS = "~disabled";
+const CANCELLED_DISABLED_CLASS = "~disabled";
 
 /** The list's filter values of one archived delivery, as one key: `status|event_type|status_code|error_class`. */
 export const comboOf = (d: {
@@ -123,9 +123,6 @@ export function eventIdHash(eventId: string): number {
   }
   return h >>> 0;
 }
-
-/** The sections of `scope` in a chunk whose header is `header`: its one section, if any. */
-export const sectionOf = (header: ChunkHeader, scope: string) => header.sections[scope] ?? null;
 
 /** Reads a chunk's header (the first line), given its length. */
 export async function readChunkHeader(

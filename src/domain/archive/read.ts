@@ -52,7 +52,7 @@ function comboMatches(combo: string, f: ArchiveFilter): boolean {
   );
 }
 
-export function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
+function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
   return (
     (f.status === undefined || d.status === f.status) &&
     (f.eventType === undefined || d.eventType === f.eventType) &&

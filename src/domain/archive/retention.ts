@@ -6,7 +6,7 @@ import { ARCHIVE_KINDS } from "../../db/schema";
 import { chunkKey, dayIndexKey, dayOf } from "./format";
 
 /** R2 deletes at most 1,000 keys per call. */
-export const R2_DELETE_LIMIT = 1000;
+const R2_DELETE_LIMIT = 1000;
 /** Hours of hourly stats kept: the 24 h window and a day of slack. */
 export const HOURLY_STATS_KEPT_MS = 48 * HOUR_MS;
 

@@ -30,7 +30,7 @@ import { type ArchiveDeps, writeDeliveryChunk, writeEventChunk } from "./write";
 /** Rows per chunk (one R2 object, one D1 batch). */
 export const CHUNK_ROWS = 2000;
 /** Clocks of isolates differ a little: history waits this much longer than the window before it is archived. */
-export const CLOCK_SKEW_MARGIN_MS = 5 * 60_000;
+const CLOCK_SKEW_MARGIN_MS = 5 * 60_000;
 
 export interface SealDeps {
   db: ArchiveDeps["db"];
@@ -41,8 +41,7 @@ export interface SealDeps {
 }
 
 /** The finished deliveries before this are history: they can no longer change. */
-export const historyBefore = (deps: Pick<SealDeps, "hotWindowMs">, at: number) =>
-  at - deps.hotWindowMs - CLOCK_SKEW_MARGIN_MS;
+const historyBefore = (deps: Pick<SealDeps, "hotWindowMs">, at: number) => at - deps.hotWindowMs - CLOCK_SKEW_MARGIN_MS;
 
 /** The hours whose partitions are due to be sealed at `now`: every one that ended more than the window (and margin) ago. */
 export async function sealableHours(deps: SealDeps): Promise<number[]> {
@@ -175,10 +174,6 @@ async function dropSealed(deps: SealDeps, hour: number, before: number, cursorTe
     moved_events: results[2]?.meta.changes ?? 0,
   });
 }
-
-/** Whether `hour` is one whose partitions may be sealed now (ended more than the window ago). */
-export const isSealable = (deps: Pick<SealDeps, "hotWindowMs">, hour: number, now: number) =>
-  hourStartMs(hour + 1) <= historyBefore(deps, now);
 
 /**
  * One step of archiving the deliveries and events tables (what outlived its partition, and rows from before partitions

@@ -184,7 +184,7 @@ async function mergeDayIndex(archive: R2Bucket, scope: string, day: number, hash
   await archive.put(key, JSON.stringify(merged), { httpMetadata: { contentType: "application/json" } });
 }
 
-export const totalLines = (counts: Record<string, Record<string, number>>) =>
+const totalLines = (counts: Record<string, Record<string, number>>) =>
   Object.values(counts).reduce((n, byEntry) => n + Object.values(byEntry).reduce((m, x) => m + x, 0), 0);
 
 async function put(archive: R2Bucket, key: string, chunk: BuiltChunk) {
