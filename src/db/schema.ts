@@ -284,6 +284,15 @@ export const resentDeliveries = sqliteTable(
   (t) => [primaryKey({ columns: [t.webhookId, t.deliveryId] })],
 );
 
+// Deliveries created before migration 0010 kept their AUTOINCREMENT ids, which do not name their creation time as later
+// ids do (db/partitions.ts): the hour of each run of them, for finding one in the archive. Written once by that
+// migration (a row per hour of the history it found); retention deletes a row once its hour is past RETENTION_DAYS.
+export const legacyDeliveryHours = sqliteTable("legacy_delivery_hours", {
+  // The highest id created in the hour.
+  lastId: integer("last_id").primaryKey(),
+  hour: integer("hour").notNull(),
+});
+
 // Progress markers of cron jobs: `queue_watermark`, the latest send time of a queue message the consumer has received
 // (what tells a message still waiting in the queue from a lost one); `queue_probe`, the send time of the oldest
 // watermark probe sent since the watermark last passed one (what tells a stuck consumer from an idle queue); `sweep`,

@@ -1,6 +1,6 @@
 // Reading deliveries and their attempts for the admin API and the portal: the hot window from D1 (every partition
 // through the deliveries_live view), history from the archive (domain/archive/read.ts), one list in id order.
-import { DAY_MS, deliveryIdTime, firstDeliveryIdAt, HOUR_MS, ID_TIME_FACTOR } from "../db/partitions";
+import { DAY_MS, deliveryTimeWindow, firstDeliveryIdAt, HOUR_MS, ID_TIME_FACTOR } from "../db/partitions";
 import type { DeliveryRow, DeliveryStatus, ErrorClass, EventRow } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { archivedEntries, findArchivedDelivery, findArchivedEvent, readArchivedDeliveries } from "./archive/read";
@@ -174,14 +174,11 @@ export async function findHotDelivery(
 export async function getDelivery(store: DeliveryStore, webhookId: string, deliveryId: number): Promise<DeliveryRow> {
   const hot = await findHotDelivery(store.db, webhookId, deliveryId);
   if (hot) return hot;
-  const archived = store.archive
-    ? await findArchivedDelivery(
-        { db: store.db, archive: store.archive },
-        webhookId,
-        deliveryId,
-        deliveryIdTime(deliveryId),
-      )
-    : null;
+  const created = store.archive ? await deliveryTimeWindow(store.db.$client, deliveryId) : null;
+  const archived =
+    store.archive && created
+      ? await findArchivedDelivery({ db: store.db, archive: store.archive }, webhookId, deliveryId, created)
+      : null;
   if (!archived) throw notFound("Delivery not found");
   return archived;
 }

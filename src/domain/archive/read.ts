@@ -213,9 +213,9 @@ export async function findArchivedDelivery(
   store: ArchiveStore,
   webhookId: string,
   deliveryId: number,
-  createdAt: number,
+  created: { from: number; until: number },
 ): Promise<DeliveryLine | null> {
-  const entries = await archivedEntries(store, webhookId, {}, createdAt, createdAt + 1);
+  const entries = await archivedEntries(store, webhookId, {}, created.from, created.until);
   const lines = await readSections<DeliveryLine>(store, "deliveries", webhookId, entries);
   return lines.find((d) => d.id === deliveryId) ?? null;
 }
