@@ -1,6 +1,7 @@
 // Reading deliveries and their attempts for the admin API and the portal: the hot window from D1 (every partition
 // through the deliveries_live view), history from the archive (domain/archive/read.ts), one list in id order.
 import { DAY_MS, deliveryTimeWindow, firstDeliveryIdAt, HOUR_MS, ID_TIME_FACTOR } from "../db/partitions";
+import { EVENT_COLUMNS, type StoredEventRow, withPayloadText } from "../db/payload";
 import type { DeliveryRow, DeliveryStatus, ErrorClass, EventRow } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { archivedEntries, findArchivedDelivery, findArchivedEvent, readArchivedDeliveries } from "./archive/read";
@@ -189,14 +190,10 @@ export async function getDelivery(store: DeliveryStore, webhookId: string, deliv
  */
 export async function deliveryEvent(store: DeliveryStore, delivery: DeliveryRow): Promise<EventRow | null> {
   const row = await store.db.$client
-    .prepare(
-      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-         partner_id AS partnerId, payload, created_at AS createdAt
-       FROM events_live WHERE owner_key = ?1 AND event_id = ?2`,
-    )
+    .prepare(`SELECT ${EVENT_COLUMNS} FROM events_live WHERE owner_key = ?1 AND event_id = ?2`)
     .bind(delivery.eventOwner, delivery.eventId)
-    .first<EventRow>();
-  if (row) return row;
+    .first<StoredEventRow>();
+  if (row) return (await withPayloadText([row]))[0]!;
   if (!store.archive) return null;
   return findArchivedEvent(
     { db: store.db, archive: store.archive },

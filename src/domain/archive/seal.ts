@@ -21,7 +21,7 @@ import {
   listPartitionHours,
   partitionName,
 } from "../../db/partitions";
-import type { EventRow } from "../../db/schema";
+import { EVENT_COLUMNS, type StoredEventRow, withPayloadText } from "../../db/payload";
 import { logger } from "../../lib/logger";
 import { deliveryRowOf, type RawDeliveryRow } from "../delivery-views";
 import { hourStartMs } from "./format";
@@ -112,15 +112,14 @@ export async function sealStep(deps: SealDeps, hour: number): Promise<boolean> {
   }
 
   if (!cursor.ed) {
-    const { results } = await d1
+    const { results: stored } = await d1
       .prepare(
-        `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-           partner_id AS partnerId, payload, created_at AS createdAt
-         FROM "${partitionName("events", hour)}" WHERE (owner_key, event_id) > (?1, ?2)
+        `SELECT ${EVENT_COLUMNS} FROM "${partitionName("events", hour)}" WHERE (owner_key, event_id) > (?1, ?2)
          ORDER BY owner_key, event_id LIMIT ?3`,
       )
       .bind(cursor.eo ?? "", cursor.ee ?? "", CHUNK_ROWS)
-      .all<EventRow>();
+      .all<StoredEventRow>();
+    const results = await withPayloadText(stored);
     if (results.length === 0) {
       await moveCursor({ ...cursor, ed: true }).run();
       return false;
@@ -211,16 +210,16 @@ export async function archiveLongStep(deps: SealDeps): Promise<number> {
     moved += rows.length;
   }
   // Events no delivery in the deliveries table sends any more (deliveries in partitions send their own hour's events).
-  const { results: events } = await d1
+  const { results: stored } = await d1
     .prepare(
-      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-         partner_id AS partnerId, payload, created_at AS createdAt
+      `SELECT ${EVENT_COLUMNS}
        FROM events WHERE created_at < ?1
          AND (owner_key, event_id) NOT IN (SELECT event_owner, event_id FROM deliveries)
        ORDER BY owner_key, event_id LIMIT ?2`,
     )
     .bind(before, CHUNK_ROWS)
-    .all<EventRow>();
+    .all<StoredEventRow>();
+  const events = await withPayloadText(stored);
   if (events.length > 0) {
     const statements: D1PreparedStatement[] = [];
     let n = 0;
