@@ -11,6 +11,7 @@ import {
   dayIndexKey,
   dayOf,
   eventIdHash,
+  packedHashesHold,
   parseCombo,
   parseEntryKey,
   readChunkHeader,
@@ -102,11 +103,11 @@ export async function archivedEntries(
     if (wanted !== null) {
       const hashes =
         row.event_hashes !== null
-          ? (JSON.parse(row.event_hashes) as Record<string, number[]>)
+          ? (JSON.parse(row.event_hashes) as Record<string, string>)
           : await readDayIndex(store.archive, scope, row.day);
       candidates = new Set(
         Object.entries(hashes)
-          .filter(([, hs]) => hs.includes(wanted))
+          .filter(([, packed]) => packedHashesHold(packed, wanted))
           .map(([k]) => k),
       );
     }
@@ -139,9 +140,9 @@ const compareRefs = (a: string, b: string) =>
       ? 1
       : -1;
 
-async function readDayIndex(archive: R2Bucket, scope: string, day: number): Promise<Record<string, number[]>> {
+async function readDayIndex(archive: R2Bucket, scope: string, day: number): Promise<Record<string, string>> {
   const object = await archive.get(dayIndexKey(scope, day));
-  return object ? ((await object.json()) as Record<string, number[]>) : {};
+  return object ? ((await object.json()) as Record<string, string>) : {};
 }
 
 // Chunk headers never change once written; an isolate keeps the ones it read.
