@@ -175,7 +175,8 @@ export const deliveries = sqliteTable(
 
 // Per-webhook rollups of delivery attempts by hour and by day (UTC), written with the attempts they count, in the same
 // transaction (domain/stats/record.ts): exact by construction. Hours serve the 1 h and 24 h windows and are kept 48 h;
-// days serve 7 d and 30 d and are kept STATS_RETENTION_DAYS.
+// days serve 7 d and 30 d and are kept STATS_RETENTION_DAYS. Both WITHOUT ROWID (in their migration: drizzle-kit cannot
+// say it): a row is small, its primary key is the table, and a new one writes one entry less.
 const statColumns = {
   attempts: integer("attempts").notNull().default(0),
   successes: integer("successes").notNull().default(0),
@@ -256,7 +257,8 @@ export const archiveHours = sqliteTable(
 
 // What the archive holds of one webhook (or one event owner, scope `ev:<owner_key>`) on one UTC day, without reading
 // it: line counts by hour and chunk for each combination of the list's filter values, and, while the day is small, a
-// 24-bit hash of each line's event id (a large day keeps them in R2, index/<scope>/<day>.json). WITHOUT ROWID.
+// 24-bit hash of each line's event id (a large day keeps them in R2, index/<scope>/<day>.json). A rowid table: a busy
+// webhook's day row passes the 1 KB a WITHOUT ROWID row may keep in its page.
 export const archiveDays = sqliteTable(
   "archive_days",
   {
@@ -273,7 +275,7 @@ export const archiveDays = sqliteTable(
 );
 
 // Archived deliveries sent again as new deliveries (a retry or recover of history), so a recover does not send one
-// twice. Rows go with the archive, by RETENTION_DAYS.
+// twice. Rows go with the archive, by RETENTION_DAYS. WITHOUT ROWID, like the stats.
 export const resentDeliveries = sqliteTable(
   "resent_deliveries",
   {

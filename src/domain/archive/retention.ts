@@ -69,7 +69,8 @@ export async function deleteExpiredStats(
   const column = table === "webhook_stats_hourly" ? "hour_start" : "day_start";
   const { meta } = await deps.db.$client
     .prepare(
-      `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${column} < ?1 ORDER BY ${column} LIMIT ?2)`,
+      `DELETE FROM ${table} WHERE (webhook_id, ${column}) IN
+         (SELECT webhook_id, ${column} FROM ${table} WHERE ${column} < ?1 ORDER BY ${column} LIMIT ?2)`,
     )
     .bind(cutoff, limit)
     .run();
