@@ -210,7 +210,8 @@ function viewDdl(table: PartitionedTable, hours: readonly number[], subViews: re
         continue;
       }
       const inner = `${view}_${++n}`;
-      creates.push(`CREATE VIEW "${inner}" AS ${unionOf(group)}`);
+      // Dropped first even if `subViews` did not list it: another isolate may have created it since that read.
+      creates.push(`DROP VIEW IF EXISTS "${inner}"`, `CREATE VIEW "${inner}" AS ${unionOf(group)}`);
       next.push(inner);
     }
     terms = next;
