@@ -18,7 +18,7 @@ const PARTITIONED_TABLES: readonly PartitionedTable[] = ["deliveries", "events"]
 
 export const hourOf = (ms: number) => Math.floor(ms / HOUR_MS);
 /** The creation time of a delivery, from its id (ms). */
-export const deliveryIdTime = (id: number) => Math.floor(id / ID_TIME_FACTOR);
+const deliveryIdTime = (id: number) => Math.floor(id / ID_TIME_FACTOR);
 /** Ids below this are AUTOINCREMENT ids from before migration 0010, which do not name their time. */
 const FIRST_TIMED_DELIVERY_ID = Date.UTC(2024, 0, 1) * ID_TIME_FACTOR;
 const hourOfDeliveryId = (id: number) => hourOf(deliveryIdTime(id));

@@ -174,7 +174,7 @@ export const deliveries = sqliteTable(
 );
 
 // Per-webhook rollups of delivery attempts by hour and by day (UTC), written with the attempts they count, in the same
-// transaction (domain/stats/record.ts): exact by construction. Hours serve the 1 h and 24 h windows and are kept 48 h;
+// transaction (domain/stats/record.ts): exact by construction. Hours serve the 1 h and 24 h windows and are kept 26 h;
 // days serve 7 d and 30 d and are kept STATS_RETENTION_DAYS. Both WITHOUT ROWID (in their migration: drizzle-kit cannot
 // say it): a row is small, its primary key is the table, and a new one writes one entry less.
 const statColumns = {

@@ -140,10 +140,9 @@ describe("a delivery retrying for days", () => {
         .map((d) => d.id)
         .reverse(),
     );
-    // Hourly stats past 48 hours, daily ones past STATS_RETENTION_DAYS: gone; the rest kept.
-    const hours = await statsRows(busy.id, "webhook_stats_hourly");
-    expect(hours[0]!.hour_start).toBeGreaterThanOrEqual(later - 48 * HOUR);
-    expect(hours[hours.length - 1]!.hour_start).toBe(Math.floor((t0 + 56 * HOUR) / HOUR) * HOUR);
+    // Hourly stats past 26 hours (all of the busy webhook's: its last hour is t0 + 56 h), daily ones past
+    // STATS_RETENTION_DAYS: gone; the rest kept (test/jobs/stats.test.ts keeps hours within 26 h).
+    expect(await statsRows(busy.id, "webhook_stats_hourly")).toEqual([]);
     const days = await statsRows(busy.id, "webhook_stats_daily");
     expect(days[0]!.day_start).toBeGreaterThanOrEqual(later - 2 * DAY);
     expect(days.length).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 // Retention of what lives past the hot window: archive chunks and their index rows past RETENTION_DAYS, hourly stats
-// past 48 hours, daily stats past STATS_RETENTION_DAYS. Each function does one bounded chunk and says how much it
+// past 26 hours, daily stats past STATS_RETENTION_DAYS. Each function does one bounded chunk and says how much it
 // removed (0: nothing left), so the storage job can run them until done or out of time.
 import { firstDeliveryIdAt, HOUR_MS, hourOf } from "../../db/partitions";
 import { ARCHIVE_KINDS } from "../../db/schema";
@@ -7,8 +7,11 @@ import { chunkKey, dayIndexKey, dayOf } from "./format";
 
 /** R2 deletes at most 1,000 keys per call. */
 const R2_DELETE_LIMIT = 1000;
-/** Hours of hourly stats kept: the 24 h window and a day of slack. */
-export const HOURLY_STATS_KEPT_MS = 48 * HOUR_MS;
+/**
+ * How long hourly stats are kept: the 24 h window reads from the start of the hour 24 h ago (25 hours at most), and an
+ * hour more for runs of the storage job that come late. Days serve every longer window.
+ */
+export const HOURLY_STATS_KEPT_MS = 26 * HOUR_MS;
 
 export interface RetentionDeps {
   db: { $client: D1Database };
