@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 // `npm run bench -- [options]`: the project's performance, measured locally against the same runtime's own ceiling,
 // in two columns: the Workers run by Miniflare's own API (workerd with no inspector: what production pays; the targets
 // are judged here) and by `wrangler dev` (what a developer sees: wrangler's inspector session and dev middleware on).
@@ -24,13 +24,13 @@ import { spawn, spawnSync } from "node:child_process";
 // that times out, against the same without it, on Miniflare; it writes the `isolation` key of bench/results.json and
 // keeps every other key as the last full run left it.
 import { webcrypto } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { intOption, parseCli, progressNote, sleep } from "../scripts/lib/cli.mjs";
 import { ensureRecentNode } from "../scripts/lib/node-runtime.mjs";
-import { onStopSignals, stopProcessGroup } from "../scripts/lib/process.mjs";
+import { stopProcessGroup } from "../scripts/lib/process.mjs";
 import { mintToken } from "../scripts/lib/token.mjs";
 import {
   applyLocalMigrations,
@@ -40,6 +40,7 @@ import {
   wranglerBin,
 } from "../scripts/lib/wrangler.mjs";
 import { seedEndpoints, tagCounter } from "./client.mjs";
+import { runBench, SNAPSHOT_ENTRIES, startReceiver } from "./harness.mjs";
 import { measureAdminApi } from "./measure/admin-api.mjs";
 import { measureCost } from "./measure/cost.mjs";
 import { measureDelivery, measurePublishSideCpu } from "./measure/delivery.mjs";
@@ -147,16 +148,7 @@ function machineInfo(wrangler) {
 
 /** The snapshot every Worker is built from, with the what-if concurrency applied; checks the baseline's batching. */
 function prepareSnapshot(workDir, options) {
-  const app = snapshotTree(root, join(workDir, "app"), [
-    "src",
-    "migrations",
-    "wrangler.toml",
-    "package.json",
-    "tsconfig.json",
-    "bench/instrumented.ts",
-    "scripts/lib/d1-intercept.ts", // imported by instrumented.ts
-    "bench/baseline",
-  ]);
+  const app = snapshotTree(root, join(workDir, "app"), [...SNAPSHOT_ENTRIES, "bench/baseline"]);
   const consumerFile = readdirSync(join(app, "src"), { recursive: true })
     .filter((f) => f.endsWith(".ts"))
     .map((f) => join(app, "src", f))
@@ -239,27 +231,6 @@ const subjectVars = (receiver) => ({
   MAX_WEBHOOKS_PER_OWNER: String(Math.max(...FAN_OUT_SIZES)),
   SECRET_ENCRYPTION_KEY: `k1:${Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64")}`,
 });
-
-/** The receiver + JWKS server, its own process; resolves once it listens. */
-async function startReceiver(jwks, children) {
-  const child = spawn(process.execPath, [join(root, "bench", "receiver.mjs")], {
-    env: { ...process.env, BENCH_JWKS: JSON.stringify(jwks) },
-    detached: true,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  children.push(child);
-  const port = await new Promise((resolvePort, reject) => {
-    let buffered = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      if (buffered.includes("\n")) resolvePort(JSON.parse(buffered.split("\n")[0]).port);
-    });
-    child.once("exit", () => reject(new Error("the receiver exited before listening")));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  return { base, child, stats: async () => (await fetch(`${base}/__stats`)).json() };
-}
 
 /** The measures both columns take: admin API, publish latency, delivery throughput, each with workerd's CPU. */
 async function measureColumn(column, ctx) {
@@ -484,7 +455,7 @@ async function main(options, state) {
   const { app, queue } = prepareSnapshot(workDir, options);
   note(`delivery queue: ${JSON.stringify(queue)}`);
   const tokens = await makeTokens();
-  const receiver = await startReceiver(tokens.jwks, state.children);
+  const receiver = await startReceiver(root, tokens.jwks, state.children);
   note(`receiver + JWKS on ${receiver.base}`);
   const envFile = join(workDir, "bench.env"); // named, so wrangler reads no .dev.vars: the run depends on nothing local
   writeFileSync(envFile, "# vars come from the runner\n");
@@ -562,7 +533,7 @@ async function isolationMain(options, state) {
   const workDir = (state.workDir = mkdtempSync(join(tmpdir(), "scaikey-bench-")));
   const { app } = prepareSnapshot(workDir, options);
   const tokens = await makeTokens();
-  const receiver = await startReceiver(tokens.jwks, state.children);
+  const receiver = await startReceiver(root, tokens.jwks, state.children);
   const envFile = join(workDir, "bench.env");
   writeFileSync(envFile, "# vars come from the runner\n");
   const outdir = join(app, "bundles", "subject");
@@ -621,6 +592,8 @@ async function isolationMain(options, state) {
   };
 }
 
+const RESULTS_FILE = join(root, "bench", "results.json");
+
 await ensureRecentNode("npm run bench");
 const options = readOptions();
 if (options.renderOnly) {
@@ -630,42 +603,28 @@ if (options.renderOnly) {
   process.exit(0);
 }
 
-const state = { workDir: null, children: [] };
-const stopAll = onStopSignals(async () => {
-  await Promise.all(state.children.map(stopProcessGroup));
-  if (state.workDir && !options.keep) rmSync(state.workDir, { recursive: true, force: true });
-}, note);
-const hardStop = setTimeout(() => {
-  note(`time limit of ${TIME_LIMIT_MS / 60_000} min reached: stopping`);
-  stopAll().finally(() => process.exit(1));
-}, TIME_LIMIT_MS);
-
-let code = 1;
-try {
+await runBench({
+  tool: "bench",
+  note,
+  timeLimitMs: TIME_LIMIT_MS,
+  keep: options.keep,
   // --isolation measures only its key, a full run everything else: each keeps what the other wrote last.
-  const resultsFile = join(root, "bench", "results.json");
-  const previous = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, "utf8")) : {};
-  const results = options.isolation
-    ? { ...previous, isolation: await isolationMain(options, state) }
-    : { ...(await main(options, state)), ...(previous.isolation ? { isolation: previous.isolation } : {}) };
-  const markdown = renderMarkdown(results);
-  say("");
-  say(markdown);
-  if (options.write) {
-    mkdirSync(join(root, "bench"), { recursive: true });
-    writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(root, "bench", "results.md"), `${markdown}\n`);
+  main: async (state) => {
+    const previous = existsSync(RESULTS_FILE) ? JSON.parse(readFileSync(RESULTS_FILE, "utf8")) : {};
+    return options.isolation
+      ? { ...previous, isolation: await isolationMain(options, state) }
+      : { ...(await main(options, state)), ...(previous.isolation ? { isolation: previous.isolation } : {}) };
+  },
+  done: (results) => {
+    const markdown = renderMarkdown(results);
     say("");
-    say("Wrote bench/results.json and bench/results.md.");
-  }
-  code = 0;
-} catch (err) {
-  process.stderr.write(`\nbench: ${err.stack ?? err}\n`);
-  if (state.workDir) process.stderr.write(`files kept in ${state.workDir}\n`);
-  options.keep = true;
-} finally {
-  clearTimeout(hardStop);
-  await stopAll();
-  if (options.keep && state.workDir) say(`Kept ${state.workDir} (logs and databases).`);
-}
-process.exit(code);
+    say(markdown);
+    if (options.write) {
+      mkdirSync(join(root, "bench"), { recursive: true });
+      writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(join(root, "bench", "results.md"), `${markdown}\n`);
+      say("");
+      say("Wrote bench/results.json and bench/results.md.");
+    }
+  },
+});

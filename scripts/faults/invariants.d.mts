@@ -46,7 +46,8 @@ export function checkInvariants(input: {
   deliveries: CheckedDelivery[];
   requests: ReceivedRequest[];
   expected?: { webhook_id: string; event_id: string }[] | null;
-  opts: { maxAttempts: number; timeoutMs: number; scheduleSeconds?: number[]; unrecordedWindow?: Set<number> };
+  /** unrecordedWindow: "<webhook_id>/<delivery_id>" of each delivery whose attempt was sent but not recorded. */
+  opts: { maxAttempts: number; timeoutMs: number; scheduleSeconds?: number[]; unrecordedWindow?: Set<string> };
 }): { violations: string[]; counts: InvariantCounts };
 export function checkStats(stats: Record<string, any>, deliveries: CheckedDelivery[]): string[];
 export function checkNotHeldUp(input: {

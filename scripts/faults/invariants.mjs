@@ -11,7 +11,7 @@
 //                 finished_at (ms, when that response was complete), answer (free text) }
 //   expected    [{ webhook_id, event_id }]: the deliveries fan-out must have created (optional)
 //   opts        { maxAttempts, timeoutMs, scheduleSeconds (RETRY_SCHEDULE, optional: checks no retry came early),
-//                 unrecordedWindow: Set of delivery ids whose Worker logged that recording an attempt failed for good
+//                 unrecordedWindow: Set of "<webhook_id>/<delivery_id>" whose Worker logged that recording an attempt failed for good
 //                 after sending it (the documented at-least-once window) }
 //
 // An attempt that never reached a receiver (refused / reset before the request arrived) has no request: allowed when
@@ -73,21 +73,24 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     for (const pair of byPair.keys()) if (!expectedPairs.has(pair)) say(`unexpected delivery ${pair}`);
   }
 
+  // Delivery ids are unique per webhook: a delivery is its webhook and its id.
+  const keyOf = (webhookId, deliveryId) => `${webhookId}/${deliveryId}`;
   const requestsByDelivery = new Map();
   for (const r of requests) {
-    const list = requestsByDelivery.get(r.delivery_id) ?? [];
+    const key = keyOf(r.webhook_id, r.delivery_id);
+    const list = requestsByDelivery.get(key) ?? [];
     list.push(r);
-    requestsByDelivery.set(r.delivery_id, list);
+    requestsByDelivery.set(key, list);
   }
-  const known = new Set(deliveries.map((d) => d.id));
-  for (const id of requestsByDelivery.keys())
-    if (!known.has(id)) say(`receiver got delivery ${id}, which the API does not list`);
+  const known = new Set(deliveries.map((d) => keyOf(d.webhook_id, d.id)));
+  for (const key of requestsByDelivery.keys())
+    if (!known.has(key)) say(`receiver got delivery ${key}, which the API does not list`);
 
   for (const d of deliveries) {
     const where = `delivery ${d.id} (endpoint ${d.webhook_id}, event ${d.event_id})`;
     const attempts = [...d.attempts].sort((a, b) => a.attempt - b.attempt);
     counts.attempts_recorded += attempts.length;
-    const inWindow = unrecordedWindow.has(d.id);
+    const inWindow = unrecordedWindow.has(keyOf(d.webhook_id, d.id));
     const deadLettered = /dead-lettered/.test(d.last_error ?? "");
 
     // Settled.
@@ -139,7 +142,9 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     }
 
     // The receiver's log against the record, in order. X-ScaiKey-Timestamp is floor(started_at / 1000) of its attempt.
-    const got = [...(requestsByDelivery.get(d.id) ?? [])].sort((a, b) => a.received_at - b.received_at);
+    const got = [...(requestsByDelivery.get(keyOf(d.webhook_id, d.id)) ?? [])].sort(
+      (a, b) => a.received_at - b.received_at,
+    );
     let next = 0;
     let successRequest = null;
     const unreached = (i) => {

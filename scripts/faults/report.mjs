@@ -46,7 +46,7 @@ export function printReport(
   );
   for (const line of tally.otherErrors) say(`              error line: ${line}`);
   say(
-    `  crons       ${cronRuns.ok} cron runs (${cronRuns.failed} failed): the sweep re-enqueued ${tally.sweepEnqueued} deliveries, the rollup took ${tally.rolledUp} attempts`,
+    `  crons       ${cronRuns.ok} cron runs (${cronRuns.failed} failed): the sweep re-enqueued ${tally.sweepEnqueued} deliveries`,
   );
   say(
     `  events      ${run.published}/${eventCount} published in ${(run.publishedInMs / 1000).toFixed(0)} s (${run.publishRetries} publish calls retried after a 5xx)`,

@@ -53,7 +53,7 @@ const DELIVERY_TIMEOUT_MS = 1500;
 const ORPHAN_GRACE_SECONDS = 20;
 const IN_FLIGHT_MARGIN_SECONDS = 10;
 const SWEEP_EVERY_MS = 3000;
-const ROLLUP_EVERY_MS = 60_000;
+const STORAGE_EVERY_MS = 60_000;
 const POLL_EVERY_MS = 8000;
 const QUIET_MS = 4000; // after settling: no receiver traffic for this long (late duplicates would show here)
 
@@ -121,16 +121,16 @@ async function registerEndpoints(client, farm, endpoints) {
   });
 }
 
-/** Drives the crons as the platform would: the retry sweep every few seconds, the stats rollup now and then. */
+/** Drives the crons as the platform would: the retry sweep every few seconds, the storage job now and then. */
 function startCronLoop(client) {
   let stopped = false;
   const loop = (async () => {
-    let lastRollup = Date.now();
+    let lastStorage = Date.now();
     while (!stopped) {
       await client.cron("* * * * *");
-      if (Date.now() - lastRollup > ROLLUP_EVERY_MS) {
-        lastRollup = Date.now();
-        await client.cron("*/5 * * * *");
+      if (Date.now() - lastStorage > STORAGE_EVERY_MS) {
+        lastStorage = Date.now();
+        await client.cron("*/3 * * * *");
       }
       await sleep(SWEEP_EVERY_MS);
     }
@@ -349,7 +349,6 @@ async function main(options, resources) {
   const { settledAt, open } = await waitSettled(client, endpoints, farm, deadline);
   await waitReceiversQuiet(farm, deadline);
   await crons.stop();
-  await client.cron("*/5 * * * *"); // a last rollup: the stats then come from rollups plus an empty tail
   note(
     settledAt
       ? `settled after ${((settledAt - run.startedAt) / 1000).toFixed(0)} s; reading back every delivery`

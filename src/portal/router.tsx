@@ -6,7 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { requireAccess, scopeListFilter, visibilityOf } from "../auth/policy";
 import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
-import { type DeliveryFilter, getDeliveryDetail, listDeliveries } from "../domain/deliveries";
+import { type DeliveryFilter, getDeliveryDetail, listDeliveryHistory } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
 import { afterAttempts } from "../domain/delivery/requeue";
 import { isKnownEventType } from "../domain/event-catalog";
@@ -214,7 +214,7 @@ portalRouter.get("/", async (c) => {
   });
   const at = now();
   const withStats = await Promise.all(
-    rows.map(async (row) => ({ row, stats: await endpointStats(db, row, "24h", at) })),
+    rows.map(async (row) => ({ row, stats: await endpointStats(services(c), row, "24h", at) })),
   );
   const notice = noticeOf(c);
   return renderPage(
@@ -254,7 +254,7 @@ portalRouter.get("/webhooks/new", (c) => {
 portalRouter.post("/webhooks", async (c) => {
   const v = view(c);
   requireAccess(v.principal, "write");
-  const { db, now } = services(c);
+  const { now } = services(c);
   const values = readEndpointForm(await form(c));
   const checked = validateEndpointForm(values);
   // The API's own create: the owner is the session's tenant (or partner), the URL policy and the limit are the same.
@@ -262,7 +262,7 @@ portalRouter.post("/webhooks", async (c) => {
   if (!saved.ok)
     return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={saved.errors} />, 422);
   const { webhook: endpoint, secret } = saved.value;
-  const stats = await endpointStats(db, endpoint, "24h", now());
+  const stats = await endpointStats(services(c), endpoint, "24h", now());
   return renderPage(
     c,
     endpoint.url,
@@ -278,7 +278,7 @@ portalRouter.post("/webhooks", async (c) => {
 
 portalRouter.get("/webhooks/:id", async (c) => {
   const row = await visibleEndpoint(c, "read");
-  const stats = await endpointStats(services(c).db, row, "24h", services(c).now());
+  const stats = await endpointStats(services(c), row, "24h", services(c).now());
   const notice = noticeOf(c);
   return renderPage(
     c,
@@ -353,7 +353,7 @@ portalRouter.post("/webhooks/:id/rotate", async (c) => {
   const graceSeconds = GRACE_CHOICES.some(([s]) => s === grace) ? grace : 86_400;
   const { db, secretBox, now } = services(c);
   const rotated = await rotateWebhookSecret(db, secretBox, row, graceSeconds, now());
-  const stats = await endpointStats(db, row, "24h", now());
+  const stats = await endpointStats(services(c), row, "24h", now());
   const title =
     graceSeconds > 0
       ? "Secret rotated. The previous one keeps signing until the grace period ends"
@@ -377,7 +377,7 @@ portalRouter.post("/webhooks/:id/test", async (c) => {
   await afterAttempts(svc, [outcome]);
   const r = outcome.result;
   const fresh = await getVisibleWebhook(svc.db, row.id, visibilityOf(view(c).principal));
-  const stats = await endpointStats(svc.db, fresh, "24h", svc.now());
+  const stats = await endpointStats(svc, fresh, "24h", svc.now());
   const result = {
     success: r.ok,
     statusCode: r.statusCode,
@@ -425,7 +425,7 @@ portalRouter.get("/webhooks/:id/deliveries", async (c) => {
     else filterError = "Unknown time range: showing any time.";
   }
   const page = Math.max(1, Math.min(1_000_000, Number.parseInt(q.page ?? "1", 10) || 1));
-  const { rows, total, pages } = await listDeliveries(services(c).db, row.id, filter, { page, perPage: PER_PAGE });
+  const { rows, total, pages } = await listDeliveryHistory(services(c), row.id, filter, { page, perPage: PER_PAGE });
   return renderPage(
     c,
     "Deliveries",
@@ -469,7 +469,7 @@ portalRouter.get("/webhooks/:id/stats", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const asked = c.req.query("window") ?? "24h";
   const window: StatsWindow = (STATS_WINDOW_NAMES as string[]).includes(asked) ? (asked as StatsWindow) : "24h";
-  const stats = await endpointStats(services(c).db, row, window, services(c).now());
+  const stats = await endpointStats(services(c), row, window, services(c).now());
   return renderPage(c, "Stats", <StatsPage view={view(c)} row={row} stats={stats} />);
 });
 

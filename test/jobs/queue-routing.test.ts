@@ -6,7 +6,7 @@ import worker from "../../src/index";
 import { DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SLOW_DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import wranglerToml from "../../wrangler.toml?raw";
 import { createWebhook } from "../helpers/api";
-import { deliveryRow, seedDelivery } from "../helpers/deliveries";
+import { deliveryRow, messageOf, seedDelivery } from "../helpers/deliveries";
 import { hookUrl } from "../helpers/receiver";
 import { tenantAdmin } from "../helpers/tokens";
 
@@ -37,7 +37,7 @@ describe("queue routing", () => {
     for (const queue of [DELIVERY_QUEUE, SLOW_DELIVERY_QUEUE]) {
       const delivered = await seedDelivery(wh.id, "tnt_queue_routing");
       const batch = createMessageBatch(queue, [
-        { id: `m-${queue}`, timestamp: new Date(), attempts: 1, body: { delivery_id: delivered } },
+        { id: `m-${queue}`, timestamp: new Date(), attempts: 1, body: messageOf(delivered) },
       ]);
       const ctx = createExecutionContext();
       await worker.queue(batch, env, ctx);
@@ -46,7 +46,7 @@ describe("queue routing", () => {
     }
 
     const dlq = createMessageBatch(DEAD_LETTER_QUEUE, [
-      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: deadLettered } },
+      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: messageOf(deadLettered) },
     ]);
     const dlqCtx = createExecutionContext();
     await worker.queue(dlq, env, dlqCtx);

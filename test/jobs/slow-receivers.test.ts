@@ -4,35 +4,43 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
-import { releaseClaimsStatement } from "../../src/domain/delivery/claim";
+import { livePartitions } from "../../src/db/partitions";
+import { type ClaimedAttempt, releaseClaimsStatements } from "../../src/domain/delivery/claim";
+import { type DeliveryRef, refKey } from "../../src/domain/publish";
 import { handleDeliveryBatch, SLOW_DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import { createServices, type Services } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
-import { attemptRows, countingD1, deliveryRow, seedDelivery } from "../helpers/deliveries";
+import { attemptRows, countingD1, deliveryRow, messageOf, seedDelivery } from "../helpers/deliveries";
 import { recorded } from "../helpers/receiver";
 
 const QUEUE = "scaikey-webhook-deliveries";
 const TIMEOUT_MS = 4_000; // how long a hanging receiver holds its send
 
+type Message = { delivery_id: number; webhook_id: string };
+/** Deliveries as comparable keys, in a stable order. */
+const keysOf = (refs: readonly DeliveryRef[]) => refs.map(refKey).sort();
+
 /** A queue that keeps what is sent to it. */
 function capturingQueue() {
-  const sent: { id: number; delaySeconds?: number }[] = [];
+  const sent: { ref: DeliveryRef; delaySeconds?: number }[] = [];
+  const refOf = (body: Message): DeliveryRef => ({ webhookId: body.webhook_id, id: body.delivery_id });
   const queue = {
-    send: async (body: { delivery_id: number }, opts?: QueueSendOptions) =>
-      void sent.push({ id: body.delivery_id, delaySeconds: opts?.delaySeconds }),
-    sendBatch: async (messages: Iterable<MessageSendRequest<{ delivery_id: number }>>) => {
-      for (const m of messages) sent.push({ id: m.body.delivery_id, delaySeconds: m.delaySeconds });
+    send: async (body: Message, opts?: QueueSendOptions) =>
+      void sent.push({ ref: refOf(body), delaySeconds: opts?.delaySeconds }),
+    sendBatch: async (messages: Iterable<MessageSendRequest<Message>>) => {
+      for (const m of messages) sent.push({ ref: refOf(m.body), delaySeconds: m.delaySeconds });
     },
   } as unknown as Queue;
-  return { queue, ids: () => sent.map((m) => m.id), sent };
+  return { queue, keys: () => keysOf(sent.map((m) => m.ref)), sent };
 }
 
-/** The real services with a short timeout, both lanes' queues captured, and D1 round trips counted. */
-function lanes() {
+/** The real services with a short timeout, both lanes' queues captured, and D1 round trips counted (over `base`). */
+function lanes(base: D1Database = env.DB) {
   const main = capturingQueue();
   const slow = capturingQueue();
-  const { d1, counts } = countingD1(env.DB);
+  const { d1, counts } = countingD1(base);
   const real = createServices(env);
   const services: Services = {
     ...real,
@@ -44,14 +52,14 @@ function lanes() {
   return { services, main, slow, counts };
 }
 
-const batchOf = (ids: number[], queue = QUEUE) =>
+const batchOf = (refs: DeliveryRef[], queue = QUEUE) =>
   createMessageBatch(
     queue,
-    ids.map((id, i) => ({
-      id: `s${id}-${i}-${Math.random()}`,
+    refs.map((ref, i) => ({
+      id: `s${ref.id}-${i}-${Math.random()}`,
       timestamp: new Date(),
       attempts: 1,
-      body: { delivery_id: id },
+      body: messageOf(ref),
     })),
   );
 
@@ -61,7 +69,7 @@ const slowSince = async (webhookId: string) =>
   }>())!.slow_since;
 
 async function seed(webhookId: string, tenant: string, count: number) {
-  const ids: number[] = [];
+  const ids: DeliveryRef[] = [];
   for (let i = 0; i < count; i++) ids.push(await seedDelivery(webhookId, tenant));
   return ids;
 }
@@ -71,9 +79,20 @@ describe("a hanging receiver beside healthy ones", { timeout: 30_000 }, () => {
     const hanging = await webhookAtReceiver("tnt_lane_mixed", { plan: ["hang"] });
     const healthy = await Promise.all([1, 2, 3].map(() => webhookAtReceiver("tnt_lane_mixed")));
     const hangIds = await seed(hanging.id, "tnt_lane_mixed", 2);
-    const healthyIds: number[] = [];
+    const healthyIds: DeliveryRef[] = [];
     for (const wh of healthy) healthyIds.push(...(await seed(wh.id, "tnt_lane_mixed", 3)));
-    const { services, main, slow, counts } = lanes();
+    // After each D1 batch, which of the batch's deliveries have their attempt recorded.
+    const all = [...hangIds, ...healthyIds];
+    const recordedAfter: string[][] = [];
+    const watched = interceptD1(env.DB, {
+      batch: async (_statements, call) => {
+        const results = await call();
+        const rows = await Promise.all(all.map(deliveryRow));
+        recordedAfter.push(keysOf(all.filter((_, i) => JSON.parse(rows[i]!.attempts).length > 0)));
+        return results;
+      },
+    });
+    const { services, main, slow, counts } = lanes(watched);
     const batch = batchOf([...hangIds, ...healthyIds]);
     const ctx = createExecutionContext();
 
@@ -97,23 +116,15 @@ describe("a hanging receiver beside healthy ones", { timeout: 30_000 }, () => {
         attempt_count: 1,
         last_error_class: "timeout",
       });
-      expect(await attemptRows(id)).toMatchObject([{ attempt_number: 1, success: 0, error_class: "timeout" }]);
+      expect(await attemptRows(id)).toMatchObject([{ attempt: 1, success: false, error_class: "timeout" }]);
     }
-    expect(slow.ids().sort()).toEqual([...hangIds].sort());
+    expect(slow.keys()).toEqual(keysOf(hangIds));
     for (const m of slow.sent) expect(m.delaySeconds).toBeGreaterThanOrEqual(54); // the schedule's 60 s ± 10 %
-    expect(main.ids()).toEqual([]);
-    // The healthy attempts were recorded first, without waiting for the hanging ones.
-    const order = await env.DB.prepare(
-      `SELECT delivery_id FROM delivery_attempts WHERE delivery_id IN (${[...hangIds, ...healthyIds].join(",")}) ORDER BY id`,
-    ).all<{ delivery_id: number }>();
-    expect(
-      order.results
-        .map((r) => r.delivery_id)
-        .slice(0, healthyIds.length)
-        .sort(),
-    ).toEqual([...healthyIds].sort());
-    // Claim, the healthy attempts, the hanging ones: no round trip more than a batch of slow answers always took.
+    expect(main.keys()).toEqual([]);
+    // Claim, the healthy attempts, the hanging ones: no round trip more than a batch of slow answers always took. The
+    // healthy attempts were recorded first, without waiting for the hanging ones.
     expect(counts.batches).toBe(3);
+    expect(recordedAfter).toEqual([[], keysOf(healthyIds), keysOf(all)]);
     expect(await slowSince(hanging.id)).not.toBeNull();
     for (const wh of healthy) expect(await slowSince(wh.id)).toBeNull();
   });
@@ -131,7 +142,7 @@ describe("a hanging receiver beside healthy ones", { timeout: 30_000 }, () => {
     await handleDeliveryBatch(batch, services, ctx);
     // Six hanging sends held every slot for SEND_SLOT_PATIENCE_MS: the two never started are released, due now, and
     // forwarded to the slow lane; the webhook is marked slow.
-    const released = hangIds.filter((id) => slow.ids().includes(id));
+    const released = hangIds.filter((id) => slow.keys().includes(refKey(id)));
     expect(released).toHaveLength(2);
     for (const id of released)
       expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 0, in_queue: 1 });
@@ -146,7 +157,7 @@ describe("a hanging receiver beside healthy ones", { timeout: 30_000 }, () => {
     for (const id of hangIds.filter((id) => !released.includes(id)))
       expect(await deliveryRow(id)).toMatchObject({ status: "retrying", attempt_count: 1 });
     for (const id of released) expect(await attemptRows(id)).toEqual([]);
-    expect(main.ids()).toEqual([]);
+    expect(main.keys()).toEqual([]);
 
     // The slow lane attempts the released ones (their first attempt), once each.
     const slowBatch = batchOf(released, SLOW_DELIVERY_QUEUE);
@@ -154,8 +165,7 @@ describe("a hanging receiver beside healthy ones", { timeout: 30_000 }, () => {
     await handleDeliveryBatch(slowBatch, services, slowCtx);
     expect((await getQueueResult(slowBatch, slowCtx)).explicitAcks).toHaveLength(2);
     expect(await recorded(hanging.hookKey)).toHaveLength(8);
-    for (const id of released)
-      expect(await attemptRows(id)).toMatchObject([{ attempt_number: 1, error_class: "timeout" }]);
+    for (const id of released) expect(await attemptRows(id)).toMatchObject([{ attempt: 1, error_class: "timeout" }]);
   });
 
   it("forwards a slow webhook's deliveries to the slow lane at claim time, at no extra D1 round trip", async () => {
@@ -172,7 +182,7 @@ describe("a hanging receiver beside healthy ones", { timeout: 30_000 }, () => {
     await handleDeliveryBatch(batch, services, ctx);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toHaveLength(3);
     expect(counts.batches).toBe(2); // the claim and the recording, as for healthy deliveries alone
-    expect(slow.ids()).toEqual([slowId]);
+    expect(slow.keys()).toEqual(keysOf([slowId!]));
     expect(await deliveryRow(slowId!)).toMatchObject({ status: "pending", attempt_count: 0 }); // not claimed
     expect(await recorded(slowHook.hookKey)).toEqual([]);
     for (const id of healthyIds) expect(await deliveryRow(id)).toMatchObject({ status: "success" });
@@ -204,18 +214,21 @@ describe("a hanging receiver beside healthy ones", { timeout: 30_000 }, () => {
       expect((await getQueueResult(dupe, dupeCtx)).explicitAcks).toHaveLength(1);
     }
     // A release that is not of the current claim (another lease) leaves the row alone.
-    const stale = { deliveryId: id!, attemptNumber: 1, leaseUntil: claimed.next_attempt_at - 1 };
-    await releaseClaimsStatement(
-      createDb(env.DB),
-      [stale as Parameters<typeof releaseClaimsStatement>[1][number]],
-      Date.now(),
-    ).run();
-    expect(await deliveryRow(id!)).toMatchObject({ attempt_count: 1, next_attempt_at: claimed.next_attempt_at });
+    const stale = {
+      deliveryId: id!.id,
+      endpoint: { id: hanging.id },
+      attemptNumber: 1,
+      leaseUntil: claimed.lease_until - 1,
+    };
+    await env.DB.batch(
+      releaseClaimsStatements(env.DB, await livePartitions(env.DB), [stale as ClaimedAttempt], Date.now()),
+    );
+    expect(await deliveryRow(id!)).toMatchObject({ attempt_count: 1, lease_until: claimed.lease_until });
 
     await waitOnExecutionContext(ctx);
     expect(await recorded(hanging.hookKey)).toHaveLength(1);
-    expect(await attemptRows(id!)).toMatchObject([{ attempt_number: 1, error_class: "timeout" }]);
-    expect(slow.ids()).toEqual([id]); // its retry, not a second send
+    expect(await attemptRows(id!)).toMatchObject([{ attempt: 1, error_class: "timeout" }]);
+    expect(slow.keys()).toEqual(keysOf([id!])); // its retry, not a second send
   });
 
   it("starts a webhook whose URL changes back in the main lane", async () => {

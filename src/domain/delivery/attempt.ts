@@ -1,9 +1,10 @@
 // The stages put together: claim (claim.ts) → send (send.ts, in send-slots.ts) → record (record.ts) → requeue
 // (requeue.ts). attemptDelivery does one delivery (the test event); attemptDeliveries a group (the queue consumer's
 // batch), claiming and recording in one D1 round trip each.
+import { withPartitions } from "../../db/partitions";
 import { logger } from "../../lib/logger";
-import { enqueueDeliveries } from "../publish";
-import { type ClaimedAttempt, type Claims, claimDeliveries, releaseClaimsStatement } from "./claim";
+import { type DeliveryRef, enqueueDeliveries, refKey } from "../publish";
+import { type ClaimedAttempt, type Claims, claimDeliveries, releaseClaimsStatements } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { markSlowStatement } from "./endpoint-health";
 import { type Lane, queueOfLane } from "./lanes";
@@ -21,12 +22,12 @@ export const RECORD_GATHER_MS = 1_000;
  */
 export async function attemptDelivery(
   deps: DeliveryDeps,
-  deliveryId: number,
+  delivery: DeliveryRef,
   opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
 ): Promise<AttemptOutcome> {
-  const { claimed, skipped } = await claimDeliveries(deps, [deliveryId], opts);
+  const { claimed, skipped } = await claimDeliveries(deps, [delivery], opts);
   const [claim] = claimed;
-  if (!claim) return { kind: "skipped", reason: skipped.get(deliveryId) ?? "not_found" };
+  if (!claim) return { kind: "skipped", reason: skipped[0]?.reason ?? "not_found" };
   const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)], opts);
   return outcome!;
 }
@@ -37,9 +38,9 @@ export interface GroupProgress {
    * Nothing more to do for these: attempted and recorded (retries enqueued), handed over (sent or being sent, their
    * lease protects them), forwarded to another lane, finished, not due, or cancelled.
    */
-  settled(ids: readonly number[]): void;
+  settled(deliveries: readonly DeliveryRef[]): void;
   /** Processing these failed (D1 or queue trouble, a secret that cannot be opened): they must be attempted again. */
-  failed(ids: readonly number[], err: unknown): void;
+  failed(deliveries: readonly DeliveryRef[], err: unknown): void;
 }
 
 /**
@@ -52,9 +53,9 @@ export const SEND_SLOT_PATIENCE_MS = 500;
 export const HAND_OVER_MAX_TIMEOUT_MS = 25_000;
 
 /**
- * Attempts every due delivery among `ids`: claims them all at once, sends `concurrency` at a time (send-slots.ts),
+ * Attempts every due delivery among `refs`: claims them all at once, sends `concurrency` at a time (send-slots.ts),
  * records the attempts in groups (all of them together when the receivers answer quickly), then enqueues their
- * retries. Every id ends either settled or failed.
+ * retries. Every delivery ends either settled or failed.
  *
  * The slow lane waits for its sends. The main lane hands over once every claimed attempt has started: it settles them
  * all and returns what is still running (sends in flight and their recording) for the caller to keep alive
@@ -64,28 +65,28 @@ export const HAND_OVER_MAX_TIMEOUT_MS = 25_000;
  */
 export async function attemptDeliveries(
   deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
-  ids: readonly number[],
+  refs: readonly DeliveryRef[],
   progress: GroupProgress,
   opts: { lane: Lane; concurrency: number; watermarkSentAt?: number | null },
 ): Promise<{ stillRunning: Promise<void> | null }> {
   let claims: Claims;
   try {
-    claims = await claimDeliveries(deps, ids, {
-      sendWaves: Math.ceil(ids.length / opts.concurrency),
+    claims = await claimDeliveries(deps, refs, {
+      sendWaves: Math.ceil(refs.length / opts.concurrency),
       watermarkSentAt: opts.watermarkSentAt,
       lane: opts.lane,
     });
   } catch (err) {
-    progress.failed(ids, err);
+    progress.failed(refs, err);
     return { stillRunning: null };
   }
-  const skipped = [...claims.skipped];
-  progress.settled(skipped.filter(([, reason]) => reason !== "slow_lane").map(([id]) => id)); // finished, not due, cancelled
+  const skipped = claims.skipped;
+  progress.settled(skipped.filter((s) => s.reason !== "slow_lane").map((s) => s.ref)); // finished, not due, cancelled
   // A slow webhook's deliveries go to the slow lane while the batch's own sends start.
   const forwarding = forward(
     deps,
     "slow",
-    skipped.filter(([, reason]) => reason === "slow_lane").map(([id]) => id),
+    skipped.filter((s) => s.reason === "slow_lane").map((s) => s.ref),
     progress,
   );
 
@@ -100,7 +101,7 @@ export async function attemptDeliveries(
       try {
         recorder.add(await sendClaimedAttempt(deps, claim));
       } catch (err) {
-        report.failed([claim.deliveryId], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
+        report.failed([refOf(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
       }
     },
   });
@@ -110,30 +111,31 @@ export async function attemptDeliveries(
     return { stillRunning: null };
   }
   const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding]);
-  report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map((c) => c.deliveryId));
+  report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOf));
   if (unstarted.length > 0) await releaseUnstarted(deps, unstarted, stuck, progress);
   return { stillRunning };
 }
 
 /** Acks or retries each delivery once; after the hand-over, what ends later is only logged (its lease holds it). */
 function reportOnce(progress: GroupProgress) {
-  const reported = new Set<number>();
+  const reported = new Set<string>();
   let handedOver = false;
-  const once = (ids: readonly number[]) => ids.filter((id) => !reported.has(id) && reported.add(id));
+  const once = (refs: readonly DeliveryRef[]) =>
+    refs.filter((ref) => !reported.has(refKey(ref)) && reported.add(refKey(ref)));
   return {
-    settled(ids: readonly number[]) {
-      if (!handedOver) progress.settled(once(ids));
+    settled(refs: readonly DeliveryRef[]) {
+      if (!handedOver) progress.settled(once(refs));
     },
-    failed(ids: readonly number[], err: unknown) {
-      if (!handedOver) progress.failed(once(ids), err);
+    failed(refs: readonly DeliveryRef[], err: unknown) {
+      if (!handedOver) progress.failed(once(refs), err);
       else
         logger.warn("attempts failed after the hand-over; their lease lapses and the sweep retries them", {
-          delivery_ids: ids,
+          delivery_ids: refs.map((r) => r.id),
           error: String(err),
         });
     },
-    handOver(ids: readonly number[]) {
-      progress.settled(once(ids));
+    handOver(refs: readonly DeliveryRef[]) {
+      progress.settled(once(refs));
       handedOver = true;
     },
   };
@@ -143,12 +145,12 @@ function reportOnce(progress: GroupProgress) {
 async function forward(
   deps: Pick<RequeueDeps, "queue" | "slowQueue">,
   lane: Lane,
-  ids: readonly number[],
+  refs: readonly DeliveryRef[],
   progress: GroupProgress,
 ) {
-  if (ids.length === 0) return;
-  if (await enqueueDeliveries(queueOfLane(deps, lane), [...ids])) progress.settled(ids);
-  else progress.failed(ids, new Error(`could not forward to the ${lane} lane`));
+  if (refs.length === 0) return;
+  if (await enqueueDeliveries(queueOfLane(deps, lane), refs)) progress.settled(refs);
+  else progress.failed(refs, new Error(`could not forward to the ${lane} lane`));
 }
 
 /**
@@ -163,37 +165,35 @@ async function releaseUnstarted(
   progress: GroupProgress,
 ) {
   const slowWebhooks = new Set(stuck.map((c) => c.endpoint.id));
-  const ids = unstarted.map((c) => c.deliveryId);
+  const refs = unstarted.map(refOf);
   const now = deps.now();
+  const d1 = deps.db.$client;
   try {
     await withD1Retries(
       {
-        context: { delivery_ids: ids },
+        context: { deliveries: refs.map((r) => `${r.webhookId}/${r.id}`) },
         retrying: "releasing unsent claims failed; retrying",
         gaveUp: "releasing unsent claims failed for good; the sweep re-enqueues them after their lease",
       },
       () =>
-        deps.db.$client.batch([
-          releaseClaimsStatement(deps.db, unstarted, now),
-          markSlowStatement(deps.db, [...slowWebhooks], now),
-        ]),
+        withPartitions(d1, (live) =>
+          d1.batch([
+            ...releaseClaimsStatements(d1, live, unstarted, now),
+            markSlowStatement(deps.db, [...slowWebhooks], now),
+          ]),
+        ),
     );
   } catch (err) {
-    progress.failed(ids, err);
+    progress.failed(refs, err);
     return;
   }
   logger.warn("send slots held by slow receivers; unsent attempts forwarded", {
     slow_webhook_ids: [...slowWebhooks].join(","),
-    delivery_ids: ids,
+    delivery_ids: refs.map((r) => r.id),
   });
-  const toSlow = unstarted.filter((c) => slowWebhooks.has(c.endpoint.id)).map((c) => c.deliveryId);
+  const toSlow = unstarted.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOf);
   await forward(deps, "slow", toSlow, progress);
-  await forward(
-    deps,
-    "main",
-    ids.filter((id) => !toSlow.includes(id)),
-    progress,
-  );
+  await forward(deps, "main", unstarted.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOf), progress);
 }
 
 /** Sent attempts wait up to RECORD_GATHER_MS for others, then are recorded together. */
@@ -225,14 +225,16 @@ async function recordGroup(
   group: SentAttempt[],
   progress: GroupProgress,
 ): Promise<void> {
-  const ids = group.map((s) => s.claim.deliveryId);
+  const refs = group.map((s) => refOf(s.claim));
   let outcomes: AttemptOutcome[];
   try {
     outcomes = await recordAttempts(deps, group);
   } catch (err) {
-    progress.failed(ids, err);
+    progress.failed(refs, err);
     return;
   }
   await afterAttempts(deps, outcomes);
-  progress.settled(ids);
+  progress.settled(refs);
 }
+
+const refOf = (claim: ClaimedAttempt): DeliveryRef => ({ webhookId: claim.endpoint.id, id: claim.deliveryId });

@@ -1,12 +1,12 @@
 // Putting deliveries back on the queue after attempts: short retries, announcements, manual retries. Called by the
 // queue consumer and by routes (the test event, the retry endpoint).
-import { and, eq, inArray } from "drizzle-orm";
 import type { Database } from "../../db/client";
-import { deliveries } from "../../db/schema";
+import { deliveryTable, HOUR_MS, withPartitions } from "../../db/partitions";
+import type { Config } from "../../lib/config";
 import { logger } from "../../lib/logger";
-import { enqueueDeliveries, SEND_BATCH_LIMIT } from "../publish";
+import { type DeliveryRef, enqueueDeliveries, SEND_BATCH_LIMIT } from "../publish";
 import { type Lane, type LaneQueues, laneAfter, queueOfLane } from "./lanes";
-import type { DeliveryMessage } from "./message";
+import { type DeliveryMessage, deliveryMessage } from "./message";
 import type { AttemptOutcome } from "./record";
 
 export interface RequeueDeps extends LaneQueues<DeliveryMessage> {
@@ -23,16 +23,16 @@ export async function afterAttempts(
   outcomes: readonly AttemptOutcome[],
 ): Promise<void> {
   const retries: Record<Lane, MessageSendRequest<DeliveryMessage>[]> = { main: [], slow: [] };
-  const announcements: number[] = [];
+  const announcements: DeliveryRef[] = [];
   for (const outcome of outcomes) {
     if (outcome.kind !== "attempted") continue;
     if (outcome.retryVia === "queue" && outcome.retryInSeconds !== null)
       retries[laneAfter(outcome.result)].push({
-        body: { delivery_id: outcome.deliveryId },
+        body: deliveryMessage({ webhookId: outcome.webhookId, id: outcome.deliveryId }),
         delaySeconds: outcome.retryInSeconds,
         contentType: "json",
       });
-    announcements.push(...outcome.announcementDeliveryIds);
+    announcements.push(...outcome.announcementDeliveries);
   }
   for (const lane of ["main", "slow"] as const) {
     const messages = retries[lane];
@@ -52,15 +52,33 @@ export async function afterAttempts(
   if (announcements.length > 0) await enqueueDeliveries(deps.queue, announcements);
 }
 
-/** Manual retry: put a finished (failed or cancelled) delivery back in the queue, due now. */
-export async function requeueDelivery(deps: RequeueDeps, deliveryId: number): Promise<boolean> {
+// In place, only while the delivery is hot (it finished less than HOT_WINDOW_HOURS ago): older history is immutable,
+// which is what lets the archive copy it out while it stays readable (domain/archive/).
+const requeueIn = (table: string) => `UPDATE "${table}" SET status = 'pending', due_at = ?3, in_queue = 1,
+    lease_until = NULL, completed_at = NULL, updated_at = ?3
+  WHERE webhook_id = ?1 AND id = ?2 AND status IN ('failed', 'cancelled') AND completed_at >= ?4
+  RETURNING webhook_id, id`;
+
+/**
+ * Manual retry of a hot delivery: put it (failed or cancelled, finished within the hot window) back in the queue, due
+ * now. False when it is not in that state (an older one is sent again as a new delivery: domain/delivery/resend.ts).
+ */
+export async function requeueDelivery(
+  deps: RequeueDeps & { config: Pick<Config, "hotWindowHours"> },
+  delivery: DeliveryRef,
+): Promise<boolean> {
   const now = deps.now();
-  const [row] = await deps.db
-    .update(deliveries)
-    .set({ status: "pending", nextAttemptAt: now, inQueue: true, completedAt: null, updatedAt: now })
-    .where(and(eq(deliveries.id, deliveryId), inArray(deliveries.status, ["failed", "cancelled"])))
-    .returning({ id: deliveries.id });
+  const d1 = deps.db.$client;
+  const row = await withPartitions(d1, (live) =>
+    d1
+      .prepare(requeueIn(deliveryTable(live, delivery.id)))
+      .bind(delivery.webhookId, delivery.id, now, hotSince(deps.config, now))
+      .first<{ webhook_id: string; id: number }>(),
+  );
   if (!row) return false;
-  await enqueueDeliveries(deps.queue, [row.id]);
+  await enqueueDeliveries(deps.queue, [delivery]);
   return true;
 }
+
+/** The time after which a finished delivery is still hot: it may change (be retried in place), and stays in D1. */
+export const hotSince = (config: Pick<Config, "hotWindowHours">, now: number) => now - config.hotWindowHours * HOUR_MS;
