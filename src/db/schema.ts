@@ -168,6 +168,8 @@ export const deliveryAttempts = sqliteTable(
     errorClass: text("error_class", { enum: ERROR_CLASSES }),
     errorMessage: text("error_message"),
     responseExcerpt: text("response_excerpt"),
+    // The receiver's response headers, bounded (domain/http-attempt.ts): [name, value] pairs, for the portal.
+    responseHeaders: text("response_headers", { mode: "json" }).$type<[string, string][]>(),
   },
   (t) => [
     // A redelivered queue message can never record the same attempt twice.
@@ -294,6 +296,8 @@ export const portalSessions = sqliteTable(
     redeemedAt: integer("redeemed_at"),
     // The link's expiry until it is opened, then the session's.
     expiresAt: integer("expires_at").notNull(),
+    // A one-time result for the next page (a new secret, a test's outcome), sealed; read once and cleared.
+    flash: text("flash"),
   },
   (t) => [
     uniqueIndex("portal_sessions_link_hash_uq").on(t.linkHash),

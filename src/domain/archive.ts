@@ -319,6 +319,7 @@ function toArchivedDelivery(row: RawDelivery & { payload: string }, attempts: Ra
         errorClass: a.error_class,
         errorMessage: a.error_message,
         responseExcerpt: a.response_excerpt,
+        responseHeaders: null, // the portal's detail; the archive keeps the API's view of an attempt
       }),
     ),
   };

@@ -28,6 +28,8 @@ export interface DeliveryFilter {
   lastErrorClass?: ErrorClass;
   createdFrom?: number;
   createdBefore?: number;
+  /** Only deliveries with a smaller id: the next page of a list merged across webhooks (keyset, newest first). */
+  beforeId?: number;
 }
 
 /** Where deliveries are read from: D1 for recent ones, the archive (if bound) for the rest. */
@@ -96,6 +98,7 @@ export function deliveryListQueries(db: Database, webhookId: string, filter: Del
   if (filter.lastErrorClass !== undefined) conditions.push(eq(deliveries.lastErrorClass, filter.lastErrorClass));
   if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
   if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
+  if (filter.beforeId !== undefined) conditions.push(lt(deliveries.id, filter.beforeId));
   const where = and(...conditions);
   return [
     db

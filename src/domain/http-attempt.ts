@@ -10,9 +10,23 @@ export interface AttemptResult {
   errorMessage: string | null;
   responseExcerpt: string | null;
   retryAfterSeconds: number | null;
+  /** The response's headers, bounded (responseHeadersOf); absent when no response came. */
+  responseHeaders?: [string, string][];
 }
 
 const EXCERPT_BYTES = 4096;
+const HEADERS_KEPT = 24;
+const HEADER_VALUE_CHARS = 200;
+
+/** What is kept of a response's headers: the first HEADERS_KEPT, each value cut at HEADER_VALUE_CHARS; cookies masked. */
+export function responseHeadersOf(headers: Headers): [string, string][] {
+  const kept: [string, string][] = [];
+  for (const [name, value] of headers) {
+    if (kept.length >= HEADERS_KEPT) break;
+    kept.push([name, name === "set-cookie" ? "(not kept)" : value.slice(0, HEADER_VALUE_CHARS)]);
+  }
+  return kept;
+}
 
 /**
  * POST `body` to `url` once. Success is a 2xx whose body (up to the excerpt) arrives within `timeoutMs`;
@@ -59,6 +73,7 @@ export async function sendWebhookRequest(opts: {
     }
 
     const status = response.status;
+    const responseHeaders = responseHeadersOf(response.headers);
     const { excerpt, error } = await readExcerpt(response, deadline.reached);
     const durationMs = elapsed();
     const retryAfterSeconds = isSuccess(status) ? null : parseRetryAfter(response.headers.get("Retry-After"), now());
@@ -77,9 +92,18 @@ export async function sendWebhookRequest(opts: {
         errorMessage: null,
         responseExcerpt: excerpt,
         retryAfterSeconds,
+        responseHeaders,
       };
     }
-    return { ok: false, statusCode: status, durationMs, ...failure, responseExcerpt: excerpt, retryAfterSeconds };
+    return {
+      ok: false,
+      statusCode: status,
+      durationMs,
+      ...failure,
+      responseExcerpt: excerpt,
+      retryAfterSeconds,
+      responseHeaders,
+    };
   } finally {
     deadline.clear();
   }

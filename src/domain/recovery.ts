@@ -116,7 +116,8 @@ const replayable = (owned: string) => `SELECT e.id, e.event_type, e.created_at F
 const ownedBy = (webhook: Pick<WebhookEndpointRow, "tenantId">) =>
   webhook.tenantId !== null ? "e.tenant_id = ?5" : "e.partner_id = ?5";
 const ownerOf = (webhook: Pick<WebhookEndpointRow, "tenantId" | "partnerId">) => webhook.tenantId ?? webhook.partnerId;
-const countReplayable = (webhook: WebhookEndpointRow) => `SELECT count(*) AS n FROM (${replayable(ownedBy(webhook))})`;
+const countReplayableSql = (webhook: WebhookEndpointRow) =>
+  `SELECT count(*) AS n FROM (${replayable(ownedBy(webhook))})`;
 const nextReplayable = (webhook: WebhookEndpointRow) =>
   `${replayable(ownedBy(webhook))} ORDER BY e.created_at LIMIT ?6`;
 // INSERT OR IGNORE: a delivery fan-out or another chunk created meanwhile stays the only one.
@@ -141,6 +142,33 @@ interface RecoveryJob {
   event_types: string | null;
   cursor: number;
   requested_at: number;
+}
+
+/** How many deliveries recoverDeliveries would queue again now (its count, for a preview before confirming). */
+export async function countRecoverable(
+  deps: Pick<RecoveryDeps, "db" | "now">,
+  webhook: WebhookEndpointRow,
+  window: RecoveryWindow,
+): Promise<number> {
+  const row = await deps.db.$client
+    .prepare(COUNT_RECOVERABLE)
+    .bind(webhook.id, window.since, window.until, deps.now())
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/** How many deliveries replayEvents would create now for these event types (its count, for a preview). */
+export async function countReplayable(
+  deps: Pick<RecoveryDeps, "db">,
+  webhook: WebhookEndpointRow,
+  window: RecoveryWindow,
+  eventTypes: string[],
+): Promise<number> {
+  const row = await deps.db.$client
+    .prepare(countReplayableSql(webhook))
+    .bind(webhook.id, window.since, window.until, JSON.stringify(eventTypes), ownerOf(webhook))
+    .first<{ n: number }>();
+  return row?.n ?? 0;
 }
 
 /** Queues the endpoint's failed deliveries of the window again; answers how many. The webhook must be enabled. */
@@ -179,7 +207,7 @@ async function start(
   const count =
     kind === "recover"
       ? d1.prepare(COUNT_RECOVERABLE).bind(webhook.id, window.since, window.until, requestedAt)
-      : d1.prepare(countReplayable(webhook)).bind(webhook.id, window.since, window.until, types, ownerOf(webhook));
+      : d1.prepare(countReplayableSql(webhook)).bind(webhook.id, window.since, window.until, types, ownerOf(webhook));
   const [counted, inserted] = await d1.batch<{ n?: number; id?: number }>([
     count,
     d1.prepare(INSERT_JOB).bind(webhook.id, kind, window.since, window.until, eventTypes ? types : null, requestedAt),

@@ -123,7 +123,7 @@ describe("the portal refuses what the API refuses", () => {
     const created = await visitor.open("/portal/webhooks", {
       form: { _csrf: await visitor.csrf(), url: "https://receiver.example.com/hook", events: "*", enabled: "on" },
     });
-    expect(created.status).toBe(201);
+    expect(created.status).toBe(303);
     const listed = await api("GET", `${WEBHOOKS}/`, { token });
     expect(listed.body.items).toEqual([
       expect.objectContaining({ tenant_id: tenant, partner_id: null, url: "https://receiver.example.com/hook" }),

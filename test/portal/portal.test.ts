@@ -226,7 +226,7 @@ describe("authorization: the same rules as the API", () => {
       form: { ...form, _csrf: csrf },
       headers: { origin: "https://webhooks.test" },
     });
-    expect(ok.status).toBe(201);
+    expect(ok.status).toBe(303);
     // Another session's token does not work either.
     const other = await PortalVisitor.signIn(await tenantAdmin("tnt_csrf"));
     expect((await other.open("/portal/webhooks", { form: { ...form, _csrf: csrf } })).status).toBe(403);
@@ -234,7 +234,7 @@ describe("authorization: the same rules as the API", () => {
 });
 
 describe("screens through the domain", () => {
-  it("create shows the secret once; the endpoint is the API's; test event, rotate, delete", async () => {
+  it("create shows the secret once, after a redirect; the endpoint is the API's; test event, rotate, delete", async () => {
     const token = await tenantAdmin("tnt_flow");
     const visitor = await PortalVisitor.signIn(token);
     const csrf = await visitor.csrf();
@@ -249,8 +249,9 @@ describe("screens through the domain", () => {
         enabled: "on",
       },
     });
-    expect(created.status).toBe(201);
-    const secret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(created.html)![1]!;
+    expect(created.status).toBe(303);
+    const landed = await visitor.follow(created);
+    const secret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(landed.html)![1]!;
     const list = await api("GET", `${WEBHOOKS}/`, { token });
     expect(list.body.items).toHaveLength(1);
     const hook = list.body.items[0]!;
@@ -263,13 +264,16 @@ describe("screens through the domain", () => {
     });
     expect((await visitor.open(`/portal/webhooks/${hook.id}`)).html).not.toContain(secret);
 
-    const tested = await visitor.open(`/portal/webhooks/${hook.id}/test`, { form: { _csrf: csrf } });
+    const tested = await visitor.follow(visitor.open(`/portal/webhooks/${hook.id}/test`, { form: { _csrf: csrf } }));
     expect(tested.html).toContain("Test event delivered");
     expect(tested.html).toContain("&lt;script&gt;alert(&#39;receiver&#39;)&lt;/script&gt;");
     const deliveries = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries`, { token });
     expect(deliveries.body.items[0]).toMatchObject({ event_type: "webhook.test", status: "success" });
 
-    const rotated = await visitor.open(`/portal/webhooks/${hook.id}/rotate`, { form: { _csrf: csrf, grace: "3600" } });
+    const rotated = await visitor.follow(
+      visitor.open(`/portal/webhooks/${hook.id}/rotate`, { form: { _csrf: csrf, grace: "3600" } }),
+    );
+    expect(rotated.html).toContain("The previous secret keeps signing until");
     const newSecret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(rotated.html)![1]!;
     expect(newSecret).not.toBe(secret);
     const row = await env.DB.prepare("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ?")
@@ -310,7 +314,7 @@ describe("screens through the domain", () => {
       form: { _csrf: csrf },
       bindings: QUICK_RETRIES,
     });
-    expect(tested.status).toBe(200);
+    expect(tested.status).toBe(303);
     const [failed] = (await api("GET", `${WEBHOOKS}/${webhook.id}/deliveries`, { token })).body.items;
     expect(failed).toMatchObject({ event_type: "webhook.test", status: "retrying" });
     const delivery = await eventuallySucceeds({ id: webhook.id, token }, failed!.id);

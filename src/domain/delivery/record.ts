@@ -35,10 +35,11 @@ export type AttemptOutcome = { kind: "skipped"; reason: SkipReason } | Attempted
 // The attempt rows and the delivery updates of a whole group, one statement each: rows travel as one JSON parameter
 // (D1 allows 100 bound parameters per statement, a JSON array has no such limit).
 const INSERT_ATTEMPTS = `INSERT INTO delivery_attempts
-    (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success, status_code, error_class, error_message, response_excerpt)
+    (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success, status_code, error_class, error_message, response_excerpt,
+    response_headers)
   SELECT r.value ->> 'delivery_id', r.value ->> 'webhook_id', r.value ->> 'attempt_number', r.value ->> 'started_at',
     r.value ->> 'duration_ms', r.value ->> 'success', r.value ->> 'status_code', r.value ->> 'error_class',
-    r.value ->> 'error_message', r.value ->> 'response_excerpt'
+    r.value ->> 'error_message', r.value ->> 'response_excerpt', r.value ->> 'response_headers'
   FROM json_each(?1) AS r WHERE true
   ON CONFLICT (delivery_id, attempt_number) DO NOTHING`;
 // Guarded by the attempt number: a delivery claimed again since (its lease lapsed) is not overwritten by an old attempt.
@@ -95,6 +96,7 @@ export async function recordAttempts(
     error_class: result.errorClass,
     error_message: result.errorMessage?.slice(0, 500) ?? null,
     response_excerpt: result.responseExcerpt,
+    response_headers: result.responseHeaders ? JSON.stringify(result.responseHeaders) : null,
   }));
   const deliveryChanges = planned.map(({ claim, result, now, status, retryInSeconds, retryVia }) => ({
     delivery_id: claim.deliveryId,
