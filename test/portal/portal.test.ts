@@ -168,12 +168,31 @@ describe("authorization: the same rules as the API", () => {
     const other = await createWebhook(await tenantAdmin("tnt_someone_else"), { events: ["*"] });
     const visitor = await PortalVisitor.signIn(await tenantAdmin("tnt_me"));
     const csrf = await visitor.csrf();
-    for (const path of ["", "/edit", "/deliveries", "/deliveries/1", "/stats", "/rotate", "/delete"]) {
+    for (const path of [
+      "",
+      "/edit",
+      "/deliveries",
+      "/deliveries/1",
+      "/stats",
+      "/rotate",
+      "/delete",
+      "/recover",
+      "/replay",
+    ]) {
       const res = await visitor.open(`/portal/webhooks/${other.id}${path}`);
       expect(res.status, path).toBe(404);
       expect(res.html).toContain("Not found");
     }
-    for (const path of ["/delete", "/rotate", "/test", "/enabled", "/edit"]) {
+    for (const path of [
+      "/delete",
+      "/rotate",
+      "/test",
+      "/enabled",
+      "/edit",
+      "/recover",
+      "/replay",
+      "/deliveries/1/retry",
+    ]) {
       expect(
         (
           await visitor.open(`/portal/webhooks/${other.id}${path}`, {
@@ -183,6 +202,11 @@ describe("authorization: the same rules as the API", () => {
         path,
       ).toBe(404);
     }
+    // The log across endpoints does not take another tenant's endpoint either.
+    const log = await visitor.open(`/portal/deliveries?webhook=${other.id}`);
+    expect(log.status).toBe(422);
+    expect(log.html).toContain("Not one of your endpoints");
+    expect(log.html).not.toContain(other.url);
     expect((await api("GET", `${WEBHOOKS}/${other.id}`, { token: await tenantAdmin("tnt_someone_else") })).status).toBe(
       200,
     );
@@ -205,6 +229,11 @@ describe("authorization: the same rules as the API", () => {
     expect(create.status).toBe(403);
     expect(create.html).toContain("read-only session");
     expect((await visitor.open(`/portal/webhooks/${hook.id}/delete`, { form: { _csrf: csrf } })).status).toBe(403);
+    for (const path of ["/recover", "/replay", "/test", "/deliveries/1/retry"])
+      expect(
+        (await visitor.open(`/portal/webhooks/${hook.id}${path}`, { form: { _csrf: csrf, since: "24h" } })).status,
+        path,
+      ).toBe(403);
     expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token })).status).toBe(200);
   });
 
