@@ -78,3 +78,14 @@ export class PortalVisitor {
     return visitor;
   }
 }
+
+/** The text a page shows, tags dropped and entities decoded as a browser would, whitespace collapsed. */
+export const textOf = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, " ")
+    .replaceAll("&#39;", "'")
+    .replaceAll("&quot;", '"')
+    .replaceAll("&lt;", "<")
+    .replaceAll("&gt;", ">")
+    .replaceAll("&amp;", "&")
+    .replace(/\s+/g, " ");

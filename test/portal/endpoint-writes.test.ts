@@ -4,7 +4,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { seedLiveWebhooks } from "../helpers/deliveries";
-import { PortalVisitor } from "../helpers/portal";
+import { PortalVisitor, textOf } from "../helpers/portal";
 import { productionFetch } from "../helpers/production-app";
 import { tenantAdmin } from "../helpers/tokens";
 
@@ -13,15 +13,6 @@ const liveCount = async (tenant: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL")
     .bind(tenant)
     .first<{ n: number }>())!.n;
-/** The text the page shows, entities decoded as a browser would. */
-const textOf = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, " ")
-    .replaceAll("&#39;", "'")
-    .replaceAll("&quot;", '"')
-    .replaceAll("&lt;", "<")
-    .replaceAll("&gt;", ">")
-    .replaceAll("&amp;", "&");
 
 type Fetcher = (request: Request) => Promise<Response>;
 const apiVia = async (fetcher: Fetcher, method: string, path: string, token: string, body: unknown) => {

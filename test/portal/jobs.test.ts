@@ -5,20 +5,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { seedDelivery } from "../helpers/deliveries";
-import { PortalVisitor } from "../helpers/portal";
+import { PortalVisitor, textOf } from "../helpers/portal";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { partnerAdmin, publisher, tenantAdmin } from "../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
-const textOf = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, " ")
-    .replaceAll("&#39;", "'")
-    .replaceAll("&quot;", '"')
-    .replaceAll("&lt;", "<")
-    .replaceAll("&gt;", ">")
-    .replaceAll("&amp;", "&")
-    .replace(/\s+/g, " ");
 const deliveryCount = async (webhookId: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?")
     .bind(webhookId)
@@ -138,8 +129,8 @@ describe("why an endpoint fails", () => {
       body: { headers: { "X-Team": "identity" } },
     });
     await visitor.open(`/portal/webhooks/${hook.id}/test`, { form: { _csrf: await visitor.csrf() } });
-    const [delivery] = (await api("GET", `${WEBHOOKS}/${hook.id}/deliveries`, { token: await tenantAdmin(tenant) }))
-      .body.items;
+    const delivery = (await api("GET", `${WEBHOOKS}/${hook.id}/deliveries`, { token: await tenantAdmin(tenant) })).body
+      .items[0]!;
     const page = await visitor.open(`/portal/webhooks/${hook.id}/deliveries/${delivery.id}`);
     const text = textOf(page.html);
     expect(text).toContain(`X-ScaiKey-Webhook-ID ${delivery.id}`);
