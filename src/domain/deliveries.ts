@@ -112,13 +112,6 @@ export function deliveryListQueries(db: Database, webhookId: string, filter: Del
   ] as const;
 }
 
-/** A page of the endpoint's deliveries in D1, newest first (the portal's list). */
-export async function listDeliveries(db: Database, webhookId: string, filter: DeliveryFilter, page: Page) {
-  const [rows, [total]] = await db.batch(deliveryListQueries(db, webhookId, filter, page));
-  const n = total?.n ?? 0;
-  return { rows, total: n, pages: Math.ceil(n / page.perPage) };
-}
-
 const archiveTotalsColumns = {
   success: sql<number>`coalesce(sum(${deliveryArchives.succeeded}), 0)`,
   failed: sql<number>`coalesce(sum(${deliveryArchives.failed}), 0)`,

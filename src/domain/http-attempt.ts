@@ -19,7 +19,7 @@ const HEADERS_KEPT = 24;
 const HEADER_VALUE_CHARS = 200;
 
 /** What is kept of a response's headers: the first HEADERS_KEPT, each value cut at HEADER_VALUE_CHARS; cookies masked. */
-export function responseHeadersOf(headers: Headers): [string, string][] {
+function responseHeadersOf(headers: Headers): [string, string][] {
   const kept: [string, string][] = [];
   for (const [name, value] of headers) {
     if (kept.length >= HEADERS_KEPT) break;

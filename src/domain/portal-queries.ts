@@ -91,7 +91,7 @@ const deliveryRowOf = (r: Record<string, unknown>): DeliveryRow => ({
 });
 
 /** Deliveries whose latest attempt decides the failing state: each webhook's newest attempted ones. */
-export const RECENT_OUTCOMES = 20;
+const RECENT_OUTCOMES = 20;
 const RECENT_SCAN = 100;
 
 // Per webhook, among its newest RECENT_SCAN deliveries (deliveries_webhook_id_idx), those attempted, with how their

@@ -28,6 +28,8 @@ export const Sparkline: FC<{ series: Point[]; label: string }> = ({ series, labe
 const W = 720;
 const H = 240;
 const PAD = { left: 64, right: 12, top: 34, bottom: 40 };
+/** Half an x label ("23:00") at the phone size: the last one stays this far inside the right edge. */
+const X_LABEL_HALF_WIDTH = 40;
 
 function niceMax(v: number): number {
   if (v <= 0) return 1;
@@ -59,7 +61,7 @@ const Axes: FC<{ max: number; series: Point[]; bucket: "hour" | "day" }> = ({ ma
       {series.map((s, i) =>
         i % every === 0 ? (
           <text
-            x={PAD.left + slot * i + slot / 2}
+            x={Math.min(PAD.left + slot * i + slot / 2, W - X_LABEL_HALF_WIDTH)}
             y={H - 10}
             text-anchor="middle"
             class={i % (every * 2) === 0 ? undefined : "minor"}

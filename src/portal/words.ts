@@ -24,7 +24,7 @@ const STATUS_TEXT: Record<number, string> = {
   504: "Gateway Timeout",
 };
 
-export const httpStatusText = (code: number) => `HTTP ${code}${STATUS_TEXT[code] ? ` ${STATUS_TEXT[code]}` : ""}`;
+const httpStatusText = (code: number) => `HTTP ${code}${STATUS_TEXT[code] ? ` ${STATUS_TEXT[code]}` : ""}`;
 
 /** "no response within 15000 ms" → "15.0 s": the durations inside our own messages, as the rest of the page shows them. */
 const withReadableDurations = (text: string) => text.replace(/(\d+) ms\b/g, (_, ms: string) => duration(Number(ms)));

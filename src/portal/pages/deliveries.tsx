@@ -58,7 +58,7 @@ export function readDeliveryQuery(q: Record<string, string>): DeliveryQuery {
   return Object.fromEntries(entries) as DeliveryQuery;
 }
 
-export const deliveryQueryString = (query: DeliveryQuery, changes: Partial<DeliveryQuery> = {}) => {
+const deliveryQueryString = (query: DeliveryQuery, changes: Partial<DeliveryQuery> = {}) => {
   const q = new URLSearchParams();
   const merged = { ...query, ...changes };
   for (const [k, name] of Object.entries(PARAMS)) {
@@ -93,7 +93,7 @@ const SelectField: FC<{
   </Field>
 );
 
-export const DeliveryFilters: FC<{
+const DeliveryFilters: FC<{
   action: string;
   query: DeliveryQuery;
   errors: DeliveryQueryErrors;
@@ -210,7 +210,7 @@ export const DeliveryFilters: FC<{
   </form>
 );
 
-export const DeliveryTable: FC<{
+const DeliveryTable: FC<{
   items: DeliveryRow[];
   endpoints?: Map<string, WebhookEndpointRow>;
 }> = ({ items, endpoints }) => (

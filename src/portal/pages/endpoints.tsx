@@ -30,7 +30,7 @@ import { disabledReasonText, displayStatus, errorInWords } from "../words";
 const canWrite = (view: PortalView) => !view.session.readOnly;
 
 /** The last error of a webhook's recent deliveries, in words, with its time. */
-export const LastError: FC<{ health: RecentHealth | undefined }> = ({ health }) => {
+const LastError: FC<{ health: RecentHealth | undefined }> = ({ health }) => {
   const last = health?.lastError;
   if (!last) return null;
   const words = errorInWords(last.errorClass, last.error, last.statusCode);
@@ -363,7 +363,7 @@ export const EndpointHeader: FC<{
 );
 
 /** Event types a test can send to this webhook: `webhook.test`, then the catalog's examples of what it subscribes to. */
-export const testableTypes = (row: WebhookEndpointRow) => [
+const testableTypes = (row: WebhookEndpointRow) => [
   TEST_EVENT_TYPE,
   ...EVENT_TYPES.filter(
     (t) =>
@@ -393,7 +393,7 @@ const TestForm: FC<{ view: PortalView; row: WebhookEndpointRow }> = ({ view, row
   </form>
 );
 
-export const TestResult: FC<{ row: WebhookEndpointRow; outcome: TestOutcome }> = ({ row, outcome }) => {
+const TestResult: FC<{ row: WebhookEndpointRow; outcome: TestOutcome }> = ({ row, outcome }) => {
   const words = outcome.success ? null : errorInWords(outcome.errorClass as never, outcome.error, outcome.statusCode);
   return (
     <div class={`notice ${outcome.success ? "ok" : "bad"}`} role="status" id="test-result">
