@@ -565,7 +565,7 @@ test("the delivery portal, end to end", async ({ browser }) => {
   await page.goto(`${base}/portal`);
   check(
     "the list shows status, success rate and a sparkline",
-    (await page.locator("svg.spark").count()) === 4 &&
+    (await page.locator("svg.spark").count()) === 3 &&
       (await page.locator(".badge", { hasText: /^Disabled$/ }).count()) === 1 &&
       (await page.locator("td.num b").allTextContents()).some((t) => /^\d+(\.\d)?%$/.test(t)),
   );

@@ -123,5 +123,5 @@ table.rows thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rec
 table.rows tr{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:.15rem .75rem;padding:.6rem 0;border-bottom:1px solid var(--line)}
 table.rows td{display:block;border:0;padding:.1rem 0;text-align:left}table.rows td:first-child{grid-column:1/-1}
 table.rows td[data-label]::before{content:attr(data-label);display:block;font-size:.7rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
-.chart text{font-size:26px}.chart text.minor{display:none}}
+.chart text{font-size:26px}.chart text.minor{display:none}.tabs{flex-wrap:wrap;overflow:visible}}
 `;
