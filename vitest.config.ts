@@ -11,6 +11,9 @@ export default defineConfig(async () => {
         miniflare: {
           // Needed only here: lets tests call exports.default.queue()/scheduled().
           compatibilityFlags: ["service_binding_extra_handlers"],
+          // For tests only: an empty database beside DB, which test/migrations/upgrade.test.ts takes through the
+          // migrations as a deployed database went through them.
+          d1Databases: ["UPGRADE_DB"],
           bindings: {
             TEST_MIGRATIONS: migrations,
             JWT_SECRET: "test-secret-do-not-use-in-production",

@@ -139,8 +139,34 @@ function costDetail(r) {
   return lines;
 }
 
+/** 6. Isolation (`npm run bench -- --isolation`, a run of its own): healthy latency beside a timing-out receiver. */
+function isolation(r) {
+  const i = r.isolation;
+  if (!i) return [];
+  const row = (x) =>
+    `| ${x.case} | ${fmt(x.healthy_p99_ms_alone)} ms (p50 ${fmt(x.healthy_p50_ms_alone)}) | ${fmt(x.healthy_p99_ms_beside_slow)} ms (p50 ${fmt(x.healthy_p50_ms_beside_slow)}) | ${fmt(x.ratio, 2)} | ≤ ${x.target_ratio}: ${yes(x.ratio <= x.target_ratio)} | ${x.slow_first_attempts_arrived}/${x.slow_deliveries} (p99 ${fmt(x.slow_first_attempt_p99_ms)} ms); ${x.slow_first_attempts_recorded}/${x.slow_deliveries} |`;
+  return [
+    `Isolation (\`npm run bench -- --isolation\`, Miniflare, ${i.finished_at.slice(0, 16).replace("T", " ")} UTC, ${i.duration_s} s, load average ${i.machine.load_average_at_start.join(" ")} at start): ` +
+      `${i.settings.events} events published at once, ${i.settings.rounds} round(s) of each condition on fresh webhooks; the slow receiver answers after ${fmt(i.settings.slow_answer_after_ms / 1000)} s, past the ${fmt(i.settings.delivery_timeout_ms / 1000)} s timeout.`,
+    "",
+    "| Case | Healthy p99, publish → receipt, alone | … beside the slow webhook | Ratio | Target | Slow deliveries: first attempts arrived (by the last healthy one); recorded |",
+    "|---|---|---|---|---|---|",
+    row(i),
+    row(i.twenty_webhooks),
+  ];
+}
+
 export function renderMarkdown(r) {
-  return [...header(r), "", ...summary(r), "", ...cpuTable(r), "", ...wranglerDevDetail(r), "", ...costDetail(r)].join(
-    "\n",
-  );
+  return [
+    ...header(r),
+    "",
+    ...summary(r),
+    "",
+    ...cpuTable(r),
+    "",
+    ...wranglerDevDetail(r),
+    "",
+    ...costDetail(r),
+    ...(r.isolation ? ["", ...isolation(r)] : []),
+  ].join("\n");
 }

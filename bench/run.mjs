@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 // `npm run bench -- [options]`: the project's performance, measured locally against the same runtime's own ceiling,
 // in two columns: the Workers run by Miniflare's own API (workerd with no inspector: what production pays; the targets
 // are judged here) and by `wrangler dev` (what a developer sees: wrangler's inspector session and dev middleware on).
@@ -19,14 +19,18 @@ import { spawn, spawnSync } from "node:child_process";
 // and once: 3. fan-out to 1, 100, 1,000 endpoints;  5. cost per delivery (D1 and queue operations).
 // Prints a Markdown table (report.mjs), writes bench/results.json and bench/results.md. Exits 1 if a run fails (not if
 // a target is missed).
+//
+// `--isolation` measures only 6. isolation (measure/isolation.mjs): healthy webhooks' delivery latency beside a receiver
+// that times out, against the same without it, on Miniflare; it writes the `isolation` key of bench/results.json and
+// keeps every other key as the last full run left it.
 import { webcrypto } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { intOption, parseCli, progressNote, sleep } from "../scripts/lib/cli.mjs";
 import { ensureRecentNode } from "../scripts/lib/node-runtime.mjs";
-import { onStopSignals, stopProcessGroup } from "../scripts/lib/process.mjs";
+import { stopProcessGroup } from "../scripts/lib/process.mjs";
 import { mintToken } from "../scripts/lib/token.mjs";
 import {
   applyLocalMigrations,
@@ -36,10 +40,12 @@ import {
   wranglerBin,
 } from "../scripts/lib/wrangler.mjs";
 import { seedEndpoints, tagCounter } from "./client.mjs";
+import { runBench, SNAPSHOT_ENTRIES, startReceiver } from "./harness.mjs";
 import { measureAdminApi } from "./measure/admin-api.mjs";
 import { measureCost } from "./measure/cost.mjs";
 import { measureDelivery, measurePublishSideCpu } from "./measure/delivery.mjs";
 import { FAN_OUT_SIZES, measureFanOut } from "./measure/fan-out.mjs";
+import { ISOLATION_CASES, measureIsolationCase } from "./measure/isolation.mjs";
 import { measurePublishLatency } from "./measure/publish.mjs";
 import { renderMarkdown } from "./report.mjs";
 import { startMiniflareWorker } from "./runtimes/miniflare.mjs";
@@ -61,6 +67,8 @@ Options:
   --no-write          do not write bench/results.json / results.md
   --keep              keep the temporary directory (logs, databases) and print its path
   --render-only       measure nothing: rewrite bench/results.md from bench/results.json (after changing the report)
+  --isolation         measure only isolation (1-2 min): healthy webhooks' latency beside a receiver that times out,
+                      against the same without it (--rounds rounds of each); writes the isolation key of results.json
   --hold <s>          after seeding the Miniflare column, keep its Workers up this long (URLs and tokens in
                       <work dir>/hold.json), for poking at them by hand; then measure as usual
   -h, --help          this help
@@ -95,6 +103,7 @@ function readOptions() {
       profile: { type: "boolean", default: true },
       "consumer-concurrency": { type: "string" },
       "render-only": { type: "boolean", default: false },
+      isolation: { type: "boolean", default: false },
     },
   });
   // --quick fills in what the command line leaves at its default.
@@ -117,6 +126,7 @@ function readOptions() {
     write: opts.write,
     keep: opts.keep,
     renderOnly: opts["render-only"],
+    isolation: opts.isolation,
   };
 }
 
@@ -138,16 +148,7 @@ function machineInfo(wrangler) {
 
 /** The snapshot every Worker is built from, with the what-if concurrency applied; checks the baseline's batching. */
 function prepareSnapshot(workDir, options) {
-  const app = snapshotTree(root, join(workDir, "app"), [
-    "src",
-    "migrations",
-    "wrangler.toml",
-    "package.json",
-    "tsconfig.json",
-    "bench/instrumented.ts",
-    "scripts/lib/d1-intercept.ts", // imported by instrumented.ts
-    "bench/baseline",
-  ]);
+  const app = snapshotTree(root, join(workDir, "app"), [...SNAPSHOT_ENTRIES, "bench/baseline"]);
   const consumerFile = readdirSync(join(app, "src"), { recursive: true })
     .filter((f) => f.endsWith(".ts"))
     .map((f) => join(app, "src", f))
@@ -219,26 +220,17 @@ async function makeTokens() {
   };
 }
 
-/** The receiver + JWKS server, its own process; resolves once it listens. */
-async function startReceiver(jwks, children) {
-  const child = spawn(process.execPath, [join(root, "bench", "receiver.mjs")], {
-    env: { ...process.env, BENCH_JWKS: JSON.stringify(jwks) },
-    detached: true,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  children.push(child);
-  const port = await new Promise((resolvePort, reject) => {
-    let buffered = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      if (buffered.includes("\n")) resolvePort(JSON.parse(buffered.split("\n")[0]).port);
-    });
-    child.once("exit", () => reject(new Error("the receiver exited before listening")));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  return { base, child, stats: async () => (await fetch(`${base}/__stats`)).json() };
-}
+/** Our Worker's vars: tokens checked against the receiver's JWKS (RS256, as in production), local targets, a fresh key. */
+const subjectVars = (receiver) => ({
+  JWT_JWKS_URL: `${receiver.base}/jwks`,
+  JWT_ISSUER: ISSUER,
+  JWT_AUDIENCE: AUDIENCE,
+  ALLOW_INSECURE_URLS: "true",
+  ALLOW_PRIVATE_TARGETS: "true",
+  // The fan-out measure puts its largest size (FAN_OUT_SIZES) in one tenant, past the default limit of 100.
+  MAX_WEBHOOKS_PER_OWNER: String(Math.max(...FAN_OUT_SIZES)),
+  SECRET_ENCRYPTION_KEY: `k1:${Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64")}`,
+});
 
 /** The measures both columns take: admin API, publish latency, delivery throughput, each with workerd's CPU. */
 async function measureColumn(column, ctx) {
@@ -463,7 +455,7 @@ async function main(options, state) {
   const { app, queue } = prepareSnapshot(workDir, options);
   note(`delivery queue: ${JSON.stringify(queue)}`);
   const tokens = await makeTokens();
-  const receiver = await startReceiver(tokens.jwks, state.children);
+  const receiver = await startReceiver(root, tokens.jwks, state.children);
   note(`receiver + JWKS on ${receiver.base}`);
   const envFile = join(workDir, "bench.env"); // named, so wrangler reads no .dev.vars: the run depends on nothing local
   writeFileSync(envFile, "# vars come from the runner\n");
@@ -478,16 +470,7 @@ async function main(options, state) {
     receiver,
     children: state.children,
     tagCount: tagCounter(receiver),
-    subjectVars: {
-      JWT_JWKS_URL: `${receiver.base}/jwks`,
-      JWT_ISSUER: ISSUER,
-      JWT_AUDIENCE: AUDIENCE,
-      ALLOW_INSECURE_URLS: "true",
-      ALLOW_PRIVATE_TARGETS: "true",
-      // The fan-out measure puts its largest size (FAN_OUT_SIZES) in one tenant, past the default limit of 100.
-      MAX_WEBHOOKS_PER_OWNER: String(Math.max(...FAN_OUT_SIZES)),
-      SECRET_ENCRYPTION_KEY: `k1:${Buffer.from(webcrypto.getRandomValues(new Uint8Array(32))).toString("base64")}`,
-    },
+    subjectVars: subjectVars(receiver),
     baselineVars: { RECEIVER_URL: receiver.base, CONSUMER_CONCURRENCY: String(queue.consumer_concurrency) },
   };
 
@@ -539,6 +522,78 @@ async function main(options, state) {
   };
 }
 
+/**
+ * `--isolation`: each case on a Miniflare Worker of its own (fresh D1), with the production timeout and a slow receiver
+ * that answers only after it. Returns the `isolation` key of results.json.
+ */
+async function isolationMain(options, state) {
+  const wrangler = wranglerBin(root);
+  const machine = machineInfo(wrangler);
+  note(`machine: ${machine.cpus} CPUs, ${machine.cpu_model}; load ${machine.load_average_at_start.join(" ")}`);
+  const workDir = (state.workDir = mkdtempSync(join(tmpdir(), "scaikey-bench-")));
+  const { app } = prepareSnapshot(workDir, options);
+  const tokens = await makeTokens();
+  const receiver = await startReceiver(root, tokens.jwks, state.children);
+  const envFile = join(workDir, "bench.env");
+  writeFileSync(envFile, "# vars come from the runner\n");
+  const outdir = join(app, "bundles", "subject");
+  bundleWorker(wrangler, { cwd: app, config: "wrangler.toml", outdir });
+  const timeoutMs = Number(
+    /^DELIVERY_TIMEOUT_MS = "(\d+)"/m.exec(readFileSync(join(app, "wrangler.toml"), "utf8"))?.[1],
+  );
+  const slowAnswerMs = timeoutMs + 5_000; // the slow receiver still answers, after the timeout
+  const results = {
+    machine,
+    settings: {
+      events: 100,
+      rounds: options.settings.rounds,
+      delivery_timeout_ms: timeoutMs,
+      slow_answer_after_ms: slowAnswerMs,
+    },
+  };
+  for (const spec of ISOLATION_CASES) {
+    const name = `iso-${spec.tenants}`;
+    const persistTo = join(workDir, `${name}-state`);
+    applyLocalMigrations(wrangler, { cwd: app, persistTo });
+    const worker = await startMiniflareWorker({
+      name,
+      appDir: app,
+      workDir,
+      config: "wrangler.toml",
+      bundle: join(outdir, "index.js"),
+      persistTo,
+      envFile,
+      children: state.children,
+      vars: subjectVars(receiver),
+    });
+    note(`6. isolation: ${spec.label} (${worker.base})`);
+    const measured = await measureIsolationCase({
+      worker,
+      receiver,
+      adminToken: tokens.admin,
+      spec,
+      rounds: options.settings.rounds,
+      slowAnswerMs,
+      timeoutMs,
+      note,
+    });
+    note(
+      `   healthy p99 ${measured.healthy_p99_ms_alone} ms alone, ${measured.healthy_p99_ms_beside_slow} ms beside the slow webhook: ratio ${measured.ratio.toFixed(2)}`,
+    );
+    if (spec.key) results[spec.key] = measured;
+    else Object.assign(results, measured);
+    await stopProcessGroup(worker.child);
+  }
+  return {
+    ...results,
+    load_average_at_end: loadavg().map((x) => Number(x.toFixed(2))),
+    finished_at: new Date().toISOString(),
+    duration_s: Math.round((Date.now() - t0) / 1000),
+  };
+}
+
+const RESULTS_FILE = join(root, "bench", "results.json");
+
 await ensureRecentNode("npm run bench");
 const options = readOptions();
 if (options.renderOnly) {
@@ -548,37 +603,28 @@ if (options.renderOnly) {
   process.exit(0);
 }
 
-const state = { workDir: null, children: [] };
-const stopAll = onStopSignals(async () => {
-  await Promise.all(state.children.map(stopProcessGroup));
-  if (state.workDir && !options.keep) rmSync(state.workDir, { recursive: true, force: true });
-}, note);
-const hardStop = setTimeout(() => {
-  note(`time limit of ${TIME_LIMIT_MS / 60_000} min reached: stopping`);
-  stopAll().finally(() => process.exit(1));
-}, TIME_LIMIT_MS);
-
-let code = 1;
-try {
-  const results = await main(options, state);
-  const markdown = renderMarkdown(results);
-  say("");
-  say(markdown);
-  if (options.write) {
-    mkdirSync(join(root, "bench"), { recursive: true });
-    writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(root, "bench", "results.md"), `${markdown}\n`);
+await runBench({
+  tool: "bench",
+  note,
+  timeLimitMs: TIME_LIMIT_MS,
+  keep: options.keep,
+  // --isolation measures only its key, a full run everything else: each keeps what the other wrote last.
+  main: async (state) => {
+    const previous = existsSync(RESULTS_FILE) ? JSON.parse(readFileSync(RESULTS_FILE, "utf8")) : {};
+    return options.isolation
+      ? { ...previous, isolation: await isolationMain(options, state) }
+      : { ...(await main(options, state)), ...(previous.isolation ? { isolation: previous.isolation } : {}) };
+  },
+  done: (results) => {
+    const markdown = renderMarkdown(results);
     say("");
-    say("Wrote bench/results.json and bench/results.md.");
-  }
-  code = 0;
-} catch (err) {
-  process.stderr.write(`\nbench: ${err.stack ?? err}\n`);
-  if (state.workDir) process.stderr.write(`files kept in ${state.workDir}\n`);
-  options.keep = true;
-} finally {
-  clearTimeout(hardStop);
-  await stopAll();
-  if (options.keep && state.workDir) say(`Kept ${state.workDir} (logs and databases).`);
-}
-process.exit(code);
+    say(markdown);
+    if (options.write) {
+      mkdirSync(join(root, "bench"), { recursive: true });
+      writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(join(root, "bench", "results.md"), `${markdown}\n`);
+      say("");
+      say("Wrote bench/results.json and bench/results.md.");
+    }
+  },
+});

@@ -133,7 +133,6 @@ for (const signal of signals) process.on(signal, forward);
 // sweep is what recovers those, so run the crons of wrangler.toml here too, on their schedule (minute resolution).
 const CRONS = [
   { cron: "* * * * *", every: 1 },
-  { cron: "*/5 * * * *", every: 5 },
   { cron: "*/3 * * * *", every: 3 },
 ];
 let minute = 0;

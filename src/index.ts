@@ -16,8 +16,8 @@ const app = createApp();
 export default {
   fetch: app.fetch,
 
-  async queue(batch, env, _ctx) {
-    await handleQueueBatch(batch, createServices(env));
+  async queue(batch, env, ctx) {
+    await handleQueueBatch(batch, createServices(env), ctx);
   },
 
   async scheduled(controller, env, ctx) {

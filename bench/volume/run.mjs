@@ -1,510 +1,304 @@
 #!/usr/bin/env node
-// `npm run bench:volume`: the service with a large delivery history, all on 127.0.0.1, bounded in time.
+// `npm run bench:volume`: how much one D1 database holds, and how fast a large history reads. About 3 to 5 minutes on
+// a shared 2-core machine; everything on 127.0.0.1; writes bench/volume.json.
 //
-//   1. Storage model: seeds a sample (default 100,000 deliveries of the typical event: 1 KiB payload, fan-out 3,
-//      1.2 attempts) into a SQLite file with the project's migrations and measures bytes per delivery per table and
-//      index (dbstat), for a delivery in D1 (hot) and for what stays of it once archived (its event's row, until
-//      retention). From these: the deliveries/day whose 30 days fit in one 10 GB D1 database.
-//   2. An empty database: `wrangler dev` with only the endpoints, for the list's p50 without history (timed alternately
-//      with the full one below, so both see the same load).
-//   3. A history of --deliveries (default 1,000,000) deliveries with attempts and events over --days (40) days, written
-//      straight into wrangler dev's local D1 file, plus deliveries waiting in the queue behind a backlog. Then:
-//      the list's p50 with that history; the sweep cron while the consumer is an hour behind (duplicates it sends), and
-//      again once the queue watermark passes them (they are lost, so it must send them, and they are delivered); the
-//      stats rollup cron until it has caught up; the retention cron (retention + archive) until done or --budget-s;
-//      the list again, and a page deep in the archive.
-// Writes bench/volume.json. Exits 1 if a run fails (not if a target is missed).
-import { spawnSync } from "node:child_process";
-import {
-  cpSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+// 1. Storage, from a real run (the instrumented Worker, bench/instrumented.ts, under Miniflare's own API, its clock
+//    moved hour by hour): a UTC day of traffic through the real code (publish, deliver with retries, some deliveries
+//    failing for good, some cancelled by a webhook delete), the storage cron after every hour, and the hours after it
+//    until everything is sealed. Busy webhooks (tenants of 3) get --busy-per-hour deliveries an hour each, sparse ones
+//    one an hour. Bytes per unit come from dbstat over the local D1 file (every table and index, no VACUUM), measured
+//    at the high-water mark (the last hour delivered, HOT_WINDOW_HOURS + 2 hours of partitions live) and once all is
+//    sealed: a hot delivery and event, an archive_days row of a busy and of a sparse webhook-day (and of their
+//    owners' events), archive_hours rows, stats rows, webhooks, and the free pages partition drops leave.
+//    From them (volume/capacity.mjs): the deliveries a day whose 30 days fit in 70% of 10 GB, at fan-out 1 and 3, for
+//    the stated mix (90% of deliveries to busy webhooks, 10% to sparse ones).
+// 2. A filtered list over 30 days of a webhook with 1M deliveries: the history seeded hour by hour through the real
+//    archive code (bench/archive-seed.ts: writeDeliveryChunk, as the seal calls it; a seeded mix of statuses, event
+//    types, status codes and error classes), a few hours of hot deliveries published for real, then the list API timed
+//    with each filter, first page and a deep page.
+import { writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
-import { startLocalReceiver } from "../../scripts/lib/local-receiver.mjs";
+import { mapBounded } from "../../scripts/lib/bounded-map.mjs";
+import { intOption, parseCli, progressNote } from "../../scripts/lib/cli.mjs";
+import { ensureRecentNode } from "../../scripts/lib/node-runtime.mjs";
 import { stopProcessGroup } from "../../scripts/lib/process.mjs";
-import { wranglerBin } from "../../scripts/lib/wrangler.mjs";
-import { startWranglerDev } from "../../scripts/lib/wrangler-dev.mjs";
-import {
-  HOUR_MS,
-  openDatabase,
-  seedHistory,
-  seedQueuedDeliveries,
-  setCursor,
-  storageByObject,
-  TYPICAL,
-} from "./seed.mjs";
+import { createRig, DAY_MS, eventOf, HOUR_MS, runBench, STORAGE_CRON } from "../harness.mjs";
+import { capacityPerDay, D1_LIMIT_BYTES, USABLE_SHARE } from "./capacity.mjs";
+import { measureListLatency } from "./list-latency.mjs";
+import { archiveDaysUnits, measureFile } from "./storage.mjs";
 
 const USAGE = `Usage: npm run bench:volume -- [options]
 
+About 3 to 5 minutes (2-core machine, others' tests beside it); everything on 127.0.0.1. Run it alone:
+  flock /tmp/heavy.lock npm run bench:volume
+
 Options:
-  --deliveries <n>   delivery rows of the seeded history (default 1000000)
-  --days <n>         days the history spans (default 40)
-  --webhooks <n>     endpoints (tenants of 3) the history is spread over (default 30)
-  --sample <n>       deliveries of the storage-model sample (default 100000)
-  --queued <n>       deliveries waiting in the queue for the sweep runs (default 2000)
-  --budget-s <n>     seconds the retention cron may run in all (default 240); rates come from what it did
-  --keep             keep the temporary directory and print its path
-  --no-write         do not write bench/volume.json
-  -h, --help         this help
+  --busy-per-hour <n>  deliveries an hour to each busy webhook in the storage run (default 40)
+  --sparse <n>         sparse webhooks (one delivery an hour each) in the storage run (default 40)
+  --history <n>        archived deliveries of the listed webhook (default 1000000)
+  --runs <n>           timed runs of each list request (default 10, after one untimed)
+  --keep               keep the temporary directory (logs, databases) and print its path
+  --no-write           do not write bench/volume.json
+  -h, --help           this help
 `;
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const t0 = Date.now();
-const note = (line) => process.stderr.write(`[volume +${((Date.now() - t0) / 1000).toFixed(0)}s] ${line}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const note = progressNote("volume", t0);
+const TIME_LIMIT_MS = 25 * 60_000;
+const BUSY_TENANTS = 2;
+const BUSY_FAN_OUT = 3;
+const DOOMED_PER_HOUR = 5; // deliveries of a webhook deleted at once: cancelled
+const TRAFFIC_HOURS = 24; // one UTC day
+const EVENT_TYPES = ["user.created", "user.updated", "session.created", "group.member_added"];
+const HOT_WINDOW_HOURS = 4; // wrangler.toml's; checked against the Worker's config below
+const TARGET_PER_DAY = 10_000_000;
 
-const { values: opts } = parseArgs({
-  options: {
-    deliveries: { type: "string", default: "1000000" },
-    days: { type: "string", default: "40" },
-    webhooks: { type: "string", default: "30" },
-    sample: { type: "string", default: "100000" },
-    queued: { type: "string", default: "2000" },
-    "budget-s": { type: "string", default: "240" },
-    keep: { type: "boolean", default: false },
-    "no-write": { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
+function readOptions() {
+  const opts = parseCli({
+    usage: USAGE,
+    name: "bench:volume",
+    allowNegative: true,
+    options: {
+      "busy-per-hour": { type: "string", default: "40" },
+      sparse: { type: "string", default: "40" },
+      history: { type: "string", default: "1000000" },
+      runs: { type: "string", default: "10" },
+      keep: { type: "boolean", default: false },
+      write: { type: "boolean", default: true },
+    },
+  });
+  return {
+    busyPerHour: intOption(opts, "busy-per-hour", 3, 2000),
+    sparse: intOption(opts, "sparse", 1, 1000),
+    history: intOption(opts, "history", 1000, 5_000_000),
+    runs: intOption(opts, "runs", 1, 50),
+    keep: opts.keep,
+    write: opts.write,
+  };
+}
+
+/** Part 1: a day of traffic through the real code, hour by hour, and what the database holds of it. */
+async function storageRun(rig, o) {
+  const w = await rig.startWorker("volume-storage", { RETRY_SCHEDULE: "1" });
+  note(`storage run: Worker on ${w.base}`);
+  const hook = (kind, i) => `${rig.receiver.base}/flaky/vol-${kind}/5/50/${i}`; // 1 in 5 fails once, 1 in 50 for good
+  const busyTenants = Array.from({ length: BUSY_TENANTS }, (_, t) => `tnt_vol_busy_${t}`);
+  const sparseTenants = Array.from({ length: o.sparse }, (_, t) => `tnt_vol_sparse_${t}`);
+  const busy = await mapBounded(
+    busyTenants.flatMap((tenant) => Array.from({ length: BUSY_FAN_OUT }, (_, i) => ({ tenant, i }))),
+    4,
+    async ({ tenant, i }) => ({ tenant, id: await w.createWebhook(tenant, hook("busy", `${tenant}-${i}`)) }),
+  );
+  const sparse = await mapBounded(sparseTenants, 4, async (tenant) => ({
+    tenant,
+    id: await w.createWebhook(tenant, hook("sparse", tenant)),
+  }));
+  const busyEventsPerHour = o.busyPerHour; // each reaches the tenant's 3 webhooks
+  // Hour 0 is the next UTC midnight (at least an hour ahead), so the day's archive_days rows hold the whole day.
+  const day0 = Math.ceil((Date.now() + HOUR_MS) / DAY_MS) * DAY_MS;
+  const moveTo = (k, minute = 5) => w.setClock(day0 + k * HOUR_MS + minute * 60_000 - Date.now());
+  let published = 0;
+  let cancelledByDelete = 0;
+  let doomedDeliveries = 0; // of webhooks deleted right after (not in any list afterwards)
+  let n = 0;
+  let highWater = null;
+  for (let k = 0; k < TRAFFIC_HOURS; k++) {
+    // As in production, a storage run early in the hour makes the next hour's partitions (and seals nothing yet).
+    await moveTo(k, 2);
+    await w.cron(STORAGE_CRON);
+    await moveTo(k);
+    const events = [
+      ...busyTenants.flatMap((tenant) => Array.from({ length: busyEventsPerHour }, () => tenant)),
+      ...sparseTenants,
+    ].map((tenant) => eventOf({ tenant, n: n++, type: EVENT_TYPES[n % EVENT_TYPES.length] }));
+    const made = await mapBounded(events, 4, async (e) => (await w.call("POST", "/api/v1/events", e)).deliveries);
+    published += made.reduce((a, b) => a + b, 0);
+    // A webhook deleted with its deliveries unsent: they are cancelled (and stay in the history).
+    const doomedTenant = `tnt_vol_doomed_${k}`;
+    const doomed = await w.createWebhook(doomedTenant, hook("doomed", k));
+    const cancelledBefore = (await w.state()).deliveries_by_status.cancelled ?? 0;
+    for (let i = 0; i < DOOMED_PER_HOUR; i++)
+      doomedDeliveries += (await w.call("POST", "/api/v1/events", eventOf({ tenant: doomedTenant, n: n++ })))
+        .deliveries;
+    await w.call("DELETE", `/api/v1/admin/webhooks/${doomed}`);
+    const settled = await w.settled(0);
+    cancelledByDelete += (settled.deliveries_by_status.cancelled ?? 0) - cancelledBefore;
+    if (k === TRAFFIC_HOURS - 1) {
+      // The high-water mark: the last hour delivered, its storage run not yet done.
+      highWater = { state: settled, file: measureFile(w.persistTo) };
+    }
+    await w.cron(STORAGE_CRON);
+    if (k % 6 === 5) note(`storage run: hour ${k + 1} of ${TRAFFIC_HOURS}, ${published} deliveries so far`);
+  }
+  // The hours after the day, until every hour of it is sealed.
+  for (let k = TRAFFIC_HOURS; k <= TRAFFIC_HOURS + HOT_WINDOW_HOURS + 2; k++) {
+    await moveTo(k);
+    for (let runs = 0; runs < 10; runs++) {
+      await w.cron(STORAGE_CRON);
+      if ((await w.state()).sealable_hours.length === 0) break;
+    }
+  }
+  const end = await w.state();
+  if (Object.values(end.deliveries_by_status).reduce((a, b) => a + b, 0) !== 0)
+    throw new Error(`storage run: deliveries left in D1 after sealing: ${JSON.stringify(end)}`);
+  // Everything published is in the history the API reads (the deleted webhooks' lists are gone with them).
+  const visible = (
+    await mapBounded(
+      [...busy, ...sparse],
+      4,
+      async ({ id }) => (await w.call("GET", `/api/v1/admin/webhooks/${id}/deliveries?per_page=1`)).total,
+    )
+  ).reduce((a, b) => a + b, 0);
+  const sealed = measureFile(w.persistTo);
+  const units = archiveDaysUnits(w.persistTo, {
+    busyScopes: busy.map((b) => b.id),
+    sparseScopes: sparse.map((s) => s.id),
+    busyOwners: busyTenants.map((t) => `ev:t:${t}`),
+    sparseOwners: sparseTenants.map((t) => `ev:t:${t}`),
+  });
+  const receiver = await rig.receiver.stats();
+  await stopProcessGroup(w.child);
+  return {
+    published: published + doomedDeliveries,
+    doomedDeliveries,
+    visible,
+    cancelledByDelete,
+    busyPerHour: o.busyPerHour,
+    sparse: o.sparse,
+    webhooks: { busy: busy.length, sparse: sparse.length, doomed: TRAFFIC_HOURS },
+    highWater,
+    sealed,
+    units,
+    attemptsAnswered: receiver.byTag,
+  };
+}
+
+const round = (x, digits = 1) => (x === null || x === undefined ? null : Number(x.toFixed(digits)));
+
+/** The bytes per unit from the storage run. */
+function unitsOf(run) {
+  const hw = run.highWater.file;
+  const sum = (objects) => objects.reduce((a, o) => a + o.bytes, 0);
+  const partition = (kind) => hw.objects.filter((o) => new RegExp(`^${kind}_p\\d+`).test(o.table));
+  const rowsOf = (kind) =>
+    hw.rowCounts.filter((r) => new RegExp(`^${kind}_p\\d+$`).test(r.table)).reduce((a, r) => a + r.rows, 0);
+  const hotDeliveries = rowsOf("deliveries");
+  const hotEvents = rowsOf("events");
+  const partitionBytes = sum(partition("deliveries")) + sum(partition("events"));
+  const otherBytes = sum(hw.objects) - partitionBytes;
+  // What the partitions take in the file: their pages and the free pages (left by drops, not yet reused).
+  const hotOverhead = (hw.fileBytes - otherBytes) / partitionBytes;
+  const tableBytes = (name) => sum(run.sealed.objects.filter((o) => o.table === name));
+  const rows = (name) => run.sealed.rowCounts.find((r) => r.table === name)?.rows ?? 0;
+  return {
+    hot_delivery_bytes: round(sum(partition("deliveries")) / hotDeliveries),
+    hot_event_bytes: round(sum(partition("events")) / hotEvents),
+    hot_overhead_factor: round(hotOverhead, 3),
+    ...run.units,
+    stats_hourly_row_bytes: round(tableBytes("webhook_stats_hourly") / rows("webhook_stats_hourly")),
+    stats_daily_row_bytes: round(tableBytes("webhook_stats_daily") / rows("webhook_stats_daily")),
+    webhook_bytes: round(tableBytes("webhook_endpoints") / rows("webhook_endpoints")),
+    at_high_water: {
+      hot_deliveries: hotDeliveries,
+      hot_events: hotEvents,
+      file_bytes: hw.fileBytes,
+      free_bytes: hw.freeBytes,
+      partition_bytes: partitionBytes,
+      other_bytes: otherBytes,
+    },
+    once_sealed: {
+      file_bytes: run.sealed.fileBytes,
+      free_bytes: run.sealed.freeBytes,
+      by_table: Object.fromEntries(
+        [...new Set(run.sealed.objects.map((o) => o.table))]
+          .map((t) => [t, { bytes: tableBytes(t), rows: rows(t) }])
+          .filter(([, v]) => v.bytes > 4096 || v.rows > 0),
+      ),
+    },
+  };
+}
+
+async function main(o, state) {
+  const rig = await createRig({ root, tool: "volume", note, state });
+  const run = await storageRun(rig, o);
+  if (run.visible !== run.published - run.doomedDeliveries)
+    throw new Error(
+      `storage run: the list API sees ${run.visible} of ${run.published - run.doomedDeliveries} deliveries`,
+    );
+  const units = unitsOf(run);
+  note(
+    `units: hot delivery ${units.hot_delivery_bytes} B, hot event ${units.hot_event_bytes} B (x${units.hot_overhead_factor} in the file); archive_days busy ${units.archive_days_row_bytes.busy_webhook_day} B, sparse ${units.archive_days_row_bytes.sparse_webhook_day} B`,
+  );
+  const mix = {
+    busy_share: 0.9,
+    busy_deliveries_per_webhook_day: o.busyPerHour * 24,
+    sparse_share: 0.1,
+    sparse_deliveries_per_webhook_day: 24,
+    hot_window_hours: HOT_WINDOW_HOURS,
+    peak_hours_in_d1: HOT_WINDOW_HOURS + 2,
+    retention_days: 30,
+    stats_hourly_kept_hours: 48,
+    stats_daily_kept_days: 35,
+  };
+  const capacity = Object.fromEntries([1, 3].map((f) => [`fanout_${f}`, capacityPerDay(units, { ...mix, fanOut: f })]));
+  note(
+    `capacity at 30 days: fan-out 1 ${capacity.fanout_1.deliveries_per_day.toLocaleString()}/day, fan-out 3 ${capacity.fanout_3.deliveries_per_day.toLocaleString()}/day`,
+  );
+  const list = await measureListLatency(rig, { history: o.history, runs: o.runs, note });
+  return {
+    generated_at: new Date().toISOString(),
+    command: "flock /tmp/heavy.lock npm run bench:volume",
+    capacity_deliveries_per_day_at_30_days: {
+      fanout_1: capacity.fanout_1.deliveries_per_day,
+      fanout_3: capacity.fanout_3.deliveries_per_day,
+    },
+    target: {
+      deliveries_per_day_fanout_1: TARGET_PER_DAY,
+      met: capacity.fanout_1.deliveries_per_day >= TARGET_PER_DAY,
+      list_within_ms: 1000,
+      list_met: list.all_within_1s,
+    },
+    limit: { d1_bytes: D1_LIMIT_BYTES, usable_share: USABLE_SHARE },
+    mix,
+    units,
+    capacity,
+    storage_run: {
+      deliveries: run.published,
+      of_deleted_webhooks: run.doomedDeliveries,
+      cancelled_by_webhook_delete: run.cancelledByDelete,
+      visible_through_the_api: run.visible,
+      webhooks: run.webhooks,
+      busy_deliveries_per_webhook_hour: run.busyPerHour,
+      receiver_requests_by_kind: run.attemptsAnswered,
+      deliveries_by_status_at_high_water: run.highWater.state.deliveries_by_status,
+    },
+    list_latency: list,
+    duration_s: Math.round((Date.now() - t0) / 1000),
+  };
+}
+
+await ensureRecentNode("npm run bench:volume");
+const options = readOptions();
+await runBench({
+  tool: "bench:volume",
+  note,
+  timeLimitMs: TIME_LIMIT_MS,
+  keep: options.keep,
+  main: (state) => main(options, state),
+  done: (result) => {
+    process.stdout.write(
+      `capacity_deliveries_per_day_at_30_days: ${JSON.stringify(result.capacity_deliveries_per_day_at_30_days)}\n`,
+    );
+    process.stdout.write(`targets: ${JSON.stringify(result.target)}\n`);
+    for (const [name, r] of Object.entries(result.list_latency.requests))
+      process.stdout.write(
+        `list ${name}: first page p50 ${r.first.p50_ms} ms p95 ${r.first.p95_ms} ms; deep page (${r.deep?.page ?? "-"}) p50 ${r.deep?.p50_ms ?? "-"} ms p95 ${r.deep?.p95_ms ?? "-"} ms; total ${r.total}\n`,
+      );
+    if (options.write) {
+      writeFileSync(join(root, "bench", "volume.json"), `${JSON.stringify(result, null, 2)}\n`);
+      process.stdout.write("Wrote bench/volume.json.\n");
+    }
   },
 });
-if (opts.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
-const N = Number(opts.deliveries);
-const DAYS = Number(opts.days);
-const WEBHOOKS = Number(opts.webhooks);
-const QUEUED = Number(opts.queued);
-
-/** Cloudflare's D1 limit, in bytes (10 GB, decimal). */
-const D1_LIMIT_BYTES = 10e9;
-const TARGET_PER_DAY = 1_000_000;
-const RETENTION_DAYS = Number(
-  /RETENTION_DAYS = "(\d+)"/.exec(readFileSync(join(root, "wrangler.toml"), "utf8"))?.[1] ?? 30,
-);
-const ARCHIVE_AFTER_HOURS = 48;
-const JWT_SECRET = "volume-bench-secret";
-const ISSUER = "https://auth.scaikey.local/";
-const AUDIENCE = "scaikey-webhooks";
-/** The time boxes of src/jobs (RETENTION_BUDGET_MS, ROLLUP_BUDGET_MS), read from the sources. */
-const JOB_BUDGET_MS = {
-  retention: Number(
-    /RETENTION_BUDGET_MS = ([\d_]+)/
-      .exec(readFileSync(join(root, "src/jobs/retention.ts"), "utf8"))[1]
-      .replaceAll("_", ""),
-  ),
-  rollup: Number(
-    /ROLLUP_BUDGET_MS = ([\d_]+)/
-      .exec(readFileSync(join(root, "src/jobs/stats-rollup.ts"), "utf8"))[1]
-      .replaceAll("_", ""),
-  ),
-};
-const CRON = { sweep: "* * * * *", rollup: "*/5 * * * *", retention: "*/3 * * * *" };
-
-const workDir = mkdtempSync(join(tmpdir(), "scaikey-volume-"));
-// wrangler dev runs a snapshot of the sources, so edits to the tree during a run cannot make it reload the Worker.
-const app = join(workDir, "app");
-for (const entry of [
-  "src",
-  "migrations",
-  "wrangler.toml",
-  "package.json",
-  "tsconfig.json",
-  "worker-configuration.d.ts",
-])
-  cpSync(join(root, entry), join(app, entry), { recursive: true });
-symlinkSync(realpathSync(join(root, "node_modules")), join(app, "node_modules"));
-const children = new Set();
-const wrangler = wranglerBin(root);
-
-// ---- 1. Storage model ----
-
-function measureStorage(sample) {
-  const file = join(workDir, "storage-model.sqlite");
-  const db = openDatabase(file, join(app, "migrations"));
-  const now = Date.now();
-  seedHistory(db, { deliveries: sample, days: 1, now, webhooks: 300 });
-  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  const DELIVERY_TABLES = ["deliveries", "delivery_attempts", "events"];
-  const hot = storageByObject(db).filter((o) => DELIVERY_TABLES.includes(o.table));
-  // Without the payloads (what sharding the rows alone would have to hold), then what the archive leaves in D1: the
-  // event rows (payload released), no deliveries, no attempts.
-  db.exec("UPDATE events SET payload = ''; VACUUM;");
-  const withoutPayload = storageByObject(db).filter((o) => DELIVERY_TABLES.includes(o.table));
-  db.exec("DELETE FROM delivery_attempts; DELETE FROM deliveries; VACUUM;");
-  const cold = storageByObject(db).filter((o) => o.table === "events");
-  db.close();
-  rmSync(file, { force: true });
-  const perDelivery = (objects) => Object.fromEntries(objects.map((o) => [o.name, round(o.bytes / sample, 1)]));
-  const sum = (objects) => objects.reduce((n, o) => n + o.bytes, 0) / sample;
-  return {
-    sample_deliveries: sample,
-    typical_event: TYPICAL,
-    hot_bytes_per_delivery: round(sum(hot), 1),
-    hot_by_object: perDelivery(hot),
-    hot_bytes_per_delivery_without_payload: round(sum(withoutPayload), 1),
-    archived_bytes_per_delivery_in_d1: round(sum(cold), 1),
-    archived_by_object: perDelivery(cold),
-  };
-}
-
-const round = (x, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
-
-// ---- Local Worker ----
-
-function migrate(stateDir) {
-  const result = spawnSync(
-    process.execPath,
-    [wrangler.bin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir],
-    {
-      cwd: app,
-      env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
-      encoding: "utf8",
-    },
-  );
-  if (result.status !== 0) throw new Error(`applying migrations failed:\n${result.stdout}\n${result.stderr}`);
-  const dir = join(stateDir, "v3", "d1", "miniflare-D1DatabaseObject");
-  const file = readdirSync(dir).find((f) => f.endsWith(".sqlite"));
-  return join(dir, file);
-}
-
-async function startWorker(stateDir) {
-  const envFile = join(workDir, "volume.env");
-  writeFileSync(envFile, "# vars come from --var\n");
-  const vars = {
-    JWT_SECRET,
-    JWT_JWKS_URL: "",
-    JWT_ISSUER: ISSUER,
-    JWT_AUDIENCE: AUDIENCE,
-    ALLOW_INSECURE_URLS: "true",
-    ALLOW_PRIVATE_TARGETS: "true",
-    SECRET_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 7).toString("base64")}`,
-  };
-  const logs = [];
-  const onLine = (line) => {
-    const start = line.indexOf('{"level"');
-    if (start === -1) return;
-    try {
-      logs.push(JSON.parse(line.slice(start)));
-    } catch {}
-  };
-  const { child, base } = await startWranglerDev({
-    wrangler,
-    cwd: app,
-    args: ["--test-scheduled"],
-    persistTo: stateDir,
-    envFile,
-    vars,
-    logPath: join(workDir, `wrangler-${basename(stateDir)}.log`),
-    onLine,
-    onStart: (started) => children.add(started),
-  });
-  return { child, base, logs };
-}
-
-async function stopWorker(worker) {
-  await stopProcessGroup(worker.child);
-  children.delete(worker.child);
-}
-
-/** Runs one cron as the scheduler would and waits for its end; returns its log lines. */
-async function runCron(worker, cron, timeoutMs = 120_000) {
-  const from = worker.logs.length;
-  const response = await fetch(`${worker.base}/__scheduled?cron=${encodeURIComponent(cron)}`);
-  if (!response.ok) throw new Error(`/__scheduled answered ${response.status}`);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const lines = worker.logs.slice(from);
-    const end = lines.find((l) => (l.msg === "scheduled job" || l.msg === "scheduled job failed") && l.cron === cron);
-    if (end) {
-      if (end.msg !== "scheduled job") throw new Error(`cron ${cron} failed: ${end.error}`);
-      return { lines, durationMs: end.duration_ms };
-    }
-    await sleep(50);
-  }
-  throw new Error(`cron ${cron} did not finish within ${timeoutMs} ms`);
-}
-
-const token = () =>
-  new SignJWT({ role: "super_admin", scope: "admin:read admin:write" })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject("usr_volume")
-    .setIssuer(`${ISSUER}tenants/platform`)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime("2h")
-    .sign(new TextEncoder().encode(JWT_SECRET));
-
-/** p50 and p90 of `n` sequential GETs (after a few to warm up). */
-async function latency(url, auth, n = 150) {
-  const times = [];
-  let body;
-  for (let i = 0; i < n + 10; i++) {
-    const started = performance.now();
-    const response = await fetch(url, { headers: { authorization: `Bearer ${auth}` } });
-    body = await response.json();
-    if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${JSON.stringify(body)}`);
-    if (i >= 10) times.push(performance.now() - started);
-  }
-  times.sort((a, b) => a - b);
-  return {
-    p50_ms: round(times[Math.floor(n / 2)], 2),
-    p90_ms: round(times[Math.floor(n * 0.9)], 2),
-    total: body.total,
-    items: body.items?.length,
-  };
-}
-
-/** p50 and p90 of two URLs, requested alternately (so both see the same load on a shared machine). */
-async function latencyPair(urlA, urlB, auth, n = 150) {
-  const times = [[], []];
-  const bodies = [];
-  for (let i = 0; i < n + 10; i++) {
-    for (const [k, url] of [urlA, urlB].entries()) {
-      const started = performance.now();
-      const response = await fetch(url, { headers: { authorization: `Bearer ${auth}` } });
-      bodies[k] = await response.json();
-      if (!response.ok) throw new Error(`GET ${url} answered ${response.status}: ${JSON.stringify(bodies[k])}`);
-      if (i >= 10) times[k].push(performance.now() - started);
-    }
-  }
-  return times.map((t, k) => {
-    t.sort((a, b) => a - b);
-    return {
-      p50_ms: round(t[Math.floor(n / 2)], 2),
-      p90_ms: round(t[Math.floor(n * 0.9)], 2),
-      total: bodies[k].total,
-      items: bodies[k].items?.length,
-    };
-  });
-}
-
-/** A receiver that answers 200 at once and counts what it got. */
-async function startReceiver() {
-  let received = 0;
-  const receiver = await startLocalReceiver(
-    (_req, res) => {
-      received++;
-      res.writeHead(200, { "content-type": "application/json" }).end('{"received":true}');
-    },
-    { readBody: false },
-  );
-  return { stop: receiver.stop, url: receiver.url("/hook"), received: () => received };
-}
-
-// ---- The run ----
-
-async function main() {
-  note(`work dir ${workDir}`);
-  note(`storage model: seeding ${opts.sample} deliveries of the typical event`);
-  const storage = measureStorage(Number(opts.sample));
-  const hot = storage.hot_bytes_per_delivery;
-  const cold = storage.archived_bytes_per_delivery_in_d1;
-  const daysHot = ARCHIVE_AFTER_HOURS / 24;
-  const capacity = {
-    d1_only: Math.floor(D1_LIMIT_BYTES / (RETENTION_DAYS * hot)),
-    with_archive: Math.floor(D1_LIMIT_BYTES / (daysHot * hot + (RETENTION_DAYS - daysHot) * cold)),
-  };
-  note(
-    `  ${hot} B/delivery in D1, ${cold} B once archived; ${RETENTION_DAYS} days fit ${capacity.d1_only}/day in D1 alone, ${capacity.with_archive}/day with the archive`,
-  );
-
-  const receiver = await startReceiver();
-  const auth = await token();
-  const now = Date.now();
-
-  // 2. Empty database: the endpoints only. It stays up until the full one is, so both lists are timed side by side.
-  const emptyState = join(workDir, "empty-state");
-  let emptyWorker;
-  let emptyWebhook;
-  {
-    const db = openDatabase(migrate(emptyState));
-    emptyWebhook = seedHistory(db, { deliveries: 0, days: DAYS, now, webhooks: WEBHOOKS, urlOf: () => receiver.url })
-      .webhooks[0];
-    db.exec("PRAGMA journal_mode = DELETE");
-    db.close();
-    emptyWorker = await startWorker(emptyState);
-  }
-
-  // 3. The history.
-  const fullState = join(workDir, "full-state");
-  const dbFile = migrate(fullState);
-  let seeded;
-  {
-    const db = openDatabase(dbFile);
-    const started = Date.now();
-    seeded = seedHistory(db, { deliveries: N, days: DAYS, now, webhooks: WEBHOOKS, urlOf: () => receiver.url });
-    // Waiting in the queue since 30 minutes; the consumer has received nothing sent in the last hour: a backlog.
-    seedQueuedDeliveries(db, {
-      webhookId: seeded.webhooks[1],
-      tenantId: "ten_00000000",
-      count: QUEUED,
-      deliverableAt: now - 30 * 60_000,
-    });
-    setCursor(db, "queue_watermark", now - HOUR_MS, now);
-    db.exec("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE");
-    db.close();
-    note(
-      `seeded ${seeded.deliveries} deliveries, ${seeded.attempts} attempts, ${seeded.events} events over ${DAYS} days in ${((Date.now() - started) / 1000).toFixed(0)} s`,
-    );
-  }
-  const worker = await startWorker(fullState);
-  const listUrl = `${worker.base}/api/v1/admin/webhooks/${seeded.webhooks[0]}/deliveries?per_page=20`;
-  const [empty, fullList] = await latencyPair(
-    `${emptyWorker.base}/api/v1/admin/webhooks/${emptyWebhook}/deliveries?per_page=20`,
-    listUrl,
-    auth,
-  );
-  await stopWorker(emptyWorker);
-  note(`empty database: list p50 ${empty.p50_ms} ms`);
-  const fullGet = await latency(`${worker.base}/api/v1/admin/webhooks/${seeded.webhooks[0]}`, auth);
-  note(`history in D1: list p50 ${fullList.p50_ms} ms (total ${fullList.total}), get webhook p50 ${fullGet.p50_ms} ms`);
-
-  // The sweep behind a backlog, then once the watermark has passed the queued deliveries.
-  const backlogSweep = await runCron(worker, CRON.sweep);
-  const duplicates = backlogSweep.lines.filter((l) => l.msg === "retry sweep").reduce((n, l) => n + l.enqueued, 0);
-  note(`sweep behind a backlog: ${duplicates} deliveries re-enqueued (duplicates)`);
-  // The probe the sweep sent is received at once (the local queue is idle): the watermark is now past them, so their
-  // messages are lost (this bench never sent them) and the next sweep must send them, and they must be delivered.
-  let lostSent = 0;
-  for (let i = 0; i < 10 && lostSent === 0; i++) {
-    await sleep(1500);
-    lostSent = (await runCron(worker, CRON.sweep)).lines
-      .filter((l) => l.msg === "retry sweep")
-      .reduce((n, l) => n + (l.lost ?? l.enqueued), 0);
-  }
-  const deliveredBy = Date.now() + 60_000;
-  while (receiver.received() < lostSent && Date.now() < deliveredBy) await sleep(250);
-  note(`sweep after the watermark: ${lostSent} lost deliveries re-enqueued, ${receiver.received()} delivered`);
-
-  // The rollup from nothing, as the cron would run it, until caught up.
-  let rolled = 0;
-  let rollupMs = 0;
-  for (let run = 0; run < 40; run++) {
-    const { lines, durationMs } = await runCron(worker, CRON.rollup, 60_000);
-    const line = lines.find((l) => l.msg === "stats rollup");
-    rollupMs += durationMs;
-    rolled += line?.attempts ?? 0;
-    if (!line || line.caught_up) break;
-  }
-  note(`rollup: ${rolled} attempts in ${rollupMs} ms`);
-
-  // Retention and the archive, until done or out of budget.
-  const totals = {
-    archive_objects_deleted: 0,
-    deliveries_deleted: 0,
-    attempts_deleted: 0,
-    events_deleted: 0,
-    stats_deleted: 0,
-    deliveries_archived: 0,
-    attempts_archived: 0,
-    archive_objects_written: 0,
-  };
-  let retentionMs = 0;
-  let runs = 0;
-  let complete = false;
-  const budgetMs = Number(opts["budget-s"]) * 1000;
-  while (retentionMs < budgetMs && !complete) {
-    const { lines, durationMs } = await runCron(worker, CRON.retention, 180_000);
-    const line = lines.find((l) => l.msg === "retention");
-    for (const key of Object.keys(totals)) totals[key] += line?.[key] ?? 0;
-    retentionMs += durationMs;
-    runs++;
-    complete = line?.complete === true;
-    note(`retention run ${runs}: ${JSON.stringify(line)}`);
-  }
-
-  const afterList = await latency(listUrl, auth);
-  const deepPage = Math.max(1, Math.floor(afterList.total / 20 / 2));
-  const deepList = await latency(`${listUrl}&page=${deepPage}`, auth, 40);
-  note(
-    `after retention and archive: list p50 ${afterList.p50_ms} ms (total ${afterList.total}); page ${deepPage} (archive) p50 ${deepList.p50_ms} ms`,
-  );
-  await stopWorker(worker);
-  await receiver.stop();
-
-  const d1RowsRemoved =
-    totals.deliveries_deleted +
-    totals.attempts_deleted +
-    totals.events_deleted +
-    totals.deliveries_archived +
-    totals.attempts_archived;
-  const perDay = (x) => (x * 10 * TARGET_PER_DAY) / 86_400;
-  // A job runs for at most its time box once per cron interval: what it sustains is its rate times that duty cycle.
-  const sustained = (rate, budgetMs, everyMinutes) => round(rate * Math.min(1, budgetMs / (everyMinutes * 60_000)), 0);
-  const retentionRate = d1RowsRemoved / (retentionMs / 1000);
-  const archiveRate = totals.deliveries_archived / (retentionMs / 1000);
-  const rollupRate = rolled / (rollupMs / 1000);
-  const result = {
-    generated_at: new Date().toISOString(),
-    command: "npm run bench:volume",
-    bytes_per_delivery: hot,
-    bytes_per_archived_delivery_in_d1: cold,
-    capacity_deliveries_per_day_at_30_days: capacity.with_archive,
-    capacity_deliveries_per_day_at_30_days_d1_only: capacity.d1_only,
-    retention_rows_per_second: round(retentionRate, 0),
-    archive_deliveries_per_second: round(archiveRate, 0),
-    rollup_attempts_per_second: round(rollupRate, 0),
-    sustained_per_second: {
-      retention_rows: sustained(retentionRate, JOB_BUDGET_MS.retention, 3),
-      archive_deliveries: sustained(archiveRate, JOB_BUDGET_MS.retention, 3),
-      rollup_attempts: sustained(rollupRate, JOB_BUDGET_MS.rollup, 5),
-    },
-    sweep_duplicates_under_backlog: duplicates,
-    sweep_lost_reenqueued: lostSent,
-    sweep_lost_delivered: receiver.received(),
-    admin_list_latency_ratio_full_vs_empty: round(fullList.p50_ms / empty.p50_ms, 2),
-    admin_list_latency_ratio_archived_vs_empty: round(afterList.p50_ms / empty.p50_ms, 2),
-    needed_at_10x: {
-      retention_rows_per_second: round(perDay(1 + TYPICAL.attemptsPerDelivery + 1 / TYPICAL.fanOut), 0),
-      archive_deliveries_per_second: round(perDay(1), 0),
-      rollup_attempts_per_second: round(perDay(TYPICAL.attemptsPerDelivery), 0),
-    },
-    storage,
-    history: {
-      deliveries: seeded.deliveries,
-      attempts: seeded.attempts,
-      events: seeded.events,
-      days: DAYS,
-      webhooks: WEBHOOKS,
-      queued_for_sweep: QUEUED,
-    },
-    latency_ms: {
-      list_empty: empty,
-      list_full_in_d1: fullList,
-      get_webhook_full: fullGet,
-      list_after_archive: afterList,
-      list_deep_page_in_archive: { page: deepPage, ...deepList },
-    },
-    rollup: { attempts: rolled, ms: rollupMs },
-    retention: { ...totals, runs, ms: retentionMs, complete, budget_s: Number(opts["budget-s"]) },
-  };
-  if (!opts["no-write"]) writeFileSync(join(root, "bench", "volume.json"), `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(
-    `${JSON.stringify(Object.fromEntries(Object.entries(result).filter(([, v]) => typeof v !== "object")), null, 2)}\n`,
-  );
-}
-
-const cleanup = async () => {
-  for (const child of children) await stopProcessGroup(child);
-  if (!opts.keep) rmSync(workDir, { recursive: true, force: true });
-  else note(`kept ${workDir}`);
-};
-process.on("SIGINT", () => cleanup().then(() => process.exit(130)));
-try {
-  await main();
-  await cleanup();
-} catch (err) {
-  note(`failed: ${err.stack ?? err}`);
-  await cleanup();
-  process.exit(1);
-}

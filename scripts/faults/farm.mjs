@@ -15,6 +15,7 @@ const BEHAVIOURS = {
   "rate-limited": (n) => (n <= 2 ? { kind: "status", status: 429, retryAfter: "1" } : { kind: "status", status: 204 }),
   "reset-then-ok": (n) => (n === 1 ? { kind: "reset" } : { kind: "status", status: 200 }),
   "hang-then-ok": (n) => (n === 1 ? { kind: "hang" } : { kind: "status", status: 200 }),
+  "always-hang": () => ({ kind: "hang" }), // times out every attempt, as a broken receiver does
   "slow-ok": () => ({ kind: "slow", chunks: 4, intervalMs: 100 }),
   "slow-timeout-then-ok": (n) =>
     n === 1 ? { kind: "slow", chunks: 8, intervalMs: 700 } : { kind: "status", status: 200 },

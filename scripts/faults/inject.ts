@@ -95,7 +95,7 @@ export function withDuplicateMessages(
     if (faults.random() >= faults.duplicateRate) return;
     const delaySeconds = Math.floor(faults.random() * 3);
     sends.push(
-      queue.send({ delivery_id: body.delivery_id }, { delaySeconds, contentType: "json" }).then(
+      queue.send({ ...body }, { delaySeconds, contentType: "json" }).then(
         () => {
           logger.warn("fault injected", {
             fault: "duplicate_message",

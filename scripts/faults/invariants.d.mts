@@ -46,6 +46,13 @@ export function checkInvariants(input: {
   deliveries: CheckedDelivery[];
   requests: ReceivedRequest[];
   expected?: { webhook_id: string; event_id: string }[] | null;
-  opts: { maxAttempts: number; timeoutMs: number; scheduleSeconds?: number[]; unrecordedWindow?: Set<number> };
+  /** unrecordedWindow: "<webhook_id>/<delivery_id>" of each delivery whose attempt was sent but not recorded. */
+  opts: { maxAttempts: number; timeoutMs: number; scheduleSeconds?: number[]; unrecordedWindow?: Set<string> };
 }): { violations: string[]; counts: InvariantCounts };
 export function checkStats(stats: Record<string, any>, deliveries: CheckedDelivery[]): string[];
+export function checkNotHeldUp(input: {
+  requests: ReceivedRequest[];
+  probes: { alone: { event_id: string; published_at: number }[]; beside: { event_id: string; published_at: number }[] };
+  healthyWebhookIds: Set<string | null>;
+  timeoutMs: number;
+}): { violations: string[]; figures: Record<string, number | null> };

@@ -11,7 +11,7 @@
 //                 finished_at (ms, when that response was complete), answer (free text) }
 //   expected    [{ webhook_id, event_id }]: the deliveries fan-out must have created (optional)
 //   opts        { maxAttempts, timeoutMs, scheduleSeconds (RETRY_SCHEDULE, optional: checks no retry came early),
-//                 unrecordedWindow: Set of delivery ids whose Worker logged that recording an attempt failed for good
+//                 unrecordedWindow: Set of "<webhook_id>/<delivery_id>" whose Worker logged that recording an attempt failed for good
 //                 after sending it (the documented at-least-once window) }
 //
 // An attempt that never reached a receiver (refused / reset before the request arrived) has no request: allowed when
@@ -73,21 +73,24 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     for (const pair of byPair.keys()) if (!expectedPairs.has(pair)) say(`unexpected delivery ${pair}`);
   }
 
+  // Delivery ids are unique per webhook: a delivery is its webhook and its id.
+  const keyOf = (webhookId, deliveryId) => `${webhookId}/${deliveryId}`;
   const requestsByDelivery = new Map();
   for (const r of requests) {
-    const list = requestsByDelivery.get(r.delivery_id) ?? [];
+    const key = keyOf(r.webhook_id, r.delivery_id);
+    const list = requestsByDelivery.get(key) ?? [];
     list.push(r);
-    requestsByDelivery.set(r.delivery_id, list);
+    requestsByDelivery.set(key, list);
   }
-  const known = new Set(deliveries.map((d) => d.id));
-  for (const id of requestsByDelivery.keys())
-    if (!known.has(id)) say(`receiver got delivery ${id}, which the API does not list`);
+  const known = new Set(deliveries.map((d) => keyOf(d.webhook_id, d.id)));
+  for (const key of requestsByDelivery.keys())
+    if (!known.has(key)) say(`receiver got delivery ${key}, which the API does not list`);
 
   for (const d of deliveries) {
     const where = `delivery ${d.id} (endpoint ${d.webhook_id}, event ${d.event_id})`;
     const attempts = [...d.attempts].sort((a, b) => a.attempt - b.attempt);
     counts.attempts_recorded += attempts.length;
-    const inWindow = unrecordedWindow.has(d.id);
+    const inWindow = unrecordedWindow.has(keyOf(d.webhook_id, d.id));
     const deadLettered = /dead-lettered/.test(d.last_error ?? "");
 
     // Settled.
@@ -139,7 +142,9 @@ export function checkInvariants({ deliveries, requests, expected = null, opts })
     }
 
     // The receiver's log against the record, in order. X-ScaiKey-Timestamp is floor(started_at / 1000) of its attempt.
-    const got = [...(requestsByDelivery.get(d.id) ?? [])].sort((a, b) => a.received_at - b.received_at);
+    const got = [...(requestsByDelivery.get(keyOf(d.webhook_id, d.id)) ?? [])].sort(
+      (a, b) => a.received_at - b.received_at,
+    );
     let next = 0;
     let successRequest = null;
     const unreached = (i) => {
@@ -257,4 +262,49 @@ export function checkStats(stats, deliveries) {
       problems.push(`series deliveries_failed: ${sum("deliveries_failed")}, deliveries ${endedFailed}`);
   }
   return problems;
+}
+
+const median = (xs) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]);
+const p90 = (xs) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.ceil(0.9 * xs.length) - 1]);
+
+/**
+ * Healthy deliveries are not held up by a receiver that times out. `probes.alone` are events only healthy endpoints
+ * get; `probes.beside`, published after them, also go to endpoints whose receivers hang past the timeout. Each is
+ * { event_id, published_at (ms, when its publish request left) }. A healthy delivery's wait is from its event's publish
+ * to the first request its endpoint logged for that event.
+ *
+ * Held up: the healthy deliveries' median wait beside the hanging receivers is more than twice their median wait alone
+ * plus half a delivery timeout. A healthy delivery that waited for a hanging send would wait a whole timeout more.
+ * @returns {{ violations: string[], figures: Record<string, number | null> }}
+ */
+export function checkNotHeldUp({ requests, probes, healthyWebhookIds, timeoutMs }) {
+  const waits = (events) => {
+    const publishedAt = new Map(events.map((e) => [e.event_id, e.published_at]));
+    const first = new Map();
+    for (const r of requests) {
+      if (!healthyWebhookIds.has(r.webhook_id) || !publishedAt.has(r.event_id)) continue;
+      const key = `${r.webhook_id} ${r.event_id}`;
+      first.set(key, Math.min(first.get(key) ?? Number.POSITIVE_INFINITY, r.received_at));
+    }
+    return [...first].map(([key, at]) => at - publishedAt.get(key.split(" ")[1]));
+  };
+  const alone = waits(probes.alone);
+  const beside = waits(probes.beside);
+  const figures = {
+    alone_deliveries: alone.length,
+    alone_p50_ms: median(alone),
+    alone_p90_ms: p90(alone),
+    beside_deliveries: beside.length,
+    beside_p50_ms: median(beside),
+    beside_p90_ms: p90(beside),
+    bound_p50_ms: alone.length === 0 ? null : 2 * median(alone) + timeoutMs / 2,
+  };
+  const violations = [];
+  if (alone.length === 0 || beside.length === 0)
+    violations.push(`held up: no healthy probe delivery arrived (alone ${alone.length}, beside ${beside.length})`);
+  else if (figures.beside_p50_ms > figures.bound_p50_ms)
+    violations.push(
+      `held up: healthy deliveries waited ${figures.beside_p50_ms} ms (median) beside the timing-out receivers, over ${figures.bound_p50_ms} ms (2 × ${figures.alone_p50_ms} ms alone + half the ${timeoutMs} ms timeout)`,
+    );
+  return { violations, figures };
 }

@@ -10,6 +10,7 @@ export function printReport(
     tally,
     client,
     counts,
+    isolation,
     deliveries,
     requests,
     endpoints,
@@ -45,7 +46,7 @@ export function printReport(
   );
   for (const line of tally.otherErrors) say(`              error line: ${line}`);
   say(
-    `  crons       ${cronRuns.ok} cron runs (${cronRuns.failed} failed): the sweep re-enqueued ${tally.sweepEnqueued} deliveries, the rollup took ${tally.rolledUp} attempts`,
+    `  crons       ${cronRuns.ok} cron runs (${cronRuns.failed} failed): the sweep re-enqueued ${tally.sweepEnqueued} deliveries`,
   );
   say(
     `  events      ${run.published}/${eventCount} published in ${(run.publishedInMs / 1000).toFixed(0)} s (${run.publishRetries} publish calls retried after a 5xx)`,
@@ -61,6 +62,10 @@ export function printReport(
   );
   say(
     `  duplicates  ${counts.sends_after_success} sends after a success, ${counts.duplicate_event_sends} events sent twice to one endpoint, ${counts.unrecorded_requests} sent-but-unrecorded attempts (at-least-once window: ${tally.recordLost.size})`,
+  );
+  say(
+    `  isolation   healthy deliveries' wait, publish to receipt: median ${isolation.alone_p50_ms} ms alone (p90 ${isolation.alone_p90_ms}, ${isolation.alone_deliveries} deliveries), ` +
+      `${isolation.beside_p50_ms} ms beside the timing-out receivers (p90 ${isolation.beside_p90_ms}, ${isolation.beside_deliveries}); held up above ${isolation.bound_p50_ms} ms`,
   );
   say(`  stats       ${statsNote}`);
   say(

@@ -5,9 +5,12 @@
 //      compressed retry schedule, short orphan grace, and faults injected inside the Worker: D1 errors
 //      (FAULT_D1_ERROR_RATE) and duplicate queue messages (FAULT_DUPLICATE_RATE), see worker.ts and inject.ts;
 //   2. starts a farm of misbehaving local receivers (farm.mjs) and registers one endpoint per receiver (scenario.mjs);
-//   3. publishes events through POST /api/v1/events, calling the retry-sweep cron (/__scheduled) every few seconds;
+//   3. publishes the isolation probes (events only healthy endpoints get, then events that also go to receivers that time
+//      out), then the event mix, through POST /api/v1/events, calling the retry-sweep cron (/__scheduled) every few
+//      seconds;
 //   4. waits until every delivery is success or failed (or the time bound), then checks, against the receivers' own logs
-//      and through the admin API, that nothing was lost (invariants.mjs), and that the stats endpoint agrees;
+//      and through the admin API, that nothing was lost and that the timing-out receivers held no healthy delivery up
+//      (invariants.mjs), and that the stats endpoint agrees;
 //   5. prints a report (report.mjs), stops everything it started, and exits 1 on any loss or violated invariant.
 // Everything listens on 127.0.0.1 and is bounded in count and time.
 import { randomBytes } from "node:crypto";
@@ -23,7 +26,7 @@ import { onStopSignals, stopProcessGroup } from "../lib/process.mjs";
 import { mintToken } from "../lib/token.mjs";
 import { createAdminClient } from "./admin-client.mjs";
 import { startFarm } from "./farm.mjs";
-import { checkInvariants, checkStats } from "./invariants.mjs";
+import { checkInvariants, checkNotHeldUp, checkStats } from "./invariants.mjs";
 import { printReport } from "./report.mjs";
 import { buildScenario } from "./scenario.mjs";
 import { readWranglerVar, startFaultWorker } from "./worker.mjs";
@@ -35,7 +38,7 @@ messages injected, and checks that no delivery is lost. Exits 1 on any loss or v
 
 Options:
   --events <n>            events to publish (default 2000, at most 20000)
-  --tenants <n>           tenants, 14 endpoints each, plus one partner-level endpoint per partner (default 4, at most 8)
+  --tenants <n>           tenants, 16 endpoints each, plus one partner-level endpoint per partner (default 4, at most 8)
   --timeout <s>           time bound for publishing + settling (default 300)
   --d1-error-rate <p>     probability that a D1 call fails (default 0.05)
   --duplicate-rate <p>    probability that a processed message is delivered again (default 0.1)
@@ -50,7 +53,7 @@ const DELIVERY_TIMEOUT_MS = 1500;
 const ORPHAN_GRACE_SECONDS = 20;
 const IN_FLIGHT_MARGIN_SECONDS = 10;
 const SWEEP_EVERY_MS = 3000;
-const ROLLUP_EVERY_MS = 60_000;
+const STORAGE_EVERY_MS = 60_000;
 const POLL_EVERY_MS = 8000;
 const QUIET_MS = 4000; // after settling: no receiver traffic for this long (late duplicates would show here)
 
@@ -118,16 +121,16 @@ async function registerEndpoints(client, farm, endpoints) {
   });
 }
 
-/** Drives the crons as the platform would: the retry sweep every few seconds, the stats rollup now and then. */
+/** Drives the crons as the platform would: the retry sweep every few seconds, the storage job now and then. */
 function startCronLoop(client) {
   let stopped = false;
   const loop = (async () => {
-    let lastRollup = Date.now();
+    let lastStorage = Date.now();
     while (!stopped) {
       await client.cron("* * * * *");
-      if (Date.now() - lastRollup > ROLLUP_EVERY_MS) {
-        lastRollup = Date.now();
-        await client.cron("*/5 * * * *");
+      if (Date.now() - lastStorage > STORAGE_EVERY_MS) {
+        lastStorage = Date.now();
+        await client.cron("*/3 * * * *");
       }
       await sleep(SWEEP_EVERY_MS);
     }
@@ -143,7 +146,9 @@ async function publishEvents(client, events, { concurrency, deadline }) {
   let deliveriesCreated = 0;
   await mapBounded(events, concurrency, async (event) => {
     if (Date.now() > deadline) return;
+    const sentAt = Date.now();
     const res = await client.api("POST", "/api/v1/events", event);
+    event.published_at = sentAt; // after: the body must hold only the envelope
     deliveriesCreated += res.body.deliveries;
     event.accepted = true;
     published++;
@@ -158,6 +163,30 @@ async function publishEvents(client, events, { concurrency, deadline }) {
     deliveriesCreated,
     publishRetries: client.stats.retried5xx - retriedBefore,
   };
+}
+
+/**
+ * The isolation probes, one phase after the other: events only healthy endpoints get, then events that also go to the
+ * always-hanging ones; each phase is waited for until every healthy delivery it creates has reached its receiver.
+ */
+async function publishProbes(client, farm, scenario, { concurrency, deadline }) {
+  const healthy = new Set(scenario.endpoints.filter((e) => e.behaviour === "healthy"));
+  for (const phase of ["alone", "beside"]) {
+    const events = scenario.probes[phase];
+    await publishEvents(client, events, { concurrency, deadline });
+    const wanted = new Set(
+      events.flatMap((ev) =>
+        scenario
+          .targetsOf(ev)
+          .filter((e) => healthy.has(e))
+          .map((e) => `${e.id} ${ev.event_id}`),
+      ),
+    );
+    const by = Math.min(deadline, Date.now() + 60_000);
+    while (Date.now() < by && [...wanted].some((k) => !farm.log.some((r) => `${r.webhook_id} ${r.event_id}` === k)))
+      await sleep(200);
+    note(`isolation probe "${phase}": ${events.length} events, ${wanted.size} healthy deliveries`);
+  }
 }
 
 /**
@@ -217,7 +246,7 @@ async function readBackDeliveries(client, endpoints) {
 }
 
 /** The invariants over the books, plus what the Worker's log and the crons must show. */
-function checkRun({ deliveries, requests, expected, tally, client, options }) {
+function checkRun({ deliveries, requests, expected, tally, client, options, scenario }) {
   const { violations, counts } = checkInvariants({
     deliveries,
     requests,
@@ -229,6 +258,13 @@ function checkRun({ deliveries, requests, expected, tally, client, options }) {
       unrecordedWindow: tally.recordLost,
     },
   });
+  const isolation = checkNotHeldUp({
+    requests,
+    probes: scenario.probes,
+    healthyWebhookIds: new Set(scenario.endpoints.filter((e) => e.behaviour === "healthy").map((e) => e.id)),
+    timeoutMs: DELIVERY_TIMEOUT_MS,
+  });
+  violations.push(...isolation.violations);
   if (!tally.faultsOn && (options.d1ErrorRate > 0 || options.duplicateRate > 0))
     violations.push("the Worker never reported fault injection ON: were the FAULT_* vars passed?");
   if (client.cronRuns.ok === 0)
@@ -242,7 +278,7 @@ function checkRun({ deliveries, requests, expected, tally, client, options }) {
     violations.push(
       `the Worker logged ${tally.attemptsLogged} recorded attempts, the API lists ${counts.attempts_recorded}`,
     );
-  return { violations, counts };
+  return { violations, counts, isolation: isolation.figures };
 }
 
 /** The stats endpoint of every endpoint against its deliveries; returns a summary line and adds to `violations`. */
@@ -304,15 +340,15 @@ async function main(options, resources) {
   note(`${endpoints.length} endpoints registered`);
   const crons = startCronLoop(client);
   const deadline = Date.now() + options.timeoutMs;
+  await publishProbes(client, farm, scenario, { concurrency: options.publishConcurrency, deadline });
   const run = await publishEvents(client, events, { concurrency: options.publishConcurrency, deadline });
-  const expected = events
+  const expected = [...scenario.probes.alone, ...scenario.probes.beside, ...events]
     .filter((e) => e.accepted)
     .flatMap((ev) => scenario.targetsOf(ev).map((e) => ({ webhook_id: e.id, event_id: ev.event_id })));
 
   const { settledAt, open } = await waitSettled(client, endpoints, farm, deadline);
   await waitReceiversQuiet(farm, deadline);
   await crons.stop();
-  await client.cron("*/5 * * * *"); // a last rollup: the stats then come from rollups plus an empty tail
   note(
     settledAt
       ? `settled after ${((settledAt - run.startedAt) / 1000).toFixed(0)} s; reading back every delivery`
@@ -324,7 +360,15 @@ async function main(options, resources) {
   writeFileSync(join(workDir, "requests.jsonl"), requests.map((r) => JSON.stringify(r)).join("\n"));
   writeFileSync(join(workDir, "deliveries.json"), JSON.stringify(deliveries));
 
-  const { violations, counts } = checkRun({ deliveries, requests, expected, tally: worker.tally, client, options });
+  const { violations, counts, isolation } = checkRun({
+    deliveries,
+    requests,
+    expected,
+    tally: worker.tally,
+    client,
+    options,
+    scenario,
+  });
   const statsNote = await checkStatsEndpoint(client, endpoints, deliveries, violations);
   if (violations.length > 0) options.keep = true;
   printReport(say, {
@@ -334,6 +378,7 @@ async function main(options, resources) {
     tally: worker.tally,
     client,
     counts,
+    isolation,
     deliveries,
     requests,
     endpoints,

@@ -1,5 +1,5 @@
 // The fault run's scenario: tenants under two partners, endpoints with a receiver behaviour and a subscription each,
-// and a weighted event mix. Deterministic for a seed.
+// a weighted event mix, and the isolation probes. Deterministic for a seed.
 
 // Each event type reaches about one endpoint of its tenant, so the load is set by the event count; the slow failures
 // (hangs, stalled bodies) each hold a consumer slot for a whole timeout, so they get the rarest events.
@@ -20,8 +20,14 @@ const EVENT_MIX = [
   ["tenant.created", 0.02],
   ["authentication.locked_out", 0.01],
   ["registration.requested", 0.01],
-  ["registration.approved", 0.02],
+  ["registration.approved", 0.01],
+  ["user.suspended", 0.01],
 ];
+// The isolation probes, published before the mix: events only healthy endpoints get ("alone"), then events that also go
+// to every tenant's always-hanging endpoint ("beside the timing-out receiver"); invariants.mjs compares the two.
+const PROBE_EVENTS = 40;
+const PROBE_ALONE = "user.activated";
+const PROBE_BESIDE = "user.suspended";
 const TENANT_ENDPOINTS = [
   ["healthy", ["user.created"]],
   ["flapping", ["user.updated"]],
@@ -36,6 +42,8 @@ const TENANT_ENDPOINTS = [
   ["always-redirect", ["tenant.created"]],
   ["hang-then-ok", ["authentication.locked_out"]],
   ["slow-timeout-then-ok", ["registration.requested"]],
+  ["always-hang", [PROBE_BESIDE]],
+  ["healthy", [PROBE_ALONE, PROBE_BESIDE]], // the isolation probes' healthy endpoint
   ["healthy", ["user.*", "group.*", "registration.approved"], { onlyEvenTenants: true }], // overlapping subscriptions
 ];
 // Partner-level endpoints get their partner's events from every tenant.
@@ -47,7 +55,8 @@ const subscribed = (patterns, type) =>
 
 /**
  * The scenario for `tenantCount` tenants and `eventCount` events drawn with `random`:
- * { partners, tenants, endpoints: [{ name, behaviour, events, tenant_id, partner_id }], events, targetsOf(event) }.
+ * { partners, tenants, endpoints: [{ name, behaviour, events, tenant_id, partner_id }], events, probes: { alone,
+ * beside } (PROBE_EVENTS events each), targetsOf(event) }.
  */
 export function buildScenario({ tenantCount, eventCount, random, runId }) {
   const tenants = Array.from({ length: tenantCount }, (_, i) => ({
@@ -82,19 +91,21 @@ export function buildScenario({ tenantCount, eventCount, random, runId }) {
     for (const [type, weight] of EVENT_MIX) if ((r -= weight) < 0) return type;
     return EVENT_MIX[0][0];
   };
-  const events = Array.from({ length: eventCount }, (_, n) => {
-    const tenant = tenants[Math.floor(random() * tenants.length)];
-    const type = pickType();
-    return {
-      event_id: `evt_faults_${runId}_${n}`,
-      event_type: type,
-      tenant_id: tenant.id,
-      partner_id: tenant.partner,
-      resource: { type: type.slice(0, type.indexOf(".")), id: `res_${n}` },
-      actor: { id: null, type: "system" },
-      data: { n, note: "fault-injection run" },
-    };
+  const event = (id, tenant, type, n) => ({
+    event_id: `evt_faults_${runId}_${id}`,
+    event_type: type,
+    tenant_id: tenant.id,
+    partner_id: tenant.partner,
+    resource: { type: type.slice(0, type.indexOf(".")), id: `res_${n}` },
+    actor: { id: null, type: "system" },
+    data: { n, note: "fault-injection run" },
   });
+  const events = Array.from({ length: eventCount }, (_, n) =>
+    event(n, tenants[Math.floor(random() * tenants.length)], pickType(), n),
+  );
+  const probe = (name, type) =>
+    Array.from({ length: PROBE_EVENTS }, (_, n) => event(`${name}_${n}`, tenants[n % tenants.length], type, n));
+  const probes = { alone: probe("alone", PROBE_ALONE), beside: probe("beside", PROBE_BESIDE) };
 
   /** The endpoints an event must reach (the publish fan-out, restated): its tenant's, and its partner's partner-level ones. */
   const targetsOf = (event) =>
@@ -106,5 +117,5 @@ export function buildScenario({ tenantCount, eventCount, random, runId }) {
           : e.partner_id === event.partner_id),
     );
 
-  return { partners: PARTNERS, tenants, endpoints, events, targetsOf };
+  return { partners: PARTNERS, tenants, endpoints, events, probes, targetsOf };
 }

@@ -14,7 +14,6 @@ export function createWorkerLog() {
     deadLettered: 0,
     enqueueFailed: 0,
     sweepEnqueued: 0,
-    rolledUp: 0,
     reloads: 0,
     uncaught: 0,
     otherErrors: [],
@@ -55,7 +54,7 @@ export function createWorkerLog() {
         tally.recordRetries++;
         break;
       case "recording attempts failed for good; they were sent but are not recorded":
-        for (const id of entry.delivery_ids ?? []) tally.recordLost.add(id);
+        for (const key of entry.deliveries ?? []) tally.recordLost.add(key);
         break;
       case "delivery processing failed; message will be retried":
         tally.processingFailed++;
@@ -68,9 +67,6 @@ export function createWorkerLog() {
         break;
       case "retry sweep":
         tally.sweepEnqueued += entry.enqueued ?? 0;
-        break;
-      case "stats rollup":
-        tally.rolledUp += entry.attempts ?? 0;
         break;
     }
   }

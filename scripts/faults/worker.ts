@@ -4,7 +4,7 @@
 
 import type { DeliveryMessage } from "../../src/domain/delivery/message";
 import worker from "../../src/index";
-import { DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
+import { DELIVERY_QUEUE, SLOW_DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import { type Faults, type FaultVars, readFaults, withD1Faults, withDuplicateMessages } from "./inject";
 
 export * from "../../src/index";
@@ -27,8 +27,14 @@ export default {
 
   async queue(batch, env, ctx) {
     const { env: faulty, faults } = withFaults(env);
-    if (batch.queue !== DELIVERY_QUEUE) return worker.queue(batch, faulty, ctx);
-    const duplicating = withDuplicateMessages(batch, faults, env.DELIVERY_QUEUE as Queue<DeliveryMessage>);
+    const lanes: Record<string, Queue> = {
+      [DELIVERY_QUEUE]: env.DELIVERY_QUEUE,
+      [SLOW_DELIVERY_QUEUE]: env.SLOW_DELIVERY_QUEUE,
+    };
+    const queue = lanes[batch.queue];
+    if (!queue) return worker.queue(batch, faulty, ctx);
+    // A duplicate comes back on the queue its original came from.
+    const duplicating = withDuplicateMessages(batch, faults, queue as Queue<DeliveryMessage>);
     await worker.queue(duplicating.batch, faulty, ctx);
     await duplicating.sent();
   },

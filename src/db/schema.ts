@@ -29,6 +29,9 @@ export const webhookEndpoints = sqliteTable(
     lastFailureAt: integer("last_failure_at"),
     // Events the endpoint would have received since it was disabled (fan-out counts them; disabling starts again at 0).
     missedEvents: integer("missed_events").notNull().default(0),
+    // Since when its receiver times out (its last attempt did, or its sends held every send slot of a batch); null once
+    // an attempt ends any other way. A slow webhook's deliveries take the slow lane (docs/architecture.md#lanes).
+    slowSince: integer("slow_since"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     // Deletes are soft (as elsewhere in ScaiKey): the row keeps its delivery history referable, but no API answers for it.
@@ -52,12 +55,22 @@ export const webhookEndpoints = sqliteTable(
 export const AUTO_DISABLE_REASONS = ["consecutive_failures", "gone"] as const;
 export type AutoDisableReason = (typeof AUTO_DISABLE_REASONS)[number];
 
+// Events and deliveries live in hourly partitions (`events_p<hour>`, `deliveries_p<hour>`; db/partitions.ts): copies of
+// the two tables below made from their own DDL, and dropped whole once archived, because a DROP writes no rows where
+// deleting the rows one by one would write one each. The two tables themselves hold what outlives its partition:
+// deliveries still open (or recently finished) when their hour was archived, and the events those send. Both are
+// WITHOUT ROWID (hand-edited into their migration: drizzle-kit cannot say it), so the primary key is the table and an
+// insert writes one b-tree entry, not two.
+
+/** Who owns an event, as one key: `t:<tenant_id>`, or `p:<partner_id>` for a partner-level event. */
+export type OwnerKey = string;
+
 export const events = sqliteTable(
   "events",
   {
-    // The event's key, the idempotency key of a publish: its event_id qualified by its owner (domain/event-key.ts,
-    // `evt_…:t:<tenant>` or `evt_…:p:<partner>`), so event ids are per owner. The column keeps its old name.
-    key: text("id").primaryKey(),
+    ownerKey: text("owner_key").notNull(),
+    // evt_…, the idempotency key of a publish, unique per owner.
+    eventId: text("event_id").notNull(),
     eventType: text("event_type").notNull(),
     tenantId: text("tenant_id"),
     partnerId: text("partner_id"),
@@ -65,13 +78,7 @@ export const events = sqliteTable(
     payload: text("payload").notNull(),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [
-    // Retention deletes the oldest events first.
-    index("events_created_idx").on(t.createdAt),
-    // A replay walks the events of one tenant (or, for a partner-level endpoint, one partner) in its window.
-    index("events_tenant_created_idx").on(t.tenantId, t.createdAt).where(sql`tenant_id IS NOT NULL`),
-    index("events_partner_created_idx").on(t.partnerId, t.createdAt).where(sql`partner_id IS NOT NULL`),
-  ],
+  (t) => [primaryKey({ columns: [t.ownerKey, t.eventId] })],
 );
 
 export const DIRECTORY_SOURCES = ["event", "token", "admin", "service"] as const;
@@ -105,101 +112,100 @@ export type ErrorClass = (typeof ERROR_CLASSES)[number];
 export const DELIVERY_STATUSES = ["pending", "retrying", "success", "failed", "cancelled"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
+/** An active delivery is one still to be sent: pending (never attempted) or retrying. The one definition of the rule. */
+export const ACTIVE_DELIVERY_STATUSES = ["pending", "retrying"] as const satisfies readonly DeliveryStatus[];
+export const isActiveDelivery = (status: DeliveryStatus): boolean =>
+  (ACTIVE_DELIVERY_STATUSES as readonly DeliveryStatus[]).includes(status);
+/** The same rule in SQL, over a `status` column. */
+export const ACTIVE_DELIVERY_SQL = `status IN (${ACTIVE_DELIVERY_STATUSES.map((s) => `'${s}'`).join(", ")})`;
+
+/** One attempt, as its delivery row records it (`attempts`, a JSON array in attempt order). */
+export interface AttemptRecord {
+  attempt: number;
+  /** ms since the epoch */
+  started_at: number;
+  duration_ms: number;
+  success: boolean;
+  status_code: number | null;
+  error_class: ErrorClass | null;
+  error: string | null;
+  response_body: string | null;
+  /**
+   * A failed attempt's response headers, [name, value] pairs, at most RESPONSE_HEADERS_MAX_BYTES serialized (cookies
+   * never kept); absent after a success or when no response came (domain/http-attempt.ts).
+   */
+  response_headers?: [string, string][];
+}
+
 export const deliveries = sqliteTable(
   "deliveries",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }), // X-ScaiKey-Webhook-ID
-    webhookId: text("webhook_id")
-      .notNull()
-      .references(() => webhookEndpoints.id),
-    // The event's key (events.id), not its bare event_id; toPublicDelivery shows the event_id.
-    eventKey: text("event_id")
-      .notNull()
-      .references(() => events.key),
+    webhookId: text("webhook_id").notNull(),
+    // X-ScaiKey-Webhook-ID: its creation time in ms × 1024, plus one for each earlier delivery of the same webhook in
+    // that ms (db/partitions.ts), so the id names the delivery's partition and ids grow with time within a webhook.
+    id: integer("id").notNull(),
+    // The event it sends: its owner and id, and the hour of the partition that stored its row.
+    eventOwner: text("event_owner").notNull(),
+    eventId: text("event_id").notNull(),
+    eventHour: integer("event_hour").notNull(),
     eventType: text("event_type").notNull(),
     status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
+    // Attempts claimed. `attempts` holds those recorded; the last claimed one is in flight while lease_until is set.
     attemptCount: integer("attempt_count").notNull().default(0),
-    // While pending/retrying: when the next attempt is due, or when an in-flight attempt's lease ends.
-    nextAttemptAt: integer("next_attempt_at"),
-    // A queue message is expected to carry this delivery; the cron sweep re-enqueues only when it is overdue.
-    inQueue: integer("in_queue", { mode: "boolean" }).notNull().default(false),
+    // Set by a claim until its attempt is recorded (cleared then). Not indexed, so a claim writes one row and nothing else.
+    leaseUntil: integer("lease_until"),
+    // When the next attempt is due (the creation time for the first).
+    dueAt: integer("due_at").notNull(),
+    // A queue message is expected to carry the delivery; otherwise the sweep enqueues it once due.
+    inQueue: integer("in_queue", { mode: "boolean" }).notNull().default(true),
     lastAttemptAt: integer("last_attempt_at"),
-    // The last attempt's status code and error class (null after a success), kept here for the list's filters.
+    // The last attempt's status code and error class (null after a success), for the list's filters.
     lastStatusCode: integer("last_status_code"),
     lastErrorClass: text("last_error_class", { enum: ERROR_CLASSES }),
     lastError: text("last_error"),
+    attempts: text("attempts", { mode: "json" }).$type<AttemptRecord[]>().notNull().default(sql`'[]'`),
+    // A delivery created to send an archived one again (a retry or recover of history): the id it sends again.
+    retryOf: integer("retry_of"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     completedAt: integer("completed_at"),
   },
   (t) => [
-    // One delivery per event and endpoint: publishing the same event_id twice creates nothing new. Event first, so the
-    // archive and retention find an event's remaining deliveries through it.
-    uniqueIndex("deliveries_event_webhook_uq").on(t.eventKey, t.webhookId),
-    index("deliveries_webhook_id_idx").on(t.webhookId, t.id),
-    index("deliveries_webhook_status_idx").on(t.webhookId, t.status, t.id),
-    // The sweep's due and overdue deliveries: only active ones are indexed, a few rows whatever the history.
-    index("deliveries_active_next_attempt_idx").on(t.nextAttemptAt).where(sql`status IN ('pending', 'retrying')`),
-    // The stats endpoint counts an endpoint's deliveries created in a window, by status, from this index alone; the
-    // list's since/until filters and recover walk it too.
-    index("deliveries_webhook_created_idx").on(t.webhookId, t.createdAt, t.status),
-    // The list's filters: an endpoint's deliveries by event type, by the last status code, by the last error class.
-    index("deliveries_webhook_event_type_idx").on(t.webhookId, t.eventType, t.id),
-    index("deliveries_webhook_status_code_idx").on(t.webhookId, t.lastStatusCode, t.id),
-    index("deliveries_webhook_error_class_idx")
-      .on(t.webhookId, t.lastErrorClass, t.id)
-      .where(sql`last_error_class IS NOT NULL`),
+    primaryKey({ columns: [t.webhookId, t.id] }),
+    // Open deliveries by id, for the sweep and the health checks. A delivery enters it once, when created, and leaves it
+    // when it ends (removing an entry writes nothing); nothing it indexes changes while the delivery is open.
+    index("deliveries_open_idx").on(t.id).where(sql`completed_at IS NULL`),
   ],
 );
 
-export const deliveryAttempts = sqliteTable(
-  "delivery_attempts",
-  {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    deliveryId: integer("delivery_id")
-      .notNull()
-      .references(() => deliveries.id),
-    webhookId: text("webhook_id").notNull(),
-    attemptNumber: integer("attempt_number").notNull(),
-    startedAt: integer("started_at").notNull(),
-    durationMs: integer("duration_ms").notNull(),
-    success: integer("success", { mode: "boolean" }).notNull(),
-    statusCode: integer("status_code"),
-    errorClass: text("error_class", { enum: ERROR_CLASSES }),
-    errorMessage: text("error_message"),
-    responseExcerpt: text("response_excerpt"),
-    // The receiver's response headers, bounded (domain/http-attempt.ts): [name, value] pairs, for the portal.
-    responseHeaders: text("response_headers", { mode: "json" }).$type<[string, string][]>(),
-  },
-  (t) => [
-    // A redelivered queue message can never record the same attempt twice.
-    // Also how the archive and retention find a delivery's attempts; the rollup and live stats walk the primary key.
-    uniqueIndex("delivery_attempts_delivery_attempt_uq").on(t.deliveryId, t.attemptNumber),
-  ],
-);
-
-// Hourly per-endpoint rollups of delivery attempts, written by the stats cron.
+// Per-webhook rollups of delivery attempts by hour and by day (UTC), written with the attempts they count, in the same
+// transaction (domain/stats/record.ts): exact by construction. Hours serve the 1 h and 24 h windows and are kept 48 h;
+// days serve 7 d and 30 d and are kept STATS_RETENTION_DAYS.
+const statColumns = {
+  attempts: integer("attempts").notNull().default(0),
+  successes: integer("successes").notNull().default(0),
+  failuresTimeout: integer("failures_timeout").notNull().default(0),
+  failuresConnection: integer("failures_connection").notNull().default(0),
+  failures4xx: integer("failures_4xx").notNull().default(0),
+  failures5xx: integer("failures_5xx").notNull().default(0),
+  failuresOther: integer("failures_other").notNull().default(0),
+  deliveriesSucceeded: integer("deliveries_succeeded").notNull().default(0),
+  deliveriesFailed: integer("deliveries_failed").notNull().default(0),
+  latencySumMs: integer("latency_sum_ms").notNull().default(0),
+  latencyMinMs: integer("latency_min_ms"),
+  latencyMaxMs: integer("latency_max_ms"),
+  // Counts per fixed latency bucket (bounds in domain/stats/histogram), enough for p50/p95/p99.
+  latencyHistogram: text("latency_histogram", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
+};
 export const webhookStatsHourly = sqliteTable(
   "webhook_stats_hourly",
-  {
-    webhookId: text("webhook_id").notNull(),
-    hourStart: integer("hour_start").notNull(),
-    attempts: integer("attempts").notNull().default(0),
-    successes: integer("successes").notNull().default(0),
-    failuresTimeout: integer("failures_timeout").notNull().default(0),
-    failuresConnection: integer("failures_connection").notNull().default(0),
-    failures4xx: integer("failures_4xx").notNull().default(0),
-    failures5xx: integer("failures_5xx").notNull().default(0),
-    failuresOther: integer("failures_other").notNull().default(0),
-    deliveriesSucceeded: integer("deliveries_succeeded").notNull().default(0),
-    deliveriesFailed: integer("deliveries_failed").notNull().default(0),
-    latencySumMs: integer("latency_sum_ms").notNull().default(0),
-    latencyMinMs: integer("latency_min_ms"),
-    latencyMaxMs: integer("latency_max_ms"),
-    // Counts per fixed latency bucket (bounds in domain/stats/histogram), enough for p50/p95/p99.
-    latencyHistogram: text("latency_histogram", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
-  },
+  { webhookId: text("webhook_id").notNull(), hourStart: integer("hour_start").notNull(), ...statColumns },
   (t) => [primaryKey({ columns: [t.webhookId, t.hourStart] }), index("webhook_stats_hourly_hour_idx").on(t.hourStart)],
+);
+export const webhookStatsDaily = sqliteTable(
+  "webhook_stats_daily",
+  { webhookId: text("webhook_id").notNull(), dayStart: integer("day_start").notNull(), ...statColumns },
+  (t) => [primaryKey({ columns: [t.webhookId, t.dayStart] }), index("webhook_stats_daily_day_idx").on(t.dayStart)],
 );
 
 export const RECOVERY_KINDS = ["recover", "replay"] as const;
@@ -224,31 +230,69 @@ export const webhookRecoveries = sqliteTable(
   (t) => [index("webhook_recoveries_open_idx").on(t.id).where(sql`finished_at IS NULL`)],
 );
 
-// Deliveries moved out of D1 into the ARCHIVE bucket (R2): one NDJSON object per endpoint and hour (split when the hour
-// holds more than one archive step), one row here per object. The deliveries API reads D1 first, then these.
-export const deliveryArchives = sqliteTable(
-  "delivery_archives",
+// The hot window's partitions as the storage job sees them: a row per hour once its archiving has begun (stage
+// `sealing`, with the position reached), gone when the partition is dropped.
+export const hotPartitions = sqliteTable("hot_partitions", {
+  hour: integer("hour").primaryKey(),
+  stage: text("stage", { enum: ["sealing"] }).notNull(),
+  // When archiving began: deliveries that finished before (this - HOT_WINDOW_HOURS) are history and go to R2; the rest
+  // move to the deliveries table when the partition is dropped.
+  startedAt: integer("started_at").notNull(),
+  // JSON: how far the archiving got ({ webhook_id, id, chunk } for deliveries; { owner_key, event_id, chunk } for events).
+  cursor: text("cursor", { mode: "json" }).$type<Record<string, unknown>>(),
+});
+
+export const ARCHIVE_KINDS = ["deliveries", "events"] as const;
+export type ArchiveKind = (typeof ARCHIVE_KINDS)[number];
+
+// The archive (R2, bucket ARCHIVE) holds history past the hot window in chunks: NDJSON objects of one hour, sorted by
+// webhook (deliveries) or owner (events), each opening with a header line that says where each one's lines are
+// (domain/archive/). One row per kind and hour lists the hour's chunks with the range of webhooks or owners each holds.
+export const archiveHours = sqliteTable(
+  "archive_hours",
   {
-    webhookId: text("webhook_id").notNull(),
-    // Delivery ids first_id..last_id of this endpoint are in the object (all of them, newest last).
-    firstId: integer("first_id").notNull(),
-    lastId: integer("last_id").notNull(),
-    // The hour their deliveries were created in: retention deletes whole objects by it.
-    hourStart: integer("hour_start").notNull(),
-    objectKey: text("object_key").notNull(),
-    // Archived deliveries are finished: these three add up to the object's line count.
-    succeeded: integer("succeeded").notNull(),
-    failed: integer("failed").notNull(),
-    cancelled: integer("cancelled").notNull(),
+    kind: text("kind", { enum: ARCHIVE_KINDS }).notNull(),
+    hour: integer("hour").notNull(),
+    // JSON object: chunk ref → [first scope, last scope, header bytes, lines].
+    chunks: text("chunks", { mode: "json" }).$type<Record<string, [string, string, number, number]>>().notNull(),
   },
-  (t) => [primaryKey({ columns: [t.webhookId, t.lastId] }), index("delivery_archives_hour_idx").on(t.hourStart)],
+  (t) => [primaryKey({ columns: [t.kind, t.hour] })],
 );
 
-// Progress markers of cron jobs: `stats`, the highest delivery_attempts.id rolled up into webhook_stats_hourly; `archive`,
-// the highest deliveries.id moved to the archive (or passed over, when no ARCHIVE bucket is bound); `retention`, the
-// highest deliveries.id retention has passed; `queue_watermark`, the latest send time of a queue message the consumer
-// has received (what tells a message still waiting in the queue from a lost one); `queue_probe`, the send time of the
-// oldest watermark probe sent since the watermark last passed one (what tells a stuck consumer from an idle queue).
+// What the archive holds of one webhook (or one event owner, scope `ev:<owner_key>`) on one UTC day, without reading
+// it: line counts by hour and chunk for each combination of the list's filter values, and, while the day is small, a
+// 32-bit hash of each line's event id (a large day keeps them in R2, index/<scope>/<day>.json). WITHOUT ROWID.
+export const archiveDays = sqliteTable(
+  "archive_days",
+  {
+    scope: text("scope").notNull(),
+    day: integer("day").notNull(),
+    // JSON: combination (`status|event_type|status_code|error_class`) → { "<hour of day>/<chunk ref>": lines }.
+    counts: text("counts", { mode: "json" }).$type<Record<string, Record<string, number>>>().notNull(),
+    // JSON: "<hour of day>/<chunk ref>" → event id hashes; null once the day has outgrown the row.
+    eventHashes: text("event_hashes", { mode: "json" }).$type<Record<string, number[]> | null>(),
+  },
+  // Retention deletes whole days (the index is written once per scope and day: the day never changes).
+  (t) => [primaryKey({ columns: [t.scope, t.day] }), index("archive_days_day_idx").on(t.day)],
+);
+
+// Archived deliveries sent again as new deliveries (a retry or recover of history), so a recover does not send one
+// twice. Rows go with the archive, by RETENTION_DAYS.
+export const resentDeliveries = sqliteTable(
+  "resent_deliveries",
+  {
+    webhookId: text("webhook_id").notNull(),
+    deliveryId: integer("delivery_id").notNull(),
+    // The new delivery.
+    resentAs: integer("resent_as").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.webhookId, t.deliveryId] })],
+);
+
+// Progress markers of cron jobs: `queue_watermark`, the latest send time of a queue message the consumer has received
+// (what tells a message still waiting in the queue from a lost one); `queue_probe`, the send time of the oldest
+// watermark probe sent since the watermark last passed one (what tells a stuck consumer from an idle queue); `sweep`,
+// where the last sweep stopped; `storage`, the storage job's lease.
 export const jobCursors = sqliteTable("job_cursors", {
   name: text("name").primaryKey(),
   value: integer("value").notNull().default(0),
@@ -276,8 +320,7 @@ export type JobRunRow = typeof jobRuns.$inferSelect;
 
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
-export type DeliveryAttemptRow = typeof deliveryAttempts.$inferSelect;
-export type DeliveryArchiveRow = typeof deliveryArchives.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
 
 // Tenant-admin portal sessions. A row is born as a single-use magic link and becomes a cookie session when opened.
 // Only SHA-256 hashes of the link and session tokens are stored; retention deletes rows past expires_at.

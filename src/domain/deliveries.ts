@@ -1,19 +1,10 @@
-// Reading deliveries and their attempts for the admin API.
-import { and, asc, count, desc, eq, gte, lt, type SQL, sql } from "drizzle-orm";
-import type { Database } from "../db/client";
-import {
-  type DeliveryRow,
-  type DeliveryStatus,
-  deliveries,
-  deliveryArchives,
-  deliveryAttempts,
-  type ErrorClass,
-  events,
-} from "../db/schema";
-import { conflict, notFound } from "../lib/errors";
-import { type ArchivedDelivery, archivedCount, readArchivedDelivery, readArchivedPage } from "./archive";
-import { toPublicAttempt, toPublicDelivery } from "./delivery-views";
-import { eventKeyRange } from "./event-key";
+// Reading deliveries and their attempts for the admin API and the portal: the hot window from D1 (every partition
+// through the deliveries_live view), history from the archive (domain/archive/read.ts), one list in id order.
+import { DAY_MS, deliveryIdTime, firstDeliveryIdAt, HOUR_MS, ID_TIME_FACTOR } from "../db/partitions";
+import type { DeliveryRow, DeliveryStatus, ErrorClass, EventRow } from "../db/schema";
+import { notFound } from "../lib/errors";
+import { archivedEntries, findArchivedDelivery, findArchivedEvent, readArchivedDeliveries } from "./archive/read";
+import { deliveryRowOf, type RawDeliveryRow, toPublicAttempt, toPublicDelivery } from "./delivery-views";
 import type { Page } from "./webhooks";
 
 export { toPublicDelivery } from "./delivery-views";
@@ -32,16 +23,55 @@ export interface DeliveryFilter {
   beforeId?: number;
 }
 
-/** Where deliveries are read from: D1 for recent ones, the archive (if bound) for the rest. */
+/** Where deliveries are read from: D1 for the hot window, the archive (if bound) for history. */
 export interface DeliveryStore {
-  db: Database;
+  db: { $client: D1Database };
   archive: R2Bucket | null;
+  config: { retentionDays: number };
+  now: () => number;
 }
 
+/** The SQL conditions (and their values, from ?2 on) of `filter` over the deliveries_live view; ?1 is the webhook. */
+function hotConditions(filter: DeliveryFilter): { where: string; params: unknown[] } {
+  const parts = ["webhook_id = ?1"];
+  const params: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    parts.push(sql.replace("?", `?${params.length + 1}`));
+  };
+  if (filter.status !== undefined) add("status = ?", filter.status);
+  if (filter.eventType !== undefined) add("event_type = ?", filter.eventType);
+  if (filter.eventId !== undefined) add("event_id = ?", filter.eventId);
+  if (filter.lastStatusCode !== undefined) add("last_status_code = ?", filter.lastStatusCode);
+  if (filter.lastErrorClass !== undefined) add("last_error_class = ?", filter.lastErrorClass);
+  if (filter.createdFrom !== undefined) add("created_at >= ?", filter.createdFrom);
+  if (filter.createdBefore !== undefined) add("created_at < ?", filter.createdBefore);
+  if (filter.beforeId !== undefined) add("id < ?", filter.beforeId);
+  return { where: parts.join(" AND "), params };
+}
+
+/** The window of history a list covers: the retention period, narrowed by the filter's times (and `beforeId`'s). */
+const historyWindow = (store: DeliveryStore, filter: DeliveryFilter) => ({
+  from: Math.max(store.now() - store.config.retentionDays * DAY_MS, filter.createdFrom ?? 0),
+  until: Math.min(
+    store.now() + DAY_MS,
+    filter.createdBefore ?? Number.POSITIVE_INFINITY,
+    filter.beforeId === undefined ? Number.POSITIVE_INFINITY : deliveryIdTime(filter.beforeId) + 1,
+  ),
+});
+
+/** A delivery id's hour as SQL computes it: ids are creation ms × ID_TIME_FACTOR (db/partitions.ts). */
+const ID_HOUR = `id / ${ID_TIME_FACTOR * HOUR_MS}`;
+
 /**
- * A page of the endpoint's deliveries, newest first: D1 holds the newest (every id above the archive's), the archive the
- * older ones, so a page is D1's rows, then the archive's from where D1's end. The archive is indexed by status only:
- * a filter on anything else searches D1 (the last ARCHIVE_AFTER_HOURS).
+ * A page of the webhook's deliveries, newest first, with every filter over the whole history (the API's list and the
+ * portal's). D1 holds the hot window's partitions, newer than anything archived, and the deliveries table, whose rows
+ * (still retrying, or finished lately) are as old as the hours they outlived; the archive holds the rest. So the list
+ * is the partitions' rows, then the deliveries table's and the archive's merged by id. One batch reads D1's page, its
+ * count, and the deliveries table's matching rows by hour of creation; the archive's counts answer for every hour
+ * wholly in the window without reading (an hour cut by since/until, or a section that may hold the event id asked
+ * for, is read). A page past the partitions' rows skips whole hours by their counts and reads the hours it reaches
+ * from both, merged. `total` is exact.
  */
 export async function listDeliveryHistory(
   store: DeliveryStore,
@@ -49,134 +79,158 @@ export async function listDeliveryHistory(
   filter: DeliveryFilter,
   { page, perPage }: Page,
 ) {
-  const { db } = store;
-  const status = filter.status;
-  const archive = Object.entries(filter).every(([k, v]) => k === "status" || v === undefined) ? store.archive : null;
+  const d1 = store.db.$client;
   const offset = (page - 1) * perPage;
-  const [rows, [hot], archived] = await db.batch([
-    ...deliveryListQueries(db, webhookId, filter, { page, perPage }),
-    db.select(archiveTotalsColumns).from(deliveryArchives).where(eq(deliveryArchives.webhookId, webhookId)),
+  const { where, params } = hotConditions(filter);
+  const [rows, counted, outlived] = await d1.batch<Record<string, unknown>>([
+    d1
+      .prepare(`SELECT * FROM deliveries_live WHERE ${where} ORDER BY id DESC LIMIT ${perPage} OFFSET ${offset}`)
+      .bind(webhookId, ...params),
+    d1.prepare(`SELECT count(*) AS n FROM deliveries_live WHERE ${where}`).bind(webhookId, ...params),
+    d1
+      .prepare(`SELECT ${ID_HOUR} AS hour, count(*) AS n FROM deliveries WHERE ${where} GROUP BY 1`)
+      .bind(webhookId, ...params),
   ]);
-  const hotTotal = hot?.n ?? 0;
-  const items: (ReturnType<typeof toPublicDelivery> | ArchivedDelivery)[] = rows.map(toPublicDelivery);
-  const archivedTotal = archive && archived[0] ? archivedCount(archived[0], status) : 0;
-  if (archive && items.length < perPage && archivedTotal > 0) {
-    const fromArchive = await readArchivedPage(
-      { db, archive },
-      webhookId,
-      status,
-      Math.max(0, offset - hotTotal),
-      perPage - items.length,
-    );
-    items.push(...fromArchive.map(({ payload: _payload, attempts: _attempts, ...delivery }) => delivery));
+  const hotTotal = Number(counted?.results[0]?.n ?? 0);
+  const items = ((rows?.results ?? []) as unknown as RawDeliveryRow[]).map(deliveryRowOf);
+  if (!store.archive) return { rows: items, total: hotTotal, pages: Math.ceil(hotTotal / perPage) };
+
+  const archive = { db: store.db, archive: store.archive };
+  const { from, until } = historyWindow(store, filter);
+  const entries = from < until ? await archivedEntries(archive, webhookId, filter, from, until) : [];
+  // Hour by hour; an hour the counts cannot answer for is read now (the total needs it), and kept.
+  const archived = new Map<number, { entries: typeof entries; n: number; lines: DeliveryRow[] | null }>();
+  for (const e of entries) {
+    const hour = archived.get(e.hour) ?? { entries: [], n: 0, lines: null };
+    hour.entries.push(e);
+    archived.set(e.hour, hour);
   }
-  const n = hotTotal + archivedTotal;
-  return { items, total: n, pages: Math.ceil(n / perPage) };
+  await Promise.all(
+    [...archived.values()].map(async (hour) => {
+      if (hour.entries.every((e) => e.matching !== null))
+        hour.n = hour.entries.reduce((m, e) => m + (e.matching ?? 0), 0);
+      else {
+        hour.lines = await readArchivedDeliveries(archive, webhookId, hour.entries, filter);
+        hour.n = hour.lines.length;
+      }
+    }),
+  );
+  const archivedTotal = [...archived.values()].reduce((m, h) => m + h.n, 0);
+  const total = hotTotal + archivedTotal;
+  const outlivedByHour = new Map(
+    ((outlived?.results ?? []) as { hour: number; n: number }[]).map((r) => [r.hour, r.n]),
+  );
+  // The partitions' rows come first: D1's page is the answer as far as they go.
+  const inPartitions = hotTotal - [...outlivedByHour.values()].reduce((m, n) => m + n, 0);
+  const head = items.slice(0, Math.max(0, inPartitions - offset));
+  const result = (tail: DeliveryRow[]) => ({ rows: [...head, ...tail], total, pages: Math.ceil(total / perPage) });
+  if (archivedTotal === 0) return result(items.slice(head.length));
+  const wanted = perPage - head.length;
+  if (wanted === 0) return result([]);
+
+  // Then the deliveries table's rows and the archive's: skip whole hours by their counts, read the hours the page
+  // reaches from both, merged by id.
+  const hours = [...new Set([...outlivedByHour.keys(), ...archived.keys()])]
+    .map((hour) => ({ hour, n: (outlivedByHour.get(hour) ?? 0) + (archived.get(hour)?.n ?? 0) }))
+    .filter((h) => h.n > 0)
+    .sort((a, b) => b.hour - a.hour);
+  let skip = Math.max(0, offset - inPartitions);
+  let first = 0;
+  while (first < hours.length && skip >= hours[first]!.n) skip -= hours[first++]!.n;
+  const reached: number[] = [];
+  for (let i = first, left = skip + wanted; i < hours.length && left > 0; i++) {
+    reached.push(hours[i]!.hour);
+    left -= hours[i]!.n;
+  }
+  if (reached.length === 0) return result([]);
+  const newest = reached[0]!;
+  const oldest = reached[reached.length - 1]!;
+  const [kept, lines] = await Promise.all([
+    d1
+      .prepare(
+        `SELECT * FROM deliveries WHERE ${where} AND id >= ?${params.length + 2} AND id < ?${params.length + 3}
+         ORDER BY id DESC LIMIT ${skip + wanted}`,
+      )
+      .bind(webhookId, ...params, firstDeliveryIdAt(oldest * HOUR_MS), firstDeliveryIdAt((newest + 1) * HOUR_MS))
+      .all<RawDeliveryRow>(),
+    Promise.all(
+      reached.map((hour) => {
+        const h = archived.get(hour);
+        if (!h || h.n === 0) return [];
+        return h.lines ?? readArchivedDeliveries(archive, webhookId, h.entries, filter);
+      }),
+    ),
+  ]);
+  const merged = [...kept.results.map(deliveryRowOf), ...lines.flat()].sort((a, b) => b.id - a.id);
+  return result(merged.slice(skip, skip + wanted));
 }
 
-/**
- * The page and the count of a webhook's deliveries in D1 matching `filter`. Every filter has an index led by
- * webhook_id (see src/db/schema.ts), so SQLite narrows by one of them and checks the others on the rows it reads;
- * an event_id narrows by the (event, webhook) index instead.
- */
-export function deliveryListQueries(db: Database, webhookId: string, filter: DeliveryFilter, { page, perPage }: Page) {
-  const conditions: SQL[] = [];
-  if (filter.eventId !== undefined) {
-    // The keys of that event_id, whoever owns them (a partner-level webhook gets several tenants' events): their range
-    // of deliveries_event_webhook_uq is the narrowest read. The unary plus keeps SQLite off the webhook_id indexes,
-    // which would walk every delivery of the webhook.
-    const keys = eventKeyRange(filter.eventId);
-    conditions.push(
-      sql`+${deliveries.webhookId} = ${webhookId}`,
-      gte(deliveries.eventKey, keys.from),
-      lt(deliveries.eventKey, keys.to),
-    );
-  } else conditions.push(eq(deliveries.webhookId, webhookId));
-  if (filter.status !== undefined) conditions.push(eq(deliveries.status, filter.status));
-  if (filter.eventType !== undefined) conditions.push(eq(deliveries.eventType, filter.eventType));
-  if (filter.lastStatusCode !== undefined) conditions.push(eq(deliveries.lastStatusCode, filter.lastStatusCode));
-  if (filter.lastErrorClass !== undefined) conditions.push(eq(deliveries.lastErrorClass, filter.lastErrorClass));
-  if (filter.createdFrom !== undefined) conditions.push(gte(deliveries.createdAt, filter.createdFrom));
-  if (filter.createdBefore !== undefined) conditions.push(lt(deliveries.createdAt, filter.createdBefore));
-  if (filter.beforeId !== undefined) conditions.push(lt(deliveries.id, filter.beforeId));
-  const where = and(...conditions);
-  return [
-    db
-      .select()
-      .from(deliveries)
-      .where(where)
-      .orderBy(desc(deliveries.id))
-      .limit(perPage)
-      .offset((page - 1) * perPage),
-    db.select({ n: count() }).from(deliveries).where(where),
-  ] as const;
-}
+const HOT_ROW = "SELECT * FROM deliveries_live WHERE webhook_id = ?1 AND id = ?2";
 
-const archiveTotalsColumns = {
-  success: sql<number>`coalesce(sum(${deliveryArchives.succeeded}), 0)`,
-  failed: sql<number>`coalesce(sum(${deliveryArchives.failed}), 0)`,
-  cancelled: sql<number>`coalesce(sum(${deliveryArchives.cancelled}), 0)`,
-};
-
-/** Whether the event's payload is still stored (retention empties it after RETENTION_DAYS). */
-export async function hasPayload(db: Database, eventKey: string): Promise<boolean> {
-  const [row] = await db
-    .select({ purged: sql<number>`${events.payload} = ''` })
-    .from(events)
-    .where(eq(events.key, eventKey));
-  return row !== undefined && !row.purged;
-}
-
-/**
- * A delivery of this webhook in D1, or 404 (a delivery id of another webhook is not found here). With `store`, an
- * archived delivery is a 409: it is history, no longer something to act on.
- */
-export async function getDelivery(
-  db: Database,
+/** The webhook's delivery `deliveryId` while it is in D1 (the hot window), or null. */
+export async function findHotDelivery(
+  db: { $client: D1Database },
   webhookId: string,
   deliveryId: number,
-  store?: DeliveryStore,
-): Promise<DeliveryRow> {
-  const row = await db.query.deliveries.findFirst({
-    where: and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId)),
-  });
+): Promise<DeliveryRow | null> {
+  const row = await db.$client.prepare(HOT_ROW).bind(webhookId, deliveryId).first<RawDeliveryRow>();
+  return row ? deliveryRowOf(row) : null;
+}
+
+/** The webhook's delivery, from D1 or else the archive; or 404 (a delivery id of another webhook is not found here). */
+export async function getDelivery(store: DeliveryStore, webhookId: string, deliveryId: number): Promise<DeliveryRow> {
+  const hot = await findHotDelivery(store.db, webhookId, deliveryId);
+  if (hot) return hot;
+  const archived = store.archive
+    ? await findArchivedDelivery(
+        { db: store.db, archive: store.archive },
+        webhookId,
+        deliveryId,
+        deliveryIdTime(deliveryId),
+      )
+    : null;
+  if (!archived) throw notFound("Delivery not found");
+  return archived;
+}
+
+/**
+ * The event a delivery sent (its payload the exact bytes), from D1 while the event is there, else from the archive;
+ * null once retention removed it.
+ */
+export async function deliveryEvent(store: DeliveryStore, delivery: DeliveryRow): Promise<EventRow | null> {
+  const row = await store.db.$client
+    .prepare(
+      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
+         partner_id AS partnerId, payload, created_at AS createdAt
+       FROM events_live WHERE owner_key = ?1 AND event_id = ?2`,
+    )
+    .bind(delivery.eventOwner, delivery.eventId)
+    .first<EventRow>();
   if (row) return row;
-  if (store?.archive && (await readArchivedDelivery({ db, archive: store.archive }, webhookId, deliveryId)))
-    throw conflict("The delivery is archived (older than the hot window); it cannot be retried");
-  throw notFound("Delivery not found");
+  if (!store.archive) return null;
+  return findArchivedEvent(
+    { db: store.db, archive: store.archive },
+    delivery.eventHour,
+    delivery.eventOwner,
+    delivery.eventId,
+  );
 }
 
 /**
  * A delivery of this webhook with its payload and attempts, from D1 or else the archive; or 404. `payload` is the JSON
- * text that was signed and delivered (null once purged): callers show it as is, never through JSON.parse.
+ * text that was signed and delivered (null once retention removed it): callers show it as is, never through JSON.parse.
  */
-export async function getDeliveryDetail(
-  store: DeliveryStore,
-  webhookId: string,
-  deliveryId: number,
-): Promise<ArchivedDelivery> {
-  const { db, archive } = store;
-  const [[row], attempts] = await db.batch([
-    db
-      .select({ delivery: deliveries, payload: events.payload })
-      .from(deliveries)
-      .innerJoin(events, eq(events.key, deliveries.eventKey))
-      .where(and(eq(deliveries.id, deliveryId), eq(deliveries.webhookId, webhookId))),
-    db
-      .select()
-      .from(deliveryAttempts)
-      .where(eq(deliveryAttempts.deliveryId, deliveryId))
-      .orderBy(asc(deliveryAttempts.attemptNumber)),
-  ]);
-  if (!row) {
-    const archived = archive ? await readArchivedDelivery({ db, archive }, webhookId, deliveryId) : null;
-    if (!archived) throw notFound("Delivery not found");
-    return archived;
-  }
+export async function getDeliveryDetail(store: DeliveryStore, webhookId: string, deliveryId: number) {
+  return deliveryDetailOf(store, await getDelivery(store, webhookId, deliveryId));
+}
+
+/** getDeliveryDetail of a delivery already read (getDelivery): the portal reads its row's attempts too. */
+export async function deliveryDetailOf(store: DeliveryStore, delivery: DeliveryRow) {
+  const event = await deliveryEvent(store, delivery);
   return {
-    ...toPublicDelivery(row.delivery),
-    // Payloads older than the retention period are purged; the delivery record stays.
-    payload: row.payload || null,
-    attempts: attempts.map(toPublicAttempt),
+    ...toPublicDelivery(delivery),
+    // Payloads older than the retention period are gone; the delivery record may outlive them briefly.
+    payload: event === null ? null : event.payload,
+    attempts: delivery.attempts.map(toPublicAttempt),
   };
 }

@@ -10,8 +10,7 @@ const MINUTE_MS = 60_000;
 /** Every cron job: its name, the cron expression that runs it ([triggers] in wrangler.toml) and that expression's period. */
 export const SCHEDULED_JOBS = [
   { name: "retry_sweep", cron: "* * * * *", periodMs: MINUTE_MS },
-  { name: "stats_rollup", cron: "*/5 * * * *", periodMs: 5 * MINUTE_MS },
-  { name: "retention", cron: "*/3 * * * *", periodMs: 3 * MINUTE_MS },
+  { name: "storage", cron: "*/3 * * * *", periodMs: 3 * MINUTE_MS },
   { name: "secret_reencryption", cron: "17 3 * * *", periodMs: 24 * 60 * MINUTE_MS },
 ] as const;
 export type ScheduledJob = (typeof SCHEDULED_JOBS)[number];

@@ -13,7 +13,6 @@ import {
   queueLagMs,
   waitingProbeSentAt,
 } from "./pipeline-health";
-import { CURSOR_VALUE, SELECT_AGGREGATES } from "./stats/aggregate";
 import { FAILURE_FAMILIES, type FailureFamily } from "./stats/histogram";
 import { windowBounds } from "./stats/read-model";
 import { webhookStatus } from "./webhooks";
@@ -22,8 +21,6 @@ import { webhookStatus } from "./webhooks";
 export const OPERATIONS_LIST_LIMIT = 50;
 /** Counts stop here: a count of this value means at least that many. */
 export const OPERATIONS_COUNT_LIMIT = 10_000;
-/** Attempts past the rollup's cursor the last hour reads at most; a rollup further behind leaves the rest out. */
-export const LIVE_ATTEMPTS_LIMIT = 20_000;
 
 const OPEN_RECOVERIES = `SELECT id, webhook_id, kind, since, until, cursor, requested_at FROM webhook_recoveries
   WHERE finished_at IS NULL ORDER BY id LIMIT ?1`;
@@ -38,16 +35,8 @@ const FAMILY_COLUMNS: Record<FailureFamily, string> = {
 };
 const SUMMED = ["attempts", "successes", "deliveries_succeeded", "deliveries_failed", ...Object.values(FAMILY_COLUMNS)];
 const sumsOf = (prefix = "") => SUMMED.map((c) => `coalesce(sum(${prefix}${c}), 0) AS ${c}`).join(", ");
-// Through webhook_stats_hourly_hour_idx: every webhook's rolled-up hours in the window.
-const ROLLED_UP = `SELECT ${sumsOf()} FROM webhook_stats_hourly WHERE hour_start >= ?1 AND hour_start < ?2`;
-// The attempts past the rollup's cursor, by primary key and at most ?3 of them, aggregated as the rollup would (and,
-// like it, without the attempts of deleted webhooks).
-const LIVE = `SELECT ${sumsOf()} FROM (SELECT ${SELECT_AGGREGATES}
-  FROM delivery_attempts a
-  JOIN deliveries d ON d.id = a.delivery_id
-  JOIN webhook_endpoints w ON w.id = a.webhook_id AND w.deleted_at IS NULL
-  WHERE a.id > ${CURSOR_VALUE} AND a.id <= ${CURSOR_VALUE} + ?3 AND +a.started_at >= ?1 AND +a.started_at < ?2)`;
-const ROLLUP_PROGRESS = `SELECT ${CURSOR_VALUE} AS cursor, (SELECT max(id) FROM delivery_attempts) AS last_attempt_id`;
+// Through webhook_stats_hourly_hour_idx: every webhook's hours in the window (written with the attempts they count).
+const LAST_HOUR = `SELECT ${sumsOf()} FROM webhook_stats_hourly WHERE hour_start >= ?1 AND hour_start < ?2`;
 
 // Through webhook_endpoints_failing_idx (webhooks with consecutive failures only), worst first. Manually disabled
 // webhooks are left out: nobody expects them to deliver.
@@ -72,18 +61,16 @@ export async function readOperations(db: Database, now: number, maxLagMs: number
     d1.prepare(ACTIVE_DELIVERY_COUNTS).bind(OPERATIONS_COUNT_LIMIT),
     d1.prepare(OPEN_RECOVERIES).bind(OPERATIONS_LIST_LIMIT),
     d1.prepare(OPEN_RECOVERY_COUNT).bind(OPERATIONS_COUNT_LIMIT),
-    d1.prepare(ROLLED_UP).bind(hour.from, hour.until),
-    d1.prepare(LIVE).bind(hour.from, hour.until, LIVE_ATTEMPTS_LIMIT),
-    d1.prepare(ROLLUP_PROGRESS),
+    d1.prepare(LAST_HOUR).bind(hour.from, hour.until),
     d1.prepare(TROUBLED_WEBHOOKS).bind(OPERATIONS_LIST_LIMIT),
     d1.prepare(TROUBLED_COUNTS).bind(OPERATIONS_COUNT_LIMIT),
   ]);
   const state = pipelineStateOf(results.slice(0, pipeline.length));
-  const [active, recoveries, recoveryCount, rolledUp, live, progress, troubled, troubledCounts] = results
+  const [active, recoveries, recoveryCount, stats, troubled, troubledCounts] = results
     .slice(pipeline.length)
     .map((r) => r.results);
   const first = (rows: Row[] | undefined) => rows?.[0];
-  const lastHour = (column: string) => num(first(rolledUp), column) + num(first(live), column);
+  const lastHour = (column: string) => num(first(stats), column);
   const deliveryLag = deliveryLagMs(state, now);
   const queueLag = queueLagMs(state, now);
   const activeCount = num(first(active), "active");
@@ -148,7 +135,6 @@ export async function readOperations(db: Database, now: number, maxLagMs: number
       failures_by_class: Object.fromEntries(
         FAILURE_FAMILIES.map((family) => [family, lastHour(FAMILY_COLUMNS[family])]),
       ) as Record<FailureFamily, number>,
-      complete: num(first(progress), "last_attempt_id") <= num(first(progress), "cursor") + LIVE_ATTEMPTS_LIMIT,
     },
     webhooks: {
       failing: num(first(troubledCounts), "failing"),

@@ -1,7 +1,8 @@
-// How far behind the delivery pipeline is, read from what it already records: the oldest due delivery (the partial
-// index of active deliveries), the queue watermark and the oldest probe still waiting (job_cursors), and the cron
-// jobs' runs (job_runs). One D1 batch of indexed reads, never a scan of deliveries; /health and the operations view
-// both read it. The queries on deliveries live here only, so a change of their storage changes this module.
+// How far behind the delivery pipeline is, read from what it already records: the oldest due delivery (as the retry
+// sweep found it on its last full pass over the open deliveries, and whether it is still waiting), the queue watermark
+// and the oldest probe still waiting (job_cursors), and the cron jobs' runs (job_runs). One D1 batch of indexed reads,
+// never a scan of deliveries; /health and the operations view both read it. The queries on deliveries live here only,
+// so a change of their storage changes this module.
 import type { Database } from "../db/client";
 import type { DeliveryStatus, JobOutcome, JobRunRow } from "../db/schema";
 import { isOverdue, type JobName, SCHEDULED_JOBS } from "./job-runs";
@@ -25,10 +26,17 @@ export interface PipelineState {
   jobRuns: JobRunRow[];
 }
 
-// Through deliveries_active_next_attempt_idx (active rows only): the first entry at or before now is the answer. A
-// lease in the future is an attempt in flight, a retry in the future is not due: neither counts.
-const OLDEST_DUE = `SELECT id, webhook_id, status, attempt_count, next_attempt_at FROM deliveries
-  WHERE status IN ('pending', 'retrying') AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1`;
+/** The job_cursors rows the sweep records at the end of a full pass: the oldest due delivery's due time, and its id. */
+export const OLDEST_DUE_CURSOR = "oldest_due";
+export const OLDEST_DUE_ID_CURSOR = "oldest_due_id";
+
+// The delivery the sweep found, if it still waits: open, and not claimed since (no lease running). Through the open
+// deliveries' index of each table (an id may repeat across webhooks: the oldest open one of that id counts).
+const OLDEST_DUE = `SELECT d.id, d.webhook_id, d.status, d.attempt_count, c.value AS due_at
+  FROM job_cursors c JOIN job_cursors i ON i.name = '${OLDEST_DUE_ID_CURSOR}'
+  JOIN deliveries_live d ON d.id = i.value AND d.completed_at IS NULL AND (d.lease_until IS NULL OR d.lease_until < ?1)
+  WHERE c.name = '${OLDEST_DUE_CURSOR}' AND c.value > 0 AND c.value <= ?1
+  LIMIT 1`;
 const QUEUE_CURSORS = `SELECT name, value FROM job_cursors WHERE name IN ('${WATERMARK_CURSOR}', '${PROBE_CURSOR}')`;
 const JOB_RUNS = `SELECT name, registered_at, last_started_at, last_finished_at, last_outcome, last_error_class,
     last_succeeded_at
@@ -53,7 +61,7 @@ export function pipelineStateOf([oldestDue, cursors, runs]: readonly D1Result<Ro
           webhookId: due.webhook_id as string,
           status: due.status as DeliveryStatus,
           attemptCount: due.attempt_count as number,
-          dueAt: due.next_attempt_at as number,
+          dueAt: due.due_at as number,
         }
       : null,
     watermark: cursor(WATERMARK_CURSOR),
@@ -106,8 +114,8 @@ export const overdueJobs = (state: PipelineState, now: number): JobName[] =>
   ).map((job) => job.name);
 
 /**
- * Active deliveries by status, counted through the partial index of active rows and stopping at `limit` (a count of
+ * Open deliveries by status, counted through each table's index of open deliveries and stopping at `limit` (a count of
  * `limit` means at least that many): bounded whatever the backlog.
  */
 export const ACTIVE_DELIVERY_COUNTS = `SELECT count(*) AS active, coalesce(sum(status = 'retrying'), 0) AS retrying
-  FROM (SELECT status FROM deliveries WHERE status IN ('pending', 'retrying') ORDER BY next_attempt_at LIMIT ?1)`;
+  FROM (SELECT status FROM deliveries_live WHERE completed_at IS NULL LIMIT ?1)`;

@@ -1,13 +1,20 @@
 // Publishing: store the event once, fan it out to every subscribed endpoint in one statement, enqueue by reference.
 // The HTTP route (POST /api/v1/events) and the service binding (WebhooksService.publish) both call publishEvent.
 import type { Database } from "../db/client";
-import type { AutoDisableReason } from "../db/schema";
+import {
+  ensureCurrentPartitions,
+  firstDeliveryIdAt,
+  hourOf,
+  isMissingTable,
+  partitionName,
+  refreshPartitions,
+} from "../db/partitions";
+import type { AutoDisableReason, OwnerKey } from "../db/schema";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
-import type { DeliveryMessage } from "./delivery/message";
+import { type DeliveryMessage, deliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
-import { eventKey } from "./event-key";
 import { learningStatements, type TenantPairing } from "./tenant-directory";
 
 export interface PublishDeps {
@@ -53,47 +60,77 @@ export const endpointReceivesOwner = (w: string, tenant: string, partner: string
     OR (${w}.tenant_id IS NULL
       AND ${w}.partner_id = CASE WHEN ${tenant} IS NULL THEN ${partner} ELSE ${directoryPartner} END))`;
 };
-/** Whether endpoint `w` subscribes to event type ?2 (`?6` is its `group.*`). */
-const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?2, ?6))`;
-// `?1` is the event's key (domain/event-key.ts): an event_id is idempotent per owner, and two owners' ids never meet.
-// `?7` is a condition: 1 normally; the auto-disable announcement passes a test that the endpoint was disabled just now.
-const INSERT_EVENT = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
-  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?7 ON CONFLICT (id) DO NOTHING`;
-// With a pairing to learn: only if the directory holds the envelope's partner for its tenant once the pairing is
-// learned (learning fills an empty entry, never moves one), so an event never carries a partner the directory denies.
-const INSERT_EVENT_IF_DIRECTORY_AGREES = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
-  SELECT ?1, ?2, ?3, ?4, ?5, ?6
-  WHERE NOT EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = ?3 AND d.partner_id IS NOT ?4)
-  ON CONFLICT (id) DO NOTHING`;
-const INSERT_EVENT_IF_AUTO_DISABLED = `INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at)
-  SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
-    WHERE w.id = ?7 AND w.enabled = 0 AND w.disabled_reason = ?8 AND w.disabled_at = ?6)
-  ON CONFLICT (id) DO NOTHING`;
 
-// Both run only if the event was stored by this call (its created_at is this call's).
-const STORED_NOW = `EXISTS (SELECT 1 FROM events e WHERE e.id = ?1 AND e.created_at = ?3)`;
-export const FAN_OUT_SQL = `INSERT OR IGNORE INTO deliveries
-    (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
-  SELECT w.id, ?1, ?2, 'pending', 0, ?3, 1, ?3, ?3
-  FROM webhook_endpoints w
-  WHERE w.enabled = 1 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED} AND ${STORED_NOW}
-  RETURNING id`;
-// What a disabled endpoint misses, counted as fan-out passes it by (missed_events_since_disabled, without a scan).
-const COUNT_MISSED = `UPDATE webhook_endpoints AS w SET missed_events = missed_events + 1
-  WHERE w.enabled = 0 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED} AND ${STORED_NOW}`;
-
-const TARGETED = `INSERT OR IGNORE INTO deliveries
-    (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
-  SELECT ?1, ?2, ?3, 'pending', 0, ?4, 0, ?4, ?4
-  WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = ?2 AND e.created_at = ?4)
-  RETURNING id`;
+/** Who owns an event, as the key its id is unique under: its tenant, or its partner for a partner-level event. */
+export const ownerKeyOf = (tenantId: string | null | undefined, partnerId: string | null | undefined): OwnerKey =>
+  tenantId ? `t:${tenantId}` : `p:${partnerId}`;
 
 /**
- * The statements that store an event and its deliveries: run them in one D1 batch, so all exist or none does; the
- * second returns the new delivery ids, a third (fan-out only) counts the event as missed by disabled endpoints.
- * `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that endpoint was
- * auto-disabled for that reason at `now`, i.e. by the batch this rides in; `ifDirectoryAgrees` only if the directory
- * holds the envelope's partner for its tenant.
+ * The SQL of a new delivery's id in `table` for webhook `webhookId` (an SQL expression): the first id of its creation
+ * ms (`firstIdParam`), or one past the webhook's newest delivery in the partition if that is later. Ids therefore grow
+ * with time within a webhook and are unique per webhook; the partition's key is (webhook_id, id), so the max is one seek.
+ */
+export const newDeliveryId = (table: string, webhookId: string, firstIdParam: string) =>
+  `max(${firstIdParam}, coalesce((SELECT max(x.id) FROM "${table}" x WHERE x.webhook_id = ${webhookId}), 0) + 1)`;
+
+// Parameters of the event statements: ?1 owner key, ?2 event id, ?3 type, ?4 tenant, ?5 partner, ?6 payload, ?7 now,
+// ?8 the first delivery id of ?7, ?9 the hour (the partition), ?10 `group.*` of the type.
+const NOT_STORED = "NOT EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = ?1 AND e.event_id = ?2)";
+const insertEvent = (events: string, condition: string) => `INSERT INTO "${events}"
+    (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
+  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ${condition} AND ${NOT_STORED}`;
+// With a pairing to learn: only if the directory holds the envelope's partner for its tenant once the pairing is
+// learned (learning fills an empty entry, never moves one), so an event never carries a partner the directory denies.
+const DIRECTORY_AGREES = `NOT EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = ?4 AND d.partner_id IS NOT ?5)`;
+/** The auto-disable announcement is stored only if the endpoint (?11) was disabled for that reason (?12) just now. */
+const AUTO_DISABLED_NOW = `EXISTS (SELECT 1 FROM webhook_endpoints w
+    WHERE w.id = ?11 AND w.enabled = 0 AND w.disabled_reason = ?12 AND w.disabled_at = ?7)`;
+// The deliveries are created only if the event was stored by this call: it is in this partition with this call's time,
+// and endpoint `w` has no delivery of it from that millisecond on (another call storing the same event in the same
+// millisecond, such as a second final failure announcing one auto-disable in the same batch, created those: one seek of
+// the primary key).
+const storedNow = (events: string, deliveries: string, w: string) =>
+  `EXISTS (SELECT 1 FROM "${events}" e WHERE e.owner_key = ?1 AND e.event_id = ?2 AND e.created_at = ?7)
+    AND NOT EXISTS (SELECT 1 FROM "${deliveries}" x WHERE x.webhook_id = ${w} AND x.id >= ?8
+      AND x.event_owner = ?1 AND x.event_id = ?2)`;
+/** Whether endpoint `w` subscribes to event type ?3 (`?10` is its `group.*`). */
+const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?3, ?10))`;
+const DELIVERY_COLUMNS = `(webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count, due_at,
+    in_queue, attempts, created_at, updated_at)`;
+const fanOut = (deliveries: string, events: string) => `INSERT INTO "${deliveries}" ${DELIVERY_COLUMNS}
+  SELECT w.id, ${newDeliveryId(deliveries, "w.id", "?8")}, ?1, ?2, ?9, ?3, 'pending', 0, ?7, 1, '[]', ?7, ?7
+  FROM webhook_endpoints w
+  WHERE w.enabled = 1 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED}
+    AND ${storedNow(events, deliveries, "w.id")}
+  RETURNING webhook_id, id`;
+// What a disabled endpoint misses, counted as fan-out passes it by (missed_events_since_disabled, without a scan). It
+// runs just before the event's insert, under the same condition, so it counts exactly the events that call stores.
+const countMissed = (condition: string) => `UPDATE webhook_endpoints AS w SET missed_events = missed_events + 1
+  WHERE w.enabled = 0 AND w.deleted_at IS NULL AND ${endpointReceivesOwner("w", "?4", "?5")} AND ${SUBSCRIBED}
+    AND ${condition} AND ${NOT_STORED}`;
+// The test event: one delivery to endpoint ?11, not queued (the caller attempts it at once).
+const targeted = (deliveries: string, events: string) => `INSERT INTO "${deliveries}" ${DELIVERY_COLUMNS}
+  SELECT ?11, ${newDeliveryId(deliveries, "?11", "?8")}, ?1, ?2, ?9, ?3, 'pending', 0, ?7, 0, '[]', ?7, ?7
+  WHERE ${storedNow(events, deliveries, "?11")}
+  RETURNING webhook_id, id`;
+
+/** A delivery as queue messages and callers name it. */
+export interface DeliveryRef {
+  webhookId: string;
+  id: number;
+}
+/** A delivery's key: ids are unique per webhook (several webhooks' deliveries of one event may share an id). */
+export const refKey = (ref: DeliveryRef) => `${ref.webhookId}\n${ref.id}`;
+export const toDeliveryRefs = (rows: readonly { webhook_id: string; id: number }[]): DeliveryRef[] =>
+  rows.map((r) => ({ webhookId: r.webhook_id, id: r.id }));
+
+/**
+ * The statements that store an event and its deliveries in the partitions of the hour of `now`: run them in one D1
+ * batch, so all exist or none does. The event's insert is the second to last (its changes say whether this call stored
+ * it), the last returns the new deliveries; before them (fan-out only), the count of the event as missed by disabled
+ * endpoints. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that
+ * endpoint was auto-disabled for that reason at `now`, i.e. by the batch this rides in; `ifDirectoryAgrees` only if the
+ * directory holds the envelope's partner for its tenant. The partitions must exist (withCurrentPartitions).
  */
 export function eventStatements(
   d1: D1Database,
@@ -105,31 +142,45 @@ export function eventStatements(
     ifDirectoryAgrees?: boolean;
   } = {},
 ): D1PreparedStatement[] {
+  const hour = hourOf(now);
+  const events = partitionName("events", hour);
+  const deliveries = partitionName("deliveries", hour);
   const group = envelope.event_type.slice(0, envelope.event_type.indexOf("."));
-  const key = eventKey(envelope.event_id, envelope);
-  const row = [
-    key,
+  const params = [
+    ownerKeyOf(envelope.tenant_id, envelope.partner_id),
+    envelope.event_id,
     envelope.event_type,
     envelope.tenant_id ?? null,
     envelope.partner_id ?? null,
     canonicalJson(envelope),
     now,
+    firstDeliveryIdAt(now),
+    hour,
+    `${group}.*`,
   ];
-  const insertEvent = opts.ifAutoDisabled
-    ? d1.prepare(INSERT_EVENT_IF_AUTO_DISABLED).bind(...row, opts.ifAutoDisabled.webhookId, opts.ifAutoDisabled.reason)
-    : opts.ifDirectoryAgrees
-      ? d1.prepare(INSERT_EVENT_IF_DIRECTORY_AGREES).bind(...row)
-      : d1.prepare(INSERT_EVENT).bind(...row, 1);
-  if (opts.onlyWebhookId)
-    return [insertEvent, d1.prepare(TARGETED).bind(opts.onlyWebhookId, key, envelope.event_type, now)];
-  const fanOut = [key, envelope.event_type, now, envelope.tenant_id ?? null, envelope.partner_id ?? null, `${group}.*`];
-  return [insertEvent, d1.prepare(FAN_OUT_SQL).bind(...fanOut), d1.prepare(COUNT_MISSED).bind(...fanOut)];
+  if (opts.ifAutoDisabled) {
+    const { webhookId, reason } = opts.ifAutoDisabled;
+    return [
+      d1.prepare(countMissed(AUTO_DISABLED_NOW)).bind(...params, webhookId, reason),
+      d1.prepare(insertEvent(events, AUTO_DISABLED_NOW)).bind(...params, webhookId, reason),
+      d1.prepare(fanOut(deliveries, events)).bind(...params),
+    ];
+  }
+  const condition = opts.ifDirectoryAgrees ? DIRECTORY_AGREES : "true";
+  // D1 wants exactly as many values as the highest parameter a statement names: this one stops at ?7.
+  const insert = d1.prepare(insertEvent(events, condition)).bind(...params.slice(0, 7));
+  if (opts.onlyWebhookId) return [insert, d1.prepare(targeted(deliveries, events)).bind(...params, opts.onlyWebhookId)];
+  return [
+    d1.prepare(countMissed(condition)).bind(...params),
+    insert,
+    d1.prepare(fanOut(deliveries, events)).bind(...params),
+  ];
 }
 
 /**
- * Stores the event and its deliveries atomically; returns the new delivery ids (none when the owner had published the
- * event_id before). `learn`, a pairing the directory may learn, goes first in the same batch; the event is then stored
- * only if the directory agrees with its partner (publishEvent handles the case where it does not).
+ * Stores the event and its deliveries atomically; returns the new deliveries (none when the owner had published the
+ * event_id within the hot window). `learn`, a pairing the directory may learn, goes first in the same batch; the event is
+ * then stored only if the directory agrees with its partner (publishEvent handles the case where it does not).
  */
 export async function storeEvent(
   db: Database,
@@ -137,33 +188,53 @@ export async function storeEvent(
   now: number,
   onlyWebhookId?: string,
   learn: TenantPairing | null = null,
-): Promise<number[]> {
-  const learning = learn ? learningStatements(db.$client, learn, now) : [];
-  const results = await db.$client.batch<{ id: number }>([
-    ...learning,
-    ...eventStatements(db.$client, envelope, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null }),
-  ]);
-  // The second of the event's statements creates the deliveries (a third, after it, counts what disabled ones miss).
-  return (results[learning.length + 1]?.results ?? []).map((r) => r.id);
+): Promise<DeliveryRef[]> {
+  const d1 = db.$client;
+  const learning = learn ? learningStatements(d1, learn, now) : [];
+  const results = await withCurrentPartitions(d1, now, () =>
+    d1.batch<{ webhook_id: string; id: number }>([
+      ...learning,
+      ...eventStatements(d1, envelope, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null }),
+    ]),
+  );
+  // The event's fan-out statement returns the deliveries (publish: the third, after the missed count; the test event:
+  // the second).
+  return toDeliveryRefs(results[learning.length + (onlyWebhookId ? 1 : 2)]?.results ?? []);
+}
+
+/**
+ * Runs a write into the partitions of the hour of `now`, creating them first if this isolate has not seen them; if they
+ * turn out to be missing after all (the database changed under the isolate's view), looks again and runs it once more.
+ */
+export async function withCurrentPartitions<T>(d1: D1Database, now: number, write: () => Promise<T>): Promise<T> {
+  await ensureCurrentPartitions(d1, now);
+  try {
+    return await write();
+  } catch (err) {
+    if (!isMissingTable(err)) throw err;
+    await refreshPartitions(d1);
+    await ensureCurrentPartitions(d1, now);
+    return write();
+  }
 }
 
 export const SEND_BATCH_LIMIT = 100; // Queues' sendBatch accepts at most 100 messages
 
 /**
- * Enqueues deliveries by id. A failure is logged, not thrown: the rows are already `pending` in D1 and the
+ * Enqueues deliveries by reference. A failure is logged, not thrown: the rows are already `pending` in D1 and the
  * cron sweep re-enqueues anything whose message never arrived.
  */
-export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, ids: number[]): Promise<boolean> {
+export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, refs: readonly DeliveryRef[]): Promise<boolean> {
   try {
-    for (let i = 0; i < ids.length; i += SEND_BATCH_LIMIT) {
+    for (let i = 0; i < refs.length; i += SEND_BATCH_LIMIT) {
       await queue.sendBatch(
-        ids.slice(i, i + SEND_BATCH_LIMIT).map((id) => ({ body: { delivery_id: id }, contentType: "json" as const })),
+        refs.slice(i, i + SEND_BATCH_LIMIT).map((r) => ({ body: deliveryMessage(r), contentType: "json" as const })),
       );
     }
     return true;
   } catch (err) {
     logger.error("enqueue failed; the retry sweep will pick these deliveries up", {
-      count: ids.length,
+      count: refs.length,
       error: String(err),
     });
     return false;
@@ -171,9 +242,9 @@ export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, ids: numb
 }
 
 /**
- * Publishes an event authorised by the caller (auth/policy.ts authorizePublish). Idempotent by event_id per owner: the
- * same owner publishing an id again is a duplicate; another owner's use of the id is another event. `learn`: the
- * tenant → partner pairing the directory may learn with it.
+ * Publishes an event authorised by the caller (auth/principal.ts authorizePublish). Idempotent by event_id per owner
+ * while the event is in the hot window (HOT_WINDOW_HOURS): the same owner publishing an id again is a duplicate; the
+ * same id from another owner is another event.
  */
 export async function publishEvent(
   deps: PublishDeps,
@@ -182,14 +253,14 @@ export async function publishEvent(
 ): Promise<PublishResult> {
   const now = deps.now();
   let envelope = completeEnvelope(input, now);
-  let ids = await storeEvent(deps.db, envelope, now, undefined, opts.learn ?? null);
-  if (ids.length === 0) {
+  let refs = await storeEvent(deps.db, envelope, now, undefined, opts.learn ?? null);
+  if (refs.length === 0) {
     const found = await deps.db.$client
       .prepare(
-        `SELECT (SELECT created_at FROM events WHERE id = ?1) AS created_at,
-          (SELECT partner_id FROM tenant_partners WHERE tenant_id = ?2) AS directory_partner_id`,
+        `SELECT (SELECT created_at FROM events_live WHERE owner_key = ?1 AND event_id = ?2) AS created_at,
+          (SELECT partner_id FROM tenant_partners WHERE tenant_id = ?3) AS directory_partner_id`,
       )
-      .bind(eventKey(envelope.event_id, envelope), envelope.tenant_id ?? null)
+      .bind(ownerKeyOf(envelope.tenant_id, envelope.partner_id), envelope.event_id, envelope.tenant_id ?? null)
       .first<{ created_at: number | null; directory_partner_id: string | null }>();
     // Stored by an earlier call of the same owner: nothing new. (No subscribers at all is not a duplicate.)
     if (found?.created_at != null && found.created_at !== now)
@@ -205,14 +276,14 @@ export async function publishEvent(
       directory_partner_id: found.directory_partner_id,
     });
     envelope = { ...envelope, partner_id: found.directory_partner_id };
-    ids = await storeEvent(deps.db, envelope, now);
-    if (ids.length === 0) return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
+    refs = await storeEvent(deps.db, envelope, now);
+    if (refs.length === 0) return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
   }
-  await enqueueDeliveries(deps.queue, ids);
+  await enqueueDeliveries(deps.queue, refs);
   logger.info("event published", {
     event_id: envelope.event_id,
     event_type: envelope.event_type,
-    deliveries: ids.length,
+    deliveries: refs.length,
   });
-  return { event_id: envelope.event_id, deliveries: ids.length, duplicate: false };
+  return { event_id: envelope.event_id, deliveries: refs.length, duplicate: false };
 }

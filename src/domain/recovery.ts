@@ -2,28 +2,49 @@
 // (replay). Both take a window of created_at, answer with how many deliveries they queue or create, do the first chunk
 // at once and leave the rest to the cron (continueRecoveries), so no request grows with the size of the window.
 //
-// Each chunk is idempotent and needs its cursor only to skip ahead: a recovered delivery is no longer failed, and a
-// replayed event has its delivery (one per event and endpoint, by unique index). Recover touches only deliveries that
-// ended before the request, so one that fails again after being recovered is not picked up twice.
+// A job walks its window an hour at a time, over D1 (the hot window) and the archive (history). Each hour is
+// idempotent: a recovered delivery in the hot window is no longer failed, an archived one is sent again once
+// (resent_deliveries), and a replayed event is skipped once the webhook has a delivery of it. Recover touches only
+// deliveries that ended before the request, so one that fails again after being recovered is not picked up twice.
 import type { Database } from "../db/client";
-import type { RecoveryKind, WebhookEndpointRow } from "../db/schema";
+import {
+  DAY_MS,
+  firstDeliveryIdAt,
+  groupByTable,
+  HOUR_MS,
+  hourOf,
+  listPartitionHours,
+  withPartitions,
+} from "../db/partitions";
+import type { DeliveryRow, EventRow, RecoveryKind, WebhookEndpointRow } from "../db/schema";
+import type { Config } from "../lib/config";
 import { invalidField } from "../lib/errors";
 import { logger } from "../lib/logger";
 import { toIso } from "../lib/time";
+import {
+  archivedComboCounts,
+  archivedEntries,
+  archivedEventCounts,
+  readArchivedDeliveries,
+  readArchivedEvents,
+} from "./archive/read";
+import { deliveryEvent } from "./deliveries";
 import { CANCELLED_ENDPOINT_DISABLED } from "./delivery/claim";
 import type { DeliveryMessage } from "./delivery/message";
+import { hotSince } from "./delivery/requeue";
+import { type Resend, storeResends } from "./delivery/resend";
+import { deliveryRowOf, type RawDeliveryRow } from "./delivery-views";
 import { EVENT_TYPES, isKnownEventType, isServiceEventType, subscriptionMatches } from "./event-catalog";
-import { endpointReceivesOwner, enqueueDeliveries } from "./publish";
+import { type DeliveryRef, endpointReceivesOwner, enqueueDeliveries, ownerKeyOf, toDeliveryRefs } from "./publish";
 
-/** Rows per chunk: one short D1 statement each. */
-const RECOVERY_CHUNK_ROWS = 500;
 /** Wall time one cron run spends on open recoveries; what is left waits for the next minute. */
-const RECOVERY_TIME_BOX_MS = 15_000;
-const DAY_MS = 24 * 3_600_000;
+export const RECOVERY_TIME_BOX_MS = 15_000;
 
 export interface RecoveryDeps {
   db: Database;
   queue: Queue<DeliveryMessage>;
+  archive: R2Bucket | null;
+  config: Pick<Config, "hotWindowHours" | "retentionDays">;
   now: () => number;
 }
 
@@ -90,42 +111,6 @@ export function replayEventTypes(
   return [...new Set(requested)];
 }
 
-// ---- recover ----
-
-// The endpoint's deliveries created in [?2, ?3) that ended failed, or cancelled because the endpoint was disabled,
-// before the request (?4), and whose payload is still stored. Walks deliveries_webhook_created_idx.
-const RECOVERABLE = `d.webhook_id = ?1 AND d.created_at >= ?2 AND d.created_at < ?3 AND d.updated_at <= ?4
-  AND (d.status = 'failed' OR (d.status = 'cancelled' AND d.last_error = '${CANCELLED_ENDPOINT_DISABLED}'))
-  AND EXISTS (SELECT 1 FROM events e WHERE e.id = d.event_id AND e.payload != '')`;
-const COUNT_RECOVERABLE = `SELECT count(*) AS n FROM deliveries d WHERE ${RECOVERABLE}`;
-// ?2 is the job's cursor here; ?5 the time of this chunk.
-const REQUEUE_CHUNK = `UPDATE deliveries SET status = 'pending', next_attempt_at = ?5, in_queue = 1, completed_at = NULL, updated_at = ?5
-  WHERE id IN (SELECT d.id FROM deliveries d WHERE ${RECOVERABLE} ORDER BY d.created_at LIMIT ?6)
-  RETURNING id, created_at`;
-
-// ---- replay ----
-
-// Events of the window the endpoint receives (the fan-out's own scope rule) of the given types (?4, a JSON array),
-// with their payload and without a delivery to this endpoint. `owned` picks the index: events of the endpoint's
-// tenant, or of its partner for a partner-level endpoint; the scope rule then decides.
-const replayable = (owned: string) => `SELECT e.id, e.event_type, e.created_at FROM events e
-  WHERE ${owned} AND e.created_at >= ?2 AND e.created_at < ?3
-    AND e.event_type IN (SELECT value FROM json_each(?4)) AND e.payload != ''
-    AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = ?1 AND ${endpointReceivesOwner("w", "e.tenant_id", "e.partner_id")})
-    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = ?1 AND d.event_id = e.id)`;
-const ownedBy = (webhook: Pick<WebhookEndpointRow, "tenantId">) =>
-  webhook.tenantId !== null ? "e.tenant_id = ?5" : "e.partner_id = ?5";
-const ownerOf = (webhook: Pick<WebhookEndpointRow, "tenantId" | "partnerId">) => webhook.tenantId ?? webhook.partnerId;
-const countReplayableSql = (webhook: WebhookEndpointRow) =>
-  `SELECT count(*) AS n FROM (${replayable(ownedBy(webhook))})`;
-const nextReplayable = (webhook: WebhookEndpointRow) =>
-  `${replayable(ownedBy(webhook))} ORDER BY e.created_at LIMIT ?6`;
-// INSERT OR IGNORE: a delivery fan-out or another chunk created meanwhile stays the only one.
-const INSERT_REPLAYED = `INSERT OR IGNORE INTO deliveries
-    (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
-  SELECT ?1, r.value ->> 'id', r.value ->> 'event_type', 'pending', 0, ?2, 1, ?2, ?2 FROM json_each(?3) AS r WHERE true
-  RETURNING id`;
-
 // ---- the job rows ----
 
 const INSERT_JOB = `INSERT INTO webhook_recoveries (webhook_id, kind, since, until, event_types, cursor, requested_at)
@@ -140,45 +125,14 @@ interface RecoveryJob {
   since: number;
   until: number;
   event_types: string | null;
+  /** The created_at the job has reached: always the start of an hour once it has begun. */
   cursor: number;
   requested_at: number;
 }
 
-/** How many deliveries recoverDeliveries would queue again now (its count, for a preview before confirming). */
-export async function countRecoverable(
-  deps: Pick<RecoveryDeps, "db" | "now">,
-  webhook: WebhookEndpointRow,
-  window: RecoveryWindow,
-): Promise<number> {
-  const row = await deps.db.$client
-    .prepare(COUNT_RECOVERABLE)
-    .bind(webhook.id, window.since, window.until, deps.now())
-    .first<{ n: number }>();
-  return row?.n ?? 0;
-}
-
-/** How many deliveries replayEvents would create now for these event types (its count, for a preview). */
-export async function countReplayable(
-  deps: Pick<RecoveryDeps, "db">,
-  webhook: WebhookEndpointRow,
-  window: RecoveryWindow,
-  eventTypes: string[],
-): Promise<number> {
-  const row = await deps.db.$client
-    .prepare(countReplayableSql(webhook))
-    .bind(webhook.id, window.since, window.until, JSON.stringify(eventTypes), ownerOf(webhook))
-    .first<{ n: number }>();
-  return row?.n ?? 0;
-}
-
 /** Queues the endpoint's failed deliveries of the window again; answers how many. The webhook must be enabled. */
-export function recoverDeliveries(
-  deps: RecoveryDeps,
-  webhook: WebhookEndpointRow,
-  window: RecoveryWindow,
-  opts: { chunkRows?: number } = {},
-) {
-  return start(deps, webhook, "recover", window, null, opts.chunkRows ?? RECOVERY_CHUNK_ROWS);
+export function recoverDeliveries(deps: RecoveryDeps, webhook: WebhookEndpointRow, window: RecoveryWindow) {
+  return start(deps, webhook, "recover", window, null);
 }
 
 /** Creates a delivery for every event of the window the endpoint should have had and has not; answers how many. */
@@ -187,9 +141,8 @@ export function replayEvents(
   webhook: WebhookEndpointRow,
   window: RecoveryWindow,
   eventTypes: string[],
-  opts: { chunkRows?: number } = {},
 ) {
-  return start(deps, webhook, "replay", window, eventTypes, opts.chunkRows ?? RECOVERY_CHUNK_ROWS);
+  return start(deps, webhook, "replay", window, eventTypes);
 }
 
 async function start(
@@ -198,33 +151,32 @@ async function start(
   kind: RecoveryKind,
   window: RecoveryWindow,
   eventTypes: string[] | null,
-  chunkRows: number,
 ): Promise<RecoveryResult> {
   const d1 = deps.db.$client;
   const requestedAt = deps.now();
-  const types = JSON.stringify(eventTypes ?? []);
-  // The count and the job row in one transaction: the count is what the job will do (short of later changes).
-  const count =
+  const types = eventTypes ? JSON.stringify(eventTypes) : null;
+  const n =
     kind === "recover"
-      ? d1.prepare(COUNT_RECOVERABLE).bind(webhook.id, window.since, window.until, requestedAt)
-      : d1.prepare(countReplayableSql(webhook)).bind(webhook.id, window.since, window.until, types, ownerOf(webhook));
-  const [counted, inserted] = await d1.batch<{ n?: number; id?: number }>([
-    count,
-    d1.prepare(INSERT_JOB).bind(webhook.id, kind, window.since, window.until, eventTypes ? types : null, requestedAt),
-  ]);
-  const n = counted?.results[0]?.n ?? 0;
+      ? await countRecoverable(deps, webhook, window, requestedAt)
+      : await countReplayable(deps, webhook, window, eventTypes ?? []);
+  const id = (
+    await d1
+      .prepare(INSERT_JOB)
+      .bind(webhook.id, kind, window.since, window.until, types, requestedAt)
+      .first<{ id: number }>()
+  )?.id;
   const job: RecoveryJob = {
-    id: inserted!.results[0]!.id!,
+    id: id!,
     webhook_id: webhook.id,
     kind,
     since: window.since,
     until: window.until,
-    event_types: eventTypes ? types : null,
+    event_types: types,
     cursor: window.since,
     requested_at: requestedAt,
   };
-  if (n === 0) await d1.prepare(MOVE_JOB).bind(job.id, job.cursor, requestedAt).run();
-  else await runChunk(deps, webhook, job, chunkRows);
+  if (n === 0) await d1.prepare(MOVE_JOB).bind(job.id, job.until, requestedAt).run();
+  else await runChunk(deps, webhook, job);
   logger.info(`webhook ${kind}`, {
     webhook_id: webhook.id,
     job_id: job.id,
@@ -235,62 +187,293 @@ async function start(
   return { webhook_id: webhook.id, since: toIso(window.since)!, until: toIso(window.until)!, deliveries: n };
 }
 
-/** One chunk of a job: queue (or create and queue) up to `chunkRows` deliveries, move the cursor; true when done. */
-async function runChunk(
+// ---- recover ----
+
+/** Whether a finished delivery is one recover sends again: failed, or cancelled because its webhook was disabled. */
+const recoverable = (d: Pick<DeliveryRow, "status" | "lastError">) =>
+  d.status === "failed" || (d.status === "cancelled" && d.lastError === CANCELLED_ENDPOINT_DISABLED);
+const RECOVERABLE_SQL = `(status = 'failed' OR (status = 'cancelled' AND last_error = '${CANCELLED_ENDPOINT_DISABLED}'))`;
+
+/**
+ * How many deliveries a recover of the window queues: those in D1 that ended recoverable before the request, plus the
+ * archive's (its counts, by status, for the whole hours of the window; the archive is history, so all ended before),
+ * less the archived ones already sent again.
+ */
+export async function countRecoverable(
+  deps: RecoveryDeps,
+  webhook: WebhookEndpointRow,
+  window: RecoveryWindow,
+  requestedAt: number,
+): Promise<number> {
+  const d1 = deps.db.$client;
+  const [hot, resent] = await d1.batch<{ n: number }>([
+    d1
+      .prepare(
+        `SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3
+           AND completed_at <= ?4 AND ${RECOVERABLE_SQL}`,
+      )
+      .bind(webhook.id, window.since, window.until, requestedAt),
+    d1
+      .prepare(
+        "SELECT count(*) AS n FROM resent_deliveries WHERE webhook_id = ?1 AND delivery_id >= ?2 AND delivery_id < ?3",
+      )
+      .bind(webhook.id, firstDeliveryIdAt(window.since), firstDeliveryIdAt(window.until)),
+  ]);
+  let n = (hot?.results[0]?.n ?? 0) - (resent?.results[0]?.n ?? 0);
+  if (deps.archive) {
+    const entries = await archivedEntries(
+      { db: deps.db, archive: deps.archive },
+      webhook.id,
+      {},
+      window.since,
+      window.until,
+    );
+    const byCombo = await archivedComboCounts({ db: deps.db, archive: deps.archive }, webhook.id, entries);
+    n += byCombo.failed + byCombo.cancelledDisabled;
+  }
+  return Math.max(0, n);
+}
+
+/**
+ * Recovers one hour of the window: deliveries in the hot window go back in the queue in place; older ones (history,
+ * in D1 or the archive) are sent again as new deliveries, each once (resent_deliveries).
+ */
+async function recoverHour(
   deps: RecoveryDeps,
   webhook: WebhookEndpointRow,
   job: RecoveryJob,
-  chunkRows: number,
-): Promise<boolean> {
+  from: number,
+  to: number,
+) {
   const d1 = deps.db.$client;
   const now = deps.now();
-  let ids: number[];
-  let rows: number;
-  let cursor: number;
-  if (job.kind === "recover") {
-    const { results } = await d1
-      .prepare(REQUEUE_CHUNK)
-      .bind(job.webhook_id, job.cursor, job.until, job.requested_at, now, chunkRows)
-      .all<{ id: number; created_at: number }>();
-    ids = results.map((r) => r.id);
-    rows = results.length;
-    cursor = Math.max(job.cursor, ...results.map((r) => r.created_at));
-  } else {
-    const { results: events } = await d1
-      .prepare(nextReplayable(webhook))
-      .bind(job.webhook_id, job.cursor, job.until, job.event_types ?? "[]", ownerOf(webhook), chunkRows)
-      .all<{ id: string; event_type: string; created_at: number }>();
-    rows = events.length;
-    cursor = Math.max(job.cursor, ...events.map((e) => e.created_at));
-    ids = [];
-    if (events.length > 0) {
-      const { results } = await d1
-        .prepare(INSERT_REPLAYED)
-        .bind(job.webhook_id, now, JSON.stringify(events))
-        .all<{ id: number }>();
-      ids = results.map((r) => r.id);
+  const hotSinceMs = hotSince(deps.config, now);
+  const { results } = await d1
+    .prepare(
+      `SELECT * FROM deliveries_live WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3
+         AND completed_at <= ?4 AND ${RECOVERABLE_SQL}`,
+    )
+    .bind(webhook.id, from, to, job.requested_at)
+    .all<RawDeliveryRow>();
+  const hotRows = results.map(deliveryRowOf);
+  const inPlace = hotRows.filter((d) => d.completedAt! >= hotSinceMs);
+  const history: DeliveryRow[] = hotRows.filter((d) => d.completedAt! < hotSinceMs);
+  if (deps.archive) {
+    const store = { db: deps.db, archive: deps.archive };
+    const entries = await archivedEntries(store, webhook.id, {}, from, to);
+    history.push(...(await readArchivedDeliveries(store, webhook.id, entries, {})).filter(recoverable));
+  }
+  const queued: DeliveryRef[] = [];
+  if (inPlace.length > 0) {
+    const requeued = await withPartitions(d1, (live) =>
+      d1.batch<{ webhook_id: string; id: number }>(
+        [...groupByTable(live, inPlace, (d) => d.id)].map(([table, group]) =>
+          d1
+            .prepare(
+              `UPDATE "${table}" SET status = 'pending', due_at = ?2, in_queue = 1, lease_until = NULL,
+                 completed_at = NULL, updated_at = ?2
+               FROM json_each(?1) AS r
+               WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i'
+                 AND ${RECOVERABLE_SQL.replaceAll("status", `"${table}".status`).replaceAll("last_error", `"${table}".last_error`)}
+                 AND "${table}".completed_at <= ?3 AND "${table}".completed_at >= ?4
+               RETURNING "${table}".webhook_id, "${table}".id`,
+            )
+            .bind(JSON.stringify(group.map((d) => ({ w: d.webhookId, i: d.id }))), now, job.requested_at, hotSinceMs),
+        ),
+      ),
+    );
+    queued.push(...requeued.flatMap((r) => toDeliveryRefs(r.results)));
+  }
+  if (history.length > 0) {
+    const { results: resent } = await d1
+      .prepare(
+        `SELECT delivery_id FROM resent_deliveries WHERE webhook_id = ?1
+           AND delivery_id IN (SELECT value FROM json_each(?2))`,
+      )
+      .bind(webhook.id, JSON.stringify(history.map((d) => d.id)))
+      .all<{ delivery_id: number }>();
+    const done = new Set(resent.map((r) => r.delivery_id));
+    const resends: Resend[] = [];
+    for (const d of history) {
+      if (done.has(d.id)) continue;
+      const event = await deliveryEvent({ ...deps, archive: deps.archive }, d);
+      if (event) resends.push({ webhookId: webhook.id, retryOf: d.id, event });
+    }
+    queued.push(...(await storeResends(d1, now, resends)));
+  }
+  return queued;
+}
+
+// ---- replay ----
+
+/** The owners whose events reach `webhook` (fan-out's scope rule): its tenant, or its partner and the partner's tenants. */
+async function ownersOf(deps: RecoveryDeps, webhook: WebhookEndpointRow): Promise<string[]> {
+  if (webhook.tenantId !== null) return [ownerKeyOf(webhook.tenantId, null)];
+  const { results } = await deps.db.$client
+    .prepare("SELECT tenant_id FROM tenant_partners WHERE partner_id = ?1")
+    .bind(webhook.partnerId)
+    .all<{ tenant_id: string }>();
+  return [ownerKeyOf(null, webhook.partnerId), ...results.map((r) => ownerKeyOf(r.tenant_id, null))];
+}
+
+/**
+ * How many deliveries a replay of the window creates: the events of the webhook's owners of the given types published
+ * in the window (D1's and the archive's counts), less the deliveries the webhook has of those types in the window.
+ * Events reach a webhook as they are published, so the two line up; the job itself checks each event.
+ */
+export async function countReplayable(
+  deps: RecoveryDeps,
+  webhook: WebhookEndpointRow,
+  window: RecoveryWindow,
+  eventTypes: readonly string[],
+): Promise<number> {
+  const d1 = deps.db.$client;
+  const owners = await ownersOf(deps, webhook);
+  const types = JSON.stringify(eventTypes);
+  // With an archive, D1's events older than its oldest partition are in the archive too if their hour was sealed from
+  // its partition (sealing an hour archives every event of it; one stored again by a resend is a copy of an archived
+  // one): D1 counts those from that partition on. Events of an hour never sealed (rows from before partitions existed,
+  // which migration 0010 moved into the events table) are in D1 alone until the storage job archives them.
+  const live = deps.archive ? await listPartitionHours(d1) : [];
+  const eventsFrom = deps.archive
+    ? Math.max(window.since, live.length > 0 ? live[0]! * HOUR_MS : Number.MAX_SAFE_INTEGER)
+    : window.since;
+  const [events, got] = await d1.batch<{ n: number }>([
+    d1
+      .prepare(
+        `SELECT count(DISTINCT owner_key || ' ' || event_id) AS n FROM events_live e
+         WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
+           AND event_type IN (SELECT value FROM json_each(?4))
+           AND (created_at >= ?5 OR NOT EXISTS (SELECT 1 FROM archive_hours h, json_each(h.chunks) c
+             WHERE h.kind = 'events' AND h.hour = e.created_at / ${HOUR_MS} AND c.key NOT LIKE 'L%'))`,
+      )
+      .bind(JSON.stringify(owners), window.since, window.until, types, eventsFrom),
+    d1
+      .prepare(
+        `SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3
+           AND event_type IN (SELECT value FROM json_each(?4))`,
+      )
+      .bind(webhook.id, window.since, window.until, types),
+  ]);
+  let n = (events?.results[0]?.n ?? 0) - (got?.results[0]?.n ?? 0);
+  if (deps.archive) {
+    const store = { db: deps.db, archive: deps.archive };
+    for (const owner of owners)
+      for (const { n: k } of await archivedEventCounts(store, owner, eventTypes, window.since, window.until)) n += k;
+    const entries = await archivedEntries(store, webhook.id, {}, window.since, window.until);
+    const byCombo = await archivedComboCounts(store, webhook.id, entries, eventTypes);
+    n -= byCombo.all;
+  }
+  return Math.max(0, n);
+}
+
+/** Replays one hour of the window: its events the webhook receives and has no delivery of, each as a new delivery. */
+async function replayHour(deps: RecoveryDeps, webhook: WebhookEndpointRow, job: RecoveryJob, from: number, to: number) {
+  const d1 = deps.db.$client;
+  const types: string[] = JSON.parse(job.event_types ?? "[]");
+  const owners = await ownersOf(deps, webhook);
+  const { results: hot } = await d1
+    .prepare(
+      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
+         partner_id AS partnerId, payload, created_at AS createdAt
+       FROM events_live WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
+         AND event_type IN (SELECT value FROM json_each(?4))`,
+    )
+    .bind(JSON.stringify(owners), from, to, JSON.stringify(types))
+    .all<EventRow>();
+  const events = new Map(hot.map((e) => [`${e.ownerKey}\n${e.eventId}`, e]));
+  if (deps.archive) {
+    const store = { db: deps.db, archive: deps.archive };
+    for (const owner of owners)
+      for (const e of await readArchivedEvents(store, owner, hourOf(from)))
+        if (e.createdAt >= from && e.createdAt < to && types.includes(e.eventType))
+          events.set(`${e.ownerKey}\n${e.eventId}`, e);
+  }
+  if (events.size === 0) return [];
+  // Fan-out's own rule decides, per owner pair the events carry (the directory may have moved a tenant since).
+  const receives = new Map<string, boolean>();
+  for (const e of events.values()) {
+    const key = `${e.tenantId ?? ""}\n${e.partnerId ?? ""}`;
+    if (receives.has(key)) continue;
+    const row = await d1
+      .prepare(`SELECT 1 AS ok FROM webhook_endpoints w WHERE w.id = ?1 AND ${endpointReceivesOwner("w", "?2", "?3")}`)
+      .bind(webhook.id, e.tenantId, e.partnerId)
+      .first();
+    receives.set(key, row !== null);
+  }
+  const candidates = [...events.values()].filter((e) => receives.get(`${e.tenantId ?? ""}\n${e.partnerId ?? ""}`));
+  const already = await eventsDeliveredTo(deps, webhook.id, candidates, from);
+  const resends = candidates
+    .filter((e) => !already.has(e.eventId))
+    .sort((a, b) => a.createdAt - b.createdAt)
+    .map((event): Resend => ({ webhookId: webhook.id, retryOf: null, event }));
+  return storeResends(d1, deps.now(), resends);
+}
+
+/**
+ * Which of `events` the webhook already has a delivery of (created at or after `since`: events reach a webhook as they
+ * are published or later): its rows in D1, then, for the rest, the archive's event-id hashes day by day, each hit
+ * confirmed by reading its section.
+ */
+async function eventsDeliveredTo(
+  deps: RecoveryDeps,
+  webhookId: string,
+  events: readonly EventRow[],
+  since: number,
+): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const d1 = deps.db.$client;
+  const ids = JSON.stringify(events.map((e) => e.eventId));
+  const { results } = await d1
+    .prepare(
+      "SELECT DISTINCT event_id FROM deliveries_live WHERE webhook_id = ?1 AND event_id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(webhookId, ids)
+    .all<{ event_id: string }>();
+  const found = new Set(results.map((r) => r.event_id));
+  if (deps.archive) {
+    const store = { db: deps.db, archive: deps.archive };
+    for (const e of events) {
+      if (found.has(e.eventId)) continue;
+      const entries = await archivedEntries(store, webhookId, { eventId: e.eventId }, since, deps.now() + HOUR_MS);
+      if (entries.length === 0) continue;
+      const lines = await readArchivedDeliveries(store, webhookId, entries, { eventId: e.eventId });
+      if (lines.length > 0) found.add(e.eventId);
     }
   }
-  const done = rows < chunkRows;
+  return found;
+}
+
+// ---- running a job ----
+
+/** One chunk of a job: the next hour of its window; true when the window is done. */
+async function runChunk(deps: RecoveryDeps, webhook: WebhookEndpointRow, job: RecoveryJob): Promise<boolean> {
+  const d1 = deps.db.$client;
+  const from = job.cursor;
+  const to = Math.min(job.until, (hourOf(from) + 1) * HOUR_MS);
+  const refs =
+    job.kind === "recover"
+      ? await recoverHour(deps, webhook, job, from, to)
+      : await replayHour(deps, webhook, job, from, to);
+  const done = to >= job.until;
   await d1
     .prepare(MOVE_JOB)
-    .bind(job.id, cursor, done ? now : null)
+    .bind(job.id, to, done ? deps.now() : null)
     .run();
-  job.cursor = cursor;
+  job.cursor = to;
   // Queued after the rows say so: a lost message is found by the retry sweep like any other.
-  if (ids.length > 0) await enqueueDeliveries(deps.queue, ids);
+  if (refs.length > 0) await enqueueDeliveries(deps.queue, refs);
   return done;
 }
 
 /**
- * The cron's part: continue open recoveries, oldest first, chunk by chunk, within RECOVERY_TIME_BOX_MS. A recovery whose
+ * The cron's part: continue open recoveries, oldest first, hour by hour, within RECOVERY_TIME_BOX_MS. A recovery whose
  * endpoint is disabled or deleted meanwhile stops (a later recover or replay picks up what it left).
  */
 export async function continueRecoveries(
   deps: RecoveryDeps,
-  opts: { chunkRows?: number; timeBoxMs?: number } = {},
+  opts: { timeBoxMs?: number } = {},
 ): Promise<{ chunks: number; open: number }> {
-  const chunkRows = opts.chunkRows ?? RECOVERY_CHUNK_ROWS;
   const deadline = deps.now() + (opts.timeBoxMs ?? RECOVERY_TIME_BOX_MS);
   const d1 = deps.db.$client;
   const { results: jobs } = await d1.prepare(OPEN_JOBS).bind(20).all<RecoveryJob>();
@@ -310,7 +493,7 @@ export async function continueRecoveries(
     for (;;) {
       if (deps.now() >= deadline) return { chunks, open };
       chunks++;
-      if (await runChunk(deps, webhook, job, chunkRows)) break;
+      if (await runChunk(deps, webhook, job)) break;
     }
     open--;
   }

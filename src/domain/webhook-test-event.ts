@@ -34,7 +34,7 @@ function testEventInput(webhook: WebhookEndpointRow, actorId: string | null, eve
 }
 
 export async function sendWebhookTestEvent(
-  deps: DeliveryDeps & Pick<RequeueDeps, "queue">,
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
   webhook: WebhookEndpointRow,
   actorId: string | null,
   eventType: string = TEST_EVENT_TYPE,

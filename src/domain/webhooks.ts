@@ -1,19 +1,22 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
-import { and, count, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
 import { canSee, type Owner, type OwnerFilter, type Visibility } from "../auth/policy";
 import type { Database } from "../db/client";
+import { tablesOf, withPartitions } from "../db/partitions";
 import {
+  ACTIVE_DELIVERY_SQL,
   AUTO_DISABLE_REASONS,
-  deliveries,
   type WebhookEndpointRow,
   type WebhookStatus,
   webhookEndpoints,
+  webhookStatsDaily,
   webhookStatsHourly,
 } from "../db/schema";
 import { invalidField, notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
 import { toIso } from "../lib/time";
+import { toStatement } from "./delivery/claim";
 import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
 
@@ -199,7 +202,9 @@ export async function updateWebhook(
   maxPerOwner = Number.POSITIVE_INFINITY,
 ): Promise<WebhookEndpointRow> {
   const set: Partial<typeof webhookEndpoints.$inferInsert> = { updatedAt: now };
-  if (changes.url !== undefined) set.url = changes.url;
+  // A new URL is a new receiver: whether the old one timed out says nothing about it (it starts in the main lane).
+  if (changes.url !== undefined && changes.url !== existing.url)
+    Object.assign(set, { url: changes.url, slowSince: null });
   if (changes.events !== undefined) set.events = dedupe(changes.events);
   if (changes.description !== undefined) set.description = changes.description;
   if (changes.headers !== undefined) set.headers = changes.headers;
@@ -240,25 +245,34 @@ export async function updateWebhook(
   throw notFound("Webhook not found");
 }
 
-/** Soft-deletes the webhook, cancels what it had not yet been sent, and drops its stats, in one atomic batch. */
+/**
+ * Soft-deletes the webhook, cancels what it had not yet been sent (in every table that holds its deliveries, through
+ * their primary key), and drops its stats, in one atomic batch.
+ */
 export async function deleteWebhook(db: Database, id: string, now: number): Promise<void> {
-  await db.batch([
-    db
-      .update(webhookEndpoints)
-      .set({ deletedAt: now, enabled: false, updatedAt: now })
-      .where(eq(webhookEndpoints.id, id)),
-    db
-      .update(deliveries)
-      .set({
-        status: "cancelled",
-        nextAttemptAt: null,
-        completedAt: now,
-        updatedAt: now,
-        lastError: "endpoint deleted",
-      })
-      .where(and(eq(deliveries.webhookId, id), inArray(deliveries.status, ["pending", "retrying"]))),
-    db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id)),
-  ]);
+  const d1 = db.$client;
+  await withPartitions(d1, (live) =>
+    d1.batch([
+      toStatement(
+        d1,
+        db
+          .update(webhookEndpoints)
+          .set({ deletedAt: now, enabled: false, updatedAt: now })
+          .where(eq(webhookEndpoints.id, id)),
+      ),
+      ...tablesOf("deliveries", live.hours).map((table) =>
+        d1
+          .prepare(
+            `UPDATE "${table}" SET status = 'cancelled', lease_until = NULL, in_queue = 0, completed_at = ?2,
+               updated_at = ?2, last_error = 'endpoint deleted'
+             WHERE webhook_id = ?1 AND ${ACTIVE_DELIVERY_SQL}`,
+          )
+          .bind(id, now),
+      ),
+      toStatement(d1, db.delete(webhookStatsHourly).where(eq(webhookStatsHourly.webhookId, id))),
+      toStatement(d1, db.delete(webhookStatsDaily).where(eq(webhookStatsDaily.webhookId, id))),
+    ]),
+  );
 }
 
 /** A new secret; the previous one keeps signing alongside it for `graceSeconds` (0: not at all). */

@@ -1,15 +1,19 @@
-// Queue consumers, thin adapters over the delivery stages (src/domain/delivery/): the delivery queue (one message per
-// delivery attempt, handled a batch at a time) and its dead-letter queue.
-import { and, inArray } from "drizzle-orm";
-import { deliveries } from "../db/schema";
+// Queue consumers, thin adapters over the delivery stages (src/domain/delivery/): the delivery queues of the two lanes
+// (one message per delivery attempt, handled a batch at a time; docs/architecture.md#lanes) and their dead-letter queue.
+import { groupByTable, withPartitions } from "../db/partitions";
+import { ACTIVE_DELIVERY_SQL } from "../db/schema";
 import { attemptDeliveries } from "../domain/delivery/attempt";
-import { isDeliveryMessage } from "../domain/delivery/message";
+import { resolveDeliveryRefs } from "../domain/delivery/claim";
+import type { Lane } from "../domain/delivery/lanes";
+import { type DeliveryMessage, isDeliveryMessage } from "../domain/delivery/message";
+import { type DeliveryRef, refKey } from "../domain/publish";
 import { advanceWatermark, isWatermarkProbe, latestSentAt } from "../domain/queue-watermark";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
 /** The queues this Worker consumes, as named in wrangler.toml ([[queues.consumers]]). */
 export const DELIVERY_QUEUE = "scaikey-webhook-deliveries";
+export const SLOW_DELIVERY_QUEUE = "scaikey-webhook-deliveries-slow";
 export const DEAD_LETTER_QUEUE = "scaikey-webhook-deliveries-dlq";
 
 /** Attempts in flight at once per batch: enough to overlap slow receivers, few enough for Workers' connection limit. */
@@ -18,11 +22,19 @@ export const CONSUMER_CONCURRENCY = 6;
 /** Retry delay for a message whose processing threw (D1 or queue trouble): 5 s, 10 s, 20 s … capped at 5 min. */
 export const infrastructureRetryDelay = (attempts: number) => Math.min(300, 5 * 2 ** Math.max(0, attempts - 1));
 
+/** What a consumer needs of its invocation: keeping the work it hands over alive once it has returned. */
+export type Invocation = Pick<ExecutionContext, "waitUntil">;
+
 /** One batch of any queue this Worker consumes; a batch of a queue it does not know is an error in the configuration. */
-export async function handleQueueBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
+export async function handleQueueBatch(
+  batch: MessageBatch<unknown>,
+  services: Services,
+  invocation: Invocation,
+): Promise<void> {
   switch (batch.queue) {
     case DELIVERY_QUEUE:
-      return handleDeliveryBatch(batch, services);
+    case SLOW_DELIVERY_QUEUE:
+      return handleDeliveryBatch(batch, services, invocation);
     case DEAD_LETTER_QUEUE:
       return handleDeadLetterBatch(batch, services);
     default:
@@ -31,33 +43,53 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, services: S
 }
 
 /**
- * One delivery batch: its deliveries attempted together (attemptDeliveries). A message is acked only once its attempt
- * is recorded (or it needs none); if D1 fails, it is retried, never dropped.
+ * One delivery batch of either lane: its deliveries attempted together (attemptDeliveries). A message is acked once its
+ * attempt is recorded, or (main lane) once it has started and is handed over to `invocation.waitUntil`, or once it needs
+ * none; if D1 fails before that, it is retried, never dropped.
  */
-export async function handleDeliveryBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  // Every message received moves the queue watermark (domain/queue-watermark), probes included.
+export async function handleDeliveryBatch(
+  batch: MessageBatch<unknown>,
+  services: Services,
+  invocation: Invocation,
+): Promise<void> {
+  const lane: Lane = batch.queue === SLOW_DELIVERY_QUEUE ? "slow" : "main";
+  // Every message received moves the lane's queue watermark (domain/queue-watermark), probes included.
   const watermarkSentAt = latestSentAt(batch.messages);
-  const messagesOf = messagesByDelivery(batch);
+  let messagesOf: MessagesByDelivery;
+  try {
+    messagesOf = await messagesByDelivery(batch, services);
+  } catch (err) {
+    // Finding the deliveries of messages sent without webhook_id failed (D1): every delivery message comes back.
+    logger.error("delivery processing failed; message will be retried", { error: String(err) });
+    for (const message of batch.messages)
+      if (isDeliveryMessage(message.body)) message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
+    return;
+  }
   if (messagesOf.size === 0) {
     // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
     if (watermarkSentAt !== null)
-      await advanceWatermark(services.db, watermarkSentAt, services.now()).catch((err) =>
+      await advanceWatermark(services.db, watermarkSentAt, services.now(), lane).catch((err) =>
         logger.warn("queue watermark not moved", { error: String(err) }),
       );
     return;
   }
-  await attemptDeliveries(
+  const { stillRunning } = await attemptDeliveries(
     services,
-    [...messagesOf.keys()],
-    CONSUMER_CONCURRENCY,
-    { settled: (ids) => ackMessages(messagesOf, ids), failed: (ids, err) => retryMessages(messagesOf, ids, err) },
-    { watermarkSentAt },
+    [...messagesOf.values()].map((m) => m.ref),
+    {
+      settled: (refs) => ackMessages(messagesOf, refs),
+      failed: (refs, err) => retryMessages(messagesOf, refs, err),
+    },
+    { lane, concurrency: CONSUMER_CONCURRENCY, watermarkSentAt },
   );
+  if (stillRunning) invocation.waitUntil(stillRunning);
 }
 
+type MessagesByDelivery = Map<string, { ref: DeliveryRef; messages: Message<unknown>[] }>;
+
 /** The batch's messages by delivery (duplicate messages of one delivery share it); malformed ones are acked and dropped. */
-function messagesByDelivery(batch: MessageBatch<unknown>): Map<number, Message<unknown>[]> {
-  const messagesOf = new Map<number, Message<unknown>[]>();
+async function messagesByDelivery(batch: MessageBatch<unknown>, services: Services): Promise<MessagesByDelivery> {
+  const deliveryMessages: { message: Message<unknown>; body: DeliveryMessage }[] = [];
   for (const message of batch.messages) {
     if (isWatermarkProbe(message.body)) {
       message.ack();
@@ -68,44 +100,57 @@ function messagesByDelivery(batch: MessageBatch<unknown>): Map<number, Message<u
       message.ack();
       continue;
     }
-    const id = message.body.delivery_id;
-    messagesOf.set(id, [...(messagesOf.get(id) ?? []), message]);
+    deliveryMessages.push({ message, body: message.body });
   }
+  const refs = await resolveDeliveryRefs(
+    services.db,
+    deliveryMessages.map((m) => m.body),
+  );
+  const messagesOf: MessagesByDelivery = new Map();
+  deliveryMessages.forEach(({ message }, i) => {
+    const ref = refs[i]!;
+    const entry = messagesOf.get(refKey(ref)) ?? { ref, messages: [] };
+    entry.messages.push(message);
+    messagesOf.set(refKey(ref), entry);
+  });
   return messagesOf;
 }
 
-function ackMessages(messagesOf: Map<number, Message<unknown>[]>, ids: readonly number[]): void {
-  for (const id of ids) for (const message of messagesOf.get(id) ?? []) message.ack();
+function ackMessages(messagesOf: MessagesByDelivery, refs: readonly DeliveryRef[]): void {
+  for (const ref of refs) for (const message of messagesOf.get(refKey(ref))?.messages ?? []) message.ack();
 }
 
-function retryMessages(messagesOf: Map<number, Message<unknown>[]>, ids: readonly number[], err: unknown): void {
+function retryMessages(messagesOf: MessagesByDelivery, refs: readonly DeliveryRef[], err: unknown): void {
   // Never dropped: the message comes back, and after the queue's own retries it reaches the dead-letter queue.
-  logger.error("delivery processing failed; message will be retried", { delivery_ids: ids, error: String(err) });
-  for (const id of ids)
-    for (const message of messagesOf.get(id) ?? [])
+  logger.error("delivery processing failed; message will be retried", {
+    delivery_ids: refs.map((r) => r.id),
+    error: String(err),
+  });
+  for (const ref of refs)
+    for (const message of messagesOf.get(refKey(ref))?.messages ?? [])
       message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
 }
 
 /** Dead-lettered messages exhausted the queue's retries: their deliveries end as `failed`, visibly, never silently. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  const ids = batch.messages
-    .map((m) => m.body)
-    .filter(isDeliveryMessage)
-    .map((b) => b.delivery_id);
-  if (ids.length > 0) {
+  const messages = batch.messages.map((m) => m.body).filter(isDeliveryMessage);
+  if (messages.length > 0) {
+    const refs = await resolveDeliveryRefs(services.db, messages);
     const now = services.now();
-    await services.db
-      .update(deliveries)
-      .set({
-        status: "failed",
-        nextAttemptAt: null,
-        inQueue: false,
-        completedAt: now,
-        updatedAt: now,
-        lastError: "dead-lettered: the delivery queue could not process this message",
-      })
-      .where(and(inArray(deliveries.id, ids), inArray(deliveries.status, ["pending", "retrying"])));
-    logger.error("deliveries dead-lettered", { count: ids.length });
+    const d1 = services.db.$client;
+    await withPartitions(d1, (live) =>
+      d1.batch(
+        [...groupByTable(live, refs, (r) => r.id)].map(([table, group]) =>
+          d1.prepare(deadLetterIn(table)).bind(JSON.stringify(group.map((r) => ({ w: r.webhookId, i: r.id }))), now),
+        ),
+      ),
+    );
+    logger.error("deliveries dead-lettered", { count: refs.length });
   }
   batch.ackAll();
 }
+
+const deadLetterIn = (table: string) => `UPDATE "${table}" SET status = 'failed', lease_until = NULL, in_queue = 0,
+    completed_at = ?2, updated_at = ?2, last_error = 'dead-lettered: the delivery queue could not process this message'
+  FROM json_each(?1) AS r
+  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i' AND ${ACTIVE_DELIVERY_SQL}`;

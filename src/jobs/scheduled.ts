@@ -7,17 +7,15 @@ import { continueRecoveries } from "../domain/recovery";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 import { reencryptSecrets } from "./reencrypt-secrets";
-import { runRetention } from "./retention";
 import { sweepDueDeliveries } from "./retry-sweep";
-import { rollUpStats } from "./stats-rollup";
+import { runStorage } from "./storage";
 
 const JOBS: Record<JobName, (services: Services) => Promise<unknown>> = {
   retry_sweep: async (services) => {
     await sweepDueDeliveries(services);
     await continueRecoveries(services); // large recovers and replays, a chunk at a time
   },
-  stats_rollup: rollUpStats,
-  retention: runRetention,
+  storage: runStorage,
   secret_reencryption: async (services) => {
     await reencryptSecrets(services); // legacy plaintext rows and rows under a retired master key
     await purgeExpiredPortalSessions(services.db, services.now());

@@ -30,9 +30,12 @@ export interface Config {
   /** Live (not deleted) webhooks one owner may have: a tenant, or a partner's partner-level ones. */
   maxWebhooksPerOwner: number;
   retentionDays: number;
-  /** Hours a finished delivery stays in D1 before it moves to the archive (when an ARCHIVE bucket is bound). */
-  archiveAfterHours: number;
-  /** Days of hourly stats rollups kept (webhook_stats_hourly). */
+  /**
+   * Hours past which a finished delivery is history: it moves to the archive (R2) with its hour's partition, and can no
+   * longer change. Also how long publish remembers an event_id (its event's partition lives that long).
+   */
+  hotWindowHours: number;
+  /** Days of daily stats kept (webhook_stats_daily); hourly stats are kept 48 hours. */
   statsRetentionDays: number;
   /** How long past its lease (or due time) a queued delivery waits before the sweep assumes its message was lost. */
   orphanGraceMs: number;
@@ -48,7 +51,6 @@ export interface Config {
 interface TuningVars {
   ORPHAN_GRACE_SECONDS?: string;
   IN_FLIGHT_MARGIN_SECONDS?: string;
-  ARCHIVE_AFTER_HOURS?: string;
   JWKS_FETCH_TIMEOUT_MS?: string;
 }
 
@@ -85,8 +87,8 @@ export function readConfig(env: Env): Config {
     failureThreshold: positiveInt("FAILURE_THRESHOLD", env.FAILURE_THRESHOLD, 10),
     maxWebhooksPerOwner: positiveInt("MAX_WEBHOOKS_PER_OWNER", env.MAX_WEBHOOKS_PER_OWNER, 100),
     retentionDays: positiveInt("RETENTION_DAYS", env.RETENTION_DAYS, 30),
-    archiveAfterHours: positiveInt("ARCHIVE_AFTER_HOURS", (env as Env & TuningVars).ARCHIVE_AFTER_HOURS, 48),
-    statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 400),
+    hotWindowHours: positiveInt("HOT_WINDOW_HOURS", env.HOT_WINDOW_HOURS, 4),
+    statsRetentionDays: positiveInt("STATS_RETENTION_DAYS", env.STATS_RETENTION_DAYS, 35),
     orphanGraceMs: positiveInt("ORPHAN_GRACE_SECONDS", (env as Env & TuningVars).ORPHAN_GRACE_SECONDS, 300) * 1000,
     inFlightMarginMs: inFlightMarginSeconds((env as Env & TuningVars).IN_FLIGHT_MARGIN_SECONDS) * 1000,
     logLevel: logLevel(env.LOG_LEVEL),

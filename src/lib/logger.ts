@@ -1,6 +1,9 @@
 // One small structured logger: one JSON line per call, picked up by Workers Logs (`observability` in wrangler.toml).
 // Callers pass identifiers and outcomes only: never secrets, tokens or payload bodies.
-export type LogFields = Record<string, string | number | boolean | null | undefined | readonly number[]>;
+export type LogFields = Record<
+  string,
+  string | number | boolean | null | undefined | readonly number[] | readonly string[]
+>;
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -11,7 +11,9 @@ import { createSecretBox, type SecretBox } from "./secret-box";
 export interface Services {
   db: Database;
   config: Config;
+  /** The delivery queue of the main lane, and of the slow lane (docs/architecture.md#lanes). */
   queue: Queue<QueueMessage>;
+  slowQueue: Queue<QueueMessage>;
   now: () => number;
   fetch: typeof fetch;
   /** Seals and opens signing secrets at rest (SECRET_ENCRYPTION_KEY). */
@@ -32,6 +34,7 @@ export function createServices(env: Env): Services {
       db: createDb(env.DB),
       config,
       queue: env.DELIVERY_QUEUE as Queue<QueueMessage>,
+      slowQueue: env.SLOW_DELIVERY_QUEUE as Queue<QueueMessage>,
       now: () => Date.now(),
       fetch: (input, init) => fetch(input, init),
       secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),

@@ -13,16 +13,16 @@ import {
   type ErrorClass,
   type WebhookEndpointRow,
 } from "../db/schema";
-import { type DeliveryFilter, getDeliveryDetail } from "../domain/deliveries";
+import { type DeliveryFilter, deliveryDetailOf, getDelivery } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
 import { describeDeliveryHeaders } from "../domain/delivery/request";
 import { EVENT_TYPES, isKnownEventType, subscriptionMatches } from "../domain/event-catalog";
 import {
   attemptResponseHeaders,
+  type LogCursor,
   listDeliveriesAcross,
   MERGED_LOG_MAX_WEBHOOKS,
   openRecoveriesOf,
-  RESOURCE_SEARCH_SCAN,
   recentHealthOf,
   searchDeliveriesByResource,
 } from "../domain/portal-queries";
@@ -270,7 +270,7 @@ portalRouter.get("/", async (c) => {
   });
   const at = now();
   const [withStats, health] = await Promise.all([
-    Promise.all(rows.map(async (row) => ({ row, stats: await endpointStats(db, row, "24h", at) }))),
+    Promise.all(rows.map(async (row) => ({ row, stats: await endpointStats(services(c), row, "24h", at) }))),
     recentHealthOf(db, rows),
   ]);
   const flash = await takeFlash(c);
@@ -332,7 +332,7 @@ portalRouter.get("/webhooks/:id", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const { db, now } = services(c);
   const [stats, health, jobs, flash] = await Promise.all([
-    endpointStats(db, row, "24h", now()),
+    endpointStats(services(c), row, "24h", now()),
     healthOf(c, row),
     openRecoveriesOf(db, row.id),
     takeFlash(c),
@@ -445,6 +445,13 @@ const STATUS_CODE = /^[1-5]\d\d$/;
 const EVENT_ID = /^evt_[A-Za-z0-9_-]{1,64}$/;
 const TIME_HINT = "Use a date and time (UTC), such as 2026-12-01T09:30, or 1h, 24h, 7d, 30d";
 
+/** A page of the log starts below `<id>` or `<id>.<webhook id>` (ids are unique per webhook only). */
+const logCursorOf = (text: string): LogCursor | null => {
+  const m = /^(\d{1,16})(?:\.(wh_[A-Za-z0-9_]{1,64}))?$/.exec(text);
+  const id = m ? Number(m[1]) : Number.NaN;
+  return m && Number.isSafeInteger(id) && id > 0 ? { id, webhookId: m[2] ?? null } : null;
+};
+
 /** The error classes a `Last error` choice stands for: a class, or a kind of the stats (several classes). */
 const errorClassesOf = (choice: string): ErrorClass[] | null => {
   if ((ERROR_CLASSES as readonly string[]).includes(choice)) return [choice as ErrorClass];
@@ -467,7 +474,7 @@ async function deliveryListing(
   webhooks: WebhookEndpointRow[],
   opts: { pickWebhook: boolean },
 ): Promise<DeliveryListing> {
-  const { db, now } = services(c);
+  const { now } = services(c);
   const at = now();
   const query = readDeliveryQuery(c.req.query());
   const errors: DeliveryQueryErrors = {};
@@ -499,11 +506,8 @@ async function deliveryListing(
     else errors.eventId = "An event ID is evt_ followed by letters, digits, _ or -";
   }
   if (query.resourceId.length > 128) errors.resourceId = "At most 128 characters";
-  if (query.before) {
-    const before = Number(query.before);
-    if (Number.isSafeInteger(before) && before > 0) base.beforeId = before;
-    else errors.before = "Not a page of this list";
-  }
+  const cursor = query.before ? logCursorOf(query.before) : null;
+  if (query.before && !cursor) errors.before = "Not a page of this list";
   let ids = webhooks.map((w) => w.id);
   if (opts.pickWebhook && query.webhook) {
     if (ids.includes(query.webhook)) ids = [query.webhook];
@@ -517,30 +521,31 @@ async function deliveryListing(
     items: [] as DeliveryRow[],
     total: 0,
     perPage: PER_PAGE,
-    searchedPerEndpoint: null as number | null,
+    search: null as DeliveryListing["search"],
   };
   if (Object.keys(errors).length > 0) return listing;
   const filters = classes ? classes.map((lastErrorClass) => ({ ...base, lastErrorClass })) : [base];
   if (query.resourceId) {
     const found = await searchDeliveriesByResource(
-      db,
+      services(c),
       ids,
       query.resourceId,
       { from: since ?? at - RESOURCE_SEARCH_DEFAULT_MS, until: until ?? at + 1 },
       RESOURCE_SEARCH_LIMIT,
     );
     // The search narrows by window and resource; the other filters apply to what it found.
-    const items = found.filter(
+    const items = found.rows.filter(
       (d) =>
         (base.status === undefined || d.status === base.status) &&
         (base.eventType === undefined || d.eventType === base.eventType) &&
         (base.lastStatusCode === undefined || d.lastStatusCode === base.lastStatusCode) &&
-        (base.eventId === undefined || d.eventKey.startsWith(`${base.eventId}:`)) &&
+        (base.eventId === undefined || d.eventId === base.eventId) &&
         (classes === null || (d.lastErrorClass !== null && classes.includes(d.lastErrorClass))),
     );
-    return { ...listing, items, total: items.length, searchedPerEndpoint: RESOURCE_SEARCH_SCAN };
+    const search = { scannedPerEndpoint: found.scannedPerEndpoint, coveredFrom: found.coveredFrom };
+    return { ...listing, items, total: items.length, search };
   }
-  const { rows, total } = await listDeliveriesAcross(db, ids, filters, PER_PAGE);
+  const { rows, total } = await listDeliveriesAcross(services(c), ids, filters, PER_PAGE, cursor);
   return { ...listing, items: rows, total };
 }
 
@@ -579,11 +584,9 @@ const deliveryIdParam = (c: PortalContext) => {
 portalRouter.get("/webhooks/:id/deliveries/:deliveryId", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const deliveryId = deliveryIdParam(c);
-  const [detail, responseHeaders, flash] = await Promise.all([
-    getDeliveryDetail(services(c), row.id, deliveryId),
-    attemptResponseHeaders(services(c).db, deliveryId),
-    takeFlash(c),
-  ]);
+  const [delivery, flash] = await Promise.all([getDelivery(services(c), row.id, deliveryId), takeFlash(c)]);
+  const detail = await deliveryDetailOf(services(c), delivery);
+  const responseHeaders = attemptResponseHeaders(delivery);
   const requestHeaders = (startedAt: string) =>
     Object.entries(
       describeDeliveryHeaders({
@@ -653,7 +656,7 @@ portalRouter.get("/webhooks/:id/stats", async (c) => {
   const asked = c.req.query("window") ?? "24h";
   const window: StatsWindow = (STATS_WINDOW_NAMES as string[]).includes(asked) ? (asked as StatsWindow) : "24h";
   const [stats, health] = await Promise.all([
-    endpointStats(services(c).db, row, window, services(c).now()),
+    endpointStats(services(c), row, window, services(c).now()),
     healthOf(c, row),
   ]);
   return renderPage(c, "Stats", <StatsPage view={view(c)} row={row} stats={stats} health={health} />);
@@ -702,7 +705,7 @@ const recoveryPage = async (c: PortalContext) => {
   const { since, until, errors, window } = recoveryFormWindow(c, sinceText, c.req.query("until") ?? "");
   const count = window
     ? kind === "recover"
-      ? await countRecoverable(services(c), row, window)
+      ? await countRecoverable(services(c), row, window, now())
       : await countReplayable(services(c), row, window, replayEventTypes(row, undefined))
     : null;
   const [health, jobs] = await Promise.all([healthOf(c, row), openRecoveriesOf(db, row.id)]);

@@ -1,7 +1,10 @@
-// Large recoveries and replays: the request does one chunk, the cron the rest, and each delivery is touched once.
+// Large recoveries and replays: the request does the first hour of the window, the cron the rest, and each delivery is
+// touched once.
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { firstDeliveryIdAt, HOUR_MS, hourOf, partitionName } from "../../src/db/partitions";
+import { publishEvent } from "../../src/domain/publish";
 import { continueRecoveries, recoverDeliveries, replayEvents, replayEventTypes } from "../../src/domain/recovery";
 import { getVisibleWebhook } from "../../src/domain/webhooks";
 import worker from "../../src/index";
@@ -9,27 +12,29 @@ import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import { db, waitFor } from "../helpers/deliveries";
 import { recorded } from "../helpers/receiver";
-import { publisher } from "../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const PARTNER = "prt_engine";
 const ALL = { kind: "all" } as const;
 
-async function publishMany(tenant: string, n: number) {
-  const token = await publisher(tenant, PARTNER);
+/** The start of the hour three hours ago: a window from there to now spans four hours (four chunks). */
+const threeHoursAgo = () => (hourOf(Date.now()) - 3) * HOUR_MS;
+
+/** Publishes one event of `tenant` at each of `times` (ms), through the real publish path; returns their ids. */
+async function publishAt(tenant: string, times: readonly number[]) {
   const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const res = await api("POST", "/api/v1/events", {
-      token,
-      body: {
+  for (const [i, at] of times.entries()) {
+    const published = await publishEvent(
+      { ...createServices(env), now: () => at },
+      {
         event_type: "user.created",
         tenant_id: tenant,
         partner_id: PARTNER,
         resource: { type: "user", id: `usr_${i}` },
         data: { i },
       },
-    });
-    ids.push(res.body.event_id);
+    );
+    ids.push(published.event_id);
   }
   return ids;
 }
@@ -38,62 +43,72 @@ const openJobs = async (webhookId: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM webhook_recoveries WHERE webhook_id = ? AND finished_at IS NULL")
     .bind(webhookId)
     .first<number>("n"))!;
+const deliveriesOf = async (webhookId: string) =>
+  (await env.DB.prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?")
+    .bind(webhookId)
+    .first<number>("n"))!;
 
 describe("chunked recovery", () => {
-  it("a replay larger than a chunk: the first chunk at once, the rest from the cron, every event once", async () => {
+  it("a replay of several hours: the first hour at once, the rest from the cron, every event once", async () => {
     const tenant = `tnt_chunk${uid()}`;
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
-    const window = { since: Date.now() - 1_000, until: 0 };
-    const events = await publishMany(tenant, 7);
-    window.until = Date.now() + 1;
+    const since = threeHoursAgo();
+    // 3 events in the first hour, 3 in the second, 1 in the third: all missed while the webhook was disabled.
+    const events = await publishAt(
+      tenant,
+      [0, 1, 2, 60, 61, 62, 120].map((minutes) => since + minutes * 60_000 + 1_000),
+    );
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true } });
     const webhook = await getVisibleWebhook(db(), wh.id, ALL);
     const services = createServices(env);
+    const window = { since, until: Date.now() };
 
-    const result = await replayEvents(services, webhook, window, replayEventTypes(webhook, undefined), {
-      chunkRows: 3,
-    });
+    const result = await replayEvents(services, webhook, window, replayEventTypes(webhook, undefined));
     expect(result.deliveries).toBe(7);
-    const count = async () =>
-      (await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?")
-        .bind(wh.id)
-        .first<number>("n"))!;
-    expect(await count()).toBe(3);
+    expect(await deliveriesOf(wh.id)).toBe(3);
     expect(await openJobs(wh.id)).toBe(1);
 
-    // Two more chunks of three, one of one: a time box of zero does nothing, then the rest.
-    expect(await continueRecoveries(services, { chunkRows: 3, timeBoxMs: 0 })).toEqual({ chunks: 0, open: 1 });
-    expect(await continueRecoveries(services, { chunkRows: 3 })).toEqual({ chunks: 2, open: 0 });
-    expect(await count()).toBe(7);
+    // A time box of zero does nothing; then the three hours left (the last one empty), one chunk each.
+    expect(await continueRecoveries(services, { timeBoxMs: 0 })).toEqual({ chunks: 0, open: 1 });
+    expect(await continueRecoveries(services)).toEqual({ chunks: 3, open: 0 });
+    expect(await deliveriesOf(wh.id)).toBe(7);
     expect(await openJobs(wh.id)).toBe(0);
     const got = await waitFor(async () => {
       const r = await recorded(wh.hookKey);
       return r.length >= 7 && r;
     });
     expect(got.map((r) => r.headers["x-scaikey-event-id"]).sort()).toEqual([...events].sort());
-    expect(
-      (await replayEvents(services, webhook, window, replayEventTypes(webhook, undefined), { chunkRows: 3 }))
-        .deliveries,
-    ).toBe(0);
+    // Again up to now (as the API's default `until` does): nothing to create.
+    const again = { since, until: Date.now() };
+    expect((await replayEvents(services, webhook, again, replayEventTypes(webhook, undefined))).deliveries).toBe(0);
+    expect(await continueRecoveries(services)).toEqual({ chunks: 0, open: 0 });
+    expect(await deliveriesOf(wh.id)).toBe(7);
   });
 
-  it("a recover larger than a chunk, continued by the every-minute cron", async () => {
+  it("a recover of several hours, continued by the every-minute cron", async () => {
     const tenant = `tnt_chunkrc${uid()}`;
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
-    const since = Date.now() - 1_000;
-    await publishMany(tenant, 5);
-    // Deliveries that failed: created here as the engine leaves them.
-    await env.DB.prepare(
-      `INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, last_status_code, created_at, updated_at, completed_at)
-       SELECT ?1, id, event_type, 'failed', 6, 500, created_at, created_at, created_at FROM events WHERE tenant_id = ?2`,
-    )
-      .bind(wh.id, tenant)
-      .run();
+    const since = threeHoursAgo();
+    const times = [0, 1, 60, 61, 120].map((minutes) => since + minutes * 60_000 + 1_000);
+    await publishAt(tenant, times);
+    // Deliveries that failed, in their hours' partitions: created here as the engine leaves them.
+    await env.DB.batch(
+      [...new Set(times.map(hourOf))].map((hour) =>
+        env.DB.prepare(
+          `INSERT INTO "${partitionName("deliveries", hour)}" (webhook_id, id, event_owner, event_id, event_hour, event_type,
+             status, attempt_count, due_at, in_queue, last_status_code, last_error_class, last_error, attempts,
+             created_at, updated_at, completed_at)
+           SELECT ?1, created_at * ?3, owner_key, event_id, ?4, event_type, 'failed', 6, created_at, 0, 500, 'http_5xx',
+             'http_5xx: HTTP 500', '[]', created_at, created_at + 1000, created_at + 1000
+           FROM "${partitionName("events", hour)}" WHERE tenant_id = ?2`,
+        ).bind(wh.id, tenant, firstDeliveryIdAt(1), hour),
+      ),
+    );
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true } });
     const webhook = await getVisibleWebhook(db(), wh.id, ALL);
     const services = createServices(env);
 
-    const result = await recoverDeliveries(services, webhook, { since, until: Date.now() + 1 }, { chunkRows: 2 });
+    const result = await recoverDeliveries(services, webhook, { since, until: Date.now() });
     expect(result.deliveries).toBe(5);
     expect(await openJobs(wh.id)).toBe(1);
     const ctx = createExecutionContext();
@@ -105,25 +120,30 @@ describe("chunked recovery", () => {
       return r.length >= 5 && r;
     });
     await new Promise((r) => setTimeout(r, 500));
-    expect(new Set((await recorded(wh.hookKey)).map((r) => r.headers["x-scaikey-webhook-id"])).size).toBe(got.length);
+    // Each failed delivery sent once, in place (they are in the hot window): the same five ids.
+    const sent = (await recorded(wh.hookKey)).map((r) => Number(r.headers["x-scaikey-webhook-id"]));
+    expect(sent.sort()).toEqual(times.map((t) => firstDeliveryIdAt(t)).sort());
     expect(got).toHaveLength(5);
+    expect(await deliveriesOf(wh.id)).toBe(5);
   });
 
   it("stops a recovery whose webhook is disabled meanwhile", async () => {
     const tenant = `tnt_chunkstop${uid()}`;
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
-    const since = Date.now() - 1_000;
-    await publishMany(tenant, 3);
+    const since = threeHoursAgo();
+    await publishAt(
+      tenant,
+      [0, 60, 120].map((minutes) => since + minutes * 60_000 + 1_000),
+    );
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true } });
     const webhook = await getVisibleWebhook(db(), wh.id, ALL);
     const services = createServices(env);
-    await replayEvents(services, webhook, { since, until: Date.now() + 1 }, ["user.created"], { chunkRows: 1 });
+    await replayEvents(services, webhook, { since, until: Date.now() }, ["user.created"]);
+    expect(await deliveriesOf(wh.id)).toBe(1);
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: false } });
-    expect(await continueRecoveries(services, { chunkRows: 1 })).toMatchObject({ open: 0 });
+    expect(await continueRecoveries(services)).toMatchObject({ open: 0 });
     expect(await openJobs(wh.id)).toBe(0);
-    expect(
-      await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?").bind(wh.id).first<number>("n"),
-    ).toBe(1);
+    expect(await deliveriesOf(wh.id)).toBe(1);
   });
 });
 

@@ -2,10 +2,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
-import { FAN_OUT_SQL } from "../../src/domain/publish";
+import { ensureCurrentPartitions } from "../../src/db/partitions";
+import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { tenantDirectory } from "../../src/domain/tenant-directory";
 import { listWebhooks } from "../../src/domain/webhooks";
 import { db, statementsSent } from "../helpers/deliveries";
+import { queryPlansOf } from "../helpers/pipeline";
 
 async function plan(sql: string, ...params: unknown[]): Promise<string[]> {
   const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -16,21 +18,34 @@ async function plan(sql: string, ...params: unknown[]): Promise<string[]> {
 const scansWebhooks = (details: string[]) => details.some((d) => /^SCAN (w|webhook_endpoints)\b/.test(d));
 
 describe("query plans", () => {
-  it("fan-out reads only the live webhooks of the event's owners, by index", async () => {
-    const details = await plan(
-      FAN_OUT_SQL.replace(/RETURNING id$/, "").replace(/^INSERT OR IGNORE INTO deliveries[\s\S]*?SELECT/, "SELECT"),
-      "evt_x",
-      "user.created",
-      0,
-      "tnt_plan",
-      null,
-      "user.*",
+  it("fan-out reads only the live webhooks of the event's owners, by index, and the partition through its keys", async () => {
+    const now = Date.now();
+    await ensureCurrentPartitions(env.DB, now);
+    const envelope = completeEnvelope(
+      { event_type: "user.created", tenant_id: "tnt_plan", resource: { type: "user", id: "usr_1" }, data: {} },
+      now,
     );
-    expect(scansWebhooks(details), details.join("\n")).toBe(false);
-    // Both through the live-owner index: the tenant's live webhooks, and exactly its partner's live partner-level ones
-    // (tenant_id IS NULL AND partner_id = ?), not every webhook of the partner's tenants.
-    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=?)");
-    expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=? AND partner_id=?)");
+    const plans = await queryPlansOf((d1) => storeEvent(createDb(d1), envelope, now));
+    const [countMissed, insertEvent, fanOut] = plans;
+    expect(countMissed!.sql).toMatch(/^UPDATE webhook_endpoints AS w SET missed_events/);
+    expect(insertEvent!.sql).toMatch(/^INSERT INTO "events_p\d+"/);
+    expect(fanOut!.sql).toMatch(/^INSERT INTO "deliveries_p\d+"/);
+    for (const { plan: details } of [countMissed!, fanOut!]) {
+      expect(scansWebhooks(details), details.join("\n")).toBe(false);
+      // Both through the live-owner index: the tenant's live webhooks, and exactly its partner's live partner-level
+      // ones (tenant_id IS NULL AND partner_id = ?), not every webhook of the partner's tenants.
+      expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=?)");
+      expect(details).toContain("SEARCH w USING INDEX webhook_endpoints_live_owner_idx (tenant_id=? AND partner_id=?)");
+    }
+    // Whether the event is stored: its key in every table; a new delivery's id and the same-millisecond guard: the
+    // partition's primary key.
+    for (const { plan: details } of plans)
+      expect(details.filter((d) => /^SCAN (?!r\b|s\b|CONSTANT)/.test(d))).toEqual([]);
+    expect(insertEvent!.plan.filter((d) => d.startsWith("SEARCH e"))).toEqual(
+      expect.arrayContaining([expect.stringMatching(/USING PRIMARY KEY \(owner_key=\? AND event_id=\?\)/)]),
+    );
+    expect(fanOut!.plan).toContain("SEARCH x USING PRIMARY KEY (webhook_id=?)");
+    expect(fanOut!.plan).toContain("SEARCH x USING PRIMARY KEY (webhook_id=? AND id>?)");
   });
 
   it("a partner's list uses the partner index and the directory's key", async () => {

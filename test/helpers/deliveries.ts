@@ -3,20 +3,16 @@ import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
+import { listPartitionHours, tablesOf } from "../../src/db/partitions";
+import type { AttemptRecord } from "../../src/db/schema";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
-import { completeEnvelope, storeEvent } from "../../src/domain/publish";
+import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { createSecretBox } from "../../src/lib/secret-box";
 import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
 
 export const db = () => createDb(env.DB);
-
-/**
- * SQL: `column` (events.id or deliveries.event_id, an event's owner-qualified key) is a key of the event_id bound to
- * `?`, whoever owns it. For tests that look events up by the event_id the API answered with.
- */
-export const isKeyOf = (column: string) => `substr(${column}, 1, instr(${column}, ':') - 1) = ?`;
 
 /** `n` live webhooks of the tenant, written directly: an owner at MAX_WEBHOOKS_PER_OWNER without 100 requests. */
 export const seedLiveWebhooks = (tenant: string, n: number) =>
@@ -40,13 +36,13 @@ export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {
   };
 }
 
-/** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery id. */
+/** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery. */
 export async function seedDelivery(
   webhookId: string,
   tenantId: string,
   now = Date.now(),
   eventType = "user.created",
-): Promise<number> {
+): Promise<DeliveryRef> {
   const envelope = completeEnvelope(
     {
       event_type: eventType,
@@ -56,22 +52,84 @@ export async function seedDelivery(
     },
     now,
   );
-  const [id] = await storeEvent(db(), envelope, now, webhookId);
-  if (id === undefined) throw new Error("no delivery created");
-  return id;
+  const [ref] = await storeEvent(db(), envelope, now, webhookId);
+  if (ref === undefined) throw new Error("no delivery created");
+  return ref;
 }
 
-export async function deliveryRow(id: number) {
-  return env.DB.prepare("SELECT * FROM deliveries WHERE id = ?").bind(id).first<Record<string, any>>();
+/** A delivery's row wherever it is in D1 (a partition or the deliveries table), raw. */
+export async function deliveryRow(ref: DeliveryRef) {
+  return env.DB.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND id = ?")
+    .bind(ref.webhookId, ref.id)
+    .first<Record<string, any>>();
 }
 
-export async function attemptRows(id: number) {
-  const { results } = await env.DB.prepare(
-    "SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_number",
-  )
-    .bind(id)
-    .all<Record<string, any>>();
-  return results;
+/** The tables that hold deliveries now: `deliveries`, then each hour's partition. */
+async function deliveryTables(): Promise<string[]> {
+  return tablesOf("deliveries", await listPartitionHours(env.DB));
+}
+
+/**
+ * Sets columns of deliveries `refs` wherever they are (a partition or the deliveries table), as a test arranges a state
+ * the pipeline would reach more slowly. `set` maps column names to values.
+ */
+export async function updateDeliveries(refs: readonly DeliveryRef[], set: Record<string, unknown>): Promise<number> {
+  const columns = Object.keys(set);
+  const assignments = columns.map((c, i) => `"${c}" = ?${i + 2}`).join(", ");
+  const keys = JSON.stringify(refs.map((r) => ({ w: r.webhookId, i: r.id })));
+  const results = await env.DB.batch(
+    (await deliveryTables()).map((table) =>
+      env.DB.prepare(
+        `UPDATE "${table}" SET ${assignments}
+         WHERE (webhook_id, id) IN (SELECT r.value ->> 'w', r.value ->> 'i' FROM json_each(?1) AS r)`,
+      ).bind(keys, ...columns.map((c) => set[c] ?? null)),
+    ),
+  );
+  return results.reduce((n, r) => n + r.meta.changes, 0);
+}
+
+/** updateDeliveries for one delivery; throws if it is not in D1. */
+export async function updateDelivery(ref: DeliveryRef, set: Record<string, unknown>): Promise<void> {
+  if ((await updateDeliveries([ref], set)) !== 1) throw new Error(`delivery ${ref.webhookId}/${ref.id} not in D1`);
+}
+
+/** Sets columns of the event delivery `ref` sends, wherever it is stored (a partition or the events table). */
+export async function updateEventOf(ref: DeliveryRef, set: Record<string, unknown>): Promise<void> {
+  const delivery = await deliveryRow(ref);
+  if (!delivery) throw new Error(`delivery ${ref.webhookId}/${ref.id} not in D1`);
+  const columns = Object.keys(set);
+  const assignments = columns.map((c, i) => `"${c}" = ?${i + 3}`).join(", ");
+  const results = await env.DB.batch(
+    tablesOf("events", await listPartitionHours(env.DB)).map((table) =>
+      env.DB.prepare(`UPDATE "${table}" SET ${assignments} WHERE owner_key = ?1 AND event_id = ?2`).bind(
+        delivery.event_owner,
+        delivery.event_id,
+        ...columns.map((c) => set[c] ?? null),
+      ),
+    ),
+  );
+  if (results.reduce((n, r) => n + r.meta.changes, 0) !== 1) throw new Error("event not in D1");
+}
+
+/** Ends every open delivery of other webhooks (cancelled), so that only the test's own are due. */
+export async function cancelOpenDeliveriesBut(webhookId: string, at = Date.now()): Promise<void> {
+  await env.DB.batch(
+    (await deliveryTables()).map((table) =>
+      env.DB.prepare(
+        `UPDATE "${table}" SET status = 'cancelled', completed_at = ?2, in_queue = 0, lease_until = NULL
+         WHERE webhook_id != ?1 AND completed_at IS NULL`,
+      ).bind(webhookId, at),
+    ),
+  );
+}
+
+/** The queue message of a delivery, as publish sends it. */
+export const messageOf = (ref: DeliveryRef) => ({ delivery_id: ref.id, webhook_id: ref.webhookId });
+
+/** A delivery's recorded attempts (its `attempts` column), in order. */
+export async function attemptRows(ref: DeliveryRef): Promise<AttemptRecord[]> {
+  const row = await deliveryRow(ref);
+  return row ? (JSON.parse(row.attempts) as AttemptRecord[]) : [];
 }
 
 async function hmacHex(key: string, message: string): Promise<string> {

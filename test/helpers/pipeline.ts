@@ -6,8 +6,10 @@ import { env } from "cloudflare:workers";
 import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createApp } from "../../src/app";
 import type { QueueMessage } from "../../src/domain/delivery/message";
+import type { DeliveryRef } from "../../src/domain/publish";
 import { DELIVERY_QUEUE, handleQueueBatch } from "../../src/jobs/delivery-consumer";
 import { createServices, type Services } from "../../src/lib/services";
+import { updateDeliveries } from "./deliveries";
 
 export interface Clock {
   now: number;
@@ -59,7 +61,7 @@ export async function consume(services: Services, messages: SentMessage[], attem
     messages.map((m, i) => ({ id: `m${i}-${crypto.randomUUID()}`, attempts, ...m })),
   );
   const ctx = createExecutionContext();
-  await handleQueueBatch(batch, services);
+  await handleQueueBatch(batch, services, ctx);
   return getQueueResult(batch, ctx);
 }
 
@@ -73,24 +75,37 @@ export async function callWith(services: Services, path: string, token?: string)
   return { status: res.status, body: (await res.json()) as any };
 }
 
-/** Makes deliveries `ids` wait in the queue since `at` (in_queue, due then), as publish leaves them. */
-export async function queuedDeliveries(ids: number[], at: number): Promise<void> {
-  await env.DB.prepare(
-    "UPDATE deliveries SET in_queue = 1, next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-  )
-    .bind(at, JSON.stringify(ids))
-    .run();
+/** Makes deliveries `refs` wait in the queue since `at` (pending, in_queue, due then), as publish leaves them. */
+export async function queuedDeliveries(refs: readonly DeliveryRef[], at: number): Promise<void> {
+  await updateDeliveries(refs, { status: "pending", in_queue: 1, due_at: at, lease_until: null });
 }
 
-/** Runs `fn` against a D1 that keeps every batched statement; answers each one's SQL and query plan. */
-export async function queryPlansOf(fn: (d1: D1Database) => Promise<unknown>) {
-  const statements: { statement: string; params: unknown[] }[] = [];
+/**
+ * Runs `fn` against a D1 that keeps every batched statement (and, with `statements`, every statement run on its own);
+ * answers each one's SQL and query plan.
+ */
+export async function queryPlansOf(fn: (d1: D1Database) => Promise<unknown>, opts: { statements?: boolean } = {}) {
+  type Kept = { statement: string; params: unknown[] };
+  const statements: Kept[] = [];
   await fn(
     interceptD1(env.DB, {
       batch: (batched, call) => {
-        statements.push(...(batched as unknown as { statement: string; params: unknown[] }[]));
+        statements.push(...(batched as unknown as Kept[]));
         return call();
       },
+      ...(opts.statements
+        ? {
+            statement: (
+              _op: string,
+              statement: D1PreparedStatement,
+              _args: unknown[],
+              call: () => Promise<unknown>,
+            ) => {
+              statements.push(statement as unknown as Kept);
+              return call();
+            },
+          }
+        : {}),
     }),
   );
   return Promise.all(

@@ -8,38 +8,65 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
+import {
+  createPartitions,
+  ensureCurrentPartitions,
+  firstDeliveryIdAt,
+  hourOf,
+  listPartitionHours,
+  livePartitions,
+  partitionName,
+  tablesOf,
+} from "../../src/db/partitions";
 import { attemptDelivery, RECORD_GATHER_MS } from "../../src/domain/delivery/attempt";
 import { claimDeliveries } from "../../src/domain/delivery/claim";
 import { recordAttempts } from "../../src/domain/delivery/record";
+import type { DeliveryRef } from "../../src/domain/publish";
 import worker from "../../src/index";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
-import { createServices } from "../../src/lib/services";
+import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import {
   attemptRows,
+  cancelOpenDeliveriesBut,
   countingD1,
   deliveryDeps,
   deliveryRow,
+  messageOf,
   scaiKeyReceiverAccepts,
   seedDelivery,
   standardWebhooksAccepts,
+  updateDeliveries,
+  updateDelivery,
   waitFor,
 } from "../helpers/deliveries";
+import { queryPlansOf } from "../helpers/pipeline";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { publisher, tenantAdmin } from "../helpers/tokens";
 
 const QUEUE = "scaikey-webhook-deliveries";
+const SLOW_QUEUE = "scaikey-webhook-deliveries-slow";
+const byId = (a: unknown, b: unknown) =>
+  (a as { delivery_id: number }).delivery_id - (b as { delivery_id: number }).delivery_id;
 
-async function consume(ids: number[], attempts = 1) {
+/** The consumer handed one batch, and what it acked and retried once the work it handed over has ended. */
+async function handle(batch: MessageBatch<unknown>, services: Services) {
+  const ctx = createExecutionContext();
+  await handleDeliveryBatch(batch, services, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+async function consume(refs: DeliveryRef[], attempts = 1) {
   const batch = createMessageBatch(
     QUEUE,
-    ids.map((id, i) => ({
-      id: `m${id}-${i}-${Math.random()}`,
+    refs.map((ref, i) => ({
+      id: `m${ref.id}-${i}-${Math.random()}`,
       timestamp: new Date(),
       attempts,
-      body: { delivery_id: id },
+      body: messageOf(ref),
     })),
   );
   const ctx = createExecutionContext();
@@ -71,7 +98,7 @@ describe("publish → queue → signed delivery", () => {
       return got.length > 0 && got;
     });
     const delivery = await waitFor(async () => {
-      const row = await env.DB.prepare("SELECT * FROM deliveries WHERE webhook_id = ?")
+      const row = await env.DB.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ?")
         .bind(wh.id)
         .first<Record<string, any>>();
       return row?.status === "success" && row;
@@ -116,7 +143,7 @@ describe("publish → queue → signed delivery", () => {
     const id = await seedDelivery(wh.id, "tnt_fresh", clock.now);
     await attemptDelivery(deliveryDeps(clock), id);
     clock.now += 100_000;
-    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?").bind(clock.now, id).run();
+    await updateDelivery(id, { due_at: clock.now });
     await attemptDelivery(deliveryDeps(clock), id);
     const [first, second] = await recorded(wh.hookKey);
     expect(Number(second!.headers["x-scaikey-timestamp"]) - Number(first!.headers["x-scaikey-timestamp"])).toBe(100);
@@ -138,18 +165,21 @@ describe("retries", () => {
       const row = await deliveryRow(id);
       if (attempt < 6) {
         expect(row!.status).toBe("retrying");
-        gaps.push((row!.next_attempt_at - clock.now) / 1000);
+        expect(row!.lease_until).toBeNull();
+        gaps.push((row!.due_at - clock.now) / 1000);
         // A message arriving before the retry is due does nothing.
         expect((await attemptDelivery(deliveryDeps(clock), id)).kind).toBe("skipped");
-        clock.now = row!.next_attempt_at;
+        clock.now = row!.due_at;
       } else {
-        expect(row).toMatchObject({ status: "failed", attempt_count: 6, next_attempt_at: null });
+        expect(row).toMatchObject({ status: "failed", attempt_count: 6, lease_until: null, completed_at: clock.now });
+        const shown = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries/${id.id}`, { token: wh.token });
+        expect(shown.body).toMatchObject({ status: "failed", attempt_count: 6, next_attempt_at: null });
       }
     }
     // random() = 0.5 → no jitter; the schedule is 60 s, 5 min, 15 min, 1 h, 2 h.
     expect(gaps).toEqual([60, 300, 900, 3600, 7200]);
-    expect((await attemptRows(id)).map((a) => [a.attempt_number, a.status_code, a.error_class])).toEqual(
-      [1, 2, 3, 4, 5, 6].map((n) => [n, 500, "http_5xx"]),
+    expect((await attemptRows(id)).map((a) => [a.attempt, a.success, a.status_code, a.error_class])).toEqual(
+      [1, 2, 3, 4, 5, 6].map((n) => [n, false, 500, "http_5xx"]),
     );
     expect(await recorded(wh.hookKey)).toHaveLength(6);
     const endpoint = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
@@ -158,7 +188,7 @@ describe("retries", () => {
     // Below the threshold: still enabled, and no webhook.auto_disabled event was stored.
     expect(endpoint.body.status).toBe("active");
     const announced = await env.DB.prepare(
-      "SELECT COUNT(*) AS n FROM events WHERE event_type = 'webhook.auto_disabled' AND payload LIKE ?",
+      "SELECT COUNT(*) AS n FROM events_live WHERE event_type = 'webhook.auto_disabled' AND payload LIKE ?",
     )
       .bind(`%${wh.id}%`)
       .first<{ n: number }>();
@@ -174,7 +204,7 @@ describe("retries", () => {
     ] as const) {
       const id = await seedDelivery(wh.id, "tnt_jitter", clock.now++);
       await attemptDelivery({ ...deliveryDeps(clock), random: () => random }, id);
-      expect(((await deliveryRow(id))!.next_attempt_at - clock.now) / 1000).toBe(expected);
+      expect(((await deliveryRow(id))!.due_at - clock.now) / 1000).toBe(expected);
     }
   });
 
@@ -188,7 +218,7 @@ describe("retries", () => {
       const wh = await webhookAtReceiver("tnt_retry_after", { plan: [429], retryAfter });
       const id = await seedDelivery(wh.id, "tnt_retry_after", clock.now);
       await attemptDelivery(deliveryDeps(clock), id);
-      expect(((await deliveryRow(id))!.next_attempt_at - clock.now) / 1000).toBe(expected);
+      expect(((await deliveryRow(id))!.due_at - clock.now) / 1000).toBe(expected);
       expect((await attemptRows(id))[0]).toMatchObject({ status_code: 429, error_class: "http_4xx" });
     }
   });
@@ -203,7 +233,7 @@ describe("retries", () => {
     });
     expect((await deliveryRow(id))!.in_queue).toBe(1);
     for (let i = 0; i < 3; i++) {
-      clock.now = (await deliveryRow(id))!.next_attempt_at;
+      clock.now = (await deliveryRow(id))!.due_at;
       await attemptDelivery(deliveryDeps(clock), id);
     }
     expect((await deliveryRow(id))!).toMatchObject({ status: "retrying", attempt_count: 4, in_queue: 0 });
@@ -235,8 +265,8 @@ describe("retries", () => {
     const id = await seedDelivery(wh.id, "tnt_trunc");
     await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
     const [attempt] = await attemptRows(id);
-    expect(new TextEncoder().encode(attempt!.response_excerpt).byteLength).toBeLessThanOrEqual(4096);
-    expect(attempt!.response_excerpt.length).toBeGreaterThan(2000);
+    expect(new TextEncoder().encode(attempt!.response_body!).byteLength).toBeLessThanOrEqual(4096);
+    expect(attempt!.response_body!.length).toBeGreaterThan(2000);
   });
 });
 
@@ -275,12 +305,8 @@ describe("the queue consumer", () => {
       },
     });
     const services = { ...createServices(env), db: createDb(failingD1) };
-    const batch = createMessageBatch(QUEUE, [
-      { id: "m-d1", timestamp: new Date(), attempts: 1, body: { delivery_id: id } },
-    ]);
-    const ctx = createExecutionContext();
-    await handleDeliveryBatch(batch, services);
-    const result = await getQueueResult(batch, ctx);
+    const batch = createMessageBatch(QUEUE, [{ id: "m-d1", timestamp: new Date(), attempts: 1, body: messageOf(id) }]);
+    const result = await handle(batch, services);
     expect(result.explicitAcks).toEqual([]);
     expect(result.retryMessages).toMatchObject([{ msgId: "m-d1" }]);
     expect((await deliveryRow(id))!.status).toBe("pending");
@@ -292,7 +318,7 @@ describe("the queue consumer", () => {
   it("retries recording an attempt after a transient D1 error instead of sending again", async () => {
     const wh = await webhookAtReceiver("tnt_d1blip", { plan: [500] });
     const id = await seedDelivery(wh.id, "tnt_d1blip");
-    await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // last attempt: counts a failure
+    await updateDelivery(id, { attempt_count: 5 }); // last attempt: counts a failure
     let batchCalls = 0;
     const blippingD1 = new Proxy(env.DB, {
       get(target, prop) {
@@ -310,6 +336,38 @@ describe("the queue consumer", () => {
     expect(await recorded(wh.hookKey)).toHaveLength(1);
     expect(await attemptRows(id)).toHaveLength(1);
     expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body.failure_count).toBe(1);
+  });
+
+  it("delivers a message without webhook_id (sent before messages named it), found among the open deliveries", async () => {
+    const wh = await webhookAtReceiver("tnt_legacy_message");
+    const id = await seedDelivery(wh.id, "tnt_legacy_message");
+    const batch = createMessageBatch(QUEUE, [
+      { id: "m-legacy", timestamp: new Date(), attempts: 1, body: { delivery_id: id.id } },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m-legacy"]);
+    expect(await deliveryRow(id)).toMatchObject({ status: "success", attempt_count: 1 });
+    expect(await recorded(wh.hookKey)).toHaveLength(1);
+  });
+
+  it("retries, never drops, messages without webhook_id when finding their deliveries fails", async () => {
+    const wh = await webhookAtReceiver("tnt_legacy_d1fail");
+    const id = await seedDelivery(wh.id, "tnt_legacy_d1fail");
+    const failing = interceptD1(env.DB, {
+      statement: (_op, statement, _args, call) =>
+        (statement as unknown as { statement: string }).statement.includes("completed_at IS NULL AND id IN")
+          ? Promise.reject(new Error("D1_ERROR: database is unavailable"))
+          : call(),
+    });
+    const batch = createMessageBatch(QUEUE, [
+      { id: "m-legacy-fail", timestamp: new Date(), attempts: 3, body: { delivery_id: id.id } },
+      { id: "m-probe", timestamp: new Date(), attempts: 1, body: { watermark_probe: Date.now() } },
+    ]);
+    const result = await handle(batch, { ...createServices(env), db: createDb(failing) });
+    expect(result.explicitAcks).toEqual(["m-probe"]);
+    expect(result.retryMessages).toMatchObject([{ msgId: "m-legacy-fail" }]);
+    expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 0 });
   });
 
   it("acknowledges and drops a malformed message", async () => {
@@ -334,11 +392,11 @@ describe("the queue consumer", () => {
     const wh = await webhookAtReceiver("tnt_dlq");
     const id = await seedDelivery(wh.id, "tnt_dlq");
     const batch = createMessageBatch(`${QUEUE}-dlq`, [
-      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: id } },
+      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: messageOf(id) },
     ]);
     await handleDeadLetterBatch(batch, createServices(env));
     const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed`, { token: wh.token });
-    expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id]);
+    expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id.id]);
     expect(listed.body.items[0]!.last_error).toMatch(/dead-lettered/);
   });
 });
@@ -349,46 +407,112 @@ describe("a queue batch, handled at once", () => {
     db: createDb(d1),
     ...(now ? { now } : {}),
   });
-  const batchOf = (ids: number[], attempts = 1) =>
+  const batchOf = (refs: DeliveryRef[], attempts = 1, queue = QUEUE) =>
     createMessageBatch(
-      QUEUE,
-      ids.map((id, i) => ({
-        id: `b${id}-${i}-${Math.random()}`,
+      queue,
+      refs.map((ref, i) => ({
+        id: `b${ref.id}-${i}-${Math.random()}`,
         timestamp: new Date(),
         attempts,
-        body: { delivery_id: id },
+        body: messageOf(ref),
       })),
     );
 
   it("claims every delivery in one D1 round trip and records them all in one more", async () => {
     const hooks = await Promise.all(["tnt_whole_a", "tnt_whole_b", "tnt_whole_c"].map((t) => webhookAtReceiver(t)));
-    const ids: number[] = [];
+    const ids: DeliveryRef[] = [];
     for (let i = 0; i < 12; i++) ids.push(await seedDelivery(hooks[i % 3]!.id, `tnt_whole_${"abc"[i % 3]}`));
-    // A backlog of 1,000 other deliveries waiting: claiming this batch must not read through them.
+    // A backlog of 2,000 other deliveries waiting, in this hour's partition (beside the batch's own) and in the
+    // deliveries table: claiming this batch must not read through them.
     const backlog = await webhookAtReceiver("tnt_whole_backlog");
-    await env.DB.batch([
+    const now = Date.now();
+    const hour = await ensureCurrentPartitions(env.DB, now);
+    const backlogIn = (deliveries: string, events: string, firstId: number) => [
       env.DB.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
-        INSERT INTO events (id, event_type, tenant_id, partner_id, payload, created_at) SELECT 'evt_backlog_' || i, 'user.created', 'tnt_whole_backlog', NULL, '{}', 0 FROM n`),
-      env.DB.prepare(`INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, next_attempt_at, in_queue, created_at, updated_at)
-        SELECT ?, id, event_type, 'pending', 0, 0, 1, 0, 0 FROM events WHERE id LIKE 'evt_backlog_%'`).bind(backlog.id),
+        INSERT INTO "${events}" (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
+        SELECT 't:tnt_whole_backlog', 'evt_backlog_' || ?1 || '_' || i, 'user.created', 'tnt_whole_backlog', NULL, '{}', ?2
+        FROM n`).bind(deliveries, now),
+      env.DB.prepare(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+        INSERT INTO "${deliveries}" (webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count,
+          due_at, in_queue, attempts, created_at, updated_at)
+        SELECT ?1, ?2 + i, 't:tnt_whole_backlog', 'evt_backlog_' || ?3 || '_' || i, ?4, 'user.created', 'pending', 0,
+          0, 1, '[]', ?5, ?5
+        FROM n`).bind(backlog.id, firstId, deliveries, hour, now),
+    ];
+    await env.DB.batch([
+      ...backlogIn(partitionName("deliveries", hour), partitionName("events", hour), firstDeliveryIdAt(now - 1000)),
+      ...backlogIn("deliveries", "events", firstDeliveryIdAt(now - 3 * 3_600_000)),
     ]);
     const { d1, counts } = countingD1(env.DB);
+    await livePartitions(d1); // the partitions as a running isolate knows them (one look, then cached)
+    counts.statements = 0;
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, services(d1));
-    const result = await getQueueResult(batch, createExecutionContext());
+    const result = await handle(batch, services(d1));
     expect(result.explicitAcks).toHaveLength(12);
     expect(counts).toMatchObject({ batches: 2, statements: 0 });
-    expect(counts.batchRowsRead).toBeLessThan(1_000); // some rows per delivery (≈ 27), never the backlog
+    expect(counts.batchRowsRead).toBeLessThan(1_000); // some rows per delivery, never the backlog
     for (const wh of hooks) expect(await recorded(wh.hookKey)).toHaveLength(4);
     for (const id of ids) {
       expect(await deliveryRow(id)).toMatchObject({
         status: "success",
         attempt_count: 1,
         in_queue: 0,
-        next_attempt_at: null,
+        lease_until: null,
       });
-      expect(await attemptRows(id)).toMatchObject([{ attempt_number: 1, success: 1, status_code: 200 }]);
+      expect(await attemptRows(id)).toMatchObject([{ attempt: 1, success: true, status_code: 200 }]);
     }
+  });
+
+  it("claims, records and sweeps through each table's keys, never reading a table through", async () => {
+    const wh = await webhookAtReceiver("tnt_plans");
+    const now = Date.now();
+    await createPartitions(env.DB, [hourOf(now) - 2, hourOf(now) - 1, hourOf(now), hourOf(now) + 1]);
+    const ids = [await seedDelivery(wh.id, "tnt_plans", now), await seedDelivery(wh.id, "tnt_plans", now + 1)];
+    const plans = await queryPlansOf(
+      async (d1) => {
+        const deps = { ...deliveryDeps({ now }), db: createDb(d1) };
+        const { claimed } = await claimDeliveries(deps, ids);
+        const result = {
+          ok: true,
+          statusCode: 200,
+          durationMs: 3,
+          errorClass: null,
+          errorMessage: null,
+          responseExcerpt: "ok",
+          retryAfterSeconds: null,
+        };
+        await recordAttempts(
+          deps,
+          claimed.map((claim) => ({ claim, result, startedAt: now, finishedAt: now + 3 })),
+        );
+        await sweepDueDeliveries({ ...createServices(env), db: createDb(d1), now: () => now });
+      },
+      { statements: true },
+    );
+    const tables = new Set([
+      ...tablesOf("deliveries", await listPartitionHours(env.DB)),
+      ...tablesOf("events", await listPartitionHours(env.DB)),
+    ]);
+    const reads = plans.flatMap(({ sql, plan }) => plan.map((step) => ({ sql, step })));
+    // No deliveries or events table is scanned, nor sorted.
+    for (const { sql, step } of reads) {
+      const table = /^(SCAN|SEARCH) (\w+)/.exec(step)?.[2];
+      if (table && tables.has(table)) expect(step, sql).toMatch(/^SEARCH \w+ USING (PRIMARY KEY|INDEX \w+) \(/);
+    }
+    const claim = plans.find((p) => p.sql.startsWith(`UPDATE "deliveries_p${hourOf(now)}" SET attempt_count`))!;
+    expect(claim.plan).toContain(`SEARCH deliveries_p${hourOf(now)} USING PRIMARY KEY (webhook_id=? AND id=?)`);
+    const record = plans.find((p) => p.sql.startsWith(`UPDATE "deliveries_p${hourOf(now)}" SET\n    status`))!;
+    expect(record.plan).toContain(`SEARCH deliveries_p${hourOf(now)} USING PRIMARY KEY (webhook_id=? AND id=?)`);
+    // The sweep walks each table's index of open deliveries.
+    for (const table of tablesOf("deliveries", await listPartitionHours(env.DB)))
+      expect(
+        plans.some((p) =>
+          p.plan.some((d) =>
+            d.startsWith(`SEARCH ${table} USING INDEX ${table === "deliveries" ? "" : `${table}_`}deliveries_open_idx`),
+          ),
+        ),
+        table,
+      ).toBe(true);
   });
 
   it("sends only what is due, once, and acknowledges every message", async () => {
@@ -401,17 +525,14 @@ describe("a queue batch, handled at once", () => {
       await seedDelivery(disabled.id, "tnt_mixed"),
     ];
     await consume([done]);
-    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?")
-      .bind(Date.now() + 60_000, later)
-      .run();
+    await updateDelivery(later, { due_at: Date.now() + 60_000 });
     await api("PATCH", `${WEBHOOKS}/${disabled.id}`, { token: disabled.token, body: { enabled: false } });
     const ids = [done!, later!, due!, due!, gone!, due!];
     const batch = createMessageBatch<unknown>(QUEUE, [
-      ...ids.map((id, i) => ({ id: `mixed-${i}`, timestamp: new Date(), attempts: 1, body: { delivery_id: id } })),
+      ...ids.map((id, i) => ({ id: `mixed-${i}`, timestamp: new Date(), attempts: 1, body: messageOf(id) })),
       { id: "mixed-bad", timestamp: new Date(), attempts: 1, body: { delivery_id: "nope" } },
     ]);
-    await handleDeliveryBatch(batch, createServices(env));
-    const result = await getQueueResult(batch, createExecutionContext());
+    const result = await handle(batch, createServices(env));
     expect(result.explicitAcks.sort()).toEqual([...ids.map((_, i) => `mixed-${i}`), "mixed-bad"].sort());
     expect(result.retryMessages).toEqual([]);
     expect(await recorded(wh.hookKey)).toHaveLength(2); // `done` earlier, `due` now
@@ -434,18 +555,24 @@ describe("a queue batch, handled at once", () => {
       await seedDelivery(wh.id, "tnt_twice", at),
       await seedDelivery(wh.id, "tnt_twice", at),
     ];
-    for (const id of ids) await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // last attempts
+    await updateDeliveries(ids, { attempt_count: 5 }); // last attempts
     const batch = batchOf(ids);
-    await handleDeliveryBatch(
+    const result = await handle(
       batch,
       services(env.DB, () => at),
     ); // one clock reading for all: the same millisecond
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(3);
+    expect(result.explicitAcks).toHaveLength(3);
     expect(await recorded(wh.hookKey)).toHaveLength(3);
     const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
-    expect(got.body).toMatchObject({ enabled: false, status: "auto_disabled", failure_count: 11 });
+    // Subscribed to everything, the disabled endpoint misses its own announcement: once.
+    expect(got.body).toMatchObject({
+      enabled: false,
+      status: "auto_disabled",
+      failure_count: 11,
+      missed_events_since_disabled: 1,
+    });
     const { results } = await env.DB.prepare(
-      "SELECT e.id FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?",
+      "SELECT d.event_id FROM deliveries_live d WHERE d.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?",
     )
       .bind(listener.id)
       .all();
@@ -487,9 +614,7 @@ describe("a queue batch, handled at once", () => {
       const wh = await webhookAtReceiver(`tnt_order_${order.length}`);
       await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
       const ids = [await seedDelivery(wh.id, "tnt_order"), await seedDelivery(wh.id, "tnt_order")];
-      await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id IN (?, ?)")
-        .bind(...ids)
-        .run(); // last attempts
+      await updateDeliveries(ids, { attempt_count: 5 }); // last attempts
       const { claimed } = await claimDeliveries(deps, ids);
       const t = Date.now();
       const outcomes = order.startsWith("success")
@@ -521,13 +646,13 @@ describe("a queue batch, handled at once", () => {
       sendBatch: async (m: Iterable<MessageSendRequest<unknown>>) => void sent.push([...m]),
     };
     const batch = batchOf(ids);
-    await handleDeliveryBatch(batch, {
+    const result = await handle(batch, {
       ...createServices(env),
       queue: queue as unknown as Queue<{ delivery_id: number }>,
     });
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(2);
+    expect(result.explicitAcks).toHaveLength(2);
     expect(sent).toHaveLength(1);
-    expect(sent[0]!.map((m) => (m.body as { delivery_id: number }).delivery_id).sort()).toEqual([...ids].sort());
+    expect(sent[0]!.map((m) => m.body).sort(byId)).toEqual(ids.map(messageOf).sort(byId));
     for (const m of sent[0]!)
       expect(m.delaySeconds).toBeGreaterThanOrEqual(54), expect(m.delaySeconds).toBeLessThanOrEqual(66); // 60 s ± 10 %
     for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ status: "retrying", in_queue: 1 });
@@ -542,41 +667,52 @@ describe("a queue batch, handled at once", () => {
       await seedDelivery(quick.id, "tnt_slowpoke"),
       await seedDelivery(quick.id, "tnt_slowpoke"),
     ];
-    const { d1, counts } = countingD1(env.DB);
+    // After each batch, which of these deliveries have their attempt recorded.
+    const recordedAfter: DeliveryRef[][] = [];
+    const d1 = interceptD1(env.DB, {
+      batch: async (_statements, call) => {
+        const results = await call();
+        const all = [slowId, ...quickIds];
+        const rows = await Promise.all(all.map(deliveryRow));
+        recordedAfter.push(all.filter((_, i) => JSON.parse(rows[i]!.attempts).length > 0));
+        return results;
+      },
+    });
     const batch = batchOf([slowId, ...quickIds]);
-    await handleDeliveryBatch(batch, services(d1));
-    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(4);
-    expect(counts.batches).toBe(3); // claim, the quick ones after RECORD_GATHER_MS, the slow one when it answered
-    const order = await env.DB.prepare(
-      "SELECT delivery_id FROM delivery_attempts WHERE delivery_id IN (?, ?, ?, ?) ORDER BY id",
-    )
-      .bind(slowId, ...quickIds)
-      .all<{ delivery_id: number }>();
-    expect(order.results.map((r) => r.delivery_id)).toEqual([...quickIds, slowId]);
+    expect((await handle(batch, services(d1))).explicitAcks).toHaveLength(4);
+    // Claim, the quick ones after RECORD_GATHER_MS, the slow one when it answered.
+    expect(recordedAfter).toEqual([[], quickIds, [slowId, ...quickIds]]);
   });
 
-  it("retries every message whose attempt could not be recorded, and holds its delivery for all the batch's sends", async () => {
-    const wh = await webhookAtReceiver("tnt_unrecorded");
-    const ids: number[] = [];
-    for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, "tnt_unrecorded"));
-    const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
-    const at = Date.now();
-    const batch = batchOf(ids);
-    await handleDeliveryBatch(
-      batch,
-      services(d1, () => at),
-    );
-    const result = await getQueueResult(batch, createExecutionContext());
-    expect(result.explicitAcks).toEqual([]);
-    expect(result.retryMessages).toHaveLength(7);
-    expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps the retried messages from sending again
-    const config = createServices(env).config;
-    const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
-    for (const id of ids)
-      expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, next_attempt_at: lease });
-    await consume(ids, 2);
-    expect(await recorded(wh.hookKey)).toHaveLength(7);
-  });
+  it.each([
+    // The main lane has acked every message by the time it hands over (all sent or being sent).
+    { lane: "main", queue: QUEUE, acked: 7, retried: 0 },
+    // The slow lane waits for its sends, and retries every message whose attempt could not be recorded.
+    { lane: "slow", queue: SLOW_QUEUE, acked: 0, retried: 7 },
+  ])(
+    "holds a delivery whose attempt could not be recorded for all the batch's sends ($lane lane)",
+    async ({ lane, queue, acked, retried }) => {
+      const wh = await webhookAtReceiver(`tnt_unrecorded_${lane}`);
+      const ids: DeliveryRef[] = [];
+      for (let i = 0; i < 7; i++) ids.push(await seedDelivery(wh.id, `tnt_unrecorded_${lane}`));
+      const { d1 } = countingD1(env.DB, { failBatchesFrom: 2 }); // the claim goes through, every recording fails
+      const at = Date.now();
+      const batch = batchOf(ids, 1, queue);
+      const result = await handle(
+        batch,
+        services(d1, () => at),
+      );
+      expect(result.explicitAcks).toHaveLength(acked);
+      expect(result.retryMessages).toHaveLength(retried);
+      expect(await recorded(wh.hookKey)).toHaveLength(7); // sent, so the lease keeps a redelivered message from sending again
+      const config = createServices(env).config;
+      const lease = at + 2 * config.deliveryTimeoutMs + config.inFlightMarginMs; // 7 deliveries = 2 waves of CONSUMER_CONCURRENCY
+      for (const id of ids)
+        expect(await deliveryRow(id)).toMatchObject({ status: "pending", attempt_count: 1, lease_until: lease });
+      await consume(ids, 2);
+      expect(await recorded(wh.hookKey)).toHaveLength(7);
+    },
+  );
 });
 
 describe("the cron sweep", () => {
@@ -587,20 +723,14 @@ describe("the cron sweep", () => {
     const orphan = await seedDelivery(wh.id, "tnt_sweep", now - 4);
     const notDue = await seedDelivery(wh.id, "tnt_sweep", now - 3);
     const queuedRecently = await seedDelivery(wh.id, "tnt_sweep", now - 2);
-    const set = (id: number, status: string, next: number, inQueue: number) =>
-      env.DB.prepare("UPDATE deliveries SET status = ?, next_attempt_at = ?, in_queue = ? WHERE id = ?")
-        .bind(status, next, inQueue, id)
-        .run();
+    const set = (id: DeliveryRef, status: string, due: number, inQueue: number) =>
+      updateDelivery(id, { status, due_at: due, in_queue: inQueue });
     await set(due, "retrying", now - 1000, 0);
     await set(orphan, "pending", now - 10 * 60_000, 1);
     await set(notDue, "retrying", now + 3_600_000, 0);
     await set(queuedRecently, "pending", now - 1000, 1);
     // Leave only this test's rows eligible.
-    await env.DB.prepare(
-      "UPDATE deliveries SET status = 'cancelled' WHERE webhook_id != ? AND status IN ('pending','retrying')",
-    )
-      .bind(wh.id)
-      .run();
+    await cancelOpenDeliveriesBut(wh.id);
 
     // The consumer has received messages sent just now: the orphan's message, due 10 minutes ago, is lost.
     await env.DB.prepare(
@@ -612,13 +742,11 @@ describe("the cron sweep", () => {
     const [a, b] = await Promise.all([sweepDueDeliveries(services), sweepDueDeliveries(services)]);
     expect(a.enqueued + b.enqueued).toBe(2);
     expect((await deliveryRow(due))!).toMatchObject({ in_queue: 1 });
-    expect((await deliveryRow(notDue))!).toMatchObject({ in_queue: 0, next_attempt_at: now + 3_600_000 });
+    expect((await deliveryRow(notDue))!).toMatchObject({ in_queue: 0, due_at: now + 3_600_000 });
     expect((await sweepDueDeliveries(services)).enqueued).toBe(0);
 
     // Through the scheduled handler, the real queue then delivers them.
-    await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ?, in_queue = 0 WHERE id = ?")
-      .bind(now - 1, notDue)
-      .run();
+    await updateDelivery(notDue, { due_at: now - 1, in_queue: 0 });
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
@@ -641,7 +769,7 @@ describe("endpoint health", () => {
       .run();
     const clock = { now: Date.now() };
     const id = await seedDelivery(wh.id, "tnt_health", clock.now);
-    await env.DB.prepare("UPDATE deliveries SET attempt_count = 5 WHERE id = ?").bind(id).run(); // the last attempt
+    await updateDelivery(id, { attempt_count: 5 }); // the last attempt
     const outcome = await attemptDelivery(deliveryDeps(clock), id);
     expect(outcome).toMatchObject({ status: "failed", autoDisabled: true });
     const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
@@ -654,9 +782,13 @@ describe("endpoint health", () => {
     expect(got.body.disabled_at).not.toBeNull();
 
     // The webhook.auto_disabled event and its deliveries were stored in the same batch as the disable.
-    expect((outcome as { announcementDeliveryIds: number[] }).announcementDeliveryIds).toHaveLength(1);
+    expect((outcome as { announcementDeliveries: DeliveryRef[] }).announcementDeliveries).toMatchObject([
+      { webhookId: listener.id },
+    ]);
     const announced = await env.DB.prepare(
-      "SELECT d.webhook_id, e.payload FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?",
+      `SELECT d.webhook_id, e.payload FROM deliveries_live d
+       JOIN events_live e ON e.owner_key = d.event_owner AND e.event_id = d.event_id
+       WHERE d.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?`,
     )
       .bind(listener.id)
       .first<{ payload: string }>();

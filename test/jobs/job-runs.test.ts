@@ -31,9 +31,9 @@ describe("a cron run", () => {
   it("through the Worker's scheduled handler records its start and its successful finish", async () => {
     const before = Date.now();
     const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *" }), env, ctx);
+    await worker.scheduled(createScheduledController({ cron: "*/3 * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
-    const run = await jobRun("stats_rollup");
+    const run = await jobRun("storage");
     expect(run).toMatchObject({ last_outcome: "succeeded", last_error_class: null });
     expect(run!.last_started_at).toBeGreaterThanOrEqual(before);
     expect(run!.last_finished_at).toBeGreaterThanOrEqual(run!.last_started_at as number);
@@ -57,7 +57,7 @@ describe("a cron run", () => {
     await expect(runScheduled("*/3 * * * *", servicesAt(clock, { db: createDb(broken) }))).rejects.toThrow(
       /no such table/,
     );
-    expect(await jobRun("retention")).toMatchObject({
+    expect(await jobRun("storage")).toMatchObject({
       last_started_at: 1_180_000,
       last_finished_at: 1_180_000,
       last_outcome: "failed",

@@ -3,10 +3,10 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { DEAD_LETTER_QUEUE, DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
+import { DEAD_LETTER_QUEUE, DELIVERY_QUEUE, SLOW_DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import wranglerToml from "../../wrangler.toml?raw";
 import { createWebhook } from "../helpers/api";
-import { deliveryRow, seedDelivery } from "../helpers/deliveries";
+import { deliveryRow, messageOf, seedDelivery } from "../helpers/deliveries";
 import { hookUrl } from "../helpers/receiver";
 import { tenantAdmin } from "../helpers/tokens";
 
@@ -20,28 +20,33 @@ function configuredConsumers(toml: string) {
 }
 
 describe("queue routing", () => {
-  it("handles exactly the queues wrangler.toml consumes: the delivery queue and its dead-letter queue", () => {
+  it("handles exactly the queues wrangler.toml consumes: the delivery queues of both lanes and their dead-letter queue", () => {
     const consumers = configuredConsumers(wranglerToml);
-    expect(consumers.map((c) => c.queue).sort()).toEqual([DELIVERY_QUEUE, DEAD_LETTER_QUEUE].sort());
+    expect(consumers.map((c) => c.queue).sort()).toEqual(
+      [DELIVERY_QUEUE, SLOW_DELIVERY_QUEUE, DEAD_LETTER_QUEUE].sort(),
+    );
     expect(consumers.find((c) => c.queue === DELIVERY_QUEUE)?.deadLetterQueue).toBe(DEAD_LETTER_QUEUE);
+    expect(consumers.find((c) => c.queue === SLOW_DELIVERY_QUEUE)?.deadLetterQueue).toBe(DEAD_LETTER_QUEUE);
   });
 
-  it("sends a batch of the delivery queue to the delivery consumer, and of the dead-letter queue to the DLQ consumer", async () => {
+  it("sends a batch of either lane to the delivery consumer, and of the dead-letter queue to the DLQ consumer", async () => {
     const token = await tenantAdmin("tnt_queue_routing");
     const wh = await createWebhook(token, { url: hookUrl({}).url, events: ["*"] });
-    const delivered = await seedDelivery(wh.id, "tnt_queue_routing");
     const deadLettered = await seedDelivery(wh.id, "tnt_queue_routing");
 
-    const batch = createMessageBatch(DELIVERY_QUEUE, [
-      { id: "m-main", timestamp: new Date(), attempts: 1, body: { delivery_id: delivered } },
-    ]);
-    const ctx = createExecutionContext();
-    await worker.queue(batch, env, ctx);
-    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["m-main"]);
-    expect(await deliveryRow(delivered)).toMatchObject({ status: "success" });
+    for (const queue of [DELIVERY_QUEUE, SLOW_DELIVERY_QUEUE]) {
+      const delivered = await seedDelivery(wh.id, "tnt_queue_routing");
+      const batch = createMessageBatch(queue, [
+        { id: `m-${queue}`, timestamp: new Date(), attempts: 1, body: messageOf(delivered) },
+      ]);
+      const ctx = createExecutionContext();
+      await worker.queue(batch, env, ctx);
+      expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual([`m-${queue}`]);
+      expect(await deliveryRow(delivered)).toMatchObject({ status: "success" });
+    }
 
     const dlq = createMessageBatch(DEAD_LETTER_QUEUE, [
-      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: { delivery_id: deadLettered } },
+      { id: "m-dlq", timestamp: new Date(), attempts: 1, body: messageOf(deadLettered) },
     ]);
     const dlqCtx = createExecutionContext();
     await worker.queue(dlq, env, dlqCtx);

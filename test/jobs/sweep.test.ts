@@ -9,12 +9,13 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import type { DeliveryRef } from "../../src/domain/publish";
 import { PROBE_CURSOR, WATERMARK_CURSOR, watermarkProbe } from "../../src/domain/queue-watermark";
 import worker from "../../src/index";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { createServices } from "../../src/lib/services";
 import { createWebhook } from "../helpers/api";
-import { deliveryRow, seedDelivery, waitFor } from "../helpers/deliveries";
+import { cancelOpenDeliveriesBut, deliveryRow, seedDelivery, updateDelivery, waitFor } from "../helpers/deliveries";
 import { keepingQueue } from "../helpers/pipeline";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { tenantAdmin } from "../helpers/tokens";
@@ -29,13 +30,11 @@ async function endpoint(tenant: string) {
 }
 
 /** Deliveries waiting in the queue (in_queue, pending) since `deliverableAt`, as publish leaves them. */
-async function queued(webhookId: string, tenant: string, count: number, deliverableAt: number): Promise<number[]> {
-  const ids: number[] = [];
+async function queued(webhookId: string, tenant: string, count: number, deliverableAt: number): Promise<DeliveryRef[]> {
+  const ids: DeliveryRef[] = [];
   for (let i = 0; i < count; i++) {
     const id = await seedDelivery(webhookId, tenant, deliverableAt);
-    await env.DB.prepare("UPDATE deliveries SET in_queue = 1, next_attempt_at = ? WHERE id = ?")
-      .bind(deliverableAt, id)
-      .run();
+    await updateDelivery(id, { in_queue: 1, due_at: deliverableAt });
     ids.push(id);
   }
   return ids;
@@ -67,7 +66,7 @@ async function consume(messages: { body: unknown; timestamp: Date }[]) {
 
 beforeEach(async () => {
   // Only this test's deliveries are eligible.
-  await env.DB.prepare("UPDATE deliveries SET status = 'cancelled' WHERE status IN ('pending', 'retrying')").run();
+  await cancelOpenDeliveriesBut("");
 });
 
 describe("the sweep under a backlog", () => {
@@ -86,7 +85,7 @@ describe("the sweep under a backlog", () => {
     for (const id of ids)
       expect(await deliveryRow(id)).toMatchObject({
         in_queue: 1,
-        next_attempt_at: now - 20 * MINUTE,
+        due_at: now - 20 * MINUTE,
         attempt_count: 0,
       });
 
@@ -140,11 +139,11 @@ describe("a really lost message", () => {
     const wh = await endpoint(tenant);
     const services = createServices(env);
     const leaseEnd = Date.now() - services.config.orphanGraceMs - MINUTE;
-    // Claimed (attempt 1 under way) by a worker that died: no attempt recorded, the lease has run out.
-    const [id] = await queued(wh.id, tenant, 1, leaseEnd);
-    await env.DB.prepare("UPDATE deliveries SET attempt_count = 1, last_attempt_at = ? WHERE id = ?")
-      .bind(leaseEnd - MINUTE, id)
-      .run();
+    // Claimed (attempt 1 under way) by a worker that died: no attempt recorded, the lease has run out. It was due long
+    // before: what counts is the end of its lease.
+    const dueAt = leaseEnd - services.config.orphanGraceMs - MINUTE;
+    const [id] = await queued(wh.id, tenant, 1, dueAt);
+    await updateDelivery(id!, { attempt_count: 1, last_attempt_at: leaseEnd - MINUTE, lease_until: leaseEnd });
     await setWatermark(leaseEnd); // the consumer is behind the lease's end: it may still come back
     expect((await sweepDueDeliveries(services)).lost).toBe(0);
     await setWatermark(Date.now());

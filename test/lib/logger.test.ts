@@ -53,7 +53,7 @@ describe("LOG_LEVEL", () => {
   it("at warn drops the access log and other info lines, keeps warnings, errors and the line per delivery attempt", async () => {
     const token = await tenantAdmin("tnt_log_level");
     const wh = await createWebhook(token, { url: hookUrl({ plan: [503] }).url, events: ["*"] });
-    const deliveryId = await seedDelivery(wh.id, "tnt_log_level");
+    const delivery = await seedDelivery(wh.id, "tnt_log_level");
 
     const warnEnv = { ...env, LOG_LEVEL: "warn" };
     const app = createApp();
@@ -65,13 +65,13 @@ describe("LOG_LEVEL", () => {
     logger.info("dropped", {});
     logger.warn("kept warning", {});
     logger.error("kept error", {});
-    await attemptDelivery(deliveryDeps({ now: Date.now() }), deliveryId);
+    await attemptDelivery(deliveryDeps({ now: Date.now() }), delivery);
 
     expect(lines.map((l) => l.msg)).toEqual(["kept warning", "kept error", "delivery attempt"]);
     expect(lines[2]).toMatchObject({
       level: "info",
       webhook_id: wh.id,
-      delivery_id: deliveryId,
+      delivery_id: delivery.id,
       attempt: 1,
       outcome: "retrying",
       status_code: 503,

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_DATA_DEPTH } from "../../src/domain/event-envelope";
 import { MAX_BODY_BYTES } from "../../src/lib/request-body";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { isKeyOf, seedDelivery } from "../helpers/deliveries";
+import { seedDelivery } from "../helpers/deliveries";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
 const HEADER_CTL = "Value error, Header values must not contain CR, LF, NUL or other control characters";
@@ -18,7 +18,7 @@ beforeAll(async () => {
   token = await tenantAdmin("tnt_lim", "prt_lim");
   publisher = await mintToken({ role: null, tenant: "tnt_lim", partner: "prt_lim", scope: "webhooks:publish" });
   webhookId = (await createWebhook(token)).id;
-  deliveryId = await seedDelivery(webhookId, "tnt_lim");
+  deliveryId = (await seedDelivery(webhookId, "tnt_lim")).id;
 });
 
 const valid = { url: "https://receiver.example.com/hook", events: ["user.created"] };
@@ -68,7 +68,8 @@ function expectIssue(res: { status: number; body: any }, loc: (string | number)[
 
 const endpointCount = async () =>
   (await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first<{ n: number }>())!.n;
-const eventCount = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM events").first<{ n: number }>())!.n;
+const eventCount = async () =>
+  (await env.DB.prepare("SELECT COUNT(*) AS n FROM events_live").first<{ n: number }>())!.n;
 
 describe("request body size (256 KiB)", () => {
   const padding = (bytes: number) => " ".repeat(bytes);
@@ -317,7 +318,7 @@ describe("event data the envelope cannot carry as sent", () => {
       '{"constructor":{"prototype":1},"toString":"x","n":-0,"big":1e308,"tiny":5e-324,"s":"\\ud800","nested":{"__proto__":{"x":1}}}',
     );
     expect(res.status, JSON.stringify(res.body)).toBe(202);
-    const row = await env.DB.prepare(`SELECT payload FROM events WHERE ${isKeyOf("id")}`)
+    const row = await env.DB.prepare("SELECT payload FROM events_live WHERE event_id = ?")
       .bind(res.body.event_id)
       .first<{ payload: string }>();
     const data = JSON.parse(row!.payload).data;

@@ -1,11 +1,17 @@
-// The stages put together: claim (claim.ts) → send (send.ts) → record (record.ts) → requeue (requeue.ts).
-// attemptDelivery does one delivery (the test event); attemptDeliveries a group (the queue consumer's batch), claiming
-// and recording in one D1 round trip each.
-import { type Claims, claimDeliveries } from "./claim";
+// The stages put together: claim (claim.ts) → send (send.ts, in send-slots.ts) → record (record.ts) → requeue
+// (requeue.ts). attemptDelivery does one delivery (the test event); attemptDeliveries a group (the queue consumer's
+// batch), claiming and recording in one D1 round trip each.
+import { withPartitions } from "../../db/partitions";
+import { logger } from "../../lib/logger";
+import { type DeliveryRef, enqueueDeliveries, refKey } from "../publish";
+import { type ClaimedAttempt, type Claims, claimDeliveries, releaseClaimsStatements } from "./claim";
 import type { DeliveryDeps } from "./deps";
-import { type AttemptOutcome, recordAttempts } from "./record";
+import { markSlowStatement } from "./endpoint-health";
+import { type Lane, queueOfLane } from "./lanes";
+import { type AttemptOutcome, recordAttempts, withD1Retries } from "./record";
 import { afterAttempts, type RequeueDeps } from "./requeue";
 import { type SentAttempt, sendClaimedAttempt } from "./send";
+import { runInSlots } from "./send-slots";
 
 /** How long a finished attempt may wait to be recorded with others still in flight (one D1 round trip for all). */
 export const RECORD_GATHER_MS = 1_000;
@@ -16,61 +22,182 @@ export const RECORD_GATHER_MS = 1_000;
  */
 export async function attemptDelivery(
   deps: DeliveryDeps,
-  deliveryId: number,
+  delivery: DeliveryRef,
   opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
 ): Promise<AttemptOutcome> {
-  const { claimed, skipped } = await claimDeliveries(deps, [deliveryId], opts);
+  const { claimed, skipped } = await claimDeliveries(deps, [delivery], opts);
   const [claim] = claimed;
-  if (!claim) return { kind: "skipped", reason: skipped.get(deliveryId) ?? "not_found" };
+  if (!claim) return { kind: "skipped", reason: skipped[0]?.reason ?? "not_found" };
   const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)], opts);
   return outcome!;
 }
 
 /** How a group's deliveries end, told as they do (a caller acks or retries their queue messages). */
 export interface GroupProgress {
-  /** Nothing more to do for these: attempted and recorded (retries enqueued), finished, not due, or cancelled. */
-  settled(ids: readonly number[]): void;
+  /**
+   * Nothing more to do for these: attempted and recorded (retries enqueued), handed over (sent or being sent, their
+   * lease protects them), forwarded to another lane, finished, not due, or cancelled.
+   */
+  settled(deliveries: readonly DeliveryRef[]): void;
   /** Processing these failed (D1 or queue trouble, a secret that cannot be opened): they must be attempted again. */
-  failed(ids: readonly number[], err: unknown): void;
+  failed(deliveries: readonly DeliveryRef[], err: unknown): void;
 }
 
 /**
- * Attempts every due delivery among `ids`: claims them all at once, sends `concurrency` at a time, records the attempts
- * in groups (all of them together when the receivers answer quickly), then enqueues their retries. Every id ends
- * either settled or failed.
+ * How long every send slot may be held before the main lane gives up on the batch's unstarted sends: the batch behind
+ * this one waits that long (locally; in production, this invocation's slot of the consumer's concurrency). A receiver
+ * that takes longer is served by the slow lane until it answers (its holders are marked slow; an answer clears that).
+ */
+export const SEND_SLOT_PATIENCE_MS = 500;
+/** What a batch hands over must end within waitUntil's 30 s: a send of up to this timeout, then its recording. */
+export const HAND_OVER_MAX_TIMEOUT_MS = 25_000;
+
+/**
+ * Attempts every due delivery among `refs`: claims them all at once, sends `concurrency` at a time (send-slots.ts),
+ * records the attempts in groups (all of them together when the receivers answer quickly), then enqueues their
+ * retries. Every delivery ends either settled or failed.
+ *
+ * The slow lane waits for its sends. The main lane hands over once every claimed attempt has started: it settles them
+ * all and returns what is still running (sends in flight and their recording) for the caller to keep alive
+ * (ctx.waitUntil), so a batch never waits for its slowest receiver. Its leases, not its messages, protect the attempts
+ * from then on. Should every slot stay held for SEND_SLOT_PATIENCE_MS, the unstarted attempts are released and
+ * forwarded (to the slow lane when their webhook is the one holding the slots).
  */
 export async function attemptDeliveries(
-  deps: DeliveryDeps & Pick<RequeueDeps, "queue">,
-  ids: readonly number[],
-  concurrency: number,
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
+  refs: readonly DeliveryRef[],
   progress: GroupProgress,
-  opts: { watermarkSentAt?: number | null } = {},
-): Promise<void> {
+  opts: { lane: Lane; concurrency: number; watermarkSentAt?: number | null },
+): Promise<{ stillRunning: Promise<void> | null }> {
   let claims: Claims;
   try {
-    claims = await claimDeliveries(deps, ids, {
-      sendWaves: Math.ceil(ids.length / concurrency),
+    claims = await claimDeliveries(deps, refs, {
+      sendWaves: Math.ceil(refs.length / opts.concurrency),
       watermarkSentAt: opts.watermarkSentAt,
+      lane: opts.lane,
     });
   } catch (err) {
-    progress.failed(ids, err);
+    progress.failed(refs, err);
+    return { stillRunning: null };
+  }
+  const skipped = claims.skipped;
+  progress.settled(skipped.filter((s) => s.reason !== "slow_lane").map((s) => s.ref)); // finished, not due, cancelled
+  // A slow webhook's deliveries go to the slow lane while the batch's own sends start.
+  const forwarding = forward(
+    deps,
+    "slow",
+    skipped.filter((s) => s.reason === "slow_lane").map((s) => s.ref),
+    progress,
+  );
+
+  const report = reportOnce(progress);
+  const recorder = gatherRecordings(deps, report);
+  const handsOver = opts.lane === "main" && deps.config.deliveryTimeoutMs <= HAND_OVER_MAX_TIMEOUT_MS;
+  const run = runInSlots(claims.claimed, {
+    slots: opts.concurrency,
+    keyOf: (claim) => claim.endpoint.id,
+    patienceMs: handsOver ? SEND_SLOT_PATIENCE_MS : null,
+    send: async (claim) => {
+      try {
+        recorder.add(await sendClaimedAttempt(deps, claim));
+      } catch (err) {
+        report.failed([refOf(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
+      }
+    },
+  });
+  const stillRunning = run.allFinished.then(() => recorder.flush());
+  if (!handsOver) {
+    await Promise.all([stillRunning, forwarding]);
+    return { stillRunning: null };
+  }
+  const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding]);
+  report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOf));
+  if (unstarted.length > 0) await releaseUnstarted(deps, unstarted, stuck, progress);
+  return { stillRunning };
+}
+
+/** Acks or retries each delivery once; after the hand-over, what ends later is only logged (its lease holds it). */
+function reportOnce(progress: GroupProgress) {
+  const reported = new Set<string>();
+  let handedOver = false;
+  const once = (refs: readonly DeliveryRef[]) =>
+    refs.filter((ref) => !reported.has(refKey(ref)) && reported.add(refKey(ref)));
+  return {
+    settled(refs: readonly DeliveryRef[]) {
+      if (!handedOver) progress.settled(once(refs));
+    },
+    failed(refs: readonly DeliveryRef[], err: unknown) {
+      if (!handedOver) progress.failed(once(refs), err);
+      else
+        logger.warn("attempts failed after the hand-over; their lease lapses and the sweep retries them", {
+          delivery_ids: refs.map((r) => r.id),
+          error: String(err),
+        });
+    },
+    handOver(refs: readonly DeliveryRef[]) {
+      progress.settled(once(refs));
+      handedOver = true;
+    },
+  };
+}
+
+/** Puts deliveries on `lane`'s queue; their messages here are settled once that is done (retried if it failed). */
+async function forward(
+  deps: Pick<RequeueDeps, "queue" | "slowQueue">,
+  lane: Lane,
+  refs: readonly DeliveryRef[],
+  progress: GroupProgress,
+) {
+  if (refs.length === 0) return;
+  if (await enqueueDeliveries(queueOfLane(deps, lane), refs)) progress.settled(refs);
+  else progress.failed(refs, new Error(`could not forward to the ${lane} lane`));
+}
+
+/**
+ * Attempts that never got a slot: their claims are released (due now) and their webhooks' holders marked slow in one
+ * D1 batch, then they are forwarded, to the slow lane when their own webhook held the slots. Were the release to fail,
+ * their leases hold them until the sweep re-enqueues them.
+ */
+async function releaseUnstarted(
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
+  unstarted: readonly ClaimedAttempt[],
+  stuck: readonly ClaimedAttempt[],
+  progress: GroupProgress,
+) {
+  const slowWebhooks = new Set(stuck.map((c) => c.endpoint.id));
+  const refs = unstarted.map(refOf);
+  const now = deps.now();
+  const d1 = deps.db.$client;
+  try {
+    await withD1Retries(
+      {
+        context: { deliveries: refs.map((r) => `${r.webhookId}/${r.id}`) },
+        retrying: "releasing unsent claims failed; retrying",
+        gaveUp: "releasing unsent claims failed for good; the sweep re-enqueues them after their lease",
+      },
+      () =>
+        withPartitions(d1, (live) =>
+          d1.batch([
+            ...releaseClaimsStatements(d1, live, unstarted, now),
+            markSlowStatement(deps.db, [...slowWebhooks], now),
+          ]),
+        ),
+    );
+  } catch (err) {
+    progress.failed(refs, err);
     return;
   }
-  progress.settled([...claims.skipped.keys()]); // finished, not due (a duplicate message) or cancelled as unsendable
-
-  const recorder = gatherRecordings(deps, progress);
-  await forEachBounded(claims.claimed, concurrency, async (claim) => {
-    try {
-      recorder.add(await sendClaimedAttempt(deps, claim));
-    } catch (err) {
-      progress.failed([claim.deliveryId], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
-    }
+  logger.warn("send slots held by slow receivers; unsent attempts forwarded", {
+    slow_webhook_ids: [...slowWebhooks].join(","),
+    delivery_ids: refs.map((r) => r.id),
   });
-  await recorder.flush();
+  const toSlow = unstarted.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOf);
+  await forward(deps, "slow", toSlow, progress);
+  await forward(deps, "main", unstarted.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOf), progress);
 }
 
 /** Sent attempts wait up to RECORD_GATHER_MS for others, then are recorded together. */
-function gatherRecordings(deps: DeliveryDeps & Pick<RequeueDeps, "queue">, progress: GroupProgress) {
+function gatherRecordings(deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">, progress: GroupProgress) {
   const unrecorded: SentAttempt[] = [];
   const recordings: Promise<void>[] = [];
   let gatherTimer: ReturnType<typeof setTimeout> | undefined;
@@ -94,26 +221,20 @@ function gatherRecordings(deps: DeliveryDeps & Pick<RequeueDeps, "queue">, progr
 }
 
 async function recordGroup(
-  deps: DeliveryDeps & Pick<RequeueDeps, "queue">,
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
   group: SentAttempt[],
   progress: GroupProgress,
 ): Promise<void> {
-  const ids = group.map((s) => s.claim.deliveryId);
+  const refs = group.map((s) => refOf(s.claim));
   let outcomes: AttemptOutcome[];
   try {
     outcomes = await recordAttempts(deps, group);
   } catch (err) {
-    progress.failed(ids, err);
+    progress.failed(refs, err);
     return;
   }
   await afterAttempts(deps, outcomes);
-  progress.settled(ids);
+  progress.settled(refs);
 }
 
-async function forEachBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  });
-  await Promise.all(workers);
-}
+const refOf = (claim: ClaimedAttempt): DeliveryRef => ({ webhookId: claim.endpoint.id, id: claim.deliveryId });

@@ -1,31 +1,34 @@
 // Claiming deliveries: one conditional UPDATE decides which worker attempts which delivery, and fixes the attempt
-// number, so duplicate messages and concurrent workers never send one attempt twice.
-
-import { and, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
+// number, so duplicate messages and concurrent workers never send one attempt twice. A claim writes one row per
+// delivery and no index entry: the lease it sets (lease_until) is not indexed.
+import { groupByTable, type LivePartitions, withPartitions } from "../../db/partitions";
 import {
+  ACTIVE_DELIVERY_SQL,
   type DeliveryRow,
   type DeliveryStatus,
-  deliveries,
-  events,
+  isActiveDelivery,
   type WebhookEndpointRow,
-  webhookEndpoints,
 } from "../../db/schema";
 import type { Config } from "../../lib/config";
+import { type DeliveryRef, refKey } from "../publish";
 import { advanceWatermark } from "../queue-watermark";
 import type { DeliveryDeps } from "./deps";
+import type { Lane } from "./lanes";
 
 /** A queue message may arrive a little before the time recorded in D1. */
 const EARLY_ARRIVAL_TOLERANCE_MS = 5_000;
 
-const ACTIVE: DeliveryStatus[] = ["pending", "retrying"];
-
-export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable";
+/** Why a delivery was not claimed; `slow_lane`: its webhook is slow, the main lane forwards it to the slow lane. */
+export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable" | "slow_lane";
 
 /** The `last_error` of a delivery cancelled because its endpoint was disabled: recover puts these back in the queue. */
 export const CANCELLED_ENDPOINT_DISABLED = "endpoint disabled";
 
 /** What an attempt reads of its delivery row (only these columns cross from D1). */
-export type ClaimedDelivery = Pick<DeliveryRow, "id" | "webhookId" | "eventKey" | "eventType" | "status">;
+export type ClaimedDelivery = Pick<
+  DeliveryRow,
+  "id" | "webhookId" | "eventOwner" | "eventId" | "eventType" | "status" | "attempts"
+>;
 
 /** What an attempt reads of its endpoint row: where to send, the secrets that sign, who owns it, whether it may send. */
 export type ClaimedEndpoint = Pick<
@@ -40,6 +43,7 @@ export type ClaimedEndpoint = Pick<
   | "deletedAt"
   | "tenantId"
   | "partnerId"
+  | "slowSince"
 >;
 
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
@@ -49,115 +53,150 @@ export interface ClaimedAttempt {
   delivery: ClaimedDelivery;
   endpoint: ClaimedEndpoint;
   payload: string;
+  /** The lease the claim set (`lease_until`): the claim is still this worker's while the row holds it. */
+  leaseUntil: number;
 }
 
 export interface Claims {
   claimed: ClaimedAttempt[];
-  skipped: Map<number, SkipReason>;
+  skipped: { ref: DeliveryRef; reason: SkipReason }[];
 }
 
 /** How long a claim holds its delivery: every wave of sends before it may take the full timeout, then recording. */
 export const claimLeaseMs = (config: Config, sendWaves: number) =>
   Math.max(1, sendWaves) * config.deliveryTimeoutMs + config.inFlightMarginMs;
 
+// ?1: the deliveries as JSON [{ w, i }]; rows are matched on their primary key.
+const LISTED = `(webhook_id, id) IN (SELECT r.value ->> 'w', r.value ->> 'i' FROM json_each(?1) AS r)`;
+// Sendable: the endpoint exists, is not deleted and is enabled (or ?5 allows a disabled one), is not slow when ?6 says
+// the main lane claims (it forwards a slow webhook's deliveries to the slow lane), and the event is stored.
+const sendable = (table: string) => `EXISTS (SELECT 1 FROM webhook_endpoints w
+    WHERE w.id = "${table}".webhook_id AND w.deleted_at IS NULL AND (w.enabled = 1 OR ?5 = 1)
+      AND (w.slow_since IS NULL OR ?6 = 0))
+  AND EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = "${table}".event_owner AND e.event_id = "${table}".event_id)`;
+// ?2 now, ?3 lease end, ?4 the latest due time a message may claim (now + tolerance).
+const claimIn = (table: string) => `UPDATE "${table}" SET attempt_count = attempt_count + 1, lease_until = ?3,
+    in_queue = 1, last_attempt_at = ?2, updated_at = ?2
+  WHERE ${LISTED} AND ${ACTIVE_DELIVERY_SQL} AND (lease_until IS NULL OR lease_until < ?2) AND due_at <= ?4
+    AND ${sendable(table)}
+  RETURNING webhook_id, id, attempt_count`;
+const READ_DELIVERIES = `SELECT webhook_id, id, event_owner, event_id, event_type, status, attempts, created_at
+  FROM deliveries_live WHERE ${LISTED}`;
+const READ_ENDPOINTS = `SELECT id, url, secret, previous_secret, previous_secret_expires_at, headers, enabled, deleted_at,
+    tenant_id, partner_id, slow_since
+  FROM webhook_endpoints WHERE id IN (SELECT DISTINCT r.value ->> 'w' FROM json_each(?1) AS r)`;
+// The events' keys are read once (materialized), then looked up in each events table: a subquery in the IN would be
+// run again for every events table, reading every deliveries table as many times.
+const READ_EVENTS = `WITH k AS MATERIALIZED (SELECT DISTINCT d.event_owner, d.event_id FROM deliveries_live d
+    WHERE ${LISTED.replace("(webhook_id, id)", "(d.webhook_id, d.id)")})
+  SELECT e.owner_key, e.event_id, e.payload FROM k JOIN events_live e ON e.owner_key = k.event_owner AND e.event_id = k.event_id`;
+const cancelIn = (table: string) => `UPDATE "${table}" SET status = 'cancelled', lease_until = NULL, in_queue = 0,
+    completed_at = ?2, updated_at = ?2, last_error = r.value ->> 'reason'
+  FROM json_each(?1) AS r
+  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i' AND ${ACTIVE_DELIVERY_SQL}`;
+
+interface RawDelivery {
+  webhook_id: string;
+  id: number;
+  event_owner: string;
+  event_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: string;
+}
+interface RawEndpoint {
+  id: string;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: number | null;
+  headers: string;
+  enabled: number;
+  deleted_at: number | null;
+  tenant_id: string | null;
+  partner_id: string | null;
+  slow_since: number | null;
+}
+
+const refsJson = (refs: readonly DeliveryRef[]) => JSON.stringify(refs.map((r) => ({ w: r.webhookId, i: r.id })));
+
 /**
- * Claims every due and sendable delivery among `ids` in one D1 round trip: one conditional UPDATE claims them (so of
- * two workers, or two duplicate messages, only one wins each delivery, and a finished delivery is never claimed again)
- * and fixes their attempt numbers; three reads in the same batch fetch what to send. `sendWaves` is how many rounds of
- * sends the caller needs for them (ids / its concurrency), so the lease outlasts the last one. Deliveries that can
- * never be sent (endpoint deleted or disabled, payload purged) are cancelled here.
+ * Claims every due and sendable delivery among `refs` in one D1 round trip: one conditional UPDATE per table claims
+ * them (so of two workers, or two duplicate messages, only one wins each delivery, and a finished delivery is never
+ * claimed again) and fixes their attempt numbers; three reads in the same batch fetch what to send. `sendWaves` is how
+ * many rounds of sends the caller needs (ids / its concurrency), so the lease outlasts the last one. Deliveries that can
+ * never be sent (endpoint deleted or disabled, event gone) are cancelled here. In the main lane, deliveries of a slow
+ * webhook are not claimed (`slow_lane`): the endpoint row this reads anyway says so, at no extra cost.
  */
 export async function claimDeliveries(
   deps: Pick<DeliveryDeps, "db" | "config" | "now">,
-  ids: readonly number[],
-  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null } = {},
+  refs: readonly DeliveryRef[],
+  opts: { allowDisabled?: boolean; sendWaves?: number; watermarkSentAt?: number | null; lane?: Lane } = {},
 ): Promise<Claims> {
   const { db, config } = deps;
-  const unique = [...new Set(ids)];
-  const idList = JSON.stringify(unique);
+  const d1 = db.$client;
+  const unique = [...new Map(refs.map((r) => [refKey(r), r])).values()];
+  const listed = refsJson(unique);
   const now = deps.now();
   const leaseUntil = now + claimLeaseMs(config, opts.sendWaves ?? 1);
-  const listed = (column: typeof deliveries.id) => sql`${column} IN (SELECT value FROM json_each(${idList}))`;
-  const sendable = sql`EXISTS (SELECT 1 FROM webhook_endpoints w JOIN events e ON e.id = ${deliveries.eventKey}
-    WHERE w.id = ${deliveries.webhookId} AND w.deleted_at IS NULL AND (w.enabled = 1 OR ${opts.allowDisabled ? 1 : 0} = 1)
-      AND e.payload != '')`;
-  const ofListed = (column: "webhook_id" | "event_id") =>
-    sql`(SELECT ${sql.raw(column)} FROM deliveries WHERE id IN (SELECT value FROM json_each(${idList})))`;
-  const [claimedRows, deliveryRows, endpointRows, eventRows] = await db.batch([
-    db
-      .update(deliveries)
-      .set({
-        attemptCount: sql`${deliveries.attemptCount} + 1`,
-        nextAttemptAt: leaseUntil,
-        inQueue: true,
-        lastAttemptAt: now,
-        updatedAt: now,
-      })
-      .where(
-        and(
-          listed(deliveries.id),
-          // Unary plus keeps SQLite on the primary key: through the status index it would read every active delivery.
-          inArray(sql`+${deliveries.status}`, ACTIVE),
-          or(isNull(deliveries.nextAttemptAt), lte(deliveries.nextAttemptAt, now + EARLY_ARRIVAL_TOLERANCE_MS)),
-          sendable,
-        ),
-      )
-      .returning({ id: deliveries.id, attemptCount: deliveries.attemptCount }),
-    // Three plain reads rather than one join: in a D1 batch, drizzle maps rows by column name, which a join repeats.
-    db
-      .select({
-        id: deliveries.id,
-        webhookId: deliveries.webhookId,
-        eventKey: deliveries.eventKey,
-        eventType: deliveries.eventType,
-        status: deliveries.status,
-      })
-      .from(deliveries)
-      .where(listed(deliveries.id)),
-    db
-      .select({
-        id: webhookEndpoints.id,
-        url: webhookEndpoints.url,
-        secret: webhookEndpoints.secret,
-        previousSecret: webhookEndpoints.previousSecret,
-        previousSecretExpiresAt: webhookEndpoints.previousSecretExpiresAt,
-        headers: webhookEndpoints.headers,
-        enabled: webhookEndpoints.enabled,
-        deletedAt: webhookEndpoints.deletedAt,
-        tenantId: webhookEndpoints.tenantId,
-        partnerId: webhookEndpoints.partnerId,
-      })
-      .from(webhookEndpoints)
-      .where(sql`${webhookEndpoints.id} IN ${ofListed("webhook_id")}`),
-    db
-      .select({ key: events.key, payload: events.payload })
-      .from(events)
-      .where(sql`${events.key} IN ${ofListed("event_id")}`),
-    // The queue consumer's progress, for the sweep (domain/queue-watermark): no round trip of its own.
-    ...(opts.watermarkSentAt ? [advanceWatermark(db, opts.watermarkSentAt, now)] : []),
-  ]);
-  const attemptNumbers = new Map(claimedRows.map((r) => [r.id, r.attemptCount]));
-  const deliveriesById = new Map(deliveryRows.map((d) => [d.id, d]));
-  const endpointsById = new Map(endpointRows.map((e) => [e.id, e]));
-  const payloads = new Map(eventRows.map((e) => [e.key, e.payload]));
+  const { claimedRows, deliveryRows, endpointRows, eventRows } = await withPartitions(d1, async (live) => {
+    const groups = [...groupByTable(live, unique, (r) => r.id)];
+    const watermark =
+      opts.watermarkSentAt != null ? [toStatement(d1, advanceWatermark(db, opts.watermarkSentAt, now, opts.lane))] : [];
+    const results = await d1.batch<Record<string, unknown>>([
+      ...groups.map(([table, group]) =>
+        d1
+          .prepare(claimIn(table))
+          .bind(
+            refsJson(group),
+            now,
+            leaseUntil,
+            now + EARLY_ARRIVAL_TOLERANCE_MS,
+            opts.allowDisabled ? 1 : 0,
+            opts.lane === "main" ? 1 : 0,
+          ),
+      ),
+      d1.prepare(READ_DELIVERIES).bind(listed),
+      d1.prepare(READ_ENDPOINTS).bind(listed),
+      d1.prepare(READ_EVENTS).bind(listed),
+      // The watermark rides in the same round trip (domain/queue-watermark).
+      ...watermark,
+    ]);
+    const n = groups.length;
+    return {
+      claimedRows: results
+        .slice(0, n)
+        .flatMap((r) => r.results as { webhook_id: string; id: number; attempt_count: number }[]),
+      deliveryRows: results[n]!.results as unknown as RawDelivery[],
+      endpointRows: results[n + 1]!.results as unknown as RawEndpoint[],
+      eventRows: results[n + 2]!.results as unknown as { owner_key: string; event_id: string; payload: string }[],
+    };
+  });
 
-  const claims: Claims = { claimed: [], skipped: new Map() };
-  const cancel: { id: number; reason: string }[] = [];
-  for (const deliveryId of unique) {
-    const delivery = deliveriesById.get(deliveryId);
-    const endpoint = delivery && endpointsById.get(delivery.webhookId);
-    const payload = delivery && payloads.get(delivery.eventKey);
-    if (!delivery || !endpoint || payload === undefined) {
-      claims.skipped.set(deliveryId, "not_found");
+  const attemptNumbers = new Map(claimedRows.map((r) => [`${r.webhook_id}\n${r.id}`, r.attempt_count]));
+  const deliveriesByKey = new Map(deliveryRows.map((r) => [`${r.webhook_id}\n${r.id}`, r]));
+  const endpoints = new Map(endpointRows.map((r) => [r.id, toEndpoint(r)]));
+  const payloads = new Map(eventRows.map((r) => [`${r.owner_key}\n${r.event_id}`, r.payload]));
+
+  const claims: Claims = { claimed: [], skipped: [] };
+  const cancel: { w: string; i: number; reason: string }[] = [];
+  for (const ref of unique) {
+    const key = refKey(ref);
+    const row = deliveriesByKey.get(key);
+    const endpoint = endpoints.get(ref.webhookId);
+    if (!row || !endpoint) {
+      claims.skipped.push({ ref, reason: "not_found" });
       continue;
     }
-    const attemptNumber = attemptNumbers.get(deliveryId);
-    if (attemptNumber !== undefined) {
-      claims.claimed.push({ deliveryId, attemptNumber, delivery, endpoint, payload });
+    const delivery = toDelivery(row);
+    const payload = payloads.get(`${row.event_owner}\n${row.event_id}`);
+    const attemptNumber = attemptNumbers.get(key);
+    if (attemptNumber !== undefined && payload !== undefined) {
+      claims.claimed.push({ deliveryId: ref.id, attemptNumber, delivery, endpoint, payload, leaseUntil });
       continue;
     }
-    if (!ACTIVE.includes(delivery.status)) {
-      claims.skipped.set(deliveryId, "finished");
+    if (!isActiveDelivery(delivery.status)) {
+      claims.skipped.push({ ref, reason: "finished" });
       continue;
     }
     const unsendable =
@@ -165,27 +204,107 @@ export async function claimDeliveries(
         ? "endpoint deleted"
         : !endpoint.enabled && !opts.allowDisabled
           ? CANCELLED_ENDPOINT_DISABLED
-          : payload === ""
-            ? "payload purged by retention"
+          : payload === undefined
+            ? "event no longer stored"
             : null;
-    if (unsendable) cancel.push({ id: deliveryId, reason: unsendable });
-    claims.skipped.set(deliveryId, unsendable ? "unsendable" : "not_due");
+    if (unsendable) cancel.push({ w: ref.webhookId, i: ref.id, reason: unsendable });
+    claims.skipped.push({
+      ref,
+      reason: unsendable ? "unsendable" : opts.lane === "main" && endpoint.slowSince !== null ? "slow_lane" : "not_due",
+    });
   }
-  if (cancel.length > 0) {
-    const [first, ...rest] = cancel.map(({ id, reason }) =>
-      db
-        .update(deliveries)
-        .set({
-          status: "cancelled",
-          nextAttemptAt: null,
-          inQueue: false,
-          completedAt: now,
-          updatedAt: now,
-          lastError: reason,
-        })
-        .where(and(eq(deliveries.id, id), inArray(deliveries.status, ACTIVE))),
+  if (cancel.length > 0)
+    await withPartitions(d1, (live) =>
+      d1.batch(
+        [...groupByTable(live, cancel, (c) => c.i)].map(([table, group]) =>
+          d1.prepare(cancelIn(table)).bind(JSON.stringify(group), now),
+        ),
+      ),
     );
-    await db.batch([first!, ...rest]);
-  }
   return claims;
+}
+
+// Undoes claims whose attempts were never sent, so the slow lane can claim them afresh: only while each claim is still
+// the one this worker made (same attempt number, same lease), so a claim made since by another worker is never touched.
+const releaseIn = (table: string) => `UPDATE "${table}" SET attempt_count = attempt_count - 1, lease_until = NULL,
+    due_at = ?2, updated_at = ?2
+  FROM json_each(?1) AS r
+  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i'
+    AND "${table}".attempt_count = r.value ->> 'n' AND "${table}".lease_until = r.value ->> 'l'
+    AND ${ACTIVE_DELIVERY_SQL.replace("status", `"${table}".status`)}`;
+
+/** The statements that release `claims` (never sent), leaving their deliveries due at `now`. */
+export function releaseClaimsStatements(
+  d1: D1Database,
+  live: LivePartitions,
+  claims: readonly ClaimedAttempt[],
+  now: number,
+): D1PreparedStatement[] {
+  return [...groupByTable(live, claims, (c) => c.deliveryId)].map(([table, group]) =>
+    d1
+      .prepare(releaseIn(table))
+      .bind(
+        JSON.stringify(group.map((c) => ({ w: c.endpoint.id, i: c.deliveryId, n: c.attemptNumber, l: c.leaseUntil }))),
+        now,
+      ),
+  );
+}
+
+/**
+ * Completes messages sent without `webhook_id` (before it was part of a message): their deliveries, found among the
+ * open ones by id. Ids not found are returned as they were (the claim then skips them as not found).
+ */
+export async function resolveDeliveryRefs(
+  db: DeliveryDeps["db"],
+  messages: readonly { delivery_id: number; webhook_id?: string }[],
+): Promise<DeliveryRef[]> {
+  const missing = messages.filter((m) => m.webhook_id === undefined).map((m) => m.delivery_id);
+  const found = new Map<number, string>();
+  if (missing.length > 0) {
+    const { results } = await db.$client
+      .prepare(
+        "SELECT webhook_id, id FROM deliveries_live WHERE completed_at IS NULL AND id IN (SELECT value FROM json_each(?1))",
+      )
+      .bind(JSON.stringify(missing))
+      .all<{ webhook_id: string; id: number }>();
+    for (const r of results) found.set(r.id, r.webhook_id);
+  }
+  return messages.map((m) => ({ id: m.delivery_id, webhookId: m.webhook_id ?? found.get(m.delivery_id) ?? "" }));
+}
+
+function toDelivery(r: RawDelivery): ClaimedDelivery {
+  return {
+    id: r.id,
+    webhookId: r.webhook_id,
+    eventOwner: r.event_owner,
+    eventId: r.event_id,
+    eventType: r.event_type,
+    status: r.status,
+    attempts: JSON.parse(r.attempts),
+  };
+}
+
+function toEndpoint(r: RawEndpoint): ClaimedEndpoint {
+  return {
+    id: r.id,
+    url: r.url,
+    secret: r.secret,
+    previousSecret: r.previous_secret,
+    previousSecretExpiresAt: r.previous_secret_expires_at,
+    headers: JSON.parse(r.headers),
+    enabled: r.enabled === 1,
+    deletedAt: r.deleted_at,
+    tenantId: r.tenant_id,
+    partnerId: r.partner_id,
+    slowSince: r.slow_since,
+  };
+}
+
+/** drizzle builds the SQL; D1 runs it, so that raw statements can share one batch with it. */
+export function toStatement(
+  d1: D1Database,
+  query: { toSQL(): { sql: string; params: unknown[] } },
+): D1PreparedStatement {
+  const { sql: text, params } = query.toSQL();
+  return d1.prepare(text).bind(...params);
 }

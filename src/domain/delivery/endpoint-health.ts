@@ -1,17 +1,17 @@
-// Endpoint health (outpost's internal/alert): consecutive failed deliveries, the auto-disable at the threshold, and the
-// webhook.auto_disabled announcement, as statements that ride in the batch recording the attempts.
-import { and, eq, notExists, sql } from "drizzle-orm";
+// Endpoint health (outpost's internal/alert): consecutive failed deliveries, the auto-disable at the threshold, the
+// webhook.auto_disabled announcement, and whether the receiver is slow (its lane), as statements that ride in the batch
+// recording the attempts.
+import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
 import {
   type AutoDisableReason,
   type DeliveryStatus,
-  deliveryAttempts,
   type WebhookEndpointRow,
   webhookEndpoints,
 } from "../../db/schema";
 import { derivedId } from "../../lib/ids";
-import { completeEnvelope, eventStatements } from "../publish";
-import type { ClaimedAttempt } from "./claim";
+import { completeEnvelope, type DeliveryRef, eventStatements, toDeliveryRefs } from "../publish";
+import { type ClaimedAttempt, toStatement } from "./claim";
 
 /** One attempt of the group being recorded, as endpoint health sees it. */
 export interface HealthInput {
@@ -21,6 +21,8 @@ export interface HealthInput {
   gone: boolean;
   /** When the attempt finished. */
   now: number;
+  /** The attempt timed out: the webhook is slow until an attempt ends any other way (lanes.ts). */
+  timedOut: boolean;
 }
 
 export interface HealthStatements {
@@ -29,17 +31,27 @@ export interface HealthStatements {
   announcementAt: (number | null)[];
 }
 
+/**
+ * Whether an attempt is still unrecorded (SQL over expressions naming the webhook, the delivery and the attempt): it is
+ * its delivery's latest claim, and the lease it set is still there (recording clears it). Every statement that
+ * records something about an attempt runs only while this holds and before the delivery's own update, in one batch,
+ * so a batch that runs twice counts nothing twice. (endpointUpdate below says the same with bound parameters.)
+ */
+export const unrecorded = (webhookId: string, deliveryId: string, attemptNumber: string) =>
+  `EXISTS (SELECT 1 FROM deliveries_live d WHERE d.webhook_id = ${webhookId} AND d.id = ${deliveryId}
+    AND d.attempt_count = ${attemptNumber} AND d.lease_until IS NOT NULL)`;
+
 // Endpoint health after successes and non-final failures, for many endpoints in one statement: these commute (a success
 // resets the count, a retried failure does not touch it), so only the latest time of each matters. Runs only while the
 // group's attempts are unrecorded (they are recorded together, so one of them stands for all), like endpointUpdate.
 const UPDATE_ENDPOINT_HEALTH = `UPDATE webhook_endpoints SET
     failure_count = CASE WHEN u.value ->> 'success_at' IS NULL THEN failure_count ELSE 0 END,
     last_success_at = COALESCE(u.value ->> 'success_at', last_success_at),
-    last_failure_at = COALESCE(u.value ->> 'failure_at', last_failure_at)
+    last_failure_at = COALESCE(u.value ->> 'failure_at', last_failure_at),
+    slow_since = CASE WHEN u.value ->> 'slow' THEN COALESCE(slow_since, u.value ->> 'latest_at') ELSE NULL END
   FROM json_each(?1) AS u
   WHERE webhook_endpoints.id = u.value ->> 'webhook_id'
-    AND NOT EXISTS (SELECT 1 FROM delivery_attempts a
-      WHERE a.delivery_id = u.value ->> 'delivery_id' AND a.attempt_number = u.value ->> 'attempt_number')`;
+    AND ${unrecorded("u.value ->> 'webhook_id'", "u.value ->> 'delivery_id'", "u.value ->> 'attempt_number'")}`;
 
 /**
  * The endpoint-health statements of a group of attempts, to run before the group's attempt rows are inserted (each
@@ -63,6 +75,8 @@ export async function endpointHealthStatements(
       attempt_number: number;
       success_at: number | null;
       failure_at: number | null;
+      latest_at: number;
+      slow: boolean;
     }
   >();
   for (const p of attempts) {
@@ -74,9 +88,12 @@ export async function endpointHealthStatements(
       attempt_number: p.claim.attemptNumber,
       success_at: null,
       failure_at: null,
+      latest_at: p.now,
+      slow: p.timedOut,
     };
     if (p.status === "success") h.success_at = Math.max(h.success_at ?? 0, p.now);
     else h.failure_at = Math.max(h.failure_at ?? 0, p.now);
+    if (p.now >= h.latest_at) Object.assign(h, { latest_at: p.now, slow: p.timedOut });
     health.set(id, h);
   }
   if (health.size > 0) statements.push(d1.prepare(UPDATE_ENDPOINT_HEALTH).bind(JSON.stringify([...health.values()])));
@@ -87,11 +104,11 @@ export async function endpointHealthStatements(
     // stored only if this batch disabled the endpoint, under an id derived from the disable, so it exists once or not at all.
     if (p.status === "failed") {
       const reason: AutoDisableReason = p.gone ? "gone" : "consecutive_failures";
-      announcementAt[i] = statements.length;
       const envelope = await autoDisabledEnvelope(p.claim.endpoint, reason, threshold, p.now);
       statements.push(
         ...eventStatements(d1, envelope, p.now, { ifAutoDisabled: { webhookId: p.claim.endpoint.id, reason } }),
       );
+      announcementAt[i] = statements.length - 2; // the event's insert (its deliveries follow it)
     }
   }
   return { statements, announcementAt };
@@ -101,26 +118,27 @@ export async function endpointHealthStatements(
 export function announcementOf(
   results: readonly D1Result[],
   at: number | null,
-): { autoDisabled: boolean; announcementDeliveryIds: number[] } {
+): { autoDisabled: boolean; announcementDeliveries: DeliveryRef[] } {
   const autoDisabled = at !== null && (results[at]?.meta.changes ?? 0) > 0;
-  const announcementDeliveryIds = autoDisabled
-    ? ((results[at! + 1]?.results ?? []) as { id: number }[]).map((r) => r.id)
+  const announcementDeliveries = autoDisabled
+    ? toDeliveryRefs((results[at! + 1]?.results ?? []) as { webhook_id: string; id: number }[])
     : [];
-  return { autoDisabled, announcementDeliveryIds };
+  return { autoDisabled, announcementDeliveries };
 }
 
 /**
  * An endpoint's counters after one attempt. Runs only while that attempt is unrecorded (its row is inserted later in
  * the same batch), so a retried batch never counts a failure twice.
  */
-function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput, threshold: number) {
+function endpointUpdate(db: Database, { claim, status, gone, now, timedOut }: HealthInput, threshold: number) {
   // Consecutive failed deliveries disable at the threshold, a 410 at once; the endpoint stays off until PATCHed back on.
   const disables = gone ? sql`1` : sql`${webhookEndpoints.failureCount} + 1 >= ${threshold}`;
   const disablesNow = sql`${webhookEndpoints.enabled} = 1 AND ${disables}`;
   const reason: AutoDisableReason = gone ? "gone" : "consecutive_failures";
+  const slowSince = timedOut ? sql`COALESCE(${webhookEndpoints.slowSince}, ${now})` : null;
   const change =
     status === "success"
-      ? { failureCount: 0, lastSuccessAt: now }
+      ? { failureCount: 0, lastSuccessAt: now, slowSince }
       : status === "failed"
         ? {
             failureCount: sql`${webhookEndpoints.failureCount} + 1`,
@@ -129,24 +147,31 @@ function endpointUpdate(db: Database, { claim, status, gone, now }: HealthInput,
             disabledAt: sql`CASE WHEN ${disablesNow} THEN ${now} ELSE ${webhookEndpoints.disabledAt} END`,
             disabledReason: sql`CASE WHEN ${disablesNow} THEN ${reason} ELSE ${webhookEndpoints.disabledReason} END`,
             missedEvents: sql`CASE WHEN ${disablesNow} THEN 0 ELSE ${webhookEndpoints.missedEvents} END`,
+            slowSince,
           }
-        : { lastFailureAt: now };
-  const thisAttemptRow = db
-    .select({ one: sql`1` })
-    .from(deliveryAttempts)
-    .where(
-      and(eq(deliveryAttempts.deliveryId, claim.deliveryId), eq(deliveryAttempts.attemptNumber, claim.attemptNumber)),
-    );
+        : { lastFailureAt: now, slowSince };
   return db
     .update(webhookEndpoints)
     .set(change)
-    .where(and(eq(webhookEndpoints.id, claim.endpoint.id), notExists(thisAttemptRow)));
+    .where(
+      and(
+        eq(webhookEndpoints.id, claim.endpoint.id),
+        sql`EXISTS (SELECT 1 FROM deliveries_live d WHERE d.webhook_id = ${claim.endpoint.id}
+          AND d.id = ${claim.deliveryId} AND d.attempt_count = ${claim.attemptNumber} AND d.lease_until IS NOT NULL)`,
+      ),
+    );
 }
 
-/** drizzle builds the SQL; D1 runs it, so that raw statements (the announcement's) can share the one batch. */
-function toStatement(d1: D1Database, query: { toSQL(): { sql: string; params: unknown[] } }): D1PreparedStatement {
-  const { sql: text, params } = query.toSQL();
-  return d1.prepare(text).bind(...params);
+/**
+ * Marks webhooks slow at `now` (unless they already are): their sends held every send slot of a batch, so their next
+ * deliveries take the slow lane without waiting for a timeout to be recorded.
+ */
+export function markSlowStatement(db: Database, webhookIds: readonly string[], now: number): D1PreparedStatement {
+  return db.$client
+    .prepare(
+      "UPDATE webhook_endpoints SET slow_since = ?2 WHERE id IN (SELECT value FROM json_each(?1)) AND slow_since IS NULL",
+    )
+    .bind(JSON.stringify([...new Set(webhookIds)]), now);
 }
 
 /** The announcement of a disable at `now`: its event_id is derived from the endpoint and that instant, so two attempts

@@ -1,12 +1,15 @@
 // Recording a group of sent attempts (svix's handle_successful_dispatch / handle_failed_dispatch): each attempt's row,
 // its delivery's new state and retry schedule, and the endpoints' health, in one atomic D1 batch.
-import type { DeliveryStatus } from "../../db/schema";
-import { logger } from "../../lib/logger";
-import { eventIdOf } from "../event-key";
+import { groupByTable, withPartitions } from "../../db/partitions";
+import type { AttemptRecord, DeliveryStatus } from "../../db/schema";
+import { type LogFields, logger } from "../../lib/logger";
+import { type DeliveryRef, withCurrentPartitions } from "../publish";
 import { computeRetryDelaySeconds } from "../retry-policy";
+import { attemptStatsStatements } from "../stats/record";
 import type { SkipReason } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { announcementOf, endpointHealthStatements } from "./endpoint-health";
+import { timedOut } from "./lanes";
 import type { RecordedResult, SentAttempt } from "./send";
 
 /** Retries due within this many seconds ride the queue's own delay; later ones wait in D1 for the cron sweep. */
@@ -27,29 +30,23 @@ export interface AttemptedOutcome {
   retryVia: "queue" | "cron" | null;
   autoDisabled: boolean;
   /** Deliveries of the webhook.auto_disabled event stored with this attempt, to enqueue. */
-  announcementDeliveryIds: number[];
+  announcementDeliveries: DeliveryRef[];
 }
 
 export type AttemptOutcome = { kind: "skipped"; reason: SkipReason } | AttemptedOutcome;
 
-// The attempt rows and the delivery updates of a whole group, one statement each: rows travel as one JSON parameter
-// (D1 allows 100 bound parameters per statement, a JSON array has no such limit).
-const INSERT_ATTEMPTS = `INSERT INTO delivery_attempts
-    (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success, status_code, error_class, error_message, response_excerpt,
-    response_headers)
-  SELECT r.value ->> 'delivery_id', r.value ->> 'webhook_id', r.value ->> 'attempt_number', r.value ->> 'started_at',
-    r.value ->> 'duration_ms', r.value ->> 'success', r.value ->> 'status_code', r.value ->> 'error_class',
-    r.value ->> 'error_message', r.value ->> 'response_excerpt', r.value ->> 'response_headers'
-  FROM json_each(?1) AS r WHERE true
-  ON CONFLICT (delivery_id, attempt_number) DO NOTHING`;
-// Guarded by the attempt number: a delivery claimed again since (its lease lapsed) is not overwritten by an old attempt.
-const UPDATE_DELIVERIES = `UPDATE deliveries SET
-    status = r.value ->> 'status', next_attempt_at = r.value ->> 'next_attempt_at', in_queue = r.value ->> 'in_queue',
+// The delivery updates of a whole group, one statement per table: rows travel as one JSON parameter (D1 allows 100
+// bound parameters per statement, a JSON array has no such limit). Each appends its attempt to `attempts` and clears
+// the lease, only while the attempt is still the delivery's latest and unrecorded (UNRECORDED): a delivery claimed
+// again since (its lease lapsed) is not overwritten by an old attempt, and a batch run twice records nothing twice.
+const updateDeliveries = (table: string) => `UPDATE "${table}" SET
+    status = r.value ->> 'status', due_at = coalesce(r.value ->> 'due_at', due_at), in_queue = r.value ->> 'in_queue',
     last_status_code = r.value ->> 'last_status_code', last_error_class = r.value ->> 'last_error_class',
-    last_error = r.value ->> 'last_error',
-    completed_at = r.value ->> 'completed_at', updated_at = r.value ->> 'updated_at'
+    last_error = r.value ->> 'last_error', attempts = json_insert(attempts, '$[#]', json(r.value ->> 'attempt')),
+    lease_until = NULL, completed_at = r.value ->> 'completed_at', updated_at = r.value ->> 'updated_at'
   FROM json_each(?1) AS r
-  WHERE deliveries.id = r.value ->> 'delivery_id' AND deliveries.attempt_count = r.value ->> 'attempt_number'`;
+  WHERE "${table}".webhook_id = r.value ->> 'webhook_id' AND "${table}".id = r.value ->> 'delivery_id'
+    AND "${table}".attempt_count = r.value ->> 'attempt_number' AND "${table}".lease_until IS NOT NULL`;
 
 /**
  * Records a group of sent attempts in one atomic D1 batch, whatever its size: the endpoints' health (endpoint-health.ts),
@@ -79,53 +76,74 @@ export async function recordAttempts(
     const status: DeliveryStatus = result.ok ? "success" : retryInSeconds === null ? "failed" : "retrying";
     const retryVia: AttemptedOutcome["retryVia"] =
       retryInSeconds === null ? null : retryInSeconds <= QUEUE_DELAY_LIMIT_SECONDS ? "queue" : "cron";
-    return { claim, result, startedAt, now: finishedAt, status, gone, retryInSeconds, retryVia };
+    return {
+      claim,
+      result,
+      startedAt,
+      now: finishedAt,
+      status,
+      gone,
+      retryInSeconds,
+      retryVia,
+      timedOut: timedOut(result),
+    };
   });
 
-  // Endpoint health first: each of its updates runs only while its attempt is unrecorded (its row comes after).
-  const health = await endpointHealthStatements(db, planned, config.failureThreshold);
-  const statements = [...health.statements];
-  const attemptRows = planned.map(({ claim, result, startedAt }) => ({
-    delivery_id: claim.deliveryId,
+  const deliveryChanges = planned.map(({ claim, result, startedAt, now, status, retryInSeconds, retryVia }) => ({
     webhook_id: claim.endpoint.id,
-    attempt_number: claim.attemptNumber,
-    started_at: startedAt,
-    duration_ms: result.durationMs,
-    success: result.ok,
-    status_code: result.statusCode,
-    error_class: result.errorClass,
-    error_message: result.errorMessage?.slice(0, 500) ?? null,
-    response_excerpt: result.responseExcerpt,
-    response_headers: result.responseHeaders ? JSON.stringify(result.responseHeaders) : null,
-  }));
-  const deliveryChanges = planned.map(({ claim, result, now, status, retryInSeconds, retryVia }) => ({
     delivery_id: claim.deliveryId,
     attempt_number: claim.attemptNumber,
     status,
-    next_attempt_at: retryInSeconds === null ? null : now + retryInSeconds * 1000,
+    due_at: retryInSeconds === null ? null : now + retryInSeconds * 1000,
     in_queue: retryVia === "queue" ? 1 : 0,
     last_status_code: result.statusCode,
     last_error_class: result.ok ? null : result.errorClass,
     last_error: result.ok
       ? null
       : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
+    attempt: JSON.stringify(attemptRecord(claim.attemptNumber, startedAt, result)),
     completed_at: status === "retrying" ? null : now,
     updated_at: now,
   }));
-  statements.push(
-    d1.prepare(INSERT_ATTEMPTS).bind(JSON.stringify(attemptRows)),
-    d1.prepare(UPDATE_DELIVERIES).bind(JSON.stringify(deliveryChanges)),
-  );
 
-  const results = await withRetries({ delivery_ids: sent.map((s) => s.claim.deliveryId) }, () => d1.batch(statements));
+  const recordedAt = Math.max(...planned.map((p) => p.now));
+  const results = await withD1Retries(
+    {
+      // "<webhook_id>/<delivery_id>": ids are unique per webhook.
+      context: { deliveries: sent.map((s) => `${s.claim.endpoint.id}/${s.claim.deliveryId}`) },
+      retrying: "recording attempts failed; retrying",
+      // The at-least-once window: the receiver got these attempts, their record is lost, and the deliveries are
+      // attempted again once their lease lapses (the sweep re-enqueues them).
+      gaveUp: "recording attempts failed for good; they were sent but are not recorded",
+    },
+    () =>
+      // The announcement of an auto-disable is stored in the partition of the hour it happens in.
+      withCurrentPartitions(d1, recordedAt, () =>
+        withPartitions(d1, async (live) => {
+          // Endpoint health and stats first: each runs only while its attempt is unrecorded (the updates come after).
+          const health = await endpointHealthStatements(db, planned, config.failureThreshold);
+          const statements = [
+            ...health.statements,
+            ...attemptStatsStatements(d1, planned.map(statsInput)),
+            ...[...groupByTable(live, deliveryChanges, (c) => c.delivery_id)].map(([table, group]) =>
+              d1.prepare(updateDeliveries(table)).bind(JSON.stringify(group)),
+            ),
+          ];
+          return { health, results: await d1.batch(statements) };
+        }),
+      ),
+  );
 
   return planned.map(({ claim, result, status, gone, retryInSeconds, retryVia }, i): AttemptedOutcome => {
     const { deliveryId, attemptNumber, endpoint, delivery } = claim;
-    const { autoDisabled, announcementDeliveryIds } = announcementOf(results, health.announcementAt[i] ?? null);
+    const { autoDisabled, announcementDeliveries } = announcementOf(
+      results.results,
+      results.health.announcementAt[i] ?? null,
+    );
     logger.record("delivery attempt", {
       webhook_id: endpoint.id,
       delivery_id: deliveryId,
-      event_id: eventIdOf(delivery.eventKey),
+      event_id: delivery.eventId,
       attempt: attemptNumber,
       outcome: status,
       status_code: result.statusCode,
@@ -151,28 +169,59 @@ export async function recordAttempts(
       retryInSeconds,
       retryVia,
       autoDisabled,
-      announcementDeliveryIds,
+      announcementDeliveries,
     };
   });
 }
 
-const RECORD_TRIES = 4;
+/** An attempt as its delivery row keeps it (the API's shape, times in ms; a failure's response headers for the portal). */
+export function attemptRecord(attemptNumber: number, startedAt: number, result: RecordedResult): AttemptRecord {
+  const record: AttemptRecord = {
+    attempt: attemptNumber,
+    started_at: startedAt,
+    duration_ms: result.durationMs,
+    success: result.ok,
+    status_code: result.statusCode,
+    error_class: result.errorClass,
+    error: result.errorMessage?.slice(0, 500) ?? null,
+    response_body: result.responseExcerpt,
+  };
+  if (!result.ok && result.responseHeaders?.length) record.response_headers = result.responseHeaders;
+  return record;
+}
 
-async function withRetries<T>(context: { delivery_ids: number[] }, write: () => Promise<T>): Promise<T> {
+const statsInput = (p: {
+  claim: SentAttempt["claim"];
+  result: RecordedResult;
+  startedAt: number;
+  status: DeliveryStatus;
+}) => ({
+  webhook_id: p.claim.endpoint.id,
+  delivery_id: p.claim.deliveryId,
+  attempt_number: p.claim.attemptNumber,
+  started_at: p.startedAt,
+  duration_ms: p.result.durationMs,
+  success: p.result.ok ? (1 as const) : (0 as const),
+  error_class: p.result.errorClass,
+  final_failed: p.status === "failed" ? (1 as const) : (0 as const),
+});
+
+const WRITE_TRIES = 4;
+
+/** A D1 write whose statements are all guarded (safe to run twice), tried 4 times (backing off 100, 200, 400 ms). */
+export async function withD1Retries<T>(
+  log: { context: LogFields; retrying: string; gaveUp: string },
+  write: () => Promise<T>,
+): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await write();
     } catch (err) {
-      if (tries >= RECORD_TRIES) {
-        // The at-least-once window: the receiver got this attempt, the record of it is lost, and the delivery is
-        // attempted again once its lease lapses (the sweep re-enqueues it).
-        logger.error("recording attempts failed for good; they were sent but are not recorded", {
-          ...context,
-          error: String(err),
-        });
+      if (tries >= WRITE_TRIES) {
+        logger.error(log.gaveUp, { ...log.context, error: String(err) });
         throw err;
       }
-      logger.warn("recording attempts failed; retrying", { ...context, tries, error: String(err) });
+      logger.warn(log.retrying, { ...log.context, tries, error: String(err) });
       await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** tries));
     }
   }

@@ -1,7 +1,6 @@
 // Sending one claimed attempt: the target URL checked again (policy may have changed since it was stored, and where its
 // name points may have changed since), the request prepared, the call made. HTTP trouble is a result, never an exception.
 import type { ErrorClass } from "../../db/schema";
-import { eventIdOf } from "../event-key";
 import { type AttemptResult, sendWebhookRequest } from "../http-attempt";
 import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "../target-url";
 import type { ClaimedAttempt } from "./claim";
@@ -48,7 +47,7 @@ export async function sendClaimedAttempt(
       deps.secretBox,
       {
         deliveryId: claim.deliveryId,
-        eventId: eventIdOf(delivery.eventKey),
+        eventId: delivery.eventId,
         eventType: delivery.eventType,
         payload,
         endpoint,

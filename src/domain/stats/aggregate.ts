@@ -1,19 +1,12 @@
-// The one SQL aggregation of attempt rows into the columns of webhook_stats_hourly, used both by the rollup and, live,
-// by the read model for the attempts not yet rolled up; and the `stats` cursor that splits the two.
-//
-// Invariant: webhook_stats_hourly holds exactly the attempts with id <= the `stats` cursor (job_cursors), minus those
-// of deleted endpoints and hours past STATS_RETENTION_DAYS. Every statement that reads or moves the cursor keeps it true:
-// D1 serialises writes and delivery_attempts.id is AUTOINCREMENT (never reused), so attempt ids become visible in
-// increasing order and no attempt can appear below the cursor.
+// The one SQL aggregation of attempts into the columns of webhook_stats_hourly and webhook_stats_daily (stats/record.ts
+// writes them with the attempts they count).
 import type { ErrorClass } from "../../db/schema";
 import { FAILURE_FAMILY_OF, type FailureFamily, LATENCY_BUCKET_BOUNDS_MS, LATENCY_BUCKET_COUNT } from "./histogram";
 
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 24 * HOUR_MS;
-/** The job_cursors row of the rollup. */
-export const STATS_CURSOR = "stats";
+export { DAY_MS, HOUR_MS } from "../../db/partitions";
 
-// `a` is delivery_attempts, `d` its delivery.
+// `a` is one attempt: webhook_id, started_at, duration_ms, success (0/1), error_class, final_failed (0/1: the attempt
+// ended its delivery as failed).
 const quoteList = (values: string[]) => values.map((v) => `'${v}'`).join(", ");
 const classesOf = (family: FailureFamily) =>
   (Object.keys(FAILURE_FAMILY_OF) as ErrorClass[]).filter((c) => FAILURE_FAMILY_OF[c] === family);
@@ -42,10 +35,10 @@ const AGGREGATES: [column: string, expression: string][] = [
   ["failures_4xx", countIf(familyCondition("4xx"))],
   ["failures_5xx", countIf(familyCondition("5xx"))],
   ["failures_other", countIf(familyCondition("other"))],
-  // A delivery ends as success at its successful attempt, and as failed at its last attempt once its status is `failed`
-  // (as seen when the attempt is rolled up). A failed delivery retried by hand later can therefore end twice.
+  // A delivery ends as success at its successful attempt, and as failed at the attempt that made it `failed`. A failed
+  // delivery retried by hand later can therefore end twice.
   ["deliveries_succeeded", countIf("a.success = 1")],
-  ["deliveries_failed", countIf("a.success = 0 AND d.status = 'failed' AND a.attempt_number = d.attempt_count")],
+  ["deliveries_failed", countIf("a.final_failed = 1")],
   ["latency_sum_ms", "sum(a.duration_ms)"],
   ["latency_min_ms", "min(a.duration_ms)"],
   ["latency_max_ms", "max(a.duration_ms)"],
@@ -56,5 +49,5 @@ const AGGREGATES: [column: string, expression: string][] = [
 ];
 export const STAT_COLUMNS = AGGREGATES.map(([column]) => column);
 export const SELECT_AGGREGATES = AGGREGATES.map(([column, expression]) => `${expression} AS ${column}`).join(",\n    ");
-export const HOUR_OF_ATTEMPT = `(a.started_at / ${HOUR_MS}) * ${HOUR_MS}`;
-export const CURSOR_VALUE = `coalesce((SELECT value FROM job_cursors WHERE name = '${STATS_CURSOR}'), 0)`;
+/** The start of the hour, or of the UTC day, an attempt started in. */
+export const bucketOfAttempt = (bucketMs: number) => `(a.started_at / ${bucketMs}) * ${bucketMs}`;

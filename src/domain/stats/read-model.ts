@@ -1,10 +1,10 @@
 // The read side of the stats: an endpoint's rolled-up hours and live attempts over a window (readEndpointStats), and
 // the API's view of them (toPublicStats).
-import type { Database } from "../../db/client";
 import type { WebhookEndpointRow } from "../../db/schema";
 import { toIso } from "../../lib/time";
+import { archivedStatusCounts } from "../archive/read";
 import { missedEventsSinceDisabled, webhookStatus } from "../webhooks";
-import { CURSOR_VALUE, DAY_MS, HOUR_MS, HOUR_OF_ATTEMPT, SELECT_AGGREGATES, STAT_COLUMNS } from "./aggregate";
+import { DAY_MS, HOUR_MS, STAT_COLUMNS } from "./aggregate";
 import { type FailureFamily, LATENCY_BUCKET_COUNT, percentileFromHistogram } from "./histogram";
 
 export const STATS_WINDOWS = {
@@ -48,25 +48,14 @@ interface HourAggregate {
   latency_histogram: string;
 }
 
-const ROLLED_UP_HOURS = `SELECT hour_start, ${STAT_COLUMNS.join(", ")} FROM webhook_stats_hourly
+// Hour buckets come from the hourly rows, day buckets from the daily ones (aliased to one shape).
+const HOURS = `SELECT hour_start, ${STAT_COLUMNS.join(", ")} FROM webhook_stats_hourly
   WHERE webhook_id = ?1 AND hour_start >= ?2 AND hour_start < ?3`;
-// The attempts past the cursor (minutes of traffic when the cron keeps up): walked by id, not by the
-// (webhook_id, started_at) index, which would visit every attempt of the window ("+" keeps the planner off it).
-const LIVE_HOURS = `SELECT ${HOUR_OF_ATTEMPT} AS hour_start,
-    ${SELECT_AGGREGATES}
-  FROM delivery_attempts a
-  JOIN deliveries d ON d.id = a.delivery_id
-  WHERE a.id > ${CURSOR_VALUE} AND +a.webhook_id = ?1 AND +a.started_at >= ?2 AND +a.started_at < ?3
-  GROUP BY hour_start`;
-// Deliveries in D1, plus those in the archive: its objects hold one hour of creation each, and windows start on the hour.
-const archivedIn = (column: string) =>
-  `SELECT coalesce(sum(${column}), 0) FROM delivery_archives WHERE webhook_id = ?1 AND hour_start >= ?2 AND hour_start < ?3`;
-const DELIVERIES_BY_STATUS = `SELECT status, sum(n) AS n FROM (
-    SELECT status, count(*) AS n FROM deliveries WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status
-    UNION ALL SELECT 'success', (${archivedIn("succeeded")})
-    UNION ALL SELECT 'failed', (${archivedIn("failed")})
-    UNION ALL SELECT 'cancelled', (${archivedIn("cancelled")}))
-  GROUP BY status`;
+const DAYS = `SELECT day_start AS hour_start, ${STAT_COLUMNS.join(", ")} FROM webhook_stats_daily
+  WHERE webhook_id = ?1 AND day_start >= ?2 AND day_start < ?3`;
+// Deliveries created in the window still in D1, by status (the archive's are counted from archive_days).
+const HOT_BY_STATUS = `SELECT status, count(*) AS n FROM deliveries_live
+  WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status`;
 
 const round = (value: number, decimals: number) => Math.round(value * 10 ** decimals) / 10 ** decimals;
 
@@ -79,25 +68,29 @@ export interface EndpointStatsRows {
 }
 
 export async function readEndpointStats(
-  db: Database,
+  store: { db: { $client: D1Database }; archive: R2Bucket | null },
   webhookId: string,
   window: StatsWindow,
   now: number,
 ): Promise<EndpointStatsRows> {
   const bounds = windowBounds(window, now);
-  const { from, until } = bounds;
-  const d1 = db.$client;
-  // One batch, one transaction: the rolled-up hours and the live attempts are split by the same cursor value.
-  const [rolledUp, live, byStatus] = await d1.batch<Record<string, unknown>>([
-    d1.prepare(ROLLED_UP_HOURS).bind(webhookId, from, until),
-    d1.prepare(LIVE_HOURS).bind(webhookId, from, until),
-    d1.prepare(DELIVERIES_BY_STATUS).bind(webhookId, from, until),
+  const { from, until, bucket } = bounds;
+  const d1 = store.db.$client;
+  const [stats, hot] = await d1.batch<Record<string, unknown>>([
+    d1.prepare(bucket === "hour" ? HOURS : DAYS).bind(webhookId, from, until),
+    d1.prepare(HOT_BY_STATUS).bind(webhookId, from, until),
   ]);
+  const archived = store.archive
+    ? await archivedStatusCounts({ db: store.db, archive: store.archive }, webhookId, from, until)
+    : {};
+  const byStatus = new Map<string, number>(Object.entries(archived));
+  for (const r of (hot?.results ?? []) as { status: string; n: number }[])
+    byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + r.n);
   return {
     window,
     bounds,
-    hours: [...(rolledUp?.results ?? []), ...(live?.results ?? [])] as unknown as HourAggregate[],
-    deliveriesByStatus: (byStatus?.results ?? []) as unknown as { status: string; n: number }[],
+    hours: (stats?.results ?? []) as unknown as HourAggregate[],
+    deliveriesByStatus: [...byStatus].map(([status, n]) => ({ status, n })),
   };
 }
 

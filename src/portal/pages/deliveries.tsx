@@ -264,6 +264,9 @@ const DeliveryTable: FC<{
   </div>
 );
 
+/** Where the next page starts: below this delivery (ids are unique per webhook, so the webhook breaks ties). */
+const cursorAfter = (d: DeliveryRow) => `${d.id}.${d.webhookId}`;
+
 /** Newest first, a page at a time: "Older" continues below the last delivery shown. */
 const KeysetPager: FC<{
   query: DeliveryQuery;
@@ -288,7 +291,7 @@ const KeysetPager: FC<{
         <a
           class="btn"
           rel="next"
-          href={`${action}${deliveryQueryString(query, { before: String(items[items.length - 1]!.id) })}`}
+          href={`${action}${deliveryQueryString(query, { before: cursorAfter(items[items.length - 1]!) })}`}
         >
           Older →
         </a>
@@ -305,16 +308,29 @@ export interface DeliveryListing {
   items: DeliveryRow[];
   total: number;
   perPage: number;
-  /** Set when the list is a resource search: it looks at this many newest deliveries per endpoint. */
-  searchedPerEndpoint: number | null;
+  /** Set when the list is a resource search: how many of each endpoint's newest deliveries in D1 it read, and from
+   * when on it searched the whole time range. */
+  search: { scannedPerEndpoint: number; coveredFrom: number } | null;
 }
+
+/** What a resource search looked at: it reads payloads, so it is bounded (domain/portal-queries.ts). */
+const SearchScope: FC<{ resourceId: string; search: NonNullable<DeliveryListing["search"]> }> = ({
+  resourceId,
+  search,
+}) => (
+  <p class="muted small">
+    Deliveries about resource <code>{resourceId}</code> created since <Time at={search.coveredFrom} />. A search reads
+    each event, so it looks at each endpoint's newest {search.scannedPerEndpoint} recent deliveries and at most a day of
+    history past them: narrow the time range to look further back.
+  </p>
+);
 
 const Listing: FC<{ listing: DeliveryListing; action: string; endpoints?: Map<string, WebhookEndpointRow> }> = ({
   listing,
   action,
   endpoints,
 }) => {
-  const { query, errors, items, total, perPage, searchedPerEndpoint } = listing;
+  const { query, errors, items, total, perPage, search } = listing;
   const hasErrors = Object.keys(errors).length > 0;
   return (
     <>
@@ -336,14 +352,9 @@ const Listing: FC<{ listing: DeliveryListing; action: string; endpoints?: Map<st
           </Empty>
         ) : (
           <>
-            {searchedPerEndpoint !== null && (
-              <p class="muted small">
-                Deliveries about resource <code>{query.resourceId}</code> among the newest {searchedPerEndpoint} of each
-                endpoint in the time range.
-              </p>
-            )}
+            {search !== null && <SearchScope resourceId={query.resourceId} search={search} />}
             <DeliveryTable items={items} endpoints={endpoints} />
-            {searchedPerEndpoint === null && (
+            {search === null && (
               <KeysetPager query={query} action={action} items={items} total={total} perPage={perPage} />
             )}
           </>
@@ -529,6 +540,7 @@ export const DeliveryPage: FC<{
                       <HeaderList headers={response} label={`Response headers of attempt ${a.attempt}`} />
                     </details>
                   )}
+                  {a.success && <p class="muted small">Response headers: not kept for successful attempts.</p>}
                   {a.response_body !== null && (
                     <pre tabindex={0} aria-label={`Response to attempt ${a.attempt}`}>
                       {a.response_body || "(empty body)"}

@@ -4,12 +4,7 @@ import { requireScope } from "../../auth/middleware";
 import { assertMayViewOperations } from "../../auth/policy";
 import { DELIVERY_STATUSES, JOB_OUTCOMES, RECOVERY_KINDS, WEBHOOK_STATUSES } from "../../db/schema";
 import { SCHEDULED_JOBS } from "../../domain/job-runs";
-import {
-  LIVE_ATTEMPTS_LIMIT,
-  OPERATIONS_COUNT_LIMIT,
-  OPERATIONS_LIST_LIMIT,
-  readOperations,
-} from "../../domain/operations";
+import { OPERATIONS_COUNT_LIMIT, OPERATIONS_LIST_LIMIT, readOperations } from "../../domain/operations";
 import { FAILURE_FAMILIES, type FailureFamily } from "../../domain/stats/histogram";
 import type { AppEnv } from "../../lib/services";
 import type { Router } from "../create-router";
@@ -97,11 +92,8 @@ const OperationsSchema = z
         failures_by_class: z.object(
           Object.fromEntries(FAILURE_FAMILIES.map((f) => [f, z.number().int()])) as Record<FailureFamily, z.ZodNumber>,
         ),
-        complete: z.boolean().openapi({
-          description: `false when the stats rollup is more than ${LIVE_ATTEMPTS_LIMIT.toLocaleString("en")} attempts behind: those are left out.`,
-        }),
       })
-      .openapi({ description: "Every webhook's attempts: the hourly rollups plus the attempts not yet rolled up." }),
+      .openapi({ description: "Every webhook's attempts, from the hourly stats (written with each attempt)." }),
     webhooks: z.object({
       failing: count(`Enabled webhooks whose last deliveries failed (failure_count > 0); ${capped}.`),
       auto_disabled: count(`Webhooks the service disabled (consecutive failures, or 410 Gone); ${capped}.`),

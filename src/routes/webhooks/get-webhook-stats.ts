@@ -94,7 +94,7 @@ const route = createRoute({
   summary: "Get Webhook Stats",
   description:
     "Delivery health of one webhook over a window: deliveries by status, attempts, success rate, latency percentiles, " +
-    "failures by class and a series for charts. Exact up to the last attempt (rollups plus the attempts not yet rolled up).",
+    "failures by class and a series for charts. Exact up to the last recorded attempt: each attempt is counted as it is recorded.",
   middleware: [requireScope("read")],
   request: { params: WebhookIdParam, query: StatsQuery },
   responses: { 200: jsonContent(WebhookStatsSchema, "The webhook's stats"), ...standardErrors, ...notFoundError },
@@ -104,8 +104,8 @@ export const registerGetWebhookStats = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
     const { window } = c.req.valid("query");
-    const { db, now } = c.var.services;
+    const { now } = c.var.services;
     const webhook = await requireVisibleWebhook(c, webhook_id);
-    const rows = await readEndpointStats(db, webhook.id, window, now());
+    const rows = await readEndpointStats(c.var.services, webhook.id, window, now());
     return c.json(toPublicStats(webhook, rows), 200);
   });

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../db/schema";
-import { listDeliveryHistory } from "../../domain/deliveries";
+import { listDeliveryHistory, toPublicDelivery } from "../../domain/deliveries";
 import { isKnownEventType } from "../../domain/event-catalog";
 import { awareDatetime, laxInteger, pyString } from "../../lib/pydantic";
 import type { Router } from "../create-router";
@@ -67,9 +67,9 @@ export const registerListWebhookDeliveries = (router: Router) =>
       lastStatusCode: status_code,
       lastErrorClass: error_class,
     };
-    const { items, total, pages } = await listDeliveryHistory(c.var.services, webhook_id, filter, {
+    const { rows, total, pages } = await listDeliveryHistory(c.var.services, webhook_id, filter, {
       page,
       perPage: per_page,
     });
-    return c.json({ items, total, page, per_page, pages }, 200);
+    return c.json({ items: rows.map(toPublicDelivery), total, page, per_page, pages }, 200);
   });

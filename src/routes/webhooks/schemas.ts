@@ -121,7 +121,11 @@ export const DeliveryIdParams = WebhookIdParam.extend({
 
 export const DeliverySchema = z
   .object({
-    id: z.number().int().openapi({ description: "Numeric delivery id, sent as X-ScaiKey-Webhook-ID.", example: 4291 }),
+    id: z.number().int().openapi({
+      description:
+        "Numeric delivery id, sent as X-ScaiKey-Webhook-ID: unique within its webhook (ids of two webhooks may coincide).",
+      example: 1_826_345_678_901_248,
+    }),
     webhook_id: z.string(),
     event_id: z.string(),
     event_type: z.string(),
@@ -131,6 +135,15 @@ export const DeliverySchema = z
     last_attempt_at: z.string().nullable(),
     last_status_code: z.number().int().nullable(),
     last_error: z.string().nullable(),
+    retry_of: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({
+        description:
+          "Set on a delivery that sends an earlier one of this webhook again (a retry or recover of a delivery older " +
+          "than the hot window, which is history and does not change): that delivery's id.",
+      }),
     created_at: z.string(),
     updated_at: z.string(),
     completed_at: z.string().nullable(),

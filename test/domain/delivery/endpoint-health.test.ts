@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
-import { deliveryRow, isKeyOf, waitFor } from "../../helpers/deliveries";
+import { deliveryRow, waitFor } from "../../helpers/deliveries";
 import { recorded } from "../../helpers/receiver";
 import { publisher } from "../../helpers/tokens";
 
@@ -48,7 +48,7 @@ describe("410 Gone", () => {
       disabled_reason: "gone",
       missed_events_since_disabled: 0,
     });
-    const delivery = await env.DB.prepare(`SELECT * FROM deliveries WHERE webhook_id = ? AND ${isKeyOf("event_id")}`)
+    const delivery = await env.DB.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND event_id = ?")
       .bind(gone.id, eventId)
       .first<Record<string, any>>();
     // Final at once: no retry is scheduled.
@@ -57,8 +57,11 @@ describe("410 Gone", () => {
       attempt_count: 1,
       last_status_code: 410,
       last_error_class: "http_4xx",
-      next_attempt_at: null,
+      lease_until: null,
     });
+    expect(delivery!.completed_at).not.toBeNull();
+    const shown = await api("GET", `${WEBHOOKS}/${gone.id}/deliveries/${delivery!.id}`, { token: gone.token });
+    expect(shown.body).toMatchObject({ status: "failed", next_attempt_at: null });
 
     // Nothing further reaches it; what it misses is counted.
     await publish(tenant);
@@ -85,6 +88,6 @@ describe("410 Gone", () => {
       status: "active",
       disabled_reason: null,
     });
-    expect((await deliveryRow(res.body.delivery_id))!.last_status_code).toBe(410);
+    expect((await deliveryRow({ webhookId: wh.id, id: res.body.delivery_id }))!.last_status_code).toBe(410);
   });
 });

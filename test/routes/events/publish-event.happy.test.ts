@@ -4,7 +4,6 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { isKeyOf } from "../../helpers/deliveries";
 import { mintToken, publisher, tenantAdmin } from "../../helpers/tokens";
 
 describe("fan-out", () => {
@@ -40,7 +39,7 @@ describe("fan-out", () => {
     });
 
     const targets = async (eventId: string) => {
-      const { results } = await env.DB.prepare(`SELECT webhook_id FROM deliveries WHERE ${isKeyOf("event_id")}`)
+      const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries_live WHERE event_id = ?")
         .bind(eventId)
         .all<{ webhook_id: string }>();
       return results.map((r) => r.webhook_id).sort();
@@ -100,9 +99,9 @@ describe("fan-out", () => {
     const second = await api("POST", "/api/v1/events", { token, body });
     expect(second.status).toBe(202);
     expect(second.body).toEqual({ event_id: "evt_idem_1", deliveries: 0, duplicate: true });
-    const n = await env.DB.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE ${isKeyOf("event_id")}`)
-      .bind("evt_idem_1")
-      .first<{ n: number }>();
+    const n = await env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries_live WHERE event_id = 'evt_idem_1'").first<{
+      n: number;
+    }>();
     expect(n!.n).toBe(1);
   });
 
@@ -120,7 +119,7 @@ describe("fan-out", () => {
       data: { status: "SUSPENDED" },
     });
     expect(result).toMatchObject({ deliveries: 1, duplicate: false });
-    const row = await env.DB.prepare(`SELECT webhook_id FROM deliveries WHERE ${isKeyOf("event_id")}`)
+    const row = await env.DB.prepare("SELECT webhook_id FROM deliveries_live WHERE event_id = ?")
       .bind(result.event_id)
       .first<{ webhook_id: string }>();
     expect(row!.webhook_id).toBe(wh.id);

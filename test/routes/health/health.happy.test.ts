@@ -7,7 +7,7 @@ import { createDb } from "../../../src/db/client";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { deliveryDeps, seedDelivery } from "../../helpers/deliveries";
+import { deliveryDeps, seedDelivery, updateEventOf } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
 import { tenantAdmin } from "../../helpers/tokens";
 
@@ -134,9 +134,7 @@ describe("logs", () => {
       headers: { "X-Request-ID": "req-logs-1" },
     });
     const id = await seedDelivery(wh.id, tenant, Date.now(), "user.created");
-    await env.DB.prepare("UPDATE events SET payload = ? WHERE id = (SELECT event_id FROM deliveries WHERE id = ?)")
-      .bind(JSON.stringify({ data: { secret_note: marker } }), id)
-      .run();
+    await updateEventOf(id, { payload: JSON.stringify({ data: { secret_note: marker } }) });
     await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
     await api("GET", `${WEBHOOKS}/${wh.id}/stats`, { token: `${token}x` }); // a bad token is not logged either
 
@@ -158,7 +156,7 @@ describe("logs", () => {
     expect(parsed.filter((l) => l.msg === "delivery attempt")).toEqual([
       expect.objectContaining({
         webhook_id: wh.id,
-        delivery_id: id,
+        delivery_id: id.id,
         attempt: 1,
         outcome: "retrying",
         status_code: 500,

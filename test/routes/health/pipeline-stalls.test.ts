@@ -5,9 +5,19 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { interceptD1 } from "../../../scripts/lib/d1-intercept";
 import { createDb } from "../../../src/db/client";
+import { createPartitions, hourOf, listPartitionHours, tablesOf } from "../../../src/db/partitions";
+import type { DeliveryRef } from "../../../src/domain/publish";
+import { sweepDueDeliveries } from "../../../src/jobs/retry-sweep";
 import { runScheduled } from "../../../src/jobs/scheduled";
 import { createWebhook } from "../../helpers/api";
-import { countingD1, deliveryRow, seedDelivery } from "../../helpers/deliveries";
+import {
+  cancelOpenDeliveriesBut,
+  countingD1,
+  deliveryRow,
+  messageOf,
+  seedDelivery,
+  updateDeliveries,
+} from "../../helpers/deliveries";
 import {
   type Clock,
   callWith,
@@ -15,6 +25,7 @@ import {
   keepingQueue,
   queryPlansOf,
   queuedDeliveries,
+  type SentMessage,
   servicesAt,
   unavailableD1,
 } from "../../helpers/pipeline";
@@ -41,56 +52,84 @@ let webhookId: string;
 beforeEach(async () => {
   clock = { now: Date.now() };
   // Each test starts from a fresh deploy: nothing active, no cron run, no queue cursor.
+  await cancelOpenDeliveriesBut("");
   await env.DB.batch([
-    env.DB.prepare("UPDATE deliveries SET status = 'cancelled' WHERE status IN ('pending', 'retrying')"),
     env.DB.prepare("DELETE FROM job_runs"),
-    env.DB.prepare("DELETE FROM job_cursors WHERE name IN ('queue_watermark', 'queue_probe')"),
+    env.DB.prepare(
+      "DELETE FROM job_cursors WHERE name IN ('queue_watermark', 'queue_probe', 'sweep', 'oldest_due', 'oldest_due_id')",
+    ),
   ]);
   webhookId ??= (await createWebhook(await tenantAdmin(TENANT), { url: hookUrl().url, events: ["*"] })).id;
 });
 
 const healthAt = (at: number, services = servicesAt({ now: at })) => callWith(services, "/health");
 
-async function queued(count: number, at: number): Promise<number[]> {
-  const ids = await Promise.all(Array.from({ length: count }, () => seedDelivery(webhookId, TENANT, at)));
+/** Deliveries waiting in the queue since `at` (pending, in_queue, due then), as publish leaves them; oldest first. */
+async function queued(count: number, at: number): Promise<DeliveryRef[]> {
+  const ids: DeliveryRef[] = [];
+  for (let i = 0; i < count; i++) ids.push(await seedDelivery(webhookId, TENANT, at));
   await queuedDeliveries(ids, at);
   return ids;
+}
+
+/**
+ * A pass of the retry sweep at `at`, as its cron runs it: it records the oldest due delivery, which is what /health
+ * reads. What it sends (its probe) is kept in `sent` for the test to hand to the consumer, or not.
+ */
+async function sweepAt(at: number, sent: SentMessage[] = []) {
+  const queue = keepingQueue({ now: at });
+  await sweepDueDeliveries(servicesAt({ now: at }, { queue: queue.queue }));
+  sent.push(...queue.take());
 }
 
 describe("a backlog older than the threshold", () => {
   it("is healthy while the oldest due delivery waits up to the threshold, 503 beyond, 200 once worked through", async () => {
     const t0 = clock.now;
     const ids = await queued(30, t0);
+    // The sweep of that minute records the oldest due delivery; its probe waits behind the backlog.
+    const probes: SentMessage[] = [];
+    await sweepAt(t0 + MAX_LAG - 10 * SECOND, probes);
     expect(await healthAt(t0 + MAX_LAG)).toEqual({ status: 200, body: healthy(300) });
 
     const late = await healthAt(t0 + MAX_LAG + SECOND);
     expect(late).toEqual({ status: 503, body: { ...healthy(301), status: "error", delivery: "lagging" } });
 
-    // The consumer works through it: half a batch, still lagging, then the rest.
+    // The consumer works through it: half a batch (the oldest among them), still lagging once the sweep has looked
+    // again, then the rest, and the probes behind them.
     clock.now = t0 + MAX_LAG + 2 * SECOND;
     const services = servicesAt(clock);
-    const message = (id: number) => ({ body: { delivery_id: id }, timestamp: new Date(t0) });
+    const message = (id: DeliveryRef) => ({ body: messageOf(id), timestamp: new Date(t0) });
     await consume(services, ids.slice(0, 15).map(message));
-    expect((await healthAt(clock.now)).body.delivery).toBe("lagging");
+    await sweepAt(clock.now, probes);
+    expect(await healthAt(clock.now)).toEqual({
+      status: 503,
+      body: { ...healthy(302), status: "error", delivery: "lagging" },
+    });
     await consume(services, ids.slice(15).map(message));
     for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ status: "success" });
+    await consume(services, probes);
+    expect(await healthAt(clock.now)).toEqual({ status: 200, body: healthy() });
+    await sweepAt(clock.now);
     expect(await healthAt(clock.now)).toEqual({ status: 200, body: healthy() });
   });
 
   it("does not count a retry that is not due yet, nor an attempt in flight (its lease)", async () => {
     const t0 = clock.now;
     const [retry, inFlight] = await queued(2, t0);
-    await env.DB.batch([
-      env.DB.prepare("UPDATE deliveries SET status = 'retrying', in_queue = 0, next_attempt_at = ? WHERE id = ?").bind(
-        t0 + 2 * 3_600_000,
-        retry,
-      ),
-      env.DB.prepare("UPDATE deliveries SET attempt_count = 1, next_attempt_at = ? WHERE id = ?").bind(
-        t0 + 2 * MAX_LAG,
-        inFlight,
-      ),
-    ]);
+    await updateDeliveries([retry!], { status: "retrying", in_queue: 0, due_at: t0 + 2 * 3_600_000 });
+    await updateDeliveries([inFlight!], { attempt_count: 1, lease_until: t0 + 2 * MAX_LAG });
+    const probes: SentMessage[] = [];
+    await sweepAt(t0 + MAX_LAG + MINUTE, probes);
+    await consume(servicesAt(clock), probes.splice(0));
     expect(await healthAt(t0 + MAX_LAG + MINUTE)).toEqual({ status: 200, body: healthy() });
+
+    // A delivery the sweep found due, claimed since (its attempt in flight): not counted, without another sweep.
+    const t1 = t0 + MAX_LAG + MINUTE;
+    const [waiting] = await queued(1, t1);
+    await sweepAt(t1 + MAX_LAG - SECOND);
+    expect((await healthAt(t1 + MAX_LAG + SECOND)).body).toMatchObject({ delivery: "lagging", lag_seconds: 301 });
+    await updateDeliveries([waiting!], { attempt_count: 1, lease_until: t1 + MAX_LAG + MINUTE });
+    expect(await healthAt(t1 + MAX_LAG + SECOND)).toEqual({ status: 200, body: healthy(2) }); // the sweep's probe
   });
 });
 
@@ -103,7 +142,7 @@ describe("a consumer that fails every batch", () => {
     await runScheduled("* * * * *", servicesAt(clock, { queue: queue.queue }));
     const probe = queue.take();
     expect(probe).toHaveLength(1);
-    const messages = [{ body: { delivery_id: id! }, timestamp: new Date(t0) }, ...probe];
+    const messages = [{ body: messageOf(id!), timestamp: new Date(t0) }, ...probe];
     const broken = servicesAt(clock, { db: createDb(unavailableD1()) });
     for (const [i, at] of [SECOND, MINUTE, 2 * MINUTE, 4 * MINUTE].entries()) {
       clock.now = t0 + at;
@@ -147,8 +186,8 @@ describe("a cron that has not run", () => {
     // No cron has run since the deploy: nothing to hold against any job, however long.
     expect(await healthAt(t0 + 7 * 24 * 3_600_000)).toEqual({ status: 200, body: healthy() });
 
-    // The stats rollup runs; the retry sweep (every minute) does not.
-    await runScheduled("*/5 * * * *", servicesAt(clock));
+    // The storage job runs; the retry sweep (every minute) does not.
+    await runScheduled("*/3 * * * *", servicesAt(clock));
     expect(await healthAt(t0 + 3 * MINUTE)).toEqual({ status: 200, body: healthy() });
     expect(await healthAt(t0 + 3 * MINUTE + SECOND)).toEqual({
       status: 503,
@@ -165,33 +204,31 @@ describe("a cron that has not run", () => {
   it("counts a job that keeps failing as not run", async () => {
     const t0 = clock.now;
     await runScheduled("* * * * *", servicesAt(clock, { queue: keepingQueue(clock).queue }));
-    await runScheduled("*/3 * * * *", servicesAt(clock));
-    // The rollup fails on every run (D1 refuses its reads of attempts) for more than three periods.
+    // The storage job fails on every run (D1 refuses its reads of the schema) for more than three periods.
     const failing = interceptD1(env.DB, {
       statement: (_op, statement, _args, call) =>
-        (statement as unknown as { statement: string }).statement.includes("delivery_attempts")
+        (statement as unknown as { statement: string }).statement.includes("sqlite_master")
           ? Promise.reject(new Error("D1_ERROR: overloaded"))
           : call(),
     });
-    for (let minute = 0; minute <= 15; minute += 5) {
+    for (let minute = 0; minute <= 9; minute += 3) {
       clock.now = t0 + minute * MINUTE;
-      await expect(runScheduled("*/5 * * * *", servicesAt(clock, { db: createDb(failing) }))).rejects.toThrow();
+      await expect(runScheduled("*/3 * * * *", servicesAt(clock, { db: createDb(failing) }))).rejects.toThrow();
     }
-    expect(await env.DB.prepare("SELECT * FROM job_runs WHERE name = 'stats_rollup'").first()).toMatchObject({
+    expect(await env.DB.prepare("SELECT * FROM job_runs WHERE name = 'storage'").first()).toMatchObject({
       last_outcome: "failed",
       last_error_class: "d1",
       last_succeeded_at: null,
     });
-    const sweepAndRetention = async (at: number) => {
+    const sweep = async (at: number) => {
       clock.now = at;
       const queue = keepingQueue(clock);
       await runScheduled("* * * * *", servicesAt(clock, { queue: queue.queue }));
-      await runScheduled("*/3 * * * *", servicesAt(clock));
       await consume(servicesAt(clock), queue.take());
     };
-    await sweepAndRetention(t0 + 15 * MINUTE);
-    expect(await healthAt(t0 + 15 * MINUTE)).toEqual({ status: 200, body: healthy() });
-    expect((await healthAt(t0 + 15 * MINUTE + SECOND)).body).toEqual({
+    await sweep(t0 + 9 * MINUTE);
+    expect(await healthAt(t0 + 9 * MINUTE)).toEqual({ status: 200, body: healthy() });
+    expect((await healthAt(t0 + 9 * MINUTE + SECOND)).body).toEqual({
       ...healthy(),
       status: "error",
       cron: "overdue",
@@ -205,11 +242,7 @@ describe("no false alarm", () => {
     for (let minute = 0; minute <= 20; minute++) {
       clock.now = t0 + minute * MINUTE;
       const queue = keepingQueue(clock);
-      for (const { cron } of [
-        { cron: "* * * * *" },
-        ...(minute % 3 === 0 ? [{ cron: "*/3 * * * *" }] : []),
-        ...(minute % 5 === 0 ? [{ cron: "*/5 * * * *" }] : []),
-      ])
+      for (const { cron } of [{ cron: "* * * * *" }, ...(minute % 3 === 0 ? [{ cron: "*/3 * * * *" }] : [])])
         await runScheduled(cron, servicesAt(clock, { queue: queue.queue }));
       clock.now += 2 * SECOND;
       await consume(servicesAt(clock), queue.take());
@@ -225,7 +258,7 @@ describe("no false alarm", () => {
     await consume(servicesAt({ now: twoDaysAgo }), queue.take());
 
     // Every cron runs again; the sweep's new probe has not reached the consumer yet.
-    for (const cron of ["*/5 * * * *", "*/3 * * * *", "17 3 * * *", "* * * * *"])
+    for (const cron of ["*/3 * * * *", "17 3 * * *", "* * * * *"])
       await runScheduled(cron, servicesAt(clock, { queue: keepingQueue(clock).queue }));
     expect(await healthAt(t0 + SECOND)).toEqual({ status: 200, body: healthy(1) });
   });
@@ -235,7 +268,9 @@ describe("the health check's cost", () => {
   it("is one D1 round trip whose reads stay a handful of rows behind a backlog", async () => {
     const t0 = clock.now;
     await queued(200, t0 - MINUTE);
-    await runScheduled("*/5 * * * *", servicesAt(clock));
+    const probes: SentMessage[] = [];
+    await sweepAt(t0, probes);
+    await consume(servicesAt(clock), probes);
     const counted = countingD1(env.DB);
     const res = await healthAt(t0, servicesAt(clock, { db: createDb(counted.d1) }));
     expect(res.body).toEqual(healthy(60));
@@ -244,13 +279,20 @@ describe("the health check's cost", () => {
     expect(counted.counts.batchRowsRead).toBeLessThanOrEqual(16);
   });
 
-  it("reads through indexes only, deliveries through the partial index of active ones", async () => {
+  it("reads through indexes only, deliveries through each table's partial index of open ones", async () => {
+    const hour = hourOf(clock.now);
+    await createPartitions(env.DB, [hour - 2, hour - 1, hour, hour + 1]);
     const plans = await queryPlansOf((d1) => healthAt(clock.now, servicesAt(clock, { db: createDb(d1) })));
     expect(plans).toHaveLength(3);
+    const tables = tablesOf("deliveries", await listPartitionHours(env.DB));
     for (const { sql, plan } of plans) {
-      for (const step of plan) expect(step, sql).toMatch(/^SEARCH \w+ USING (COVERING )?INDEX \w+ \(/);
-      if (sql.includes("FROM deliveries"))
-        expect(plan).toEqual(["SEARCH deliveries USING INDEX deliveries_active_next_attempt_idx (next_attempt_at<?)"]);
+      const reads = plan.filter((step) => !/^(COMPOUND QUERY|LEFT-MOST SUBQUERY|UNION ALL)$/.test(step));
+      for (const step of reads) expect(step, sql).toMatch(/^SEARCH \w+ USING (COVERING )?INDEX \w+ \(/);
+      if (sql.includes("FROM deliveries") || sql.includes("JOIN deliveries"))
+        for (const table of tables)
+          expect(reads).toContain(
+            `SEARCH ${table} USING INDEX ${table === "deliveries" ? "" : `${table}_`}deliveries_open_idx (id=?)`,
+          );
     }
   });
 });
@@ -260,13 +302,16 @@ describe("the warn line when the health turns", () => {
 
   it("is written once each way", async () => {
     const t0 = clock.now;
-    await queued(1, t0);
+    const [id] = await queued(1, t0);
+    const probes: SentMessage[] = [];
+    await sweepAt(t0, probes);
+    await consume(servicesAt(clock), probes);
     await healthAt(t0); // healthy: this isolate now remembers "ok"
     const warnings: Record<string, unknown>[] = [];
     vi.spyOn(console, "warn").mockImplementation((line: string) => void warnings.push(JSON.parse(line)));
     await healthAt(t0 + MAX_LAG + SECOND);
     await healthAt(t0 + MAX_LAG + 2 * SECOND);
-    await env.DB.prepare("UPDATE deliveries SET status = 'success' WHERE status = 'pending'").run();
+    await updateDeliveries([id!], { status: "success", completed_at: t0 + MAX_LAG + 2 * SECOND });
     await healthAt(t0 + MAX_LAG + 3 * SECOND);
     await healthAt(t0 + MAX_LAG + 4 * SECOND);
     expect(warnings).toEqual([

@@ -9,7 +9,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { isKeyOf, seedDelivery } from "../../helpers/deliveries";
+import { seedDelivery, updateDelivery } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
 import { mintToken, partnerAdmin, platformToken, superAdmin } from "../../helpers/tokens";
 
@@ -53,11 +53,9 @@ async function fixture(
   const webhookId = (
     await createWebhook(await creator(), { url: hookUrl().url, events: ["*"], tenant_id: OWNER_TENANT })
   ).id;
-  const deliveryId = await seedDelivery(webhookId, OWNER_TENANT);
-  await env.DB.prepare("UPDATE deliveries SET status = 'failed', in_queue = 0, next_attempt_at = NULL WHERE id = ?")
-    .bind(deliveryId)
-    .run();
-  return { webhookId, deliveryId };
+  const delivery = await seedDelivery(webhookId, OWNER_TENANT);
+  await updateDelivery(delivery, { status: "failed", in_queue: 0, completed_at: Date.now() });
+  return { webhookId, deliveryId: delivery.id };
 }
 
 interface Endpoint {
@@ -277,15 +275,19 @@ describe("authorization matrix", () => {
 });
 
 async function snapshot(f: Fixture) {
-  const [endpoint, delivery, attempts, endpoints, events, directory] = await Promise.all([
+  // The delivery row holds its attempts; the webhook's deliveries count a test event's new one.
+  const [endpoint, delivery, deliveries, endpoints, events, stats, directory] = await Promise.all([
     env.DB.prepare("SELECT * FROM webhook_endpoints WHERE id = ?").bind(f.webhookId).first(),
-    env.DB.prepare("SELECT * FROM deliveries WHERE id = ?").bind(f.deliveryId).first(),
-    env.DB.prepare("SELECT COUNT(*) AS n FROM delivery_attempts WHERE webhook_id = ?").bind(f.webhookId).first(),
+    env.DB.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND id = ?")
+      .bind(f.webhookId, f.deliveryId)
+      .first(),
+    env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries_live WHERE webhook_id = ?").bind(f.webhookId).first(),
     env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first(),
-    env.DB.prepare("SELECT COUNT(*) AS n FROM events").first(),
+    env.DB.prepare("SELECT COUNT(*) AS n FROM events_live").first(),
+    env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_stats_hourly WHERE webhook_id = ?").bind(f.webhookId).first(),
     env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(OWNER_TENANT).first(),
   ]);
-  return { endpoint, delivery, attempts, endpoints, events, directory };
+  return { endpoint, delivery, deliveries, endpoints, events, stats, directory };
 }
 
 // Webhooks of the owning tenant created by each kind of admin: who sees them is the same whoever created them.
@@ -344,9 +346,7 @@ describe("owner claims a caller cannot make", () => {
     const res = await api("POST", "/api/v1/events", { token: await token(), body });
     expect(res.status).toBe(403);
     expect(
-      await env.DB.prepare(`SELECT id FROM events WHERE ${isKeyOf("id")}`)
-        .bind(eventId)
-        .first(),
+      await env.DB.prepare("SELECT event_id FROM events_live WHERE event_id = ?").bind(eventId).first(),
     ).toBeNull();
   });
 });

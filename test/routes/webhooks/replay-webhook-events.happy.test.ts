@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
-import { isKeyOf, scaiKeyReceiverAccepts, standardWebhooksAccepts, waitFor } from "../../helpers/deliveries";
+import { scaiKeyReceiverAccepts, standardWebhooksAccepts, waitFor } from "../../helpers/deliveries";
 import { recorded } from "../../helpers/receiver";
 import { publisher } from "../../helpers/tokens";
 
@@ -81,7 +81,7 @@ describe("replay", () => {
     expect(again.body.deliveries).toBe(0);
     expect(await settled(wh.hookKey, 4)).toHaveLength(4);
     const { results } = await env.DB.prepare(
-      "SELECT event_id, count(*) AS n FROM deliveries WHERE webhook_id = ? GROUP BY event_id",
+      "SELECT event_id, count(*) AS n FROM deliveries_live WHERE webhook_id = ? GROUP BY event_id",
     )
       .bind(wh.id)
       .all<{ n: number }>();
@@ -121,8 +121,8 @@ describe("replay", () => {
     const wh = await webhookAtReceiver(tenant, {}, { enabled: false });
     const since = new Date(Date.now() - 1_000).toISOString();
     const first = await publish(tenant);
-    const cut = await env.DB.prepare(`SELECT created_at FROM events WHERE ${isKeyOf("id")}`)
-      .bind(first)
+    const cut = await env.DB.prepare("SELECT created_at FROM events_live WHERE owner_key = ? AND event_id = ?")
+      .bind(`t:${tenant}`, first)
       .first<number>("created_at");
     await new Promise((r) => setTimeout(r, 5));
     await publish(tenant);

@@ -172,7 +172,7 @@ describe("send time", () => {
     expect(outcome).toMatchObject({ kind: "attempted", status: "retrying" });
     const [attempt] = await attemptRows(id);
     expect(attempt).toMatchObject({ error_class: "blocked_target", status_code: null });
-    expect(attempt!.error_message).toBe(notPublic("127.0.0.1", "loopback"));
+    expect(attempt!.error).toBe(notPublic("127.0.0.1", "loopback"));
     expect((await deliveryRow(id))!.last_error).toBe(`blocked_target: ${notPublic("127.0.0.1", "loopback")}`);
     expect(await recorded(hook.key)).toEqual([]);
   });
@@ -187,7 +187,7 @@ describe("send time", () => {
     await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
     expect((await attemptRows(id))[0]).toMatchObject({
       error_class: "blocked_target",
-      error_message: resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)"),
+      error: resolvesTo("169.254.169.254.nip.io", "169.254.169.254", "link-local (cloud metadata)"),
     });
   });
 
@@ -208,7 +208,7 @@ describe("send time", () => {
     await attemptDelivery(deliveryDeps({ now: Date.now() }, { allowInsecureUrls: false }), id);
     expect((await attemptRows(id))[0]).toMatchObject({
       error_class: "blocked_target",
-      error_message: "URL must use https",
+      error: "URL must use https",
     });
     expect(await recorded(hook.key)).toEqual([]);
   });

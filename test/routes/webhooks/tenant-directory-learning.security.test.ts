@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { issuerFor } from "../../../scripts/lib/token.mjs";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { isKeyOf, seedLiveWebhooks } from "../../helpers/deliveries";
+import { seedLiveWebhooks } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
@@ -22,11 +22,11 @@ const publish = async (token: string, body: Record<string, unknown>) =>
     body: { event_type: "user.created", resource: { type: "user", id: "usr_1" }, data: {}, ...body },
   });
 const deliveriesOf = async (webhookId: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?")
+  (await env.DB.prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?")
     .bind(webhookId)
     .first<{ n: number }>())!.n;
 const storedEvent = (eventId: string) =>
-  env.DB.prepare(`SELECT tenant_id, partner_id, payload FROM events WHERE ${isKeyOf("id")}`)
+  env.DB.prepare("SELECT tenant_id, partner_id, payload FROM events_live WHERE event_id = ?")
     .bind(eventId)
     .first<{ tenant_id: string; partner_id: string | null; payload: string }>();
 /** A console tenant admin's token: a role, OIDC scopes, no partner claim. */
@@ -192,7 +192,7 @@ describe("what the directory learns, and from whom", () => {
     const stored = await storedEvent(eventId);
     expect(stored!.partner_id).toBe(owner);
     expect(JSON.parse(stored!.payload)).toMatchObject({ tenant_id: tenant, partner_id: owner });
-    const { results } = await env.DB.prepare(`SELECT webhook_id FROM deliveries WHERE ${isKeyOf("event_id")}`)
+    const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries_live WHERE event_id = ?")
       .bind(eventId)
       .all<{ webhook_id: string }>();
     expect(results.map((r) => r.webhook_id).sort()).toEqual([tenantHook.id, ownerLevel.id].sort());

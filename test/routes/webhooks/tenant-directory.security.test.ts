@@ -4,7 +4,6 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { isKeyOf } from "../../helpers/deliveries";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const URL_ = "https://receiver.example.com/hook";
@@ -28,7 +27,7 @@ const publish = async (token: string, body: Record<string, unknown>) =>
   });
 const targets = async (eventId: string) => {
   const { results } = await env.DB.prepare(
-    `SELECT webhook_id FROM deliveries WHERE ${isKeyOf("event_id")} ORDER BY webhook_id`,
+    "SELECT webhook_id FROM deliveries_live WHERE event_id = ? ORDER BY webhook_id",
   )
     .bind(eventId)
     .all<{ webhook_id: string }>();
@@ -198,7 +197,9 @@ describe("partner admins stay inside their partner's tenants", () => {
       const res = await publish(pa, { event_id: `evt_x${uid()}`, ...body });
       expect(res.status, JSON.stringify(body)).toBe(403);
     }
-    const { results } = await env.DB.prepare("SELECT id FROM deliveries WHERE webhook_id = ?").bind(victim.id).all();
+    const { results } = await env.DB.prepare("SELECT id FROM deliveries_live WHERE webhook_id = ?")
+      .bind(victim.id)
+      .all();
     expect(results).toEqual([]);
   });
 
@@ -339,8 +340,8 @@ describe("fan-out matrix", () => {
     await assign(t1, p1);
     await createWebhook(await consoleTenantAdmin(t1), { url: URL_, events: ["*"] });
     const res = await publish(await consoleTenantAdmin(t1), { tenant_id: t1 });
-    const row = await env.DB.prepare(`SELECT payload, partner_id FROM events WHERE ${isKeyOf("id")}`)
-      .bind(res.body.event_id)
+    const row = await env.DB.prepare("SELECT payload, partner_id FROM events_live WHERE owner_key = ? AND event_id = ?")
+      .bind(`t:${t1}`, res.body.event_id)
       .first<{ payload: string; partner_id: string }>();
     expect(row!.partner_id).toBe(p1);
     expect(JSON.parse(row!.payload)).toMatchObject({ tenant_id: t1, partner_id: p1 });

@@ -1,70 +1,64 @@
 // GET …/{webhook_id}/deliveries filters: every filter alone and combined, with pagination, against a brute-force
-// filter over the same rows; and every plan of the list goes through an index of the webhook's deliveries.
+// filter over the same rows, over two days of history: the hot window's partitions, the deliveries table (what
+// outlived its sealed hour: still retrying, or finished recently) and the archive in R2, with an exact total and pages
+// that run across them newest first. Every plan of the list goes through each table's primary key.
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createDb } from "../../../src/db/client";
+import { listPartitionHours, tablesOf } from "../../../src/db/partitions";
 import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../../src/db/schema";
-import { type DeliveryFilter, deliveryListQueries } from "../../../src/domain/deliveries";
-import { eventKey } from "../../../src/domain/event-key";
+import { type DeliveryFilter, listDeliveryHistory } from "../../../src/domain/deliveries";
+import { CANCELLED_ENDPOINT_DISABLED } from "../../../src/domain/delivery/claim";
+import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { db } from "../../helpers/deliveries";
+import { type StoredDelivery, storageAt, storePastDeliveries, whereStored } from "../../helpers/history";
+import { queryPlansOf } from "../../helpers/pipeline";
 import { tenantAdmin } from "../../helpers/tokens";
 
 const TENANT = "tnt_filters";
 const EVENT_TYPES = ["user.created", "user.updated", "group.created"];
 const STATUS_CODES = [null, 200, 410, 500, 503];
-const BASE = Date.UTC(2026, 10, 20); // the rows' created_at: BASE + i minutes
-const ROWS = 60;
-
-interface Row {
-  id: number;
-  event_id: string;
-  event_type: string;
-  status: string;
-  created_at: number;
-  last_status_code: number | null;
-  last_error_class: string | null;
-}
+const ROWS = 96;
+const STEP = 32 * 60_000 + 30_000; // 32.5 minutes: two days of rows, one or two per hour
+const NOW = Date.now();
+const BASE = NOW - (ROWS - 1) * STEP - 5 * 60_000; // the last rows are in the hot window
 
 let token: string;
 let webhookId: string;
-let rows: Row[];
+let rows: StoredDelivery[];
 
 beforeAll(async () => {
   token = await tenantAdmin(TENANT);
   webhookId = (await createWebhook(token, { events: ["*"] })).id;
   // Rows as the engine leaves them, with every combination of the filtered columns over a deterministic spread.
-  const statements: D1PreparedStatement[] = [];
-  for (let i = 0; i < ROWS; i++) {
-    const eventId = `evt_filters_${i}`;
-    const eventType = EVENT_TYPES[i % 3]!;
-    const status = DELIVERY_STATUSES[(i * 7) % DELIVERY_STATUSES.length]!;
-    const code = STATUS_CODES[Math.floor(i / 5) % STATUS_CODES.length]!;
-    const errorClass = status === "success" ? null : ERROR_CLASSES[(i * 3) % 4]!; // timeout, connection_refused, dns, tls
-    const createdAt = BASE + i * 60_000 - (i % 4) * 30_000; // ids and times not in the same order
-    statements.push(
-      env.DB.prepare(
-        "INSERT INTO events (id, event_type, tenant_id, payload, created_at) VALUES (?, ?, ?, '{}', ?)",
-      ).bind(eventKey(eventId, { tenant_id: TENANT }), eventType, TENANT, createdAt),
-      env.DB.prepare(
-        `INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, last_status_code, last_error_class, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)`,
-      ).bind(
+  rows = await storePastDeliveries(
+    Array.from({ length: ROWS }, (_, i) => {
+      const status = DELIVERY_STATUSES[(i * 7) % DELIVERY_STATUSES.length]!;
+      return {
         webhookId,
-        eventKey(eventId, { tenant_id: TENANT }),
-        eventType,
+        tenantId: TENANT,
+        createdAt: BASE + i * STEP + (i % 4) * 1_000,
         status,
-        code,
-        errorClass,
-        createdAt,
-        createdAt,
-      ),
-    );
-  }
-  await env.DB.batch(statements);
-  rows = (await env.DB.prepare("SELECT * FROM deliveries WHERE webhook_id = ?").bind(webhookId).all<Row>()).results;
-  expect(rows).toHaveLength(ROWS);
-});
+        eventType: EVENT_TYPES[i % 3]!,
+        eventId: `evt_filters_${i}`,
+        lastStatusCode: STATUS_CODES[Math.floor(i / 5) % STATUS_CODES.length]!,
+        // timeout, connection_refused, dns, tls; a cancel keeps the class of the attempt before it
+        lastErrorClass: status === "success" ? null : ERROR_CLASSES[(i * 3) % 4]!,
+        lastError: status === "cancelled" && i % 2 === 0 ? CANCELLED_ENDPOINT_DISABLED : null,
+        // Some finished only recently: they outlive their sealed hour in the deliveries table, as open ones do.
+        completedAt: i % 11 === 0 && status !== "pending" && status !== "retrying" ? NOW - 30 * 60_000 : undefined,
+      };
+    }),
+  );
+  // The storage job seals every hour that left the hot window: history to R2, the rest to the deliveries table.
+  await storageAt(NOW);
+  const where = await whereStored(webhookId);
+  expect(where.partitions + where.table + where.archive).toBe(ROWS);
+  expect(where.partitions).toBeGreaterThanOrEqual(6);
+  expect(where.table).toBeGreaterThanOrEqual(10);
+  expect(where.archive).toBeGreaterThanOrEqual(40);
+}, 120_000);
 
 interface Query {
   status?: string;
@@ -84,7 +78,7 @@ const bruteForce = (q: Query) =>
       (r) =>
         (q.status === undefined || r.status === q.status) &&
         (q.event_type === undefined || r.event_type === q.event_type) &&
-        (q.event_id === undefined || r.event_id === eventKey(q.event_id, { tenant_id: TENANT })) &&
+        (q.event_id === undefined || r.event_id === q.event_id) &&
         (q.since === undefined || r.created_at >= q.since) &&
         (q.until === undefined || r.created_at < q.until) &&
         (q.status_code === undefined || r.last_status_code === q.status_code) &&
@@ -101,7 +95,7 @@ const queryString = (q: Query) => {
   return params.toString();
 };
 
-const time = fc.integer({ min: -5, max: ROWS + 5 }).map((m) => BASE + m * 60_000 + (m % 2) * 30_000);
+const time = fc.integer({ min: -5, max: ROWS + 5 }).map((m) => BASE + m * STEP + (m % 2) * 16 * 60_000);
 const queryArb: fc.Arbitrary<Query> = fc.record(
   {
     status: fc.constantFrom(...DELIVERY_STATUSES),
@@ -126,8 +120,9 @@ describe("deliveries list filters", () => {
       ...DELIVERY_STATUSES.map((status) => ({ status })),
       ...EVENT_TYPES.map((event_type) => ({ event_type })),
       { event_id: "evt_filters_7" },
-      { since: BASE + 20 * 60_000 },
-      { until: BASE + 20 * 60_000 },
+      { since: BASE + 20 * STEP },
+      { until: BASE + 20 * STEP },
+      { since: BASE + 20 * STEP + 7 * 60_000, until: BASE + 70 * STEP + 11 * 60_000 },
       ...[200, 410, 500, 503].map((status_code) => ({ status_code })),
       ...ERROR_CLASSES.slice(0, 4).map((error_class) => ({ error_class })),
     ].map((q) => ({ ...q, page: 1, per_page: 100 }));
@@ -166,7 +161,7 @@ describe("deliveries list filters", () => {
       }),
       { numRuns: 150, seed: 14 },
     );
-  }, 60_000);
+  }, 120_000);
 
   it("refuses malformed filters with 422 on the parameter", async () => {
     const cases: [string, string][] = [
@@ -186,7 +181,7 @@ describe("deliveries list filters", () => {
     }
   });
 
-  it("reads through an index of this webhook's deliveries (of the event's keys, with an event_id), whatever the filters", async () => {
+  it("reads each table through this webhook's primary key, whatever the filters", async () => {
     const combos: DeliveryFilter[] = [
       {},
       { status: "failed" },
@@ -207,20 +202,26 @@ describe("deliveries list filters", () => {
         createdBefore: BASE + 1,
       },
     ];
-    for (const filters of combos) {
-      for (const query of deliveryListQueries(db(), webhookId, filters, { page: 2, perPage: 20 })) {
-        const { sql, params } = query.toSQL();
-        const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-          .bind(...params)
-          .all<{ detail: string }>();
-        const plan = results.map((r) => r.detail).join("\n");
-        expect(plan, `${JSON.stringify(filters)}\n${plan}`).toMatch(
-          filters.eventId === undefined
-            ? /SEARCH deliveries USING (COVERING )?INDEX \w+ \(webhook_id=\?/
-            : /SEARCH deliveries USING (COVERING )?INDEX deliveries_event_webhook_uq \(event_id>\? AND event_id<\?\)/,
+    const tables = tablesOf("deliveries", await listPartitionHours(env.DB));
+    for (const filter of combos)
+      for (const page of [1, 3]) {
+        const plans = await queryPlansOf(
+          (d1) =>
+            listDeliveryHistory({ ...createServices(env), db: createDb(d1) }, webhookId, filter, { page, perPage: 20 }),
+          { statements: true },
         );
-        expect(plan).not.toMatch(/SCAN deliveries/);
+        const onDeliveries = plans.filter((p) => /FROM deliveries(_live)?\b/.test(p.sql));
+        // The page, the count, the deliveries table's rows by hour, and (past the partitions' rows) the page's hours.
+        expect(onDeliveries.length).toBeGreaterThanOrEqual(3);
+        if (page === 3 && Object.keys(filter).length === 0) expect(onDeliveries).toHaveLength(4);
+        for (const { sql, plan } of onDeliveries) {
+          for (const table of /FROM deliveries_live/.test(sql) ? tables : ["deliveries"])
+            expect(
+              plan.some((d) => d.startsWith(`SEARCH ${table} USING PRIMARY KEY (webhook_id=?`)),
+              `${JSON.stringify(filter)}: ${table}\n${sql}\n${plan.join("\n")}`,
+            ).toBe(true);
+          expect(plan.filter((d) => /^SCAN (deliveries\b(?!_live)|deliveries_p)/.test(d))).toEqual([]);
+        }
       }
-    }
   });
 });

@@ -1,21 +1,21 @@
-// GET /api/v1/admin/webhooks/{id}/stats against counts computed straight from the rows, over randomised histories
-// that are partly rolled up and partly not.
+// GET /api/v1/admin/webhooks/{id}/stats against counts computed straight from the recorded attempts, over randomised
+// histories recorded through the real claim and record, before and after the storage job moves them to the archive.
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { AttemptRecord, ErrorClass } from "../../../src/db/schema";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { LATENCY_BUCKET_BOUNDS_MS } from "../../../src/domain/stats/histogram";
-import { rollUpStats } from "../../../src/jobs/stats-rollup";
-import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { db, deliveryDeps, seedDelivery } from "../../helpers/deliveries";
+import { deliveryDeps, seedDelivery, updateDeliveries } from "../../helpers/deliveries";
+import { storageAt, whereStored } from "../../helpers/history";
 import { hookUrl } from "../../helpers/receiver";
-import { endpointStats, readStatsCursor } from "../../helpers/stats";
+import { type AttemptSpec, type DeliverySpec, recordHistory } from "../../helpers/stats";
 import { tenantAdmin } from "../../helpers/tokens";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const WINDOWS = { "1h": [HOUR, HOUR], "24h": [DAY, HOUR], "7d": [7 * DAY, DAY], "30d": [30 * DAY, DAY] } as const;
-const ERROR_CLASSES = [
+const ERROR_CLASSES: (ErrorClass | null)[] = [
   "timeout",
   "connection_refused",
   "dns",
@@ -38,7 +38,6 @@ const FAMILY: Record<string, string> = {
   http_4xx: "4xx",
   http_5xx: "5xx",
 };
-const rollUp = () => rollUpStats(createServices(env));
 
 /** Deterministic PRNG (mulberry32), so a failing seed can be replayed. */
 function prng(seed: number) {
@@ -67,8 +66,9 @@ function latency(r: ReturnType<typeof prng>): number {
 }
 
 /**
- * Seeds `count` deliveries of `webhookId` with 0..5 attempts each, created at random times over the last 32 days
- * (so some fall outside every window), with random outcomes, error classes and latencies.
+ * Records the attempts of `count` deliveries of `webhookId` with 0..6 attempts each (six failures end one as failed),
+ * created at random times over the last 32 days (so some fall outside every window), with random outcomes, error
+ * classes and latencies, through the real claim and record; some open ones are then cancelled, as a disable does.
  */
 async function seedHistory(
   r: ReturnType<typeof prng>,
@@ -78,56 +78,24 @@ async function seedHistory(
   now: number,
   edges: number[] = [],
 ) {
-  const eventStatements = [];
-  const deliveries: {
-    eventId: string;
-    createdAt: number;
-    status: string;
-    attempts: { at: number; ms: number; ok: boolean; cls: string | null }[];
-  }[] = [];
+  const deliveries: DeliverySpec[] = [];
   for (let i = 0; i < count + edges.length; i++) {
     const createdAt = i < count ? now - r.int(1_000, 32 * DAY) : edges[i - count]!;
     const n = i < count ? r.pick([0, 1, 1, 1, 2, 3, 6]) : 1;
-    const succeeded = n > 0 && r.next() < 0.55;
-    const attempts = [];
+    const succeeded = n > 0 && n < 6 && r.next() < 0.55;
+    const attempts: AttemptSpec[] = [];
     let at = createdAt;
     for (let k = 1; k <= n; k++) {
       const ok = succeeded && k === n;
       attempts.push({ at, ms: latency(r), ok, cls: ok ? null : r.pick(ERROR_CLASSES) });
       at = Math.min(now - 1, at + r.int(0, 3 * HOUR)); // retries may cross into later hours (and days)
     }
-    const status =
-      n === 0
-        ? r.pick(["pending", "cancelled"])
-        : succeeded
-          ? "success"
-          : r.pick(["failed", "failed", "retrying", "cancelled", "pending"]);
-    const eventId = `evt_${webhookId}_${i}_${r.int(0, 1e9)}`;
-    eventStatements.push(
-      env.DB.prepare(
-        "INSERT INTO events (id, event_type, tenant_id, payload, created_at) VALUES (?, 'user.created', ?, '{}', ?)",
-      ).bind(eventId, tenant, createdAt),
-    );
-    deliveries.push({ eventId, createdAt, status, attempts });
+    deliveries.push({ createdAt, attempts });
   }
-  await env.DB.batch(eventStatements);
-  const inserted = await env.DB.batch<{ id: number }>(
-    deliveries.map((d) =>
-      env.DB.prepare(
-        `INSERT INTO deliveries (webhook_id, event_id, event_type, status, attempt_count, created_at, updated_at)
-         VALUES (?, ?, 'user.created', ?, ?, ?, ?) RETURNING id`,
-      ).bind(webhookId, d.eventId, d.status, d.attempts.length, d.createdAt, d.createdAt),
-    ),
-  );
-  const attemptStatements = deliveries.flatMap((d, i) =>
-    d.attempts.map((a, k) =>
-      env.DB.prepare(
-        `INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt_number, started_at, duration_ms, success, error_class)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ).bind(inserted[i]!.results[0]!.id, webhookId, k + 1, a.at, a.ms, a.ok ? 1 : 0, a.cls),
-    ),
-  );
-  if (attemptStatements.length > 0) await env.DB.batch(attemptStatements);
+  const refs = await recordHistory(webhookId, tenant, deliveries, { now });
+  const open = (d: DeliverySpec) => d.attempts.length < 6 && !d.attempts.some((a) => a.ok);
+  const cancelled = refs.filter((_, i) => open(deliveries[i]!) && r.next() < 0.3);
+  await updateDeliveries(cancelled, { status: "cancelled", completed_at: now });
 }
 
 const bucketOf = (ms: number) => {
@@ -138,17 +106,17 @@ const round = (x: number, decimals: number) => Math.round(x * 10 ** decimals) / 
 
 /** What the endpoint should answer, computed from delivery_attempts and deliveries directly. */
 async function expectedStats(webhookId: string, from: number, until: number, bucketMs: number) {
-  const { results: attempts } = await env.DB.prepare(
-    `SELECT a.*, d.status AS delivery_status, d.attempt_count FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
-     WHERE a.webhook_id = ? AND a.started_at >= ? AND a.started_at < ?`,
+  const { results: rows } = await env.DB.prepare(
+    "SELECT status, attempt_count, attempts, created_at FROM deliveries_live WHERE webhook_id = ?",
   )
-    .bind(webhookId, from, until)
-    .all<Record<string, any>>();
-  const { results: deliveries } = await env.DB.prepare(
-    "SELECT status FROM deliveries WHERE webhook_id = ? AND created_at >= ? AND created_at < ?",
-  )
-    .bind(webhookId, from, until)
-    .all<{ status: string }>();
+    .bind(webhookId)
+    .all<{ status: string; attempt_count: number; attempts: string; created_at: number }>();
+  const attempts = rows.flatMap((d) =>
+    (JSON.parse(d.attempts) as AttemptRecord[])
+      .filter((a) => a.started_at >= from && a.started_at < until)
+      .map((a) => ({ ...a, delivery_status: d.status, attempt_count: d.attempt_count })),
+  );
+  const deliveries = rows.filter((d) => d.created_at >= from && d.created_at < until);
 
   const byStatus = { total: deliveries.length, success: 0, failed: 0, pending: 0, retrying: 0, cancelled: 0 } as Record<
     string,
@@ -156,7 +124,7 @@ async function expectedStats(webhookId: string, from: number, until: number, buc
   >;
   for (const d of deliveries) byStatus[d.status]!++;
   const failures = { timeout: 0, connection: 0, "4xx": 0, "5xx": 0, other: 0 } as Record<string, number>;
-  for (const a of attempts) if (!a.success) failures[FAMILY[a.error_class] ?? "other"]!++;
+  for (const a of attempts) if (!a.success) failures[FAMILY[a.error_class ?? ""] ?? "other"]!++;
   const successes = attempts.filter((a) => a.success).length;
   const sorted = attempts.map((a) => a.duration_ms as number).sort((x, y) => x - y);
   const exactPercentile = (pct: number) => sorted[Math.max(1, Math.ceil((pct * sorted.length) / 100)) - 1]!;
@@ -171,7 +139,7 @@ async function expectedStats(webhookId: string, from: number, until: number, buc
       failures: inBucket.length - ok,
       deliveries_succeeded: ok,
       deliveries_failed: inBucket.filter(
-        (a) => !a.success && a.delivery_status === "failed" && a.attempt_number === a.attempt_count,
+        (a) => !a.success && a.delivery_status === "failed" && a.attempt === a.attempt_count,
       ).length,
       avg_latency_ms: inBucket.length
         ? round(inBucket.reduce((s, a) => s + a.duration_ms, 0) / inBucket.length, 1)
@@ -207,11 +175,6 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
     const now = Date.now();
     const lastSuccess = now - 60_000;
     const disabledAt = now - 30_000;
-    await env.DB.prepare(
-      "UPDATE webhook_endpoints SET last_success_at = ?, last_failure_at = ?, failure_count = 10, enabled = 0, disabled_at = ?, disabled_reason = 'consecutive_failures' WHERE id = ?",
-    )
-      .bind(lastSuccess, disabledAt, disabledAt, wh.id)
-      .run();
 
     // Attempts (and deliveries) on the first and last millisecond of hours, days and windows.
     const edges = Object.values(WINDOWS).flatMap(([durationMs, bucketMs]) => {
@@ -225,7 +188,7 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
         Math.floor(now / bucketMs) * bucketMs,
       ];
     });
-    // Part rolled up, part not: the second part lands in the same hours as the first.
+    // Recorded in two parts, the second in the same hours and days as the first.
     await seedHistory(
       r,
       wh.id,
@@ -234,8 +197,6 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
       now,
       edges.filter((_, i) => i % 2 === 0),
     );
-    await rollUp();
-    const cursor = await readStatsCursor(db());
     await seedHistory(
       r,
       wh.id,
@@ -244,14 +205,13 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
       now,
       edges.filter((_, i) => i % 2 === 1),
     );
-    const split = await env.DB.prepare(
-      "SELECT sum(id <= ?2) AS rolled, sum(id > ?2) AS live FROM delivery_attempts WHERE webhook_id = ?1",
-    )
-      .bind(wh.id, cursor)
-      .first<{ rolled: number; live: number }>();
-    expect(split!.rolled, `seed ${seed}`).toBeGreaterThan(50);
-    expect(split!.live, `seed ${seed}`).toBeGreaterThan(50);
 
+    // Then auto-disabled.
+    await env.DB.prepare(
+      "UPDATE webhook_endpoints SET last_success_at = ?, last_failure_at = ?, failure_count = 10, enabled = 0, disabled_at = ?, disabled_reason = 'consecutive_failures' WHERE id = ?",
+    )
+      .bind(lastSuccess, disabledAt, disabledAt, wh.id)
+      .run();
     for (const [window, [durationMs, bucketMs]] of Object.entries(WINDOWS)) {
       const res = await api("GET", `${WEBHOOKS}/${wh.id}/stats${window === "24h" ? "" : `?window=${window}`}`, {
         token,
@@ -299,22 +259,26 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
       });
     }
 
-    // Rolling up the rest changes no figure.
-    const endpoint = (await db().query.webhookEndpoints.findFirst({ where: (w, { eq }) => eq(w.id, wh.id) }))!;
-    const before = await Promise.all(
-      (["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)),
-    );
-    await rollUp();
-    expect(await readStatsCursor(db())).toBeGreaterThan(cursor);
-    const after = await Promise.all(
-      (["1h", "24h", "7d", "30d"] as const).map((w) => endpointStats(db(), endpoint, w, now)),
-    );
-    expect(after, `seed ${seed}`).toEqual(before);
+    // The storage job moving the history to the archive (as it will once the window has passed) and applying
+    // retention changes no figure: deliveries by status then come from the archive's counts.
+    const figures = async () =>
+      Promise.all(
+        (["1h", "24h", "7d", "30d"] as const).map(
+          async (w) => (await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=${w}`, { token })).body,
+        ),
+      );
+    // The route's clock stands still across the run (the Worker's included: same isolate), so the hour cannot turn.
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    const before = await figures();
+    await storageAt(now + 5 * HOUR);
+    expect((await whereStored(wh.id)).archive, `seed ${seed}`).toBeGreaterThan(50);
+    expect(await figures(), `seed ${seed}`).toEqual(before);
   });
 
-  it("is exact right after a delivery, before any rollup, and the same after it", async () => {
-    // The clock stands still (the Worker's included: same isolate), so the hour cannot turn between the two reads.
-    const pinned = Date.now();
+  it("is exact right after a delivery, and the same once the storage job has archived it", async () => {
+    // The clock stands still (the Worker's included: same isolate), so the hour cannot turn between the reads; at least
+    // five minutes before the hour ends, so that both attempts (a minute apart) fall in it.
+    const pinned = Math.min(Date.now(), Math.floor(Date.now() / HOUR) * HOUR + HOUR - 5 * 60_000);
     vi.useFakeTimers({ toFake: ["Date"], now: pinned });
     const tenant = "tnt_stats_live";
     const token = await tenantAdmin(tenant);
@@ -340,7 +304,6 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
       ),
     ).toBe(true);
 
-    await rollUp();
     const clock = { now: pinned };
     const id = await seedDelivery(wh.id, tenant, clock.now);
     await attemptDelivery(deliveryDeps(clock), id); // 503
@@ -359,10 +322,13 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
     expect(live.body.latency.p99).toBeGreaterThanOrEqual(live.body.latency.p50!);
     expect(live.body.series.reduce((s: number, p: { attempts: number }) => s + p.attempts, 0)).toBe(2);
 
-    expect((await rollUp()).attempts).toBeGreaterThanOrEqual(2);
-    const rolled = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
-    expect(Date.parse(rolled.body.to)).toBe(Math.floor(pinned / HOUR) * HOUR + HOUR); // the route saw the pinned clock
-    expect(rolled.body).toEqual(live.body);
+    // Once the hour has left the hot window, the storage job archives the delivery: the figures at the pinned clock
+    // (its deliveries by status then from the archive's counts) do not move.
+    await storageAt(pinned + 5 * HOUR);
+    expect(await whereStored(wh.id)).toEqual({ partitions: 0, table: 0, archive: 1 });
+    const archived = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
+    expect(Date.parse(archived.body.to)).toBe(Math.floor(pinned / HOUR) * HOUR + HOUR); // the route saw the pinned clock
+    expect(archived.body).toEqual(live.body);
   });
 
   it("is documented in the OpenAPI document", async () => {

@@ -1,6 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { firstDeliveryIdAt, hourOf } from "../../../src/db/partitions";
+import type { DeliveryRef } from "../../../src/domain/publish";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { seedDelivery, updateDelivery } from "../../helpers/deliveries";
 import { partnerAdmin, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 describe("webhook endpoints: success paths", () => {
@@ -170,33 +173,41 @@ describe("webhook endpoints: success paths", () => {
     expect((await api("GET", `${WEBHOOKS}/`, { token })).body.total).toBe(0);
   });
 
-  it("cancels pending and retrying deliveries when the endpoint is deleted", async () => {
+  it("cancels pending and retrying deliveries when the endpoint is deleted, wherever they are stored", async () => {
     const token = await tenantAdmin("tnt_delete_pending");
     const created = await createWebhook(token);
     const now = Date.now();
-    // One delivery per (endpoint, event): one event per status.
-    for (const status of ["pending", "retrying", "success", "failed"]) {
-      await env.DB.batch([
-        env.DB.prepare(
-          "INSERT INTO events (id, event_type, payload, created_at) VALUES (?, 'user.created', '{}', ?)",
-        ).bind(`evt_del_${status}`, now),
-        env.DB.prepare(
-          "INSERT INTO deliveries (webhook_id, event_id, event_type, status, created_at, updated_at) VALUES (?, ?, 'user.created', ?, ?, ?)",
-        ).bind(created.id, `evt_del_${status}`, status, now, now),
-      ]);
+    // One delivery per status in this hour's partition, and a retrying one that outlived its (sealed) partition in the
+    // deliveries table.
+    const byStatus: Record<string, DeliveryRef> = {};
+    for (const [i, status] of ["pending", "retrying", "success", "failed"].entries()) {
+      byStatus[status] = await seedDelivery(created.id, "tnt_delete_pending", now + i);
+      await updateDelivery(byStatus[status]!, {
+        status,
+        completed_at: status === "success" || status === "failed" ? now : null,
+      });
     }
-    expect((await api("DELETE", `${WEBHOOKS}/${created.id}`, { token })).status).toBe(204);
-    const { results } = await env.DB.prepare(
-      "SELECT event_id, status FROM deliveries WHERE webhook_id = ? ORDER BY event_id",
+    const movedId = firstDeliveryIdAt(now - 5 * 3_600_000);
+    await env.DB.prepare(
+      `INSERT INTO deliveries (webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count, due_at,
+         in_queue, attempts, created_at, updated_at)
+       VALUES (?1, ?2, 't:tnt_delete_pending', 'evt_moved', ?3, 'user.created', 'retrying', 3, ?4, 0, '[]', ?5, ?5)`,
     )
-      .bind(created.id)
-      .all();
-    expect(results).toEqual([
-      { event_id: "evt_del_failed", status: "failed" },
-      { event_id: "evt_del_pending", status: "cancelled" },
-      { event_id: "evt_del_retrying", status: "cancelled" },
-      { event_id: "evt_del_success", status: "success" },
-    ]);
+      .bind(created.id, movedId, hourOf(now) - 5, now + 3_600_000, now - 5 * 3_600_000)
+      .run();
+    expect((await api("DELETE", `${WEBHOOKS}/${created.id}`, { token })).status).toBe(204);
+    const status = async (id: number) =>
+      await env.DB.prepare(
+        "SELECT status, last_error, completed_at FROM deliveries_live WHERE webhook_id = ? AND id = ?",
+      )
+        .bind(created.id, id)
+        .first();
+    const cancelled = { status: "cancelled", last_error: "endpoint deleted", completed_at: expect.any(Number) };
+    expect(await status(byStatus.pending!.id)).toEqual(cancelled);
+    expect(await status(byStatus.retrying!.id)).toEqual(cancelled);
+    expect(await status(movedId)).toEqual(cancelled);
+    expect(await status(byStatus.success!.id)).toMatchObject({ status: "success", last_error: null });
+    expect(await status(byStatus.failed!.id)).toMatchObject({ status: "failed", last_error: null });
   });
 
   it("lists the supported event types with group and description", async () => {
