@@ -90,6 +90,14 @@ INSERT INTO `__new_deliveries`("webhook_id", "id", "event_owner", "event_id", "e
     NULL, d.created_at, d.updated_at,
     CASE WHEN d.status IN ('pending', 'retrying') THEN NULL ELSE coalesce(d.completed_at, d.updated_at) END
   FROM deliveries d;--> statement-breakpoint
+CREATE TABLE `legacy_delivery_hours` (
+	`last_id` integer PRIMARY KEY NOT NULL,
+	`hour` integer NOT NULL
+);
+--> statement-breakpoint
+-- Hand-written: the hour of each run of the kept AUTOINCREMENT ids (db/partitions.ts deliveryTimeWindow).
+INSERT INTO `legacy_delivery_hours` (`last_id`, `hour`)
+  SELECT max(id), created_at / 3600000 FROM `__new_deliveries` GROUP BY created_at / 3600000;--> statement-breakpoint
 DROP TABLE `delivery_archives`;--> statement-breakpoint
 DROP TABLE `delivery_attempts`;--> statement-breakpoint
 DROP TABLE `deliveries`;--> statement-breakpoint

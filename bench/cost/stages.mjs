@@ -9,9 +9,6 @@
 // that assigns completed_at (recording an attempt, cancelling), the row's entry in deliveries_open_idx (it is open when
 // recorded: the entry goes, and comes back only if it stays open); for a DROP, what the partition held just before.
 
-const SWEEP = "cron:* * * * *";
-const STORAGE = "cron:*/3 * * * *";
-
 /** [trigger, statement pattern, stage]; the first match wins. */
 const RULES = [
   [/^cron:/, /job_runs/, "cron_fixed"],
@@ -34,8 +31,7 @@ const RULES = [
   [/^cron:\*\/3 \* \* \* \*$/, /./, "archive"],
 ];
 
-export const stageOf = (trigger, statement) =>
-  RULES.find(([t, s]) => t.test(trigger) && s.test(statement))?.[2] ?? "other";
+const stageOf = (trigger, statement) => RULES.find(([t, s]) => t.test(trigger) && s.test(statement))?.[2] ?? "other";
 
 /** The stages the issue reports, as groups of the fine ones. */
 export const STAGE_GROUPS = {
@@ -107,5 +103,3 @@ export function statementTable(counters) {
   }
   return rows.sort((a, b) => b.rowsWritten - a.rowsWritten);
 }
-
-export { STORAGE, SWEEP };

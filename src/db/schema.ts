@@ -261,7 +261,7 @@ export const archiveHours = sqliteTable(
 
 // What the archive holds of one webhook (or one event owner, scope `ev:<owner_key>`) on one UTC day, without reading
 // it: line counts by hour and chunk for each combination of the list's filter values, and, while the day is small, a
-// 32-bit hash of each line's event id (a large day keeps them in R2, index/<scope>/<day>.json). WITHOUT ROWID.
+// 24-bit hash of each line's event id (a large day keeps them in R2, index/<scope>/<day>.json). WITHOUT ROWID.
 export const archiveDays = sqliteTable(
   "archive_days",
   {
@@ -269,8 +269,9 @@ export const archiveDays = sqliteTable(
     day: integer("day").notNull(),
     // JSON: combination (`status|event_type|status_code|error_class`) → { "<hour of day>/<chunk ref>": lines }.
     counts: text("counts", { mode: "json" }).$type<Record<string, Record<string, number>>>().notNull(),
-    // JSON: "<hour of day>/<chunk ref>" → event id hashes; null once the day has outgrown the row.
-    eventHashes: text("event_hashes", { mode: "json" }).$type<Record<string, number[]> | null>(),
+    // JSON: "<hour of day>/<chunk ref>" → its lines' event id hashes, packed (archive/format.ts packHashes); null once
+    // the day has outgrown the row.
+    eventHashes: text("event_hashes", { mode: "json" }).$type<Record<string, string> | null>(),
   },
   // Retention deletes whole days (the index is written once per scope and day: the day never changes).
   (t) => [primaryKey({ columns: [t.scope, t.day] }), index("archive_days_day_idx").on(t.day)],
@@ -288,6 +289,15 @@ export const resentDeliveries = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.webhookId, t.deliveryId] })],
 );
+
+// Deliveries created before migration 0010 kept their AUTOINCREMENT ids, which do not name their creation time as later
+// ids do (db/partitions.ts): the hour of each run of them, for finding one in the archive. Written once by that
+// migration (a row per hour of the history it found); retention deletes a row once its hour is past RETENTION_DAYS.
+export const legacyDeliveryHours = sqliteTable("legacy_delivery_hours", {
+  // The highest id created in the hour.
+  lastId: integer("last_id").primaryKey(),
+  hour: integer("hour").notNull(),
+});
 
 // Progress markers of cron jobs: `queue_watermark`, the latest send time of a queue message the consumer has received
 // (what tells a message still waiting in the queue from a lost one); `queue_probe`, the send time of the oldest

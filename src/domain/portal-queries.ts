@@ -4,6 +4,7 @@
 // Every query is bounded and reads by a key named beside it (test/portal/queries.test.ts checks the plans). None adds
 // a write or an index: what the portal shows comes from the rows the pipeline writes anyway.
 import { firstDeliveryIdAt, HOUR_MS } from "../db/partitions";
+import { payloadText, type StoredPayload } from "../db/payload";
 import type { DeliveryRow, ErrorClass, RecoveryKind, WebhookEndpointRow } from "../db/schema";
 import type { Config } from "../lib/config";
 import { archivedSections, readArchivedDeliveries, readArchivedEvents } from "./archive/read";
@@ -77,8 +78,8 @@ const DELIVERIES_BY_KEY = `SELECT * FROM deliveries_live
 const EVENT_KEYS_PER_STATEMENT = 500;
 
 /**
- * The resource an event's payload is about (`resource.id`), read in JS: the payload is the canonical JSON text as
- * stored; SQL never reads inside it.
+ * The resource an event's payload is about (`resource.id`), read in JS from its text (payloadText: D1 may store it
+ * compressed, so SQL never reads inside it).
  */
 function resourceIdOf(payload: string): string | null {
   try {
@@ -167,9 +168,14 @@ async function eventsAbout(d1: D1Database, resourceId: string, keys: readonly st
     statements.push(
       d1.prepare(EVENTS_BY_KEY).bind(JSON.stringify(keys.slice(i, i + EVENT_KEYS_PER_STATEMENT).map(splitEventKey))),
     );
-  for (const { results } of await d1.batch<{ owner_key: string; event_id: string; payload: string }>(statements))
-    for (const e of results)
-      if (resourceIdOf(e.payload) === resourceId) matching.add(eventKey(e.owner_key, e.event_id));
+  const batches = await d1.batch<{ owner_key: string; event_id: string; payload: StoredPayload }>(statements);
+  await Promise.all(
+    batches
+      .flatMap((r) => r.results)
+      .map(async (e) => {
+        if (resourceIdOf(await payloadText(e.payload)) === resourceId) matching.add(eventKey(e.owner_key, e.event_id));
+      }),
+  );
   return matching;
 }
 const splitEventKey = (key: string) => [key.slice(0, key.indexOf(" ")), key.slice(key.indexOf(" ") + 1)];

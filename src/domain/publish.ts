@@ -9,6 +9,7 @@ import {
   partitionName,
   refreshPartitions,
 } from "../db/partitions";
+import { storedPayload } from "../db/payload";
 import type { AutoDisableReason, OwnerKey } from "../db/schema";
 import { canonicalJson } from "../lib/canonical-json";
 import { newEventId } from "../lib/ids";
@@ -130,11 +131,13 @@ export const toDeliveryRefs = (rows: readonly { webhook_id: string; id: number }
  * it), the last returns the new deliveries; before them (fan-out only), the count of the event as missed by disabled
  * endpoints. `onlyWebhookId` targets one endpoint (the test event); `ifAutoDisabled` stores the event only if that
  * endpoint was auto-disabled for that reason at `now`, i.e. by the batch this rides in; `ifDirectoryAgrees` only if the
- * directory holds the envelope's partner for its tenant. The partitions must exist (withCurrentPartitions).
+ * directory holds the envelope's partner for its tenant. `payload` is the envelope's canonical JSON as stored
+ * (storedPayload). The partitions must exist (withCurrentPartitions).
  */
 export function eventStatements(
   d1: D1Database,
   envelope: EventEnvelope,
+  payload: string | Uint8Array,
   now: number,
   opts: {
     onlyWebhookId?: string;
@@ -152,7 +155,7 @@ export function eventStatements(
     envelope.event_type,
     envelope.tenant_id ?? null,
     envelope.partner_id ?? null,
-    canonicalJson(envelope),
+    payload,
     now,
     firstDeliveryIdAt(now),
     hour,
@@ -191,10 +194,11 @@ export async function storeEvent(
 ): Promise<DeliveryRef[]> {
   const d1 = db.$client;
   const learning = learn ? learningStatements(d1, learn, now) : [];
+  const payload = await storedPayload(canonicalJson(envelope));
   const results = await withCurrentPartitions(d1, now, () =>
     d1.batch<{ webhook_id: string; id: number }>([
       ...learning,
-      ...eventStatements(d1, envelope, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null }),
+      ...eventStatements(d1, envelope, payload, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null }),
     ]),
   );
   // The event's fan-out statement returns the deliveries (publish: the third, after the missed count; the test event:

@@ -16,6 +16,7 @@ import {
   listPartitionHours,
   withPartitions,
 } from "../db/partitions";
+import { EVENT_COLUMNS, type StoredEventRow, withPayloadText } from "../db/payload";
 import type { DeliveryRow, EventRow, RecoveryKind, WebhookEndpointRow } from "../db/schema";
 import type { Config } from "../lib/config";
 import { invalidField } from "../lib/errors";
@@ -38,7 +39,7 @@ import { EVENT_TYPES, isKnownEventType, isServiceEventType, subscriptionMatches 
 import { type DeliveryRef, endpointReceivesOwner, enqueueDeliveries, ownerKeyOf, toDeliveryRefs } from "./publish";
 
 /** Wall time one cron run spends on open recoveries; what is left waits for the next minute. */
-export const RECOVERY_TIME_BOX_MS = 15_000;
+const RECOVERY_TIME_BOX_MS = 15_000;
 
 export interface RecoveryDeps {
   db: Database;
@@ -372,15 +373,15 @@ async function replayHour(deps: RecoveryDeps, webhook: WebhookEndpointRow, job: 
   const d1 = deps.db.$client;
   const types: string[] = JSON.parse(job.event_types ?? "[]");
   const owners = await ownersOf(deps, webhook);
-  const { results: hot } = await d1
+  const { results: stored } = await d1
     .prepare(
-      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-         partner_id AS partnerId, payload, created_at AS createdAt
+      `SELECT ${EVENT_COLUMNS}
        FROM events_live WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
          AND event_type IN (SELECT value FROM json_each(?4))`,
     )
     .bind(JSON.stringify(owners), from, to, JSON.stringify(types))
-    .all<EventRow>();
+    .all<StoredEventRow>();
+  const hot = await withPayloadText(stored);
   const events = new Map(hot.map((e) => [`${e.ownerKey}\n${e.eventId}`, e]));
   if (deps.archive) {
     const store = { db: deps.db, archive: deps.archive };

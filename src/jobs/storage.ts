@@ -6,7 +6,7 @@ import { createPartitions, DAY_MS, HOUR_MS, hourOf } from "../db/partitions";
 import {
   deleteExpiredDays,
   deleteExpiredHours,
-  deleteExpiredResends,
+  deleteExpiredLookups,
   deleteExpiredStats,
   HOURLY_STATS_KEPT_MS,
 } from "../domain/archive/retention";
@@ -15,9 +15,9 @@ import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
 /** Wall time one run (every 3 minutes) may take: a third of the interval; every statement in it stays short. */
-export const STORAGE_BUDGET_MS = 60_000;
+const STORAGE_BUDGET_MS = 60_000;
 /** Rows (or archived hours) per retention statement. */
-export const RETENTION_CHUNK_ROWS = 2000;
+const RETENTION_CHUNK_ROWS = 2000;
 const LEASE = "storage";
 
 export interface StorageResult {
@@ -112,7 +112,7 @@ export async function runStorage(
         result.statsDeleted += n;
         if (n < RETENTION_CHUNK_ROWS) break;
       }
-    if (timeLeft()) await deleteExpiredResends(services, cutoff);
+    if (timeLeft()) await deleteExpiredLookups(services, cutoff);
     result.complete = timeLeft();
   } finally {
     await d1.prepare("UPDATE job_cursors SET value = 0 WHERE name = ?1").bind(LEASE).run();

@@ -4,6 +4,7 @@ import { Webhook } from "standardwebhooks";
 import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import { listPartitionHours, tablesOf } from "../../src/db/partitions";
+import { payloadText, type StoredPayload } from "../../src/db/payload";
 import type { AttemptRecord } from "../../src/db/schema";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
@@ -124,6 +125,22 @@ export async function cancelOpenDeliveriesBut(webhookId: string, at = Date.now()
 }
 
 /** The queue message of a delivery, as publish sends it. */
+/** The payload texts of the stored events (events_live) with `eventId`, oldest owner key first; stored compressed or not. */
+export async function storedPayloads(eventId: string): Promise<string[]> {
+  const { results } = await env.DB.prepare("SELECT payload FROM events_live WHERE event_id = ? ORDER BY owner_key")
+    .bind(eventId)
+    .all<{ payload: StoredPayload }>();
+  return Promise.all(results.map((r) => payloadText(r.payload)));
+}
+
+/** The payload texts of the stored events of `eventType`. */
+export async function storedPayloadsOfType(eventType: string): Promise<string[]> {
+  const { results } = await env.DB.prepare("SELECT payload FROM events_live WHERE event_type = ?")
+    .bind(eventType)
+    .all<{ payload: StoredPayload }>();
+  return Promise.all(results.map((r) => payloadText(r.payload)));
+}
+
 export const messageOf = (ref: DeliveryRef) => ({ delivery_id: ref.id, webhook_id: ref.webhookId });
 
 /** A delivery's recorded attempts (its `attempts` column), in order. */

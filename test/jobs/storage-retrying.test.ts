@@ -11,7 +11,7 @@ import { runStorage } from "../../src/jobs/storage";
 import type { Config } from "../../src/lib/config";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
-import { deliveryDeps, deliveryRow, seedDelivery } from "../helpers/deliveries";
+import { deliveryDeps, deliveryRow, seedDelivery, storedPayloads } from "../helpers/deliveries";
 import { whereStored } from "../helpers/history";
 import { recorded } from "../helpers/receiver";
 import { statsRows } from "../helpers/stats";
@@ -51,9 +51,7 @@ describe("a delivery retrying for days", () => {
       status: "retrying",
       retryInSeconds: 86_400,
     });
-    const payload = (await env.DB.prepare("SELECT payload FROM events_live WHERE event_id = ?")
-      .bind((await deliveryRow(retrying))!.event_id)
-      .first<string>("payload"))!;
+    const payload = (await storedPayloads((await deliveryRow(retrying))!.event_id))[0]!;
 
     // Every hour, a delivery of the busy webhook, delivered at once; every three hours, the storage cron.
     const busyDeliveries = [];

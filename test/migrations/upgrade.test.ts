@@ -12,6 +12,8 @@ import { createDb } from "../../src/db/client";
 import { hourOf } from "../../src/db/partitions";
 import type { AttemptRecord } from "../../src/db/schema";
 import { attemptDelivery } from "../../src/domain/delivery/attempt";
+import { runStorage } from "../../src/jobs/storage";
+import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS } from "../helpers/api";
 import { deliveryDeps, waitFor } from "../helpers/deliveries";
 import { hookUrl, recorded } from "../helpers/receiver";
@@ -489,5 +491,28 @@ describe("upgrading a database written before event keys per owner and hourly pa
     expect(results).toEqual(
       [EVENTS.later.id, EVENTS.tenant.id].sort().map((event_id) => ({ event_owner: `t:${TENANT}`, event_id })),
     );
+  });
+
+  it("finds an old delivery by its id once the storage job has archived it (its id names no time)", async () => {
+    const hours = await db().prepare("SELECT last_id, hour FROM legacy_delivery_hours").all<{ hour: number }>();
+    expect(hours.results).toEqual([
+      { last_id: Math.max(...Object.values(OLD_DELIVERIES).map((d) => d.id)), hour: hourOf(T0) },
+    ]);
+    const later = NOW + 8 * HOUR; // every old delivery that finished is history by then
+    const services = { ...createServices({ ...env, DB: env.UPGRADE_DB }), now: () => later };
+    for (let run = 0; run < 20; run++) if ((await runStorage(services)).complete) break;
+    const inD1 = await db()
+      .prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ? AND id = ?")
+      .bind(PARTNER_HOOK, OLD_DELIVERIES.success.id)
+      .first<{ n: number }>();
+    expect(inD1!.n).toBe(0);
+    const detail = await api("GET", `${WEBHOOKS}/${PARTNER_HOOK}/deliveries/${OLD_DELIVERIES.success.id}`, {
+      token: await partnerAdmin(PARTNER),
+      ...onUpgraded,
+    });
+    expect(detail.status).toBe(200);
+    expect(detail.body).toMatchObject({ id: OLD_DELIVERIES.success.id, event_id: EVENTS.tenant.id, status: "success" });
+    expect(detail.body.attempts).toHaveLength(2);
+    expect(detail.body.payload).toMatchObject({ event_id: EVENTS.tenant.id });
   });
 });

@@ -29,7 +29,7 @@ import {
 import { queryPlansOf } from "../helpers/pipeline";
 import { PortalVisitor, textOf } from "../helpers/portal";
 import { hookUrl } from "../helpers/receiver";
-import { tenantAdmin } from "../helpers/tokens";
+import { publisher, tenantAdmin } from "../helpers/tokens";
 
 const TENANT = "tnt_portal_history";
 const MINUTE = 60_000;
@@ -152,6 +152,31 @@ describe("the search by resource id", () => {
     expect(none.rows).toEqual([]);
     const limited = await searchDeliveriesByResource(services(), [a.id, b.id], "usr_wanted", window, 3);
     expect(limited.rows.map(logKey)).toEqual(inLogOrder(wanted()).slice(0, 3));
+  });
+
+  it("reads a payload D1 stores compressed", async () => {
+    const published = await api("POST", "/api/v1/events", {
+      token: await publisher(TENANT),
+      body: {
+        event_type: "user.updated",
+        tenant_id: TENANT,
+        resource: { type: "user", id: "usr_packed" },
+        data: { note: "a long note that compresses well ".repeat(20) },
+      },
+    });
+    expect(published.status).toBe(202);
+    const stored = await env.DB.prepare("SELECT typeof(payload) AS type FROM events_live WHERE event_id = ?")
+      .bind(published.body.event_id)
+      .first<{ type: string }>();
+    expect(stored!.type).toBe("blob");
+    const found = await searchDeliveriesByResource(
+      createServices(env),
+      [a.id, b.id],
+      "usr_packed",
+      { from: Date.now() - HOUR_MS, until: Date.now() + 1 },
+      50,
+    );
+    expect(found.rows.map((d) => d.eventId)).toEqual([published.body.event_id, published.body.event_id]);
   });
 
   it("through the portal, with what the search covered", async () => {

@@ -11,6 +11,7 @@ import {
   dayIndexKey,
   dayOf,
   eventIdHash,
+  packedHashesHold,
   parseCombo,
   parseEntryKey,
   readChunkHeader,
@@ -54,7 +55,7 @@ function comboMatches(combo: string, f: ArchiveFilter): boolean {
   );
 }
 
-export function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
+function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
   return (
     (f.status === undefined || d.status === f.status) &&
     (f.eventType === undefined || d.eventType === f.eventType) &&
@@ -105,11 +106,11 @@ export async function archivedEntries(
     if (wanted !== null) {
       const hashes =
         row.event_hashes !== null
-          ? (JSON.parse(row.event_hashes) as Record<string, number[]>)
+          ? (JSON.parse(row.event_hashes) as Record<string, string>)
           : await readDayIndex(store.archive, scope, row.day);
       candidates = new Set(
         Object.entries(hashes)
-          .filter(([, hs]) => hs.includes(wanted))
+          .filter(([, packed]) => packedHashesHold(packed, wanted))
           .map(([k]) => k),
       );
     }
@@ -185,9 +186,9 @@ const compareRefs = (a: string, b: string) =>
       ? 1
       : -1;
 
-async function readDayIndex(archive: R2Bucket, scope: string, day: number): Promise<Record<string, number[]>> {
+async function readDayIndex(archive: R2Bucket, scope: string, day: number): Promise<Record<string, string>> {
   const object = await archive.get(dayIndexKey(scope, day));
-  return object ? ((await object.json()) as Record<string, number[]>) : {};
+  return object ? ((await object.json()) as Record<string, string>) : {};
 }
 
 // Chunk headers never change once written; an isolate keeps the ones it read.
@@ -259,9 +260,9 @@ export async function findArchivedDelivery(
   store: ArchiveStore,
   webhookId: string,
   deliveryId: number,
-  createdAt: number,
+  created: { from: number; until: number },
 ): Promise<DeliveryLine | null> {
-  const entries = await archivedEntries(store, webhookId, {}, createdAt, createdAt + 1);
+  const entries = await archivedEntries(store, webhookId, {}, created.from, created.until);
   const lines = await readSections<DeliveryLine>(store, "deliveries", webhookId, entries);
   return lines.find((d) => d.id === deliveryId) ?? null;
 }

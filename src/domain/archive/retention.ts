@@ -6,7 +6,7 @@ import { ARCHIVE_KINDS } from "../../db/schema";
 import { chunkKey, dayIndexKey, dayOf } from "./format";
 
 /** R2 deletes at most 1,000 keys per call. */
-export const R2_DELETE_LIMIT = 1000;
+const R2_DELETE_LIMIT = 1000;
 /** Hours of hourly stats kept: the 24 h window and a day of slack. */
 export const HOURLY_STATS_KEPT_MS = 48 * HOUR_MS;
 
@@ -76,11 +76,16 @@ export async function deleteExpiredStats(
   return meta.changes;
 }
 
-/** Forgets archived deliveries sent again, once the originals are past retention. */
-export async function deleteExpiredResends(deps: RetentionDeps, cutoff: number): Promise<number> {
-  const { meta } = await deps.db.$client
-    .prepare("DELETE FROM resent_deliveries WHERE delivery_id < ?1")
-    .bind(firstDeliveryIdAt(cutoff))
-    .run();
-  return meta.changes;
+/**
+ * Forgets what only history past retention needed, in one batch: the archived deliveries sent again (resent_deliveries),
+ * and the hours of pre-0010 delivery ids (legacy_delivery_hours, db/partitions.ts; a few hundred rows at most).
+ */
+export async function deleteExpiredLookups(deps: RetentionDeps, cutoff: number): Promise<number> {
+  const d1 = deps.db.$client;
+  const results = await d1.batch([
+    // By the resend's id, which names a time even when the original's (a pre-0010 id) does not; it is the later one.
+    d1.prepare("DELETE FROM resent_deliveries WHERE resent_as < ?1").bind(firstDeliveryIdAt(cutoff)),
+    d1.prepare("DELETE FROM legacy_delivery_hours WHERE hour < ?1").bind(hourOf(cutoff)),
+  ]);
+  return results.reduce((n, r) => n + r.meta.changes, 0);
 }

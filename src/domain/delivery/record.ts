@@ -39,11 +39,13 @@ export type AttemptOutcome = { kind: "skipped"; reason: SkipReason } | Attempted
 // bound parameters per statement, a JSON array has no such limit). Each appends its attempt to `attempts` and clears
 // the lease, only while the attempt is still the delivery's latest and unrecorded (UNRECORDED): a delivery claimed
 // again since (its lease lapsed) is not overwritten by an old attempt, and a batch run twice records nothing twice.
-const updateDeliveries = (table: string) => `UPDATE "${table}" SET
+// A delivery that stays open is updated without naming completed_at: D1 bills an index entry for any column of a
+// partial index's condition that an UPDATE assigns, even to the value it had (deliveries_open_idx).
+const updateDeliveries = (table: string, finishing: boolean) => `UPDATE "${table}" SET
     status = r.value ->> 'status', due_at = coalesce(r.value ->> 'due_at', due_at), in_queue = r.value ->> 'in_queue',
     last_status_code = r.value ->> 'last_status_code', last_error_class = r.value ->> 'last_error_class',
     last_error = r.value ->> 'last_error', attempts = json_insert(attempts, '$[#]', json(r.value ->> 'attempt')),
-    lease_until = NULL, completed_at = r.value ->> 'completed_at', updated_at = r.value ->> 'updated_at'
+    lease_until = NULL, ${finishing ? "completed_at = r.value ->> 'completed_at', " : ""}updated_at = r.value ->> 'updated_at'
   FROM json_each(?1) AS r
   WHERE "${table}".webhook_id = r.value ->> 'webhook_id' AND "${table}".id = r.value ->> 'delivery_id'
     AND "${table}".attempt_count = r.value ->> 'attempt_number' AND "${table}".lease_until IS NOT NULL`;
@@ -125,8 +127,13 @@ export async function recordAttempts(
           const statements = [
             ...health.statements,
             ...attemptStatsStatements(d1, planned.map(statsInput)),
-            ...[...groupByTable(live, deliveryChanges, (c) => c.delivery_id)].map(([table, group]) =>
-              d1.prepare(updateDeliveries(table)).bind(JSON.stringify(group)),
+            ...[...groupByTable(live, deliveryChanges, (c) => c.delivery_id)].flatMap(([table, group]) =>
+              [true, false]
+                .map((finishing) => ({ finishing, rows: group.filter((c) => (c.completed_at !== null) === finishing) }))
+                .filter(({ rows }) => rows.length > 0)
+                .map(({ finishing, rows }) =>
+                  d1.prepare(updateDeliveries(table, finishing)).bind(JSON.stringify(rows)),
+                ),
             ),
           ];
           return { health, results: await d1.batch(statements) };
