@@ -130,6 +130,11 @@ export interface AttemptRecord {
   error_class: ErrorClass | null;
   error: string | null;
   response_body: string | null;
+  /**
+   * A failed attempt's response headers, [name, value] pairs, at most RESPONSE_HEADERS_MAX_BYTES serialized (cookies
+   * never kept); absent after a success or when no response came (domain/http-attempt.ts).
+   */
+  response_headers?: [string, string][];
 }
 
 export const deliveries = sqliteTable(
@@ -346,6 +351,8 @@ export const portalSessions = sqliteTable(
     redeemedAt: integer("redeemed_at"),
     // The link's expiry until it is opened, then the session's.
     expiresAt: integer("expires_at").notNull(),
+    // A one-time result for the next page (a new secret, a test's outcome), sealed; read once and cleared.
+    flash: text("flash"),
   },
   (t) => [
     uniqueIndex("portal_sessions_link_hash_uq").on(t.linkHash),

@@ -200,7 +200,7 @@ const RECOVERABLE_SQL = `(status = 'failed' OR (status = 'cancelled' AND last_er
  * archive's (its counts, by status, for the whole hours of the window; the archive is history, so all ended before),
  * less the archived ones already sent again.
  */
-async function countRecoverable(
+export async function countRecoverable(
   deps: RecoveryDeps,
   webhook: WebhookEndpointRow,
   window: RecoveryWindow,
@@ -322,7 +322,7 @@ async function ownersOf(deps: RecoveryDeps, webhook: WebhookEndpointRow): Promis
  * in the window (D1's and the archive's counts), less the deliveries the webhook has of those types in the window.
  * Events reach a webhook as they are published, so the two line up; the job itself checks each event.
  */
-async function countReplayable(
+export async function countReplayable(
   deps: RecoveryDeps,
   webhook: WebhookEndpointRow,
   window: RecoveryWindow,

@@ -23,6 +23,10 @@ export interface PastDelivery {
   lastError?: string | null;
   retryOf?: number | null;
   data?: Record<string, unknown>;
+  /** The event's resource.id (default usr_1). */
+  resourceId?: string;
+  /** The attempt's response headers, as a failed attempt keeps them. */
+  responseHeaders?: [string, string][];
 }
 
 /** A stored delivery: its row's columns (snake_case, as D1 and the API name them) and its event's exact payload. */
@@ -49,7 +53,7 @@ const payloadOf = (d: PastDelivery, eventId: string) =>
     data: d.data ?? { at: d.createdAt, note: "Zoë ✓" },
     event_id: eventId,
     event_type: d.eventType ?? "user.created",
-    resource: { id: "usr_1", type: "user" },
+    resource: { id: d.resourceId ?? "usr_1", type: "user" },
     tenant_id: d.tenantId,
     timestamp: new Date(d.createdAt).toISOString(),
   }).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
@@ -73,6 +77,7 @@ export async function storePastDeliveries(deliveries: readonly PastDelivery[]): 
               error_class: d.lastErrorClass ?? null,
               error: d.lastError ?? null,
               response_body: d.status === "success" ? "ok" : null,
+              ...(d.responseHeaders ? { response_headers: d.responseHeaders } : {}),
             },
           ];
     return {

@@ -1,9 +1,10 @@
 // The upgrade path of a deployed database: an empty D1 (UPGRADE_DB, vitest.config.ts) taken through the migrations up
 // to 0007, given rows as the code of that time wrote them (events keyed by their bare event_id, deliveries with
 // AUTOINCREMENT ids and their attempts in delivery_attempts, the stats rollup's and retention's run records), then taken
-// through the rest: 0008 (event keys per owner), 0009 (the slow lane), 0010 (hourly partitions). Every row arrives in
-// the new tables as the new code reads it, and the old events keep working: shown, filtered, sent with their event_id,
-// a duplicate when their owner publishes them again, another event when anyone else does, and replayed as fan-out would.
+// through the rest: 0008 (event keys per owner), 0009 (the slow lane), 0010 (hourly partitions), 0011 (the portal's
+// flash). Every row arrives in the new tables as the new code reads it, and the old events keep working: shown,
+// filtered, sent with their event_id, a duplicate when their owner publishes them again, another event when anyone else
+// does, and replayed as fan-out would.
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -322,6 +323,7 @@ beforeAll(async () => {
     "0008_event_keys_per_owner.sql",
     "0009_slow_lane.sql",
     "0010_hot_partitions.sql",
+    "0011_portal_flash.sql",
   ]);
   await applyD1Migrations(db(), migrations.slice(0, cut));
   expect(await tableNames()).toEqual(expect.arrayContaining(["delivery_attempts", "events", "deliveries"]));

@@ -181,9 +181,9 @@ export async function recordAttempts(
   });
 }
 
-/** An attempt as its delivery row keeps it (the API's shape, times in ms). */
+/** An attempt as its delivery row keeps it (the API's shape, times in ms; a failure's response headers for the portal). */
 export function attemptRecord(attemptNumber: number, startedAt: number, result: RecordedResult): AttemptRecord {
-  return {
+  const record: AttemptRecord = {
     attempt: attemptNumber,
     started_at: startedAt,
     duration_ms: result.durationMs,
@@ -193,6 +193,8 @@ export function attemptRecord(attemptNumber: number, startedAt: number, result: 
     error: result.errorMessage?.slice(0, 500) ?? null,
     response_body: result.responseExcerpt,
   };
+  if (!result.ok && result.responseHeaders?.length) record.response_headers = result.responseHeaders;
+  return record;
 }
 
 const statsInput = (p: {
