@@ -33,13 +33,14 @@ function summary(r) {
   const lines = [
     "| # | Measure | Ours (Miniflare) | Baseline, same runtime (Miniflare) | Ratio: Miniflare | Ratio: wrangler dev | Target (on Miniflare) |",
     "|---|---|---|---|---|---|---|",
-    `| 1 | Admin API \`GET /api/v1/admin/webhooks/{id}\`, RS256 JWT | ${lat(a.get)} | bare Hono route: ${lat(a.bare)} | ${fmt(a.get.ratio, 2)} | ${fmt(a.get.ratio_wrangler_dev, 2)} | ≥ ${a.target_ratio}: ${yes(a.get.ratio >= a.target_ratio)} |`,
-    `| 1 | Admin API \`GET /api/v1/admin/webhooks/\` (list, 20 of 25) | ${lat(a.list)} | bare Hono route (same) | ${fmt(a.list.ratio, 2)} | ${fmt(a.list.ratio_wrangler_dev, 2)} | ≥ ${a.target_ratio}: ${yes(a.list.ratio >= a.target_ratio)} |`,
-    `| 1 | split: \`GET …/webhooks/events\` (token check + framework, no D1) / \`GET /health\` (one D1 call, no token) | ${fmt(a.events_no_d1.rps)} / ${fmt(a.health_no_token.rps)} req/s | bare Hono route (same) | ${fmt(a.events_no_d1.ratio, 2)} / ${fmt(a.health_no_token.ratio, 2)} | ${fmt(a.wrangler_dev.events_no_d1.ratio, 2)} / ${fmt(a.wrangler_dev.health_no_token.ratio, 2)} | – |`,
+    `| 1 | Admin API \`GET /api/v1/admin/webhooks/{id}\`, RS256 JWT | ${lat(a.get)} | one D1 row by primary key, as JSON: ${lat(a.d1_point_read)} | ${fmt(a.get.ratio_vs_d1_point_read, 2)} (vs bare route ${fmt(a.get.ratio, 2)}) | ${fmt(a.get.ratio_vs_d1_point_read_wrangler_dev, 2)} (${fmt(a.get.ratio_wrangler_dev, 2)}) | ≥ ${a.get.target_ratio_vs_d1_point_read} of the D1 read: ${yes(a.get.ratio_vs_d1_point_read >= a.get.target_ratio_vs_d1_point_read)} |`,
+    `| 1 | Admin API \`GET /api/v1/admin/webhooks/\` (list, 20 of 25) | ${lat(a.list)} | a D1 page of 20 and its count, one round trip: ${lat(a.d1_page)} | ${fmt(a.list.ratio_vs_d1_page, 2)} (vs bare route ${fmt(a.list.ratio, 2)}) | ${fmt(a.list.ratio_vs_d1_page_wrangler_dev, 2)} (${fmt(a.list.ratio_wrangler_dev, 2)}) | ≥ ${a.list.target_ratio_vs_d1_page} of the D1 page: ${yes(a.list.ratio_vs_d1_page >= a.list.target_ratio_vs_d1_page)} |`,
+    `| 1 | split: \`GET …/webhooks/events\` (token check + framework, no D1) / \`GET /health\` (one D1 call, no token) | ${fmt(a.events_no_d1.rps)} / ${fmt(a.health_no_token.rps)} req/s | bare Hono route: ${lat(a.bare)} | ${fmt(a.events_no_d1.ratio, 2)} / ${fmt(a.health_no_token.ratio, 2)} | ${fmt(a.wrangler_dev.events_no_d1.ratio, 2)} / ${fmt(a.wrangler_dev.health_no_token.ratio, 2)} | – |`,
     `| 2 | Delivery throughput: published → 2xx received → recorded as success in D1 (${fmt(d.subject.deliveries)} deliveries) | ` +
       `${fmt(d.subject.per_second)}/s (${fmt(d.subject.seconds, 1)} s; steady ${fmt(d.subject.sustained_per_second)}/s) | ` +
-      `queue consumer that only fetches: ${fmt(d.queue_baseline.per_second)}/s; fetch loop, no queue: ${fmt(d.fetch_loop_baseline.per_second)}/s | ` +
-      `${fmt(d.ratio_vs_queue_baseline, 3)} (vs fetch loop ${fmt(d.ratio_vs_fetch_loop, 3)}) | ${fmt(d.ratio_vs_queue_baseline_wrangler_dev, 3)} (vs fetch loop ${fmt(d.ratio_vs_fetch_loop_wrangler_dev, 3)}) | ≥ ${d.target_ratio}: ${yes(d.ratio_vs_queue_baseline >= d.target_ratio)} |`,
+      `queue consumer that fetches and records each outcome as a D1 row (one statement per batch): ${fmt(d.fetch_and_record_baseline.per_second)}/s; ` +
+      `that only fetches: ${fmt(d.queue_baseline.per_second)}/s; fetch loop, no queue: ${fmt(d.fetch_loop_baseline.per_second)}/s | ` +
+      `${fmt(d.ratio_vs_fetch_and_record, 3)} (vs fetch only ${fmt(d.ratio_vs_queue_baseline, 3)}) | ${fmt(d.ratio_vs_fetch_and_record_wrangler_dev, 3)} (${fmt(d.ratio_vs_queue_baseline_wrangler_dev, 3)}) | ≥ ${d.target_ratio} of fetch and record: ${yes(d.ratio_vs_fetch_and_record >= d.target_ratio)} |`,
   ];
   const prof = d.subject.profile;
   if (prof && !prof.error)
@@ -61,10 +62,11 @@ function summary(r) {
       `D1: ${fmt(ps.d1_round_trips + cs.d1_round_trips, 2)} round trips, ${fmt(ps.d1_statements + cs.d1_statements, 2)} statements, ` +
       `${fmt(ps.d1_rows_read + cs.d1_rows_read, 1)} rows read, ${fmt(ps.d1_rows_written + cs.d1_rows_written, 1)} rows written; ` +
       `queue: ${fmt(ps.queue_calls + cs.queue_calls, 2)} calls, ${fmt(c.queue_billed_operations_per_delivery, 0)} billed operations | ` +
-      `CPU: ${ms(r.cpu_ms_per_baseline_delivery)} per delivery (queue consumer that only fetches) | – | – | – |`,
+      `CPU: ${ms(r.cpu_ms_per_baseline_delivery_fetch_and_record)} per delivery (queue consumer that fetches and records), ${ms(r.cpu_ms_per_baseline_delivery)} (that only fetches) | – | – | ` +
+      `CPU ≤ ${fmt(r.cpu_ms_per_delivery_target, 1)} ms: ${yes(r.cpu_ms_per_delivery <= r.cpu_ms_per_delivery_target)} |`,
     `| 5 | Cost per admin request (GET one / list) | CPU: ${ms(r.cpu.miniflare.per_admin_get)} / ${ms(r.cpu.miniflare.per_admin_list)}; ` +
       `D1: ${fmt(c.per_request.get.d1_round_trips, 2)} / ${fmt(c.per_request.list.d1_round_trips, 2)} round trips, ${fmt(c.per_request.get.d1_rows_read, 1)} / ${fmt(c.per_request.list.d1_rows_read, 1)} rows read | ` +
-      `CPU: ${ms(r.cpu_ms_per_baseline_request)} per bare route request | – | – | – |`,
+      `CPU: ${ms(r.cpu.miniflare.baseline_per_d1_point_read)} / ${ms(r.cpu.miniflare.baseline_per_d1_page)} (the D1 read / page); ${ms(r.cpu_ms_per_baseline_request)} per bare route request | – | – | – |`,
   );
   return lines;
 }
@@ -78,9 +80,9 @@ function wranglerDevDetail(r) {
     "",
     "| Measure | Ours (wrangler dev) | Baseline (wrangler dev) | Ratio |",
     "|---|---|---|---|",
-    `| Admin GET one | ${lat(a.get)} | ${lat(a.bare)} | ${fmt(a.get.ratio, 2)} |`,
-    `| Admin list | ${lat(a.list)} | (same) | ${fmt(a.list.ratio, 2)} |`,
-    `| Delivery throughput | ${fmt(d.subject.per_second)}/s (steady ${fmt(d.subject.sustained_per_second)}/s) | queue: ${fmt(d.queue_baseline.per_second)}/s; fetch loop: ${fmt(d.fetch_loop_baseline.per_second)}/s | ${fmt(d.ratio_vs_queue_baseline, 3)} |`,
+    `| Admin GET one | ${lat(a.get)} | D1 read: ${lat(a.d1_point_read)}; bare: ${lat(a.bare)} | ${fmt(a.get.ratio_vs_d1_point_read, 2)} (${fmt(a.get.ratio, 2)}) |`,
+    `| Admin list | ${lat(a.list)} | D1 page: ${lat(a.d1_page)} | ${fmt(a.list.ratio_vs_d1_page, 2)} (${fmt(a.list.ratio, 2)}) |`,
+    `| Delivery throughput | ${fmt(d.subject.per_second)}/s (steady ${fmt(d.subject.sustained_per_second)}/s) | fetch and record: ${fmt(d.fetch_and_record_baseline.per_second)}/s; fetch only: ${fmt(d.queue_baseline.per_second)}/s; fetch loop: ${fmt(d.fetch_loop_baseline.per_second)}/s | ${fmt(d.ratio_vs_fetch_and_record, 3)} (${fmt(d.ratio_vs_queue_baseline, 3)}) |`,
     `| Publish under load | ${lat(p.publish)} | ${lat(p.bare_post)} | ${fmt(p.publish.ratio, 2)} |`,
   ];
 }
@@ -101,7 +103,10 @@ function cpuTable(r) {
     `| delivery, publish side (copy without a consumer) | ${ms(m.per_delivery_publish_side)} | – |`,
     `| delivery, consumer side (the difference) | ${ms(m.per_delivery_consumer_side)} | – |`,
     `| baseline: bare route request | ${ms(m.baseline_per_bare_get)} | ${ms(w.baseline_per_bare_get)} |`,
+    `| baseline: one D1 row by primary key, as JSON | ${ms(m.baseline_per_d1_point_read)} | ${ms(w.baseline_per_d1_point_read)} |`,
+    `| baseline: a D1 page of 20 and its count | ${ms(m.baseline_per_d1_page)} | ${ms(w.baseline_per_d1_page)} |`,
     `| baseline: bare JSON POST | ${ms(m.baseline_per_bare_post)} | ${ms(w.baseline_per_bare_post)} |`,
+    `| baseline: delivery by the queue consumer that fetches and records | ${ms(m.baseline_per_delivery_fetch_and_record)} | ${ms(w.baseline_per_delivery_fetch_and_record)} |`,
     `| baseline: delivery by the queue consumer that only fetches | ${ms(m.baseline_per_delivery)} | ${ms(w.baseline_per_delivery)} |`,
   ];
 }
@@ -169,4 +174,106 @@ export function renderMarkdown(r) {
     ...costDetail(r),
     ...(r.isolation ? ["", ...isolation(r)] : []),
   ].join("\n");
+}
+
+/** One profiled isolate: by owner, then the top functions by self time. */
+function isolateTables(isolate, unit) {
+  const per = (x) => fmt(x.ms_per_unit, 3);
+  const pct = (x) => `${fmt(x.share * 100, 1)}%`;
+  return [
+    `| Owner | ms per ${unit} | Share |`,
+    "|---|---|---|",
+    ...isolate.by_owner.filter((o) => o.share >= 0.001).map((o) => `| ${o.name} | ${per(o)} | ${pct(o)} |`),
+    "",
+    `| # | Function (self time) | Where | ms per ${unit} | Share |`,
+    "|---|---|---|---|---|",
+    ...isolate.top.map(
+      (f, i) =>
+        `| ${i + 1} | \`${f.function.replace(/\|/g, "\\|")}\` | ${f.at ? `\`${f.at}\`` : "–"} (${f.owner}) | ${per(f)} | ${pct(f)} |`,
+    ),
+  ];
+}
+
+const ISOLATE_ROLES = {
+  worker: "**the Worker's own isolate**",
+  "d1:db": "the local D1's Durable Object (SQLite, and the JSON of every statement and result)",
+  "d1:db:entry": "the Worker in front of the local D1",
+  "core:entry": "Miniflare's entry Worker (every request crosses it)",
+  "outbound:0": "Miniflare's outbound service (every fetch crosses it)",
+  "queues:queue": "the local queue broker",
+};
+
+/**
+ * Where workerd's CPU per unit went, ours beside the floor's (the baseline doing the least the job needs): each
+ * isolate's busy time, and what is left outside them; the last column is our extra.
+ */
+function isolateSplit(ours, floor, unit, floorName, intervalUs) {
+  const names = [...new Set([...Object.keys(ours.isolates), ...Object.keys(floor.isolates)])]
+    .filter((n) => Math.max(ours.isolates[n] ?? 0, floor.isolates[n] ?? 0) >= 0.001)
+    .sort((a, b) => (ours.isolates[b] ?? 0) - (ours.isolates[a] ?? 0));
+  const outside = (x) => x.workerd_cpu_ms_per_unit - Object.values(x.isolates).reduce((n, ms) => n + ms, 0);
+  const row = (label, a, b) => `| ${label} | ${fmt(a, 3)} | ${fmt(b, 3)} | ${fmt(a - b, 3)} |`;
+  return [
+    `| workerd's CPU, ms per ${unit} (every isolate sampled each ${fmt(intervalUs / 1000, 0)} ms) | Ours | ${floorName} | Ours − floor |`,
+    "|---|---|---|---|",
+    ...names.map((n) => row(ISOLATE_ROLES[n] ?? `\`${n}\``, ours.isolates[n] ?? 0, floor.isolates[n] ?? 0)),
+    row("workerd outside every isolate (HTTP, sockets, timers, locks, scheduling)", outside(ours), outside(floor)),
+    row("**workerd in all (/proc, every thread)**", ours.workerd_cpu_ms_per_unit, floor.workerd_cpu_ms_per_unit),
+  ];
+}
+
+/** The tables of `npm run bench -- --profile` (bench/profile.json), as docs/performance.md shows them. */
+export function renderProfile(p) {
+  const alone = (x, unit) =>
+    `Our isolate profiled alone (a sample every ${fmt(x.worker.sampler_tick_us)} µs): busy ${fmt(x.worker.busy_ms_per_unit, 3)} ms per ${unit}, ` +
+    `of workerd's ${fmt(x[`workerd_cpu_ms_per_${unit}`], 3)} ms.`;
+  const section = (title, x, unit, floorName) => [
+    `${title} ${alone(x, unit)}`,
+    "",
+    ...isolateTables(x.worker, unit),
+    ...(x.split ? ["", ...isolateSplit(x.split, x.floor_split, unit, floorName, p.split_sampling_interval_us)] : []),
+    "",
+  ];
+  const c = p.consumer;
+  return [
+    `Profile of ${p.finished_at.slice(0, 16).replace("T", " ")} UTC (\`npm run bench -- --profile\`, Miniflare; ` +
+      `load average ${p.machine.load_average_at_start.join(" ")} at start, ${p.load_average_at_end.join(" ")} at end).`,
+    "",
+    ...section(
+      `**The consumer**: ${fmt(c.deliveries)} deliveries, published before the profile began (${fmt(c.recorded_when_stopped)} recorded by its end).`,
+      c,
+      "delivery",
+      "Floor: fetch and record",
+    ),
+    ...section(
+      `**The admin GET**: ${fmt(p.admin_get.requests)} requests (${fmt(p.admin_get.rps)} req/s, RS256 token, one D1 round trip).`,
+      p.admin_get,
+      "request",
+      "Floor: D1 point read",
+    ),
+    ...section(
+      `**The admin list** (a page of 20 of 25): ${fmt(p.admin_list.requests)} requests (${fmt(p.admin_list.rps)} req/s).`,
+      p.admin_list,
+      "request",
+      "Floor: D1 page",
+    ),
+    ...section(
+      `**Publishing** the consumer's events (${fmt(p.publish.deliveries)} deliveries, 20 webhooks an event, 4 publishes at a time), the queue's consumer held back.`,
+      p.publish,
+      "delivery",
+    ),
+  ]
+    .join("\n")
+    .trimEnd();
+}
+
+const PROFILE_START = "<!-- profile tables: written by `npm run bench -- --profile` -->";
+const PROFILE_END = "<!-- end of profile tables -->";
+
+/** docs/performance.md with the profile tables between their markers replaced by `markdown`. */
+export function withProfileTables(doc, markdown) {
+  const from = doc.indexOf(PROFILE_START);
+  const to = doc.indexOf(PROFILE_END);
+  if (from === -1 || to < from) throw new Error("docs/performance.md lacks the profile tables' markers");
+  return `${doc.slice(0, from + PROFILE_START.length)}\n\n${markdown}\n\n${doc.slice(to)}`;
 }

@@ -54,9 +54,10 @@ export function bundleWorker(wrangler, { cwd, config = "wrangler.toml", entry, o
   });
 }
 
-/** Applies the D1 migrations of `cwd`'s wrangler.toml to a local database kept in `persistTo`. */
-export function applyLocalMigrations(wrangler, { cwd, persistTo }) {
-  runWrangler(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
+/** Applies the D1 migrations of `cwd`'s wrangler.toml (or of `config`) to a local database kept in `persistTo`. */
+export function applyLocalMigrations(wrangler, { cwd, persistTo, config }) {
+  const configArgs = config ? ["-c", config] : [];
+  runWrangler(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...configArgs], {
     cwd,
     what: "applying the D1 migrations",
   });
