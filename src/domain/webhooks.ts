@@ -1,7 +1,7 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
-import { and, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, count, desc, eq, isNull, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { canSee, type Owner, type OwnerFilter, type Visibility } from "../auth/policy";
-import type { Database } from "../db/client";
+import { allInOneBatch, type Database, oncePerDatabase } from "../db/client";
 import { tablesOf, withPartitions } from "../db/partitions";
 import {
   ACTIVE_DELIVERY_SQL,
@@ -132,9 +132,9 @@ export async function getWebhookRow(db: Database, id: string): Promise<WebhookEn
   return row;
 }
 
-/** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
-export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
-  const found = await db
+// The admin API's two hot reads, prepared once per database: drizzle builds their SQL once, not on every request.
+const visibleWebhookQuery = oncePerDatabase((db) =>
+  db
     .select({
       row: webhookEndpoints,
       // The directory's partner for the endpoint's tenant: what partner visibility goes by.
@@ -143,14 +143,19 @@ export async function getVisibleWebhook(db: Database, id: string, visibility: Vi
       >`(SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id")`,
     })
     .from(webhookEndpoints)
-    .where(and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)))
-    .get();
+    .where(and(eq(webhookEndpoints.id, sql.placeholder("id")), isNull(webhookEndpoints.deletedAt)))
+    .prepare(),
+);
+
+/** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
+export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
+  const found = await visibleWebhookQuery(db).get({ id });
   if (!found || !canSee(visibility, found.row, found.directoryPartnerId)) throw notFound("Webhook not found");
   return found.row;
 }
 
 /** Webhooks of a partner: its partner-level ones, and those of the tenants the directory assigns to it. */
-function ofPartner(partnerId: string): SQL {
+function ofPartner(partnerId: SQLWrapper): SQL {
   return and(
     eq(webhookEndpoints.partnerId, partnerId),
     or(
@@ -166,21 +171,45 @@ export interface Page {
   perPage: number;
 }
 
+/** A page of the list and its count, prepared for each shape of filter (by tenant, by partner, both, neither). */
+const listQueries = oncePerDatabase((db) => {
+  const byShape = new Map<string, ReturnType<typeof prepareList>>();
+  function prepareList(byTenant: boolean, byPartner: boolean) {
+    const conditions: SQL[] = [isNull(webhookEndpoints.deletedAt)];
+    if (byTenant) conditions.push(eq(webhookEndpoints.tenantId, sql.placeholder("tenantId")));
+    if (byPartner) conditions.push(ofPartner(sql.placeholder("partnerId")));
+    const where = and(...conditions);
+    return [
+      db
+        .select()
+        .from(webhookEndpoints)
+        .where(where)
+        .orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id))
+        .limit(sql.placeholder("limit"))
+        .offset(sql.placeholder("offset"))
+        .prepare(),
+      db.select({ n: count() }).from(webhookEndpoints).where(where).prepare(),
+    ] as const;
+  }
+  return (filter: OwnerFilter) => {
+    const shape = `${Boolean(filter.tenantId)} ${Boolean(filter.partnerId)}`;
+    let queries = byShape.get(shape);
+    if (!queries) {
+      queries = prepareList(Boolean(filter.tenantId), Boolean(filter.partnerId));
+      byShape.set(shape, queries);
+    }
+    return queries;
+  };
+});
+
 export async function listWebhooks(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
-  const conditions: SQL[] = [isNull(webhookEndpoints.deletedAt)];
-  if (filter.tenantId) conditions.push(eq(webhookEndpoints.tenantId, filter.tenantId));
-  if (filter.partnerId) conditions.push(ofPartner(filter.partnerId));
-  const where = and(...conditions);
-  const [rows, [total]] = await db.batch([
-    db
-      .select()
-      .from(webhookEndpoints)
-      .where(where)
-      .orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id))
-      .limit(perPage)
-      .offset((page - 1) * perPage),
-    db.select({ n: count() }).from(webhookEndpoints).where(where),
-  ]);
+  const [pageQuery, countQuery] = listQueries(db)(filter);
+  const [rows, [total]] = await allInOneBatch(db, [pageQuery, countQuery], {
+    tenantId: filter.tenantId,
+    partnerId: filter.partnerId,
+    limit: perPage,
+    offset: (page - 1) * perPage,
+  });
   const totalCount = total?.n ?? 0;
   return { rows, total: totalCount, pages: Math.ceil(totalCount / perPage) };
 }
