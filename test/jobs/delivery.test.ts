@@ -23,7 +23,7 @@ import {
 import { payloadText, type StoredPayload } from "../../src/db/payload";
 import { attemptDelivery, RECORD_GATHER_MS } from "../../src/domain/delivery/attempt";
 import { claimDeliveries } from "../../src/domain/delivery/claim";
-import { recordAttempts } from "../../src/domain/delivery/record";
+import { recordAttempts, SUCCESS_BODY_KEPT_CHARS } from "../../src/domain/delivery/record";
 import type { DeliveryRef } from "../../src/domain/publish";
 import worker from "../../src/index";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
@@ -258,13 +258,21 @@ describe("retries", () => {
     expect(await recorded(wh.hookKey)).toHaveLength(1);
   });
 
-  it("keeps only the first 4 KiB of the response body", async () => {
-    const wh = await webhookAtReceiver("tnt_trunc", { body: "é", repeat: 5000 });
-    const id = await seedDelivery(wh.id, "tnt_trunc");
-    await attemptDelivery(deliveryDeps({ now: Date.now() }), id);
-    const [attempt] = await attemptRows(id);
-    expect(new TextEncoder().encode(attempt!.response_body!).byteLength).toBeLessThanOrEqual(4096);
-    expect(attempt!.response_body!.length).toBeGreaterThan(2000);
+  it("keeps the first 4 KiB of a failure's response body, and 256 characters of a success's", async () => {
+    const failing = await webhookAtReceiver("tnt_trunc_fail", { plan: [500], body: "é", repeat: 5000 });
+    const failed = await seedDelivery(failing.id, "tnt_trunc_fail");
+    await attemptDelivery(deliveryDeps({ now: Date.now() }), failed);
+    const [failure] = await attemptRows(failed);
+    expect(failure!.success).toBe(false);
+    expect(new TextEncoder().encode(failure!.response_body!).byteLength).toBeLessThanOrEqual(4096);
+    expect(failure!.response_body!.length).toBeGreaterThan(2000);
+
+    const ok = await webhookAtReceiver("tnt_trunc_ok", { body: "é", repeat: 5000 });
+    const succeeded = await seedDelivery(ok.id, "tnt_trunc_ok");
+    await attemptDelivery(deliveryDeps({ now: Date.now() }), succeeded);
+    const [success] = await attemptRows(succeeded);
+    expect(success!.success).toBe(true);
+    expect(success!.response_body).toBe("é".repeat(SUCCESS_BODY_KEPT_CHARS));
   });
 });
 
