@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { createPartitions, firstDeliveryIdAt, hourOf, partitionName } from "../../src/db/partitions";
 import { type AttemptRecord, type DeliveryStatus, type ErrorClass, isActiveDelivery } from "../../src/db/schema";
-import { runStorage } from "../../src/jobs/storage";
+import { runStorage } from "../../src/domain/archive/storage-job";
 import { createServices } from "../../src/lib/services";
 
 /** One delivery as a test describes it; the rest is filled in as the engine would. */

@@ -9,10 +9,10 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { sweepDueDeliveries } from "../../src/domain/delivery/sweep";
 import type { DeliveryRef } from "../../src/domain/publish";
 import { PROBE_CURSOR, WATERMARK_CURSOR, watermarkProbe } from "../../src/domain/queue-watermark";
 import worker from "../../src/index";
-import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { createServices } from "../../src/lib/services";
 import { createWebhook, webhookAtReceiver } from "../helpers/api";
 import { cancelOpenDeliveriesBut, deliveryRow, seedDelivery, updateDelivery, waitFor } from "../helpers/deliveries";

@@ -19,8 +19,8 @@ import {
 import { RECORD_GATHER_MS } from "../../../src/domain/delivery/attempt";
 import { claimDeliveries } from "../../../src/domain/delivery/claim";
 import { recordAttempts } from "../../../src/domain/delivery/record";
+import { sweepDueDeliveries } from "../../../src/domain/delivery/sweep";
 import type { DeliveryRef } from "../../../src/domain/publish";
-import { sweepDueDeliveries } from "../../../src/jobs/retry-sweep";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
 import { batchOf, consumeDeliveries, handleBatch, QUEUE, SLOW_QUEUE, servicesWith } from "../../helpers/consumer";
