@@ -1,4 +1,4 @@
-// The storage cron (jobs/storage.ts), on a clock the test moves: it makes this hour's and the next hour's partitions,
+// The storage cron (domain/archive/storage-job.ts), on a clock the test moves: it makes this hour's and the next hour's partitions,
 // seals every hour that left the hot window (its history to R2, readable through the deliveries API as before; what
 // must outlive it to the deliveries table; the partition dropped), archives what outlived its partition once it is
 // history, and deletes what is past RETENTION_DAYS and the stats past their windows. No delivery, however long it
