@@ -1,7 +1,7 @@
 // Recording a group of sent attempts (svix's handle_successful_dispatch / handle_failed_dispatch): each attempt's row,
 // its delivery's new state and retry schedule, and the endpoints' health, in one atomic D1 batch.
 import { groupByTable, withPartitions } from "../../db/partitions";
-import type { AttemptRecord, DeliveryStatus } from "../../db/schema";
+import { type AttemptRecord, type DeliveryStatus, isActiveDelivery } from "../../db/schema";
 import { type LogFields, logger } from "../../lib/logger";
 import { type DeliveryRef, withCurrentPartitions } from "../publish";
 import { computeRetryDelaySeconds } from "../retry-policy";
@@ -104,7 +104,7 @@ export async function recordAttempts(
       ? null
       : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
     attempt: JSON.stringify(attemptRecord(claim.attemptNumber, startedAt, result)),
-    completed_at: status === "retrying" ? null : now,
+    completed_at: isActiveDelivery(status) ? null : now,
     updated_at: now,
   }));
 
