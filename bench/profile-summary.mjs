@@ -1,6 +1,7 @@
 // A V8 CPU profile (Profiler.stop's Profile) summed up: self time per function, each placed in the module it comes
 // from (the bundle's esbuild module comments: `// src/…` is ours, `// …/node_modules/<package>/…` a dependency's),
-// and by owner: our code, each dependency, the runtime's JavaScript APIs and V8's builtins, garbage collection.
+// and by owner: our code, each dependency, the runtime's JavaScript APIs and V8's builtins, garbage collection; and by
+// side, ours (our code and the packages we bundle) or the runtime's.
 
 const SPECIAL = new Set(["(root)", "(program)", "(idle)", "(garbage collector)"]);
 
@@ -47,13 +48,20 @@ function placeOf(frame, bundle) {
   if (!url) return { owner: "runtime: V8 builtins and native", at: "(native)" };
   if (bundle && (url === bundle.url || url.endsWith(`/${bundle.name}`) || url === bundle.name)) {
     const module = moduleAt(bundle.modules, lineNumber);
-    if (module === null) return { owner: "bundle", at: `bundle:${lineNumber + 1}` };
+    // Before the first module: esbuild's helpers (__name, __defProp…), of our build.
+    if (module === null) return { owner: "esbuild's helpers", at: `bundle:${lineNumber + 1}` };
     if (module.startsWith("src/")) return { owner: "ours (src/)", at: `${module}` };
     if (module.startsWith("bench/") || module.startsWith("scripts/")) return { owner: "bench", at: module };
     return { owner: packageOf(module), at: module };
   }
   return { owner: "runtime: workerd's JavaScript", at: url.replace(/^.*\/\//, "") };
 }
+
+/**
+ * Whether an owner's code is ours (src/, the packages we bundle, the bundle's helpers) or the runtime's (workerd's
+ * JavaScript bindings for D1, fetch and queues, V8's builtins and natives, garbage collection, V8's own work).
+ */
+export const isRuntime = (owner) => owner.startsWith("runtime: ") || owner === "GC" || owner === "(program)";
 
 /** The sampler's real tick: the median gap between consecutive samples near the interval asked for. */
 function samplerTick(deltas, intervalUs) {
@@ -106,6 +114,12 @@ export function summarizeProfile(profile, { units, intervalUs, bundle, top = 15 
     units,
     busy_ms_per_unit: units > 0 ? busyUs / 1000 / units : null,
     by_owner: [...owners].sort((a, b) => b[1] - a[1]).map(([owner, us]) => row(owner, us)),
+    by_side: ["ours", "runtime"].map((side) =>
+      row(
+        side,
+        [...owners].filter(([owner]) => isRuntime(owner) === (side === "runtime")).reduce((n, [, us]) => n + us, 0),
+      ),
+    ),
     top: [...functions.values()]
       .sort((a, b) => b.us - a.us)
       .slice(0, top)

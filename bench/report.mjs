@@ -1,5 +1,6 @@
 // bench/results.md from bench/results.json: the summary table (Miniflare column, with the wrangler dev ratios beside
 // it), the wrangler dev figures, CPU per unit of work, and the cost detail.
+import { isRuntime } from "./profile-summary.mjs";
 
 const fmt = (x, digits = 0) =>
   x === null || x === undefined || Number.isNaN(x)
@@ -176,20 +177,28 @@ export function renderMarkdown(r) {
   ].join("\n");
 }
 
-/** One profiled isolate: by owner, then the top functions by self time. */
+const side = (owner) => (isRuntime(owner) ? "runtime" : "ours");
+
+/** One profiled isolate: ours against the runtime's, by owner, then the top functions by self time. */
 function isolateTables(isolate, unit) {
   const per = (x) => fmt(x.ms_per_unit, 3);
   const pct = (x) => `${fmt(x.share * 100, 1)}%`;
+  const [ours, runtime] = isolate.by_side;
   return [
-    `| Owner | ms per ${unit} | Share |`,
-    "|---|---|---|",
-    ...isolate.by_owner.filter((o) => o.share >= 0.001).map((o) => `| ${o.name} | ${per(o)} | ${pct(o)} |`),
+    `Of the isolate's busy time, **ours** (src/ and the packages we bundle) ${per(ours)} ms per ${unit} (${pct(ours)}), ` +
+      `**the runtime's** (workerd's bindings, V8's builtins and natives, GC) ${per(runtime)} ms (${pct(runtime)}).`,
     "",
-    `| # | Function (self time) | Where | ms per ${unit} | Share |`,
-    "|---|---|---|---|---|",
+    `| Owner | Side | ms per ${unit} | Share |`,
+    "|---|---|---|---|",
+    ...isolate.by_owner
+      .filter((o) => o.share >= 0.001)
+      .map((o) => `| ${o.name} | ${side(o.name)} | ${per(o)} | ${pct(o)} |`),
+    "",
+    `| # | Function (self time) | Where | Side | ms per ${unit} | Share |`,
+    "|---|---|---|---|---|---|",
     ...isolate.top.map(
       (f, i) =>
-        `| ${i + 1} | \`${f.function.replace(/\|/g, "\\|")}\` | ${f.at ? `\`${f.at}\`` : "–"} (${f.owner}) | ${per(f)} | ${pct(f)} |`,
+        `| ${i + 1} | \`${f.function.replace(/\|/g, "\\|")}\` | ${f.at ? `\`${f.at}\`` : "–"} (${f.owner}) | ${side(f.owner)} | ${per(f)} | ${pct(f)} |`,
     ),
   ];
 }
@@ -261,6 +270,7 @@ export function renderProfile(p) {
       `**Publishing** the consumer's events (${fmt(p.publish.deliveries)} deliveries, 20 webhooks an event, 4 publishes at a time), the queue's consumer held back.`,
       p.publish,
       "delivery",
+      "Floor: enqueue",
     ),
   ]
     .join("\n")

@@ -1,7 +1,7 @@
 // 7. Where the CPU goes (`npm run bench -- --profile`): V8's sampling profiler, through workerd's own inspector, on
 // Workers of their own under Miniflare: ours while (a) the queue consumer delivers, (b) the admin GET and (c) the list
-// serve, and (d) the events of (a) are published; the baseline Worker while the floors of (a)-(c) do the same jobs
-// (bench/baseline: the consumer that fetches and records, the D1 point read, the D1 page).
+// serve, and (d) the events of (a) are published; the baseline Worker while the floors of (a)-(d) do the same jobs
+// (bench/baseline: the consumer that fetches and records, the D1 point read, the D1 page, the sending of the messages).
 //
 // Our isolate is profiled alone, finely (function by function). Then, for ours and for the floor alike, every isolate
 // that serves the Worker is profiled at once, coarsely (each profiler interrupts workerd's thread): how workerd's CPU
@@ -149,14 +149,15 @@ export async function measureProfile({
 
   /**
    * Our consumer, its `events` published first; profiled under pass `pass` (none: not profiled), the publishing too
-   * when `profilePublish`.
+   * (under the same pass) when `profilePublish`.
    */
   const ourConsumer = async (pass, { events = load.events, profilePublish = false } = {}) => {
     const before = await tagCount("prof-delivery");
     const recordedBefore = await recordedSuccesses(ours.base, tokens.admin, data.delivery);
-    const published = profilePublish
-      ? await ours.profiled("alone", publish(events), (r) => r.deliveries)
-      : await publish(events)();
+    const published =
+      pass && profilePublish
+        ? await ours.profiled(pass, publish(events), (r) => r.deliveries)
+        : await publish(events)();
     const deliver = () => receivedAll(tagCount, "prof-delivery", before, deliveries(events));
     if (!pass) return deliver();
     const run = await ours.profiled(pass, deliver, (r) => r.deliveries);
@@ -165,12 +166,17 @@ export async function measureProfile({
       note(`   only ${recorded} of ${run.result.deliveries} recorded when the profile stopped`);
     return { ...run, recorded, published };
   };
-  /** The floor's consumer (fetch and record), its messages sent first; profiled over every isolate unless `warmUp`. */
+  /**
+   * The floor's consumer (fetch and record), its messages sent first; both profiled over every isolate unless `warmUp`
+   * (the sending as `enqueued`).
+   */
   const floorConsumer = async ({ events = load.events, warmUp = false } = {}) => {
     const before = await tagCount("baseline-record");
-    await enqueue(events)();
+    const enqueued = warmUp
+      ? await enqueue(events)()
+      : await floor.profiled("split", enqueue(events), (r) => r.deliveries);
     const deliver = () => receivedAll(tagCount, "baseline-record", before, deliveries(events));
-    return warmUp ? deliver() : floor.profiled("split", deliver, (r) => r.deliveries);
+    return warmUp ? deliver() : { ...(await floor.profiled("split", deliver, (r) => r.deliveries)), enqueued };
   };
   /** Requests to `path` for `duration` s, profiled under pass `pass` (none: not profiled). */
   const serve =
@@ -194,7 +200,7 @@ export async function measureProfile({
     `profile: publishing and the consumer, ${load.events} events x ${load.endpoints} endpoints; the floor's consumer`,
   );
   const consumer = await ourConsumer("alone", { profilePublish: true });
-  const consumerSplit = await ourConsumer("split");
+  const consumerSplit = await ourConsumer("split", { profilePublish: true });
   const floorConsumerSplit = await floorConsumer();
   note(`profile: the admin GET and list and their floors, ${seconds} s each, ${connections} connections`);
   const getAlone = await get("alone");
@@ -228,6 +234,8 @@ export async function measureProfile({
         deliveries: consumer.published.result.deliveries,
         workerd_cpu_ms_per_delivery: consumer.published.cpuMsPerUnit,
         worker: consumer.published.summaries.worker,
+        split: splitOf(consumerSplit.published),
+        floor_split: splitOf(floorConsumerSplit.enqueued),
       },
       admin_get: admin(getAlone, getSplit, pointReadSplit),
       admin_list: admin(listAlone, listSplit, pageSplit),
