@@ -1,7 +1,7 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
 import { and, count, desc, eq, isNull, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { canSee, type Owner, type OwnerFilter, type Visibility } from "../auth/policy";
-import { shownValueOf, storedValuesOf } from "../db/api-columns";
+import { shownRowOf, storedValuesOf } from "../db/api-columns";
 import { allInOneBatch, type Database, oncePerDatabase } from "../db/client";
 import { tablesOf, withPartitions } from "../db/partitions";
 import {
@@ -32,19 +32,11 @@ export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disable
 export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) =>
   row.enabled ? 0 : row.missedEvents;
 
-const shownValue = shownValueOf(webhookEndpoints);
-
 /** The API's view of a webhook (WebhookSchema: never the secret): its columns as shown, and the fields it computes. */
-export function toPublicWebhook(row: WebhookEndpointRow): WebhookResponse {
-  const computed: Record<string, unknown> = {
-    status: webhookStatus(row),
-    missed_events_since_disabled: missedEventsSinceDisabled(row),
-  };
-  const names = Object.keys(WebhookSchema.shape);
-  return Object.fromEntries(
-    names.map((name) => [name, name in computed ? computed[name] : shownValue(row, name)]),
-  ) as WebhookResponse;
-}
+export const toPublicWebhook = shownRowOf<WebhookEndpointRow>(webhookEndpoints, Object.keys(WebhookSchema.shape), {
+  status: webhookStatus,
+  missed_events_since_disabled: missedEventsSinceDisabled,
+}) as (row: WebhookEndpointRow) => WebhookResponse;
 
 // Writable fields with rules of their own below (the owner's are auth/policy.ts's); any other is stored as given.
 const OWN_RULES = new Set(["url", "events", "enabled", "tenant_id", "partner_id"]);
