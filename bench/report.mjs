@@ -231,6 +231,68 @@ function isolateSplit(ours, floor, unit, floorName, intervalUs) {
   ];
 }
 
+/**
+ * Our extra CPU over the floors, per unit, summed over `parts` (jobs profiled over every isolate beside their floor):
+ * our JavaScript (the profile of our isolate alone: src/ and the packages we bundle), the rest of our isolate's extra,
+ * the local D1, Miniflare's other Workers (entry, outbound, queue brokers), and workerd outside every isolate.
+ */
+function extraOverFloors(parts) {
+  const sum = (f) => parts.reduce((n, x) => n + f(x), 0);
+  const busy = (split, pick) => Object.entries(split.isolates).reduce((n, [name, ms]) => n + (pick(name) ? ms : 0), 0);
+  const extra = (pick) => sum((x) => busy(x.split, pick) - busy(x.floor_split, pick));
+  const all = sum((x) => x.split.workerd_cpu_ms_per_unit - x.floor_split.workerd_cpu_ms_per_unit);
+  const isolate = extra((n) => n === "worker");
+  const d1 = extra((n) => n.startsWith("d1:"));
+  const ourJs = sum((x) => x.worker.by_side.find((side) => side.name === "ours").ms_per_unit);
+  return {
+    ourJs,
+    restOfIsolate: isolate - ourJs,
+    d1,
+    miniflare: extra((n) => n !== "worker" && !n.startsWith("d1:")),
+    outside: all - extra(() => true),
+    all,
+  };
+}
+
+/** Whose is our extra over each floor: ours (our JavaScript) or the runtime's, per delivery and per admin request. */
+function extraTable(p) {
+  const columns = [
+    ["Delivery (consumer + publishing), ms per delivery", [p.consumer, p.publish]],
+    ["Admin `GET`, ms per request", [p.admin_get]],
+    ["Admin list, ms per request", [p.admin_list]],
+  ].filter(([, parts]) => parts.every((x) => x?.split && x.floor_split));
+  if (columns.length === 0) return [];
+  const extras = columns.map(([, parts]) => extraOverFloors(parts));
+  const row = (label, side, key) => `| ${label} | ${side} | ${extras.map((e) => fmt(e[key], 3)).join(" | ")} |`;
+  return [
+    "**Our extra CPU over each floor, and whose it is** (workerd's CPU over every isolate, ours minus the floor's; our " +
+      "JavaScript from the profile of our isolate alone):",
+    "",
+    `| Extra over the floor | Side | ${columns.map(([name]) => name).join(" | ")} |`,
+    `|---|---|${columns.map(() => "---|").join("")}`,
+    row(
+      "our JavaScript in our isolate (src/ and the packages we bundle; the floor's own is not taken off)",
+      "ours",
+      "ourJs",
+    ),
+    row(
+      "the rest of our isolate's extra (V8's builtins and natives, workerd's bindings, GC)",
+      "runtime",
+      "restOfIsolate",
+    ),
+    row(
+      "the local D1 (SQLite in a Durable Object, and the Worker in front of it) running our statements",
+      "runtime",
+      "d1",
+    ),
+    row("Miniflare's entry and outbound Workers, the queue brokers", "runtime", "miniflare"),
+    row("workerd outside every isolate (HTTP, sockets, timers, scheduling)", "runtime", "outside"),
+    row("**all of our extra**", "", "all"),
+    `| **ours, as a share of the extra** | | ${extras.map((e) => (e.all > 0 ? `${fmt((e.ourJs / e.all) * 100)}%` : "–")).join(" | ")} |`,
+    "",
+  ];
+}
+
 /** The tables of `npm run bench -- --profile` (bench/profile.json), as docs/performance.md shows them. */
 export function renderProfile(p) {
   const alone = (x, unit) =>
@@ -248,6 +310,7 @@ export function renderProfile(p) {
     `Profile of ${p.finished_at.slice(0, 16).replace("T", " ")} UTC (\`npm run bench -- --profile\`, Miniflare; ` +
       `load average ${p.machine.load_average_at_start.join(" ")} at start, ${p.load_average_at_end.join(" ")} at end).`,
     "",
+    ...extraTable(p),
     ...section(
       `**The consumer**: ${fmt(c.deliveries)} deliveries, published before the profile began (${fmt(c.recorded_when_stopped)} recorded by its end).`,
       c,
