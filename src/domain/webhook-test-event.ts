@@ -22,7 +22,9 @@ export async function sendWebhookTestEvent(
     },
     now,
   );
-  const [deliveryId] = await storeEvent(deps.db, envelope, now, webhook.id);
+  const {
+    refs: [deliveryId],
+  } = await storeEvent(deps.db, envelope, now, webhook.id);
   if (deliveryId === undefined) throw new Error("test delivery was not created");
   const outcome = await attemptDelivery(deps, deliveryId, { allowDisabled: true, goneDisables: false });
   if (outcome.kind !== "attempted") throw new Error(`test delivery was not attempted: ${outcome.reason}`);

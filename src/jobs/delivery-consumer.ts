@@ -2,12 +2,13 @@
 // (one message per delivery attempt, handled a batch at a time; docs/architecture.md#lanes) and their dead-letter queue.
 import { groupByTable, withPartitions } from "../db/partitions";
 import { ACTIVE_DELIVERY_SQL } from "../db/schema";
+import { groupByShard, hasShard, onShard } from "../db/shards";
 import { attemptDeliveries } from "../domain/delivery/attempt";
 import { resolveDeliveryRefs } from "../domain/delivery/claim";
 import type { Lane } from "../domain/delivery/lanes";
 import { type DeliveryMessage, isDeliveryMessage } from "../domain/delivery/message";
 import { type DeliveryRef, refKey } from "../domain/publish";
-import { advanceWatermark, isWatermarkProbe, latestSentAt } from "../domain/queue-watermark";
+import { advanceWatermark, isWatermarkProbe, latestSentAt, probedShard } from "../domain/queue-watermark";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
@@ -65,14 +66,21 @@ export async function handleDeliveryBatch(
       if (isDeliveryMessage(message.body)) message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
     return;
   }
-  if (messagesOf.size === 0) {
-    // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
-    if (watermarkSentAt !== null)
-      await advanceWatermark(services.db, watermarkSentAt, services.now(), lane).catch((err) =>
-        logger.warn("queue watermark not moved", { error: String(err) }),
-      );
-    return;
+  // The shards only probes name move their watermarks here (the others' move in their claims' batches); a failed write
+  // is made good by the next batch (a watermark only needs to move eventually).
+  if (watermarkSentAt !== null) {
+    const claiming = new Set(groupByShard([...messagesOf.values()], (m) => m.ref.webhookId).keys());
+    await Promise.all(
+      [...probedShards(batch)]
+        .filter((shard) => !claiming.has(shard) && hasShard(services, shard))
+        .map((shard) =>
+          advanceWatermark(onShard(services, shard).db, watermarkSentAt, services.now(), lane).catch((err) =>
+            logger.warn("queue watermark not moved", { shard, error: String(err) }),
+          ),
+        ),
+    );
   }
+  if (messagesOf.size === 0) return;
   const { stillRunning } = await attemptDeliveries(
     services,
     [...messagesOf.values()].map((m) => m.ref),
@@ -84,6 +92,10 @@ export async function handleDeliveryBatch(
   );
   if (stillRunning) invocation.waitUntil(stillRunning);
 }
+
+/** The shards whose sweeps sent the batch's probes. */
+const probedShards = (batch: MessageBatch<unknown>) =>
+  new Set(batch.messages.flatMap((m) => (isWatermarkProbe(m.body) ? [probedShard(m.body)] : [])));
 
 type MessagesByDelivery = Map<string, { ref: DeliveryRef; messages: Message<unknown>[] }>;
 
@@ -137,13 +149,21 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, servic
   if (messages.length > 0) {
     const refs = await resolveDeliveryRefs(services.db, messages);
     const now = services.now();
-    const d1 = services.db.$client;
-    await withPartitions(d1, (live) =>
-      d1.batch(
-        [...groupByTable(live, refs, (r) => r.id)].map(([table, group]) =>
-          d1.prepare(deadLetterIn(table)).bind(JSON.stringify(group.map((r) => ({ w: r.webhookId, i: r.id }))), now),
-        ),
-      ),
+    await Promise.all(
+      [...groupByShard(refs, (r) => r.webhookId)]
+        .filter(([shard]) => hasShard(services, shard))
+        .map(([shard, inShard]) => {
+          const d1 = onShard(services, shard).db.$client;
+          return withPartitions(d1, (live) =>
+            d1.batch(
+              [...groupByTable(live, inShard, (r) => r.id)].map(([table, group]) =>
+                d1
+                  .prepare(deadLetterIn(table))
+                  .bind(JSON.stringify(group.map((r) => ({ w: r.webhookId, i: r.id }))), now),
+              ),
+            ),
+          );
+        }),
     );
     logger.error("deliveries dead-lettered", { count: refs.length });
   }

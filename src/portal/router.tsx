@@ -4,8 +4,10 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { createMiddleware } from "hono/factory";
 import { requireAccess, scopeListFilter, visibilityOf } from "../auth/policy";
-import { DELIVERY_STATUSES, type DeliveryStatus } from "../db/schema";
+import { DELIVERY_STATUSES, type DeliveryStatus, type WebhookEndpointRow } from "../db/schema";
+import { onWebhookShard } from "../db/shards";
 import { type DeliveryFilter, getDeliveryDetail, listDeliveryHistory } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
 import { afterAttempts } from "../domain/delivery/requeue";
@@ -22,7 +24,7 @@ import {
 import { STATS_WINDOW_NAMES, type StatsWindow } from "../domain/stats/read-model";
 import { sendWebhookTestEvent } from "../domain/webhook-test-event";
 import { saveWebhook } from "../domain/webhook-writes";
-import { deleteWebhook, getVisibleWebhook, listWebhooks, rotateWebhookSecret } from "../domain/webhooks";
+import { deleteWebhook, getVisibleWebhook, listVisibleWebhooks, rotateWebhookSecret } from "../domain/webhooks";
 import { ApiError } from "../lib/errors";
 import { logger } from "../lib/logger";
 import { PORTAL_CSS } from "./assets/portal-css";
@@ -176,6 +178,16 @@ portalRouter.onError((err, c) => {
 });
 
 const services = (c: PortalContext) => c.var.services;
+/** The services of the shard that holds `row` (db/shards.ts). */
+const endpointServices = (c: PortalContext, row: Pick<WebhookEndpointRow, "id">) =>
+  onWebhookShard(services(c), row.id) ?? services(c);
+// Every page of one endpoint works in the shard its id names, as the API's routes do ("new" names none: shard 0's).
+const onEndpointShard = createMiddleware<PortalEnv>(async (c, next) => {
+  c.set("services", endpointServices(c, { id: c.req.param("id") ?? "" }));
+  await next();
+});
+portalRouter.use("/webhooks/:id", onEndpointShard);
+portalRouter.use("/webhooks/:id/*", onEndpointShard);
 const form = async (c: PortalContext) => c.req.parseBody({ all: true });
 const idParam = (c: PortalContext) => c.req.param("id") ?? "";
 const visibleEndpoint = (c: PortalContext, level: "read" | "write") => {
@@ -206,15 +218,19 @@ portalRouter.post("/logout", async (c) => {
 portalRouter.get("/", async (c) => {
   const v = view(c);
   requireAccess(v.principal, "read");
-  const { db, now } = services(c);
+  const { now } = services(c);
   const page = Math.max(1, Math.min(1_000_000, Number.parseInt(c.req.query("page") ?? "1", 10) || 1));
-  const { rows, total, pages } = await listWebhooks(db, scopeListFilter(visibilityOf(v.principal), {}), {
-    page,
-    perPage: PER_PAGE,
-  });
+  const { rows, total, pages } = await listVisibleWebhooks(
+    services(c),
+    scopeListFilter(visibilityOf(v.principal), {}),
+    {
+      page,
+      perPage: PER_PAGE,
+    },
+  );
   const at = now();
   const withStats = await Promise.all(
-    rows.map(async (row) => ({ row, stats: await endpointStats(services(c), row, "24h", at) })),
+    rows.map(async (row) => ({ row, stats: await endpointStats(endpointServices(c, row), row, "24h", at) })),
   );
   const notice = noticeOf(c);
   return renderPage(
@@ -262,7 +278,7 @@ portalRouter.post("/webhooks", async (c) => {
   if (!saved.ok)
     return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={saved.errors} />, 422);
   const { webhook: endpoint, secret } = saved.value;
-  const stats = await endpointStats(services(c), endpoint, "24h", now());
+  const stats = await endpointStats(endpointServices(c, endpoint), endpoint, "24h", now());
   return renderPage(
     c,
     endpoint.url,

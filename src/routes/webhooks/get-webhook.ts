@@ -3,7 +3,7 @@ import { requireScope } from "../../auth/middleware";
 import { toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam, WebhookSchema } from "./schemas";
 
 export type { WebhookResponse as GetWebhookResponse } from "./schemas";
@@ -15,7 +15,7 @@ const route = createRoute({
   tags: ["Webhooks"],
   summary: "Get Webhook",
   description: "Get a webhook by ID (never its secret).",
-  middleware: [requireScope("read")],
+  middleware: [requireScope("read"), onWebhookShard],
   request: { params: WebhookIdParam },
   responses: { 200: jsonContent(WebhookSchema, "The endpoint"), ...standardErrors, ...notFoundError },
 });

@@ -5,7 +5,7 @@ import { afterAttempts } from "../../domain/delivery/requeue";
 import { sendWebhookTestEvent } from "../../domain/webhook-test-event";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 const TestResultSchema = z
@@ -31,7 +31,7 @@ const route = createRoute({
   summary: "Test Webhook",
   description:
     "Send a `webhook.test` event to this endpoint alone, now, and answer with the attempt's outcome. It is recorded like any delivery.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam },
   responses: { 200: jsonContent(TestResultSchema, "The attempt's outcome"), ...standardErrors, ...notFoundError },
 });
