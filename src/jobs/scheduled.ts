@@ -18,17 +18,19 @@ const PARTNER_SHARES_PART = 0.25;
 
 const JOBS: Record<JobName, (services: Services, turn: number) => Promise<unknown>> = {
   retry_sweep: async (services, turn) => {
-    const sweeping = forEachShard(services, SWEEP_BUDGET_MS, turn, async (shard, budgetMs) => {
+    const sweepFailure = await forEachShard(services, SWEEP_BUDGET_MS, turn, async (shard, budgetMs) => {
       const started = Date.now();
       await sweepPartnerShares(shard, { deadline: started + budgetMs * PARTNER_SHARES_PART });
       await sweepDueDeliveries(shard, { budgetMs: Math.max(1000, started + budgetMs - Date.now()) });
-    }).catch((err: unknown) => err);
-    const sweepFailure = await sweeping;
+    }).then(
+      () => null,
+      (err: unknown) => ({ err }),
+    );
     // Large recovers and replays, a chunk at a time, even when a shard's sweep failed.
     await forEachShard(services, RECOVERY_TIME_BOX_MS, turn, (shard, timeBoxMs) =>
       continueRecoveries(shard, { timeBoxMs }),
     );
-    if (sweepFailure !== undefined) throw sweepFailure;
+    if (sweepFailure) throw sweepFailure.err;
   },
   storage: (services, turn) =>
     forEachShard(services, STORAGE_BUDGET_MS, turn, (shard, budgetMs) => runStorage(shard, { budgetMs })),

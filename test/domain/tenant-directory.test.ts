@@ -26,8 +26,11 @@ describe("query plans", () => {
       now,
     );
     const plans = await queryPlansOf((d1) => storeEvent(createDb(d1), envelope, now));
-    const [countMissed, insertEvent, fanOut] = plans;
+    const [countMissed, partnerShare, insertEvent, fanOut] = plans;
     expect(countMissed!.sql).toMatch(/^UPDATE webhook_endpoints AS w SET missed_events/);
+    // The partner's share (its webhooks in another shard): the tenant's directory entry, by its key.
+    expect(partnerShare!.sql).toMatch(/^INSERT INTO partner_fanouts/);
+    expect(partnerShare!.plan).toContain("SEARCH d USING INDEX sqlite_autoindex_tenant_partners_1 (tenant_id=?)");
     expect(insertEvent!.sql).toMatch(/^INSERT INTO "events_p\d+"/);
     expect(fanOut!.sql).toMatch(/^INSERT INTO "deliveries_p\d+"/);
     for (const { plan: details } of [countMissed!, fanOut!]) {

@@ -5,7 +5,7 @@ import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import { listPartitionHours, tablesOf } from "../../src/db/partitions";
 import type { AttemptRecord } from "../../src/db/schema";
-import { groupByShard, shardArchive } from "../../src/db/shards";
+import { groupByShard, onShard, shardArchive, shardOfWebhook } from "../../src/db/shards";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
@@ -60,6 +60,10 @@ export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {
     random: () => 0.5,
   };
 }
+
+/** deliveryDeps in the shard of `webhookId`: what the stage functions take for that webhook's deliveries. */
+export const webhookDeps = (webhookId: string, clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps =>
+  onShard(deliveryDeps(clock, config), shardOfWebhook(webhookId));
 
 /** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery. */
 export async function seedDelivery(

@@ -21,11 +21,18 @@ export async function shardOfOwner(owner: string): Promise<number | null> {
 /** The database that holds `owner`'s webhooks and events (shard 0 while it has none). */
 export const d1OfOwner = async (owner: string): Promise<D1Database> => shardD1s()[(await shardOfOwner(owner)) ?? 0]!;
 
-/** Places `owner` in `shard` before anything else does (a test that seeds its rows in a shard by hand). */
+/**
+ * Places `owner` in `shard` before anything else does (a test that seeds its rows in a shard by hand, or wants an owner
+ * in a given shard); throws if it was placed elsewhere already.
+ */
 export async function placeOwner(owner: string, shard: number): Promise<void> {
-  await env.DB.prepare("INSERT INTO owner_shards (owner_key, shard, placed_at) VALUES (?1, ?2, 0)")
+  await env.DB.prepare(
+    "INSERT INTO owner_shards (owner_key, shard, placed_at) VALUES (?1, ?2, 0) ON CONFLICT DO NOTHING",
+  )
     .bind(owner, shard)
     .run();
+  const placed = await shardOfOwner(owner);
+  if (placed !== shard) throw new Error(`${owner} is in shard ${placed}, not ${shard}`);
 }
 
 /** Runs `sql` with `params` in every shard; the rows of all, shard 0's first. */
@@ -42,4 +49,21 @@ export async function allShardRows<T = Record<string, unknown>>(sql: string, ...
     ),
   );
   return all.flat();
+}
+
+/** The first row `sql` finds in any shard, shard 0 first (null: none). */
+export async function firstInShards<T = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<T | null> {
+  return (await allShardRows<T>(sql, ...params))[0] ?? null;
+}
+
+/** `sql` with `params`, first row, in the shard of `owner` (the directory's entry of a tenant lives there). */
+export async function firstOfOwner<T = Record<string, unknown>>(
+  owner: string,
+  sql: string,
+  ...params: unknown[]
+): Promise<T | null> {
+  return (await d1OfOwner(owner))
+    .prepare(sql)
+    .bind(...params)
+    .first<T>();
 }

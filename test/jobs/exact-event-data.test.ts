@@ -9,6 +9,7 @@ import corpus from "../fixtures/python-json-corpus.json";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { scaiKeyReceiverAccepts, waitFor } from "../helpers/deliveries";
 import { hookUrl, type RecordedRequest, recorded } from "../helpers/receiver";
+import { d1OfWebhook } from "../helpers/shards";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
 interface Case {
@@ -66,7 +67,8 @@ async function expectDeliveredAsPython(tenant: string, partner: string, cases: C
     const request = received.get(id);
     expect(request?.body, `${label}: published ${c.body}`).toBe(c.expected);
     expect(await scaiKeyReceiverAccepts(request!, secret), `${label}: signature over ${id}`).toBe(true);
-    const stored = await env.DB.prepare("SELECT payload FROM events_live WHERE event_id = ?")
+    const stored = await d1OfWebhook(webhookId)
+      .prepare("SELECT payload FROM events_live WHERE event_id = ?")
       .bind(id)
       .first<{ payload: string }>();
     expect(stored?.payload, `${label}: stored ${id}`).toBe(c.expected);

@@ -320,6 +320,7 @@ beforeAll(async () => {
     "0008_event_keys_per_owner.sql",
     "0009_slow_lane.sql",
     "0010_hot_partitions.sql",
+    "0011_shards.sql",
   ]);
   await applyD1Migrations(db(), migrations.slice(0, cut));
   expect(await tableNames()).toEqual(expect.arrayContaining(["delivery_attempts", "events", "deliveries"]));
@@ -328,6 +329,22 @@ beforeAll(async () => {
 });
 
 describe("upgrading a database written before event keys per owner and hourly partitions", () => {
+  it("keeps every owner it holds in shard 0 (0011): adding shards later moves nobody", async () => {
+    const owners = async (sql: string) => (await db().prepare(sql).all<{ o: string }>()).results.map((r) => r.o);
+    const held = [
+      ...(await owners("SELECT DISTINCT owner_key AS o FROM events")),
+      ...(await owners("SELECT DISTINCT 't:' || tenant_id AS o FROM webhook_endpoints WHERE tenant_id IS NOT NULL")),
+      ...(await owners("SELECT DISTINCT 'p:' || partner_id AS o FROM webhook_endpoints WHERE partner_id IS NOT NULL")),
+    ];
+    expect(held.length).toBeGreaterThan(2);
+    const { results } = await db().prepare("SELECT owner_key, shard FROM owner_shards").all<{
+      owner_key: string;
+      shard: number;
+    }>();
+    const placed = new Map(results.map((r) => [r.owner_key, r.shard]));
+    for (const owner of held) expect(placed.get(owner), owner).toBe(0);
+  });
+
   it("moves every event under its owner's key, with its payload byte for byte", async () => {
     const { results } = await db()
       .prepare(

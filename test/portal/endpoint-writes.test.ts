@@ -6,13 +6,16 @@ import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { seedLiveWebhooks } from "../helpers/deliveries";
 import { PortalVisitor } from "../helpers/portal";
 import { productionFetch } from "../helpers/production-app";
+import { firstOfOwner } from "../helpers/shards";
 import { tenantAdmin } from "../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const liveCount = async (tenant: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL")
-    .bind(tenant)
-    .first<{ n: number }>())!.n;
+  (await firstOfOwner<{ n: number }>(
+    `t:${tenant}`,
+    "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL",
+    tenant,
+  ))!.n;
 /** The text the page shows, entities decoded as a browser would. */
 const textOf = (html: string) =>
   html
