@@ -281,7 +281,10 @@ export function shardArchive(bucket: R2Bucket | null, shard: number): R2Bucket |
       // Keys come back as the shard names them (the object's own fields are left as R2 gave them).
       return {
         ...listed,
-        objects: listed.objects.map((o) => Object.assign(Object.create(o), { key: o.key.slice(prefix.length) })),
+        objects: listed.objects.map(
+          (o): R2Object =>
+            Object.defineProperty(Object.create(o), "key", { value: o.key.slice(prefix.length), enumerable: true }),
+        ),
         delimitedPrefixes: listed.delimitedPrefixes.map((p) => p.slice(prefix.length)),
       };
     },
