@@ -1,0 +1,160 @@
+// The cron jobs visit every shard (src/db/shards.ts forEachShard), and /health and the operations view report each
+// shard's pipeline: a retry due in each shard is enqueued by one sweep run, storage works in both (history under each
+// shard's part of the archive), a shard that fails stops no other, and a shard whose delivery lags is named.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createDb } from "../../src/db/client";
+import { hourOf, listPartitionHours } from "../../src/db/partitions";
+import { onShard } from "../../src/db/shards";
+import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
+import { runScheduled } from "../../src/jobs/scheduled";
+import { createServices, type Services } from "../../src/lib/services";
+import { createWebhook } from "../helpers/api";
+import { cancelOpenDeliveriesBut, seedDelivery, updateDeliveries } from "../helpers/deliveries";
+import { storePastDeliveries } from "../helpers/history";
+import { callWith, keepingQueue, queuedDeliveries, servicesAt, unavailableD1 } from "../helpers/pipeline";
+import { hookUrl } from "../helpers/receiver";
+import { placeOwner, shardD1s } from "../helpers/shards";
+import { superAdmin, tenantAdmin } from "../helpers/tokens";
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
+const [DB0, DB1] = shardD1s() as [D1Database, D1Database];
+
+/** A webhook of a new tenant placed in `shard`. */
+async function webhookIn(shard: number) {
+  const tenant = `tnt_cron${shard}_${uid()}`;
+  await placeOwner(`t:${tenant}`, shard);
+  const wh = await createWebhook(await tenantAdmin(tenant), { url: hookUrl().url, events: ["*"] });
+  return { ...wh, tenant };
+}
+
+/** `services` with shard `shard`'s database down. */
+const withShardDown = (services: Services, shard: number): Services => ({
+  ...services,
+  shards: services.shards.map((h, n) => (n === shard ? { ...h, db: createDb(unavailableD1()) } : h)),
+});
+
+describe("the retry sweep", () => {
+  it("visits both shards in one run: each shard's due retry is enqueued, each shard sends its own probe", async () => {
+    await cancelOpenDeliveriesBut("");
+    const clock = { now: Date.now() };
+    const hooks = [await webhookIn(0), await webhookIn(1)];
+    const due = [];
+    for (const wh of hooks) {
+      const ref = await seedDelivery(wh.id, wh.tenant, clock.now - HOUR);
+      await updateDeliveries([ref], { status: "retrying", attempt_count: 1, in_queue: 0, due_at: clock.now - MINUTE });
+      due.push(ref);
+    }
+    const queue = keepingQueue(clock);
+    await runScheduled("* * * * *", servicesAt(clock, { queue: queue.queue }));
+    const sent = queue.take().map((m) => m.body as Record<string, unknown>);
+    expect(sent.filter((b) => "delivery_id" in b)).toEqual(
+      expect.arrayContaining(due.map((ref) => ({ delivery_id: ref.id, webhook_id: ref.webhookId }))),
+    );
+    expect(sent.filter((b) => "watermark_probe" in b).map((b) => b.shard ?? 0)).toEqual(expect.arrayContaining([0, 1]));
+    // Each shard's sweep keeps its own place; the run is recorded once, in shard 0.
+    for (const d1 of [DB0, DB1])
+      expect(await d1.prepare("SELECT value FROM job_cursors WHERE name = 'sweep'").first()).toEqual({ value: 0 });
+    expect(await DB0.prepare("SELECT last_outcome FROM job_runs WHERE name = 'retry_sweep'").first()).toEqual({
+      last_outcome: "succeeded",
+    });
+    expect(await DB1.prepare("SELECT count(*) AS n FROM job_runs").first()).toEqual({ n: 0 });
+  });
+
+  it("a shard that is down stops no other: the run fails, and the other shard's due retry still goes out", async () => {
+    await cancelOpenDeliveriesBut("");
+    const clock = { now: Date.now() };
+    const wh = await webhookIn(0);
+    const ref = await seedDelivery(wh.id, wh.tenant, clock.now - HOUR);
+    await updateDeliveries([ref], { status: "retrying", attempt_count: 1, in_queue: 0, due_at: clock.now - MINUTE });
+    const queue = keepingQueue(clock);
+    const services = withShardDown(servicesAt(clock, { queue: queue.queue }), 1);
+    await expect(runScheduled("* * * * *", services)).rejects.toThrow(/unavailable/);
+    expect(queue.take().map((m) => m.body)).toContainEqual({ delivery_id: ref.id, webhook_id: ref.webhookId });
+    expect(
+      await DB0.prepare("SELECT last_outcome, last_error_class FROM job_runs WHERE name = 'retry_sweep'").first(),
+    ).toEqual({ last_outcome: "failed", last_error_class: "d1" });
+  });
+});
+
+describe("the storage job", () => {
+  it("works in both shards: their partitions, and each shard's history under its own part of the archive", async () => {
+    const now = Date.now();
+    const hooks = [await webhookIn(0), await webhookIn(1)];
+    const old = now - 6 * HOUR;
+    await storePastDeliveries(
+      hooks.map((wh) => ({ webhookId: wh.id, tenantId: wh.tenant, createdAt: old, status: "success" as const })),
+    );
+    await runScheduled("*/3 * * * *", servicesAt({ now }));
+    for (const d1 of [DB0, DB1]) {
+      const hours = await listPartitionHours(d1);
+      expect(hours).toContain(hourOf(now));
+      expect(hours).not.toContain(hourOf(old));
+      expect(await d1.prepare("SELECT value FROM job_cursors WHERE name = 'storage'").first()).toEqual({ value: 0 });
+    }
+    const keys = async (prefix: string) => (await env.ARCHIVE.list({ prefix })).objects.map((o) => o.key);
+    expect(await keys(`deliveries/${hourOf(old)}/`)).not.toEqual([]);
+    expect(await keys(`s1/deliveries/${hourOf(old)}/`)).not.toEqual([]);
+    // Read back through the API, from each shard's own part.
+    for (const wh of hooks) {
+      const { body } = await callWith(
+        createServices(env),
+        `/api/v1/admin/webhooks/${wh.id}/deliveries`,
+        await superAdmin(),
+      );
+      expect(body).toMatchObject({ total: 1, items: [{ webhook_id: wh.id, status: "success" }] });
+    }
+  });
+});
+
+describe("/health and the operations view", () => {
+  it("name the shard whose delivery lags, and add up the shards' figures", async () => {
+    await cancelOpenDeliveriesBut("");
+    // From a fresh deploy: no probe waiting, no sweep record, in either shard.
+    for (const d1 of [DB0, DB1]) await d1.prepare("DELETE FROM job_cursors").run();
+    const t0 = Date.now();
+    const maxLag = createServices(env).config.healthMaxDeliveryLagMs;
+    const [near, far] = [await webhookIn(0), await webhookIn(1)];
+    const waiting = [await seedDelivery(far.id, far.tenant, t0), await seedDelivery(far.id, far.tenant, t0)];
+    await queuedDeliveries(waiting, t0);
+    await queuedDeliveries([await seedDelivery(near.id, near.tenant, t0)], t0);
+    // Both shards' sweeps record what they find; shard 0's delivery is then worked through.
+    const sweeping = servicesAt({ now: t0 + 10_000 }, { queue: keepingQueue({ now: t0 + 10_000 }).queue });
+    for (const shard of [0, 1]) await sweepDueDeliveries(onShard(sweeping, shard));
+    await cancelOpenDeliveriesBut(far.id, t0);
+
+    const at = t0 + maxLag + 1000;
+    const health = await callWith(servicesAt({ now: at }), "/health");
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({
+      status: "error",
+      delivery: "lagging",
+      lag_seconds: Math.floor((maxLag + 1000) / 1000),
+    });
+    expect(health.body.shards).toEqual([
+      { shard: 0, d1: "ok", delivery: "ok", queue: "ok", lag_seconds: expect.any(Number) },
+      { shard: 1, d1: "ok", delivery: "lagging", queue: "ok", lag_seconds: Math.floor((maxLag + 1000) / 1000) },
+    ]);
+
+    const ops = await callWith(servicesAt({ now: at }), "/api/v1/admin/webhooks/operations", await superAdmin());
+    expect(ops.status).toBe(200);
+    expect(ops.body.delivery).toMatchObject({ lagging: true, pending: 2, oldest_due: { webhook_id: far.id } });
+    expect(ops.body.shards).toEqual([
+      expect.objectContaining({ shard: 0, pending: 0, retrying: 0 }),
+      expect.objectContaining({ shard: 1, pending: 2, lag_seconds: Math.floor((maxLag + 1000) / 1000) }),
+    ]);
+
+    // Shard 1's database down: /health says which.
+    const down = await callWith(withShardDown(servicesAt({ now: at }), 1), "/health");
+    expect(down.body).toMatchObject({ status: "error", d1: "error", lag_seconds: null });
+    expect(down.body.shards[1]).toEqual({
+      shard: 1,
+      d1: "error",
+      delivery: "unknown",
+      queue: "unknown",
+      lag_seconds: null,
+    });
+  });
+});
