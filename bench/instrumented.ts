@@ -33,8 +33,8 @@ import { interceptD1 } from "../scripts/lib/d1-intercept";
 import { createApp } from "../src/app";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
 import { HOUR_MS, hourOf, listPartitionHours } from "../src/db/partitions";
-import { shardDatabases } from "../src/db/shards";
 import { deliveries, events, webhookEndpoints } from "../src/db/schema";
+import { shardDatabases } from "../src/db/shards";
 import { sealableHours } from "../src/domain/archive/seal";
 import { buildDeliveryHeaders } from "../src/domain/delivery/request";
 import { signingKeysOf } from "../src/domain/delivery/signing-keys";
@@ -453,17 +453,24 @@ async function storageState(env: Env) {
       async (shard) =>
         (
           await shard
-            .prepare("SELECT status, count(*) AS n, sum(attempt_count) AS attempts FROM deliveries_live GROUP BY status")
+            .prepare(
+              "SELECT status, count(*) AS n, sum(attempt_count) AS attempts FROM deliveries_live GROUP BY status",
+            )
             .all<{ status: string; n: number; attempts: number }>()
         ).results,
     ),
   );
-  const byStatus = [...byShard.flat().reduce((m, r) => {
-    const sum = m.get(r.status) ?? { status: r.status, n: 0, attempts: 0 };
-    sum.n += r.n;
-    sum.attempts += r.attempts;
-    return m.set(r.status, sum);
-  }, new Map<string, { status: string; n: number; attempts: number }>()).values()];
+  const byStatus = [
+    ...byShard
+      .flat()
+      .reduce((m, r) => {
+        const sum = m.get(r.status) ?? { status: r.status, n: 0, attempts: 0 };
+        sum.n += r.n;
+        sum.attempts += r.attempts;
+        return m.set(r.status, sum);
+      }, new Map<string, { status: string; n: number; attempts: number }>())
+      .values(),
+  ];
   const sealable = await sealableHours({
     db: services.db,
     archive: null,

@@ -15,6 +15,7 @@ export function createAdminClient(baseUrl, token, { gate = async () => {} } = {}
       await gate();
       stats.requests++;
       let res;
+      let text;
       try {
         res = await fetch(`${baseUrl}${path}`, {
           method,
@@ -25,12 +26,12 @@ export function createAdminClient(baseUrl, token, { gate = async () => {} } = {}
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(30_000),
         });
+        text = await res.text(); // a Worker killed mid-answer ends the body too
       } catch (err) {
         if (i >= tries) throw new Error(`${method} ${path}: ${err.message}`);
         await sleep(200 * i);
         continue;
       }
-      const text = await res.text();
       if (res.status >= 500 && i < tries) {
         stats.retried5xx++;
         await sleep(50 * 2 ** Math.min(i, 5));
