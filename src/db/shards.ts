@@ -56,7 +56,7 @@ export const webhookIdPrefix = (shard: number) => (shard === 0 ? "wh_" : `wh_${s
 const shardViews = new WeakMap<object, Map<number, unknown>>();
 
 /** How many shards `services` can reach. */
-export const shardCount = (services: ShardScoped) => services.shards?.length ?? 1;
+const shardCount = (services: ShardScoped) => services.shards?.length ?? 1;
 
 /**
  * `services` in shard `shard`: `db` and `archive` are that shard's, everything else (queues, clock, config) the same.
@@ -163,7 +163,7 @@ function remember(cache: Map<OwnerKey, number>, owner: OwnerKey, shard: number):
 const directoryDb = (services: ShardScoped) => (services.shards?.[0]?.db ?? services.db).$client;
 
 /** The shard of each of `owners` the directory knows (absent: not placed yet); one read of shard 0 for the unknown. */
-export async function ownerShards(services: ShardScoped, owners: readonly OwnerKey[]): Promise<Map<OwnerKey, number>> {
+async function ownerShards(services: ShardScoped, owners: readonly OwnerKey[]): Promise<Map<OwnerKey, number>> {
   const cache = ownerCache(services);
   const found = new Map<OwnerKey, number>();
   const unknown: OwnerKey[] = [];

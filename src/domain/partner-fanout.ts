@@ -131,7 +131,7 @@ export async function deliverPartnerShares(deps: ShareDeps, shares: readonly Par
 }
 
 /** A share is left to its publish for this long before the sweep gives it again (and deletes it). */
-export const SHARE_GRACE_MS = 30_000;
+const SHARE_GRACE_MS = 30_000;
 const SHARES_PER_ROUND = 100;
 
 /**

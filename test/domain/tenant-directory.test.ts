@@ -6,7 +6,7 @@ import { ensureCurrentPartitions } from "../../src/db/partitions";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { tenantDirectory } from "../../src/domain/tenant-directory";
 import { listWebhooks } from "../../src/domain/webhooks";
-import { db, rootDeps, statementsSent } from "../helpers/deliveries";
+import { rootDeps, statementsSent } from "../helpers/deliveries";
 import { queryPlansOf } from "../helpers/pipeline";
 
 async function plan(sql: string, ...params: unknown[]): Promise<string[]> {

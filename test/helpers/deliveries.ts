@@ -18,7 +18,7 @@ import { d1OfWebhook, placeOwner, shardD1s, shardOfOwner } from "./shards";
 export const db = () => createDb(env.DB);
 
 /** Every shard's database and archive, as the Worker's services hold them. */
-export const shardHandles = () =>
+const shardHandles = () =>
   shardD1s().map((d1, n) => ({ db: createDb(d1), archive: shardArchive(env.ARCHIVE ?? null, n) }));
 
 /** The Worker's shard-0 view with a clock of the test's: what the directory and publish take. */

@@ -1,6 +1,3 @@
-// Recording attempts through the real write path (claim, then record: domain/delivery/), at times a test chooses, and
-// reading the stats back: the rows of the tables the record writes.
-import { env } from "cloudflare:workers";
 import {
   deliveryTable,
   ensureCurrentPartitions,

@@ -1,6 +1,6 @@
 // The portal's endpoint form and the API share one write path (domain/webhook-writes.ts): whatever the API refuses,
 // the portal refuses with the same reason, the DNS check of the target's name included, and stores nothing.
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { seedLiveWebhooks } from "../helpers/deliveries";

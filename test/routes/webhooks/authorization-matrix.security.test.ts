@@ -1,12 +1,3 @@
-// Who may do what, as a table: every operation of the OpenAPI document × every kind of token, with the exact status
-// of each cell. The table is the spec. Adding an operation means adding a column (the test fails until it has one);
-// adding a role means adding a row.
-// Tokens look like ScaiKey's: admin-console tokens carry a role and ordinary OIDC scopes ("openid profile email"),
-// platform tokens carry admin:* scopes, other tokens the narrower webhooks:* grants.
-// Every cell gets fresh resources (an endpoint of the owning tenant, created by a tenant admin whose token names no
-// partner, pointing at the local receiver, and a failed delivery of it), so destructive cells (delete, retry, rotate)
-// never depend on one another. The directory assigns the owning tenant to the owning partner before any cell runs.
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { seedDelivery, updateDelivery } from "../../helpers/deliveries";

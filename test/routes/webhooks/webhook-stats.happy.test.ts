@@ -1,6 +1,3 @@
-// GET /api/v1/admin/webhooks/{id}/stats against counts computed straight from the recorded attempts, over randomised
-// histories recorded through the real claim and record, before and after the storage job moves them to the archive.
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AttemptRecord, ErrorClass } from "../../../src/db/schema";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { firstDeliveryIdAt, hourOf } from "../../../src/db/partitions";
 import type { DeliveryRef } from "../../../src/domain/publish";
