@@ -11,6 +11,7 @@ import { DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { messageOf, seedDelivery, updateDelivery, waitFor } from "../helpers/deliveries";
+import { PortalVisitor } from "../helpers/portal";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { allShardRows, d1OfWebhook, placeOwner, shardD1s, shardOfOwner } from "../helpers/shards";
 import { partnerAdmin, platformToken, publisher, superAdmin, tenantAdmin } from "../helpers/tokens";
@@ -289,6 +290,32 @@ describe("a partner whose tenants span both shards", () => {
     expect((await recorded(hookLate.key)).map((r) => JSON.parse(r.body).tenant_id).sort()).toEqual(
       [far, far, near].sort(),
     );
+  });
+});
+
+describe("the portal", () => {
+  it("shows a partner its endpoints in both shards, and each endpoint's pages from its own shard", async () => {
+    const partner = `prt_portal_${uid()}`;
+    await placeOwner(`p:${partner}`, 0);
+    const [near, far] = [await tenantIn(0, partner), await tenantIn(1, partner)];
+    const nearHook = await createWebhook(await tenantAdmin(near), { url: hookUrl().url, events: ["*"] });
+    const farHook = await createWebhook(await tenantAdmin(far), { url: hookUrl().url, events: ["*"] });
+    await seedDelivery(farHook.id, far);
+    const visitor = await PortalVisitor.signIn(await partnerAdmin(partner));
+    const home = await visitor.open("/portal");
+    expect(home.status).toBe(200);
+    for (const id of [nearHook.id, farHook.id]) expect(home.html).toContain(id);
+    const endpoint = await visitor.open(`/portal/webhooks/${farHook.id}`);
+    expect(endpoint.status).toBe(200);
+    const deliveries = await visitor.open(`/portal/webhooks/${farHook.id}/deliveries`);
+    expect(deliveries.status).toBe(200);
+    expect(deliveries.html).toContain("user.created");
+    // Disabling it from the portal writes the endpoint's own shard.
+    const disabled = await visitor.open(`/portal/webhooks/${farHook.id}/enabled`, {
+      form: { _csrf: await visitor.csrf(), enabled: "false" },
+    });
+    expect(disabled.status).toBeLessThan(400);
+    expect((await webhookRow(DB1, farHook.id))!.enabled).toBe(0);
   });
 });
 
