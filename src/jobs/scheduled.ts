@@ -20,8 +20,15 @@ const JOBS: Record<JobName, (services: Services, turn: number) => Promise<unknow
   retry_sweep: async (services, turn) => {
     const sweepFailure = await forEachShard(services, SWEEP_BUDGET_MS, turn, async (shard, budgetMs) => {
       const started = Date.now();
-      await sweepPartnerShares(shard, { deadline: started + budgetMs * PARTNER_SHARES_PART });
+      // A partner's shard that is down holds back its shares, never this shard's own sweep.
+      const sharesFailure = await sweepPartnerShares(shard, {
+        deadline: started + budgetMs * PARTNER_SHARES_PART,
+      }).then(
+        () => null,
+        (err: unknown) => ({ err }),
+      );
       await sweepDueDeliveries(shard, { budgetMs: Math.max(1000, started + budgetMs - Date.now()) });
+      if (sharesFailure) throw sharesFailure.err;
     }).then(
       () => null,
       (err: unknown) => ({ err }),

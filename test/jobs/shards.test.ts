@@ -6,10 +6,11 @@ import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { hourOf, listPartitionHours } from "../../src/db/partitions";
 import { onShard } from "../../src/db/shards";
+import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { runScheduled } from "../../src/jobs/scheduled";
 import { createServices, type Services } from "../../src/lib/services";
-import { createWebhook } from "../helpers/api";
+import { api, createWebhook } from "../helpers/api";
 import { cancelOpenDeliveriesBut, seedDelivery, updateDeliveries } from "../helpers/deliveries";
 import { storePastDeliveries } from "../helpers/history";
 import { callWith, keepingQueue, queuedDeliveries, servicesAt, unavailableD1 } from "../helpers/pipeline";
@@ -76,6 +77,45 @@ describe("the retry sweep", () => {
     expect(
       await DB0.prepare("SELECT last_outcome, last_error_class FROM job_runs WHERE name = 'retry_sweep'").first(),
     ).toEqual({ last_outcome: "failed", last_error_class: "d1" });
+  });
+});
+
+describe("partner shares", () => {
+  it("a partner's shard that is down holds back only its shares: the tenant's shard is still swept", async () => {
+    await cancelOpenDeliveriesBut("");
+    const clock = { now: Date.now() };
+    const partner = `prt_down_${uid()}`;
+    await placeOwner(`p:${partner}`, 0);
+    const tenant = `tnt_down_${uid()}`;
+    await placeOwner(`t:${tenant}`, 1);
+    await api("PUT", `/api/v1/admin/webhooks/tenants/${tenant}/partner`, {
+      token: await superAdmin(),
+      body: { partner_id: partner },
+    });
+    const wh = await createWebhook(await tenantAdmin(tenant), { url: hookUrl().url, events: ["*"] });
+    // A publish that stopped after its tenant's batch, an hour ago: its delivery waits for a retry, its share in shard 1.
+    const at = clock.now - HOUR;
+    const envelope = completeEnvelope(
+      {
+        event_type: "user.created",
+        tenant_id: tenant,
+        partner_id: partner,
+        resource: { type: "user", id: "u" },
+        data: {},
+      },
+      at,
+    );
+    const stored = await storeEvent(onShard(createServices(env), 1).db, envelope, at, undefined, null, 1);
+    expect(stored.partnerShares).toHaveLength(1);
+    const [ref] = stored.refs;
+    await updateDeliveries([ref!], { status: "retrying", attempt_count: 1, in_queue: 0, due_at: clock.now - MINUTE });
+
+    const queue = keepingQueue(clock);
+    await expect(
+      runScheduled("* * * * *", withShardDown(servicesAt(clock, { queue: queue.queue }), 0)),
+    ).rejects.toThrow(/unavailable/);
+    expect(queue.take().map((m) => m.body)).toContainEqual({ delivery_id: ref!.id, webhook_id: wh.id });
+    expect(await DB1.prepare("SELECT count(*) AS n FROM partner_fanouts").first()).toEqual({ n: 1 }); // the next run's
   });
 });
 
