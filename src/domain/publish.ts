@@ -10,7 +10,7 @@ import {
   refreshPartitions,
 } from "../db/partitions";
 import type { AutoDisableReason, OwnerKey } from "../db/schema";
-import { onShard, placeOwner, type ShardScoped } from "../db/shards";
+import { onShard, placeOwner, type ShardScoped, shardOfWebhook } from "../db/shards";
 import { canonicalJson } from "../lib/canonical-json";
 import type { Config } from "../lib/config";
 import { newEventId } from "../lib/ids";
@@ -164,9 +164,11 @@ export function eventStatements(
     hour,
     `${group}.*`,
   ];
-  // A tenant's event may owe its partner's webhooks, in another shard, a share (domain/partner-fanout.ts).
+  // A tenant's event may owe its partner's webhooks, in another shard, a share (domain/partner-fanout.ts). This batch's
+  // shard: the publisher's, or that of the webhook whose auto-disable it announces.
+  const shard = opts.shard ?? (opts.ifAutoDisabled ? shardOfWebhook(opts.ifAutoDisabled.webhookId) : 0);
   const share = (condition: string, values: unknown[]) =>
-    envelope.tenant_id ? [d1.prepare(partnerShareStatement(condition, opts.shard ?? 0)).bind(...values)] : [];
+    envelope.tenant_id ? [d1.prepare(partnerShareStatement(condition, shard)).bind(...values)] : [];
   if (opts.ifAutoDisabled) {
     const { webhookId, reason } = opts.ifAutoDisabled;
     return [

@@ -6,17 +6,19 @@ import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { hourOf, listPartitionHours } from "../../src/db/partitions";
 import { onShard } from "../../src/db/shards";
+import { attemptDelivery } from "../../src/domain/delivery/attempt";
+import { sweepPartnerShares } from "../../src/domain/partner-fanout";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { runScheduled } from "../../src/jobs/scheduled";
 import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook } from "../helpers/api";
-import { cancelOpenDeliveriesBut, seedDelivery, updateDeliveries } from "../helpers/deliveries";
+import { cancelOpenDeliveriesBut, deliveryDeps, seedDelivery, updateDeliveries } from "../helpers/deliveries";
 import { storePastDeliveries } from "../helpers/history";
 import { callWith, keepingQueue, queuedDeliveries, servicesAt, unavailableD1 } from "../helpers/pipeline";
 import { hookUrl } from "../helpers/receiver";
 import { placeOwner, shardD1s } from "../helpers/shards";
-import { superAdmin, tenantAdmin } from "../helpers/tokens";
+import { partnerAdmin, superAdmin, tenantAdmin } from "../helpers/tokens";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -116,6 +118,38 @@ describe("partner shares", () => {
     ).rejects.toThrow(/unavailable/);
     expect(queue.take().map((m) => m.body)).toContainEqual({ delivery_id: ref!.id, webhook_id: wh.id });
     expect(await DB1.prepare("SELECT count(*) AS n FROM partner_fanouts").first()).toEqual({ n: 1 }); // the next run's
+  });
+});
+
+describe("an auto-disable announcement", () => {
+  it("of a tenant's webhook away from its partner's shard reaches the partner's webhook through the share", async () => {
+    const partner = `prt_ann_${uid()}`;
+    await placeOwner(`p:${partner}`, 0);
+    const tenant = `tnt_ann_${uid()}`;
+    await placeOwner(`t:${tenant}`, 1);
+    await api("PUT", `/api/v1/admin/webhooks/tenants/${tenant}/partner`, {
+      token: await superAdmin(),
+      body: { partner_id: partner },
+    });
+    const gone = await createWebhook(await tenantAdmin(tenant), { url: hookUrl({ plan: [410] }).url, events: ["*"] });
+    const watching = await createWebhook(await partnerAdmin(partner), {
+      url: hookUrl().url,
+      events: ["webhook.auto_disabled"],
+    });
+    const clock = { now: Date.now() };
+    const outcome = await attemptDelivery(deliveryDeps(clock), await seedDelivery(gone.id, tenant, clock.now));
+    expect(outcome).toMatchObject({ kind: "attempted", autoDisabled: true });
+    // Stored with the attempt in the tenant's shard, its share beside it; the sweep of that shard gives the share.
+    expect(
+      await DB1.prepare(
+        "SELECT partner_id, partner_shard FROM partner_fanouts WHERE event_type = 'webhook.auto_disabled'",
+      ).all(),
+    ).toMatchObject({ results: [{ partner_id: partner, partner_shard: 0 }] });
+    const later = { ...createServices(env), now: () => clock.now + MINUTE };
+    await sweepPartnerShares(onShard(later, 1), { deadline: Date.now() + 10_000 });
+    expect(
+      await DB0.prepare("SELECT event_type FROM deliveries_live WHERE webhook_id = ?").bind(watching.id).all(),
+    ).toMatchObject({ results: [{ event_type: "webhook.auto_disabled" }] });
   });
 });
 
