@@ -18,7 +18,8 @@ import { partnerAdmin, publisher, superAdmin, tenantAdmin } from "../helpers/tok
 
 const db = () => env.UPGRADE_DB;
 /** The app over the upgraded database. */
-const onUpgraded = { bindings: { DB: env.UPGRADE_DB } };
+// The upgraded deployment, one database as it was: its only shard (no DB_1).
+const onUpgraded = { bindings: { DB: env.UPGRADE_DB, DB_1: undefined } as unknown as Partial<Env> };
 
 const uid = crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const TENANT = `tnt_up${uid}`;
