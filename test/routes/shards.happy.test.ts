@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from "vitest";
 import { onShard } from "../../src/db/shards";
 import { sweepPartnerShares } from "../../src/domain/partner-fanout";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
+import { continueRecoveries } from "../../src/domain/recovery";
 import worker, { WebhooksService } from "../../src/index";
 import { DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import { createServices } from "../../src/lib/services";
@@ -286,6 +287,8 @@ describe("a partner whose tenants span both shards", () => {
       body: { since: new Date(Date.now() - 10 * 60_000).toISOString() },
     });
     expect(replay.body).toMatchObject({ deliveries: 3 });
+    // The request does the window's first hour; the every-minute cron (in the webhook's shard) the rest.
+    expect(await continueRecoveries(createServices(env))).toMatchObject({ open: 0 });
     await waitFor(async () => (await recorded(hookLate.key)).length === 3);
     expect((await recorded(hookLate.key)).map((r) => JSON.parse(r.body).tenant_id).sort()).toEqual(
       [far, far, near].sort(),
