@@ -56,7 +56,7 @@ const pick = <T>(r: number, table: readonly (readonly [...unknown[], number])[])
 };
 
 /** An event id as ScaiKey makes them (evt_ and 20 characters), derived from the hour and the index. */
-export const seededEventId = (hour: number, i: number) =>
+const seededEventId = (hour: number, i: number) =>
   `evt_${hour.toString(36)}${i.toString(36).padStart(5, "0")}`.padEnd(24, "Q");
 
 const attempt = (

@@ -7,6 +7,7 @@ import { webcrypto } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mulberry32 } from "../scripts/lib/prng.mjs";
 import { onStopSignals, stopProcessGroup } from "../scripts/lib/process.mjs";
 import { mintToken } from "../scripts/lib/token.mjs";
 import { applyLocalMigrations, bundleWorker, snapshotTree, wranglerBin } from "../scripts/lib/wrangler.mjs";
@@ -207,17 +208,59 @@ function workerHandle(w, persistTo, token) {
   };
 }
 
-/** A published event with a canonical payload of about `bytes` bytes (the data field is padded). */
+const GIVEN = ["María", "Wei", "Amara", "Lukas", "Priya", "Jonas", "Aiko", "Mateo", "Fatima", "Noah", "Olga", "Kwame"];
+const FAMILY = [
+  "González",
+  "Chen",
+  "Okafor",
+  "Müller",
+  "Sharma",
+  "Berg",
+  "Tanaka",
+  "Rossi",
+  "Haddad",
+  "Smith",
+  "Ivanova",
+];
+const LOCALES = ["es-ES", "zh-CN", "en-GB", "de-DE", "hi-IN", "sv-SE", "ja-JP", "it-IT", "ar-EG", "en-US", "ru-RU"];
+const ROLES = ["member", "billing_admin", "auditor", "developer", "support", "owner"];
+
+/**
+ * A published event with a canonical payload of about `bytes` bytes: a user as an identity platform sends it (names,
+ * ids, timestamps, roles, groups, the changed fields), varied by `n` from a seeded PRNG, then more group memberships up
+ * to the size. Realistic text matters: the stored payload is compressed (src/db/payload.ts), and padding of one
+ * repeated character would compress to nothing.
+ */
 export function eventOf({ tenant, type = "user.created", n, bytes = 1024 }) {
+  const random = mulberry32(n + 1);
+  const pick = (list) => list[Math.floor(random() * list.length)];
+  const hex = (len) => Array.from({ length: len }, () => Math.floor(random() * 16).toString(16)).join("");
+  const at = (daysAgo) => new Date(Date.UTC(2026, 10, 30) - Math.floor(random() * daysAgo * 86_400_000)).toISOString();
+  const [given, family] = [pick(GIVEN), pick(FAMILY)];
   const base = {
     event_type: type,
     tenant_id: tenant,
-    resource: { type: "user", id: `usr_${n}` },
-    actor: { id: null, type: "system" },
-    data: { email: `user${n}@example.com`, display_name: "Bench User", n, pad: "" },
+    resource: { type: "user", id: `usr_${hex(16)}` },
+    actor: { id: `usr_${hex(12)}`, type: "user" },
+    data: {
+      id: `usr_${hex(16)}`,
+      email: `${given.toLowerCase()}.${family.toLowerCase()}${n}@example-${hex(4)}.com`,
+      email_verified: random() < 0.9,
+      display_name: `${given} ${family}`,
+      given_name: given,
+      family_name: family,
+      locale: pick(LOCALES),
+      phone_number: `+${Math.floor(random() * 90 + 10)} ${Math.floor(random() * 1e9)}`,
+      roles: [pick(ROLES), pick(ROLES)],
+      mfa: { enabled: random() < 0.6, methods: random() < 0.5 ? ["totp"] : ["totp", "webauthn"] },
+      last_sign_in_at: at(2),
+      created_at: at(900),
+      updated_at: at(1),
+      metadata: { department: pick(["Finance", "Sales", "R&D", "Legal"]), employee_id: `E-${hex(6)}` },
+      groups: [],
+    },
   };
   // The canonical envelope adds event_id (24 chars) and timestamp (24) to what is posted.
-  const size = JSON.stringify(base).length + 90;
-  base.data.pad = "x".repeat(Math.max(0, bytes - size));
+  while (JSON.stringify(base).length + 90 < bytes) base.data.groups.push(`grp_${hex(10)}`);
   return base;
 }

@@ -4,7 +4,7 @@
 //   hot (D1 holds peak_hours of deliveries and their events):  R/24 × peak_hours × (delivery + event / fan-out) × the
 //                                                               partitions' overhead in the file (free pages)
 //   webhooks: busy ones get busy_deliveries_per_webhook_day, sparse ones one an hour; each has an archive_days row a
-//             day (and so has its owner's events, one owner per fan-out webhooks), hourly stats rows for 48 h and daily
+//             day (and so has its owner's events, one owner per fan-out webhooks), hourly stats rows for 26 h and daily
 //             ones for 35 days, and its own row;
 //   archive_hours: a row per kind and hour, its chunks (2,000 lines each) listed in it.
 

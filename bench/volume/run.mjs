@@ -239,7 +239,7 @@ async function main(o, state) {
     hot_window_hours: HOT_WINDOW_HOURS,
     peak_hours_in_d1: HOT_WINDOW_HOURS + 2,
     retention_days: 30,
-    stats_hourly_kept_hours: 48,
+    stats_hourly_kept_hours: 26, // HOURLY_STATS_KEPT_MS
     stats_daily_kept_days: 35,
   };
   const capacity = Object.fromEntries([1, 3].map((f) => [`fanout_${f}`, capacityPerDay(units, { ...mix, fanOut: f })]));

@@ -14,17 +14,32 @@ export const DAY_MS = 24 * HOUR_MS;
 export const ID_TIME_FACTOR = 1024;
 
 export type PartitionedTable = "deliveries" | "events";
-export const PARTITIONED_TABLES: readonly PartitionedTable[] = ["deliveries", "events"];
+const PARTITIONED_TABLES: readonly PartitionedTable[] = ["deliveries", "events"];
 
 export const hourOf = (ms: number) => Math.floor(ms / HOUR_MS);
 /** The creation time of a delivery, from its id (ms). */
-export const deliveryIdTime = (id: number) => Math.floor(id / ID_TIME_FACTOR);
-export const hourOfDeliveryId = (id: number) => hourOf(deliveryIdTime(id));
+const deliveryIdTime = (id: number) => Math.floor(id / ID_TIME_FACTOR);
+/** Ids below this are AUTOINCREMENT ids from before migration 0010, which do not name their time. */
+const FIRST_TIMED_DELIVERY_ID = Date.UTC(2024, 0, 1) * ID_TIME_FACTOR;
+const hourOfDeliveryId = (id: number) => hourOf(deliveryIdTime(id));
+/**
+ * When delivery `id` was created, as a window [from, until) of ms: its ms for an id that names it; for an id from before
+ * migration 0010, the hour legacy_delivery_hours gives and the hours either side (ids and creation times of concurrent
+ * publishes may cross at an hour's edge); null if that table does not know it (past retention).
+ */
+export async function deliveryTimeWindow(d1: D1Database, id: number): Promise<{ from: number; until: number } | null> {
+  if (id >= FIRST_TIMED_DELIVERY_ID) return { from: deliveryIdTime(id), until: deliveryIdTime(id) + 1 };
+  const row = await d1
+    .prepare("SELECT hour FROM legacy_delivery_hours WHERE last_id >= ?1 ORDER BY last_id LIMIT 1")
+    .bind(id)
+    .first<{ hour: number }>();
+  return row ? { from: (row.hour - 1) * HOUR_MS, until: (row.hour + 2) * HOUR_MS } : null;
+}
 /** The lowest id a delivery created at `ms` may have. */
 export const firstDeliveryIdAt = (ms: number) => ms * ID_TIME_FACTOR;
 
 export const partitionName = (table: PartitionedTable, hour: number) => `${table}_p${hour}`;
-export const viewName = (table: PartitionedTable) => `${table}_live`;
+const viewName = (table: PartitionedTable) => `${table}_live`;
 const PARTITION_PATTERN = /^(deliveries|events)_p(\d+)$/;
 
 /**
@@ -195,7 +210,8 @@ function viewDdl(table: PartitionedTable, hours: readonly number[], subViews: re
         continue;
       }
       const inner = `${view}_${++n}`;
-      creates.push(`CREATE VIEW "${inner}" AS ${unionOf(group)}`);
+      // Dropped first even if `subViews` did not list it: another isolate may have created it since that read.
+      creates.push(`DROP VIEW IF EXISTS "${inner}"`, `CREATE VIEW "${inner}" AS ${unionOf(group)}`);
       next.push(inner);
     }
     terms = next;

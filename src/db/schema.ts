@@ -163,6 +163,11 @@ export interface AttemptRecord {
   error_class: ErrorClass | null;
   error: string | null;
   response_body: string | null;
+  /**
+   * A failed attempt's response headers, [name, value] pairs, at most RESPONSE_HEADERS_MAX_BYTES serialized (cookies
+   * never kept); absent after a success or when no response came (domain/http-attempt.ts).
+   */
+  response_headers?: [string, string][];
 }
 
 export const deliveries = sqliteTable(
@@ -207,8 +212,9 @@ export const deliveries = sqliteTable(
 );
 
 // Per-webhook rollups of delivery attempts by hour and by day (UTC), written with the attempts they count, in the same
-// transaction (domain/stats/record.ts): exact by construction. Hours serve the 1 h and 24 h windows and are kept 48 h;
-// days serve 7 d and 30 d and are kept STATS_RETENTION_DAYS.
+// transaction (domain/stats/record.ts): exact by construction. Hours serve the 1 h and 24 h windows and are kept 26 h;
+// days serve 7 d and 30 d and are kept STATS_RETENTION_DAYS. Both WITHOUT ROWID (in their migration: drizzle-kit cannot
+// say it): a row is small, its primary key is the table, and a new one writes one entry less.
 const statColumns = {
   attempts: integer("attempts").notNull().default(0),
   successes: integer("successes").notNull().default(0),
@@ -289,7 +295,8 @@ export const archiveHours = sqliteTable(
 
 // What the archive holds of one webhook (or one event owner, scope `ev:<owner_key>`) on one UTC day, without reading
 // it: line counts by hour and chunk for each combination of the list's filter values, and, while the day is small, a
-// 32-bit hash of each line's event id (a large day keeps them in R2, index/<scope>/<day>.json). WITHOUT ROWID.
+// 24-bit hash of each line's event id (a large day keeps them in R2, index/<scope>/<day>.json). A rowid table: a busy
+// webhook's day row passes the 1 KB a WITHOUT ROWID row may keep in its page.
 export const archiveDays = sqliteTable(
   "archive_days",
   {
@@ -297,15 +304,16 @@ export const archiveDays = sqliteTable(
     day: integer("day").notNull(),
     // JSON: combination (`status|event_type|status_code|error_class`) → { "<hour of day>/<chunk ref>": lines }.
     counts: text("counts", { mode: "json" }).$type<Record<string, Record<string, number>>>().notNull(),
-    // JSON: "<hour of day>/<chunk ref>" → event id hashes; null once the day has outgrown the row.
-    eventHashes: text("event_hashes", { mode: "json" }).$type<Record<string, number[]> | null>(),
+    // JSON: "<hour of day>/<chunk ref>" → its lines' event id hashes, packed (archive/format.ts packHashes); null once
+    // the day has outgrown the row.
+    eventHashes: text("event_hashes", { mode: "json" }).$type<Record<string, string> | null>(),
   },
   // Retention deletes whole days (the index is written once per scope and day: the day never changes).
   (t) => [primaryKey({ columns: [t.scope, t.day] }), index("archive_days_day_idx").on(t.day)],
 );
 
 // Archived deliveries sent again as new deliveries (a retry or recover of history), so a recover does not send one
-// twice. Rows go with the archive, by RETENTION_DAYS.
+// twice. Rows go with the archive, by RETENTION_DAYS. WITHOUT ROWID, like the stats.
 export const resentDeliveries = sqliteTable(
   "resent_deliveries",
   {
@@ -316,6 +324,15 @@ export const resentDeliveries = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.webhookId, t.deliveryId] })],
 );
+
+// Deliveries created before migration 0010 kept their AUTOINCREMENT ids, which do not name their creation time as later
+// ids do (db/partitions.ts): the hour of each run of them, for finding one in the archive. Written once by that
+// migration (a row per hour of the history it found); retention deletes a row once its hour is past RETENTION_DAYS.
+export const legacyDeliveryHours = sqliteTable("legacy_delivery_hours", {
+  // The highest id created in the hour.
+  lastId: integer("last_id").primaryKey(),
+  hour: integer("hour").notNull(),
+});
 
 // Progress markers of cron jobs: `queue_watermark`, the latest send time of a queue message the consumer has received
 // (what tells a message still waiting in the queue from a lost one); `queue_probe`, the send time of the oldest
@@ -367,6 +384,8 @@ export const portalSessions = sqliteTable(
     redeemedAt: integer("redeemed_at"),
     // The link's expiry until it is opened, then the session's.
     expiresAt: integer("expires_at").notNull(),
+    // A one-time result for the next page (a new secret, a test's outcome), sealed; read once and cleared.
+    flash: text("flash"),
   },
   (t) => [
     uniqueIndex("portal_sessions_link_hash_uq").on(t.linkHash),

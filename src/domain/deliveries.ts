@@ -1,6 +1,7 @@
 // Reading deliveries and their attempts for the admin API and the portal: the hot window from D1 (every partition
 // through the deliveries_live view), history from the archive (domain/archive/read.ts), one list in id order.
-import { DAY_MS, deliveryIdTime, firstDeliveryIdAt, HOUR_MS, ID_TIME_FACTOR } from "../db/partitions";
+import { DAY_MS, deliveryTimeWindow, firstDeliveryIdAt, HOUR_MS, ID_TIME_FACTOR } from "../db/partitions";
+import { EVENT_COLUMNS, type StoredEventRow, withPayloadText } from "../db/payload";
 import type { DeliveryRow, DeliveryStatus, ErrorClass, EventRow } from "../db/schema";
 import { notFound } from "../lib/errors";
 import { archivedEntries, findArchivedDelivery, findArchivedEvent, readArchivedDeliveries } from "./archive/read";
@@ -19,6 +20,8 @@ export interface DeliveryFilter {
   lastErrorClass?: ErrorClass;
   createdFrom?: number;
   createdBefore?: number;
+  /** Only deliveries with a smaller id: the next page of a list merged across webhooks (keyset, newest first). */
+  beforeId?: number;
 }
 
 /** Where deliveries are read from: D1 for the hot window, the archive (if bound) for history. */
@@ -44,13 +47,17 @@ function hotConditions(filter: DeliveryFilter): { where: string; params: unknown
   if (filter.lastErrorClass !== undefined) add("last_error_class = ?", filter.lastErrorClass);
   if (filter.createdFrom !== undefined) add("created_at >= ?", filter.createdFrom);
   if (filter.createdBefore !== undefined) add("created_at < ?", filter.createdBefore);
+  if (filter.beforeId !== undefined) add("id < ?", filter.beforeId);
   return { where: parts.join(" AND "), params };
 }
 
-/** The window of history a list covers: the retention period, narrowed by the filter's times. */
-const historyWindow = (store: DeliveryStore, filter: DeliveryFilter) => ({
+/**
+ * The window of history a list covers: the retention period, narrowed by the filter's times, and by `beforeId`'s
+ * creation time (`before`, from deliveryTimeWindow; null when unknown, and the lines' ids decide alone).
+ */
+const historyWindow = (store: DeliveryStore, filter: DeliveryFilter, before: { until: number } | null) => ({
   from: Math.max(store.now() - store.config.retentionDays * DAY_MS, filter.createdFrom ?? 0),
-  until: Math.min(store.now() + DAY_MS, filter.createdBefore ?? Number.POSITIVE_INFINITY),
+  until: Math.min(store.now() + DAY_MS, filter.createdBefore ?? Number.POSITIVE_INFINITY, before?.until ?? Infinity),
 });
 
 /** A delivery id's hour as SQL computes it: ids are creation ms × ID_TIME_FACTOR (db/partitions.ts). */
@@ -89,7 +96,8 @@ export async function listDeliveryHistory(
   if (!store.archive) return { rows: items, total: hotTotal, pages: Math.ceil(hotTotal / perPage) };
 
   const archive = { db: store.db, archive: store.archive };
-  const { from, until } = historyWindow(store, filter);
+  const before = filter.beforeId === undefined ? null : await deliveryTimeWindow(d1, filter.beforeId);
+  const { from, until } = historyWindow(store, filter, before);
   const entries = from < until ? await archivedEntries(archive, webhookId, filter, from, until) : [];
   // Hour by hour; an hour the counts cannot answer for is read now (the total needs it), and kept.
   const archived = new Map<number, { entries: typeof entries; n: number; lines: DeliveryRow[] | null }>();
@@ -174,14 +182,11 @@ export async function findHotDelivery(
 export async function getDelivery(store: DeliveryStore, webhookId: string, deliveryId: number): Promise<DeliveryRow> {
   const hot = await findHotDelivery(store.db, webhookId, deliveryId);
   if (hot) return hot;
-  const archived = store.archive
-    ? await findArchivedDelivery(
-        { db: store.db, archive: store.archive },
-        webhookId,
-        deliveryId,
-        deliveryIdTime(deliveryId),
-      )
-    : null;
+  const created = store.archive ? await deliveryTimeWindow(store.db.$client, deliveryId) : null;
+  const archived =
+    store.archive && created
+      ? await findArchivedDelivery({ db: store.db, archive: store.archive }, webhookId, deliveryId, created)
+      : null;
   if (!archived) throw notFound("Delivery not found");
   return archived;
 }
@@ -192,14 +197,10 @@ export async function getDelivery(store: DeliveryStore, webhookId: string, deliv
  */
 export async function deliveryEvent(store: DeliveryStore, delivery: DeliveryRow): Promise<EventRow | null> {
   const row = await store.db.$client
-    .prepare(
-      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-         partner_id AS partnerId, payload, created_at AS createdAt
-       FROM events_live WHERE owner_key = ?1 AND event_id = ?2`,
-    )
+    .prepare(`SELECT ${EVENT_COLUMNS} FROM events_live WHERE owner_key = ?1 AND event_id = ?2`)
     .bind(delivery.eventOwner, delivery.eventId)
-    .first<EventRow>();
-  if (row) return row;
+    .first<StoredEventRow>();
+  if (row) return (await withPayloadText([row]))[0]!;
   if (!store.archive) return null;
   return findArchivedEvent(
     { db: store.db, archive: store.archive },
@@ -214,7 +215,11 @@ export async function deliveryEvent(store: DeliveryStore, delivery: DeliveryRow)
  * text that was signed and delivered (null once retention removed it): callers show it as is, never through JSON.parse.
  */
 export async function getDeliveryDetail(store: DeliveryStore, webhookId: string, deliveryId: number) {
-  const delivery = await getDelivery(store, webhookId, deliveryId);
+  return deliveryDetailOf(store, await getDelivery(store, webhookId, deliveryId));
+}
+
+/** getDeliveryDetail of a delivery already read (getDelivery): the portal reads its row's attempts too. */
+export async function deliveryDetailOf(store: DeliveryStore, delivery: DeliveryRow) {
   const event = await deliveryEvent(store, delivery);
   return {
     ...toPublicDelivery(delivery),

@@ -21,7 +21,6 @@ export function toPublicDelivery(row: DeliveryRow) {
     completed_at: toIso(row.completedAt),
   };
 }
-export type PublicDelivery = ReturnType<typeof toPublicDelivery>;
 
 export function toPublicAttempt(a: AttemptRecord) {
   return {

@@ -10,9 +10,43 @@ export interface AttemptResult {
   errorMessage: string | null;
   responseExcerpt: string | null;
   retryAfterSeconds: number | null;
+  /** A failure's response headers, bounded (responseHeadersOf); absent after a success or when no response came. */
+  responseHeaders?: [string, string][];
 }
 
 const EXCERPT_BYTES = 4096;
+/**
+ * What a failed attempt keeps of its response's headers, serialized as JSON: the attempt is stored in its delivery's
+ * row (`attempts`), and a WITHOUT ROWID row past about 1 KB spills to an overflow page. A success keeps none.
+ */
+export const RESPONSE_HEADERS_MAX_BYTES = 512;
+const HEADER_VALUE_CHARS = 200;
+// Read first when a receiver fails: where it redirects, when to retry, what answered and in what format.
+const FIRST_HEADERS = ["location", "retry-after", "content-type", "www-authenticate", "server", "x-request-id", "date"];
+const NEVER_KEPT = new Set(["set-cookie", "cookie"]);
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).byteLength;
+
+/**
+ * What a failed attempt keeps of its response's headers: the most telling first (FIRST_HEADERS), each value cut at
+ * HEADER_VALUE_CHARS, as many as fit RESPONSE_HEADERS_MAX_BYTES (a header that does not fit is left out); cookies never.
+ */
+export function responseHeadersOf(headers: Headers): [string, string][] {
+  const rank = (name: string) => {
+    const i = FIRST_HEADERS.indexOf(name);
+    return i === -1 ? FIRST_HEADERS.length : i;
+  };
+  const candidates = [...headers].filter(([name]) => !NEVER_KEPT.has(name)).sort(([a], [b]) => rank(a) - rank(b));
+  const kept: [string, string][] = [];
+  let bytes = 2; // []
+  for (const [name, value] of candidates) {
+    const pair: [string, string] = [name, value.slice(0, HEADER_VALUE_CHARS)];
+    const size = utf8Bytes(JSON.stringify(pair)) + (kept.length > 0 ? 1 : 0);
+    if (bytes + size > RESPONSE_HEADERS_MAX_BYTES) continue;
+    kept.push(pair);
+    bytes += size;
+  }
+  return kept;
+}
 
 /**
  * POST `body` to `url` once. Success is a 2xx whose body (up to the excerpt) arrives within `timeoutMs`;
@@ -79,7 +113,15 @@ export async function sendWebhookRequest(opts: {
         retryAfterSeconds,
       };
     }
-    return { ok: false, statusCode: status, durationMs, ...failure, responseExcerpt: excerpt, retryAfterSeconds };
+    return {
+      ok: false,
+      statusCode: status,
+      durationMs,
+      ...failure,
+      responseExcerpt: excerpt,
+      retryAfterSeconds,
+      responseHeaders: responseHeadersOf(response.headers),
+    };
   } finally {
     deadline.clear();
   }

@@ -12,6 +12,7 @@
 //    failed or died before it), then deletes them. Step 2 runs only while the partner's shard lacks the event, so doing
 //    it twice creates nothing twice.
 import { firstDeliveryIdAt, hourOf, partitionName } from "../db/partitions";
+import type { StoredPayload } from "../db/payload";
 import { onShard, type ShardScoped } from "../db/shards";
 import { logger } from "../lib/logger";
 import type { DeliveryMessage } from "./delivery/message";
@@ -35,8 +36,8 @@ export interface PartnerShare {
   /** The tenant's partner per the directory, and that partner's shard. */
   partner_id: string;
   partner_shard: number;
-  /** The event's payload as stored, passed on unchanged. */
-  payload: unknown;
+  /** The event's payload as stored (text, or compressed bytes: db/payload.ts), passed on unchanged. */
+  payload: StoredPayload;
   created_at: number;
 }
 
@@ -80,7 +81,15 @@ function shareStatements(d1: D1Database, shares: readonly PartnerShare[], now: n
   const events = partitionName("events", hour);
   return shares.flatMap((s) => {
     const group = `${s.event_type.slice(0, s.event_type.indexOf("."))}.*`;
-    const values = [s.owner_key, s.event_id, s.event_type, s.tenant_id, s.partner_id, s.payload, s.created_at];
+    const values = [
+      s.owner_key,
+      s.event_id,
+      s.event_type,
+      s.tenant_id,
+      s.partner_id,
+      bindable(s.payload),
+      s.created_at,
+    ];
     const all = [...values, firstDeliveryIdAt(now), hour, group, now];
     return [
       d1.prepare(missedStatement()).bind(...all.slice(0, 10)),
@@ -89,6 +98,10 @@ function shareStatements(d1: D1Database, shares: readonly PartnerShare[], now: n
     ];
   });
 }
+
+/** A stored payload as D1 binds it back: the text, or the BLOB's bytes (a result gives them as an array). */
+const bindable = (payload: StoredPayload) =>
+  typeof payload === "string" || payload instanceof Uint8Array ? payload : new Uint8Array(payload);
 
 type ShareDeps = ShardScoped & { now: () => number };
 

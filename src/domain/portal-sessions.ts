@@ -5,6 +5,7 @@ import type { Principal } from "../auth/principal";
 import type { Database } from "../db/client";
 import { type PortalSessionRow, portalSessions } from "../db/schema";
 import { newPortalSessionId } from "../lib/ids";
+import type { SecretBox } from "../lib/secret-box";
 
 export const PORTAL_LINK_MIN_SECONDS = 60;
 export const PORTAL_LINK_MAX_SECONDS = 86_400;
@@ -121,6 +122,44 @@ export function portalPrincipal(session: PortalSessionRow): Principal {
     platformToken: false,
     issuedByOwnTenant: false,
   };
+}
+
+// A flash is stored as `<path>\n<sealed text>`: the page it is for in clear, so that only that page takes it, and the
+// text sealed (it may hold a new signing secret) and bound to the session.
+const FLASH_SEPARATOR = "\n";
+// Clears exactly the flash the request read (RETURNING would give the cleared value): of two takers, one changes the row.
+const TAKE_FLASH = "UPDATE portal_sessions SET flash = NULL WHERE id = ?1 AND flash = ?2";
+
+/** Leaves a one-time result for the next GET of `path` (a POST's answer redirects there); replaces any earlier one. */
+export async function setPortalFlash(
+  db: Database,
+  secretBox: SecretBox,
+  sessionId: string,
+  path: string,
+  text: string,
+): Promise<void> {
+  const sealed = await secretBox.seal(text, `flash:${sessionId}`);
+  await db
+    .update(portalSessions)
+    .set({ flash: `${path}${FLASH_SEPARATOR}${sealed}` })
+    .where(eq(portalSessions.id, sessionId));
+}
+
+/**
+ * The flash left for `path`, taken (cleared) in one conditional UPDATE, so it shows once even to concurrent requests;
+ * null when there is none for this page. Costs no query unless the session row holds one for this page.
+ */
+export async function takePortalFlash(
+  db: Database,
+  secretBox: SecretBox,
+  session: Pick<PortalSessionRow, "id" | "flash">,
+  path: string,
+): Promise<string | null> {
+  const key = `${path}${FLASH_SEPARATOR}`;
+  if (!session.flash?.startsWith(key)) return null;
+  const { meta } = await db.$client.prepare(TAKE_FLASH).bind(session.id, session.flash).run();
+  if (meta.changes !== 1) return null;
+  return secretBox.open(session.flash.slice(key.length), `flash:${session.id}`);
 }
 
 /** The CSRF token of a session: derived from the secret session token, so it needs no storage and no other page can know it. */

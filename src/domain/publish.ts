@@ -9,6 +9,7 @@ import {
   partitionName,
   refreshPartitions,
 } from "../db/partitions";
+import { storedPayload } from "../db/payload";
 import type { AutoDisableReason, OwnerKey } from "../db/schema";
 import { onShard, placeOwner, type ShardScoped, shardOfWebhook } from "../db/shards";
 import { canonicalJson } from "../lib/canonical-json";
@@ -135,11 +136,13 @@ export const toDeliveryRefs = (rows: readonly { webhook_id: string; id: number }
  * `shard`, this batch's (returned rows: PartnerShare; domain/partner-fanout.ts). `onlyWebhookId` targets one endpoint
  * (the test event); `ifAutoDisabled` stores the event only if that endpoint was auto-disabled for that reason at `now`,
  * i.e. by the batch this rides in; `ifDirectoryAgrees` only if the directory holds the envelope's partner for its
- * tenant. The partitions must exist (withCurrentPartitions).
+ * tenant. `payload` is the envelope's canonical JSON as stored (storedPayload). The partitions must exist
+ * (withCurrentPartitions).
  */
 export function eventStatements(
   d1: D1Database,
   envelope: EventEnvelope,
+  payload: string | Uint8Array,
   now: number,
   opts: {
     onlyWebhookId?: string;
@@ -158,7 +161,7 @@ export function eventStatements(
     envelope.event_type,
     envelope.tenant_id ?? null,
     envelope.partner_id ?? null,
-    canonicalJson(envelope),
+    payload,
     now,
     firstDeliveryIdAt(now),
     hour,
@@ -215,10 +218,11 @@ export async function storeEvent(
 ): Promise<StoredEvent> {
   const d1 = db.$client;
   const learning = learn ? learningStatements(d1, learn, now, learn.partnerShard) : [];
+  const payload = await storedPayload(canonicalJson(envelope));
   const results = await withCurrentPartitions(d1, now, () =>
     d1.batch<{ webhook_id: string; id: number }>([
       ...learning,
-      ...eventStatements(d1, envelope, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null, shard }),
+      ...eventStatements(d1, envelope, payload, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null, shard }),
     ]),
   );
   // The event's fan-out statement is the last and returns the deliveries; a tenant's event's partner share (publish

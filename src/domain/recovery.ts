@@ -16,6 +16,7 @@ import {
   listPartitionHours,
   withPartitions,
 } from "../db/partitions";
+import { EVENT_COLUMNS, type StoredEventRow, withPayloadText } from "../db/payload";
 import type { DeliveryRow, EventRow, RecoveryKind, WebhookEndpointRow } from "../db/schema";
 import { allShards, type ShardScoped } from "../db/shards";
 import type { Config } from "../lib/config";
@@ -201,7 +202,7 @@ const RECOVERABLE_SQL = `(status = 'failed' OR (status = 'cancelled' AND last_er
  * archive's (its counts, by status, for the whole hours of the window; the archive is history, so all ended before),
  * less the archived ones already sent again.
  */
-async function countRecoverable(
+export async function countRecoverable(
   deps: RecoveryDeps,
   webhook: WebhookEndpointRow,
   window: RecoveryWindow,
@@ -336,7 +337,7 @@ async function ownersOf(
  * in the window (D1's and the archive's counts), less the deliveries the webhook has of those types in the window.
  * Events reach a webhook as they are published, so the two line up; the job itself checks each event.
  */
-async function countReplayable(
+export async function countReplayable(
   deps: RecoveryDeps,
   webhook: WebhookEndpointRow,
   window: RecoveryWindow,
@@ -445,15 +446,15 @@ async function eventsOf(
   from: number,
   to: number,
 ): Promise<EventRow[]> {
-  const { results: hot } = await shard.db.$client
+  const { results: stored } = await shard.db.$client
     .prepare(
-      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-         partner_id AS partnerId, payload, created_at AS createdAt
+      `SELECT ${EVENT_COLUMNS}
        FROM events_live WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
          AND event_type IN (SELECT value FROM json_each(?4))`,
     )
     .bind(JSON.stringify(owners), from, to, JSON.stringify(types))
-    .all<EventRow>();
+    .all<StoredEventRow>();
+  const hot = await withPayloadText(stored);
   const events = new Map(hot.map((e) => [`${e.ownerKey}\n${e.eventId}`, e]));
   if (shard.archive) {
     const store = { db: shard.db, archive: shard.archive };

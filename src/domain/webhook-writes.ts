@@ -14,7 +14,8 @@ import type { Services } from "../lib/services";
 import { ownerKeyOf } from "./publish";
 import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "./target-url";
 import { type TenantDirectory, tenantDirectory } from "./tenant-directory";
-import { createWebhook, getWebhookRow, updateWebhook, type WebhookFields } from "./webhooks";
+import type { WebhookFields } from "./webhook-fields";
+import { createWebhook, getWebhookRow, updateWebhook } from "./webhooks";
 
 export type WebhookWriteDeps = Pick<Services, "db" | "shard" | "shards" | "config" | "now" | "fetch" | "secretBox">;
 

@@ -1,10 +1,9 @@
 // Queue consumers, thin adapters over the delivery stages (src/domain/delivery/): the delivery queues of the two lanes
 // (one message per delivery attempt, handled a batch at a time; docs/architecture.md#lanes) and their dead-letter queue.
-import { groupByTable, withPartitions } from "../db/partitions";
-import { ACTIVE_DELIVERY_SQL } from "../db/schema";
 import { groupByShard, hasShard, onShard } from "../db/shards";
 import { attemptDeliveries } from "../domain/delivery/attempt";
 import { resolveDeliveryRefs } from "../domain/delivery/claim";
+import { failDeadLettered } from "../domain/delivery/dead-letter";
 import type { Lane } from "../domain/delivery/lanes";
 import { type DeliveryMessage, isDeliveryMessage } from "../domain/delivery/message";
 import { type DeliveryRef, refKey } from "../domain/publish";
@@ -145,32 +144,6 @@ function retryMessages(messagesOf: MessagesByDelivery, refs: readonly DeliveryRe
 
 /** Dead-lettered messages exhausted the queue's retries: their deliveries end as `failed`, visibly, never silently. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  const messages = batch.messages.map((m) => m.body).filter(isDeliveryMessage);
-  if (messages.length > 0) {
-    const refs = await resolveDeliveryRefs(services.db, messages);
-    const now = services.now();
-    await Promise.all(
-      [...groupByShard(refs, (r) => r.webhookId)]
-        .filter(([shard]) => hasShard(services, shard))
-        .map(([shard, inShard]) => {
-          const d1 = onShard(services, shard).db.$client;
-          return withPartitions(d1, (live) =>
-            d1.batch(
-              [...groupByTable(live, inShard, (r) => r.id)].map(([table, group]) =>
-                d1
-                  .prepare(deadLetterIn(table))
-                  .bind(JSON.stringify(group.map((r) => ({ w: r.webhookId, i: r.id }))), now),
-              ),
-            ),
-          );
-        }),
-    );
-    logger.error("deliveries dead-lettered", { count: refs.length });
-  }
+  await failDeadLettered(services, batch.messages.map((m) => m.body).filter(isDeliveryMessage));
   batch.ackAll();
 }
-
-const deadLetterIn = (table: string) => `UPDATE "${table}" SET status = 'failed', lease_until = NULL, in_queue = 0,
-    completed_at = ?2, updated_at = ?2, last_error = 'dead-lettered: the delivery queue could not process this message'
-  FROM json_each(?1) AS r
-  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i' AND ${ACTIVE_DELIVERY_SQL}`;

@@ -3,15 +3,15 @@
 // (db/shards.ts forEachShard), each within its share of the job's time box, so a slow shard never starves the others.
 
 import { forEachShard } from "../db/shards";
+import { runStorage, STORAGE_BUDGET_MS } from "../domain/archive/storage-job";
+import { SWEEP_BUDGET_MS, sweepDueDeliveries } from "../domain/delivery/sweep";
 import { type JobName, jobErrorClass, jobOfCron, recordJobFinish, recordJobStart } from "../domain/job-runs";
 import { sweepPartnerShares } from "../domain/partner-fanout";
 import { purgeExpiredPortalSessions } from "../domain/portal-sessions";
 import { continueRecoveries, RECOVERY_TIME_BOX_MS } from "../domain/recovery";
+import { reencryptSecrets } from "../domain/reencrypt-secrets";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
-import { reencryptSecrets } from "./reencrypt-secrets";
-import { SWEEP_BUDGET_MS, sweepDueDeliveries } from "./retry-sweep";
-import { runStorage, STORAGE_BUDGET_MS } from "./storage";
 
 /** Part of a shard's sweep share that partner shares may use first (they are few: only what a publish left). */
 const PARTNER_SHARES_PART = 0.25;

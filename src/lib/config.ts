@@ -35,7 +35,7 @@ export interface Config {
    * longer change. Also how long publish remembers an event_id (its event's partition lives that long).
    */
   hotWindowHours: number;
-  /** Days of daily stats kept (webhook_stats_daily); hourly stats are kept 48 hours. */
+  /** Days of daily stats kept (webhook_stats_daily); hourly stats are kept 26 hours. */
   statsRetentionDays: number;
   /** How long past its lease (or due time) a queued delivery waits before the sweep assumes its message was lost. */
   orphanGraceMs: number;

@@ -23,9 +23,13 @@ export const Sparkline: FC<{ series: Point[]; label: string }> = ({ series, labe
   );
 };
 
+// The plot leaves room for labels at the phone size (portal-css.ts draws chart text larger in user units there, so it
+// stays about 12 px on screen when the 720-unit-wide chart shrinks to a phone's width).
 const W = 720;
-const H = 220;
-const PAD = { left: 44, right: 12, top: 12, bottom: 28 };
+const H = 240;
+const PAD = { left: 64, right: 12, top: 34, bottom: 40 };
+/** Half an x label ("23:00") at the phone size: the last one stays this far inside the right edge. */
+const X_LABEL_HALF_WIDTH = 40;
 
 function niceMax(v: number): number {
   if (v <= 0) return 1;
@@ -37,12 +41,8 @@ function niceMax(v: number): number {
 const bucketLabel = (iso: string, bucket: "hour" | "day") =>
   bucket === "hour" ? `${iso.slice(11, 16)}` : iso.slice(5, 10);
 
-const Axes: FC<{ max: number; unit: string; series: Point[]; bucket: "hour" | "day" }> = ({
-  max,
-  unit,
-  series,
-  bucket,
-}) => {
+/** Y labels without the unit (the chart's title names it); x labels every few buckets, half of them hidden on a phone. */
+const Axes: FC<{ max: number; series: Point[]; bucket: "hour" | "day" }> = ({ max, series, bucket }) => {
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const ticks = [0, 0.5, 1].map((f) => ({ v: max * f, y: PAD.top + plotH - f * plotH }));
@@ -54,13 +54,18 @@ const Axes: FC<{ max: number; unit: string; series: Point[]; bucket: "hour" | "d
         <>
           <line class="grid-line" x1={PAD.left} x2={W - PAD.right} y1={t.y} y2={t.y} />
           <text x={PAD.left - 6} y={t.y + 4} text-anchor="end">
-            {`${Math.round(t.v)}${unit}`}
+            {String(Math.round(t.v))}
           </text>
         </>
       ))}
       {series.map((s, i) =>
         i % every === 0 ? (
-          <text x={PAD.left + slot * i + slot / 2} y={H - 8} text-anchor="middle">
+          <text
+            x={Math.min(PAD.left + slot * i + slot / 2, W - X_LABEL_HALF_WIDTH)}
+            y={H - 10}
+            text-anchor="middle"
+            class={i % (every * 2) === 0 ? undefined : "minor"}
+          >
             {bucketLabel(s.start, bucket)}
           </text>
         ) : null,
@@ -80,10 +85,10 @@ export const AttemptsChart: FC<{ stats: EndpointStats }> = ({ stats }) => {
   const hOf = (v: number) => (v / max) * plotH;
   return (
     <figure class="card">
-      <h2 id="attempts-title">Attempts</h2>
+      <h2 id="attempts-title">Attempts per {bucket} (UTC)</h2>
       <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-labelledby="attempts-title attempts-desc">
         <desc id="attempts-desc">{`${stats.attempts} attempts in the window, success rate ${stats.success_rate === null ? "n/a" : `${Math.round(stats.success_rate * 1000) / 10}%`}, per ${bucket}.`}</desc>
-        <Axes max={max} unit="" series={series} bucket={bucket} />
+        <Axes max={max} series={series} bucket={bucket} />
         {series.map((s, i) => {
           const x = PAD.left + slot * i + (slot - barW) / 2;
           const okH = hOf(s.successes);
@@ -138,7 +143,8 @@ export const LatencyChart: FC<{ stats: EndpointStats }> = ({ stats }) => {
   const points = values.flatMap((v, i) =>
     v === null ? [] : [`${(PAD.left + slot * i + slot / 2).toFixed(1)},${y(v).toFixed(1)}`],
   );
-  const ref = (v: number | null, cls: string, name: string) =>
+  // p50's label at the left, p95's at the right: close values never print over each other.
+  const ref = (v: number | null, cls: string, name: string, side: "start" | "end") =>
     v === null ? null : (
       <>
         <line
@@ -149,17 +155,23 @@ export const LatencyChart: FC<{ stats: EndpointStats }> = ({ stats }) => {
           y2={y(v).toFixed(1)}
           stroke-dasharray="5 4"
         />
-        <text x={W - PAD.right - 4} y={(y(v) - 4).toFixed(1)} text-anchor="end">{`${name} ${v} ms`}</text>
+        {/* Above its line; PAD.top leaves room for it when the line is the chart's top. */}
+        <text
+          x={side === "end" ? W - PAD.right - 4 : PAD.left + 4}
+          y={(y(v) - 6).toFixed(1)}
+          text-anchor={side}
+          class="ref-label"
+        >{`${name} ${v} ms`}</text>
       </>
     );
   return (
     <figure class="card">
-      <h2 id="latency-title">Latency</h2>
+      <h2 id="latency-title">Latency in ms per {bucket} (UTC)</h2>
       <svg class="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-labelledby="latency-title latency-desc">
         <desc id="latency-desc">{`Mean attempt duration per ${bucket}; window p50 ${latency.p50 ?? "n/a"} ms, p95 ${latency.p95 ?? "n/a"} ms.`}</desc>
-        <Axes max={max} unit=" ms" series={series} bucket={bucket} />
-        {ref(latency.p50, "ref-p50", "p50")}
-        {ref(latency.p95, "ref-p95", "p95")}
+        <Axes max={max} series={series} bucket={bucket} />
+        {ref(latency.p50, "ref-p50", "p50", "start")}
+        {ref(latency.p95, "ref-p95", "p95", "end")}
         {points.length > 1 && <polyline class="line-acc" points={points.join(" ")} fill="none" stroke-width="2" />}
         {points.map((pt) => {
           const [cx, cy] = pt.split(",");

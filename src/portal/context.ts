@@ -9,7 +9,7 @@ export interface PortalView {
   principal: Principal;
   csrf: string;
   /** Where the page is, for the navigation's aria-current. */
-  section?: "endpoints" | "events";
+  section?: "endpoints" | "deliveries" | "events";
 }
 
 export interface PortalEnv {

@@ -34,6 +34,7 @@ const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: PortalV
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>{`${title} · Webhooks`}</title>
+      <link rel="icon" href={p("/assets/favicon.svg")} type="image/svg+xml" />
       <link rel="stylesheet" href={p("/assets/portal.css")} />
       <script nonce={nonce} src={p("/assets/portal.js")} defer></script>
     </head>
@@ -52,6 +53,9 @@ const Layout: FC<PropsWithChildren<{ title: string; nonce: string; view: PortalV
               <nav class="main" aria-label="Main">
                 <a href={p("")} aria-current={view.section === "endpoints" ? "page" : undefined}>
                   Endpoints
+                </a>
+                <a href={p("/deliveries")} aria-current={view.section === "deliveries" ? "page" : undefined}>
+                  Deliveries
                 </a>
                 <a href={p("/events")} aria-current={view.section === "events" ? "page" : undefined}>
                   Event catalog
@@ -97,19 +101,24 @@ export async function renderPage(
 
 export const CsrfField: FC<{ view: PortalView }> = ({ view }) => <input type="hidden" name="_csrf" value={view.csrf} />;
 
-/** An ISO time shown in UTC; the client script rewrites it to the viewer's zone and puts UTC in the title. */
+/** A time, shown in UTC like every time in the portal (charts and pickers too); the script adds the viewer's local
+ * time as a tooltip. */
 export const Time: FC<{ at: string | number | null | undefined; empty?: string }> = ({ at, empty = "—" }) => {
   if (at === null || at === undefined) return <span class="muted">{empty}</span>;
   const iso = typeof at === "number" ? new Date(at).toISOString() : at;
-  return (
-    <time datetime={iso} title={`UTC: ${iso}`}>
-      {iso.replace("T", " ").replace(/\.\d+Z$/, " UTC")}
-    </time>
-  );
+  return <time datetime={iso}>{iso.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC")}</time>;
 };
+
+/** "1 attempt", "2 attempts". */
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** A duration as people read it: "230 ms" below a second, "15.0 s" from there. */
+export const duration = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? "—" : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 
 const STATUS_LOOK: Record<string, { cls: string; label: string }> = {
   active: { cls: "b-ok", label: "Active" },
+  failing: { cls: "b-fail", label: "Failing" },
   disabled: { cls: "b-idle", label: "Disabled" },
   auto_disabled: { cls: "b-bad", label: "Auto-disabled" },
   success: { cls: "b-ok", label: "Succeeded" },
@@ -171,16 +180,67 @@ export const Pager: FC<{
 
 export const percent = (rate: number | null) => (rate === null ? "—" : `${(rate * 100).toFixed(rate === 1 ? 0 : 1)}%`);
 
-/** Shows a one-time secret with a copy button (the button appears only with script). */
-export const SecretBox: FC<{ secret: string; title: string }> = ({ secret, title }) => (
+/** A copy button for the element `target` (it appears only with script). */
+export const CopyButton: FC<{ target: string; label?: string }> = ({ target, label = "Copy" }) => (
+  <button class="btn" type="button" data-copy={target} hidden>
+    {label}
+  </button>
+);
+
+/** Shows a one-time secret with a copy button. */
+export const SecretBox: FC<{ secret: string; title: string; children?: Child }> = ({ secret, title, children }) => (
   <div class="notice warn" role="status">
     <h2>{title}</h2>
-    <p>Copy it now: it is shown only this once. Receivers verify signatures with it.</p>
+    {children}
+    <p>Copy it now: it is shown only this once, and not again on reload. Receivers verify signatures with it.</p>
     <div class="secret">
       <code id="secret-value">{secret}</code>
-      <button class="btn" type="button" data-copy="secret-value" hidden>
-        Copy
-      </button>
+      <CopyButton target="secret-value" />
     </div>
   </div>
+);
+
+/** A labelled form field with its error under it. */
+export const Field: FC<{ id: string; label: string; error?: string; children: Child }> = ({
+  id,
+  label,
+  error,
+  children,
+}) => (
+  <div class="field">
+    <label for={id}>{label}</label>
+    {children}
+    {error && (
+      <p class="error-text" id={`${id}-error`}>
+        {error}
+      </p>
+    )}
+  </div>
+);
+
+/** A labelled input, marked invalid and described by its error when it has one. */
+export const InputField: FC<{
+  id: string;
+  name: string;
+  label: string;
+  value: string;
+  error?: string;
+  type?: "text" | "datetime-local";
+  placeholder?: string;
+  inputmode?: "numeric";
+  required?: boolean;
+}> = ({ id, name, label, value, error, type = "text", placeholder, inputmode, required }) => (
+  <Field id={id} label={label} error={error}>
+    <input
+      id={id}
+      name={name}
+      type={type}
+      value={value}
+      placeholder={placeholder}
+      inputmode={inputmode}
+      required={required}
+      aria-invalid={error ? "true" : undefined}
+      aria-describedby={error ? `${id}-error` : undefined}
+    />
+  </Field>
 );

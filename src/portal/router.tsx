@@ -6,12 +6,28 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { requireAccess, scopeListFilter, visibilityOf } from "../auth/policy";
-import { DELIVERY_STATUSES, type DeliveryStatus, type WebhookEndpointRow } from "../db/schema";
+import {
+  DELIVERY_STATUSES,
+  type DeliveryRow,
+  type DeliveryStatus,
+  ERROR_CLASSES,
+  type ErrorClass,
+  type WebhookEndpointRow,
+} from "../db/schema";
 import { onWebhookShard } from "../db/shards";
-import { type DeliveryFilter, getDeliveryDetail, listDeliveryHistory } from "../domain/deliveries";
+import { type DeliveryFilter, deliveryDetailOf, getDelivery } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
-import { afterAttempts } from "../domain/delivery/requeue";
-import { isKnownEventType } from "../domain/event-catalog";
+import { describeDeliveryHeaders } from "../domain/delivery/request";
+import { EVENT_TYPES, isKnownEventType, subscriptionMatches } from "../domain/event-catalog";
+import {
+  attemptResponseHeaders,
+  type LogCursor,
+  listDeliveriesAcross,
+  MERGED_LOG_MAX_WEBHOOKS,
+  openRecoveriesOf,
+  recentHealthOf,
+  searchDeliveriesByResource,
+} from "../domain/portal-queries";
 import {
   csrfTokenFor,
   endPortalSession,
@@ -21,39 +37,70 @@ import {
   portalPrincipal,
   redeemPortalLink,
 } from "../domain/portal-sessions";
+import {
+  countRecoverable,
+  countReplayable,
+  recoverDeliveries,
+  recoveryWindow,
+  replayEvents,
+  replayEventTypes,
+} from "../domain/recovery";
+import { FAILURE_FAMILIES, FAILURE_FAMILY_OF, type FailureFamily } from "../domain/stats/histogram";
 import { STATS_WINDOW_NAMES, type StatsWindow } from "../domain/stats/read-model";
-import { sendWebhookTestEvent } from "../domain/webhook-test-event";
+import { sendWebhookTestEvent, TEST_EVENT_TYPE } from "../domain/webhook-test-event";
 import { saveWebhook } from "../domain/webhook-writes";
-import { deleteWebhook, getVisibleWebhook, listVisibleWebhooks, rotateWebhookSecret } from "../domain/webhooks";
-import { ApiError } from "../lib/errors";
+import {
+  deleteWebhook,
+  getVisibleWebhook,
+  listVisibleWebhooks,
+  missedEventsSinceDisabled,
+  rotateWebhookSecret,
+} from "../domain/webhooks";
+import { ApiError, conflict } from "../lib/errors";
 import { logger } from "../lib/logger";
+import { FAVICON_SVG } from "./assets/favicon";
 import { PORTAL_CSS } from "./assets/portal-css";
 import { PORTAL_JS } from "./assets/portal-js";
 import { type PortalContext, type PortalEnv, type PortalView, SESSION_COOKIE } from "./context";
 import {
-  type EndpointFormValues,
+  emptyEndpointForm,
+  endpointFormValuesOf,
   type FieldErrors,
   fieldErrorsOf,
   readEndpointForm,
   validateEndpointForm,
 } from "./endpoint-form";
-import { p, renderPage, SecretBox, webhookPath } from "./layout";
-import { type DeliveryFilterForm, DeliveryList, DeliveryPage, SINCE_CHOICES } from "./pages/deliveries";
+import { type Flash, redirectWithFlash, takeFlash } from "./flash";
+import { CsrfField, p, renderPage, webhookPath } from "./layout";
+import {
+  DeliveryList,
+  type DeliveryListing,
+  DeliveryPage,
+  type DeliveryQueryErrors,
+  readDeliveryQuery,
+  TenantLog,
+} from "./pages/deliveries";
 import {
   DeleteConfirm,
   EndpointForm,
   EndpointList,
   EndpointOverview,
-  formValuesOf,
+  FlashNotice,
   GRACE_CHOICES,
   RotateForm,
-  TestResult,
 } from "./pages/endpoints";
 import { EventCatalog, Message, SigningIn } from "./pages/messages";
+import { type RecoveryFormState, type RecoveryKindName, RecoveryPage } from "./pages/recovery";
 import { StatsPage } from "./pages/stats";
 import { endpointStats } from "./stats";
+import { parseTimeInput } from "./time-input";
 
 const PER_PAGE = 20;
+/** What a resource search lists at most. */
+const RESOURCE_SEARCH_LIMIT = 50;
+/** A resource search without a start looks this far back. */
+const RESOURCE_SEARCH_DEFAULT_MS = 30 * 86_400_000;
+const DAY_MS = 86_400_000;
 const MAX_FORM_BYTES = 64 * 1024;
 
 export const portalRouter = new Hono<PortalEnv>();
@@ -81,6 +128,7 @@ const asset = (body: string, type: string) => (c: PortalContext) =>
   c.body(body, 200, { "Content-Type": `${type}; charset=utf-8`, "Cache-Control": "public, max-age=3600" });
 portalRouter.get("/assets/portal.css", asset(PORTAL_CSS, "text/css"));
 portalRouter.get("/assets/portal.js", asset(PORTAL_JS, "text/javascript"));
+portalRouter.get("/assets/favicon.svg", asset(FAVICON_SVG, "image/svg+xml"));
 
 // The magic link. Opening it once starts a session; the answer navigates on to /portal/ by itself (Refresh), a same-site
 // navigation, so the SameSite=Strict cookie is sent even when the link was clicked in another site's page or an e-mail.
@@ -195,14 +243,22 @@ const visibleEndpoint = (c: PortalContext, level: "read" | "write") => {
   requireAccess(v.principal, level);
   return getVisibleWebhook(services(c).db, idParam(c), visibilityOf(v.principal));
 };
-const NOTICES: Record<string, string> = {
-  updated: "Changes saved.",
-  enabled: "Endpoint enabled: deliveries resume.",
-  disabled: "Endpoint disabled: nothing is delivered until it is enabled again.",
-  retried: "Retry queued: the attempt shows up here in a moment.",
-  deleted: "Endpoint deleted.",
+const healthOf = async (c: PortalContext, row: WebhookEndpointRow) =>
+  (await recentHealthOf(services(c), [row])).get(row.id);
+const fieldOf = (body: Record<string, unknown>, name: string) => {
+  const v = body[name];
+  return typeof v === "string" ? v : Array.isArray(v) && typeof v[0] === "string" ? v[0] : "";
 };
-const noticeOf = (c: PortalContext) => NOTICES[c.req.query("done") ?? ""];
+const notice = (text: string, tone: "ok" | "warn" = "ok"): Flash => ({ kind: "notice", text, tone });
+
+/** The webhooks the session sees (the first MERGED_LOG_MAX_WEBHOOKS), for the log across them. */
+async function visibleWebhooks(c: PortalContext) {
+  const { rows, total } = await listVisibleWebhooks(services(c), scopeListFilter(visibilityOf(view(c).principal), {}), {
+    page: 1,
+    perPage: MERGED_LOG_MAX_WEBHOOKS,
+  });
+  return { rows, capped: total > rows.length };
+}
 
 portalRouter.post("/logout", async (c) => {
   await endPortalSession(services(c).db, view(c).session.id, services(c).now());
@@ -229,20 +285,25 @@ portalRouter.get("/", async (c) => {
     },
   );
   const at = now();
-  const withStats = await Promise.all(
-    rows.map(async (row) => ({ row, stats: await endpointStats(endpointServices(c, row), row, "24h", at) })),
-  );
-  const notice = noticeOf(c);
+  const [withStats, health] = await Promise.all([
+    Promise.all(
+      rows.map(async (row) => ({ row, stats: await endpointStats(endpointServices(c, row), row, "24h", at) })),
+    ),
+    recentHealthOf(services(c), rows),
+  ]);
+  const flash = await takeFlash(c);
   return renderPage(
     c,
     "Endpoints",
     <>
-      {notice && (
-        <div class="notice ok" role="status">
-          {notice}
-        </div>
-      )}
-      <EndpointList view={v} rows={withStats} page={page} pages={pages} total={total} />
+      <FlashNotice flash={flash} view={v} />
+      <EndpointList
+        view={v}
+        rows={withStats.map((r) => ({ ...r, health: health.get(r.row.id) }))}
+        page={page}
+        pages={pages}
+        total={total}
+      />
     </>,
   );
 });
@@ -260,57 +321,42 @@ async function formOutcome<T>(
   }
 }
 
-const EMPTY_FORM: EndpointFormValues = { url: "", description: "", events: [], headersText: "", enabled: true };
-
 portalRouter.get("/webhooks/new", (c) => {
   requireAccess(view(c).principal, "write");
-  return renderPage(c, "Add endpoint", <EndpointForm view={view(c)} values={EMPTY_FORM} errors={{}} />);
+  return renderPage(c, "Add endpoint", <EndpointForm view={view(c)} values={emptyEndpointForm()} errors={{}} />);
 });
 
 portalRouter.post("/webhooks", async (c) => {
   const v = view(c);
   requireAccess(v.principal, "write");
-  const { now } = services(c);
   const values = readEndpointForm(await form(c));
   const checked = validateEndpointForm(values);
   // The API's own create: the owner is the session's tenant (or partner), the URL policy and the limit are the same.
   const saved = checked.ok ? await formOutcome(() => saveWebhook(services(c), v.principal, checked.fields)) : checked;
   if (!saved.ok)
     return renderPage(c, "Add endpoint", <EndpointForm view={v} values={values} errors={saved.errors} />, 422);
-  const { webhook: endpoint, secret } = saved.value;
-  const stats = await endpointStats(endpointServices(c, endpoint), endpoint, "24h", now());
-  return renderPage(
-    c,
-    endpoint.url,
-    <EndpointOverview
-      view={v}
-      row={endpoint}
-      stats={stats}
-      notice={<SecretBox title="Endpoint created. Here is its signing secret" secret={secret} />}
-    />,
-    201,
-  );
+  const { webhook, secret } = saved.value;
+  return redirectWithFlash(c, webhookPath(webhook.id), {
+    kind: "secret",
+    title: "Endpoint created. Here is its signing secret",
+    secret,
+    previousUntil: null,
+  });
 });
 
 portalRouter.get("/webhooks/:id", async (c) => {
   const row = await visibleEndpoint(c, "read");
-  const stats = await endpointStats(services(c), row, "24h", services(c).now());
-  const notice = noticeOf(c);
+  const { db, now } = services(c);
+  const [stats, health, jobs, flash] = await Promise.all([
+    endpointStats(services(c), row, "24h", now()),
+    healthOf(c, row),
+    openRecoveriesOf(db, row.id),
+    takeFlash(c),
+  ]);
   return renderPage(
     c,
     row.url,
-    <EndpointOverview
-      view={view(c)}
-      row={row}
-      stats={stats}
-      notice={
-        notice && (
-          <div class="notice ok" role="status">
-            {notice}
-          </div>
-        )
-      }
-    />,
+    <EndpointOverview view={view(c)} row={row} stats={stats} health={health} flash={flash} jobs={jobs} now={now()} />,
   );
 });
 
@@ -319,9 +365,18 @@ portalRouter.get("/webhooks/:id/edit", async (c) => {
   return renderPage(
     c,
     "Edit endpoint",
-    <EndpointForm view={view(c)} existing={row} values={formValuesOf(row)} errors={{}} />,
+    <EndpointForm view={view(c)} existing={row} values={endpointFormValuesOf(row)} errors={{}} />,
   );
 });
+
+/** What the overview says after a change of `enabled`: turned on, with the events missed meanwhile to replay. */
+const enabledFlash = (before: WebhookEndpointRow, after: WebhookEndpointRow): Flash | null => {
+  if (!before.enabled && after.enabled)
+    return { kind: "enabled", missed: missedEventsSinceDisabled(before), disabledAt: before.disabledAt };
+  if (before.enabled && !after.enabled)
+    return notice("Endpoint disabled: nothing is delivered until it is enabled again.", "warn");
+  return null;
+};
 
 portalRouter.post("/webhooks/:id/edit", async (c) => {
   const row = await visibleEndpoint(c, "write");
@@ -337,14 +392,14 @@ portalRouter.post("/webhooks/:id/edit", async (c) => {
       <EndpointForm view={view(c)} existing={row} values={values} errors={saved.errors} />,
       422,
     );
-  return c.redirect(`${webhookPath(row.id)}?done=updated`, 303);
+  return redirectWithFlash(c, webhookPath(row.id), enabledFlash(row, saved.value.webhook) ?? notice("Changes saved."));
 });
 
 portalRouter.post("/webhooks/:id/enabled", async (c) => {
   const row = await visibleEndpoint(c, "write");
-  const enabled = (await form(c)).enabled === "true";
-  await saveWebhook(services(c), view(c).principal, { enabled }, row);
-  return c.redirect(`${webhookPath(row.id)}?done=${enabled ? "enabled" : "disabled"}`, 303);
+  const enabled = fieldOf(await form(c), "enabled") === "true";
+  const { webhook } = await saveWebhook(services(c), view(c).principal, { enabled }, row);
+  return redirectWithFlash(c, webhookPath(row.id), enabledFlash(row, webhook) ?? notice("Nothing changed."));
 });
 
 portalRouter.get("/webhooks/:id/delete", async (c) => {
@@ -355,7 +410,7 @@ portalRouter.get("/webhooks/:id/delete", async (c) => {
 portalRouter.post("/webhooks/:id/delete", async (c) => {
   const row = await visibleEndpoint(c, "write");
   await deleteWebhook(services(c).db, row.id, services(c).now());
-  return c.redirect(`${p("")}?done=deleted`, 303);
+  return redirectWithFlash(c, p(""), notice("Endpoint deleted."));
 });
 
 portalRouter.get("/webhooks/:id/rotate", async (c) => {
@@ -365,96 +420,174 @@ portalRouter.get("/webhooks/:id/rotate", async (c) => {
 
 portalRouter.post("/webhooks/:id/rotate", async (c) => {
   const row = await visibleEndpoint(c, "write");
-  const grace = Number((await form(c)).grace);
+  const grace = Number(fieldOf(await form(c), "grace"));
   const graceSeconds = GRACE_CHOICES.some(([s]) => s === grace) ? grace : 86_400;
   const { db, secretBox, now } = services(c);
   const rotated = await rotateWebhookSecret(db, secretBox, row, graceSeconds, now());
-  const stats = await endpointStats(services(c), row, "24h", now());
-  const title =
-    graceSeconds > 0
-      ? "Secret rotated. The previous one keeps signing until the grace period ends"
-      : "Secret rotated. The previous one no longer signs";
-  return renderPage(
-    c,
-    row.url,
-    <EndpointOverview
-      view={view(c)}
-      row={row}
-      stats={stats}
-      notice={<SecretBox title={title} secret={rotated.secret} />}
-    />,
-  );
+  return redirectWithFlash(c, webhookPath(row.id), {
+    kind: "secret",
+    title:
+      rotated.previousSecretExpiresAt !== null
+        ? "Secret rotated. The previous one keeps signing until the grace period ends"
+        : "Secret rotated. The previous one no longer signs",
+    secret: rotated.secret,
+    previousUntil: rotated.previousSecretExpiresAt,
+  });
 });
 
 portalRouter.post("/webhooks/:id/test", async (c) => {
   const row = await visibleEndpoint(c, "write");
-  const svc = services(c);
-  const { outcome } = await sendWebhookTestEvent(svc, row, view(c).principal.subject);
-  await afterAttempts(svc, [outcome]);
+  const eventType = fieldOf(await form(c), "event_type") || TEST_EVENT_TYPE;
+  const { outcome } = await sendWebhookTestEvent(services(c), row, view(c).principal.subject, eventType);
   const r = outcome.result;
-  const fresh = await getVisibleWebhook(svc.db, row.id, visibilityOf(view(c).principal));
-  const stats = await endpointStats(svc, fresh, "24h", svc.now());
-  const result = {
-    success: r.ok,
-    statusCode: r.statusCode,
-    durationMs: r.durationMs,
-    error: r.errorMessage,
-    errorClass: r.errorClass,
-    responseExcerpt: r.responseExcerpt,
-    deliveryId: outcome.deliveryId,
+  return redirectWithFlash(c, webhookPath(row.id), {
+    kind: "test",
+    outcome: {
+      eventType,
+      success: r.ok,
+      statusCode: r.statusCode,
+      durationMs: r.durationMs,
+      error: r.errorMessage,
+      errorClass: r.errorClass,
+      responseExcerpt: r.responseExcerpt,
+      deliveryId: outcome.deliveryId,
+    },
+  });
+});
+
+// ---- Deliveries: one endpoint's, or all of them ----
+
+const STATUS_CODE = /^[1-5]\d\d$/;
+const EVENT_ID = /^evt_[A-Za-z0-9_-]{1,64}$/;
+const TIME_HINT = "Use a date and time (UTC), such as 2026-12-01T09:30, or 1h, 24h, 7d, 30d";
+
+/** A page of the log starts below `<id>` or `<id>.<webhook id>` (ids are unique per webhook only). */
+const logCursorOf = (text: string): LogCursor | null => {
+  const m = /^(\d{1,16})(?:\.(wh_[A-Za-z0-9_]{1,64}))?$/.exec(text);
+  const id = m ? Number(m[1]) : Number.NaN;
+  return m && Number.isSafeInteger(id) && id > 0 ? { id, webhookId: m[2] ?? null } : null;
+};
+
+/** The error classes a `Last error` choice stands for: a class, or a kind of the stats (several classes). */
+const errorClassesOf = (choice: string): ErrorClass[] | null => {
+  if ((ERROR_CLASSES as readonly string[]).includes(choice)) return [choice as ErrorClass];
+  if ((FAILURE_FAMILIES as readonly string[]).includes(choice))
+    return ERROR_CLASSES.filter((e) => FAILURE_FAMILY_OF[e] === (choice as FailureFamily));
+  return null;
+};
+
+/** The event types a set of webhooks can have deliveries of: what they subscribe to, and the service's own. */
+const eventTypesOf = (rows: WebhookEndpointRow[]) =>
+  EVENT_TYPES.filter(
+    (t) =>
+      rows.some((r) => subscriptionMatches(r.events, t.type) && !(r.tenantId !== null && t.group === "partner")) ||
+      t.group === "webhook",
+  ).map((t) => t.type);
+
+/** Reads and checks the log's filters, then lists: every filter through the per-webhook list, merged across webhooks. */
+async function deliveryListing(
+  c: PortalContext,
+  webhooks: WebhookEndpointRow[],
+  opts: { pickWebhook: boolean },
+): Promise<DeliveryListing> {
+  const { now } = services(c);
+  const at = now();
+  const query = readDeliveryQuery(c.req.query());
+  const errors: DeliveryQueryErrors = {};
+  const eventTypes = eventTypesOf(webhooks);
+  const base: DeliveryFilter = {};
+  if (query.status) {
+    if ((DELIVERY_STATUSES as readonly string[]).includes(query.status)) base.status = query.status as DeliveryStatus;
+    else errors.status = `Unknown status: pick one of ${DELIVERY_STATUSES.join(", ")}`;
+  }
+  if (query.eventType) {
+    if (isKnownEventType(query.eventType)) base.eventType = query.eventType;
+    else errors.eventType = "Unknown event type";
+  }
+  if (query.statusCode) {
+    if (STATUS_CODE.test(query.statusCode)) base.lastStatusCode = Number(query.statusCode);
+    else errors.statusCode = "A status code is three digits, from 100 to 599";
+  }
+  const classes = query.error ? errorClassesOf(query.error) : null;
+  if (query.error && !classes) errors.error = "Unknown kind of error";
+  const since = query.since ? parseTimeInput(query.since, at) : null;
+  const until = query.until ? parseTimeInput(query.until, at) : null;
+  if (query.since && since === null) errors.since = TIME_HINT;
+  if (query.until && until === null) errors.until = TIME_HINT;
+  if (since !== null && until !== null && until <= since) errors.until = "Must be after the start";
+  if (since !== null) base.createdFrom = since;
+  if (until !== null) base.createdBefore = until;
+  if (query.eventId) {
+    if (EVENT_ID.test(query.eventId)) base.eventId = query.eventId;
+    else errors.eventId = "An event ID is evt_ followed by letters, digits, _ or -";
+  }
+  if (query.resourceId.length > 128) errors.resourceId = "At most 128 characters";
+  const cursor = query.before ? logCursorOf(query.before) : null;
+  if (query.before && !cursor) errors.before = "Not a page of this list";
+  let ids = webhooks.map((w) => w.id);
+  if (opts.pickWebhook && query.webhook) {
+    if (ids.includes(query.webhook)) ids = [query.webhook];
+    else errors.webhook = "Not one of your endpoints";
+  }
+  const listing = {
+    query,
+    errors,
+    pickers: { since, until },
+    eventTypes,
+    items: [] as DeliveryRow[],
+    total: 0,
+    perPage: PER_PAGE,
+    search: null as DeliveryListing["search"],
   };
+  if (Object.keys(errors).length > 0) return listing;
+  const filters = classes ? classes.map((lastErrorClass) => ({ ...base, lastErrorClass })) : [base];
+  if (query.resourceId) {
+    const found = await searchDeliveriesByResource(
+      services(c),
+      ids,
+      query.resourceId,
+      { from: since ?? at - RESOURCE_SEARCH_DEFAULT_MS, until: until ?? at + 1 },
+      RESOURCE_SEARCH_LIMIT,
+    );
+    // The search narrows by window and resource; the other filters apply to what it found.
+    const items = found.rows.filter(
+      (d) =>
+        (base.status === undefined || d.status === base.status) &&
+        (base.eventType === undefined || d.eventType === base.eventType) &&
+        (base.lastStatusCode === undefined || d.lastStatusCode === base.lastStatusCode) &&
+        (base.eventId === undefined || d.eventId === base.eventId) &&
+        (classes === null || (d.lastErrorClass !== null && classes.includes(d.lastErrorClass))),
+    );
+    const search = { scannedPerEndpoint: found.scannedPerEndpoint, coveredFrom: found.coveredFrom };
+    return { ...listing, items, total: items.length, search };
+  }
+  const { rows, total } = await listDeliveriesAcross(services(c), ids, filters, PER_PAGE, cursor);
+  return { ...listing, items: rows, total };
+}
+
+const listingStatus = (listing: DeliveryListing) => (Object.keys(listing.errors).length > 0 ? 422 : 200);
+
+portalRouter.get("/deliveries", async (c) => {
+  requireAccess(view(c).principal, "read");
+  c.set("portal", view(c, "deliveries"));
+  const { rows, capped } = await visibleWebhooks(c);
+  const listing = await deliveryListing(c, rows, { pickWebhook: true });
   return renderPage(
     c,
-    row.url,
-    <EndpointOverview view={view(c)} row={fresh} stats={stats} notice={<TestResult row={fresh} outcome={result} />} />,
+    "Deliveries",
+    <TenantLog endpoints={rows} listing={listing} capped={capped} />,
+    listingStatus(listing),
   );
 });
 
 portalRouter.get("/webhooks/:id/deliveries", async (c) => {
   const row = await visibleEndpoint(c, "read");
-  const q = c.req.query();
-  const filterForm: DeliveryFilterForm = {
-    status: q.status ?? "",
-    eventType: q.event_type ?? "",
-    statusCode: q.status_code ?? "",
-    since: q.since ?? "",
-  };
-  const filter: DeliveryFilter = {};
-  let filterError: string | null = null;
-  if (filterForm.status) {
-    if ((DELIVERY_STATUSES as readonly string[]).includes(filterForm.status))
-      filter.status = filterForm.status as DeliveryStatus;
-    else filterError = "Unknown status: showing all statuses.";
-  }
-  if (filterForm.eventType) {
-    if (isKnownEventType(filterForm.eventType)) filter.eventType = filterForm.eventType;
-    else filterError = "Unknown event type: showing all types.";
-  }
-  if (filterForm.statusCode) {
-    const code = Number(filterForm.statusCode);
-    if (Number.isInteger(code) && code >= 100 && code <= 599) filter.lastStatusCode = code;
-    else filterError = "A status code is a number from 100 to 599.";
-  }
-  if (filterForm.since) {
-    const span = SINCE_CHOICES[filterForm.since as keyof typeof SINCE_CHOICES];
-    if (span) filter.createdFrom = services(c).now() - span;
-    else filterError = "Unknown time range: showing any time.";
-  }
-  const page = Math.max(1, Math.min(1_000_000, Number.parseInt(q.page ?? "1", 10) || 1));
-  const { rows, total, pages } = await listDeliveryHistory(services(c), row.id, filter, { page, perPage: PER_PAGE });
+  const [listing, health] = await Promise.all([deliveryListing(c, [row], { pickWebhook: false }), healthOf(c, row)]);
   return renderPage(
     c,
     "Deliveries",
-    <DeliveryList
-      view={view(c)}
-      row={row}
-      filter={filterForm}
-      filterError={filterError}
-      items={rows}
-      page={page}
-      pages={pages}
-      total={total}
-    />,
+    <DeliveryList view={view(c)} row={row} health={health} listing={listing} />,
+    listingStatus(listing),
   );
 });
 
@@ -466,32 +599,164 @@ const deliveryIdParam = (c: PortalContext) => {
 
 portalRouter.get("/webhooks/:id/deliveries/:deliveryId", async (c) => {
   const row = await visibleEndpoint(c, "read");
-  const detail = await getDeliveryDetail(services(c), row.id, deliveryIdParam(c));
+  const deliveryId = deliveryIdParam(c);
+  const [delivery, flash] = await Promise.all([getDelivery(services(c), row.id, deliveryId), takeFlash(c)]);
+  const detail = await deliveryDetailOf(services(c), delivery);
+  const responseHeaders = attemptResponseHeaders(delivery);
+  const requestHeaders = (startedAt: string) =>
+    Object.entries(
+      describeDeliveryHeaders({
+        deliveryId: detail.id,
+        eventId: detail.event_id,
+        eventType: detail.event_type,
+        customHeaders: row.headers,
+        startedAt: Date.parse(startedAt),
+      }),
+    );
   return renderPage(
     c,
     `Delivery #${detail.id}`,
-    <DeliveryPage view={view(c)} row={row} detail={detail} notice={noticeOf(c)} />,
+    <DeliveryPage
+      view={view(c)}
+      row={row}
+      detail={detail}
+      requestHeaders={requestHeaders}
+      responseHeaders={responseHeaders}
+      notice={<FlashNotice flash={flash} row={row} view={view(c)} />}
+    />,
   );
 });
 
 portalRouter.post("/webhooks/:id/deliveries/:deliveryId/retry", async (c) => {
-  const row = await visibleEndpoint(c, "write");
+  let row = await visibleEndpoint(c, "write");
   const deliveryId = deliveryIdParam(c);
+  const path = webhookPath(row.id, `/deliveries/${deliveryId}`);
+  const enable = fieldOf(await form(c), "enable") === "true";
+  if (!row.enabled && !enable) {
+    // Not a dead end: the fix is to turn the endpoint on, so that is offered here, in one step.
+    return renderPage(
+      c,
+      "The endpoint is off",
+      <div class="center card">
+        <h1>The endpoint is off</h1>
+        <p>A delivery is retried only to an enabled endpoint. Turn it on and retry this delivery in one step.</p>
+        <form method="post" action={`${path}/retry`} class="actions">
+          <CsrfField view={view(c)} />
+          <input type="hidden" name="enable" value="true" />
+          <button class="btn primary" type="submit">
+            Enable endpoint and retry
+          </button>
+          <a class="btn" href={path}>
+            Back to the delivery
+          </a>
+        </form>
+      </div>,
+      409,
+    );
+  }
+  if (!row.enabled) row = (await saveWebhook(services(c), view(c).principal, { enabled: true }, row)).webhook;
   await retryDeliveryNow(services(c), row, deliveryId);
-  return c.redirect(`${webhookPath(row.id, `/deliveries/${deliveryId}`)}?done=retried`, 303);
+  return redirectWithFlash(
+    c,
+    path,
+    notice(
+      enable
+        ? "Endpoint enabled and the retry queued: the attempt shows up here in a moment."
+        : "Retry queued: the attempt shows up here in a moment.",
+    ),
+  );
 });
 
 portalRouter.get("/webhooks/:id/stats", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const asked = c.req.query("window") ?? "24h";
   const window: StatsWindow = (STATS_WINDOW_NAMES as string[]).includes(asked) ? (asked as StatsWindow) : "24h";
-  const stats = await endpointStats(services(c), row, window, services(c).now());
-  return renderPage(c, "Stats", <StatsPage view={view(c)} row={row} stats={stats} />);
+  const [stats, health] = await Promise.all([
+    endpointStats(services(c), row, window, services(c).now()),
+    healthOf(c, row),
+  ]);
+  return renderPage(c, "Stats", <StatsPage view={view(c)} row={row} stats={stats} health={health} />);
 });
 
-// ---- Recover and replay ----
-// Screens for POST /webhooks/{id}/recover and /replay go here once the domain has those functions:
-// a time-window form, the count of deliveries it affects, and a confirm button, each calling the domain function.
+// ---- Recover and replay: the API's recoverDeliveries / replayEvents, with a count before confirming ----
+
+/** The window of a recover or replay form, checked by the API's own recoveryWindow; problems by field. */
+function recoveryFormWindow(
+  c: PortalContext,
+  sinceText: string,
+  untilText: string,
+): { since: number | null; until: number | null; errors: RecoveryFormState["errors"]; window: RecoveryWindowValue } {
+  const { now, config } = services(c);
+  const at = now();
+  const since = parseTimeInput(sinceText, at);
+  const until = untilText ? parseTimeInput(untilText, at) : null;
+  const errors: RecoveryFormState["errors"] = {};
+  if (since === null) errors.since = TIME_HINT;
+  if (untilText && until === null) errors.until = TIME_HINT;
+  if (since === null || errors.until) return { since, until, errors, window: null };
+  try {
+    const window = recoveryWindow(
+      new Date(since).toISOString(),
+      until === null ? undefined : new Date(until).toISOString(),
+      at,
+      config.retentionDays,
+    );
+    return { since, until, errors, window };
+  } catch (err) {
+    if (!(err instanceof ApiError) || !Array.isArray(err.detail)) throw err;
+    for (const issue of err.detail) errors[issue.loc[1] === "until" ? "until" : "since"] = issue.msg;
+    return { since, until, errors, window: null };
+  }
+}
+type RecoveryWindowValue = ReturnType<typeof recoveryWindow> | null;
+
+const recoveryKindOf = (c: PortalContext): RecoveryKindName => (c.req.path.endsWith("/replay") ? "replay" : "recover");
+
+const recoveryPage = async (c: PortalContext) => {
+  const row = await visibleEndpoint(c, "read");
+  const kind = recoveryKindOf(c);
+  const { db, now } = services(c);
+  const defaultSince = kind === "replay" && !row.enabled && row.disabledAt !== null ? row.disabledAt : now() - DAY_MS;
+  const sinceText = c.req.query("since") ?? new Date(defaultSince).toISOString();
+  const { since, until, errors, window } = recoveryFormWindow(c, sinceText, c.req.query("until") ?? "");
+  const count = window
+    ? kind === "recover"
+      ? await countRecoverable(services(c), row, window, now())
+      : await countReplayable(services(c), row, window, replayEventTypes(row, undefined))
+    : null;
+  const [health, jobs] = await Promise.all([healthOf(c, row), openRecoveriesOf(db, row.id)]);
+  const state: RecoveryFormState = {
+    since,
+    until,
+    errors,
+    preview: window && count !== null ? { count, since: window.since, until: window.until } : null,
+  };
+  return renderPage(
+    c,
+    kind === "recover" ? "Recover" : "Replay",
+    <RecoveryPage view={view(c)} row={row} health={health} kind={kind} state={state} jobs={jobs} />,
+    Object.keys(errors).length > 0 ? 422 : 200,
+  );
+};
+
+const startRecovery = async (c: PortalContext) => {
+  const row = await visibleEndpoint(c, "write");
+  const kind = recoveryKindOf(c);
+  const body = await form(c);
+  const { window } = recoveryFormWindow(c, fieldOf(body, "since"), fieldOf(body, "until"));
+  if (!window) return recoveryPage(c);
+  if (!row.enabled) throw conflict("The endpoint is disabled: enable it before a recover or replay");
+  const result =
+    kind === "recover"
+      ? await recoverDeliveries(services(c), row, window)
+      : await replayEvents(services(c), row, window, replayEventTypes(row, undefined));
+  return redirectWithFlash(c, webhookPath(row.id), { kind: "recovery", recovery: kind, result });
+};
+
+portalRouter.get("/webhooks/:id/recover", recoveryPage);
+portalRouter.get("/webhooks/:id/replay", recoveryPage);
+portalRouter.post("/webhooks/:id/recover", startRecovery);
+portalRouter.post("/webhooks/:id/replay", startRecovery);
 
 portalRouter.get("/events", (c) => {
   requireAccess(view(c).principal, "read");

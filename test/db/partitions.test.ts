@@ -111,6 +111,31 @@ describe("the views over the partitions", () => {
   });
 });
 
+describe("partitions created from two isolates at once", () => {
+  it("both succeed, with one set of tables and views between them", async () => {
+    const hours = Array.from({ length: 12 }, (_, i) => FIRST_HOUR + 100 + i); // past the limit: views of views
+    // Both read what exists before either writes, as two isolates publishing at the turn of the hour may.
+    await Promise.all([createPartitions(env.DB, hours), createPartitions(env.DB, hours)]);
+    expect(await listPartitionHours(env.DB)).toEqual(expect.arrayContaining(hours));
+    await seedEach([
+      {
+        hour: hours[5]!,
+        deliveries: partitionName("deliveries", hours[5]!),
+        events: partitionName("events", hours[5]!),
+      },
+    ]);
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = 'wh_parts' AND id = ?")
+      .bind(firstDeliveryIdAt(hours[5]! * HOUR_MS + 1000))
+      .first();
+    expect(n).toEqual({ n: 1 });
+    let left = await listPartitionHours(env.DB);
+    for (const hour of hours) {
+      await env.DB.batch(await dropPartitionStatements(env.DB, hour, left));
+      left = left.filter((h) => h !== hour);
+    }
+  });
+});
+
 describe("an isolate's view of the partitions", () => {
   it("is looked at again after a look that failed (D1 unavailable for a moment), not kept failing", async () => {
     let failures = 1;

@@ -4,15 +4,17 @@ import { Webhook } from "standardwebhooks";
 import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
 import { listPartitionHours, tablesOf } from "../../src/db/partitions";
+import { payloadText, type StoredPayload } from "../../src/db/payload";
 import type { AttemptRecord } from "../../src/db/schema";
 import { groupByShard, onShard, shardArchive, shardOfWebhook } from "../../src/db/shards";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
+import type { RecordedResult } from "../../src/domain/delivery/send";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { createSecretBox } from "../../src/lib/secret-box";
 import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
-import { d1OfWebhook, placeOwner, shardD1s, shardOfOwner } from "./shards";
+import { allShardRows, d1OfWebhook, placeOwner, shardD1s, shardOfOwner } from "./shards";
 
 /** Shard 0's database (which also holds the owner directory). */
 export const db = () => createDb(env.DB);
@@ -64,6 +66,17 @@ export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {
 /** deliveryDeps in the shard of `webhookId`: what the stage functions take for that webhook's deliveries. */
 export const webhookDeps = (webhookId: string, clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps =>
   onShard(deliveryDeps(clock, config), shardOfWebhook(webhookId));
+
+/** A receiver's 200, as a send reports it: for recording attempts without sending (recordAttempts). */
+export const ANSWERED_200: RecordedResult = {
+  ok: true,
+  statusCode: 200,
+  durationMs: 3,
+  errorClass: null,
+  errorMessage: null,
+  responseExcerpt: "ok",
+  retryAfterSeconds: null,
+};
 
 /** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery. */
 export async function seedDelivery(
@@ -162,6 +175,28 @@ export async function cancelOpenDeliveriesBut(webhookId: string, at = Date.now()
           .bind(webhookId, at),
       ),
     );
+}
+
+/**
+ * The payload texts of the stored events (events_live, in every shard) with `eventId`, oldest owner key first; stored
+ * compressed or not.
+ */
+export async function storedPayloads(eventId: string): Promise<string[]> {
+  const rows = await allShardRows<{ owner_key: string; payload: StoredPayload }>(
+    "SELECT owner_key, payload FROM events_live WHERE event_id = ?1",
+    eventId,
+  );
+  rows.sort((a, b) => (a.owner_key < b.owner_key ? -1 : a.owner_key > b.owner_key ? 1 : 0));
+  return Promise.all(rows.map((r) => payloadText(r.payload)));
+}
+
+/** The payload texts of the stored events of `eventType`, in every shard. */
+export async function storedPayloadsOfType(eventType: string): Promise<string[]> {
+  const rows = await allShardRows<{ payload: StoredPayload }>(
+    "SELECT payload FROM events_live WHERE event_type = ?1",
+    eventType,
+  );
+  return Promise.all(rows.map((r) => payloadText(r.payload)));
 }
 
 /** The queue message of a delivery, as publish sends it. */

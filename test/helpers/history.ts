@@ -3,9 +3,9 @@
 // from D1 (the hot window's partitions, the deliveries table) and from the archive (R2) at once.
 import { env } from "cloudflare:workers";
 import { createPartitions, firstDeliveryIdAt, hourOf, partitionName } from "../../src/db/partitions";
-import type { AttemptRecord, DeliveryStatus, ErrorClass } from "../../src/db/schema";
+import { type AttemptRecord, type DeliveryStatus, type ErrorClass, isActiveDelivery } from "../../src/db/schema";
 import { allShards, groupByShard } from "../../src/db/shards";
-import { runStorage } from "../../src/jobs/storage";
+import { runStorage } from "../../src/domain/archive/storage-job";
 import { createServices } from "../../src/lib/services";
 import { d1OfWebhook, shardD1s } from "./shards";
 
@@ -25,6 +25,10 @@ export interface PastDelivery {
   lastError?: string | null;
   retryOf?: number | null;
   data?: Record<string, unknown>;
+  /** The event's resource.id (default usr_1). */
+  resourceId?: string;
+  /** The attempt's response headers, as a failed attempt keeps them. */
+  responseHeaders?: [string, string][];
 }
 
 /** A stored delivery: its row's columns (snake_case, as D1 and the API name them) and its event's exact payload. */
@@ -51,7 +55,7 @@ const payloadOf = (d: PastDelivery, eventId: string) =>
     data: d.data ?? { at: d.createdAt, note: "Zoë ✓" },
     event_id: eventId,
     event_type: d.eventType ?? "user.created",
-    resource: { id: "usr_1", type: "user" },
+    resource: { id: d.resourceId ?? "usr_1", type: "user" },
     tenant_id: d.tenantId,
     timestamp: new Date(d.createdAt).toISOString(),
   }).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
@@ -62,7 +66,7 @@ export async function storePastDeliveries(deliveries: readonly PastDelivery[]): 
     await createPartitions(shardD1s()[shard]!, [...new Set(inShard.map((d) => hourOf(d.createdAt)))]);
   const stored = deliveries.map((d): StoredDelivery => {
     const eventId = d.eventId ?? `evt_past_${d.webhookId.slice(3, 9)}_${d.createdAt}`;
-    const finished = d.status === "success" || d.status === "failed" || d.status === "cancelled";
+    const finished = !isActiveDelivery(d.status);
     const attempts: AttemptRecord[] =
       d.status === "pending"
         ? []
@@ -76,6 +80,7 @@ export async function storePastDeliveries(deliveries: readonly PastDelivery[]): 
               error_class: d.lastErrorClass ?? null,
               error: d.lastError ?? null,
               response_body: d.status === "success" ? "ok" : null,
+              ...(d.responseHeaders ? { response_headers: d.responseHeaders } : {}),
             },
           ];
     return {

@@ -52,6 +52,13 @@ export class PortalVisitor {
     return { status: res.status, headers: res.headers, html: await res.text() };
   }
 
+  /** Follows a 303 (POST → redirect → GET) like a browser; any other answer is returned as it is. */
+  async follow(page: PortalPage | Promise<PortalPage>): Promise<PortalPage> {
+    const res = await page;
+    if (res.status !== 303) return res;
+    return this.open(res.headers.get("location")!);
+  }
+
   /** The CSRF token of the current session, read from any page's hidden field. */
   async csrf(): Promise<string> {
     const page = await this.open("/portal/events");
@@ -71,3 +78,14 @@ export class PortalVisitor {
     return visitor;
   }
 }
+
+/** The text a page shows, tags dropped and entities decoded as a browser would, whitespace collapsed. */
+export const textOf = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, " ")
+    .replaceAll("&#39;", "'")
+    .replaceAll("&quot;", '"')
+    .replaceAll("&lt;", "<")
+    .replaceAll("&gt;", ">")
+    .replaceAll("&amp;", "&")
+    .replace(/\s+/g, " ");

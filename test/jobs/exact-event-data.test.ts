@@ -7,9 +7,8 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import corpus from "../fixtures/python-json-corpus.json";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { scaiKeyReceiverAccepts, waitFor } from "../helpers/deliveries";
+import { scaiKeyReceiverAccepts, storedPayloads, waitFor } from "../helpers/deliveries";
 import { hookUrl, type RecordedRequest, recorded } from "../helpers/receiver";
-import { d1OfWebhook } from "../helpers/shards";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
 interface Case {
@@ -67,11 +66,8 @@ async function expectDeliveredAsPython(tenant: string, partner: string, cases: C
     const request = received.get(id);
     expect(request?.body, `${label}: published ${c.body}`).toBe(c.expected);
     expect(await scaiKeyReceiverAccepts(request!, secret), `${label}: signature over ${id}`).toBe(true);
-    const stored = await d1OfWebhook(webhookId)
-      .prepare("SELECT payload FROM events_live WHERE event_id = ?")
-      .bind(id)
-      .first<{ payload: string }>();
-    expect(stored?.payload, `${label}: stored ${id}`).toBe(c.expected);
+    const [stored] = await storedPayloads(id);
+    expect(stored, `${label}: stored ${id}`).toBe(c.expected);
     // GET …/deliveries/{id} shows the payload that was signed and delivered, byte for byte (no JSON.parse round trip).
     const detail = await exports.default.fetch(
       new Request(

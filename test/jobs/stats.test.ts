@@ -1,7 +1,7 @@
 // The stats are written with the attempts they count (domain/stats/record.ts): per webhook, hour and UTC day, in the
 // batch that records the attempts, under the same guard. So they are exact against the recorded attempts at once: a
 // batch run twice or retried counts once, one that fails counts nothing, a duplicate message or a second consumer
-// counts nothing more, a deleted webhook's stats go with it. The 1 h and 24 h windows read the hourly rows (kept 48 h),
+// counts nothing more, a deleted webhook's stats go with it. The 1 h and 24 h windows read the hourly rows (kept 26 h),
 // the 7 d and 30 d windows the daily rows (kept STATS_RETENTION_DAYS).
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -359,7 +359,7 @@ describe("stats written with the attempts", () => {
       [...at].reverse().map((t) => Math.floor(t / HOUR) * HOUR),
     );
 
-    // Retention: hourly rows past 48 hours, daily rows past STATS_RETENTION_DAYS (35).
+    // Retention: hourly rows past 26 hours, daily rows past STATS_RETENTION_DAYS (35).
     await storageAt(now);
     expect((await statsRows(wh.id, "webhook_stats_hourly")).map((r) => r.hour_start)).toEqual(
       [at[1]!, at[0]!].map((t) => Math.floor(t / HOUR) * HOUR),

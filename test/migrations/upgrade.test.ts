@@ -1,16 +1,19 @@
 // The upgrade path of a deployed database: an empty D1 (UPGRADE_DB, vitest.config.ts) taken through the migrations up
 // to 0007, given rows as the code of that time wrote them (events keyed by their bare event_id, deliveries with
 // AUTOINCREMENT ids and their attempts in delivery_attempts, the stats rollup's and retention's run records), then taken
-// through the rest: 0008 (event keys per owner), 0009 (the slow lane), 0010 (hourly partitions). Every row arrives in
-// the new tables as the new code reads it, and the old events keep working: shown, filtered, sent with their event_id,
-// a duplicate when their owner publishes them again, another event when anyone else does, and replayed as fan-out would.
+// through the rest: 0008 (event keys per owner), 0009 (the slow lane), 0010 (hourly partitions), 0011 (the portal's
+// flash), 0012 (shards: every owner it holds placed in shard 0). Every row arrives in the new tables as the new code
+// reads it, and the old events keep working: shown, filtered, sent with their event_id, a duplicate when their owner
+// publishes them again, another event when anyone else does, and replayed as fan-out would.
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { hourOf } from "../../src/db/partitions";
-import type { AttemptRecord } from "../../src/db/schema";
+import { type AttemptRecord, type DeliveryStatus, isActiveDelivery } from "../../src/db/schema";
+import { runStorage } from "../../src/domain/archive/storage-job";
 import { attemptDelivery } from "../../src/domain/delivery/attempt";
+import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS } from "../helpers/api";
 import { deliveryDeps, waitFor } from "../helpers/deliveries";
 import { hookUrl, recorded } from "../helpers/receiver";
@@ -321,7 +324,8 @@ beforeAll(async () => {
     "0008_event_keys_per_owner.sql",
     "0009_slow_lane.sql",
     "0010_hot_partitions.sql",
-    "0011_shards.sql",
+    "0011_portal_flash.sql",
+    "0012_shards.sql",
   ]);
   await applyD1Migrations(db(), migrations.slice(0, cut));
   expect(await tableNames()).toEqual(expect.arrayContaining(["delivery_attempts", "events", "deliveries"]));
@@ -330,7 +334,7 @@ beforeAll(async () => {
 });
 
 describe("upgrading a database written before event keys per owner and hourly partitions", () => {
-  it("keeps every owner it holds in shard 0 (0011): adding shards later moves nobody", async () => {
+  it("keeps every owner it holds in shard 0 (0012): adding shards later moves nobody", async () => {
     const owners = async (sql: string) => (await db().prepare(sql).all<{ o: string }>()).results.map((r) => r.o);
     const held = [
       ...(await owners("SELECT DISTINCT owner_key AS o FROM events")),
@@ -388,8 +392,8 @@ describe("upgrading a database written before event keys per owner and hourly pa
         retry_of: null,
         created_at: d.created_at,
         updated_at: d.updated_at,
-        // Open (no completion time) only while pending or retrying.
-        completed_at: d.status === "pending" || d.status === "retrying" ? null : (d.completed_at ?? d.updated_at),
+        // Open (no completion time) only while active.
+        completed_at: isActiveDelivery(d.status as DeliveryStatus) ? null : (d.completed_at ?? d.updated_at),
       })),
     );
     expect((await db().prepare("SELECT * FROM deliveries_live ORDER BY id").all()).results).toEqual(results);
@@ -505,5 +509,28 @@ describe("upgrading a database written before event keys per owner and hourly pa
     expect(results).toEqual(
       [EVENTS.later.id, EVENTS.tenant.id].sort().map((event_id) => ({ event_owner: `t:${TENANT}`, event_id })),
     );
+  });
+
+  it("finds an old delivery by its id once the storage job has archived it (its id names no time)", async () => {
+    const hours = await db().prepare("SELECT last_id, hour FROM legacy_delivery_hours").all<{ hour: number }>();
+    expect(hours.results).toEqual([
+      { last_id: Math.max(...Object.values(OLD_DELIVERIES).map((d) => d.id)), hour: hourOf(T0) },
+    ]);
+    const later = NOW + 8 * HOUR; // every old delivery that finished is history by then
+    const services = { ...createServices({ ...env, ...onUpgraded.bindings } as Env), now: () => later };
+    for (let run = 0; run < 20; run++) if ((await runStorage(services)).complete) break;
+    const inD1 = await db()
+      .prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ? AND id = ?")
+      .bind(PARTNER_HOOK, OLD_DELIVERIES.success.id)
+      .first<{ n: number }>();
+    expect(inD1!.n).toBe(0);
+    const detail = await api("GET", `${WEBHOOKS}/${PARTNER_HOOK}/deliveries/${OLD_DELIVERIES.success.id}`, {
+      token: await partnerAdmin(PARTNER),
+      ...onUpgraded,
+    });
+    expect(detail.status).toBe(200);
+    expect(detail.body).toMatchObject({ id: OLD_DELIVERIES.success.id, event_id: EVENTS.tenant.id, status: "success" });
+    expect(detail.body.attempts).toHaveLength(2);
+    expect(detail.body.payload).toMatchObject({ event_id: EVENTS.tenant.id });
   });
 });

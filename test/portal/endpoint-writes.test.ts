@@ -4,7 +4,7 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { seedLiveWebhooks } from "../helpers/deliveries";
-import { PortalVisitor } from "../helpers/portal";
+import { PortalVisitor, textOf } from "../helpers/portal";
 import { productionFetch } from "../helpers/production-app";
 import { firstOfOwner } from "../helpers/shards";
 import { tenantAdmin } from "../helpers/tokens";
@@ -16,15 +16,6 @@ const liveCount = async (tenant: string) =>
     "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL",
     tenant,
   ))!.n;
-/** The text the page shows, entities decoded as a browser would. */
-const textOf = (html: string) =>
-  html
-    .replace(/<[^>]+>/g, " ")
-    .replaceAll("&#39;", "'")
-    .replaceAll("&quot;", '"')
-    .replaceAll("&lt;", "<")
-    .replaceAll("&gt;", ">")
-    .replaceAll("&amp;", "&");
 
 type Fetcher = (request: Request) => Promise<Response>;
 const apiVia = async (fetcher: Fetcher, method: string, path: string, token: string, body: unknown) => {
@@ -126,7 +117,7 @@ describe("the portal refuses what the API refuses", () => {
     const created = await visitor.open("/portal/webhooks", {
       form: { _csrf: await visitor.csrf(), url: "https://receiver.example.com/hook", events: "*", enabled: "on" },
     });
-    expect(created.status).toBe(201);
+    expect(created.status).toBe(303);
     const listed = await api("GET", `${WEBHOOKS}/`, { token });
     expect(listed.body.items).toEqual([
       expect.objectContaining({ tenant_id: tenant, partner_id: null, url: "https://receiver.example.com/hook" }),

@@ -10,6 +10,7 @@ import { eventuallySucceeds, QUICK_RETRIES } from "../helpers/deliveries";
 import { queryPlansOf } from "../helpers/pipeline";
 import { issueLink, PortalVisitor } from "../helpers/portal";
 import { hookUrl } from "../helpers/receiver";
+import { d1OfWebhook } from "../helpers/shards";
 import { tenantAdmin } from "../helpers/tokens";
 
 const db = createDb(env.DB);
@@ -171,12 +172,31 @@ describe("authorization: the same rules as the API", () => {
     const other = await createWebhook(await tenantAdmin("tnt_someone_else"), { events: ["*"] });
     const visitor = await PortalVisitor.signIn(await tenantAdmin("tnt_me"));
     const csrf = await visitor.csrf();
-    for (const path of ["", "/edit", "/deliveries", "/deliveries/1", "/stats", "/rotate", "/delete"]) {
+    for (const path of [
+      "",
+      "/edit",
+      "/deliveries",
+      "/deliveries/1",
+      "/stats",
+      "/rotate",
+      "/delete",
+      "/recover",
+      "/replay",
+    ]) {
       const res = await visitor.open(`/portal/webhooks/${other.id}${path}`);
       expect(res.status, path).toBe(404);
       expect(res.html).toContain("Not found");
     }
-    for (const path of ["/delete", "/rotate", "/test", "/enabled", "/edit"]) {
+    for (const path of [
+      "/delete",
+      "/rotate",
+      "/test",
+      "/enabled",
+      "/edit",
+      "/recover",
+      "/replay",
+      "/deliveries/1/retry",
+    ]) {
       expect(
         (
           await visitor.open(`/portal/webhooks/${other.id}${path}`, {
@@ -186,6 +206,11 @@ describe("authorization: the same rules as the API", () => {
         path,
       ).toBe(404);
     }
+    // The log across endpoints does not take another tenant's endpoint either.
+    const log = await visitor.open(`/portal/deliveries?webhook=${other.id}`);
+    expect(log.status).toBe(422);
+    expect(log.html).toContain("Not one of your endpoints");
+    expect(log.html).not.toContain(other.url);
     expect((await api("GET", `${WEBHOOKS}/${other.id}`, { token: await tenantAdmin("tnt_someone_else") })).status).toBe(
       200,
     );
@@ -208,6 +233,11 @@ describe("authorization: the same rules as the API", () => {
     expect(create.status).toBe(403);
     expect(create.html).toContain("read-only session");
     expect((await visitor.open(`/portal/webhooks/${hook.id}/delete`, { form: { _csrf: csrf } })).status).toBe(403);
+    for (const path of ["/recover", "/replay", "/test", "/deliveries/1/retry"])
+      expect(
+        (await visitor.open(`/portal/webhooks/${hook.id}${path}`, { form: { _csrf: csrf, since: "24h" } })).status,
+        path,
+      ).toBe(403);
     expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token })).status).toBe(200);
   });
 
@@ -229,7 +259,7 @@ describe("authorization: the same rules as the API", () => {
       form: { ...form, _csrf: csrf },
       headers: { origin: "https://webhooks.test" },
     });
-    expect(ok.status).toBe(201);
+    expect(ok.status).toBe(303);
     // Another session's token does not work either.
     const other = await PortalVisitor.signIn(await tenantAdmin("tnt_csrf"));
     expect((await other.open("/portal/webhooks", { form: { ...form, _csrf: csrf } })).status).toBe(403);
@@ -237,7 +267,7 @@ describe("authorization: the same rules as the API", () => {
 });
 
 describe("screens through the domain", () => {
-  it("create shows the secret once; the endpoint is the API's; test event, rotate, delete", async () => {
+  it("create shows the secret once, after a redirect; the endpoint is the API's; test event, rotate, delete", async () => {
     const token = await tenantAdmin("tnt_flow");
     const visitor = await PortalVisitor.signIn(token);
     const csrf = await visitor.csrf();
@@ -252,8 +282,9 @@ describe("screens through the domain", () => {
         enabled: "on",
       },
     });
-    expect(created.status).toBe(201);
-    const secret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(created.html)![1]!;
+    expect(created.status).toBe(303);
+    const landed = await visitor.follow(created);
+    const secret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(landed.html)![1]!;
     const list = await api("GET", `${WEBHOOKS}/`, { token });
     expect(list.body.items).toHaveLength(1);
     const hook = list.body.items[0]!;
@@ -266,16 +297,20 @@ describe("screens through the domain", () => {
     });
     expect((await visitor.open(`/portal/webhooks/${hook.id}`)).html).not.toContain(secret);
 
-    const tested = await visitor.open(`/portal/webhooks/${hook.id}/test`, { form: { _csrf: csrf } });
+    const tested = await visitor.follow(visitor.open(`/portal/webhooks/${hook.id}/test`, { form: { _csrf: csrf } }));
     expect(tested.html).toContain("Test event delivered");
     expect(tested.html).toContain("&lt;script&gt;alert(&#39;receiver&#39;)&lt;/script&gt;");
     const deliveries = await api("GET", `${WEBHOOKS}/${hook.id}/deliveries`, { token });
     expect(deliveries.body.items[0]).toMatchObject({ event_type: "webhook.test", status: "success" });
 
-    const rotated = await visitor.open(`/portal/webhooks/${hook.id}/rotate`, { form: { _csrf: csrf, grace: "3600" } });
+    const rotated = await visitor.follow(
+      visitor.open(`/portal/webhooks/${hook.id}/rotate`, { form: { _csrf: csrf, grace: "3600" } }),
+    );
+    expect(rotated.html).toContain("The previous secret keeps signing until");
     const newSecret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(rotated.html)![1]!;
     expect(newSecret).not.toBe(secret);
-    const row = await env.DB.prepare("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ?")
+    const row = await d1OfWebhook(hook.id)
+      .prepare("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ?")
       .bind(hook.id)
       .first<{ previous_secret_expires_at: number }>();
     expect(Math.abs(row!.previous_secret_expires_at - Date.now() - 3_600_000)).toBeLessThan(10_000);
@@ -313,7 +348,7 @@ describe("screens through the domain", () => {
       form: { _csrf: csrf },
       bindings: QUICK_RETRIES,
     });
-    expect(tested.status).toBe(200);
+    expect(tested.status).toBe(303);
     const [failed] = (await api("GET", `${WEBHOOKS}/${webhook.id}/deliveries`, { token })).body.items;
     expect(failed).toMatchObject({ event_type: "webhook.test", status: "retrying" });
     const delivery = await eventuallySucceeds({ id: webhook.id, token }, failed!.id);

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_DATA_DEPTH } from "../../src/domain/event-envelope";
 import { MAX_BODY_BYTES } from "../../src/lib/request-body";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { seedDelivery } from "../helpers/deliveries";
+import { seedDelivery, storedPayloads } from "../helpers/deliveries";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
 const HEADER_CTL = "Value error, Header values must not contain CR, LF, NUL or other control characters";
@@ -318,10 +318,8 @@ describe("event data the envelope cannot carry as sent", () => {
       '{"constructor":{"prototype":1},"toString":"x","n":-0,"big":1e308,"tiny":5e-324,"s":"\\ud800","nested":{"__proto__":{"x":1}}}',
     );
     expect(res.status, JSON.stringify(res.body)).toBe(202);
-    const row = await env.DB.prepare("SELECT payload FROM events_live WHERE event_id = ?")
-      .bind(res.body.event_id)
-      .first<{ payload: string }>();
-    const data = JSON.parse(row!.payload).data;
+    const [stored] = await storedPayloads(res.body.event_id);
+    const data = JSON.parse(stored!).data;
     expect(data).toEqual({
       big: 1e308,
       constructor: { prototype: 1 },

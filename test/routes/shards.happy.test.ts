@@ -11,8 +11,8 @@ import worker, { WebhooksService } from "../../src/index";
 import { DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { messageOf, seedDelivery, updateDelivery, waitFor } from "../helpers/deliveries";
-import { PortalVisitor } from "../helpers/portal";
+import { deliveryRow, messageOf, seedDelivery, updateDeliveries, updateDelivery, waitFor } from "../helpers/deliveries";
+import { PortalVisitor, textOf } from "../helpers/portal";
 import { hookUrl, recorded } from "../helpers/receiver";
 import { allShardRows, d1OfWebhook, placeOwner, shardD1s, shardOfOwner } from "../helpers/shards";
 import { partnerAdmin, platformToken, publisher, superAdmin, tenantAdmin } from "../helpers/tokens";
@@ -231,8 +231,20 @@ describe("a partner whose tenants span both shards", () => {
       await DB1.prepare("SELECT partner_id, partner_shard FROM tenant_partners WHERE tenant_id = ?").bind(far).first(),
     ).toEqual({ partner_id: partner, partner_shard: 0 });
 
-    const fromFar = await publishAs(await platformToken(), event(far, { partner_id: partner }));
+    // A payload long enough to be stored compressed (db/payload.ts): its bytes cross to the partner's shard unchanged.
+    const fromFar = await publishAs(
+      await platformToken(),
+      event(far, { partner_id: partner, data: { note: "a sign-in from a new device ".repeat(20) } }),
+    );
     expect(fromFar.deliveries).toBe(2);
+    const storedIn = (d1: D1Database) =>
+      d1
+        .prepare("SELECT typeof(payload) AS type, hex(payload) AS bytes FROM events_live WHERE event_id = ?")
+        .bind(fromFar.event_id)
+        .first<{ type: string; bytes: string }>();
+    const [copy, original] = [await storedIn(DB0), await storedIn(DB1)];
+    expect(original!.type).toBe("blob");
+    expect(copy).toEqual(original);
     expect((await deliveriesOfEvent(fromFar.event_id)).map((d) => d.webhook_id).sort()).toEqual(
       [partnerLevel.id, farHook.id].sort(),
     );
@@ -319,6 +331,76 @@ describe("the portal", () => {
     });
     expect(disabled.status).toBeLessThan(400);
     expect((await webhookRow(DB1, farHook.id))!.enabled).toBe(0);
+  });
+  it("lists a partner's deliveries across both shards and searches them; recover and replay in the endpoint's shard", async () => {
+    const partner = `prt_plog_${uid()}`;
+    await placeOwner(`p:${partner}`, 0);
+    const [near, far] = [await tenantIn(0, partner), await tenantIn(1, partner)];
+    const nearHook = await createWebhook(await tenantAdmin(near), { url: hookUrl().url, events: ["*"] });
+    const farHook = await createWebhook(await tenantAdmin(far), { url: hookUrl().url, events: ["*"] });
+    const now = Date.now();
+    const nearRef = await seedDelivery(nearHook.id, near, now - 600_000);
+    const farRefs = [
+      await seedDelivery(farHook.id, far, now - 590_000),
+      await seedDelivery(farHook.id, far, now - 580_000),
+    ];
+    await updateDeliveries(farRefs, {
+      status: "failed",
+      in_queue: 0,
+      completed_at: now - 1000,
+      updated_at: now - 1000,
+    });
+    const platform = await platformToken();
+    await publishAs(platform, event(near, { partner_id: partner, resource: { type: "user", id: "usr_near" } }));
+    const wanted = await publishAs(
+      platform,
+      event(far, { partner_id: partner, resource: { type: "user", id: "usr_wanted" } }),
+    );
+    const visitor = await PortalVisitor.signIn(await partnerAdmin(partner));
+    const csrf = await visitor.csrf();
+    const rowsOf = (html: string) => [...html.matchAll(/webhooks\/(wh_\w+)\/deliveries\/(\d+)"/g)].map((m) => m[1]);
+
+    // The log across endpoints merges both shards' deliveries; the search by resource id reaches into shard 1.
+    const log = await visitor.open("/portal/deliveries");
+    expect(log.status).toBe(200);
+    expect(rowsOf(log.html).sort()).toEqual([nearHook.id, nearHook.id, farHook.id, farHook.id, farHook.id].sort());
+    expect(textOf(log.html)).toContain("5 deliveries");
+    expect(rowsOf((await visitor.open(`/portal/deliveries?webhook=${farHook.id}`)).html)).toHaveLength(3);
+    const found = await visitor.open("/portal/deliveries?resource_id=usr_wanted");
+    expect(rowsOf(found.html)).toEqual([farHook.id]);
+    expect(found.html).toContain(`/deliveries/${(await deliveriesOfEvent(wanted.event_id))[0]!.id}"`);
+
+    // Recover in shard 1: the preview counts that shard's failed deliveries, the job queues them again there.
+    const since = new Date(now - 3_600_000).toISOString();
+    const preview = await visitor.open(`/portal/webhooks/${farHook.id}/recover?since=${since}`);
+    expect(textOf(preview.html)).toContain("This will resend 2 deliveries");
+    const window = (html: string) => ({
+      since: /name="since" value="([^"]+)"/.exec(html)![1]!,
+      until: /name="until" value="([^"]+)"/.exec(html)![1]!,
+    });
+    const recovered = await visitor.open(`/portal/webhooks/${farHook.id}/recover`, {
+      form: { _csrf: csrf, ...window(preview.html) },
+    });
+    expect(recovered.status).toBe(303);
+    expect(textOf((await visitor.open(`/portal/webhooks/${farHook.id}`)).html)).toContain(
+      "Recovery accepted (202): 2 deliveries queued again",
+    );
+    // The request recovers the window's first hour; the cron of the endpoint's shard continues from there.
+    await continueRecoveries(onShard(createServices(env), 1));
+    for (const ref of farRefs) expect((await deliveryRow(ref))!.status).not.toBe("failed");
+    expect((await deliveryRow(nearRef))!.status).toBe("pending");
+
+    // Replay for a partner-level webhook created since: its tenants' events of both shards, previewed, then sent.
+    const late = await createWebhook(await partnerAdmin(partner), { url: hookUrl().url, events: ["user.created"] });
+    const offer = await visitor.open(`/portal/webhooks/${late.id}/replay?since=${new Date(now - 1000).toISOString()}`);
+    expect(textOf(offer.html)).toContain("This will send 2 missed events");
+    const replayed = await visitor.open(`/portal/webhooks/${late.id}/replay`, {
+      form: { _csrf: csrf, ...window(offer.html) },
+    });
+    expect(replayed.status).toBe(303);
+    expect(textOf((await visitor.open(`/portal/webhooks/${late.id}`)).html)).toContain(
+      "Replay accepted (202): 2 deliveries created",
+    );
   });
 });
 

@@ -3,7 +3,7 @@
 // lines are). An hour's partition chunks count only once its partition is gone (until then the partition is what
 // readers see of that hour, domain/archive/seal.ts); chunks of the long tables count at once (their rows left D1 in the
 // batch that indexed them).
-import { HOUR_MS, listPartitionHours } from "../../db/partitions";
+import { firstDeliveryIdAt, HOUR_MS, listPartitionHours } from "../../db/partitions";
 import type { DeliveryStatus, ErrorClass } from "../../db/schema";
 import {
   type ChunkHeader,
@@ -11,6 +11,7 @@ import {
   dayIndexKey,
   dayOf,
   eventIdHash,
+  packedHashesHold,
   parseCombo,
   parseEntryKey,
   readChunkHeader,
@@ -32,6 +33,8 @@ export interface ArchiveFilter {
   lastErrorClass?: ErrorClass;
   createdFrom?: number;
   createdBefore?: number;
+  /** Only deliveries with a smaller id (a keyset page); the caller's window ends with its time. */
+  beforeId?: number;
 }
 
 /** One section of a scope's history: an hour, a chunk, how many of its lines match the filter (null: unknown until read). */
@@ -52,7 +55,7 @@ function comboMatches(combo: string, f: ArchiveFilter): boolean {
   );
 }
 
-export function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
+function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
   return (
     (f.status === undefined || d.status === f.status) &&
     (f.eventType === undefined || d.eventType === f.eventType) &&
@@ -60,7 +63,8 @@ export function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
     (f.lastStatusCode === undefined || d.lastStatusCode === f.lastStatusCode) &&
     (f.lastErrorClass === undefined || d.lastErrorClass === f.lastErrorClass) &&
     (f.createdFrom === undefined || d.createdAt >= f.createdFrom) &&
-    (f.createdBefore === undefined || d.createdAt < f.createdBefore)
+    (f.createdBefore === undefined || d.createdAt < f.createdBefore) &&
+    (f.beforeId === undefined || d.id < f.beforeId)
   );
 }
 
@@ -102,11 +106,11 @@ export async function archivedEntries(
     if (wanted !== null) {
       const hashes =
         row.event_hashes !== null
-          ? (JSON.parse(row.event_hashes) as Record<string, number[]>)
+          ? (JSON.parse(row.event_hashes) as Record<string, string>)
           : await readDayIndex(store.archive, scope, row.day);
       candidates = new Set(
         Object.entries(hashes)
-          .filter(([, hs]) => hs.includes(wanted))
+          .filter(([, packed]) => packedHashesHold(packed, wanted))
           .map(([k]) => k),
       );
     }
@@ -118,7 +122,11 @@ export async function archivedEntries(
         const start = hour * HOUR_MS;
         if (start + HOUR_MS <= from || start >= until) continue;
         if (live.has(hour) && !ref.startsWith("L")) continue; // still the partition's
-        const whole = start >= from && start + HOUR_MS <= until && wanted === null;
+        const whole =
+          start >= from &&
+          start + HOUR_MS <= until &&
+          wanted === null &&
+          (filter.beforeId === undefined || firstDeliveryIdAt(start + HOUR_MS) <= filter.beforeId);
         const id = `${hour}/${ref}`;
         const entry = entries.get(id) ?? { hour, ref, matching: whole ? 0 : null };
         if (entry.matching !== null && matches) entry.matching += n;
@@ -127,6 +135,45 @@ export async function archivedEntries(
     }
   }
   return [...entries.values()].sort((a, b) => b.hour - a.hour || compareRefs(b.ref, a.ref));
+}
+
+/**
+ * The archived sections of several webhooks within `[from, until)` (ms), from their archive_days rows in one read:
+ * webhook id → its sections (hour, chunk), newest hour first. Counts are left out: the caller reads the sections.
+ */
+export async function archivedSections(
+  store: ArchiveStore,
+  webhookIds: readonly string[],
+  from: number,
+  until: number,
+): Promise<Map<string, { hour: number; ref: string }[]>> {
+  const sections = new Map<string, { hour: number; ref: string }[]>();
+  if (webhookIds.length === 0 || from >= until) return sections;
+  const d1 = store.db.$client;
+  const [days, liveHours] = await Promise.all([
+    d1
+      .prepare(
+        `SELECT scope, day, counts FROM archive_days
+         WHERE scope IN (SELECT value FROM json_each(?1)) AND day >= ?2 AND day <= ?3`,
+      )
+      .bind(JSON.stringify(webhookIds), dayOf(from), dayOf(until - 1))
+      .all<{ scope: string; day: number; counts: string }>(),
+    listPartitionHours(d1),
+  ]);
+  const live = new Set(liveHours);
+  for (const row of days.results) {
+    const keys = new Set<string>();
+    for (const byEntry of Object.values(JSON.parse(row.counts) as Record<string, Record<string, number>>))
+      for (const key of Object.keys(byEntry)) keys.add(key);
+    for (const key of keys) {
+      const { hour, ref } = parseEntryKey(row.day, key);
+      if (hour * HOUR_MS + HOUR_MS <= from || hour * HOUR_MS >= until) continue;
+      if (live.has(hour) && !ref.startsWith("L")) continue; // still the partition's
+      sections.set(row.scope, [...(sections.get(row.scope) ?? []), { hour, ref }]);
+    }
+  }
+  for (const list of sections.values()) list.sort((a, b) => b.hour - a.hour || compareRefs(b.ref, a.ref));
+  return sections;
 }
 
 // Partition chunks in number order (their ids ascend with it), then the long tables' (ordered by hour anyway).
@@ -139,9 +186,9 @@ const compareRefs = (a: string, b: string) =>
       ? 1
       : -1;
 
-async function readDayIndex(archive: R2Bucket, scope: string, day: number): Promise<Record<string, number[]>> {
+async function readDayIndex(archive: R2Bucket, scope: string, day: number): Promise<Record<string, string>> {
   const object = await archive.get(dayIndexKey(scope, day));
-  return object ? ((await object.json()) as Record<string, number[]>) : {};
+  return object ? ((await object.json()) as Record<string, string>) : {};
 }
 
 // Chunk headers never change once written; an isolate keeps the ones it read, per archive (each shard's part of the
@@ -216,9 +263,9 @@ export async function findArchivedDelivery(
   store: ArchiveStore,
   webhookId: string,
   deliveryId: number,
-  createdAt: number,
+  created: { from: number; until: number },
 ): Promise<DeliveryLine | null> {
-  const entries = await archivedEntries(store, webhookId, {}, createdAt, createdAt + 1);
+  const entries = await archivedEntries(store, webhookId, {}, created.from, created.until);
   const lines = await readSections<DeliveryLine>(store, "deliveries", webhookId, entries);
   return lines.find((d) => d.id === deliveryId) ?? null;
 }

@@ -1,14 +1,17 @@
 // Retention of what lives past the hot window: archive chunks and their index rows past RETENTION_DAYS, hourly stats
-// past 48 hours, daily stats past STATS_RETENTION_DAYS. Each function does one bounded chunk and says how much it
+// past 26 hours, daily stats past STATS_RETENTION_DAYS. Each function does one bounded chunk and says how much it
 // removed (0: nothing left), so the storage job can run them until done or out of time.
 import { firstDeliveryIdAt, HOUR_MS, hourOf } from "../../db/partitions";
 import { ARCHIVE_KINDS } from "../../db/schema";
 import { chunkKey, dayIndexKey, dayOf } from "./format";
 
 /** R2 deletes at most 1,000 keys per call. */
-export const R2_DELETE_LIMIT = 1000;
-/** Hours of hourly stats kept: the 24 h window and a day of slack. */
-export const HOURLY_STATS_KEPT_MS = 48 * HOUR_MS;
+const R2_DELETE_LIMIT = 1000;
+/**
+ * How long hourly stats are kept: the 24 h window reads from the start of the hour 24 h ago (25 hours at most), and an
+ * hour more for runs of the storage job that come late. Days serve every longer window.
+ */
+export const HOURLY_STATS_KEPT_MS = 26 * HOUR_MS;
 
 export interface RetentionDeps {
   db: { $client: D1Database };
@@ -69,18 +72,24 @@ export async function deleteExpiredStats(
   const column = table === "webhook_stats_hourly" ? "hour_start" : "day_start";
   const { meta } = await deps.db.$client
     .prepare(
-      `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE ${column} < ?1 ORDER BY ${column} LIMIT ?2)`,
+      `DELETE FROM ${table} WHERE (webhook_id, ${column}) IN
+         (SELECT webhook_id, ${column} FROM ${table} WHERE ${column} < ?1 ORDER BY ${column} LIMIT ?2)`,
     )
     .bind(cutoff, limit)
     .run();
   return meta.changes;
 }
 
-/** Forgets archived deliveries sent again, once the originals are past retention. */
-export async function deleteExpiredResends(deps: RetentionDeps, cutoff: number): Promise<number> {
-  const { meta } = await deps.db.$client
-    .prepare("DELETE FROM resent_deliveries WHERE delivery_id < ?1")
-    .bind(firstDeliveryIdAt(cutoff))
-    .run();
-  return meta.changes;
+/**
+ * Forgets what only history past retention needed, in one batch: the archived deliveries sent again (resent_deliveries),
+ * and the hours of pre-0010 delivery ids (legacy_delivery_hours, db/partitions.ts; a few hundred rows at most).
+ */
+export async function deleteExpiredLookups(deps: RetentionDeps, cutoff: number): Promise<number> {
+  const d1 = deps.db.$client;
+  const results = await d1.batch([
+    // By the resend's id, which names a time even when the original's (a pre-0010 id) does not; it is the later one.
+    d1.prepare("DELETE FROM resent_deliveries WHERE resent_as < ?1").bind(firstDeliveryIdAt(cutoff)),
+    d1.prepare("DELETE FROM legacy_delivery_hours WHERE hour < ?1").bind(hourOf(cutoff)),
+  ]);
+  return results.reduce((n, r) => n + r.meta.changes, 0);
 }

@@ -21,7 +21,7 @@ import {
   listPartitionHours,
   partitionName,
 } from "../../db/partitions";
-import type { EventRow } from "../../db/schema";
+import { EVENT_COLUMNS, type StoredEventRow, withPayloadText } from "../../db/payload";
 import { logger } from "../../lib/logger";
 import { deliveryRowOf, type RawDeliveryRow } from "../delivery-views";
 import { hourStartMs } from "./format";
@@ -30,7 +30,7 @@ import { type ArchiveDeps, writeDeliveryChunk, writeEventChunk } from "./write";
 /** Rows per chunk (one R2 object, one D1 batch). */
 export const CHUNK_ROWS = 2000;
 /** Clocks of isolates differ a little: history waits this much longer than the window before it is archived. */
-export const CLOCK_SKEW_MARGIN_MS = 5 * 60_000;
+const CLOCK_SKEW_MARGIN_MS = 5 * 60_000;
 
 export interface SealDeps {
   db: ArchiveDeps["db"];
@@ -41,8 +41,7 @@ export interface SealDeps {
 }
 
 /** The finished deliveries before this are history: they can no longer change. */
-export const historyBefore = (deps: Pick<SealDeps, "hotWindowMs">, at: number) =>
-  at - deps.hotWindowMs - CLOCK_SKEW_MARGIN_MS;
+const historyBefore = (deps: Pick<SealDeps, "hotWindowMs">, at: number) => at - deps.hotWindowMs - CLOCK_SKEW_MARGIN_MS;
 
 /** The hours whose partitions are due to be sealed at `now`: every one that ended more than the window (and margin) ago. */
 export async function sealableHours(deps: SealDeps): Promise<number[]> {
@@ -113,15 +112,14 @@ export async function sealStep(deps: SealDeps, hour: number): Promise<boolean> {
   }
 
   if (!cursor.ed) {
-    const { results } = await d1
+    const { results: stored } = await d1
       .prepare(
-        `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-           partner_id AS partnerId, payload, created_at AS createdAt
-         FROM "${partitionName("events", hour)}" WHERE (owner_key, event_id) > (?1, ?2)
+        `SELECT ${EVENT_COLUMNS} FROM "${partitionName("events", hour)}" WHERE (owner_key, event_id) > (?1, ?2)
          ORDER BY owner_key, event_id LIMIT ?3`,
       )
       .bind(cursor.eo ?? "", cursor.ee ?? "", CHUNK_ROWS)
-      .all<EventRow>();
+      .all<StoredEventRow>();
+    const results = await withPayloadText(stored);
     if (results.length === 0) {
       await moveCursor({ ...cursor, ed: true }).run();
       return false;
@@ -148,7 +146,7 @@ export async function sealStep(deps: SealDeps, hour: number): Promise<boolean> {
 /**
  * The last step: in one transaction, move to the deliveries table what is not history yet (open, or finished since
  * `before`), and to the events table the events of this hour any of those still need, then drop the partitions. The
- * storage job runs alone (jobs/storage.ts), so nothing else seals this hour meanwhile.
+ * storage job runs alone (storage-job.ts), so nothing else seals this hour meanwhile.
  */
 async function dropSealed(deps: SealDeps, hour: number, before: number, cursorText: string): Promise<void> {
   const d1 = deps.db.$client;
@@ -175,10 +173,6 @@ async function dropSealed(deps: SealDeps, hour: number, before: number, cursorTe
     moved_events: results[2]?.meta.changes ?? 0,
   });
 }
-
-/** Whether `hour` is one whose partitions may be sealed now (ended more than the window ago). */
-export const isSealable = (deps: Pick<SealDeps, "hotWindowMs">, hour: number, now: number) =>
-  hourStartMs(hour + 1) <= historyBefore(deps, now);
 
 /**
  * One step of archiving the deliveries and events tables (what outlived its partition, and rows from before partitions
@@ -216,16 +210,16 @@ export async function archiveLongStep(deps: SealDeps): Promise<number> {
     moved += rows.length;
   }
   // Events no delivery in the deliveries table sends any more (deliveries in partitions send their own hour's events).
-  const { results: events } = await d1
+  const { results: stored } = await d1
     .prepare(
-      `SELECT owner_key AS ownerKey, event_id AS eventId, event_type AS eventType, tenant_id AS tenantId,
-         partner_id AS partnerId, payload, created_at AS createdAt
+      `SELECT ${EVENT_COLUMNS}
        FROM events WHERE created_at < ?1
          AND (owner_key, event_id) NOT IN (SELECT event_owner, event_id FROM deliveries)
        ORDER BY owner_key, event_id LIMIT ?2`,
     )
     .bind(before, CHUNK_ROWS)
-    .all<EventRow>();
+    .all<StoredEventRow>();
+  const events = await withPayloadText(stored);
   if (events.length > 0) {
     const statements: D1PreparedStatement[] = [];
     let n = 0;

@@ -13,6 +13,7 @@ import {
   eventIdHash,
   hourStartMs,
   INLINE_HASHES_PER_DAY,
+  packHashes,
 } from "./format";
 
 /** A delivery line of the archive: the row as it was when archived (camelCase, as drizzle types it). */
@@ -37,7 +38,7 @@ interface ScopePart {
   scope: string;
   day: number;
   counts: Record<string, Record<string, number>>;
-  hashes: Record<string, number[]> | null;
+  hashes: Record<string, string> | null;
   lines: number;
 }
 
@@ -75,7 +76,7 @@ export async function writeDeliveryChunk(
       scope: webhookId,
       day: dayOf(hourStartMs(hour)),
       counts,
-      hashes: { [entry]: list.map((r) => eventIdHash(r.eventId)) },
+      hashes: { [entry]: packHashes(list.map((r) => eventIdHash(r.eventId))) },
       lines: list.length,
     };
   });
@@ -129,12 +130,12 @@ function hourStatement(
 /**
  * The archive_days upserts of a chunk's scopes. While a day's lines stay few, their event id hashes ride in the row;
  * past INLINE_HASHES_PER_DAY they move to the day's index object in R2 (read, merged, written back: the storage job
- * runs alone, see jobs/storage.ts).
+ * runs alone, see archive/storage-job.ts).
  */
 async function dayStatements(deps: ArchiveDeps, parts: readonly ScopePart[]): Promise<D1PreparedStatement[]> {
   const d1 = deps.db.$client;
   const withHashes = parts.filter((p) => p.hashes !== null);
-  const existing = new Map<string, { lines: number; hashes: Record<string, number[]> | null }>();
+  const existing = new Map<string, { lines: number; hashes: Record<string, string> | null }>();
   if (withHashes.length > 0) {
     const { results } = await d1
       .prepare(
@@ -151,7 +152,7 @@ async function dayStatements(deps: ArchiveDeps, parts: readonly ScopePart[]): Pr
   }
   const statements: D1PreparedStatement[] = [];
   for (const part of parts) {
-    let inline: Record<string, number[]> | null = part.hashes;
+    let inline: Record<string, string> | null = part.hashes;
     let moveOut = false;
     if (part.hashes !== null) {
       const before = existing.get(`${part.scope}\n${part.day}`);
@@ -177,14 +178,14 @@ async function dayStatements(deps: ArchiveDeps, parts: readonly ScopePart[]): Pr
   return statements;
 }
 
-async function mergeDayIndex(archive: R2Bucket, scope: string, day: number, hashes: Record<string, number[]>) {
+async function mergeDayIndex(archive: R2Bucket, scope: string, day: number, hashes: Record<string, string>) {
   const key = dayIndexKey(scope, day);
   const current = await archive.get(key);
-  const merged = { ...(current ? ((await current.json()) as Record<string, number[]>) : {}), ...hashes };
+  const merged = { ...(current ? ((await current.json()) as Record<string, string>) : {}), ...hashes };
   await archive.put(key, JSON.stringify(merged), { httpMetadata: { contentType: "application/json" } });
 }
 
-export const totalLines = (counts: Record<string, Record<string, number>>) =>
+const totalLines = (counts: Record<string, Record<string, number>>) =>
   Object.values(counts).reduce((n, byEntry) => n + Object.values(byEntry).reduce((m, x) => m + x, 0), 0);
 
 async function put(archive: R2Bucket, key: string, chunk: BuiltChunk) {

@@ -1,7 +1,9 @@
 // Claiming deliveries: one conditional UPDATE decides which worker attempts which delivery, and fixes the attempt
 // number, so duplicate messages and concurrent workers never send one attempt twice. A claim writes one row per
 // delivery and no index entry: the lease it sets (lease_until) is not indexed.
+
 import { groupByTable, type LivePartitions, withPartitions } from "../../db/partitions";
+import { type StoredPayload, withPayloadText } from "../../db/payload";
 import {
   ACTIVE_DELIVERY_SQL,
   type DeliveryRow,
@@ -169,14 +171,18 @@ export async function claimDeliveries(
         .flatMap((r) => r.results as { webhook_id: string; id: number; attempt_count: number }[]),
       deliveryRows: results[n]!.results as unknown as RawDelivery[],
       endpointRows: results[n + 1]!.results as unknown as RawEndpoint[],
-      eventRows: results[n + 2]!.results as unknown as { owner_key: string; event_id: string; payload: string }[],
+      eventRows: results[n + 2]!.results as unknown as {
+        owner_key: string;
+        event_id: string;
+        payload: StoredPayload;
+      }[],
     };
   });
 
   const attemptNumbers = new Map(claimedRows.map((r) => [`${r.webhook_id}\n${r.id}`, r.attempt_count]));
   const deliveriesByKey = new Map(deliveryRows.map((r) => [`${r.webhook_id}\n${r.id}`, r]));
   const endpoints = new Map(endpointRows.map((r) => [r.id, toEndpoint(r)]));
-  const payloads = new Map(eventRows.map((r) => [`${r.owner_key}\n${r.event_id}`, r.payload]));
+  const payloads = new Map((await withPayloadText(eventRows)).map((r) => [`${r.owner_key}\n${r.event_id}`, r.payload]));
 
   const claims: Claims = { claimed: [], skipped: [] };
   const cancel: { w: string; i: number; reason: string }[] = [];

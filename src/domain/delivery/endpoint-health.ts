@@ -3,12 +3,14 @@
 // recording the attempts.
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client";
+import { storedPayload } from "../../db/payload";
 import {
   type AutoDisableReason,
   type DeliveryStatus,
   type WebhookEndpointRow,
   webhookEndpoints,
 } from "../../db/schema";
+import { canonicalJson } from "../../lib/canonical-json";
 import { derivedId } from "../../lib/ids";
 import { completeEnvelope, type DeliveryRef, eventStatements, toDeliveryRefs } from "../publish";
 import { type ClaimedAttempt, toStatement } from "./claim";
@@ -106,7 +108,9 @@ export async function endpointHealthStatements(
       const reason: AutoDisableReason = p.gone ? "gone" : "consecutive_failures";
       const envelope = await autoDisabledEnvelope(p.claim.endpoint, reason, threshold, p.now);
       statements.push(
-        ...eventStatements(d1, envelope, p.now, { ifAutoDisabled: { webhookId: p.claim.endpoint.id, reason } }),
+        ...eventStatements(d1, envelope, await storedPayload(canonicalJson(envelope)), p.now, {
+          ifAutoDisabled: { webhookId: p.claim.endpoint.id, reason },
+        }),
       );
       announcementAt[i] = statements.length - 2; // the event's insert (its deliveries follow it)
     }

@@ -1,7 +1,7 @@
 // Recording a group of sent attempts (svix's handle_successful_dispatch / handle_failed_dispatch): each attempt's row,
 // its delivery's new state and retry schedule, and the endpoints' health, in one atomic D1 batch.
 import { groupByTable, withPartitions } from "../../db/partitions";
-import type { AttemptRecord, DeliveryStatus } from "../../db/schema";
+import { type AttemptRecord, type DeliveryStatus, isActiveDelivery } from "../../db/schema";
 import { type LogFields, logger } from "../../lib/logger";
 import { type DeliveryRef, withCurrentPartitions } from "../publish";
 import { computeRetryDelaySeconds } from "../retry-policy";
@@ -39,11 +39,13 @@ export type AttemptOutcome = { kind: "skipped"; reason: SkipReason } | Attempted
 // bound parameters per statement, a JSON array has no such limit). Each appends its attempt to `attempts` and clears
 // the lease, only while the attempt is still the delivery's latest and unrecorded (UNRECORDED): a delivery claimed
 // again since (its lease lapsed) is not overwritten by an old attempt, and a batch run twice records nothing twice.
-const updateDeliveries = (table: string) => `UPDATE "${table}" SET
+// A delivery that stays open is updated without naming completed_at: D1 bills an index entry for any column of a
+// partial index's condition that an UPDATE assigns, even to the value it had (deliveries_open_idx).
+const updateDeliveries = (table: string, finishing: boolean) => `UPDATE "${table}" SET
     status = r.value ->> 'status', due_at = coalesce(r.value ->> 'due_at', due_at), in_queue = r.value ->> 'in_queue',
     last_status_code = r.value ->> 'last_status_code', last_error_class = r.value ->> 'last_error_class',
     last_error = r.value ->> 'last_error', attempts = json_insert(attempts, '$[#]', json(r.value ->> 'attempt')),
-    lease_until = NULL, completed_at = r.value ->> 'completed_at', updated_at = r.value ->> 'updated_at'
+    lease_until = NULL, ${finishing ? "completed_at = r.value ->> 'completed_at', " : ""}updated_at = r.value ->> 'updated_at'
   FROM json_each(?1) AS r
   WHERE "${table}".webhook_id = r.value ->> 'webhook_id' AND "${table}".id = r.value ->> 'delivery_id'
     AND "${table}".attempt_count = r.value ->> 'attempt_number' AND "${table}".lease_until IS NOT NULL`;
@@ -102,7 +104,7 @@ export async function recordAttempts(
       ? null
       : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
     attempt: JSON.stringify(attemptRecord(claim.attemptNumber, startedAt, result)),
-    completed_at: status === "retrying" ? null : now,
+    completed_at: isActiveDelivery(status) ? null : now,
     updated_at: now,
   }));
 
@@ -125,8 +127,13 @@ export async function recordAttempts(
           const statements = [
             ...health.statements,
             ...attemptStatsStatements(d1, planned.map(statsInput)),
-            ...[...groupByTable(live, deliveryChanges, (c) => c.delivery_id)].map(([table, group]) =>
-              d1.prepare(updateDeliveries(table)).bind(JSON.stringify(group)),
+            ...[...groupByTable(live, deliveryChanges, (c) => c.delivery_id)].flatMap(([table, group]) =>
+              [true, false]
+                .map((finishing) => ({ finishing, rows: group.filter((c) => (c.completed_at !== null) === finishing) }))
+                .filter(({ rows }) => rows.length > 0)
+                .map(({ finishing, rows }) =>
+                  d1.prepare(updateDeliveries(table, finishing)).bind(JSON.stringify(rows)),
+                ),
             ),
           ];
           return { health, results: await d1.batch(statements) };
@@ -174,9 +181,17 @@ export async function recordAttempts(
   });
 }
 
-/** An attempt as its delivery row keeps it (the API's shape, times in ms). */
+/** An attempt as its delivery row keeps it (the API's shape, times in ms; a failure's response headers for the portal). */
+/**
+ * What a successful attempt keeps of its response's body, in characters. A failure keeps the whole excerpt (4 KiB), which
+ * is what explains it; a success's body is rarely read, and its delivery's row must stay under the ~1 KB a WITHOUT ROWID
+ * row keeps in its page: a receiver answering every event with a large page would otherwise cost each of its deliveries
+ * an overflow page (4 KB) in the hot window.
+ */
+export const SUCCESS_BODY_KEPT_CHARS = 256;
+
 export function attemptRecord(attemptNumber: number, startedAt: number, result: RecordedResult): AttemptRecord {
-  return {
+  const record: AttemptRecord = {
     attempt: attemptNumber,
     started_at: startedAt,
     duration_ms: result.durationMs,
@@ -184,8 +199,12 @@ export function attemptRecord(attemptNumber: number, startedAt: number, result: 
     status_code: result.statusCode,
     error_class: result.errorClass,
     error: result.errorMessage?.slice(0, 500) ?? null,
-    response_body: result.responseExcerpt,
+    response_body: result.ok
+      ? (result.responseExcerpt?.slice(0, SUCCESS_BODY_KEPT_CHARS) ?? null)
+      : result.responseExcerpt,
   };
+  if (!result.ok && result.responseHeaders?.length) record.response_headers = result.responseHeaders;
+  return record;
 }
 
 const statsInput = (p: {

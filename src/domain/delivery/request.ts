@@ -19,15 +19,37 @@ export async function signingKeys(
   return Promise.all(sealed.map((s) => signingKeysOf(secretBox, s, endpoint.id)));
 }
 
-export async function buildDeliveryHeaders(opts: {
+interface HeaderFields {
   deliveryId: number;
   eventId: string;
   eventType: string;
-  body: string;
-  keys: SigningKeys[];
   timestamp: number;
   customHeaders: Record<string, string>;
-}): Promise<Record<string, string>> {
+}
+
+/** Every header of a delivery's request, given its two signature values. */
+function deliveryHeaders(
+  opts: HeaderFields,
+  signatures: { scaikey: string; standard: string },
+): Record<string, string> {
+  return {
+    ...opts.customHeaders, // reserved names are refused at write time, so ours below always win
+    "Content-Type": "application/json",
+    "User-Agent": USER_AGENT,
+    "X-ScaiKey-Webhook-ID": String(opts.deliveryId),
+    "X-ScaiKey-Event-ID": opts.eventId,
+    "X-ScaiKey-Event-Type": opts.eventType,
+    "X-ScaiKey-Timestamp": String(opts.timestamp),
+    "X-ScaiKey-Signature": signatures.scaikey,
+    "webhook-id": opts.eventId,
+    "webhook-timestamp": String(opts.timestamp),
+    "webhook-signature": signatures.standard,
+  };
+}
+
+export async function buildDeliveryHeaders(
+  opts: HeaderFields & { body: string; keys: SigningKeys[] },
+): Promise<Record<string, string>> {
   const [scaikey, standard] = await Promise.all([
     signScaiKeyWithKeys(
       opts.keys.map((k) => k.scaiKey),
@@ -41,19 +63,20 @@ export async function buildDeliveryHeaders(opts: {
       opts.body,
     ),
   ]);
-  return {
-    ...opts.customHeaders, // reserved names are refused at write time, so ours below always win
-    "Content-Type": "application/json",
-    "User-Agent": USER_AGENT,
-    "X-ScaiKey-Webhook-ID": String(opts.deliveryId),
-    "X-ScaiKey-Event-ID": opts.eventId,
-    "X-ScaiKey-Event-Type": opts.eventType,
-    "X-ScaiKey-Timestamp": String(opts.timestamp),
-    "X-ScaiKey-Signature": scaikey,
-    "webhook-id": opts.eventId,
-    "webhook-timestamp": String(opts.timestamp),
-    "webhook-signature": standard,
-  };
+  return deliveryHeaders(opts, { scaikey, standard });
+}
+
+/**
+ * The headers an attempt started at `startedAt` carried, for display: each signature masked past its scheme prefix
+ * (nothing stored can recompute it, and nothing shown should let anyone forge one). Custom headers are the webhook's
+ * current ones.
+ */
+export function describeDeliveryHeaders(opts: Omit<HeaderFields, "timestamp"> & { startedAt: number }) {
+  const timestamp = Math.floor(opts.startedAt / 1000);
+  return deliveryHeaders(
+    { ...opts, timestamp },
+    { scaikey: `t=${timestamp},v1=•••• (masked)`, standard: "v1,•••• (masked)" },
+  );
 }
 
 export interface DeliveryRequest {

@@ -4,6 +4,7 @@
 // id, time and bytes; the new delivery names the one it sends again, if any.
 
 import { firstDeliveryIdAt, hourOf, partitionName } from "../../db/partitions";
+import { storedPayload } from "../../db/payload";
 import type { EventRow } from "../../db/schema";
 import { type DeliveryRef, newDeliveryId, toDeliveryRefs, withCurrentPartitions } from "../publish";
 
@@ -14,20 +15,28 @@ export interface Resend {
   retryOf: number | null;
 }
 
-/** The statements that store `resends` in the partitions of the hour of `now`; the second returns the deliveries. */
-function resendStatements(d1: D1Database, now: number, resends: readonly Resend[]): D1PreparedStatement[] {
+/**
+ * The statements that store `resends` in the partitions of the hour of `now`; the second returns the deliveries.
+ * `payloads` are the events' payloads as stored (storedPayload), in order: a compressed one travels as hex.
+ */
+function resendStatements(
+  d1: D1Database,
+  now: number,
+  resends: readonly Resend[],
+  payloads: readonly (string | Uint8Array)[],
+): D1PreparedStatement[] {
   const hour = hourOf(now);
   const events = partitionName("events", hour);
   const deliveries = partitionName("deliveries", hour);
   const rows = JSON.stringify(
-    resends.map((r) => ({
+    resends.map((r, i) => ({
       w: r.webhookId,
       o: r.event.ownerKey,
       e: r.event.eventId,
       t: r.event.eventType,
       tn: r.event.tenantId,
       pn: r.event.partnerId,
-      p: r.event.payload,
+      ...(typeof payloads[i] === "string" ? { p: payloads[i] } : { px: toHex(payloads[i] as Uint8Array) }),
       c: r.event.createdAt,
       r: r.retryOf,
     })),
@@ -37,7 +46,7 @@ function resendStatements(d1: D1Database, now: number, resends: readonly Resend[
       .prepare(
         `INSERT OR IGNORE INTO "${events}" (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
          SELECT DISTINCT r.value ->> 'o', r.value ->> 'e', r.value ->> 't', r.value ->> 'tn', r.value ->> 'pn',
-           r.value ->> 'p', r.value ->> 'c'
+           coalesce(unhex(r.value ->> 'px'), r.value ->> 'p'), r.value ->> 'c'
          FROM json_each(?1) AS r`,
       )
       .bind(rows),
@@ -68,8 +77,11 @@ function resendStatements(d1: D1Database, now: number, resends: readonly Resend[
 /** Stores the resends in one batch; returns their new deliveries. */
 export async function storeResends(d1: D1Database, now: number, resends: readonly Resend[]): Promise<DeliveryRef[]> {
   if (resends.length === 0) return [];
+  const payloads = await Promise.all(resends.map((r) => storedPayload(r.event.payload)));
   const results = await withCurrentPartitions(d1, now, () =>
-    d1.batch<{ webhook_id: string; id: number }>(resendStatements(d1, now, resends)),
+    d1.batch<{ webhook_id: string; id: number }>(resendStatements(d1, now, resends, payloads)),
   );
   return toDeliveryRefs(results[1]?.results ?? []);
 }
+
+const toHex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -2,11 +2,11 @@
 // the Content-Security-Policy allows stylesheets from 'self' only.
 export const PORTAL_CSS = `
 :root{--bg:#f6f7f9;--panel:#fff;--ink:#17202c;--muted:#5b6675;--line:#e3e6eb;--accent:#3b5bdb;--accent-ink:#fff;
---ok:#1f8a4c;--ok-bg:#e6f4ec;--warn:#a35c00;--warn-bg:#fdf0dc;--bad:#c92a2a;--bad-bg:#fde8e8;--idle:#5b6675;--idle-bg:#eef0f3;
+--ok:#17693a;--ok-bg:#e6f4ec;--warn:#8a4b00;--warn-bg:#fdf0dc;--bad:#b02525;--bad-bg:#fde8e8;--fail:#7a1f5c;--fail-bg:#f8e6f1;--idle:#5b6675;--idle-bg:#eef0f3;
 --radius:8px;--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;
 font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);background:var(--bg)}
 @media (prefers-color-scheme:dark){:root{--bg:#0f141b;--panel:#171d26;--ink:#e6e9ee;--muted:#9aa4b2;--line:#2a3340;--accent:#7c93ff;--accent-ink:#0f141b;
---ok:#5fd08f;--ok-bg:#12301f;--warn:#f2b45c;--warn-bg:#35260f;--bad:#ff8080;--bad-bg:#3a1616;--idle:#9aa4b2;--idle-bg:#232b36}}
+--ok:#5fd08f;--ok-bg:#12301f;--warn:#f2b45c;--warn-bg:#35260f;--bad:#ff8080;--bad-bg:#3a1616;--fail:#f59ad0;--fail-bg:#3a1230;--idle:#9aa4b2;--idle-bg:#232b36}}
 *{box-sizing:border-box}
 body{margin:0;line-height:1.5;font-size:15px}
 a{color:var(--accent)}
@@ -53,6 +53,8 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge::before{content:"";width:.45rem;height:.45rem;border-radius:50%;background:currentColor}
 .b-ok{color:var(--ok);background:var(--ok-bg)}.b-warn{color:var(--warn);background:var(--warn-bg)}
 .b-bad{color:var(--bad);background:var(--bad-bg)}.b-idle{color:var(--idle);background:var(--idle-bg)}
+.b-fail{color:var(--fail);background:var(--fail-bg)}.b-fail::before{border-radius:1px;transform:rotate(45deg)}
+.err{color:var(--bad)}.last-error{margin-top:.2rem}
 .btn{display:inline-flex;align-items:center;gap:.4rem;padding:.5rem .9rem;border-radius:6px;border:1px solid var(--line);background:var(--panel);
 color:var(--ink);font:inherit;font-weight:500;text-decoration:none;cursor:pointer;min-height:2.4rem}
 .btn:hover{border-color:var(--muted)}
@@ -98,7 +100,7 @@ dl.props dd{margin:0;overflow-wrap:anywhere}
 .tabs a{padding:.5rem .85rem;text-decoration:none;color:var(--muted);border-bottom:2px solid transparent;white-space:nowrap;font-weight:500}
 .tabs a[aria-current=page]{color:var(--ink);border-bottom-color:var(--accent)}
 .chart{width:100%;height:auto;display:block}
-.chart text{fill:var(--muted);font-size:11px;font-family:inherit}
+.chart text{fill:var(--muted);font-size:13px;font-family:inherit}.chart .ref-label{fill:var(--ink)}
 .chart .grid-line{stroke:var(--line)}
 .legend{display:flex;gap:1rem;flex-wrap:wrap;font-size:.85rem;color:var(--muted);margin:.5rem 0 0}
 .legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.35rem;vertical-align:-1px}
@@ -108,8 +110,18 @@ dl.props dd{margin:0;overflow-wrap:anywhere}
 figure.card{margin:0 0 1.25rem}
 .attempt{border-left:3px solid var(--line);padding:.25rem 0 .25rem 1rem;margin-bottom:1rem}
 .attempt.ok{border-left-color:var(--ok)}.attempt.bad{border-left-color:var(--bad)}
+.attempt details{margin:.35rem 0}.attempt summary{cursor:pointer;font-size:.85rem;color:var(--accent)}
+dl.headers{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .75rem;margin:.35rem 0;font-family:var(--mono);font-size:.8rem}
+dl.headers dt{color:var(--muted)}dl.headers dd{margin:0;overflow-wrap:anywhere}
+.job{margin-bottom:.75rem}.job label{font-weight:400}progress{width:100%;height:.9rem;accent-color:var(--accent)}
+.quick{grid-column:1/-1;margin:0}.test-form .field{margin-bottom:.6rem}
 .center{max-width:34rem;margin:4rem auto;text-align:center}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:720px){.hide-sm{display:none}.bar{gap:.6rem}nav.main{order:3;flex-basis:100%}main{padding:1rem .85rem 3rem}
-th,td{padding:.5rem .3rem}h1{font-size:1.3rem}h1.url{font-size:1.05rem}td code{font-size:.78rem}.card{padding:.9rem}}
+th,td{padding:.5rem .3rem}h1{font-size:1.3rem}h1.url{font-size:1.05rem}td code{font-size:.78rem}.card{padding:.9rem}
+table.rows thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.rows tr{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:.15rem .75rem;padding:.6rem 0;border-bottom:1px solid var(--line)}
+table.rows td{display:block;border:0;padding:.1rem 0;text-align:left}table.rows td:first-child{grid-column:1/-1}
+table.rows td[data-label]::before{content:attr(data-label);display:block;font-size:.7rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
+.chart text{font-size:26px}.chart text.minor{display:none}.tabs{flex-wrap:wrap;overflow:visible}}
 `;

@@ -1,26 +1,66 @@
 // Endpoint screens: the list, the create/edit form, an endpoint's overview, delete confirmation and secret rotation.
-import type { Child, FC } from "hono/jsx";
+import type { FC } from "hono/jsx";
 import type { WebhookEndpointRow } from "../../db/schema";
-import { webhookStatus as endpointStatus } from "../../domain/webhooks";
+import { EVENT_TYPES, isServiceEventType, subscriptionMatches } from "../../domain/event-catalog";
+import { catalogByGroup } from "../../domain/event-examples";
+import type { RecentHealth, RecoveryProgress } from "../../domain/portal-queries";
+import { TEST_EVENT_TYPE } from "../../domain/webhook-test-event";
+import { missedEventsSinceDisabled } from "../../domain/webhooks";
 import { Sparkline } from "../charts";
 import type { PortalView } from "../context";
-import { type EndpointFormValues, type FieldErrors, headersToText } from "../endpoint-form";
-import { catalogByGroup } from "../event-examples";
-import { Badge, Crumbs, CsrfField, Empty, Pager, p, percent, Time, webhookPath } from "../layout";
+import type { EndpointFormValues, FieldErrors } from "../endpoint-form";
+import type { Flash, TestOutcome } from "../flash";
+import {
+  Badge,
+  Crumbs,
+  CsrfField,
+  duration,
+  Empty,
+  Pager,
+  p,
+  percent,
+  plural,
+  SecretBox,
+  Time,
+  webhookPath,
+} from "../layout";
 import type { EndpointStats } from "../stats";
+import { disabledReasonText, displayStatus, errorInWords } from "../words";
 
 const canWrite = (view: PortalView) => !view.session.readOnly;
 
-const reasonText = (row: WebhookEndpointRow) => {
-  const status = endpointStatus(row);
-  if (status === "auto_disabled") return `Turned off after ${row.failureCount} failed deliveries in a row`;
-  if (status === "disabled") return "Turned off by an admin";
-  return null;
+/** The last error of a webhook's recent deliveries, in words, with its time. */
+const LastError: FC<{ health: RecentHealth | undefined }> = ({ health }) => {
+  const last = health?.lastError;
+  if (!last) return null;
+  const words = errorInWords(last.errorClass, last.error, last.statusCode);
+  return (
+    <div class="muted small last-error">
+      Last error: <b class="err">{words.text}</b> · <Time at={last.at} />
+    </div>
+  );
+};
+
+/** The state badge with why: the reason it is off, or how its recent deliveries went while it fails. */
+const StatusCell: FC<{ row: WebhookEndpointRow; health: RecentHealth | undefined }> = ({ row, health }) => {
+  const status = displayStatus(row, health);
+  const reason = disabledReasonText(row);
+  return (
+    <>
+      <Badge status={status} />
+      {reason && <div class="muted small">{reason}</div>}
+      {status === "failing" && health && (
+        <div class="muted small">
+          {health.failed} of the last {plural(health.recent, "delivery", "deliveries")} failed
+        </div>
+      )}
+    </>
+  );
 };
 
 export const EndpointList: FC<{
   view: PortalView;
-  rows: { row: WebhookEndpointRow; stats: EndpointStats }[];
+  rows: { row: WebhookEndpointRow; stats: EndpointStats; health: RecentHealth | undefined }[];
   page: number;
   pages: number;
   total: number;
@@ -50,7 +90,7 @@ export const EndpointList: FC<{
       ) : (
         <>
           <div class="table-wrap">
-            <table>
+            <table class="rows">
               <thead>
                 <tr>
                   <th scope="col">Endpoint</th>
@@ -64,21 +104,21 @@ export const EndpointList: FC<{
                 </tr>
               </thead>
               <tbody>
-                {rows.map(({ row, stats }) => (
+                {rows.map(({ row, stats, health }) => (
                   <tr>
                     <td>
                       <a class="url" href={webhookPath(row.id)}>
                         {row.url}
                       </a>
                       {row.description && <div class="muted small">{row.description}</div>}
+                      <LastError health={health} />
                     </td>
-                    <td>
-                      <Badge status={endpointStatus(row)} />
-                      {reasonText(row) && <div class="muted small">{reasonText(row)}</div>}
+                    <td data-label="Status">
+                      <StatusCell row={row} health={health} />
                     </td>
-                    <td class="num">
+                    <td class="num" data-label="Success (24 h)">
                       <b>{percent(stats.success_rate)}</b>
-                      <div class="muted small">{stats.attempts} attempts</div>
+                      <div class="muted small">{plural(stats.attempts, "attempt")}</div>
                     </td>
                     <td class="hide-sm">
                       <Sparkline series={stats.series} label={`Attempts per hour over 24 hours for ${row.url}`} />
@@ -101,7 +141,7 @@ export const EndpointList: FC<{
   </>
 );
 
-const EventPicker: FC<{ selected: string[] }> = ({ selected }) => {
+const EventPicker: FC<{ selected: string[]; view: PortalView }> = ({ selected, view }) => {
   const has = (v: string) => selected.includes(v);
   return (
     <>
@@ -112,7 +152,7 @@ const EventPicker: FC<{ selected: string[] }> = ({ selected }) => {
           <small>Every event type, including ones added later.</small>
         </span>
       </label>
-      {catalogByGroup().map(([group, types]) => (
+      {catalogByGroup(view.session).map(([group, types]) => (
         <details class="group" open={types.some((t) => has(t.type)) || has(`${group}.*`)}>
           <summary>
             {group} <span class="muted small">({types.length})</span>
@@ -219,7 +259,7 @@ export const EndpointForm: FC<{
           <legend>Event types</legend>
           <p class="hint">Pick types one by one, a whole group, or everything.</p>
           <FieldError id="events-error" error={errors.events} />
-          <EventPicker selected={values.events} />
+          <EventPicker selected={values.events} view={view} />
         </fieldset>
         <div class="field">
           <label for="headers">Custom headers</label>
@@ -231,7 +271,7 @@ export const EndpointForm: FC<{
             aria-invalid={invalid("headers")}
             aria-describedby={describedBy("headers", "headers-hint")}
           >
-            {values.headersText}
+            {values.headers}
           </textarea>
           <p class="hint" id="headers-hint">
             One <code>Name: value</code> per line, sent with every delivery.
@@ -243,7 +283,11 @@ export const EndpointForm: FC<{
             <input type="checkbox" name="enabled" checked={values.enabled} />
             <span>
               Enabled
-              <small>A disabled endpoint receives nothing until it is enabled again.</small>
+              <small>
+                {existing && !existing.enabled
+                  ? `${disabledReasonText(existing)}. Tick to turn it on again; the failure count starts afresh.`
+                  : "A disabled endpoint receives nothing until it is enabled again."}
+              </small>
             </span>
           </label>
         </div>
@@ -260,37 +304,31 @@ export const EndpointForm: FC<{
   );
 };
 
-export const formValuesOf = (row: WebhookEndpointRow): EndpointFormValues => ({
-  url: row.url,
-  description: row.description ?? "",
-  events: row.events,
-  headersText: headersToText(row.headers),
-  enabled: row.enabled,
-});
+type Tab = "overview" | "deliveries" | "stats" | "recover" | "replay";
 
-const EndpointTabs: FC<{ row: WebhookEndpointRow; current: "overview" | "deliveries" | "stats" }> = ({
-  row,
-  current,
-}) => (
-  <nav class="tabs" aria-label="Endpoint">
-    <a href={webhookPath(row.id)} aria-current={current === "overview" ? "page" : undefined}>
-      Overview
+const EndpointTabs: FC<{ row: WebhookEndpointRow; current: Tab }> = ({ row, current }) => {
+  const tab = (name: Tab, label: string, rest: string) => (
+    <a href={webhookPath(row.id, rest)} aria-current={current === name ? "page" : undefined}>
+      {label}
     </a>
-    <a href={webhookPath(row.id, "/deliveries")} aria-current={current === "deliveries" ? "page" : undefined}>
-      Deliveries
-    </a>
-    <a href={webhookPath(row.id, "/stats")} aria-current={current === "stats" ? "page" : undefined}>
-      Stats
-    </a>
-    {/* Recover / replay: a tab goes here when the domain has them (see router.tsx, "Recover and replay"). */}
-  </nav>
-);
+  );
+  return (
+    <nav class="tabs" aria-label="Endpoint">
+      {tab("overview", "Overview", "")}
+      {tab("deliveries", "Deliveries", "/deliveries")}
+      {tab("stats", "Stats", "/stats")}
+      {tab("recover", "Recover", "/recover")}
+      {tab("replay", "Replay", "/replay")}
+    </nav>
+  );
+};
 
 export const EndpointHeader: FC<{
   row: WebhookEndpointRow;
   view: PortalView;
-  current: "overview" | "deliveries" | "stats";
-}> = ({ row, view, current }) => (
+  current: Tab;
+  health?: RecentHealth;
+}> = ({ row, view, current, health }) => (
   <>
     <Crumbs
       items={[
@@ -301,16 +339,11 @@ export const EndpointHeader: FC<{
     <div class="head">
       <div>
         <h1 class="url">{row.url}</h1>
-        <Badge status={endpointStatus(row)} /> {reasonText(row) && <span class="muted small">{reasonText(row)}</span>}
+        <StatusCell row={row} health={health} />
+        <LastError health={health} />
       </div>
       {canWrite(view) && current === "overview" && (
         <div class="actions">
-          <form method="post" action={webhookPath(row.id, "/test")} class="inline">
-            <CsrfField view={view} />
-            <button class="btn" type="submit" data-busy="Sending…">
-              Send test event
-            </button>
-          </form>
           <a class="btn" href={webhookPath(row.id, "/edit")}>
             Edit
           </a>
@@ -321,148 +354,332 @@ export const EndpointHeader: FC<{
   </>
 );
 
-export interface TestOutcome {
-  success: boolean;
-  statusCode: number | null;
-  durationMs: number;
-  error: string | null;
-  errorClass: string | null;
-  responseExcerpt: string | null;
-  deliveryId: number;
-}
+/** Event types a test can send to this webhook: `webhook.test`, then the catalog's examples of what it subscribes to. */
+const testableTypes = (row: WebhookEndpointRow) => [
+  TEST_EVENT_TYPE,
+  ...EVENT_TYPES.filter(
+    (t) =>
+      !isServiceEventType(t.type) &&
+      subscriptionMatches(row.events, t.type) &&
+      !(row.tenantId !== null && t.group === "partner"),
+  ).map((t) => t.type),
+];
 
-export const TestResult: FC<{ row: WebhookEndpointRow; outcome: TestOutcome }> = ({ row, outcome }) => (
-  <div class={`notice ${outcome.success ? "ok" : "bad"}`} role="status" id="test-result">
-    <h2>{outcome.success ? "Test event delivered" : "Test event failed"}</h2>
-    <dl class="props">
-      <dt>Status</dt>
-      <dd>{outcome.statusCode ?? "no response"}</dd>
-      <dt>Duration</dt>
-      <dd>{outcome.durationMs} ms</dd>
-      {outcome.errorClass && (
+const TestForm: FC<{ view: PortalView; row: WebhookEndpointRow }> = ({ view, row }) => (
+  <form method="post" action={webhookPath(row.id, "/test")} class="test-form">
+    <CsrfField view={view} />
+    <div class="field">
+      <label for="test-type">Event to send</label>
+      <select id="test-type" name="event_type" aria-describedby="test-hint">
+        {testableTypes(row).map((t) => (
+          <option value={t}>{t === TEST_EVENT_TYPE ? `${t} (a test event)` : `${t} (catalog example)`}</option>
+        ))}
+      </select>
+      <p class="hint" id="test-hint">
+        Sent now to this endpoint alone. A catalog example looks like a real event: your receiver handles it as one.
+      </p>
+    </div>
+    <button class="btn" type="submit" data-busy="Sending…">
+      Send test event
+    </button>
+  </form>
+);
+
+const TestResult: FC<{ row: WebhookEndpointRow; outcome: TestOutcome }> = ({ row, outcome }) => {
+  const words = outcome.success ? null : errorInWords(outcome.errorClass as never, outcome.error, outcome.statusCode);
+  return (
+    <div class={`notice ${outcome.success ? "ok" : "bad"}`} role="status" id="test-result">
+      <h2>{outcome.success ? "Test event delivered" : "Test event failed"}</h2>
+      <dl class="props">
+        <dt>Event</dt>
+        <dd>
+          <code>{outcome.eventType}</code>
+        </dd>
+        <dt>Status</dt>
+        <dd>{outcome.statusCode ?? "no response"}</dd>
+        <dt>Duration</dt>
+        <dd>{duration(outcome.durationMs)}</dd>
+        {words && (
+          <>
+            <dt>Error</dt>
+            <dd>
+              {words.text}
+              {words.detail && <div class="muted small mono">{words.detail}</div>}
+            </dd>
+          </>
+        )}
+        <dt>Delivery</dt>
+        <dd>
+          <a href={webhookPath(row.id, `/deliveries/${outcome.deliveryId}`)}>#{outcome.deliveryId}</a>
+          {!outcome.success && " (retried on its schedule)"}
+        </dd>
+      </dl>
+      {outcome.responseExcerpt !== null && (
         <>
-          <dt>Error</dt>
-          <dd>
-            <code>{outcome.errorClass}</code> {outcome.error}
-          </dd>
+          <p>
+            <b>Response</b>
+          </p>
+          <pre>{outcome.responseExcerpt || "(empty body)"}</pre>
         </>
       )}
-      <dt>Delivery</dt>
-      <dd>
-        <a href={webhookPath(row.id, `/deliveries/${outcome.deliveryId}`)}>#{outcome.deliveryId}</a>
-      </dd>
-    </dl>
-    {outcome.responseExcerpt !== null && (
-      <>
-        <p>
-          <b>Response</b>
-        </p>
-        <pre>{outcome.responseExcerpt || "(empty body)"}</pre>
-      </>
-    )}
-  </div>
+    </div>
+  );
+};
+
+/** A flash left by the last action, shown once. */
+export const FlashNotice: FC<{ flash: Flash | null; row?: WebhookEndpointRow; view: PortalView }> = ({
+  flash,
+  row,
+  view,
+}) => {
+  if (!flash) return null;
+  switch (flash.kind) {
+    case "notice":
+      return (
+        <div class={`notice ${flash.tone}`} role="status">
+          {flash.text}
+        </div>
+      );
+    case "secret":
+      return (
+        <SecretBox title={flash.title} secret={flash.secret}>
+          {flash.previousUntil !== null && (
+            <p>
+              The previous secret keeps signing until <Time at={flash.previousUntil} />, then stops working.
+            </p>
+          )}
+        </SecretBox>
+      );
+    case "test":
+      return row ? <TestResult row={row} outcome={flash.outcome} /> : null;
+    case "enabled":
+      return (
+        <div class="notice ok" role="status" id="enabled-notice">
+          <h2>Endpoint enabled: deliveries resume</h2>
+          {flash.missed > 0 && row ? (
+            <>
+              <p>While it was off it missed {plural(flash.missed, "event")}. Replay them now to send what it missed.</p>
+              {canWrite(view) && (
+                <a
+                  class="btn primary"
+                  href={`${webhookPath(row.id, "/replay")}${flash.disabledAt ? `?since=${new Date(flash.disabledAt).toISOString()}` : ""}`}
+                >
+                  Replay the {plural(flash.missed, "missed event")}…
+                </a>
+              )}
+            </>
+          ) : (
+            <p>The failure count starts afresh.</p>
+          )}
+        </div>
+      );
+    case "recovery":
+      return (
+        <div class="notice ok" role="status" id="recovery-result">
+          <h2>
+            {flash.recovery === "recover" ? "Recovery accepted" : "Replay accepted"} (202):{" "}
+            {flash.recovery === "recover"
+              ? `${plural(flash.result.deliveries, "delivery", "deliveries")} queued again`
+              : `${plural(flash.result.deliveries, "delivery", "deliveries")} created`}
+          </h2>
+          <p>
+            Window <Time at={flash.result.since} /> to <Time at={flash.result.until} />. Large jobs continue in the
+            background; their progress shows below.
+          </p>
+        </div>
+      );
+  }
+};
+
+/** The button that turns an endpoint back on. */
+export const EnableForm: FC<{ view: PortalView; row: WebhookEndpointRow }> = ({ view, row }) => (
+  <form method="post" action={webhookPath(row.id, "/enabled")} class="inline">
+    <CsrfField view={view} />
+    <input type="hidden" name="enabled" value="true" />
+    <button class="btn primary" type="submit">
+      Enable endpoint
+    </button>
+  </form>
 );
+
+/** Running recoveries and replays, with how far through their window they are. */
+export const RecoveryJobs: FC<{ jobs: RecoveryProgress[] }> = ({ jobs }) =>
+  jobs.length === 0 ? null : (
+    <section class="card" aria-labelledby="jobs-h" id="jobs" data-live="">
+      <h2 id="jobs-h">Running</h2>
+      {jobs.map((j) => {
+        const share = j.until > j.since ? Math.min(1, Math.max(0, (j.cursor - j.since) / (j.until - j.since))) : 1;
+        return (
+          <div class="job">
+            <label for={`job-${j.id}`}>
+              {j.kind === "recover" ? "Recovering failed deliveries" : "Replaying missed events"}: through{" "}
+              <Time at={j.cursor} /> of <Time at={j.since} /> to <Time at={j.until} />
+            </label>
+            <progress id={`job-${j.id}`} max={100} value={Math.round(share * 100)}>
+              {Math.round(share * 100)}%
+            </progress>
+          </div>
+        );
+      })}
+    </section>
+  );
 
 export const EndpointOverview: FC<{
   view: PortalView;
   row: WebhookEndpointRow;
   stats: EndpointStats;
-  notice?: Child;
-}> = ({ view, row, stats, notice }) => (
-  <>
-    <EndpointHeader row={row} view={view} current="overview" />
-    {notice}
-    <div class="kpis">
-      <div class="kpi">
-        <b>{percent(stats.success_rate)}</b>
-        <span>Success rate, 24 h</span>
-      </div>
-      <div class="kpi">
-        <b>{stats.attempts}</b>
-        <span>Attempts, 24 h</span>
-      </div>
-      <div class="kpi">
-        <b>{stats.latency.p95 === null ? "—" : `${stats.latency.p95} ms`}</b>
-        <span>p95 latency, 24 h</span>
-      </div>
-      <div class="kpi">
-        <b>{row.failureCount}</b>
-        <span>Failures in a row</span>
-      </div>
-    </div>
-    <div class="grid">
-      <section class="card" aria-labelledby="details-title">
-        <h2 id="details-title">Details</h2>
-        <dl class="props">
-          <dt>ID</dt>
-          <dd class="mono">{row.id}</dd>
-          <dt>Description</dt>
-          <dd>{row.description ?? <span class="muted">—</span>}</dd>
-          <dt>Events</dt>
-          <dd>
-            {row.events.map((e, i) => (
-              <>
-                {i > 0 && ", "}
-                <code>{e}</code>
-              </>
-            ))}
-          </dd>
-          <dt>Headers</dt>
-          <dd>
-            {Object.keys(row.headers).length === 0 ? (
-              <span class="muted">none</span>
-            ) : (
-              Object.entries(row.headers).map(([k, v]) => (
-                <div class="mono">
-                  {k}: {v}
-                </div>
-              ))
-            )}
-          </dd>
-          <dt>Created</dt>
-          <dd>
-            <Time at={row.createdAt} />
-          </dd>
-          <dt>Last success</dt>
-          <dd>
-            <Time at={row.lastSuccessAt} empty="never" />
-          </dd>
-          <dt>Last failure</dt>
-          <dd>
-            <Time at={row.lastFailureAt} empty="never" />
-          </dd>
-        </dl>
-      </section>
-      {canWrite(view) && (
-        <section class="card" aria-labelledby="manage-title">
-          <h2 id="manage-title">Manage</h2>
-          <p class="muted small">
-            {row.enabled
-              ? "Turn the endpoint off to pause deliveries."
-              : "Turn it on again to resume deliveries; the failure count starts afresh."}
+  health: RecentHealth | undefined;
+  flash: Flash | null;
+  jobs: RecoveryProgress[];
+  now: number;
+}> = ({ view, row, stats, health, flash, jobs, now }) => {
+  const missed = missedEventsSinceDisabled(row);
+  const graceUntil =
+    row.previousSecretExpiresAt !== null && row.previousSecretExpiresAt > now ? row.previousSecretExpiresAt : null;
+  return (
+    <>
+      <EndpointHeader row={row} view={view} current="overview" health={health} />
+      <FlashNotice flash={flash} row={row} view={view} />
+      {!row.enabled && (
+        <div class="notice warn" role="status" id="disabled-notice">
+          <h2>{disabledReasonText(row)}</h2>
+          <p>
+            Nothing is delivered while it is off.{" "}
+            {missed > 0
+              ? `It has missed ${plural(missed, "event")} since it was turned off; after enabling it you can replay them.`
+              : "No events were missed so far."}
           </p>
-          <form method="post" action={webhookPath(row.id, "/enabled")} class="inline">
-            <CsrfField view={view} />
-            <input type="hidden" name="enabled" value={row.enabled ? "false" : "true"} />
-            <button class="btn" type="submit">
-              {row.enabled ? "Disable endpoint" : "Enable endpoint"}
-            </button>
-          </form>
-          <p class="muted small">
-            Rotate the signing secret when it may have leaked; the old one can keep working for a while.
-          </p>
-          <a class="btn" href={webhookPath(row.id, "/rotate")}>
-            Rotate secret…
-          </a>
-          <p class="muted small">Deleting stops all deliveries to this endpoint.</p>
-          <a class="btn danger" href={webhookPath(row.id, "/delete")}>
-            Delete endpoint…
-          </a>
-        </section>
+          {canWrite(view) && <EnableForm view={view} row={row} />}
+        </div>
       )}
-    </div>
-  </>
-);
+      <RecoveryJobs jobs={jobs} />
+      <div class="kpis">
+        <div class="kpi">
+          <b>{percent(stats.success_rate)}</b>
+          <span>Success rate, 24 h</span>
+        </div>
+        <div class="kpi">
+          <b>{stats.attempts}</b>
+          <span>Attempts, 24 h</span>
+        </div>
+        <div class="kpi">
+          <b>{stats.latency.p95 === null ? "—" : duration(stats.latency.p95)}</b>
+          <span>p95 latency, 24 h</span>
+        </div>
+        <div class="kpi">
+          <b>{health ? `${health.failed} of ${health.recent}` : "—"}</b>
+          <span>Recent deliveries whose last attempt failed</span>
+        </div>
+        <div class="kpi">
+          <b>{row.failureCount}</b>
+          <span>Deliveries failed in a row, after all retries</span>
+        </div>
+      </div>
+      {canWrite(view) && (
+        <div class="grid">
+          <section class="card" aria-labelledby="test-h">
+            <h2 id="test-h">Send a test</h2>
+            <TestForm view={view} row={row} />
+          </section>
+          <section class="card" aria-labelledby="recover-h">
+            <h2 id="recover-h">Get back what was missed</h2>
+            <p class="muted small">
+              Send failed deliveries again, or send the events this endpoint never got (while it was off, before it
+              existed or subscribed). Each shows how many it will send before you confirm.
+            </p>
+            <div class="actions">
+              <a class="btn" href={webhookPath(row.id, "/recover")}>
+                Recover failed since…
+              </a>
+              <a class="btn" href={webhookPath(row.id, "/replay")}>
+                Replay missed events since…
+              </a>
+            </div>
+          </section>
+        </div>
+      )}
+      <div class="grid">
+        <section class="card" aria-labelledby="details-title">
+          <h2 id="details-title">Details</h2>
+          <dl class="props">
+            <dt>ID</dt>
+            <dd class="mono">{row.id}</dd>
+            <dt>Description</dt>
+            <dd>{row.description ?? <span class="muted">—</span>}</dd>
+            <dt>Events</dt>
+            <dd>
+              {row.events.map((e, i) => (
+                <>
+                  {i > 0 && ", "}
+                  <code>{e}</code>
+                </>
+              ))}
+            </dd>
+            <dt>Headers</dt>
+            <dd>
+              {Object.keys(row.headers).length === 0 ? (
+                <span class="muted">none</span>
+              ) : (
+                Object.entries(row.headers).map(([k, v]) => (
+                  <div class="mono">
+                    {k}: {v}
+                  </div>
+                ))
+              )}
+            </dd>
+            <dt>Created</dt>
+            <dd>
+              <Time at={row.createdAt} />
+            </dd>
+            <dt>Last success</dt>
+            <dd>
+              <Time at={row.lastSuccessAt} empty="never" />
+            </dd>
+            <dt>Last failure</dt>
+            <dd>
+              <Time at={row.lastFailureAt} empty="never" />
+            </dd>
+            {graceUntil !== null && (
+              <>
+                <dt>Previous secret</dt>
+                <dd>
+                  signs too until <Time at={graceUntil} />
+                </dd>
+              </>
+            )}
+          </dl>
+        </section>
+        {canWrite(view) && (
+          <section class="card" aria-labelledby="manage-title">
+            <h2 id="manage-title">Manage</h2>
+            <p class="muted small">
+              {row.enabled
+                ? "Turn the endpoint off to pause deliveries."
+                : "Turn it on again to resume deliveries; the failure count starts afresh."}
+            </p>
+            <form method="post" action={webhookPath(row.id, "/enabled")} class="inline">
+              <CsrfField view={view} />
+              <input type="hidden" name="enabled" value={row.enabled ? "false" : "true"} />
+              <button class="btn" type="submit">
+                {row.enabled ? "Disable endpoint" : "Enable endpoint"}
+              </button>
+            </form>
+            <p class="muted small">
+              Rotate the signing secret when it may have leaked; the old one can keep working for a while.
+            </p>
+            <a class="btn" href={webhookPath(row.id, "/rotate")}>
+              Rotate secret…
+            </a>
+            <p class="muted small">Deleting stops all deliveries to this endpoint.</p>
+            <a class="btn danger" href={webhookPath(row.id, "/delete")}>
+              Delete endpoint…
+            </a>
+          </section>
+        )}
+      </div>
+    </>
+  );
+};
 
 export const DeleteConfirm: FC<{ view: PortalView; row: WebhookEndpointRow }> = ({ view, row }) => (
   <>

@@ -1,7 +1,7 @@
 // Whole-page messages: the event catalog, link and session problems, errors.
 import type { FC } from "hono/jsx";
+import { catalogByGroup, exampleEnvelope } from "../../domain/event-examples";
 import type { PortalView } from "../context";
-import { catalogByGroup, exampleEnvelope } from "../event-examples";
 import { p } from "../layout";
 
 export const EventCatalog: FC<{ view: PortalView }> = ({ view }) => (
@@ -11,7 +11,7 @@ export const EventCatalog: FC<{ view: PortalView }> = ({ view }) => (
       Every event type you can subscribe to. Subscribe to a whole group with <code>group.*</code>, or to everything with{" "}
       <code>*</code>.
     </p>
-    {catalogByGroup().map(([group, types]) => (
+    {catalogByGroup(view.session).map(([group, types]) => (
       <section class="card" aria-labelledby={`g-${group}`}>
         <h2 id={`g-${group}`}>{group}</h2>
         {types.map((t) => (

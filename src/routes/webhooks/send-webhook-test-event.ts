@@ -1,7 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { ERROR_CLASSES } from "../../db/schema";
-import { afterAttempts } from "../../domain/delivery/requeue";
 import { sendWebhookTestEvent } from "../../domain/webhook-test-event";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
@@ -42,7 +41,6 @@ export const registerSendWebhookTestEvent = (router: Router) =>
     const services = c.var.services;
     const webhook = await requireVisibleWebhook(c, webhook_id);
     const { eventId, outcome } = await sendWebhookTestEvent(services, webhook, c.var.principal.subject || null);
-    await afterAttempts(services, [outcome]);
     const r = outcome.result;
     return c.json(
       {

@@ -1,3 +1,5 @@
+// GET /api/v1/admin/webhooks/{id}/stats against counts computed straight from the recorded attempts, over randomised
+// histories recorded through the real claim and record, before and after the storage job moves them to the archive.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AttemptRecord, ErrorClass } from "../../../src/db/schema";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
@@ -265,10 +267,13 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
           async (w) => (await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=${w}`, { token })).body,
         ),
       );
-    // The route's clock stands still across the run (the Worker's included: same isolate), so the hour cannot turn.
-    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    // Six hours on, every hour of the history has left the hot window (4 h and the 5 min margin). The figures at that
+    // clock (the route's and the Worker's: same isolate; it stands still, so the hour cannot turn) are the same before
+    // and after the storage job runs at it.
+    const later = now + 6 * HOUR;
+    vi.useFakeTimers({ toFake: ["Date"], now: later });
     const before = await figures();
-    await storageAt(now + 5 * HOUR);
+    await storageAt(later);
     expect((await whereStored(wh.id)).archive, `seed ${seed}`).toBeGreaterThan(50);
     expect(await figures(), `seed ${seed}`).toEqual(before);
   });
@@ -322,7 +327,7 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
 
     // Once the hour has left the hot window, the storage job archives the delivery: the figures at the pinned clock
     // (its deliveries by status then from the archive's counts) do not move.
-    await storageAt(pinned + 5 * HOUR);
+    await storageAt(pinned + 6 * HOUR); // the pinned hour has left the window (4 h and the 5 min margin)
     expect(await whereStored(wh.id)).toEqual({ partitions: 0, table: 0, archive: 1 });
     const archived = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
     expect(Date.parse(archived.body.to)).toBe(Math.floor(pinned / HOUR) * HOUR + HOUR); // the route saw the pinned clock
