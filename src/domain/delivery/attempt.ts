@@ -3,6 +3,7 @@
 // batch), claiming and recording in one D1 round trip each. Both queue what follows the attempts themselves, so no
 // caller has that step to remember.
 import { withPartitions } from "../../db/partitions";
+import { groupByShard, hasShard, onShard, shardOfWebhook } from "../../db/shards";
 import { logger } from "../../lib/logger";
 import { type DeliveryRef, enqueueDeliveries, refKey } from "../publish";
 import { type ClaimedAttempt, type Claims, claimDeliveries, releaseClaimsStatements } from "./claim";
@@ -38,10 +39,11 @@ export async function attemptDelivery(
   delivery: DeliveryRef,
   opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
 ): Promise<AttemptOutcome> {
-  const { claimed, skipped } = await claimDeliveries(deps, [delivery], opts);
+  const shard = onShard(deps, shardOfWebhook(delivery.webhookId));
+  const { claimed, skipped } = await claimDeliveries(shard, [delivery], opts);
   const [claim] = claimed;
   if (!claim) return { kind: "skipped", reason: skipped[0]?.reason ?? "not_found" };
-  const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)], opts);
+  const [outcome] = await recordAttempts(shard, [await sendClaimedAttempt(shard, claim)], opts);
   return outcome!;
 }
 
@@ -82,17 +84,11 @@ export async function attemptDeliveries(
   progress: GroupProgress,
   opts: { lane: Lane; concurrency: number; watermarkSentAt?: number | null },
 ): Promise<{ stillRunning: Promise<void> | null }> {
-  let claims: Claims;
-  try {
-    claims = await claimDeliveries(deps, refs, {
-      sendWaves: Math.ceil(refs.length / opts.concurrency),
-      watermarkSentAt: opts.watermarkSentAt,
-      lane: opts.lane,
-    });
-  } catch (err) {
-    progress.failed(refs, err);
-    return { stillRunning: null };
-  }
+  const claims = await claimInShards(deps, refs, progress, {
+    sendWaves: Math.ceil(refs.length / opts.concurrency),
+    watermarkSentAt: opts.watermarkSentAt,
+    lane: opts.lane,
+  });
   const skipped = claims.skipped;
   progress.settled(skipped.filter((s) => s.reason !== "slow_lane").map((s) => s.ref)); // finished, not due, cancelled
   // A slow webhook's deliveries go to the slow lane while the batch's own sends start.
@@ -127,6 +123,37 @@ export async function attemptDeliveries(
   report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOf));
   if (unstarted.length > 0) await releaseUnstarted(deps, unstarted, stuck, progress);
   return { stillRunning };
+}
+
+/**
+ * Claims `refs` in the shards that hold them, one claim (one round trip) per shard, all at once; the batch then sends
+ * them through one set of send slots. A shard whose claim fails fails only its own deliveries.
+ */
+async function claimInShards(
+  deps: DeliveryDeps,
+  refs: readonly DeliveryRef[],
+  progress: GroupProgress,
+  opts: Parameters<typeof claimDeliveries>[2],
+): Promise<Claims> {
+  const claims: Claims = { claimed: [], skipped: [] };
+  await Promise.all(
+    [...groupByShard(refs, (r) => r.webhookId)].map(async ([shard, group]) => {
+      if (!hasShard(deps, shard)) {
+        // A message naming a shard this deployment does not have: nothing can ever be found for it.
+        logger.error("delivery messages name no shard of this deployment; dropped", { shard, count: group.length });
+        claims.skipped.push(...group.map((ref) => ({ ref, reason: "not_found" as const })));
+        return;
+      }
+      try {
+        const claimed = await claimDeliveries(onShard(deps, shard), group, opts);
+        claims.claimed.push(...claimed.claimed);
+        claims.skipped.push(...claimed.skipped);
+      } catch (err) {
+        progress.failed(group, err);
+      }
+    }),
+  );
+  return claims;
 }
 
 /** Acks or retries each delivery once; after the hand-over, what ends later is only logged (its lease holds it). */
@@ -178,35 +205,47 @@ async function releaseUnstarted(
   progress: GroupProgress,
 ) {
   const slowWebhooks = new Set(stuck.map((c) => c.endpoint.id));
-  const refs = unstarted.map(refOf);
   const now = deps.now();
-  const d1 = deps.db.$client;
-  try {
-    await withD1Retries(
-      {
-        context: { deliveries: refs.map((r) => `${r.webhookId}/${r.id}`) },
-        retrying: "releasing unsent claims failed; retrying",
-        gaveUp: "releasing unsent claims failed for good; the sweep re-enqueues them after their lease",
-      },
-      () =>
-        withPartitions(d1, (live) =>
-          d1.batch([
-            ...releaseClaimsStatements(d1, live, unstarted, now),
-            markSlowStatement(deps.db, [...slowWebhooks], now),
-          ]),
-        ),
-    );
-  } catch (err) {
-    progress.failed(refs, err);
-    return;
-  }
+  const byShard = groupByShard(unstarted, (c) => c.endpoint.id);
+  const released = await Promise.all(
+    [...byShard].map(async ([shard, claims]) => {
+      const { db } = onShard(deps, shard);
+      const d1 = db.$client;
+      try {
+        await withD1Retries(
+          {
+            context: { deliveries: claims.map((c) => `${c.endpoint.id}/${c.deliveryId}`) },
+            retrying: "releasing unsent claims failed; retrying",
+            gaveUp: "releasing unsent claims failed for good; the sweep re-enqueues them after their lease",
+          },
+          () =>
+            withPartitions(d1, (live) =>
+              d1.batch([
+                ...releaseClaimsStatements(d1, live, claims, now),
+                markSlowStatement(
+                  db,
+                  [...slowWebhooks].filter((id) => shardOfWebhook(id) === shard),
+                  now,
+                ),
+              ]),
+            ),
+        );
+        return claims;
+      } catch (err) {
+        progress.failed(claims.map(refOf), err);
+        return [];
+      }
+    }),
+  );
+  const forwarded = released.flat();
+  if (forwarded.length === 0) return;
   logger.warn("send slots held by slow receivers; unsent attempts forwarded", {
     slow_webhook_ids: [...slowWebhooks].join(","),
-    delivery_ids: refs.map((r) => r.id),
+    delivery_ids: forwarded.map((c) => c.deliveryId),
   });
-  const toSlow = unstarted.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOf);
+  const toSlow = forwarded.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOf);
   await forward(deps, "slow", toSlow, progress);
-  await forward(deps, "main", unstarted.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOf), progress);
+  await forward(deps, "main", forwarded.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOf), progress);
 }
 
 /** Sent attempts wait up to RECORD_GATHER_MS for others, then are recorded together. */
@@ -233,21 +272,26 @@ function gatherRecordings(deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slow
   };
 }
 
+/** Records a group's attempts, one batch per shard that holds them (at once); a shard that fails fails only its own. */
 async function recordGroup(
   deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
   group: SentAttempt[],
   progress: GroupProgress,
 ): Promise<void> {
-  const refs = group.map((s) => refOf(s.claim));
-  let outcomes: AttemptOutcome[];
-  try {
-    outcomes = await recordAttempts(deps, group);
-  } catch (err) {
-    progress.failed(refs, err);
-    return;
-  }
-  await afterAttempts(deps, outcomes);
-  progress.settled(refs);
+  await Promise.all(
+    [...groupByShard(group, (s) => s.claim.endpoint.id)].map(async ([shard, sent]) => {
+      const refs = sent.map((s) => refOf(s.claim));
+      let outcomes: AttemptOutcome[];
+      try {
+        outcomes = await recordAttempts(onShard(deps, shard), sent);
+      } catch (err) {
+        progress.failed(refs, err);
+        return;
+      }
+      await afterAttempts(deps, outcomes);
+      progress.settled(refs);
+    }),
+  );
 }
 
 const refOf = (claim: ClaimedAttempt): DeliveryRef => ({ webhookId: claim.endpoint.id, id: claim.deliveryId });

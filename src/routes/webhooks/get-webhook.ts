@@ -4,7 +4,7 @@ import { WebhookSchema } from "../../domain/webhook-fields";
 import { toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 export type { WebhookResponse as GetWebhookResponse } from "../../domain/webhook-fields";
@@ -16,7 +16,7 @@ const route = createRoute({
   tags: ["Webhooks"],
   summary: "Get Webhook",
   description: "Get a webhook by ID (never its secret).",
-  middleware: [requireScope("read")],
+  middleware: [requireScope("read"), onWebhookShard],
   request: { params: WebhookIdParam },
   responses: { 200: jsonContent(WebhookSchema, "The endpoint"), ...standardErrors, ...notFoundError },
 });

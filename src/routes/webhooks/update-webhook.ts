@@ -5,7 +5,7 @@ import { saveWebhook } from "../../domain/webhook-writes";
 import { toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 export type { WebhookResponse as UpdateWebhookResponse } from "../../domain/webhook-fields";
@@ -20,7 +20,7 @@ const route = createRoute({
   summary: "Update Webhook",
   description:
     "Partially update a webhook. `enabled: true` on a disabled endpoint clears `failure_count` and `disabled_at`.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam, body: jsonBody(UpdateWebhookBody) },
   responses: { 200: jsonContent(WebhookSchema, "The updated endpoint"), ...standardErrors, ...notFoundError },
 });
