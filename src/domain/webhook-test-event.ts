@@ -2,7 +2,7 @@
 // fails) queued like any other. `webhook.test` by default; the portal may send the catalog's example of any type the
 // webhook subscribes to instead.
 import type { WebhookEndpointRow } from "../db/schema";
-import { invalidField } from "../lib/errors";
+import { conflict, invalidField } from "../lib/errors";
 import { attemptDelivery } from "./delivery/attempt";
 import type { DeliveryDeps } from "./delivery/deps";
 import type { AttemptOutcome } from "./delivery/record";
@@ -44,6 +44,17 @@ export async function sendWebhookTestEvent(
   const [deliveryId] = await storeEvent(deps.db, envelope, now, webhook.id);
   if (deliveryId === undefined) throw new Error("test delivery was not created");
   const outcome = await attemptDelivery(deps, deliveryId, { allowDisabled: true, goneDisables: false });
+  // Flow control holds a test like any delivery: it stays queued and goes out in its turn.
+  if (outcome.kind === "skipped" && outcome.reason === "in_line")
+    throw conflict(
+      `The webhook is ordered and an earlier delivery is still open: test delivery ${deliveryId.id} waits in its line ` +
+        "and goes out in its turn",
+    );
+  if (outcome.kind === "skipped" && outcome.reason === "rate_limited")
+    throw conflict(
+      `The webhook's rate limit (${webhook.rateLimit} a second) is reached: test delivery ${deliveryId.id} is queued ` +
+        "and goes out as soon as the limit allows",
+    );
   if (outcome.kind !== "attempted") throw new Error(`test delivery was not attempted: ${outcome.reason}`);
   // A failed test is retried like any delivery: its retry goes on the queue here, so no caller can forget it.
   await afterAttempts(deps, [outcome]);

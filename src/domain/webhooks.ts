@@ -17,6 +17,7 @@ import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
 import { toIso } from "../lib/time";
 import { toStatement } from "./delivery/claim";
+import { orderedHeads } from "./delivery/ordered";
 import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
 
@@ -31,8 +32,11 @@ export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disable
 export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) =>
   row.enabled ? 0 : row.missedEvents;
 
-/** The API's view of a webhook: never the secret. */
-export function toPublicWebhook(row: WebhookEndpointRow) {
+/**
+ * The API's view of a webhook: never the secret. `orderedHead` is the delivery at the head of an ordered webhook's line
+ * (orderedHeads), null when it is not ordered or its line is empty.
+ */
+export function toPublicWebhook(row: WebhookEndpointRow, orderedHead: number | null = null) {
   return {
     id: row.id,
     tenant_id: row.tenantId,
@@ -50,9 +54,21 @@ export function toPublicWebhook(row: WebhookEndpointRow) {
     last_success_at: toIso(row.lastSuccessAt),
     last_failure_at: toIso(row.lastFailureAt),
     missed_events_since_disabled: missedEventsSinceDisabled(row),
+    rate_limit: row.rateLimit,
+    ordered: row.ordered,
+    ordered_head_delivery_id: row.ordered ? orderedHead : null,
     created_at: toIso(row.createdAt)!,
     updated_at: toIso(row.updatedAt)!,
   };
+}
+
+/** The API's view of `rows`, an ordered one with the head of its line (one query for all of them, none for the rest). */
+export async function toPublicWebhooks(db: Database, rows: readonly WebhookEndpointRow[]) {
+  const heads = await orderedHeads(
+    db.$client,
+    rows.filter((r) => r.ordered).map((r) => r.id),
+  );
+  return rows.map((r) => toPublicWebhook(r, heads.get(r.id) ?? null));
 }
 
 export interface WebhookFields {
@@ -62,6 +78,9 @@ export interface WebhookFields {
   enabled?: boolean;
   headers?: Record<string, string>;
   metadata?: Record<string, unknown>;
+  /** Deliveries a second at most; null: no limit. */
+  rate_limit?: number | null;
+  ordered?: boolean;
 }
 
 // The owner's live webhooks (webhook_endpoints_live_owner_idx): a tenant's, or a partner's partner-level ones.
@@ -108,6 +127,8 @@ export async function createWebhook(
       disabledReason: enabled ? null : "manual",
       headers: fields.headers ?? {},
       metadata: fields.metadata ?? {},
+      rateLimit: fields.rate_limit ?? null,
+      ordered: fields.ordered ?? false,
       secret: await secretBox.seal(secret, id),
       createdAt: now,
       updatedAt: now,
@@ -209,11 +230,22 @@ export async function updateWebhook(
   if (changes.description !== undefined) set.description = changes.description;
   if (changes.headers !== undefined) set.headers = changes.headers;
   if (changes.metadata !== undefined) set.metadata = changes.metadata;
+  if (changes.rate_limit !== undefined) set.rateLimit = changes.rate_limit;
+  // Turned on, the line starts from the webhook's first open delivery: a search from 0 once, until the head moves it.
+  if (changes.ordered === true && !existing.ordered)
+    Object.assign(set, { ordered: true, orderedFrom: 0, orderedReopenedFrom: null });
+  else if (changes.ordered === false) set.ordered = false;
   if (changes.tenantId !== undefined) set.tenantId = changes.tenantId;
   if (changes.partnerId !== undefined) set.partnerId = changes.partnerId;
   if (changes.enabled === true && !existing.enabled) {
-    // Re-enabling starts the failure count afresh (ScaiLabs policy: PATCH {"enabled": true}).
-    Object.assign(set, { enabled: true, failureCount: 0, disabledAt: null, disabledReason: null });
+    // Re-enabling starts the failure count afresh (ScaiLabs policy: PATCH {"enabled": true}), warnings with it.
+    Object.assign(set, {
+      enabled: true,
+      failureCount: 0,
+      failureWarningPercent: 0,
+      disabledAt: null,
+      disabledReason: null,
+    });
   } else if (changes.enabled === false && existing.enabled) {
     Object.assign(set, { enabled: false, disabledAt: now, disabledReason: "manual", missedEvents: 0 });
   }

@@ -2,6 +2,7 @@
 import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
 import type { QueueMessage } from "../domain/delivery/message";
+import { type RateLimiter, rateLimiterOf, type WebhookRateLimiter } from "../domain/delivery/rate-limit";
 import { type Config, readConfig } from "./config";
 import type { RequestInput } from "./errors";
 import { configureLogger } from "./logger";
@@ -20,6 +21,8 @@ export interface Services {
   secretBox: SecretBox;
   /** Where finished deliveries older than the hot window go (R2); null: they stay in D1 until retention. */
   archive: R2Bucket | null;
+  /** Grants the sends of webhooks with a rate limit (a Durable Object per webhook). */
+  rateLimiter: RateLimiter;
 }
 
 // One container per bindings object: `env` is stable within an isolate, so requests share the drizzle instance.
@@ -39,6 +42,7 @@ export function createServices(env: Env): Services {
       fetch: (input, init) => fetch(input, init),
       secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
       archive: (env as Env & { ARCHIVE?: R2Bucket }).ARCHIVE ?? null,
+      rateLimiter: rateLimiterOf(env.RATE_LIMITER as DurableObjectNamespace<WebhookRateLimiter>),
     };
     containers.set(env, services);
   }

@@ -12,9 +12,12 @@ export interface EndpointFormValues {
   events: string[];
   headersText: string;
   enabled: boolean;
+  /** Deliveries a second, as typed; blank: no limit. */
+  rateLimitText: string;
+  ordered: boolean;
 }
 
-const FIELDS = ["url", "description", "events", "headers", "enabled"] as const;
+const FIELDS = ["url", "description", "events", "headers", "enabled", "rate_limit", "ordered"] as const;
 /** Problems by field; `form` is one about the whole form (the owner's webhook limit). */
 export type FieldErrors = Partial<Record<(typeof FIELDS)[number] | "form", string>>;
 
@@ -24,6 +27,8 @@ const EndpointFormSchema = z.strictObject({
   description: endpointFieldShape.description,
   enabled: endpointFieldShape.enabled,
   headers: endpointFieldShape.headers,
+  rate_limit: endpointFieldShape.rate_limit,
+  ordered: endpointFieldShape.ordered,
 });
 
 type FormBody = Record<string, string | File | (string | File)[]>;
@@ -39,6 +44,8 @@ export function readEndpointForm(body: FormBody): EndpointFormValues {
     events: all(body.events),
     headersText: str(body.headers),
     enabled: str(body.enabled) === "on",
+    rateLimitText: str(body.rate_limit).trim(),
+    ordered: str(body.ordered) === "on",
   };
 }
 
@@ -72,6 +79,8 @@ export function validateEndpointForm(
     description: values.description || null,
     enabled: values.enabled,
     headers: "headers" in parsedHeaders ? parsedHeaders.headers : {},
+    rate_limit: values.rateLimitText || null,
+    ordered: values.ordered,
   });
   if (!result.success) {
     for (const issue of result.error.issues) {

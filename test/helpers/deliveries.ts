@@ -7,9 +7,12 @@ import { listPartitionHours, tablesOf } from "../../src/db/partitions";
 import { payloadText, type StoredPayload } from "../../src/db/payload";
 import type { AttemptRecord } from "../../src/db/schema";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
+import type { LaneQueues } from "../../src/domain/delivery/lanes";
+import type { QueueMessage } from "../../src/domain/delivery/message";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { createSecretBox } from "../../src/lib/secret-box";
+import { createServices } from "../../src/lib/services";
 import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
 
@@ -25,8 +28,12 @@ export const seedLiveWebhooks = (tenant: string, n: number) =>
     .bind(tenant, n)
     .run();
 
-/** Real dependencies with a clock the test moves, and optional config overrides. */
-export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps {
+/** Real dependencies (the queues and the rate limiter too) with a clock the test moves, and optional config overrides. */
+export function deliveryDeps(
+  clock: { now: number },
+  config: Partial<Config> = {},
+): DeliveryDeps & LaneQueues<QueueMessage> {
+  const { queue, slowQueue, rateLimiter } = createServices(env);
   return {
     db: db(),
     config: { ...readConfig(env), ...config },
@@ -34,6 +41,9 @@ export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {
     now: () => clock.now,
     fetch: (i, init) => fetch(i, init),
     random: () => 0.5,
+    rateLimiter,
+    queue,
+    slowQueue,
   };
 }
 

@@ -8,6 +8,7 @@ import { type ClaimedAttempt, type Claims, claimDeliveries, releaseClaimsStateme
 import type { DeliveryDeps } from "./deps";
 import { markSlowStatement } from "./endpoint-health";
 import { type Lane, queueOfLane } from "./lanes";
+import { rateGate } from "./rate-gate";
 import { type AttemptOutcome, recordAttempts, withD1Retries } from "./record";
 import { afterAttempts, type RequeueDeps } from "./requeue";
 import { type SentAttempt, sendClaimedAttempt } from "./send";
@@ -18,16 +19,23 @@ export const RECORD_GATHER_MS = 1_000;
 
 /**
  * Attempts delivery `deliveryId` once if it is due: claim, send, record. For the test event, `allowDisabled` reaches a
- * disabled endpoint and `goneDisables: false` reports a 410 without disabling (the caller is watching).
+ * disabled endpoint and `goneDisables: false` reports a 410 without disabling (the caller is watching). A send its
+ * webhook's rate limit refuses goes back on the queue for its slot (`rate_limited`).
  */
 export async function attemptDelivery(
-  deps: DeliveryDeps,
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
   delivery: DeliveryRef,
   opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
 ): Promise<AttemptOutcome> {
   const { claimed, skipped } = await claimDeliveries(deps, [delivery], opts);
   const [claim] = claimed;
   if (!claim) return { kind: "skipped", reason: skipped[0]?.reason ?? "not_found" };
+  const gate = rateGate(deps, "main");
+  if (!(await gate.admit(claim))) {
+    const { error } = await gate.release();
+    if (error !== null) throw error;
+    return { kind: "skipped", reason: "rate_limited" };
+  }
   const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)], opts);
   return outcome!;
 }
@@ -92,6 +100,7 @@ export async function attemptDeliveries(
 
   const report = reportOnce(progress);
   const recorder = gatherRecordings(deps, report);
+  const gate = rateGate(deps, opts.lane);
   const handsOver = opts.lane === "main" && deps.config.deliveryTimeoutMs <= HAND_OVER_MAX_TIMEOUT_MS;
   const run = runInSlots(claims.claimed, {
     slots: opts.concurrency,
@@ -99,18 +108,24 @@ export async function attemptDeliveries(
     patienceMs: handsOver ? SEND_SLOT_PATIENCE_MS : null,
     send: async (claim) => {
       try {
-        recorder.add(await sendClaimedAttempt(deps, claim));
+        if (await gate.admit(claim)) recorder.add(await sendClaimedAttempt(deps, claim));
       } catch (err) {
         report.failed([refOf(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
       }
     },
   });
   const stillRunning = run.allFinished.then(() => recorder.flush());
+  // What the rate limits refused goes back on the queue once every send has asked (settled then, or retried).
+  const deferring = run.allStarted.then(async () => {
+    const { refs, error } = await gate.release();
+    if (error === null) report.settled(refs);
+    else report.failed(refs, error);
+  });
   if (!handsOver) {
-    await Promise.all([stillRunning, forwarding]);
+    await Promise.all([stillRunning, forwarding, deferring]);
     return { stillRunning: null };
   }
-  const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding]);
+  const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding, deferring]);
   report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOf));
   if (unstarted.length > 0) await releaseUnstarted(deps, unstarted, stuck, progress);
   return { stillRunning };

@@ -2,6 +2,7 @@
 import type { Database } from "../../db/client";
 import type { Config } from "../../lib/config";
 import type { SecretBox } from "../../lib/secret-box";
+import type { RateLimiter } from "./rate-limit";
 
 export interface DeliveryDeps {
   db: Database;
@@ -9,6 +10,8 @@ export interface DeliveryDeps {
   secretBox: SecretBox;
   now: () => number;
   fetch: typeof fetch;
+  /** Grants the sends of webhooks with a rate limit (rate-limit.ts). */
+  rateLimiter: RateLimiter;
   /** Retry jitter; Math.random when absent. */
   random?: () => number;
 }

@@ -2,7 +2,7 @@ import { createRoute, type z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { scopeListFilter, visibilityOf } from "../../auth/policy";
 import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
-import { listWebhooks, toPublicWebhook } from "../../domain/webhooks";
+import { listWebhooks, toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, PageQuery, pageOf, standardErrors } from "../shared-schemas";
 import { WebhookSchema } from "./schemas";
@@ -31,6 +31,7 @@ export const registerListWebhooks = (router: Router) =>
   router.openapi(route, async (c) => {
     const { page, per_page, tenant_id, partner_id } = c.req.valid("query");
     const filter = scopeListFilter(visibilityOf(c.var.principal), { tenantId: tenant_id, partnerId: partner_id });
-    const { rows, total, pages } = await listWebhooks(c.var.services.db, filter, { page, perPage: per_page });
-    return c.json({ items: rows.map(toPublicWebhook), total, page, per_page, pages }, 200);
+    const { db } = c.var.services;
+    const { rows, total, pages } = await listWebhooks(db, filter, { page, perPage: per_page });
+    return c.json({ items: await toPublicWebhooks(db, rows), total, page, per_page, pages }, 200);
   });

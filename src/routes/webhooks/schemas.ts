@@ -24,6 +24,15 @@ const EventSubscriptions = z
   .max(100)
   .openapi({ example: ["user.created", "group.*"] });
 
+const RATE_LIMIT_DESCRIPTION =
+  "The most deliveries a second this webhook receives, retries included (1-1000); null: no limit. In any one-second " +
+  "window its receiver gets at most this many requests; deliveries over it wait, pending or retrying, without using " +
+  "an attempt. Held across every consumer of the service.";
+const ORDERED_DESCRIPTION =
+  "Send this webhook's deliveries one at a time, in publish order: the next goes only once the one before has " +
+  "succeeded or failed for good (its retries exhausted). A delivery retried or recovered in place takes its place in " +
+  "the line again; new deliveries (replays, retries of history) join its end.";
+
 export const WebhookSchema = z
   .object({
     id: z.string().openapi({ example: "wh_4n8XbQ2kLm9Pz7Rt1VcY" }),
@@ -45,6 +54,19 @@ export const WebhookSchema = z
       description:
         "Events published since the webhook was disabled that it would have received (0 while enabled): what a replay would send.",
     }),
+    rate_limit: z.number().int().nullable().openapi({ description: RATE_LIMIT_DESCRIPTION, example: null }),
+    ordered: z.boolean().openapi({ description: ORDERED_DESCRIPTION }),
+    ordered_head_delivery_id: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({
+        description:
+          "Ordered webhooks: the delivery at the head of the line, the one being sent or retried while the rest wait " +
+          "(see its `status`, `next_attempt_at` and `last_error` for why the line is stopped). Null when the webhook " +
+          "is not ordered or nothing is waiting.",
+        example: null,
+      }),
     created_at: z.string(),
     updated_at: z.string(),
   })
@@ -110,6 +132,11 @@ export const webhookFieldShape = {
   partner_id: PartnerIdSchema.nullable().optional(),
   headers: CustomHeaders.optional(),
   metadata: Metadata.optional(),
+  rate_limit: laxInteger({ ge: 1, le: 1000 })
+    .nullable()
+    .optional()
+    .openapi({ description: RATE_LIMIT_DESCRIPTION, example: 50 }),
+  ordered: laxBoolean().optional().openapi({ description: ORDERED_DESCRIPTION }),
 };
 
 export const DeliveryIdParams = WebhookIdParam.extend({

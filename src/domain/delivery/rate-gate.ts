@@ -1,0 +1,106 @@
+// The send stage's rate gate: right before a limited webhook's send, its Durable Object grants the send a start time
+// (rate-limit.ts). A send refused is not an attempt: its claim is released (attempt number back, still pending or
+// retrying, nothing counted) and the delivery goes back on the queue for its slot, or waits in D1 for the sweep when
+// that is far. Webhooks without a limit pass straight through.
+import { withPartitions } from "../../db/partitions";
+import { logger } from "../../lib/logger";
+import { type DeliveryRef, SEND_BATCH_LIMIT } from "../publish";
+import { type ClaimedAttempt, type DueAgain, releaseClaimsStatements } from "./claim";
+import type { DeliveryDeps } from "./deps";
+import { type Lane, type LaneQueues, queueOfLane } from "./lanes";
+import { type DeliveryMessage, deliveryMessage } from "./message";
+import { type RateVerdict, retryDelaySeconds } from "./rate-limit";
+import { QUEUE_DELAY_LIMIT_SECONDS, withD1Retries } from "./record";
+
+/** When the limiter cannot be asked, the send waits this long and asks again: a limit is never passed by default. */
+const LIMITER_UNAVAILABLE_RETRY_MS = 5_000;
+
+export interface RateGate {
+  /** Asks the limiter before a send; waits for a near slot. False: refused, held for `release`. */
+  admit(claim: ClaimedAttempt): Promise<boolean>;
+  /**
+   * Once every admission has been asked: releases the refused claims in one D1 batch and puts their deliveries back
+   * on `lane`'s queue, delayed until their slots (one sendBatch). Answers the refused, and the error if the release
+   * failed (their leases then hold them until the sweep re-enqueues them).
+   */
+  release(): Promise<{ refs: DeliveryRef[]; error: unknown }>;
+}
+
+export function rateGate(deps: DeliveryDeps & LaneQueues<DeliveryMessage>, lane: Lane): RateGate {
+  const admissions: Promise<unknown>[] = [];
+  const refused: { claim: ClaimedAttempt; retryInMs: number }[] = [];
+  const ask = async (claim: ClaimedAttempt, limit: number): Promise<boolean> => {
+    let verdict: RateVerdict;
+    try {
+      verdict = await deps.rateLimiter.acquire(claim.endpoint.id, limit);
+    } catch (err) {
+      logger.warn("rate limiter unavailable; the send waits", { webhook_id: claim.endpoint.id, error: String(err) });
+      verdict = { retryInMs: LIMITER_UNAVAILABLE_RETRY_MS };
+    }
+    if ("retryInMs" in verdict) {
+      refused.push({ claim, retryInMs: verdict.retryInMs });
+      return false;
+    }
+    if (verdict.sendInMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.sendInMs));
+    return true;
+  };
+  return {
+    admit(claim) {
+      const limit = claim.endpoint.rateLimit;
+      if (limit === null) return Promise.resolve(true);
+      const admission = ask(claim, limit);
+      admissions.push(admission.catch(() => {}));
+      return admission;
+    },
+    async release() {
+      await Promise.all(admissions);
+      if (refused.length === 0) return { refs: [], error: null };
+      const now = deps.now();
+      const later = new Map<ClaimedAttempt, DueAgain & { delaySeconds: number }>();
+      for (const { claim, retryInMs } of refused) {
+        const delaySeconds = retryDelaySeconds(retryInMs);
+        later.set(claim, { dueAt: now + retryInMs, inQueue: delaySeconds <= QUEUE_DELAY_LIMIT_SECONDS, delaySeconds });
+      }
+      const claims = refused.map((r) => r.claim);
+      const refs = claims.map((c) => ({ webhookId: c.endpoint.id, id: c.deliveryId }));
+      const d1 = deps.db.$client;
+      try {
+        await withD1Retries(
+          {
+            context: { deliveries: refs.map((r) => `${r.webhookId}/${r.id}`) },
+            retrying: "releasing rate-limited claims failed; retrying",
+            gaveUp: "releasing rate-limited claims failed for good; the sweep re-enqueues them after their lease",
+          },
+          () =>
+            withPartitions(d1, (live) =>
+              d1.batch(releaseClaimsStatements(d1, live, claims, now, (c) => later.get(c)!)),
+            ),
+        );
+      } catch (error) {
+        return { refs, error };
+      }
+      const messages = claims
+        .filter((c) => later.get(c)!.inQueue)
+        .map((c) => ({
+          body: deliveryMessage({ webhookId: c.endpoint.id, id: c.deliveryId }),
+          delaySeconds: later.get(c)!.delaySeconds,
+          contentType: "json" as const,
+        }));
+      try {
+        for (let i = 0; i < messages.length; i += SEND_BATCH_LIMIT)
+          await queueOfLane(deps, lane).sendBatch(messages.slice(i, i + SEND_BATCH_LIMIT));
+      } catch (err) {
+        // Their rows say when they are due and that a message carries them: the sweep finds them lost and re-enqueues.
+        logger.error("could not re-enqueue rate-limited deliveries; the sweep will", {
+          delivery_ids: refs.map((r) => r.id),
+          error: String(err),
+        });
+      }
+      logger.debug("rate limit: sends deferred", {
+        webhook_ids: [...new Set(refs.map((r) => r.webhookId))].join(","),
+        deferred: refs.length,
+      });
+      return { refs, error: null };
+    },
+  };
+}
