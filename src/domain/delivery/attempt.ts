@@ -106,9 +106,9 @@ export async function attemptDeliveries(
     slots: opts.concurrency,
     keyOf: (claim) => claim.endpoint.id,
     patienceMs: handsOver ? SEND_SLOT_PATIENCE_MS : null,
-    send: async (claim) => {
+    send: async (claim, pause) => {
       try {
-        if (await gate.admit(claim)) recorder.add(await sendClaimedAttempt(deps, claim));
+        if (await gate.admit(claim, pause)) recorder.add(await sendClaimedAttempt(deps, claim));
       } catch (err) {
         report.failed([refOf(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
       }

@@ -15,9 +15,13 @@ import { QUEUE_DELAY_LIMIT_SECONDS, withD1Retries } from "./record";
 /** When the limiter cannot be asked, the send waits this long and asks again: a limit is never passed by default. */
 const LIMITER_UNAVAILABLE_RETRY_MS = 5_000;
 
+/** What a send slot waits on that is not the receiver (send-slots.ts): the limiter's answer, a near slot. */
+type Pause = <R>(waiting: Promise<R>) => Promise<R>;
+const noPause: Pause = (waiting) => waiting;
+
 export interface RateGate {
-  /** Asks the limiter before a send; waits for a near slot. False: refused, held for `release`. */
-  admit(claim: ClaimedAttempt): Promise<boolean>;
+  /** Asks the limiter before a send; waits for a near slot (through `pause`). False: refused, held for `release`. */
+  admit(claim: ClaimedAttempt, pause?: Pause): Promise<boolean>;
   /**
    * Once every admission has been asked: releases the refused claims in one D1 batch and puts their deliveries back
    * on `lane`'s queue, delayed until their slots (one sendBatch). Answers the refused, and the error if the release
@@ -29,10 +33,10 @@ export interface RateGate {
 export function rateGate(deps: DeliveryDeps & LaneQueues<DeliveryMessage>, lane: Lane): RateGate {
   const admissions: Promise<unknown>[] = [];
   const refused: { claim: ClaimedAttempt; retryInMs: number }[] = [];
-  const ask = async (claim: ClaimedAttempt, limit: number): Promise<boolean> => {
+  const ask = async (claim: ClaimedAttempt, limit: number, pause: Pause): Promise<boolean> => {
     let verdict: RateVerdict;
     try {
-      verdict = await deps.rateLimiter.acquire(claim.endpoint.id, limit);
+      verdict = await pause(deps.rateLimiter.acquire(claim.endpoint.id, limit));
     } catch (err) {
       logger.warn("rate limiter unavailable; the send waits", { webhook_id: claim.endpoint.id, error: String(err) });
       verdict = { retryInMs: LIMITER_UNAVAILABLE_RETRY_MS };
@@ -41,14 +45,14 @@ export function rateGate(deps: DeliveryDeps & LaneQueues<DeliveryMessage>, lane:
       refused.push({ claim, retryInMs: verdict.retryInMs });
       return false;
     }
-    if (verdict.sendInMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.sendInMs));
+    if (verdict.sendInMs > 0) await pause(new Promise((resolve) => setTimeout(resolve, verdict.sendInMs)));
     return true;
   };
   return {
-    admit(claim) {
+    admit(claim, pause = noPause) {
       const limit = claim.endpoint.rateLimit;
       if (limit === null) return Promise.resolve(true);
-      const admission = ask(claim, limit);
+      const admission = ask(claim, limit, pause);
       admissions.push(admission.catch(() => {}));
       return admission;
     },

@@ -4,39 +4,42 @@
 import { DurableObject } from "cloudflare:workers";
 
 /**
- * The window the limit counts in, with a guard over the second for the way from the grant to the receiver (the
- * consumer's call, its connection): L + 1 consecutive grants always span more than this.
+ * The window the limit counts in, with a 5 % guard over the second for the way from the grant to the receiver (the
+ * consumer's call, its connection): sends are paced 1.05 s / limit apart.
  */
 export const RATE_WINDOW_MS = 1_050;
-/** A send whose slot opens within this long waits for it where it is; a later one goes back to the queue. */
-export const RATE_LIMIT_MAX_WAIT_MS = 250;
+/**
+ * A send whose slot opens within this long waits for it in its batch (its send slot paused); a later one goes back to
+ * the queue. A second: what the queue's delays (whole seconds) cannot do more finely.
+ */
+export const RATE_LIMIT_MAX_WAIT_MS = 1_000;
 
 /** Send now or after `sendInMs` (a slot is granted), or come back in `retryInMs` (nothing granted). */
 export type RateVerdict = { sendInMs: number } | { retryInMs: number };
 
 /**
- * The grants of one webhook: a send is granted at the earliest time at or after `now` (and after the last grant) that
- * leaves at most `limit` grants in any RATE_WINDOW_MS, if that is within `maxWaitMs`. A send refused is told when to
- * come back: the refused are spread at the limit's pace from when the window opens, so a backlog returns at the rate
- * it can be sent instead of all at once.
+ * The pace of one webhook's sends: each is granted its own start, RATE_WINDOW_MS / limit after the one before, so any
+ * second holds at most `limit` of them, spread evenly (a burst is not sent at once and then nothing: a receiver that
+ * copes with `limit` a second copes with that pace). A send whose start is more than `maxWaitMs` away is refused and
+ * told when to come back: the refused are given the starts after the granted, in turn, so a backlog comes back at the
+ * pace it can be sent instead of all at once.
  */
 export class SendWindow {
-  /** The latest grants, oldest first, at most `limit` of them. */
-  private grants: number[] = [];
+  /** When the next send may start. */
+  private next = 0;
   /** When the next refused send is told to come back. */
   private promised = 0;
 
   acquire(limit: number, now: number, maxWaitMs: number): RateVerdict {
-    if (this.grants.length > limit) this.grants.splice(0, this.grants.length - limit);
-    const opensAt = this.grants.length < limit ? now : this.grants[0]! + RATE_WINDOW_MS;
-    const at = Math.max(now, this.grants.at(-1) ?? now, opensAt);
+    const interval = RATE_WINDOW_MS / limit;
+    // A limit lowered since the last grant applies from there on (a raised one, likewise).
+    const at = Math.max(now, this.next);
     if (at - now <= maxWaitMs) {
-      this.grants.push(at);
-      if (this.grants.length > limit) this.grants.shift();
+      this.next = at + interval;
       return { sendInMs: at - now };
     }
     const retryAt = Math.max(this.promised, at);
-    this.promised = retryAt + RATE_WINDOW_MS / limit;
+    this.promised = retryAt + interval;
     return { retryInMs: retryAt - now };
   }
 }
