@@ -17,14 +17,14 @@ export interface PumpOptions {
   batchSize?: number;
   /** Every message is delivered twice, the copies shuffled into the batches. */
   duplicates?: boolean;
-  /** Done when this holds (checked between batches). */
-  until: () => Promise<boolean>;
+  /** Done when this holds (checked while no batch is under way); without it, once nothing is left to hand over. */
+  until?: () => Promise<boolean>;
   timeoutMs?: number;
 }
 
 /**
  * Sends `refs` through the real consumer with `base`'s services (its queues replaced by the pump's), until `until`
- * holds. Retries, rate-limited sends, the next delivery of an ordered line: whatever the consumer puts on a queue comes
+ * holds (or nothing is left). Retries, rate-limited sends, the next delivery of an ordered line: whatever the consumer puts on a queue comes
  * back after its delay. Answers the messages the consumer saw, in the order they were handed to it.
  */
 export async function pump(base: Services, refs: readonly DeliveryRef[], opts: PumpOptions) {
@@ -44,7 +44,7 @@ export async function pump(base: Services, refs: readonly DeliveryRef[], opts: P
   const inFlight = new Set<Promise<void>>();
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
-    if (inFlight.size === 0 && (await opts.until())) break;
+    if (inFlight.size === 0 && (opts.until ? await opts.until() : waiting.length === 0)) break;
     if (Date.now() > deadline) throw new Error(`pump: not done within ${opts.timeoutMs ?? 60_000} ms`);
     const ready = waiting.filter((m) => m.at <= Date.now()).slice(0, opts.batchSize ?? 25);
     if (ready.length === 0 || inFlight.size >= (opts.consumers ?? 1)) {

@@ -276,8 +276,8 @@ export function markSlowStatement(db: Database, webhookIds: readonly string[], n
 }
 
 /**
- * An announcement about an endpoint at `now`: its event_id is derived from the endpoint, the type and that instant, so
- * two attempts recorded in the same millisecond cannot announce one thing twice.
+ * An announcement about an endpoint at `now`: its event_id is derived from the endpoint, the type and that instant (and
+ * a warning's level), so two attempts recorded in the same millisecond cannot announce one thing twice.
  */
 async function announcementEnvelope(
   endpoint: Pick<WebhookEndpointRow, "id" | "tenantId" | "partnerId">,
@@ -301,7 +301,11 @@ async function announcementEnvelope(
         : { webhook_id: endpoint.id };
   return completeEnvelope(
     {
-      event_id: await derivedId("evt_", `${announcement.type}:${endpoint.id}:${now}`),
+      // A warning names its level too: one batch may reach two of them in the same millisecond.
+      event_id: await derivedId(
+        "evt_",
+        `${announcement.type}:${endpoint.id}:${now}${announcement.type === "webhook.failing" ? `:${announcement.percent}` : ""}`,
+      ),
       event_type: announcement.type,
       tenant_id: endpoint.tenantId,
       partner_id: endpoint.partnerId,
