@@ -11,6 +11,7 @@ export function printReport(
     client,
     counts,
     isolation,
+    ordered,
     deliveries,
     requests,
     endpoints,
@@ -66,6 +67,9 @@ export function printReport(
   say(
     `  isolation   healthy deliveries' wait, publish to receipt: median ${isolation.alone_p50_ms} ms alone (p90 ${isolation.alone_p90_ms}, ${isolation.alone_deliveries} deliveries), ` +
       `${isolation.beside_p50_ms} ms beside the timing-out receivers (p90 ${isolation.beside_p90_ms}, ${isolation.beside_deliveries}); held up above ${isolation.bound_p50_ms} ms`,
+  );
+  say(
+    `  order       ${ordered.ordered_webhooks} ordered endpoints, ${ordered.ordered_deliveries} deliveries: ${ordered.ordered_in_order} first successes, each in publish order, one at a time`,
   );
   say(`  stats       ${statsNote}`);
   say(
