@@ -2,7 +2,7 @@
 import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
 import type { QueueMessage } from "../domain/delivery/message";
-import { type RateLimiter, rateLimiterOf, type WebhookRateLimiter } from "../domain/delivery/rate-limit";
+import { type RateLimiter, rateLimiterOf } from "../domain/delivery/rate-limit";
 import { type Config, readConfig } from "./config";
 import type { RequestInput } from "./errors";
 import { configureLogger } from "./logger";
@@ -42,7 +42,7 @@ export function createServices(env: Env): Services {
       fetch: (input, init) => fetch(input, init),
       secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
       archive: (env as Env & { ARCHIVE?: R2Bucket }).ARCHIVE ?? null,
-      rateLimiter: rateLimiterOf(env.RATE_LIMITER as DurableObjectNamespace<WebhookRateLimiter>),
+      rateLimiter: rateLimiterOf(env.RATE_LIMITER),
     };
     containers.set(env, services);
   }
