@@ -17,7 +17,7 @@ import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
 import { toIso } from "../lib/time";
 import { toStatement } from "./delivery/claim";
-import { orderedHeads } from "./delivery/ordered";
+import { orderedHeads, releaseLine } from "./delivery/ordered";
 import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
 
@@ -267,7 +267,10 @@ export async function updateWebhook(
       ),
     )
     .returning();
-  if (row) return row;
+  if (row) {
+    if (existing.ordered && !row.ordered) await releaseLine(db.$client, row.id, existing.orderedFrom);
+    return row;
+  }
   if (
     capped &&
     (await db.$count(webhookEndpoints, and(eq(webhookEndpoints.id, existing.id), isNull(webhookEndpoints.deletedAt)))) >

@@ -54,7 +54,7 @@ const quickRetries = (): Services => {
 const webhookOf = async (wh: { id: string; token: string }) =>
   (await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body;
 
-describe("an ordered webhook", { timeout: 60_000 }, () => {
+describe("an ordered webhook", { timeout: 90_000 }, () => {
   it("gets one delivery at a time, in publish order, through duplicate messages and two consumers", async () => {
     const wh = await orderedWebhook("tnt_ord_dupes", { delayMs: ANSWER_DELAY_MS });
     const refs = await seed(wh.id, "tnt_ord_dupes", 8);
@@ -152,7 +152,7 @@ describe("an ordered webhook", { timeout: 60_000 }, () => {
     // … which is recorded: the first is next, then the rest (each let go by the one before, through the real queue).
     const outcomes = await recordAttempts(deps, [await sendClaimedAttempt(deps, claimed[0]!)]);
     await afterAttempts(deps, outcomes);
-    await waitFor(allFinished(refs), 20_000);
+    await waitFor(allFinished(refs), 45_000);
     const got = await recorded(wh.hookKey);
     expect(idsOf(got)).toEqual([first!.id, first!.id, second!.id, first!.id, refs[2]!.id, refs[3]!.id]);
     oneAtATime(got);
@@ -171,7 +171,7 @@ describe("an ordered webhook", { timeout: 60_000 }, () => {
     const res = await api("POST", `${WEBHOOKS}/${wh.id}/recover`, { token: wh.token, body: { since } });
     expect(res.body).toMatchObject({ deliveries: 2 });
     // Through the real queue: the recovered go first, each letting the next one go.
-    await waitFor(allFinished([...failing, ...later]), 20_000);
+    await waitFor(allFinished([...failing, ...later]), 45_000);
     const got = await recorded(wh.hookKey);
     expect(idsOf(got).slice(4)).toEqual([...failing, ...later].map((r) => r.id));
     oneAtATime(got);
@@ -208,6 +208,28 @@ describe("an ordered webhook", { timeout: 60_000 }, () => {
     const sorted = [...got].sort((a, b) => a.received_at - b.received_at);
     expect(sorted.map((r) => JSON.parse(r.body).event_id)).toEqual(eventIds);
     oneAtATime(got);
+  });
+
+  it("lets the line go when ordering is turned off: the sweep sends what waited", async () => {
+    const tenant = "tnt_ord_off";
+    const wh = await orderedWebhook(tenant, { plan: [500, 200] });
+    const refs = await seed(wh.id, tenant, 4);
+    // The head fails and waits for its retry (an hour away); the rest wait behind it, their messages acknowledged.
+    await pump(createServices(env), refs, { until: async () => (await deliveryRow(refs[0]!))!.status === "retrying" });
+    expect(await recorded(wh.hookKey)).toHaveLength(1);
+    const off = await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { ordered: false } });
+    expect(off.body).toMatchObject({ ordered: false, ordered_head_delivery_id: null });
+    await env.DB.prepare("DELETE FROM job_cursors WHERE name = 'sweep'").run();
+    const swept = keepingQueue({ now: Date.now() });
+    await sweepDueDeliveries({ ...createServices(env), queue: swept.queue, slowQueue: swept.queue });
+    const enqueued = swept
+      .take()
+      .map((m) => m.body as { delivery_id?: number; webhook_id?: string })
+      .filter((b) => b.webhook_id === wh.id)
+      .map((b) => b.delivery_id);
+    expect(enqueued.sort()).toEqual(refs.slice(1).map((r) => r.id));
+    await pump(createServices(env), refs.slice(1), { until: allFinished(refs.slice(1)) });
+    expect(await deliveryRow(refs[0]!)).toMatchObject({ status: "retrying" });
   });
 
   it("holds a test event in the line while an earlier delivery is open, and sends it in its turn", async () => {

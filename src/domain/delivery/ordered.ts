@@ -5,6 +5,7 @@
 // `ordered_from` bounds the search: every delivery of the webhook with a lower id has finished, so looking for an open
 // delivery before another reads the line (through the primary key, webhook_id and id), never the webhook's history.
 // It moves up as the head finishes; a retry in place of an earlier delivery moves it down again (reopenStatement).
+import { tablesOf, withPartitions } from "../../db/partitions";
 import type { DeliveryRef } from "../publish";
 
 /** The highest id SQLite's integers and JavaScript's numbers share: "no reopened delivery" in min(). */
@@ -82,4 +83,24 @@ export async function orderedHeads(d1: D1Database, webhookIds: readonly string[]
   if (webhookIds.length === 0) return new Map();
   const { results } = await headsStatement(d1, webhookIds).all<{ webhook_id: string; id: number | null }>();
   return new Map(headsOf(results).map((r) => [r.webhookId, r.id]));
+}
+
+/**
+ * Ordering turned off: the deliveries that waited in the line had their messages acknowledged, so they are handed to
+ * the sweep (no message expected), which enqueues them on its next run. One statement per table, through the primary
+ * key from `orderedFrom`; the line's rows are written once, at this switch.
+ */
+export async function releaseLine(d1: D1Database, webhookId: string, orderedFrom: number): Promise<void> {
+  await withPartitions(d1, (live) =>
+    d1.batch(
+      tablesOf("deliveries", live.hours).map((table) =>
+        d1
+          .prepare(
+            `UPDATE "${table}" SET in_queue = 0 WHERE webhook_id = ?1 AND id >= ?2 AND completed_at IS NULL
+               AND lease_until IS NULL AND in_queue = 1`,
+          )
+          .bind(webhookId, orderedFrom),
+      ),
+    ),
+  );
 }
