@@ -54,7 +54,7 @@ const STATS_RETENTION_DAYS = varOf("STATS_RETENTION_DAYS", 35);
 const TARGETS = { rows_fanout_1: 10, rows_fanout_3: 7, dollars_per_million: 8 };
 // Flow control's scenarios: a burst (PUBLISH_CONCURRENCY publishers) over a limit of RATE_LIMIT a second, and an
 // ordered webhook's line of ORDERED_DELIVERIES.
-const RATE_LIMIT = 50;
+const RATE_LIMIT = 10;
 const ORDERED_DELIVERIES = 45;
 
 function readOptions() {
@@ -99,7 +99,7 @@ const scenarios = (o) => [
           name: "rate_limited_fanout_1",
           fanOut: 1,
           tenants: 1,
-          eventsPerTenant: o.deliveries / 4,
+          eventsPerTenant: o.deliveries / 8,
           fields: { rate_limit: RATE_LIMIT },
         },
         {

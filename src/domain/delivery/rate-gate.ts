@@ -9,13 +9,13 @@ import { type ClaimedAttempt, type DueAgain, releaseClaimsStatements } from "./c
 import type { DeliveryDeps } from "./deps";
 import { type Lane, type LaneQueues, queueOfLane } from "./lanes";
 import { type DeliveryMessage, deliveryMessage } from "./message";
-import { type RateVerdict, retryDelaySeconds } from "./rate-limit";
+import { RATE_LIMIT_MAX_WAIT_MS, type RateVerdict, retryDelaySeconds } from "./rate-limit";
 import { QUEUE_DELAY_LIMIT_SECONDS, withD1Retries } from "./record";
 
 /** When the limiter cannot be asked, the send waits this long and asks again: a limit is never passed by default. */
 const LIMITER_UNAVAILABLE_RETRY_MS = 5_000;
 
-/** What a send slot waits on that is not the receiver (send-slots.ts): the limiter's answer, a near slot. */
+/** What a send slot waits on that is not the receiver (send-slots.ts): the limiter's answer, a near start. */
 type Pause = <R>(waiting: Promise<R>) => Promise<R>;
 const noPause: Pause = (waiting) => waiting;
 
@@ -31,12 +31,14 @@ export interface RateGate {
 }
 
 export function rateGate(deps: DeliveryDeps & LaneQueues<DeliveryMessage>, lane: Lane): RateGate {
+  // Sends wait in the batch for starts due within a second of its start, no later (real time, as the slots count it).
+  const waitsUntil = Date.now() + RATE_LIMIT_MAX_WAIT_MS;
   const admissions: Promise<unknown>[] = [];
   const refused: { claim: ClaimedAttempt; retryInMs: number }[] = [];
   const ask = async (claim: ClaimedAttempt, limit: number, pause: Pause): Promise<boolean> => {
     let verdict: RateVerdict;
     try {
-      verdict = await pause(deps.rateLimiter.acquire(claim.endpoint.id, limit));
+      verdict = await pause(deps.rateLimiter.acquire(claim.endpoint.id, limit, waitsUntil - Date.now()));
     } catch (err) {
       logger.warn("rate limiter unavailable; the send waits", { webhook_id: claim.endpoint.id, error: String(err) });
       verdict = { retryInMs: LIMITER_UNAVAILABLE_RETRY_MS };

@@ -9,8 +9,9 @@ import { DurableObject } from "cloudflare:workers";
  */
 export const RATE_WINDOW_MS = 1_050;
 /**
- * A send whose slot opens within this long waits for it in its batch (its send slot paused); a later one goes back to
- * the queue. A second: what the queue's delays (whole seconds) cannot do more finely.
+ * A send whose start is due within this long of its batch's start waits for it in the batch (its send slot paused); a
+ * later one goes back to the queue. A second: what the queue's delays (whole seconds) cannot do more finely, and no
+ * longer than that does a limited webhook hold its batch's invocation.
  */
 export const RATE_LIMIT_MAX_WAIT_MS = 1_000;
 
@@ -52,18 +53,19 @@ export class SendWindow {
 export class WebhookRateLimiter extends DurableObject {
   private readonly window = new SendWindow();
 
-  acquire(limit: number): RateVerdict {
-    return this.window.acquire(limit, Date.now(), RATE_LIMIT_MAX_WAIT_MS);
+  /** A start for one send at `limit` a second, if it is due within `maxWaitMs` (at most RATE_LIMIT_MAX_WAIT_MS). */
+  acquire(limit: number, maxWaitMs: number): RateVerdict {
+    return this.window.acquire(limit, Date.now(), Math.min(Math.max(0, maxWaitMs), RATE_LIMIT_MAX_WAIT_MS));
   }
 }
 
-/** What the send stage asks before sending to a limited webhook. */
+/** What the send stage asks before sending to a limited webhook: a start within `maxWaitMs`, or when to come back. */
 export interface RateLimiter {
-  acquire(webhookId: string, limit: number): Promise<RateVerdict>;
+  acquire(webhookId: string, limit: number, maxWaitMs: number): Promise<RateVerdict>;
 }
 
 export const rateLimiterOf = (namespace: DurableObjectNamespace<WebhookRateLimiter>): RateLimiter => ({
-  acquire: async (webhookId, limit) => namespace.getByName(webhookId).acquire(limit),
+  acquire: async (webhookId, limit, maxWaitMs) => namespace.getByName(webhookId).acquire(limit, maxWaitMs),
 });
 
 /**
