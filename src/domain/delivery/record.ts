@@ -145,7 +145,10 @@ export async function recordAttempts(
             ...(orderedWebhooks.length > 0 ? [headsStatement(d1, orderedWebhooks)] : []),
           ];
           const batch = await d1.batch(statements);
-          const heads = orderedWebhooks.length > 0 ? headsOf(batch.at(-1)!.results as never) : [];
+          const heads =
+            orderedWebhooks.length > 0
+              ? headsOf(batch.at(-1)!.results as { webhook_id: string; id: number | null }[])
+              : [];
           return { health, results: batch, heads };
         }),
       ),
