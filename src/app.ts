@@ -25,6 +25,8 @@ const OPENAPI_DOCUMENT = {
   security: [{ bearerAuth: [] }],
 };
 
+// No `App` type is exported: operations register themselves per file, so the app's type carries no routes and hono/client
+// would give an empty client; typed clients come from the OpenAPI document (docs/testing.md#layout).
 /** `services` replaces the container built from the bindings (benchmarks and tests pass the real one, e.g. with a fixed clock). */
 export function createApp(makeServices: (env: Env) => Services = createServices) {
   const app = createRouter();

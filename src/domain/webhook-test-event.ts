@@ -3,10 +3,10 @@
 // webhook subscribes to instead.
 import type { WebhookEndpointRow } from "../db/schema";
 import { conflict, invalidField } from "../lib/errors";
-import { attemptDelivery } from "./delivery/attempt";
+import { attemptDeliveryNow } from "./delivery/attempt";
 import type { DeliveryDeps } from "./delivery/deps";
 import type { AttemptOutcome } from "./delivery/record";
-import { afterAttempts, type RequeueDeps } from "./delivery/requeue";
+import type { RequeueDeps } from "./delivery/requeue";
 import { isKnownEventType, isServiceEventType, subscriptionMatches } from "./event-catalog";
 import type { EventEnvelopeInput } from "./event-envelope";
 import { exampleEventInput } from "./event-examples";
@@ -43,7 +43,8 @@ export async function sendWebhookTestEvent(
   const envelope = completeEnvelope(testEventInput(webhook, actorId, eventType), now);
   const [deliveryId] = await storeEvent(deps.db, envelope, now, webhook.id);
   if (deliveryId === undefined) throw new Error("test delivery was not created");
-  const outcome = await attemptDelivery(deps, deliveryId, { allowDisabled: true, goneDisables: false });
+  // A failed test is retried like any delivery: attemptDeliveryNow puts its retry on the queue.
+  const outcome = await attemptDeliveryNow(deps, deliveryId, { allowDisabled: true, goneDisables: false });
   // Flow control holds a test like any delivery: it stays queued and goes out in its turn.
   if (outcome.kind === "skipped" && outcome.reason === "in_line")
     throw conflict(
@@ -56,7 +57,5 @@ export async function sendWebhookTestEvent(
         "and goes out as soon as the limit allows",
     );
   if (outcome.kind !== "attempted") throw new Error(`test delivery was not attempted: ${outcome.reason}`);
-  // A failed test is retried like any delivery: its retry goes on the queue here, so no caller can forget it.
-  await afterAttempts(deps, [outcome]);
   return { eventId: envelope.event_id, outcome };
 }

@@ -12,7 +12,8 @@ import { invalidField, serviceUnavailable } from "../lib/errors";
 import type { Services } from "../lib/services";
 import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "./target-url";
 import { type TenantDirectory, tenantDirectory } from "./tenant-directory";
-import { createWebhook, getWebhookRow, updateWebhook, type WebhookFields } from "./webhooks";
+import type { WebhookFields } from "./webhook-fields";
+import { createWebhook, getWebhookRow, updateWebhook } from "./webhooks";
 
 export type WebhookWriteDeps = Pick<Services, "db" | "config" | "now" | "fetch" | "secretBox">;
 

@@ -1,6 +1,7 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
 import { and, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
 import { canSee, type Owner, type OwnerFilter, type Visibility } from "../auth/policy";
+import { shownValueOf, storedValuesOf } from "../db/api-columns";
 import type { Database } from "../db/client";
 import { tablesOf, withPartitions } from "../db/partitions";
 import {
@@ -15,11 +16,11 @@ import {
 import { invalidField, notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
-import { toIso } from "../lib/time";
 import { toStatement } from "./delivery/claim";
 import { orderedHeads, releaseLine } from "./delivery/ordered";
 import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
+import { type WebhookFields, type WebhookResponse, WebhookSchema, WRITABLE_FIELD_NAMES } from "./webhook-fields";
 
 export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disabledReason">): WebhookStatus {
   if (row.enabled) return "active";
@@ -32,34 +33,23 @@ export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disable
 export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) =>
   row.enabled ? 0 : row.missedEvents;
 
+const shownValue = shownValueOf(webhookEndpoints);
+
 /**
- * The API's view of a webhook: never the secret. `orderedHead` is the delivery at the head of an ordered webhook's line
- * (orderedHeads), null when it is not ordered or its line is empty.
+ * The API's view of a webhook (WebhookSchema: never the secret): its columns as shown, and the fields it computes.
+ * `orderedHead` is the delivery at the head of an ordered webhook's line (orderedHeads), null when it is not ordered or
+ * its line is empty.
  */
-export function toPublicWebhook(row: WebhookEndpointRow, orderedHead: number | null = null) {
-  return {
-    id: row.id,
-    tenant_id: row.tenantId,
-    partner_id: row.partnerId,
-    url: row.url,
-    description: row.description,
-    events: row.events,
-    enabled: row.enabled,
+export function toPublicWebhook(row: WebhookEndpointRow, orderedHead: number | null = null): WebhookResponse {
+  const computed: Record<string, unknown> = {
     status: webhookStatus(row),
-    failure_count: row.failureCount,
-    disabled_at: toIso(row.disabledAt),
-    disabled_reason: row.disabledReason,
-    headers: row.headers,
-    metadata: row.metadata,
-    last_success_at: toIso(row.lastSuccessAt),
-    last_failure_at: toIso(row.lastFailureAt),
     missed_events_since_disabled: missedEventsSinceDisabled(row),
-    rate_limit: row.rateLimit,
-    ordered: row.ordered,
     ordered_head_delivery_id: row.ordered ? orderedHead : null,
-    created_at: toIso(row.createdAt)!,
-    updated_at: toIso(row.updatedAt)!,
   };
+  const names = Object.keys(WebhookSchema.shape);
+  return Object.fromEntries(
+    names.map((name) => [name, name in computed ? computed[name] : shownValue(row, name)]),
+  ) as WebhookResponse;
 }
 
 /** The API's view of `rows`, an ordered one with the head of its line (one query for all of them, none for the rest). */
@@ -71,17 +61,14 @@ export async function toPublicWebhooks(db: Database, rows: readonly WebhookEndpo
   return rows.map((r) => toPublicWebhook(r, heads.get(r.id) ?? null));
 }
 
-export interface WebhookFields {
-  url: string;
-  events: string[];
-  description?: string | null;
-  enabled?: boolean;
-  headers?: Record<string, string>;
-  metadata?: Record<string, unknown>;
-  /** Deliveries a second at most; null: no limit. */
-  rate_limit?: number | null;
-  ordered?: boolean;
-}
+// Writable fields with rules of their own below (the owner's are auth/policy.ts's); any other is stored as given.
+const OWN_RULES = new Set(["url", "events", "enabled", "tenant_id", "partner_id"]);
+const storedAsGiven = (fields: Partial<WebhookFields>) =>
+  storedValuesOf(
+    webhookEndpoints,
+    fields,
+    WRITABLE_FIELD_NAMES.filter((name) => !OWN_RULES.has(name)),
+  );
 
 // The owner's live webhooks (webhook_endpoints_live_owner_idx): a tenant's, or a partner's partner-level ones.
 const liveWebhooksOf = (owner: Owner) =>
@@ -119,16 +106,12 @@ export async function createWebhook(
       id,
       tenantId: owner.tenantId,
       partnerId: owner.partnerId,
+      ...storedAsGiven(fields),
       url: fields.url,
-      description: fields.description ?? null,
       events: dedupe(fields.events),
       enabled,
       disabledAt: enabled ? null : now,
       disabledReason: enabled ? null : "manual",
-      headers: fields.headers ?? {},
-      metadata: fields.metadata ?? {},
-      rateLimit: fields.rate_limit ?? null,
-      ordered: fields.ordered ?? false,
       secret: await secretBox.seal(secret, id),
       createdAt: now,
       updatedAt: now,
@@ -222,19 +205,13 @@ export async function updateWebhook(
   now: number,
   maxPerOwner = Number.POSITIVE_INFINITY,
 ): Promise<WebhookEndpointRow> {
-  const set: Partial<typeof webhookEndpoints.$inferInsert> = { updatedAt: now };
+  const set: Partial<typeof webhookEndpoints.$inferInsert> = { ...storedAsGiven(changes), updatedAt: now };
   // A new URL is a new receiver: whether the old one timed out says nothing about it (it starts in the main lane).
   if (changes.url !== undefined && changes.url !== existing.url)
     Object.assign(set, { url: changes.url, slowSince: null });
   if (changes.events !== undefined) set.events = dedupe(changes.events);
-  if (changes.description !== undefined) set.description = changes.description;
-  if (changes.headers !== undefined) set.headers = changes.headers;
-  if (changes.metadata !== undefined) set.metadata = changes.metadata;
-  if (changes.rate_limit !== undefined) set.rateLimit = changes.rate_limit;
   // Turned on, the line starts from the webhook's first open delivery: a search from 0 once, until the head moves it.
-  if (changes.ordered === true && !existing.ordered)
-    Object.assign(set, { ordered: true, orderedFrom: 0, orderedReopenedFrom: null });
-  else if (changes.ordered === false) set.ordered = false;
+  if (changes.ordered === true && !existing.ordered) Object.assign(set, { orderedFrom: 0, orderedReopenedFrom: null });
   if (changes.tenantId !== undefined) set.tenantId = changes.tenantId;
   if (changes.partnerId !== undefined) set.partnerId = changes.partnerId;
   if (changes.enabled === true && !existing.enabled) {

@@ -1,9 +1,8 @@
 // Queue consumers, thin adapters over the delivery stages (src/domain/delivery/): the delivery queues of the two lanes
 // (one message per delivery attempt, handled a batch at a time; docs/architecture.md#lanes) and their dead-letter queue.
-import { groupByTable, withPartitions } from "../db/partitions";
-import { ACTIVE_DELIVERY_SQL } from "../db/schema";
 import { attemptDeliveries } from "../domain/delivery/attempt";
 import { resolveDeliveryRefs } from "../domain/delivery/claim";
+import { failDeadLettered } from "../domain/delivery/dead-letter";
 import type { Lane } from "../domain/delivery/lanes";
 import { type DeliveryMessage, isDeliveryMessage } from "../domain/delivery/message";
 import { type DeliveryRef, refKey } from "../domain/publish";
@@ -133,27 +132,6 @@ function retryMessages(messagesOf: MessagesByDelivery, refs: readonly DeliveryRe
 
 /** Dead-lettered messages exhausted the queue's retries: their deliveries end as `failed`, visibly, never silently. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
-  const messages = batch.messages.map((m) => m.body).filter(isDeliveryMessage);
-  if (messages.length > 0) {
-    const refs = await resolveDeliveryRefs(services.db, messages);
-    const now = services.now();
-    const d1 = services.db.$client;
-    await withPartitions(d1, (live) =>
-      d1.batch(
-        [...groupByTable(live, refs, (r) => r.id)].map(([table, group]) =>
-          d1.prepare(deadLetterIn(table)).bind(JSON.stringify(group.map((r) => ({ w: r.webhookId, i: r.id }))), now),
-        ),
-      ),
-    );
-    logger.error("deliveries dead-lettered", { count: refs.length });
-  }
+  await failDeadLettered(services, batch.messages.map((m) => m.body).filter(isDeliveryMessage));
   batch.ackAll();
 }
-
-// A delivery whose attempt is in flight (its lease runs) is left to that attempt's recording: finishing it under the
-// attempt would let an ordered webhook's next delivery go while this one is still being sent.
-const deadLetterIn = (table: string) => `UPDATE "${table}" SET status = 'failed', lease_until = NULL, in_queue = 0,
-    completed_at = ?2, updated_at = ?2, last_error = 'dead-lettered: the delivery queue could not process this message'
-  FROM json_each(?1) AS r
-  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i' AND ${ACTIVE_DELIVERY_SQL}
-    AND ("${table}".lease_until IS NULL OR "${table}".lease_until < ?2)`;

@@ -1,14 +1,14 @@
 // One scheduled handler: each cron expression in wrangler.toml routes to its job (domain/job-runs names them), and
 // every run is recorded in job_runs: its start, its end and how it ended.
 
+import { runStorage } from "../domain/archive/storage-job";
+import { sweepDueDeliveries } from "../domain/delivery/sweep";
 import { type JobName, jobErrorClass, jobOfCron, recordJobFinish, recordJobStart } from "../domain/job-runs";
 import { purgeExpiredPortalSessions } from "../domain/portal-sessions";
 import { continueRecoveries } from "../domain/recovery";
+import { reencryptSecrets } from "../domain/reencrypt-secrets";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
-import { reencryptSecrets } from "./reencrypt-secrets";
-import { sweepDueDeliveries } from "./retry-sweep";
-import { runStorage } from "./storage";
 
 const JOBS: Record<JobName, (services: Services) => Promise<unknown>> = {
   retry_sweep: async (services) => {

@@ -62,7 +62,8 @@ import { PORTAL_CSS } from "./assets/portal-css";
 import { PORTAL_JS } from "./assets/portal-js";
 import { type PortalContext, type PortalEnv, type PortalView, SESSION_COOKIE } from "./context";
 import {
-  type EndpointFormValues,
+  emptyEndpointForm,
+  endpointFormValuesOf,
   type FieldErrors,
   fieldErrorsOf,
   readEndpointForm,
@@ -84,7 +85,6 @@ import {
   EndpointList,
   EndpointOverview,
   FlashNotice,
-  formValuesOf,
   GRACE_CHOICES,
   RotateForm,
 } from "./pages/endpoints";
@@ -304,19 +304,9 @@ async function formOutcome<T>(
   }
 }
 
-const EMPTY_FORM: EndpointFormValues = {
-  url: "",
-  description: "",
-  events: [],
-  headersText: "",
-  enabled: true,
-  rateLimitText: "",
-  ordered: false,
-};
-
 portalRouter.get("/webhooks/new", (c) => {
   requireAccess(view(c).principal, "write");
-  return renderPage(c, "Add endpoint", <EndpointForm view={view(c)} values={EMPTY_FORM} errors={{}} />);
+  return renderPage(c, "Add endpoint", <EndpointForm view={view(c)} values={emptyEndpointForm()} errors={{}} />);
 });
 
 portalRouter.post("/webhooks", async (c) => {
@@ -368,7 +358,7 @@ portalRouter.get("/webhooks/:id/edit", async (c) => {
   return renderPage(
     c,
     "Edit endpoint",
-    <EndpointForm view={view(c)} existing={row} values={formValuesOf(row)} errors={{}} />,
+    <EndpointForm view={view(c)} existing={row} values={endpointFormValuesOf(row)} errors={{}} />,
   );
 });
 

@@ -1,5 +1,6 @@
 // zod schemas and OpenAPI helpers every resource shares: error bodies, JSON request/response content, pagination.
-// A resource's own schemas live in its folder (webhooks/schemas.ts); an operation's own ones in its file.
+// A resource's own schemas live in its folder (webhooks/schemas.ts; a webhook's fields are derived from its table in
+// domain/webhook-fields.ts); an operation's own ones in its file.
 import { z } from "@hono/zod-openapi";
 import { laxInteger } from "../lib/pydantic";
 import type { BodyReading } from "../lib/request-body";

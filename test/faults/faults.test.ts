@@ -17,9 +17,9 @@ import {
 import { createDb } from "../../src/db/client";
 import type { Lane } from "../../src/domain/delivery/lanes";
 import type { DeliveryMessage } from "../../src/domain/delivery/message";
+import { sweepDueDeliveries } from "../../src/domain/delivery/sweep";
 import { publishEvent } from "../../src/domain/publish";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
-import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { type Faults, seededRandom, withD1Faults, withDuplicateMessages } from "../helpers/faults";

@@ -9,6 +9,7 @@ import type { AttemptRecord } from "../../src/db/schema";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import type { LaneQueues } from "../../src/domain/delivery/lanes";
 import type { QueueMessage } from "../../src/domain/delivery/message";
+import type { RecordedResult } from "../../src/domain/delivery/send";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { createSecretBox } from "../../src/lib/secret-box";
@@ -46,6 +47,17 @@ export function deliveryDeps(
     slowQueue,
   };
 }
+
+/** A receiver's 200, as a send reports it: for recording attempts without sending (recordAttempts). */
+export const ANSWERED_200: RecordedResult = {
+  ok: true,
+  statusCode: 200,
+  durationMs: 3,
+  errorClass: null,
+  errorMessage: null,
+  responseExcerpt: "ok",
+  retryAfterSeconds: null,
+};
 
 /** Stores an event with one delivery to `webhookId` (not enqueued) and returns the delivery. */
 export async function seedDelivery(

@@ -3,8 +3,8 @@
 // from D1 (the hot window's partitions, the deliveries table) and from the archive (R2) at once.
 import { env } from "cloudflare:workers";
 import { createPartitions, firstDeliveryIdAt, hourOf, partitionName } from "../../src/db/partitions";
-import type { AttemptRecord, DeliveryStatus, ErrorClass } from "../../src/db/schema";
-import { runStorage } from "../../src/jobs/storage";
+import { type AttemptRecord, type DeliveryStatus, type ErrorClass, isActiveDelivery } from "../../src/db/schema";
+import { runStorage } from "../../src/domain/archive/storage-job";
 import { createServices } from "../../src/lib/services";
 
 /** One delivery as a test describes it; the rest is filled in as the engine would. */
@@ -63,7 +63,7 @@ export async function storePastDeliveries(deliveries: readonly PastDelivery[]): 
   await createPartitions(env.DB, [...new Set(deliveries.map((d) => hourOf(d.createdAt)))]);
   const stored = deliveries.map((d): StoredDelivery => {
     const eventId = d.eventId ?? `evt_past_${d.webhookId.slice(3, 9)}_${d.createdAt}`;
-    const finished = d.status === "success" || d.status === "failed" || d.status === "cancelled";
+    const finished = !isActiveDelivery(d.status);
     const attempts: AttemptRecord[] =
       d.status === "pending"
         ? []

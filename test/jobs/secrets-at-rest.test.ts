@@ -3,7 +3,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { attemptDelivery } from "../../src/domain/delivery/attempt";
-import { reencryptSecrets } from "../../src/jobs/reencrypt-secrets";
+import { reencryptSecrets } from "../../src/domain/reencrypt-secrets";
 import { createSecretBox, generateMasterKeyEntry } from "../../src/lib/secret-box";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { db, deliveryDeps, scaiKeyReceiverAccepts, seedDelivery } from "../helpers/deliveries";

@@ -6,8 +6,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { HOUR_MS, hourOf, listPartitionHours } from "../../src/db/partitions";
+import { runStorage } from "../../src/domain/archive/storage-job";
 import { attemptDelivery } from "../../src/domain/delivery/attempt";
-import { runStorage } from "../../src/jobs/storage";
 import type { Config } from "../../src/lib/config";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";

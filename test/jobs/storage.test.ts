@@ -1,16 +1,16 @@
-// The storage cron (jobs/storage.ts), on a clock the test moves: it makes this hour's and the next hour's partitions,
-// seals every hour that left the hot window (its history to R2, readable through the deliveries API as before; what
-// must outlive it to the deliveries table; the partition dropped), archives what outlived its partition once it is
-// history, and deletes what is past RETENTION_DAYS and the stats past their windows. No delivery, however long it
-// retries, holds back any of it. One run at a time; a run cut by its time box resumes where it stopped.
+// The storage cron (domain/archive/storage-job.ts), on a clock the test moves: it makes this hour's and the next hour's
+// partitions, seals every hour that left the hot window (its history to R2, readable through the deliveries API as
+// before; what must outlive it to the deliveries table; the partition dropped), archives what outlived its partition
+// once it is history, and deletes what is past RETENTION_DAYS and the stats past their windows. No delivery, however
+// long it retries, holds back any of it. One run at a time; a run cut by its time box resumes where it stopped.
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { HOUR_MS, hourOf } from "../../src/db/partitions";
 import { sealStep } from "../../src/domain/archive/seal";
+import { runStorage } from "../../src/domain/archive/storage-job";
 import { publishEvent } from "../../src/domain/publish";
 import worker from "../../src/index";
-import { runStorage } from "../../src/jobs/storage";
 import type { Config } from "../../src/lib/config";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";

@@ -9,12 +9,12 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { sweepDueDeliveries } from "../../src/domain/delivery/sweep";
 import type { DeliveryRef } from "../../src/domain/publish";
 import { PROBE_CURSOR, WATERMARK_CURSOR, watermarkProbe } from "../../src/domain/queue-watermark";
 import worker from "../../src/index";
-import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
 import { createServices } from "../../src/lib/services";
-import { createWebhook } from "../helpers/api";
+import { createWebhook, webhookAtReceiver } from "../helpers/api";
 import { cancelOpenDeliveriesBut, deliveryRow, seedDelivery, updateDelivery, waitFor } from "../helpers/deliveries";
 import { keepingQueue } from "../helpers/pipeline";
 import { hookUrl, recorded } from "../helpers/receiver";
@@ -173,5 +173,44 @@ describe("the probe's record", () => {
     await consume([{ body: watermarkProbe(t0), timestamp: new Date(t0) }]);
     await sweepAt(t0 + 2 * MINUTE);
     expect(await probeRecord()).toBe(t0 + 2 * MINUTE);
+  });
+});
+
+describe("the cron sweep", () => {
+  it("enqueues due retries and orphaned deliveries, leaves the rest, and never enqueues one twice", async () => {
+    const wh = await webhookAtReceiver("tnt_sweep");
+    const now = Date.now();
+    const due = await seedDelivery(wh.id, "tnt_sweep", now - 5);
+    const orphan = await seedDelivery(wh.id, "tnt_sweep", now - 4);
+    const notDue = await seedDelivery(wh.id, "tnt_sweep", now - 3);
+    const queuedRecently = await seedDelivery(wh.id, "tnt_sweep", now - 2);
+    const set = (id: DeliveryRef, status: string, due: number, inQueue: number) =>
+      updateDelivery(id, { status, due_at: due, in_queue: inQueue });
+    await set(due, "retrying", now - 1000, 0);
+    await set(orphan, "pending", now - 10 * 60_000, 1);
+    await set(notDue, "retrying", now + 3_600_000, 0);
+    await set(queuedRecently, "pending", now - 1000, 1);
+    // Leave only this test's rows eligible.
+    await cancelOpenDeliveriesBut(wh.id);
+
+    // The consumer has received messages sent just now: the orphan's message, due 10 minutes ago, is lost.
+    await env.DB.prepare(
+      "INSERT INTO job_cursors (name, value) VALUES ('queue_watermark', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )
+      .bind(now)
+      .run();
+    const services = createServices(env);
+    const [a, b] = await Promise.all([sweepDueDeliveries(services), sweepDueDeliveries(services)]);
+    expect(a.enqueued + b.enqueued).toBe(2);
+    expect((await deliveryRow(due))!).toMatchObject({ in_queue: 1 });
+    expect((await deliveryRow(notDue))!).toMatchObject({ in_queue: 0, due_at: now + 3_600_000 });
+    expect((await sweepDueDeliveries(services)).enqueued).toBe(0);
+
+    // Through the scheduled handler, the real queue then delivers them.
+    await updateDelivery(notDue, { due_at: now - 1, in_queue: 0 });
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    for (const id of [due, orphan, notDue]) await waitFor(async () => (await deliveryRow(id))!.status === "success");
   });
 });

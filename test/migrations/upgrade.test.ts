@@ -10,9 +10,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { hourOf } from "../../src/db/partitions";
-import type { AttemptRecord } from "../../src/db/schema";
+import { type AttemptRecord, type DeliveryStatus, isActiveDelivery } from "../../src/db/schema";
+import { runStorage } from "../../src/domain/archive/storage-job";
 import { attemptDelivery } from "../../src/domain/delivery/attempt";
-import { runStorage } from "../../src/jobs/storage";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS } from "../helpers/api";
 import { deliveryDeps, waitFor } from "../helpers/deliveries";
@@ -375,8 +375,8 @@ describe("upgrading a database written before event keys per owner and hourly pa
         retry_of: null,
         created_at: d.created_at,
         updated_at: d.updated_at,
-        // Open (no completion time) only while pending or retrying.
-        completed_at: d.status === "pending" || d.status === "retrying" ? null : (d.completed_at ?? d.updated_at),
+        // Open (no completion time) only while active.
+        completed_at: isActiveDelivery(d.status as DeliveryStatus) ? null : (d.completed_at ?? d.updated_at),
       })),
     );
     expect((await db().prepare("SELECT * FROM deliveries_live ORDER BY id").all()).results).toEqual(results);

@@ -146,7 +146,7 @@ export async function sealStep(deps: SealDeps, hour: number): Promise<boolean> {
 /**
  * The last step: in one transaction, move to the deliveries table what is not history yet (open, or finished since
  * `before`), and to the events table the events of this hour any of those still need, then drop the partitions. The
- * storage job runs alone (jobs/storage.ts), so nothing else seals this hour meanwhile.
+ * storage job runs alone (storage-job.ts), so nothing else seals this hour meanwhile.
  */
 async function dropSealed(deps: SealDeps, hour: number, before: number, cursorText: string): Promise<void> {
   const d1 = deps.db.$client;

@@ -130,7 +130,7 @@ function hourStatement(
 /**
  * The archive_days upserts of a chunk's scopes. While a day's lines stay few, their event id hashes ride in the row;
  * past INLINE_HASHES_PER_DAY they move to the day's index object in R2 (read, merged, written back: the storage job
- * runs alone, see jobs/storage.ts).
+ * runs alone, see archive/storage-job.ts).
  */
 async function dayStatements(deps: ArchiveDeps, parts: readonly ScopePart[]): Promise<D1PreparedStatement[]> {
   const d1 = deps.db.$client;

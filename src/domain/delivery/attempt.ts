@@ -1,6 +1,7 @@
 // The stages put together: claim (claim.ts) → send (send.ts, in send-slots.ts) → record (record.ts) → requeue
-// (requeue.ts). attemptDelivery does one delivery (the test event); attemptDeliveries a group (the queue consumer's
-// batch), claiming and recording in one D1 round trip each.
+// (requeue.ts). attemptDeliveryNow does one delivery (the test event); attemptDeliveries a group (the queue consumer's
+// batch), claiming and recording in one D1 round trip each. Both queue what follows the attempts themselves, so no
+// caller has that step to remember.
 import { withPartitions } from "../../db/partitions";
 import { logger } from "../../lib/logger";
 import { type DeliveryRef, enqueueDeliveries, refKey } from "../publish";
@@ -18,10 +19,22 @@ import { runInSlots } from "./send-slots";
 export const RECORD_GATHER_MS = 1_000;
 
 /**
- * Attempts delivery `deliveryId` once if it is due: claim, send, record. For the test event, `allowDisabled` reaches a
- * disabled endpoint and `goneDisables: false` reports a 410 without disabling (the caller is watching). A send its
- * webhook's rate limit refuses goes back on the queue for its slot (`rate_limited`).
+ * Attempts delivery `deliveryId` once if it is due, and queues what follows (a short retry, an auto-disable's
+ * announcement, a failure warning). For the test event, `allowDisabled` reaches a disabled endpoint and
+ * `goneDisables: false` reports a 410 without disabling (the caller is watching). A send its webhook's rate limit
+ * refuses goes back on the queue for its slot (`rate_limited`).
  */
+export async function attemptDeliveryNow(
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
+  delivery: DeliveryRef,
+  opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
+): Promise<AttemptOutcome> {
+  const outcome = await attemptDelivery(deps, delivery, opts);
+  await afterAttempts(deps, [outcome]);
+  return outcome;
+}
+
+/** The stages of one attempt without the requeue: claim, send, record (tests drive single attempts with it). */
 export async function attemptDelivery(
   deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
   delivery: DeliveryRef,

@@ -1,7 +1,7 @@
 // Recording a group of sent attempts (svix's handle_successful_dispatch / handle_failed_dispatch): each attempt's row,
 // its delivery's new state and retry schedule, and the endpoints' health, in one atomic D1 batch.
 import { groupByTable, withPartitions } from "../../db/partitions";
-import type { AttemptRecord, DeliveryStatus } from "../../db/schema";
+import { type AttemptRecord, type DeliveryStatus, isActiveDelivery } from "../../db/schema";
 import { type LogFields, logger } from "../../lib/logger";
 import { type DeliveryRef, refKey, withCurrentPartitions } from "../publish";
 import { computeRetryDelaySeconds } from "../retry-policy";
@@ -108,7 +108,7 @@ export async function recordAttempts(
       ? null
       : `${result.errorClass}${result.errorMessage ? `: ${result.errorMessage}` : ""}`.slice(0, 500),
     attempt: JSON.stringify(attemptRecord(claim.attemptNumber, startedAt, result)),
-    completed_at: status === "retrying" ? null : now,
+    completed_at: isActiveDelivery(status) ? null : now,
     updated_at: now,
   }));
 
@@ -201,6 +201,14 @@ export async function recordAttempts(
 }
 
 /** An attempt as its delivery row keeps it (the API's shape, times in ms; a failure's response headers for the portal). */
+/**
+ * What a successful attempt keeps of its response's body, in characters. A failure keeps the whole excerpt (4 KiB), which
+ * is what explains it; a success's body is rarely read, and its delivery's row must stay under the ~1 KB a WITHOUT ROWID
+ * row keeps in its page: a receiver answering every event with a large page would otherwise cost each of its deliveries
+ * an overflow page (4 KB) in the hot window.
+ */
+export const SUCCESS_BODY_KEPT_CHARS = 256;
+
 export function attemptRecord(attemptNumber: number, startedAt: number, result: RecordedResult): AttemptRecord {
   const record: AttemptRecord = {
     attempt: attemptNumber,
@@ -210,7 +218,9 @@ export function attemptRecord(attemptNumber: number, startedAt: number, result: 
     status_code: result.statusCode,
     error_class: result.errorClass,
     error: result.errorMessage?.slice(0, 500) ?? null,
-    response_body: result.responseExcerpt,
+    response_body: result.ok
+      ? (result.responseExcerpt?.slice(0, SUCCESS_BODY_KEPT_CHARS) ?? null)
+      : result.responseExcerpt,
   };
   if (!result.ok && result.responseHeaders?.length) record.response_headers = result.responseHeaders;
   return record;

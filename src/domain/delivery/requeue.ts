@@ -1,5 +1,5 @@
-// Putting deliveries back on the queue after attempts: short retries, announcements, manual retries. Called by the
-// queue consumer and by routes (the test event, the retry endpoint).
+// Putting deliveries back on the queue after attempts: short retries and announcements (afterAttempts, run by the
+// compositions of attempt.ts), and manual retries (requeueDelivery, run by manual-retry.ts).
 import type { Database } from "../../db/client";
 import { deliveryTable, HOUR_MS, withPartitions } from "../../db/partitions";
 import type { Config } from "../../lib/config";

@@ -1,7 +1,13 @@
 // Delivery screens: the log of one endpoint or of all of them (filters, search by event or resource id), and one
 // delivery with its payload, every attempt's request and response, and what can be done about it.
 import type { Child, FC } from "hono/jsx";
-import { DELIVERY_STATUSES, type DeliveryRow, ERROR_CLASSES, type WebhookEndpointRow } from "../../db/schema";
+import {
+  DELIVERY_STATUSES,
+  type DeliveryRow,
+  ERROR_CLASSES,
+  isActiveDelivery,
+  type WebhookEndpointRow,
+} from "../../db/schema";
 import type { getDeliveryDetail } from "../../domain/deliveries";
 import type { RecentHealth } from "../../domain/portal-queries";
 import { FAILURE_FAMILIES } from "../../domain/stats/histogram";
@@ -434,7 +440,7 @@ export const DeliveryPage: FC<{
   notice?: Child;
 }> = ({ view, row, detail, requestHeaders, responseHeaders, notice }) => {
   const retryable = (detail.status === "failed" || detail.status === "cancelled") && detail.payload !== null;
-  const active = detail.status === "pending" || detail.status === "retrying";
+  const active = isActiveDelivery(detail.status);
   const action = webhookPath(row.id, `/deliveries/${detail.id}`);
   return (
     <div id="delivery" data-live={active ? "" : undefined}>

@@ -8,7 +8,7 @@ import { TEST_EVENT_TYPE } from "../../domain/webhook-test-event";
 import { missedEventsSinceDisabled } from "../../domain/webhooks";
 import { Sparkline } from "../charts";
 import type { PortalView } from "../context";
-import { type EndpointFormValues, type FieldErrors, headersToText } from "../endpoint-form";
+import type { EndpointFormValues, FieldErrors } from "../endpoint-form";
 import type { Flash, TestOutcome } from "../flash";
 import {
   Badge,
@@ -271,7 +271,7 @@ export const EndpointForm: FC<{
             aria-invalid={invalid("headers")}
             aria-describedby={describedBy("headers", "headers-hint")}
           >
-            {values.headersText}
+            {values.headers}
           </textarea>
           <p class="hint" id="headers-hint">
             One <code>Name: value</code> per line, sent with every delivery.
@@ -285,7 +285,7 @@ export const EndpointForm: FC<{
             name="rate_limit"
             type="text"
             inputmode="numeric"
-            value={values.rateLimitText}
+            value={values.rate_limit}
             placeholder="No limit"
             aria-invalid={invalid("rate_limit")}
             aria-describedby={describedBy("rate_limit", "rate_limit-hint")}
@@ -334,16 +334,6 @@ export const EndpointForm: FC<{
     </>
   );
 };
-
-export const formValuesOf = (row: WebhookEndpointRow): EndpointFormValues => ({
-  url: row.url,
-  description: row.description ?? "",
-  events: row.events,
-  headersText: headersToText(row.headers),
-  enabled: row.enabled,
-  rateLimitText: row.rateLimit === null ? "" : String(row.rateLimit),
-  ordered: row.ordered,
-});
 
 type Tab = "overview" | "deliveries" | "stats" | "recover" | "replay";
 

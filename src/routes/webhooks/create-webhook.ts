@@ -1,12 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
+import { WebhookSchema, webhookCreateShape } from "../../domain/webhook-fields";
 import { saveWebhook } from "../../domain/webhook-writes";
 import { toPublicWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, standardErrors } from "../shared-schemas";
-import { WebhookSchema, webhookFieldShape } from "./schemas";
 
-const CreateWebhookBody = z.object(webhookFieldShape).openapi("CreateWebhook");
+const CreateWebhookBody = z.object(webhookCreateShape).openapi("CreateWebhook");
 
 const CreatedWebhookSchema = WebhookSchema.extend({
   secret: z.string().openapi({

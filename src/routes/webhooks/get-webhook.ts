@@ -1,12 +1,13 @@
 import { createRoute } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
+import { WebhookSchema } from "../../domain/webhook-fields";
 import { toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
-import { WebhookIdParam, WebhookSchema } from "./schemas";
+import { WebhookIdParam } from "./schemas";
 
-export type { WebhookResponse as GetWebhookResponse } from "./schemas";
+export type { WebhookResponse as GetWebhookResponse } from "../../domain/webhook-fields";
 
 const route = createRoute({
   method: "get",

@@ -2,10 +2,10 @@ import { createRoute, type z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { scopeListFilter, visibilityOf } from "../../auth/policy";
 import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
+import { WebhookSchema } from "../../domain/webhook-fields";
 import { listWebhooks, toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, PageQuery, pageOf, standardErrors } from "../shared-schemas";
-import { WebhookSchema } from "./schemas";
 
 const WebhookListSchema = pageOf(WebhookSchema, "WebhookList");
 export type ListWebhooksResponse = z.infer<typeof WebhookListSchema>;

@@ -1,21 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
+import { WebhookSchema, webhookUpdateShape } from "../../domain/webhook-fields";
 import { saveWebhook } from "../../domain/webhook-writes";
 import { toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { requireVisibleWebhook } from "./guards";
-import { WebhookIdParam, WebhookSchema, webhookFieldShape } from "./schemas";
+import { WebhookIdParam } from "./schemas";
 
-export type { WebhookResponse as UpdateWebhookResponse } from "./schemas";
+export type { WebhookResponse as UpdateWebhookResponse } from "../../domain/webhook-fields";
 
-const UpdateWebhookBody = z
-  .object({
-    ...webhookFieldShape,
-    url: webhookFieldShape.url.optional(),
-    events: webhookFieldShape.events.optional(),
-  })
-  .openapi("UpdateWebhook");
+const UpdateWebhookBody = z.object(webhookUpdateShape).openapi("UpdateWebhook");
 
 const route = createRoute({
   method: "patch",

@@ -1,10 +1,25 @@
-// 410 Gone: the receiver says the endpoint no longer exists, so it is disabled at once and announced, with no retry.
+// Endpoint health (endpoint-health.ts): 410 Gone disables an endpoint at once and announces it, with no retry;
+// consecutive failed deliveries disable it at the threshold, a success resets the count, and a group's outcomes count
+// in the order they happened.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
-import { deliveryRow, waitFor } from "../../helpers/deliveries";
-import { recorded } from "../../helpers/receiver";
-import { publisher } from "../../helpers/tokens";
+import { payloadText, type StoredPayload } from "../../../src/db/payload";
+import { attemptDelivery } from "../../../src/domain/delivery/attempt";
+import { claimDeliveries } from "../../../src/domain/delivery/claim";
+import { recordAttempts } from "../../../src/domain/delivery/record";
+import type { DeliveryRef } from "../../../src/domain/publish";
+import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
+import {
+  ANSWERED_200,
+  deliveryDeps,
+  deliveryRow,
+  seedDelivery,
+  updateDeliveries,
+  updateDelivery,
+  waitFor,
+} from "../../helpers/deliveries";
+import { hookUrl, recorded } from "../../helpers/receiver";
+import { publisher, tenantAdmin } from "../../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const PARTNER = "prt_engine";
@@ -89,5 +104,111 @@ describe("410 Gone", () => {
       disabled_reason: null,
     });
     expect((await deliveryRow({ webhookId: wh.id, id: res.body.delivery_id }))!.last_status_code).toBe(410);
+  });
+});
+
+describe("consecutive failures", () => {
+  it("auto-disables after consecutive failed deliveries, announces it, and a success resets the count", async () => {
+    const wh = await webhookAtReceiver("tnt_health", { plan: [500] });
+    const listener = await createWebhook(await tenantAdmin("tnt_health", "prt_engine"), {
+      url: "https://receiver.example.com/ops",
+      events: ["webhook.auto_disabled"],
+    });
+    // A query-string secret in the failing webhook's URL must not reach the other subscribers.
+    await env.DB.prepare(
+      "UPDATE webhook_endpoints SET failure_count = 9, url = url || '&token=SUPERSECRET123' WHERE id = ?",
+    )
+      .bind(wh.id)
+      .run();
+    const clock = { now: Date.now() };
+    const id = await seedDelivery(wh.id, "tnt_health", clock.now);
+    await updateDelivery(id, { attempt_count: 5 }); // the last attempt
+    const outcome = await attemptDelivery(deliveryDeps(clock), id);
+    expect(outcome).toMatchObject({ status: "failed", autoDisabled: true });
+    const got = await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token });
+    expect(got.body).toMatchObject({
+      enabled: false,
+      status: "auto_disabled",
+      failure_count: 10,
+      disabled_reason: "consecutive_failures",
+    });
+    expect(got.body.disabled_at).not.toBeNull();
+
+    // The webhook.auto_disabled event and its deliveries were stored in the same batch as the disable.
+    expect((outcome as { announcementDeliveries: DeliveryRef[] }).announcementDeliveries).toMatchObject([
+      { webhookId: listener.id },
+    ]);
+    const announcedRow = await env.DB.prepare(
+      `SELECT e.payload FROM deliveries_live d
+       JOIN events_live e ON e.owner_key = d.event_owner AND e.event_id = d.event_id
+       WHERE d.event_type = 'webhook.auto_disabled' AND d.webhook_id = ?`,
+    )
+      .bind(listener.id)
+      .first<{ payload: StoredPayload }>();
+    const announced = { payload: await payloadText(announcedRow!.payload) };
+    expect(JSON.parse(announced!.payload)).toMatchObject({
+      resource: { type: "webhook", id: wh.id },
+      data: { reason: "consecutive_failures" },
+    });
+    expect(JSON.parse(announced!.payload).data).toEqual({
+      webhook_id: wh.id,
+      reason: "consecutive_failures",
+      threshold: 10,
+    });
+    expect(announced!.payload).not.toContain("SUPERSECRET123");
+
+    // Re-enabled, then one success resets the count.
+    await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { enabled: true, url: hookUrl().url } });
+    await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 4 WHERE id = ?").bind(wh.id).run();
+    const ok = await seedDelivery(wh.id, "tnt_health", clock.now + 1);
+    expect(await attemptDelivery(deliveryDeps(clock), ok)).toMatchObject({ status: "success" });
+    expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body).toMatchObject({
+      failure_count: 0,
+      status: "active",
+    });
+  });
+
+  it("adds up one endpoint's outcomes in a group in the order they happened", async () => {
+    const deps = deliveryDeps({ now: Date.now() });
+    const ok = (at: number) => ({ result: ANSWERED_200, startedAt: at, finishedAt: at });
+    const lastFailure = (at: number) => ({
+      result: {
+        ok: false,
+        statusCode: 500,
+        durationMs: 3,
+        errorClass: "http_5xx" as const,
+        errorMessage: "HTTP 500",
+        responseExcerpt: null,
+        retryAfterSeconds: null,
+      },
+      startedAt: at,
+      finishedAt: at,
+    });
+    for (const [order, expected] of [
+      ["success, then a final failure", { failure_count: 1, enabled: true }],
+      ["a final failure, then success", { failure_count: 0, enabled: false }],
+    ] as const) {
+      const wh = await webhookAtReceiver(`tnt_order_${order.length}`);
+      await env.DB.prepare("UPDATE webhook_endpoints SET failure_count = 9 WHERE id = ?").bind(wh.id).run();
+      const ids = [await seedDelivery(wh.id, "tnt_order"), await seedDelivery(wh.id, "tnt_order")];
+      await updateDeliveries(ids, { attempt_count: 5 }); // last attempts
+      const { claimed } = await claimDeliveries(deps, ids);
+      const t = Date.now();
+      const outcomes = order.startsWith("success")
+        ? [
+            { claim: claimed[0]!, ...ok(t) },
+            { claim: claimed[1]!, ...lastFailure(t + 1) },
+          ]
+        : [
+            { claim: claimed[0]!, ...lastFailure(t) },
+            { claim: claimed[1]!, ...ok(t + 1) },
+          ];
+      const recordedOutcomes = await recordAttempts(deps, outcomes);
+      expect((await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body, order).toMatchObject(expected);
+      expect(
+        recordedOutcomes.some((o) => o.autoDisabled),
+        order,
+      ).toBe(!expected.enabled);
+    }
   });
 });

@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { interceptD1 } from "../../../scripts/lib/d1-intercept";
 import { createDb } from "../../../src/db/client";
 import { createPartitions, hourOf, listPartitionHours, tablesOf } from "../../../src/db/partitions";
+import { sweepDueDeliveries } from "../../../src/domain/delivery/sweep";
 import type { DeliveryRef } from "../../../src/domain/publish";
-import { sweepDueDeliveries } from "../../../src/jobs/retry-sweep";
 import { runScheduled } from "../../../src/jobs/scheduled";
 import { createWebhook } from "../../helpers/api";
 import {

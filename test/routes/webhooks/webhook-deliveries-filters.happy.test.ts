@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db/client";
 import { listPartitionHours, tablesOf } from "../../../src/db/partitions";
-import { DELIVERY_STATUSES, ERROR_CLASSES } from "../../../src/db/schema";
+import { DELIVERY_STATUSES, ERROR_CLASSES, isActiveDelivery } from "../../../src/db/schema";
 import { type DeliveryFilter, listDeliveryHistory } from "../../../src/domain/deliveries";
 import { CANCELLED_ENDPOINT_DISABLED } from "../../../src/domain/delivery/claim";
 import { createServices } from "../../../src/lib/services";
@@ -47,7 +47,7 @@ beforeAll(async () => {
         lastErrorClass: status === "success" ? null : ERROR_CLASSES[(i * 3) % 4]!,
         lastError: status === "cancelled" && i % 2 === 0 ? CANCELLED_ENDPOINT_DISABLED : null,
         // Some finished only recently: they outlive their sealed hour in the deliveries table, as open ones do.
-        completedAt: i % 11 === 0 && status !== "pending" && status !== "retrying" ? NOW - 30 * 60_000 : undefined,
+        completedAt: i % 11 === 0 && !isActiveDelivery(status) ? NOW - 30 * 60_000 : undefined,
       };
     }),
   );

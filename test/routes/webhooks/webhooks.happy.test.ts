@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { firstDeliveryIdAt, hourOf } from "../../../src/db/partitions";
+import { isActiveDelivery } from "../../../src/db/schema";
 import type { DeliveryRef } from "../../../src/domain/publish";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { seedDelivery, updateDelivery } from "../../helpers/deliveries";
@@ -180,11 +181,11 @@ describe("webhook endpoints: success paths", () => {
     // One delivery per status in this hour's partition, and a retrying one that outlived its (sealed) partition in the
     // deliveries table.
     const byStatus: Record<string, DeliveryRef> = {};
-    for (const [i, status] of ["pending", "retrying", "success", "failed"].entries()) {
+    for (const [i, status] of (["pending", "retrying", "success", "failed"] as const).entries()) {
       byStatus[status] = await seedDelivery(created.id, "tnt_delete_pending", now + i);
       await updateDelivery(byStatus[status]!, {
         status,
-        completed_at: status === "success" || status === "failed" ? now : null,
+        completed_at: isActiveDelivery(status) ? null : now,
       });
     }
     const movedId = firstDeliveryIdAt(now - 5 * 3_600_000);

@@ -4,20 +4,20 @@
 // receiver got, and when.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { claimDeliveries } from "../../src/domain/delivery/claim";
-import { recordAttempts } from "../../src/domain/delivery/record";
-import { afterAttempts } from "../../src/domain/delivery/requeue";
-import { sendClaimedAttempt } from "../../src/domain/delivery/send";
-import type { DeliveryRef } from "../../src/domain/publish";
-import { WATERMARK_CURSOR } from "../../src/domain/queue-watermark";
-import { sweepDueDeliveries } from "../../src/jobs/retry-sweep";
-import { createServices, type Services } from "../../src/lib/services";
-import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
-import { deliveryDeps, deliveryRow, seedDelivery, updateDeliveries, waitFor } from "../helpers/deliveries";
-import { pump } from "../helpers/flow";
-import { keepingQueue } from "../helpers/pipeline";
-import { type hookUrl, type RecordedRequest, recorded } from "../helpers/receiver";
-import { publisher } from "../helpers/tokens";
+import { claimDeliveries } from "../../../src/domain/delivery/claim";
+import { recordAttempts } from "../../../src/domain/delivery/record";
+import { afterAttempts } from "../../../src/domain/delivery/requeue";
+import { sendClaimedAttempt } from "../../../src/domain/delivery/send";
+import { sweepDueDeliveries } from "../../../src/domain/delivery/sweep";
+import type { DeliveryRef } from "../../../src/domain/publish";
+import { WATERMARK_CURSOR } from "../../../src/domain/queue-watermark";
+import { createServices, type Services } from "../../../src/lib/services";
+import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
+import { deliveryDeps, deliveryRow, seedDelivery, updateDeliveries, waitFor } from "../../helpers/deliveries";
+import { pump } from "../../helpers/flow";
+import { keepingQueue } from "../../helpers/pipeline";
+import { type hookUrl, type RecordedRequest, recorded } from "../../helpers/receiver";
+import { publisher } from "../../helpers/tokens";
 
 const ANSWER_DELAY_MS = 100;
 

@@ -1,18 +1,18 @@
-// The storage cron (every few minutes), a thin adapter over domain/archive: make the partitions of this hour and the
+// The storage job (every few minutes, from the cron: jobs/scheduled.ts): make the partitions of this hour and the
 // next, seal the hours that left the hot window (history to R2, partitions dropped), archive what outlived its
 // partition, and apply retention. Time-boxed and resumable: every part continues where the last run stopped. Runs alone:
 // a lease in job_cursors keeps a second run (a slow one overlapping the next) out.
-import { createPartitions, DAY_MS, HOUR_MS, hourOf } from "../db/partitions";
+import { createPartitions, DAY_MS, HOUR_MS, hourOf } from "../../db/partitions";
+import { logger } from "../../lib/logger";
+import type { Services } from "../../lib/services";
 import {
   deleteExpiredDays,
   deleteExpiredHours,
   deleteExpiredLookups,
   deleteExpiredStats,
   HOURLY_STATS_KEPT_MS,
-} from "../domain/archive/retention";
-import { archiveLongStep, sealableHours, sealStep } from "../domain/archive/seal";
-import { logger } from "../lib/logger";
-import type { Services } from "../lib/services";
+} from "./retention";
+import { archiveLongStep, sealableHours, sealStep } from "./seal";
 
 /** Wall time one run (every 3 minutes) may take: a third of the interval; every statement in it stays short. */
 const STORAGE_BUDGET_MS = 60_000;

@@ -5,15 +5,15 @@
 // deliveries (each table's partial index of them) from where the last run stopped, within its time box. Idempotent and
 // safe to run concurrently: each round takes rows with one conditional UPDATE, so two sweeps never enqueue one twice.
 import { sql } from "drizzle-orm";
-import { isMissingTable, refreshPartitions, tablesOf } from "../db/partitions";
-import { jobCursors } from "../db/schema";
-import { queueOfLane } from "../domain/delivery/lanes";
-import { waitsInLine } from "../domain/delivery/ordered";
-import { OLDEST_DUE_CURSOR, OLDEST_DUE_ID_CURSOR } from "../domain/pipeline-health";
-import { enqueueDeliveries, refKey, toDeliveryRefs } from "../domain/publish";
-import { RECORD_PROBE, WATERMARK_VALUE, watermarkProbe } from "../domain/queue-watermark";
-import { logger } from "../lib/logger";
-import type { Services } from "../lib/services";
+import { isMissingTable, refreshPartitions, tablesOf } from "../../db/partitions";
+import { jobCursors } from "../../db/schema";
+import { logger } from "../../lib/logger";
+import type { Services } from "../../lib/services";
+import { OLDEST_DUE_CURSOR, OLDEST_DUE_ID_CURSOR } from "../pipeline-health";
+import { enqueueDeliveries, refKey, toDeliveryRefs } from "../publish";
+import { RECORD_PROBE, WATERMARK_VALUE, watermarkProbe } from "../queue-watermark";
+import { queueOfLane } from "./lanes";
+import { waitsInLine } from "./ordered";
 
 const ROUND_SIZE = 500;
 /** Wall time one run may take; anything left waits for the next minute. */

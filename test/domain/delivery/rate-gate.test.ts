@@ -3,12 +3,12 @@
 // any second of its own clock. Deliveries over the limit wait: no attempt used, nothing counted as failed.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DeliveryRef } from "../../src/domain/publish";
-import { createServices, type Services } from "../../src/lib/services";
-import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
-import { deliveryRow, seedDelivery } from "../helpers/deliveries";
-import { mostInWindow, pump } from "../helpers/flow";
-import { recorded } from "../helpers/receiver";
+import type { DeliveryRef } from "../../../src/domain/publish";
+import { createServices, type Services } from "../../../src/lib/services";
+import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
+import { deliveryRow, seedDelivery } from "../../helpers/deliveries";
+import { mostInWindow, pump } from "../../helpers/flow";
+import { recorded } from "../../helpers/receiver";
 
 const LIMIT = 10;
 /** What the receiver may see in any second: the limit plus 10 % for clock edges. */
