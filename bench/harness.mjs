@@ -4,7 +4,7 @@
 // bench-only controls: its clock, its cron jobs and its storage state. Everything on 127.0.0.1.
 import { spawn } from "node:child_process";
 import { webcrypto } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "../scripts/lib/prng.mjs";
@@ -85,15 +85,31 @@ export async function startReceiver(root, jwks, children) {
 }
 
 /**
- * The rig: `root`'s snapshot in a temporary directory, the instrumented bundle, the receiver and an admin token.
- * `startWorker(name, vars)` starts one scenario's Worker on a fresh database.
+ * wrangler.toml's text with the D1 bindings of the first `shards` shards only (DB, DB_1, …): the storage benches
+ * measure one database, so their Worker runs on one shard (docs/scaling.md multiplies it out).
  */
-export async function createRig({ root, tool, note, state }) {
+export function withShards(toml, shards) {
+  // Sections start at a "[…]" line; a d1_databases section ends where the next section starts.
+  const sections = toml.split(/^(?=\[)/m);
+  const kept = sections.filter((section) => {
+    if (!/^\[\[d1_databases\]\]/.test(section)) return true;
+    const binding = /^binding\s*=\s*"([^"]+)"/m.exec(section)?.[1] ?? "";
+    return binding === "DB" || !/^DB_\d+$/.test(binding) || Number(binding.slice(3)) < shards;
+  });
+  return kept.join("");
+}
+
+/**
+ * The rig: `root`'s snapshot in a temporary directory, the instrumented bundle, the receiver and an admin token.
+ * `startWorker(name, vars)` starts one scenario's Worker on fresh databases; `shards` of wrangler.toml's (default 1).
+ */
+export async function createRig({ root, tool, note, state, shards = 1 }) {
   const { children } = state;
   const wrangler = wranglerBin(root);
   const workDir = (state.workDir = mkdtempSync(join(tmpdir(), `scaikey-${tool}-`)));
   note(`work dir ${workDir}`);
   const app = snapshotTree(root, join(workDir, "app"), SNAPSHOT_ENTRIES);
+  writeFileSync(join(app, "wrangler.toml"), withShards(readFileSync(join(app, "wrangler.toml"), "utf8"), shards));
   const outdir = join(app, "bundles", "instrumented");
   bundleWorker(wrangler, { cwd: app, entry: "bench/instrumented.ts", config: "wrangler.toml", outdir });
   const envFile = join(workDir, "bench.env"); // named, so wrangler reads no .dev.vars: the run depends on nothing local

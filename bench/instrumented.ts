@@ -34,6 +34,7 @@ import { createApp } from "../src/app";
 import { bearerToken, verifyAccessToken } from "../src/auth/jwt";
 import { HOUR_MS, hourOf, listPartitionHours } from "../src/db/partitions";
 import { deliveries, events, webhookEndpoints } from "../src/db/schema";
+import { shardDatabases } from "../src/db/shards";
 import { sealableHours } from "../src/domain/archive/seal";
 import { buildDeliveryHeaders } from "../src/domain/delivery/request";
 import { signingKeysOf } from "../src/domain/delivery/signing-keys";
@@ -53,8 +54,17 @@ interface StatementCounts {
   rowsWritten: number;
   changes: number;
 }
+/** One shard's part of a bucket's D1 figures. */
+interface ShardCounts {
+  roundTrips: number;
+  statements: number;
+  rowsRead: number;
+  rowsWritten: number;
+}
 interface Bucket {
   invocations: number;
+  /** The D1 figures by shard (0: DB, n: DB_<n>). */
+  d1ByShard: Record<number, ShardCounts>;
   d1RoundTrips: number;
   d1Statements: number;
   d1RowsRead: number;
@@ -85,6 +95,7 @@ interface Bucket {
 
 const newBucket = (): Bucket => ({
   invocations: 0,
+  d1ByShard: {},
   d1RoundTrips: 0,
   d1Statements: 0,
   d1RowsRead: 0,
@@ -130,13 +141,17 @@ const addSqlTime = (b: Bucket, sql: string | undefined, meta: Meta | undefined) 
   entry.calls++;
   entry.ms += meta?.duration ?? 0;
 };
-const addMeta = (b: Bucket, sql: string | undefined, meta: Meta | undefined) => {
+const shardCounts = (b: Bucket, shard: number): ShardCounts =>
+  (b.d1ByShard[shard] ??= { roundTrips: 0, statements: 0, rowsRead: 0, rowsWritten: 0 });
+const addMeta = (b: Bucket, sql: string | undefined, meta: Meta | undefined, shard = 0) => {
   if (!meta || typeof meta.rows_read !== "number") {
     b.d1MetaMissing++;
     return;
   }
   b.d1RowsRead += meta.rows_read;
   b.d1RowsWritten += meta.rows_written ?? 0;
+  shardCounts(b, shard).rowsRead += meta.rows_read;
+  shardCounts(b, shard).rowsWritten += meta.rows_written ?? 0;
   const entry = (b.d1ByStatement[statementKey(sql)] ??= { calls: 0, rowsRead: 0, rowsWritten: 0, changes: 0 });
   entry.calls++;
   entry.rowsRead += meta.rows_read;
@@ -174,7 +189,7 @@ async function entriesOf(d1: D1Database, table: string): Promise<{ rows: number;
   return { rows, indexEntries };
 }
 
-function countingD1(d1: D1Database, b: Bucket): D1Database {
+function countingD1(d1: D1Database, b: Bucket, shard = 0): D1Database {
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     try {
@@ -186,13 +201,15 @@ function countingD1(d1: D1Database, b: Bucket): D1Database {
   const rawQuery = async (s: Statement) => {
     const answer = await (d1 as QueryingD1).query({ queries: [{ sql: s.statement, params: s.params }] });
     const first = answer.results[0];
-    addMeta(b, s.statement, first?.meta);
+    addMeta(b, s.statement, first?.meta, shard);
     return { columns: first?.data?.columns ?? [], rows: first?.data?.rows ?? [] };
   };
   return interceptD1(d1, {
     statement: (op, statement, args, call) => {
       b.d1RoundTrips++;
       b.d1Statements++;
+      shardCounts(b, shard).roundTrips++;
+      shardCounts(b, shard).statements++;
       return timed(async () => {
         if (op === "raw") {
           const { columns, rows } = await rawQuery(statement as Statement);
@@ -207,7 +224,7 @@ function countingD1(d1: D1Database, b: Bucket): D1Database {
           return column === undefined ? object : object[column];
         }
         const result = (await call()) as D1Result;
-        addMeta(b, (statement as Statement).statement, result.meta as Meta);
+        addMeta(b, (statement as Statement).statement, result.meta as Meta, shard);
         return result;
       });
     },
@@ -223,9 +240,11 @@ function countingD1(d1: D1Database, b: Bucket): D1Database {
       }
       b.d1RoundTrips++;
       b.d1Statements += statements.length;
+      shardCounts(b, shard).roundTrips++;
+      shardCounts(b, shard).statements += statements.length;
       return timed(async () => {
         const results = await call();
-        results.forEach((r, i) => addMeta(b, (statements[i] as Statement).statement, r.meta as Meta));
+        results.forEach((r, i) => addMeta(b, (statements[i] as Statement).statement, r.meta as Meta, shard));
         return results;
       });
     },
@@ -402,9 +421,16 @@ function instrumentedEnv(env: Env, kind: string): Env {
         return true;
       },
     });
+    // Every shard's binding (DB, DB_1, …), each counted in the bucket and in its own shard's part of it.
+    const shards = Object.fromEntries(
+      shardDatabases(env as unknown as Record<string, unknown>).map((d1, n) => [
+        n === 0 ? "DB" : `DB_${n}`,
+        countingD1(d1, live, n),
+      ]),
+    );
     wrapped = {
       ...env,
-      DB: countingD1(env.DB, live),
+      ...shards,
       DELIVERY_QUEUE: countingQueue(env.DELIVERY_QUEUE, live) as Env["DELIVERY_QUEUE"],
       ARCHIVE: countingR2(env.ARCHIVE, live),
     };
@@ -421,9 +447,30 @@ async function storageState(env: Env) {
   const services = createServices(instrumentedEnv(env, "bench"));
   const count = async (table: string) =>
     (await d1.prepare(`SELECT count(*) AS n FROM ${table}`).first<number>("n")) ?? 0;
-  const { results: byStatus } = await d1
-    .prepare("SELECT status, count(*) AS n, sum(attempt_count) AS attempts FROM deliveries_live GROUP BY status")
-    .all<{ status: string; n: number; attempts: number }>();
+  // Deliveries of every shard (the other figures are shard 0's).
+  const byShard = await Promise.all(
+    shardDatabases(env as unknown as Record<string, unknown>).map(
+      async (shard) =>
+        (
+          await shard
+            .prepare(
+              "SELECT status, count(*) AS n, sum(attempt_count) AS attempts FROM deliveries_live GROUP BY status",
+            )
+            .all<{ status: string; n: number; attempts: number }>()
+        ).results,
+    ),
+  );
+  const byStatus = [
+    ...byShard
+      .flat()
+      .reduce((m, r) => {
+        const sum = m.get(r.status) ?? { status: r.status, n: 0, attempts: 0 };
+        sum.n += r.n;
+        sum.attempts += r.attempts;
+        return m.set(r.status, sum);
+      }, new Map<string, { status: string; n: number; attempts: number }>())
+      .values(),
+  ];
   const sealable = await sealableHours({
     db: services.db,
     archive: null,
@@ -436,6 +483,7 @@ async function storageState(env: Env) {
     partition_hours: await listPartitionHours(d1),
     sealable_hours: sealable,
     deliveries_by_status: Object.fromEntries(byStatus.map((r) => [r.status, r.n])),
+    deliveries_by_shard: byShard.map((rows) => Object.fromEntries(rows.map((r) => [r.status, r.n]))),
     attempts: byStatus.reduce((n, r) => n + r.attempts, 0),
     counts: Object.fromEntries(
       await Promise.all(

@@ -2,7 +2,7 @@
 // `npm start` / `npm run dev`: everything a fresh clone needs before `wrangler dev`, then `wrangler dev` itself.
 //   1. makes sure it runs on Node >= 22.12 (wrangler 4's minimum), installing Node 24 once when needed (lib/node-runtime.mjs),
 //   2. creates .dev.vars from .dev.vars.example with fresh random JWT_SECRET and SECRET_ENCRYPTION_KEY when missing,
-//   3. applies the D1 migrations to the local database (no prompt, no network),
+//   3. applies the D1 migrations to every shard's local database (no prompt, no network),
 //   4. prints where the API is and how to call it,
 //   5. runs `wrangler dev --port 8787` plus any arguments given after `--` (e.g. `npm start -- --test-scheduled`).
 // Node builtins only: this runs before anything else is known to work.
@@ -12,7 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureRecentNode } from "./lib/node-runtime.mjs";
-import { wranglerBin } from "./lib/wrangler.mjs";
+import { shardBindings, wranglerBin } from "./lib/wrangler.mjs";
 import { printPortalLinkWhenReady } from "./portal-link.mjs";
 
 const DEFAULT_PORT = "8787";
@@ -74,15 +74,16 @@ function fillSecret(text, name) {
   }
 }
 
-// 3. Local D1 migrations. Non-interactive: CI=true and no stdin make wrangler skip its confirmation prompt.
-say("Applying D1 migrations to the local database...");
-{
-  const [cmd, args] = wrangler(["d1", "migrations", "apply", "DB", "--local"]);
+// 3. Local D1 migrations, to every shard's database (DB, DB_1…). Non-interactive: CI=true and no stdin make wrangler
+// skip its confirmation prompt.
+for (const binding of shardBindings(readFileSync(join(root, "wrangler.toml"), "utf8"))) {
+  say(`Applying D1 migrations to the local database ${binding}...`);
+  const [cmd, args] = wrangler(["d1", "migrations", "apply", binding, "--local"]);
   const result = spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, CI: "true" } });
   if (result.error) fail(`could not run wrangler: ${result.error.message}`);
   if (result.status !== 0)
     fail(
-      `applying the local D1 migrations failed (exit ${result.status ?? result.signal}); see wrangler's output above.`,
+      `applying the local D1 migrations to ${binding} failed (exit ${result.status ?? result.signal}); see wrangler's output above.`,
       result.status || 1,
     );
 }

@@ -44,7 +44,7 @@ export class WebhooksService extends WorkerEntrypoint<Env> {
       );
     }
     const services = createServices(this.env);
-    const { event, learn } = await authorizePublish(null, parsed.data, tenantDirectory(services.db, services.now));
+    const { event, learn } = await authorizePublish(null, parsed.data, tenantDirectory(services));
     return publishEvent(services, event, { learn });
   }
 
@@ -58,6 +58,6 @@ export class WebhooksService extends WorkerEntrypoint<Env> {
       if (!parsed.success) throw new TypeError(`Invalid ${name}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
     }
     const services = createServices(this.env);
-    return tenantDirectory(services.db, services.now).assign(tenantId as string, partnerId as string, "service");
+    return tenantDirectory(services).assign(tenantId as string, partnerId as string, "service");
   }
 }

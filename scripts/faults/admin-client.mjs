@@ -2,15 +2,20 @@
 // creation that survives a 500 (create is not idempotent), and the cron trigger.
 import { sleep } from "../lib/cli.mjs";
 
-/** A client of `baseUrl` with `token`; `stats` counts requests and the 5xx it retried. */
-export function createAdminClient(baseUrl, token) {
+/**
+ * A client of `baseUrl` with `token`; `stats` counts requests and the 5xx it retried. `gate()` resolves when the Worker
+ * may be called (the harness holds it while it restarts a Worker it killed).
+ */
+export function createAdminClient(baseUrl, token, { gate = async () => {} } = {}) {
   const stats = { requests: 0, retried5xx: 0 };
   const cronRuns = { ok: 0, failed: 0 };
 
   async function api(method, path, body, { tries = 12 } = {}) {
     for (let i = 1; ; i++) {
+      await gate();
       stats.requests++;
       let res;
+      let text;
       try {
         res = await fetch(`${baseUrl}${path}`, {
           method,
@@ -21,12 +26,12 @@ export function createAdminClient(baseUrl, token) {
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(30_000),
         });
+        text = await res.text(); // a Worker killed mid-answer ends the body too
       } catch (err) {
         if (i >= tries) throw new Error(`${method} ${path}: ${err.message}`);
         await sleep(200 * i);
         continue;
       }
-      const text = await res.text();
       if (res.status >= 500 && i < tries) {
         stats.retried5xx++;
         await sleep(50 * 2 ** Math.min(i, 5));
@@ -60,6 +65,7 @@ export function createAdminClient(baseUrl, token) {
 
   /** Runs the scheduled handler for `expr` through the harness entry's GET /__scheduled. */
   async function cron(expr) {
+    await gate();
     try {
       const res = await fetch(`${baseUrl}/__scheduled?cron=${encodeURIComponent(expr).replaceAll("%20", "+")}`, {
         signal: AbortSignal.timeout(30_000),

@@ -4,6 +4,8 @@
 export function printReport(
   say,
   {
+    placed,
+    kills,
     seed,
     eventCount,
     run,
@@ -67,6 +69,16 @@ export function printReport(
   say(
     `  isolation   healthy deliveries' wait, publish to receipt: median ${isolation.alone_p50_ms} ms alone (p90 ${isolation.alone_p90_ms}, ${isolation.alone_deliveries} deliveries), ` +
       `${isolation.beside_p50_ms} ms beside the timing-out receivers (p90 ${isolation.beside_p90_ms}, ${isolation.beside_deliveries}); held up above ${isolation.bound_p50_ms} ms`,
+  );
+  say(
+    `  shards      endpoints in ${placed.shards} shards: tenants ${Object.entries(placed.tenants)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(", ")}; partners ${Object.entries(placed.partners)
+      .map(([p, n]) => `${p} ${n}`)
+      .join(", ")}; away from their partner's shard: ${placed.away.join(", ") || "none"}`,
+  );
+  say(
+    `  kill -9     ${kills.length === 0 ? "none" : kills.map((k) => `${k.when}: ${k.inFlight.size} attempts in flight, up again in ${(k.restartMs / 1000).toFixed(1)} s`).join("; ")}`,
   );
   say(
     `  order       ${ordered.ordered_webhooks} ordered endpoints, ${ordered.ordered_deliveries} deliveries: ${ordered.ordered_in_order} first successes, each in publish order, one at a time`,

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // `npm run test:faults -- [options]`: the "nothing lost" fault-injection run against the real Worker.
 //
-//   1. starts the Worker under `wrangler dev` on a fresh migrated D1 (127.0.0.1, a free port; worker.mjs) with a
-//      compressed retry schedule, short orphan grace, and faults injected inside the Worker: D1 errors
-//      (FAULT_D1_ERROR_RATE) and duplicate queue messages (FAULT_DUPLICATE_RATE), see worker.ts and inject.ts;
-//   2. starts a farm of misbehaving local receivers (farm.mjs) and registers one endpoint per receiver (scenario.mjs);
+//   1. starts the Worker under `wrangler dev` on fresh migrated D1 databases, one per shard of wrangler.toml (two), on
+//      127.0.0.1 and a free port (worker.mjs), with a compressed retry schedule, short orphan grace, and faults injected
+//      inside the Worker: D1 errors in every shard (FAULT_D1_ERROR_RATE) and duplicate queue messages
+//      (FAULT_DUPLICATE_RATE), see worker.ts and inject.ts;
+//   2. starts a farm of misbehaving local receivers (farm.mjs) and registers one endpoint per receiver (scenario.mjs),
+//      the first tenant placed before its partner is known, so its partner's share of its events crosses shards;
 //   3. publishes the isolation probes (events only healthy endpoints get, then events that also go to receivers that time
 //      out), then the event mix, through POST /api/v1/events, calling the retry-sweep cron (/__scheduled) every few
-//      seconds;
+//      seconds; kills the Worker with SIGKILL (wrangler and workerd) while it publishes, and again while its consumer
+//      sends, and starts it again on the same databases (the local queue's messages die with it);
 //   4. waits until every delivery is success or failed (or the time bound), then checks, against the receivers' own logs
 //      and through the admin API, that nothing was lost, that the timing-out receivers held no healthy delivery up, and
 //      that every ordered endpoint got its deliveries one at a time in publish order (invariants.mjs), and that the
@@ -30,7 +33,7 @@ import { startFarm } from "./farm.mjs";
 import { checkInvariants, checkNotHeldUp, checkOrdered, checkStats } from "./invariants.mjs";
 import { printReport } from "./report.mjs";
 import { buildScenario } from "./scenario.mjs";
-import { readWranglerVar, startFaultWorker } from "./worker.mjs";
+import { inFlightDeliveries, readWranglerVar, startFaultWorker } from "./worker.mjs";
 
 const USAGE = `Usage: npm run test:faults -- [options]
 
@@ -45,6 +48,7 @@ Options:
   --duplicate-rate <p>    probability that a processed message is delivered again (default 0.1)
   --seed <n>              seed for the event mix, the receivers and the injected faults (default: random)
   --publish-concurrency <n>  publish requests in flight (default 6)
+  --no-kill               do not kill -9 the Worker (by default: once while publishing, once while delivering)
   --keep                  keep the temporary directory (database, worker.log, requests.jsonl) and print its path
   -h, --help              this help
 `;
@@ -76,6 +80,7 @@ function readOptions() {
       seed: { type: "string" },
       "publish-concurrency": { type: "string", default: "6" },
       keep: { type: "boolean", default: false },
+      "no-kill": { type: "boolean", default: false },
     },
   });
   return {
@@ -87,6 +92,7 @@ function readOptions() {
     duplicateRate: numberOption(opts, "duplicate-rate", 0, 0.5),
     seed: opts.seed === undefined ? randomBytes(4).readUInt32BE() % 1_000_000 : intOption(opts, "seed", 0, 2 ** 31 - 1),
     keep: opts.keep,
+    kill: !opts["no-kill"],
   };
 }
 
@@ -111,16 +117,40 @@ function workerVars(options, jwt) {
   };
 }
 
-/** One endpoint per receiver of the farm, through the admin API. */
-async function registerEndpoints(client, farm, endpoints) {
-  await mapBounded(endpoints, 4, async (e) => {
+/**
+ * One endpoint per receiver of the farm, through the admin API. The first tenant's first endpoint is created without
+ * its partner, which places the tenant by the hash of its key (db/shards.ts) before the platform assigns it to its
+ * partner: a tenant away from its partner's shard, whose partner's share of its events crosses shards.
+ */
+async function registerEndpoints(client, farm, endpoints, scenario) {
+  const register = async (e, withPartner = true) => {
     const body = { url: farm.urlOf(e.name), events: e.events, description: `faults: ${e.behaviour}` };
     if (e.ordered) body.ordered = true;
     if (e.tenant_id) body.tenant_id = e.tenant_id;
-    if (e.partner_id) body.partner_id = e.partner_id;
+    if (e.partner_id && withPartner) body.partner_id = e.partner_id;
     e.id = (await client.createEndpoint(e, body)).body.id;
     farm.setWebhookId(e.name, e.id);
-  });
+  };
+  const away = scenario.tenants[0];
+  const first = endpoints.find((e) => e.tenant_id === away.id);
+  await register(first, false);
+  await client.api("PUT", `/api/v1/admin/webhooks/tenants/${away.id}/partner`, { partner_id: away.partner });
+  await mapBounded(
+    endpoints.filter((e) => e !== first),
+    4,
+    (e) => register(e),
+  );
+}
+
+/** The shard that holds each tenant's and each partner's endpoints, from their ids (wh_<n>_…: shard n). */
+function placement(scenario) {
+  const shardOf = (id) => Number(/^wh_(\d+)_/.exec(id)?.[1] ?? 0);
+  const of = (pick) =>
+    Object.fromEntries(scenario.endpoints.filter(pick).map((e) => [e.tenant_id ?? e.partner_id, shardOf(e.id)]));
+  const tenants = of((e) => e.tenant_id);
+  const partners = of((e) => !e.tenant_id);
+  const away = scenario.tenants.filter((t) => tenants[t.id] !== partners[t.partner]).map((t) => t.id);
+  return { tenants, partners, away, shards: new Set([...Object.values(tenants), ...Object.values(partners)]).size };
 }
 
 /** Drives the crons as the platform would: the retry sweep every few seconds, the storage job now and then. */
@@ -140,8 +170,8 @@ function startCronLoop(client) {
   return { stop: () => ((stopped = true), loop) };
 }
 
-/** Publishes every event until the deadline; marks the accepted ones. */
-async function publishEvents(client, events, { concurrency, deadline }) {
+/** Publishes every event until the deadline; marks the accepted ones. `midway()` runs once, at 40 % of them. */
+async function publishEvents(client, events, { concurrency, deadline, midway }) {
   const startedAt = Date.now();
   const retriedBefore = client.stats.retried5xx;
   let published = 0;
@@ -154,6 +184,7 @@ async function publishEvents(client, events, { concurrency, deadline }) {
     deliveriesCreated += res.body.deliveries;
     event.accepted = true;
     published++;
+    if (midway && published === Math.ceil(events.length * 0.4)) void midway();
     if (published % 500 === 0) note(`${published}/${events.length} events published`);
   });
   const publishedInMs = Date.now() - startedAt;
@@ -248,7 +279,9 @@ async function readBackDeliveries(client, endpoints) {
 }
 
 /** The invariants over the books, plus what the Worker's log and the crons must show. */
-function checkRun({ deliveries, requests, expected, tally, client, options, scenario }) {
+function checkRun({ deliveries, requests, expected, tally, client, options, scenario, kills }) {
+  // The at-least-once window: attempts whose recording failed for good, and those a kill -9 left in flight.
+  const unrecordedWindow = new Set([...tally.recordLost, ...kills.flatMap((k) => [...k.inFlight])]);
   const { violations, counts } = checkInvariants({
     deliveries,
     requests,
@@ -257,9 +290,12 @@ function checkRun({ deliveries, requests, expected, tally, client, options, scen
       maxAttempts: RETRY_SCHEDULE.split(",").length + 1,
       timeoutMs: DELIVERY_TIMEOUT_MS,
       scheduleSeconds: RETRY_SCHEDULE.split(",").map(Number),
-      unrecordedWindow: tally.recordLost,
+      unrecordedWindow,
     },
   });
+  const placed = placement(scenario);
+  if (placed.shards < 2) violations.push(`the endpoints are in ${placed.shards} shard(s): the run did not span shards`);
+  if (placed.away.length === 0) violations.push("no tenant is away from its partner's shard: no share crossed shards");
   const isolation = checkNotHeldUp({
     requests,
     probes: scenario.probes,
@@ -282,7 +318,12 @@ function checkRun({ deliveries, requests, expected, tally, client, options, scen
   // Every recorded attempt is logged right after it is recorded, so the two agree unless the Worker was stopped in
   // between (a reload) — the run must not reload, so that is reported as a violation too.
   if (tally.reloads > 0) violations.push(`wrangler dev reloaded the Worker ${tally.reloads} time(s) during the run`);
-  if (tally.attemptsLogged !== counts.attempts_recorded)
+  // A Worker killed between recording attempts and logging them logged fewer than it recorded; never more.
+  if (
+    kills.length === 0
+      ? tally.attemptsLogged !== counts.attempts_recorded
+      : tally.attemptsLogged > counts.attempts_recorded
+  )
     violations.push(
       `the Worker logged ${tally.attemptsLogged} recorded attempts, the API lists ${counts.attempts_recorded}`,
     );
@@ -342,14 +383,51 @@ async function main(options, resources) {
     audience: jwt.audience,
     expiration: "3h",
   });
-  const client = createAdminClient(worker.baseUrl, token);
+  // While a killed Worker restarts, the harness's calls wait for it (and then retry what failed, as publishers do).
+  let restarting = null;
+  const client = createAdminClient(worker.baseUrl, token, { gate: () => restarting ?? Promise.resolve() });
+  const kills = [];
+  /** kill -9 the Worker, note what it left in flight (its claimed, unrecorded attempts), start it again. */
+  const killWorker = (when) => {
+    if (restarting) return restarting;
+    const kill = { when, at: Date.now(), inFlight: new Set(), restartMs: 0 };
+    kills.push(kill);
+    note(`kill -9 ${when}`);
+    restarting = worker
+      .kill(async () => {
+        kill.inFlight = inFlightDeliveries(worker.persistDir);
+      })
+      .then(() => {
+        kill.restartMs = Date.now() - kill.at;
+        note(
+          `Worker started again after ${(kill.restartMs / 1000).toFixed(1)} s (${kill.inFlight.size} attempts were in flight)`,
+        );
+        restarting = null;
+      });
+    return restarting;
+  };
 
-  await registerEndpoints(client, farm, endpoints);
-  note(`${endpoints.length} endpoints registered`);
+  await registerEndpoints(client, farm, endpoints, scenario);
+  const placed = placement(scenario);
+  note(
+    `${endpoints.length} endpoints registered in ${placed.shards} shards; tenants away from their partner: ${placed.away.join(", ") || "none"}`,
+  );
   const crons = startCronLoop(client);
   const deadline = Date.now() + options.timeoutMs;
   await publishProbes(client, farm, scenario, { concurrency: options.publishConcurrency, deadline });
-  const run = await publishEvents(client, events, { concurrency: options.publishConcurrency, deadline });
+  const run = await publishEvents(client, events, {
+    concurrency: options.publishConcurrency,
+    deadline,
+    midway: options.kill ? () => killWorker("while publishing") : undefined,
+  });
+  if (options.kill) {
+    // While the consumer sends: the moment a receiver has just been sent a request.
+    await restarting;
+    const busyBy = Date.now() + 30_000;
+    const seen = farm.log.length;
+    while (Date.now() < busyBy && farm.log.length === seen) await sleep(20);
+    await killWorker("while delivering");
+  }
   const expected = [...scenario.probes.alone, ...scenario.probes.beside, ...events]
     .filter((e) => e.accepted)
     .flatMap((ev) => scenario.targetsOf(ev).map((e) => ({ webhook_id: e.id, event_id: ev.event_id })));
@@ -376,10 +454,13 @@ async function main(options, resources) {
     client,
     options,
     scenario,
+    kills,
   });
   const statsNote = await checkStatsEndpoint(client, endpoints, deliveries, violations);
   if (violations.length > 0) options.keep = true;
   printReport(say, {
+    placed: placement(scenario),
+    kills,
     seed: options.seed,
     eventCount: events.length,
     run: { ...run, settledAt, wholeRunS: (Date.now() - t0) / 1000 },

@@ -1,8 +1,9 @@
 // The Worker under test for the fault run: worker.ts (src/index with faults around its bindings), bundled once from a
 // snapshot of the tree, run as is by `wrangler dev --no-bundle` on a fresh migrated D1 with the fault vars, its log fed
 // line by line to a tally (worker-log.mjs).
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { applyLocalMigrations, bundleWorker, snapshotTree, wranglerBin } from "../lib/wrangler.mjs";
 import { startWranglerDev } from "../lib/wrangler-dev.mjs";
 import { createWorkerLog } from "./worker-log.mjs";
@@ -30,7 +31,9 @@ export function readWranglerVar(root, name) {
 
 /**
  * Bundles and starts the Worker in `workDir` with `vars`; resolves once its API answers.
- * Returns { baseUrl, child, tally, logPath, exited() }: `child` is the wrangler process (its own process group).
+ * Returns { baseUrl, child, tally, logPath, persistDir, stopping(), kill() }: `child` is the wrangler process (its own
+ * process group); `kill()` ends it with SIGKILL (wrangler and workerd, nothing flushed), then starts it again on the
+ * same port and the same databases (every shard's), and resolves once it answers again.
  */
 export async function startFaultWorker({ root, workDir, vars, note }) {
   const wrangler = wranglerBin(root);
@@ -56,33 +59,76 @@ export async function startFaultWorker({ root, workDir, vars, note }) {
 
   const logPath = join(workDir, "worker.log");
   const { tally, onLine } = createWorkerLog();
-  let child = null;
+  const worker = { baseUrl: undefined, child: null, tally, logPath, persistDir, port: undefined };
   let stopping = false;
-  let baseUrl;
-  const onStart = (started) => {
-    child = started;
-    child.once("exit", (code, signal) => {
-      // Once it served (a start that fails is reported by the throw below).
-      if (!stopping && baseUrl !== undefined) note(`wrangler dev exited early (${code ?? signal}); see ${logPath}`);
-    });
+  let killing = false;
+  const launch = async () => {
+    const onStart = (started) => {
+      worker.child = started;
+      started.once("exit", (code, signal) => {
+        // Once it served (a start that fails is reported by the throw below), and not killed on purpose.
+        if (!stopping && !killing && worker.baseUrl !== undefined)
+          note(`wrangler dev exited early (${code ?? signal}); see ${logPath}`);
+      });
+    };
+    try {
+      const started = await startWranglerDev({
+        wrangler,
+        cwd: app,
+        args: ["--no-bundle"],
+        persistTo: persistDir,
+        envFile,
+        vars,
+        readyPath: "/openapi.json",
+        timeoutMs: 90_000,
+        logPath,
+        onLine,
+        onStart,
+        port: worker.port,
+      });
+      worker.baseUrl = started.base;
+      worker.port = started.port;
+    } catch (err) {
+      stopping = true;
+      throw new Error(`${err.message}\n${readFileSync(logPath, "utf8").slice(-3000)}`);
+    }
   };
-  try {
-    ({ base: baseUrl } = await startWranglerDev({
-      wrangler,
-      cwd: app,
-      args: ["--no-bundle"],
-      persistTo: persistDir,
-      envFile,
-      vars,
-      readyPath: "/openapi.json",
-      timeoutMs: 90_000,
-      logPath,
-      onLine,
-      onStart,
-    }));
-  } catch (err) {
-    stopping = true;
-    throw new Error(`${err.message}\n${readFileSync(logPath, "utf8").slice(-3000)}`);
+  await launch();
+  return Object.assign(worker, {
+    stopping: () => (stopping = true),
+    /** SIGKILL, then `whileDead()` (the databases as the dead Worker left them), then the same Worker again. */
+    async kill(whileDead = async () => {}) {
+      killing = true;
+      const child = worker.child;
+      const exited = new Promise((r) => child.once("exit", r));
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+      await exited;
+      await whileDead();
+      killing = false;
+      await launch();
+    },
+  });
+}
+
+/**
+ * The attempts a killed Worker left in flight: every delivery claimed and not recorded (its lease set), in every shard's
+ * database as the Worker left it (read while it is dead). Keys "<webhook_id>/<delivery_id>".
+ */
+export function inFlightDeliveries(persistDir) {
+  const dir = join(persistDir, "v3", "d1", "miniflare-D1DatabaseObject");
+  const keys = new Set();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite")) {
+    const db = new DatabaseSync(join(dir, file), { readOnly: true });
+    try {
+      for (const row of db
+        .prepare("SELECT webhook_id, id FROM deliveries_live WHERE lease_until IS NOT NULL AND completed_at IS NULL")
+        .all())
+        keys.add(`${row.webhook_id}/${row.id}`);
+    } finally {
+      db.close();
+    }
   }
-  return { baseUrl, child, tally, logPath, stopping: () => (stopping = true) };
+  return keys;
 }

@@ -2,6 +2,7 @@
 // deployed). FAULT_* vars (see inject.ts) turn them on: D1 calls fail before they reach the database, and processed
 // delivery messages come back as duplicates. Without those vars it is the Worker unchanged.
 
+import { shardDatabases } from "../../src/db/shards";
 import type { DeliveryMessage } from "../../src/domain/delivery/message";
 import worker from "../../src/index";
 import { DELIVERY_QUEUE, SLOW_DELIVERY_QUEUE } from "../../src/jobs/delivery-consumer";
@@ -16,10 +17,18 @@ function withFaults(env: Env): { env: Env; faults: Faults | null } {
   let entry = wrapped.get(env);
   if (!entry) {
     const faults = readFaults(env as Env & FaultVars); // not declared in wrangler.toml on purpose
-    entry = { env: faults ? { ...env, DB: withD1Faults(env.DB, faults) } : env, faults };
+    entry = { env: faults ? withShardFaults(env, faults) : env, faults };
     wrapped.set(env, entry);
   }
   return entry;
+}
+
+/** `env` with every shard's D1 binding (DB, DB_1, …) failing at the same rate. */
+function withShardFaults(env: Env, faults: Faults): Env {
+  const shards = shardDatabases(env as unknown as Record<string, unknown>);
+  const faulty: Record<string, D1Database> = {};
+  shards.forEach((d1, n) => (faulty[n === 0 ? "DB" : `DB_${n}`] = withD1Faults(d1, faults)));
+  return { ...env, ...faulty };
 }
 
 export default {

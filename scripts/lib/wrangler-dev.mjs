@@ -12,7 +12,8 @@ import { quietChildEnv, spawnLogged, stopProcessGroup, waitHttpReady } from "./p
  * Starts `wrangler dev [args…]` in `cwd` with `vars` as --var (and `envFile` instead of .dev.vars, when given);
  * resolves once GET `readyPath` answers 2xx. Output goes to `logPath`; with `onLine`, each line is also handed to it
  * (the output then passes through this process, so the bench, which reads none, leaves it out). `onStart` gets the
- * child as soon as it exists (for a caller's final stop). Returns { child, base, port, logPath, stop() }.
+ * child as soon as it exists (for a caller's final stop). `port` reuses a port (a restart on the same address).
+ * Returns { child, base, port, logPath, stop() }.
  */
 export async function startWranglerDev({
   wrangler,
@@ -27,8 +28,9 @@ export async function startWranglerDev({
   what = "wrangler dev",
   onLine,
   onStart,
+  port: wantedPort,
 }) {
-  const port = await freePort();
+  const port = wantedPort ?? (await freePort());
   const inspector = await freePort();
   const devArgs = [
     "dev",

@@ -54,10 +54,24 @@ export function bundleWorker(wrangler, { cwd, config = "wrangler.toml", entry, o
   });
 }
 
-/** Applies the D1 migrations of `cwd`'s wrangler.toml to a local database kept in `persistTo`. */
-export function applyLocalMigrations(wrangler, { cwd, persistTo }) {
-  runWrangler(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], {
-    cwd,
-    what: "applying the D1 migrations",
-  });
+/**
+ * The D1 bindings of the shards in a wrangler.toml's text ([[d1_databases]] bindings `DB`, `DB_1`, `DB_2`…, in order):
+ * every one gets every migration (docs/operations.md#shards).
+ */
+export function shardBindings(toml) {
+  const bindings = toml
+    .split(/^\[\[d1_databases\]\]\s*$/m)
+    .slice(1)
+    .map((block) => /^binding\s*=\s*"([^"]+)"/m.exec(block)?.[1])
+    .filter((b) => b === "DB" || /^DB_\d+$/.test(b ?? ""));
+  return bindings.sort((a, b) => (a === "DB" ? -1 : b === "DB" ? 1 : Number(a.slice(3)) - Number(b.slice(3))));
+}
+
+/** Applies the D1 migrations of `cwd`'s wrangler.toml to every shard's local database, kept in `persistTo`. */
+export function applyLocalMigrations(wrangler, { cwd, persistTo, config = "wrangler.toml" }) {
+  for (const binding of shardBindings(readFileSync(join(cwd, config), "utf8")))
+    runWrangler(wrangler, ["d1", "migrations", "apply", binding, "--local", "--persist-to", persistTo, "-c", config], {
+      cwd,
+      what: `applying the D1 migrations to ${binding}`,
+    });
 }

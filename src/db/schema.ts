@@ -103,12 +103,45 @@ export type DirectorySource = (typeof DIRECTORY_SOURCES)[number];
 // binding), or learned while the tenant had no entry from a platform event (`event`), a token of the tenant's own
 // issuer (`token`) or a super admin naming both ids (`admin`). Learning never moves an entry (domain/tenant-directory.ts).
 // Partner visibility and fan-out to partner endpoints follow this table; webhook_endpoints.partner_id mirrors it.
+// A tenant's entry lives in the tenant's own shard (db/shards.ts), beside its webhooks, so fan-out reads it in the
+// publish's own batch; `partner_shard` is where the partner's partner-level webhooks live (a partner's shard never
+// changes), which tells fan-out whether the partner's share of an event goes to another shard (domain/partner-fanout.ts).
 export const tenantPartners = sqliteTable("tenant_partners", {
   tenantId: text("tenant_id").primaryKey(),
   partnerId: text("partner_id").notNull(),
+  partnerShard: integer("partner_shard").notNull().default(0),
   source: text("source", { enum: DIRECTORY_SOURCES }).notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+// The owner directory (used in shard 0 only; the table exists in every shard, as every shard runs the same
+// migrations): which shard holds each owner's webhooks, events and deliveries, by owner key (`t:<tenant>`,
+// `p:<partner>`). A row is written once, when the owner first needs a shard, and never changes (db/shards.ts).
+export const ownerShards = sqliteTable("owner_shards", {
+  ownerKey: text("owner_key").primaryKey(),
+  shard: integer("shard").notNull(),
+  placedAt: integer("placed_at").notNull(),
+});
+
+// Events of a tenant whose partner's partner-level webhooks live in another shard: written in the publish's own
+// batch, in the tenant's shard, so that the partner's share is never lost between the two shards' writes; the
+// partner's shard then gets its copy (domain/partner-fanout.ts), and the retry sweep finishes and removes what is left.
+export const partnerFanouts = sqliteTable(
+  "partner_fanouts",
+  {
+    ownerKey: text("owner_key").notNull(),
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    // The tenant's partner per the directory, and that partner's shard.
+    partnerId: text("partner_id").notNull(),
+    partnerShard: integer("partner_shard").notNull(),
+    // The event's payload as stored (its bytes travel to the partner's shard unchanged).
+    payload: text("payload").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ownerKey, t.eventId] })],
+);
 
 export const ERROR_CLASSES = [
   "timeout",

@@ -3,6 +3,7 @@
 // bounded (lists and counts stop at a limit), read from what the pipeline already records.
 import type { Database } from "../db/client";
 import type { RecoveryKind } from "../db/schema";
+import { allShards, type ShardScoped } from "../db/shards";
 import { toIso } from "../lib/time";
 import { isOverdue, SCHEDULED_JOBS } from "./job-runs";
 import {
@@ -51,7 +52,7 @@ type Row = Record<string, unknown>;
 const num = (row: Row | undefined, column: string) => Number(row?.[column] ?? 0);
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
-/** The operations view at `now`, in one D1 round trip. */
+/** One shard's operations view at `now`, in one D1 round trip. */
 export async function readOperations(db: Database, now: number, maxLagMs: number) {
   const d1 = db.$client;
   const pipeline = pipelineStatements(db, now);
@@ -150,5 +151,77 @@ export async function readOperations(db: Database, now: number, maxLagMs: number
         disabled_reason: w.disabled_reason as string | null,
       })),
     },
+  };
+}
+
+type ShardOperations = Awaited<ReturnType<typeof readOperations>>;
+
+/**
+ * The operations view of every shard at `now`: each shard's in one round trip, all at once, added up (counts summed, lag
+ * the worst, lists merged and cut to their limit), with each shard's own figures under `shards`. The cron jobs' record
+ * is shard 0's (a run works in every shard).
+ */
+export async function readOperationsOfShards(services: ShardScoped, now: number, maxLagMs: number) {
+  const views = await Promise.all(allShards(services).map(({ db }) => readOperations(db, now, maxLagMs)));
+  const [first] = views as [ShardOperations, ...ShardOperations[]];
+  const sum = (pick: (v: ShardOperations) => number) => views.reduce((n, v) => n + pick(v), 0);
+  const capped = (pick: (v: ShardOperations) => number) => Math.min(OPERATIONS_COUNT_LIMIT, sum(pick));
+  const worst = views.reduce((a, b) => (b.delivery.lag_seconds > a.delivery.lag_seconds ? b : a));
+  const waiting = views
+    .map((v) => v.queue.oldest_waiting_probe_at)
+    .filter((t): t is string => t !== null)
+    .sort()[0];
+  const watermarks = views.map((v) => v.queue.watermark).filter((t): t is string => t !== null);
+  return {
+    ...first,
+    delivery: {
+      ...worst.delivery,
+      lagging: views.some((v) => v.delivery.lagging),
+      pending: capped((v) => v.delivery.pending),
+      retrying: capped((v) => v.delivery.retrying),
+    },
+    queue: {
+      // Each shard's watermark moves with the batches that reach it: the queue has come at least as far as the latest.
+      watermark: watermarks.length === views.length ? watermarks.sort()[0]! : null,
+      oldest_waiting_probe_at: waiting ?? null,
+      lag_seconds: Math.max(...views.map((v) => v.queue.lag_seconds)),
+      lagging: views.some((v) => v.queue.lagging),
+    },
+    recoveries: {
+      open: capped((v) => v.recoveries.open),
+      items: views
+        .flatMap((v) => v.recoveries.items)
+        .sort((a, b) => a.requested_at.localeCompare(b.requested_at))
+        .slice(0, OPERATIONS_LIST_LIMIT),
+    },
+    last_hour: {
+      ...first.last_hour,
+      attempts: sum((v) => v.last_hour.attempts),
+      successes: sum((v) => v.last_hour.successes),
+      deliveries_succeeded: sum((v) => v.last_hour.deliveries_succeeded),
+      deliveries_failed: sum((v) => v.last_hour.deliveries_failed),
+      failures_by_class: Object.fromEntries(
+        FAILURE_FAMILIES.map((family) => [family, sum((v) => v.last_hour.failures_by_class[family])]),
+      ) as Record<FailureFamily, number>,
+    },
+    webhooks: {
+      failing: capped((v) => v.webhooks.failing),
+      auto_disabled: capped((v) => v.webhooks.auto_disabled),
+      items: views
+        .flatMap((v) => v.webhooks.items)
+        .sort((a, b) => b.failure_count - a.failure_count)
+        .slice(0, OPERATIONS_LIST_LIMIT),
+    },
+    shards: views.map((v, shard) => ({
+      shard,
+      lag_seconds: v.delivery.lag_seconds,
+      pending: v.delivery.pending,
+      retrying: v.delivery.retrying,
+      queue_watermark: v.queue.watermark,
+      queue_lag_seconds: v.queue.lag_seconds,
+      open_recoveries: v.recoveries.open,
+      failing_webhooks: v.webhooks.failing,
+      last_hour_attempts: v.last_hour.attempts,
+    })),
   };
 }

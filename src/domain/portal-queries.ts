@@ -3,10 +3,12 @@
 // (the failing state and the last error), a webhook's open recoveries, the head of an ordered webhook's line, an
 // attempt's response headers.
 // Every query is bounded and reads by a key named beside it (test/portal/queries.test.ts checks the plans). None adds
-// a write or an index: what the portal shows comes from the rows the pipeline writes anyway.
+// a write or an index: what the portal shows comes from the rows the pipeline writes anyway. Each webhook is read in the
+// shard its id names (db/shards.ts): a partner's webhooks may span several, read at once and merged.
 import { firstDeliveryIdAt, HOUR_MS } from "../db/partitions";
 import { payloadText, type StoredPayload } from "../db/payload";
 import type { DeliveryRow, ErrorClass, RecoveryKind, WebhookEndpointRow } from "../db/schema";
+import { groupByShard, hasShard, onShard, onWebhookShard, type ShardScoped } from "../db/shards";
 import type { Config } from "../lib/config";
 import { archivedSections, readArchivedDeliveries, readArchivedEvents } from "./archive/read";
 import { type DeliveryFilter, type DeliveryStore, findHotDelivery, listDeliveryHistory } from "./deliveries";
@@ -34,7 +36,7 @@ const newestFirst = (a: DeliveryRow, b: DeliveryRow) =>
  * the cursor on.
  */
 export async function listDeliveriesAcross(
-  store: DeliveryStore,
+  store: DeliveryStore & ShardScoped,
   webhookIds: readonly string[],
   filters: readonly DeliveryFilter[],
   perPage: number,
@@ -45,11 +47,14 @@ export async function listDeliveriesAcross(
   const beforeIdOf = (webhookId: string) =>
     cursor === null ? undefined : cursor.webhookId !== null && webhookId < cursor.webhookId ? cursor.id + 1 : cursor.id;
   const pages = await Promise.all(
-    ids.flatMap((id) =>
-      filters.map((filter) =>
-        listDeliveryHistory(store, id, { ...filter, beforeId: beforeIdOf(id) }, { page: 1, perPage }),
-      ),
-    ),
+    ids.flatMap((id) => {
+      const shard = onWebhookShard(store, id);
+      return shard === null
+        ? []
+        : filters.map((filter) =>
+            listDeliveryHistory(shard, id, { ...filter, beforeId: beforeIdOf(id) }, { page: 1, perPage }),
+          );
+    }),
   );
   const byKey = new Map<string, DeliveryRow>();
   for (const page of pages) for (const row of page.rows) byKey.set(`${row.webhookId}/${row.id}`, row);
@@ -100,14 +105,14 @@ export interface ResourceSearch {
   coveredFrom: number;
 }
 
-type SearchStore = DeliveryStore & { config: Pick<Config, "hotWindowHours" | "retentionDays"> };
+type SearchStore = DeliveryStore & ShardScoped & { config: Pick<Config, "hotWindowHours" | "retentionDays"> };
 
 /**
  * Deliveries of these webhooks created in `window` whose event is about resource `resourceId`, newest first (at most
  * `limit`). It reads each webhook's newest deliveries in D1 (the hot window, and whatever outlived it there; at most
  * RESOURCE_SEARCH_SCAN in all), decodes their events' payloads in JS, then, if D1 held the whole window's part there,
  * the archive's newest RESOURCE_SEARCH_ARCHIVED_HOURS past the hot window (at most RESOURCE_SEARCH_ARCHIVE_READS
- * sections). `coveredFrom` says how far back that reached.
+ * sections, shared by the shards searched). `coveredFrom` says how far back that reached in every shard.
  */
 export async function searchDeliveriesByResource(
   store: SearchStore,
@@ -118,9 +123,30 @@ export async function searchDeliveriesByResource(
 ): Promise<ResourceSearch> {
   const ids = webhookIds.slice(0, MERGED_LOG_MAX_WEBHOOKS);
   const scan = Math.min(RESOURCE_SEARCH_SCAN_PER_ENDPOINT, Math.floor(RESOURCE_SEARCH_SCAN / Math.max(1, ids.length)));
-  const d1 = store.db.$client;
   if (ids.length === 0 || window.from >= window.until)
     return { rows: [], scannedPerEndpoint: scan, coveredFrom: window.from };
+  const shards = [...groupByShard(ids, (id) => id)].filter(([shard]) => hasShard(store, shard));
+  const archiveReads = Math.max(2, Math.floor(RESOURCE_SEARCH_ARCHIVE_READS / Math.max(1, shards.length)));
+  const found = await Promise.all(
+    shards.map(([shard, inShard]) =>
+      searchShard(onShard(store, shard), inShard, resourceId, window, { limit, scan, archiveReads }),
+    ),
+  );
+  const rows = found.flatMap((f) => f.rows).sort(newestFirst);
+  const coveredFrom = Math.max(window.from, ...found.map((f) => f.coveredFrom));
+  return { rows: rows.slice(0, limit), scannedPerEndpoint: scan, coveredFrom };
+}
+
+/** The search in one shard, over its webhooks `ids`: `scan` deliveries each in D1, then `archiveReads` sections. */
+async function searchShard(
+  store: SearchStore,
+  ids: readonly string[],
+  resourceId: string,
+  window: { from: number; until: number },
+  bounds: { limit: number; scan: number; archiveReads: number },
+): Promise<{ rows: DeliveryRow[]; coveredFrom: number }> {
+  const { limit, scan } = bounds;
+  const d1 = store.db.$client;
   const scanned = await d1.batch<{
     webhook_id: string;
     id: number;
@@ -151,12 +177,15 @@ export async function searchDeliveriesByResource(
     found.push(...results.map(deliveryRowOf));
   }
   if (store.archive && coveredFrom === window.from && found.length < limit) {
-    const archived = await searchArchive({ ...store, archive: store.archive }, ids, resourceId, window, limit);
+    const archived = await searchArchive({ ...store, archive: store.archive }, ids, resourceId, window, {
+      limit,
+      reads: bounds.archiveReads,
+    });
     found.push(...archived.rows);
     coveredFrom = archived.coveredFrom;
   }
   const byKey = new Map(found.map((d) => [`${d.webhookId}/${d.id}`, d]));
-  return { rows: [...byKey.values()].sort(newestFirst).slice(0, limit), scannedPerEndpoint: scan, coveredFrom };
+  return { rows: [...byKey.values()].sort(newestFirst).slice(0, limit), coveredFrom };
 }
 
 const eventKey = (owner: string, eventId: string) => `${owner} ${eventId}`;
@@ -183,16 +212,16 @@ async function eventsAbout(d1: D1Database, resourceId: string, keys: readonly st
 const splitEventKey = (key: string) => [key.slice(0, key.indexOf(" ")), key.slice(key.indexOf(" ") + 1)];
 
 /**
- * The archive's part of a resource search: the hours past the hot window (at most RESOURCE_SEARCH_ARCHIVED_HOURS, newest
- * first, and only as many as RESOURCE_SEARCH_ARCHIVE_READS sections allow), each webhook's delivery lines, then their
- * events' lines (an owner's part of an hour), their payloads decoded in JS.
+ * The archive's part of a resource search in one shard: the hours past the hot window (at most
+ * RESOURCE_SEARCH_ARCHIVED_HOURS, newest first, and only as many as `reads` sections allow), each webhook's delivery
+ * lines, then their events' lines (an owner's part of an hour), their payloads decoded in JS.
  */
 async function searchArchive(
   store: SearchStore & { archive: R2Bucket },
   webhookIds: readonly string[],
   resourceId: string,
   window: { from: number; until: number },
-  limit: number,
+  { limit, reads }: { limit: number; reads: number },
 ): Promise<{ rows: DeliveryRow[]; coveredFrom: number }> {
   const end = Math.min(window.until, store.now());
   const from = Math.max(window.from, end - (store.config.hotWindowHours + RESOURCE_SEARCH_ARCHIVED_HOURS) * HOUR_MS);
@@ -205,7 +234,7 @@ async function searchArchive(
   const chosen: { webhookId: string; hour: number; ref: string }[] = [];
   for (const hour of [...byHour.keys()].sort((a, b) => b - a)) {
     const hourSections = byHour.get(hour)!;
-    if (chosen.length + hourSections.length > RESOURCE_SEARCH_ARCHIVE_READS / 2) {
+    if (chosen.length + hourSections.length > reads / 2) {
       coveredFrom = Math.max(from, (hour + 1) * HOUR_MS);
       break;
     }
@@ -223,7 +252,7 @@ async function searchArchive(
   const ownerHours = new Map<string, { owner: string; hour: number }>();
   for (const d of lines) ownerHours.set(`${d.eventOwner} ${d.eventHour}`, { owner: d.eventOwner, hour: d.eventHour });
   const pairs = [...ownerHours.values()].sort((a, b) => b.hour - a.hour);
-  const eventReads = RESOURCE_SEARCH_ARCHIVE_READS - chosen.length;
+  const eventReads = reads - chosen.length;
   if (pairs.length > eventReads) coveredFrom = Math.max(coveredFrom, (pairs[eventReads]!.hour + 1) * HOUR_MS);
   const events = await Promise.all(
     pairs.slice(0, eventReads).map(({ owner, hour }) => readArchivedEvents(store, owner, hour)),
@@ -270,14 +299,26 @@ export interface RecentHealth {
 
 /**
  * The recent health of each webhook, from its newest deliveries in D1 (the hot window, HOT_WINDOW_HOURS, and whatever
- * is still retrying): one statement per webhook, in one batch.
+ * is still retrying): one statement per webhook, in one batch per shard.
  */
 export async function recentHealthOf(
-  db: { $client: D1Database },
+  store: ShardScoped,
   webhooks: readonly Pick<WebhookEndpointRow, "id" | "enabled">[],
 ): Promise<Map<string, RecentHealth>> {
   const health = new Map<string, RecentHealth>();
-  if (webhooks.length === 0) return health;
+  await Promise.all(
+    [...groupByShard(webhooks, (w) => w.id)]
+      .filter(([shard]) => hasShard(store, shard))
+      .map(([shard, inShard]) => recentHealthInShard(onShard(store, shard).db, inShard, health)),
+  );
+  return health;
+}
+
+async function recentHealthInShard(
+  db: { $client: D1Database },
+  webhooks: readonly Pick<WebhookEndpointRow, "id" | "enabled">[],
+  health: Map<string, RecentHealth>,
+): Promise<void> {
   const d1 = db.$client;
   const results = await d1.batch<{
     webhook_id: string;
@@ -307,7 +348,6 @@ export async function recentHealthOf(
         : null,
     });
   });
-  return health;
 }
 
 // ---- Recoveries ----

@@ -11,17 +11,20 @@ import {
 } from "../db/partitions";
 import { storedPayload } from "../db/payload";
 import type { OwnerKey } from "../db/schema";
+import { onShard, placeOwner, type ShardScoped, shardOfWebhook } from "../db/shards";
 import { canonicalJson } from "../lib/canonical-json";
+import type { Config } from "../lib/config";
 import { newEventId } from "../lib/ids";
 import { logger } from "../lib/logger";
 import { type DeliveryMessage, deliveryMessage } from "./delivery/message";
 import type { EventEnvelope, EventEnvelopeInput } from "./event-envelope";
-import { learningStatements, type TenantPairing } from "./tenant-directory";
+import { deliverPartnerShares, type PartnerShare, partnerShareStatement } from "./partner-fanout";
+import { learningStatements, placePairing, type TenantPairing } from "./tenant-directory";
 
-export interface PublishDeps {
-  db: Database;
+export interface PublishDeps extends ShardScoped {
   queue: Queue<DeliveryMessage>;
   now: () => number;
+  config: Pick<Config, "newOwnerShards">;
 }
 
 export interface PublishResult {
@@ -76,7 +79,7 @@ export const newDeliveryId = (table: string, webhookId: string, firstIdParam: st
 
 // Parameters of the event statements: ?1 owner key, ?2 event id, ?3 type, ?4 tenant, ?5 partner, ?6 payload, ?7 now,
 // ?8 the first delivery id of ?7, ?9 the hour (the partition), ?10 `group.*` of the type.
-const NOT_STORED = "NOT EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = ?1 AND e.event_id = ?2)";
+export const NOT_STORED = "NOT EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = ?1 AND e.event_id = ?2)";
 const insertEvent = (events: string, condition: string) => `INSERT INTO "${events}"
     (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
   SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ${condition} AND ${NOT_STORED}`;
@@ -109,8 +112,8 @@ const storedNow = (events: string, deliveries: string, w: string) =>
     AND NOT EXISTS (SELECT 1 FROM "${deliveries}" x WHERE x.webhook_id = ${w} AND x.id >= ?8
       AND x.event_owner = ?1 AND x.event_id = ?2)`;
 /** Whether endpoint `w` subscribes to event type ?3 (`?10` is its `group.*`). */
-const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?3, ?10))`;
-const DELIVERY_COLUMNS = `(webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count, due_at,
+export const SUBSCRIBED = `EXISTS (SELECT 1 FROM json_each(w.events) s WHERE s.value IN ('*', ?3, ?10))`;
+export const DELIVERY_COLUMNS = `(webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count, due_at,
     in_queue, attempts, created_at, updated_at)`;
 const fanOut = (deliveries: string, events: string) => `INSERT INTO "${deliveries}" ${DELIVERY_COLUMNS}
   SELECT w.id, ${newDeliveryId(deliveries, "w.id", "?8")}, ?1, ?2, ?9, ?3, 'pending', 0, ?7, 1, '[]', ?7, ?7
@@ -143,10 +146,12 @@ export const toDeliveryRefs = (rows: readonly { webhook_id: string; id: number }
  * The statements that store an event and its deliveries in the partitions of the hour of `now`: run them in one D1
  * batch, so all exist or none does. The event's insert is the second to last (its changes say whether this call stored
  * it), the last returns the new deliveries; before them (fan-out only), the count of the event as missed by disabled
- * endpoints. `onlyWebhookId` targets one endpoint (the test event); `ifAnnounced` stores the event only if that
- * endpoint got into the state it announces at `now`, i.e. by the batch this rides in; `ifDirectoryAgrees` only if the
- * directory holds the envelope's partner for its tenant. `payload` is the envelope's canonical JSON as stored
- * (storedPayload). The partitions must exist (withCurrentPartitions).
+ * endpoints and, for a tenant's event, its partner's share when the partner's webhooks live in another shard than
+ * `shard`, this batch's (returned rows: PartnerShare; domain/partner-fanout.ts). `onlyWebhookId` targets one endpoint
+ * (the test event); `ifAnnounced` stores the event only if that endpoint got into the state it announces at `now`,
+ * i.e. by the batch this rides in; `ifDirectoryAgrees` only if the directory holds the envelope's partner for its
+ * tenant. `payload` is the envelope's canonical JSON as stored (storedPayload). The partitions must exist
+ * (withCurrentPartitions).
  */
 export function eventStatements(
   d1: D1Database,
@@ -157,6 +162,7 @@ export function eventStatements(
     onlyWebhookId?: string;
     ifAnnounced?: AnnouncedState;
     ifDirectoryAgrees?: boolean;
+    shard?: number;
   } = {},
 ): D1PreparedStatement[] {
   const hour = hourOf(now);
@@ -175,11 +181,17 @@ export function eventStatements(
     hour,
     `${group}.*`,
   ];
+  // A tenant's event may owe its partner's webhooks, in another shard, a share (domain/partner-fanout.ts). This batch's
+  // shard: the publisher's, or that of the webhook whose state it announces.
+  const shard = opts.shard ?? (opts.ifAnnounced ? shardOfWebhook(opts.ifAnnounced.webhookId) : 0);
+  const share = (condition: string, values: unknown[]) =>
+    envelope.tenant_id ? [d1.prepare(partnerShareStatement(condition, shard)).bind(...values)] : [];
   if (opts.ifAnnounced) {
     const { webhookId, state, value } = opts.ifAnnounced;
     const announced = ANNOUNCED_NOW[state];
     return [
       d1.prepare(countMissed(announced)).bind(...params, webhookId, value),
+      ...share(announced, [...params, webhookId, value]),
       d1.prepare(insertEvent(events, announced)).bind(...params, webhookId, value),
       d1.prepare(fanOut(deliveries, events)).bind(...params),
     ];
@@ -190,35 +202,51 @@ export function eventStatements(
   if (opts.onlyWebhookId) return [insert, d1.prepare(targeted(deliveries, events)).bind(...params, opts.onlyWebhookId)];
   return [
     d1.prepare(countMissed(condition)).bind(...params),
+    ...share(condition, params.slice(0, 7)),
     insert,
     d1.prepare(fanOut(deliveries, events)).bind(...params),
   ];
 }
 
+/** A pairing to learn with an event, its partner placed (the shard of the partner's webhooks). */
+export type PlacedPairing = TenantPairing & { partnerShard: number };
+
+/** What storing an event created: its deliveries in this shard, and its partner's share owed by another shard. */
+export interface StoredEvent {
+  refs: DeliveryRef[];
+  partnerShares: PartnerShare[];
+}
+
 /**
- * Stores the event and its deliveries atomically; returns the new deliveries (none when the owner had published the
- * event_id within the hot window). `learn`, a pairing the directory may learn, goes first in the same batch; the event is
- * then stored only if the directory agrees with its partner (publishEvent handles the case where it does not).
+ * Stores the event and its deliveries atomically in `db`, shard `shard` (the owner's); returns the new deliveries (none
+ * when the owner had published the event_id within the hot window). `learn`, a pairing the directory may learn, goes
+ * first in the same batch; the event is then stored only if the directory agrees with its partner (publishEvent
+ * handles the case where it does not).
  */
 export async function storeEvent(
   db: Database,
   envelope: EventEnvelope,
   now: number,
   onlyWebhookId?: string,
-  learn: TenantPairing | null = null,
-): Promise<DeliveryRef[]> {
+  learn: PlacedPairing | null = null,
+  shard = 0,
+): Promise<StoredEvent> {
   const d1 = db.$client;
-  const learning = learn ? learningStatements(d1, learn, now) : [];
+  const learning = learn ? learningStatements(d1, learn, now, learn.partnerShard) : [];
   const payload = await storedPayload(canonicalJson(envelope));
   const results = await withCurrentPartitions(d1, now, () =>
     d1.batch<{ webhook_id: string; id: number }>([
       ...learning,
-      ...eventStatements(d1, envelope, payload, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null }),
+      ...eventStatements(d1, envelope, payload, now, { onlyWebhookId, ifDirectoryAgrees: learn !== null, shard }),
     ]),
   );
-  // The event's fan-out statement returns the deliveries (publish: the third, after the missed count; the test event:
-  // the second).
-  return toDeliveryRefs(results[learning.length + (onlyWebhookId ? 1 : 2)]?.results ?? []);
+  // The event's fan-out statement is the last and returns the deliveries; a tenant's event's partner share (publish
+  // only) is third from last.
+  const shares = !onlyWebhookId && envelope.tenant_id ? results[results.length - 3]?.results : [];
+  return {
+    refs: toDeliveryRefs(results[results.length - 1]?.results ?? []),
+    partnerShares: (shares ?? []) as unknown as PartnerShare[],
+  };
 }
 
 /**
@@ -272,9 +300,12 @@ export async function publishEvent(
 ): Promise<PublishResult> {
   const now = deps.now();
   let envelope = completeEnvelope(input, now);
-  let refs = await storeEvent(deps.db, envelope, now, undefined, opts.learn ?? null);
-  if (refs.length === 0) {
-    const found = await deps.db.$client
+  const { shard, learn } = await ownerShardOfEvent(deps, envelope, opts.learn ?? null);
+  const { db } = onShard(deps, shard);
+  let stored = await storeEvent(db, envelope, now, undefined, learn, shard);
+  let refs = stored.refs;
+  if (refs.length === 0 && stored.partnerShares.length === 0) {
+    const found = await db.$client
       .prepare(
         `SELECT (SELECT created_at FROM events_live WHERE owner_key = ?1 AND event_id = ?2) AS created_at,
           (SELECT partner_id FROM tenant_partners WHERE tenant_id = ?3) AS directory_partner_id`,
@@ -295,9 +326,12 @@ export async function publishEvent(
       directory_partner_id: found.directory_partner_id,
     });
     envelope = { ...envelope, partner_id: found.directory_partner_id };
-    refs = await storeEvent(deps.db, envelope, now);
-    if (refs.length === 0) return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
+    stored = await storeEvent(db, envelope, now, undefined, null, shard);
+    refs = stored.refs;
   }
+  // The partner's share, in the partner's shard; should that fail, the retry sweep of this shard delivers it.
+  refs = [...refs, ...(await deliverPartnerShares(deps, stored.partnerShares))];
+  if (refs.length === 0) return { event_id: envelope.event_id, deliveries: 0, duplicate: false };
   await enqueueDeliveries(deps.queue, refs);
   logger.info("event published", {
     event_id: envelope.event_id,
@@ -305,4 +339,21 @@ export async function publishEvent(
     deliveries: refs.length,
   });
   return { event_id: envelope.event_id, deliveries: refs.length, duplicate: false };
+}
+
+/**
+ * The shard of the event's owner (placing the owner if this is its first need of one: a tenant beside its partner),
+ * and the pairing to learn with its partner's shard.
+ */
+async function ownerShardOfEvent(
+  deps: PublishDeps,
+  envelope: EventEnvelope,
+  learn: TenantPairing | null,
+): Promise<{ shard: number; learn: PlacedPairing | null }> {
+  if (learn) {
+    const { tenantShard, partnerShard } = await placePairing(deps, learn.tenantId, learn.partnerId);
+    return { shard: tenantShard, learn: { ...learn, partnerShard } };
+  }
+  const owner = ownerKeyOf(envelope.tenant_id, envelope.partner_id);
+  return { shard: await placeOwner(deps, owner, envelope.tenant_id ? (envelope.partner_id ?? null) : null), learn };
 }

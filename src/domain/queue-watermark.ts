@@ -1,4 +1,6 @@
-// The queues' watermarks: per lane, the latest send time of any message its consumer has received. A delivery whose
+// The queues' watermarks: per lane and shard, the latest send time of any message its consumer has received in a batch
+// that touched the shard (its deliveries, or its sweep's probe). The queues serve every shard, so a shard's watermark
+// is a lower bound of the queue's: it never calls a message lost that a shard's own watermark would not. A delivery whose
 // message became deliverable well before the watermark, yet was never claimed, lost its message; one that became
 // deliverable after it may simply be waiting behind a backlog. The sweep sends a probe message to each lane every run,
 // so a watermark moves on an idle queue too, and lags exactly as much as its queue does. A delivery's message may be in
@@ -12,12 +14,21 @@ export const WATERMARK_CURSOR = "queue_watermark";
 const SLOW_WATERMARK_CURSOR = "queue_watermark_slow";
 const watermarkCursorOf = (lane: Lane) => (lane === "slow" ? SLOW_WATERMARK_CURSOR : WATERMARK_CURSOR);
 
-/** The body of a probe: no delivery, only its send time (the queue's own message.timestamp is what counts). */
+/**
+ * The body of a probe: no delivery, only its send time (the queue's own message.timestamp is what counts) and the
+ * shard whose sweep sent it, whose watermark it moves (shard 0 when absent: probes from before shards).
+ */
 export interface WatermarkProbe {
   watermark_probe: number;
+  shard?: number;
 }
 
-export const watermarkProbe = (now: number): WatermarkProbe => ({ watermark_probe: now });
+export const watermarkProbe = (now: number, shard = 0): WatermarkProbe =>
+  shard === 0 ? { watermark_probe: now } : { watermark_probe: now, shard };
+
+/** The shard whose watermark a probe moves. */
+export const probedShard = (probe: WatermarkProbe): number =>
+  Number.isSafeInteger(probe.shard) && probe.shard! >= 0 ? probe.shard! : 0;
 
 export const isWatermarkProbe = (body: unknown): body is WatermarkProbe =>
   typeof body === "object" && body !== null && Number.isSafeInteger((body as WatermarkProbe).watermark_probe);

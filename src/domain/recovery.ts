@@ -18,6 +18,7 @@ import {
 } from "../db/partitions";
 import { EVENT_COLUMNS, type StoredEventRow, withPayloadText } from "../db/payload";
 import type { DeliveryRow, EventRow, RecoveryKind, WebhookEndpointRow } from "../db/schema";
+import { allShards, type ShardScoped } from "../db/shards";
 import type { Config } from "../lib/config";
 import { invalidField } from "../lib/errors";
 import { logger } from "../lib/logger";
@@ -40,9 +41,10 @@ import { EVENT_TYPES, isKnownEventType, isServiceEventType, subscriptionMatches 
 import { type DeliveryRef, endpointReceivesOwner, enqueueDeliveries, ownerKeyOf, toDeliveryRefs } from "./publish";
 
 /** Wall time one cron run spends on open recoveries; what is left waits for the next minute. */
-const RECOVERY_TIME_BOX_MS = 15_000;
+export const RECOVERY_TIME_BOX_MS = 15_000;
 
-export interface RecoveryDeps {
+/** `db` and `archive` are the webhook's shard's; a partner's webhook also reads its tenants' events in other shards. */
+export interface RecoveryDeps extends ShardScoped {
   db: Database;
   queue: Queue<DeliveryMessage>;
   archive: R2Bucket | null;
@@ -313,14 +315,27 @@ async function recoverHour(
 
 // ---- replay ----
 
-/** The owners whose events reach `webhook` (fan-out's scope rule): its tenant, or its partner and the partner's tenants. */
-async function ownersOf(deps: RecoveryDeps, webhook: WebhookEndpointRow): Promise<string[]> {
-  if (webhook.tenantId !== null) return [ownerKeyOf(webhook.tenantId, null)];
-  const { results } = await deps.db.$client
-    .prepare("SELECT tenant_id FROM tenant_partners WHERE partner_id = ?1")
-    .bind(webhook.partnerId)
-    .all<{ tenant_id: string }>();
-  return [ownerKeyOf(null, webhook.partnerId), ...results.map((r) => ownerKeyOf(r.tenant_id, null))];
+/**
+ * The owners whose events reach `webhook` (fan-out's scope rule), by the shard that holds their events: its tenant (in
+ * the webhook's own shard), or its partner (likewise) and the partner's tenants per each shard's directory, wherever
+ * they live (db/shards.ts). `home` is whether the shard is the webhook's.
+ */
+async function ownersOf(
+  deps: RecoveryDeps,
+  webhook: WebhookEndpointRow,
+): Promise<{ shard: RecoveryDeps; home: boolean; owners: string[] }[]> {
+  if (webhook.tenantId !== null) return [{ shard: deps, home: true, owners: [ownerKeyOf(webhook.tenantId, null)] }];
+  return Promise.all(
+    allShards(deps).map(async (shard) => {
+      const home = shard.db === deps.db;
+      const { results } = await shard.db.$client
+        .prepare("SELECT tenant_id FROM tenant_partners WHERE partner_id = ?1")
+        .bind(webhook.partnerId)
+        .all<{ tenant_id: string }>();
+      const tenants = results.map((r) => ownerKeyOf(r.tenant_id, null));
+      return { shard, home, owners: home ? [ownerKeyOf(null, webhook.partnerId), ...tenants] : tenants };
+    }),
+  );
 }
 
 /**
@@ -335,38 +350,20 @@ export async function countReplayable(
   eventTypes: readonly string[],
 ): Promise<number> {
   const d1 = deps.db.$client;
-  const owners = await ownersOf(deps, webhook);
   const types = JSON.stringify(eventTypes);
-  // With an archive, D1's events older than its oldest partition are in the archive too if their hour was sealed from
-  // its partition (sealing an hour archives every event of it; one stored again by a resend is a copy of an archived
-  // one): D1 counts those from that partition on. Events of an hour never sealed (rows from before partitions existed,
-  // which migration 0010 moved into the events table) are in D1 alone until the storage job archives them.
-  const live = deps.archive ? await listPartitionHours(d1) : [];
-  const eventsFrom = deps.archive
-    ? Math.max(window.since, live.length > 0 ? live[0]! * HOUR_MS : Number.MAX_SAFE_INTEGER)
-    : window.since;
-  const [events, got] = await d1.batch<{ n: number }>([
-    d1
-      .prepare(
-        `SELECT count(DISTINCT owner_key || ' ' || event_id) AS n FROM events_live e
-         WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
-           AND event_type IN (SELECT value FROM json_each(?4))
-           AND (created_at >= ?5 OR NOT EXISTS (SELECT 1 FROM archive_hours h, json_each(h.chunks) c
-             WHERE h.kind = 'events' AND h.hour = e.created_at / ${HOUR_MS} AND c.key NOT LIKE 'L%'))`,
-      )
-      .bind(JSON.stringify(owners), window.since, window.until, types, eventsFrom),
-    d1
-      .prepare(
-        `SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3
-           AND event_type IN (SELECT value FROM json_each(?4))`,
-      )
-      .bind(webhook.id, window.since, window.until, types),
-  ]);
-  let n = (events?.results[0]?.n ?? 0) - (got?.results[0]?.n ?? 0);
+  let n = 0;
+  for (const { shard, owners } of await ownersOf(deps, webhook))
+    if (owners.length > 0) n += await countEventsOf(shard, owners, window, types, eventTypes);
+  const got = await d1
+    .prepare(
+      `SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1 AND created_at >= ?2 AND created_at < ?3
+         AND event_type IN (SELECT value FROM json_each(?4))`,
+    )
+    .bind(webhook.id, window.since, window.until, types)
+    .first<{ n: number }>();
+  n -= got?.n ?? 0;
   if (deps.archive) {
     const store = { db: deps.db, archive: deps.archive };
-    for (const owner of owners)
-      for (const { n: k } of await archivedEventCounts(store, owner, eventTypes, window.since, window.until)) n += k;
     const entries = await archivedEntries(store, webhook.id, {}, window.since, window.until);
     const byCombo = await archivedComboCounts(store, webhook.id, entries, eventTypes);
     n -= byCombo.all;
@@ -374,12 +371,88 @@ export async function countReplayable(
   return Math.max(0, n);
 }
 
+/** The events of `owners` of the given types published in the window, in one shard: D1's and the archive's. */
+async function countEventsOf(
+  shard: RecoveryDeps,
+  owners: readonly string[],
+  window: RecoveryWindow,
+  types: string,
+  eventTypes: readonly string[],
+): Promise<number> {
+  const d1 = shard.db.$client;
+  // With an archive, D1's events older than its oldest partition are in the archive too if their hour was sealed from
+  // its partition (sealing an hour archives every event of it; one stored again by a resend is a copy of an archived
+  // one): D1 counts those from that partition on. Events of an hour never sealed (rows from before partitions existed,
+  // which migration 0010 moved into the events table) are in D1 alone until the storage job archives them.
+  const live = shard.archive ? await listPartitionHours(d1) : [];
+  const eventsFrom = shard.archive
+    ? Math.max(window.since, live.length > 0 ? live[0]! * HOUR_MS : Number.MAX_SAFE_INTEGER)
+    : window.since;
+  const events = await d1
+    .prepare(
+      `SELECT count(DISTINCT owner_key || ' ' || event_id) AS n FROM events_live e
+       WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
+         AND event_type IN (SELECT value FROM json_each(?4))
+         AND (created_at >= ?5 OR NOT EXISTS (SELECT 1 FROM archive_hours h, json_each(h.chunks) c
+           WHERE h.kind = 'events' AND h.hour = e.created_at / ${HOUR_MS} AND c.key NOT LIKE 'L%'))`,
+    )
+    .bind(JSON.stringify(owners), window.since, window.until, types, eventsFrom)
+    .first<{ n: number }>();
+  let n = events?.n ?? 0;
+  if (shard.archive) {
+    const store = { db: shard.db, archive: shard.archive };
+    for (const owner of owners)
+      for (const { n: k } of await archivedEventCounts(store, owner, eventTypes, window.since, window.until)) n += k;
+  }
+  return n;
+}
+
 /** Replays one hour of the window: its events the webhook receives and has no delivery of, each as a new delivery. */
 async function replayHour(deps: RecoveryDeps, webhook: WebhookEndpointRow, job: RecoveryJob, from: number, to: number) {
   const d1 = deps.db.$client;
   const types: string[] = JSON.parse(job.event_types ?? "[]");
-  const owners = await ownersOf(deps, webhook);
-  const { results: stored } = await d1
+  const candidates: EventRow[] = [];
+  for (const { shard, home, owners } of await ownersOf(deps, webhook)) {
+    if (owners.length === 0) continue;
+    const events = await eventsOf(shard, owners, types, from, to);
+    if (!home) {
+      // Another shard's tenants of the webhook's partner, per that shard's directory: fan-out's rule for them.
+      candidates.push(...events);
+      continue;
+    }
+    // Fan-out's own rule decides, per owner pair the events carry (the directory may have moved a tenant since).
+    const receives = new Map<string, boolean>();
+    for (const e of events) {
+      const key = `${e.tenantId ?? ""}\n${e.partnerId ?? ""}`;
+      if (receives.has(key)) continue;
+      const row = await d1
+        .prepare(
+          `SELECT 1 AS ok FROM webhook_endpoints w WHERE w.id = ?1 AND ${endpointReceivesOwner("w", "?2", "?3")}`,
+        )
+        .bind(webhook.id, e.tenantId, e.partnerId)
+        .first();
+      receives.set(key, row !== null);
+    }
+    candidates.push(...events.filter((e) => receives.get(`${e.tenantId ?? ""}\n${e.partnerId ?? ""}`)));
+  }
+  if (candidates.length === 0) return [];
+  const already = await eventsDeliveredTo(deps, webhook.id, candidates, from);
+  const resends = candidates
+    .filter((e) => !already.has(e.eventId))
+    .sort((a, b) => a.createdAt - b.createdAt)
+    .map((event): Resend => ({ webhookId: webhook.id, retryOf: null, event }));
+  return storeResends(d1, deps.now(), resends);
+}
+
+/** The events of `owners` of `types` created in [from, to), in one shard: D1's, and the archive's of that hour. */
+async function eventsOf(
+  shard: RecoveryDeps,
+  owners: readonly string[],
+  types: readonly string[],
+  from: number,
+  to: number,
+): Promise<EventRow[]> {
+  const { results: stored } = await shard.db.$client
     .prepare(
       `SELECT ${EVENT_COLUMNS}
        FROM events_live WHERE owner_key IN (SELECT value FROM json_each(?1)) AND created_at >= ?2 AND created_at < ?3
@@ -389,32 +462,14 @@ async function replayHour(deps: RecoveryDeps, webhook: WebhookEndpointRow, job: 
     .all<StoredEventRow>();
   const hot = await withPayloadText(stored);
   const events = new Map(hot.map((e) => [`${e.ownerKey}\n${e.eventId}`, e]));
-  if (deps.archive) {
-    const store = { db: deps.db, archive: deps.archive };
+  if (shard.archive) {
+    const store = { db: shard.db, archive: shard.archive };
     for (const owner of owners)
       for (const e of await readArchivedEvents(store, owner, hourOf(from)))
         if (e.createdAt >= from && e.createdAt < to && types.includes(e.eventType))
           events.set(`${e.ownerKey}\n${e.eventId}`, e);
   }
-  if (events.size === 0) return [];
-  // Fan-out's own rule decides, per owner pair the events carry (the directory may have moved a tenant since).
-  const receives = new Map<string, boolean>();
-  for (const e of events.values()) {
-    const key = `${e.tenantId ?? ""}\n${e.partnerId ?? ""}`;
-    if (receives.has(key)) continue;
-    const row = await d1
-      .prepare(`SELECT 1 AS ok FROM webhook_endpoints w WHERE w.id = ?1 AND ${endpointReceivesOwner("w", "?2", "?3")}`)
-      .bind(webhook.id, e.tenantId, e.partnerId)
-      .first();
-    receives.set(key, row !== null);
-  }
-  const candidates = [...events.values()].filter((e) => receives.get(`${e.tenantId ?? ""}\n${e.partnerId ?? ""}`));
-  const already = await eventsDeliveredTo(deps, webhook.id, candidates, from);
-  const resends = candidates
-    .filter((e) => !already.has(e.eventId))
-    .sort((a, b) => a.createdAt - b.createdAt)
-    .map((event): Resend => ({ webhookId: webhook.id, retryOf: null, event }));
-  return storeResends(d1, deps.now(), resends);
+  return [...events.values()];
 }
 
 /**

@@ -41,7 +41,9 @@ export async function sendWebhookTestEvent(
 ): Promise<{ eventId: string; outcome: Extract<AttemptOutcome, { kind: "attempted" }> }> {
   const now = deps.now();
   const envelope = completeEnvelope(testEventInput(webhook, actorId, eventType), now);
-  const [deliveryId] = await storeEvent(deps.db, envelope, now, webhook.id);
+  const {
+    refs: [deliveryId],
+  } = await storeEvent(deps.db, envelope, now, webhook.id);
   if (deliveryId === undefined) throw new Error("test delivery was not created");
   // A failed test is retried like any delivery: attemptDeliveryNow puts its retry on the queue.
   const outcome = await attemptDeliveryNow(deps, deliveryId, { allowDisabled: true, goneDisables: false });

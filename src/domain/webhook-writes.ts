@@ -8,14 +8,16 @@
 import { type NewOwner, type Owner, resolveNewOwner } from "../auth/policy";
 import type { Principal } from "../auth/principal";
 import type { WebhookEndpointRow } from "../db/schema";
+import { onShard, placeOwner, placeOwnerIn, shardOfWebhook } from "../db/shards";
 import { invalidField, serviceUnavailable } from "../lib/errors";
 import type { Services } from "../lib/services";
+import { ownerKeyOf } from "./publish";
 import { checkTargetUrl, dnsDepsOf, targetPolicyOf } from "./target-url";
 import { type TenantDirectory, tenantDirectory } from "./tenant-directory";
 import type { WebhookFields } from "./webhook-fields";
 import { createWebhook, getWebhookRow, updateWebhook } from "./webhooks";
 
-export type WebhookWriteDeps = Pick<Services, "db" | "config" | "now" | "fetch" | "secretBox">;
+export type WebhookWriteDeps = Pick<Services, "db" | "shard" | "shards" | "config" | "now" | "fetch" | "secretBox">;
 
 /** Who a webhook is for, as a request names it (both optional: the caller's own tenant or partner by default). */
 export interface OwnerFields {
@@ -41,8 +43,8 @@ export async function saveWebhook(
   input: Partial<WebhookFields> & OwnerFields,
   existing?: WebhookEndpointRow,
 ): Promise<{ webhook: WebhookEndpointRow; secret: string | null }> {
-  const { db, secretBox, config, now } = deps;
-  const directory = tenantDirectory(db, now);
+  const { secretBox, config, now } = deps;
+  const directory = tenantDirectory(deps);
   const resolved = await ownerOf(principal, input, existing, directory);
   if (resolved) requireOwner(resolved.owner);
   if (input.url !== undefined) await requireAcceptableTargetUrl(deps, input.url);
@@ -51,6 +53,10 @@ export async function saveWebhook(
     tenantId: resolved.owner.tenantId,
     partnerId: resolved.learn ? null : resolved.owner.partnerId,
   };
+  // A new webhook goes to its owner's shard; a webhook stays in its own, and so must its new owner (db/shards.ts).
+  const shard = existing === undefined ? await ownerShardOf(deps, resolved!.owner) : shardOfWebhook(existing.id);
+  if (existing !== undefined && resolved) await requireOwnerIn(deps, resolved.owner, shard);
+  const { db } = onShard(deps, shard);
   let webhook: WebhookEndpointRow;
   let secret: string | null = null;
   if (existing === undefined) {
@@ -61,6 +67,7 @@ export async function saveWebhook(
       stored!,
       now(),
       config.maxWebhooksPerOwner,
+      shard,
     ));
   } else {
     webhook = await updateWebhook(
@@ -77,6 +84,29 @@ export async function saveWebhook(
     webhook = await getWebhookRow(db, webhook.id);
   }
   return { webhook, secret };
+}
+
+const ownerKey = (owner: Owner) => ownerKeyOf(owner.tenantId, owner.partnerId);
+
+/** The shard of a new webhook's owner, placing the owner (a tenant beside its partner) if it has none yet. */
+const ownerShardOf = (deps: WebhookWriteDeps, owner: Owner) =>
+  placeOwner(deps, ownerKey(owner), owner.tenantId ? owner.partnerId : null);
+
+/**
+ * A 422 unless the new owner of a webhook in `shard` lives there too; an owner with no shard yet is placed there. A
+ * webhook never leaves its shard (its id names it), and an owner's webhooks share one shard, which is what lets a
+ * publish reach them all in one batch.
+ */
+async function requireOwnerIn(deps: WebhookWriteDeps, owner: Owner, shard: number): Promise<void> {
+  if ((await placeOwnerIn(deps, ownerKey(owner), shard)) === shard) return;
+  const [field, who] = owner.tenantId
+    ? ["tenant_id", `Tenant ${owner.tenantId}`]
+    : ["partner_id", `Partner ${owner.partnerId}`];
+  throw invalidField(
+    ["body", field],
+    `${who} keeps its webhooks in another shard than this webhook's, and a webhook cannot change shard; ` +
+      "create a webhook for the new owner instead",
+  );
 }
 
 /** The new owner, or null when an update leaves the owner as it is. */

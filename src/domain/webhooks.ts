@@ -1,5 +1,5 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
-import { and, count, desc, eq, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, count, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
 import { canSee, type Owner, type OwnerFilter, type Visibility } from "../auth/policy";
 import { shownValueOf, storedValuesOf } from "../db/api-columns";
 import type { Database } from "../db/client";
@@ -13,6 +13,7 @@ import {
   webhookStatsDaily,
   webhookStatsHourly,
 } from "../db/schema";
+import { allShards, groupByShard, onShard, type ShardScoped, shardOfOwner, webhookIdPrefix } from "../db/shards";
 import { invalidField, notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
@@ -52,11 +53,24 @@ export function toPublicWebhook(row: WebhookEndpointRow, orderedHead: number | n
   ) as WebhookResponse;
 }
 
-/** The API's view of `rows`, an ordered one with the head of its line (one query for all of them, none for the rest). */
-export async function toPublicWebhooks(db: Database, rows: readonly WebhookEndpointRow[]) {
-  const heads = await orderedHeads(
-    db.$client,
-    rows.filter((r) => r.ordered).map((r) => r.id),
+/**
+ * The API's view of `rows`, an ordered one with the head of its line: one query per shard holding ordered ones (their
+ * lines are in their own shards), none for the rest.
+ */
+export async function toPublicWebhooks(services: ShardScoped, rows: readonly WebhookEndpointRow[]) {
+  const ordered = groupByShard(
+    rows.filter((r) => r.ordered),
+    (r) => r.id,
+  );
+  const heads = new Map<string, number>();
+  await Promise.all(
+    [...ordered].map(async ([shard, inShard]) => {
+      const found = await orderedHeads(
+        onShard(services, shard).db.$client,
+        inShard.map((r) => r.id),
+      );
+      for (const [id, head] of found) heads.set(id, head);
+    }),
   );
   return rows.map((r) => toPublicWebhook(r, heads.get(r.id) ?? null));
 }
@@ -85,9 +99,9 @@ const tooManyWebhooks = (owner: Owner, max: number) =>
   );
 
 /**
- * Stores a new webhook unless its owner already has `maxPerOwner` live ones (422). The check and the insert are one
- * transaction: the batch inserts, then takes the row back out if it made one too many, so concurrent creates can never
- * pass the cap together. (SQLite's INSERT … VALUES takes no WHERE.)
+ * Stores a new webhook in shard `shard` (`db`; its id names the shard) unless its owner already has `maxPerOwner` live
+ * ones (422). The check and the insert are one transaction: the batch inserts, then takes the row back out if it made
+ * one too many, so concurrent creates can never pass the cap together. (SQLite's INSERT … VALUES takes no WHERE.)
  */
 export async function createWebhook(
   db: Database,
@@ -96,9 +110,10 @@ export async function createWebhook(
   owner: Owner,
   now: number,
   maxPerOwner: number,
+  shard = 0,
 ): Promise<{ webhook: WebhookEndpointRow; secret: string }> {
   const secret = generateSigningSecret();
-  const id = newWebhookId();
+  const id = newWebhookId(webhookIdPrefix(shard));
   const enabled = fields.enabled ?? true;
   const insert = db
     .insert(webhookEndpoints)
@@ -170,11 +185,17 @@ export interface Page {
   perPage: number;
 }
 
-export async function listWebhooks(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
+/** The webhooks a list with `filter` shows: live, of the tenant, of the partner (and its tenants per the directory). */
+function listWhere(filter: OwnerFilter): SQL | undefined {
   const conditions: SQL[] = [isNull(webhookEndpoints.deletedAt)];
   if (filter.tenantId) conditions.push(eq(webhookEndpoints.tenantId, filter.tenantId));
   if (filter.partnerId) conditions.push(ofPartner(filter.partnerId));
-  const where = and(...conditions);
+  return and(...conditions);
+}
+
+/** A page of the webhooks in one shard's `db`, newest first; `total` and `pages` count that shard's. */
+export async function listWebhooks(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
+  const where = listWhere(filter);
   const [rows, [total]] = await db.batch([
     db
       .select()
@@ -187,6 +208,55 @@ export async function listWebhooks(db: Database, filter: OwnerFilter, { page, pe
   ]);
   const totalCount = total?.n ?? 0;
   return { rows, total: totalCount, pages: Math.ceil(totalCount / perPage) };
+}
+
+/**
+ * A page of the webhooks visible under `filter`, newest first, over every shard that may hold them: a tenant's
+ * webhooks are all in the tenant's shard (one shard read; none when the tenant has none), a partner's or the
+ * platform's anywhere. Across shards, each shard answers its count and the keys of its first `page × perPage`
+ * webhooks in one round trip; the keys merged in list order say which rows the page holds, and a second round trip
+ * reads them from their shards. `total`, `page` and `pages` are exact.
+ */
+export async function listVisibleWebhooks(services: ShardScoped, filter: OwnerFilter, { page, perPage }: Page) {
+  const empty = { rows: [] as WebhookEndpointRow[], total: 0, pages: 0 };
+  if (filter.tenantId) {
+    const shard = await shardOfOwner(services, `t:${filter.tenantId}`);
+    return shard === null ? empty : listWebhooks(onShard(services, shard).db, filter, { page, perPage });
+  }
+  const shards = allShards(services);
+  if (shards.length === 1) return listWebhooks(services.db, filter, { page, perPage });
+  const where = listWhere(filter);
+  const reach = page * perPage;
+  const counted = await Promise.all(
+    shards.map(async ({ db }, shard) => {
+      const [keys, [total]] = await db.batch([
+        db
+          .select({ createdAt: webhookEndpoints.createdAt, id: webhookEndpoints.id })
+          .from(webhookEndpoints)
+          .where(where)
+          .orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id))
+          .limit(reach),
+        db.select({ n: count() }).from(webhookEndpoints).where(where),
+      ]);
+      return { shard, keys, total: total?.n ?? 0 };
+    }),
+  );
+  const total = counted.reduce((n, s) => n + s.total, 0);
+  const onPage = counted
+    .flatMap(({ shard, keys }) => keys.map((k) => ({ ...k, shard })))
+    .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .slice(reach - perPage, reach);
+  const rows = new Map<string, WebhookEndpointRow>();
+  await Promise.all(
+    [...new Set(onPage.map((k) => k.shard))].map(async (shard) => {
+      const ids = onPage.filter((k) => k.shard === shard).map((k) => k.id);
+      const found = await shards[shard]!.db.select().from(webhookEndpoints).where(inArray(webhookEndpoints.id, ids));
+      for (const row of found) rows.set(row.id, row);
+    }),
+  );
+  // A webhook deleted between the two reads drops out of the page.
+  const pageRows = onPage.map((k) => rows.get(k.id)).filter((r): r is WebhookEndpointRow => r !== undefined);
+  return { rows: pageRows, total, pages: Math.ceil(total / perPage) };
 }
 
 interface WebhookChanges extends Partial<WebhookFields> {

@@ -1,12 +1,13 @@
 // Queue consumers, thin adapters over the delivery stages (src/domain/delivery/): the delivery queues of the two lanes
 // (one message per delivery attempt, handled a batch at a time; docs/architecture.md#lanes) and their dead-letter queue.
+import { groupByShard, hasShard, onShard } from "../db/shards";
 import { attemptDeliveries } from "../domain/delivery/attempt";
 import { resolveDeliveryRefs } from "../domain/delivery/claim";
 import { failDeadLettered } from "../domain/delivery/dead-letter";
 import type { Lane } from "../domain/delivery/lanes";
 import { type DeliveryMessage, isDeliveryMessage } from "../domain/delivery/message";
 import { type DeliveryRef, refKey } from "../domain/publish";
-import { advanceWatermark, isWatermarkProbe, latestSentAt } from "../domain/queue-watermark";
+import { advanceWatermark, isWatermarkProbe, latestSentAt, probedShard } from "../domain/queue-watermark";
 import { logger } from "../lib/logger";
 import type { Services } from "../lib/services";
 
@@ -64,14 +65,21 @@ export async function handleDeliveryBatch(
       if (isDeliveryMessage(message.body)) message.retry({ delaySeconds: infrastructureRetryDelay(message.attempts) });
     return;
   }
-  if (messagesOf.size === 0) {
-    // Only probes: a failed write is made good by the next batch (the watermark only needs to move eventually).
-    if (watermarkSentAt !== null)
-      await advanceWatermark(services.db, watermarkSentAt, services.now(), lane).catch((err) =>
-        logger.warn("queue watermark not moved", { error: String(err) }),
-      );
-    return;
+  // The shards only probes name move their watermarks here (the others' move in their claims' batches); a failed write
+  // is made good by the next batch (a watermark only needs to move eventually).
+  if (watermarkSentAt !== null) {
+    const claiming = new Set(groupByShard([...messagesOf.values()], (m) => m.ref.webhookId).keys());
+    await Promise.all(
+      [...probedShards(batch)]
+        .filter((shard) => !claiming.has(shard) && hasShard(services, shard))
+        .map((shard) =>
+          advanceWatermark(onShard(services, shard).db, watermarkSentAt, services.now(), lane).catch((err) =>
+            logger.warn("queue watermark not moved", { shard, error: String(err) }),
+          ),
+        ),
+    );
   }
+  if (messagesOf.size === 0) return;
   const { stillRunning } = await attemptDeliveries(
     services,
     [...messagesOf.values()].map((m) => m.ref),
@@ -83,6 +91,10 @@ export async function handleDeliveryBatch(
   );
   if (stillRunning) invocation.waitUntil(stillRunning);
 }
+
+/** The shards whose sweeps sent the batch's probes. */
+const probedShards = (batch: MessageBatch<unknown>) =>
+  new Set(batch.messages.flatMap((m) => (isWatermarkProbe(m.body) ? [probedShard(m.body)] : [])));
 
 type MessagesByDelivery = Map<string, { ref: DeliveryRef; messages: Message<unknown>[] }>;
 

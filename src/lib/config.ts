@@ -45,6 +45,8 @@ export interface Config {
   logLevel: LogLevel;
   /** How far behind delivery may fall (the oldest due delivery, the oldest waiting probe) before /health answers 503. */
   healthMaxDeliveryLagMs: number;
+  /** The shards that take new owners (NEW_OWNER_SHARDS); null: every shard (db/shards.ts). */
+  newOwnerShards: number[] | null;
 }
 
 /** Optional tuning vars, not in wrangler.toml: the defaults suit production; the fault harness compresses them. */
@@ -94,7 +96,19 @@ export function readConfig(env: Env): Config {
     logLevel: logLevel(env.LOG_LEVEL),
     healthMaxDeliveryLagMs:
       positiveInt("HEALTH_MAX_DELIVERY_LAG_SECONDS", env.HEALTH_MAX_DELIVERY_LAG_SECONDS, 300) * 1000,
+    newOwnerShards: parseShardList(env.NEW_OWNER_SHARDS),
   };
+}
+
+function parseShardList(v: string | undefined): number[] | null {
+  if (!v?.trim()) return null;
+  const shards = v.split(",").map((part) => {
+    const shard = Number(part.trim());
+    if (!Number.isInteger(shard) || shard < 0 || shard > 255)
+      throw new Error(`NEW_OWNER_SHARDS must be a comma-separated list of shard numbers 0-255, got "${v}"`);
+    return shard;
+  });
+  return [...new Set(shards)];
 }
 
 // The lease must outlast the 5 s by which a queue message may arrive early, with room for recording the attempt,

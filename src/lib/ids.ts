@@ -12,7 +12,8 @@ function randomId(prefix: string, length = 20): string {
   return `${prefix}${out.join("")}`;
 }
 
-export const newWebhookId = () => randomId("wh_");
+/** A webhook id; `prefix` names the shard that holds it (db/shards.ts webhookIdPrefix). */
+export const newWebhookId = (prefix = "wh_") => randomId(prefix);
 export const newEventId = () => randomId("evt_");
 export const newPortalSessionId = () => randomId("ps_");
 

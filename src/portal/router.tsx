@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { createMiddleware } from "hono/factory";
 import { requireAccess, scopeListFilter, visibilityOf } from "../auth/policy";
 import {
   DELIVERY_STATUSES,
@@ -13,6 +14,7 @@ import {
   type ErrorClass,
   type WebhookEndpointRow,
 } from "../db/schema";
+import { onWebhookShard } from "../db/shards";
 import { type DeliveryFilter, deliveryDetailOf, getDelivery } from "../domain/deliveries";
 import { retryDeliveryNow } from "../domain/delivery/manual-retry";
 import { describeDeliveryHeaders } from "../domain/delivery/request";
@@ -51,7 +53,7 @@ import { saveWebhook } from "../domain/webhook-writes";
 import {
   deleteWebhook,
   getVisibleWebhook,
-  listWebhooks,
+  listVisibleWebhooks,
   missedEventsSinceDisabled,
   rotateWebhookSecret,
 } from "../domain/webhooks";
@@ -225,6 +227,16 @@ portalRouter.onError((err, c) => {
 });
 
 const services = (c: PortalContext) => c.var.services;
+/** The services of the shard that holds `row` (db/shards.ts). */
+const endpointServices = (c: PortalContext, row: Pick<WebhookEndpointRow, "id">) =>
+  onWebhookShard(services(c), row.id) ?? services(c);
+// Every page of one endpoint works in the shard its id names, as the API's routes do ("new" names none: shard 0's).
+const onEndpointShard = createMiddleware<PortalEnv>(async (c, next) => {
+  c.set("services", endpointServices(c, { id: c.req.param("id") ?? "" }));
+  await next();
+});
+portalRouter.use("/webhooks/:id", onEndpointShard);
+portalRouter.use("/webhooks/:id/*", onEndpointShard);
 const form = async (c: PortalContext) => c.req.parseBody({ all: true });
 const idParam = (c: PortalContext) => c.req.param("id") ?? "";
 const visibleEndpoint = (c: PortalContext, level: "read" | "write") => {
@@ -233,7 +245,7 @@ const visibleEndpoint = (c: PortalContext, level: "read" | "write") => {
   return getVisibleWebhook(services(c).db, idParam(c), visibilityOf(v.principal));
 };
 const healthOf = async (c: PortalContext, row: WebhookEndpointRow) =>
-  (await recentHealthOf(services(c).db, [row])).get(row.id);
+  (await recentHealthOf(services(c), [row])).get(row.id);
 const fieldOf = (body: Record<string, unknown>, name: string) => {
   const v = body[name];
   return typeof v === "string" ? v : Array.isArray(v) && typeof v[0] === "string" ? v[0] : "";
@@ -242,7 +254,7 @@ const notice = (text: string, tone: "ok" | "warn" = "ok"): Flash => ({ kind: "no
 
 /** The webhooks the session sees (the first MERGED_LOG_MAX_WEBHOOKS), for the log across them. */
 async function visibleWebhooks(c: PortalContext) {
-  const { rows, total } = await listWebhooks(services(c).db, scopeListFilter(visibilityOf(view(c).principal), {}), {
+  const { rows, total } = await listVisibleWebhooks(services(c), scopeListFilter(visibilityOf(view(c).principal), {}), {
     page: 1,
     perPage: MERGED_LOG_MAX_WEBHOOKS,
   });
@@ -263,16 +275,22 @@ portalRouter.post("/logout", async (c) => {
 portalRouter.get("/", async (c) => {
   const v = view(c);
   requireAccess(v.principal, "read");
-  const { db, now } = services(c);
+  const { now } = services(c);
   const page = Math.max(1, Math.min(1_000_000, Number.parseInt(c.req.query("page") ?? "1", 10) || 1));
-  const { rows, total, pages } = await listWebhooks(db, scopeListFilter(visibilityOf(v.principal), {}), {
-    page,
-    perPage: PER_PAGE,
-  });
+  const { rows, total, pages } = await listVisibleWebhooks(
+    services(c),
+    scopeListFilter(visibilityOf(v.principal), {}),
+    {
+      page,
+      perPage: PER_PAGE,
+    },
+  );
   const at = now();
   const [withStats, health] = await Promise.all([
-    Promise.all(rows.map(async (row) => ({ row, stats: await endpointStats(services(c), row, "24h", at) }))),
-    recentHealthOf(db, rows),
+    Promise.all(
+      rows.map(async (row) => ({ row, stats: await endpointStats(endpointServices(c, row), row, "24h", at) })),
+    ),
+    recentHealthOf(services(c), rows),
   ]);
   const flash = await takeFlash(c);
   return renderPage(

@@ -6,7 +6,7 @@ import { ensureCurrentPartitions } from "../../src/db/partitions";
 import { completeEnvelope, storeEvent } from "../../src/domain/publish";
 import { tenantDirectory } from "../../src/domain/tenant-directory";
 import { listWebhooks } from "../../src/domain/webhooks";
-import { db, statementsSent } from "../helpers/deliveries";
+import { rootDeps, statementsSent } from "../helpers/deliveries";
 import { queryPlansOf } from "../helpers/pipeline";
 
 async function plan(sql: string, ...params: unknown[]): Promise<string[]> {
@@ -26,8 +26,11 @@ describe("query plans", () => {
       now,
     );
     const plans = await queryPlansOf((d1) => storeEvent(createDb(d1), envelope, now));
-    const [countMissed, insertEvent, fanOut] = plans;
+    const [countMissed, partnerShare, insertEvent, fanOut] = plans;
     expect(countMissed!.sql).toMatch(/^UPDATE webhook_endpoints AS w SET missed_events/);
+    // The partner's share (its webhooks in another shard): the tenant's directory entry, by its key.
+    expect(partnerShare!.sql).toMatch(/^INSERT INTO partner_fanouts/);
+    expect(partnerShare!.plan).toContain("SEARCH d USING INDEX sqlite_autoindex_tenant_partners_1 (tenant_id=?)");
     expect(insertEvent!.sql).toMatch(/^INSERT INTO "events_p\d+"/);
     expect(fanOut!.sql).toMatch(/^INSERT INTO "deliveries_p\d+"/);
     for (const { plan: details } of [countMissed!, fanOut!]) {
@@ -76,7 +79,7 @@ describe("assign", () => {
         "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_mv3', 'tnt_other', 'prt_old', 'https://x.example.com/', '[]', 's', 1, 1)",
       ),
     ]);
-    const directory = tenantDirectory(db(), () => now);
+    const directory = tenantDirectory(rootDeps(() => now));
     expect(await directory.assign("tnt_mv", "prt_new", "admin")).toEqual({
       tenant_id: "tnt_mv",
       partner_id: "prt_new",
@@ -99,8 +102,8 @@ describe("assign", () => {
     expect(
       await env.DB.prepare("SELECT source, updated_at FROM tenant_partners WHERE tenant_id = 'tnt_mv'").first(),
     ).toEqual({ source: "admin", updated_at: now });
-    expect(await tenantDirectory(db(), () => now).partnerOf("tnt_mv")).toBe("prt_new");
-    expect(await tenantDirectory(db(), () => now).partnerOf("tnt_unknown")).toBeNull();
+    expect(await tenantDirectory(rootDeps(() => now)).partnerOf("tnt_mv")).toBe("prt_new");
+    expect(await tenantDirectory(rootDeps(() => now)).partnerOf("tnt_unknown")).toBeNull();
   });
 });
 
@@ -110,10 +113,10 @@ describe("learn", () => {
     await env.DB.prepare(
       "INSERT INTO webhook_endpoints (id, tenant_id, partner_id, url, events, secret, created_at, updated_at) VALUES ('wh_ln1', 'tnt_ln', NULL, 'https://x.example.com/', '[]', 's', 1, 1)",
     ).run();
-    const directory = tenantDirectory(db(), () => now);
+    const directory = tenantDirectory(rootDeps(() => now));
     expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_first", source: "token" })).toBe("prt_first");
     expect(await directory.learn({ tenantId: "tnt_ln", partnerId: "prt_second", source: "event" })).toBe("prt_first");
-    expect(await tenantDirectory(db(), () => now).partnerOf("tnt_ln")).toBe("prt_first");
+    expect(await tenantDirectory(rootDeps(() => now)).partnerOf("tnt_ln")).toBe("prt_first");
     expect(
       await env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = 'tnt_ln'").first(),
     ).toEqual({ partner_id: "prt_first", source: "token" });

@@ -15,15 +15,18 @@ import {
   type ReceivedRequest,
 } from "../../scripts/faults/invariants.mjs";
 import { createDb } from "../../src/db/client";
+import { allShards } from "../../src/db/shards";
 import type { Lane } from "../../src/domain/delivery/lanes";
 import type { DeliveryMessage } from "../../src/domain/delivery/message";
 import { sweepDueDeliveries } from "../../src/domain/delivery/sweep";
+import { sweepPartnerShares } from "../../src/domain/partner-fanout";
 import { publishEvent } from "../../src/domain/publish";
 import { handleDeadLetterBatch, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { createServices, type Services } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { type Faults, seededRandom, withD1Faults, withDuplicateMessages } from "../helpers/faults";
 import { hookUrl, recorded } from "../helpers/receiver";
+import { allShardRows, placeOwner, shardD1s } from "../helpers/shards";
 import { mintToken, tenantAdmin } from "../helpers/tokens";
 
 const SEED = 20261123;
@@ -78,9 +81,11 @@ const EVENT_MIX: [string, number][] = [
   ["tenant.updated", 0.04],
   ["tenant.created", 0.04],
 ];
+// Two shards: the partner and tenant a in shard 0, tenant b in shard 1, so the partner's webhook gets tenant b's events
+// through its shard's share (domain/partner-fanout.ts), under the same faults.
 const TENANTS = [
-  { id: "tnt_faults_a", partner: "prt_faults" },
-  { id: "tnt_faults_b", partner: "prt_faults" },
+  { id: "tnt_faults_a", partner: "prt_faults", shard: 0 },
+  { id: "tnt_faults_b", partner: "prt_faults", shard: 1 },
 ];
 
 interface Endpoint extends EndpointSpec {
@@ -137,11 +142,14 @@ describe("fault injection: nothing lost", () => {
     }) as unknown as Queue<DeliveryMessage>;
   const queues = { main: queueOf("main"), slow: queueOf("slow") };
   const real = createServices(env);
+  // D1 fails at the same rate in every shard.
+  const shards = shardD1s().map((d1, n) => ({ ...real.shards[n]!, db: createDb(withD1Faults(d1, faults)) }));
   // `random` fixes the retry jitter, so the order of D1 calls, and so every injected fault, follows from SEED.
   const services: Services = Object.assign(
     {
       ...real,
-      db: createDb(withD1Faults(env.DB, faults)),
+      db: shards[0]!.db,
+      shards,
       queue: queues.main,
       slowQueue: queues.slow,
       now: () => clock.now,
@@ -163,6 +171,8 @@ describe("fault injection: nothing lost", () => {
   let logs: ReturnType<typeof captureLogs>;
 
   beforeAll(async () => {
+    await placeOwner("p:prt_faults", 0);
+    for (const t of TENANTS) await placeOwner(`t:${t.id}`, t.shard);
     for (const t of TENANTS)
       for (const spec of TENANT_ENDPOINTS) {
         const hook = hookUrl({
@@ -224,10 +234,14 @@ describe("fault injection: nothing lost", () => {
     }
 
     // Drive: every due message (oldest first), the sweep once a minute, and the clock jumps to the next thing to do.
+    // Open deliveries, and partner shares not yet given, in every shard.
     const openDeliveries = async () =>
-      (await env.DB.prepare("SELECT count(*) AS n FROM deliveries_live WHERE completed_at IS NULL").first<{
-        n: number;
-      }>())!.n;
+      (
+        await allShardRows<{ n: number }>(
+          `SELECT (SELECT count(*) FROM deliveries_live WHERE completed_at IS NULL)
+             + (SELECT count(*) FROM partner_fanouts) AS n`,
+        )
+      ).reduce((n, r) => n + r.n, 0);
     const start = clock.now;
     let nextSweep = clock.now + MINUTE;
     for (let step = 0; step < 20_000; step++) {
@@ -239,7 +253,11 @@ describe("fault injection: nothing lost", () => {
       }
       if (clock.now >= nextSweep) {
         stats.sweeps++;
-        await sweepDueDeliveries(services).catch(() => void stats.sweepFailures++); // a failed cron run waits for the next
+        for (const shard of allShards(services)) {
+          // A failed cron run waits for the next.
+          await sweepPartnerShares(shard, { deadline: Date.now() + MINUTE }).catch(() => void stats.sweepFailures++);
+          await sweepDueDeliveries(shard).catch(() => void stats.sweepFailures++);
+        }
         nextSweep = clock.now + MINUTE;
         continue;
       }

@@ -6,6 +6,7 @@ import { createDb } from "../../src/db/client";
 import { listPartitionHours, tablesOf } from "../../src/db/partitions";
 import { payloadText, type StoredPayload } from "../../src/db/payload";
 import type { AttemptRecord } from "../../src/db/schema";
+import { groupByShard, onShard, shardArchive, shardOfWebhook } from "../../src/db/shards";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
 import type { LaneQueues } from "../../src/domain/delivery/lanes";
 import type { QueueMessage } from "../../src/domain/delivery/message";
@@ -16,20 +17,45 @@ import { createSecretBox } from "../../src/lib/secret-box";
 import { createServices } from "../../src/lib/services";
 import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
+import { allShardRows, d1OfWebhook, placeOwner, shardD1s, shardOfOwner } from "./shards";
 
+/** Shard 0's database (which also holds the owner directory). */
 export const db = () => createDb(env.DB);
 
-/** `n` live webhooks of the tenant, written directly: an owner at MAX_WEBHOOKS_PER_OWNER without 100 requests. */
-export const seedLiveWebhooks = (tenant: string, n: number) =>
-  env.DB.prepare(
-    `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?2)
-     INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at, updated_at)
-     SELECT 'wh_seed_' || ?1 || '_' || i, ?1, 'https://x.example.com/', '[]', 's', 1, 1 FROM k`,
-  )
-    .bind(tenant, n)
-    .run();
+/** Every shard's database and archive, as the Worker's services hold them. */
+const shardHandles = () =>
+  shardD1s().map((d1, n) => ({ db: createDb(d1), archive: shardArchive(env.ARCHIVE ?? null, n) }));
 
-/** Real dependencies (the queues and the rate limiter too) with a clock the test moves, and optional config overrides. */
+/** The Worker's shard-0 view with a clock of the test's: what the directory and publish take. */
+export const rootDeps = (now: () => number = () => Date.now()) => ({
+  db: db(),
+  shard: 0,
+  shards: shardHandles(),
+  config: readConfig(env),
+  now,
+});
+
+/**
+ * `n` live webhooks of the tenant, written directly in its shard (shard 0 if it has none yet, where it is then placed):
+ * an owner at MAX_WEBHOOKS_PER_OWNER without 100 requests.
+ */
+export async function seedLiveWebhooks(tenant: string, n: number) {
+  const shard = (await shardOfOwner(`t:${tenant}`)) ?? (await placeOwner(`t:${tenant}`, 0), 0);
+  const prefix = shard === 0 ? "wh_seed_" : `wh_${shard}_seed_`;
+  return shardD1s()
+    [shard]!.prepare(
+      `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?2)
+     INSERT INTO webhook_endpoints (id, tenant_id, url, events, secret, created_at, updated_at)
+     SELECT ?3 || ?1 || '_' || i, ?1, 'https://x.example.com/', '[]', 's', 1, 1 FROM k`,
+    )
+    .bind(tenant, n, prefix)
+    .run();
+}
+
+/**
+ * Real dependencies (the queues and the rate limiter too) with a clock the test moves, and optional config overrides;
+ * shard 0's, reaching every shard.
+ */
 export function deliveryDeps(
   clock: { now: number },
   config: Partial<Config> = {},
@@ -37,6 +63,8 @@ export function deliveryDeps(
   const { queue, slowQueue, rateLimiter } = createServices(env);
   return {
     db: db(),
+    shard: 0,
+    shards: shardHandles(),
     config: { ...readConfig(env), ...config },
     secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
     now: () => clock.now,
@@ -47,6 +75,13 @@ export function deliveryDeps(
     slowQueue,
   };
 }
+
+/** deliveryDeps in the shard of `webhookId`: what the stage functions take for that webhook's deliveries. */
+export const webhookDeps = (
+  webhookId: string,
+  clock: { now: number },
+  config: Partial<Config> = {},
+): DeliveryDeps & LaneQueues<QueueMessage> => onShard(deliveryDeps(clock, config), shardOfWebhook(webhookId));
 
 /** A receiver's 200, as a send reports it: for recording attempts without sending (recordAttempts). */
 export const ANSWERED_200: RecordedResult = {
@@ -75,21 +110,24 @@ export async function seedDelivery(
     },
     now,
   );
-  const [ref] = await storeEvent(db(), envelope, now, webhookId);
+  const {
+    refs: [ref],
+  } = await storeEvent(createDb(d1OfWebhook(webhookId)), envelope, now, webhookId);
   if (ref === undefined) throw new Error("no delivery created");
   return ref;
 }
 
-/** A delivery's row wherever it is in D1 (a partition or the deliveries table), raw. */
+/** A delivery's row wherever it is in D1 (its shard's partition or deliveries table), raw. */
 export async function deliveryRow(ref: DeliveryRef) {
-  return env.DB.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND id = ?")
+  return d1OfWebhook(ref.webhookId)
+    .prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND id = ?")
     .bind(ref.webhookId, ref.id)
     .first<Record<string, any>>();
 }
 
-/** The tables that hold deliveries now: `deliveries`, then each hour's partition. */
-async function deliveryTables(): Promise<string[]> {
-  return tablesOf("deliveries", await listPartitionHours(env.DB));
+/** The tables of one shard that hold deliveries now: `deliveries`, then each hour's partition. */
+async function deliveryTables(d1: D1Database = env.DB): Promise<string[]> {
+  return tablesOf("deliveries", await listPartitionHours(d1));
 }
 
 /**
@@ -99,16 +137,23 @@ async function deliveryTables(): Promise<string[]> {
 export async function updateDeliveries(refs: readonly DeliveryRef[], set: Record<string, unknown>): Promise<number> {
   const columns = Object.keys(set);
   const assignments = columns.map((c, i) => `"${c}" = ?${i + 2}`).join(", ");
-  const keys = JSON.stringify(refs.map((r) => ({ w: r.webhookId, i: r.id })));
-  const results = await env.DB.batch(
-    (await deliveryTables()).map((table) =>
-      env.DB.prepare(
-        `UPDATE "${table}" SET ${assignments}
-         WHERE (webhook_id, id) IN (SELECT r.value ->> 'w', r.value ->> 'i' FROM json_each(?1) AS r)`,
-      ).bind(keys, ...columns.map((c) => set[c] ?? null)),
-    ),
-  );
-  return results.reduce((n, r) => n + r.meta.changes, 0);
+  let changes = 0;
+  for (const [shard, inShard] of groupByShard(refs, (r) => r.webhookId)) {
+    const d1 = shardD1s()[shard]!;
+    const keys = JSON.stringify(inShard.map((r) => ({ w: r.webhookId, i: r.id })));
+    const results = await d1.batch(
+      (await deliveryTables(d1)).map((table) =>
+        d1
+          .prepare(
+            `UPDATE "${table}" SET ${assignments}
+             WHERE (webhook_id, id) IN (SELECT r.value ->> 'w', r.value ->> 'i' FROM json_each(?1) AS r)`,
+          )
+          .bind(keys, ...columns.map((c) => set[c] ?? null)),
+      ),
+    );
+    changes += results.reduce((n, r) => n + r.meta.changes, 0);
+  }
+  return changes;
 }
 
 /** updateDeliveries for one delivery; throws if it is not in D1. */
@@ -122,13 +167,12 @@ export async function updateEventOf(ref: DeliveryRef, set: Record<string, unknow
   if (!delivery) throw new Error(`delivery ${ref.webhookId}/${ref.id} not in D1`);
   const columns = Object.keys(set);
   const assignments = columns.map((c, i) => `"${c}" = ?${i + 3}`).join(", ");
-  const results = await env.DB.batch(
-    tablesOf("events", await listPartitionHours(env.DB)).map((table) =>
-      env.DB.prepare(`UPDATE "${table}" SET ${assignments} WHERE owner_key = ?1 AND event_id = ?2`).bind(
-        delivery.event_owner,
-        delivery.event_id,
-        ...columns.map((c) => set[c] ?? null),
-      ),
+  const d1 = d1OfWebhook(ref.webhookId);
+  const results = await d1.batch(
+    tablesOf("events", await listPartitionHours(d1)).map((table) =>
+      d1
+        .prepare(`UPDATE "${table}" SET ${assignments} WHERE owner_key = ?1 AND event_id = ?2`)
+        .bind(delivery.event_owner, delivery.event_id, ...columns.map((c) => set[c] ?? null)),
     ),
   );
   if (results.reduce((n, r) => n + r.meta.changes, 0) !== 1) throw new Error("event not in D1");
@@ -136,33 +180,42 @@ export async function updateEventOf(ref: DeliveryRef, set: Record<string, unknow
 
 /** Ends every open delivery of other webhooks (cancelled), so that only the test's own are due. */
 export async function cancelOpenDeliveriesBut(webhookId: string, at = Date.now()): Promise<void> {
-  await env.DB.batch(
-    (await deliveryTables()).map((table) =>
-      env.DB.prepare(
-        `UPDATE "${table}" SET status = 'cancelled', completed_at = ?2, in_queue = 0, lease_until = NULL
-         WHERE webhook_id != ?1 AND completed_at IS NULL`,
-      ).bind(webhookId, at),
-    ),
+  for (const d1 of shardD1s())
+    await d1.batch(
+      (await deliveryTables(d1)).map((table) =>
+        d1
+          .prepare(
+            `UPDATE "${table}" SET status = 'cancelled', completed_at = ?2, in_queue = 0, lease_until = NULL
+             WHERE webhook_id != ?1 AND completed_at IS NULL`,
+          )
+          .bind(webhookId, at),
+      ),
+    );
+}
+
+/**
+ * The payload texts of the stored events (events_live, in every shard) with `eventId`, oldest owner key first; stored
+ * compressed or not.
+ */
+export async function storedPayloads(eventId: string): Promise<string[]> {
+  const rows = await allShardRows<{ owner_key: string; payload: StoredPayload }>(
+    "SELECT owner_key, payload FROM events_live WHERE event_id = ?1",
+    eventId,
   );
+  rows.sort((a, b) => (a.owner_key < b.owner_key ? -1 : a.owner_key > b.owner_key ? 1 : 0));
+  return Promise.all(rows.map((r) => payloadText(r.payload)));
+}
+
+/** The payload texts of the stored events of `eventType`, in every shard. */
+export async function storedPayloadsOfType(eventType: string): Promise<string[]> {
+  const rows = await allShardRows<{ payload: StoredPayload }>(
+    "SELECT payload FROM events_live WHERE event_type = ?1",
+    eventType,
+  );
+  return Promise.all(rows.map((r) => payloadText(r.payload)));
 }
 
 /** The queue message of a delivery, as publish sends it. */
-/** The payload texts of the stored events (events_live) with `eventId`, oldest owner key first; stored compressed or not. */
-export async function storedPayloads(eventId: string): Promise<string[]> {
-  const { results } = await env.DB.prepare("SELECT payload FROM events_live WHERE event_id = ? ORDER BY owner_key")
-    .bind(eventId)
-    .all<{ payload: StoredPayload }>();
-  return Promise.all(results.map((r) => payloadText(r.payload)));
-}
-
-/** The payload texts of the stored events of `eventType`. */
-export async function storedPayloadsOfType(eventType: string): Promise<string[]> {
-  const { results } = await env.DB.prepare("SELECT payload FROM events_live WHERE event_type = ?")
-    .bind(eventType)
-    .all<{ payload: StoredPayload }>();
-  return Promise.all(results.map((r) => payloadText(r.payload)));
-}
-
 export const messageOf = (ref: DeliveryRef) => ({ delivery_id: ref.id, webhook_id: ref.webhookId });
 
 /** A delivery's recorded attempts (its `attempts` column), in order. */

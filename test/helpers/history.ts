@@ -4,8 +4,10 @@
 import { env } from "cloudflare:workers";
 import { createPartitions, firstDeliveryIdAt, hourOf, partitionName } from "../../src/db/partitions";
 import { type AttemptRecord, type DeliveryStatus, type ErrorClass, isActiveDelivery } from "../../src/db/schema";
+import { allShards, groupByShard } from "../../src/db/shards";
 import { runStorage } from "../../src/domain/archive/storage-job";
 import { createServices } from "../../src/lib/services";
+import { d1OfWebhook, shardD1s } from "./shards";
 
 /** One delivery as a test describes it; the rest is filled in as the engine would. */
 export interface PastDelivery {
@@ -60,7 +62,8 @@ const payloadOf = (d: PastDelivery, eventId: string) =>
 
 /** Stores `deliveries` (and one event each) in the partitions of their creation hours, creating those partitions. */
 export async function storePastDeliveries(deliveries: readonly PastDelivery[]): Promise<StoredDelivery[]> {
-  await createPartitions(env.DB, [...new Set(deliveries.map((d) => hourOf(d.createdAt)))]);
+  for (const [shard, inShard] of groupByShard(deliveries, (d) => d.webhookId))
+    await createPartitions(shardD1s()[shard]!, [...new Set(inShard.map((d) => hourOf(d.createdAt)))]);
   const stored = deliveries.map((d): StoredDelivery => {
     const eventId = d.eventId ?? `evt_past_${d.webhookId.slice(3, 9)}_${d.createdAt}`;
     const finished = !isActiveDelivery(d.status);
@@ -96,65 +99,84 @@ export async function storePastDeliveries(deliveries: readonly PastDelivery[]): 
       payload: payloadOf(d, eventId),
     };
   });
-  const statements = stored.flatMap((s, i) => {
+  const statements = stored.map((s, i) => {
     const d = deliveries[i]!;
     const hour = hourOf(s.created_at);
+    const d1 = d1OfWebhook(s.webhook_id);
     return [
-      env.DB.prepare(
-        `INSERT OR IGNORE INTO "${partitionName("events", hour)}"
+      d1
+        .prepare(
+          `INSERT OR IGNORE INTO "${partitionName("events", hour)}"
            (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)`,
-      ).bind(s.event_owner, s.event_id, s.event_type, d.tenantId, s.payload, s.created_at),
-      env.DB.prepare(
-        `INSERT INTO "${partitionName("deliveries", hour)}" (webhook_id, id, event_owner, event_id, event_hour,
+        )
+        .bind(s.event_owner, s.event_id, s.event_type, d.tenantId, s.payload, s.created_at),
+      d1
+        .prepare(
+          `INSERT INTO "${partitionName("deliveries", hour)}" (webhook_id, id, event_owner, event_id, event_hour,
            event_type, status, attempt_count, lease_until, due_at, in_queue, last_attempt_at, last_status_code,
            last_error_class, last_error, attempts, retry_of, created_at, updated_at, completed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, 0, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)`,
-      ).bind(
-        s.webhook_id,
-        s.id,
-        s.event_owner,
-        s.event_id,
-        hour,
-        s.event_type,
-        s.status,
-        s.attempts.length,
-        s.status === "retrying" ? s.created_at + 24 * 3_600_000 : s.created_at,
-        s.attempts.length > 0 ? s.created_at + 10 : null,
-        s.last_status_code,
-        s.last_error_class,
-        s.last_error,
-        JSON.stringify(s.attempts),
-        d.retryOf ?? null,
-        s.created_at,
-        s.completed_at ?? s.created_at,
-        s.completed_at,
-      ),
+        )
+        .bind(
+          s.webhook_id,
+          s.id,
+          s.event_owner,
+          s.event_id,
+          hour,
+          s.event_type,
+          s.status,
+          s.attempts.length,
+          s.status === "retrying" ? s.created_at + 24 * 3_600_000 : s.created_at,
+          s.attempts.length > 0 ? s.created_at + 10 : null,
+          s.last_status_code,
+          s.last_error_class,
+          s.last_error,
+          JSON.stringify(s.attempts),
+          d.retryOf ?? null,
+          s.created_at,
+          s.completed_at ?? s.created_at,
+          s.completed_at,
+        ),
     ];
   });
-  for (let i = 0; i < statements.length; i += 200) await env.DB.batch(statements.slice(i, i + 200));
+  const pairs = statements.map((pair, i) => ({ pair, webhookId: stored[i]!.webhook_id }));
+  for (const [shard, inShard] of groupByShard(pairs, (p) => p.webhookId)) {
+    const flat = inShard.flatMap((p) => p.pair);
+    for (let i = 0; i < flat.length; i += 200) await shardD1s()[shard]!.batch(flat.slice(i, i + 200));
+  }
   return stored;
 }
 
-/** The storage job at `now`, as its cron runs it, until it has nothing left to do; answers its last run. */
+/**
+ * The storage job at `now` in every shard, as its cron runs it, until it has nothing left to do there; answers how many
+ * hours it sealed in all.
+ */
 export async function storageAt(now: number) {
   const services = { ...createServices(env), now: () => now };
-  for (;;) {
-    const result = await runStorage(services);
-    if (result.complete) return result;
-  }
+  let hoursSealed = 0;
+  for (const shard of allShards(services))
+    for (;;) {
+      const result = await runStorage(shard);
+      hoursSealed += result.hoursSealed;
+      if (result.complete) break;
+    }
+  return { hoursSealed };
 }
 
 /** Where D1 holds a webhook's deliveries now: how many in the hourly partitions, in the deliveries table, and how many
  * lines the archive's day rows count for it. */
 export async function whereStored(webhookId: string) {
-  const [partitions, table, archive] = await env.DB.batch<{ n: number }>([
-    env.DB.prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1").bind(webhookId),
-    env.DB.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?1").bind(webhookId),
-    env.DB.prepare(
-      `SELECT coalesce(sum(n.value), 0) AS n FROM archive_days d, json_each(d.counts) c, json_each(c.value) n
+  const d1 = d1OfWebhook(webhookId);
+  const [partitions, table, archive] = await d1.batch<{ n: number }>([
+    d1.prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?1").bind(webhookId),
+    d1.prepare("SELECT count(*) AS n FROM deliveries WHERE webhook_id = ?1").bind(webhookId),
+    d1
+      .prepare(
+        `SELECT coalesce(sum(n.value), 0) AS n FROM archive_days d, json_each(d.counts) c, json_each(c.value) n
        WHERE d.scope = ?1`,
-    ).bind(webhookId),
+      )
+      .bind(webhookId),
   ]);
   const inTable = table!.results[0]!.n;
   return { partitions: partitions!.results[0]!.n - inTable, table: inTable, archive: archive!.results[0]!.n };

@@ -81,14 +81,18 @@ export async function queuedDeliveries(refs: readonly DeliveryRef[], at: number)
 }
 
 /**
- * Runs `fn` against a D1 that keeps every batched statement (and, with `statements`, every statement run on its own);
- * answers each one's SQL and query plan.
+ * Runs `fn` against a D1 (`d1`, shard 0's by default) that keeps every batched statement (and, with `statements`,
+ * every statement run on its own); answers each one's SQL and query plan.
  */
-export async function queryPlansOf(fn: (d1: D1Database) => Promise<unknown>, opts: { statements?: boolean } = {}) {
+export async function queryPlansOf(
+  fn: (d1: D1Database) => Promise<unknown>,
+  opts: { statements?: boolean; d1?: D1Database } = {},
+) {
   type Kept = { statement: string; params: unknown[] };
   const statements: Kept[] = [];
+  const target = opts.d1 ?? env.DB;
   await fn(
-    interceptD1(env.DB, {
+    interceptD1(target, {
       batch: (batched, call) => {
         statements.push(...(batched as unknown as Kept[]));
         return call();
@@ -110,7 +114,8 @@ export async function queryPlansOf(fn: (d1: D1Database) => Promise<unknown>, opt
   );
   return Promise.all(
     statements.map(async ({ statement, params }) => {
-      const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${statement}`)
+      const { results } = await target
+        .prepare(`EXPLAIN QUERY PLAN ${statement}`)
         .bind(...params)
         .all<{ detail: string }>();
       return { sql: statement, plan: results.map((r) => r.detail) };

@@ -1,6 +1,3 @@
-// Recording attempts through the real write path (claim, then record: domain/delivery/), at times a test chooses, and
-// reading the stats back: the rows of the tables the record writes.
-import { env } from "cloudflare:workers";
 import {
   deliveryTable,
   ensureCurrentPartitions,
@@ -15,7 +12,8 @@ import { recordAttempts } from "../../src/domain/delivery/record";
 import type { SentAttempt } from "../../src/domain/delivery/send";
 import type { DeliveryRef } from "../../src/domain/publish";
 import type { Config } from "../../src/lib/config";
-import { deliveryDeps, updateDeliveries } from "./deliveries";
+import { updateDeliveries, webhookDeps } from "./deliveries";
+import { d1OfWebhook } from "./shards";
 
 /** One attempt: when it started (ms), how long it took, and how it ended (a failure without a class is "other"). */
 export interface AttemptSpec {
@@ -45,8 +43,9 @@ export async function recordHistory(
   opts: { now?: number; config?: Partial<Config> } = {},
 ): Promise<DeliveryRef[]> {
   const now = opts.now ?? Date.now();
-  await ensureCurrentPartitions(env.DB, now);
-  const live = await refreshPartitions(env.DB); // as the record will see them
+  const d1 = d1OfWebhook(webhookId);
+  await ensureCurrentPartitions(d1, now);
+  const live = await refreshPartitions(d1); // as the record will see them
   const used = new Set<number>();
   const refs = deliveries.map((d) => {
     let id = firstDeliveryIdAt(d.createdAt);
@@ -60,20 +59,24 @@ export async function recordHistory(
     const events = table === "deliveries" ? "events" : partitionName("events", hourOf(d.createdAt));
     const eventId = `evt_hist_${webhookId.slice(3, 11)}_${ref.id}`;
     return [
-      env.DB.prepare(
-        `INSERT INTO "${events}" (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
+      d1
+        .prepare(
+          `INSERT INTO "${events}" (owner_key, event_id, event_type, tenant_id, partner_id, payload, created_at)
          VALUES (?1, ?2, 'user.created', ?3, NULL, '{}', ?4)`,
-      ).bind(`t:${tenant}`, eventId, tenant, d.createdAt),
-      env.DB.prepare(
-        `INSERT INTO "${table}" (webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count,
+        )
+        .bind(`t:${tenant}`, eventId, tenant, d.createdAt),
+      d1
+        .prepare(
+          `INSERT INTO "${table}" (webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count,
            due_at, in_queue, attempts, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'user.created', 'pending', 0, 0, 0, '[]', ?6, ?6)`,
-      ).bind(webhookId, ref.id, `t:${tenant}`, eventId, hourOf(d.createdAt), d.createdAt),
+        )
+        .bind(webhookId, ref.id, `t:${tenant}`, eventId, hourOf(d.createdAt), d.createdAt),
     ];
   });
-  for (let i = 0; i < statements.length; i += 200) await env.DB.batch(statements.slice(i, i + 200));
+  for (let i = 0; i < statements.length; i += 200) await d1.batch(statements.slice(i, i + 200));
 
-  const deps = deliveryDeps({ now }, { failureThreshold: 1_000_000, ...opts.config });
+  const deps = webhookDeps(webhookId, { now }, { failureThreshold: 1_000_000, ...opts.config });
   const rounds = Math.max(0, ...deliveries.map((d) => d.attempts.length));
   for (let k = 0; k < rounds; k++) {
     const due = deliveries.flatMap((d, i) => (d.attempts[k] ? [{ ref: refs[i]!, attempt: d.attempts[k]! }] : []));
@@ -110,7 +113,8 @@ export async function recordHistory(
 /** A webhook's rows of webhook_stats_hourly or webhook_stats_daily, oldest first, histograms parsed. */
 export async function statsRows(webhookId: string, table: "webhook_stats_hourly" | "webhook_stats_daily") {
   const column = table === "webhook_stats_hourly" ? "hour_start" : "day_start";
-  const { results } = await env.DB.prepare(`SELECT * FROM ${table} WHERE webhook_id = ? ORDER BY ${column}`)
+  const { results } = await d1OfWebhook(webhookId)
+    .prepare(`SELECT * FROM ${table} WHERE webhook_id = ? ORDER BY ${column}`)
     .bind(webhookId)
     .all<Record<string, any>>();
   return results.map(

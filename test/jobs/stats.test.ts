@@ -15,9 +15,10 @@ import type { DeliveryRef } from "../../src/domain/publish";
 import { DELIVERY_QUEUE, handleDeliveryBatch } from "../../src/jobs/delivery-consumer";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
-import { attemptRows, deliveryDeps, deliveryRow, messageOf, seedDelivery } from "../helpers/deliveries";
+import { attemptRows, deliveryRow, messageOf, seedDelivery, webhookDeps } from "../helpers/deliveries";
 import { storageAt } from "../helpers/history";
 import { recorded } from "../helpers/receiver";
+import { d1OfWebhook } from "../helpers/shards";
 import { type AttemptSpec, recordHistory, statsRows } from "../helpers/stats";
 import { tenantAdmin } from "../helpers/tokens";
 
@@ -57,9 +58,8 @@ const bucketOf = (ms: number) => {
  * An attempt ends its delivery as failed when it is the last of a failed delivery.
  */
 async function statsOfRecordedAttempts(webhookId: string, bucketMs: number) {
-  const { results } = await env.DB.prepare(
-    "SELECT status, attempt_count, attempts FROM deliveries_live WHERE webhook_id = ?",
-  )
+  const { results } = await d1OfWebhook(webhookId)
+    .prepare("SELECT status, attempt_count, attempts FROM deliveries_live WHERE webhook_id = ?")
     .bind(webhookId)
     .all<{ status: string; attempt_count: number; attempts: string }>();
   const rows = new Map<number, Record<string, any>>();
@@ -222,7 +222,7 @@ describe("stats written with the attempts", () => {
   it("counts an attempt once: a record batch run again, or retried after a D1 error; one failing for good counts nothing", async () => {
     const wh = await webhookAtReceiver("tnt_stats_once");
     const clock = { now: Date.now() };
-    const deps = deliveryDeps(clock);
+    const deps = webhookDeps(wh.id, clock);
     const sentOnce = async (ref: DeliveryRef, startedAt: number): Promise<SentAttempt[]> => {
       const { claimed } = await claimDeliveries(deps, [ref]);
       expect(claimed).toHaveLength(1);
@@ -248,7 +248,7 @@ describe("stats written with the attempts", () => {
     // A transient D1 error on the record: retried, counted once.
     const second = await seedDelivery(wh.id, "tnt_stats_once", clock.now + 1);
     let batches = 0;
-    const blipping = new Proxy(env.DB, {
+    const blipping = new Proxy(d1OfWebhook(wh.id), {
       get(target, prop) {
         if (prop === "batch")
           return async (statements: D1PreparedStatement[]) => {
@@ -264,7 +264,7 @@ describe("stats written with the attempts", () => {
 
     // D1 down for every try: nothing recorded, nothing counted; the delivery is attempted again after its lease.
     const third = await seedDelivery(wh.id, "tnt_stats_once", clock.now + 2);
-    const down = new Proxy(env.DB, {
+    const down = new Proxy(d1OfWebhook(wh.id), {
       get(target, prop) {
         if (prop === "batch")
           return async () => {
@@ -325,7 +325,7 @@ describe("stats written with the attempts", () => {
     expect(await statsRows(wh.id, "webhook_stats_daily")).toHaveLength(2);
 
     // Claimed before the delete, recorded after it.
-    const deps = deliveryDeps({ now });
+    const deps = webhookDeps(wh.id, { now });
     const inFlight = await seedDelivery(wh.id, "tnt_stats_deleted", now);
     const { claimed } = await claimDeliveries(deps, [inFlight]);
     expect((await api("DELETE", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).status).toBe(204);

@@ -18,12 +18,15 @@ import { createWebhook, webhookAtReceiver } from "../helpers/api";
 import { cancelOpenDeliveriesBut, deliveryRow, seedDelivery, updateDelivery, waitFor } from "../helpers/deliveries";
 import { keepingQueue } from "../helpers/pipeline";
 import { hookUrl, recorded } from "../helpers/receiver";
+import { placeOwner } from "../helpers/shards";
 import { tenantAdmin } from "../helpers/tokens";
 
 const MINUTE = 60_000;
 const QUEUE = "scaikey-webhook-deliveries";
 
+/** A webhook of `tenant` in shard 0, whose sweep and watermarks this file drives (test/db/shards.test.ts: both shards). */
 async function endpoint(tenant: string) {
+  await placeOwner(`t:${tenant}`, 0);
   const hook = hookUrl();
   const webhook = await createWebhook(await tenantAdmin(tenant), { url: hook.url, events: ["*"] });
   return { ...webhook, hookKey: hook.key };

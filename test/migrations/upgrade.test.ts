@@ -2,9 +2,10 @@
 // to 0007, given rows as the code of that time wrote them (events keyed by their bare event_id, deliveries with
 // AUTOINCREMENT ids and their attempts in delivery_attempts, the stats rollup's and retention's run records), then taken
 // through the rest: 0008 (event keys per owner), 0009 (the slow lane), 0010 (hourly partitions), 0011 (the portal's
-// flash), 0012 (flow control: a webhook's rate limit, ordering and failure warnings). Every row arrives in the new tables as the new code reads it, and the old events keep working: shown,
-// filtered, sent with their event_id, a duplicate when their owner publishes them again, another event when anyone else
-// does, and replayed as fan-out would.
+// flash), 0012 (shards: every owner it holds placed in shard 0), 0013 (flow control: a webhook's rate limit, ordering
+// and failure warnings). Every row arrives in the new tables as the new code reads it, and the old events keep working:
+// shown, filtered, sent with their event_id, a duplicate when their owner publishes them again, another event when
+// anyone else does, and replayed as fan-out would.
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +22,8 @@ import { partnerAdmin, publisher, superAdmin, tenantAdmin } from "../helpers/tok
 
 const db = () => env.UPGRADE_DB;
 /** The app over the upgraded database. */
-const onUpgraded = { bindings: { DB: env.UPGRADE_DB } };
+// The upgraded deployment, one database as it was: its only shard (no DB_1).
+const onUpgraded = { bindings: { DB: env.UPGRADE_DB, DB_1: undefined } as unknown as Partial<Env> };
 
 const uid = crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const TENANT = `tnt_up${uid}`;
@@ -324,7 +326,8 @@ beforeAll(async () => {
     "0009_slow_lane.sql",
     "0010_hot_partitions.sql",
     "0011_portal_flash.sql",
-    "0012_flow_control.sql",
+    "0012_shards.sql",
+    "0013_flow_control.sql",
   ]);
   await applyD1Migrations(db(), migrations.slice(0, cut));
   expect(await tableNames()).toEqual(expect.arrayContaining(["delivery_attempts", "events", "deliveries"]));
@@ -333,6 +336,22 @@ beforeAll(async () => {
 });
 
 describe("upgrading a database written before event keys per owner and hourly partitions", () => {
+  it("keeps every owner it holds in shard 0 (0012): adding shards later moves nobody", async () => {
+    const owners = async (sql: string) => (await db().prepare(sql).all<{ o: string }>()).results.map((r) => r.o);
+    const held = [
+      ...(await owners("SELECT DISTINCT owner_key AS o FROM events")),
+      ...(await owners("SELECT DISTINCT 't:' || tenant_id AS o FROM webhook_endpoints WHERE tenant_id IS NOT NULL")),
+      ...(await owners("SELECT DISTINCT 'p:' || partner_id AS o FROM webhook_endpoints WHERE partner_id IS NOT NULL")),
+    ];
+    expect(held.length).toBeGreaterThan(2);
+    const { results } = await db().prepare("SELECT owner_key, shard FROM owner_shards").all<{
+      owner_key: string;
+      shard: number;
+    }>();
+    const placed = new Map(results.map((r) => [r.owner_key, r.shard]));
+    for (const owner of held) expect(placed.get(owner), owner).toBe(0);
+  });
+
   it("moves every event under its owner's key, with its payload byte for byte", async () => {
     const { results } = await db()
       .prepare(
@@ -512,7 +531,7 @@ describe("upgrading a database written before event keys per owner and hourly pa
       { last_id: Math.max(...Object.values(OLD_DELIVERIES).map((d) => d.id)), hour: hourOf(T0) },
     ]);
     const later = NOW + 8 * HOUR; // every old delivery that finished is history by then
-    const services = { ...createServices({ ...env, DB: env.UPGRADE_DB }), now: () => later };
+    const services = { ...createServices({ ...env, ...onUpgraded.bindings } as Env), now: () => later };
     for (let run = 0; run < 20; run++) if ((await runStorage(services)).complete) break;
     const inD1 = await db()
       .prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ? AND id = ?")

@@ -1,18 +1,21 @@
 // The portal's endpoint form and the API share one write path (domain/webhook-writes.ts): whatever the API refuses,
 // the portal refuses with the same reason, the DNS check of the target's name included, and stores nothing.
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { seedLiveWebhooks } from "../helpers/deliveries";
 import { PortalVisitor, textOf } from "../helpers/portal";
 import { productionFetch } from "../helpers/production-app";
+import { firstOfOwner } from "../helpers/shards";
 import { tenantAdmin } from "../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const liveCount = async (tenant: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL")
-    .bind(tenant)
-    .first<{ n: number }>())!.n;
+  (await firstOfOwner<{ n: number }>(
+    `t:${tenant}`,
+    "SELECT count(*) AS n FROM webhook_endpoints WHERE tenant_id = ? AND deleted_at IS NULL",
+    tenant,
+  ))!.n;
 
 type Fetcher = (request: Request) => Promise<Response>;
 const apiVia = async (fetcher: Fetcher, method: string, path: string, token: string, body: unknown) => {

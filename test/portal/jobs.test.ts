@@ -3,17 +3,20 @@
 // what was sent and what came back), find deliveries (the log across endpoints, search), and never act twice by reload.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { onShard, shardOfWebhook } from "../../src/db/shards";
 import { continueRecoveries } from "../../src/domain/recovery";
 import { createServices } from "../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { deliveryRow, seedDelivery, updateDeliveries, updateDelivery } from "../helpers/deliveries";
 import { PortalVisitor, textOf } from "../helpers/portal";
 import { hookUrl, recorded } from "../helpers/receiver";
+import { d1OfWebhook } from "../helpers/shards";
 import { partnerAdmin, publisher, tenantAdmin } from "../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const deliveryCount = async (webhookId: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?")
+  (await d1OfWebhook(webhookId)
+    .prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?")
     .bind(webhookId)
     .first<{ n: number }>())!.n;
 
@@ -42,7 +45,7 @@ describe("reload repeats nothing: POST, redirect, then GET with a single-use fla
     });
     expect(created.status).toBe(303);
     const location = created.headers.get("location")!;
-    expect(location).toMatch(/^\/portal\/webhooks\/wh_[A-Za-z0-9]+$/);
+    expect(location).toMatch(/^\/portal\/webhooks\/wh_[A-Za-z0-9_]+$/);
     // Until the GET, the secret waits sealed in the session row: never in the URL, never in clear.
     const secretRow = await env.DB.prepare("SELECT flash FROM portal_sessions WHERE tenant_id = ?")
       .bind(tenant)
@@ -65,15 +68,17 @@ describe("reload repeats nothing: POST, redirect, then GET with a single-use fla
     expect(again.html).not.toContain("Test event delivered");
     expect(await deliveryCount(id)).toBe(1);
 
-    const before = await env.DB.prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(id).first();
+    const before = await d1OfWebhook(id).prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(id).first();
     const rotated = await visitor.open(`${location}/rotate`, { form: { _csrf: csrf, grace: "3600" } });
     expect(rotated.status).toBe(303);
     const shown = await visitor.open(location);
     expect(shown.html).toMatch(/<code id="secret-value">whsec_/);
     expect(textOf(shown.html)).toMatch(/The previous secret keeps signing until \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
-    const after = await env.DB.prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(id).first();
+    const after = await d1OfWebhook(id).prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(id).first();
     expect((await visitor.open(location)).html).not.toMatch(/<code id="secret-value">/);
-    expect(await env.DB.prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(id).first()).toEqual(after);
+    expect(await d1OfWebhook(id).prepare("SELECT secret FROM webhook_endpoints WHERE id = ?").bind(id).first()).toEqual(
+      after,
+    );
     expect(after).not.toEqual(before);
     // While the grace period lasts the overview says until when the old secret signs.
     expect(textOf((await visitor.open(location)).html)).toMatch(/Previous secret signs too until/);
@@ -112,9 +117,10 @@ describe("why an endpoint fails", () => {
 
   it("an endpoint turned off by a 410 says so, not 'failed deliveries in a row'", async () => {
     const { hook, visitor } = await tenantWith();
-    await env.DB.prepare(
-      "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'gone', disabled_at = ?, failure_count = 1 WHERE id = ?",
-    )
+    await d1OfWebhook(hook.id)
+      .prepare(
+        "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'gone', disabled_at = ?, failure_count = 1 WHERE id = ?",
+      )
       .bind(Date.now(), hook.id)
       .run();
     for (const path of ["/portal", `/portal/webhooks/${hook.id}`]) {
@@ -197,12 +203,13 @@ describe("get back what was missed", () => {
       "Recovery accepted (202): 2 deliveries queued again",
     );
     // The request recovers the window's first hour; the cron continues from there.
-    await continueRecoveries(createServices(env));
+    await continueRecoveries(onShard(createServices(env), shardOfWebhook(hook.id)));
     for (const id of ids) expect((await deliveryRow(id))!.status).not.toBe("failed");
     // A job the cron still continues: its progress through the window, refreshed in place.
-    await env.DB.prepare(
-      "INSERT INTO webhook_recoveries (webhook_id, kind, since, until, cursor, requested_at) VALUES (?, 'replay', ?, ?, ?, ?)",
-    )
+    await d1OfWebhook(hook.id)
+      .prepare(
+        "INSERT INTO webhook_recoveries (webhook_id, kind, since, until, cursor, requested_at) VALUES (?, 'replay', ?, ?, ?, ?)",
+      )
       .bind(hook.id, now - 4000, now, now - 1000, now)
       .run();
     const running = await visitor.open(`/portal/webhooks/${hook.id}`);
@@ -215,9 +222,10 @@ describe("get back what was missed", () => {
     const ref = await seedDelivery(hook.id, tenant);
     const id = ref.id;
     await updateDelivery(ref, { status: "failed", in_queue: 0, completed_at: Date.now(), attempt_count: 1 });
-    await env.DB.prepare(
-      "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'consecutive_failures', disabled_at = ?, failure_count = 7 WHERE id = ?",
-    )
+    await d1OfWebhook(hook.id)
+      .prepare(
+        "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'consecutive_failures', disabled_at = ?, failure_count = 7 WHERE id = ?",
+      )
       .bind(Date.now(), hook.id)
       .run();
     const detail = await visitor.open(`/portal/webhooks/${hook.id}/deliveries/${id}`);
@@ -235,9 +243,8 @@ describe("get back what was missed", () => {
     );
     expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token: await tenantAdmin(tenant) })).body.enabled).toBe(true);
 
-    await env.DB.prepare(
-      "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'consecutive_failures' WHERE id = ?",
-    )
+    await d1OfWebhook(hook.id)
+      .prepare("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = 'consecutive_failures' WHERE id = ?")
       .bind(hook.id)
       .run();
     const form = await visitor.open(`/portal/webhooks/${hook.id}/edit`);

@@ -11,6 +11,7 @@ import { deliveryDeps, eventuallySucceeds, QUICK_RETRIES, seedDelivery } from ".
 import { queryPlansOf } from "../helpers/pipeline";
 import { issueLink, PortalVisitor, textOf } from "../helpers/portal";
 import { hookUrl } from "../helpers/receiver";
+import { d1OfWebhook } from "../helpers/shards";
 import { tenantAdmin } from "../helpers/tokens";
 
 const db = createDb(env.DB);
@@ -309,7 +310,8 @@ describe("screens through the domain", () => {
     expect(rotated.html).toContain("The previous secret keeps signing until");
     const newSecret = /<code id="secret-value">(whsec_[^<]+)<\/code>/.exec(rotated.html)![1]!;
     expect(newSecret).not.toBe(secret);
-    const row = await env.DB.prepare("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ?")
+    const row = await d1OfWebhook(hook.id)
+      .prepare("SELECT previous_secret_expires_at FROM webhook_endpoints WHERE id = ?")
       .bind(hook.id)
       .first<{ previous_secret_expires_at: number }>();
     expect(Math.abs(row!.previous_secret_expires_at - Date.now() - 3_600_000)).toBeLessThan(10_000);

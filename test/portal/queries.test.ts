@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { HOUR_MS, hourOf, listPartitionHours, tablesOf } from "../../src/db/partitions";
 import type { DeliveryRow } from "../../src/db/schema";
+import { onShard, shardOfWebhook } from "../../src/db/shards";
 import { RESPONSE_HEADERS_MAX_BYTES, responseHeadersOf } from "../../src/domain/http-attempt";
 import {
   type LogCursor,
@@ -29,6 +30,7 @@ import {
 import { queryPlansOf } from "../helpers/pipeline";
 import { PortalVisitor, textOf } from "../helpers/portal";
 import { hookUrl } from "../helpers/receiver";
+import { d1OfWebhook } from "../helpers/shards";
 import { publisher, tenantAdmin } from "../helpers/tokens";
 
 const TENANT = "tnt_portal_history";
@@ -165,7 +167,8 @@ describe("the search by resource id", () => {
       },
     });
     expect(published.status).toBe(202);
-    const stored = await env.DB.prepare("SELECT typeof(payload) AS type FROM events_live WHERE event_id = ?")
+    const stored = await d1OfWebhook(a.id)
+      .prepare("SELECT typeof(payload) AS type FROM events_live WHERE event_id = ?")
       .bind(published.body.event_id)
       .first<{ type: string }>();
     expect(stored!.type).toBe("blob");
@@ -239,24 +242,26 @@ describe("response headers", () => {
 
 describe("plans", () => {
   it("every statement reads the deliveries and events tables by their primary keys, the archive's index by its own", async () => {
-    await recentHealthOf(createDb(env.DB), [{ id: a.id, enabled: true }]); // warm nothing; the real run is below
+    await recentHealthOf(services(), [{ id: a.id, enabled: true }]); // warm nothing; the real run is below
+    // The tenant's shard, its database recorded (a webhook's reads never leave its shard).
+    const shard = shardOfWebhook(a.id);
     const plans = await queryPlansOf(
       async (d1) => {
-        const s = { ...services(), db: createDb(d1) };
+        const s = { ...onShard(services(), shard), db: createDb(d1) };
         await listDeliveriesAcross(s, [a.id, b.id], [{ status: "failed" }], 20, {
           id: stored[10]!.id,
           webhookId: a.id,
         });
         await searchDeliveriesByResource(s, [a.id, b.id], "usr_wanted", { from: 0, until: NOW + 1 }, 50);
-        await recentHealthOf(s.db, [
+        await recentHealthOf(s, [
           { id: a.id, enabled: true },
           { id: b.id, enabled: true },
         ]);
         await openRecoveriesOf(s.db, a.id);
       },
-      { statements: true },
+      { statements: true, d1: d1OfWebhook(a.id) },
     );
-    const hot = await listPartitionHours(env.DB);
+    const hot = await listPartitionHours(d1OfWebhook(a.id));
     const keyed = new Set([...tablesOf("deliveries", hot), ...tablesOf("events", hot)]);
     const steps = plans.flatMap(({ sql, plan }) => plan.map((step) => ({ sql, step })));
     for (const { sql, step } of steps) {

@@ -191,11 +191,14 @@ async function readDayIndex(archive: R2Bucket, scope: string, day: number): Prom
   return object ? ((await object.json()) as Record<string, string>) : {};
 }
 
-// Chunk headers never change once written; an isolate keeps the ones it read.
+// Chunk headers never change once written; an isolate keeps the ones it read, per archive (each shard's part of the
+// bucket names its chunks as the others do).
 const HEADER_CACHE_LIMIT = 500;
-const headers = new Map<string, Promise<ChunkHeader | null>>();
+const headerCaches = new WeakMap<R2Bucket, Map<string, Promise<ChunkHeader | null>>>();
 
 function headerOf(archive: R2Bucket, key: string, headerBytes: number): Promise<ChunkHeader | null> {
+  const headers = headerCaches.get(archive) ?? new Map<string, Promise<ChunkHeader | null>>();
+  headerCaches.set(archive, headers);
   const hit = headers.get(key);
   if (hit) return hit;
   const reading = readChunkHeader(archive, key, headerBytes);

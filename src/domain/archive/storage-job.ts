@@ -15,7 +15,7 @@ import {
 import { archiveLongStep, sealableHours, sealStep } from "./seal";
 
 /** Wall time one run (every 3 minutes) may take: a third of the interval; every statement in it stays short. */
-const STORAGE_BUDGET_MS = 60_000;
+export const STORAGE_BUDGET_MS = 60_000;
 /** Rows (or archived hours) per retention statement. */
 const RETENTION_CHUNK_ROWS = 2000;
 const LEASE = "storage";

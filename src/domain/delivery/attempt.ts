@@ -1,16 +1,13 @@
-// The stages put together: claim (claim.ts) → send (send.ts, in send-slots.ts) → record (record.ts) → requeue
-// (requeue.ts). attemptDeliveryNow does one delivery (the test event); attemptDeliveries a group (the queue consumer's
-// batch), claiming and recording in one D1 round trip each. Both queue what follows the attempts themselves, so no
-// caller has that step to remember.
-import { withPartitions } from "../../db/partitions";
+import { groupByShard, hasShard, onShard, shardOfWebhook } from "../../db/shards";
 import { logger } from "../../lib/logger";
 import { type DeliveryRef, enqueueDeliveries, refKey } from "../publish";
-import { type ClaimedAttempt, type Claims, claimDeliveries, releaseClaimsStatements } from "./claim";
+import { type ClaimedAttempt, type Claims, claimDeliveries, refOfClaim } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { markSlowStatement } from "./endpoint-health";
 import { type Lane, queueOfLane } from "./lanes";
 import { rateGate } from "./rate-gate";
-import { type AttemptOutcome, recordAttempts, withD1Retries } from "./record";
+import { type AttemptOutcome, recordAttempts } from "./record";
+import { releaseInShards } from "./release";
 import { afterAttempts, type RequeueDeps } from "./requeue";
 import { type SentAttempt, sendClaimedAttempt } from "./send";
 import { runInSlots } from "./send-slots";
@@ -40,16 +37,17 @@ export async function attemptDelivery(
   delivery: DeliveryRef,
   opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
 ): Promise<AttemptOutcome> {
-  const { claimed, skipped } = await claimDeliveries(deps, [delivery], opts);
+  const shard = onShard(deps, shardOfWebhook(delivery.webhookId));
+  const { claimed, skipped } = await claimDeliveries(shard, [delivery], opts);
   const [claim] = claimed;
   if (!claim) return { kind: "skipped", reason: skipped[0]?.reason ?? "not_found" };
-  const gate = rateGate(deps, "main");
+  const gate = rateGate(shard, "main");
   if (!(await gate.admit(claim))) {
-    const { error } = await gate.release();
-    if (error !== null) throw error;
+    const { failed } = await gate.release();
+    if (failed !== null) throw failed.error;
     return { kind: "skipped", reason: "rate_limited" };
   }
-  const [outcome] = await recordAttempts(deps, [await sendClaimedAttempt(deps, claim)], opts);
+  const [outcome] = await recordAttempts(shard, [await sendClaimedAttempt(shard, claim)], opts);
   return outcome!;
 }
 
@@ -90,17 +88,11 @@ export async function attemptDeliveries(
   progress: GroupProgress,
   opts: { lane: Lane; concurrency: number; watermarkSentAt?: number | null },
 ): Promise<{ stillRunning: Promise<void> | null }> {
-  let claims: Claims;
-  try {
-    claims = await claimDeliveries(deps, refs, {
-      sendWaves: Math.ceil(refs.length / opts.concurrency),
-      watermarkSentAt: opts.watermarkSentAt,
-      lane: opts.lane,
-    });
-  } catch (err) {
-    progress.failed(refs, err);
-    return { stillRunning: null };
-  }
+  const claims = await claimInShards(deps, refs, progress, {
+    sendWaves: Math.ceil(refs.length / opts.concurrency),
+    watermarkSentAt: opts.watermarkSentAt,
+    lane: opts.lane,
+  });
   const skipped = claims.skipped;
   progress.settled(skipped.filter((s) => s.reason !== "slow_lane").map((s) => s.ref)); // finished, not due, cancelled
   // A slow webhook's deliveries go to the slow lane while the batch's own sends start.
@@ -123,25 +115,56 @@ export async function attemptDeliveries(
       try {
         if (await gate.admit(claim, pause)) recorder.add(await sendClaimedAttempt(deps, claim));
       } catch (err) {
-        report.failed([refOf(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
+        report.failed([refOfClaim(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
       }
     },
   });
   const stillRunning = run.allFinished.then(() => recorder.flush());
   // What the rate limits refused goes back on the queue once every send has asked (settled then, or retried).
   const deferring = run.allStarted.then(async () => {
-    const { refs, error } = await gate.release();
-    if (error === null) report.settled(refs);
-    else report.failed(refs, error);
+    const { released, failed } = await gate.release();
+    report.settled(released);
+    if (failed !== null) report.failed(failed.refs, failed.error);
   });
   if (!handsOver) {
     await Promise.all([stillRunning, forwarding, deferring]);
     return { stillRunning: null };
   }
   const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding, deferring]);
-  report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOf));
+  report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOfClaim));
   if (unstarted.length > 0) await releaseUnstarted(deps, unstarted, stuck, progress);
   return { stillRunning };
+}
+
+/**
+ * Claims `refs` in the shards that hold them, one claim (one round trip) per shard, all at once; the batch then sends
+ * them through one set of send slots. A shard whose claim fails fails only its own deliveries.
+ */
+async function claimInShards(
+  deps: DeliveryDeps,
+  refs: readonly DeliveryRef[],
+  progress: GroupProgress,
+  opts: Parameters<typeof claimDeliveries>[2],
+): Promise<Claims> {
+  const claims: Claims = { claimed: [], skipped: [] };
+  await Promise.all(
+    [...groupByShard(refs, (r) => r.webhookId)].map(async ([shard, group]) => {
+      if (!hasShard(deps, shard)) {
+        // A message naming a shard this deployment does not have: nothing can ever be found for it.
+        logger.error("delivery messages name no shard of this deployment; dropped", { shard, count: group.length });
+        claims.skipped.push(...group.map((ref) => ({ ref, reason: "not_found" as const })));
+        return;
+      }
+      try {
+        const claimed = await claimDeliveries(onShard(deps, shard), group, opts);
+        claims.claimed.push(...claimed.claimed);
+        claims.skipped.push(...claimed.skipped);
+      } catch (err) {
+        progress.failed(group, err);
+      }
+    }),
+  );
+  return claims;
 }
 
 /** Acks or retries each delivery once; after the hand-over, what ends later is only logged (its lease holds it). */
@@ -193,35 +216,27 @@ async function releaseUnstarted(
   progress: GroupProgress,
 ) {
   const slowWebhooks = new Set(stuck.map((c) => c.endpoint.id));
-  const refs = unstarted.map(refOf);
   const now = deps.now();
-  const d1 = deps.db.$client;
-  try {
-    await withD1Retries(
-      {
-        context: { deliveries: refs.map((r) => `${r.webhookId}/${r.id}`) },
-        retrying: "releasing unsent claims failed; retrying",
-        gaveUp: "releasing unsent claims failed for good; the sweep re-enqueues them after their lease",
-      },
-      () =>
-        withPartitions(d1, (live) =>
-          d1.batch([
-            ...releaseClaimsStatements(d1, live, unstarted, now),
-            markSlowStatement(deps.db, [...slowWebhooks], now),
-          ]),
-        ),
-    );
-  } catch (err) {
-    progress.failed(refs, err);
-    return;
-  }
+  const { released: forwarded, failed } = await releaseInShards(deps, unstarted, {
+    what: "unsent",
+    now,
+    more: (db, shard) => [
+      markSlowStatement(
+        db,
+        [...slowWebhooks].filter((id) => shardOfWebhook(id) === shard),
+        now,
+      ),
+    ],
+  });
+  for (const f of failed) progress.failed(f.claims.map(refOfClaim), f.error);
+  if (forwarded.length === 0) return;
   logger.warn("send slots held by slow receivers; unsent attempts forwarded", {
     slow_webhook_ids: [...slowWebhooks].join(","),
-    delivery_ids: refs.map((r) => r.id),
+    delivery_ids: forwarded.map((c) => c.deliveryId),
   });
-  const toSlow = unstarted.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOf);
+  const toSlow = forwarded.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOfClaim);
   await forward(deps, "slow", toSlow, progress);
-  await forward(deps, "main", unstarted.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOf), progress);
+  await forward(deps, "main", forwarded.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOfClaim), progress);
 }
 
 /** Sent attempts wait up to RECORD_GATHER_MS for others, then are recorded together. */
@@ -248,21 +263,24 @@ function gatherRecordings(deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slow
   };
 }
 
+/** Records a group's attempts, one batch per shard that holds them (at once); a shard that fails fails only its own. */
 async function recordGroup(
   deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
   group: SentAttempt[],
   progress: GroupProgress,
 ): Promise<void> {
-  const refs = group.map((s) => refOf(s.claim));
-  let outcomes: AttemptOutcome[];
-  try {
-    outcomes = await recordAttempts(deps, group);
-  } catch (err) {
-    progress.failed(refs, err);
-    return;
-  }
-  await afterAttempts(deps, outcomes);
-  progress.settled(refs);
+  await Promise.all(
+    [...groupByShard(group, (s) => s.claim.endpoint.id)].map(async ([shard, sent]) => {
+      const refs = sent.map((s) => refOfClaim(s.claim));
+      let outcomes: AttemptOutcome[];
+      try {
+        outcomes = await recordAttempts(onShard(deps, shard), sent);
+      } catch (err) {
+        progress.failed(refs, err);
+        return;
+      }
+      await afterAttempts(deps, outcomes);
+      progress.settled(refs);
+    }),
+  );
 }
-
-const refOf = (claim: ClaimedAttempt): DeliveryRef => ({ webhookId: claim.endpoint.id, id: claim.deliveryId });

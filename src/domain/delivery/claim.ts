@@ -67,6 +67,12 @@ export interface ClaimedAttempt {
   leaseUntil: number;
 }
 
+/** The delivery a claim is of. */
+export const refOfClaim = (claim: ClaimedAttempt): DeliveryRef => ({
+  webhookId: claim.endpoint.id,
+  id: claim.deliveryId,
+});
+
 export interface Claims {
   claimed: ClaimedAttempt[];
   skipped: { ref: DeliveryRef; reason: SkipReason }[];

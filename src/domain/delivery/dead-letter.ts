@@ -2,6 +2,7 @@
 // `failed`, visibly, never silently. Called by the dead-letter queue's consumer (jobs/delivery-consumer.ts).
 import { groupByTable, withPartitions } from "../../db/partitions";
 import { ACTIVE_DELIVERY_SQL } from "../../db/schema";
+import { groupByShard, hasShard, onShard, type ShardScoped } from "../../db/shards";
 import { logger } from "../../lib/logger";
 import { resolveDeliveryRefs } from "./claim";
 import type { DeliveryDeps } from "./deps";
@@ -17,22 +18,30 @@ const deadLetterIn = (table: string) => `UPDATE "${table}" SET status = 'failed'
 
 /**
  * Ends the deliveries of dead-lettered messages as failed (those still active and not in flight: a finished one stays
- * as it is, one being attempted is left to its attempt).
+ * as it is, one being attempted is left to its attempt), each in the shard its webhook's id names.
  */
 export async function failDeadLettered(
-  deps: Pick<DeliveryDeps, "db" | "now">,
+  deps: Pick<DeliveryDeps, "db" | "now"> & ShardScoped,
   messages: readonly DeliveryMessage[],
 ): Promise<void> {
   if (messages.length === 0) return;
   const refs = await resolveDeliveryRefs(deps.db, messages);
   const now = deps.now();
-  const d1 = deps.db.$client;
-  await withPartitions(d1, (live) =>
-    d1.batch(
-      [...groupByTable(live, refs, (r) => r.id)].map(([table, group]) =>
-        d1.prepare(deadLetterIn(table)).bind(JSON.stringify(group.map((r) => ({ w: r.webhookId, i: r.id }))), now),
-      ),
-    ),
+  await Promise.all(
+    [...groupByShard(refs, (r) => r.webhookId)]
+      .filter(([shard]) => hasShard(deps, shard))
+      .map(([shard, inShard]) => {
+        const d1 = onShard(deps, shard).db.$client;
+        return withPartitions(d1, (live) =>
+          d1.batch(
+            [...groupByTable(live, inShard, (r) => r.id)].map(([table, group]) =>
+              d1
+                .prepare(deadLetterIn(table))
+                .bind(JSON.stringify(group.map((r) => ({ w: r.webhookId, i: r.id }))), now),
+            ),
+          ),
+        );
+      }),
   );
   logger.error("deliveries dead-lettered", { count: refs.length });
 }

@@ -2,15 +2,15 @@
 // (rate-limit.ts). A send refused is not an attempt: its claim is released (attempt number back, still pending or
 // retrying, nothing counted) and the delivery goes back on the queue for its slot, or waits in D1 for the sweep when
 // that is far. Webhooks without a limit pass straight through.
-import { withPartitions } from "../../db/partitions";
 import { logger } from "../../lib/logger";
 import { type DeliveryRef, SEND_BATCH_LIMIT } from "../publish";
-import { type ClaimedAttempt, type DueAgain, releaseClaimsStatements } from "./claim";
+import { type ClaimedAttempt, type DueAgain, refOfClaim } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { type Lane, type LaneQueues, queueOfLane } from "./lanes";
 import { type DeliveryMessage, deliveryMessage } from "./message";
 import { RATE_LIMIT_MAX_WAIT_MS, type RateVerdict, retryDelaySeconds } from "./rate-limit";
-import { QUEUE_DELAY_LIMIT_SECONDS, withD1Retries } from "./record";
+import { QUEUE_DELAY_LIMIT_SECONDS } from "./record";
+import { releaseInShards } from "./release";
 
 /** When the limiter cannot be asked, the send waits this long and asks again: a limit is never passed by default. */
 const LIMITER_UNAVAILABLE_RETRY_MS = 5_000;
@@ -23,11 +23,12 @@ export interface RateGate {
   /** Asks the limiter before a send; waits for a near slot (through `pause`). False: refused, held for `release`. */
   admit(claim: ClaimedAttempt, pause?: Pause): Promise<boolean>;
   /**
-   * Once every admission has been asked: releases the refused claims in one D1 batch and puts their deliveries back
-   * on `lane`'s queue, delayed until their slots (one sendBatch). Answers the refused, and the error if the release
-   * failed (their leases then hold them until the sweep re-enqueues them).
+   * Once every admission has been asked: releases the refused claims in one D1 batch per shard that holds them (at
+   * once) and puts their deliveries back on `lane`'s queue, delayed until their slots (one sendBatch). Answers the
+   * refused that are released, and those whose release failed with its error (their leases then hold them until the
+   * sweep re-enqueues them).
    */
-  release(): Promise<{ refs: DeliveryRef[]; error: unknown }>;
+  release(): Promise<{ released: DeliveryRef[]; failed: { refs: DeliveryRef[]; error: unknown } | null }>;
 }
 
 export function rateGate(deps: DeliveryDeps & LaneQueues<DeliveryMessage>, lane: Lane): RateGate {
@@ -60,31 +61,19 @@ export function rateGate(deps: DeliveryDeps & LaneQueues<DeliveryMessage>, lane:
     },
     async release() {
       await Promise.all(admissions);
-      if (refused.length === 0) return { refs: [], error: null };
+      if (refused.length === 0) return { released: [], failed: null };
       const now = deps.now();
       const later = new Map<ClaimedAttempt, DueAgain & { delaySeconds: number }>();
       for (const { claim, retryInMs } of refused) {
         const delaySeconds = retryDelaySeconds(retryInMs);
         later.set(claim, { dueAt: now + retryInMs, inQueue: delaySeconds <= QUEUE_DELAY_LIMIT_SECONDS, delaySeconds });
       }
-      const claims = refused.map((r) => r.claim);
-      const refs = claims.map((c) => ({ webhookId: c.endpoint.id, id: c.deliveryId }));
-      const d1 = deps.db.$client;
-      try {
-        await withD1Retries(
-          {
-            context: { deliveries: refs.map((r) => `${r.webhookId}/${r.id}`) },
-            retrying: "releasing rate-limited claims failed; retrying",
-            gaveUp: "releasing rate-limited claims failed for good; the sweep re-enqueues them after their lease",
-          },
-          () =>
-            withPartitions(d1, (live) =>
-              d1.batch(releaseClaimsStatements(d1, live, claims, now, (c) => later.get(c)!)),
-            ),
-        );
-      } catch (error) {
-        return { refs, error };
-      }
+      const { released: claims, failed } = await releaseInShards(
+        deps,
+        refused.map((r) => r.claim),
+        { what: "rate-limited", now, dueOf: (c) => later.get(c)! },
+      );
+      const refs = claims.map(refOfClaim);
       const messages = claims
         .filter((c) => later.get(c)!.inQueue)
         .map((c) => ({
@@ -106,7 +95,8 @@ export function rateGate(deps: DeliveryDeps & LaneQueues<DeliveryMessage>, lane:
         webhook_ids: [...new Set(refs.map((r) => r.webhookId))].join(","),
         deferred: refs.length,
       });
-      return { refs, error: null };
+      const failedRefs = failed.flatMap((f) => f.claims.map(refOfClaim));
+      return { released: refs, failed: failed.length > 0 ? { refs: failedRefs, error: failed[0]!.error } : null };
     },
   };
 }

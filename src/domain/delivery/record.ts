@@ -6,7 +6,7 @@ import { type LogFields, logger } from "../../lib/logger";
 import { type DeliveryRef, refKey, withCurrentPartitions } from "../publish";
 import { computeRetryDelaySeconds } from "../retry-policy";
 import { attemptStatsStatements } from "../stats/record";
-import type { SkipReason } from "./claim";
+import { refOfClaim, type SkipReason } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { announcementOf, endpointHealthStatements } from "./endpoint-health";
 import { timedOut } from "./lanes";
@@ -240,11 +240,6 @@ const statsInput = (p: {
   success: p.result.ok ? (1 as const) : (0 as const),
   error_class: p.result.errorClass,
   final_failed: p.status === "failed" ? (1 as const) : (0 as const),
-});
-
-const refOfClaim = (claim: SentAttempt["claim"]): DeliveryRef => ({
-  webhookId: claim.endpoint.id,
-  id: claim.deliveryId,
 });
 
 const WRITE_TRIES = 4;

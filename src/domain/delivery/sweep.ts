@@ -84,8 +84,9 @@ export interface SweepResult {
   lost: number;
 }
 
+/** Sweeps one shard (`services.db`); its probes name the shard, whose watermark they move. */
 export async function sweepDueDeliveries(
-  services: Pick<Services, "db" | "queue" | "slowQueue" | "now" | "config">,
+  services: Pick<Services, "db" | "queue" | "slowQueue" | "now" | "config"> & { shard?: number },
   opts: { budgetMs?: number } = {},
 ): Promise<SweepResult> {
   const deadline = Date.now() + (opts.budgetMs ?? SWEEP_BUDGET_MS);
@@ -158,7 +159,9 @@ export async function sweepDueDeliveries(
   // A probe moves its lane's watermark once the consumer reaches it: at once on an idle queue, later behind a backlog.
   for (const lane of ["main", "slow"] as const) {
     try {
-      await queueOfLane(services, lane).send(watermarkProbe(services.now()), { contentType: "json" });
+      await queueOfLane(services, lane).send(watermarkProbe(services.now(), services.shard), {
+        contentType: "json",
+      });
     } catch (err) {
       logger.error("could not send the queue watermark probe", { lane, error: String(err) });
     }

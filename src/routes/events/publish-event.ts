@@ -46,10 +46,6 @@ const route = createRoute({
 export const registerPublishEvent = (router: Router) =>
   router.openapi(route, async (c) => {
     const { services } = c.var;
-    const { event, learn } = await authorizePublish(
-      c.var.principal,
-      c.req.valid("json"),
-      tenantDirectory(services.db, services.now),
-    );
+    const { event, learn } = await authorizePublish(c.var.principal, c.req.valid("json"), tenantDirectory(services));
     return c.json(await publishEvent(services, event, { learn }), 202);
   });

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { JWKS_HEALTH, jwksHealth } from "../../auth/jwks";
 import type { Database } from "../../db/client";
+import { allShards } from "../../db/shards";
 import {
   deliveryLagMs,
   overdueJobs,
@@ -43,6 +44,19 @@ const HealthSchema = z
       description: "`overdue`: a cron job has not completed a run within 3 times its schedule.",
     }),
     jwks: JwksHealthField,
+    shards: z
+      .array(
+        z
+          .object({
+            shard: z.number().int().openapi({ description: "The shard: 0 is the DB binding, n is DB_<n>." }),
+            d1: z.enum(["ok", "error"]),
+            delivery: z.enum(["ok", "lagging", "unknown"]),
+            queue: z.enum(["ok", "lagging", "unknown"]),
+            lag_seconds: z.number().int().nullable(),
+          })
+          .openapi("ShardHealth"),
+      )
+      .openapi({ description: "Each shard's checks; the fields above are the worst of them." }),
   })
   .openapi("Health");
 export type GetHealthResponse = z.infer<typeof HealthSchema>;
@@ -89,21 +103,44 @@ const lagCheck = (lagMs: number | null, maxLagMs: number) =>
 const cronCheck = (state: PipelineState | null, now: number) =>
   state === null ? "unknown" : overdueJobs(state, now).length > 0 ? "overdue" : "ok";
 
-/** Every check, the status they add up to, and the lag behind the delivery and queue checks. */
-async function checkHealth({ db, now: clock, config }: Services): Promise<GetHealthResponse> {
-  const now = clock();
-  const state = await readPipelineWithin(db, now);
+type ShardHealth = GetHealthResponse["shards"][number];
+
+/** One shard's checks, from its pipeline state (null: its D1 failed). */
+function shardHealth(shard: number, state: PipelineState | null, now: number, maxLagMs: number) {
   const deliveryLag = state && deliveryLagMs(state, now);
   const queueLag = state && queueLagMs(state, now);
-  const checks = {
+  return {
+    shard,
     d1: d1Check(state),
-    delivery: lagCheck(deliveryLag, config.healthMaxDeliveryLagMs),
-    queue: lagCheck(queueLag, config.healthMaxDeliveryLagMs),
-    cron: cronCheck(state, now),
+    delivery: lagCheck(deliveryLag, maxLagMs),
+    queue: lagCheck(queueLag, maxLagMs),
+    lag_seconds: state && Math.floor(Math.max(deliveryLag ?? 0, queueLag ?? 0) / 1000),
+  } satisfies ShardHealth;
+}
+
+/** The worst of the shards' answers to one check (`error`/`lagging`, then `unknown`, then `ok`). */
+const worstOf = <C extends string>(checks: readonly C[]): C =>
+  checks.find((c) => c !== "ok" && c !== "unknown") ?? checks.find((c) => c === "unknown") ?? checks[0]!;
+
+/**
+ * Every check in every shard (each shard's pipeline read at once), the status they add up to, and the lag behind the
+ * delivery and queue checks. The cron jobs' record is shard 0's: a run works in every shard.
+ */
+async function checkHealth(services: Services): Promise<GetHealthResponse> {
+  const { now: clock, config } = services;
+  const now = clock();
+  const states = await Promise.all(allShards(services).map(({ db }) => readPipelineWithin(db, now)));
+  const shards = states.map((state, shard) => shardHealth(shard, state, now, config.healthMaxDeliveryLagMs));
+  const checks = {
+    d1: worstOf(shards.map((s) => s.d1)),
+    delivery: worstOf(shards.map((s) => s.delivery)),
+    queue: worstOf(shards.map((s) => s.queue)),
+    cron: cronCheck(states[0] ?? null, now),
   } as const;
   const status = Object.values(checks).every((check) => check === "ok") ? "ok" : "error";
-  const lag = state && Math.floor(Math.max(deliveryLag ?? 0, queueLag ?? 0) / 1000);
-  return { status, ...checks, lag_seconds: lag, jwks: jwksHealth(config.jwt, now) };
+  const lags = shards.map((s) => s.lag_seconds).filter((lag): lag is number => lag !== null);
+  const lag = lags.length === shards.length ? Math.max(...lags) : null;
+  return { status, ...checks, lag_seconds: lag, jwks: jwksHealth(config.jwt, now), shards };
 }
 
 // This isolate's last answer, so that a change is logged once each way (every isolate keeps its own: several
@@ -113,7 +150,9 @@ let lastStatus: GetHealthResponse["status"] = "ok";
 /** A warn line when the health turns, either way, for a log-based alert. */
 function logTurn(health: GetHealthResponse): void {
   if (health.status === lastStatus) return;
-  logger.warn("health changed", { ...health, previous: lastStatus });
+  const { shards, ...checks } = health;
+  const failing = shards.filter((s) => s.d1 !== "ok" || s.delivery !== "ok" || s.queue !== "ok").map((s) => s.shard);
+  logger.warn("health changed", { ...checks, failing_shards: failing.join(","), previous: lastStatus });
   lastStatus = health.status;
 }
 

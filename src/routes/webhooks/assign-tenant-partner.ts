@@ -48,6 +48,5 @@ export const registerAssignTenantPartner = (router: Router) =>
   router.openapi(route, async (c) => {
     const { tenant_id } = c.req.valid("param");
     const { partner_id } = c.req.valid("json");
-    const { db, now } = c.var.services;
-    return c.json(await tenantDirectory(db, now).assign(tenant_id, partner_id, "admin"), 200);
+    return c.json(await tenantDirectory(c.var.services).assign(tenant_id, partner_id, "admin"), 200);
   });

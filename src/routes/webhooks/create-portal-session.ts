@@ -62,7 +62,7 @@ export const registerCreatePortalSession = (router: Router) =>
     const body = c.req.valid("json") ?? {}; // no body at all: every field takes its default
     const { db, now } = c.var.services;
     const principal = c.var.principal;
-    const directory = tenantDirectory(db, now);
+    const directory = tenantDirectory(c.var.services);
     const { owner, learn } = await resolveNewOwner(
       principal,
       { tenantId: body.tenant_id, partnerId: body.partner_id },

@@ -3,7 +3,7 @@ import { requireScope } from "../../auth/middleware";
 import { deleteWebhook } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 const route = createRoute({
@@ -13,7 +13,7 @@ const route = createRoute({
   tags: ["Webhooks"],
   summary: "Delete Webhook",
   description: "Delete a webhook. Deliveries not yet sent are cancelled; its stats are removed.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam },
   responses: { 204: { description: "Deleted" }, ...standardErrors, ...notFoundError },
 });

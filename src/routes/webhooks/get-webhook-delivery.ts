@@ -6,7 +6,7 @@ import { getDeliveryDetail } from "../../domain/deliveries";
 import { jsonWithRawMember } from "../../lib/json-text";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { type DeliveryDetailResponse, DeliveryDetailSchema, DeliveryIdParams } from "./schemas";
 
 export type { DeliveryDetailResponse as GetWebhookDeliveryResponse } from "./schemas";
@@ -20,7 +20,7 @@ const route = createRoute({
   description:
     "Get details of a specific delivery: every attempt, and the payload byte for byte as it was signed and delivered " +
     "(numbers as written: 1.0 stays 1.0, 12345678901234567890 keeps every digit).",
-  middleware: [requireScope("read")],
+  middleware: [requireScope("read"), onWebhookShard],
   request: { params: DeliveryIdParams },
   responses: {
     200: jsonContent(DeliveryDetailSchema, "The delivery and its attempts"),

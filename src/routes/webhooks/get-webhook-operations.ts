@@ -4,7 +4,7 @@ import { requireScope } from "../../auth/middleware";
 import { assertMayViewOperations } from "../../auth/policy";
 import { DELIVERY_STATUSES, JOB_OUTCOMES, RECOVERY_KINDS, WEBHOOK_STATUSES } from "../../db/schema";
 import { SCHEDULED_JOBS } from "../../domain/job-runs";
-import { OPERATIONS_COUNT_LIMIT, OPERATIONS_LIST_LIMIT, readOperations } from "../../domain/operations";
+import { OPERATIONS_COUNT_LIMIT, OPERATIONS_LIST_LIMIT, readOperationsOfShards } from "../../domain/operations";
 import { FAILURE_FAMILIES, type FailureFamily } from "../../domain/stats/histogram";
 import type { AppEnv } from "../../lib/services";
 import type { Router } from "../create-router";
@@ -114,6 +114,28 @@ const OperationsSchema = z
         )
         .openapi({ description: `The ${OPERATIONS_LIST_LIMIT} with the most consecutive failures.` }),
     }),
+    shards: z
+      .array(
+        z
+          .object({
+            shard: z.number().int().openapi({ description: "The shard: 0 is the DB binding, n is DB_<n>." }),
+            lag_seconds: count("How long this shard's oldest due delivery has waited (0: none is due)."),
+            pending: count(`Deliveries pending in this shard; with retrying, ${capped}.`),
+            retrying: count("Deliveries waiting for a retry in this shard."),
+            queue_watermark: time(
+              "The latest send time of a queue message received in a batch that reached this shard.",
+            ),
+            queue_lag_seconds: count("How long this shard's oldest waiting probe has waited (0: none waiting)."),
+            open_recoveries: count("Recovers and replays still open in this shard."),
+            failing_webhooks: count("Enabled webhooks of this shard whose last deliveries failed."),
+            last_hour_attempts: count("This shard's attempts since the start of the previous hour."),
+          })
+          .openapi("ShardOperations"),
+      )
+      .openapi({
+        description:
+          "Each shard's own figures (the sections above add them up: counts summed, lag and lists across all).",
+      }),
   })
   .openapi("Operations");
 export type GetWebhookOperationsResponse = z.infer<typeof OperationsSchema>;
@@ -138,6 +160,6 @@ const route = createRoute({
 
 export const registerGetWebhookOperations = (router: Router) =>
   router.openapi(route, async (c) => {
-    const { db, now, config } = c.var.services;
-    return c.json(await readOperations(db, now(), config.healthMaxDeliveryLagMs), 200);
+    const { now, config } = c.var.services;
+    return c.json(await readOperationsOfShards(c.var.services, now(), config.healthMaxDeliveryLagMs), 200);
   });

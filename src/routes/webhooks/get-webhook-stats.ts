@@ -10,7 +10,7 @@ import {
 import { readEndpointStats, STATS_WINDOW_NAMES, toPublicStats } from "../../domain/stats/read-model";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 const StatsQuery = z.object({
@@ -95,7 +95,7 @@ const route = createRoute({
   description:
     "Delivery health of one webhook over a window: deliveries by status, attempts, success rate, latency percentiles, " +
     "failures by class and a series for charts. Exact up to the last recorded attempt: each attempt is counted as it is recorded.",
-  middleware: [requireScope("read")],
+  middleware: [requireScope("read"), onWebhookShard],
   request: { params: WebhookIdParam, query: StatsQuery },
   responses: { 200: jsonContent(WebhookStatsSchema, "The webhook's stats"), ...standardErrors, ...notFoundError },
 });

@@ -4,7 +4,7 @@ import { WebhookSchema } from "../../domain/webhook-fields";
 import { toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 export type { WebhookResponse as GetWebhookResponse } from "../../domain/webhook-fields";
@@ -16,7 +16,7 @@ const route = createRoute({
   tags: ["Webhooks"],
   summary: "Get Webhook",
   description: "Get a webhook by ID (never its secret).",
-  middleware: [requireScope("read")],
+  middleware: [requireScope("read"), onWebhookShard],
   request: { params: WebhookIdParam },
   responses: { 200: jsonContent(WebhookSchema, "The endpoint"), ...standardErrors, ...notFoundError },
 });
@@ -24,6 +24,6 @@ const route = createRoute({
 export const registerGetWebhook = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
-    const [webhook] = await toPublicWebhooks(c.var.services.db, [await requireVisibleWebhook(c, webhook_id)]);
+    const [webhook] = await toPublicWebhooks(c.var.services, [await requireVisibleWebhook(c, webhook_id)]);
     return c.json(webhook!, 200);
   });

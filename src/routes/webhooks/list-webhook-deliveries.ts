@@ -6,7 +6,7 @@ import { isKnownEventType } from "../../domain/event-catalog";
 import { awareDatetime, laxInteger, pyString } from "../../lib/pydantic";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, PageQuery, pageOf, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { DeliverySchema, WebhookIdParam } from "./schemas";
 
 const DeliveryListSchema = pageOf(DeliverySchema, "DeliveryList");
@@ -47,7 +47,7 @@ const route = createRoute({
   description:
     "List delivery history for a webhook, newest first. Every filter is optional and combines with the others and with " +
     "pagination; `since`/`until` apply to `created_at`, `status_code` and `error_class` to the last attempt.",
-  middleware: [requireScope("read")],
+  middleware: [requireScope("read"), onWebhookShard],
   request: { params: WebhookIdParam, query: DeliveryListQuery },
   responses: { 200: jsonContent(DeliveryListSchema, "A page of deliveries"), ...standardErrors, ...notFoundError },
 });

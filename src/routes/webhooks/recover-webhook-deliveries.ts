@@ -3,7 +3,7 @@ import { requireScope } from "../../auth/middleware";
 import { recoverDeliveries, recoveryWindow } from "../../domain/recovery";
 import type { Router } from "../create-router";
 import { conflictError, jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireEnabledWebhook, requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireEnabledWebhook, requireVisibleWebhook } from "./guards";
 import { RecoveryResultSchema, recoveryWindowFields, WebhookIdParam } from "./schemas";
 
 const RecoverBody = z.object(recoveryWindowFields).openapi("RecoverDeliveries");
@@ -19,7 +19,7 @@ const route = createRoute({
     "Queue again, due now, every delivery of this webhook created in [since, until) that ended `failed`, or `cancelled` " +
     "because the webhook was disabled. Deliveries pending, retrying or successful are untouched, so a second call queues " +
     "nothing. Large recoveries continue in the background, a chunk at a time; the answer counts them all.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam, body: jsonBody(RecoverBody) },
   responses: {
     202: jsonContent(RecoveryResultSchema, "Accepted: `deliveries` is how many are queued again"),

@@ -4,7 +4,7 @@ import { recoveryWindow, replayEvents, replayEventTypes } from "../../domain/rec
 import { pyString } from "../../lib/pydantic";
 import type { Router } from "../create-router";
 import { conflictError, jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireEnabledWebhook, requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireEnabledWebhook, requireVisibleWebhook } from "./guards";
 import { RecoveryResultSchema, recoveryWindowFields, WebhookIdParam } from "./schemas";
 
 const ReplayBody = z
@@ -34,7 +34,7 @@ const route = createRoute({
     "subscribes to and may see, and that it has no delivery of yet: events published while it was disabled, before it " +
     "existed, or before it subscribed to their type. One delivery per event and webhook, ever: a second call creates " +
     "nothing. Large replays continue in the background, a chunk at a time; the answer counts them all.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam, body: jsonBody(ReplayBody) },
   responses: {
     202: jsonContent(RecoveryResultSchema, "Accepted: `deliveries` is how many are created"),

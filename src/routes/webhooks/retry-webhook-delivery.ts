@@ -4,7 +4,7 @@ import { toPublicDelivery } from "../../domain/deliveries";
 import { retryDeliveryNow } from "../../domain/delivery/manual-retry";
 import type { Router } from "../create-router";
 import { conflictError, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { DeliveryIdParams, DeliverySchema } from "./schemas";
 
 export type { DeliveryResponse as RetryWebhookDeliveryResponse } from "./schemas";
@@ -16,7 +16,7 @@ const route = createRoute({
   tags: ["Deliveries"],
   summary: "Retry Webhook Delivery",
   description: "Manually retry a failed (or cancelled) delivery now: one more attempt, signed afresh.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: DeliveryIdParams },
   responses: {
     200: jsonContent(DeliverySchema, "The delivery, queued again"),

@@ -5,7 +5,7 @@ import { laxInteger } from "../../lib/pydantic";
 import { toIso } from "../../lib/time";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 const DEFAULT_PREVIOUS_SECRET_GRACE_SECONDS = 24 * 3600;
@@ -41,7 +41,7 @@ const route = createRoute({
   description:
     "Rotate a webhook's signing secret. During the grace period deliveries carry both signatures " +
     "(`X-ScaiKey-Signature: t=…,v1=<new>,v1=<old>`; two entries in `webhook-signature`).",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   // The reference takes no body here: a body that is not a JSON object is ignored rather than refused.
   request: { params: WebhookIdParam, body: jsonBody(RotateSecretBody, { required: false, unreadable: "ignore" }) },
   responses: { 200: jsonContent(RotatedSecretSchema, "The new secret"), ...standardErrors, ...notFoundError },

@@ -4,7 +4,7 @@ import { ERROR_CLASSES } from "../../db/schema";
 import { sendWebhookTestEvent } from "../../domain/webhook-test-event";
 import type { Router } from "../create-router";
 import { conflictError, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 const TestResultSchema = z
@@ -30,7 +30,7 @@ const route = createRoute({
   summary: "Test Webhook",
   description:
     "Send a `webhook.test` event to this endpoint alone, now, and answer with the attempt's outcome. It is recorded like any delivery.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam },
   responses: {
     200: jsonContent(TestResultSchema, "The attempt's outcome"),

@@ -5,7 +5,7 @@ import { saveWebhook } from "../../domain/webhook-writes";
 import { toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
-import { requireVisibleWebhook } from "./guards";
+import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
 export type { WebhookResponse as UpdateWebhookResponse } from "../../domain/webhook-fields";
@@ -20,7 +20,7 @@ const route = createRoute({
   summary: "Update Webhook",
   description:
     "Partially update a webhook. `enabled: true` on a disabled endpoint clears `failure_count` and `disabled_at`.",
-  middleware: [requireScope("write")],
+  middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam, body: jsonBody(UpdateWebhookBody) },
   responses: { 200: jsonContent(WebhookSchema, "The updated endpoint"), ...standardErrors, ...notFoundError },
 });
@@ -30,6 +30,6 @@ export const registerUpdateWebhook = (router: Router) =>
     const { webhook_id } = c.req.valid("param");
     const existing = await requireVisibleWebhook(c, webhook_id);
     const { webhook } = await saveWebhook(c.var.services, c.var.principal, c.req.valid("json"), existing);
-    const [updated] = await toPublicWebhooks(c.var.services.db, [webhook]);
+    const [updated] = await toPublicWebhooks(c.var.services, [webhook]);
     return c.json(updated!, 200);
   });

@@ -4,6 +4,7 @@
 // receiver got, and when.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { onShard, shardOfWebhook } from "../../../src/db/shards";
 import { claimDeliveries } from "../../../src/domain/delivery/claim";
 import { recordAttempts } from "../../../src/domain/delivery/record";
 import { afterAttempts } from "../../../src/domain/delivery/requeue";
@@ -11,6 +12,7 @@ import { sendClaimedAttempt } from "../../../src/domain/delivery/send";
 import { sweepDueDeliveries } from "../../../src/domain/delivery/sweep";
 import type { DeliveryRef } from "../../../src/domain/publish";
 import { WATERMARK_CURSOR } from "../../../src/domain/queue-watermark";
+import { continueRecoveries } from "../../../src/domain/recovery";
 import { createServices, type Services } from "../../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../../helpers/api";
 import { deliveryDeps, deliveryRow, seedDelivery, updateDeliveries, waitFor } from "../../helpers/deliveries";
@@ -50,6 +52,13 @@ const quickRetries = (): Services => {
   const real = createServices(env);
   return { ...real, config: { ...real.config, retryScheduleSeconds: [1] } };
 };
+
+/**
+ * A recover or replay does its window's first hour at once and leaves the rest to the cron (continueRecoveries): a
+ * window that crosses an hour's end is finished here as the cron would, in the webhook's shard.
+ */
+const finishRecoveries = (webhookId: string) =>
+  continueRecoveries(onShard(createServices(env), shardOfWebhook(webhookId)));
 
 const webhookOf = async (wh: { id: string; token: string }) =>
   (await api("GET", `${WEBHOOKS}/${wh.id}`, { token: wh.token })).body;
@@ -170,6 +179,7 @@ describe("an ordered webhook", { timeout: 90_000 }, () => {
     const later = await seed(wh.id, tenant, 2);
     const res = await api("POST", `${WEBHOOKS}/${wh.id}/recover`, { token: wh.token, body: { since } });
     expect(res.body).toMatchObject({ deliveries: 2 });
+    await finishRecoveries(wh.id);
     // Through the real queue: the recovered go first, each letting the next one go.
     await waitFor(allFinished([...failing, ...later]), 45_000);
     const got = await recorded(wh.hookKey);
@@ -201,6 +211,7 @@ describe("an ordered webhook", { timeout: 90_000 }, () => {
     await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: wh.token, body: { events: ["group.*", "user.*"] } });
     const replay = await api("POST", `${WEBHOOKS}/${wh.id}/replay`, { token: wh.token, body: { since } });
     expect(replay.body).toMatchObject({ deliveries: 4 });
+    await finishRecoveries(wh.id);
     const got = await waitFor(async () => {
       const requests = await recorded(wh.hookKey);
       return requests.length >= 4 && requests;

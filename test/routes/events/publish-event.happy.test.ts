@@ -4,6 +4,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { allShardRows } from "../../helpers/shards";
 import { mintToken, publisher, tenantAdmin } from "../../helpers/tokens";
 
 describe("fan-out", () => {
@@ -39,9 +40,10 @@ describe("fan-out", () => {
     });
 
     const targets = async (eventId: string) => {
-      const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries_live WHERE event_id = ?")
-        .bind(eventId)
-        .all<{ webhook_id: string }>();
+      const results = await allShardRows<{ webhook_id: string }>(
+        "SELECT webhook_id FROM deliveries_live WHERE event_id = ?",
+        eventId,
+      );
       return results.map((r) => r.webhook_id).sort();
     };
     const publisherToken = await mintToken({ role: null, platform: true, scope: "admin:write" });
@@ -99,10 +101,8 @@ describe("fan-out", () => {
     const second = await api("POST", "/api/v1/events", { token, body });
     expect(second.status).toBe(202);
     expect(second.body).toEqual({ event_id: "evt_idem_1", deliveries: 0, duplicate: true });
-    const n = await env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries_live WHERE event_id = 'evt_idem_1'").first<{
-      n: number;
-    }>();
-    expect(n!.n).toBe(1);
+    const rows = await allShardRows("SELECT 1 FROM deliveries_live WHERE event_id = 'evt_idem_1'");
+    expect(rows).toHaveLength(1);
   });
 
   it("is also available to other Workers through the WebhooksService entrypoint", async () => {
@@ -119,10 +119,11 @@ describe("fan-out", () => {
       data: { status: "SUSPENDED" },
     });
     expect(result).toMatchObject({ deliveries: 1, duplicate: false });
-    const row = await env.DB.prepare("SELECT webhook_id FROM deliveries_live WHERE event_id = ?")
-      .bind(result.event_id)
-      .first<{ webhook_id: string }>();
-    expect(row!.webhook_id).toBe(wh.id);
+    const rows = await allShardRows<{ webhook_id: string }>(
+      "SELECT webhook_id FROM deliveries_live WHERE event_id = ?",
+      result.event_id,
+    );
+    expect(rows.map((r) => r.webhook_id)).toEqual([wh.id]);
     await expect(
       service.publish({ event_type: "nope.nope", tenant_id: "t", resource: { type: "x", id: "y" }, data: {} }),
     ).rejects.toThrow(/event_type/);

@@ -3,6 +3,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { allShardRows } from "../../helpers/shards";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
@@ -25,22 +26,22 @@ describe("event_id idempotency", () => {
     const reused = await publish(await tenantAdmin(a), { event_id: eventId, tenant_id: a, data: { from: "a" } });
     expect(reused.status).toBe(202);
     expect(reused.body).toEqual({ event_id: eventId, deliveries: 1, duplicate: false });
-    const stored = await env.DB.prepare(
-      "SELECT owner_key, tenant_id, payload FROM events_live WHERE event_id = ? ORDER BY owner_key",
-    )
-      .bind(eventId)
-      .all<{ owner_key: string; tenant_id: string; payload: string }>();
-    expect(stored.results.map((e) => [e.owner_key, e.tenant_id, JSON.parse(e.payload).data])).toEqual([
+    const stored = await allShardRows<{ owner_key: string; tenant_id: string; payload: string }>(
+      "SELECT owner_key, tenant_id, payload FROM events_live WHERE event_id = ?",
+      eventId,
+    );
+    stored.sort((x, y) => x.owner_key.localeCompare(y.owner_key));
+    expect(stored.map((e) => [e.owner_key, e.tenant_id, JSON.parse(e.payload).data])).toEqual([
       [`t:${a}`, a, { from: "a" }],
       [`t:${b}`, b, { from: "b" }],
     ]);
     // Each webhook has the delivery of its own tenant's event only.
-    const sent = await env.DB.prepare(
-      "SELECT webhook_id, event_owner FROM deliveries_live WHERE event_id = ? ORDER BY event_owner",
-    )
-      .bind(eventId)
-      .all();
-    expect(sent.results).toEqual([
+    const sent = await allShardRows<{ webhook_id: string; event_owner: string }>(
+      "SELECT webhook_id, event_owner FROM deliveries_live WHERE event_id = ?",
+      eventId,
+    );
+    sent.sort((x, y) => x.event_owner.localeCompare(y.event_owner));
+    expect(sent).toEqual([
       { webhook_id: hookA.id, event_owner: `t:${a}` },
       { webhook_id: hookB.id, event_owner: `t:${b}` },
     ]);
@@ -83,10 +84,11 @@ describe("event_id idempotency", () => {
     expect(
       (await publish(await partnerAdmin(`prt_x${u}`), { event_id: eventId, partner_id: `prt_x${u}` })).body,
     ).toMatchObject({ duplicate: true });
-    const owners = await env.DB.prepare("SELECT owner_key FROM events_live WHERE event_id = ? ORDER BY owner_key")
-      .bind(eventId)
-      .all<{ owner_key: string }>();
-    expect(owners.results.map((r) => r.owner_key)).toEqual([`p:prt_x${u}`, `p:prt_y${u}`, `t:tnt_z${u}`]);
+    const owners = await allShardRows<{ owner_key: string }>(
+      "SELECT owner_key FROM events_live WHERE event_id = ?",
+      eventId,
+    );
+    expect(owners.map((r) => r.owner_key).sort()).toEqual([`p:prt_x${u}`, `p:prt_y${u}`, `t:tnt_z${u}`]);
   });
 
   it("the same owner publishing again is still a duplicate, whoever publishes", async () => {

@@ -9,6 +9,7 @@ import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { deliveryDeps, seedDelivery, updateEventOf } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
+import { shardD1s } from "../../helpers/shards";
 import { tenantAdmin } from "../../helpers/tokens";
 
 /** The app with a D1 binding replaced by `d1`, called like the Worker's fetch handler. */
@@ -41,12 +42,13 @@ describe("GET /health", () => {
       queue: "ok",
       lag_seconds: 0,
       cron: "ok",
-      jwks: "not_configured",
-    }); // the tests verify HS256 tokens
+      jwks: "not_configured", // the tests verify HS256 tokens
+      shards: shardD1s().map((_, shard) => ({ shard, d1: "ok", delivery: "ok", queue: "ok", lag_seconds: 0 })),
+    });
     expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
-  it("answers 503 when D1 fails", async () => {
+  it("answers 503 when D1 fails, and names the shard", async () => {
     const failing = d1Where(() => {
       throw new Error("D1_ERROR: database is unavailable");
     });
@@ -60,6 +62,12 @@ describe("GET /health", () => {
       lag_seconds: null,
       cron: "unknown",
       jwks: "not_configured",
+      // Shard 0's D1 fails (the job runs are recorded there: cron is unknown too); every other shard answers.
+      shards: shardD1s().map((_, shard) =>
+        shard === 0
+          ? { shard, d1: "error", delivery: "unknown", queue: "unknown", lag_seconds: null }
+          : { shard, d1: "ok", delivery: "ok", queue: "ok", lag_seconds: 0 },
+      ),
     });
   });
 

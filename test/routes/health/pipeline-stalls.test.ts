@@ -9,6 +9,7 @@ import { createPartitions, hourOf, listPartitionHours, tablesOf } from "../../..
 import { sweepDueDeliveries } from "../../../src/domain/delivery/sweep";
 import type { DeliveryRef } from "../../../src/domain/publish";
 import { runScheduled } from "../../../src/jobs/scheduled";
+import { createServices, type Services } from "../../../src/lib/services";
 import { createWebhook } from "../../helpers/api";
 import {
   cancelOpenDeliveriesBut,
@@ -26,10 +27,11 @@ import {
   queryPlansOf,
   queuedDeliveries,
   type SentMessage,
-  servicesAt,
+  servicesAt as servicesOf,
   unavailableD1,
 } from "../../helpers/pipeline";
 import { hookUrl } from "../../helpers/receiver";
+import { placeOwner } from "../../helpers/shards";
 import { tenantAdmin } from "../../helpers/tokens";
 
 const SECOND = 1000;
@@ -37,15 +39,22 @@ const MINUTE = 60 * SECOND;
 const MAX_LAG = 300 * SECOND; // HEALTH_MAX_DELIVERY_LAG_SECONDS's default
 const TENANT = "tnt_stalls";
 
-const healthy = (lagSeconds = 0) => ({
-  status: "ok",
-  d1: "ok",
-  delivery: "ok",
-  queue: "ok",
-  lag_seconds: lagSeconds,
-  cron: "ok",
-  jwks: "not_configured",
-});
+// The pipeline of one shard, as a deployment of one database runs it (test/db/shards.test.ts holds /health over two):
+// the tenant lives in shard 0, and the services this file builds reach shard 0 alone.
+const servicesAt = (clock: Clock, overrides: Partial<Services> = {}) =>
+  servicesOf(clock, { shards: createServices(env).shards.slice(0, 1), ...overrides });
+
+type Checks = { status: string; d1: string; delivery: string; queue: string; cron: string };
+const health = (lagSeconds: number, checks: Partial<Checks> = {}) => {
+  const all = { status: "ok", d1: "ok", delivery: "ok", queue: "ok", cron: "ok", ...checks };
+  return {
+    ...all,
+    lag_seconds: lagSeconds,
+    jwks: "not_configured",
+    shards: [{ shard: 0, d1: all.d1, delivery: all.delivery, queue: all.queue, lag_seconds: lagSeconds }],
+  };
+};
+const healthy = (lagSeconds = 0) => health(lagSeconds);
 
 let clock: Clock;
 let webhookId: string;
@@ -59,6 +68,7 @@ beforeEach(async () => {
       "DELETE FROM job_cursors WHERE name IN ('queue_watermark', 'queue_probe', 'sweep', 'oldest_due', 'oldest_due_id')",
     ),
   ]);
+  await placeOwner(`t:${TENANT}`, 0);
   webhookId ??= (await createWebhook(await tenantAdmin(TENANT), { url: hookUrl().url, events: ["*"] })).id;
 });
 
@@ -92,7 +102,7 @@ describe("a backlog older than the threshold", () => {
     expect(await healthAt(t0 + MAX_LAG)).toEqual({ status: 200, body: healthy(300) });
 
     const late = await healthAt(t0 + MAX_LAG + SECOND);
-    expect(late).toEqual({ status: 503, body: { ...healthy(301), status: "error", delivery: "lagging" } });
+    expect(late).toEqual({ status: 503, body: health(301, { status: "error", delivery: "lagging" }) });
 
     // The consumer works through it: half a batch (the oldest among them), still lagging once the sweep has looked
     // again, then the rest, and the probes behind them.
@@ -103,7 +113,7 @@ describe("a backlog older than the threshold", () => {
     await sweepAt(clock.now, probes);
     expect(await healthAt(clock.now)).toEqual({
       status: 503,
-      body: { ...healthy(302), status: "error", delivery: "lagging" },
+      body: health(302, { status: "error", delivery: "lagging" }),
     });
     await consume(services, ids.slice(15).map(message));
     for (const id of ids) expect(await deliveryRow(id)).toMatchObject({ status: "success" });
@@ -155,7 +165,7 @@ describe("a consumer that fails every batch", () => {
     expect(await healthAt(t0 + MAX_LAG)).toEqual({ status: 200, body: healthy(300) });
     expect(await healthAt(t0 + MAX_LAG + SECOND)).toEqual({
       status: 503,
-      body: { ...healthy(301), status: "error", delivery: "lagging", queue: "lagging" },
+      body: health(301, { status: "error", delivery: "lagging", queue: "lagging" }),
     });
 
     // It consumes again: the retried message is delivered, the next probe moves the watermark past the waiting one.
@@ -176,7 +186,7 @@ describe("a consumer that fails every batch", () => {
     }
     expect(queue.take()).toHaveLength(7); // never consumed
     const stuck = await healthAt(clock.now);
-    expect(stuck).toEqual({ status: 503, body: { ...healthy(360), status: "error", queue: "lagging" } });
+    expect(stuck).toEqual({ status: 503, body: health(360, { status: "error", queue: "lagging" }) });
   });
 });
 
@@ -191,7 +201,7 @@ describe("a cron that has not run", () => {
     expect(await healthAt(t0 + 3 * MINUTE)).toEqual({ status: 200, body: healthy() });
     expect(await healthAt(t0 + 3 * MINUTE + SECOND)).toEqual({
       status: 503,
-      body: { ...healthy(), status: "error", cron: "overdue" },
+      body: health(0, { status: "error", cron: "overdue" }),
     });
 
     clock.now = t0 + 3 * MINUTE + 2 * SECOND;
@@ -228,11 +238,7 @@ describe("a cron that has not run", () => {
     };
     await sweep(t0 + 9 * MINUTE);
     expect(await healthAt(t0 + 9 * MINUTE)).toEqual({ status: 200, body: healthy() });
-    expect((await healthAt(t0 + 9 * MINUTE + SECOND)).body).toEqual({
-      ...healthy(),
-      status: "error",
-      cron: "overdue",
-    });
+    expect((await healthAt(t0 + 9 * MINUTE + SECOND)).body).toEqual(health(0, { status: "error", cron: "overdue" }));
   });
 });
 
@@ -314,16 +320,11 @@ describe("the warn line when the health turns", () => {
     await updateDeliveries([id!], { status: "success", completed_at: t0 + MAX_LAG + 2 * SECOND });
     await healthAt(t0 + MAX_LAG + 3 * SECOND);
     await healthAt(t0 + MAX_LAG + 4 * SECOND);
+    const { shards: _lagging, ...lagging } = health(301, { status: "error", delivery: "lagging" });
+    const { shards: _ok, ...ok } = healthy();
     expect(warnings).toEqual([
-      {
-        level: "warn",
-        msg: "health changed",
-        ...healthy(301),
-        status: "error",
-        delivery: "lagging",
-        previous: "ok",
-      },
-      { level: "warn", msg: "health changed", ...healthy(), previous: "error" },
+      { level: "warn", msg: "health changed", ...lagging, failing_shards: "0", previous: "ok" },
+      { level: "warn", msg: "health changed", ...ok, failing_shards: "", previous: "error" },
     ]);
   });
 });

@@ -1,16 +1,8 @@
-// Who may do what, as a table: every operation of the OpenAPI document × every kind of token, with the exact status
-// of each cell. The table is the spec. Adding an operation means adding a column (the test fails until it has one);
-// adding a role means adding a row.
-// Tokens look like ScaiKey's: admin-console tokens carry a role and ordinary OIDC scopes ("openid profile email"),
-// platform tokens carry admin:* scopes, other tokens the narrower webhooks:* grants.
-// Every cell gets fresh resources (an endpoint of the owning tenant, created by a tenant admin whose token names no
-// partner, pointing at the local receiver, and a failed delivery of it), so destructive cells (delete, retry, rotate)
-// never depend on one another. The directory assigns the owning tenant to the owning partner before any cell runs.
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { seedDelivery, updateDelivery } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
+import { allShardRows, d1OfOwner, d1OfWebhook } from "../../helpers/shards";
 import { mintToken, partnerAdmin, platformToken, superAdmin } from "../../helpers/tokens";
 
 const OWNER_TENANT = "tnt_mx_owner";
@@ -47,7 +39,8 @@ async function fixture(
   creator: () => Promise<string> = () => consoleToken("tenant_admin", OWNER_TENANT, null),
 ): Promise<Fixture> {
   await directoryReady;
-  await env.DB.prepare("UPDATE webhook_endpoints SET deleted_at = ?1 WHERE tenant_id = ?2 AND deleted_at IS NULL")
+  await (await d1OfOwner(`t:${OWNER_TENANT}`))
+    .prepare("UPDATE webhook_endpoints SET deleted_at = ?1 WHERE tenant_id = ?2 AND deleted_at IS NULL")
     .bind(Date.now(), OWNER_TENANT)
     .run();
   const webhookId = (
@@ -276,16 +269,16 @@ describe("authorization matrix", () => {
 
 async function snapshot(f: Fixture) {
   // The delivery row holds its attempts; the webhook's deliveries count a test event's new one.
+  // The webhook's rows in its own shard; the counts over every shard (a refused request changes none of them).
+  const d1 = d1OfWebhook(f.webhookId);
   const [endpoint, delivery, deliveries, endpoints, events, stats, directory] = await Promise.all([
-    env.DB.prepare("SELECT * FROM webhook_endpoints WHERE id = ?").bind(f.webhookId).first(),
-    env.DB.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND id = ?")
-      .bind(f.webhookId, f.deliveryId)
-      .first(),
-    env.DB.prepare("SELECT COUNT(*) AS n FROM deliveries_live WHERE webhook_id = ?").bind(f.webhookId).first(),
-    env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_endpoints").first(),
-    env.DB.prepare("SELECT COUNT(*) AS n FROM events_live").first(),
-    env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_stats_hourly WHERE webhook_id = ?").bind(f.webhookId).first(),
-    env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(OWNER_TENANT).first(),
+    d1.prepare("SELECT * FROM webhook_endpoints WHERE id = ?").bind(f.webhookId).first(),
+    d1.prepare("SELECT * FROM deliveries_live WHERE webhook_id = ? AND id = ?").bind(f.webhookId, f.deliveryId).first(),
+    d1.prepare("SELECT COUNT(*) AS n FROM deliveries_live WHERE webhook_id = ?").bind(f.webhookId).first(),
+    allShardRows("SELECT COUNT(*) AS n FROM webhook_endpoints"),
+    allShardRows("SELECT COUNT(*) AS n FROM events_live"),
+    d1.prepare("SELECT COUNT(*) AS n FROM webhook_stats_hourly WHERE webhook_id = ?").bind(f.webhookId).first(),
+    d1.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(OWNER_TENANT).first(),
   ]);
   return { endpoint, delivery, deliveries, endpoints, events, stats, directory };
 }
@@ -345,8 +338,6 @@ describe("owner claims a caller cannot make", () => {
     const body = { ...(ENDPOINTS.publishEvent.body() as Record<string, unknown>), event_id: eventId, ...owner };
     const res = await api("POST", "/api/v1/events", { token: await token(), body });
     expect(res.status).toBe(403);
-    expect(
-      await env.DB.prepare("SELECT event_id FROM events_live WHERE event_id = ?").bind(eventId).first(),
-    ).toBeNull();
+    expect(await allShardRows("SELECT event_id FROM events_live WHERE event_id = ?", eventId)).toEqual([]);
   });
 });

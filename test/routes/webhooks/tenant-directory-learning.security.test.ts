@@ -8,12 +8,13 @@ import { issuerFor } from "../../../scripts/lib/token.mjs";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { seedLiveWebhooks } from "../../helpers/deliveries";
 import { hookUrl } from "../../helpers/receiver";
+import { allShardRows, d1OfWebhook, firstInShards, firstOfOwner } from "../../helpers/shards";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
 const URL_ = "https://receiver.example.com/hook";
 const directoryRow = (tenant: string) =>
-  env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(tenant).first();
+  firstOfOwner(`t:${tenant}`, "SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?", tenant);
 const assign = async (tenant: string, partner: string) =>
   api("PUT", `${WEBHOOKS}/tenants/${tenant}/partner`, { token: await superAdmin(), body: { partner_id: partner } });
 const publish = async (token: string, body: Record<string, unknown>) =>
@@ -22,13 +23,15 @@ const publish = async (token: string, body: Record<string, unknown>) =>
     body: { event_type: "user.created", resource: { type: "user", id: "usr_1" }, data: {}, ...body },
   });
 const deliveriesOf = async (webhookId: string) =>
-  (await env.DB.prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?")
+  (await d1OfWebhook(webhookId)
+    .prepare("SELECT count(*) AS n FROM deliveries_live WHERE webhook_id = ?")
     .bind(webhookId)
     .first<{ n: number }>())!.n;
 const storedEvent = (eventId: string) =>
-  env.DB.prepare("SELECT tenant_id, partner_id, payload FROM events_live WHERE event_id = ?")
-    .bind(eventId)
-    .first<{ tenant_id: string; partner_id: string | null; payload: string }>();
+  firstInShards<{ tenant_id: string; partner_id: string | null; payload: string }>(
+    "SELECT tenant_id, partner_id, payload FROM events_live WHERE event_id = ?",
+    eventId,
+  );
 /** A console tenant admin's token: a role, OIDC scopes, no partner claim. */
 const consoleTenantAdmin = (tenant: string) =>
   mintToken({ role: "tenant_admin", tenant, scope: "openid profile email" });
@@ -192,9 +195,10 @@ describe("what the directory learns, and from whom", () => {
     const stored = await storedEvent(eventId);
     expect(stored!.partner_id).toBe(owner);
     expect(JSON.parse(stored!.payload)).toMatchObject({ tenant_id: tenant, partner_id: owner });
-    const { results } = await env.DB.prepare("SELECT webhook_id FROM deliveries_live WHERE event_id = ?")
-      .bind(eventId)
-      .all<{ webhook_id: string }>();
+    const results = await allShardRows<{ webhook_id: string }>(
+      "SELECT webhook_id FROM deliveries_live WHERE event_id = ?",
+      eventId,
+    );
     expect(results.map((r) => r.webhook_id).sort()).toEqual([tenantHook.id, ownerLevel.id].sort());
     expect(await deliveriesOf(otherLevel.id)).toBe(0);
     expect(await directoryRow(tenant)).toEqual({ partner_id: owner, source: "event" });

@@ -4,6 +4,7 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
+import { allShardRows, d1OfWebhook, firstOfOwner } from "../../helpers/shards";
 import { mintToken, partnerAdmin, platformToken, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const URL_ = "https://receiver.example.com/hook";
@@ -19,19 +20,18 @@ const assign = async (tenant: string, partner: string, token?: string) =>
     body: { partner_id: partner },
   });
 const directoryRow = (tenant: string) =>
-  env.DB.prepare("SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?").bind(tenant).first();
+  firstOfOwner(`t:${tenant}`, "SELECT partner_id, source FROM tenant_partners WHERE tenant_id = ?", tenant);
 const publish = async (token: string, body: Record<string, unknown>) =>
   api("POST", "/api/v1/events", {
     token,
     body: { event_type: "user.created", resource: { type: "user", id: "usr_1" }, data: {}, ...body },
   });
 const targets = async (eventId: string) => {
-  const { results } = await env.DB.prepare(
-    "SELECT webhook_id FROM deliveries_live WHERE event_id = ? ORDER BY webhook_id",
-  )
-    .bind(eventId)
-    .all<{ webhook_id: string }>();
-  return results.map((r) => r.webhook_id);
+  const results = await allShardRows<{ webhook_id: string }>(
+    "SELECT webhook_id FROM deliveries_live WHERE event_id = ?",
+    eventId,
+  );
+  return results.map((r) => r.webhook_id).sort();
 };
 /** A tenant admin token as ScaiKey's console issues it: a role, ordinary OIDC scopes, no partner claim. */
 const consoleTenantAdmin = (tenant: string) =>
@@ -197,7 +197,8 @@ describe("partner admins stay inside their partner's tenants", () => {
       const res = await publish(pa, { event_id: `evt_x${uid()}`, ...body });
       expect(res.status, JSON.stringify(body)).toBe(403);
     }
-    const { results } = await env.DB.prepare("SELECT id FROM deliveries_live WHERE webhook_id = ?")
+    const { results } = await d1OfWebhook(victim.id)
+      .prepare("SELECT id FROM deliveries_live WHERE webhook_id = ?")
       .bind(victim.id)
       .all();
     expect(results).toEqual([]);
@@ -340,9 +341,12 @@ describe("fan-out matrix", () => {
     await assign(t1, p1);
     await createWebhook(await consoleTenantAdmin(t1), { url: URL_, events: ["*"] });
     const res = await publish(await consoleTenantAdmin(t1), { tenant_id: t1 });
-    const row = await env.DB.prepare("SELECT payload, partner_id FROM events_live WHERE owner_key = ? AND event_id = ?")
-      .bind(`t:${t1}`, res.body.event_id)
-      .first<{ payload: string; partner_id: string }>();
+    const row = await firstOfOwner<{ payload: string; partner_id: string }>(
+      `t:${t1}`,
+      "SELECT payload, partner_id FROM events_live WHERE owner_key = ? AND event_id = ?",
+      `t:${t1}`,
+      res.body.event_id,
+    );
     expect(row!.partner_id).toBe(p1);
     expect(JSON.parse(row!.payload)).toMatchObject({ tenant_id: t1, partner_id: p1 });
   });

@@ -8,12 +8,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../../src/db/client";
 import { listPartitionHours, tablesOf } from "../../../src/db/partitions";
 import { DELIVERY_STATUSES, ERROR_CLASSES, isActiveDelivery } from "../../../src/db/schema";
+import { onShard, shardOfWebhook } from "../../../src/db/shards";
 import { type DeliveryFilter, listDeliveryHistory } from "../../../src/domain/deliveries";
 import { CANCELLED_ENDPOINT_DISABLED } from "../../../src/domain/delivery/claim";
 import { createServices } from "../../../src/lib/services";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { type StoredDelivery, storageAt, storePastDeliveries, whereStored } from "../../helpers/history";
 import { queryPlansOf } from "../../helpers/pipeline";
+import { d1OfWebhook } from "../../helpers/shards";
 import { tenantAdmin } from "../../helpers/tokens";
 
 const TENANT = "tnt_filters";
@@ -202,13 +204,22 @@ describe("deliveries list filters", () => {
         createdBefore: BASE + 1,
       },
     ];
-    const tables = tablesOf("deliveries", await listPartitionHours(env.DB));
+    const shard = d1OfWebhook(webhookId);
+    const tables = tablesOf("deliveries", await listPartitionHours(shard));
     for (const filter of combos)
       for (const page of [1, 3]) {
         const plans = await queryPlansOf(
           (d1) =>
-            listDeliveryHistory({ ...createServices(env), db: createDb(d1) }, webhookId, filter, { page, perPage: 20 }),
-          { statements: true },
+            listDeliveryHistory(
+              { ...onShard(createServices(env), shardOfWebhook(webhookId)), db: createDb(d1) },
+              webhookId,
+              filter,
+              {
+                page,
+                perPage: 20,
+              },
+            ),
+          { statements: true, d1: shard },
         );
         const onDeliveries = plans.filter((p) => /FROM deliveries(_live)?\b/.test(p.sql));
         // The page, the count, the deliveries table's rows by hour, and (past the partitions' rows) the page's hours.

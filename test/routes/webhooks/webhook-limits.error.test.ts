@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { readConfig } from "../../../src/lib/config";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { seedLiveWebhooks } from "../../helpers/deliveries";
+import { firstOfOwner, placeOwner } from "../../helpers/shards";
 import { partnerAdmin, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 const uid = () => crypto.randomUUID().replaceAll("-", "").slice(0, 10);
@@ -14,11 +15,11 @@ const limitMessage = (owner: string) =>
 const create = (token: string, body: Record<string, unknown> = {}) =>
   api("POST", `${WEBHOOKS}/`, { token, body: { url: URL_, events: ["*"], ...body } });
 const live = async (column: "tenant_id" | "partner_id", owner: string) =>
-  (await env.DB.prepare(
+  (await firstOfOwner<{ n: number }>(
+    column === "tenant_id" ? `t:${owner}` : `p:${owner}`,
     `SELECT count(*) AS n FROM webhook_endpoints WHERE ${column} = ? AND deleted_at IS NULL${column === "partner_id" ? " AND tenant_id IS NULL" : ""}`,
-  )
-    .bind(owner)
-    .first<{ n: number }>())!.n;
+    owner,
+  ))!.n;
 
 describe("webhooks per owner", () => {
   it("defaults to 100, as wrangler.toml sets it", () => {
@@ -66,6 +67,7 @@ describe("webhooks per owner", () => {
 
   it("a partner's partner-level webhooks are one owner, apart from its tenants'", async () => {
     const partner = `prt_cap${uid()}`;
+    await placeOwner(`p:${partner}`, 0); // its webhooks are written in shard 0 below
     await env.DB.prepare(
       `WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 100)
        INSERT INTO webhook_endpoints (id, partner_id, url, events, secret, created_at, updated_at)
@@ -91,7 +93,10 @@ describe("webhooks per owner", () => {
     const full = `tnt_full${uid()}`;
     await seedLiveWebhooks(full, 100);
     const admin = await superAdmin();
-    const wh = await createWebhook(admin, { tenant_id: `tnt_from${uid()}` });
+    // In the full owner's shard: a webhook never changes shard (test/db/shards.test.ts holds that refusal).
+    const from = `tnt_from${uid()}`;
+    await placeOwner(`t:${from}`, 0);
+    const wh = await createWebhook(admin, { tenant_id: from });
     const moved = await api("PATCH", `${WEBHOOKS}/${wh.id}`, { token: admin, body: { tenant_id: full } });
     expect(moved.status).toBe(422);
     expect(moved.body.detail[0].msg).toBe(`Value error, ${limitMessage(`Tenant ${full}`)}`);
@@ -100,11 +105,11 @@ describe("webhooks per owner", () => {
       updated_at: wh.updated_at,
     });
     // Changing anything else of a webhook of a full owner is not a move.
-    const inside = (await env.DB.prepare("SELECT id FROM webhook_endpoints WHERE tenant_id = ? LIMIT 1")
-      .bind(full)
-      .first<{
-        id: string;
-      }>())!.id;
+    const inside = (await firstOfOwner<{ id: string }>(
+      `t:${full}`,
+      "SELECT id FROM webhook_endpoints WHERE tenant_id = ? LIMIT 1",
+      full,
+    ))!.id;
     const edited = await api("PATCH", `${WEBHOOKS}/${inside}`, {
       token: admin,
       body: { description: "still here", tenant_id: full },

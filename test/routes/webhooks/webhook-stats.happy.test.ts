@@ -1,14 +1,14 @@
 // GET /api/v1/admin/webhooks/{id}/stats against counts computed straight from the recorded attempts, over randomised
 // histories recorded through the real claim and record, before and after the storage job moves them to the archive.
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AttemptRecord, ErrorClass } from "../../../src/db/schema";
 import { attemptDelivery } from "../../../src/domain/delivery/attempt";
 import { LATENCY_BUCKET_BOUNDS_MS } from "../../../src/domain/stats/histogram";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
-import { deliveryDeps, seedDelivery, updateDeliveries } from "../../helpers/deliveries";
+import { seedDelivery, updateDeliveries, webhookDeps } from "../../helpers/deliveries";
 import { storageAt, whereStored } from "../../helpers/history";
 import { hookUrl } from "../../helpers/receiver";
+import { d1OfWebhook } from "../../helpers/shards";
 import { type AttemptSpec, type DeliverySpec, recordHistory } from "../../helpers/stats";
 import { tenantAdmin } from "../../helpers/tokens";
 
@@ -106,9 +106,8 @@ const round = (x: number, decimals: number) => Math.round(x * 10 ** decimals) / 
 
 /** What the endpoint should answer, computed from delivery_attempts and deliveries directly. */
 async function expectedStats(webhookId: string, from: number, until: number, bucketMs: number) {
-  const { results: rows } = await env.DB.prepare(
-    "SELECT status, attempt_count, attempts, created_at FROM deliveries_live WHERE webhook_id = ?",
-  )
+  const { results: rows } = await d1OfWebhook(webhookId)
+    .prepare("SELECT status, attempt_count, attempts, created_at FROM deliveries_live WHERE webhook_id = ?")
     .bind(webhookId)
     .all<{ status: string; attempt_count: number; attempts: string; created_at: number }>();
   const attempts = rows.flatMap((d) =>
@@ -207,9 +206,10 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
     );
 
     // Then auto-disabled.
-    await env.DB.prepare(
-      "UPDATE webhook_endpoints SET last_success_at = ?, last_failure_at = ?, failure_count = 10, enabled = 0, disabled_at = ?, disabled_reason = 'consecutive_failures' WHERE id = ?",
-    )
+    await d1OfWebhook(wh.id)
+      .prepare(
+        "UPDATE webhook_endpoints SET last_success_at = ?, last_failure_at = ?, failure_count = 10, enabled = 0, disabled_at = ?, disabled_reason = 'consecutive_failures' WHERE id = ?",
+      )
       .bind(lastSuccess, disabledAt, disabledAt, wh.id)
       .run();
     for (const [window, [durationMs, bucketMs]] of Object.entries(WINDOWS)) {
@@ -309,9 +309,9 @@ describe("GET /api/v1/admin/webhooks/{webhook_id}/stats", () => {
 
     const clock = { now: pinned };
     const id = await seedDelivery(wh.id, tenant, clock.now);
-    await attemptDelivery(deliveryDeps(clock), id); // 503
+    await attemptDelivery(webhookDeps(wh.id, clock), id); // 503
     clock.now += 61_000;
-    await attemptDelivery(deliveryDeps(clock), id); // 200
+    await attemptDelivery(webhookDeps(wh.id, clock), id); // 200
 
     const live = await api("GET", `${WEBHOOKS}/${wh.id}/stats?window=1h`, { token });
     expect(live.body).toMatchObject({

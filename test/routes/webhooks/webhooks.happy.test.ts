@@ -1,10 +1,10 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { firstDeliveryIdAt, hourOf } from "../../../src/db/partitions";
 import { isActiveDelivery } from "../../../src/db/schema";
 import type { DeliveryRef } from "../../../src/domain/publish";
 import { api, createWebhook, WEBHOOKS } from "../../helpers/api";
 import { seedDelivery, updateDelivery } from "../../helpers/deliveries";
+import { d1OfWebhook } from "../../helpers/shards";
 import { partnerAdmin, superAdmin, tenantAdmin } from "../../helpers/tokens";
 
 describe("webhook endpoints: success paths", () => {
@@ -145,9 +145,8 @@ describe("webhook endpoints: success paths", () => {
     expect(disabled.body.disabled_at).not.toBeNull();
 
     // As the delivery engine leaves it after too many failures:
-    await env.DB.prepare(
-      "UPDATE webhook_endpoints SET failure_count = 10, disabled_reason = 'consecutive_failures' WHERE id = ?",
-    )
+    await d1OfWebhook(created.id)
+      .prepare("UPDATE webhook_endpoints SET failure_count = 10, disabled_reason = 'consecutive_failures' WHERE id = ?")
       .bind(created.id)
       .run();
     const auto = await api("GET", `${WEBHOOKS}/${created.id}`, { token });
@@ -189,18 +188,18 @@ describe("webhook endpoints: success paths", () => {
       });
     }
     const movedId = firstDeliveryIdAt(now - 5 * 3_600_000);
-    await env.DB.prepare(
-      `INSERT INTO deliveries (webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count, due_at,
+    await d1OfWebhook(created.id)
+      .prepare(
+        `INSERT INTO deliveries (webhook_id, id, event_owner, event_id, event_hour, event_type, status, attempt_count, due_at,
          in_queue, attempts, created_at, updated_at)
        VALUES (?1, ?2, 't:tnt_delete_pending', 'evt_moved', ?3, 'user.created', 'retrying', 3, ?4, 0, '[]', ?5, ?5)`,
-    )
+      )
       .bind(created.id, movedId, hourOf(now) - 5, now + 3_600_000, now - 5 * 3_600_000)
       .run();
     expect((await api("DELETE", `${WEBHOOKS}/${created.id}`, { token })).status).toBe(204);
     const status = async (id: number) =>
-      await env.DB.prepare(
-        "SELECT status, last_error, completed_at FROM deliveries_live WHERE webhook_id = ? AND id = ?",
-      )
+      await d1OfWebhook(created.id)
+        .prepare("SELECT status, last_error, completed_at FROM deliveries_live WHERE webhook_id = ? AND id = ?")
         .bind(created.id, id)
         .first();
     const cancelled = { status: "cancelled", last_error: "endpoint deleted", completed_at: expect.any(Number) };
