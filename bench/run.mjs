@@ -23,6 +23,9 @@ import { spawnSync } from "node:child_process";
 // `--isolation` measures only 6. isolation (measure/isolation.mjs): healthy webhooks' delivery latency beside a receiver
 // that times out, against the same without it, on Miniflare; it writes the `isolation` key of bench/results.json and
 // keeps every other key as the last full run left it.
+//
+// `--rate-limit` measures only 7. the rate limit (measure/rate-limit.mjs): the spread of request times at the receiver
+// when a burst meets a webhook's rate_limit, on Miniflare; it writes the `rate_limit` key of bench/results.json, likewise.
 import { webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -47,6 +50,7 @@ import { measureDelivery, measurePublishSideCpu } from "./measure/delivery.mjs";
 import { FAN_OUT_SIZES, measureFanOut } from "./measure/fan-out.mjs";
 import { ISOLATION_CASES, measureIsolationCase } from "./measure/isolation.mjs";
 import { measurePublishLatency } from "./measure/publish.mjs";
+import { measureRateLimitCase, RATE_LIMIT_CASES, RATE_LIMIT_PUBLISHERS } from "./measure/rate-limit.mjs";
 import { renderMarkdown } from "./report.mjs";
 import { startMiniflareWorker } from "./runtimes/miniflare.mjs";
 import { startWranglerDevWorker } from "./runtimes/wrangler-dev.mjs";
@@ -69,6 +73,8 @@ Options:
   --render-only       measure nothing: rewrite bench/results.md from bench/results.json (after changing the report)
   --isolation         measure only isolation (1-2 min): healthy webhooks' latency beside a receiver that times out,
                       against the same without it (--rounds rounds of each); writes the isolation key of results.json
+  --rate-limit        measure only the rate limit (about 1 min): the spread of request times at the receiver when a
+                      burst meets a webhook's rate_limit; writes the rate_limit key of results.json
   --hold <s>          after seeding the Miniflare column, keep its Workers up this long (URLs and tokens in
                       <work dir>/hold.json), for poking at them by hand; then measure as usual
   -h, --help          this help
@@ -104,6 +110,7 @@ function readOptions() {
       "consumer-concurrency": { type: "string" },
       "render-only": { type: "boolean", default: false },
       isolation: { type: "boolean", default: false },
+      "rate-limit": { type: "boolean", default: false },
     },
   });
   // --quick fills in what the command line leaves at its default.
@@ -127,6 +134,7 @@ function readOptions() {
     keep: opts.keep,
     renderOnly: opts["render-only"],
     isolation: opts.isolation,
+    rateLimit: opts["rate-limit"],
   };
 }
 
@@ -523,10 +531,10 @@ async function main(options, state) {
 }
 
 /**
- * `--isolation`: each case on a Miniflare Worker of its own (fresh D1), with the production timeout and a slow receiver
- * that answers only after it. Returns the `isolation` key of results.json.
+ * The rig of a measure run on its own (--isolation, --rate-limit): the machine, a snapshot of the tree with the Worker
+ * bundled once, the receiver and the tokens; `startSubject(name)` starts the Worker under Miniflare on a fresh D1.
  */
-async function isolationMain(options, state) {
+async function singleMeasureRig(options, state) {
   const wrangler = wranglerBin(root);
   const machine = machineInfo(wrangler);
   note(`machine: ${machine.cpus} CPUs, ${machine.cpu_model}; load ${machine.load_average_at_start.join(" ")}`);
@@ -538,24 +546,10 @@ async function isolationMain(options, state) {
   writeFileSync(envFile, "# vars come from the runner\n");
   const outdir = join(app, "bundles", "subject");
   bundleWorker(wrangler, { cwd: app, config: "wrangler.toml", outdir });
-  const timeoutMs = Number(
-    /^DELIVERY_TIMEOUT_MS = "(\d+)"/m.exec(readFileSync(join(app, "wrangler.toml"), "utf8"))?.[1],
-  );
-  const slowAnswerMs = timeoutMs + 5_000; // the slow receiver still answers, after the timeout
-  const results = {
-    machine,
-    settings: {
-      events: 100,
-      rounds: options.settings.rounds,
-      delivery_timeout_ms: timeoutMs,
-      slow_answer_after_ms: slowAnswerMs,
-    },
-  };
-  for (const spec of ISOLATION_CASES) {
-    const name = `iso-${spec.tenants}`;
+  const startSubject = (name) => {
     const persistTo = join(workDir, `${name}-state`);
     applyLocalMigrations(wrangler, { cwd: app, persistTo });
-    const worker = await startMiniflareWorker({
+    return startMiniflareWorker({
       name,
       appDir: app,
       workDir,
@@ -566,6 +560,37 @@ async function isolationMain(options, state) {
       children: state.children,
       vars: subjectVars(receiver),
     });
+  };
+  const finished = (results) => ({
+    machine,
+    ...results,
+    load_average_at_end: loadavg().map((x) => Number(x.toFixed(2))),
+    finished_at: new Date().toISOString(),
+    duration_s: Math.round((Date.now() - t0) / 1000),
+  });
+  return { app, tokens, receiver, startSubject, finished };
+}
+
+/**
+ * `--isolation`: each case on a Miniflare Worker of its own (fresh D1), with the production timeout and a slow receiver
+ * that answers only after it. Returns the `isolation` key of results.json.
+ */
+async function isolationMain(options, state) {
+  const { app, tokens, receiver, startSubject, finished } = await singleMeasureRig(options, state);
+  const timeoutMs = Number(
+    /^DELIVERY_TIMEOUT_MS = "(\d+)"/m.exec(readFileSync(join(app, "wrangler.toml"), "utf8"))?.[1],
+  );
+  const slowAnswerMs = timeoutMs + 5_000; // the slow receiver still answers, after the timeout
+  const results = {
+    settings: {
+      events: 100,
+      rounds: options.settings.rounds,
+      delivery_timeout_ms: timeoutMs,
+      slow_answer_after_ms: slowAnswerMs,
+    },
+  };
+  for (const spec of ISOLATION_CASES) {
+    const worker = await startSubject(`iso-${spec.tenants}`);
     note(`6. isolation: ${spec.label} (${worker.base})`);
     const measured = await measureIsolationCase({
       worker,
@@ -584,12 +609,22 @@ async function isolationMain(options, state) {
     else Object.assign(results, measured);
     await stopProcessGroup(worker.child);
   }
-  return {
-    ...results,
-    load_average_at_end: loadavg().map((x) => Number(x.toFixed(2))),
-    finished_at: new Date().toISOString(),
-    duration_s: Math.round((Date.now() - t0) / 1000),
-  };
+  return finished(results);
+}
+
+/** `--rate-limit`: each case on a fresh webhook of one Miniflare Worker. Returns the `rate_limit` key of results.json. */
+async function rateLimitMain(options, state) {
+  const { tokens, receiver, startSubject, finished } = await singleMeasureRig(options, state);
+  const worker = await startSubject("rate-limit");
+  const results = { settings: { publishers: RATE_LIMIT_PUBLISHERS } };
+  for (const spec of RATE_LIMIT_CASES) {
+    note(
+      `7. rate limit: ${spec.events} events at once to a webhook limited to ${spec.limit} a second (${worker.base})`,
+    );
+    results[spec.key] = await measureRateLimitCase({ worker, receiver, adminToken: tokens.admin, spec, note });
+  }
+  await stopProcessGroup(worker.child);
+  return finished(results);
 }
 
 const RESULTS_FILE = join(root, "bench", "results.json");
@@ -608,12 +643,18 @@ await runBench({
   note,
   timeLimitMs: TIME_LIMIT_MS,
   keep: options.keep,
-  // --isolation measures only its key, a full run everything else: each keeps what the other wrote last.
+  // --isolation and --rate-limit measure only their keys, a full run everything else: each keeps what the others
+  // wrote last.
   main: async (state) => {
     const previous = existsSync(RESULTS_FILE) ? JSON.parse(readFileSync(RESULTS_FILE, "utf8")) : {};
-    return options.isolation
-      ? { ...previous, isolation: await isolationMain(options, state) }
-      : { ...(await main(options, state)), ...(previous.isolation ? { isolation: previous.isolation } : {}) };
+    if (options.isolation) return { ...previous, isolation: await isolationMain(options, state) };
+    if (options.rateLimit) return { ...previous, rate_limit: await rateLimitMain(options, state) };
+    const { isolation, rate_limit } = previous;
+    return {
+      ...(await main(options, state)),
+      ...(isolation ? { isolation } : {}),
+      ...(rate_limit ? { rate_limit } : {}),
+    };
   },
   done: (results) => {
     const markdown = renderMarkdown(results);
