@@ -188,8 +188,9 @@ function workerHandle(w, persistTo, token) {
       return body;
     },
     /** Creates a webhook for `tenant` posting to `url`, subscribed to `events`; answers its id. */
-    async createWebhook(tenant, url, events = ["*"]) {
-      return (await call("POST", "/api/v1/admin/webhooks/", { url, events, tenant_id: tenant })).id;
+    /** `fields`: more of the webhook's fields (rate_limit, ordered…). */
+    async createWebhook(tenant, url, events = ["*"], fields = {}) {
+      return (await call("POST", "/api/v1/admin/webhooks/", { url, events, tenant_id: tenant, ...fields })).id;
     },
     /** Waits until the deliveries in D1 are all finished (none pending or retrying), at least `atLeast` of them. */
     async settled(atLeast, timeoutMs = 300_000) {

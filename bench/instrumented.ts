@@ -46,7 +46,7 @@ import { requestContext } from "../src/lib/request-context";
 import { createServices } from "../src/lib/services";
 import { type ArchiveSeedRequest, seedArchive } from "./archive-seed";
 
-export { WebhooksService } from "../src/index";
+export { WebhookRateLimiter, WebhooksService } from "../src/index";
 
 interface StatementCounts {
   calls: number;

@@ -39,15 +39,16 @@ function flakyStatus(url, deliveryId) {
   return fate === "always" ? 500 : 200;
 }
 
-/** Counts a hook under its tag (the path segment after /hook/, /flaky/ or /slow/) and, for iso- tags, when its event
- * arrived; returns the tag. */
+/** Counts a hook under its tag (the path segment after /hook/, /flaky/ or /slow/) and, for iso- and rl- tags, when its
+ * event arrived; returns the tag. */
 function count(url, req) {
   const start = url.indexOf("/", 1) + 1;
   const slash = url.indexOf("/", start);
   const tag = url.slice(start, slash === -1 ? undefined : slash);
   total++;
   byTag[tag] = (byTag[tag] ?? 0) + 1;
-  if (tag.startsWith("iso-")) (receivedByTag[tag] ??= []).push([req.headers["x-scaikey-event-id"] ?? "", Date.now()]);
+  if (tag.startsWith("iso-") || tag.startsWith("rl-"))
+    (receivedByTag[tag] ??= []).push([req.headers["x-scaikey-event-id"] ?? "", Date.now()]);
   return tag;
 }
 

@@ -162,6 +162,23 @@ function isolation(r) {
   ];
 }
 
+/** 7. Rate limit (`npm run bench -- --rate-limit`, a run of its own): requests at the receiver under a webhook's limit. */
+function rateLimit(r) {
+  const l = r.rate_limit;
+  if (!l) return [];
+  const row = (x) =>
+    `| ${x.events} at ${x.limit}/s | ${x.most_in_any_second} (≤ ${x.allowed_in_any_second}: ${yes(x.most_in_any_second <= x.allowed_in_any_second)}) | ${x.per_second.join(", ")} | ${x.gap_ms.min} / ${x.gap_ms.p50} / ${x.gap_ms.p95} / ${x.gap_ms.max} ms (pace ${x.pace_ms}) | ${fmt(x.duration_s)} s (least ${fmt(x.least_duration_s)} s) | ${x.attempts} for ${x.deliveries_succeeded} |`;
+  return [
+    `Rate limit (\`npm run bench -- --rate-limit\`, Miniflare, ${l.finished_at.slice(0, 16).replace("T", " ")} UTC, ${l.duration_s} s, load average ${l.machine.load_average_at_start.join(" ")} at start): ` +
+      `each case's events published at once (${l.settings.publishers} publishers) to a fresh webhook with that rate_limit; arrival times at the receiver.`,
+    "",
+    "| Burst | Most in any second | Requests in each second from the first | Gap between requests: min / p50 / p95 / max | First to last | Attempts |",
+    "|---|---|---|---|---|---|",
+    ...RATE_LIMIT_KEYS.filter((k) => l[k]).map((k) => row(l[k])),
+  ];
+}
+const RATE_LIMIT_KEYS = ["limit_20", "limit_100"];
+
 export function renderMarkdown(r) {
   return [
     ...header(r),
@@ -174,6 +191,7 @@ export function renderMarkdown(r) {
     "",
     ...costDetail(r),
     ...(r.isolation ? ["", ...isolation(r)] : []),
+    ...(r.rate_limit ? ["", ...rateLimit(r)] : []),
   ].join("\n");
 }
 

@@ -23,6 +23,9 @@ import { spawnSync } from "node:child_process";
 // `--isolation` measures only 6. isolation (measure/isolation.mjs): healthy webhooks' delivery latency beside a receiver
 // that times out, against the same without it, on Miniflare; it writes the `isolation` key of bench/results.json and
 // keeps every other key as the last full run left it.
+//
+// `--rate-limit` measures only 7. the rate limit (measure/rate-limit.mjs): the spread of request times at the receiver
+// when a burst meets a webhook's rate_limit, on Miniflare; it writes the `rate_limit` key of bench/results.json, likewise.
 import { webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -49,6 +52,7 @@ import { FAN_OUT_SIZES, measureFanOut } from "./measure/fan-out.mjs";
 import { ISOLATION_CASES, measureIsolationCase } from "./measure/isolation.mjs";
 import { measureProfile } from "./measure/profile.mjs";
 import { measurePublishLatency } from "./measure/publish.mjs";
+import { measureRateLimitCase, RATE_LIMIT_CASES, RATE_LIMIT_PUBLISHERS } from "./measure/rate-limit.mjs";
 import { renderMarkdown, renderProfile, withProfileTables } from "./report.mjs";
 import { startMiniflareWorker } from "./runtimes/miniflare.mjs";
 import { startWranglerDevWorker } from "./runtimes/wrangler-dev.mjs";
@@ -71,6 +75,8 @@ Options:
   --render-only       measure nothing: rewrite bench/results.md from bench/results.json (after changing the report)
   --isolation         measure only isolation (1-2 min): healthy webhooks' latency beside a receiver that times out,
                       against the same without it (--rounds rounds of each); writes the isolation key of results.json
+  --rate-limit        measure only the rate limit (about 1 min): the spread of request times at the receiver when a
+                      burst meets a webhook's rate_limit; writes the rate_limit key of results.json
   --profile           measure only where the CPU goes (3 min; also \`npm run bench:profile\`): V8's CPU profile of our
                       Worker's isolate, then of every isolate at once beside the floors', while the queue consumer
                       delivers --deliveries (default 4000), while they are published, and while the admin GET and
@@ -116,6 +122,7 @@ function readOptions() {
       "consumer-concurrency": { type: "string" },
       "render-only": { type: "boolean", default: false },
       isolation: { type: "boolean", default: false },
+      "rate-limit": { type: "boolean", default: false },
     },
   });
   // --quick and --profile fill in what the command line leaves at its default.
@@ -144,6 +151,7 @@ function readOptions() {
     keep: opts.keep,
     renderOnly: opts["render-only"],
     isolation: opts.isolation,
+    rateLimit: opts["rate-limit"],
   };
 }
 
@@ -578,8 +586,12 @@ async function main(options, state) {
   };
 }
 
-/** What the single-Worker modes (--isolation, --profile) share: the snapshot, the subject's bundle, tokens, receiver. */
-async function singleWorkerRig(options, state) {
+/**
+ * The rig of a measure run on its own (--isolation, --rate-limit, --profile): the machine, a snapshot of the tree with
+ * the Worker bundled once, the receiver and the tokens; `startSubject(name)` starts the Worker under Miniflare on a fresh
+ * D1.
+ */
+async function singleMeasureRig(options, state) {
   const wrangler = wranglerBin(root);
   const machine = machineInfo(wrangler);
   note(`machine: ${machine.cpus} CPUs, ${machine.cpu_model}; load ${machine.load_average_at_start.join(" ")}`);
@@ -610,7 +622,14 @@ async function singleWorkerRig(options, state) {
     });
     return { ...worker, bundle, persistTo };
   };
-  return { machine, wrangler, workDir, app, queue, envFile, tokens, receiver, startSubject };
+  const finished = (results) => ({
+    machine,
+    ...results,
+    load_average_at_end: loadavg().map((x) => Number(x.toFixed(2))),
+    finished_at: new Date().toISOString(),
+    duration_s: Math.round((Date.now() - t0) / 1000),
+  });
+  return { machine, wrangler, workDir, app, queue, envFile, tokens, receiver, startSubject, finished };
 }
 
 /**
@@ -618,13 +637,12 @@ async function singleWorkerRig(options, state) {
  * that answers only after it. Returns the `isolation` key of results.json.
  */
 async function isolationMain(options, state) {
-  const { machine, app, receiver, tokens, startSubject } = await singleWorkerRig(options, state);
+  const { app, tokens, receiver, startSubject, finished } = await singleMeasureRig(options, state);
   const timeoutMs = Number(
     /^DELIVERY_TIMEOUT_MS = "(\d+)"/m.exec(readFileSync(join(app, "wrangler.toml"), "utf8"))?.[1],
   );
   const slowAnswerMs = timeoutMs + 5_000; // the slow receiver still answers, after the timeout
   const results = {
-    machine,
     settings: {
       events: 100,
       rounds: options.settings.rounds,
@@ -652,12 +670,22 @@ async function isolationMain(options, state) {
     else Object.assign(results, measured);
     await stopProcessGroup(worker.child);
   }
-  return {
-    ...results,
-    load_average_at_end: loadavg().map((x) => Number(x.toFixed(2))),
-    finished_at: new Date().toISOString(),
-    duration_s: Math.round((Date.now() - t0) / 1000),
-  };
+  return finished(results);
+}
+
+/** `--rate-limit`: each case on a fresh webhook of one Miniflare Worker. Returns the `rate_limit` key of results.json. */
+async function rateLimitMain(options, state) {
+  const { tokens, receiver, startSubject, finished } = await singleMeasureRig(options, state);
+  const worker = await startSubject("rate-limit");
+  const results = { settings: { publishers: RATE_LIMIT_PUBLISHERS } };
+  for (const spec of RATE_LIMIT_CASES) {
+    note(
+      `7. rate limit: ${spec.events} events at once to a webhook limited to ${spec.limit} a second (${worker.base})`,
+    );
+    results[spec.key] = await measureRateLimitCase({ worker, receiver, adminToken: tokens.admin, spec, note });
+  }
+  await stopProcessGroup(worker.child);
+  return finished(results);
 }
 
 /**
@@ -665,7 +693,7 @@ async function isolationMain(options, state) {
  * and while the admin GET serves (measure/profile.mjs). Returns bench/profile.json's content and the raw profiles.
  */
 async function profileMain(options, state) {
-  const { machine, wrangler, workDir, app, queue, envFile, receiver, tokens, startSubject } = await singleWorkerRig(
+  const { wrangler, workDir, app, queue, envFile, receiver, tokens, startSubject, finished } = await singleMeasureRig(
     options,
     state,
   );
@@ -701,16 +729,7 @@ async function profileMain(options, state) {
     tagCount: tagCounter(receiver),
     note,
   });
-  return {
-    results: {
-      machine,
-      ...summary,
-      load_average_at_end: loadavg().map((x) => Number(x.toFixed(2))),
-      finished_at: new Date().toISOString(),
-      duration_s: Math.round((Date.now() - t0) / 1000),
-    },
-    raw,
-  };
+  return { results: finished(summary), raw };
 }
 
 const RESULTS_FILE = join(root, "bench", "results.json");
@@ -759,12 +778,18 @@ else
     note,
     timeLimitMs: TIME_LIMIT_MS,
     keep: options.keep,
-    // --isolation measures only its key, a full run everything else: each keeps what the other wrote last.
+    // --isolation and --rate-limit measure only their keys, a full run everything else: each keeps what the others
+    // wrote last.
     main: async (state) => {
       const previous = existsSync(RESULTS_FILE) ? JSON.parse(readFileSync(RESULTS_FILE, "utf8")) : {};
-      return options.isolation
-        ? { ...previous, isolation: await isolationMain(options, state) }
-        : { ...(await main(options, state)), ...(previous.isolation ? { isolation: previous.isolation } : {}) };
+      if (options.isolation) return { ...previous, isolation: await isolationMain(options, state) };
+      if (options.rateLimit) return { ...previous, rate_limit: await rateLimitMain(options, state) };
+      const { isolation, rate_limit } = previous;
+      return {
+        ...(await main(options, state)),
+        ...(isolation ? { isolation } : {}),
+        ...(rate_limit ? { rate_limit } : {}),
+      };
     },
     done: (results) => {
       const markdown = renderMarkdown(results);

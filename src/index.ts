@@ -11,6 +11,8 @@ import { runScheduled } from "./jobs/scheduled";
 import { zodIssuesToValidationIssues } from "./lib/errors";
 import { createServices } from "./lib/services";
 
+export { WebhookRateLimiter } from "./domain/delivery/rate-limit";
+
 const app = createApp();
 
 export default {

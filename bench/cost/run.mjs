@@ -33,6 +33,7 @@ About 2 to 3 minutes (2-core machine, others' tests beside it); everything on 12
 Options:
   --deliveries <n>   deliveries of the fan-out 1 and fan-out 3 scenarios (default 1200; a multiple of 15)
   --sparse <n>       webhooks of the sparse scenario, one delivery each (default 150; 0: skip it)
+  --no-flow-control  skip the flow-control scenarios (a webhook with a rate limit, an ordered one)
   --keep             keep the temporary directory (logs, databases) and print its path
   --no-write         do not write bench/cost.json
   -h, --help         this help
@@ -51,6 +52,10 @@ const HOT_WINDOW_HOURS = varOf("HOT_WINDOW_HOURS", 4);
 const RETENTION_DAYS = varOf("RETENTION_DAYS", 30);
 const STATS_RETENTION_DAYS = varOf("STATS_RETENTION_DAYS", 35);
 const TARGETS = { rows_fanout_1: 10, rows_fanout_3: 7, dollars_per_million: 8 };
+// Flow control's scenarios: a burst (PUBLISH_CONCURRENCY publishers) over a limit of RATE_LIMIT a second, and an
+// ordered webhook's line of ORDERED_DELIVERIES.
+const RATE_LIMIT = 10;
+const ORDERED_DELIVERIES = 45;
 
 function readOptions() {
   const opts = parseCli({
@@ -60,6 +65,7 @@ function readOptions() {
     options: {
       deliveries: { type: "string", default: "1200" },
       sparse: { type: "string", default: "150" },
+      "flow-control": { type: "boolean", default: true },
       keep: { type: "boolean", default: false },
       write: { type: "boolean", default: true },
     },
@@ -69,14 +75,42 @@ function readOptions() {
     process.stderr.write("--deliveries must be a multiple of 15\n");
     process.exit(2);
   }
-  return { deliveries, sparse: intOption(opts, "sparse", 0, 1000), keep: opts.keep, write: opts.write };
+  return {
+    deliveries,
+    sparse: intOption(opts, "sparse", 0, 1000),
+    flowControl: opts["flow-control"],
+    keep: opts.keep,
+    write: opts.write,
+  };
 }
 
-/** A scenario's webhooks: `tenants` tenants of `fanOut` webhooks each, `eventsPerTenant` events each. */
+/**
+ * A scenario's webhooks: `tenants` tenants of `fanOut` webhooks each, `eventsPerTenant` events each; `fields`, more of
+ * each webhook's fields. Flow control: a rate limit a burst goes over (its refusals cost a claim, a release and a
+ * message each), and an ordered webhook (one delivery at a time: a queue hop each, so fewer of them).
+ */
 const scenarios = (o) => [
   { name: "fanout_1", fanOut: 1, tenants: 1, eventsPerTenant: o.deliveries },
   { name: "fanout_3", fanOut: 3, tenants: 1, eventsPerTenant: o.deliveries / 3 },
   ...(o.sparse > 0 ? [{ name: "sparse_fanout_1", fanOut: 1, tenants: o.sparse, eventsPerTenant: 1 }] : []),
+  ...(o.flowControl
+    ? [
+        {
+          name: "rate_limited_fanout_1",
+          fanOut: 1,
+          tenants: 1,
+          eventsPerTenant: o.deliveries / 8,
+          fields: { rate_limit: RATE_LIMIT },
+        },
+        {
+          name: "ordered_fanout_1",
+          fanOut: 1,
+          tenants: 1,
+          eventsPerTenant: ORDERED_DELIVERIES,
+          fields: { ordered: true },
+        },
+      ]
+    : []),
 ];
 
 /** Runs the storage cron until `done(state)` holds after a run (at most `maxRuns` runs). */
@@ -99,9 +133,12 @@ async function runScenario(rig, sc, calibrate) {
     tenants.flatMap((tenant) => Array.from({ length: sc.fanOut }, (_, i) => ({ tenant, i }))),
     4,
     ({ tenant, i }) =>
-      worker.createWebhook(tenant, `${rig.receiver.base}/flaky/${tag}/${FAIL_ONCE_EVERY}/0/${tenant}-${i}`, [
-        "user.created",
-      ]),
+      worker.createWebhook(
+        tenant,
+        `${rig.receiver.base}/flaky/${tag}/${FAIL_ONCE_EVERY}/0/${tenant}-${i}`,
+        ["user.created"],
+        sc.fields,
+      ),
   );
   const calibration = calibrate ? await worker.call("POST", "/__bench/calibrate") : null;
   const schema = await worker.schema();
@@ -422,6 +459,29 @@ async function main(options, state) {
     dollars_per_million_deliveries_if_drops_billed_per_row: byFanOut(
       (r) => r.dollars_per_million_if_drops_billed_per_row.total,
     ),
+    // What a webhook with flow control pays (fan-out 1, the same receiver): present unless --no-flow-control.
+    ...(runs.rate_limited_fanout_1 && runs.ordered_fanout_1
+      ? {
+          flow_control: Object.fromEntries(
+            [
+              ["rate_limited", runs.rate_limited_fanout_1, `rate_limit ${RATE_LIMIT}, a burst over it`],
+              ["ordered", runs.ordered_fanout_1, "ordered"],
+            ].map(([key, r, what]) => [
+              key,
+              {
+                webhook: what,
+                deliveries: r.deliveries,
+                rows_written_per_delivery: r.rows_written_per_delivery,
+                rows_written_per_delivery_all_index_entries: r.rows_written_per_delivery_all_index_entries,
+                attempts_per_delivery: r.attempts_per_delivery,
+                by_stage: r.by_stage,
+                dollars_per_million: r.dollars_per_million.total,
+                delivery_seconds: r.delivery_seconds,
+              },
+            ]),
+          ),
+        }
+      : {}),
     floor_dollars_per_million: floor().total,
     capacity_deliveries_per_day_at_30_days: capacity.value,
     by_stage: byFanOut((r) => r.by_stage),

@@ -56,3 +56,8 @@ export function checkNotHeldUp(input: {
   healthyWebhookIds: Set<string | null>;
   timeoutMs: number;
 }): { violations: string[]; figures: Record<string, number | null> };
+export function checkOrdered(input: {
+  requests: ReceivedRequest[];
+  deliveries: CheckedDelivery[];
+  orderedWebhookIds: Set<string | null>;
+}): { violations: string[]; figures: Record<string, number> };

@@ -308,3 +308,37 @@ export function checkNotHeldUp({ requests, probes, healthyWebhookIds, timeoutMs 
     );
   return { violations, figures };
 }
+
+/**
+ * Ordered webhooks get one delivery at a time, in publish order (docs/architecture.md#flow-control). For each of
+ * `orderedWebhookIds`: the receiver's sequence of first-successful requests, one per delivery, in the order they
+ * arrived, is the deliveries' publish order (their ids, which grow with publish time within a webhook); and a request of
+ * another delivery never arrives before the request before it was answered (two at once). A delivery that failed for
+ * good has no successful request and is left out; so is a request never answered (a hang: its sender timed out).
+ * @returns {{ violations: string[], figures: Record<string, number> }}
+ */
+export function checkOrdered({ requests, deliveries, orderedWebhookIds }) {
+  const violations = [];
+  const figures = { ordered_webhooks: orderedWebhookIds.size, ordered_deliveries: 0, ordered_in_order: 0 };
+  for (const webhookId of orderedWebhookIds) {
+    const got = requests.filter((r) => r.webhook_id === webhookId).sort((a, b) => a.received_at - b.received_at);
+    figures.ordered_deliveries += deliveries.filter((d) => d.webhook_id === webhookId).length;
+    const firstOk = new Map();
+    for (const r of got) if (r.sent2xx && !firstOk.has(r.delivery_id)) firstOk.set(r.delivery_id, r);
+    const sequence = [...firstOk.keys()]; // in arrival order (got is)
+    for (let i = 1; i < sequence.length; i++)
+      if (sequence[i] < sequence[i - 1])
+        violations.push(
+          `out of order: ordered endpoint ${webhookId} got delivery ${sequence[i]} after ${sequence[i - 1]}, published before it`,
+        );
+    figures.ordered_in_order += sequence.length;
+    for (let i = 1; i < got.length; i++) {
+      const [before, r] = [got[i - 1], got[i]];
+      if (r.delivery_id !== before.delivery_id && before.finished_at !== null && r.received_at < before.finished_at)
+        violations.push(
+          `two at once: ordered endpoint ${webhookId} got delivery ${r.delivery_id} while delivery ${before.delivery_id} was still being answered`,
+        );
+    }
+  }
+  return { violations, figures };
+}

@@ -13,6 +13,7 @@ export function printReport(
     client,
     counts,
     isolation,
+    ordered,
     deliveries,
     requests,
     endpoints,
@@ -78,6 +79,9 @@ export function printReport(
   );
   say(
     `  kill -9     ${kills.length === 0 ? "none" : kills.map((k) => `${k.when}: ${k.inFlight.size} attempts in flight, up again in ${(k.restartMs / 1000).toFixed(1)} s`).join("; ")}`,
+  );
+  say(
+    `  order       ${ordered.ordered_webhooks} ordered endpoints, ${ordered.ordered_deliveries} deliveries: ${ordered.ordered_in_order} first successes, each in publish order, one at a time`,
   );
   say(`  stats       ${statsNote}`);
   say(

@@ -12,8 +12,9 @@
 //      seconds; kills the Worker with SIGKILL (wrangler and workerd) while it publishes, and again while its consumer
 //      sends, and starts it again on the same databases (the local queue's messages die with it);
 //   4. waits until every delivery is success or failed (or the time bound), then checks, against the receivers' own logs
-//      and through the admin API, that nothing was lost and that the timing-out receivers held no healthy delivery up
-//      (invariants.mjs), and that the stats endpoint agrees;
+//      and through the admin API, that nothing was lost, that the timing-out receivers held no healthy delivery up, and
+//      that every ordered endpoint got its deliveries one at a time in publish order (invariants.mjs), and that the
+//      stats endpoint agrees;
 //   5. prints a report (report.mjs), stops everything it started, and exits 1 on any loss or violated invariant.
 // Everything listens on 127.0.0.1 and is bounded in count and time.
 import { randomBytes } from "node:crypto";
@@ -29,7 +30,7 @@ import { onStopSignals, stopProcessGroup } from "../lib/process.mjs";
 import { mintToken } from "../lib/token.mjs";
 import { createAdminClient } from "./admin-client.mjs";
 import { startFarm } from "./farm.mjs";
-import { checkInvariants, checkNotHeldUp, checkStats } from "./invariants.mjs";
+import { checkInvariants, checkNotHeldUp, checkOrdered, checkStats } from "./invariants.mjs";
 import { printReport } from "./report.mjs";
 import { buildScenario } from "./scenario.mjs";
 import { inFlightDeliveries, readWranglerVar, startFaultWorker } from "./worker.mjs";
@@ -124,6 +125,7 @@ function workerVars(options, jwt) {
 async function registerEndpoints(client, farm, endpoints, scenario) {
   const register = async (e, withPartner = true) => {
     const body = { url: farm.urlOf(e.name), events: e.events, description: `faults: ${e.behaviour}` };
+    if (e.ordered) body.ordered = true;
     if (e.tenant_id) body.tenant_id = e.tenant_id;
     if (e.partner_id && withPartner) body.partner_id = e.partner_id;
     e.id = (await client.createEndpoint(e, body)).body.id;
@@ -301,6 +303,12 @@ function checkRun({ deliveries, requests, expected, tally, client, options, scen
     timeoutMs: DELIVERY_TIMEOUT_MS,
   });
   violations.push(...isolation.violations);
+  const ordered = checkOrdered({
+    requests,
+    deliveries,
+    orderedWebhookIds: new Set(scenario.endpoints.filter((e) => e.ordered).map((e) => e.id)),
+  });
+  violations.push(...ordered.violations);
   if (!tally.faultsOn && (options.d1ErrorRate > 0 || options.duplicateRate > 0))
     violations.push("the Worker never reported fault injection ON: were the FAULT_* vars passed?");
   if (client.cronRuns.ok === 0)
@@ -319,7 +327,7 @@ function checkRun({ deliveries, requests, expected, tally, client, options, scen
     violations.push(
       `the Worker logged ${tally.attemptsLogged} recorded attempts, the API lists ${counts.attempts_recorded}`,
     );
-  return { violations, counts, isolation: isolation.figures };
+  return { violations, counts, isolation: isolation.figures, ordered: ordered.figures };
 }
 
 /** The stats endpoint of every endpoint against its deliveries; returns a summary line and adds to `violations`. */
@@ -438,7 +446,7 @@ async function main(options, resources) {
   writeFileSync(join(workDir, "requests.jsonl"), requests.map((r) => JSON.stringify(r)).join("\n"));
   writeFileSync(join(workDir, "deliveries.json"), JSON.stringify(deliveries));
 
-  const { violations, counts, isolation } = checkRun({
+  const { violations, counts, isolation, ordered } = checkRun({
     deliveries,
     requests,
     expected,
@@ -460,6 +468,7 @@ async function main(options, resources) {
     client,
     counts,
     isolation,
+    ordered,
     deliveries,
     requests,
     endpoints,

@@ -45,6 +45,11 @@ const TENANT_ENDPOINTS = [
   ["always-hang", [PROBE_BESIDE]],
   ["healthy", [PROBE_ALONE, PROBE_BESIDE]], // the isolation probes' healthy endpoint
   ["healthy", ["user.*", "group.*", "registration.approved"], { onlyEvenTenants: true }], // overlapping subscriptions
+  // Ordered: one delivery at a time, in publish order (invariants.mjs checkOrdered), through the same faults; retries
+  // and a receiver that drops out hold their lines.
+  ["healthy", ["user.deleted"], { ordered: true }],
+  ["fail-then-ok", ["tenant.created"], { ordered: true }],
+  ["flapping", ["group.updated"], { ordered: true }],
 ];
 // Partner-level endpoints get their partner's events from every tenant.
 const PARTNER_ENDPOINTS = [["healthy", ["session.*"]]];
@@ -55,7 +60,7 @@ const subscribed = (patterns, type) =>
 
 /**
  * The scenario for `tenantCount` tenants and `eventCount` events drawn with `random`:
- * { partners, tenants, endpoints: [{ name, behaviour, events, tenant_id, partner_id }], events, probes: { alone,
+ * { partners, tenants, endpoints: [{ name, behaviour, events, tenant_id, partner_id, ordered }], events, probes: { alone,
  * beside } (PROBE_EVENTS events each), targetsOf(event) }.
  */
 export function buildScenario({ tenantCount, eventCount, random, runId }) {
@@ -68,11 +73,12 @@ export function buildScenario({ tenantCount, eventCount, random, runId }) {
     for (const [behaviour, events, flags] of TENANT_ENDPOINTS) {
       if (flags?.onlyEvenTenants && i % 2 === 1) continue;
       endpoints.push({
-        name: `${t.id}-${endpoints.length}-${behaviour}`,
+        name: `${t.id}-${endpoints.length}-${behaviour}${flags?.ordered ? "-ordered" : ""}`,
         behaviour,
         events,
         tenant_id: t.id,
         partner_id: t.partner,
+        ordered: flags?.ordered ?? false,
       });
     }
   }

@@ -32,6 +32,21 @@ export const webhookEndpoints = sqliteTable(
     // Since when its receiver times out (its last attempt did, or its sends held every send slot of a batch); null once
     // an attempt ends any other way. A slow webhook's deliveries take the slow lane (docs/architecture.md#lanes).
     slowSince: integer("slow_since"),
+    // Flow control (docs/architecture.md#flow-control). The most deliveries a second the receiver gets (1 to 1000, held
+    // by a Durable Object per webhook); null: no limit.
+    rateLimit: integer("rate_limit"),
+    // One delivery at a time, in publish (id) order: the claim takes only the webhook's lowest open delivery.
+    ordered: integer("ordered", { mode: "boolean" }).notNull().default(false),
+    // Ordered webhooks: every delivery with a lower id has finished (the claim's search for an earlier open delivery
+    // starts here, so it reads the line, not the history), moved on as the head finishes.
+    orderedFrom: integer("ordered_from").notNull().default(0),
+    // Ordered webhooks: the lowest id retried in place while the head was in flight; it joins the line (ordered_from
+    // moves down to it) once that attempt is recorded, so the two are never sent at once.
+    orderedReopenedFrom: integer("ordered_reopened_from"),
+    // The highest warning (50, 70 or 90 % of FAILURE_THRESHOLD) announced as webhook.failing in the current streak of
+    // failed deliveries, and when it (or the webhook.recovered that ends the streak) was announced; 0 once recovered.
+    failureWarningPercent: integer("failure_warning_percent").notNull().default(0),
+    failureWarnedAt: integer("failure_warned_at"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     // Deletes are soft (as elsewhere in ScaiKey): the row keeps its delivery history referable, but no API answers for it.

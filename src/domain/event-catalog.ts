@@ -58,6 +58,10 @@ const CATALOG: Record<string, Record<string, string>> = {
   webhook: {
     test: "A test event sent by POST /api/v1/admin/webhooks/{webhook_id}/test.",
     auto_disabled: "A webhook endpoint was disabled after consecutive failed deliveries.",
+    failing:
+      "A webhook endpoint's consecutive failed deliveries reached 50, 70 or 90 % of the threshold that disables it " +
+      "(once per level per streak).",
+    recovered: "A webhook endpoint that was warned as failing delivered successfully again.",
   },
 };
 
@@ -70,8 +74,13 @@ const KNOWN_GROUPS = new Set(Object.keys(CATALOG));
 
 export const isKnownEventType = (type: string) => KNOWN_TYPES.has(type);
 
-/** Types only the service itself emits (the test endpoint, the auto-disable announcement): nobody may publish them. */
-const SERVICE_EVENT_TYPES: readonly string[] = ["webhook.test", "webhook.auto_disabled"];
+/** Types only the service itself emits (the test endpoint, its announcements about endpoints): nobody may publish them. */
+const SERVICE_EVENT_TYPES: readonly string[] = [
+  "webhook.test",
+  "webhook.auto_disabled",
+  "webhook.failing",
+  "webhook.recovered",
+];
 export const isServiceEventType = (type: string) => SERVICE_EVENT_TYPES.includes(type);
 
 /** A subscription pattern: an exact type, `group.*`, or `*`. */

@@ -6,6 +6,8 @@ import { completeEnvelope } from "./publish";
 
 type EventTypeInfo = (typeof EVENT_TYPES)[number];
 
+const EXAMPLE_WEBHOOK_ID = "wh_4n8XbQ2kLm9Pz7Rt1VcY";
+
 const EXAMPLE_DATA: Record<string, Record<string, unknown>> = {
   partner: { id: "prt_7Hq2LmX9", name: "Acme Resellers", status: "ACTIVE" },
   tenant: { id: "tnt_a3f9k2bW", name: "Northwind", status: "ACTIVE" },
@@ -15,7 +17,14 @@ const EXAMPLE_DATA: Record<string, Record<string, unknown>> = {
   session: { id: "ses_B6tN3yHu", user_id: "usr_Kp4Vn8Rt", ip: "203.0.113.7" },
   registration: { id: "reg_F1gJ5kLo", email: "new.user@example.com" },
   authentication: { user_id: "usr_Kp4Vn8Rt", method: "password", ip: "203.0.113.7" },
-  webhook: { webhook_id: "wh_4n8XbQ2kLm9Pz7Rt1VcY", message: "This is a test event from ScaiKey webhooks." },
+  webhook: { webhook_id: EXAMPLE_WEBHOOK_ID, message: "This is a test event from ScaiKey webhooks." },
+};
+
+// The service's announcements about an endpoint carry their own data.
+const EXAMPLE_DATA_OF_TYPE: Record<string, Record<string, unknown>> = {
+  "webhook.auto_disabled": { webhook_id: EXAMPLE_WEBHOOK_ID, reason: "consecutive_failures", threshold: 10 },
+  "webhook.failing": { webhook_id: EXAMPLE_WEBHOOK_ID, consecutive_failures: 7, threshold: 10, percent: 70 },
+  "webhook.recovered": { webhook_id: EXAMPLE_WEBHOOK_ID },
 };
 
 const EXAMPLE_TIME = Date.UTC(2026, 0, 15, 9, 30);
@@ -28,7 +37,7 @@ interface ExampleOwner {
 /** The example event of `type` for an owner, without id or time (a send gets fresh ones). */
 export function exampleEventInput(type: string, owner: ExampleOwner): EventEnvelopeInput {
   const group = type.slice(0, type.indexOf("."));
-  const data = EXAMPLE_DATA[group] ?? {};
+  const data = EXAMPLE_DATA_OF_TYPE[type] ?? EXAMPLE_DATA[group] ?? {};
   return {
     event_type: type,
     tenant_id: owner.tenantId ?? undefined,

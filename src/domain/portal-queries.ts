@@ -1,6 +1,7 @@
 // The reads only the portal makes, in one place so that a change of storage re-implements them together: the log across
 // an owner's webhooks (merged from the per-webhook list), the search by resource id, each webhook's recent outcomes
-// (the failing state and the last error), a webhook's open recoveries, an attempt's response headers.
+// (the failing state and the last error), a webhook's open recoveries, the head of an ordered webhook's line, an
+// attempt's response headers.
 // Every query is bounded and reads by a key named beside it (test/portal/queries.test.ts checks the plans). None adds
 // a write or an index: what the portal shows comes from the rows the pipeline writes anyway. Each webhook is read in the
 // shard its id names (db/shards.ts): a partner's webhooks may span several, read at once and merged.
@@ -10,7 +11,8 @@ import type { DeliveryRow, ErrorClass, RecoveryKind, WebhookEndpointRow } from "
 import { groupByShard, hasShard, onShard, onWebhookShard, type ShardScoped } from "../db/shards";
 import type { Config } from "../lib/config";
 import { archivedSections, readArchivedDeliveries, readArchivedEvents } from "./archive/read";
-import { type DeliveryFilter, type DeliveryStore, listDeliveryHistory } from "./deliveries";
+import { type DeliveryFilter, type DeliveryStore, findHotDelivery, listDeliveryHistory } from "./deliveries";
+import { orderedHeads } from "./delivery/ordered";
 import { deliveryRowOf, type RawDeliveryRow } from "./delivery-views";
 
 /** Webhooks one merged log covers at most: the per-owner cap (MAX_WEBHOOKS_PER_OWNER's default). */
@@ -375,6 +377,21 @@ export async function openRecoveriesOf(db: { $client: D1Database }, webhookId: s
     requested_at: number;
   }>();
   return results.map((r) => ({ ...r, requestedAt: r.requested_at }));
+}
+
+// ---- Ordered webhooks ----
+
+/**
+ * The delivery at the head of an ordered webhook's line, the one the rest wait for (its status, next attempt and last
+ * error say why), or null: not ordered, or nothing waits. The head's id is one query (ordered.ts), its row one seek.
+ */
+export async function orderedHeadOf(
+  db: { $client: D1Database },
+  webhook: Pick<WebhookEndpointRow, "id" | "ordered">,
+): Promise<DeliveryRow | null> {
+  if (!webhook.ordered) return null;
+  const head = (await orderedHeads(db.$client, [webhook.id])).get(webhook.id);
+  return head === undefined ? null : findHotDelivery(db, webhook.id, head);
 }
 
 // ---- Response headers ----

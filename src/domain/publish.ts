@@ -10,7 +10,7 @@ import {
   refreshPartitions,
 } from "../db/partitions";
 import { storedPayload } from "../db/payload";
-import type { AutoDisableReason, OwnerKey } from "../db/schema";
+import type { OwnerKey } from "../db/schema";
 import { onShard, placeOwner, type ShardScoped, shardOfWebhook } from "../db/shards";
 import { canonicalJson } from "../lib/canonical-json";
 import type { Config } from "../lib/config";
@@ -86,9 +86,23 @@ const insertEvent = (events: string, condition: string) => `INSERT INTO "${event
 // With a pairing to learn: only if the directory holds the envelope's partner for its tenant once the pairing is
 // learned (learning fills an empty entry, never moves one), so an event never carries a partner the directory denies.
 const DIRECTORY_AGREES = `NOT EXISTS (SELECT 1 FROM tenant_partners d WHERE d.tenant_id = ?4 AND d.partner_id IS NOT ?5)`;
-/** The auto-disable announcement is stored only if the endpoint (?11) was disabled for that reason (?12) just now. */
-const AUTO_DISABLED_NOW = `EXISTS (SELECT 1 FROM webhook_endpoints w
-    WHERE w.id = ?11 AND w.enabled = 0 AND w.disabled_reason = ?12 AND w.disabled_at = ?7)`;
+/**
+ * The service's announcements about an endpoint (?11) are stored only if the batch they ride in just brought it to the
+ * state they announce (at ?7): disabled for reason ?12, or a failure warning of ?12 percent (0: recovered) announced.
+ */
+const ANNOUNCED_NOW = {
+  auto_disabled: `EXISTS (SELECT 1 FROM webhook_endpoints w
+    WHERE w.id = ?11 AND w.enabled = 0 AND w.disabled_reason = ?12 AND w.disabled_at = ?7)`,
+  failure_warning: `EXISTS (SELECT 1 FROM webhook_endpoints w
+    WHERE w.id = ?11 AND w.failure_warning_percent = ?12 AND w.failure_warned_at = ?7)`,
+};
+
+/** The endpoint state an announcement is stored under (ANNOUNCED_NOW): `value` is the disable reason or the percent. */
+export interface AnnouncedState {
+  webhookId: string;
+  state: keyof typeof ANNOUNCED_NOW;
+  value: string | number;
+}
 // The deliveries are created only if the event was stored by this call: it is in this partition with this call's time,
 // and endpoint `w` has no delivery of it from that millisecond on (another call storing the same event in the same
 // millisecond, such as a second final failure announcing one auto-disable in the same batch, created those: one seek of
@@ -134,7 +148,7 @@ export const toDeliveryRefs = (rows: readonly { webhook_id: string; id: number }
  * it), the last returns the new deliveries; before them (fan-out only), the count of the event as missed by disabled
  * endpoints and, for a tenant's event, its partner's share when the partner's webhooks live in another shard than
  * `shard`, this batch's (returned rows: PartnerShare; domain/partner-fanout.ts). `onlyWebhookId` targets one endpoint
- * (the test event); `ifAutoDisabled` stores the event only if that endpoint was auto-disabled for that reason at `now`,
+ * (the test event); `ifAnnounced` stores the event only if that endpoint got into the state it announces at `now`,
  * i.e. by the batch this rides in; `ifDirectoryAgrees` only if the directory holds the envelope's partner for its
  * tenant. `payload` is the envelope's canonical JSON as stored (storedPayload). The partitions must exist
  * (withCurrentPartitions).
@@ -146,7 +160,7 @@ export function eventStatements(
   now: number,
   opts: {
     onlyWebhookId?: string;
-    ifAutoDisabled?: { webhookId: string; reason: AutoDisableReason };
+    ifAnnounced?: AnnouncedState;
     ifDirectoryAgrees?: boolean;
     shard?: number;
   } = {},
@@ -168,16 +182,17 @@ export function eventStatements(
     `${group}.*`,
   ];
   // A tenant's event may owe its partner's webhooks, in another shard, a share (domain/partner-fanout.ts). This batch's
-  // shard: the publisher's, or that of the webhook whose auto-disable it announces.
-  const shard = opts.shard ?? (opts.ifAutoDisabled ? shardOfWebhook(opts.ifAutoDisabled.webhookId) : 0);
+  // shard: the publisher's, or that of the webhook whose state it announces.
+  const shard = opts.shard ?? (opts.ifAnnounced ? shardOfWebhook(opts.ifAnnounced.webhookId) : 0);
   const share = (condition: string, values: unknown[]) =>
     envelope.tenant_id ? [d1.prepare(partnerShareStatement(condition, shard)).bind(...values)] : [];
-  if (opts.ifAutoDisabled) {
-    const { webhookId, reason } = opts.ifAutoDisabled;
+  if (opts.ifAnnounced) {
+    const { webhookId, state, value } = opts.ifAnnounced;
+    const announced = ANNOUNCED_NOW[state];
     return [
-      d1.prepare(countMissed(AUTO_DISABLED_NOW)).bind(...params, webhookId, reason),
-      ...share(AUTO_DISABLED_NOW, [...params, webhookId, reason]),
-      d1.prepare(insertEvent(events, AUTO_DISABLED_NOW)).bind(...params, webhookId, reason),
+      d1.prepare(countMissed(announced)).bind(...params, webhookId, value),
+      ...share(announced, [...params, webhookId, value]),
+      d1.prepare(insertEvent(events, announced)).bind(...params, webhookId, value),
       d1.prepare(fanOut(deliveries, events)).bind(...params),
     ];
   }

@@ -33,6 +33,7 @@ import {
 import { deliveryEvent } from "./deliveries";
 import { CANCELLED_ENDPOINT_DISABLED } from "./delivery/claim";
 import type { DeliveryMessage } from "./delivery/message";
+import { reopenStatement } from "./delivery/ordered";
 import { hotSince } from "./delivery/requeue";
 import { type Resend, storeResends } from "./delivery/resend";
 import { deliveryRowOf, type RawDeliveryRow } from "./delivery-views";
@@ -268,9 +269,12 @@ async function recoverHour(
   }
   const queued: DeliveryRef[] = [];
   if (inPlace.length > 0) {
+    // An ordered webhook's deliveries take their places in its line again (ordered.ts): the reopen goes first.
+    const reopen = webhook.ordered ? [reopenStatement(d1, webhook.id, Math.min(...inPlace.map((d) => d.id)), now)] : [];
     const requeued = await withPartitions(d1, (live) =>
-      d1.batch<{ webhook_id: string; id: number }>(
-        [...groupByTable(live, inPlace, (d) => d.id)].map(([table, group]) =>
+      d1.batch<{ webhook_id: string; id: number }>([
+        ...reopen,
+        ...[...groupByTable(live, inPlace, (d) => d.id)].map(([table, group]) =>
           d1
             .prepare(
               `UPDATE "${table}" SET status = 'pending', due_at = ?2, in_queue = 1, lease_until = NULL,
@@ -283,9 +287,9 @@ async function recoverHour(
             )
             .bind(JSON.stringify(group.map((d) => ({ w: d.webhookId, i: d.id }))), now, job.requested_at, hotSinceMs),
         ),
-      ),
+      ]),
     );
-    queued.push(...requeued.flatMap((r) => toDeliveryRefs(r.results)));
+    queued.push(...requeued.slice(reopen.length).flatMap((r) => toDeliveryRefs(r.results)));
   }
   if (history.length > 0) {
     const { results: resent } = await d1
@@ -297,6 +301,8 @@ async function recoverHour(
       .all<{ delivery_id: number }>();
     const done = new Set(resent.map((r) => r.delivery_id));
     const resends: Resend[] = [];
+    // In publish order: the new deliveries' ids follow it, which is the order an ordered webhook's line sends them.
+    history.sort((a, b) => a.id - b.id);
     for (const d of history) {
       if (done.has(d.id)) continue;
       const event = await deliveryEvent({ ...deps, archive: deps.archive }, d);

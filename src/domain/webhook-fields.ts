@@ -7,7 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { createSchemaFactory } from "drizzle-zod";
 import { apiInsertShape, apiShape, integersAsShown } from "../db/api-columns";
 import { WEBHOOK_STATUSES, webhookEndpoints } from "../db/schema";
-import { laxBoolean, pyDict, pyString, whenValid } from "../lib/pydantic";
+import { laxBoolean, laxInteger, pyDict, pyString, whenValid } from "../lib/pydantic";
 import { isValidSubscription } from "./event-catalog";
 import { PartnerIdSchema, TenantIdSchema } from "./owner-id";
 
@@ -65,6 +65,15 @@ const CustomHeaders = pyDict(
     when: whenValid,
   });
 
+const RATE_LIMIT_DESCRIPTION =
+  "The most deliveries a second this webhook receives, retries included (1-1000); null: no limit. In any one-second " +
+  "window its receiver gets at most this many requests; deliveries over it wait, pending or retrying, without using " +
+  "an attempt. Held across every consumer of the service.";
+const ORDERED_DESCRIPTION =
+  "Send this webhook's deliveries one at a time, in publish order: the next goes only once the one before has " +
+  "succeeded or failed for good (its retries exhausted). A delivery retried or recovered in place takes its place in " +
+  "the line again; new deliveries (replays, retries of history) join its end.";
+
 const MAX_METADATA_BYTES = 4096;
 const Metadata = pyDict(pyString({ max: 128 }), z.unknown(), {
   propertyNames: { maxLength: 128 },
@@ -87,6 +96,8 @@ const WRITABLE_FIELD_RULES = {
   partnerId: () => PartnerIdSchema,
   headers: () => CustomHeaders,
   metadata: () => Metadata,
+  rateLimit: () => laxInteger({ ge: 1, le: 1000 }).openapi({ description: RATE_LIMIT_DESCRIPTION, example: 50 }),
+  ordered: () => laxBoolean().openapi({ description: ORDERED_DESCRIPTION }),
 };
 const WRITABLE = Object.keys(WRITABLE_FIELD_RULES) as (keyof typeof WRITABLE_FIELD_RULES)[];
 
@@ -123,6 +134,8 @@ const stored = createSelectSchema(webhookEndpoints, {
   events: z.array(z.string()),
   headers: z.record(z.string(), z.string()),
   metadata: z.record(z.string(), z.unknown()),
+  rateLimit: () => z.number().int().openapi({ description: RATE_LIMIT_DESCRIPTION, example: null }),
+  ordered: (s) => s.openapi({ description: ORDERED_DESCRIPTION }),
 }).shape;
 const shown = <K extends keyof typeof stored>(...keys: K[]) => apiShape(webhookEndpoints, stored, keys);
 
@@ -136,6 +149,18 @@ export const WebhookSchema = z
       description:
         "Events published since the webhook was disabled that it would have received (0 while enabled): what a replay would send.",
     }),
+    ...shown("rateLimit", "ordered"),
+    ordered_head_delivery_id: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({
+        description:
+          "Ordered webhooks: the delivery at the head of the line, the one being sent or retried while the rest wait " +
+          "(see its `status`, `next_attempt_at` and `last_error` for why the line is stopped). Null when the webhook " +
+          "is not ordered or nothing is waiting.",
+        example: null,
+      }),
     ...shown("createdAt", "updatedAt"),
   })
   .openapi("WebhookEndpoint");

@@ -2,7 +2,7 @@
 // fails) queued like any other. `webhook.test` by default; the portal may send the catalog's example of any type the
 // webhook subscribes to instead.
 import type { WebhookEndpointRow } from "../db/schema";
-import { invalidField } from "../lib/errors";
+import { conflict, invalidField } from "../lib/errors";
 import { attemptDeliveryNow } from "./delivery/attempt";
 import type { DeliveryDeps } from "./delivery/deps";
 import type { AttemptOutcome } from "./delivery/record";
@@ -47,6 +47,17 @@ export async function sendWebhookTestEvent(
   if (deliveryId === undefined) throw new Error("test delivery was not created");
   // A failed test is retried like any delivery: attemptDeliveryNow puts its retry on the queue.
   const outcome = await attemptDeliveryNow(deps, deliveryId, { allowDisabled: true, goneDisables: false });
+  // Flow control holds a test like any delivery: it stays queued and goes out in its turn.
+  if (outcome.kind === "skipped" && outcome.reason === "in_line")
+    throw conflict(
+      `The webhook is ordered and an earlier delivery is still open: test delivery ${deliveryId.id} waits in its line ` +
+        "and goes out in its turn",
+    );
+  if (outcome.kind === "skipped" && outcome.reason === "rate_limited")
+    throw conflict(
+      `The webhook's rate limit (${webhook.rateLimit} a second) is reached: test delivery ${deliveryId.id} is queued ` +
+        "and goes out as soon as the limit allows",
+    );
   if (outcome.kind !== "attempted") throw new Error(`test delivery was not attempted: ${outcome.reason}`);
   return { eventId: envelope.event_id, outcome };
 }

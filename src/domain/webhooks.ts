@@ -13,11 +13,12 @@ import {
   webhookStatsDaily,
   webhookStatsHourly,
 } from "../db/schema";
-import { allShards, onShard, type ShardScoped, shardOfOwner, webhookIdPrefix } from "../db/shards";
+import { allShards, groupByShard, onShard, type ShardScoped, shardOfOwner, webhookIdPrefix } from "../db/shards";
 import { invalidField, notFound } from "../lib/errors";
 import { newWebhookId } from "../lib/ids";
 import type { SecretBox } from "../lib/secret-box";
 import { toStatement } from "./delivery/claim";
+import { orderedHeads, releaseLine } from "./delivery/ordered";
 import { forgetSigningKeys } from "./delivery/signing-keys";
 import { generateSigningSecret } from "./signing";
 import { type WebhookFields, type WebhookResponse, WebhookSchema, WRITABLE_FIELD_NAMES } from "./webhook-fields";
@@ -33,11 +34,41 @@ export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disable
 export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) =>
   row.enabled ? 0 : row.missedEvents;
 
-/** The API's view of a webhook (WebhookSchema: never the secret): its columns as shown, and the fields it computes. */
-export const toPublicWebhook = shownRowOf<WebhookEndpointRow>(webhookEndpoints, Object.keys(WebhookSchema.shape), {
+/**
+ * The API's view of a webhook (WebhookSchema: never the secret): its columns as shown, and the fields it computes.
+ * `orderedHead` is the delivery at the head of an ordered webhook's line (orderedHeads), null when it is not ordered or
+ * its line is empty.
+ */
+const shownWebhook = shownRowOf<WebhookEndpointRow, number | null>(webhookEndpoints, Object.keys(WebhookSchema.shape), {
   status: webhookStatus,
   missed_events_since_disabled: missedEventsSinceDisabled,
-}) as (row: WebhookEndpointRow) => WebhookResponse;
+  ordered_head_delivery_id: (row, orderedHead) => (row.ordered ? orderedHead : null),
+});
+
+export const toPublicWebhook = (row: WebhookEndpointRow, orderedHead: number | null = null) =>
+  shownWebhook(row, orderedHead) as WebhookResponse;
+
+/**
+ * The API's view of `rows`, an ordered one with the head of its line: one query per shard holding ordered ones (their
+ * lines are in their own shards), none for the rest.
+ */
+export async function toPublicWebhooks(services: ShardScoped, rows: readonly WebhookEndpointRow[]) {
+  const ordered = groupByShard(
+    rows.filter((r) => r.ordered),
+    (r) => r.id,
+  );
+  const heads = new Map<string, number>();
+  await Promise.all(
+    [...ordered].map(async ([shard, inShard]) => {
+      const found = await orderedHeads(
+        onShard(services, shard).db.$client,
+        inShard.map((r) => r.id),
+      );
+      for (const [id, head] of found) heads.set(id, head);
+    }),
+  );
+  return rows.map((r) => toPublicWebhook(r, heads.get(r.id) ?? null));
+}
 
 // Writable fields with rules of their own below (the owner's are auth/policy.ts's); any other is stored as given.
 const OWN_RULES = new Set(["url", "events", "enabled", "tenant_id", "partner_id"]);
@@ -281,11 +312,19 @@ export async function updateWebhook(
   if (changes.url !== undefined && changes.url !== existing.url)
     Object.assign(set, { url: changes.url, slowSince: null });
   if (changes.events !== undefined) set.events = dedupe(changes.events);
+  // Turned on, the line starts from the webhook's first open delivery: a search from 0 once, until the head moves it.
+  if (changes.ordered === true && !existing.ordered) Object.assign(set, { orderedFrom: 0, orderedReopenedFrom: null });
   if (changes.tenantId !== undefined) set.tenantId = changes.tenantId;
   if (changes.partnerId !== undefined) set.partnerId = changes.partnerId;
   if (changes.enabled === true && !existing.enabled) {
-    // Re-enabling starts the failure count afresh (ScaiLabs policy: PATCH {"enabled": true}).
-    Object.assign(set, { enabled: true, failureCount: 0, disabledAt: null, disabledReason: null });
+    // Re-enabling starts the failure count afresh (ScaiLabs policy: PATCH {"enabled": true}), warnings with it.
+    Object.assign(set, {
+      enabled: true,
+      failureCount: 0,
+      failureWarningPercent: 0,
+      disabledAt: null,
+      disabledReason: null,
+    });
   } else if (changes.enabled === false && existing.enabled) {
     Object.assign(set, { enabled: false, disabledAt: now, disabledReason: "manual", missedEvents: 0 });
   }
@@ -307,7 +346,10 @@ export async function updateWebhook(
       ),
     )
     .returning();
-  if (row) return row;
+  if (row) {
+    if (existing.ordered && !row.ordered) await releaseLine(db.$client, row.id, existing.orderedFrom);
+    return row;
+  }
   if (
     capped &&
     (await db.$count(webhookEndpoints, and(eq(webhookEndpoints.id, existing.id), isNull(webhookEndpoints.deletedAt)))) >

@@ -3,6 +3,7 @@ import type { Principal } from "../auth/principal";
 import { createDb, type Database } from "../db/client";
 import { type ShardHandle, shardArchive, shardDatabases } from "../db/shards";
 import type { QueueMessage } from "../domain/delivery/message";
+import { type RateLimiter, rateLimiterOf } from "../domain/delivery/rate-limit";
 import { type Config, readConfig } from "./config";
 import type { RequestInput } from "./errors";
 import { configureLogger } from "./logger";
@@ -26,6 +27,8 @@ export interface Services {
   secretBox: SecretBox;
   /** Where this shard's finished deliveries older than the hot window go (R2); null: they stay in D1 until retention. */
   archive: R2Bucket | null;
+  /** Grants the sends of webhooks with a rate limit (a Durable Object per webhook). */
+  rateLimiter: RateLimiter;
 }
 
 // One container per bindings object: `env` is stable within an isolate, so requests share the drizzle instance.
@@ -51,6 +54,7 @@ export function createServices(env: Env): Services {
       fetch: (input, init) => fetch(input, init),
       secretBox: createSecretBox(env.SECRET_ENCRYPTION_KEY),
       archive: bucket,
+      rateLimiter: rateLimiterOf(env.RATE_LIMITER),
     };
     containers.set(env, services);
   }

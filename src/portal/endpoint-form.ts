@@ -37,6 +37,14 @@ const FORM_FIELDS = {
   events: field<string[]>({ initial: [], fromRow: (row) => row.events, read: all, toInput: asIs }),
   headers: field({ initial: "", fromRow: (row) => headersToText(row.headers), read: str, toInput: parseHeaders }),
   enabled: field({ initial: true, fromRow: (row) => row.enabled, read: (v) => str(v) === "on", toInput: asIs }),
+  // Deliveries a second, as typed; blank: no limit.
+  rate_limit: field({
+    initial: "",
+    fromRow: (row) => (row.rateLimit === null ? "" : String(row.rateLimit)),
+    read: (v) => str(v).trim(),
+    toInput: (v) => ({ value: v || null }),
+  }),
+  ordered: field({ initial: false, fromRow: (row) => row.ordered, read: (v) => str(v) === "on", toInput: asIs }),
 };
 type FormFieldName = keyof typeof FORM_FIELDS;
 const FIELDS = Object.keys(FORM_FIELDS) as FormFieldName[];

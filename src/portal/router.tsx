@@ -25,6 +25,7 @@ import {
   listDeliveriesAcross,
   MERGED_LOG_MAX_WEBHOOKS,
   openRecoveriesOf,
+  orderedHeadOf,
   recentHealthOf,
   searchDeliveriesByResource,
 } from "../domain/portal-queries";
@@ -347,16 +348,26 @@ portalRouter.post("/webhooks", async (c) => {
 portalRouter.get("/webhooks/:id", async (c) => {
   const row = await visibleEndpoint(c, "read");
   const { db, now } = services(c);
-  const [stats, health, jobs, flash] = await Promise.all([
+  const [stats, health, jobs, orderedHead, flash] = await Promise.all([
     endpointStats(services(c), row, "24h", now()),
     healthOf(c, row),
     openRecoveriesOf(db, row.id),
+    orderedHeadOf(db, row),
     takeFlash(c),
   ]);
   return renderPage(
     c,
     row.url,
-    <EndpointOverview view={view(c)} row={row} stats={stats} health={health} flash={flash} jobs={jobs} now={now()} />,
+    <EndpointOverview
+      view={view(c)}
+      row={row}
+      stats={stats}
+      health={health}
+      flash={flash}
+      jobs={jobs}
+      orderedHead={orderedHead}
+      now={now()}
+    />,
   );
 });
 
@@ -438,7 +449,16 @@ portalRouter.post("/webhooks/:id/rotate", async (c) => {
 portalRouter.post("/webhooks/:id/test", async (c) => {
   const row = await visibleEndpoint(c, "write");
   const eventType = fieldOf(await form(c), "event_type") || TEST_EVENT_TYPE;
-  const { outcome } = await sendWebhookTestEvent(services(c), row, view(c).principal.subject, eventType);
+  let sent: Awaited<ReturnType<typeof sendWebhookTestEvent>>;
+  try {
+    sent = await sendWebhookTestEvent(services(c), row, view(c).principal.subject, eventType);
+  } catch (err) {
+    // Flow control held it (ordered line, rate limit): queued, not failed.
+    if (err instanceof ApiError && err.status === 409 && typeof err.detail === "string")
+      return redirectWithFlash(c, webhookPath(row.id), notice(err.detail, "warn"));
+    throw err;
+  }
+  const { outcome } = sent;
   const r = outcome.result;
   return redirectWithFlash(c, webhookPath(row.id), {
     kind: "test",

@@ -262,6 +262,8 @@ test("the delivery portal, end to end", async ({ browser }) => {
   await page.locator("summary", { hasText: "group" }).first().click();
   await page.getByRole("checkbox", { name: /group\.member_added/ }).check();
   await page.getByLabel("Custom headers").fill("X-Team: identity");
+  await page.getByLabel("Rate limit").fill("50");
+  check("the form offers delivery in order, off by default", !(await page.getByLabel(/Deliver in order/).isChecked()));
   check(
     "a tenant's form leaves out the partner group",
     (await page.locator("summary", { hasText: "partner" }).count()) === 0,
@@ -280,6 +282,13 @@ test("the delivery portal, end to end", async ({ browser }) => {
   check("after a reload the secret is gone", !(await page.content()).includes(secret1));
   const listed = await apiCall("GET", "/api/v1/admin/webhooks/");
   check(`…and there is still one endpoint (${listed.body.items.length})`, listed.body.items.length === 1);
+  check(
+    "its rate limit and order are the form's, and the overview shows them",
+    listed.body.items[0].rate_limit === 50 &&
+      listed.body.items[0].ordered === false &&
+      (await page.locator("main").textContent()).includes("50 deliveries a second"),
+    JSON.stringify(listed.body.items[0]),
+  );
 
   section("Publish an event and see its delivery, what was sent and what came back");
   const pub = await publish(

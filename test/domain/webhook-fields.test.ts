@@ -28,6 +28,9 @@ const WEBHOOK_FIELDS = [
   "last_success_at",
   "last_failure_at",
   "missed_events_since_disabled",
+  "rate_limit",
+  "ordered",
+  "ordered_head_delivery_id",
   "created_at",
   "updated_at",
 ];
@@ -58,13 +61,15 @@ describe("the webhook object", () => {
       "partner_id",
       "headers",
       "metadata",
+      "rate_limit",
+      "ordered",
     ]);
     expect(required(webhookCreateShape)).toEqual(["url", "events"]);
     expect(required(webhookUpdateShape)).toEqual([]);
     // Nullable where the column is.
     const nullable = (shape: Record<string, z.ZodType>) =>
       Object.keys(shape).filter((name) => shape[name]!.safeParse(null).success);
-    expect(nullable(webhookCreateShape)).toEqual(["description", "tenant_id", "partner_id"]);
+    expect(nullable(webhookCreateShape)).toEqual(["description", "tenant_id", "partner_id", "rate_limit"]);
   });
 });
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type CheckedDelivery,
   checkInvariants,
+  checkOrdered,
   checkStats,
   type ReceivedRequest,
 } from "../../scripts/faults/invariants.mjs";
@@ -50,6 +51,7 @@ interface EndpointSpec {
   delayMs?: number;
   body?: string;
   repeat?: number;
+  ordered?: boolean;
 }
 const TENANT_ENDPOINTS: EndpointSpec[] = [
   { behaviour: "healthy", events: ["user.created"] },
@@ -62,6 +64,8 @@ const TENANT_ENDPOINTS: EndpointSpec[] = [
   { behaviour: "slow-ok", events: ["user.deleted"], delayMs: 30 },
   { behaviour: "chaos", events: ["authentication.*"], plan: cycle([200, 500, "close", 503, 200, 429, 404, 200], 15) },
   { behaviour: "always-hang", events: ["user.suspended"], plan: ["hang"] }, // times out every attempt: the slow lane
+  // One delivery at a time, in publish order, each failing once first: every retry holds the line.
+  { behaviour: "ordered", events: ["user.created"], plan: cycle([500, 200]), ordered: true },
 ];
 const PARTNER_ENDPOINTS: EndpointSpec[] = [{ behaviour: "big-body", events: ["session.*"], body: "x", repeat: 50_000 }];
 const EVENT_MIX: [string, number][] = [
@@ -178,7 +182,11 @@ describe("fault injection: nothing lost", () => {
           body: spec.body,
           repeat: spec.repeat,
         });
-        const wh = await createWebhook(await tenantAdmin(t.id, t.partner), { url: hook.url, events: spec.events });
+        const wh = await createWebhook(await tenantAdmin(t.id, t.partner), {
+          url: hook.url,
+          events: spec.events,
+          ordered: spec.ordered ?? false,
+        });
         endpoints.push({ ...spec, id: wh.id, key: hook.key, tenantId: t.id, partnerId: t.partner });
       }
     for (const spec of PARTNER_ENDPOINTS) {
@@ -343,6 +351,13 @@ describe("fault injection: nothing lost", () => {
     });
     expect(violations).toEqual([]);
     expect(counts).toMatchObject({ lost: 0, not_settled: 0, duplicate_event_sends: 0 });
+    const ordered = checkOrdered({
+      requests,
+      deliveries,
+      orderedWebhookIds: new Set(endpoints.filter((e) => e.ordered).map((e) => e.id)),
+    });
+    expect(ordered.violations).toEqual([]);
+    expect(ordered.figures.ordered_in_order).toBeGreaterThan(10);
     expect(deliveries.length).toBe(expected.length);
     expect(counts.success).toBeGreaterThan(0);
     expect(counts.failed).toBeGreaterThan(0); // always-500 and always-redirect use up their six attempts

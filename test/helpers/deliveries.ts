@@ -8,10 +8,13 @@ import { payloadText, type StoredPayload } from "../../src/db/payload";
 import type { AttemptRecord } from "../../src/db/schema";
 import { groupByShard, onShard, shardArchive, shardOfWebhook } from "../../src/db/shards";
 import type { DeliveryDeps } from "../../src/domain/delivery/deps";
+import type { LaneQueues } from "../../src/domain/delivery/lanes";
+import type { QueueMessage } from "../../src/domain/delivery/message";
 import type { RecordedResult } from "../../src/domain/delivery/send";
 import { completeEnvelope, type DeliveryRef, storeEvent } from "../../src/domain/publish";
 import { type Config, readConfig } from "../../src/lib/config";
 import { createSecretBox } from "../../src/lib/secret-box";
+import { createServices } from "../../src/lib/services";
 import { api } from "./api";
 import type { RecordedRequest } from "./receiver";
 import { allShardRows, d1OfWebhook, placeOwner, shardD1s, shardOfOwner } from "./shards";
@@ -49,8 +52,15 @@ export async function seedLiveWebhooks(tenant: string, n: number) {
     .run();
 }
 
-/** Real dependencies with a clock the test moves, and optional config overrides; shard 0's, reaching every shard. */
-export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps {
+/**
+ * Real dependencies (the queues and the rate limiter too) with a clock the test moves, and optional config overrides;
+ * shard 0's, reaching every shard.
+ */
+export function deliveryDeps(
+  clock: { now: number },
+  config: Partial<Config> = {},
+): DeliveryDeps & LaneQueues<QueueMessage> {
+  const { queue, slowQueue, rateLimiter } = createServices(env);
   return {
     db: db(),
     shard: 0,
@@ -60,12 +70,18 @@ export function deliveryDeps(clock: { now: number }, config: Partial<Config> = {
     now: () => clock.now,
     fetch: (i, init) => fetch(i, init),
     random: () => 0.5,
+    rateLimiter,
+    queue,
+    slowQueue,
   };
 }
 
 /** deliveryDeps in the shard of `webhookId`: what the stage functions take for that webhook's deliveries. */
-export const webhookDeps = (webhookId: string, clock: { now: number }, config: Partial<Config> = {}): DeliveryDeps =>
-  onShard(deliveryDeps(clock, config), shardOfWebhook(webhookId));
+export const webhookDeps = (
+  webhookId: string,
+  clock: { now: number },
+  config: Partial<Config> = {},
+): DeliveryDeps & LaneQueues<QueueMessage> => onShard(deliveryDeps(clock, config), shardOfWebhook(webhookId));
 
 /** A receiver's 200, as a send reports it: for recording attempts without sending (recordAttempts). */
 export const ANSWERED_200: RecordedResult = {

@@ -1,16 +1,19 @@
 // The queue consumer (jobs/delivery-consumer.ts): messages retried, never dropped, when D1 fails; messages from before
-// they named their webhook; malformed and dead-lettered messages.
+// they named their webhook; malformed and dead-lettered messages (one whose attempt is in flight left to it).
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { interceptD1 } from "../../scripts/lib/d1-intercept";
 import { createDb } from "../../src/db/client";
+import { claimDeliveries } from "../../src/domain/delivery/claim";
+import { recordAttempts } from "../../src/domain/delivery/record";
+import { sendClaimedAttempt } from "../../src/domain/delivery/send";
 import worker from "../../src/index";
 import { handleDeadLetterBatch } from "../../src/jobs/delivery-consumer";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import { consumeDeliveries, handleBatch, QUEUE } from "../helpers/consumer";
-import { deliveryRow, messageOf, seedDelivery } from "../helpers/deliveries";
+import { deliveryDeps, deliveryRow, messageOf, seedDelivery } from "../helpers/deliveries";
 import { recorded } from "../helpers/receiver";
 
 describe("the queue consumer", () => {
@@ -88,5 +91,22 @@ describe("the queue consumer", () => {
     const listed = await api("GET", `${WEBHOOKS}/${wh.id}/deliveries?status=failed`, { token: wh.token });
     expect(listed.body.items.map((d: { id: number }) => d.id)).toEqual([id.id]);
     expect(listed.body.items[0]!.last_error).toMatch(/dead-lettered/);
+  });
+
+  it("leaves a dead-lettered delivery whose attempt is in flight to that attempt", async () => {
+    const wh = await webhookAtReceiver("tnt_dlq_leased");
+    const id = await seedDelivery(wh.id, "tnt_dlq_leased");
+    // A worker has claimed it (its lease runs) when a copy of its message reaches the dead-letter queue.
+    const deps = { ...deliveryDeps({ now: Date.now() }), ...createServices(env) };
+    const { claimed } = await claimDeliveries(deps, [id]);
+    expect(claimed).toHaveLength(1);
+    const batch = createMessageBatch(`${QUEUE}-dlq`, [
+      { id: "m-dlq-leased", timestamp: new Date(), attempts: 1, body: messageOf(id) },
+    ]);
+    await handleDeadLetterBatch(batch, createServices(env));
+    expect(await deliveryRow(id)).toMatchObject({ status: "pending", completed_at: null });
+    // The attempt's recording decides how it ends.
+    await recordAttempts(deps, [await sendClaimedAttempt(deps, claimed[0]!)]);
+    expect(await deliveryRow(id)).toMatchObject({ status: "success", attempt_count: 1 });
   });
 });

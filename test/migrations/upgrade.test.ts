@@ -2,9 +2,10 @@
 // to 0007, given rows as the code of that time wrote them (events keyed by their bare event_id, deliveries with
 // AUTOINCREMENT ids and their attempts in delivery_attempts, the stats rollup's and retention's run records), then taken
 // through the rest: 0008 (event keys per owner), 0009 (the slow lane), 0010 (hourly partitions), 0011 (the portal's
-// flash), 0012 (shards: every owner it holds placed in shard 0). Every row arrives in the new tables as the new code
-// reads it, and the old events keep working: shown, filtered, sent with their event_id, a duplicate when their owner
-// publishes them again, another event when anyone else does, and replayed as fan-out would.
+// flash), 0012 (shards: every owner it holds placed in shard 0), 0013 (flow control: a webhook's rate limit, ordering
+// and failure warnings). Every row arrives in the new tables as the new code reads it, and the old events keep working:
+// shown, filtered, sent with their event_id, a duplicate when their owner publishes them again, another event when
+// anyone else does, and replayed as fan-out would.
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -326,6 +327,7 @@ beforeAll(async () => {
     "0010_hot_partitions.sql",
     "0011_portal_flash.sql",
     "0012_shards.sql",
+    "0013_flow_control.sql",
   ]);
   await applyD1Migrations(db(), migrations.slice(0, cut));
   expect(await tableNames()).toEqual(expect.arrayContaining(["delivery_attempts", "events", "deliveries"]));
@@ -411,6 +413,18 @@ describe("upgrading a database written before event keys per owner and hourly pa
     expect(tables).toEqual(expect.arrayContaining(["deliveries_live", "events_live", "archive_days", "archive_hours"]));
     const { results } = await db().prepare("SELECT name FROM job_runs ORDER BY name").all<{ name: string }>();
     expect(results.map((r) => r.name)).toEqual(["retry_sweep"]);
+  });
+
+  it("leaves every webhook as it was: no rate limit, any order, no warning announced", async () => {
+    const token = await partnerAdmin(PARTNER);
+    for (const id of [TENANT_HOOK, PARTNER_HOOK]) {
+      const res = await api("GET", `${WEBHOOKS}/${id}`, { token, ...onUpgraded });
+      expect(res.body).toMatchObject({ rate_limit: null, ordered: false, ordered_head_delivery_id: null });
+    }
+    const { results } = await db()
+      .prepare("SELECT DISTINCT failure_warning_percent, ordered_from FROM webhook_endpoints")
+      .all();
+    expect(results).toEqual([{ failure_warning_percent: 0, ordered_from: 0 }]);
   });
 
   it("shows and filters the old deliveries through the API, payload and attempts as recorded", async () => {

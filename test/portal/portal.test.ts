@@ -4,11 +4,12 @@ import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
 import { createPartitions, hourOf, listPartitionHours, tablesOf } from "../../src/db/partitions";
 import { listDeliveryHistory } from "../../src/domain/deliveries";
+import { attemptDelivery } from "../../src/domain/delivery/attempt";
 import { hashPortalToken, purgeExpiredPortalSessions } from "../../src/domain/portal-sessions";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
-import { eventuallySucceeds, QUICK_RETRIES } from "../helpers/deliveries";
+import { deliveryDeps, eventuallySucceeds, QUICK_RETRIES, seedDelivery } from "../helpers/deliveries";
 import { queryPlansOf } from "../helpers/pipeline";
-import { issueLink, PortalVisitor } from "../helpers/portal";
+import { issueLink, PortalVisitor, textOf } from "../helpers/portal";
 import { hookUrl } from "../helpers/receiver";
 import { d1OfWebhook } from "../helpers/shards";
 import { tenantAdmin } from "../helpers/tokens";
@@ -336,6 +337,44 @@ describe("screens through the domain", () => {
     const deleted = await visitor.open(`/portal/webhooks/${hook.id}/delete`, { form: { _csrf: csrf } });
     expect(deleted.status).toBe(303);
     expect((await api("GET", `${WEBHOOKS}/${hook.id}`, { token })).status).toBe(404);
+  });
+
+  it("sets a rate limit and ordering, shows them, and says why an ordered endpoint's deliveries wait", async () => {
+    const token = await tenantAdmin("tnt_portal_flow");
+    const visitor = await PortalVisitor.signIn(token);
+    const csrf = await visitor.csrf();
+    const { url } = hookUrl({ plan: [503] });
+    const form = { _csrf: csrf, url, events: "user.*", enabled: "on" };
+    const refused = await visitor.open("/portal/webhooks", { form: { ...form, rate_limit: "5000", ordered: "on" } });
+    expect(refused.status).toBe(422);
+    expect(refused.html).toMatch(/id="rate_limit"[^>]*aria-invalid="true"/);
+    const created = await visitor.open("/portal/webhooks", { form: { ...form, rate_limit: "20", ordered: "on" } });
+    expect(created.status).toBe(303);
+    const [hook] = (await api("GET", `${WEBHOOKS}/`, { token })).body.items;
+    expect(hook).toMatchObject({ rate_limit: 20, ordered: true, ordered_head_delivery_id: null });
+    const edit = await visitor.open(`/portal/webhooks/${hook!.id}/edit`);
+    expect(edit.html).toMatch(/id="rate_limit"[^>]*value="20"/);
+    expect(edit.html).toMatch(/name="ordered" checked/);
+
+    // Its first delivery fails and waits for its retry: the line waits behind it, and the overview says so.
+    const [head] = [await seedDelivery(hook!.id, "tnt_portal_flow")];
+    await seedDelivery(hook!.id, "tnt_portal_flow");
+    await attemptDelivery(deliveryDeps({ now: Date.now() }), head!);
+    const overview = textOf((await visitor.open(`/portal/webhooks/${hook!.id}`)).html);
+    expect(overview).toContain("20 deliveries a second");
+    expect(overview).toContain(`One at a time, in publish order; next: #${head!.id}`);
+    expect(overview).toContain("Deliveries wait in line");
+    expect(overview).toContain("HTTP 503 Service Unavailable");
+    expect((await api("GET", `${WEBHOOKS}/${hook!.id}`, { token })).body.ordered_head_delivery_id).toBe(head!.id);
+
+    // Cleared in the form: no limit, any order.
+    const cleared = await visitor.open(`/portal/webhooks/${hook!.id}/edit`, { form: { ...form, rate_limit: "" } });
+    expect(cleared.status).toBe(303);
+    expect((await api("GET", `${WEBHOOKS}/${hook!.id}`, { token })).body).toMatchObject({
+      rate_limit: null,
+      ordered: false,
+      ordered_head_delivery_id: null,
+    });
   });
 
   it("a failed test event is tried again through the queue, as from the API", async () => {

@@ -1,16 +1,13 @@
-// The stages put together: claim (claim.ts) → send (send.ts, in send-slots.ts) → record (record.ts) → requeue
-// (requeue.ts). attemptDeliveryNow does one delivery (the test event); attemptDeliveries a group (the queue consumer's
-// batch), claiming and recording in one D1 round trip each. Both queue what follows the attempts themselves, so no
-// caller has that step to remember.
-import { withPartitions } from "../../db/partitions";
 import { groupByShard, hasShard, onShard, shardOfWebhook } from "../../db/shards";
 import { logger } from "../../lib/logger";
 import { type DeliveryRef, enqueueDeliveries, refKey } from "../publish";
-import { type ClaimedAttempt, type Claims, claimDeliveries, releaseClaimsStatements } from "./claim";
+import { type ClaimedAttempt, type Claims, claimDeliveries, refOfClaim } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { markSlowStatement } from "./endpoint-health";
 import { type Lane, queueOfLane } from "./lanes";
-import { type AttemptOutcome, recordAttempts, withD1Retries } from "./record";
+import { rateGate } from "./rate-gate";
+import { type AttemptOutcome, recordAttempts } from "./record";
+import { releaseInShards } from "./release";
 import { afterAttempts, type RequeueDeps } from "./requeue";
 import { type SentAttempt, sendClaimedAttempt } from "./send";
 import { runInSlots } from "./send-slots";
@@ -20,8 +17,9 @@ export const RECORD_GATHER_MS = 1_000;
 
 /**
  * Attempts delivery `deliveryId` once if it is due, and queues what follows (a short retry, an auto-disable's
- * announcement). For the test event, `allowDisabled` reaches a disabled endpoint and `goneDisables: false` reports a
- * 410 without disabling (the caller is watching).
+ * announcement, a failure warning). For the test event, `allowDisabled` reaches a disabled endpoint and
+ * `goneDisables: false` reports a 410 without disabling (the caller is watching). A send its webhook's rate limit
+ * refuses goes back on the queue for its slot (`rate_limited`).
  */
 export async function attemptDeliveryNow(
   deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
@@ -35,7 +33,7 @@ export async function attemptDeliveryNow(
 
 /** The stages of one attempt without the requeue: claim, send, record (tests drive single attempts with it). */
 export async function attemptDelivery(
-  deps: DeliveryDeps,
+  deps: DeliveryDeps & Pick<RequeueDeps, "queue" | "slowQueue">,
   delivery: DeliveryRef,
   opts: { allowDisabled?: boolean; goneDisables?: boolean } = {},
 ): Promise<AttemptOutcome> {
@@ -43,6 +41,12 @@ export async function attemptDelivery(
   const { claimed, skipped } = await claimDeliveries(shard, [delivery], opts);
   const [claim] = claimed;
   if (!claim) return { kind: "skipped", reason: skipped[0]?.reason ?? "not_found" };
+  const gate = rateGate(shard, "main");
+  if (!(await gate.admit(claim))) {
+    const { failed } = await gate.release();
+    if (failed !== null) throw failed.error;
+    return { kind: "skipped", reason: "rate_limited" };
+  }
   const [outcome] = await recordAttempts(shard, [await sendClaimedAttempt(shard, claim)], opts);
   return outcome!;
 }
@@ -101,26 +105,33 @@ export async function attemptDeliveries(
 
   const report = reportOnce(progress);
   const recorder = gatherRecordings(deps, report);
+  const gate = rateGate(deps, opts.lane);
   const handsOver = opts.lane === "main" && deps.config.deliveryTimeoutMs <= HAND_OVER_MAX_TIMEOUT_MS;
   const run = runInSlots(claims.claimed, {
     slots: opts.concurrency,
     keyOf: (claim) => claim.endpoint.id,
     patienceMs: handsOver ? SEND_SLOT_PATIENCE_MS : null,
-    send: async (claim) => {
+    send: async (claim, pause) => {
       try {
-        recorder.add(await sendClaimedAttempt(deps, claim));
+        if (await gate.admit(claim, pause)) recorder.add(await sendClaimedAttempt(deps, claim));
       } catch (err) {
-        report.failed([refOf(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
+        report.failed([refOfClaim(claim)], err); // e.g. a secret that cannot be opened; the lease lapses and the sweep retries
       }
     },
   });
   const stillRunning = run.allFinished.then(() => recorder.flush());
+  // What the rate limits refused goes back on the queue once every send has asked (settled then, or retried).
+  const deferring = run.allStarted.then(async () => {
+    const { released, failed } = await gate.release();
+    report.settled(released);
+    if (failed !== null) report.failed(failed.refs, failed.error);
+  });
   if (!handsOver) {
-    await Promise.all([stillRunning, forwarding]);
+    await Promise.all([stillRunning, forwarding, deferring]);
     return { stillRunning: null };
   }
-  const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding]);
-  report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOf));
+  const [{ unstarted, stuck }] = await Promise.all([run.allStarted, forwarding, deferring]);
+  report.handOver(claims.claimed.filter((c) => !unstarted.includes(c)).map(refOfClaim));
   if (unstarted.length > 0) await releaseUnstarted(deps, unstarted, stuck, progress);
   return { stillRunning };
 }
@@ -206,46 +217,26 @@ async function releaseUnstarted(
 ) {
   const slowWebhooks = new Set(stuck.map((c) => c.endpoint.id));
   const now = deps.now();
-  const byShard = groupByShard(unstarted, (c) => c.endpoint.id);
-  const released = await Promise.all(
-    [...byShard].map(async ([shard, claims]) => {
-      const { db } = onShard(deps, shard);
-      const d1 = db.$client;
-      try {
-        await withD1Retries(
-          {
-            context: { deliveries: claims.map((c) => `${c.endpoint.id}/${c.deliveryId}`) },
-            retrying: "releasing unsent claims failed; retrying",
-            gaveUp: "releasing unsent claims failed for good; the sweep re-enqueues them after their lease",
-          },
-          () =>
-            withPartitions(d1, (live) =>
-              d1.batch([
-                ...releaseClaimsStatements(d1, live, claims, now),
-                markSlowStatement(
-                  db,
-                  [...slowWebhooks].filter((id) => shardOfWebhook(id) === shard),
-                  now,
-                ),
-              ]),
-            ),
-        );
-        return claims;
-      } catch (err) {
-        progress.failed(claims.map(refOf), err);
-        return [];
-      }
-    }),
-  );
-  const forwarded = released.flat();
+  const { released: forwarded, failed } = await releaseInShards(deps, unstarted, {
+    what: "unsent",
+    now,
+    more: (db, shard) => [
+      markSlowStatement(
+        db,
+        [...slowWebhooks].filter((id) => shardOfWebhook(id) === shard),
+        now,
+      ),
+    ],
+  });
+  for (const f of failed) progress.failed(f.claims.map(refOfClaim), f.error);
   if (forwarded.length === 0) return;
   logger.warn("send slots held by slow receivers; unsent attempts forwarded", {
     slow_webhook_ids: [...slowWebhooks].join(","),
     delivery_ids: forwarded.map((c) => c.deliveryId),
   });
-  const toSlow = forwarded.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOf);
+  const toSlow = forwarded.filter((c) => slowWebhooks.has(c.endpoint.id)).map(refOfClaim);
   await forward(deps, "slow", toSlow, progress);
-  await forward(deps, "main", forwarded.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOf), progress);
+  await forward(deps, "main", forwarded.filter((c) => !slowWebhooks.has(c.endpoint.id)).map(refOfClaim), progress);
 }
 
 /** Sent attempts wait up to RECORD_GATHER_MS for others, then are recorded together. */
@@ -280,7 +271,7 @@ async function recordGroup(
 ): Promise<void> {
   await Promise.all(
     [...groupByShard(group, (s) => s.claim.endpoint.id)].map(async ([shard, sent]) => {
-      const refs = sent.map((s) => refOf(s.claim));
+      const refs = sent.map((s) => refOfClaim(s.claim));
       let outcomes: AttemptOutcome[];
       try {
         outcomes = await recordAttempts(onShard(deps, shard), sent);
@@ -293,5 +284,3 @@ async function recordGroup(
     }),
   );
 }
-
-const refOf = (claim: ClaimedAttempt): DeliveryRef => ({ webhookId: claim.endpoint.id, id: claim.deliveryId });

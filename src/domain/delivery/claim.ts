@@ -16,12 +16,16 @@ import { type DeliveryRef, refKey } from "../publish";
 import { advanceWatermark } from "../queue-watermark";
 import type { DeliveryDeps } from "./deps";
 import type { Lane } from "./lanes";
+import { waitsInLine } from "./ordered";
 
 /** A queue message may arrive a little before the time recorded in D1. */
 const EARLY_ARRIVAL_TOLERANCE_MS = 5_000;
 
-/** Why a delivery was not claimed; `slow_lane`: its webhook is slow, the main lane forwards it to the slow lane. */
-export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable" | "slow_lane";
+/**
+ * Why a delivery was not claimed; `slow_lane`: its webhook is slow, the main lane forwards it to the slow lane;
+ * `in_line`: its webhook is ordered and an earlier delivery goes first (the one before it enqueues it: ordered.ts).
+ */
+export type SkipReason = "not_found" | "finished" | "not_due" | "unsendable" | "slow_lane" | "in_line";
 
 /** The `last_error` of a delivery cancelled because its endpoint was disabled: recover puts these back in the queue. */
 export const CANCELLED_ENDPOINT_DISABLED = "endpoint disabled";
@@ -46,6 +50,10 @@ export type ClaimedEndpoint = Pick<
   | "tenantId"
   | "partnerId"
   | "slowSince"
+  | "rateLimit"
+  | "ordered"
+  | "failureCount"
+  | "failureWarningPercent"
 >;
 
 /** A delivery this worker has claimed: its attempt number is fixed, and its lease keeps duplicate messages out. */
@@ -59,6 +67,12 @@ export interface ClaimedAttempt {
   leaseUntil: number;
 }
 
+/** The delivery a claim is of. */
+export const refOfClaim = (claim: ClaimedAttempt): DeliveryRef => ({
+  webhookId: claim.endpoint.id,
+  id: claim.deliveryId,
+});
+
 export interface Claims {
   claimed: ClaimedAttempt[];
   skipped: { ref: DeliveryRef; reason: SkipReason }[];
@@ -71,10 +85,11 @@ export const claimLeaseMs = (config: Config, sendWaves: number) =>
 // ?1: the deliveries as JSON [{ w, i }]; rows are matched on their primary key.
 const LISTED = `(webhook_id, id) IN (SELECT r.value ->> 'w', r.value ->> 'i' FROM json_each(?1) AS r)`;
 // Sendable: the endpoint exists, is not deleted and is enabled (or ?5 allows a disabled one), is not slow when ?6 says
-// the main lane claims (it forwards a slow webhook's deliveries to the slow lane), and the event is stored.
+// the main lane claims (it forwards a slow webhook's deliveries to the slow lane), the delivery is not waiting in an
+// ordered webhook's line (ordered.ts), and the event is stored.
 const sendable = (table: string) => `EXISTS (SELECT 1 FROM webhook_endpoints w
     WHERE w.id = "${table}".webhook_id AND w.deleted_at IS NULL AND (w.enabled = 1 OR ?5 = 1)
-      AND (w.slow_since IS NULL OR ?6 = 0))
+      AND (w.slow_since IS NULL OR ?6 = 0) AND NOT (${waitsInLine("w", `"${table}"`)}))
   AND EXISTS (SELECT 1 FROM events_live e WHERE e.owner_key = "${table}".event_owner AND e.event_id = "${table}".event_id)`;
 // ?2 now, ?3 lease end, ?4 the latest due time a message may claim (now + tolerance).
 const claimIn = (table: string) => `UPDATE "${table}" SET attempt_count = attempt_count + 1, lease_until = ?3,
@@ -82,15 +97,18 @@ const claimIn = (table: string) => `UPDATE "${table}" SET attempt_count = attemp
   WHERE ${LISTED} AND ${ACTIVE_DELIVERY_SQL} AND (lease_until IS NULL OR lease_until < ?2) AND due_at <= ?4
     AND ${sendable(table)}
   RETURNING webhook_id, id, attempt_count`;
-const READ_DELIVERIES = `SELECT webhook_id, id, event_owner, event_id, event_type, status, attempts, created_at
-  FROM deliveries_live WHERE ${LISTED}`;
+const LISTED_D = LISTED.replace("(webhook_id, id)", "(d.webhook_id, d.id)");
+// Read after the claims: `in_line` says a delivery left unclaimed waits behind an earlier one of its ordered webhook.
+const READ_DELIVERIES = `SELECT d.webhook_id, d.id, d.event_owner, d.event_id, d.event_type, d.status, d.attempts,
+    d.created_at, (SELECT ${waitsInLine("w", "d")} FROM webhook_endpoints w WHERE w.id = d.webhook_id) AS in_line
+  FROM deliveries_live d WHERE ${LISTED_D}`;
 const READ_ENDPOINTS = `SELECT id, url, secret, previous_secret, previous_secret_expires_at, headers, enabled, deleted_at,
-    tenant_id, partner_id, slow_since
+    tenant_id, partner_id, slow_since, rate_limit, ordered, failure_count, failure_warning_percent
   FROM webhook_endpoints WHERE id IN (SELECT DISTINCT r.value ->> 'w' FROM json_each(?1) AS r)`;
 // The events' keys are read once (materialized), then looked up in each events table: a subquery in the IN would be
 // run again for every events table, reading every deliveries table as many times.
 const READ_EVENTS = `WITH k AS MATERIALIZED (SELECT DISTINCT d.event_owner, d.event_id FROM deliveries_live d
-    WHERE ${LISTED.replace("(webhook_id, id)", "(d.webhook_id, d.id)")})
+    WHERE ${LISTED_D})
   SELECT e.owner_key, e.event_id, e.payload FROM k JOIN events_live e ON e.owner_key = k.event_owner AND e.event_id = k.event_id`;
 const cancelIn = (table: string) => `UPDATE "${table}" SET status = 'cancelled', lease_until = NULL, in_queue = 0,
     completed_at = ?2, updated_at = ?2, last_error = r.value ->> 'reason'
@@ -105,6 +123,7 @@ interface RawDelivery {
   event_type: string;
   status: DeliveryStatus;
   attempts: string;
+  in_line: number | null;
 }
 interface RawEndpoint {
   id: string;
@@ -118,6 +137,10 @@ interface RawEndpoint {
   tenant_id: string | null;
   partner_id: string | null;
   slow_since: number | null;
+  rate_limit: number | null;
+  ordered: number;
+  failure_count: number;
+  failure_warning_percent: number;
 }
 
 const refsJson = (refs: readonly DeliveryRef[]) => JSON.stringify(refs.map((r) => ({ w: r.webhookId, i: r.id })));
@@ -216,7 +239,13 @@ export async function claimDeliveries(
     if (unsendable) cancel.push({ w: ref.webhookId, i: ref.id, reason: unsendable });
     claims.skipped.push({
       ref,
-      reason: unsendable ? "unsendable" : opts.lane === "main" && endpoint.slowSince !== null ? "slow_lane" : "not_due",
+      reason: unsendable
+        ? "unsendable"
+        : row.in_line
+          ? "in_line"
+          : opts.lane === "main" && endpoint.slowSince !== null
+            ? "slow_lane"
+            : "not_due",
     });
   }
   if (cancel.length > 0)
@@ -230,29 +259,37 @@ export async function claimDeliveries(
   return claims;
 }
 
-// Undoes claims whose attempts were never sent, so the slow lane can claim them afresh: only while each claim is still
-// the one this worker made (same attempt number, same lease), so a claim made since by another worker is never touched.
+// Undoes claims whose attempts were never sent, so another consumer can claim them afresh: only while each claim is
+// still the one this worker made (same attempt number, same lease), so a claim made since by another worker is never
+// touched. Due now, unless the item says when ('d') and whether a queue message carries it ('q').
 const releaseIn = (table: string) => `UPDATE "${table}" SET attempt_count = attempt_count - 1, lease_until = NULL,
-    due_at = ?2, updated_at = ?2
+    due_at = coalesce(r.value ->> 'd', ?2), in_queue = coalesce(r.value ->> 'q', "${table}".in_queue), updated_at = ?2
   FROM json_each(?1) AS r
   WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i'
     AND "${table}".attempt_count = r.value ->> 'n' AND "${table}".lease_until = r.value ->> 'l'
     AND ${ACTIVE_DELIVERY_SQL.replace("status", `"${table}".status`)}`;
 
-/** The statements that release `claims` (never sent), leaving their deliveries due at `now`. */
+/** When a released delivery is due again, and whether a queue message will bring it (else the sweep does). */
+export interface DueAgain {
+  dueAt: number;
+  inQueue: boolean;
+}
+
+/** The statements that release `claims` (never sent), leaving their deliveries due at `now` or as `dueOf` says. */
 export function releaseClaimsStatements(
   d1: D1Database,
   live: LivePartitions,
   claims: readonly ClaimedAttempt[],
   now: number,
+  dueOf: (claim: ClaimedAttempt) => DueAgain | null = () => null,
 ): D1PreparedStatement[] {
+  const item = (c: ClaimedAttempt) => {
+    const due = dueOf(c);
+    const key = { w: c.endpoint.id, i: c.deliveryId, n: c.attemptNumber, l: c.leaseUntil };
+    return due ? { ...key, d: due.dueAt, q: due.inQueue ? 1 : 0 } : key;
+  };
   return [...groupByTable(live, claims, (c) => c.deliveryId)].map(([table, group]) =>
-    d1
-      .prepare(releaseIn(table))
-      .bind(
-        JSON.stringify(group.map((c) => ({ w: c.endpoint.id, i: c.deliveryId, n: c.attemptNumber, l: c.leaseUntil }))),
-        now,
-      ),
+    d1.prepare(releaseIn(table)).bind(JSON.stringify(group.map(item)), now),
   );
 }
 
@@ -303,6 +340,10 @@ function toEndpoint(r: RawEndpoint): ClaimedEndpoint {
     tenantId: r.tenant_id,
     partnerId: r.partner_id,
     slowSince: r.slow_since,
+    rateLimit: r.rate_limit,
+    ordered: r.ordered === 1,
+    failureCount: r.failure_count,
+    failureWarningPercent: r.failure_warning_percent,
   };
 }
 

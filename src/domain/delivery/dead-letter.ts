@@ -8,14 +8,17 @@ import { resolveDeliveryRefs } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import type { DeliveryMessage } from "./message";
 
+// A delivery whose attempt is in flight (its lease runs) is left to that attempt's recording: finishing it under the
+// attempt would let an ordered webhook's next delivery go while this one is still being sent.
 const deadLetterIn = (table: string) => `UPDATE "${table}" SET status = 'failed', lease_until = NULL, in_queue = 0,
     completed_at = ?2, updated_at = ?2, last_error = 'dead-lettered: the delivery queue could not process this message'
   FROM json_each(?1) AS r
-  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i' AND ${ACTIVE_DELIVERY_SQL}`;
+  WHERE "${table}".webhook_id = r.value ->> 'w' AND "${table}".id = r.value ->> 'i' AND ${ACTIVE_DELIVERY_SQL}
+    AND ("${table}".lease_until IS NULL OR "${table}".lease_until < ?2)`;
 
 /**
- * Ends the deliveries of dead-lettered messages as failed (those still active: a finished one stays as it is), each in
- * the shard its webhook's id names.
+ * Ends the deliveries of dead-lettered messages as failed (those still active and not in flight: a finished one stays
+ * as it is, one being attempted is left to its attempt), each in the shard its webhook's id names.
  */
 export async function failDeadLettered(
   deps: Pick<DeliveryDeps, "db" | "now"> & ShardScoped,

@@ -29,7 +29,8 @@ export async function retryDeliveryNow(
   const ref = { webhookId: webhook.id, id: deliveryId };
   const now = services.now();
   if (delivery.completedAt !== null && delivery.completedAt >= hotSince(services.config, now)) {
-    if (!(await requeueDelivery(services, ref))) throw conflict("Delivery changed state; fetch it again");
+    if (!(await requeueDelivery(services, ref, { ordered: webhook.ordered })))
+      throw conflict("Delivery changed state; fetch it again");
     return (await findHotDelivery(services.db, webhook.id, deliveryId)) ?? delivery;
   }
   return resendHistory(services, webhook, delivery);

@@ -3,13 +3,14 @@
 import { groupByTable, withPartitions } from "../../db/partitions";
 import { type AttemptRecord, type DeliveryStatus, isActiveDelivery } from "../../db/schema";
 import { type LogFields, logger } from "../../lib/logger";
-import { type DeliveryRef, withCurrentPartitions } from "../publish";
+import { type DeliveryRef, refKey, withCurrentPartitions } from "../publish";
 import { computeRetryDelaySeconds } from "../retry-policy";
 import { attemptStatsStatements } from "../stats/record";
-import type { SkipReason } from "./claim";
+import { refOfClaim, type SkipReason } from "./claim";
 import type { DeliveryDeps } from "./deps";
 import { announcementOf, endpointHealthStatements } from "./endpoint-health";
 import { timedOut } from "./lanes";
+import { headsOf, headsStatement } from "./ordered";
 import type { RecordedResult, SentAttempt } from "./send";
 
 /** Retries due within this many seconds ride the queue's own delay; later ones wait in D1 for the cron sweep. */
@@ -29,11 +30,14 @@ export interface AttemptedOutcome {
   retryInSeconds: number | null;
   retryVia: "queue" | "cron" | null;
   autoDisabled: boolean;
-  /** Deliveries of the webhook.auto_disabled event stored with this attempt, to enqueue. */
+  /** Deliveries of the announcement (webhook.auto_disabled, .failing, .recovered) stored with this attempt, to enqueue. */
   announcementDeliveries: DeliveryRef[];
+  /** An ordered webhook's new head, to enqueue: the delivery after this one in its line, now that it may go. */
+  nextInLine: DeliveryRef | null;
 }
 
-export type AttemptOutcome = { kind: "skipped"; reason: SkipReason } | AttemptedOutcome;
+/** `rate_limited`: claimed, but its webhook's rate limit refused the send; it went back on the queue for its slot. */
+export type AttemptOutcome = { kind: "skipped"; reason: SkipReason | "rate_limited" } | AttemptedOutcome;
 
 // The delivery updates of a whole group, one statement per table: rows travel as one JSON parameter (D1 allows 100
 // bound parameters per statement, a JSON array has no such limit). Each appends its attempt to `attempts` and clears
@@ -109,6 +113,9 @@ export async function recordAttempts(
   }));
 
   const recordedAt = Math.max(...planned.map((p) => p.now));
+  // An ordered webhook's next delivery waits unclaimed (its message was acknowledged): it is enqueued once the
+  // recording lets it go, the head found in the same round trip (ordered.ts). Unordered webhooks read nothing more.
+  const orderedWebhooks = planned.filter((p) => p.claim.endpoint.ordered).map((p) => p.claim.endpoint.id);
   const results = await withD1Retries(
     {
       // "<webhook_id>/<delivery_id>": ids are unique per webhook.
@@ -135,18 +142,29 @@ export async function recordAttempts(
                   d1.prepare(updateDeliveries(table, finishing)).bind(JSON.stringify(rows)),
                 ),
             ),
+            ...(orderedWebhooks.length > 0 ? [headsStatement(d1, orderedWebhooks)] : []),
           ];
-          return { health, results: await d1.batch(statements) };
+          const batch = await d1.batch(statements);
+          const heads =
+            orderedWebhooks.length > 0
+              ? headsOf(batch.at(-1)!.results as { webhook_id: string; id: number | null }[])
+              : [];
+          return { health, results: batch, heads };
         }),
       ),
   );
 
+  // A head that is this group's own retry comes back with its retry; any other is enqueued once.
+  const retrying = new Set(planned.filter((p) => p.status === "retrying").map((p) => refKey(refOfClaim(p.claim))));
+  const nextHeads = new Map(results.heads.filter((h) => !retrying.has(refKey(h))).map((h) => [h.webhookId, h]));
   return planned.map(({ claim, result, status, gone, retryInSeconds, retryVia }, i): AttemptedOutcome => {
     const { deliveryId, attemptNumber, endpoint, delivery } = claim;
     const { autoDisabled, announcementDeliveries } = announcementOf(
       results.results,
       results.health.announcementAt[i] ?? null,
     );
+    const nextInLine = nextHeads.get(endpoint.id) ?? null;
+    nextHeads.delete(endpoint.id);
     logger.record("delivery attempt", {
       webhook_id: endpoint.id,
       delivery_id: deliveryId,
@@ -177,6 +195,7 @@ export async function recordAttempts(
       retryVia,
       autoDisabled,
       announcementDeliveries,
+      nextInLine,
     };
   });
 }

@@ -7,6 +7,7 @@ import { logger } from "../../lib/logger";
 import { type DeliveryRef, enqueueDeliveries, SEND_BATCH_LIMIT } from "../publish";
 import { type Lane, type LaneQueues, laneAfter, queueOfLane } from "./lanes";
 import { type DeliveryMessage, deliveryMessage } from "./message";
+import { reopenStatement } from "./ordered";
 import type { AttemptOutcome } from "./record";
 
 export interface RequeueDeps extends LaneQueues<DeliveryMessage> {
@@ -16,7 +17,8 @@ export interface RequeueDeps extends LaneQueues<DeliveryMessage> {
 
 /**
  * What follows recorded attempts: short retries ride delayed queue messages (one queue call per lane), in the slow
- * lane after a timeout; an auto-disable is announced as an event.
+ * lane after a timeout; the announcements stored with them (auto-disable, failure warnings, recovery) and the next
+ * delivery of an ordered webhook's line go on the queue.
  */
 export async function afterAttempts(
   deps: Pick<RequeueDeps, "queue" | "slowQueue">,
@@ -33,6 +35,7 @@ export async function afterAttempts(
         contentType: "json",
       });
     announcements.push(...outcome.announcementDeliveries);
+    if (outcome.nextInLine) announcements.push(outcome.nextInLine);
   }
   for (const lane of ["main", "slow"] as const) {
     const messages = retries[lane];
@@ -48,7 +51,7 @@ export async function afterAttempts(
       });
     }
   }
-  // Stored with the attempt that disabled the endpoint; a lost message here is recovered by the sweep.
+  // Stored (or let go) with the attempts; a lost message here is recovered by the sweep.
   if (announcements.length > 0) await enqueueDeliveries(deps.queue, announcements);
 }
 
@@ -62,20 +65,24 @@ const requeueIn = (table: string) => `UPDATE "${table}" SET status = 'pending', 
 /**
  * Manual retry of a hot delivery: put it (failed or cancelled, finished within the hot window) back in the queue, due
  * now. False when it is not in that state (an older one is sent again as a new delivery: domain/delivery/resend.ts).
+ * An ordered webhook's delivery takes its place in the line again (ordered.ts).
  */
 export async function requeueDelivery(
   deps: RequeueDeps & { config: Pick<Config, "hotWindowHours"> },
   delivery: DeliveryRef,
+  opts: { ordered: boolean },
 ): Promise<boolean> {
   const now = deps.now();
   const d1 = deps.db.$client;
-  const row = await withPartitions(d1, (live) =>
-    d1
-      .prepare(requeueIn(deliveryTable(live, delivery.id)))
-      .bind(delivery.webhookId, delivery.id, now, hotSince(deps.config, now))
-      .first<{ webhook_id: string; id: number }>(),
+  const results = await withPartitions(d1, (live) =>
+    d1.batch([
+      ...(opts.ordered ? [reopenStatement(d1, delivery.webhookId, delivery.id, now)] : []),
+      d1
+        .prepare(requeueIn(deliveryTable(live, delivery.id)))
+        .bind(delivery.webhookId, delivery.id, now, hotSince(deps.config, now)),
+    ]),
   );
-  if (!row) return false;
+  if (!results.at(-1)?.results.length) return false;
   await enqueueDeliveries(deps.queue, [delivery]);
   return true;
 }

@@ -6,8 +6,11 @@ export interface SlotOptions<T> {
   slots: number;
   /** The webhook an item is sent to: what shares are counted by. */
   keyOf: (item: T) => string;
-  /** Sends one item; must not reject (the caller reports its own failures). */
-  send: (item: T) => Promise<void>;
+  /**
+   * Sends one item; must not reject (the caller reports its own failures). What it awaits through `pause` (a rate
+   * limit's slot) is not the receiver's time: a slot pausing is not counted toward the patience.
+   */
+  send: (item: T, pause: <R>(waiting: Promise<R>) => Promise<R>) => Promise<void>;
   /**
    * Stop waiting for a slot once every slot has held its send this long: the items not yet started are given up
    * (returned, never sent). Null: wait for slots however long the sends take.
@@ -24,7 +27,7 @@ export interface SlotRun<T> {
 
 export function runInSlots<T>(items: readonly T[], opts: SlotOptions<T>): SlotRun<T> {
   const waiting = [...items];
-  const inFlight = new Map<T, number>(); // item → when its send started
+  const inFlight = new Map<T, number | null>(); // item → when its send started (null while it pauses)
   const sharesOf = new Map<string, number>();
   let gaveUp = false;
   let patienceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -44,7 +47,16 @@ export function runInSlots<T>(items: readonly T[], opts: SlotOptions<T>): SlotRu
     const key = opts.keyOf(item);
     sharesOf.set(key, (sharesOf.get(key) ?? 0) + 1);
     inFlight.set(item, Date.now());
-    void opts.send(item).finally(() => {
+    const pause = async <R>(waiting: Promise<R>): Promise<R> => {
+      inFlight.set(item, null);
+      try {
+        return await waiting;
+      } finally {
+        inFlight.set(item, Date.now());
+        progress();
+      }
+    };
+    void opts.send(item, pause).finally(() => {
       inFlight.delete(item);
       sharesOf.set(key, sharesOf.get(key)! - 1);
       progress();
@@ -61,9 +73,16 @@ export function runInSlots<T>(items: readonly T[], opts: SlotOptions<T>): SlotRu
     if (inFlight.size === 0 && (waiting.length === 0 || gaveUp)) resolveFinished();
     if (patienceTimer !== undefined) clearTimeout(patienceTimer);
     patienceTimer = undefined;
-    if (opts.patienceMs !== null && !gaveUp && waiting.length > 0 && inFlight.size >= opts.slots) {
-      // Every slot is taken: give up once the youngest send in a slot has held it for the patience.
-      const youngest = Math.max(...inFlight.values());
+    const held = [...inFlight.values()];
+    if (
+      opts.patienceMs !== null &&
+      !gaveUp &&
+      waiting.length > 0 &&
+      held.length >= opts.slots &&
+      !held.includes(null)
+    ) {
+      // Every slot is taken by a send under way: give up once the youngest has held its slot for the patience.
+      const youngest = Math.max(...(held as number[]));
       patienceTimer = setTimeout(giveUp, Math.max(0, youngest + opts.patienceMs - Date.now()));
     }
   };

@@ -13,6 +13,7 @@ import { OLDEST_DUE_CURSOR, OLDEST_DUE_ID_CURSOR } from "../pipeline-health";
 import { enqueueDeliveries, refKey, toDeliveryRefs } from "../publish";
 import { RECORD_PROBE, WATERMARK_VALUE, watermarkProbe } from "../queue-watermark";
 import { queueOfLane } from "./lanes";
+import { waitsInLine } from "./ordered";
 
 const ROUND_SIZE = 500;
 /** Wall time one run may take; anything left waits for the next minute. */
@@ -21,7 +22,9 @@ export const SWEEP_BUDGET_MS = 20_000;
 export const SWEEP_CURSOR = "sweep";
 
 // Open deliveries in id order, through each table's partial index of them (the open ones only, whatever the history).
-const openAfter = (table: string) => `SELECT webhook_id, id, attempt_count, lease_until, due_at, in_queue, updated_at
+// `in_line`: the delivery waits behind an earlier one of its ordered webhook, which enqueues it when it is done.
+const openAfter = (table: string) => `SELECT webhook_id, id, attempt_count, lease_until, due_at, in_queue, updated_at,
+    (SELECT ${waitsInLine("w", `"${table}"`)} FROM webhook_endpoints w WHERE w.id = "${table}".webhook_id) AS in_line
   FROM "${table}" WHERE completed_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2`;
 // Enqueues what the run chose, only if untouched since it was read (two sweeps never enqueue one delivery twice): its
 // message is due from now, so the watermark must pass now + the grace before it can be called lost again.
@@ -39,11 +42,16 @@ interface OpenRow {
   due_at: number;
   in_queue: number;
   updated_at: number;
+  in_line?: number | null;
 }
 
-/** When an open delivery became due (its due time, or the end of a lapsed lease), or null while it is not due. */
+/**
+ * When an open delivery became due (its due time, or the end of a lapsed lease), or null while it is not due: in
+ * flight, or waiting in an ordered webhook's line.
+ */
 export function deliverableAt(row: OpenRow, now: number): number | null {
   if (row.lease_until !== null && row.lease_until > now) return null; // in flight
+  if (row.in_line) return null;
   const at = Math.max(row.due_at, row.lease_until ?? 0);
   return at <= now ? at : null;
 }

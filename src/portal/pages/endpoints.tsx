@@ -1,6 +1,6 @@
 // Endpoint screens: the list, the create/edit form, an endpoint's overview, delete confirmation and secret rotation.
 import type { FC } from "hono/jsx";
-import type { WebhookEndpointRow } from "../../db/schema";
+import type { DeliveryRow, WebhookEndpointRow } from "../../db/schema";
 import { EVENT_TYPES, isServiceEventType, subscriptionMatches } from "../../domain/event-catalog";
 import { catalogByGroup } from "../../domain/event-examples";
 import type { RecentHealth, RecoveryProgress } from "../../domain/portal-queries";
@@ -279,6 +279,37 @@ export const EndpointForm: FC<{
           <FieldError id="headers-error" error={errors.headers} />
         </div>
         <div class="field">
+          <label for="rate_limit">Rate limit</label>
+          <input
+            id="rate_limit"
+            name="rate_limit"
+            type="text"
+            inputmode="numeric"
+            value={values.rate_limit}
+            placeholder="No limit"
+            aria-invalid={invalid("rate_limit")}
+            aria-describedby={describedBy("rate_limit", "rate_limit-hint")}
+          />
+          <p class="hint" id="rate_limit-hint">
+            The most deliveries a second your receiver gets (1 to 1000), retries included; blank for no limit. What
+            comes faster waits its turn, nothing is dropped.
+          </p>
+          <FieldError id="rate_limit-error" error={errors.rate_limit} />
+        </div>
+        <div class="field">
+          <label class="check">
+            <input type="checkbox" name="ordered" checked={values.ordered} />
+            <span>
+              Deliver in order
+              <small>
+                One delivery at a time, in the order the events were published: the next goes once the one before has
+                succeeded or failed for good. A delivery that keeps failing holds up the ones after it.
+              </small>
+            </span>
+          </label>
+          <FieldError id="ordered-error" error={errors.ordered} />
+        </div>
+        <div class="field">
           <label class="check">
             <input type="checkbox" name="enabled" checked={values.enabled} />
             <span>
@@ -531,8 +562,9 @@ export const EndpointOverview: FC<{
   health: RecentHealth | undefined;
   flash: Flash | null;
   jobs: RecoveryProgress[];
+  orderedHead: DeliveryRow | null;
   now: number;
-}> = ({ view, row, stats, health, flash, jobs, now }) => {
+}> = ({ view, row, stats, health, flash, jobs, orderedHead, now }) => {
   const missed = missedEventsSinceDisabled(row);
   const graceUntil =
     row.previousSecretExpiresAt !== null && row.previousSecretExpiresAt > now ? row.previousSecretExpiresAt : null;
@@ -553,6 +585,7 @@ export const EndpointOverview: FC<{
         </div>
       )}
       <RecoveryJobs jobs={jobs} />
+      {orderedHead && <OrderedLine row={row} head={orderedHead} />}
       <div class="kpis">
         <div class="kpi">
           <b>{percent(stats.success_rate)}</b>
@@ -627,6 +660,26 @@ export const EndpointOverview: FC<{
                 ))
               )}
             </dd>
+            <dt>Rate limit</dt>
+            <dd>{row.rateLimit === null ? <span class="muted">none</span> : `${row.rateLimit} deliveries a second`}</dd>
+            <dt>Order</dt>
+            <dd>
+              {row.ordered ? (
+                <>
+                  One at a time, in publish order
+                  {orderedHead ? (
+                    <>
+                      {"; next: "}
+                      <a href={webhookPath(row.id, `/deliveries/${orderedHead.id}`)}>#{orderedHead.id}</a>
+                    </>
+                  ) : (
+                    "; nothing waiting"
+                  )}
+                </>
+              ) : (
+                <span class="muted">any order, several at a time</span>
+              )}
+            </dd>
             <dt>Created</dt>
             <dd>
               <Time at={row.createdAt} />
@@ -678,6 +731,26 @@ export const EndpointOverview: FC<{
         )}
       </div>
     </>
+  );
+};
+
+/**
+ * An ordered webhook's line, when its head is being retried: the rest wait for it, and this says why. A head not yet
+ * attempted (or in flight) is simply next, shown in the details.
+ */
+const OrderedLine: FC<{ row: WebhookEndpointRow; head: DeliveryRow }> = ({ row, head }) => {
+  if (head.status !== "retrying") return null;
+  const words = errorInWords(head.lastErrorClass, head.lastError, head.lastStatusCode);
+  return (
+    <div class="notice warn" role="status" id="ordered-line">
+      <h2>Deliveries wait in line</h2>
+      <p>
+        This endpoint gets its deliveries in order, and delivery{" "}
+        <a href={webhookPath(row.id, `/deliveries/${head.id}`)}>#{head.id}</a> (<code>{head.eventType}</code>) has not
+        got through: {plural(head.attemptCount, "attempt")} so far, the last one: {words.text}. Its next attempt is at{" "}
+        <Time at={head.dueAt} />; the deliveries after it wait until it succeeds or fails for good.
+      </p>
+    </div>
   );
 };
 

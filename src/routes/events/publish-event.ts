@@ -32,7 +32,7 @@ const route = createRoute({
     "Idempotent by `event_id` per tenant (or partner, for partner-level events): another owner's `event_id` is another event. " +
     "A tenant event reaches the tenant's endpoints and its partner's (per the tenant directory). " +
     "Callers: admin role tokens within their tenants, platform tokens with `admin:write` or `webhooks:publish`, tokens with `webhooks:publish` within their tenant. " +
-    "`webhook.test` and `webhook.auto_disabled` are sent only by the service itself. " +
+    "`webhook.test`, `webhook.auto_disabled`, `webhook.failing` and `webhook.recovered` are sent only by the service itself. " +
     "Numbers in `data` are delivered exactly as Python's `json` reads and writes them: integers of any size unchanged, " +
     "other numbers as floats (`1.0` stays `1.0`, `1e21` becomes `1e+21`).",
   middleware: [requireScope("publish")],

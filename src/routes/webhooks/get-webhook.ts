@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { WebhookSchema } from "../../domain/webhook-fields";
-import { toPublicWebhook } from "../../domain/webhooks";
+import { toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { onWebhookShard, requireVisibleWebhook } from "./guards";
@@ -24,5 +24,6 @@ const route = createRoute({
 export const registerGetWebhook = (router: Router) =>
   router.openapi(route, async (c) => {
     const { webhook_id } = c.req.valid("param");
-    return c.json(toPublicWebhook(await requireVisibleWebhook(c, webhook_id)), 200);
+    const [webhook] = await toPublicWebhooks(c.var.services, [await requireVisibleWebhook(c, webhook_id)]);
+    return c.json(webhook!, 200);
   });

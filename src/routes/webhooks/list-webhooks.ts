@@ -3,7 +3,7 @@ import { requireScope } from "../../auth/middleware";
 import { scopeListFilter, visibilityOf } from "../../auth/policy";
 import { PartnerIdSchema, TenantIdSchema } from "../../domain/owner-id";
 import { WebhookSchema } from "../../domain/webhook-fields";
-import { listVisibleWebhooks, toPublicWebhook } from "../../domain/webhooks";
+import { listVisibleWebhooks, toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonContent, PageQuery, pageOf, standardErrors } from "../shared-schemas";
 
@@ -31,6 +31,7 @@ export const registerListWebhooks = (router: Router) =>
   router.openapi(route, async (c) => {
     const { page, per_page, tenant_id, partner_id } = c.req.valid("query");
     const filter = scopeListFilter(visibilityOf(c.var.principal), { tenantId: tenant_id, partnerId: partner_id });
-    const { rows, total, pages } = await listVisibleWebhooks(c.var.services, filter, { page, perPage: per_page });
-    return c.json({ items: rows.map(toPublicWebhook), total, page, per_page, pages }, 200);
+    const { services } = c.var;
+    const { rows, total, pages } = await listVisibleWebhooks(services, filter, { page, perPage: per_page });
+    return c.json({ items: await toPublicWebhooks(services, rows), total, page, per_page, pages }, 200);
   });

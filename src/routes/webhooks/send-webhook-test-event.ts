@@ -3,7 +3,7 @@ import { requireScope } from "../../auth/middleware";
 import { ERROR_CLASSES } from "../../db/schema";
 import { sendWebhookTestEvent } from "../../domain/webhook-test-event";
 import type { Router } from "../create-router";
-import { jsonContent, notFoundError, standardErrors } from "../shared-schemas";
+import { conflictError, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { onWebhookShard, requireVisibleWebhook } from "./guards";
 import { WebhookIdParam } from "./schemas";
 
@@ -32,7 +32,15 @@ const route = createRoute({
     "Send a `webhook.test` event to this endpoint alone, now, and answer with the attempt's outcome. It is recorded like any delivery.",
   middleware: [requireScope("write"), onWebhookShard],
   request: { params: WebhookIdParam },
-  responses: { 200: jsonContent(TestResultSchema, "The attempt's outcome"), ...standardErrors, ...notFoundError },
+  responses: {
+    200: jsonContent(TestResultSchema, "The attempt's outcome"),
+    ...standardErrors,
+    ...notFoundError,
+    ...conflictError(
+      "Flow control holds the test: the webhook is ordered and an earlier delivery is open, or its rate limit is " +
+        "reached. The test delivery is queued and goes out in its turn.",
+    ),
+  },
 });
 
 export const registerSendWebhookTestEvent = (router: Router) =>

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../../auth/middleware";
 import { WebhookSchema, webhookUpdateShape } from "../../domain/webhook-fields";
 import { saveWebhook } from "../../domain/webhook-writes";
-import { toPublicWebhook } from "../../domain/webhooks";
+import { toPublicWebhooks } from "../../domain/webhooks";
 import type { Router } from "../create-router";
 import { jsonBody, jsonContent, notFoundError, standardErrors } from "../shared-schemas";
 import { onWebhookShard, requireVisibleWebhook } from "./guards";
@@ -30,5 +30,6 @@ export const registerUpdateWebhook = (router: Router) =>
     const { webhook_id } = c.req.valid("param");
     const existing = await requireVisibleWebhook(c, webhook_id);
     const { webhook } = await saveWebhook(c.var.services, c.var.principal, c.req.valid("json"), existing);
-    return c.json(toPublicWebhook(webhook), 200);
+    const [updated] = await toPublicWebhooks(c.var.services, [webhook]);
+    return c.json(updated!, 200);
   });

@@ -70,4 +70,27 @@ describe("send slots", () => {
     const empty = runInSlots([], { slots: 6, keyOf: webhookOf, send: sends.send, patienceMs: 0 });
     await Promise.all([empty.allStarted, empty.allFinished]);
   });
+
+  it("do not count a slot's pause (a rate limit's wait) toward the patience, but count the send after it", async () => {
+    const sends = controlledSends();
+    let endPause!: () => void;
+    const paused = new Promise<void>((resolve) => (endPause = resolve));
+    // r1 waits for its start in its slot, a1 is sent: not every slot holds a send under way, so nobody is given up.
+    const run = runInSlots(["r1", "a1", "b1"], {
+      slots: 2,
+      keyOf: webhookOf,
+      send: (item, pause) => (item === "r1" ? pause(paused).then(() => sends.send(item)) : sends.send(item)),
+      patienceMs: 0,
+    });
+    let settled = false;
+    void run.allStarted.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+    // Its start has come and it is sent: now both slots hold sends under way, and b1 is given up.
+    endPause();
+    expect(await run.allStarted).toEqual({ unstarted: ["b1"], stuck: ["r1", "a1"] });
+    await sends.finish("a1");
+    await sends.finish("r1");
+    await run.allFinished;
+  });
 });
