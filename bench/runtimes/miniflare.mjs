@@ -10,7 +10,8 @@ const HOST = join(dirname(fileURLToPath(import.meta.url)), "miniflare-host.mjs")
 
 /**
  * Runs `bundle` (built from `config`, relative to `appDir`) with the given vars; resolves once it serves.
- * Returns { name, runtime, child, base, log }; `child` is pushed onto `children` at once, for the final stop.
+ * Returns { name, runtime, child, base, log, inspector }; `child` is pushed onto `children` at once, for the final stop;
+ * `inspector` (with `inspector: true`) is workerd's inspector, ws://127.0.0.1:<port>.
  */
 export async function startMiniflareWorker({
   name,
@@ -23,6 +24,8 @@ export async function startMiniflareWorker({
   envFile,
   extraCompatibilityFlags = [],
   noQueueConsumers = false,
+  producerDelaySeconds = 0,
+  inspector = false,
   children,
 }) {
   const port = await freePort();
@@ -38,6 +41,8 @@ export async function startMiniflareWorker({
     envFile,
     extraCompatibilityFlags,
     noQueueConsumers,
+    producerDelaySeconds,
+    inspector,
     readyFile,
   };
   const child = spawnLogged(process.execPath, [HOST, JSON.stringify(spec)], { cwd: appDir, logPath: log });
@@ -49,5 +54,6 @@ export async function startMiniflareWorker({
     if (Date.now() > by) throw new Error(`${name} (Miniflare) did not become ready within 120 s; see ${log}`);
     await sleep(200);
   }
-  return { name, runtime: "miniflare", child, base: `http://127.0.0.1:${port}`, log };
+  const ready = JSON.parse(readFileSync(readyFile, "utf8"));
+  return { name, runtime: "miniflare", child, base: `http://127.0.0.1:${port}`, log, inspector: ready.inspector };
 }

@@ -180,6 +180,15 @@ function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
   });
 }
 
+/**
+ * The keys tokens are verified with now, if they are fresh (within their cache age, so no refresh is due): an object
+ * whose identity changes whenever the keys are fetched again. Null when they are not fresh. Fetches nothing.
+ */
+export function freshKeys(jwksUrl: string, now: number): object | null {
+  const set = keySets.get(jwksUrl);
+  return set && isFresh(set, now) ? set.good : null;
+}
+
 export const JWKS_HEALTH = ["ok", "stale", "unavailable", "not_configured"] as const;
 export type JwksHealth = (typeof JWKS_HEALTH)[number];
 

@@ -3,7 +3,7 @@ import { errors, type JWTPayload, jwtVerify } from "jose";
 import type { Config } from "../lib/config";
 import { ApiError, unauthorized } from "../lib/errors";
 import { logger } from "../lib/logger";
-import { type JwksDeps, jwksKeyLookup } from "./jwks";
+import { freshKeys, type JwksDeps, jwksKeyLookup } from "./jwks";
 import { ADMIN_ROLES, type AdminRole, type Principal } from "./principal";
 
 // Asymmetric algorithms only with a JWKS: an HS* token can never be checked against a public key set.
@@ -60,6 +60,27 @@ function describeJoseError(err: errors.JOSEError): string {
   return "Malformed token";
 }
 
+// Tokens this isolate has verified, by their text, with the configuration and the keys that verified them: while both
+// are still the ones in use (fresh JWKS keys, or the development secret), the same token's signature and decoding
+// need not be done again; its times are judged again on every use. The signature check is most of an admin
+// request's own CPU (docs/performance.md).
+const VERIFIED_KEPT = 1000;
+const verified = new Map<string, { config: Config["jwt"]; keys: object; payload: JWTPayload }>();
+
+/** The keys in use for `config` at `now` that a verification may be reused with; null when none may be. */
+const reusableKeys = (config: Config["jwt"], now: number): object | null =>
+  config.jwksUrl ? freshKeys(config.jwksUrl, now) : config;
+
+/** Whether jose would accept `payload`'s times at `now` (exp and nbf, in whole seconds, with the clock tolerance). */
+function withinTimes(payload: JWTPayload, now: number): boolean {
+  const seconds = Math.floor(now / 1000);
+  return (
+    payload.exp !== undefined &&
+    payload.exp > seconds - CLOCK_TOLERANCE_SECONDS &&
+    (payload.nbf === undefined || payload.nbf <= seconds + CLOCK_TOLERANCE_SECONDS)
+  );
+}
+
 /**
  * The caller behind a bearer token: 401 when the token is not valid, 503 (from the JWKS) when it cannot be checked.
  * `deps.now` is the clock every time claim is judged by; `deps.fetch` fetches the JWKS.
@@ -68,23 +89,19 @@ export async function verifyAccessToken(token: string, config: Config["jwt"], de
   const { jwksUrl, secret } = config;
   if (!jwksUrl && !secret) throw new Error("no JWT key configured: set JWT_JWKS_URL (or JWT_SECRET in development)");
   const now = deps.now();
-  const options = {
-    audience: config.audience || undefined,
-    clockTolerance: CLOCK_TOLERANCE_SECONDS,
-    requiredClaims: ["exp"],
-    currentDate: new Date(now),
-  };
+  const keys = reusableKeys(config, now);
+  const known = verified.get(token);
   let payload: JWTPayload;
-  try {
-    ({ payload } = jwksUrl
-      ? await jwtVerify(token, jwksKeyLookup({ ...config, jwksUrl }, deps), { ...options, algorithms: JWKS_ALGORITHMS })
-      : await jwtVerify(token, secretKey(secret!), { ...options, algorithms: SECRET_ALGORITHMS }));
-  } catch (err) {
-    if (err instanceof ApiError) throw err; // the JWKS cannot be read: 503
-    if (err instanceof errors.JOSEError) throw unauthorized(describeJoseError(err));
-    // Not a verdict on the token (a key jose cannot use, say); still the caller's 401, and worth a look.
-    logger.warn("token verification failed unexpectedly", { error: String(err) });
-    throw unauthorized("Malformed token");
+  if (known && keys !== null && known.keys === keys && known.config === config && withinTimes(known.payload, now))
+    payload = known.payload;
+  else {
+    payload = await verifySignature(token, config, deps, now);
+    // Kept only if the keys did not change while it was checked (a refresh in between).
+    if (keys !== null && reusableKeys(config, deps.now()) === keys) {
+      verified.delete(token);
+      if (verified.size >= VERIFIED_KEPT) verified.delete(verified.keys().next().value!);
+      verified.set(token, { config, keys, payload });
+    }
   }
   const wrongType = wronglyTypedClaim(payload);
   if (wrongType) throw unauthorized(`Invalid token claim: ${wrongType}`);
@@ -92,6 +109,29 @@ export async function verifyAccessToken(token: string, config: Config["jwt"], de
   const timing = timingProblem(payload as JWTPayload & { exp: number }, config, Math.floor(now / 1000));
   if (timing) throw unauthorized(timing);
   return principalFromClaims(payload, config.issuerPrefix);
+}
+
+/** jose's verification of the token's signature, algorithm, audience and times at `now`: its payload, or our 401/503. */
+async function verifySignature(token: string, config: Config["jwt"], deps: JwksDeps, now: number) {
+  const { jwksUrl, secret } = config;
+  const options = {
+    audience: config.audience || undefined,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    requiredClaims: ["exp"],
+    currentDate: new Date(now),
+  };
+  try {
+    const { payload } = jwksUrl
+      ? await jwtVerify(token, jwksKeyLookup({ ...config, jwksUrl }, deps), { ...options, algorithms: JWKS_ALGORITHMS })
+      : await jwtVerify(token, secretKey(secret!), { ...options, algorithms: SECRET_ALGORITHMS });
+    return payload;
+  } catch (err) {
+    if (err instanceof ApiError) throw err; // the JWKS cannot be read: 503
+    if (err instanceof errors.JOSEError) throw unauthorized(describeJoseError(err));
+    // Not a verdict on the token (a key jose cannot use, say); still the caller's 401, and worth a look.
+    logger.warn("token verification failed unexpectedly", { error: String(err) });
+    throw unauthorized("Malformed token");
+  }
 }
 
 /** What jose does not check about a token's times: an `iat` in the future, and (when configured) its lifetime. */

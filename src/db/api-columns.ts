@@ -61,14 +61,29 @@ function columnsByName(table: Table): Map<string, { key: string; column: Column 
   return new Map(Object.entries(getTableColumns(table)).map(([key, column]) => [column.name, { key, column }]));
 }
 
-/** A reader of `table`'s rows as the API shows them: the value of API name `name` (a timestamp as ISO 8601). */
-export function shownValueOf(table: Table): (row: Record<string, unknown>, name: string) => unknown {
+/**
+ * A reader of `table`'s rows as the API shows them: an object of the API names `names`, in that order, each its
+ * column's value as shown (a timestamp as ISO 8601), or what `computed[name]` makes of the row (and of `context`, what
+ * the caller knows beside the row). Each name is resolved to its column here, once, not for every row shown.
+ */
+export function shownRowOf<R extends Record<string, unknown>, C = undefined>(
+  table: Table,
+  names: readonly string[],
+  computed: Readonly<Record<string, (row: R, context: C) => unknown>> = {},
+): (row: R, context?: C) => Record<string, unknown> {
   const byName = columnsByName(table);
-  return (row, name) => {
+  const readers = names.map((name): [string, (row: R, context: C) => unknown] => {
+    const compute = computed[name];
+    if (compute) return [name, compute];
     const found = byName.get(name);
     if (!found) throw new Error(`no column ${name} in the table`);
-    const value = row[found.key];
-    return isTimestamp(found.column) ? toIso(value as number | null) : value;
+    const { key, column } = found;
+    return [name, isTimestamp(column) ? (row) => toIso(row[key] as number | null) : (row) => row[key]];
+  });
+  return (row, context) => {
+    const shown: Record<string, unknown> = {};
+    for (const [name, read] of readers) shown[name] = read(row, context as C);
+    return shown;
   };
 }
 

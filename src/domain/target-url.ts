@@ -157,10 +157,9 @@ export type TargetVerdict = { ok: true } | { ok: false; kind: "refused" | "unava
  * nothing is known about the target, so it is neither accepted nor blamed on the caller.
  */
 export async function checkTargetUrl(raw: string, policy: TargetPolicy, dns: DnsDeps): Promise<TargetVerdict> {
-  const problem = targetUrlProblem(raw, policy);
+  const { problem, host, resolvable } = urlVerdict(raw, policy);
   if (problem) return { ok: false, kind: "refused", reason: problem };
-  const host = new URL(raw).hostname.toLowerCase();
-  if (!isResolvableName(host)) return { ok: true };
+  if (!resolvable) return { ok: true };
   const resolution = await resolveHost(host, dns);
   if (resolution.kind === "unavailable")
     return {
@@ -180,6 +179,24 @@ export async function checkTargetUrl(raw: string, policy: TargetPolicy, dns: Dns
     };
   }
   return { ok: true };
+}
+
+// What checkTargetUrl learns from a URL alone, kept per isolate: every send checks its URL again, and an isolate sends
+// to the same few URLs over and over. The verdict depends on nothing but the URL and the policy.
+const URL_VERDICTS_KEPT = 1000;
+const urlVerdicts = new Map<string, { problem: string | null; host: string; resolvable: boolean }>();
+
+function urlVerdict(raw: string, policy: TargetPolicy) {
+  const key = `${policy.allowInsecure} ${policy.allowPrivate} ${policy.allowedPorts?.join(",") ?? ""}\n${raw}`;
+  let verdict = urlVerdicts.get(key);
+  if (!verdict) {
+    const problem = targetUrlProblem(raw, policy);
+    const host = problem ? "" : new URL(raw).hostname.toLowerCase();
+    verdict = { problem, host, resolvable: problem === null && isResolvableName(host) };
+    if (urlVerdicts.size >= URL_VERDICTS_KEPT) urlVerdicts.delete(urlVerdicts.keys().next().value!);
+    urlVerdicts.set(key, verdict);
+  }
+  return verdict;
 }
 
 /**

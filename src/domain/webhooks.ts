@@ -1,8 +1,8 @@
 // Webhooks (rows of webhook_endpoints): create, read, update, soft-delete. Plain functions over the database; no HTTP here.
-import { and, count, desc, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, count, desc, eq, inArray, isNull, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { canSee, type Owner, type OwnerFilter, type Visibility } from "../auth/policy";
-import { shownValueOf, storedValuesOf } from "../db/api-columns";
-import type { Database } from "../db/client";
+import { shownRowOf, storedValuesOf } from "../db/api-columns";
+import { allInOneBatch, type Database, oncePerDatabase } from "../db/client";
 import { tablesOf, withPartitions } from "../db/partitions";
 import {
   ACTIVE_DELIVERY_SQL,
@@ -34,24 +34,19 @@ export function webhookStatus(row: Pick<WebhookEndpointRow, "enabled" | "disable
 export const missedEventsSinceDisabled = (row: Pick<WebhookEndpointRow, "enabled" | "missedEvents">) =>
   row.enabled ? 0 : row.missedEvents;
 
-const shownValue = shownValueOf(webhookEndpoints);
-
 /**
  * The API's view of a webhook (WebhookSchema: never the secret): its columns as shown, and the fields it computes.
  * `orderedHead` is the delivery at the head of an ordered webhook's line (orderedHeads), null when it is not ordered or
  * its line is empty.
  */
-export function toPublicWebhook(row: WebhookEndpointRow, orderedHead: number | null = null): WebhookResponse {
-  const computed: Record<string, unknown> = {
-    status: webhookStatus(row),
-    missed_events_since_disabled: missedEventsSinceDisabled(row),
-    ordered_head_delivery_id: row.ordered ? orderedHead : null,
-  };
-  const names = Object.keys(WebhookSchema.shape);
-  return Object.fromEntries(
-    names.map((name) => [name, name in computed ? computed[name] : shownValue(row, name)]),
-  ) as WebhookResponse;
-}
+const shownWebhook = shownRowOf<WebhookEndpointRow, number | null>(webhookEndpoints, Object.keys(WebhookSchema.shape), {
+  status: webhookStatus,
+  missed_events_since_disabled: missedEventsSinceDisabled,
+  ordered_head_delivery_id: (row, orderedHead) => (row.ordered ? orderedHead : null),
+});
+
+export const toPublicWebhook = (row: WebhookEndpointRow, orderedHead: number | null = null) =>
+  shownWebhook(row, orderedHead) as WebhookResponse;
 
 /**
  * The API's view of `rows`, an ordered one with the head of its line: one query per shard holding ordered ones (their
@@ -151,9 +146,9 @@ export async function getWebhookRow(db: Database, id: string): Promise<WebhookEn
   return row;
 }
 
-/** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
-export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
-  const found = await db
+// The admin API's two hot reads, prepared once per database: drizzle builds their SQL once, not on every request.
+const visibleWebhookQuery = oncePerDatabase((db) =>
+  db
     .select({
       row: webhookEndpoints,
       // The directory's partner for the endpoint's tenant: what partner visibility goes by.
@@ -162,14 +157,19 @@ export async function getVisibleWebhook(db: Database, id: string, visibility: Vi
       >`(SELECT d.partner_id FROM tenant_partners d WHERE d.tenant_id = "webhook_endpoints"."tenant_id")`,
     })
     .from(webhookEndpoints)
-    .where(and(eq(webhookEndpoints.id, id), isNull(webhookEndpoints.deletedAt)))
-    .get();
+    .where(and(eq(webhookEndpoints.id, sql.placeholder("id")), isNull(webhookEndpoints.deletedAt)))
+    .prepare(),
+);
+
+/** The webhook if it exists and the caller can see it; otherwise 404, the same answer for both. */
+export async function getVisibleWebhook(db: Database, id: string, visibility: Visibility): Promise<WebhookEndpointRow> {
+  const found = await visibleWebhookQuery(db).get({ id });
   if (!found || !canSee(visibility, found.row, found.directoryPartnerId)) throw notFound("Webhook not found");
   return found.row;
 }
 
 /** Webhooks of a partner: its partner-level ones, and those of the tenants the directory assigns to it. */
-function ofPartner(partnerId: string): SQL {
+function ofPartner(partnerId: string | SQLWrapper): SQL {
   return and(
     eq(webhookEndpoints.partnerId, partnerId),
     or(
@@ -185,27 +185,59 @@ export interface Page {
   perPage: number;
 }
 
-/** The webhooks a list with `filter` shows: live, of the tenant, of the partner (and its tenants per the directory). */
-function listWhere(filter: OwnerFilter): SQL | undefined {
+/**
+ * The webhooks a list shows: live, of the tenant, of the partner (and its tenants per the directory). Each of
+ * `tenantId` and `partnerId` is a value or a placeholder of a prepared query.
+ */
+function listWhere(filter: { tenantId?: string | SQLWrapper | null; partnerId?: string | SQLWrapper | null }) {
   const conditions: SQL[] = [isNull(webhookEndpoints.deletedAt)];
   if (filter.tenantId) conditions.push(eq(webhookEndpoints.tenantId, filter.tenantId));
   if (filter.partnerId) conditions.push(ofPartner(filter.partnerId));
   return and(...conditions);
 }
 
-/** A page of the webhooks in one shard's `db`, newest first; `total` and `pages` count that shard's. */
+/**
+ * A page of one shard's list and its count (`total` and `pages` count that shard's), prepared for each shape of
+ * filter (by tenant, by partner, both, neither).
+ */
+const listQueries = oncePerDatabase((db) => {
+  const byShape = new Map<string, ReturnType<typeof prepareList>>();
+  function prepareList(byTenant: boolean, byPartner: boolean) {
+    const where = listWhere({
+      tenantId: byTenant ? sql.placeholder("tenantId") : undefined,
+      partnerId: byPartner ? sql.placeholder("partnerId") : undefined,
+    });
+    return [
+      db
+        .select()
+        .from(webhookEndpoints)
+        .where(where)
+        .orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id))
+        .limit(sql.placeholder("limit"))
+        .offset(sql.placeholder("offset"))
+        .prepare(),
+      db.select({ n: count() }).from(webhookEndpoints).where(where).prepare(),
+    ] as const;
+  }
+  return (filter: OwnerFilter) => {
+    const shape = `${Boolean(filter.tenantId)} ${Boolean(filter.partnerId)}`;
+    let queries = byShape.get(shape);
+    if (!queries) {
+      queries = prepareList(Boolean(filter.tenantId), Boolean(filter.partnerId));
+      byShape.set(shape, queries);
+    }
+    return queries;
+  };
+});
+
 export async function listWebhooks(db: Database, filter: OwnerFilter, { page, perPage }: Page) {
-  const where = listWhere(filter);
-  const [rows, [total]] = await db.batch([
-    db
-      .select()
-      .from(webhookEndpoints)
-      .where(where)
-      .orderBy(desc(webhookEndpoints.createdAt), desc(webhookEndpoints.id))
-      .limit(perPage)
-      .offset((page - 1) * perPage),
-    db.select({ n: count() }).from(webhookEndpoints).where(where),
-  ]);
+  const [pageQuery, countQuery] = listQueries(db)(filter);
+  const [rows, [total]] = await allInOneBatch(db, [pageQuery, countQuery], {
+    tenantId: filter.tenantId,
+    partnerId: filter.partnerId,
+    limit: perPage,
+    offset: (page - 1) * perPage,
+  });
   const totalCount = total?.n ?? 0;
   return { rows, total: totalCount, pages: Math.ceil(totalCount / perPage) };
 }

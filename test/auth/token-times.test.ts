@@ -5,6 +5,7 @@ import { env } from "cloudflare:workers";
 import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
+import { verifyAccessToken } from "../../src/auth/jwt";
 import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS } from "../helpers/api";
 
@@ -93,5 +94,44 @@ describe("JWT_MAX_LIFETIME_SECONDS", () => {
   it("is off by default", async () => {
     expect(createServices(env).config.jwt.maxLifetimeSeconds).toBeNull();
     expect((await call(await hs256({ exp: nowS() + 10 * 365 * 86_400 }))).status).toBe(200);
+  });
+});
+
+describe("a token verified before", () => {
+  const config = createServices(env).config.jwt;
+  const at = (ms: number) => ({ fetch, now: () => ms });
+
+  it("is judged on its times again at every use", async () => {
+    const start = Date.now();
+    const token = await hs256({ exp: Math.floor(start / 1000) + 60 });
+    await expect(verifyAccessToken(token, config, at(start))).resolves.toMatchObject({ role: "super_admin" });
+    await expect(verifyAccessToken(token, config, at(start + 60_000))).resolves.toMatchObject({ role: "super_admin" });
+    // Past exp and the 30 s clock tolerance.
+    await expect(verifyAccessToken(token, config, at(start + 91_000))).rejects.toMatchObject({
+      status: 401,
+      detail: "Token has expired",
+    });
+  });
+
+  it("is not valid before its nbf, however often it was sent", async () => {
+    const start = Date.now();
+    const token = await hs256({ nbf: Math.floor(start / 1000) + 120 });
+    await expect(verifyAccessToken(token, config, at(start))).rejects.toMatchObject({ status: 401 });
+    await expect(verifyAccessToken(token, config, at(start + 100_000))).resolves.toMatchObject({ role: "super_admin" });
+    await expect(verifyAccessToken(token, config, at(start))).rejects.toMatchObject({
+      status: 401,
+      detail: "Token is not yet valid",
+    });
+  });
+
+  it("is checked again under another configuration", async () => {
+    const token = await hs256({});
+    await expect(verifyAccessToken(token, config, at(Date.now()))).resolves.toMatchObject({ role: "super_admin" });
+    await expect(
+      verifyAccessToken(token, { ...config, audience: "another-service" }, at(Date.now())),
+    ).rejects.toMatchObject({ status: 401, detail: "Invalid token audience" });
+    await expect(
+      verifyAccessToken(token, { ...config, secret: "another secret entirely, 32 bytes or more" }, at(Date.now())),
+    ).rejects.toMatchObject({ status: 401, detail: "Invalid token signature" });
   });
 });

@@ -5,7 +5,7 @@ import { z } from "@hono/zod-openapi";
 import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { createSchemaFactory } from "drizzle-zod";
 import { describe, expect, it } from "vitest";
-import { apiInsertShape, apiShape, integersAsShown, shownValueOf, storedValuesOf } from "../../src/db/api-columns";
+import { apiInsertShape, apiShape, integersAsShown, shownRowOf, storedValuesOf } from "../../src/db/api-columns";
 import { WebhookSchema, webhookCreateShape, webhookUpdateShape } from "../../src/domain/webhook-fields";
 import { api, createWebhook, WEBHOOKS } from "../helpers/api";
 import { tenantAdmin } from "../helpers/tokens";
@@ -93,12 +93,12 @@ describe("a table's columns as the API shows and takes them", () => {
     const schema = z.object(shape);
     expect(Object.keys(shape)).toEqual(["id", "rate_limit", "ordered", "paused_at"]);
     const row = { id: "x", rateLimit: 5, ordered: true, pausedAt: Date.UTC(2026, 0, 2, 3, 4, 5) };
-    const shown = Object.fromEntries(Object.keys(shape).map((name) => [name, shownValueOf(table)(row, name)]));
+    const shown = shownRowOf(table, Object.keys(shape))(row);
     expect(shown).toEqual({ id: "x", rate_limit: 5, ordered: true, paused_at: "2026-01-02T03:04:05.000Z" });
     expect(schema.parse(shown)).toEqual(shown);
     expect(schema.safeParse({ ...shown, rate_limit: 1.5 }).success).toBe(false);
     expect(schema.parse({ ...shown, rate_limit: null, paused_at: null })).toMatchObject({ rate_limit: null });
-    expect(() => shownValueOf(table)(row, "secret")).toThrow();
+    expect(() => shownRowOf(table, ["secret"])).toThrow();
   });
 
   it("takes each under its column's name, optional where the column is nullable or has a default", () => {

@@ -1,12 +1,13 @@
 // The one SQL aggregation of attempts into the columns of webhook_stats_hourly and webhook_stats_daily (stats/record.ts
 // writes them with the attempts they count).
 import type { ErrorClass } from "../../db/schema";
-import { FAILURE_FAMILY_OF, type FailureFamily, LATENCY_BUCKET_BOUNDS_MS, LATENCY_BUCKET_COUNT } from "./histogram";
+import { FAILURE_FAMILY_OF, type FailureFamily, LATENCY_BUCKET_COUNT } from "./histogram";
 
 export { DAY_MS, HOUR_MS } from "../../db/partitions";
 
 // `a` is one attempt: webhook_id, started_at, duration_ms, success (0/1), error_class, final_failed (0/1: the attempt
-// ended its delivery as failed).
+// ended its delivery as failed), latency_bucket (its bucket of the histogram, latencyBucketOf). The rows aggregated
+// together share their latency bucket (record.ts groups by it), so a row's histogram counts in that one bucket.
 const quoteList = (values: string[]) => values.map((v) => `'${v}'`).join(", ");
 const classesOf = (family: FailureFamily) =>
   (Object.keys(FAILURE_FAMILY_OF) as ErrorClass[]).filter((c) => FAILURE_FAMILY_OF[c] === family);
@@ -17,14 +18,8 @@ const familyCondition = (family: FailureFamily) =>
         (Object.keys(FAILURE_FAMILY_OF) as ErrorClass[]).filter((c) => FAILURE_FAMILY_OF[c] !== "other"),
       )}))`
     : `a.success = 0 AND a.error_class IN (${quoteList(classesOf(family))})`;
-// Bucket i holds [bound[i-1], bound[i]).
-const histogramBucketCondition = (i: number) => {
-  const lower = LATENCY_BUCKET_BOUNDS_MS[i - 1];
-  const upper = LATENCY_BUCKET_BOUNDS_MS[i];
-  if (lower === undefined) return `a.duration_ms < ${upper}`;
-  if (upper === undefined) return `a.duration_ms >= ${lower}`;
-  return `a.duration_ms >= ${lower} AND a.duration_ms < ${upper}`;
-};
+/** An empty histogram, as SQL text. */
+const EMPTY_HISTOGRAM = `'${JSON.stringify(new Array(LATENCY_BUCKET_COUNT).fill(0))}'`;
 
 /** The columns of webhook_stats_hourly after (webhook_id, hour_start), each with its aggregate over attempt rows. */
 const AGGREGATES: [column: string, expression: string][] = [
@@ -42,10 +37,8 @@ const AGGREGATES: [column: string, expression: string][] = [
   ["latency_sum_ms", "sum(a.duration_ms)"],
   ["latency_min_ms", "min(a.duration_ms)"],
   ["latency_max_ms", "max(a.duration_ms)"],
-  [
-    "latency_histogram",
-    `json_array(${Array.from({ length: LATENCY_BUCKET_COUNT }, (_, i) => countIf(histogramBucketCondition(i))).join(", ")})`,
-  ],
+  // Every attempt of the group in its one latency bucket.
+  ["latency_histogram", `json_set(${EMPTY_HISTOGRAM}, '$[' || a.latency_bucket || ']', count(*))`],
 ];
 export const STAT_COLUMNS = AGGREGATES.map(([column]) => column);
 export const SELECT_AGGREGATES = AGGREGATES.map(([column, expression]) => `${expression} AS ${column}`).join(",\n    ");

@@ -13,6 +13,12 @@ export const LATENCY_BUCKET_BOUNDS_MS = [
 ] as const;
 export const LATENCY_BUCKET_COUNT = LATENCY_BUCKET_BOUNDS_MS.length + 1;
 
+/** The bucket a duration falls in: bucket i holds [bound[i-1], bound[i]). */
+export function latencyBucketOf(durationMs: number): number {
+  const i = LATENCY_BUCKET_BOUNDS_MS.findIndex((bound) => durationMs < bound);
+  return i === -1 ? LATENCY_BUCKET_BOUNDS_MS.length : i;
+}
+
 /** The integer durations bucket `i` holds: [lo, hi] (hi is Infinity for the last bucket). */
 export function latencyBucketRange(i: number): { lo: number; hi: number } {
   const lo = i === 0 ? 0 : LATENCY_BUCKET_BOUNDS_MS[i - 1]!;
