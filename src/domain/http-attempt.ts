@@ -23,12 +23,25 @@ export const RESPONSE_HEADERS_MAX_BYTES = 512;
 const HEADER_VALUE_CHARS = 200;
 // Read first when a receiver fails: where it redirects, when to retry, what answered and in what format.
 const FIRST_HEADERS = ["location", "retry-after", "content-type", "www-authenticate", "server", "x-request-id", "date"];
-const NEVER_KEPT = new Set(["set-cookie", "cookie"]);
+// Cookies are secrets; hop-by-hop headers (RFC 9110 §7.6.1) describe the connection, not the response, and would cost
+// every failed attempt's row about 50 bytes for nothing.
+const NEVER_KEPT = new Set([
+  "set-cookie",
+  "cookie",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+]);
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).byteLength;
 
 /**
  * What a failed attempt keeps of its response's headers: the most telling first (FIRST_HEADERS), each value cut at
- * HEADER_VALUE_CHARS, as many as fit RESPONSE_HEADERS_MAX_BYTES (a header that does not fit is left out); cookies never.
+ * HEADER_VALUE_CHARS, as many as fit RESPONSE_HEADERS_MAX_BYTES (a header that does not fit is left out); cookies and
+ * hop-by-hop headers never.
  */
 export function responseHeadersOf(headers: Headers): [string, string][] {
   const rank = (name: string) => {

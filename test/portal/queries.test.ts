@@ -200,6 +200,8 @@ describe("response headers", () => {
     headers.append("retry-after", "120");
     headers.append("content-type", "text/html");
     headers.append("x-long", "z".repeat(400));
+    headers.append("connection", "keep-alive");
+    headers.append("keep-alive", "timeout=5");
     const kept = responseHeadersOf(headers);
     expect(new TextEncoder().encode(JSON.stringify(kept)).byteLength).toBeLessThanOrEqual(RESPONSE_HEADERS_MAX_BYTES);
     expect(kept.slice(0, 3)).toEqual([
@@ -208,6 +210,10 @@ describe("response headers", () => {
       ["server", "nginx"],
     ]);
     expect(kept.map(([name]) => name)).not.toContain("set-cookie");
+    // Hop-by-hop headers describe the connection, not the response: never kept, however much room is left.
+    expect(
+      responseHeadersOf(new Headers({ connection: "keep-alive", "keep-alive": "timeout=5", server: "a" })),
+    ).toEqual([["server", "a"]]);
     expect(kept.every(([, value]) => value.length <= 200)).toBe(true);
     expect(kept.length).toBeGreaterThan(3);
   });

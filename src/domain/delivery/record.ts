@@ -200,7 +200,6 @@ export async function recordAttempts(
   });
 }
 
-/** An attempt as its delivery row keeps it (the API's shape, times in ms; a failure's response headers for the portal). */
 /**
  * What a successful attempt keeps of its response's body, in characters. A failure keeps the whole excerpt (4 KiB), which
  * is what explains it; a success's body is rarely read, and its delivery's row must stay under the ~1 KB a WITHOUT ROWID
@@ -209,6 +208,7 @@ export async function recordAttempts(
  */
 export const SUCCESS_BODY_KEPT_CHARS = 256;
 
+/** An attempt as its delivery row keeps it (the API's shape, times in ms; a failure's response headers for the portal). */
 export function attemptRecord(attemptNumber: number, startedAt: number, result: RecordedResult): AttemptRecord {
   const record: AttemptRecord = {
     attempt: attemptNumber,
