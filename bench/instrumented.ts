@@ -133,9 +133,10 @@ interface Meta {
 }
 // A short, stable name for a statement: its first words, parameters and whitespace squeezed.
 const statementName = (sql: string | undefined) => (sql ?? "?").replace(/\s+/g, " ").trim().slice(0, 72);
-// A statement's key for the per-statement counts: longer, with partition hours folded.
+// A statement's key for the per-statement counts: long enough to hold the table a statement writes after a long CTE
+// (bench/cost/stages.mjs tells a statement's stage from it), with partition hours folded.
 const statementKey = (sql: string | undefined) =>
-  (sql ?? "?").replace(/\s+/g, " ").trim().replace(/_p\d+/g, "_p*").slice(0, 600);
+  (sql ?? "?").replace(/\s+/g, " ").trim().replace(/_p\d+/g, "_p*").slice(0, 2000);
 const addSqlTime = (b: Bucket, sql: string | undefined, meta: Meta | undefined) => {
   const entry = (b.d1SqlMsByStatement[statementName(sql)] ??= { calls: 0, ms: 0 });
   entry.calls++;
