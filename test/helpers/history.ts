@@ -6,6 +6,7 @@ import { createPartitions, firstDeliveryIdAt, hourOf, partitionName } from "../.
 import { type AttemptRecord, type DeliveryStatus, type ErrorClass, isActiveDelivery } from "../../src/db/schema";
 import { allShards, groupByShard } from "../../src/db/shards";
 import { runStorage } from "../../src/domain/archive/storage-job";
+import type { Config } from "../../src/lib/config";
 import { createServices } from "../../src/lib/services";
 import { d1OfWebhook, shardD1s } from "./shards";
 
@@ -147,6 +148,31 @@ export async function storePastDeliveries(deliveries: readonly PastDelivery[]): 
   }
   return stored;
 }
+
+/** Shard 0's services at the clock `now`, with config overrides. */
+export const servicesAt = (now: number, config: Partial<Config> = {}) => {
+  const base = createServices(env);
+  return { ...base, now: () => now, config: { ...base.config, ...config } };
+};
+
+/** The storage job of shard 0 at `now` until done (as its cron keeps running it), with config overrides; its last run. */
+export async function storageRun(now: number, config: Partial<Config> = {}) {
+  for (;;) {
+    const result = await runStorage(servicesAt(now, config));
+    if (result.complete) return result;
+  }
+}
+
+/** The archive's object keys under `prefix`. */
+export const archiveKeys = async (prefix: string) => (await env.ARCHIVE.list({ prefix })).objects.map((o) => o.key);
+
+/** The hours of `kind` the archive index of shard 0 holds, in order. */
+export const archivedHours = async (kind: string) =>
+  (
+    await env.DB.prepare("SELECT hour FROM archive_hours WHERE kind = ? ORDER BY hour")
+      .bind(kind)
+      .all<{ hour: number }>()
+  ).results.map((r) => r.hour);
 
 /**
  * The storage job at `now` in every shard, as its cron runs it, until it has nothing left to do there; answers how many

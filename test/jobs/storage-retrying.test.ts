@@ -6,13 +6,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { HOUR_MS, hourOf, listPartitionHours } from "../../src/db/partitions";
-import { runStorage } from "../../src/domain/archive/storage-job";
 import { attemptDelivery } from "../../src/domain/delivery/attempt";
-import type { Config } from "../../src/lib/config";
-import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import { deliveryDeps, deliveryRow, seedDelivery, storedPayloads } from "../helpers/deliveries";
-import { whereStored } from "../helpers/history";
+import { archivedHours, archiveKeys, storageRun, whereStored } from "../helpers/history";
 import { recorded } from "../helpers/receiver";
 import { statsRows } from "../helpers/stats";
 
@@ -20,21 +17,6 @@ const MINUTE = 60_000;
 const HOUR = HOUR_MS;
 const DAY = 24 * HOUR;
 
-/** The storage job at `now` until done (as its cron keeps running it), with config overrides. */
-async function storageRun(now: number, config: Partial<Config> = {}) {
-  const base = createServices(env);
-  for (;;) {
-    const result = await runStorage({ ...base, now: () => now, config: { ...base.config, ...config } });
-    if (result.complete) return result;
-  }
-}
-const archiveKeys = async (prefix: string) => (await env.ARCHIVE.list({ prefix })).objects.map((o) => o.key);
-const archivedHours = async (kind: string) =>
-  (
-    await env.DB.prepare("SELECT hour FROM archive_hours WHERE kind = ? ORDER BY hour")
-      .bind(kind)
-      .all<{ hour: number }>()
-  ).results.map((r) => r.hour);
 const inTable = async (table: "deliveries" | "events", column: string, value: string) =>
   (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).bind(value).first<number>("n"))!;
 

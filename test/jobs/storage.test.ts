@@ -11,42 +11,27 @@ import { sealStep } from "../../src/domain/archive/seal";
 import { runStorage } from "../../src/domain/archive/storage-job";
 import { publishEvent } from "../../src/domain/publish";
 import worker from "../../src/index";
-import type { Config } from "../../src/lib/config";
-import { createServices } from "../../src/lib/services";
 import { api, WEBHOOKS, webhookAtReceiver } from "../helpers/api";
 import { deliveryRow, seedDelivery, updateEventOf } from "../helpers/deliveries";
-import { storageAt, storePastDeliveries, whereStored } from "../helpers/history";
+import {
+  archivedHours,
+  archiveKeys,
+  servicesAt,
+  storageAt,
+  storageRun,
+  storePastDeliveries,
+  whereStored,
+} from "../helpers/history";
 
 const MINUTE = 60_000;
 const HOUR = HOUR_MS;
-const _DAY = 24 * HOUR;
 
-const servicesAt = (now: number, config: Partial<Config> = {}) => {
-  const base = createServices(env);
-  return { ...base, now: () => now, config: { ...base.config, ...config } };
-};
-/** The storage job at `now` until done (as its cron keeps running it), with config overrides. */
-async function storageRun(now: number, config: Partial<Config> = {}) {
-  for (;;) {
-    const result = await runStorage(servicesAt(now, config));
-    if (result.complete) return result;
-  }
-}
 const tablesNamed = async (glob: string) =>
   (
     await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB ? ORDER BY name")
       .bind(glob)
       .all<{ name: string }>()
   ).results.map((r) => r.name);
-const archiveKeys = async (prefix: string) => (await env.ARCHIVE.list({ prefix })).objects.map((o) => o.key);
-const archivedHours = async (kind: string) =>
-  (
-    await env.DB.prepare("SELECT hour FROM archive_hours WHERE kind = ? ORDER BY hour")
-      .bind(kind)
-      .all<{ hour: number }>()
-  ).results.map((r) => r.hour);
-const _inTable = async (table: "deliveries" | "events", column: string, value: string) =>
-  (await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`).bind(value).first<number>("n"))!;
 
 describe("partitions", () => {
   it("makes this hour's and the next hour's, once, and the views read them", async () => {
@@ -237,7 +222,7 @@ describe("sealing an hour", () => {
       data: {},
     };
     const now = Date.now();
-    const publishAt = (at: number) => publishEvent({ ...createServices(env), now: () => at }, input);
+    const publishAt = (at: number) => publishEvent(servicesAt(at), input);
     expect(await publishAt(now - 13 * HOUR)).toMatchObject({ deliveries: 1, duplicate: false });
     expect(await publishAt(now - 12 * HOUR)).toMatchObject({ deliveries: 0, duplicate: true });
     await storageAt(now);

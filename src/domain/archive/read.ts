@@ -4,7 +4,7 @@
 // readers see of that hour, domain/archive/seal.ts); chunks of the long tables count at once (their rows left D1 in the
 // batch that indexed them).
 import { firstDeliveryIdAt, HOUR_MS, listPartitionHours } from "../../db/partitions";
-import type { DeliveryStatus, ErrorClass } from "../../db/schema";
+import type { DeliveryFilter } from "../deliveries";
 import {
   type ChunkHeader,
   chunkKey,
@@ -24,19 +24,6 @@ export interface ArchiveStore {
   archive: R2Bucket;
 }
 
-/** The list's filters, as the archive can apply them. Times are ms; `createdBefore` is exclusive. */
-export interface ArchiveFilter {
-  status?: DeliveryStatus;
-  eventType?: string;
-  eventId?: string;
-  lastStatusCode?: number;
-  lastErrorClass?: ErrorClass;
-  createdFrom?: number;
-  createdBefore?: number;
-  /** Only deliveries with a smaller id (a keyset page); the caller's window ends with its time. */
-  beforeId?: number;
-}
-
 /** One section of a scope's history: an hour, a chunk, how many of its lines match the filter (null: unknown until read). */
 interface Entry {
   hour: number;
@@ -45,7 +32,7 @@ interface Entry {
 }
 
 /** The combination's filter values against the filter (times and event ids are checked on the lines). */
-function comboMatches(combo: string, f: ArchiveFilter): boolean {
+function comboMatches(combo: string, f: DeliveryFilter): boolean {
   const c = parseCombo(combo);
   return (
     (f.status === undefined || c.status === f.status) &&
@@ -55,7 +42,7 @@ function comboMatches(combo: string, f: ArchiveFilter): boolean {
   );
 }
 
-function lineMatches(d: DeliveryLine, f: ArchiveFilter): boolean {
+function lineMatches(d: DeliveryLine, f: DeliveryFilter): boolean {
   return (
     (f.status === undefined || d.status === f.status) &&
     (f.eventType === undefined || d.eventType === f.eventType) &&
@@ -76,6 +63,19 @@ interface DayRow {
 
 const DAYS = `SELECT day, counts, event_hashes FROM archive_days WHERE scope = ?1 AND day >= ?2 AND day <= ?3`;
 
+/** The `archive_days` rows of `scope` over the days of `[from, until)`, and the hours whose partitions D1 still holds. */
+async function daysAndLiveHours(store: ArchiveStore, scope: string, from: number, until: number) {
+  const d1 = store.db.$client;
+  const [days, liveHours] = await Promise.all([
+    d1
+      .prepare(DAYS)
+      .bind(scope, dayOf(from), dayOf(until - 1))
+      .all<DayRow>(),
+    listPartitionHours(d1),
+  ]);
+  return { days, live: new Set(liveHours) };
+}
+
 /**
  * The archived history of webhook `scope` within `[from, until)` (ms), entry by entry, newest hour first, with how
  * many lines of each match `filter` wherever the counts say so without reading: an hour wholly inside the window, and
@@ -85,19 +85,11 @@ const DAYS = `SELECT day, counts, event_hashes FROM archive_days WHERE scope = ?
 export async function archivedEntries(
   store: ArchiveStore,
   scope: string,
-  filter: ArchiveFilter,
+  filter: DeliveryFilter,
   from: number,
   until: number,
 ): Promise<Entry[]> {
-  const d1 = store.db.$client;
-  const [days, liveHours] = await Promise.all([
-    d1
-      .prepare(DAYS)
-      .bind(scope, dayOf(from), dayOf(until - 1))
-      .all<DayRow>(),
-    listPartitionHours(d1),
-  ]);
-  const live = new Set(liveHours);
+  const { days, live } = await daysAndLiveHours(store, scope, from, until);
   const wanted = filter.eventId === undefined ? null : eventIdHash(filter.eventId);
   const entries = new Map<string, Entry>();
   for (const row of days.results) {
@@ -252,7 +244,7 @@ export async function readArchivedDeliveries(
   store: ArchiveStore,
   webhookId: string,
   entries: readonly { hour: number; ref: string }[],
-  filter: ArchiveFilter,
+  filter: DeliveryFilter,
 ): Promise<DeliveryLine[]> {
   const lines = await readSections<DeliveryLine>(store, "deliveries", webhookId, entries);
   return lines.filter((d) => lineMatches(d, filter)).sort((a, b) => b.id - a.id);
@@ -301,16 +293,8 @@ export async function archivedEventCounts(
   until: number,
 ): Promise<{ hour: number; n: number }[]> {
   const entries = new Map<number, number>();
-  const d1 = store.db.$client;
-  const [{ results }, liveHours] = await Promise.all([
-    d1
-      .prepare(DAYS)
-      .bind(eventScope(ownerKey), dayOf(from), dayOf(until - 1))
-      .all<DayRow>(),
-    listPartitionHours(d1),
-  ]);
-  const live = new Set(liveHours);
-  for (const row of results)
+  const { days, live } = await daysAndLiveHours(store, eventScope(ownerKey), from, until);
+  for (const row of days.results)
     for (const [type, byEntry] of Object.entries(JSON.parse(row.counts) as Record<string, Record<string, number>>)) {
       if (!eventTypes.includes(type)) continue;
       for (const [key, n] of Object.entries(byEntry)) {
@@ -330,15 +314,7 @@ export async function archivedStatusCounts(
   from: number,
   until: number,
 ): Promise<Record<string, number>> {
-  const d1 = store.db.$client;
-  const [days, liveHours] = await Promise.all([
-    d1
-      .prepare(DAYS)
-      .bind(scope, dayOf(from), dayOf(until - 1))
-      .all<DayRow>(),
-    listPartitionHours(d1),
-  ]);
-  const live = new Set(liveHours);
+  const { days, live } = await daysAndLiveHours(store, scope, from, until);
   const byStatus: Record<string, number> = {};
   for (const row of days.results)
     for (const [combo, byEntry] of Object.entries(JSON.parse(row.counts) as Record<string, Record<string, number>>)) {
